@@ -1,0 +1,50 @@
+package lua
+
+import (
+	"log/slog"
+	"sort"
+
+	glua "github.com/yuin/gopher-lua"
+)
+
+// Env is what the Go modules need from the runtime that opens them.
+type Env struct {
+	// ExecDirs are the directories the exec module may run programs from.
+	ExecDirs []string
+	// Log receives the messages of the log module; nil discards them.
+	Log func(level slog.Level, check, msg string)
+}
+
+// A module is a Go module that checks may require, such as host or http.
+type module struct {
+	name string
+	open func(env *Env) glua.LGFunction
+}
+
+// modules holds every Go module, filled by the init function of each
+// module's file so that a module is one file.
+var modules = map[string]module{}
+
+func register(name string, open func(env *Env) glua.LGFunction) {
+	if _, dup := modules[name]; dup {
+		panic("lua: module registered twice: " + name)
+	}
+	modules[name] = module{name: name, open: open}
+}
+
+// moduleNames returns the names of the registered modules in order.
+func moduleNames() []string {
+	names := make([]string, 0, len(modules))
+	for n := range modules {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// preloadModules makes every Go module available to require in L.
+func preloadModules(L *glua.LState, env *Env) {
+	for _, n := range moduleNames() {
+		L.PreloadModule(n, modules[n].open(env))
+	}
+}
