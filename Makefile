@@ -1,0 +1,35 @@
+# The README's commands. `make test` is what CI runs.
+GO      ?= go
+FUZZTIME ?= 15s
+VERSION ?= 0.0.0-dev
+LDFLAGS := -s -w -X main.version=$(VERSION)
+
+.PHONY: build test fmt vet unit fuzz cross lint-scripts bench
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o equus .
+
+test: fmt vet unit fuzz cross lint-scripts
+
+fmt:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt: unformatted files:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
+
+cross:
+	GOOS=linux   GOARCH=arm64 $(GO) build -o /dev/null .
+	GOOS=darwin  GOARCH=arm64 $(GO) build -o /dev/null .
+	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null .
+
+lint-scripts:
+	scripts/lint-scripts.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...

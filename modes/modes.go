@@ -1,0 +1,86 @@
+// Package modes builds the equus command line from the packages of its
+// modes: helen (the server), equus (the agent) and stage0 (its supervisor).
+package modes
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/equus-monitoring/equus/modes/setup"
+)
+
+// App returns the equus application of the given version.
+func App(version string) *cli.App {
+	app := &cli.App{
+		Name:                 "equus",
+		Usage:                "remote monitoring: the helen server, the equus agent and its stage0 supervisor",
+		Version:              version,
+		HideVersion:          true,
+		Flags:                setup.GlobalFlags(),
+		EnableBashCompletion: true,
+		// Errors are printed and mapped to exit codes by main, through
+		// ExitCode, never by the library calling os.Exit.
+		ExitErrHandler: func(*cli.Context, error) {},
+		Commands: []*cli.Command{
+			versionCommand(version),
+		},
+	}
+	for _, c := range app.Commands {
+		withConfig(c)
+	}
+	return app
+}
+
+// withConfig makes every leaf command read the --config file first.
+func withConfig(c *cli.Command) {
+	if len(c.Subcommands) > 0 {
+		for _, s := range c.Subcommands {
+			withConfig(s)
+		}
+		return
+	}
+	before := c.Before
+	c.Before = func(ctx *cli.Context) error {
+		if err := setup.ApplyConfig(ctx); err != nil {
+			return err
+		}
+		if before != nil {
+			return before(ctx)
+		}
+		return nil
+	}
+}
+
+// Args returns the arguments to run the app with: the executable answers to
+// the names helen and stage0 as if called as "equus helen" or "equus stage0".
+func Args(args []string) []string {
+	if len(args) == 0 {
+		return []string{"equus"}
+	}
+	name := strings.TrimSuffix(filepath.Base(args[0]), ".exe")
+	switch name {
+	case "helen", "stage0":
+		out := append([]string{"equus", name}, args[1:]...)
+		return out
+	}
+	return args
+}
+
+// ExitCode prints err to w and returns the exit status for it.
+func ExitCode(w io.Writer, err error) int { return setup.ExitCode(w, err) }
+
+func versionCommand(version string) *cli.Command {
+	return &cli.Command{
+		Name:  "version",
+		Usage: "print the version, the Go version, OS and architecture",
+		Action: func(c *cli.Context) error {
+			fmt.Fprintf(c.App.Writer, "equus %s %s %s/%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			return nil
+		},
+	}
+}
