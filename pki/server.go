@@ -1,0 +1,170 @@
+package pki
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// File names of helen's server certificate.
+const (
+	serverCertFile = "server.pem"
+	serverKeyFile  = "server-key.pem"
+)
+
+// renewBefore is how long before expiry LoadOrCreateServer reissues.
+const renewBefore = 30 * 24 * time.Hour
+
+// IssueServer makes helen's server certificate with a new key, valid for a
+// year: ServerAuth, with sans as DNS names or IP addresses. The chain holds
+// the leaf and then the CA, which an agent that knows only the pin needs.
+func (ca *CA) IssueServer(sans []string, now time.Time) (tls.Certificate, error) {
+	key, err := newKey()
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("issue server certificate: %w", err)
+	}
+	return ca.issueServer(key, sans, now)
+}
+
+func (ca *CA) issueServer(key crypto.Signer, sans []string, now time.Time) (tls.Certificate, error) {
+	dns, ips, err := splitSANs(sans)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("issue server certificate: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		Subject:     pkix.Name{CommonName: sans[0]},
+		DNSNames:    dns,
+		IPAddresses: ips,
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	cert, err := ca.sign(tmpl, key.Public(), now)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("issue server certificate: %w", err)
+	}
+	return tls.Certificate{
+		Certificate: [][]byte{cert.Raw, ca.Cert.Raw},
+		PrivateKey:  key,
+		Leaf:        cert,
+	}, nil
+}
+
+// splitSANs sorts names into DNS names and IP addresses.
+func splitSANs(sans []string) ([]string, []net.IP, error) {
+	if len(sans) == 0 {
+		return nil, nil, errors.New("no names")
+	}
+	var dns []string
+	var ips []net.IP
+	for _, s := range sans {
+		if ip := net.ParseIP(s); ip != nil {
+			ips = append(ips, ip)
+			continue
+		}
+		if s == "" || strings.ContainsAny(s, " /:@") {
+			return nil, nil, fmt.Errorf("bad name %q", s)
+		}
+		dns = append(dns, s)
+	}
+	return dns, ips, nil
+}
+
+// sanKey returns the set of names a certificate is for, or would be for, in
+// a canonical order, so that two lists can be compared.
+func sanKey(dns []string, ips []net.IP) []string {
+	var key []string
+	for _, d := range dns {
+		key = append(key, "dns:"+strings.ToLower(d))
+	}
+	for _, ip := range ips {
+		key = append(key, "ip:"+ip.String())
+	}
+	slices.Sort(key)
+	return slices.Compact(key)
+}
+
+// LoadOrCreateServer loads helen's server certificate from dir/server.pem
+// and dir/server-key.pem, and issues a new one when there is none, when its
+// names differ from sans, when it expires within 30 days or when another CA
+// signed it. A reissued certificate keeps the existing key, so that the
+// public key pin printed for curl (PublicKeyPin) stays valid.
+func LoadOrCreateServer(dir string, ca *CA, sans []string) (tls.Certificate, error) {
+	certPath := filepath.Join(dir, serverCertFile)
+	keyPath := filepath.Join(dir, serverKeyFile)
+	dns, ips, err := splitSANs(sans)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("server certificate: %w", err)
+	}
+	now := time.Now()
+	var key crypto.Signer
+	if keyData, ok, err := readOptional(keyPath); err != nil {
+		return tls.Certificate{}, fmt.Errorf("server certificate: %w", err)
+	} else if ok {
+		if key, err = parseKeyPEM(keyData); err != nil {
+			return tls.Certificate{}, fmt.Errorf("server certificate %s: %w", keyPath, err)
+		}
+		cert, err := LoadKeyPair(certPath, keyPath)
+		if err == nil && serverCertCurrent(cert, ca, sanKey(dns, ips), now) {
+			return cert, nil
+		}
+		// A missing or unreadable certificate is reissued: the key is what
+		// matters, and it is still good.
+	} else {
+		if key, err = newKey(); err != nil {
+			return tls.Certificate{}, fmt.Errorf("server certificate: %w", err)
+		}
+		kp, err := keyPEMOf(key)
+		if err != nil {
+			return tls.Certificate{}, fmt.Errorf("server certificate: %w", err)
+		}
+		if err := WritePEMFile(keyPath, kp, 0o600); err != nil {
+			return tls.Certificate{}, fmt.Errorf("server certificate: %w", err)
+		}
+	}
+	cert, err := ca.issueServer(key, sans, now)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	chain := append(CertPEM(cert.Leaf), ca.CertPEM...)
+	if err := WritePEMFile(certPath, chain, 0o644); err != nil {
+		return tls.Certificate{}, fmt.Errorf("server certificate: %w", err)
+	}
+	return cert, nil
+}
+
+// serverCertCurrent reports whether cert can be served as is: this CA
+// signed it and it alone follows it in the chain, it is for exactly the
+// wanted names, and it does not expire within renewBefore.
+func serverCertCurrent(cert tls.Certificate, ca *CA, want []string, now time.Time) bool {
+	leaf := cert.Leaf
+	if len(cert.Certificate) != 2 || !bytes.Equal(cert.Certificate[1], ca.Cert.Raw) {
+		return false
+	}
+	if leaf.CheckSignatureFrom(ca.Cert) != nil {
+		return false
+	}
+	if now.Add(renewBefore).After(leaf.NotAfter) || now.Before(leaf.NotBefore) {
+		return false
+	}
+	return slices.Equal(sanKey(leaf.DNSNames, leaf.IPAddresses), want)
+}
+
+// DefaultSANs returns the names helen's server certificate has when none
+// are configured: the host name, localhost and the loopback addresses.
+func DefaultSANs() []string {
+	sans := []string{"localhost", "127.0.0.1", "::1"}
+	if host, err := os.Hostname(); err == nil && host != "" && host != "localhost" && ValidName(host) {
+		sans = append([]string{host}, sans...)
+	}
+	return sans
+}
