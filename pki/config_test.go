@@ -36,8 +36,8 @@ func TestMutualTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name    string
-		cert    *tls.Certificate
+		name string
+		cert *tls.Certificate
 		// force sends the certificate even when its issuer is not one the
 		// server asked for, as a hostile client would.
 		force   bool
