@@ -1,0 +1,254 @@
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Agent is what helen knows of an agent.
+type Agent struct {
+	Name, Fingerprint, Version, Addr string
+	FirstSeen, LastSeen              time.Time
+	Connected                        bool
+	Since                            time.Time // when Connected last changed
+}
+
+// agentRecord is the stored form of an Agent (its name is the key).
+type agentRecord struct {
+	Fingerprint string    `json:"fingerprint,omitempty"`
+	Version     string    `json:"version,omitempty"`
+	Addr        string    `json:"addr,omitempty"`
+	FirstSeen   time.Time `json:"first_seen"`
+	LastSeen    time.Time `json:"last_seen"`
+	Connected   bool      `json:"connected,omitempty"`
+	Since       time.Time `json:"since,omitzero"`
+}
+
+func (r agentRecord) agent(name string) Agent {
+	return Agent{
+		Name: name, Fingerprint: r.Fingerprint, Version: r.Version, Addr: r.Addr,
+		FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, Connected: r.Connected, Since: r.Since,
+	}
+}
+
+// validName reports whether s can name an agent or a check in the store.
+func validName(s string) bool {
+	return s != "" && len(s) <= 1024 && !strings.ContainsRune(s, 0)
+}
+
+// AgentSeen records that agent a was seen at a.LastSeen (now, if zero). It
+// creates the agent or updates it: FirstSeen of an existing agent is kept,
+// Fingerprint, Version and Addr are replaced where a has them, Connected is
+// set from a. It returns ErrRevoked for a revoked agent.
+func (db *DB) AgentSeen(a Agent) error {
+	if !validName(a.Name) {
+		return fmt.Errorf("agent seen %q: %w: name", a.Name, ErrInvalid)
+	}
+	seen := a.LastSeen
+	if seen.IsZero() {
+		seen = time.Now()
+	}
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketRevoked).Get([]byte(a.Name)) != nil {
+			return ErrRevoked
+		}
+		rec, err := getAgentTx(tx, a.Name)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			rec = agentRecord{FirstSeen: a.FirstSeen, Since: seen}
+			if rec.FirstSeen.IsZero() {
+				rec.FirstSeen = seen
+			}
+		case err != nil:
+			return err
+		}
+		if rec.Connected != a.Connected {
+			rec.Since = seen
+		}
+		rec.Connected = a.Connected
+		rec.LastSeen = seen
+		replace(&rec.Fingerprint, a.Fingerprint)
+		replace(&rec.Version, a.Version)
+		replace(&rec.Addr, a.Addr)
+		return putAgentTx(tx, a.Name, rec)
+	})
+	if err != nil {
+		return fmt.Errorf("agent seen %s: %w", a.Name, err)
+	}
+	return nil
+}
+
+func replace(dst *string, s string) {
+	if s != "" {
+		*dst = s
+	}
+}
+
+// SetConnected records that the agent connected or disconnected at at. It
+// returns ErrNotFound for an agent never seen, and ErrRevoked when a revoked
+// agent connects.
+func (db *DB) SetConnected(name string, connected bool, at time.Time) error {
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		if connected && tx.Bucket(bucketRevoked).Get([]byte(name)) != nil {
+			return ErrRevoked
+		}
+		rec, err := getAgentTx(tx, name)
+		if err != nil {
+			return err
+		}
+		setConnected(&rec, connected, at)
+		if at.After(rec.LastSeen) {
+			rec.LastSeen = at
+		}
+		return putAgentTx(tx, name, rec)
+	})
+	if err != nil {
+		return fmt.Errorf("set connected %s: %w", name, err)
+	}
+	return nil
+}
+
+func setConnected(rec *agentRecord, connected bool, at time.Time) {
+	if rec.Connected != connected {
+		rec.Since = at
+	}
+	rec.Connected = connected
+}
+
+// Agent returns the agent called name, or ErrNotFound.
+func (db *DB) Agent(name string) (Agent, error) {
+	var a Agent
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		rec, err := getAgentTx(tx, name)
+		a = rec.agent(name)
+		return err
+	})
+	if err != nil {
+		return Agent{}, fmt.Errorf("agent %s: %w", name, err)
+	}
+	return a, nil
+}
+
+// Agents returns every agent, by name.
+func (db *DB) Agents() ([]Agent, error) {
+	var agents []Agent
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketAgents).ForEach(func(k, v []byte) error {
+			var rec agentRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("agent %s: %w", k, err)
+			}
+			agents = append(agents, rec.agent(string(k)))
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("agents: %w", err)
+	}
+	return agents, nil
+}
+
+// DisconnectAll marks every agent disconnected as of at. Helen calls it when
+// it starts, since no connection outlives the process that held it.
+func (db *DB) DisconnectAll(at time.Time) error {
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketAgents)
+		var names []string
+		err := b.ForEach(func(k, v []byte) error {
+			var rec agentRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("agent %s: %w", k, err)
+			}
+			if rec.Connected {
+				names = append(names, string(k))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		// Written after the walk: a bucket must not change under ForEach.
+		for _, name := range names {
+			if err := disconnectTx(tx, name, at); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("disconnect all: %w", err)
+	}
+	return nil
+}
+
+// disconnectTx marks a known agent disconnected; an unknown one is left alone.
+func disconnectTx(tx *bolt.Tx, name string, at time.Time) error {
+	rec, err := getAgentTx(tx, name)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	setConnected(&rec, false, at)
+	return putAgentTx(tx, name, rec)
+}
+
+// Revoke refuses the agent from now on: AgentSeen and SetConnected(true)
+// return ErrRevoked. A known agent is marked disconnected. The name need not
+// be known, so that an issued certificate can be revoked before first use.
+func (db *DB) Revoke(name string, at time.Time) error {
+	if !validName(name) {
+		return fmt.Errorf("revoke %q: %w: name", name, ErrInvalid)
+	}
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketRevoked).Put([]byte(name), timeKey(at)); err != nil {
+			return err
+		}
+		return disconnectTx(tx, name, at)
+	})
+	if err != nil {
+		return fmt.Errorf("revoke %s: %w", name, err)
+	}
+	return nil
+}
+
+// Revoked reports whether the agent has been revoked.
+func (db *DB) Revoked(name string) (bool, error) {
+	var revoked bool
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		revoked = tx.Bucket(bucketRevoked).Get([]byte(name)) != nil
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("revoked %s: %w", name, err)
+	}
+	return revoked, nil
+}
+
+// getAgentTx reads an agent, or returns ErrNotFound.
+func getAgentTx(tx *bolt.Tx, name string) (agentRecord, error) {
+	var rec agentRecord
+	v := tx.Bucket(bucketAgents).Get([]byte(name))
+	if v == nil {
+		return rec, ErrNotFound
+	}
+	if err := json.Unmarshal(v, &rec); err != nil {
+		return rec, fmt.Errorf("decode agent: %w", err)
+	}
+	return rec, nil
+}
+
+// putAgentTx writes an agent.
+func putAgentTx(tx *bolt.Tx, name string, rec agentRecord) error {
+	v, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encode agent: %w", err)
+	}
+	return tx.Bucket(bucketAgents).Put([]byte(name), v)
+}

@@ -1,0 +1,77 @@
+package state
+
+import (
+	"encoding/binary"
+	"time"
+)
+
+// The schema, in one place. Adding a bucket does not change the version
+// (Open creates any bucket the file lacks); changing what a key or value
+// means does.
+const schemaVersion uint64 = 1
+
+var (
+	// bucketMeta holds keySchema, the schema version as 8 big-endian bytes.
+	bucketMeta = []byte("meta")
+	// bucketAgents maps an agent name to the JSON of agentRecord.
+	bucketAgents = []byte("agents")
+	// bucketRevoked maps an agent name to the revocation time (timeKey).
+	bucketRevoked = []byte("revoked")
+	// bucketTokens maps the SHA-256 of a token secret to the JSON of tokenRecord.
+	bucketTokens = []byte("tokens")
+	// bucketResults holds one bucket per agent, which holds one bucket per
+	// check, which maps resultKey to the JSON of Result.
+	bucketResults = []byte("results")
+	// bucketLatest maps latestKey(agent, check) to a latest record (see
+	// latest.go).
+	bucketLatest = []byte("latest")
+
+	// Reserved for later: "schedules" (what helen runs where, and how often)
+	// and "events" (state changes, connects, revocations). Add them to
+	// allBuckets when they are used.
+
+	keySchema = []byte("schema")
+
+	allBuckets = [][]byte{bucketMeta, bucketAgents, bucketRevoked, bucketTokens, bucketResults, bucketLatest}
+)
+
+// resultKeyLen is the length of a key in a check bucket.
+const resultKeyLen = 12
+
+// resultKey is the key of a result: its time in Unix nanoseconds, then seq,
+// both big-endian, so that byte order is time order and two results of the
+// same nanosecond still have distinct keys.
+func resultKey(nanos int64, seq uint32) []byte {
+	k := make([]byte, resultKeyLen)
+	binary.BigEndian.PutUint64(k, uint64(nanos))
+	binary.BigEndian.PutUint32(k[8:], seq)
+	return k
+}
+
+// boundKey is the smallest key of any result at t.
+func boundKey(t time.Time) []byte { return resultKey(t.UnixNano(), 0) }
+
+// keyNanos returns the time part of a result key.
+func keyNanos(k []byte) int64 { return int64(binary.BigEndian.Uint64(k)) }
+
+// latestKey is the key of a check in bucketLatest. Names never hold a NUL
+// (validName), so the key splits back unambiguously.
+func latestKey(agent, check string) []byte {
+	k := make([]byte, 0, len(agent)+1+len(check))
+	k = append(k, agent...)
+	k = append(k, 0)
+	return append(k, check...)
+}
+
+// timeKey encodes a time as 8 big-endian bytes of Unix nanoseconds.
+func timeKey(t time.Time) []byte {
+	return binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano()))
+}
+
+// keyTime decodes timeKey.
+func keyTime(b []byte) time.Time {
+	if len(b) != 8 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(b)))
+}

@@ -1,0 +1,190 @@
+package state
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Metric is one performance figure of a result, as in PROTOCOL.md.
+type Metric struct {
+	Name  string   `json:"name"`
+	Value float64  `json:"value"`
+	Unit  string   `json:"unit,omitempty"`
+	Warn  *float64 `json:"warn,omitempty"`
+	Crit  *float64 `json:"crit,omitempty"`
+	Min   *float64 `json:"min,omitempty"`
+	Max   *float64 `json:"max,omitempty"`
+}
+
+// Result is the outcome of one run of a check on an agent.
+type Result struct {
+	Agent      string    `json:"agent"`
+	Check      string    `json:"check"`
+	Time       time.Time `json:"time"`
+	Status     string    `json:"status"` // ok warning critical unknown
+	Message    string    `json:"message"`
+	Metrics    []Metric  `json:"metrics,omitempty"`
+	DurationMS float64   `json:"duration_ms"`
+}
+
+// statuses lists the known statuses at the index of their Nagios exit code.
+var statuses = [...]string{"ok", "warning", "critical", "unknown"}
+
+// statusCode returns the Nagios exit code of a status, or -1.
+func statusCode(s string) int {
+	for i, name := range statuses {
+		if s == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// encodeResult checks r and returns its stored form.
+func encodeResult(r Result) ([]byte, error) {
+	switch {
+	case !validName(r.Agent):
+		return nil, fmt.Errorf("%w: agent name %q", ErrInvalid, r.Agent)
+	case !validName(r.Check):
+		return nil, fmt.Errorf("%w: check name %q", ErrInvalid, r.Check)
+	case statusCode(r.Status) < 0:
+		return nil, fmt.Errorf("%w: status %q", ErrInvalid, r.Status)
+	case r.Time.Before(time.Unix(0, 0)) || r.Time.After(time.Unix(0, 1<<63-1)):
+		// Outside these, UnixNano does not fit in the key.
+		return nil, fmt.Errorf("%w: time %v", ErrInvalid, r.Time)
+	}
+	v, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return v, nil
+}
+
+// History returns the results of one check of an agent (or of every check,
+// when check is ""), newest first, at most limit of them (all, when limit <=
+// 0), with since <= Time < until. A zero since or until is no bound. An agent
+// or check with no results gives none and no error.
+func (db *DB) History(agent, check string, limit int, since, until time.Time) ([]Result, error) {
+	var out []Result
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		ab := tx.Bucket(bucketResults).Bucket([]byte(agent))
+		if ab == nil {
+			return nil
+		}
+		var found []entry
+		if check != "" {
+			if cb := ab.Bucket([]byte(check)); cb != nil {
+				found = scanBackTx(cb, limit, since, until, nil)
+			}
+		} else {
+			err := ab.ForEachBucket(func(name []byte) error {
+				found = scanBackTx(ab.Bucket(name), limit, since, until, found)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			slices.SortStableFunc(found, func(a, b entry) int { return bytes.Compare(b.key, a.key) })
+			if limit > 0 && len(found) > limit {
+				found = found[:limit]
+			}
+		}
+		// Decoding copies out of the memory map, so the results outlive tx.
+		out = make([]Result, len(found))
+		for i, e := range found {
+			if err := json.Unmarshal(e.value, &out[i]); err != nil {
+				return fmt.Errorf("decode result %x: %w", e.key, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("history %s %s: %w", agent, check, err)
+	}
+	return out, nil
+}
+
+// entry is a key and value that point into the memory map: valid only
+// while their transaction is open.
+type entry struct{ key, value []byte }
+
+// scanBackTx appends to found the results of a check bucket from newest to
+// oldest, within [since, until), at most limit of them when limit > 0.
+func scanBackTx(b *bolt.Bucket, limit int, since, until time.Time, found []entry) []entry {
+	c := b.Cursor()
+	var k, v []byte
+	if until.IsZero() {
+		k, v = c.Last()
+	} else if k, _ = c.Seek(boundKey(until)); k == nil {
+		k, v = c.Last()
+	} else {
+		k, v = c.Prev()
+	}
+	var low []byte
+	if !since.IsZero() {
+		low = boundKey(since)
+	}
+	for n := 0; k != nil && (limit <= 0 || n < limit); n++ {
+		if bytes.Compare(k, low) < 0 {
+			break
+		}
+		found = append(found, entry{k, v})
+		k, v = c.Prev()
+	}
+	return found
+}
+
+// CheckState is the current state of a check of an agent.
+type CheckState struct {
+	Result Result    // the latest result, by its Time
+	Since  time.Time // when the status became what it is
+	Count  int       // how many results of the check the history holds
+}
+
+// CheckStates returns the state of each check of an agent ("" for every
+// agent), by agent then check.
+func (db *DB) CheckStates(agent string) ([]CheckState, error) {
+	var states []CheckState
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketLatest).Cursor()
+		var prefix []byte
+		if agent != "" {
+			prefix = latestKey(agent, "")
+		}
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			l, err := decodeLatest(v)
+			if err != nil {
+				return fmt.Errorf("latest %q: %w", k, err)
+			}
+			st := CheckState{Since: time.Unix(0, l.since), Count: int(l.count)}
+			if err := json.Unmarshal(l.result, &st.Result); err != nil {
+				return fmt.Errorf("latest %q: %w", k, err)
+			}
+			states = append(states, st)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("states %s: %w", agent, err)
+	}
+	return states, nil
+}
+
+// Latest returns the latest result of each check of an agent ("" for every
+// agent), by agent then check.
+func (db *DB) Latest(agent string) ([]Result, error) {
+	states, err := db.CheckStates(agent)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Result, len(states))
+	for i, st := range states {
+		out[i] = st.Result
+	}
+	return out, nil
+}

@@ -1,0 +1,178 @@
+package state
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// pending is a result waiting for the writer, already checked and encoded
+// by its caller so that the writer only writes.
+type pending struct {
+	agent, check string
+	nanos        int64
+	code         byte
+	value        []byte
+	err          chan error // buffered: the writer never waits on a caller
+}
+
+// AddResult stores r and returns once it is committed to disk. Results of
+// concurrent callers are grouped into one transaction by the writer. An
+// error from ctx means r was not acknowledged; it may still be committed.
+func (db *DB) AddResult(ctx context.Context, r Result) error {
+	v, err := encodeResult(r)
+	if err != nil {
+		return fmt.Errorf("add result %s %s: %w", r.Agent, r.Check, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("add result %s %s: %w", r.Agent, r.Check, err)
+	}
+	p := &pending{
+		agent: r.Agent, check: r.Check, nanos: r.Time.UnixNano(),
+		code: byte(statusCode(r.Status)), value: v, err: make(chan error, 1),
+	}
+	if err := db.enqueue(ctx, p); err != nil {
+		return fmt.Errorf("add result %s %s: %w", r.Agent, r.Check, err)
+	}
+	select {
+	case err = <-p.err:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
+		return fmt.Errorf("add result %s %s: %w", r.Agent, r.Check, err)
+	}
+	return nil
+}
+
+// enqueue hands p to the writer. The read lock keeps Close from closing the
+// queue while a send is in flight; the writer keeps draining until then.
+func (db *DB) enqueue(ctx context.Context, p *pending) error {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	if db.closed {
+		return ErrClosed
+	}
+	select {
+	case db.queue <- p:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// write is the writer: it takes a first result, gathers more until the
+// batch is full or BatchDelay has passed, commits them in one transaction
+// and answers every caller. It returns when Close has closed the queue and
+// everything queued before is committed.
+func (db *DB) write() {
+	defer close(db.done)
+	timer := time.NewTimer(db.opt.BatchDelay)
+	timer.Stop()
+	batch := make([]*pending, 0, db.opt.BatchSize)
+	lastPrune := time.Now()
+	for open := true; open; {
+		p, ok := <-db.queue
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], p)
+		timer.Reset(db.opt.BatchDelay)
+		open = db.gather(&batch, timer)
+		timer.Stop()
+
+		err := db.bolt.Update(func(tx *bolt.Tx) error { return db.addResultsTx(tx, batch) })
+		for _, p := range batch {
+			p.err <- err
+		}
+		clear(batch)
+
+		if db.opt.PruneInterval > 0 && time.Since(lastPrune) >= db.opt.PruneInterval {
+			lastPrune = time.Now()
+			// A failure here is a failing disk, which the next batch of
+			// results reports to its callers; this package does not log.
+			_, _ = db.Prune(lastPrune)
+		}
+	}
+}
+
+// gather adds queued results to batch until it is full or the timer fires.
+// It reports whether the queue is still open.
+func (db *DB) gather(batch *[]*pending, timer *time.Timer) bool {
+	for len(*batch) < db.opt.BatchSize {
+		select {
+		case p, ok := <-db.queue:
+			if !ok {
+				return false
+			}
+			*batch = append(*batch, p)
+		case <-timer.C:
+			return true
+		}
+	}
+	return true
+}
+
+// addResultsTx writes a batch of results, updates the latest record of
+// each check, and trims each check to HistoryMaxPerCheck.
+func (db *DB) addResultsTx(tx *bolt.Tx, batch []*pending) error {
+	results := tx.Bucket(bucketResults)
+	lb := tx.Bucket(bucketLatest)
+	for _, p := range batch {
+		ab, err := results.CreateBucketIfNotExists([]byte(p.agent))
+		if err != nil {
+			return fmt.Errorf("agent bucket %s: %w", p.agent, err)
+		}
+		cb, err := ab.CreateBucketIfNotExists([]byte(p.check))
+		if err != nil {
+			return fmt.Errorf("check bucket %s %s: %w", p.agent, p.check, err)
+		}
+		seq, err := cb.NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := cb.Put(resultKey(p.nanos, uint32(seq)), p.value); err != nil {
+			return fmt.Errorf("put result %s %s: %w", p.agent, p.check, err)
+		}
+
+		lk := latestKey(p.agent, p.check)
+		l, found, err := getLatestTx(lb, lk)
+		if err != nil {
+			return err
+		}
+		l.count++
+		if !found || p.nanos >= l.time {
+			if !found || p.code != l.code {
+				l.since = p.nanos
+			}
+			l.time, l.code, l.result = p.nanos, p.code, p.value
+		}
+		if keep := uint64(db.opt.HistoryMaxPerCheck); l.count > keep {
+			n, err := deleteOldestTx(cb, int(l.count-keep), maxNanos)
+			if err != nil {
+				return fmt.Errorf("trim %s %s: %w", p.agent, p.check, err)
+			}
+			l.count -= uint64(n)
+		}
+		if err := lb.Put(lk, l.encode()); err != nil {
+			return fmt.Errorf("put latest %s %s: %w", p.agent, p.check, err)
+		}
+	}
+	return nil
+}
+
+// getLatestTx reads the latest record of a check. Its result points into
+// the transaction's memory.
+func getLatestTx(lb *bolt.Bucket, key []byte) (l latest, found bool, err error) {
+	v := lb.Get(key)
+	if v == nil {
+		return latest{}, false, nil
+	}
+	l, err = decodeLatest(v)
+	if err != nil {
+		return latest{}, false, fmt.Errorf("latest %q: %w", key, err)
+	}
+	return l, true, nil
+}
