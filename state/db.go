@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -96,6 +97,8 @@ type DB struct {
 	closed bool
 	queue  chan *pending
 	done   chan struct{} // closed when the writer has returned
+
+	pending atomic.Int64 // results enqueued and not yet answered
 }
 
 // Open opens (or creates, mode 0600) the database at path, creates missing

@@ -55,13 +55,19 @@ func (db *DB) enqueue(ctx context.Context, p *pending) error {
 	if db.closed {
 		return ErrClosed
 	}
+	db.pending.Add(1)
 	select {
 	case db.queue <- p:
 		return nil
 	case <-ctx.Done():
+		db.pending.Add(-1)
 		return ctx.Err()
 	}
 }
+
+// Pending returns how many results are queued or being written: a measure
+// of how far the writer is behind.
+func (db *DB) Pending() int { return int(db.pending.Load()) }
 
 // write is the writer: it takes a first result, gathers more until the
 // batch is full or BatchDelay has passed, commits them in one transaction
@@ -87,6 +93,7 @@ func (db *DB) write() {
 		for _, p := range batch {
 			p.err <- err
 		}
+		db.pending.Add(-int64(len(batch)))
 		clear(batch)
 
 		if db.opt.PruneInterval > 0 && time.Since(lastPrune) >= db.opt.PruneInterval {

@@ -1,0 +1,105 @@
+package state
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func TestMain(m *testing.M) {
+	if path := os.Getenv(crashEnv); path != "" {
+		os.Exit(crashChild(path))
+	}
+	code := m.Run()
+	if code == 0 {
+		if err := checkNoWriters(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// checkNoWriters fails when a result writer outlives its test: every DB a
+// test opens must be closed.
+func checkNoWriters() error {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		if !bytes.Contains(buf, []byte("state.(*DB).write")) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("leaked result writer goroutines:\n%s", buf)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// openTest opens a database under t.TempDir. When the test ends it closes
+// the database and checks the consistency of the file.
+func openTest(t testing.TB, opt Options) *DB {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "helen.db")
+	db, err := Open(path, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Error(err)
+		}
+		checkFile(t, path)
+	})
+	return db
+}
+
+// checkFile runs bbolt's consistency check on a closed database file.
+func checkFile(t testing.TB, path string) {
+	t.Helper()
+	b, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Errorf("check %s: %v", path, err)
+		return
+	}
+	defer b.Close()
+	err = b.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			t.Errorf("check %s: %v", path, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+}
+
+// reopen closes db and opens its file again, closing it when the test ends.
+func reopen(t testing.TB, db *DB, opt Options) *DB {
+	t.Helper()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db2, err := Open(db.Path(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := db2.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return db2
+}
+
+// at returns a fixed time plus d, so tests do not depend on the clock.
+func at(d time.Duration) time.Time {
+	return time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC).Add(d)
+}
