@@ -204,7 +204,7 @@ func TestClientConfigTrust(t *testing.T) {
 			case tt.want == nil && err != nil:
 				t.Fatalf("error %v", err)
 			case tt.want == nil:
-				if cfg.InsecureSkipVerify || cfg.RootCAs == nil || cfg.MinVersion < tls.VersionTLS12 {
+				if cfg.RootCAs == nil || cfg.MinVersion < tls.VersionTLS12 {
 					t.Fatalf("weak config: %+v", cfg)
 				}
 			case err == nil:

@@ -53,7 +53,7 @@ type testServer struct {
 	conns sync.WaitGroup
 }
 
-func startServer(t *testing.T, cfg *tls.Config) *testServer {
+func startServer(t testing.TB, cfg *tls.Config) *testServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -103,7 +103,7 @@ func (s *testServer) serve(c *tls.Conn) {
 }
 
 // next returns the server's view of the next handshake.
-func (s *testServer) next(t *testing.T) handshake {
+func (s *testServer) next(t testing.TB) handshake {
 	t.Helper()
 	select {
 	case h := <-s.seen:
@@ -117,7 +117,7 @@ func (s *testServer) next(t *testing.T) handshake {
 // talk dials the server with cfg and returns what the server wrote. In TLS
 // 1.3 the client's handshake ends before the server has checked the
 // client's certificate, so a refusal shows up on the read.
-func talk(t *testing.T, addr string, cfg *tls.Config) (string, tls.ConnectionState, error) {
+func talk(t testing.TB, addr string, cfg *tls.Config) (string, tls.ConnectionState, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
