@@ -13,6 +13,10 @@ type Env struct {
 	ExecDirs []string
 	// Log receives the messages of the log module; nil discards them.
 	Log func(level slog.Level, check, msg string)
+	// Check is the name of the check running in the Lua state. Each state
+	// has its own Env, and the runtime sets Check before every run, so a
+	// module function reads it when called, not when opened.
+	Check string
 }
 
 // A module is a Go module that checks may require, such as host or http.

@@ -1,0 +1,198 @@
+package lua
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	glua "github.com/yuin/gopher-lua"
+
+	"github.com/equus-monitoring/equus/result"
+)
+
+// state is a pooled Lua state with what it keeps between runs: its own Env
+// and the run function of each check it has already loaded, so a warm run
+// is one call.
+type state struct {
+	L     *glua.LState
+	env   *Env
+	runs  map[*entry]*glua.LFunction
+	panic string // the Go panic of the current run, if any
+	log   func(level slog.Level, msg string)
+}
+
+// newState opens a sandboxed state for rt.
+func (rt *Runtime) newState() *state {
+	s := &state{
+		env:  &Env{ExecDirs: rt.opts.ExecDirs, Log: rt.opts.Log},
+		runs: map[*entry]*glua.LFunction{},
+	}
+	s.log = func(level slog.Level, msg string) { rt.log(level, s.env.Check, msg) }
+	s.L = newSandbox(s.env, func(what string, v any) {
+		if s.panic == "" {
+			s.panic = fmt.Sprintf("go panic in %s: %v", what, v)
+		}
+		s.log(slog.LevelError, panicReport(what, v))
+	})
+	return s
+}
+
+func (s *state) close() { s.L.Close() }
+
+// get takes an idle state of lib, or opens a new one.
+func (rt *Runtime) get(lib *library) *state {
+	select {
+	case s := <-lib.idle:
+		return s
+	default:
+		return rt.newState()
+	}
+}
+
+// put returns s to lib's pool, unless the pool is full or lib is no longer
+// the runtime's library.
+func (rt *Runtime) put(lib *library, s *state) {
+	if rt.closed.Load() || rt.lib.Load() != lib {
+		s.close()
+		return
+	}
+	select {
+	case lib.idle <- s:
+	default:
+		s.close()
+	}
+}
+
+// drain closes the idle states of lib.
+func drain(lib *library) {
+	for {
+		select {
+		case s := <-lib.idle:
+			s.close()
+		default:
+			return
+		}
+	}
+}
+
+// eval runs the top-level code of e in s, in an environment of its own
+// whose misses fall through to the globals, so that a check's globals
+// never leak into another check run by the same state. It returns the run
+// function and the description.
+func (s *state) eval(e *entry) (*glua.LFunction, string, error) {
+	L := s.L
+	globals := L.Get(glua.GlobalsIndex)
+	env := L.NewTable()
+	mt := L.NewTable()
+	mt.RawSetString("__index", globals)
+	L.SetMetatable(env, mt)
+	env.RawSetString("_G", env)
+	fn := L.NewFunctionFromProto(e.proto)
+	fn.Env = env
+	L.Push(fn)
+	if err := L.PCall(0, 1, nil); err != nil {
+		return nil, "", fmt.Errorf("loading: %s", luaMessage(err))
+	}
+	ret := L.Get(-1)
+	L.Pop(1)
+	switch ret := ret.(type) {
+	case *glua.LFunction:
+		return ret, "", nil
+	case *glua.LTable:
+		run, ok := ret.RawGetString("run").(*glua.LFunction)
+		if !ok {
+			return nil, "", errors.New("the returned table has no run function")
+		}
+		desc := ret.RawGetString("description")
+		if desc != glua.LNil && desc.Type() != glua.LTString {
+			return nil, "", fmt.Errorf("description is a %s, want a string", desc.Type())
+		}
+		if desc == glua.LNil {
+			return run, "", nil
+		}
+		return run, desc.String(), nil
+	}
+	return nil, "", fmt.Errorf("the file returned %s, want a table with run or a function", typeName(ret))
+}
+
+// run calls e's run function with args under ctx. It reports whether s
+// may go back to the pool: not after an error, a panic or a timeout, which
+// may have left it in the middle of something.
+func (s *state) run(ctx context.Context, timeout time.Duration, e *entry, args map[string]any) (result.Doc, bool) {
+	L := s.L
+	s.env.Check = e.name
+	s.panic = ""
+	L.SetContext(ctx)
+	defer L.RemoveContext()
+	fn := s.runs[e]
+	if fn == nil {
+		var err error
+		if fn, _, err = s.eval(e); err != nil {
+			return s.failure(ctx, timeout, err), false
+		}
+		s.runs[e] = fn
+	}
+	L.Push(fn)
+	L.Push(decodeObject(L, args))
+	if err := L.PCall(1, 1, nil); err != nil {
+		s.unguardedPanic(err)
+		return s.failure(ctx, timeout, errors.New(luaMessage(err))), false
+	}
+	ret := L.Get(-1)
+	L.SetTop(0)
+	if s.panic != "" {
+		// The check caught the panic with pcall, but a bug in a Go
+		// module must not be hidden behind whatever it returned.
+		return result.Unknownf("%s", s.panic), false
+	}
+	doc, err := toDoc(ret)
+	if err != nil {
+		return result.Unknownf("bad return value: %v", err), true
+	}
+	return doc, true
+}
+
+// failure turns the error of a failed run into a result, saying first
+// whether the run ran out of time, then whether a Go module panicked.
+func (s *state) failure(ctx context.Context, timeout time.Duration, err error) result.Doc {
+	if ctx.Err() != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return result.Unknownf("timed out after %s", timeout)
+		}
+		return result.Unknownf("canceled: %v", ctx.Err())
+	}
+	if s.panic != "" {
+		return result.Unknownf("%s", s.panic)
+	}
+	return result.Unknownf("%v", err)
+}
+
+// unguardedPanic records a Go panic that no module guard saw (one in a
+// method of a module's userdata, or in gopher-lua itself), which PCall
+// turned into an error.
+func (s *state) unguardedPanic(err error) {
+	var api *glua.ApiError
+	if s.panic != "" || !errors.As(err, &api) || api.Type != glua.ApiErrorPanic {
+		return
+	}
+	s.panic = "go panic: " + luaMessage(err)
+	s.log(slog.LevelError, s.panic+"\n"+api.StackTrace)
+}
+
+// luaMessage is the message of a Lua error without gopher-lua's traceback.
+func luaMessage(err error) string {
+	var api *glua.ApiError
+	if errors.As(err, &api) && api.Object != nil {
+		return api.Object.String()
+	}
+	return err.Error()
+}
+
+func typeName(v glua.LValue) string {
+	if v == glua.LNil {
+		return "nothing"
+	}
+	return "a " + v.Type().String()
+}

@@ -1,0 +1,233 @@
+// Package lua runs checks: Lua files of the check library, compiled once,
+// run in pooled, sandboxed gopher-lua states, each run bounded by its
+// timeout, with Go modules (host, http, net, fs, exec, json, log, check)
+// for what a check needs from the machine. Every run yields a result
+// document; whatever goes wrong becomes status unknown.
+package lua
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/equus-monitoring/equus/result"
+)
+
+// DefaultExecDirs are the directories the exec module may run programs
+// from when Options.ExecDirs is empty: where the Nagios and Monitoring
+// Plugins packages install their plugins.
+var DefaultExecDirs = []string{
+	"/usr/lib/nagios/plugins",
+	"/usr/lib/monitoring-plugins",
+	"/usr/local/nagios/libexec",
+}
+
+// MaxResult is the largest encoded result a run returns: the blob limit of
+// the wire protocol.
+const MaxResult = 1 << 20
+
+// Options configure a Runtime. The zero value runs the embedded library.
+type Options struct {
+	// Dir is a directory of *.lua checks laid over the embedded ones;
+	// "" runs the embedded library alone.
+	Dir string
+	// ExecDirs are the directories the exec module may run programs
+	// from (default DefaultExecDirs).
+	ExecDirs []string
+	// Log receives the messages of checks (the log module, print) and the
+	// runtime's reports of Go panics, with the check's name; nil discards.
+	Log func(level slog.Level, check, msg string)
+	// PoolSize is the number of idle Lua states kept for reuse (default
+	// GOMAXPROCS*4).
+	PoolSize int
+	// DefaultTimeout bounds a run whose args carry no _timeout_ms
+	// (default 30s).
+	DefaultTimeout time.Duration
+}
+
+// CheckInfo describes a check of the loaded library.
+type CheckInfo struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	// Source is "embedded" or the path of the file.
+	Source string `json:"source"`
+	// Err is why the check can't run, for a broken file.
+	Err string `json:"error,omitempty"`
+}
+
+// Runtime runs the checks of a library. It is safe for concurrent use.
+type Runtime struct {
+	opts     Options
+	embedded map[string]*entry
+	lib      atomic.Pointer[library]
+	reload   sync.Mutex // one Reload at a time
+	closed   atomic.Bool
+}
+
+// New loads the embedded library overlaid by opts.Dir. A file that does
+// not compile or load is kept with its error, which it reports when run;
+// a Dir that can't be read is an error.
+func New(opts Options) (*Runtime, error) {
+	if len(opts.ExecDirs) == 0 {
+		opts.ExecDirs = DefaultExecDirs
+	}
+	if opts.PoolSize <= 0 {
+		opts.PoolSize = runtime.GOMAXPROCS(0) * 4
+	}
+	if opts.DefaultTimeout <= 0 {
+		opts.DefaultTimeout = 30 * time.Second
+	}
+	rt := &Runtime{opts: opts}
+	var err error
+	if rt.embedded, err = loadEmbedded(); err != nil {
+		return nil, err
+	}
+	rt.describe(rt.embedded)
+	if err := rt.Reload(); err != nil {
+		return nil, err
+	}
+	return rt, nil
+}
+
+// Reload re-reads the check directory and swaps the new library in at
+// once: runs already started finish on the old one.
+func (rt *Runtime) Reload() error {
+	rt.reload.Lock()
+	defer rt.reload.Unlock()
+	var dir map[string]*entry
+	if rt.opts.Dir != "" {
+		var err error
+		if dir, err = loadDir(rt.opts.Dir); err != nil {
+			return err
+		}
+	}
+	if old := rt.lib.Swap(rt.newLibrary(rt.embedded, dir)); old != nil {
+		drain(old)
+	}
+	return nil
+}
+
+// Run runs the named check with args, a JSON object (empty for none). It
+// never fails: an unknown check, bad args, a Lua error, a Go panic, a
+// timeout or a bad return value each give a result with status Unknown
+// saying so. The result fits MaxResult once encoded and has DurationMS set.
+func (rt *Runtime) Run(ctx context.Context, name string, args []byte) (doc result.Doc) {
+	start := time.Now()
+	defer func() {
+		if r := recover(); r != nil {
+			rt.log(slog.LevelError, name, panicReport("the runtime", r))
+			doc = result.Unknownf("go panic in the runtime: %v", r)
+		}
+		doc = fit(doc)
+		doc.DurationMS = float64(time.Since(start).Microseconds()) / 1000
+	}()
+	if rt.closed.Load() {
+		return result.Unknownf("the check runtime is closed")
+	}
+	lib := rt.lib.Load()
+	e := lib.checks[name]
+	if e == nil {
+		return result.Unknownf("no check named %q", name)
+	}
+	if e.err != nil {
+		return result.Unknownf("check %s (%s) is broken: %v", name, e.source, e.err)
+	}
+	decoded, timeout, err := rt.parseArgs(args)
+	if err != nil {
+		return result.Unknownf("bad args: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := ctx.Err(); err != nil {
+		return result.Unknownf("canceled before it ran: %v", err)
+	}
+	s := rt.get(lib)
+	doc, reuse := s.run(ctx, timeout, e, decoded)
+	if reuse {
+		rt.put(lib, s)
+	} else {
+		s.close()
+	}
+	return doc
+}
+
+// parseArgs decodes a check's args and reads the run's timeout from them.
+func (rt *Runtime) parseArgs(args []byte) (map[string]any, time.Duration, error) {
+	timeout := rt.opts.DefaultTimeout
+	if len(args) == 0 {
+		return nil, timeout, nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(args, &m); err != nil {
+		return nil, 0, err
+	}
+	if m == nil {
+		return nil, 0, errors.New("not a JSON object")
+	}
+	if v, ok := m["_timeout_ms"]; ok {
+		ms, ok := v.(float64)
+		if !ok || ms <= 0 || ms > float64(24*time.Hour/time.Millisecond) {
+			return nil, 0, fmt.Errorf("_timeout_ms is %v, want milliseconds from 1 to a day", v)
+		}
+		timeout = time.Duration(ms * float64(time.Millisecond))
+	}
+	return m, timeout, nil
+}
+
+// fit cuts a result whose encoding would exceed MaxResult, the way Encode
+// does. The cheap bound first: only a large result pays for the encoding.
+func fit(d result.Doc) result.Doc {
+	const perMetric = 512 // the numbers and keys of a metric, generously
+	size := 6*len(d.Message) + 256
+	for _, m := range d.Metrics {
+		size += perMetric + 6*(len(m.Name)+len(m.Unit))
+	}
+	if size <= MaxResult {
+		return d
+	}
+	return result.Parse(d.Encode(MaxResult))
+}
+
+// Checks describes the loaded checks, sorted by name.
+func (rt *Runtime) Checks() []CheckInfo {
+	lib := rt.lib.Load()
+	out := make([]CheckInfo, 0, len(lib.checks))
+	for _, e := range lib.checks {
+		ci := CheckInfo{Name: e.name, Description: e.description, Source: e.source}
+		if e.err != nil {
+			ci.Err = e.err.Error()
+		}
+		out = append(out, ci)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Has reports whether a check of that name is loaded (broken or not).
+func (rt *Runtime) Has(name string) bool {
+	_, ok := rt.lib.Load().checks[name]
+	return ok
+}
+
+// BundleHash is the SHA-256, in hex, of the loaded checks' names and
+// sources, in name order.
+func (rt *Runtime) BundleHash() string { return rt.lib.Load().hash }
+
+// Close releases the idle Lua states. Runs after Close return Unknown.
+func (rt *Runtime) Close() {
+	rt.closed.Store(true)
+	drain(rt.lib.Load())
+}
+
+func (rt *Runtime) log(level slog.Level, check, msg string) {
+	if rt.opts.Log != nil {
+		rt.opts.Log(level, check, msg)
+	}
+}
