@@ -20,7 +20,7 @@ import (
 // removedGlobals are the functions of the base library a check may not use.
 var removedGlobals = []string{
 	"dofile", "loadfile", "load", "loadstring", // code from files or strings
-	"module",            // writes into package.loaded and globals
+	"module",             // writes into package.loaded and globals
 	"getfenv", "setfenv", // setfenv(0, t) would swap a pooled state's globals
 	"collectgarbage", // a full GC of the whole process, on demand
 	"_printregs",     // debugging aid that writes to stdout
