@@ -1,0 +1,184 @@
+package equus
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/equus-monitoring/equus/lua"
+	"github.com/equus-monitoring/equus/pki"
+)
+
+// ErrReload is returned by Run when helen asked for a reload and stage0
+// supervises the agent: the process exits with status 3, and stage0 syncs
+// the check bundle and the binary and starts it again.
+var ErrReload = errors.New("equus: reload asked by helen")
+
+// agent is the state that outlives a session.
+type agent struct {
+	cfg   Config
+	log   *slog.Logger
+	rt    *lua.Runtime
+	start time.Time
+	// sem holds a token for every Lua check running.
+	sem   chan struct{}
+	cert  tls.Certificate
+	trust pki.Trust
+	ready sync.Once
+}
+
+// Run runs the agent until ctx ends, when it lets running checks finish
+// for a moment and returns nil. It enrolls first when it must, then keeps
+// a session with helen, reconnecting with backoff. It returns an error
+// only for what retrying cannot mend: a bad configuration, a refused
+// enrollment, or ErrReload under stage0.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	a := &agent{
+		cfg:   cfg,
+		log:   log,
+		start: time.Now(),
+		sem:   make(chan struct{}, cfg.Concurrency),
+		trust: cfg.trust(),
+	}
+	bo := &backoff{min: cfg.BackoffMin, max: cfg.BackoffMax}
+	if cfg.InsecurePlaintext {
+		log.Warn("INSECURE: --insecure-plaintext talks to helen WITHOUT TLS: no encryption, no authentication. For debugging on one machine only.", "helen", cfg.Helen)
+	} else if err := a.identity(ctx, bo); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	rt, err := lua.New(lua.Options{Dir: cfg.ChecksDir, ExecDirs: cfg.ExecDirs, Log: a.luaLog})
+	if err != nil {
+		return fmt.Errorf("check runtime: %w", err)
+	}
+	defer rt.Close()
+	a.rt = rt
+	a.logLoadErrors()
+	return a.loop(ctx, bo)
+}
+
+// loop runs sessions one after the other until one must end the agent.
+func (a *agent) loop(ctx context.Context, bo *backoff) error {
+	for {
+		log := a.log.With("helen", a.cfg.Helen)
+		log.Debug("connecting")
+		o := a.session(ctx)
+		if o.up >= a.cfg.BackoffReset {
+			bo.reset()
+		}
+		switch o.end {
+		case endShutdown:
+			return nil
+		case endFailed:
+			log.Warn("session with helen ended", "err", o.err, "checks", o.checks, "up", o.up.Round(time.Millisecond))
+		case endError:
+			// Logged when read.
+		case endReload:
+			if a.cfg.Supervised {
+				return ErrReload
+			}
+			if o.checks == 0 {
+				// Helen refuses this version: only stage0 can fetch another.
+				log.Error("helen asks for a reload right after hello: it offers a newer version of equus, and upgrading needs equus running under stage0")
+				break
+			}
+			if err := a.rt.Reload(); err != nil {
+				log.Error("reloading the checks failed; keeping the loaded ones", "err", err)
+			} else {
+				log.Info("checks reloaded", "bundle_hash", a.rt.BundleHash())
+				a.logLoadErrors()
+			}
+			bo.reset()
+			continue
+		}
+		if err := bo.wait(ctx); err != nil {
+			return nil
+		}
+	}
+}
+
+// identity loads the agent's certificate, enrolling first when the data
+// directory has none and a token was given. Enrollment is retried with
+// backoff while helen cannot be reached, not once helen refused it.
+func (a *agent) identity(ctx context.Context, bo *backoff) error {
+	cfg := a.cfg
+	if cfg.CertFile == "" && !enrolled(cfg.DataDir) {
+		for {
+			err := a.enroll(ctx)
+			if err == nil {
+				break
+			}
+			if errors.Is(err, ErrTokenRefused) {
+				return err
+			}
+			a.log.Warn("enrollment failed, will retry", "helen", cfg.Helen, "err", err)
+			if err := bo.wait(ctx); err != nil {
+				return err
+			}
+		}
+		bo.reset()
+		// Helen's CA is saved now; the pin, if any, still has to match it.
+		a.trust = cfg.trust()
+	}
+	certPath, keyPath := cfg.keyPairFiles()
+	cert, err := pki.LoadKeyPair(certPath, keyPath)
+	if err != nil {
+		return err
+	}
+	a.cert = cert
+	a.log.Info("agent identity", "name", cert.Leaf.Subject.CommonName, "expires", cert.Leaf.NotAfter.Format(time.DateOnly))
+	return nil
+}
+
+func (a *agent) enroll(ctx context.Context) error {
+	trust, err := resolveTrust(ctx, a.trust, a.cfg.Helen)
+	if err != nil {
+		return fmt.Errorf("enroll: %w", err)
+	}
+	a.trust = trust
+	name, err := enroll(ctx, a.cfg, trust)
+	if err != nil {
+		return err
+	}
+	a.log.Info("enrolled", "name", name, "data", a.cfg.DataDir)
+	return nil
+}
+
+// accepted is called when a session gets its first check, which tells that
+// helen accepted the hello. Under stage0 the first one prints the ready
+// line stage0 waits for.
+func (a *agent) accepted() {
+	a.log.Info("connected to helen", "helen", a.cfg.Helen)
+	if !a.cfg.Supervised || a.cfg.Ready == nil {
+		return
+	}
+	a.ready.Do(func() {
+		if _, err := fmt.Fprintf(a.cfg.Ready, "ready %s\n", a.cfg.Version); err != nil {
+			a.log.Error("telling stage0 the agent is ready", "err", err)
+		}
+	})
+}
+
+// luaLog receives the messages that checks write with the log module.
+func (a *agent) luaLog(level slog.Level, check, msg string) {
+	a.log.Log(context.Background(), level, msg, "check", check)
+}
+
+// logLoadErrors reports the check files that did not load.
+func (a *agent) logLoadErrors() {
+	for _, c := range a.rt.Checks() {
+		if c.Err != "" {
+			a.log.Error("check did not load", "check", c.Name, "source", c.Source, "err", c.Err)
+		}
+	}
+}

@@ -1,0 +1,204 @@
+package equus
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/equus-monitoring/equus/modes/setup"
+	"github.com/equus-monitoring/equus/pki"
+	"github.com/equus-monitoring/equus/wire"
+)
+
+// DefaultConcurrency is how many checks run at once unless told otherwise.
+const DefaultConcurrency = 32
+
+// SupervisedEnv is the environment variable stage0 sets to "1" in the
+// agent's environment.
+const SupervisedEnv = "EQUUS_SUPERVISED"
+
+// Config is everything Run needs. ConfigFromCLI fills it from the command
+// line; tests fill it by hand.
+type Config struct {
+	// Version is the agent's version, sent in hello; a semantic version.
+	Version string
+	// Helen is helen's agents' address, HOST:PORT.
+	Helen string
+	// CAFile and CAPin say how helen is recognised (either, or both).
+	CAFile string
+	CAPin  string
+	// CertFile and KeyFile are the agent's certificate and key, for an agent
+	// enrolled offline. Empty: the files in DataDir, made by enrollment.
+	CertFile string
+	KeyFile  string
+	// Token enrolls the agent when DataDir holds no certificate yet.
+	Token string
+	// Name is the agent name asked for at enrollment.
+	Name string
+	// DataDir holds the enrolled certificate, its key and helen's CA.
+	DataDir string
+	// ChecksDir overlays the embedded check library; empty: none.
+	ChecksDir string
+	// ExecDirs are the directories the exec module may run programs from;
+	// nil: the runtime's default.
+	ExecDirs []string
+	// Concurrency bounds the Lua checks running at once.
+	Concurrency int
+	// InsecurePlaintext talks to a loopback helen without TLS, for
+	// debugging only.
+	InsecurePlaintext bool
+	// Supervised reports whether stage0 runs the agent: a reload then ends
+	// Run with ErrReload, and Ready is told when helen accepted a hello.
+	Supervised bool
+	// Ready receives "ready <version>\n" once, under stage0; nil: nothing.
+	Ready io.Writer
+
+	// BackoffMin and BackoffMax bound the wait before a reconnection, and
+	// BackoffReset is how long a session must stay up for the wait to go
+	// back to BackoffMin. Zero: 1 s, 60 s and 60 s.
+	BackoffMin   time.Duration
+	BackoffMax   time.Duration
+	BackoffReset time.Duration
+	// Drain is how long running checks may go on after a reload or a
+	// shutdown before they are cancelled. Zero: 5 s.
+	Drain time.Duration
+}
+
+// withDefaults returns cfg with its zero durations and counts filled in.
+func (cfg Config) withDefaults() Config {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.BackoffMin <= 0 {
+		cfg.BackoffMin = time.Second
+	}
+	if cfg.BackoffMax <= 0 {
+		cfg.BackoffMax = 60 * time.Second
+	}
+	if cfg.BackoffReset <= 0 {
+		cfg.BackoffReset = 60 * time.Second
+	}
+	if cfg.Drain <= 0 {
+		cfg.Drain = 5 * time.Second
+	}
+	return cfg
+}
+
+// validate reports what keeps cfg from being run.
+func (cfg Config) validate() error {
+	if !wire.ValidVersion(cfg.Version) || !wire.ValidString(cfg.Version) {
+		return fmt.Errorf("version %q is not a semantic version", cfg.Version)
+	}
+	host, _, err := net.SplitHostPort(cfg.Helen)
+	if err != nil || host == "" {
+		return fmt.Errorf("--helen %q: want HOST:PORT", cfg.Helen)
+	}
+	if cfg.InsecurePlaintext {
+		if !isLoopback(host) {
+			return fmt.Errorf("--insecure-plaintext: helen %s is not a loopback address", cfg.Helen)
+		}
+		return nil
+	}
+	if cfg.CAPin != "" {
+		if _, err := pki.ParsePin(cfg.CAPin); err != nil {
+			return fmt.Errorf("--ca-pin: %w", err)
+		}
+	}
+	if cfg.CAFile == "" && cfg.CAPin == "" && !exists(filepath.Join(cfg.DataDir, caFile)) {
+		return errors.New("no way to recognise helen: give --ca FILE or --ca-pin sha256:HEX")
+	}
+	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
+		return errors.New("--cert and --key go together")
+	}
+	if cfg.CertFile == "" && cfg.Token == "" && !enrolled(cfg.DataDir) {
+		return fmt.Errorf("not enrolled: give --cert FILE --key FILE, or --token TOKEN (no certificate in %s)", cfg.DataDir)
+	}
+	if cfg.CertFile == "" && cfg.Token != "" && !enrolled(cfg.DataDir) && !pki.ValidName(cfg.Name) {
+		return fmt.Errorf("--name %q is not a valid agent name", cfg.Name)
+	}
+	return nil
+}
+
+// isLoopback reports whether host names the local machine only.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// Flags returns the flags of the agent, which stage0 takes too.
+func Flags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "helen", Usage: "helen's agents' address `HOST:PORT`", EnvVars: []string{"EQUUS_HELEN"}, Required: true},
+		&cli.StringFlag{Name: "ca", Usage: "recognise helen by the CA certificate in `FILE`", EnvVars: []string{"EQUUS_CA"}, TakesFile: true},
+		&cli.StringFlag{Name: "ca-pin", Usage: "recognise helen by its CA's pin `sha256:HEX`", EnvVars: []string{"EQUUS_CA_PIN"}},
+		&cli.StringFlag{Name: "cert", Usage: "the agent's certificate `FILE` (offline enrollment)", EnvVars: []string{"EQUUS_CERT"}, TakesFile: true},
+		&cli.StringFlag{Name: "key", Usage: "the agent's private key `FILE`", EnvVars: []string{"EQUUS_KEY"}, TakesFile: true},
+		&cli.StringFlag{Name: "token", Usage: "enroll with `TOKEN` when not enrolled yet", EnvVars: []string{"EQUUS_TOKEN"}},
+		&cli.StringFlag{Name: "name", Usage: "the agent `NAME` to ask for at enrollment (default: the host name)", EnvVars: []string{"EQUUS_NAME"}},
+		&cli.StringFlag{Name: "data", Usage: "data `DIR` (certificate, key, helen's CA, synced checks)", EnvVars: []string{"EQUUS_DATA"}, Value: setup.DataDir("equus"), TakesFile: true},
+		&cli.StringFlag{Name: "checks", Usage: "check `DIR` overlaying the embedded checks (default: DATA/checks when it exists)", EnvVars: []string{"EQUUS_CHECKS"}, TakesFile: true},
+		&cli.StringSliceFlag{Name: "exec-dir", Usage: "`DIR` the exec module may run programs from (repeatable; default: the Nagios plugin directories)", EnvVars: []string{"EQUUS_EXEC_DIRS"}},
+		&cli.IntFlag{Name: "concurrency", Usage: "run at most `N` checks at once", EnvVars: []string{"EQUUS_CONCURRENCY"}, Value: DefaultConcurrency},
+		&cli.BoolFlag{Name: "insecure-plaintext", Usage: "DEBUG ONLY: talk to a loopback helen without TLS"},
+	}
+}
+
+// ConfigFromCLI returns the Config that the flags of c (see Flags) and the
+// environment ask for.
+func ConfigFromCLI(c *cli.Context, version string) (Config, error) {
+	cfg := Config{
+		Version:           version,
+		Helen:             c.String("helen"),
+		CAFile:            c.String("ca"),
+		CAPin:             c.String("ca-pin"),
+		CertFile:          c.String("cert"),
+		KeyFile:           c.String("key"),
+		Token:             c.String("token"),
+		Name:              c.String("name"),
+		DataDir:           c.String("data"),
+		ChecksDir:         c.String("checks"),
+		ExecDirs:          c.StringSlice("exec-dir"),
+		Concurrency:       c.Int("concurrency"),
+		InsecurePlaintext: c.Bool("insecure-plaintext"),
+		Supervised:        os.Getenv(SupervisedEnv) == "1",
+		Ready:             c.App.Writer,
+	}
+	if cfg.Ready == nil {
+		cfg.Ready = os.Stdout
+	}
+	if cfg.Concurrency < 1 {
+		return cfg, fmt.Errorf("--concurrency %d: want at least 1", cfg.Concurrency)
+	}
+	if cfg.Name == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return cfg, fmt.Errorf("agent name: %w (give --name)", err)
+		}
+		cfg.Name = host
+	}
+	if cfg.ChecksDir == "" {
+		if d := filepath.Join(cfg.DataDir, "checks"); isDir(d) {
+			cfg.ChecksDir = d
+		}
+	}
+	return cfg, cfg.validate()
+}
+
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
+}

@@ -1,0 +1,72 @@
+package equus
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/equus-monitoring/equus/pki"
+	"github.com/equus-monitoring/equus/wire"
+)
+
+// Files in the agent's data directory.
+const (
+	certFile = "agent.pem"
+	keyFile  = "agent-key.pem"
+	caFile   = "ca.pem"
+)
+
+// enrolled reports whether dir holds an agent certificate and its key.
+func enrolled(dir string) bool {
+	return exists(filepath.Join(dir, certFile)) && exists(filepath.Join(dir, keyFile))
+}
+
+// keyPairFiles returns the certificate and key files the agent presents:
+// those given, else the enrolled ones in the data directory.
+func (cfg Config) keyPairFiles() (certPath, keyPath string) {
+	if cfg.CertFile != "" {
+		return cfg.CertFile, cfg.KeyFile
+	}
+	return filepath.Join(cfg.DataDir, certFile), filepath.Join(cfg.DataDir, keyFile)
+}
+
+// trust returns how helen is recognised: the CA file given, else the one
+// saved at enrollment, checked against the pin when there is one.
+func (cfg Config) trust() pki.Trust {
+	t := pki.Trust{CAFile: cfg.CAFile, Pin: cfg.CAPin}
+	if t.CAFile == "" {
+		if saved := filepath.Join(cfg.DataDir, caFile); exists(saved) {
+			t.CAFile = saved
+		}
+	}
+	return t
+}
+
+// resolveTrust returns t with helen's CA known, fetching it by the pin when
+// no CA file holds it. A saved CA file that no longer matches the pin (helen
+// has a new CA) gives way to the pin: the pin is what the operator said.
+func resolveTrust(ctx context.Context, t pki.Trust, addr string) (pki.Trust, error) {
+	if t.CAFile != "" {
+		_, err := pki.ClientConfig(t, "", nil, nil)
+		if err == nil {
+			return t, nil
+		}
+		if t.Pin == "" || !errors.Is(err, pki.ErrPinMismatch) {
+			return t, err
+		}
+		t.CAFile = ""
+	}
+	return t.Resolve(ctx, addr, "")
+}
+
+// sessionTLS returns the TLS configuration of a wire session: helen
+// verified by trust, the agent's certificate presented, ALPN equus/1.
+func sessionTLS(trust pki.Trust, cert *tls.Certificate) (*tls.Config, error) {
+	cfg, err := pki.ClientConfig(trust, "", cert, []string{wire.ALPN})
+	if err != nil {
+		return nil, fmt.Errorf("TLS configuration: %w", err)
+	}
+	return cfg, nil
+}
