@@ -29,11 +29,12 @@ const (
 	backdate = time.Hour
 )
 
-// CA is helen's certificate authority.
+// CA is helen's certificate authority. Its methods may be called from many
+// goroutines at once.
 type CA struct {
-	Cert    *x509.Certificate
-	Key     crypto.Signer
-	CertPEM []byte
+	Cert    *x509.Certificate // the self-signed CA certificate
+	Key     crypto.Signer     // its private key
+	CertPEM []byte            // Cert, PEM-encoded, as agents get it
 }
 
 // NewCA makes a CA with a new ECDSA P-256 key, valid for ten years from now.

@@ -57,7 +57,7 @@ func TestIssueClient(t *testing.T) {
 
 // checkAgentCert checks that leaf is an agent certificate for name: signed
 // by ca, for client authentication only, valid for a year from now.
-func checkAgentCert(t *testing.T, ca *CA, leaf *x509.Certificate, name string, now time.Time) {
+func checkAgentCert(t testing.TB, ca *CA, leaf *x509.Certificate, name string, now time.Time) {
 	t.Helper()
 	if leaf.Subject.CommonName != name {
 		t.Errorf("CN %q, want %q", leaf.Subject.CommonName, name)
