@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/equus-monitoring/equus/modes/helen"
 	"github.com/equus-monitoring/equus/modes/setup"
 )
 
@@ -27,6 +28,7 @@ func App(version string) *cli.App {
 		// ExitCode, never by the library calling os.Exit.
 		ExitErrHandler: func(*cli.Context, error) {},
 		Commands: []*cli.Command{
+			helen.Command(version),
 			versionCommand(version),
 		},
 	}

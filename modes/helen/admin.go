@@ -1,0 +1,226 @@
+package helen
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/equus-monitoring/equus/pki"
+	"github.com/equus-monitoring/equus/state"
+)
+
+// The admin socket serves the helen commands (token, issue, agents, revoke,
+// run, history) as JSON over HTTP on a unix socket that only helen's user
+// can open: the socket is 0600 in a 0700 data directory.
+
+// listenAdmin listens on the unix socket at path, replacing a stale one.
+func listenAdmin(path string) (net.Listener, error) {
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("admin socket %s: another helen is serving it", path)
+	}
+	os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	return ln, nil
+}
+
+type tokenRequest struct {
+	Uses int           `json:"uses"`
+	TTL  time.Duration `json:"ttl"`
+}
+
+type tokenResponse struct {
+	Token   string    `json:"token"`
+	ID      string    `json:"id"`
+	Uses    int       `json:"uses"`
+	Expires time.Time `json:"expires"`
+	Join    string    `json:"join"`
+}
+
+type issueResponse struct {
+	Name string `json:"name"`
+	CA   string `json:"ca"`
+	Cert string `json:"cert"`
+	Key  string `json:"key"`
+}
+
+type runRequest struct {
+	Agent   string          `json:"agent"`
+	Check   string          `json:"check"`
+	Args    json.RawMessage `json:"args,omitempty"`
+	Timeout time.Duration   `json:"timeout"`
+}
+
+// AgentView is an agent as the helen commands show it.
+type AgentView struct {
+	state.Agent
+	Revoked bool `json:"revoked"`
+}
+
+func (s *Server) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
+		var req tokenRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		resp, err := newToken(s.db, req, s.JoinCommand)
+		if err != nil {
+			httpError(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+		writeJSON(w, http.StatusOK, resp)
+	})
+	mux.HandleFunc("POST /issue", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Name string }
+		if !decode(w, r, &req) {
+			return
+		}
+		resp, err := issue(s.ca, s.db, req.Name)
+		if err != nil {
+			httpError(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+		writeJSON(w, http.StatusOK, resp)
+	})
+	mux.HandleFunc("GET /agents", func(w http.ResponseWriter, r *http.Request) {
+		views, err := agentViews(s.db)
+		if err != nil {
+			httpError(w, http.StatusInternalServerError, "%v", err)
+			return
+		}
+		writeJSON(w, http.StatusOK, views)
+	})
+	mux.HandleFunc("POST /revoke", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Name string }
+		if !decode(w, r, &req) {
+			return
+		}
+		if err := revoke(s.db, req.Name); err != nil {
+			httpError(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+		s.closeSession(req.Name)
+		s.log.Info("agent revoked", "agent", req.Name)
+		writeJSON(w, http.StatusOK, map[string]string{"revoked": req.Name})
+	})
+	mux.HandleFunc("POST /run", func(w http.ResponseWriter, r *http.Request) {
+		var req runRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		doc, err := s.Run(r.Context(), req.Agent, req.Check, req.Args, req.Timeout)
+		if err != nil {
+			code := http.StatusBadRequest
+			if errors.Is(err, ErrNotConnected) {
+				code = http.StatusNotFound
+			}
+			httpError(w, code, "%v", err)
+			return
+		}
+		writeJSON(w, http.StatusOK, doc)
+	})
+	mux.HandleFunc("GET /history", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		limit, _ := strconv.Atoi(q.Get("limit"))
+		rs, err := history(s.db, q.Get("agent"), q.Get("check"), limit)
+		if err != nil {
+			httpError(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+		writeJSON(w, http.StatusOK, rs)
+	})
+	return mux
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 2<<20)).Decode(v); err != nil {
+		httpError(w, http.StatusBadRequest, "bad request: %v", err)
+		return false
+	}
+	return true
+}
+
+// The functions below serve both the admin socket and the commands run
+// offline, with the data directory opened by the command itself.
+
+func newToken(db *state.DB, req tokenRequest, join func(string) string) (tokenResponse, error) {
+	if req.Uses < 1 {
+		return tokenResponse{}, fmt.Errorf("--uses must be at least 1, not %d", req.Uses)
+	}
+	if req.TTL <= 0 {
+		return tokenResponse{}, fmt.Errorf("--ttl must be positive, not %s", req.TTL)
+	}
+	secret, t, err := db.CreateToken(req.Uses, req.TTL, time.Now())
+	if err != nil {
+		return tokenResponse{}, err
+	}
+	return tokenResponse{Token: secret, ID: t.ID, Uses: t.Uses, Expires: t.Expires, Join: join(secret)}, nil
+}
+
+func issue(ca *pki.CA, db *state.DB, name string) (issueResponse, error) {
+	if !pki.ValidName(name) {
+		return issueResponse{}, fmt.Errorf("bad agent name %q: 1 to 64 of A-Z a-z 0-9 . _ -", name)
+	}
+	if db != nil {
+		if revoked, err := db.Revoked(name); err != nil {
+			return issueResponse{}, err
+		} else if revoked {
+			return issueResponse{}, fmt.Errorf("agent %s is revoked", name)
+		}
+	}
+	certPEM, keyPEM, err := ca.IssueClient(name, time.Now())
+	if err != nil {
+		return issueResponse{}, err
+	}
+	return issueResponse{Name: name, CA: string(ca.CertPEM), Cert: string(certPEM), Key: string(keyPEM)}, nil
+}
+
+func agentViews(db *state.DB) ([]AgentView, error) {
+	agents, err := db.Agents()
+	if err != nil {
+		return nil, err
+	}
+	views := make([]AgentView, 0, len(agents))
+	for _, a := range agents {
+		revoked, err := db.Revoked(a.Name)
+		if err != nil {
+			return nil, err
+		}
+		views = append(views, AgentView{Agent: a, Revoked: revoked})
+	}
+	return views, nil
+}
+
+func revoke(db *state.DB, name string) error {
+	if !pki.ValidName(name) {
+		return fmt.Errorf("bad agent name %q", name)
+	}
+	return db.Revoke(name, time.Now())
+}
+
+func history(db *state.DB, agent, check string, limit int) ([]state.Result, error) {
+	if agent == "" {
+		return nil, errors.New("history needs an agent")
+	}
+	if limit <= 0 {
+		limit = 20
+	}
+	rs, err := db.History(agent, check, limit, time.Time{}, time.Time{})
+	if rs == nil {
+		rs = []state.Result{}
+	}
+	return rs, err
+}

@@ -1,0 +1,219 @@
+package helen
+
+import (
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/equus-monitoring/equus/pki"
+	"github.com/equus-monitoring/equus/state"
+	"github.com/equus-monitoring/equus/update"
+)
+
+// bootstrapScript is served at /bootstrap.sh.
+//
+//go:embed bootstrap.sh
+var bootstrapScript []byte
+
+// maxEnrollBody bounds an enrollment request.
+const maxEnrollBody = 64 << 10
+
+// agentsHandler serves the agents' HTTPS endpoints on the agents' port.
+func (s *Server) agentsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("POST /v1/enroll", s.handleEnroll)
+	mux.HandleFunc("GET /bootstrap.sh", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/x-shellscript")
+		w.Write(bootstrapScript)
+	})
+	mux.HandleFunc("GET /v1/download", s.handleDownload)
+	mux.HandleFunc("GET /v1/update", s.agentOnly(s.handleUpdate))
+	mux.HandleFunc("GET /v1/update/binary", s.agentOnly(s.handleDownload))
+	mux.HandleFunc("GET /v1/bundle", s.agentOnly(s.handleBundle))
+	return mux
+}
+
+type enrollRequest struct {
+	Token string `json:"token"`
+	CSR   string `json:"csr"`
+}
+
+type enrollResponse struct {
+	Name string `json:"name"`
+	Cert string `json:"cert"`
+	CA   string `json:"ca"`
+}
+
+// handleEnroll signs an agent's certificate request for a valid token.
+func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
+	var req enrollRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxEnrollBody)).Decode(&req); err != nil {
+		httpError(w, http.StatusBadRequest, "bad enrollment request: %v", err)
+		return
+	}
+	if req.Token == "" || req.CSR == "" {
+		httpError(w, http.StatusBadRequest, "enrollment needs a token and a csr")
+		return
+	}
+	// Sign before spending a use of the token, so that a bad request
+	// costs none; a certificate not handed out is harmless.
+	now := time.Now()
+	certPEM, name, err := s.ca.SignCSR([]byte(req.CSR), now)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, "bad certificate request: %v", err)
+		return
+	}
+	if revoked, err := s.db.Revoked(name); err != nil || revoked {
+		httpError(w, http.StatusForbidden, "agent %s is revoked", name)
+		return
+	}
+	if err := s.db.UseToken(req.Token, now); err != nil {
+		s.log.Info("enrollment refused", "agent", name, "remote", r.RemoteAddr, "err", err)
+		switch {
+		case errors.Is(err, state.ErrTokenUnknown), errors.Is(err, state.ErrTokenExpired), errors.Is(err, state.ErrTokenUsedUp):
+			httpError(w, http.StatusUnauthorized, "token refused: %v", err)
+		default:
+			httpError(w, http.StatusInternalServerError, "enrollment failed")
+		}
+		return
+	}
+	certs, err := pki.ParseCertsPEM(certPEM)
+	if err != nil || len(certs) == 0 {
+		httpError(w, http.StatusInternalServerError, "enrollment failed")
+		return
+	}
+	if err := s.db.AgentSeen(state.Agent{Name: name, Fingerprint: pki.Fingerprint(certs[0]), Addr: r.RemoteAddr, LastSeen: now}); err != nil {
+		s.log.Error("record enrolled agent", "agent", name, "err", err)
+	}
+	s.log.Info("agent enrolled", "agent", name, "remote", r.RemoteAddr)
+	writeJSON(w, http.StatusOK, enrollResponse{Name: name, Cert: string(certPEM), CA: string(s.ca.CertPEM)})
+}
+
+// agentOnly lets through requests with a verified, unrevoked agent
+// certificate.
+func (s *Server) agentOnly(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil {
+			httpError(w, http.StatusUnauthorized, "agent certificate required")
+			return
+		}
+		name, ok := pki.AgentName(*r.TLS)
+		if !ok {
+			httpError(w, http.StatusUnauthorized, "agent certificate required")
+			return
+		}
+		if revoked, err := s.db.Revoked(name); err != nil || revoked {
+			httpError(w, http.StatusForbidden, "agent %s is revoked", name)
+			return
+		}
+		h(w, r)
+	}
+}
+
+// platformAsset returns the offered asset for the platform a request asks.
+func (s *Server) platformAsset(w http.ResponseWriter, r *http.Request) (update.Release, update.Asset, bool) {
+	goos, goarch := r.URL.Query().Get("os"), r.URL.Query().Get("arch")
+	if goos == "" || goarch == "" {
+		httpError(w, http.StatusBadRequest, "os and arch are required")
+		return update.Release{}, update.Asset{}, false
+	}
+	rel, err := s.offers.current()
+	if err != nil {
+		if errors.Is(err, errUpdatesDisabled) {
+			httpError(w, http.StatusNotFound, "%v", err)
+		} else {
+			httpError(w, http.StatusServiceUnavailable, "no release on offer")
+		}
+		return rel, update.Asset{}, false
+	}
+	a, ok := rel.Find(goos, goarch)
+	if !ok {
+		httpError(w, http.StatusNotFound, "no %s/%s binary in release %s", goos, goarch, rel.Version)
+		return rel, a, false
+	}
+	return rel, a, true
+}
+
+// handleUpdate describes the offered release for the agent's platform.
+func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request) {
+	rel, a, ok := s.platformAsset(w, r)
+	if !ok {
+		return
+	}
+	rc, size, sum, err := update.OpenBinary(a)
+	if err != nil {
+		s.log.Error("open release binary", "asset", a.Name, "err", err)
+		httpError(w, http.StatusInternalServerError, "release binary unavailable")
+		return
+	}
+	rc.Close()
+	q := "os=" + a.OS + "&arch=" + a.Arch
+	writeJSON(w, http.StatusOK, update.Offer{
+		Version:   rel.Version,
+		OS:        a.OS,
+		Arch:      a.Arch,
+		SHA256:    sum,
+		Size:      size,
+		URL:       "/v1/update/binary?" + q,
+		Signature: a.BinarySignature(),
+	})
+}
+
+// handleDownload serves the offered binary for a platform. Its SHA-256 is
+// in the X-Equus-Sha256 header; the bootstrap script checks it.
+func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
+	rel, a, ok := s.platformAsset(w, r)
+	if !ok {
+		return
+	}
+	rc, size, sum, err := update.OpenBinary(a)
+	if err != nil {
+		s.log.Error("open release binary", "asset", a.Name, "err", err)
+		httpError(w, http.StatusInternalServerError, "release binary unavailable")
+		return
+	}
+	defer rc.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	w.Header().Set("X-Equus-Version", rel.Version)
+	w.Header().Set("X-Equus-Sha256", sum)
+	io.Copy(w, rc)
+}
+
+// handleBundle serves the check bundle: helen's check directory as a
+// tar.gz, with its SHA-256 in X-Equus-Sha256.
+func (s *Server) handleBundle(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.ChecksDir == "" {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	data, sum, err := update.PackBundle(s.cfg.ChecksDir)
+	if err != nil {
+		s.log.Error("pack check bundle", "dir", s.cfg.ChecksDir, "err", err)
+		httpError(w, http.StatusInternalServerError, "check bundle unavailable")
+		return
+	}
+	w.Header().Set("Content-Type", "application/gzip")
+	w.Header().Set("X-Equus-Sha256", sum)
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	w.Write(data)
+}
+
+// httpError writes a JSON error.
+func httpError(w http.ResponseWriter, code int, format string, a ...any) {
+	writeJSON(w, code, map[string]string{"error": fmt.Sprintf(format, a...)})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}

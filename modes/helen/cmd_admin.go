@@ -1,0 +1,322 @@
+package helen
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/equus-monitoring/equus/pki"
+	"github.com/equus-monitoring/equus/result"
+	"github.com/equus-monitoring/equus/state"
+)
+
+// openOffline opens helen's database for a command run while no helen is
+// running.
+func openOffline(dataDir string) (*state.DB, error) {
+	if _, err := os.Stat(dataDir); err != nil {
+		return nil, fmt.Errorf("no helen data directory at %s: %w", dataDir, err)
+	}
+	return state.Open(filepath.Join(dataDir, dbFile), state.Options{})
+}
+
+// withHelen runs online against a running helen, or offline (when not nil)
+// against the data directory when none runs.
+func withHelen(c *cli.Context, online func(*adminClient) error, offline func(db *state.DB) error) error {
+	dir := c.String("data")
+	a, err := dialAdmin(dir)
+	if err == nil {
+		defer a.close()
+		return online(a)
+	}
+	if !errors.Is(err, errNotRunning) || offline == nil {
+		return err
+	}
+	db, err := openOffline(dir)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return offline(db)
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func tokenCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "token",
+		Usage: "make an enrollment token and print the command that joins a machine with it",
+		Flags: []cli.Flag{
+			dataFlag(),
+			&cli.IntFlag{Name: "uses", Value: 1, Usage: "how many agents may enroll with it"},
+			&cli.DurationFlag{Name: "ttl", Value: 24 * time.Hour, Usage: "how long it is valid"},
+			jsonFlag(),
+		},
+		Action: func(c *cli.Context) error {
+			req := tokenRequest{Uses: c.Int("uses"), TTL: c.Duration("ttl")}
+			var resp tokenResponse
+			err := withHelen(c, func(a *adminClient) error {
+				return a.do(c.Context, http.MethodPost, "/token", req, &resp)
+			}, func(db *state.DB) error {
+				join, err := offlineJoin(c.String("data"))
+				if err != nil {
+					return err
+				}
+				resp, err = newToken(db, req, join)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, resp)
+			}
+			fmt.Fprintf(c.App.Writer, "token: %s\nuses: %d, expires %s\njoin a machine, as root on it:\n  %s\n",
+				resp.Token, resp.Uses, resp.Expires.Local().Format(time.RFC3339), resp.Join)
+			return nil
+		},
+	}
+}
+
+// offlineJoin returns the join command maker of a helen that is not
+// running, from its data directory.
+func offlineJoin(dataDir string) (func(string) string, error) {
+	ca, err := pki.LoadOrCreateCA(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := pki.LoadOrCreateServer(dataDir, ca, pki.DefaultSANs())
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{ca: ca, cert: cert}
+	return s.JoinCommand, nil
+}
+
+func issueCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "issue",
+		Usage:     "write an agent certificate for offline enrollment: ca.pem, NAME.pem, NAME-key.pem",
+		ArgsUsage: "NAME",
+		Flags: []cli.Flag{
+			dataFlag(),
+			&cli.StringFlag{Name: "out", Usage: "`DIR` to write the files to", Required: true},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return cli.Exit("usage: equus helen issue NAME --out DIR", 2)
+			}
+			name := c.Args().First()
+			var resp issueResponse
+			err := withHelen(c, func(a *adminClient) error {
+				return a.do(c.Context, http.MethodPost, "/issue", map[string]string{"name": name}, &resp)
+			}, func(db *state.DB) error {
+				ca, err := pki.LoadOrCreateCA(c.String("data"))
+				if err != nil {
+					return err
+				}
+				resp, err = issue(ca, db, name)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			out := c.String("out")
+			files := []struct {
+				name string
+				data string
+				mode os.FileMode
+			}{
+				{"ca.pem", resp.CA, 0o644},
+				{name + ".pem", resp.Cert, 0o644},
+				{name + "-key.pem", resp.Key, 0o600},
+			}
+			for _, f := range files {
+				if err := pki.WritePEMFile(filepath.Join(out, f.name), []byte(f.data), f.mode); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(c.App.Writer, "wrote %s, %s, %s in %s\n", files[0].name, files[1].name, files[2].name, out)
+			return nil
+		},
+	}
+}
+
+func agentsCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "agents",
+		Usage: "list the agents helen knows",
+		Flags: []cli.Flag{dataFlag(), jsonFlag()},
+		Action: func(c *cli.Context) error {
+			var views []AgentView
+			err := withHelen(c, func(a *adminClient) error {
+				return a.do(c.Context, http.MethodGet, "/agents", nil, &views)
+			}, func(db *state.DB) error {
+				var err error
+				views, err = agentViews(db)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, views)
+			}
+			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSTATE\tVERSION\tADDRESS\tLAST SEEN")
+			for _, v := range views {
+				st := "down"
+				switch {
+				case v.Revoked:
+					st = "revoked"
+				case v.Connected:
+					st = "up"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Name, st, dash(v.Version), dash(v.Addr), since(v.LastSeen))
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func revokeCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "revoke",
+		Usage:     "revoke an agent: close its connection and refuse it from now on",
+		ArgsUsage: "NAME",
+		Flags:     []cli.Flag{dataFlag()},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return cli.Exit("usage: equus helen revoke NAME", 2)
+			}
+			name := c.Args().First()
+			err := withHelen(c, func(a *adminClient) error {
+				var out map[string]string
+				return a.do(c.Context, http.MethodPost, "/revoke", map[string]string{"name": name}, &out)
+			}, func(db *state.DB) error { return revoke(db, name) })
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "revoked %s\n", name)
+			return nil
+		},
+	}
+}
+
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "run",
+		Usage:     "run a check on an agent now; exit with its Nagios code",
+		ArgsUsage: "AGENT CHECK [ARGS_JSON]",
+		Flags: []cli.Flag{
+			dataFlag(),
+			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "how long to wait for the result"},
+			jsonFlag(),
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() < 2 || c.NArg() > 3 {
+				return cli.Exit("usage: equus helen run AGENT CHECK [ARGS_JSON]", 3)
+			}
+			req := runRequest{Agent: c.Args().Get(0), Check: c.Args().Get(1), Timeout: c.Duration("timeout")}
+			if a := c.Args().Get(2); a != "" {
+				if !json.Valid([]byte(a)) {
+					return cli.Exit("ARGS_JSON is not valid JSON", 3)
+				}
+				req.Args = json.RawMessage(a)
+			}
+			var doc result.Doc
+			ctx, cancel := context.WithTimeout(c.Context, req.Timeout+10*time.Second)
+			defer cancel()
+			err := withHelen(c, func(a *adminClient) error {
+				return a.do(ctx, http.MethodPost, "/run", req, &doc)
+			}, nil)
+			if err != nil {
+				doc = result.Unknownf("%v", err)
+			}
+			if c.Bool("json") {
+				printJSON(c.App.Writer, doc)
+			} else {
+				fmt.Fprintln(c.App.Writer, doc.Line())
+			}
+			return cli.Exit("", doc.Status.Code())
+		},
+	}
+}
+
+func historyCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "history",
+		Usage:     "print an agent's results, newest first",
+		ArgsUsage: "AGENT [CHECK]",
+		Flags: []cli.Flag{
+			dataFlag(),
+			&cli.IntFlag{Name: "limit", Value: 20, Usage: "at most `N` results"},
+			jsonFlag(),
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() < 1 || c.NArg() > 2 {
+				return cli.Exit("usage: equus helen history AGENT [CHECK]", 2)
+			}
+			agent, check, limit := c.Args().Get(0), c.Args().Get(1), c.Int("limit")
+			var rs []state.Result
+			err := withHelen(c, func(a *adminClient) error {
+				var err error
+				rs, err = a.history(c.Context, agent, check, limit)
+				return err
+			}, func(db *state.DB) error {
+				var err error
+				rs, err = history(db, agent, check, limit)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, rs)
+			}
+			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TIME\tCHECK\tSTATUS\tMESSAGE")
+			for _, r := range rs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Time.Local().Format("2006-01-02 15:04:05"), r.Check, strings.ToUpper(r.Status), oneLine(r.Message))
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func since(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return time.Since(t).Round(time.Second).String() + " ago"
+}
+
+func oneLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i] + " …"
+	}
+	if len(s) > 120 {
+		s = s[:117] + "..."
+	}
+	return s
+}

@@ -1,0 +1,78 @@
+package helen
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/equus-monitoring/equus/modes/setup"
+)
+
+func serveCommand(version string) *cli.Command {
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "run helen",
+		Description: `Serves agents on --listen (the wire protocol over mutual TLS, and the agents'
+HTTPS endpoints: enrollment, updates, the check bundle, the bootstrap script)
+and operators on --http (health and metrics). On first start it creates its
+CA and server certificate in --data, and prints the CA pin and the command
+that joins a machine.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "listen", Value: ":7480", Usage: "agents' `ADDRESS`", EnvVars: []string{"HELEN_LISTEN"}},
+			&cli.StringFlag{Name: "http", Value: ":7481", Usage: "operators' `ADDRESS` (empty: none)", EnvVars: []string{"HELEN_HTTP"}},
+			dataFlag(),
+			&cli.StringFlag{Name: "checks", Usage: "check bundle `DIR` served to agents", EnvVars: []string{"HELEN_CHECKS"}},
+			&cli.StringFlag{Name: "releases", Usage: "goreleaser dist/ `DIR` of agent releases to offer", EnvVars: []string{"HELEN_RELEASES"}},
+			&cli.BoolFlag{Name: "no-update", Usage: "offer agents no update", EnvVars: []string{"HELEN_NO_UPDATE"}},
+			&cli.StringSliceFlag{Name: "san", Usage: "add `NAME` (DNS name or IP) to the server certificate", EnvVars: []string{"HELEN_SANS"}},
+			&cli.StringFlag{Name: "advertise", Usage: "`HOST:PORT` agents reach helen at, for join commands", EnvVars: []string{"HELEN_ADVERTISE"}},
+			&cli.DurationFlag{Name: "history-max-age", Value: 30 * 24 * time.Hour, Usage: "prune results older than `AGE`", EnvVars: []string{"HELEN_HISTORY_MAX_AGE"}},
+			&cli.IntFlag{Name: "history-max-per-check", Value: 10000, Usage: "keep at most `N` results per agent and check", EnvVars: []string{"HELEN_HISTORY_MAX_PER_CHECK"}},
+			&cli.BoolFlag{Name: "insecure-plaintext", Usage: "DEBUG ONLY: speak the protocol without TLS on a loopback --listen", EnvVars: []string{"HELEN_INSECURE_PLAINTEXT"}},
+		},
+		Action: func(c *cli.Context) error {
+			log, err := setup.Logger(c)
+			if err != nil {
+				return cli.Exit(err.Error(), 2)
+			}
+			cfg := Config{
+				DataDir:            c.String("data"),
+				Version:            version,
+				SANs:               c.StringSlice("san"),
+				Advertise:          c.String("advertise"),
+				ChecksDir:          c.String("checks"),
+				ReleasesDir:        c.String("releases"),
+				UpdateDisabled:     c.Bool("no-update"),
+				InsecurePlaintext:  c.Bool("insecure-plaintext"),
+				HistoryMaxAge:      c.Duration("history-max-age"),
+				HistoryMaxPerCheck: c.Int("history-max-per-check"),
+				Log:                log,
+			}
+			srv, err := New(cfg)
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+			ls, err := srv.Listen(c.String("listen"), c.String("http"))
+			if err != nil {
+				return err
+			}
+			if cfg.InsecurePlaintext {
+				log.Warn("--insecure-plaintext: agents connect without TLS or authentication; for debugging only")
+			}
+			out := c.App.Writer
+			fmt.Fprintf(out, "helen %s serving agents on %s", version, ls.Agents.Addr())
+			if ls.Ops != nil {
+				fmt.Fprintf(out, ", operators on https://%s", ls.Ops.Addr())
+			}
+			fmt.Fprintf(out, "\ndata: %s\nCA pin: %s\n", cfg.DataDir, srv.CA().Pin())
+			fmt.Fprintf(out, "join a machine, as root on it (make a token with `equus helen token`):\n  %s\n", srv.JoinCommand("TOKEN"))
+			log.Info("helen started", "version", version, "pid", os.Getpid())
+			err = srv.Serve(c.Context, ls)
+			log.Info("helen stopped")
+			return err
+		},
+	}
+}

@@ -1,0 +1,61 @@
+package helen
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Config is what a helen server is made of. The zero value of a duration
+// or size means its default.
+type Config struct {
+	// DataDir holds the database, the CA, the server certificate and the
+	// admin socket.
+	DataDir string
+	// Version is helen's own version, the one it offers agents when no
+	// releases directory offers a newer one.
+	Version string
+	// Advertise is the HOST:PORT agents reach helen at, for the join
+	// command; by default the host name and the agents' port.
+	Advertise string
+	// SANs are names and addresses added to the server certificate.
+	SANs []string
+	// ChecksDir is the check bundle served to agents ("" for none).
+	ChecksDir string
+	// ReleasesDir is a goreleaser dist/ folder of agent releases.
+	ReleasesDir string
+	// UpdateDisabled reports whether helen offers no update at all.
+	UpdateDisabled bool
+	// Executable is helen's own binary, offered as the release of its
+	// own OS and architecture when there is no releases directory.
+	Executable string
+	// InsecurePlaintext reports whether the agents' port speaks the
+	// protocol without TLS: for debugging only, on loopback only.
+	InsecurePlaintext bool
+
+	HelloTimeout       time.Duration // default 10s
+	PingInterval       time.Duration // default 30s
+	WriteTimeout       time.Duration // default 10s
+	HistoryMaxAge      time.Duration // default 30 days
+	HistoryMaxPerCheck int           // default 10000
+
+	Log *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.HelloTimeout <= 0 {
+		c.HelloTimeout = 10 * time.Second
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = 30 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.Version == "" {
+		c.Version = "0.0.0-dev"
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	return c
+}

@@ -1,0 +1,94 @@
+package helen
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/equus-monitoring/equus/result"
+	"github.com/equus-monitoring/equus/state"
+	"github.com/equus-monitoring/equus/wire"
+)
+
+// Run sends check to agent with args (a JSON object, or empty) and waits up
+// to timeout for the result, which is on disk when Run returns it. No
+// answer in time is a result of status unknown, kept as well.
+func (s *Server) Run(ctx context.Context, agent, check string, args []byte, timeout time.Duration) (result.Doc, error) {
+	if !wire.ValidString(check) {
+		return result.Doc{}, fmt.Errorf("bad check name %q", check)
+	}
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	args, err := withTimeout(args, timeout)
+	if err != nil {
+		return result.Doc{}, err
+	}
+	ss, ok := s.session(agent)
+	if !ok {
+		return result.Doc{}, fmt.Errorf("%w: %s", ErrNotConnected, agent)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return s.dispatch(ctx, ss, check, args)
+}
+
+// dispatch runs one check on a session and stores its result.
+func (s *Server) dispatch(ctx context.Context, ss *session, check string, args []byte) (result.Doc, error) {
+	start := time.Now()
+	m, err := ss.call(ctx, check, args)
+	var doc result.Doc
+	switch {
+	case err == nil:
+		doc = result.Parse(m.Blob)
+	case errors.Is(err, context.DeadlineExceeded):
+		doc = result.Unknownf("no result from %s within %s", ss.name, time.Since(start).Round(time.Millisecond))
+	default:
+		return result.Doc{}, fmt.Errorf("run %s on %s: %w", check, ss.name, err)
+	}
+	if err := s.store(context.WithoutCancel(ctx), ss.name, check, start, doc); err != nil {
+		return doc, err
+	}
+	return doc, nil
+}
+
+// store writes a result to the database, returning once it is on disk.
+func (s *Server) store(ctx context.Context, agent, check string, at time.Time, doc result.Doc) error {
+	r := state.Result{
+		Agent:      agent,
+		Check:      check,
+		Time:       at,
+		Status:     string(doc.Status),
+		Message:    doc.Message,
+		DurationMS: doc.DurationMS,
+	}
+	for _, m := range doc.Metrics {
+		r.Metrics = append(r.Metrics, state.Metric{Name: m.Name, Value: m.Value, Unit: m.Unit, Warn: m.Warn, Crit: m.Crit, Min: m.Min, Max: m.Max})
+	}
+	if err := s.db.AddResult(ctx, r); err != nil {
+		return fmt.Errorf("store result of %s on %s: %w", check, agent, err)
+	}
+	return nil
+}
+
+// withTimeout adds _timeout_ms to the args of a check when they have none,
+// a little under the time helen waits, so that the agent answers first.
+func withTimeout(args []byte, wait time.Duration) ([]byte, error) {
+	obj := map[string]json.RawMessage{}
+	if len(args) > 0 {
+		if err := json.Unmarshal(args, &obj); err != nil {
+			return nil, fmt.Errorf("check args must be a JSON object: %w", err)
+		}
+	}
+	if _, ok := obj["_timeout_ms"]; ok {
+		return args, nil
+	}
+	ms := wait.Milliseconds() * 9 / 10
+	if wait-time.Duration(ms)*time.Millisecond > 2*time.Second {
+		ms = (wait - 2*time.Second).Milliseconds()
+	}
+	obj["_timeout_ms"] = json.RawMessage(fmt.Sprint(max(ms, 1)))
+	return json.Marshal(obj)
+}

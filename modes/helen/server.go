@@ -1,0 +1,355 @@
+// Package helen is the server mode: it accepts agents over mutual TLS,
+// speaks the wire protocol with them, keeps their results in the state
+// store and serves the HTTPS endpoints of agents and operators and the admin
+// socket of the helen commands.
+package helen
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/equus-monitoring/equus/pki"
+	"github.com/equus-monitoring/equus/state"
+	"github.com/equus-monitoring/equus/wire"
+)
+
+// File names in helen's data directory.
+const (
+	dbFile     = "helen.db"
+	socketFile = "helen.sock"
+)
+
+// Server is a running helen.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	db      *state.DB
+	ca      *pki.CA
+	cert    tls.Certificate
+	tlsConf *tls.Config
+	offers  *offers
+
+	mu       sync.Mutex
+	sessions map[string]*session
+
+	httpConns  *connListener // agents' HTTPS connections, after ALPN
+	advertised string        // the address in join commands
+	closing   atomic.Bool
+	wg        sync.WaitGroup
+	metrics   *metrics
+}
+
+// Listeners are the sockets a Server serves. Ops and Admin may be nil.
+type Listeners struct {
+	Agents net.Listener // the wire protocol and the agents' HTTPS endpoints
+	Ops    net.Listener // the operators' HTTPS port (TLS is added by Serve)
+	Admin  net.Listener // the unix socket of the helen commands
+}
+
+// New opens helen's data directory: the database, and the CA and server
+// certificate, made on first start.
+func New(cfg Config) (*Server, error) {
+	cfg = cfg.withDefaults()
+	if cfg.DataDir == "" {
+		return nil, errors.New("helen: no data directory")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("helen: data directory: %w", err)
+	}
+	ca, err := pki.LoadOrCreateCA(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("helen: CA: %w", err)
+	}
+	sans := append(pki.DefaultSANs(), cfg.SANs...)
+	cert, err := pki.LoadOrCreateServer(cfg.DataDir, ca, sans)
+	if err != nil {
+		return nil, fmt.Errorf("helen: server certificate: %w", err)
+	}
+	db, err := state.Open(filepath.Join(cfg.DataDir, dbFile), state.Options{
+		HistoryMaxAge:      cfg.HistoryMaxAge,
+		HistoryMaxPerCheck: cfg.HistoryMaxPerCheck,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("helen: %w", err)
+	}
+	if err := db.DisconnectAll(time.Now()); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("helen: %w", err)
+	}
+	s := &Server{
+		cfg:       cfg,
+		log:       cfg.Log,
+		db:        db,
+		ca:        ca,
+		cert:      cert,
+		tlsConf:   pki.ServerConfig(ca, cert, []string{wire.ALPN, "h2", "http/1.1"}),
+		sessions:  map[string]*session{},
+		httpConns: newConnListener(),
+		metrics:   newMetrics(),
+	}
+	s.offers = newOffers(cfg, s.log)
+	return s, nil
+}
+
+// Close closes the database. Call it after Serve has returned.
+func (s *Server) Close() error { return s.db.Close() }
+
+// CA returns helen's certificate authority.
+func (s *Server) CA() *pki.CA { return s.ca }
+
+// DB returns helen's store.
+func (s *Server) DB() *state.DB { return s.db }
+
+// Listen opens the listeners of a Server: the agents' port, the operators'
+// port (none when httpAddr is empty) and the admin socket in the data
+// directory.
+func (s *Server) Listen(agentsAddr, httpAddr string) (Listeners, error) {
+	var ls Listeners
+	var err error
+	if ls.Agents, err = net.Listen("tcp", agentsAddr); err != nil {
+		return ls, fmt.Errorf("agents' port: %w", err)
+	}
+	s.advertised = s.Advertised(ls.Agents.Addr())
+	if s.cfg.InsecurePlaintext && !isLoopback(ls.Agents.Addr()) {
+		ls.Agents.Close()
+		return ls, fmt.Errorf("--insecure-plaintext needs a loopback --listen address, not %s", agentsAddr)
+	}
+	if httpAddr != "" {
+		if ls.Ops, err = net.Listen("tcp", httpAddr); err != nil {
+			ls.Agents.Close()
+			return ls, fmt.Errorf("operators' port: %w", err)
+		}
+	}
+	if ls.Admin, err = listenAdmin(filepath.Join(s.cfg.DataDir, socketFile)); err != nil {
+		ls.Agents.Close()
+		if ls.Ops != nil {
+			ls.Ops.Close()
+		}
+		return ls, err
+	}
+	return ls, nil
+}
+
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
+
+// Serve serves ls until ctx ends, then shuts down: it stops accepting,
+// tells every agent `error shutting_down`, and waits for the handlers. The
+// listeners are closed when it returns.
+func (s *Server) Serve(ctx context.Context, ls Listeners) error {
+	agentHTTP := &http.Server{Handler: s.agentsHandler(), ErrorLog: slogErrorLog(s.log), ReadHeaderTimeout: 10 * time.Second}
+	servers := []*http.Server{agentHTTP}
+	errc := make(chan error, 4)
+	go func() { errc <- serveHTTP("agents' https", agentHTTP, s.httpConns) }()
+	if ls.Ops != nil {
+		ops := &http.Server{Handler: s.opsHandler(), ErrorLog: slogErrorLog(s.log), ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, ops)
+		opsTLS := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{s.cert}, NextProtos: []string{"h2", "http/1.1"}}
+		go func() { errc <- serveHTTP("operators' https", ops, tls.NewListener(ls.Ops, opsTLS)) }()
+	}
+	if ls.Admin != nil {
+		admin := &http.Server{Handler: s.adminHandler(), ErrorLog: slogErrorLog(s.log), ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, admin)
+		go func() { errc <- serveHTTP("admin socket", admin, ls.Admin) }()
+	}
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); s.acceptLoop(ls.Agents) }()
+	go func() { defer s.wg.Done(); s.pruneLoop(ctx) }()
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	s.shutdown(ls, servers)
+	return err
+}
+
+func serveHTTP(name string, srv *http.Server, ln net.Listener) error {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+func (s *Server) shutdown(ls Listeners, servers []*http.Server) {
+	s.closing.Store(true)
+	ls.Agents.Close()
+	s.httpConns.Close()
+	s.mu.Lock()
+	open := make([]*session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		open = append(open, ss)
+	}
+	s.mu.Unlock()
+	for _, ss := range open {
+		ss.fail(wire.CodeShuttingDown, "helen shutting down")
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, srv := range servers {
+		srv.Shutdown(sctx)
+	}
+	s.wg.Wait()
+}
+
+func (s *Server) acceptLoop(ln net.Listener) {
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: wait, as net/http does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept", "err", err, "retry_in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handleConn(c)
+		}()
+	}
+}
+
+// handleConn does the TLS handshake and hands the connection to the agents'
+// HTTPS server or to a wire session, by ALPN.
+func (s *Server) handleConn(c net.Conn) {
+	if s.cfg.InsecurePlaintext {
+		name := "insecure-" + c.RemoteAddr().String()
+		s.log.Warn("plaintext agent connection: no TLS, no authentication", "agent", name)
+		s.serveSession(c, name, "")
+		return
+	}
+	tc := tls.Server(c, s.tlsConf)
+	c.SetDeadline(time.Now().Add(s.cfg.HelloTimeout))
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HelloTimeout)
+	err := tc.HandshakeContext(ctx)
+	cancel()
+	if err != nil {
+		s.log.Debug("tls handshake failed", "remote", c.RemoteAddr().String(), "err", err)
+		s.metrics.handshakeFailures.Inc()
+		c.Close()
+		return
+	}
+	c.SetDeadline(time.Time{})
+	st := tc.ConnectionState()
+	switch st.NegotiatedProtocol {
+	case "h2", "http/1.1":
+		if !s.httpConns.put(tc) {
+			tc.Close()
+		}
+		return
+	}
+	name, ok := pki.AgentName(st)
+	if !ok {
+		s.log.Info("agent refused: no valid client certificate", "remote", c.RemoteAddr().String())
+		s.refuse(tc, wire.CodeNotAuthorized)
+		return
+	}
+	if revoked, err := s.db.Revoked(name); err != nil || revoked {
+		s.log.Info("agent refused: revoked", "agent", name, "remote", c.RemoteAddr().String(), "err", err)
+		s.refuse(tc, wire.CodeNotAuthorized)
+		return
+	}
+	s.serveSession(tc, name, pki.Fingerprint(st.PeerCertificates[0]))
+}
+
+// refuse sends error code and closes c.
+func (s *Server) refuse(c net.Conn, code wire.Code) {
+	s.metrics.protocolErrors.WithLabelValues(string(code)).Inc()
+	c.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	w := wire.NewWriter(c)
+	if w.Write(wire.Error(code)) == nil {
+		w.Flush()
+	}
+	closeGently(c)
+}
+
+// closeGently closes c after giving the peer a moment to read what was
+// sent: it stops writing and drains what the peer still sends briefly, so
+// the close does not reset the connection under the last message.
+func closeGently(c net.Conn) {
+	type closeWriter interface{ CloseWrite() error }
+	if cw, ok := c.(closeWriter); ok {
+		cw.CloseWrite()
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		var buf [512]byte
+		for {
+			if _, err := c.Read(buf[:]); err != nil {
+				break
+			}
+		}
+	}
+	c.Close()
+}
+
+func (s *Server) pruneLoop(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := s.db.Prune(time.Now()); err != nil {
+				s.log.Error("prune history", "err", err)
+			} else if n > 0 {
+				s.log.Info("pruned history", "results", n)
+			}
+		}
+	}
+}
+
+// connListener is a net.Listener of connections handed over by the accept
+// loop once ALPN chose HTTPS.
+type connListener struct {
+	conns     chan net.Conn
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+func newConnListener() *connListener {
+	return &connListener{conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *connListener) put(c net.Conn) bool {
+	select {
+	case l.conns <- c:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
+func (l *connListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *connListener) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *connListener) Addr() net.Addr { return &net.TCPAddr{} }

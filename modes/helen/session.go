@@ -1,0 +1,409 @@
+package helen
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/equus-monitoring/equus/state"
+	"github.com/equus-monitoring/equus/wire"
+)
+
+// ErrNotConnected is returned for a check sent to an agent with no session.
+var ErrNotConnected = errors.New("helen: agent not connected")
+
+// errSessionClosed ends the calls outstanding on a session that closed.
+var errSessionClosed = errors.New("helen: agent connection closed")
+
+// A session is the wire protocol with one connected agent.
+type session struct {
+	srv     *Server
+	conn    net.Conn
+	log     *slog.Logger
+	name    string
+	addr    string
+	version string
+
+	out       chan outMsg
+	done      chan struct{}
+	closeOnce sync.Once
+
+	mu      sync.Mutex
+	next    int32
+	pending map[int32]*call
+
+	lastRead atomic.Int64 // unix nanoseconds of the last message from the agent
+}
+
+type outMsg struct {
+	m    wire.Message
+	last bool // close the connection once this is flushed
+}
+
+// A call is a check waiting for its result.
+type call struct {
+	name string
+	sent time.Time
+	ch   chan wire.Message // buffered: one result
+}
+
+// serveSession runs the protocol on an authenticated connection until it
+// ends.
+func (s *Server) serveSession(c net.Conn, name, fingerprint string) {
+	r := wire.NewReader(c)
+	c.SetReadDeadline(time.Now().Add(s.cfg.HelloTimeout))
+	m, err := r.Read()
+	if err != nil {
+		var ne net.Error
+		var pe *wire.ProtocolError
+		switch {
+		case errors.As(err, &pe):
+			s.log.Info("bad hello", "agent", name, "err", err)
+			s.refuse(c, pe.Code)
+		case errors.As(err, &ne) && ne.Timeout():
+			s.log.Info("no hello in time", "agent", name)
+			s.refuse(c, wire.CodeHelloTimeout)
+		default:
+			s.log.Debug("connection ended before hello", "agent", name, "err", err)
+			c.Close()
+		}
+		return
+	}
+	if m.Kind != wire.KindHello {
+		s.log.Info("bad hello: first message is "+m.Kind.String(), "agent", name)
+		s.refuse(c, wire.CodeBadHello)
+		return
+	}
+	if m.Protocol != wire.Version {
+		s.log.Info("unsupported protocol version", "agent", name, "protocol", m.Protocol)
+		s.refuse(c, wire.CodeUnsupportedProtocolVersion)
+		return
+	}
+	c.SetReadDeadline(time.Time{})
+	addr := c.RemoteAddr().String()
+	now := time.Now()
+	if err := s.db.AgentSeen(state.Agent{Name: name, Fingerprint: fingerprint, Version: m.Version, Addr: addr, LastSeen: now}); err != nil {
+		s.log.Error("record agent", "agent", name, "err", err)
+	}
+	if offered, ok := s.offers.newerThan(m.Version); ok {
+		s.log.Info("agent is older than the offered version: reload", "agent", name, "version", m.Version, "offered", offered)
+		c.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		w := wire.NewWriter(c)
+		if w.Write(wire.Reload()) == nil {
+			w.Flush()
+		}
+		closeGently(c)
+		return
+	}
+
+	ss := &session{
+		srv:     s,
+		conn:    c,
+		log:     s.log.With("agent", name),
+		name:    name,
+		addr:    addr,
+		version: m.Version,
+		out:     make(chan outMsg, 256),
+		done:    make(chan struct{}),
+		pending: map[int32]*call{},
+	}
+	ss.lastRead.Store(now.UnixNano())
+	if !s.register(ss) {
+		ss.fail(wire.CodeShuttingDown, "helen shutting down")
+		return
+	}
+	ss.log.Info("agent connected", "version", m.Version, "addr", addr)
+	go ss.writeLoop()
+	go ss.pingLoop()
+	go ss.info()
+	ss.readLoop(r)
+	ss.close()
+	s.unregister(ss)
+	ss.log.Info("agent disconnected")
+}
+
+// register makes ss the session of its agent, closing an older one.
+func (s *Server) register(ss *session) bool {
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		return false
+	}
+	old := s.sessions[ss.name]
+	s.sessions[ss.name] = ss
+	s.mu.Unlock()
+	if old != nil {
+		old.log.Info("closing the older connection of a reconnected agent")
+		old.close()
+	}
+	s.metrics.agentsConnected.Inc()
+	if err := s.db.SetConnected(ss.name, true, time.Now()); err != nil {
+		ss.log.Error("record agent connected", "err", err)
+	}
+	return true
+}
+
+func (s *Server) unregister(ss *session) {
+	s.metrics.agentsConnected.Dec()
+	s.mu.Lock()
+	current := s.sessions[ss.name] == ss
+	if current {
+		delete(s.sessions, ss.name)
+	}
+	s.mu.Unlock()
+	if current {
+		if err := s.db.SetConnected(ss.name, false, time.Now()); err != nil {
+			ss.log.Error("record agent disconnected", "err", err)
+		}
+	}
+}
+
+// session returns the open session of an agent.
+func (s *Server) session(name string) (*session, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss, ok := s.sessions[name]
+	return ss, ok
+}
+
+// closeSession closes the session of an agent, if any.
+func (s *Server) closeSession(name string) {
+	if ss, ok := s.session(name); ok {
+		ss.fail(wire.CodeNotAuthorized, "agent revoked")
+	}
+}
+
+func (ss *session) readLoop(r *wire.Reader) {
+	for {
+		m, err := r.Read()
+		if err != nil {
+			var pe *wire.ProtocolError
+			switch {
+			case errors.As(err, &pe):
+				ss.log.Warn("protocol error from agent", "err", err)
+				ss.fail(pe.Code, pe.Detail)
+			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+			default:
+				select {
+				case <-ss.done:
+				default:
+					ss.log.Info("read from agent", "err", err)
+				}
+			}
+			return
+		}
+		ss.lastRead.Store(time.Now().UnixNano())
+		switch m.Kind {
+		case wire.KindResult:
+			ss.deliver(m)
+		case wire.KindHello:
+			ss.log.Warn("second hello on one connection")
+			ss.fail(wire.CodeBadCommand, "second hello")
+			return
+		default:
+			// check, reload and error travel only from helen to equus.
+			ss.log.Warn("agent sent a command that only helen sends", "command", m.Kind.String())
+			ss.fail(wire.CodeBadCommand, m.Kind.String()+" from agent")
+			return
+		}
+	}
+}
+
+// deliver hands a result to the check waiting for it.
+func (ss *session) deliver(m wire.Message) {
+	ss.srv.metrics.resultsReceived.Inc()
+	ss.mu.Lock()
+	c, ok := ss.pending[m.ID]
+	if ok && c.name == m.Name {
+		delete(ss.pending, m.ID)
+	}
+	ss.mu.Unlock()
+	switch {
+	case !ok:
+		ss.log.Info("dropped a result with no check outstanding", "id", m.ID, "check", m.Name)
+		ss.srv.metrics.resultsDropped.Inc()
+	case c.name != m.Name:
+		ss.log.Warn("dropped a result whose check name does not match", "id", m.ID, "check", m.Name, "sent", c.name)
+		ss.srv.metrics.resultsDropped.Inc()
+	default:
+		ss.srv.metrics.roundTrip.Observe(time.Since(c.sent).Seconds())
+		c.ch <- m
+	}
+}
+
+// nextIDLocked returns the next free message id: a counter from 1 that
+// wraps past the largest int32 back to 1 and skips ids outstanding.
+func (ss *session) nextIDLocked() (int32, bool) {
+	if len(ss.pending) >= math.MaxInt32-1 {
+		return 0, false
+	}
+	for {
+		if ss.next == math.MaxInt32 {
+			ss.next = 0
+		}
+		ss.next++
+		if _, busy := ss.pending[ss.next]; !busy {
+			return ss.next, true
+		}
+	}
+}
+
+// call sends a check and waits for its result until ctx ends.
+func (ss *session) call(ctx context.Context, check string, args []byte) (wire.Message, error) {
+	c := &call{name: check, ch: make(chan wire.Message, 1)}
+	ss.mu.Lock()
+	id, ok := ss.nextIDLocked()
+	if ok {
+		ss.pending[id] = c
+	}
+	ss.mu.Unlock()
+	if !ok {
+		return wire.Message{}, errors.New("helen: too many checks outstanding")
+	}
+	defer func() {
+		ss.mu.Lock()
+		if ss.pending[id] == c {
+			delete(ss.pending, id)
+		}
+		ss.mu.Unlock()
+	}()
+	c.sent = time.Now()
+	if err := ss.send(ctx, outMsg{m: wire.Check(check, id, args)}); err != nil {
+		return wire.Message{}, err
+	}
+	ss.srv.metrics.checksSent.Inc()
+	select {
+	case m := <-c.ch:
+		return m, nil
+	case <-ctx.Done():
+		return wire.Message{}, ctx.Err()
+	case <-ss.done:
+		return wire.Message{}, errSessionClosed
+	}
+}
+
+func (ss *session) send(ctx context.Context, m outMsg) error {
+	select {
+	case ss.out <- m:
+		return nil
+	case <-ss.done:
+		return errSessionClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// writeLoop writes what is queued, flushing when the queue is empty, each
+// flush under the write deadline so a stuck agent only ends its own session.
+func (ss *session) writeLoop() {
+	w := wire.NewWriter(ss.conn)
+	for {
+		var om outMsg
+		select {
+		case om = <-ss.out:
+		case <-ss.done:
+			return
+		}
+		last := false
+		for {
+			if err := w.Write(om.m); err != nil {
+				ss.log.Error("write to agent: message refused", "err", err)
+			}
+			last = last || om.last
+			if last {
+				break
+			}
+			select {
+			case om = <-ss.out:
+				continue
+			default:
+			}
+			break
+		}
+		ss.conn.SetWriteDeadline(time.Now().Add(ss.srv.cfg.WriteTimeout))
+		if err := w.Flush(); err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				ss.log.Warn("write to agent", "err", err)
+			}
+			ss.close()
+			return
+		}
+		if last {
+			ss.closeWith(closeGently)
+			return
+		}
+	}
+}
+
+// fail sends error code to the agent and closes the session.
+func (ss *session) fail(code wire.Code, detail string) {
+	ss.srv.metrics.protocolErrors.WithLabelValues(string(code)).Inc()
+	ss.log.Debug("closing with error", "code", code, "detail", detail)
+	ctx, cancel := context.WithTimeout(context.Background(), ss.srv.cfg.WriteTimeout)
+	defer cancel()
+	if ss.send(ctx, outMsg{m: wire.Error(code), last: true}) != nil {
+		ss.close()
+	}
+}
+
+func (ss *session) close() { ss.closeWith(func(c net.Conn) { c.Close() }) }
+
+func (ss *session) closeWith(closeConn func(net.Conn)) {
+	ss.closeOnce.Do(func() {
+		close(ss.done)
+		closeConn(ss.conn)
+	})
+}
+
+// pingLoop sends equus.ping on an idle connection every ping interval and
+// closes the connection after two unanswered in a row.
+func (ss *session) pingLoop() {
+	every := ss.srv.cfg.PingInterval
+	t := time.NewTicker(every)
+	defer t.Stop()
+	missed := 0
+	for {
+		select {
+		case <-ss.done:
+			return
+		case <-t.C:
+		}
+		if time.Since(time.Unix(0, ss.lastRead.Load())) < every {
+			missed = 0
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), every)
+		_, err := ss.call(ctx, "equus.ping", nil)
+		cancel()
+		switch {
+		case err == nil:
+			missed = 0
+		case errors.Is(err, context.DeadlineExceeded):
+			missed++
+			ss.log.Warn("ping unanswered", "in_a_row", missed)
+			if missed >= 2 {
+				ss.log.Warn("closing: two pings unanswered")
+				ss.close()
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+// info asks a newly connected agent for equus.info and keeps the answer
+// in its history.
+func (ss *session) info() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := ss.srv.dispatch(ctx, ss, "equus.info", nil); err != nil && !errors.Is(err, errSessionClosed) {
+		ss.log.Info("equus.info", "err", err)
+	}
+}
