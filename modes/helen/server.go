@@ -44,9 +44,9 @@ type Server struct {
 
 	httpConns  *connListener // agents' HTTPS connections, after ALPN
 	advertised string        // the address in join commands
-	closing   atomic.Bool
-	wg        sync.WaitGroup
-	metrics   *metrics
+	closing    atomic.Bool
+	wg         sync.WaitGroup
+	metrics    *metrics
 }
 
 // Listeners are the sockets a Server serves. Ops and Admin may be nil.
