@@ -70,9 +70,11 @@ func TestBlobTooLargeNoAlloc(t *testing.T) {
 		allocs := testing.AllocsPerRun(runs, func() {
 			_, _ = NewReader(strings.NewReader(line)).Read()
 		})
-		// The Reader, its buffer, the error and its detail.
-		if allocs > 6 {
-			t.Errorf("Read(%q): %v allocations; want at most 6", line, allocs)
+		// The Reader, its buffer, the error and its detail: a handful of
+		// small ones, more under the race detector. The bytes above are
+		// what keeps the declared length from being allocated.
+		if allocs > 10 {
+			t.Errorf("Read(%q): %v allocations; want at most 10", line, allocs)
 		}
 	}
 }
