@@ -100,9 +100,10 @@ func checkFile(file string) (string, bool) {
 	return strings.TrimSuffix(file, ".lua"), true
 }
 
-// loadEmbedded compiles the checks built into the binary.
-func loadEmbedded() (map[string]*entry, error) {
-	files, err := fs.ReadDir(embedded, "checks")
+// loadEmbedded compiles the checks of the checks directory of fsys: the
+// library built into the binary.
+func loadEmbedded(fsys fs.FS) (map[string]*entry, error) {
+	files, err := fs.ReadDir(fsys, "checks")
 	if err != nil {
 		return nil, fmt.Errorf("embedded checks: %w", err)
 	}
@@ -112,7 +113,7 @@ func loadEmbedded() (map[string]*entry, error) {
 		if !ok || f.IsDir() {
 			continue
 		}
-		code, err := embedded.ReadFile("checks/" + f.Name())
+		code, err := fs.ReadFile(fsys, "checks/"+f.Name())
 		if err != nil {
 			return nil, fmt.Errorf("embedded check %s: %w", f.Name(), err)
 		}

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"runtime"
 	"sort"
@@ -75,6 +76,11 @@ type Runtime struct {
 // not compile or load is kept with its error, which it reports when run;
 // a Dir that can't be read is an error.
 func New(opts Options) (*Runtime, error) {
+	return newRuntime(opts, embedded)
+}
+
+// newRuntime is New with the library to embed given, for tests.
+func newRuntime(opts Options, builtin fs.FS) (*Runtime, error) {
 	if len(opts.ExecDirs) == 0 {
 		opts.ExecDirs = DefaultExecDirs
 	}
@@ -86,7 +92,7 @@ func New(opts Options) (*Runtime, error) {
 	}
 	rt := &Runtime{opts: opts}
 	var err error
-	if rt.embedded, err = loadEmbedded(); err != nil {
+	if rt.embedded, err = loadEmbedded(builtin); err != nil {
 		return nil, err
 	}
 	rt.describe(rt.embedded)

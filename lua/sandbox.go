@@ -78,6 +78,13 @@ func newSandbox(env *Env, onPanic func(what string, v any)) *glua.LState {
 		safeOS.RawSetString(n, os.RawGetString(n))
 	}
 	L.SetGlobal(glua.OsLibName, safeOS)
+	// require("os") must not hand back the whole library, nor
+	// require("package") the loaders.
+	loaded := L.GetField(L.Get(glua.RegistryIndex), "_LOADED").(*glua.LTable)
+	loaded.RawSetString(glua.OsLibName, safeOS)
+	loaded.RawSetString(glua.LoadLibName, glua.LNil)
+	// gopher-lua has no bytecode: string.dump only raises, so it goes.
+	L.GetGlobal(glua.StringLibName).(*glua.LTable).RawSetString("dump", glua.LNil)
 	for _, n := range removedGlobals {
 		L.SetGlobal(n, glua.LNil)
 	}

@@ -1,0 +1,1 @@
+return function() return { status = "critical", message = "impostor" } end

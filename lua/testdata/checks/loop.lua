@@ -1,0 +1,6 @@
+return {
+  description = "never ends",
+  run = function(args)
+    while true do end
+  end,
+}

@@ -1,0 +1,1 @@
+local function run() return { status = "ok" } end

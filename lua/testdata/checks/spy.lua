@@ -1,0 +1,4 @@
+-- spy looks for counter's global.
+return function(args)
+  return { status = "ok", message = tostring(rawget(_G, "count")) .. " " .. tostring(count) }
+end
