@@ -1,0 +1,194 @@
+package equus
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/equus-monitoring/equus/result"
+	"github.com/equus-monitoring/equus/wire"
+)
+
+func TestErrorFromHelenReconnects(t *testing.T) {
+	checkGoroutines(t)
+	p := newTestPKI(t)
+	h := startHelen(t, p)
+	a := startAgent(t, testConfig(t, p, h))
+	hc := h.accept()
+	hc.send(wire.Check("equus.ping", 1, nil))
+	parseResult(t, hc.next(), 1, "equus.ping")
+	hc.send(wire.Error(wire.CodeShuttingDown))
+	hc.waitClosed()
+	hc2 := h.accept()
+	if got := string(hc2.hello); got != "hello 1 0.0.0-dev\n" {
+		t.Errorf("second hello = %q", got)
+	}
+	hc2.send(wire.Check("equus.ping", 1, nil))
+	parseResult(t, hc2.next(), 1, "equus.ping")
+	if !a.log.contains("level=ERROR") || !a.log.contains("message=shutting_down") {
+		t.Error("helen's error not logged at error level")
+	}
+}
+
+func TestConnectionFailureReconnects(t *testing.T) {
+	checkGoroutines(t)
+	p := newTestPKI(t)
+	h := startHelen(t, p)
+	startAgent(t, testConfig(t, p, h))
+	// Helen hangs up without a word, twice.
+	for range 2 {
+		hc := h.accept()
+		hc.c.Close()
+	}
+	hc := h.accept()
+	hc.send(wire.Check("equus.ping", 7, nil))
+	parseResult(t, hc.next(), 7, "equus.ping")
+}
+
+func TestReloadInPlace(t *testing.T) {
+	checkGoroutines(t)
+	p := newTestPKI(t)
+	h := startHelen(t, p)
+	cfg := testConfig(t, p, h)
+	a := startAgent(t, cfg)
+	hc := h.accept()
+
+	hc.send(wire.Check("added", 1, nil))
+	if d := parseResult(t, hc.next(), 1, "added"); d.Status != result.Unknown {
+		t.Fatalf("added before the reload: %+v", d)
+	}
+	gate := filepath.Join(t.TempDir(), "gate")
+	hc.send(wire.Check("gate", 2, gateArgs(t, gate, "finished")))
+	added := `return { description = "added later", run = function() return { status = "warning", message = "new" } end }`
+	if err := os.WriteFile(filepath.Join(cfg.ChecksDir, "added.lua"), []byte(added), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hc.send(wire.Reload())
+	poll(t, "the agent to read the reload", func() bool { return a.log.contains("helen asks for a reload") })
+	// The running check finishes, and its result goes out before the close.
+	openGate(t, gate)
+	if d := parseResult(t, hc.next(), 2, "gate"); d.Status != result.OK || d.Message != "finished" {
+		t.Errorf("gate after reload: %+v", d)
+	}
+	hc.waitClosed()
+
+	hc2 := h.accept()
+	hc2.send(wire.Check("added", 1, nil))
+	if d := parseResult(t, hc2.next(), 1, "added"); d.Status != result.Warning || d.Message != "new" {
+		t.Errorf("added after the reload: %+v", d)
+	}
+}
+
+func TestReloadDrainTimeout(t *testing.T) {
+	checkGoroutines(t)
+	p := newTestPKI(t)
+	h := startHelen(t, p)
+	cfg := testConfig(t, p, h)
+	cfg.Drain = 100 * time.Millisecond
+	startAgent(t, cfg)
+	hc := h.accept()
+	gate := filepath.Join(t.TempDir(), "never")
+	hc.send(wire.Check("gate", 1, gateArgs(t, gate, "")), wire.Reload())
+	// Cancelled after the drain time, the check still gets its result.
+	if d := parseResult(t, hc.next(), 1, "gate"); d.Status != result.Unknown {
+		t.Errorf("gate cut short: %+v, want unknown", d)
+	}
+	hc.waitClosed()
+	h.accept()
+}
+
+func TestVersionReloadBacksOff(t *testing.T) {
+	checkGoroutines(t)
+	p := newTestPKI(t)
+	h := startHelen(t, p)
+	a := startAgent(t, testConfig(t, p, h))
+	hc := h.accept()
+	hc.send(wire.Reload())
+	hc.waitClosed()
+	poll(t, "the log to say stage0 is needed", func() bool { return a.log.contains("needs equus running under stage0") })
+	// The agent keeps trying, and runs checks for a helen that accepts it.
+	hc2 := h.accept()
+	hc2.send(wire.Check("equus.ping", 1, nil))
+	parseResult(t, hc2.next(), 1, "equus.ping")
+}
+
+func TestSupervised(t *testing.T) {
+	checkGoroutines(t)
+	p := newTestPKI(t)
+	h := startHelen(t, p)
+	cfg := testConfig(t, p, h)
+	cfg.Supervised = true
+	ready := &syncBuffer{}
+	cfg.Ready = ready
+	a := startAgent(t, cfg)
+
+	hc := h.accept()
+	if ready.String() != "" {
+		t.Errorf("ready before helen accepted the hello: %q", ready.String())
+	}
+	hc.send(wire.Check("equus.info", 1, nil))
+	parseResult(t, hc.next(), 1, "equus.info")
+	if got := ready.String(); got != "ready 0.0.0-dev\n" {
+		t.Errorf("ready line = %q", got)
+	}
+	hc.send(wire.Error(wire.CodeShuttingDown))
+	hc.waitClosed()
+
+	hc = h.accept()
+	hc.send(wire.Check("equus.info", 1, nil))
+	parseResult(t, hc.next(), 1, "equus.info")
+	gate := filepath.Join(t.TempDir(), "gate")
+	hc.send(wire.Check("gate", 2, gateArgs(t, gate, "done")), wire.Reload())
+	poll(t, "the agent to read the reload", func() bool { return a.log.contains("helen asks for a reload") })
+	openGate(t, gate)
+	if d := parseResult(t, hc.next(), 2, "gate"); d.Status != result.OK {
+		t.Errorf("gate: %+v", d)
+	}
+	if err := a.wait(t); !errors.Is(err, ErrReload) {
+		t.Errorf("Run = %v, want ErrReload", err)
+	}
+	if got := ready.String(); got != "ready 0.0.0-dev\n" {
+		t.Errorf("ready lines = %q, want one", got)
+	}
+}
+
+func TestShutdown(t *testing.T) {
+	checkGoroutines(t)
+	p := newTestPKI(t)
+	h := startHelen(t, p)
+	a := startAgent(t, testConfig(t, p, h))
+	hc := h.accept()
+	gate := filepath.Join(t.TempDir(), "gate")
+	hc.send(wire.Check("gate", 1, gateArgs(t, gate, "done")), wire.Check("equus.ping", 2, nil))
+	parseResult(t, hc.next(), 2, "equus.ping")
+	a.cancel()
+	openGate(t, gate)
+	if d := parseResult(t, hc.next(), 1, "gate"); d.Status != result.OK {
+		t.Errorf("gate: %+v", d)
+	}
+	if err := a.wait(t); err != nil {
+		t.Errorf("Run = %v, want nil", err)
+	}
+	hc.waitClosed()
+}
+
+func TestShutdownDrainTimeout(t *testing.T) {
+	checkGoroutines(t)
+	p := newTestPKI(t)
+	h := startHelen(t, p)
+	cfg := testConfig(t, p, h)
+	cfg.Drain = 100 * time.Millisecond
+	a := startAgent(t, cfg)
+	hc := h.accept()
+	hc.send(wire.Check("gate", 1, gateArgs(t, filepath.Join(t.TempDir(), "never"), "")), wire.Check("equus.ping", 2, nil))
+	parseResult(t, hc.next(), 2, "equus.ping")
+	a.cancel()
+	if d := parseResult(t, hc.next(), 1, "gate"); d.Status != result.Unknown {
+		t.Errorf("gate: %+v, want unknown", d)
+	}
+	if err := a.wait(t); err != nil {
+		t.Errorf("Run = %v, want nil", err)
+	}
+}
