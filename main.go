@@ -16,7 +16,7 @@ var version = "0.0.0-dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := modes.App(version).RunContext(ctx, modes.Args(os.Args))
+	err := modes.Run(ctx, version, os.Args)
 	stop()
 	os.Exit(modes.ExitCode(os.Stderr, err))
 }

@@ -5,12 +5,11 @@ package modes
 import (
 	"fmt"
 	"io"
-	"path/filepath"
 	"runtime"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/equus-monitoring/equus/modes/equus"
 	"github.com/equus-monitoring/equus/modes/helen"
 	"github.com/equus-monitoring/equus/modes/setup"
 )
@@ -29,6 +28,7 @@ func App(version string) *cli.App {
 		ExitErrHandler: func(*cli.Context, error) {},
 		Commands: []*cli.Command{
 			helen.Command(version),
+			equus.Command(version),
 			versionCommand(version),
 		},
 	}
@@ -56,21 +56,6 @@ func withConfig(c *cli.Command) {
 		}
 		return nil
 	}
-}
-
-// Args returns the arguments to run the app with: the executable answers to
-// the names helen and stage0 as if called as "equus helen" or "equus stage0".
-func Args(args []string) []string {
-	if len(args) == 0 {
-		return []string{"equus"}
-	}
-	name := strings.TrimSuffix(filepath.Base(args[0]), ".exe")
-	switch name {
-	case "helen", "stage0":
-		out := append([]string{"equus", name}, args[1:]...)
-		return out
-	}
-	return args
 }
 
 // ExitCode prints err to w and returns the exit status for it.

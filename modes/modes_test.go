@@ -106,3 +106,27 @@ func TestConfigFile(t *testing.T) {
 		t.Errorf("environment should win over file, got %q", n)
 	}
 }
+
+func TestInterspersed(t *testing.T) {
+	app := App("0.0.0-dev")
+	tests := []struct {
+		name string
+		in   string
+		want string
+	}{
+		{"flags-after-args", "equus helen run web-1 load {} --json --timeout 5s", "equus helen run --json --timeout 5s web-1 load {}"},
+		{"flags-first", "equus helen run --json web-1 load", "equus helen run --json web-1 load"},
+		{"global-flag", "equus --log-level debug helen history web-1 --limit 5", "equus --log-level debug helen history --limit 5 web-1"},
+		{"equals", "equus helen history web-1 --limit=5 disk", "equus helen history --limit=5 web-1 disk"},
+		{"double-dash", "equus helen run web-1 load -- --json", "equus helen run web-1 load -- --json"},
+		{"unknown-command", "equus nope --x y", "equus nope --x y"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := strings.Join(Interspersed(app, strings.Fields(tt.in)), " ")
+			if got != tt.want {
+				t.Errorf("Interspersed(%q)\n got %q\nwant %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
