@@ -339,7 +339,7 @@ func parsePerfdata(text string) ([]perfMetric, error) {
 		label, rest, err := perfLabel(s)
 		if err != nil {
 			errs = append(errs, err)
-			s = skipField(s)
+			s = rest
 			continue
 		}
 		data := rest[:len(rest)-len(skipField(rest))]
@@ -355,7 +355,7 @@ func parsePerfdata(text string) ([]perfMetric, error) {
 }
 
 // perfLabel reads the label and its '=' at the start of s and returns the
-// text after them.
+// text after them; on error, rest is where the next item may start.
 func perfLabel(s string) (label, rest string, err error) {
 	if q, ok := strings.CutPrefix(s, "'"); ok {
 		var b strings.Builder
@@ -380,11 +380,12 @@ func perfLabel(s string) (label, rest string, err error) {
 		}
 		label, rest = s[:i], s[i:]
 	}
-	rest, ok := strings.CutPrefix(rest, "=")
+	after, ok := strings.CutPrefix(rest, "=")
 	if !ok || label == "" {
-		return "", "", fmt.Errorf("perfdata: no label=value in %q", strings.TrimSpace(s[:len(s)-len(skipField(s))]))
+		item := s[:len(s)-len(skipField(rest))]
+		return "", skipField(rest), fmt.Errorf("perfdata: no label=value in %q", item)
 	}
-	return label, rest, nil
+	return label, after, nil
 }
 
 // skipField returns s after its first run of non-space characters.

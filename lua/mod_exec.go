@@ -180,15 +180,19 @@ func insideAny(dirs []string, path string) bool {
 }
 
 // cappedBuffer keeps the first max bytes written to it and discards the
-// rest, so that a chatty program cannot fill the agent's memory.
+// rest, so that a chatty program cannot fill the agent's memory. (It holds
+// its buffer rather than embedding it, so that io.Copy cannot go around
+// Write through bytes.Buffer's ReadFrom.)
 type cappedBuffer struct {
-	bytes.Buffer
+	buf bytes.Buffer
 	max int
 }
 
 func (b *cappedBuffer) Write(p []byte) (int, error) {
-	if room := b.max - b.Len(); room > 0 {
-		b.Buffer.Write(p[:min(len(p), room)])
+	if room := b.max - b.buf.Len(); room > 0 {
+		b.buf.Write(p[:min(len(p), room)])
 	}
 	return len(p), nil
 }
+
+func (b *cappedBuffer) String() string { return b.buf.String() }
