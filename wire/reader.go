@@ -7,7 +7,7 @@ import (
 	"io"
 )
 
-// Reader reads messages from a stream.
+// Reader reads messages from a stream. It is not safe for concurrent use.
 type Reader struct {
 	br *bufio.Reader
 	// err is kept once the stream has lost its place, so that no later

@@ -12,7 +12,8 @@ import (
 const writeBuffer = 64 << 10
 
 // Writer writes messages to a stream. Messages are buffered; Flush sends
-// them.
+// them. It is not safe for concurrent use: a session that answers from many
+// goroutines hands its messages to one writer.
 type Writer struct {
 	bw *bufio.Writer
 }
