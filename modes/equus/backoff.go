@@ -16,15 +16,20 @@ type backoff struct {
 
 // next returns the wait before the next attempt and counts the attempt.
 func (b *backoff) next() time.Duration {
-	ceil := b.min
-	for i := 0; i < b.n && ceil < b.max; i++ {
-		ceil *= 2
-	}
-	ceil = min(ceil, b.max)
+	ceil := b.ceiling()
 	if ceil < b.max {
 		b.n++
 	}
 	return rand.N(ceil + 1)
+}
+
+// ceiling returns the longest the next wait may be.
+func (b *backoff) ceiling() time.Duration {
+	ceil := b.min
+	for i := 0; i < b.n && ceil < b.max; i++ {
+		ceil *= 2
+	}
+	return min(ceil, b.max)
 }
 
 // reset makes the next wait start from min again.

@@ -1,0 +1,113 @@
+package equus
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/equus-monitoring/equus/modes/setup"
+)
+
+const testPin = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+
+func TestValidate(t *testing.T) {
+	p := newTestPKI(t)
+	good := Config{Version: "0.0.0-dev", Helen: "helen.example:7480", CAFile: p.caFile, CertFile: p.certFile, KeyFile: p.keyFile, DataDir: t.TempDir()}
+	for _, tc := range []struct {
+		name   string
+		change func(*Config)
+		want   string // in the error; "" for none
+	}{
+		{"good", func(*Config) {}, ""},
+		{"pin-only", func(c *Config) { c.CAFile, c.CAPin = "", testPin }, ""},
+		{"token", func(c *Config) { c.CertFile, c.KeyFile, c.Token, c.Name = "", "", "t", "web-1" }, ""},
+		{"insecure-loopback", func(c *Config) { *c = Config{Version: "1.0.0", Helen: "127.0.0.1:7480", InsecurePlaintext: true} }, ""},
+		{"insecure-localhost", func(c *Config) { *c = Config{Version: "1.0.0", Helen: "localhost:7480", InsecurePlaintext: true} }, ""},
+		{"insecure-remote", func(c *Config) { c.InsecurePlaintext = true }, "not a loopback"},
+		{"bad-version", func(c *Config) { c.Version = "dev" }, "semantic version"},
+		{"no-port", func(c *Config) { c.Helen = "helen.example" }, "HOST:PORT"},
+		{"no-trust", func(c *Config) { c.CAFile = "" }, "--ca"},
+		{"bad-pin", func(c *Config) { c.CAPin = "md5:00" }, "--ca-pin"},
+		{"cert-without-key", func(c *Config) { c.KeyFile = "" }, "--cert and --key"},
+		{"not-enrolled", func(c *Config) { c.CertFile, c.KeyFile = "", "" }, "not enrolled"},
+		{"bad-name", func(c *Config) { c.CertFile, c.KeyFile, c.Token, c.Name = "", "", "t", "web 1" }, "--name"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := good
+			tc.change(&cfg)
+			err := cfg.validate()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("validate = %v, want nil", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("validate = %v, want an error with %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// runCLI runs the equus command with args and returns the Config it built.
+func runCLI(t *testing.T, env map[string]string, args ...string) (Config, error) {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	var cfg Config
+	var cfgErr error
+	cmd := Command("1.2.3")
+	cmd.Action = func(c *cli.Context) error {
+		cfg, cfgErr = ConfigFromCLI(c, "1.2.3")
+		return nil
+	}
+	var out bytes.Buffer
+	app := &cli.App{Name: "equus", Flags: setup.GlobalFlags(), Commands: []*cli.Command{cmd}, Writer: &out, ErrWriter: &out}
+	if err := app.RunContext(context.Background(), append([]string{"equus", "equus"}, args...)); err != nil {
+		return cfg, err
+	}
+	return cfg, cfgErr
+}
+
+func TestConfigFromCLI(t *testing.T) {
+	p := newTestPKI(t)
+	data := t.TempDir()
+	cfg, err := runCLI(t, map[string]string{"EQUUS_TOKEN": "tok", "EQUUS_SUPERVISED": "1"},
+		"--helen", "helen.example:7480", "--ca-pin", testPin, "--name", "web-9", "--data", data,
+		"--exec-dir", "/opt/a", "--exec-dir", "/opt/b", "--concurrency", "4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Helen != "helen.example:7480" || cfg.CAPin != testPin || cfg.Token != "tok" || cfg.Name != "web-9" ||
+		cfg.DataDir != data || cfg.Concurrency != 4 || !cfg.Supervised || cfg.Version != "1.2.3" ||
+		!slices.Equal(cfg.ExecDirs, []string{"/opt/a", "/opt/b"}) || cfg.Ready == nil {
+		t.Errorf("config: %+v", cfg)
+	}
+	if cfg.ChecksDir != "" {
+		t.Errorf("checks dir %q without DATA/checks", cfg.ChecksDir)
+	}
+
+	// Defaults: the host name, 32 checks at once, DATA/checks when it exists.
+	checks := filepath.Join(data, "checks")
+	if err := mkdir(checks); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = runCLI(t, map[string]string{"EQUUS_HELEN": "127.0.0.1:7480", "EQUUS_CA": p.caFile, "EQUUS_SUPERVISED": "",
+		"EQUUS_CERT": p.certFile, "EQUUS_KEY": p.keyFile, "EQUUS_DATA": data, "EQUUS_TOKEN": ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Name == "" || cfg.Concurrency != DefaultConcurrency || cfg.ChecksDir != checks || cfg.Supervised || cfg.CertFile != p.certFile {
+		t.Errorf("config: %+v", cfg)
+	}
+
+	if _, err := runCLI(t, nil, "--helen", "h:1", "--ca", p.caFile, "--cert", p.certFile, "--key", p.keyFile, "--concurrency", "0"); err == nil {
+		t.Error("--concurrency 0 accepted")
+	}
+}
+
+func mkdir(path string) error { return os.MkdirAll(path, 0o700) }
