@@ -48,7 +48,11 @@ type candidate struct {
 // signed raw binary, a raw binary, a tar.gz and a zip, and it verifies the
 // checksum of each file it offers.
 func Discover(dir string) (Release, error) {
-	sums, err := readChecksumFiles(dir)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return Release{}, fmt.Errorf("update: releases: %w", err)
+	}
+	sums, err := readChecksumFiles(dir, entries)
 	if err != nil {
 		return Release{}, err
 	}
@@ -57,7 +61,7 @@ func Discover(dir string) (Release, error) {
 		return Release{}, err
 	}
 	if cands == nil {
-		if cands, err = nameCandidates(dir); err != nil {
+		if cands, err = nameCandidates(dir, entries); err != nil {
 			return Release{}, err
 		}
 		for _, c := range cands {
@@ -128,13 +132,9 @@ func verifyCandidate(c candidate, sums map[string]string) (Asset, error) {
 	return a, nil
 }
 
-// readChecksumFiles merges the checksum files at the top of dir by file
-// base name.
-func readChecksumFiles(dir string) (map[string]string, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("update: releases: %w", err)
-	}
+// readChecksumFiles merges the checksum files among the entries of dir by
+// file base name.
+func readChecksumFiles(dir string, entries []fs.DirEntry) (map[string]string, error) {
 	sums := make(map[string]string)
 	for _, e := range entries {
 		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), "checksums.txt") {
@@ -160,12 +160,9 @@ func readChecksumFiles(dir string) (map[string]string, error) {
 	return sums, nil
 }
 
-// nameCandidates finds release files at the top of dir by their names.
-func nameCandidates(dir string) ([]candidate, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("update: releases: %w", err)
-	}
+// nameCandidates finds release files among the entries of dir by their
+// names.
+func nameCandidates(dir string, entries []fs.DirEntry) ([]candidate, error) {
 	var cands []candidate
 	for _, e := range entries {
 		if !e.Type().IsRegular() {
@@ -176,6 +173,7 @@ func nameCandidates(dir string) ([]candidate, error) {
 			continue
 		}
 		c.Path = filepath.Join(dir, e.Name())
+		var err error
 		if c.Sig, err = readSig(c.Path); err != nil {
 			return nil, err
 		}
