@@ -1,0 +1,165 @@
+package system
+
+import (
+	"encoding/json"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestJoinRunHistory joins an agent with a token and runs checks on it
+// through the helen commands.
+func TestJoinRunHistory(t *testing.T) {
+	h := startHelen(t, t.TempDir(), freePort(t), freePort(t))
+	startAgent(t, h, "web-1", t.TempDir())
+	a := h.waitConnected(t, "web-1", 30*time.Second)
+	if a.Version != "0.0.0-dev" {
+		t.Errorf("agent version %q, want 0.0.0-dev", a.Version)
+	}
+
+	out, code := run(t, "helen", "run", "--data", h.data, "web-1", "equus.ping")
+	if code != 0 || strings.TrimSpace(out) != "OK: pong" {
+		t.Fatalf("helen run equus.ping: exit %d, %q", code, out)
+	}
+	out, code = run(t, "helen", "run", "--data", h.data, "web-1", "disk", `{"path":"/"}`, "--json")
+	var doc struct {
+		Status  string
+		Message string
+		Metrics []struct{ Name string }
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("helen run disk --json: %v: %q", err, out)
+	}
+	wantCode := map[string]int{"ok": 0, "warning": 1, "critical": 2, "unknown": 3}[doc.Status]
+	if code != wantCode || doc.Status == "unknown" || len(doc.Metrics) == 0 {
+		t.Fatalf("disk check: exit %d for %+v", code, doc)
+	}
+	out, code = run(t, "helen", "run", "--data", h.data, "web-1", "no-such-check")
+	if code != 3 || !strings.HasPrefix(out, "UNKNOWN: ") {
+		t.Errorf("unknown check: exit %d, %q", code, out)
+	}
+	out, code = run(t, "helen", "run", "--data", h.data, "nobody", "equus.ping")
+	if code != 3 || !strings.Contains(out, "not connected") {
+		t.Errorf("agent not connected: exit %d, %q", code, out)
+	}
+
+	out, code = run(t, "helen", "history", "--data", h.data, "web-1", "--json", "--limit", "50")
+	if code != 0 {
+		t.Fatalf("helen history: exit %d: %s", code, out)
+	}
+	var hist []struct{ Check, Status string }
+	if err := json.Unmarshal([]byte(out), &hist); err != nil {
+		t.Fatalf("history --json: %v: %s", err, out)
+	}
+	seen := map[string]bool{}
+	for _, r := range hist {
+		seen[r.Check] = true
+	}
+	for _, c := range []string{"equus.ping", "disk", "no-such-check", "equus.info"} {
+		if !seen[c] {
+			t.Errorf("history lacks %s: %+v", c, hist)
+		}
+	}
+	out, code = run(t, "helen", "history", "--data", h.data, "web-1", "disk")
+	if code != 0 || !strings.Contains(out, "disk") || !strings.Contains(out, "STATUS") {
+		t.Errorf("history for people: exit %d:\n%s", code, out)
+	}
+}
+
+// TestHelenRestart restarts helen under a running agent, which must come
+// back by itself.
+func TestHelenRestart(t *testing.T) {
+	data, listen, httpAddr := t.TempDir(), freePort(t), freePort(t)
+	h := startHelen(t, data, listen, httpAddr)
+	startAgent(t, h, "db-1", t.TempDir())
+	h.waitConnected(t, "db-1", 30*time.Second)
+
+	h.stop()
+	if out, code := run(t, "helen", "agents", "--data", data, "--json"); code != 0 || strings.Contains(out, `"connected": true`) {
+		t.Fatalf("offline agents after helen stopped: exit %d: %s", code, out)
+	}
+	h = startHelen(t, data, listen, httpAddr)
+	h.waitConnected(t, "db-1", 60*time.Second)
+	if out, code := run(t, "helen", "run", "--data", data, "db-1", "equus.ping"); code != 0 {
+		t.Fatalf("ping after restart: exit %d: %s", code, out)
+	}
+}
+
+// TestKillKeepsAcknowledged kills helen with SIGKILL while results pour in:
+// every result that `helen run` printed must be in the database after.
+func TestKillKeepsAcknowledged(t *testing.T) {
+	data := t.TempDir()
+	h := startHelen(t, data, freePort(t), freePort(t))
+	startAgent(t, h, "app-1", t.TempDir())
+	h.waitConnected(t, "app-1", 30*time.Second)
+
+	var acked atomic.Int64
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				out, code := run(t, "helen", "run", "--data", data, "app-1", "uptime", "--timeout", "5s")
+				if code == 0 && strings.HasPrefix(out, "OK: ") {
+					acked.Add(1)
+				}
+			}
+		}()
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for acked.Load() < 40 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.kill()
+	close(stop)
+	wg.Wait()
+	n := acked.Load()
+	if n == 0 {
+		t.Fatal("no run acknowledged before the kill")
+	}
+	// helen is gone: history opens the database itself.
+	out, code := run(t, "helen", "history", "--data", data, "app-1", "uptime", "--limit", "100000", "--json")
+	if code != 0 {
+		t.Fatalf("offline history after SIGKILL: exit %d: %s", code, out)
+	}
+	var hist []struct{ Status string }
+	if err := json.Unmarshal([]byte(out), &hist); err != nil {
+		t.Fatalf("history: %v", err)
+	}
+	ok := 0
+	for _, r := range hist {
+		if r.Status == "ok" {
+			ok++
+		}
+	}
+	t.Logf("%d runs acknowledged before SIGKILL, %d ok results on disk", n, ok)
+	if int64(ok) < n {
+		t.Fatalf("lost acknowledged results: %d acknowledged, %d on disk", n, ok)
+	}
+}
+
+// TestRevoke revokes a connected agent: its connection closes and it is
+// refused from then on.
+func TestRevoke(t *testing.T) {
+	h := startHelen(t, t.TempDir(), freePort(t), freePort(t))
+	agent := startAgent(t, h, "old-1", t.TempDir())
+	h.waitConnected(t, "old-1", 30*time.Second)
+	if out, code := run(t, "helen", "revoke", "--data", h.data, "old-1"); code != 0 {
+		t.Fatalf("revoke: exit %d: %s", code, out)
+	}
+	agent.waitOutput("not_authorized", 30*time.Second)
+	for _, a := range h.agents(t) {
+		if a.Name == "old-1" && (a.Connected || !a.Revoked) {
+			t.Errorf("after revoke: %+v", a)
+		}
+	}
+}
