@@ -1,0 +1,151 @@
+// Package check is the "equus check" command: run one check of the
+// library on this machine, print its result, and exit with its Nagios
+// code, as a Nagios plugin would.
+package check
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/equus-monitoring/equus/lua"
+	"github.com/equus-monitoring/equus/modes/setup"
+	"github.com/equus-monitoring/equus/result"
+)
+
+// usageCode is the exit status of a usage error: Nagios's unknown, since
+// a caller of a check can't tell a bad command line from a failed check.
+const usageCode = 3
+
+// Command returns the "equus check" command.
+func Command() *cli.Command {
+	return &cli.Command{
+		Name:      "check",
+		Usage:     "run a check here and print its result, exiting with its Nagios code",
+		ArgsUsage: "NAME [ARGS_JSON]",
+		Description: `Runs the check NAME of the check library (the checks built into equus,
+overlaid by the *.lua files of --checks) once on this machine, with
+ARGS_JSON, a JSON object, as its arguments. Prints the result as a line
+("WARNING: / 91% used | used=91%;90;95") or, with --json, as the result
+document of the wire protocol, and exits with the Nagios code of its status:
+0 ok, 1 warning, 2 critical, 3 unknown. A usage error also exits 3.
+
+Examples:
+  equus check --list
+  equus check load
+  equus check disk '{"path":"/","warn":"80","crit":"90"}' --json
+  equus check mycheck --checks ./checks`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "checks", Usage: "check `DIR` of *.lua files overlaying the embedded checks", EnvVars: []string{"EQUUS_CHECKS"}, TakesFile: true},
+			&cli.StringSliceFlag{Name: "exec-dir", Usage: "`DIR` the exec module may run programs from (repeatable; default: the Nagios plugin directories)", EnvVars: []string{"EQUUS_EXEC_DIRS"}},
+			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "stop the check after `DURATION` unless ARGS_JSON sets _timeout_ms"},
+			&cli.BoolFlag{Name: "json", Usage: "print the result document (JSON) instead of a line"},
+			&cli.BoolFlag{Name: "list", Usage: "list the checks with their descriptions, and the errors of broken files"},
+		},
+		Action: action,
+	}
+}
+
+func action(c *cli.Context) error {
+	if c.Bool("list") {
+		if c.NArg() > 0 {
+			return usage("--list takes no arguments")
+		}
+	} else {
+		switch {
+		case c.NArg() == 0:
+			return usage("missing the check NAME (equus check --list shows them)")
+		case c.NArg() > 2:
+			return usage("too many arguments: want NAME [ARGS_JSON] (quote the JSON)")
+		}
+	}
+	args := bytes.TrimSpace([]byte(c.Args().Get(1)))
+	if err := validArgs(args); err != nil {
+		return usage(err.Error())
+	}
+	log, err := setup.Logger(c)
+	if err != nil {
+		return usage(err.Error())
+	}
+	rt, err := lua.New(lua.Options{
+		Dir:            c.String("checks"),
+		ExecDirs:       c.StringSlice("exec-dir"),
+		DefaultTimeout: c.Duration("timeout"),
+		Log: func(level slog.Level, check, msg string) {
+			log.Log(context.Background(), level, msg, "check", check)
+		},
+	})
+	if err != nil {
+		return usage(err.Error())
+	}
+	defer rt.Close()
+	if c.Bool("list") {
+		return list(c.App.Writer, rt.Checks(), c.Bool("json"))
+	}
+	doc := rt.Run(c.Context, c.Args().Get(0), args)
+	if err := printDoc(c.App.Writer, doc, c.Bool("json")); err != nil {
+		return cli.Exit(err.Error(), usageCode)
+	}
+	if code := doc.Status.Code(); code != 0 {
+		return cli.Exit("", code)
+	}
+	return nil
+}
+
+// validArgs reports why args are not a JSON object; empty is fine.
+func validArgs(args []byte) error {
+	if len(args) == 0 {
+		return nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(args, &m); err != nil {
+		return fmt.Errorf("bad ARGS_JSON: %w", err)
+	}
+	if m == nil {
+		return errors.New("bad ARGS_JSON: want a JSON object")
+	}
+	return nil
+}
+
+func usage(msg string) error {
+	return cli.Exit("check: "+msg, usageCode)
+}
+
+func printDoc(w io.Writer, doc result.Doc, asJSON bool) error {
+	var err error
+	if asJSON {
+		_, err = fmt.Fprintf(w, "%s\n", doc.Encode(lua.MaxResult))
+	} else {
+		_, err = fmt.Fprintln(w, doc.Line())
+	}
+	return err
+}
+
+func list(w io.Writer, checks []lua.CheckInfo, asJSON bool) error {
+	if asJSON {
+		b, err := json.MarshalIndent(checks, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	for _, c := range checks {
+		desc := c.Description
+		if c.Err != "" {
+			desc = "BROKEN (" + c.Source + "): " + strings.ReplaceAll(c.Err, "\n", " ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", c.Name, desc)
+	}
+	return tw.Flush()
+}
