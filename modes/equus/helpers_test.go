@@ -26,7 +26,7 @@ const waitFor = 10 * time.Second
 
 // checkGoroutines fails the test if it leaves goroutines behind. Call it
 // first, so that its cleanup runs after every other.
-func checkGoroutines(t *testing.T) {
+func checkGoroutines(t testing.TB) {
 	t.Helper()
 	before := runtime.NumGoroutine()
 	t.Cleanup(func() {
@@ -44,7 +44,7 @@ func checkGoroutines(t *testing.T) {
 }
 
 // poll waits until cond holds, failing the test after waitFor.
-func poll(t *testing.T, what string, cond func() bool) {
+func poll(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(waitFor)
 	for !cond() {
@@ -58,7 +58,7 @@ func poll(t *testing.T, what string, cond func() bool) {
 // logBuffer keeps the agent's log, for tests that wait for a line, and
 // echoes it to the test log.
 type logBuffer struct {
-	t  *testing.T
+	t  testing.TB
 	mu sync.Mutex
 	b  bytes.Buffer
 }
@@ -110,7 +110,7 @@ type testPKI struct {
 	keyFile  string
 }
 
-func newTestPKI(t *testing.T) *testPKI {
+func newTestPKI(t testing.TB) *testPKI {
 	t.Helper()
 	now := time.Now()
 	ca, err := pki.NewCA("test CA", now)
@@ -144,13 +144,13 @@ func newTestPKI(t *testing.T) *testPKI {
 // fakeHelen is a wire server on 127.0.0.1:0 that requires client
 // certificates from the test CA and hands each connection to the test.
 type fakeHelen struct {
-	t     *testing.T
+	t     testing.TB
 	ln    net.Listener
 	conns chan *helenConn
 	wg    sync.WaitGroup
 }
 
-func startHelen(t *testing.T, p *testPKI) *fakeHelen {
+func startHelen(t testing.TB, p *testPKI) *fakeHelen {
 	t.Helper()
 	var cfg *tls.Config
 	if p != nil {
@@ -214,7 +214,7 @@ func (h *fakeHelen) accept() *helenConn {
 
 // helenConn is one agent's connection seen from helen.
 type helenConn struct {
-	t     *testing.T
+	t     testing.TB
 	c     net.Conn
 	hello []byte // the exact bytes of the first line
 	w     *wire.Writer
@@ -299,7 +299,7 @@ func (hc *helenConn) waitClosed() {
 
 // testConfig returns a Config for an agent of the test PKI talking to h,
 // with the testdata checks copied to a directory of its own.
-func testConfig(t *testing.T, p *testPKI, h *fakeHelen) Config {
+func testConfig(t testing.TB, p *testPKI, h *fakeHelen) Config {
 	t.Helper()
 	checks := t.TempDir()
 	for _, f := range []string{"gate.lua", "fast.lua"} {
@@ -336,7 +336,7 @@ type runningAgent struct {
 }
 
 // startAgent runs the agent until the test ends.
-func startAgent(t *testing.T, cfg Config) *runningAgent {
+func startAgent(t testing.TB, cfg Config) *runningAgent {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &runningAgent{log: &logBuffer{t: t}, cancel: cancel, done: make(chan struct{})}
@@ -357,7 +357,7 @@ func startAgent(t *testing.T, cfg Config) *runningAgent {
 }
 
 // wait waits for Run to return and returns its error.
-func (a *runningAgent) wait(t *testing.T) error {
+func (a *runningAgent) wait(t testing.TB) error {
 	t.Helper()
 	select {
 	case <-a.done:
