@@ -57,8 +57,21 @@ func TestDurableAcrossReopen(t *testing.T) {
 	}
 }
 
+// primeWriter adds a result to a DB with a long BatchDelay. The first
+// result after a quiet spell is written at once; the next ones then wait
+// for the delay.
+func primeWriter(t *testing.T, db *DB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := db.AddResult(ctx, result("a", "c", "first", at(-time.Hour))); err != nil {
+		t.Fatalf("first result after a quiet spell: %v", err)
+	}
+}
+
 func TestCloseFlushes(t *testing.T) {
 	db := openTest(t, Options{BatchDelay: time.Hour})
+	primeWriter(t, db)
 	const n = 50
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -68,6 +81,7 @@ func TestCloseFlushes(t *testing.T) {
 		})
 	}
 	waitFor(t, func() bool { return db.Pending() == n })
+	before := txID(t, db.bolt)
 	start := time.Now()
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
@@ -84,18 +98,27 @@ func TestCloseFlushes(t *testing.T) {
 	if err := db.AddResult(context.Background(), result("a", "c", "late", at(0))); !errors.Is(err, ErrClosed) {
 		t.Errorf("AddResult after Close = %v, want ErrClosed", err)
 	}
+	b, err := bolt.Open(db.Path(), 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := txID(t, b); after != before+1 {
+		t.Errorf("%d transactions for %d results, want one", after-before, n)
+	}
+	b.Close()
 	db2, err := Open(db.Path(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db2.Close()
-	if got := messages(t, db2, "a"); len(got) != n {
+	if got := messages(t, db2, "a"); len(got) != n+1 {
 		t.Errorf("%d results after Close, want %d", len(got), n)
 	}
 }
 
 func TestAddResultContext(t *testing.T) {
 	db := openTest(t, Options{BatchDelay: time.Hour})
+	primeWriter(t, db)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := db.AddResult(ctx, result("a", "c", "cancelled", at(0))); !errors.Is(err, context.Canceled) {
@@ -109,7 +132,7 @@ func TestAddResultContext(t *testing.T) {
 	// Not acknowledged, but queued: Close still commits it.
 	db = reopen(t, db, Options{})
 	got := messages(t, db, "a")
-	if !got["slow"] || got["cancelled"] {
+	if !got["slow"] || got["cancelled"] || len(got) != 2 {
 		t.Errorf("stored %v, want only the queued result", got)
 	}
 }
@@ -282,6 +305,16 @@ func TestCrash(t *testing.T) {
 		t.Errorf("%d of %d acknowledged results lost", missing, len(acked))
 	}
 	t.Logf("%d acknowledged results, %d stored", len(acked), len(got))
+}
+
+// txID returns the id of the last committed transaction.
+func txID(t *testing.T, b *bolt.DB) int {
+	t.Helper()
+	var id int
+	if err := b.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
 
 // waitFor polls cond until it holds, failing the test after a while.

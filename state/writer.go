@@ -69,15 +69,19 @@ func (db *DB) enqueue(ctx context.Context, p *pending) error {
 // of how far the writer is behind.
 func (db *DB) Pending() int { return int(db.pending.Load()) }
 
-// write is the writer: it takes a first result, gathers more until the
-// batch is full or BatchDelay has passed, commits them in one transaction
-// and answers every caller. It returns when Close has closed the queue and
-// everything queued before is committed.
+// write is the writer. It takes a first result, gathers more until the
+// batch is full or BatchDelay has passed since its previous commit began,
+// commits them in one transaction and answers every caller. So commits
+// start at most once per BatchDelay (bounding fsyncs under load) and a
+// result that comes after a quiet spell is written at once instead of
+// waiting for company that is not coming. It returns when Close has closed
+// the queue and everything queued before is committed.
 func (db *DB) write() {
 	defer close(db.done)
-	timer := time.NewTimer(db.opt.BatchDelay)
+	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	batch := make([]*pending, 0, db.opt.BatchSize)
+	var lastCommit time.Time
 	lastPrune := time.Now()
 	for open := true; open; {
 		p, ok := <-db.queue
@@ -85,10 +89,9 @@ func (db *DB) write() {
 			return
 		}
 		batch = append(batch[:0], p)
-		timer.Reset(db.opt.BatchDelay)
-		open = db.gather(&batch, timer)
-		timer.Stop()
+		open = db.gather(&batch, timer, db.opt.BatchDelay-time.Since(lastCommit))
 
+		lastCommit = time.Now()
 		err := db.bolt.Update(func(tx *bolt.Tx) error { return db.addResultsTx(tx, batch) })
 		for _, p := range batch {
 			p.err <- err
@@ -105,19 +108,35 @@ func (db *DB) write() {
 	}
 }
 
-// gather adds queued results to batch until it is full or the timer fires.
+// gather adds results to batch until it is full, or until wait has passed
+// and nothing more is queued. With wait <= 0 it takes only what is queued.
 // It reports whether the queue is still open.
-func (db *DB) gather(batch *[]*pending, timer *time.Timer) bool {
+func (db *DB) gather(batch *[]*pending, timer *time.Timer, wait time.Duration) bool {
+	var expired <-chan time.Time
+	if wait > 0 {
+		timer.Reset(wait)
+		defer timer.Stop()
+		expired = timer.C
+	}
 	for len(*batch) < db.opt.BatchSize {
+		var p *pending
+		var ok bool
 		select {
-		case p, ok := <-db.queue:
-			if !ok {
-				return false
+		case p, ok = <-db.queue:
+		default:
+			if expired == nil {
+				return true
 			}
-			*batch = append(*batch, p)
-		case <-timer.C:
-			return true
+			select {
+			case p, ok = <-db.queue:
+			case <-expired:
+				return true
+			}
 		}
+		if !ok {
+			return false
+		}
+		*batch = append(*batch, p)
 	}
 	return true
 }
