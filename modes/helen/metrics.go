@@ -2,6 +2,7 @@ package helen
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // metrics are helen's own figures, in a registry of the server's own so
@@ -44,6 +45,10 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
 		}),
 	}
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
 	m.reg.MustRegister(m.agentsConnected, m.checksSent, m.resultsReceived, m.resultsDropped,
 		m.handshakeFailures, m.protocolErrors, m.roundTrip)
 	return m

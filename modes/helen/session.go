@@ -109,7 +109,7 @@ func (s *Server) serveSession(c net.Conn, name, fingerprint string) {
 		name:    name,
 		addr:    addr,
 		version: m.Version,
-		out:     make(chan outMsg, 256),
+		out:     make(chan outMsg, 32),
 		done:    make(chan struct{}),
 		pending: map[int32]*call{},
 	}
