@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -232,7 +233,12 @@ func (s *Server) acceptLoop(ln net.Listener) {
 // HTTPS server or to a wire session, by ALPN.
 func (s *Server) handleConn(c net.Conn) {
 	if s.cfg.InsecurePlaintext {
-		name := "insecure-" + c.RemoteAddr().String()
+		name := "insecure-" + strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '.' {
+				return r
+			}
+			return '-'
+		}, c.RemoteAddr().String())
 		s.log.Warn("plaintext agent connection: no TLS, no authentication", "agent", name)
 		s.serveSession(c, name, "")
 		return
