@@ -157,15 +157,14 @@ func (db *DB) Agents() ([]Agent, error) {
 // it starts, since no connection outlives the process that held it.
 func (db *DB) DisconnectAll(at time.Time) error {
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketAgents)
-		var names []string
-		err := b.ForEach(func(k, v []byte) error {
+		connected := map[string]agentRecord{}
+		err := tx.Bucket(bucketAgents).ForEach(func(k, v []byte) error {
 			var rec agentRecord
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return fmt.Errorf("agent %s: %w", k, err)
 			}
 			if rec.Connected {
-				names = append(names, string(k))
+				connected[string(k)] = rec
 			}
 			return nil
 		})
@@ -173,8 +172,9 @@ func (db *DB) DisconnectAll(at time.Time) error {
 			return err
 		}
 		// Written after the walk: a bucket must not change under ForEach.
-		for _, name := range names {
-			if err := disconnectTx(tx, name, at); err != nil {
+		for name, rec := range connected {
+			setConnected(&rec, false, at)
+			if err := putAgentTx(tx, name, rec); err != nil {
 				return err
 			}
 		}

@@ -67,11 +67,3 @@ func latestKey(agent, check string) []byte {
 func timeKey(t time.Time) []byte {
 	return binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano()))
 }
-
-// keyTime decodes timeKey.
-func keyTime(b []byte) time.Time {
-	if len(b) != 8 {
-		return time.Time{}
-	}
-	return time.Unix(0, int64(binary.BigEndian.Uint64(b)))
-}

@@ -30,10 +30,10 @@ var (
 type Options struct {
 	HistoryMaxAge      time.Duration // default 30 days (0 means default)
 	HistoryMaxPerCheck int           // default 10000 results per agent/check
-	BatchDelay         time.Duration // how long the result writer waits to group writes (at most one commit starts per BatchDelay); default 10ms
+	BatchDelay         time.Duration // how long the result writer waits to group writes: one commit starts per BatchDelay at most; default 10ms
 	BatchSize          int           // max results per transaction; default 1000
 	OpenTimeout        time.Duration // wait for the file lock; default 1s
-	PruneInterval      time.Duration // how often the writer prunes by age; default 10 minutes, negative never
+	PruneInterval      time.Duration // how often the writer runs Prune; default 10 minutes, negative never
 }
 
 func (o Options) withDefaults() Options {

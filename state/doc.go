@@ -4,8 +4,10 @@
 // Every write of results goes through one background writer that groups the
 // results of many concurrent callers into one transaction (group commit), so
 // that thousands of agents cost one fsync per batch rather than one per
-// result. AddResult returns only once its result is committed: a result
-// acknowledged to anyone is on disk.
+// result. Commits start at most once per BatchDelay: under load a batch
+// gathers what comes in meanwhile, and a result after a quiet spell is
+// written at once. AddResult returns only once its result is committed: a
+// result acknowledged to anyone is on disk.
 //
 // Results live in nested buckets results/<agent>/<check>, keyed by the
 // result's time as 8 big-endian bytes of Unix nanoseconds followed by a 4-byte

@@ -22,29 +22,33 @@ type pending struct {
 // concurrent callers are grouped into one transaction by the writer. An
 // error from ctx means r was not acknowledged; it may still be committed.
 func (db *DB) AddResult(ctx context.Context, r Result) error {
-	v, err := encodeResult(r)
-	if err != nil {
+	if err := db.addResult(ctx, r); err != nil {
 		return fmt.Errorf("add result %s %s: %w", r.Agent, r.Check, err)
 	}
+	return nil
+}
+
+func (db *DB) addResult(ctx context.Context, r Result) error {
+	v, err := encodeResult(r)
+	if err != nil {
+		return err
+	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("add result %s %s: %w", r.Agent, r.Check, err)
+		return err
 	}
 	p := &pending{
 		agent: r.Agent, check: r.Check, nanos: r.Time.UnixNano(),
 		code: byte(statusCode(r.Status)), value: v, err: make(chan error, 1),
 	}
 	if err := db.enqueue(ctx, p); err != nil {
-		return fmt.Errorf("add result %s %s: %w", r.Agent, r.Check, err)
+		return err
 	}
 	select {
-	case err = <-p.err:
+	case err := <-p.err:
+		return err
 	case <-ctx.Done():
-		err = ctx.Err()
+		return ctx.Err()
 	}
-	if err != nil {
-		return fmt.Errorf("add result %s %s: %w", r.Agent, r.Check, err)
-	}
-	return nil
 }
 
 // enqueue hands p to the writer. The read lock keeps Close from closing the
@@ -68,6 +72,10 @@ func (db *DB) enqueue(ctx context.Context, p *pending) error {
 // Pending returns how many results are queued or being written: a measure
 // of how far the writer is behind.
 func (db *DB) Pending() int { return int(db.pending.Load()) }
+
+// The writer is this package's own rather than bolt's DB.Batch so that
+// Close can commit what is queued, Pending can tell how far behind it is,
+// and commits can be spaced (below) instead of each waiting a fixed delay.
 
 // write is the writer. It takes a first result, gathers more until the
 // batch is full or BatchDelay has passed since its previous commit began,
