@@ -1,0 +1,84 @@
+-- http: an HTTP or HTTPS request, its status, body and latency. TLS
+-- certificates are always verified.
+--
+-- args:
+--   url               required, http:// or https://
+--   expect            the status wanted, a number or a list of numbers;
+--                     by default any status from 200 to 399
+--   match             a Lua pattern the body must contain
+--   contains          a plain text the body must contain
+--   warn              threshold (Nagios range) for the latency in ms
+--   crit              likewise
+--   body              if given, the request is a POST of this body
+--   headers           request headers, a table of name = value
+--   timeout_ms        default 10000
+--   ca_file           a PEM file of the CAs to trust instead of the system's
+--   max_body          the bytes of the body read; default 1 MiB
+--   follow_redirects  default true
+local check = require("check")
+local http = require("http")
+
+-- statusWanted reports whether code is the status args.expect asks for.
+local function statusWanted(code, expect)
+  if expect == nil then
+    return code >= 200 and code < 400
+  end
+  if type(expect) ~= "table" then
+    expect = {expect}
+  end
+  for _, e in ipairs(expect) do
+    if code == tonumber(e) then
+      return true
+    end
+  end
+  return false
+end
+
+-- bodyProblem returns what is wrong with the body, or nil.
+local function bodyProblem(body, args)
+  if args.contains and not string.find(body, args.contains, 1, true) then
+    return string.format("body does not contain %q", args.contains)
+  end
+  if args.match and not string.find(body, args.match) then
+    return string.format("body does not match %q", args.match)
+  end
+  return nil
+end
+
+return {
+  description = "HTTP(S) request: status, body content and latency",
+  run = function(args)
+    args = args or {}
+    if not args.url then
+      error("http: url is required", 0)
+    end
+    local opts = {timeout_ms = args.timeout_ms, headers = args.headers, ca_file = args.ca_file,
+      max_body = args.max_body, follow_redirects = args.follow_redirects}
+    local res, err
+    if args.body then
+      res, err = http.post(args.url, args.body, opts)
+    else
+      res, err = http.get(args.url, opts)
+    end
+    if not res then
+      return {status = check.CRITICAL, message = err}
+    end
+    local metrics = {
+      {name = "time", value = res.latency_ms, unit = "ms", min = 0,
+        warn = args.warn and check.limit(args.warn), crit = args.crit and check.limit(args.crit)},
+      {name = "size", value = #res.body, unit = "B", min = 0},
+    }
+    local message = string.format("HTTP %d in %.0f ms, %s", res.status, res.latency_ms,
+      check.bytes(#res.body))
+    if not statusWanted(res.status, args.expect) then
+      return {status = check.CRITICAL, metrics = metrics,
+        message = message .. " (unexpected status)"}
+    end
+    local problem = bodyProblem(res.body, args)
+    if problem then
+      return {status = check.CRITICAL, message = message .. ": " .. problem, metrics = metrics}
+    end
+    return {status = check.evaluate(res.latency_ms, args.warn, args.crit),
+      message = message, metrics = metrics}
+  end,
+}

@@ -1,0 +1,43 @@
+-- load: the load averages over 1, 5 and 15 minutes.
+--
+-- args:
+--   warn     threshold (Nagios range) for each load average divided by the
+--            number of CPUs; default "2"
+--   crit     likewise; default "4"
+--   per_cpu  false to compare the load averages themselves; default true
+local check = require("check")
+local host = require("host")
+
+-- scaled returns the metric limit of a threshold per CPU for n CPUs.
+local function scaled(spec, n)
+  local limit = check.limit(spec)
+  return limit and limit * n
+end
+
+return {
+  description = "load averages (1, 5, 15 min) against thresholds per CPU",
+  run = function(args)
+    args = args or {}
+    local warn, crit = args.warn or "2", args.crit or "4"
+    local avg, err = host.load()
+    if not avg then
+      return {status = check.UNKNOWN, message = err}
+    end
+    local cpus = 1
+    if args.per_cpu ~= false then
+      cpus = host.cpu_count() or 1
+    end
+    local status, metrics = check.OK, {}
+    for _, name in ipairs({"load1", "load5", "load15"}) do
+      local v = avg[name]
+      status = check.worst(status, check.evaluate(v / cpus, warn, crit))
+      metrics[#metrics + 1] = {name = name, value = v, min = 0,
+        warn = scaled(warn, cpus), crit = scaled(crit, cpus)}
+    end
+    local message = string.format("load %.2f, %.2f, %.2f", avg.load1, avg.load5, avg.load15)
+    if args.per_cpu ~= false then
+      message = message .. string.format(" on %d CPUs", cpus)
+    end
+    return {status = status, message = message, metrics = metrics}
+  end,
+}

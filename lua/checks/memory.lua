@@ -1,0 +1,30 @@
+-- memory: the share of memory in use (total less what is available).
+--
+-- args:
+--   warn  threshold (Nagios range) for the used percentage; default "90"
+--   crit  likewise; default "95"
+local check = require("check")
+local host = require("host")
+
+return {
+  description = "percentage of memory used",
+  run = function(args)
+    args = args or {}
+    local warn, crit = args.warn or "90", args.crit or "95"
+    local m, err = host.memory()
+    if not m then
+      return {status = check.UNKNOWN, message = err}
+    end
+    return {
+      status = check.evaluate(m.used_percent, warn, crit),
+      message = string.format("memory %.1f%% used (%s of %s)", m.used_percent,
+        check.bytes(m.used), check.bytes(m.total)),
+      metrics = {
+        {name = "used_percent", value = m.used_percent, unit = "%", min = 0, max = 100,
+          warn = check.limit(warn), crit = check.limit(crit)},
+        {name = "used", value = m.used, unit = "B", min = 0, max = m.total},
+        {name = "available", value = m.available, unit = "B", min = 0, max = m.total},
+      },
+    }
+  end,
+}

@@ -1,0 +1,50 @@
+-- nagios: runs a Nagios/Monitoring Plugins program from the allowed
+-- plugin directories and maps its answer to a result.
+--
+-- args:
+--   plugin      the program's file name, such as "check_load" (no path)
+--   args        its arguments, a list of strings
+--   timeout_ms  default 30000
+--
+-- The exit code 0, 1, 2 or 3 gives the status (any other, unknown), the
+-- first line of output before "|" the message, and the performance data
+-- (after "|" on the first line and after the first "|" of the long
+-- output) the metrics.
+local check = require("check")
+local exec = require("exec")
+
+-- split returns the message and the performance data of plugin output.
+local function split(out)
+  local first, rest = string.match(out, "^([^\n]*)\n?(.*)$")
+  local message, perf = string.match(first, "^([^|]*)|?(.*)$")
+  local at = string.find(rest, "|", 1, true)
+  if at then
+    perf = perf .. " " .. string.gsub(string.sub(rest, at + 1), "\n", " ")
+  end
+  return (string.gsub(message, "^%s+", ""):gsub("%s+$", "")), perf
+end
+
+return {
+  description = "runs a Nagios plugin and maps its exit code, output and performance data",
+  run = function(args)
+    args = args or {}
+    local plugin = args.plugin
+    if type(plugin) ~= "string" or not string.match(plugin, "^[%w_][%w_.+-]*$") then
+      error("nagios: plugin must be a plain file name, such as check_load", 0)
+    end
+    local res, err = exec.run(plugin, args.args or {}, {timeout_ms = args.timeout_ms or 30000})
+    if not res then
+      return {status = check.UNKNOWN, message = err}
+    end
+    local out = res.stdout
+    if string.match(out, "^%s*$") then
+      out = res.stderr
+    end
+    local message, perf = split(out)
+    if message == "" then
+      message = string.format("%s exited with code %d and no output", plugin, res.exit_code)
+    end
+    local metrics = check.perfdata(perf)
+    return {status = check.status(res.exit_code), message = message, metrics = metrics}
+  end,
+}

@@ -1,0 +1,32 @@
+-- swap: the share of swap space in use; a machine without swap is ok.
+--
+-- args:
+--   warn  threshold (Nagios range) for the used percentage; default "50"
+--   crit  likewise; default "80"
+local check = require("check")
+local host = require("host")
+
+return {
+  description = "percentage of swap space used",
+  run = function(args)
+    args = args or {}
+    local warn, crit = args.warn or "50", args.crit or "80"
+    local s, err = host.swap()
+    if not s then
+      return {status = check.UNKNOWN, message = err}
+    end
+    if s.total == 0 then
+      return {status = check.OK, message = "no swap"}
+    end
+    return {
+      status = check.evaluate(s.used_percent, warn, crit),
+      message = string.format("swap %.1f%% used (%s of %s)", s.used_percent,
+        check.bytes(s.used), check.bytes(s.total)),
+      metrics = {
+        {name = "used_percent", value = s.used_percent, unit = "%", min = 0, max = 100,
+          warn = check.limit(warn), crit = check.limit(crit)},
+        {name = "used", value = s.used, unit = "B", min = 0, max = s.total},
+      },
+    }
+  end,
+}

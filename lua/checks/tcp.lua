@@ -1,0 +1,39 @@
+-- tcp: whether a TCP port accepts connections, and how fast.
+--
+-- args:
+--   host        the host name or address, with port
+--   port        the port number
+--   address     or both at once, "host:port" ("[::1]:22" for IPv6)
+--   warn        threshold (Nagios range) for the connect time in ms
+--   crit        likewise
+--   timeout_ms  default 5000
+local check = require("check")
+local net = require("net")
+
+return {
+  description = "TCP connection to a host and port, with its latency",
+  run = function(args)
+    args = args or {}
+    local address = args.address
+    if not address then
+      if not args.host or not args.port then
+        error("tcp: give address, or host and port", 0)
+      end
+      local host = tostring(args.host)
+      if string.find(host, ":", 1, true) and string.sub(host, 1, 1) ~= "[" then
+        host = "[" .. host .. "]"
+      end
+      address = host .. ":" .. tostring(args.port)
+    end
+    local res, err = net.tcp_connect(address, args.timeout_ms or 5000)
+    if not res then
+      return {status = check.CRITICAL, message = err}
+    end
+    return {
+      status = check.evaluate(res.latency_ms, args.warn, args.crit),
+      message = string.format("connected to %s in %.1f ms", address, res.latency_ms),
+      metrics = {{name = "time", value = res.latency_ms, unit = "ms", min = 0,
+        warn = args.warn and check.limit(args.warn), crit = args.crit and check.limit(args.crit)}},
+    }
+  end,
+}
