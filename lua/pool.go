@@ -138,6 +138,9 @@ func (s *state) run(ctx context.Context, timeout time.Duration, e *entry, args m
 	L.Push(decodeObject(L, args))
 	if err := L.PCall(1, 1, nil); err != nil {
 		s.unguardedPanic(err)
+		if s.panic == "" && ctx.Err() == nil {
+			s.log(slog.LevelDebug, "lua error: "+err.Error())
+		}
 		return s.failure(ctx, timeout, errors.New(luaMessage(err))), false
 	}
 	ret := L.Get(-1)

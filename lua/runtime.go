@@ -149,6 +149,10 @@ func (rt *Runtime) Run(ctx context.Context, name string, args []byte) (doc resul
 	if err != nil {
 		return result.Unknownf("bad args: %v", err)
 	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		// The caller's deadline comes first: say that one when it hits.
+		timeout = max(time.Until(dl), 0).Round(time.Millisecond)
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := ctx.Err(); err != nil {

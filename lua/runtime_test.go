@@ -99,6 +99,9 @@ func TestRunFailures(t *testing.T) {
 	if !ok {
 		t.Fatalf("no panic in the log:\n%s", rec)
 	}
+	if _, ok := rec.find(slog.LevelDebug, "lua error: fails.lua:4: disk on fire\nstack traceback:"); !ok {
+		t.Fatalf("no Lua error with its traceback in the log:\n%s", rec)
+	}
 	if e.check != "panics" || !strings.Contains(e.msg, "goroutine") || !strings.Contains(e.msg, "runtime_helpers_test.go") {
 		t.Fatalf("the panic's log entry lacks the check or the stack: %+v", e)
 	}
@@ -124,6 +127,13 @@ func TestTimeoutStopsLoop(t *testing.T) {
 	d = rt.Run(ctx, "loop", []byte(`{"_timeout_ms":60000}`))
 	if d.Status != result.Unknown || !strings.Contains(d.Message, "canceled") {
 		t.Fatalf("got %+v", d)
+	}
+	// So does its deadline, and the message says the deadline's time.
+	dctx, dcancel := context.WithTimeout(context.Background(), 80*time.Millisecond)
+	defer dcancel()
+	d = rt.Run(dctx, "loop", []byte(`{"_timeout_ms":60000}`))
+	if d.Status != result.Unknown || !strings.HasPrefix(d.Message, "timed out after 8") || !strings.HasSuffix(d.Message, "ms") {
+		t.Fatalf("run under a caller's deadline: got %+v", d)
 	}
 	if d = rt.Run(ctx, "echo", nil); d.Status != result.Unknown || !strings.Contains(d.Message, "canceled") {
 		t.Fatalf("run with a cancelled context: got %+v", d)
