@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/equus-monitoring/equus/modes/check"
 	"github.com/equus-monitoring/equus/modes/equus"
 	"github.com/equus-monitoring/equus/modes/helen"
 	"github.com/equus-monitoring/equus/modes/setup"
@@ -29,6 +30,7 @@ func App(version string) *cli.App {
 		Commands: []*cli.Command{
 			helen.Command(version),
 			equus.Command(version),
+			check.Command(),
 			versionCommand(version),
 		},
 	}
