@@ -35,7 +35,7 @@ func benchAddResult(b *testing.B, writers int) {
 		wg.Go(func() {
 			agent := fmt.Sprintf("agent%04d", w)
 			for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
-				r := result(agent, fmt.Sprintf("check%d", i%8), "load 0.42", time.Unix(0, 1e18+i))
+				r := newResult(agent, fmt.Sprintf("check%d", i%8), "load 0.42", time.Unix(0, 1e18+i))
 				if err := db.AddResult(context.Background(), r); err != nil {
 					b.Error(err)
 					return
@@ -68,7 +68,7 @@ func fill(b *testing.B, db *DB, agent, check string, n int) {
 	for start := 0; start < n; start += db.opt.BatchSize {
 		var batch []*pending
 		for i := start; i < min(n, start+db.opt.BatchSize); i++ {
-			v, err := encodeResult(result(agent, check, "load 0.42", time.Unix(0, 1e18+int64(i)*1e9)))
+			v, err := encodeResult(newResult(agent, check, "load 0.42", time.Unix(0, 1e18+int64(i)*1e9)))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -17,7 +17,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-func result(agent, check, msg string, t time.Time) Result {
+func newResult(agent, check, msg string, t time.Time) Result {
 	return Result{Agent: agent, Check: check, Time: t, Status: "ok", Message: msg, DurationMS: 0.5}
 }
 
@@ -43,7 +43,7 @@ func TestDurableAcrossReopen(t *testing.T) {
 		wg.Go(func() {
 			for i := range each {
 				msg := fmt.Sprintf("%d-%d", w, i)
-				if err := db.AddResult(t.Context(), result("a", fmt.Sprintf("c%d", w%4), msg, time.Now())); err != nil {
+				if err := db.AddResult(t.Context(), newResult("a", fmt.Sprintf("c%d", w%4), msg, time.Now())); err != nil {
 					t.Error(err)
 				}
 			}
@@ -64,7 +64,7 @@ func primeWriter(t *testing.T, db *DB) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
-	if err := db.AddResult(ctx, result("a", "c", "first", at(-time.Hour))); err != nil {
+	if err := db.AddResult(ctx, newResult("a", "c", "first", at(-time.Hour))); err != nil {
 		t.Fatalf("first result after a quiet spell: %v", err)
 	}
 }
@@ -77,7 +77,7 @@ func TestCloseFlushes(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			errs[i] = db.AddResult(context.Background(), result("a", "c", fmt.Sprint(i), at(time.Duration(i))))
+			errs[i] = db.AddResult(context.Background(), newResult("a", "c", fmt.Sprint(i), at(time.Duration(i))))
 		})
 	}
 	waitFor(t, func() bool { return db.Pending() == n })
@@ -95,7 +95,7 @@ func TestCloseFlushes(t *testing.T) {
 			t.Errorf("result %d: %v", i, err)
 		}
 	}
-	if err := db.AddResult(context.Background(), result("a", "c", "late", at(0))); !errors.Is(err, ErrClosed) {
+	if err := db.AddResult(context.Background(), newResult("a", "c", "late", at(0))); !errors.Is(err, ErrClosed) {
 		t.Errorf("AddResult after Close = %v, want ErrClosed", err)
 	}
 	b, err := bolt.Open(db.Path(), 0o600, &bolt.Options{ReadOnly: true})
@@ -121,12 +121,12 @@ func TestAddResultContext(t *testing.T) {
 	primeWriter(t, db)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := db.AddResult(ctx, result("a", "c", "cancelled", at(0))); !errors.Is(err, context.Canceled) {
+	if err := db.AddResult(ctx, newResult("a", "c", "cancelled", at(0))); !errors.Is(err, context.Canceled) {
 		t.Errorf("AddResult with a cancelled context = %v", err)
 	}
 	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if err := db.AddResult(ctx, result("a", "c", "slow", at(1))); !errors.Is(err, context.DeadlineExceeded) {
+	if err := db.AddResult(ctx, newResult("a", "c", "slow", at(1))); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("AddResult past its deadline = %v", err)
 	}
 	// Not acknowledged, but queued: Close still commits it.
@@ -217,7 +217,7 @@ func crashChild(path string) int {
 		wg.Go(func() {
 			for i := 0; ctx.Err() == nil; i++ {
 				msg := fmt.Sprintf("%d-%d", w, i)
-				if err := db.AddResult(ctx, result("crash", fmt.Sprintf("w%d", w), msg, time.Now())); err != nil {
+				if err := db.AddResult(ctx, newResult("crash", fmt.Sprintf("w%d", w), msg, time.Now())); err != nil {
 					continue
 				}
 				mu.Lock()

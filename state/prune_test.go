@@ -10,11 +10,11 @@ func TestPruneByAge(t *testing.T) {
 	db := openTest(t, Options{HistoryMaxAge: 24 * time.Hour})
 	day := 24 * time.Hour
 	addAll(t, db,
-		result("a", "cpu", "cpu-3d", at(-3*day)),
-		result("a", "cpu", "cpu-2d", at(-2*day)),
-		result("a", "cpu", "cpu-1h", at(-time.Hour)),
-		result("a", "gone", "gone-2d", at(-2*day)),
-		result("old", "cpu", "old-5d", at(-5*day)),
+		newResult("a", "cpu", "cpu-3d", at(-3*day)),
+		newResult("a", "cpu", "cpu-2d", at(-2*day)),
+		newResult("a", "cpu", "cpu-1h", at(-time.Hour)),
+		newResult("a", "gone", "gone-2d", at(-2*day)),
+		newResult("old", "cpu", "old-5d", at(-5*day)),
 	)
 	n, err := db.Prune(at(0))
 	if err != nil {
@@ -53,7 +53,7 @@ func TestPruneByCountOnWrite(t *testing.T) {
 		var rs []Result
 		for i := range 4 {
 			n := batch*4 + i
-			rs = append(rs, result("a", "cpu", fmt.Sprint(n), at(time.Duration(n)*time.Second)))
+			rs = append(rs, newResult("a", "cpu", fmt.Sprint(n), at(time.Duration(n)*time.Second)))
 		}
 		addAll(t, db, rs...)
 	}
@@ -74,7 +74,7 @@ func TestPruneByCount(t *testing.T) {
 	db := openTest(t, Options{})
 	var rs []Result
 	for i := range 10 {
-		rs = append(rs, result("a", "cpu", fmt.Sprint(i), at(time.Duration(i)*time.Second)))
+		rs = append(rs, newResult("a", "cpu", fmt.Sprint(i), at(time.Duration(i)*time.Second)))
 	}
 	addAll(t, db, rs...)
 	// Reopened with a lower bound, Prune brings the check down to it.
@@ -102,8 +102,8 @@ func TestPruneByCount(t *testing.T) {
 func TestWriterPrunes(t *testing.T) {
 	db := openTest(t, Options{HistoryMaxAge: time.Hour, PruneInterval: time.Nanosecond})
 	now := time.Now()
-	addAll(t, db, result("a", "cpu", "old", now.Add(-2*time.Hour)))
-	addAll(t, db, result("a", "cpu", "new", now))
+	addAll(t, db, newResult("a", "cpu", "old", now.Add(-2*time.Hour)))
+	addAll(t, db, newResult("a", "cpu", "new", now))
 	waitFor(t, func() bool {
 		got, err := db.History("a", "cpu", 0, time.Time{}, time.Time{})
 		return err == nil && len(got) == 1 && got[0].Message == "new"

@@ -7,19 +7,13 @@ import (
 	"slices"
 	"time"
 
+	"github.com/equus-monitoring/equus/result"
 	bolt "go.etcd.io/bbolt"
 )
 
-// Metric is one performance figure of a result, as in PROTOCOL.md.
-type Metric struct {
-	Name  string   `json:"name"`
-	Value float64  `json:"value"`
-	Unit  string   `json:"unit,omitempty"`
-	Warn  *float64 `json:"warn,omitempty"`
-	Crit  *float64 `json:"crit,omitempty"`
-	Min   *float64 `json:"min,omitempty"`
-	Max   *float64 `json:"max,omitempty"`
-}
+// Metric is one performance figure of a result, as in PROTOCOL.md. It is
+// the result package's, so that a parsed document is stored as it is.
+type Metric = result.Metric
 
 // Result is the outcome of one run of a check on an agent.
 type Result struct {
@@ -32,19 +26,6 @@ type Result struct {
 	DurationMS float64   `json:"duration_ms"`
 }
 
-// statuses lists the known statuses at the index of their Nagios exit code.
-var statuses = [...]string{"ok", "warning", "critical", "unknown"}
-
-// statusCode returns the Nagios exit code of a status, or -1.
-func statusCode(s string) int {
-	for i, name := range statuses {
-		if s == name {
-			return i
-		}
-	}
-	return -1
-}
-
 // encodeResult checks r and returns its stored form.
 func encodeResult(r Result) ([]byte, error) {
 	switch {
@@ -52,7 +33,7 @@ func encodeResult(r Result) ([]byte, error) {
 		return nil, fmt.Errorf("%w: agent name %q", ErrInvalid, r.Agent)
 	case !validName(r.Check):
 		return nil, fmt.Errorf("%w: check name %q", ErrInvalid, r.Check)
-	case statusCode(r.Status) < 0:
+	case !result.Status(r.Status).Valid():
 		return nil, fmt.Errorf("%w: status %q", ErrInvalid, r.Status)
 	case r.Time.Before(time.Unix(0, 0)) || r.Time.After(time.Unix(0, 1<<63-1)):
 		// Outside these, UnixNano does not fit in the key.

@@ -36,7 +36,7 @@ func TestHistoryTimeOrder(t *testing.T) {
 	db := openTest(t, Options{})
 	var rs []Result
 	for i := range 50 {
-		rs = append(rs, result("a", "load", fmt.Sprint(i), at(time.Duration(i)*time.Second)))
+		rs = append(rs, newResult("a", "load", fmt.Sprint(i), at(time.Duration(i)*time.Second)))
 	}
 	// Out of order, in several batches: keys, not arrival, give the order.
 	rand.Shuffle(len(rs), func(i, j int) { rs[i], rs[j] = rs[j], rs[i] })
@@ -62,10 +62,10 @@ func TestHistoryRange(t *testing.T) {
 	for i := range 10 {
 		// cpu at 0,2,4..18s; disk at 1,3,5..19s.
 		rs = append(rs,
-			result("a", "cpu", fmt.Sprintf("cpu%d", 2*i), at(time.Duration(2*i)*time.Second)),
-			result("a", "disk", fmt.Sprintf("disk%d", 2*i+1), at(time.Duration(2*i+1)*time.Second)))
+			newResult("a", "cpu", fmt.Sprintf("cpu%d", 2*i), at(time.Duration(2*i)*time.Second)),
+			newResult("a", "disk", fmt.Sprintf("disk%d", 2*i+1), at(time.Duration(2*i+1)*time.Second)))
 	}
-	rs = append(rs, result("ab", "cpu", "other agent", at(0)))
+	rs = append(rs, newResult("ab", "cpu", "other agent", at(0)))
 	addAll(t, db, rs...)
 
 	s := func(n int) time.Time { return at(time.Duration(n) * time.Second) }
@@ -134,13 +134,13 @@ func TestResultRoundTrip(t *testing.T) {
 func TestLatest(t *testing.T) {
 	db := openTest(t, Options{})
 	addAll(t, db,
-		result("b", "cpu", "b-cpu-old", at(0)),
-		result("a", "cpu", "a-cpu-new", at(2*time.Second)),
-		result("a", "disk", "a-disk", at(time.Second)),
-		result("ab", "cpu", "ab-cpu", at(time.Second)))
+		newResult("b", "cpu", "b-cpu-old", at(0)),
+		newResult("a", "cpu", "a-cpu-new", at(2*time.Second)),
+		newResult("a", "disk", "a-disk", at(time.Second)),
+		newResult("ab", "cpu", "ab-cpu", at(time.Second)))
 	// Arrives late but is older: it goes into history, not into latest.
-	addAll(t, db, result("a", "cpu", "a-cpu-old", at(time.Second)))
-	addAll(t, db, result("b", "cpu", "b-cpu-new", at(time.Minute)))
+	addAll(t, db, newResult("a", "cpu", "a-cpu-old", at(time.Second)))
+	addAll(t, db, newResult("b", "cpu", "b-cpu-new", at(time.Minute)))
 
 	tests := []struct {
 		agent string
@@ -171,7 +171,7 @@ func TestCheckStates(t *testing.T) {
 		{"ok", 0}, {"ok", 0}, {"critical", 2}, {"critical", 2}, {"critical", 2}, {"ok", 5},
 	}
 	for i, st := range steps {
-		r := result("a", "http", fmt.Sprint(i), at(time.Duration(i)*time.Minute))
+		r := newResult("a", "http", fmt.Sprint(i), at(time.Duration(i)*time.Minute))
 		r.Status = st.status
 		addAll(t, db, r)
 		states, err := db.CheckStates("a")
@@ -191,7 +191,7 @@ func TestCheckStates(t *testing.T) {
 
 func TestAddResultInvalid(t *testing.T) {
 	db := openTest(t, Options{})
-	ok := result("a", "c", "m", at(0))
+	ok := newResult("a", "c", "m", at(0))
 	tests := []struct {
 		name   string
 		change func(*Result)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/equus-monitoring/equus/result"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -38,7 +39,7 @@ func (db *DB) addResult(ctx context.Context, r Result) error {
 	}
 	p := &pending{
 		agent: r.Agent, check: r.Check, nanos: r.Time.UnixNano(),
-		code: byte(statusCode(r.Status)), value: v, err: make(chan error, 1),
+		code: byte(result.Status(r.Status).Code()), value: v, err: make(chan error, 1),
 	}
 	if err := db.enqueue(ctx, p); err != nil {
 		return err
