@@ -3,10 +3,12 @@ package lua
 import (
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	glua "github.com/yuin/gopher-lua"
 )
@@ -76,6 +78,7 @@ func (r *logRecorder) String() string {
 // when the test ends.
 func newTestRuntime(t testing.TB, opts Options) (*Runtime, *logRecorder) {
 	t.Helper()
+	noLeaks(t)
 	rec := &logRecorder{}
 	if opts.Dir == "" {
 		opts.Dir = "testdata/checks"
@@ -87,4 +90,21 @@ func newTestRuntime(t testing.TB, opts Options) (*Runtime, *logRecorder) {
 	}
 	t.Cleanup(rt.Close)
 	return rt, rec
+}
+
+// noLeaks fails the test if it ends with more goroutines than it began
+// with, once those that are ending have had a moment to end.
+func noLeaks(t testing.TB) {
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(2 * time.Second)
+		for runtime.NumGoroutine() > before {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<16)
+				t.Errorf("%d goroutines left behind (%d before):\n%s", runtime.NumGoroutine()-before, before, buf[:runtime.Stack(buf, true)])
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
 }

@@ -293,6 +293,7 @@ end }`, msg, msg)
 }
 
 func TestReload(t *testing.T) {
+	noLeaks(t)
 	dir := t.TempDir()
 	writeCheck(t, dir, "a", "v1")
 	started := make(chan struct{}, 1)
