@@ -80,6 +80,8 @@ type Store interface {
 	CheckStates(agent string) ([]CheckState, error)
 	Prune(now time.Time) (int, error)
 
+	Path() string
+	Size() (int64, error)
 	Close() error
 }
 
