@@ -26,13 +26,20 @@ var (
 	// latest.go).
 	bucketLatest = []byte("latest")
 
-	// Reserved for later: "schedules" (what helen runs where, and how often)
-	// and "events" (state changes, connects, revocations). Add them to
-	// allBuckets when they are used.
+	// bucketSchedules maps a schedule name to the JSON of Schedule.
+	bucketSchedules = []byte("schedules")
+	// bucketStatus maps latestKey(agent, schedule) to the JSON of Status.
+	bucketStatus = []byte("status")
+	// bucketEvents maps resultKey(time, sequence) to the JSON of Event.
+	bucketEvents = []byte("events")
+	// bucketDown maps the name of an agent declared down to that time
+	// (timeKey).
+	bucketDown = []byte("down")
 
 	keySchema = []byte("schema")
 
-	allBuckets = [][]byte{bucketMeta, bucketAgents, bucketRevoked, bucketTokens, bucketResults, bucketLatest}
+	allBuckets = [][]byte{bucketMeta, bucketAgents, bucketRevoked, bucketTokens, bucketResults, bucketLatest,
+		bucketSchedules, bucketStatus, bucketEvents, bucketDown}
 )
 
 // resultKeyLen is the length of a key in a check bucket.
@@ -66,4 +73,12 @@ func latestKey(agent, check string) []byte {
 // timeKey encodes a time as 8 big-endian bytes of Unix nanoseconds.
 func timeKey(t time.Time) []byte {
 	return binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano()))
+}
+
+// keyTime decodes timeKey; a malformed value gives the zero time.
+func keyTime(b []byte) time.Time {
+	if len(b) != 8 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(b)))
 }

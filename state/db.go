@@ -80,6 +80,19 @@ type Store interface {
 	CheckStates(agent string) ([]CheckState, error)
 	Prune(now time.Time) (int, error)
 
+	PutSchedule(s Schedule) error
+	Schedule(name string) (Schedule, error)
+	Schedules() ([]Schedule, error)
+	DeleteSchedule(name string) error
+	PutStatuses(sts ...Status) error
+	Statuses(agent string) ([]Status, error)
+	DeleteStatus(agent, schedule string) error
+	SetAgentDown(agent string, at time.Time) error
+	AgentsDown() (map[string]time.Time, error)
+	AddEvents(evs ...Event) error
+	Events(since, until time.Time, limit int) ([]Event, error)
+	PruneEvents(before time.Time) (int, error)
+
 	Path() string
 	Size() (int64, error)
 	Close() error

@@ -1,0 +1,104 @@
+package state
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Event is a change: of the status of a schedule on an agent (From and To
+// are statuses, From "" for a first result), or of an agent itself
+// (Schedule "", From and To "up" or "down").
+type Event struct {
+	Time     time.Time `json:"time"`
+	Agent    string    `json:"agent"`
+	Schedule string    `json:"schedule,omitempty"`
+	Check    string    `json:"check,omitempty"`
+	From     string    `json:"from"`
+	To       string    `json:"to"`
+	Message  string    `json:"message"`
+}
+
+// AddEvents appends events. Their keys are their times then a sequence
+// number, so that byte order is time order and events of the same instant
+// are all kept. Concurrent callers share a transaction.
+func (db *DB) AddEvents(evs ...Event) error {
+	vals := make([][]byte, len(evs))
+	for i, ev := range evs {
+		if !validName(ev.Agent) {
+			return fmt.Errorf("add event: %w: agent %q", ErrInvalid, ev.Agent)
+		}
+		if ev.Time.Before(time.Unix(0, 0)) {
+			return fmt.Errorf("add event: %w: time %v", ErrInvalid, ev.Time)
+		}
+		v, err := json.Marshal(ev)
+		if err != nil {
+			return fmt.Errorf("add event: %w: %w", ErrInvalid, err)
+		}
+		vals[i] = v
+	}
+	// Should Batch run this twice, the first run's transaction was rolled
+	// back, sequence numbers included, so nothing is written twice.
+	err := db.bolt.Batch(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketEvents)
+		for i, ev := range evs {
+			seq, err := b.NextSequence()
+			if err != nil {
+				return err
+			}
+			if err := b.Put(resultKey(ev.Time.UnixNano(), uint32(seq)), vals[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("add events: %w", err)
+	}
+	return nil
+}
+
+// Events returns the events with since <= Time < until, oldest first: the
+// newest limit of them when limit > 0. A zero since or until is no bound.
+func (db *DB) Events(since, until time.Time, limit int) ([]Event, error) {
+	var out []Event
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		found := scanBackTx(tx.Bucket(bucketEvents), limit, since, until, nil)
+		out = make([]Event, len(found))
+		for i, e := range found {
+			if err := json.Unmarshal(e.value, &out[i]); err != nil {
+				return fmt.Errorf("decode event %x: %w", e.key, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("events: %w", err)
+	}
+	slices.Reverse(out)
+	return out, nil
+}
+
+// PruneEvents deletes the events older than before and returns how many.
+func (db *DB) PruneEvents(before time.Time) (int, error) {
+	n := 0
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketEvents).Cursor()
+		n = 0
+		limit := before.UnixNano()
+		for k, _ := c.First(); k != nil && keyNanos(k) < limit; k, _ = c.First() {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune events: %w", err)
+	}
+	return n, nil
+}

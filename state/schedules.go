@@ -1,0 +1,110 @@
+package state
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Schedule says which check helen runs, with which arguments, how often and
+// on which agents.
+type Schedule struct {
+	Name    string          `json:"name"`
+	Check   string          `json:"check"`
+	Args    json.RawMessage `json:"args,omitempty"` // a JSON object, or empty
+	Every   time.Duration   `json:"every"`
+	Timeout time.Duration   `json:"timeout"`
+	Agents  string          `json:"agents"` // a path.Match pattern of agent names
+	Created time.Time       `json:"created"`
+	Updated time.Time       `json:"updated"`
+}
+
+// PutSchedule creates the schedule s.Name or replaces it, keeping the
+// creation time of the one it replaces.
+func (db *DB) PutSchedule(s Schedule) error {
+	switch {
+	case !validName(s.Name):
+		return fmt.Errorf("put schedule %q: %w: name", s.Name, ErrInvalid)
+	case !validName(s.Check):
+		return fmt.Errorf("put schedule %s: %w: check %q", s.Name, ErrInvalid, s.Check)
+	case s.Every <= 0:
+		return fmt.Errorf("put schedule %s: %w: interval %v", s.Name, ErrInvalid, s.Every)
+	case len(s.Args) > 0 && !json.Valid(s.Args):
+		return fmt.Errorf("put schedule %s: %w: args are not JSON", s.Name, ErrInvalid)
+	}
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSchedules)
+		if v := b.Get([]byte(s.Name)); v != nil {
+			var old Schedule
+			if err := json.Unmarshal(v, &old); err != nil {
+				return fmt.Errorf("decode schedule: %w", err)
+			}
+			s.Created = old.Created
+		}
+		v, err := json.Marshal(s)
+		if err != nil {
+			return fmt.Errorf("encode schedule: %w", err)
+		}
+		return b.Put([]byte(s.Name), v)
+	})
+	if err != nil {
+		return fmt.Errorf("put schedule %s: %w", s.Name, err)
+	}
+	return nil
+}
+
+// Schedule returns the schedule called name, or ErrNotFound.
+func (db *DB) Schedule(name string) (Schedule, error) {
+	var s Schedule
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketSchedules).Get([]byte(name))
+		if v == nil {
+			return ErrNotFound
+		}
+		return json.Unmarshal(v, &s)
+	})
+	if err != nil {
+		return Schedule{}, fmt.Errorf("schedule %s: %w", name, err)
+	}
+	return s, nil
+}
+
+// Schedules returns every schedule, by name.
+func (db *DB) Schedules() ([]Schedule, error) {
+	var out []Schedule
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSchedules).ForEach(func(k, v []byte) error {
+			var s Schedule
+			if err := json.Unmarshal(v, &s); err != nil {
+				return fmt.Errorf("decode schedule %s: %w", k, err)
+			}
+			out = append(out, s)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("schedules: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteSchedule removes the schedule called name and the statuses of its
+// runs, or returns ErrNotFound.
+func (db *DB) DeleteSchedule(name string) error {
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSchedules)
+		if b.Get([]byte(name)) == nil {
+			return ErrNotFound
+		}
+		if err := b.Delete([]byte(name)); err != nil {
+			return err
+		}
+		return deleteStatusesTx(tx, func(_, schedule string) bool { return schedule == name })
+	})
+	if err != nil {
+		return fmt.Errorf("delete schedule %s: %w", name, err)
+	}
+	return nil
+}

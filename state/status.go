@@ -1,0 +1,151 @@
+package state
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/equus-monitoring/equus/result"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Status is the state of one schedule on one agent: what its last result
+// said, since when, and what it said before.
+type Status struct {
+	Agent    string    `json:"agent"`
+	Schedule string    `json:"schedule"`
+	Check    string    `json:"check"`
+	Status   string    `json:"status"`             // ok warning critical unknown
+	Since    time.Time `json:"since"`              // when Status became what it is
+	Previous string    `json:"previous,omitempty"` // the status before, "" for none
+	Message  string    `json:"message"`            // of the last result
+	Time     time.Time `json:"time"`               // of the last result
+	Metrics  []Metric  `json:"metrics,omitempty"`  // of the last result
+}
+
+// PutStatuses stores statuses, each replacing the one of its agent and
+// schedule. Concurrent callers share a transaction.
+func (db *DB) PutStatuses(sts ...Status) error {
+	vals := make([][]byte, len(sts))
+	for i, st := range sts {
+		switch {
+		case !validName(st.Agent) || !validName(st.Schedule):
+			return fmt.Errorf("put status %q %q: %w: name", st.Agent, st.Schedule, ErrInvalid)
+		case !result.Status(st.Status).Valid():
+			return fmt.Errorf("put status %s %s: %w: status %q", st.Agent, st.Schedule, ErrInvalid, st.Status)
+		}
+		v, err := json.Marshal(st)
+		if err != nil {
+			return fmt.Errorf("put status %s %s: %w: %w", st.Agent, st.Schedule, ErrInvalid, err)
+		}
+		vals[i] = v
+	}
+	// Batch may run the function twice; Put of the same values is idempotent.
+	err := db.bolt.Batch(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketStatus)
+		for i, st := range sts {
+			if err := b.Put(latestKey(st.Agent, st.Schedule), vals[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("put statuses: %w", err)
+	}
+	return nil
+}
+
+// Statuses returns the stored statuses of an agent ("" for every agent), by
+// agent then schedule.
+func (db *DB) Statuses(agent string) ([]Status, error) {
+	var out []Status
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		var prefix []byte
+		if agent != "" {
+			prefix = latestKey(agent, "")
+		}
+		c := tx.Bucket(bucketStatus).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var st Status
+			if err := json.Unmarshal(v, &st); err != nil {
+				return fmt.Errorf("decode status %q: %w", k, err)
+			}
+			out = append(out, st)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("statuses %s: %w", agent, err)
+	}
+	return out, nil
+}
+
+// DeleteStatus removes the status of a schedule on an agent, if any.
+func (db *DB) DeleteStatus(agent, schedule string) error {
+	err := db.bolt.Batch(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketStatus).Delete(latestKey(agent, schedule))
+	})
+	if err != nil {
+		return fmt.Errorf("delete status %s %s: %w", agent, schedule, err)
+	}
+	return nil
+}
+
+// deleteStatusesTx removes the statuses for which match is true.
+func deleteStatusesTx(tx *bolt.Tx, match func(agent, schedule string) bool) error {
+	b := tx.Bucket(bucketStatus)
+	var doomed [][]byte
+	err := b.ForEach(func(k, _ []byte) error {
+		agent, schedule, ok := bytes.Cut(k, []byte{0})
+		if ok && match(string(agent), string(schedule)) {
+			doomed = append(doomed, bytes.Clone(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Deleted after the walk: a bucket must not change under ForEach.
+	for _, k := range doomed {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SetAgentDown records that an agent was declared down at at, or, with a
+// zero at, that it is up again.
+func (db *DB) SetAgentDown(agent string, at time.Time) error {
+	if !validName(agent) {
+		return fmt.Errorf("set agent down %q: %w: name", agent, ErrInvalid)
+	}
+	err := db.bolt.Batch(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketDown)
+		if at.IsZero() {
+			return b.Delete([]byte(agent))
+		}
+		return b.Put([]byte(agent), timeKey(at))
+	})
+	if err != nil {
+		return fmt.Errorf("set agent down %s: %w", agent, err)
+	}
+	return nil
+}
+
+// AgentsDown returns the agents declared down, with the time each was.
+func (db *DB) AgentsDown() (map[string]time.Time, error) {
+	down := map[string]time.Time{}
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketDown).ForEach(func(k, v []byte) error {
+			down[string(k)] = keyTime(v)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("agents down: %w", err)
+	}
+	return down, nil
+}
