@@ -115,15 +115,23 @@ func (s *Server) serveSession(c net.Conn, name, fingerprint string) {
 	}
 	ss.lastRead.Store(now.UnixNano())
 	if !s.register(ss) {
-		ss.fail(wire.CodeShuttingDown, "helen shutting down")
+		// No writer runs yet to send what fail queues.
+		s.refuse(c, wire.CodeShuttingDown)
 		return
 	}
 	ss.log.Info("agent connected", "version", m.Version, "addr", addr)
-	go ss.writeLoop()
-	go ss.pingLoop()
-	go ss.info()
-	ss.readLoop(r)
-	ss.close()
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); ss.writeLoop() }()
+	go func() { defer wg.Done(); ss.pingLoop() }()
+	go func() { defer wg.Done(); ss.info() }()
+	if !ss.readLoop(r) {
+		ss.close()
+	}
+	// After a protocol error the writer sends it and then closes the
+	// connection; closing it here first would cut the error off. Waiting
+	// also keeps every goroutine of the session inside Serve's.
+	wg.Wait()
 	s.unregister(ss)
 	ss.log.Info("agent disconnected")
 }
@@ -179,7 +187,9 @@ func (s *Server) closeSession(name string) {
 	}
 }
 
-func (ss *session) readLoop(r *wire.Reader) {
+// readLoop reads until the connection ends. It reports whether it ended
+// with an error sent to the agent: the writer then closes the connection.
+func (ss *session) readLoop(r *wire.Reader) bool {
 	for {
 		m, err := r.Read()
 		if err != nil {
@@ -188,6 +198,7 @@ func (ss *session) readLoop(r *wire.Reader) {
 			case errors.As(err, &pe):
 				ss.log.Warn("protocol error from agent", "err", err)
 				ss.fail(pe.Code, pe.Detail)
+				return true
 			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 			default:
 				select {
@@ -196,7 +207,7 @@ func (ss *session) readLoop(r *wire.Reader) {
 					ss.log.Info("read from agent", "err", err)
 				}
 			}
-			return
+			return false
 		}
 		ss.lastRead.Store(time.Now().UnixNano())
 		switch m.Kind {
@@ -205,12 +216,12 @@ func (ss *session) readLoop(r *wire.Reader) {
 		case wire.KindHello:
 			ss.log.Warn("second hello on one connection")
 			ss.fail(wire.CodeBadCommand, "second hello")
-			return
+			return true
 		default:
 			// check, reload and error travel only from helen to equus.
 			ss.log.Warn("agent sent a command that only helen sends", "command", m.Kind.String())
 			ss.fail(wire.CodeBadCommand, m.Kind.String()+" from agent")
-			return
+			return true
 		}
 	}
 }
