@@ -1,0 +1,153 @@
+package stage0
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"aead.dev/minisign"
+	"github.com/urfave/cli/v2"
+
+	"github.com/equus-monitoring/equus/modes/equus"
+	"github.com/equus-monitoring/equus/modes/setup"
+	"github.com/equus-monitoring/equus/update"
+)
+
+// Command returns the "equus stage0" command: the agent's supervisor. It
+// takes the agent's flags, which it hands to the agent, and its own.
+func Command(version string) *cli.Command {
+	flags := append(equus.Flags(),
+		&cli.StringFlag{Name: "update-key", Usage: "minisign public `KEY` (or a file holding it): updates must be signed by it", EnvVars: []string{"EQUUS_UPDATE_KEY"}},
+		&cli.DurationFlag{Name: "restart-backoff", Value: DefaultRestartBackoff, Usage: "first `WAIT` before restarting an agent that died; it doubles up to a minute", EnvVars: []string{"EQUUS_RESTART_BACKOFF"}},
+		&cli.DurationFlag{Name: "ready-timeout", Value: DefaultReadyTimeout, Usage: "`TIME` a new version has to connect to helen before it is rolled back", EnvVars: []string{"EQUUS_READY_TIMEOUT"}},
+	)
+	return &cli.Command{
+		Name:  "stage0",
+		Usage: "supervise the agent: restart it, sync its checks and binary from helen on reload",
+		Description: "Runs `equus equus` with the same flags as its child. When helen asks the agent\n" +
+			"to reload, stage0 syncs the check bundle and, where helen offers a newer\n" +
+			"version, the binary, then starts the agent again; a new version that does not\n" +
+			"connect is rolled back and never tried again.",
+		Flags: flags,
+		Action: func(c *cli.Context) error {
+			log, err := setup.Logger(c)
+			if err != nil {
+				return err
+			}
+			cfg, err := configFromCLI(c, version)
+			if err != nil {
+				return err
+			}
+			return Run(c.Context, cfg, log)
+		},
+	}
+}
+
+// configFromCLI returns the Config that the flags of c ask for.
+func configFromCLI(c *cli.Context, version string) (Config, error) {
+	agent, err := equus.ConfigFromCLI(c, version)
+	if err != nil {
+		return Config{}, err
+	}
+	exe, err := Executable()
+	if err != nil {
+		return Config{}, err
+	}
+	cfg := Config{
+		Version:        version,
+		Agent:          agent,
+		Executable:     exe,
+		Args:           agentArgs(c),
+		Env:            agentEnv(c),
+		RestartBackoff: c.Duration("restart-backoff"),
+		ReadyTimeout:   c.Duration("ready-timeout"),
+		Stdout:         c.App.Writer,
+		Stderr:         c.App.ErrWriter,
+	}
+	if s := c.String("update-key"); s != "" {
+		if cfg.UpdateKey, err = readKey(s); err != nil {
+			return Config{}, fmt.Errorf("--update-key: %w", err)
+		}
+	}
+	return cfg, nil
+}
+
+// Executable returns the path of the running executable, links resolved:
+// the binary that stage0 runs as the agent and replaces on update.
+func Executable() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("own executable: %w", err)
+	}
+	if resolved, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = resolved
+	}
+	return exe, nil
+}
+
+// readKey parses a minisign public key given as text or as a file.
+func readKey(s string) (*minisign.PublicKey, error) {
+	key, err := update.ParsePublicKey(s)
+	if err == nil {
+		return key, nil
+	}
+	data, ferr := os.ReadFile(s)
+	if ferr != nil {
+		if errors.Is(ferr, os.ErrNotExist) {
+			return nil, err
+		}
+		return nil, ferr
+	}
+	return update.ParsePublicKey(string(data))
+}
+
+// secretFlags are the agent's flags handed over in the environment rather
+// than on the command line, where any user of the machine could read them.
+var secretFlags = map[string]string{"token": "EQUUS_TOKEN"}
+
+// agentArgs returns the arguments after the executable's name that run the
+// agent with the agent's flags set on c, from the command line, the
+// environment or the config file: the global logging flags, "equus", and
+// the agent's flags.
+func agentArgs(c *cli.Context) []string {
+	args := []string{
+		"--log-level=" + c.String("log-level"),
+		"--log-format=" + c.String("log-format"),
+		"equus",
+	}
+	for _, f := range equus.Flags() {
+		name := f.Names()[0]
+		if _, secret := secretFlags[name]; secret || !c.IsSet(name) {
+			continue
+		}
+		switch f.(type) {
+		case *cli.BoolFlag:
+			args = append(args, fmt.Sprintf("--%s=%t", name, c.Bool(name)))
+		case *cli.StringSliceFlag:
+			for _, v := range c.StringSlice(name) {
+				args = append(args, "--"+name+"="+v)
+			}
+		default:
+			args = append(args, fmt.Sprintf("--%s=%v", name, c.Value(name)))
+		}
+	}
+	// The agent's data directory must be the one stage0 syncs into, even
+	// where its default would differ (another user's state directory).
+	if !c.IsSet("data") {
+		args = append(args, "--data="+c.String("data"))
+	}
+	return args
+}
+
+// agentEnv returns the environment entries for the secret flags set on c.
+func agentEnv(c *cli.Context) []string {
+	var env []string
+	for name, key := range secretFlags {
+		if v := c.String(name); c.IsSet(name) && v != "" {
+			env = append(env, key+"="+strings.TrimSpace(v))
+		}
+	}
+	return env
+}

@@ -1,0 +1,42 @@
+// Package stage0 is the agent's supervisor: `equus stage0` runs the agent
+// (`equus equus`, the same executable) as its child and keeps it running
+// and up to date.
+//
+// The child gets EQUUS_SUPERVISED=1 in its environment. It prints
+// "ready <version>" on its stdout once helen accepted its hello, and exits
+// with status 3 when helen asks for a reload. Any other exit is a crash:
+// stage0 starts the agent again after a wait that begins at
+// --restart-backoff (1 s), doubles up to a minute, and starts over once an
+// agent has stayed up for a minute.
+//
+// On a reload, and once when stage0 starts with an enrolled agent, stage0
+// syncs with helen over mutual TLS with the agent's certificate:
+//
+//   - the check bundle (GET /v1/bundle), checked against its SHA-256 and
+//     swapped into DATA/checks in one step (update.InstallBundle);
+//   - the binary (GET /v1/update): when helen offers a version newer than
+//     the one running, and not one that failed here before, stage0
+//     downloads it (size limit, SHA-256, and the minisign signature when
+//     --update-key is set), checks that "<new> version" runs and names the
+//     offered version, swaps it in for the executable with
+//     minio/selfupdate, and starts it. If the new agent exits, or does not
+//     say "ready <version>" within --ready-timeout, stage0 puts the old
+//     binary back, starts it, and records the version as bad in
+//     DATA/stage0-state.json so that it is never tried again, even after a
+//     restart of stage0.
+//
+// A failure of either leaves the agent as it was, with one log line that
+// says why. A reload that changed nothing, soon after the last start (helen
+// keeps asking for a version that cannot be installed here), waits like a
+// crash before the agent starts again, so that the two do not spin.
+//
+// Updates run one at a time: they happen only in the supervisor's loop,
+// between one child and the next.
+//
+// stage0 itself stays the process it was started as: after an update it
+// runs the new binary as its child, and its own code is the new version
+// from its next start on (a reboot, a restart of its service, or a crash).
+// It never needs the new code to supervise, since the contract between the
+// two (flags, EQUUS_SUPERVISED, the ready line, status 3) does not change
+// between versions.
+package stage0

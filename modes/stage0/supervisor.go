@@ -1,0 +1,205 @@
+package stage0
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"aead.dev/minisign"
+
+	"github.com/equus-monitoring/equus/modes/equus"
+	"github.com/equus-monitoring/equus/pki"
+	"github.com/equus-monitoring/equus/update"
+)
+
+// Defaults of the Config durations.
+const (
+	DefaultRestartBackoff = time.Second
+	DefaultReadyTimeout   = 60 * time.Second
+	maxBackoff            = 60 * time.Second
+	// upLongEnough is how long an agent must have run for the restart
+	// wait to start over from RestartBackoff.
+	upLongEnough = 60 * time.Second
+	// stopGrace is how long a stopped agent has to finish its checks (it
+	// takes up to 5 s) and exit before it is killed.
+	stopGrace = 15 * time.Second
+)
+
+// Config is everything Run needs.
+type Config struct {
+	// Version is stage0's own version, the version of Executable when
+	// stage0 starts.
+	Version string
+	// Agent is the agent's configuration, which says where helen is, how
+	// to trust it, where the agent's identity and data directory are.
+	Agent equus.Config
+	// Executable is the binary run as the agent and replaced on update.
+	Executable string
+	// Args are the agent's arguments after the program name (see
+	// agentArgs), and Env the entries added to its environment.
+	Args []string
+	Env  []string
+	// UpdateKey, when not nil, is the minisign key that must have signed
+	// a new binary.
+	UpdateKey *minisign.PublicKey
+	// RestartBackoff is the first wait before restarting an agent that
+	// died; zero means DefaultRestartBackoff.
+	RestartBackoff time.Duration
+	// ReadyTimeout is how long a new version has to say ready; zero means
+	// DefaultReadyTimeout.
+	ReadyTimeout time.Duration
+	// Stdout and Stderr receive the agent's output.
+	Stdout, Stderr io.Writer
+}
+
+// supervisor is the state of Run.
+type supervisor struct {
+	cfg Config
+	log *slog.Logger
+	// running is the version of the agent binary: stage0's own until an
+	// agent says otherwise in its ready line.
+	running string
+	state   persisted
+	// trust is how helen is recognised, once resolved.
+	trust   *pki.Trust
+	updater *update.Updater
+	bo      backoff
+}
+
+// Run supervises the agent until ctx ends, then stops it and returns nil.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if cfg.RestartBackoff <= 0 {
+		cfg.RestartBackoff = DefaultRestartBackoff
+	}
+	if cfg.ReadyTimeout <= 0 {
+		cfg.ReadyTimeout = DefaultReadyTimeout
+	}
+	s := &supervisor{
+		cfg:     cfg,
+		log:     log,
+		running: cfg.Version,
+		updater: &update.Updater{Target: cfg.Executable, NoRunCheck: true},
+		bo:      backoff{min: cfg.RestartBackoff, max: max(maxBackoff, cfg.RestartBackoff)},
+	}
+	st, err := loadState(s.statePath())
+	if err != nil {
+		log.Warn("stage0 state unreadable; starting with none", "err", err)
+	}
+	s.state = st
+	log.Info("stage0 started", "version", cfg.Version, "agent", cfg.Executable, "helen", cfg.Agent.Helen)
+
+	var next *child
+	if s.enrolled() {
+		next, _ = s.sync(ctx)
+	}
+	for ctx.Err() == nil {
+		ch := next
+		next = nil
+		if ch == nil {
+			if ch, err = s.start(); err != nil {
+				s.log.Error("agent not started", "err", err)
+				if !s.pause(ctx, "agent start failed") {
+					break
+				}
+				continue
+			}
+		}
+		if !s.watch(ctx, ch) {
+			break
+		}
+		up := time.Since(ch.started)
+		if up >= upLongEnough {
+			s.bo.reset()
+		}
+		if ch.exitCode() != equus.ReloadExitCode {
+			s.log.Warn("agent died", "how", ch.describe(), "up", up.Round(time.Millisecond))
+			if !s.pause(ctx, "agent died") {
+				break
+			}
+			continue
+		}
+		s.log.Info("agent exited for a reload: syncing with helen", "up", up.Round(time.Millisecond))
+		var changed bool
+		next, changed = s.sync(ctx)
+		if next != nil || changed || up >= upLongEnough {
+			continue
+		}
+		// Helen asked again right away and nothing could change: it likely
+		// offers a version that cannot be installed here.
+		if !s.pause(ctx, "reload changed nothing") {
+			break
+		}
+	}
+	log.Info("stage0 stopped")
+	return nil
+}
+
+// start starts the agent from the executable.
+func (s *supervisor) start() (*child, error) {
+	ch, err := startChild(s.cfg.Executable, s.cfg.Args, s.cfg.Env, s.cfg.Stdout, s.cfg.Stderr)
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("agent started", "pid", ch.cmd.Process.Pid, "version", s.running)
+	return ch, nil
+}
+
+// watch waits for the agent to exit, noting the version it says it is. It
+// reports false when ctx ended first, after stopping the agent.
+func (s *supervisor) watch(ctx context.Context, ch *child) bool {
+	ready := ch.ready
+	for {
+		select {
+		case v := <-ready:
+			ready = nil
+			if v != s.running {
+				s.log.Info("agent runs another version than expected", "version", v, "expected", s.running)
+				s.running = v
+			}
+			s.log.Debug("agent ready", "version", v)
+		case <-ch.done:
+			return true
+		case <-ctx.Done():
+			s.log.Info("stopping the agent")
+			ch.stop(stopGrace)
+			return false
+		}
+	}
+}
+
+// pause waits before the next start, and reports false when ctx ended
+// first.
+func (s *supervisor) pause(ctx context.Context, why string) bool {
+	d := s.bo.next()
+	s.log.Info("restarting the agent after a wait", "why", why, "wait", d)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (s *supervisor) statePath() string {
+	return filepath.Join(s.cfg.Agent.DataDir, stateFileName)
+}
+
+// backoff is the wait before restarting an agent: min, doubling up to max.
+type backoff struct {
+	min, max, cur time.Duration
+}
+
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = b.min
+	} else {
+		b.cur = min(2*b.cur, b.max)
+	}
+	return b.cur
+}
+
+func (b *backoff) reset() { b.cur = 0 }

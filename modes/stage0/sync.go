@@ -1,0 +1,235 @@
+package stage0
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/equus-monitoring/equus/pki"
+	"github.com/equus-monitoring/equus/update"
+)
+
+// Files of the agent's data directory that stage0 reads or writes, as the
+// agent names them.
+const (
+	certFile  = "agent.pem"
+	keyFile   = "agent-key.pem"
+	caFile    = "ca.pem"
+	checksDir = "checks"
+)
+
+const (
+	// requestTimeout bounds a request for helen's offer or bundle.
+	requestTimeout = 30 * time.Second
+	// downloadTimeout bounds the download of a binary.
+	downloadTimeout = 10 * time.Minute
+	// maxOffer bounds helen's answer to GET /v1/update.
+	maxOffer = 64 << 10
+)
+
+// errNoOffer means that helen offers no binary for this platform.
+var errNoOffer = errors.New("helen offers no update for this platform")
+
+// sync fetches the check bundle and, when helen offers a newer version,
+// the binary. It returns the agent it started from a new binary, if it
+// did, and reports whether the check bundle changed.
+func (s *supervisor) sync(ctx context.Context) (*child, bool) {
+	if s.cfg.Agent.InsecurePlaintext {
+		s.log.Warn("no sync with helen: --insecure-plaintext has no TLS for the bundle and update endpoints")
+		return nil, false
+	}
+	client, err := s.client(ctx)
+	if err != nil {
+		s.log.Error("sync with helen failed: no client", "err", err)
+		return nil, false
+	}
+	defer client.CloseIdleConnections()
+	changed, err := s.syncBundle(ctx, client)
+	if err != nil {
+		s.log.Error("check bundle not synced; keeping the current one", "err", err)
+	}
+	return s.upgrade(ctx, client), changed
+}
+
+// enrolled reports whether the agent has a certificate to talk to helen's
+// update endpoints with.
+func (s *supervisor) enrolled() bool {
+	certPath, _ := s.keyPair()
+	_, err := os.Stat(certPath)
+	return err == nil
+}
+
+// keyPair returns the agent's certificate and key files.
+func (s *supervisor) keyPair() (certPath, keyPath string) {
+	a := s.cfg.Agent
+	if a.CertFile != "" {
+		return a.CertFile, a.KeyFile
+	}
+	return filepath.Join(a.DataDir, certFile), filepath.Join(a.DataDir, keyFile)
+}
+
+// client returns an HTTP client for helen's agents' port: helen recognised
+// as the agent recognises it, the agent's certificate presented, HTTP/1.1
+// by ALPN.
+func (s *supervisor) client(ctx context.Context) (*http.Client, error) {
+	certPath, keyPath := s.keyPair()
+	cert, err := pki.LoadKeyPair(certPath, keyPath)
+	if err != nil {
+		return nil, err
+	}
+	trust, err := s.resolveTrust(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tlsCfg, err := pki.ClientConfig(trust, "", &cert, []string{"http/1.1"})
+	if err != nil {
+		return nil, err
+	}
+	return &http.Client{
+		Transport: &http.Transport{
+			TLSClientConfig:     tlsCfg,
+			TLSHandshakeTimeout: 15 * time.Second,
+		},
+		// Everything stage0 fetches is on helen: no redirects elsewhere.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}, nil
+}
+
+// resolveTrust returns how helen is recognised: the --ca file, else the CA
+// saved at enrollment, checked against the pin; or, when there is no file
+// or the saved one no longer matches the pin, helen's CA fetched by the pin.
+func (s *supervisor) resolveTrust(ctx context.Context) (pki.Trust, error) {
+	if s.trust != nil {
+		return *s.trust, nil
+	}
+	a := s.cfg.Agent
+	t := pki.Trust{CAFile: a.CAFile, Pin: a.CAPin}
+	if t.CAFile == "" {
+		if saved := filepath.Join(a.DataDir, caFile); fileExists(saved) {
+			t.CAFile = saved
+		}
+	}
+	if t.CAFile != "" {
+		_, err := pki.ClientConfig(t, "", nil, nil)
+		if err == nil {
+			s.trust = &t
+			return t, nil
+		}
+		if t.Pin == "" || !errors.Is(err, pki.ErrPinMismatch) {
+			return t, err
+		}
+		t.CAFile = ""
+	}
+	t, err := t.Resolve(ctx, a.Helen, "")
+	if err != nil {
+		return t, err
+	}
+	s.trust = &t
+	return t, nil
+}
+
+// url returns the address of path on helen's agents' port.
+func (s *supervisor) url(path string) string {
+	return "https://" + s.cfg.Agent.Helen + path
+}
+
+// syncBundle installs helen's check bundle into DATA/checks and reports
+// whether it changed.
+func (s *supervisor) syncBundle(ctx context.Context, client *http.Client) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	resp, err := get(ctx, client, s.url("/v1/bundle"))
+	if err != nil {
+		return false, fmt.Errorf("check bundle: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNoContent {
+		s.log.Debug("helen serves no check bundle")
+		return false, nil
+	}
+	if resp.StatusCode != http.StatusOK {
+		return false, fmt.Errorf("check bundle: %s", status(resp))
+	}
+	sum := resp.Header.Get("X-Equus-Sha256")
+	if sum == "" {
+		return false, errors.New("check bundle: helen sent no X-Equus-Sha256")
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, update.MaxBundle+1))
+	if err != nil {
+		return false, fmt.Errorf("check bundle: %w", err)
+	}
+	dest := filepath.Join(s.cfg.Agent.DataDir, checksDir)
+	before, _ := os.Readlink(dest)
+	if err := update.InstallBundle(data, sum, dest); err != nil {
+		return false, err
+	}
+	after, _ := os.Readlink(dest)
+	if before != after {
+		s.log.Info("check bundle installed", "sha256", sum, "dir", dest)
+		return true, nil
+	}
+	return false, nil
+}
+
+// fetchOffer asks helen which version it offers this platform.
+func (s *supervisor) fetchOffer(ctx context.Context, client *http.Client) (update.Offer, error) {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	resp, err := get(ctx, client, s.url("/v1/update?os="+runtime.GOOS+"&arch="+runtime.GOARCH))
+	if err != nil {
+		return update.Offer{}, err
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		return update.Offer{}, errNoOffer
+	default:
+		return update.Offer{}, errors.New(status(resp))
+	}
+	var o update.Offer
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxOffer)).Decode(&o); err != nil {
+		return o, fmt.Errorf("bad offer: %w", err)
+	}
+	if o.OS != runtime.GOOS || o.Arch != runtime.GOARCH {
+		return o, fmt.Errorf("offer is for %s/%s, not %s/%s", o.OS, o.Arch, runtime.GOOS, runtime.GOARCH)
+	}
+	if !strings.HasPrefix(o.URL, "/") || strings.HasPrefix(o.URL, "//") {
+		return o, fmt.Errorf("offer URL %q is not a path on helen", o.URL)
+	}
+	return o, nil
+}
+
+func get(ctx context.Context, client *http.Client, url string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	return client.Do(req)
+}
+
+// status describes a response that is not the one expected, with helen's
+// error message when it sent one.
+func status(resp *http.Response) string {
+	var e struct {
+		Error string `json:"error"`
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		return resp.Status + ": " + e.Error
+	}
+	return resp.Status
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

@@ -1,0 +1,158 @@
+package stage0
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/equus-monitoring/equus/update"
+	"github.com/equus-monitoring/equus/wire"
+)
+
+// versionCheckTimeout bounds "<new binary> version".
+const versionCheckTimeout = 10 * time.Second
+
+// upgrade installs the version helen offers when it is newer than the one
+// running and has not failed here before, and starts it. It returns the
+// new agent once it said ready, or nil when the agent is to be started
+// from the binary as it is (nothing to do, or the update failed and the
+// old binary is back). Every failure is one log line.
+func (s *supervisor) upgrade(ctx context.Context, client *http.Client) *child {
+	o, err := s.fetchOffer(ctx, client)
+	if errors.Is(err, errNoOffer) {
+		s.log.Debug("no update on offer")
+		return nil
+	}
+	if err != nil {
+		s.log.Error("update check failed; keeping the current version", "version", s.running, "err", err)
+		return nil
+	}
+	if c, err := wire.CompareVersions(s.running, o.Version); err != nil || c >= 0 {
+		s.log.Debug("no newer version on offer", "running", s.running, "offered", o.Version)
+		return nil
+	}
+	if bad, ok := s.state.Bad[o.Version]; ok {
+		s.log.Warn("not updating to a version that failed here before", "version", o.Version,
+			"failed_at", bad.At.Format(time.RFC3339), "reason", bad.Reason, "running", s.running)
+		return nil
+	}
+	from, start := s.running, time.Now()
+	log := s.log.With("from", from, "to", o.Version)
+	log.Info("updating the agent")
+
+	dlCtx, cancel := context.WithTimeout(ctx, downloadTimeout)
+	defer cancel()
+	// Next to the binary: the same file system for the swap, and a place
+	// where files may be executed, which a temporary directory may not be.
+	path, err := update.Download(dlCtx, client, s.url(o.URL), o, s.cfg.UpdateKey, filepath.Dir(s.cfg.Executable))
+	if err != nil {
+		log.Error("update refused, keeping the current version: download failed", "err", err)
+		return nil
+	}
+	defer os.Remove(path)
+	if err := checkVersion(ctx, path, o.Version); err != nil {
+		s.markBad(o.Version, err.Error())
+		log.Error("update refused, keeping the current version: the new binary is broken", "err", err)
+		return nil
+	}
+	if err := s.updater.Prepare(path); err != nil {
+		log.Error("update failed, keeping the current version", "err", err)
+		return nil
+	}
+	if err := s.updater.Commit(); err != nil {
+		log.Error("update failed, keeping the current version", "err", err)
+		return nil
+	}
+	ch, err := s.start()
+	if err == nil {
+		if err = s.waitReady(ctx, ch, o.Version); err == nil {
+			s.running = o.Version
+			log.Info("agent updated", "took", time.Since(start).Round(time.Millisecond))
+			return ch
+		}
+		ch.stop(stopGrace)
+	}
+	if ctx.Err() != nil {
+		// Stopped while the new version was starting: nothing is known
+		// against it, and the old one is the one known to work.
+		s.rollback(log)
+		return nil
+	}
+	s.markBad(o.Version, err.Error())
+	if s.rollback(log) {
+		log.Error("update failed and was rolled back; this version will not be tried again", "err", err)
+	}
+	return nil
+}
+
+// waitReady waits for a new agent to say it is ready as version.
+func (s *supervisor) waitReady(ctx context.Context, ch *child, version string) error {
+	t := time.NewTimer(s.cfg.ReadyTimeout)
+	defer t.Stop()
+	select {
+	case v := <-ch.ready:
+		if c, err := wire.CompareVersions(v, version); err != nil || c != 0 {
+			return fmt.Errorf("the new agent says it is version %q", v)
+		}
+		return nil
+	case <-ch.done:
+		return fmt.Errorf("the new agent ended before connecting to helen: %s", ch.describe())
+	case <-t.C:
+		return fmt.Errorf("the new agent did not connect to helen within %s", s.cfg.ReadyTimeout)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// rollback puts the previous binary back and reports whether it could.
+func (s *supervisor) rollback(log *slog.Logger) bool {
+	if err := s.updater.Rollback(); err != nil {
+		log.Error("ROLLBACK FAILED: the agent binary may not run; reinstall equus", "binary", s.cfg.Executable, "err", err)
+		return false
+	}
+	return true
+}
+
+// markBad records a version that must not be installed again.
+func (s *supervisor) markBad(version, reason string) {
+	s.state.Bad[version] = badVersion{At: time.Now().UTC(), Reason: reason}
+	if err := s.state.save(s.statePath()); err != nil {
+		s.log.Error("could not record the failed version; it may be tried again after a restart", "version", version, "err", err)
+	}
+}
+
+// checkVersion runs "<bin> version", which must exit with status 0 and
+// name version, as in "equus 1.2.3 go1.26 linux/amd64".
+func checkVersion(ctx context.Context, bin, version string) error {
+	ctx, cancel := context.WithTimeout(ctx, versionCheckTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "version")
+	cmd.WaitDelay = time.Second
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("%q does not run: %w", bin+" version", err)
+	}
+	fields := strings.Fields(string(out))
+	if len(fields) < 2 || fields[0] != "equus" {
+		return fmt.Errorf("%q printed %q, not the version of equus", bin+" version", firstLine(out))
+	}
+	if c, err := wire.CompareVersions(fields[1], version); err != nil || c != 0 {
+		return fmt.Errorf("the new binary is version %q, helen offered %q", fields[1], version)
+	}
+	return nil
+}
+
+func firstLine(b []byte) string {
+	s, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}
