@@ -13,6 +13,7 @@ import (
 	"github.com/equus-monitoring/equus/modes/equus"
 	"github.com/equus-monitoring/equus/modes/helen"
 	"github.com/equus-monitoring/equus/modes/setup"
+	"github.com/equus-monitoring/equus/modes/stage0"
 )
 
 // App returns the equus application of the given version.
@@ -30,6 +31,7 @@ func App(version string) *cli.App {
 		Commands: []*cli.Command{
 			helen.Command(version),
 			equus.Command(version),
+			stage0.Command(version),
 			check.Command(),
 			versionCommand(version),
 		},
