@@ -1,0 +1,176 @@
+package helen
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/equus-monitoring/equus/pki"
+	"github.com/equus-monitoring/equus/result"
+)
+
+// httpsClient talks HTTPS to the agents' port, trusting helen's CA and
+// offering ALPN http/1.1 as an enrolling agent does.
+func httpsClient(t testing.TB, h *testHelen, cert *tls.Certificate) *http.Client {
+	t.Helper()
+	cfg, err := pki.ClientConfig(pki.Trust{CA: h.srv.CA().Cert}, "127.0.0.1", cert, []string{"http/1.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{TLSClientConfig: cfg}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: waitFor}
+}
+
+// enroll posts an enrollment request and returns the status and answer.
+func enroll(t testing.TB, hc *http.Client, h *testHelen, token string, csr []byte) (int, enrollResponse) {
+	t.Helper()
+	body, err := json.Marshal(enrollRequest{Token: token, CSR: string(csr)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := hc.Post("https://"+h.addr()+"/v1/enroll", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.TLS == nil || resp.TLS.NegotiatedProtocol != "http/1.1" {
+		t.Errorf("enrollment not over ALPN http/1.1: %+v", resp.TLS)
+	}
+	var er enrollResponse
+	if resp.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(&er); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return resp.StatusCode, er
+}
+
+func newCSR(t testing.TB, name string) (csr, key []byte) {
+	t.Helper()
+	csr, key, err := pki.NewCSR(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return csr, key
+}
+
+func TestEnroll(t *testing.T) {
+	h := startHelen(t, Config{})
+	hc := httpsClient(t, h, nil)
+	db := h.srv.DB()
+	token := func(uses int, ttl time.Duration, now time.Time) string {
+		secret, _, err := db.CreateToken(uses, ttl, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return secret
+	}
+	if err := db.Revoke("gone", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	once := token(1, time.Hour, time.Now())
+	spared := token(1, time.Hour, time.Now())
+	expired := token(1, time.Minute, time.Now().Add(-time.Hour))
+
+	tests := []struct {
+		name  string
+		token string
+		csr   string // the agent name in the request; "" for a bad request
+		want  int
+	}{
+		{"first-use", once, "web-1", http.StatusOK},
+		{"second-use", once, "web-2", http.StatusUnauthorized},
+		{"expired", expired, "web-3", http.StatusUnauthorized},
+		{"unknown", "no-such-token", "web-4", http.StatusUnauthorized},
+		{"bad-csr", spared, "", http.StatusBadRequest},
+		{"revoked-name", spared, "gone", http.StatusForbidden},
+		{"token-spared-by-refusals", spared, "web-5", http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			csr := []byte("-----BEGIN CERTIFICATE REQUEST-----\nnot one\n-----END CERTIFICATE REQUEST-----\n")
+			var key []byte
+			if tt.csr != "" {
+				csr, key = newCSR(t, tt.csr)
+			}
+			code, er := enroll(t, hc, h, tt.token, csr)
+			if code != tt.want {
+				t.Fatalf("status %d, want %d", code, tt.want)
+			}
+			if code != http.StatusOK {
+				return
+			}
+			checkEnrolled(t, h, tt.csr, er, key)
+		})
+	}
+}
+
+// checkEnrolled checks an enrollment answer: a client certificate for
+// name from helen's CA, with which the agent then connects and works.
+func checkEnrolled(t *testing.T, h *testHelen, name string, er enrollResponse, key []byte) {
+	t.Helper()
+	certs, err := pki.ParseCertsPEM([]byte(er.Cert))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := certs[0]
+	if leaf.Subject.CommonName != name || er.Name != name {
+		t.Fatalf("certificate for %q (answer names %q), want %q", leaf.Subject.CommonName, er.Name, name)
+	}
+	if er.CA != string(h.srv.CA().CertPEM) {
+		t.Error("the answer's CA is not helen's")
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: h.srv.CA().Pool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Fatalf("certificate does not verify as a client of helen's CA: %v", err)
+	}
+	if _, err := h.srv.DB().Agent(name); err != nil {
+		t.Errorf("enrolled agent not recorded: %v", err)
+	}
+	cert, err := tls.X509KeyPair([]byte(er.Cert), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startAgentWith(t, h, name, &cert, behavior{})
+	a.ready()
+	if doc := run(t, h, name, "load", ""); doc.Status != result.OK {
+		t.Fatalf("run on the enrolled agent: %+v", doc)
+	}
+	a.close()
+}
+
+func TestAgentsPortHTTPS(t *testing.T) {
+	h := startHelen(t, Config{})
+	hc := httpsClient(t, h, nil)
+	for _, path := range []string{"/healthz", "/bootstrap.sh"} {
+		resp, err := hc.Get("https://" + h.addr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %s", path, resp.Status)
+		}
+	}
+	// The agents' endpoints want an agent's certificate.
+	resp, err := hc.Get("https://" + h.addr() + "/v1/bundle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET /v1/bundle with no certificate: %s", resp.Status)
+	}
+	resp, err = httpsClient(t, h, agentCert(t, h.srv, "web-1")).Get("https://" + h.addr() + "/v1/bundle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Errorf("GET /v1/bundle as an agent, with no checks directory: %s", resp.Status)
+	}
+}
