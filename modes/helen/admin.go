@@ -132,6 +132,7 @@ func (s *Server) adminHandler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, doc)
 	})
+	mux.HandleFunc("POST /reload", s.handleReload)
 	mux.HandleFunc("GET /history", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		limit, _ := strconv.Atoi(q.Get("limit"))

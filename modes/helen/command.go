@@ -19,6 +19,7 @@ func Command(version string) *cli.Command {
 			revokeCommand(),
 			runCommand(),
 			historyCommand(),
+			reloadCommand(),
 		},
 	}
 }

@@ -1,0 +1,54 @@
+package helen
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/equus-monitoring/equus/wire"
+)
+
+func TestReload(t *testing.T) {
+	h := startHelen(t, Config{})
+	a := startAgent(t, h, "web-1", behavior{})
+	a.ready()
+
+	if err := h.srv.Reload(context.Background(), "web-2"); !errors.Is(err, ErrNotConnected) {
+		t.Fatalf("reload of an agent not connected: %v, want ErrNotConnected", err)
+	}
+	if err := h.srv.Reload(context.Background(), "web-1"); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	poll(t, "the agent to get reload", func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.received[len(a.received)-1].Kind == wire.KindReload
+	})
+}
+
+func TestReloadEndpoint(t *testing.T) {
+	h := startHelen(t, Config{})
+	a := startAgent(t, h, "web-1", behavior{})
+	a.ready()
+	tests := []struct {
+		name, body string
+		code       int
+	}{
+		{"connected", `{"name":"web-1"}`, http.StatusOK},
+		{"not-connected", `{"name":"db-1"}`, http.StatusNotFound},
+		{"bad-json", `{"name":`, http.StatusBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest(http.MethodPost, "/reload", strings.NewReader(tt.body))
+			h.srv.adminHandler().ServeHTTP(rec, req)
+			if rec.Code != tt.code {
+				t.Fatalf("POST /reload %s: %d %s, want %d", tt.body, rec.Code, rec.Body, tt.code)
+			}
+		})
+	}
+}
