@@ -137,7 +137,7 @@ func checkEnrolled(t *testing.T, h *testHelen, name string, er enrollResponse, k
 	}
 	a := startAgentWith(t, h, name, &cert, behavior{})
 	a.ready()
-	if doc := run(t, h, name, "load", ""); doc.Status != result.OK {
+	if doc := runCheck(t, h, name, "load", ""); doc.Status != result.OK {
 		t.Fatalf("run on the enrolled agent: %+v", doc)
 	}
 	a.close()

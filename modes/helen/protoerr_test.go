@@ -67,7 +67,7 @@ func TestProtocolErrors(t *testing.T) {
 					t.Errorf("hello_timeout after %s, want 2s", took)
 				}
 			}
-			if doc := run(t, h, "steady", "load", ""); doc.Status != result.OK {
+			if doc := runCheck(t, h, "steady", "load", ""); doc.Status != result.OK {
 				t.Fatalf("steady agent after the error: %+v", doc)
 			}
 		})

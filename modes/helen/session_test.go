@@ -13,8 +13,8 @@ import (
 	"github.com/equus-monitoring/equus/wire"
 )
 
-// run is srv.Run with a test's context and a generous timeout.
-func run(t testing.TB, h *testHelen, agent, check, args string) result.Doc {
+// runCheck is srv.Run with a test's context and a generous timeout.
+func runCheck(t testing.TB, h *testHelen, agent, check, args string) result.Doc {
 	t.Helper()
 	doc, err := h.srv.Run(context.Background(), agent, check, []byte(args), waitFor)
 	if err != nil {
@@ -36,7 +36,7 @@ func TestInfoFirstAndRunStored(t *testing.T) {
 		return err == nil && len(rs) == 1
 	})
 
-	doc := run(t, h, "web-1", "disk", `{"status":"warning","tag":"root"}`)
+	doc := runCheck(t, h, "web-1", "disk", `{"status":"warning","tag":"root"}`)
 	if doc.Status != result.Warning || doc.Message != "disk root" {
 		t.Fatalf("run: got %+v, want warning \"disk root\"", doc)
 	}
@@ -105,7 +105,7 @@ func TestResultsOutOfOrder(t *testing.T) {
 	var wg sync.WaitGroup
 	runOne := func(check string) {
 		defer wg.Done()
-		doc := run(t, h, "web-1", check, `{"tag":"`+check+`"}`)
+		doc := runCheck(t, h, "web-1", check, `{"tag":"`+check+`"}`)
 		if doc.Message != check+" "+check {
 			t.Errorf("%s got the result %q", check, doc.Message)
 		}
@@ -175,7 +175,7 @@ func TestUnknownResultDropped(t *testing.T) {
 	a := startAgent(t, h, "web-1", behavior{Silent: map[string]bool{"hang": true}})
 	a.ready()
 	a.send(wire.Result(999, "load", []byte(`{"status":"ok","message":"stray"}`)))
-	if doc := run(t, h, "web-1", "load", ""); doc.Status != result.OK {
+	if doc := runCheck(t, h, "web-1", "load", ""); doc.Status != result.OK {
 		t.Fatalf("run after a stray result: %+v", doc)
 	}
 
@@ -193,7 +193,7 @@ func TestUnknownResultDropped(t *testing.T) {
 		t.Fatalf("check answered under another name: %+v %v, want unknown", doc, err)
 	}
 
-	if doc := run(t, h, "web-1", "load", ""); doc.Status != result.OK {
+	if doc := runCheck(t, h, "web-1", "load", ""); doc.Status != result.OK {
 		t.Fatalf("run after stray results: %+v", doc)
 	}
 	if a.closed() {
@@ -225,7 +225,7 @@ func TestRunTimeout(t *testing.T) {
 		t.Fatalf("history: %v %+v", err, rs)
 	}
 	// The session is still good.
-	if doc := run(t, h, "web-1", "load", ""); doc.Status != result.OK {
+	if doc := runCheck(t, h, "web-1", "load", ""); doc.Status != result.OK {
 		t.Fatalf("run after a timeout: %+v", doc)
 	}
 }
@@ -253,7 +253,7 @@ func TestSameNameReplacesSession(t *testing.T) {
 	if _, err := first.waitClosed(); err == nil {
 		t.Fatal("first connection ended without an error")
 	}
-	if doc := run(t, h, "web-1", "load", ""); doc.Status != result.OK {
+	if doc := runCheck(t, h, "web-1", "load", ""); doc.Status != result.OK {
 		t.Fatalf("run: %+v", doc)
 	}
 	if first.countChecks("load") != 0 || second.countChecks("load") != 1 {
