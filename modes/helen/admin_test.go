@@ -1,0 +1,241 @@
+package helen
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/equus-monitoring/equus/pki"
+	"github.com/equus-monitoring/equus/result"
+	"github.com/equus-monitoring/equus/wire"
+)
+
+// adminFor connects to the admin socket of h.
+func adminFor(t testing.TB, h *testHelen) *adminClient {
+	t.Helper()
+	ac, err := dialAdmin(h.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ac.close)
+	return ac
+}
+
+func TestAdminSocket(t *testing.T) {
+	h := startHelen(t, Config{})
+	a := startAgent(t, h, "web-1", behavior{})
+	a.ready()
+	ac := adminFor(t, h)
+	ctx := context.Background()
+
+	fi, err := os.Stat(filepath.Join(h.dir, socketFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Type() != os.ModeSocket || fi.Mode().Perm() != 0o600 {
+		t.Errorf("admin socket mode %v, want a socket of mode 0600", fi.Mode())
+	}
+
+	t.Run("token", func(t *testing.T) {
+		var tok tokenResponse
+		if err := ac.do(ctx, http.MethodPost, "/token", tokenRequest{Uses: 2, TTL: time.Hour}, &tok); err != nil {
+			t.Fatal(err)
+		}
+		if tok.Token == "" || tok.Uses != 2 || !strings.Contains(tok.Join, "--token "+tok.Token) ||
+			time.Until(tok.Expires) < 59*time.Minute || time.Until(tok.Expires) > time.Hour {
+			t.Fatalf("token answer %+v", tok)
+		}
+		if !strings.Contains(tok.Join, h.srv.CA().Pin()) || !strings.Contains(tok.Join, h.addr()) {
+			t.Errorf("join command %q lacks the CA pin or helen's address", tok.Join)
+		}
+		hc := httpsClient(t, h, nil)
+		for _, name := range []string{"new-1", "new-2"} {
+			csr, _ := newCSR(t, name)
+			if code, _ := enroll(t, hc, h, tok.Token, csr); code != http.StatusOK {
+				t.Fatalf("enroll %s with the token: %d", name, code)
+			}
+		}
+		for _, req := range []tokenRequest{{Uses: 0, TTL: time.Hour}, {Uses: 1, TTL: 0}} {
+			if err := ac.do(ctx, http.MethodPost, "/token", req, &tok); err == nil {
+				t.Errorf("token %+v: no error", req)
+			}
+		}
+	})
+
+	t.Run("issue", func(t *testing.T) {
+		var iss issueResponse
+		if err := ac.do(ctx, http.MethodPost, "/issue", map[string]string{"name": "db-1"}, &iss); err != nil {
+			t.Fatal(err)
+		}
+		cert, err := tls.X509KeyPair([]byte(iss.Cert), []byte(iss.Key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if iss.Name != "db-1" || iss.CA != string(h.srv.CA().CertPEM) {
+			t.Fatalf("issue answer names %q", iss.Name)
+		}
+		b := startAgentWith(t, h, "db-1", &cert, behavior{})
+		b.ready()
+		if err := ac.do(ctx, http.MethodPost, "/issue", map[string]string{"name": "../etc"}, &iss); err == nil {
+			t.Error("issue ../etc: no error")
+		}
+	})
+
+	t.Run("agents", func(t *testing.T) {
+		var views []AgentView
+		if err := ac.do(ctx, http.MethodGet, "/agents", nil, &views); err != nil {
+			t.Fatal(err)
+		}
+		byName := map[string]AgentView{}
+		for _, v := range views {
+			byName[v.Name] = v
+		}
+		if v := byName["web-1"]; !v.Connected || v.Revoked || v.Version != "1.0.0" {
+			t.Errorf("web-1: %+v", v)
+		}
+		if v, ok := byName["new-1"]; !ok || v.Connected {
+			t.Errorf("enrolled, never connected new-1: %+v", v)
+		}
+	})
+
+	t.Run("run", func(t *testing.T) {
+		tests := []struct {
+			name  string
+			req   runRequest
+			want  result.Status
+			error string
+		}{
+			{"critical", runRequest{Agent: "web-1", Check: "disk", Args: json.RawMessage(`{"status":"critical"}`), Timeout: waitFor}, result.Critical, ""},
+			{"default-timeout", runRequest{Agent: "web-1", Check: "load"}, result.OK, ""},
+			{"not-connected", runRequest{Agent: "nobody", Check: "load", Timeout: time.Second}, "", "not connected"},
+			{"bad-check", runRequest{Agent: "web-1", Check: "a b", Timeout: time.Second}, "", "bad check name"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				var doc result.Doc
+				err := ac.do(ctx, http.MethodPost, "/run", tt.req, &doc)
+				if tt.error != "" {
+					if err == nil || !strings.Contains(err.Error(), tt.error) {
+						t.Fatalf("error %v, want one saying %q", err, tt.error)
+					}
+					return
+				}
+				if err != nil || doc.Status != tt.want {
+					t.Fatalf("got %+v %v, want %s", doc, err, tt.want)
+				}
+			})
+		}
+	})
+
+	t.Run("history", func(t *testing.T) {
+		rs, err := ac.history(ctx, "web-1", "disk", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rs) != 1 || rs[0].Status != "critical" || rs[0].Check != "disk" {
+			t.Fatalf("history of disk: %+v", rs)
+		}
+		rs, err = ac.history(ctx, "web-1", "", 0)
+		if err != nil || len(rs) < 3 { // equus.info, disk, load
+			t.Fatalf("history of every check: %v %+v", err, rs)
+		}
+		if _, err := ac.history(ctx, "", "", 0); err == nil {
+			t.Error("history with no agent: no error")
+		}
+	})
+
+	t.Run("revoke", func(t *testing.T) {
+		var out map[string]string
+		if err := ac.do(ctx, http.MethodPost, "/revoke", map[string]string{"name": "web-1"}, &out); err != nil {
+			t.Fatal(err)
+		}
+		ms, err := a.waitClosed()
+		if last := lastMessage(ms); last.Kind != wire.KindError || last.Text != string(wire.CodeNotAuthorized) || !endedCleanly(err) {
+			t.Fatalf("revoked agent got %+v then %v, want error not_authorized and the end", last, err)
+		}
+		rc := dialRaw(t, h, agentCert(t, h.srv, "web-1"), []string{wire.ALPN})
+		rc.write("hello 1 1.0.0\n")
+		rc.expectClosedWith(wire.CodeNotAuthorized)
+
+		var views []AgentView
+		if err := ac.do(ctx, http.MethodGet, "/agents", nil, &views); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range views {
+			if v.Name == "web-1" && (!v.Revoked || v.Connected) {
+				t.Errorf("web-1 after revocation: %+v", v)
+			}
+		}
+		var iss issueResponse
+		if err := ac.do(ctx, http.MethodPost, "/issue", map[string]string{"name": "web-1"}, &iss); err == nil {
+			t.Error("issued a certificate for a revoked agent")
+		}
+		if err := ac.do(ctx, http.MethodPost, "/revoke", map[string]string{"name": "a b"}, &out); err == nil {
+			t.Error("revoke of a bad name: no error")
+		}
+	})
+}
+
+func TestAdminOffline(t *testing.T) {
+	h := startHelen(t, Config{})
+	a := startAgent(t, h, "web-1", behavior{})
+	a.ready()
+	runCheck(t, h, "web-1", "disk", `{"status":"warning"}`)
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dialAdmin(h.dir); !errors.Is(err, errNotRunning) {
+		t.Fatalf("dialAdmin with helen stopped: %v, want errNotRunning", err)
+	}
+
+	db, err := openOffline(h.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	views, err := agentViews(db)
+	if err != nil || len(views) != 1 || views[0].Connected {
+		t.Fatalf("agents offline: %v %+v", err, views)
+	}
+	rs, err := history(db, "web-1", "disk", 0)
+	if err != nil || len(rs) != 1 || rs[0].Status != "warning" {
+		t.Fatalf("history offline: %v %+v", err, rs)
+	}
+	join, err := offlineJoin(h.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := newToken(db, tokenRequest{Uses: 1, TTL: time.Hour}, join)
+	if err != nil || !strings.Contains(tok.Join, tok.Token) || !strings.Contains(tok.Join, h.srv.CA().Pin()) {
+		t.Fatalf("token offline: %v %+v", err, tok)
+	}
+	if err := db.UseToken(tok.Token, time.Now()); err != nil {
+		t.Fatalf("offline token unusable: %v", err)
+	}
+	ca, err := pki.LoadOrCreateCA(h.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := issue(ca, db, "db-1"); err != nil {
+		t.Fatalf("issue offline: %v", err)
+	}
+	if err := revoke(db, "db-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := issue(ca, db, "db-1"); err == nil {
+		t.Fatal("issued offline for a revoked agent")
+	}
+	if _, err := openOffline(filepath.Join(h.dir, "missing")); err == nil {
+		t.Fatal("openOffline of a missing directory: no error")
+	}
+}
