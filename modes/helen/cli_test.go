@@ -1,0 +1,194 @@
+package helen
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/equus-monitoring/equus/modes/setup"
+	"github.com/equus-monitoring/equus/result"
+	"github.com/equus-monitoring/equus/state"
+)
+
+// helenCLI runs `equus helen ARGS...` in process and returns what it
+// printed and its exit status, as main would compute it.
+func helenCLI(t testing.TB, args ...string) (string, int) {
+	t.Helper()
+	var out bytes.Buffer
+	app := &cli.App{
+		Name:           "equus",
+		Writer:         &out,
+		ErrWriter:      &out,
+		ExitErrHandler: func(*cli.Context, error) {},
+		Commands:       []*cli.Command{Command("1.0.0")},
+	}
+	err := app.RunContext(context.Background(), append([]string{"equus", "helen"}, args...))
+	code := setup.ExitCode(&out, err)
+	return out.String(), code
+}
+
+func TestCLIOnline(t *testing.T) {
+	h := startHelen(t, Config{})
+	a := startAgent(t, h, "web-1", behavior{})
+	a.ready()
+	data := "--data=" + h.dir
+
+	t.Run("run", func(t *testing.T) {
+		tests := []struct {
+			name  string
+			args  []string
+			code  int
+			print string
+		}{
+			{"ok", []string{"web-1", "load"}, 0, "OK: load"},
+			{"warning", []string{"web-1", "disk", `{"status":"warning","tag":"root"}`}, 1, "WARNING: disk root"},
+			{"critical", []string{"web-1", "disk", `{"status":"critical"}`}, 2, "CRITICAL: disk"},
+			{"unknown", []string{"web-1", "disk", `{"status":"unknown"}`}, 3, "UNKNOWN: disk"},
+			{"not-connected", []string{"nobody", "load"}, 3, "not connected"},
+			{"bad-args", []string{"web-1", "load", `{`}, 3, "not valid JSON"},
+			{"too-few", []string{"web-1"}, 3, "usage"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				out, code := helenCLI(t, append([]string{"run", data, "--timeout=10s"}, tt.args...)...)
+				if code != tt.code || !strings.Contains(out, tt.print) {
+					t.Fatalf("exit %d, printed %q; want %d and %q", code, out, tt.code, tt.print)
+				}
+			})
+		}
+		out, code := helenCLI(t, "run", data, "--json", "web-1", "disk", `{"status":"warning"}`)
+		var doc result.Doc
+		if err := json.Unmarshal([]byte(out), &doc); err != nil || code != 1 || doc.Status != result.Warning {
+			t.Fatalf("run --json: exit %d, %q (%v)", code, out, err)
+		}
+	})
+
+	t.Run("history", func(t *testing.T) {
+		out, code := helenCLI(t, "history", data, "web-1", "disk")
+		if code != 0 || !strings.Contains(out, "TIME") || strings.Count(out, "\n") != 5 || !strings.Contains(out, "CRITICAL") {
+			t.Fatalf("history: exit %d, printed %q", code, out)
+		}
+		out, code = helenCLI(t, "history", data, "--json", "--limit=2", "web-1")
+		var rs []state.Result
+		if err := json.Unmarshal([]byte(out), &rs); err != nil || code != 0 || len(rs) != 2 {
+			t.Fatalf("history --json --limit=2: exit %d, %q (%v)", code, out, err)
+		}
+		if _, code := helenCLI(t, "history", data); code != 2 {
+			t.Errorf("history with no agent: exit %d, want 2", code)
+		}
+	})
+
+	t.Run("token", func(t *testing.T) {
+		out, code := helenCLI(t, "token", data, "--uses=3")
+		if code != 0 || !strings.Contains(out, "token: ") || !strings.Contains(out, "uses: 3") || !strings.Contains(out, h.srv.CA().Pin()) {
+			t.Fatalf("token: exit %d, printed %q", code, out)
+		}
+		out, code = helenCLI(t, "token", data, "--json")
+		var tok tokenResponse
+		if err := json.Unmarshal([]byte(out), &tok); err != nil || code != 0 || tok.Token == "" {
+			t.Fatalf("token --json: exit %d, %q (%v)", code, out, err)
+		}
+		if _, code := helenCLI(t, "token", data, "--uses=0"); code != 1 {
+			t.Errorf("token --uses=0: exit %d, want 1", code)
+		}
+	})
+
+	t.Run("agents", func(t *testing.T) {
+		out, code := helenCLI(t, "agents", data)
+		if code != 0 || !strings.Contains(out, "NAME") || !strings.Contains(out, "web-1") || !strings.Contains(out, " up ") {
+			t.Fatalf("agents: exit %d, printed %q", code, out)
+		}
+		out, code = helenCLI(t, "agents", data, "--json")
+		var views []AgentView
+		if err := json.Unmarshal([]byte(out), &views); err != nil || code != 0 || len(views) != 1 || !views[0].Connected {
+			t.Fatalf("agents --json: exit %d, %q (%v)", code, out, err)
+		}
+	})
+
+	t.Run("issue", func(t *testing.T) {
+		dir := t.TempDir()
+		out, code := helenCLI(t, "issue", data, "--out="+dir, "db-1")
+		if code != 0 || !strings.Contains(out, "db-1.pem") {
+			t.Fatalf("issue: exit %d, printed %q", code, out)
+		}
+		checkIssued(t, h, dir, "db-1")
+		if _, code := helenCLI(t, "issue", data, "db-2"); code == 0 {
+			t.Error("issue without --out succeeded")
+		}
+		if _, code := helenCLI(t, "issue", data, "--out="+dir, "bad/name"); code == 0 {
+			t.Error("issue of a bad name succeeded")
+		}
+	})
+}
+
+// checkIssued checks the files of `helen issue` and connects with them.
+func checkIssued(t *testing.T, h *testHelen, dir, name string) {
+	t.Helper()
+	ca, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	if err != nil || string(ca) != string(h.srv.CA().CertPEM) {
+		t.Fatalf("ca.pem: %v", err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, name+"-key.pem"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v, want mode 0600", err, fi)
+	}
+	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startAgentWith(t, h, name, &cert, behavior{})
+	a.ready()
+	a.close()
+}
+
+func TestCLIOffline(t *testing.T) {
+	h := startHelen(t, Config{})
+	a := startAgent(t, h, "web-1", behavior{})
+	a.ready()
+	runCheck(t, h, "web-1", "disk", `{"status":"critical"}`)
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data := "--data=" + h.dir
+
+	out, code := helenCLI(t, "run", data, "web-1", "load")
+	if code != 3 || !strings.Contains(out, "not running") {
+		t.Fatalf("run with helen stopped: exit %d, printed %q", code, out)
+	}
+	out, code = helenCLI(t, "token", data)
+	if code != 0 || !strings.Contains(out, "token: ") || !strings.Contains(out, h.srv.CA().Pin()) {
+		t.Fatalf("token offline: exit %d, printed %q", code, out)
+	}
+	out, code = helenCLI(t, "history", data, "web-1")
+	if code != 0 || !strings.Contains(out, "CRITICAL") {
+		t.Fatalf("history offline: exit %d, printed %q", code, out)
+	}
+	out, code = helenCLI(t, "revoke", data, "web-1")
+	if code != 0 || !strings.Contains(out, "revoked web-1") {
+		t.Fatalf("revoke offline: exit %d, printed %q", code, out)
+	}
+	out, code = helenCLI(t, "agents", data)
+	if code != 0 || !strings.Contains(out, "web-1") || !strings.Contains(out, "revoked") {
+		t.Fatalf("agents offline: exit %d, printed %q", code, out)
+	}
+	dir := t.TempDir()
+	if out, code := helenCLI(t, "issue", data, "--out="+dir, "db-1"); code != 0 {
+		t.Fatalf("issue offline: exit %d, printed %q", code, out)
+	}
+	if _, code := helenCLI(t, "issue", data, "--out="+dir, "web-1"); code == 0 {
+		t.Fatal("issue offline for a revoked agent succeeded")
+	}
+	if _, code := helenCLI(t, "agents", "--data="+filepath.Join(h.dir, "missing")); code == 0 {
+		t.Fatal("agents with no data directory succeeded")
+	}
+}
