@@ -3,6 +3,7 @@ package lua
 import (
 	"math"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -213,4 +214,81 @@ func TestCheckModuleMisuse(t *testing.T) {
 			t.Errorf("%s was not refused", chunk)
 		}
 	}
+}
+
+// formatRange writes t as a threshold spec.
+func formatRange(t threshold) string {
+	var b strings.Builder
+	if t.inside {
+		b.WriteByte('@')
+	}
+	if math.IsInf(t.low, -1) {
+		b.WriteByte('~')
+	} else {
+		b.WriteString(strconv.FormatFloat(t.low, 'g', -1, 64))
+	}
+	b.WriteByte(':')
+	if !math.IsInf(t.high, 1) {
+		b.WriteString(strconv.FormatFloat(t.high, 'g', -1, 64))
+	}
+	return b.String()
+}
+
+// FuzzParseRange checks that a range that parses is well formed and reads
+// the same once written back.
+func FuzzParseRange(f *testing.F) {
+	for _, s := range []string{"10", "10:", "~:10", "10:20", "@10:20", ":5", "-1.5e3:2", "@~:", "1:~", "", "@"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		r, err := parseRange(spec)
+		if err != nil {
+			return
+		}
+		if math.IsNaN(r.low) || math.IsNaN(r.high) || r.low > r.high {
+			t.Fatalf("parseRange(%q) = %+v", spec, r)
+		}
+		again, err := parseRange(formatRange(r))
+		if err != nil {
+			t.Fatalf("parseRange(%q) = %+v, written %q: %v", spec, r, formatRange(r), err)
+		}
+		again.spec = r.spec
+		if again != r {
+			t.Fatalf("parseRange(%q) = %+v, but %q gives %+v", spec, r, formatRange(r), again)
+		}
+	})
+}
+
+// formatPerfdata writes metrics as performance data, labels always quoted.
+func formatPerfdata(ms []perfMetric) string {
+	var items []string
+	for _, m := range ms {
+		s := "'" + strings.ReplaceAll(m.name, "'", "''") + "'=" + strconv.FormatFloat(m.value, 'g', -1, 64) + m.unit
+		for _, p := range []*float64{m.warn, m.crit, m.min, m.max} {
+			s += ";"
+			if p != nil {
+				s += strconv.FormatFloat(*p, 'g', -1, 64)
+			}
+		}
+		items = append(items, s)
+	}
+	return strings.Join(items, " ")
+}
+
+// FuzzParsePerfdata checks that the metrics parsed from any text read the
+// same once written back, without a refused item.
+func FuzzParsePerfdata(f *testing.F) {
+	for _, s := range []string{
+		"load1=0.42;5;10;0", "'free space'=1.5GB;2;1;0;10 x=U", "'it''s'=1", "a=1 garbage b=2",
+		"time=0.012s;;;0 size=1024B;;;0", "x=5;10:;@5:8;~;", "'a b=1", "=3",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		ms, _ := parsePerfdata(text)
+		again, err := parsePerfdata(formatPerfdata(ms))
+		if err != nil || !reflect.DeepEqual(again, ms) {
+			t.Fatalf("parsePerfdata(%q) =\n%s\nwritten %q reads\n%s(%v)", text, showMetrics(ms), formatPerfdata(ms), showMetrics(again), err)
+		}
+	})
 }

@@ -31,10 +31,14 @@ func newTLSTestServer(t *testing.T) (srv *httptest.Server, caFile string) {
 	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(strings.Repeat("x", 10000)))
 	})
+	// /slow answers only when the test ends: not even when the client
+	// gives up, since a handler returning then may still have its empty
+	// response read by a client whose deadline has just passed.
+	done := make(chan struct{})
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
 		select {
-		case <-r.Context().Done():
-		case <-time.After(5 * time.Second):
+		case <-done:
+		case <-time.After(10 * time.Second):
 		}
 	})
 	mux.HandleFunc("/moved", func(w http.ResponseWriter, r *http.Request) {
@@ -42,6 +46,7 @@ func newTLSTestServer(t *testing.T) (srv *httptest.Server, caFile string) {
 	})
 	srv = httptest.NewTLSServer(mux)
 	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(done) }) // before srv.Close, which waits for handlers
 	caFile = filepath.Join(t.TempDir(), "ca.pem")
 	pemData := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
 	if err := os.WriteFile(caFile, pemData, 0o600); err != nil {
