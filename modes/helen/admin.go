@@ -71,6 +71,8 @@ type AgentView struct {
 
 func (s *Server) adminHandler() http.Handler {
 	mux := http.NewServeMux()
+	// The operators' API, which the socket's mode guards here.
+	mux.Handle("/v1/", s.apiHandler())
 	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
 		var req tokenRequest
 		if !decode(w, r, &req) {

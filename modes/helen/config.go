@@ -38,6 +38,12 @@ type Config struct {
 	HistoryMaxAge      time.Duration // default 30 days
 	HistoryMaxPerCheck int           // default 10000
 
+	// DownAfter is how long a disconnected agent has to come back before
+	// it is declared down (an event); default 60s.
+	DownAfter time.Duration
+	// MetricsAuth reports whether /metrics asks for the admin token.
+	MetricsAuth bool
+
 	Log *slog.Logger
 }
 
@@ -50,6 +56,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
+	}
+	if c.DownAfter <= 0 {
+		c.DownAfter = 60 * time.Second
 	}
 	if c.Version == "" {
 		c.Version = "0.0.0-dev"

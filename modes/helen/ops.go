@@ -13,7 +13,12 @@ import (
 func (s *Server) opsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	var metrics http.Handler = promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})
+	if s.cfg.MetricsAuth {
+		metrics = requireToken(s.monitor.token, metrics)
+	}
+	mux.Handle("GET /metrics", metrics)
+	mux.Handle("/v1/", requireToken(s.monitor.token, s.apiHandler()))
 	return mux
 }
 

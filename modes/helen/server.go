@@ -48,6 +48,7 @@ type Server struct {
 	closing    atomic.Bool
 	wg         sync.WaitGroup
 	metrics    *metrics
+	monitor    *monitor // schedules, statuses, events
 }
 
 // Listeners are the sockets a Server serves. Ops and Admin may be nil.
@@ -99,6 +100,10 @@ func New(cfg Config) (*Server, error) {
 		metrics:   newMetrics(),
 	}
 	s.offers = newOffers(cfg, s.log)
+	if s.monitor, err = s.newMonitor(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("helen: %w", err)
+	}
 	return s, nil
 }
 
@@ -168,6 +173,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	s.wg.Add(2)
 	go func() { defer s.wg.Done(); s.acceptLoop(ls.Agents) }()
 	go func() { defer s.wg.Done(); s.pruneLoop(ctx) }()
+	s.startMonitor(ctx)
 
 	var err error
 	select {
@@ -175,6 +181,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	case err = <-errc:
 	}
 	s.shutdown(ls, servers)
+	s.stopMonitor()
 	return err
 }
 

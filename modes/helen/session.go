@@ -154,6 +154,7 @@ func (s *Server) register(ss *session) bool {
 	if err := s.db.SetConnected(ss.name, true, time.Now()); err != nil {
 		ss.log.Error("record agent connected", "err", err)
 	}
+	s.sessionUp(ss)
 	return true
 }
 
@@ -170,6 +171,7 @@ func (s *Server) unregister(ss *session) {
 			ss.log.Error("record agent disconnected", "err", err)
 		}
 	}
+	s.sessionDown(ss, current)
 }
 
 // session returns the open session of an agent.

@@ -1,0 +1,299 @@
+package helen
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/equus-monitoring/equus/pki"
+	"github.com/equus-monitoring/equus/state"
+	"github.com/equus-monitoring/equus/wire"
+)
+
+// Bounds of a schedule.
+const (
+	minEvery       = 10 * time.Millisecond
+	defaultTimeout = 30 * time.Second
+)
+
+// ErrNoSchedule is returned for a schedule that does not exist.
+var ErrNoSchedule = errors.New("helen: no such schedule")
+
+// checkSchedule fills in the defaults of s and reports what is wrong with
+// it.
+func checkSchedule(s *state.Schedule) error {
+	if s.Agents == "" {
+		s.Agents = "*"
+	}
+	if s.Timeout == 0 {
+		s.Timeout = defaultTimeout
+	}
+	switch {
+	case !pki.ValidName(s.Name):
+		return fmt.Errorf("bad schedule name %q: 1 to 64 of A-Z a-z 0-9 . _ -", s.Name)
+	case !wire.ValidString(s.Check):
+		return fmt.Errorf("schedule %s: bad check name %q", s.Name, s.Check)
+	case s.Every < minEvery:
+		return fmt.Errorf("schedule %s: interval %v is under %v", s.Name, s.Every, minEvery)
+	case s.Timeout < 0:
+		return fmt.Errorf("schedule %s: negative timeout %v", s.Name, s.Timeout)
+	}
+	if _, err := path.Match(s.Agents, ""); err != nil {
+		return fmt.Errorf("schedule %s: agents %q: %w", s.Name, s.Agents, err)
+	}
+	if len(s.Args) > 0 {
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(s.Args, &obj); err != nil {
+			return fmt.Errorf("schedule %s: args must be a JSON object: %w", s.Name, err)
+		}
+	}
+	return nil
+}
+
+// matches reports whether the schedule runs on the agent.
+func matches(s state.Schedule, agent string) bool {
+	ok, _ := path.Match(s.Agents, agent)
+	return ok
+}
+
+// offset is where in every the runs of a schedule on an agent fall: a
+// hash of the two names, so that it is the same after a restart and the
+// agents that share a schedule are spread over its interval.
+func offset(agent, schedule string, every time.Duration) time.Duration {
+	h := fnv.New64a()
+	h.Write([]byte(agent))
+	h.Write([]byte{0})
+	h.Write([]byte(schedule))
+	return time.Duration(mix(h.Sum64()) % uint64(every))
+}
+
+// mix is the finaliser of splitmix64: FNV alone leaves names that differ
+// only in their last characters close together.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+// nextTick returns the first time after now that falls off past a
+// multiple of every since the Unix epoch.
+func nextTick(now time.Time, every, off time.Duration) time.Time {
+	n := now.UnixNano()
+	e, o := int64(every), int64(off)
+	last := n - ((n-o)%e+e)%e // the latest tick at or before now
+	return time.Unix(0, last+e)
+}
+
+// pair names the runs of one schedule on one agent.
+type pair struct{ agent, schedule string }
+
+// run is a goroutine that runs one schedule on one session.
+type run struct {
+	ss     *session
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// scheduler runs every schedule on the connected agents it matches.
+type scheduler struct {
+	srv *Server
+
+	mu        sync.Mutex
+	ctx       context.Context // nil until start and after stop
+	schedules map[string]state.Schedule
+	sessions  map[string]*session
+	runs      map[pair]*run
+	wg        sync.WaitGroup
+}
+
+func newScheduler(srv *Server, schedules []state.Schedule) *scheduler {
+	sc := &scheduler{
+		srv:       srv,
+		schedules: map[string]state.Schedule{},
+		sessions:  map[string]*session{},
+		runs:      map[pair]*run{},
+	}
+	for _, s := range schedules {
+		sc.schedules[s.Name] = s
+	}
+	return sc
+}
+
+// start runs the schedules until ctx ends or stop is called.
+func (sc *scheduler) start(ctx context.Context) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	sc.ctx = ctx
+	for _, ss := range sc.sessions {
+		sc.attachLocked(ss)
+	}
+}
+
+// stop ends every run and waits for them.
+func (sc *scheduler) stop() {
+	sc.mu.Lock()
+	sc.ctx = nil
+	for k, r := range sc.runs {
+		r.cancel()
+		delete(sc.runs, k)
+	}
+	sc.mu.Unlock()
+	sc.wg.Wait()
+}
+
+// attach starts the schedules of a newly connected agent's session. It
+// takes the place of the agent's older session, if any.
+func (sc *scheduler) attach(ss *session) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	sc.sessions[ss.name] = ss
+	sc.attachLocked(ss)
+}
+
+func (sc *scheduler) attachLocked(ss *session) {
+	for _, s := range sc.schedules {
+		if matches(s, ss.name) {
+			sc.startLocked(ss, s)
+		}
+	}
+}
+
+// detach ends the runs of a session that closed.
+func (sc *scheduler) detach(ss *session) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.sessions[ss.name] == ss {
+		delete(sc.sessions, ss.name)
+	}
+	for k, r := range sc.runs {
+		if r.ss == ss {
+			r.cancel()
+			delete(sc.runs, k)
+		}
+	}
+}
+
+// put starts (or restarts) the runs of a new or changed schedule.
+func (sc *scheduler) put(s state.Schedule) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	sc.schedules[s.Name] = s
+	for name, ss := range sc.sessions {
+		if matches(s, name) {
+			sc.startLocked(ss, s)
+		} else {
+			sc.stopLocked(pair{name, s.Name})
+		}
+	}
+}
+
+// remove ends the runs of a schedule.
+func (sc *scheduler) remove(name string) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	delete(sc.schedules, name)
+	for k := range sc.runs {
+		if k.schedule == name {
+			sc.stopLocked(k)
+		}
+	}
+}
+
+// list returns the schedules, by name.
+func (sc *scheduler) list() []state.Schedule {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	out := make([]state.Schedule, 0, len(sc.schedules))
+	for _, s := range sc.schedules {
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b state.Schedule) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+func (sc *scheduler) stopLocked(k pair) {
+	if r, ok := sc.runs[k]; ok {
+		r.cancel()
+		delete(sc.runs, k)
+	}
+}
+
+// startLocked starts running s on ss, in place of the run of the pair
+// that was there; the new run waits for the old one to end, so that a
+// schedule never runs twice at once on an agent.
+func (sc *scheduler) startLocked(ss *session, s state.Schedule) {
+	if sc.ctx == nil {
+		return
+	}
+	k := pair{ss.name, s.Name}
+	prev := sc.runs[k]
+	if prev != nil {
+		prev.cancel()
+	}
+	ctx, cancel := context.WithCancel(sc.ctx)
+	r := &run{ss: ss, cancel: cancel, done: make(chan struct{})}
+	sc.runs[k] = r
+	sc.wg.Add(1)
+	go func() {
+		defer sc.wg.Done()
+		defer close(r.done)
+		defer cancel()
+		if prev != nil {
+			<-prev.done
+		}
+		sc.loop(ctx, ss, s)
+	}()
+}
+
+// loop runs s on ss at its ticks until ctx ends or the session closes. A
+// run still going at a tick skips that tick.
+func (sc *scheduler) loop(ctx context.Context, ss *session, s state.Schedule) {
+	off := offset(ss.name, s.Name, s.Every)
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	next := nextTick(time.Now(), s.Every, off)
+	for {
+		t.Reset(time.Until(next))
+		select {
+		case <-ctx.Done():
+			return
+		case <-ss.done:
+			return
+		case <-t.C:
+		}
+		sc.srv.monitor.metrics.scheduledRuns.Inc()
+		sc.runOnce(ctx, ss, s)
+		prev := next
+		next = nextTick(time.Now(), s.Every, off)
+		if skipped := int(next.Sub(prev)/s.Every) - 1; skipped > 0 {
+			sc.srv.monitor.metrics.ticksSkipped.Add(float64(skipped))
+		}
+	}
+}
+
+// runOnce runs s on ss and records the result in the status table.
+func (sc *scheduler) runOnce(ctx context.Context, ss *session, s state.Schedule) {
+	args, err := withTimeout(s.Args, s.Timeout)
+	if err != nil {
+		ss.log.Error("schedule args", "schedule", s.Name, "err", err)
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, s.Timeout)
+	doc, err := sc.srv.dispatch(rctx, ss, s.Check, args)
+	cancel()
+	if err != nil && ctx.Err() == nil && !errors.Is(err, errSessionClosed) {
+		ss.log.Warn("scheduled check", "schedule", s.Name, "check", s.Check, "err", err)
+	}
+	if doc.Status.Valid() {
+		sc.srv.monitor.status.record(ss.name, s, doc, time.Now())
+	}
+}
