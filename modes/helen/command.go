@@ -19,6 +19,9 @@ func Command(version string) *cli.Command {
 			revokeCommand(),
 			runCommand(),
 			historyCommand(),
+			scheduleCommand(),
+			statusCommand(),
+			eventsCommand(),
 			reloadCommand(),
 		},
 	}

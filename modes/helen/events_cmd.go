@@ -1,0 +1,75 @@
+package helen
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/equus-monitoring/equus/state"
+)
+
+func eventsCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "events",
+		Usage: "print the changes of status and the agents down and up, oldest first",
+		Flags: []cli.Flag{
+			dataFlag(),
+			&cli.DurationFlag{Name: "since", Value: 24 * time.Hour, Usage: "the events of the last `DURATION`"},
+			&cli.IntFlag{Name: "limit", Value: defaultListLimit, Usage: "at most the newest `N` events"},
+			jsonFlag(),
+		},
+		Action: func(c *cli.Context) error {
+			since := time.Now().Add(-c.Duration("since"))
+			limit := c.Int("limit")
+			if limit < 1 || limit > maxListLimit {
+				return cli.Exit(fmt.Sprintf("--limit: want 1 to %d", maxListLimit), 2)
+			}
+			var evs []state.Event
+			err := withHelen(c, func(a *adminClient) error {
+				q := url.Values{"since": {since.Format(time.RFC3339Nano)}, "limit": {fmt.Sprint(limit)}}
+				return a.do(c.Context, http.MethodGet, "/v1/events?"+q.Encode(), nil, &evs)
+			}, func(db *state.DB) error {
+				var err error
+				evs, err = events(db, since, limit)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				if evs == nil {
+					evs = []state.Event{}
+				}
+				return printJSON(c.App.Writer, evs)
+			}
+			for _, ev := range evs {
+				fmt.Fprintln(c.App.Writer, eventLine(ev))
+			}
+			return nil
+		},
+	}
+}
+
+// eventLine is an event as a line for people:
+//
+//	2025-06-01 12:00:00  web-1  load (load)  OK -> CRITICAL  load 9.10, 8.00, 7.20
+//	2025-06-01 12:01:00  web-1  agent UP -> DOWN  agent down: no connection for 1m0s
+func eventLine(ev state.Event) string {
+	what := "agent"
+	if ev.Schedule != "" {
+		what = ev.Schedule
+		if ev.Check != "" && ev.Check != ev.Schedule {
+			what += " (" + ev.Check + ")"
+		}
+	}
+	from := strings.ToUpper(ev.From)
+	if from == "" {
+		from = "NEW"
+	}
+	return fmt.Sprintf("%s  %s  %s  %s -> %s  %s", ev.Time.Local().Format(time.DateTime), ev.Agent, what,
+		from, strings.ToUpper(ev.To), oneLine(ev.Message))
+}

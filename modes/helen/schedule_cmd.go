@@ -1,0 +1,133 @@
+package helen
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/equus-monitoring/equus/state"
+)
+
+func scheduleCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "schedule",
+		Usage: "run checks on agents at an interval: add, list, rm",
+		Subcommands: []*cli.Command{
+			scheduleAddCommand(),
+			scheduleListCommand(),
+			scheduleRmCommand(),
+		},
+	}
+}
+
+func scheduleAddCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "add",
+		Usage:     "add a schedule, or replace the one of that name; a running helen starts it at once",
+		ArgsUsage: "NAME",
+		Flags: []cli.Flag{
+			dataFlag(),
+			&cli.StringFlag{Name: "check", Usage: "the `CHECK` to run", Required: true},
+			&cli.StringFlag{Name: "args", Usage: "the check's arguments, a `JSON` object"},
+			&cli.DurationFlag{Name: "every", Usage: "run it every `INTERVAL`", Required: true},
+			&cli.DurationFlag{Name: "timeout", Value: defaultTimeout, Usage: "give up on a run after `DURATION`"},
+			&cli.StringFlag{Name: "agents", Value: "*", Usage: "run it on the agents whose names match `GLOB`"},
+			jsonFlag(),
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return cli.Exit("usage: equus helen schedule add NAME --check CHECK --every INTERVAL", 2)
+			}
+			v := ScheduleView{
+				Name: c.Args().First(), Check: c.String("check"),
+				Every: Duration(c.Duration("every")), Timeout: Duration(c.Duration("timeout")), Agents: c.String("agents"),
+			}
+			if a := c.String("args"); a != "" {
+				if !json.Valid([]byte(a)) {
+					return cli.Exit("--args is not valid JSON", 2)
+				}
+				v.Args = json.RawMessage(a)
+			}
+			var out ScheduleView
+			err := withHelen(c, func(a *adminClient) error {
+				return a.do(c.Context, http.MethodPost, "/v1/schedules", v, &out)
+			}, func(db *state.DB) error {
+				sch, err := putSchedule(db, v.schedule(), time.Now())
+				out = viewOf(sch)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, out)
+			}
+			fmt.Fprintf(c.App.Writer, "schedule %s: %s every %s on %s\n", out.Name, out.Check, time.Duration(out.Every), out.Agents)
+			return nil
+		},
+	}
+}
+
+func scheduleListCommand() *cli.Command {
+	return &cli.Command{
+		Name:    "list",
+		Aliases: []string{"ls"},
+		Usage:   "list the schedules",
+		Flags:   []cli.Flag{dataFlag(), jsonFlag()},
+		Action: func(c *cli.Context) error {
+			var views []ScheduleView
+			err := withHelen(c, func(a *adminClient) error {
+				return a.do(c.Context, http.MethodGet, "/v1/schedules", nil, &views)
+			}, func(db *state.DB) error {
+				ss, err := schedules(db)
+				views = viewsOf(ss)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, views)
+			}
+			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tCHECK\tEVERY\tTIMEOUT\tAGENTS\tARGS")
+			for _, v := range views {
+				args := string(v.Args)
+				if args == "" {
+					args = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, v.Check, time.Duration(v.Every), time.Duration(v.Timeout), v.Agents, oneLine(args))
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func scheduleRmCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "rm",
+		Usage:     "remove a schedule and the statuses of its runs",
+		ArgsUsage: "NAME",
+		Flags:     []cli.Flag{dataFlag()},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return cli.Exit("usage: equus helen schedule rm NAME", 2)
+			}
+			name := c.Args().First()
+			err := withHelen(c, func(a *adminClient) error {
+				var out map[string]string
+				return a.do(c.Context, http.MethodDelete, "/v1/schedules/"+url.PathEscape(name), nil, &out)
+			}, func(db *state.DB) error { return deleteSchedule(db, name) })
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "removed schedule %s\n", name)
+			return nil
+		},
+	}
+}

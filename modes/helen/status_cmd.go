@@ -1,0 +1,52 @@
+package helen
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/equus-monitoring/equus/state"
+)
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "status",
+		Usage: "print the status of every schedule on every agent, worst first",
+		Flags: []cli.Flag{dataFlag(), jsonFlag()},
+		Action: func(c *cli.Context) error {
+			var views []StatusView
+			err := withHelen(c, func(a *adminClient) error {
+				return a.do(c.Context, http.MethodGet, "/v1/status", nil, &views)
+			}, func(db *state.DB) error {
+				var err error
+				views, err = statuses(db)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				if views == nil {
+					views = []StatusView{}
+				}
+				return printJSON(c.App.Writer, views)
+			}
+			return printStatuses(c.App.Writer, views)
+		},
+	}
+}
+
+// printStatuses prints a table of statuses for people.
+func printStatuses(w io.Writer, views []StatusView) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STATUS\tAGENT\tSCHEDULE\tCHECK\tSINCE\tLAST\tMESSAGE")
+	for _, v := range views {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", strings.ToUpper(v.Status.Status), v.Agent, v.Schedule, v.Check,
+			since(v.Since), since(v.Time), oneLine(v.Message))
+	}
+	return tw.Flush()
+}
