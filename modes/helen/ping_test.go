@@ -94,3 +94,25 @@ func TestNoPingWhenBusy(t *testing.T) {
 		t.Fatalf("a busy agent got %d pings", n)
 	}
 }
+
+// TestRunPingNotStored checks that Run of equus.ping answers without
+// keeping the pong, while other checks are kept.
+func TestRunPingNotStored(t *testing.T) {
+	h := startHelen(t, Config{})
+	a := startAgent(t, h, "web-1", behavior{Silent: map[string]bool{"equus.ping": true}})
+	a.ready()
+	doc, err := h.srv.Run(t.Context(), "web-1", "equus.ping", nil, 200*time.Millisecond)
+	if err != nil || doc.Status != "unknown" {
+		t.Fatalf("unanswered ping: %+v %v, want status unknown", doc, err)
+	}
+	b := startAgent(t, h, "web-2", behavior{})
+	b.ready()
+	if doc := runCheck(t, h, "web-2", "equus.ping", ""); doc.Status != "ok" {
+		t.Fatalf("ping: %+v", doc)
+	}
+	for _, agent := range []string{"web-1", "web-2"} {
+		if rs, _ := h.srv.DB().History(agent, "equus.ping", 0, time.Time{}, time.Time{}); len(rs) != 0 {
+			t.Errorf("%s: %d pings in the history", agent, len(rs))
+		}
+	}
+}
