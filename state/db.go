@@ -30,7 +30,7 @@ var (
 type Options struct {
 	HistoryMaxAge      time.Duration // default 30 days (0 means default)
 	HistoryMaxPerCheck int           // default 10000 results per agent/check
-	BatchDelay         time.Duration // how long the result writer waits to group writes: one commit starts per BatchDelay at most; default 10ms
+	BatchDelay         time.Duration // how long the result writer waits to group writes: one commit starts per BatchDelay at most; default 2ms
 	BatchSize          int           // max results per transaction; default 1000
 	OpenTimeout        time.Duration // wait for the file lock; default 1s
 	PruneInterval      time.Duration // how often the writer runs Prune; default 10 minutes, negative never
@@ -44,7 +44,7 @@ func (o Options) withDefaults() Options {
 		o.HistoryMaxPerCheck = 10000
 	}
 	if o.BatchDelay <= 0 {
-		o.BatchDelay = 10 * time.Millisecond
+		o.BatchDelay = 2 * time.Millisecond
 	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = 1000
