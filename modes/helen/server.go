@@ -170,9 +170,8 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		servers = append(servers, admin)
 		go func() { errc <- serveHTTP("admin socket", admin, ls.Admin) }()
 	}
-	s.wg.Add(2)
+	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.acceptLoop(ls.Agents) }()
-	go func() { defer s.wg.Done(); s.pruneLoop(ctx) }()
 	s.startMonitor(ctx)
 
 	var err error
@@ -311,23 +310,6 @@ func closeGently(c net.Conn) {
 		}
 	}
 	c.Close()
-}
-
-func (s *Server) pruneLoop(ctx context.Context) {
-	t := time.NewTicker(10 * time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if n, err := s.db.Prune(time.Now()); err != nil {
-				s.log.Error("prune history", "err", err)
-			} else if n > 0 {
-				s.log.Info("pruned history", "results", n)
-			}
-		}
-	}
 }
 
 // connListener is a net.Listener of connections handed over by the accept
