@@ -98,7 +98,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		ch := next
 		next = nil
 		if ch == nil {
-			if ch, err = s.start(); err != nil {
+			if ch, err = s.start(s.running); err != nil {
 				s.log.Error("agent not started", "err", err)
 				if !s.pause(ctx, "agent start failed") {
 					break
@@ -136,13 +136,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return nil
 }
 
-// start starts the agent from the executable.
-func (s *supervisor) start() (*child, error) {
+// start starts the agent from the executable, which is version.
+func (s *supervisor) start(version string) (*child, error) {
 	ch, err := startChild(s.cfg.Executable, s.cfg.Args, s.cfg.Env, s.cfg.Stdout, s.cfg.Stderr)
 	if err != nil {
 		return nil, err
 	}
-	s.log.Info("agent started", "pid", ch.cmd.Process.Pid, "version", s.running)
+	s.log.Info("agent started", "pid", ch.cmd.Process.Pid, "version", version)
 	return ch, nil
 }
 

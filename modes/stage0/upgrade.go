@@ -70,7 +70,7 @@ func (s *supervisor) upgrade(ctx context.Context, client *http.Client) *child {
 		log.Error("update failed, keeping the current version", "err", err)
 		return nil
 	}
-	ch, err := s.start()
+	ch, err := s.start(o.Version)
 	if err == nil {
 		if err = s.waitReady(ctx, ch, o.Version); err == nil {
 			s.running = o.Version
