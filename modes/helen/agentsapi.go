@@ -146,13 +146,12 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rc, size, sum, err := update.OpenBinary(a)
+	size, sum, err := s.offers.binary(a)
 	if err != nil {
 		s.log.Error("open release binary", "asset", a.Name, "err", err)
 		httpError(w, http.StatusInternalServerError, "release binary unavailable")
 		return
 	}
-	rc.Close()
 	q := "os=" + a.OS + "&arch=" + a.Arch
 	writeJSON(w, http.StatusOK, update.Offer{
 		Version:   rel.Version,

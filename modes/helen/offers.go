@@ -3,6 +3,7 @@ package helen
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -11,9 +12,11 @@ import (
 )
 
 // offers is the release helen offers agents: the newest in the releases
-// directory, or helen's own executable. It is looked up again when older
-// than a minute, so that a new release dropped into the directory is
-// offered without a restart.
+// directory, or helen's own executable. A new release dropped into the
+// directory is offered without a restart: the source is looked at again
+// every few seconds, cheaply (file sizes and times), and read again only
+// when it changed, so that a crowd of agents saying hello never waits on
+// hashing a release.
 type offers struct {
 	cfg Config
 	log *slog.Logger
@@ -21,11 +24,23 @@ type offers struct {
 	mu      sync.Mutex
 	release update.Release
 	err     error
-	at      time.Time
+	stamp   string    // what the source looked like when release was read
+	checked time.Time // when stamp was last compared
+
+	binMu sync.Mutex
+	bins  map[string]binaryInfo // by asset stamp
 }
 
+type binaryInfo struct {
+	size int64
+	sum  string
+}
+
+// recheck is how often the release source is looked at again.
+const recheck = 5 * time.Second
+
 func newOffers(cfg Config, log *slog.Logger) *offers {
-	return &offers{cfg: cfg, log: log}
+	return &offers{cfg: cfg, log: log, bins: map[string]binaryInfo{}}
 }
 
 // current returns the release on offer.
@@ -35,30 +50,94 @@ func (o *offers) current() (update.Release, error) {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if !o.at.IsZero() && time.Since(o.at) < time.Minute {
+	if !o.checked.IsZero() && time.Since(o.checked) < recheck {
 		return o.release, o.err
 	}
-	o.at = time.Now()
-	o.release, o.err = o.load()
-	if o.err != nil {
-		o.log.Error("no release to offer", "err", o.err)
+	o.checked = time.Now()
+	stamp, err := o.sourceStamp()
+	if err == nil && stamp == o.stamp && o.err == nil {
+		return o.release, nil
+	}
+	if err == nil {
+		o.release, err = o.load()
+	}
+	o.stamp, o.err = stamp, err
+	if err != nil {
+		o.log.Error("no release to offer", "err", err)
+		o.stamp = ""
 	}
 	return o.release, o.err
 }
 
-func (o *offers) load() (update.Release, error) {
-	self, err := update.Self(o.cfg.Version, o.cfg.Executable)
-	if err != nil {
-		return update.Release{}, err
-	}
+// sourceStamp describes the release source by names, sizes and times.
+func (o *offers) sourceStamp() (string, error) {
 	if o.cfg.ReleasesDir == "" {
-		return self, nil
+		exe := o.cfg.Executable
+		if exe == "" {
+			var err error
+			if exe, err = os.Executable(); err != nil {
+				return "", err
+			}
+		}
+		return fileStamp(exe)
+	}
+	entries, err := os.ReadDir(o.cfg.ReleasesDir)
+	if err != nil {
+		return "", fmt.Errorf("releases %s: %w", o.cfg.ReleasesDir, err)
+	}
+	stamp := ""
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		stamp += fmt.Sprintf("%s %d %d\n", e.Name(), info.Size(), info.ModTime().UnixNano())
+	}
+	return stamp, nil
+}
+
+func fileStamp(path string) (string, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s %d %d", path, info.Size(), info.ModTime().UnixNano()), nil
+}
+
+func (o *offers) load() (update.Release, error) {
+	if o.cfg.ReleasesDir == "" {
+		return update.Self(o.cfg.Version, o.cfg.Executable)
 	}
 	rel, err := update.Discover(o.cfg.ReleasesDir)
 	if err != nil {
 		return update.Release{}, fmt.Errorf("releases %s: %w", o.cfg.ReleasesDir, err)
 	}
 	return rel, nil
+}
+
+// binary returns the size and SHA-256 of the equus binary of an asset
+// (extracted from its archive where it is one), computed once per file.
+func (o *offers) binary(a update.Asset) (int64, string, error) {
+	stamp, err := fileStamp(a.Path)
+	if err != nil {
+		return 0, "", err
+	}
+	key := stamp + "\x00" + a.Binary + "\x00" + a.SHA256
+	o.binMu.Lock()
+	defer o.binMu.Unlock()
+	if b, ok := o.bins[key]; ok {
+		return b.size, b.sum, nil
+	}
+	rc, size, sum, err := update.OpenBinary(a)
+	if err != nil {
+		return 0, "", err
+	}
+	rc.Close()
+	if len(o.bins) > 64 {
+		clear(o.bins)
+	}
+	o.bins[key] = binaryInfo{size: size, sum: sum}
+	return size, sum, nil
 }
 
 // newerThan returns the offered version when it is newer than version.
