@@ -68,8 +68,8 @@ type supervisor struct {
 	bo      backoff
 }
 
-// Run supervises the agent until ctx ends, then stops it and returns nil.
-func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+// newSupervisor returns the supervisor of cfg, with its state loaded.
+func newSupervisor(cfg Config, log *slog.Logger) *supervisor {
 	if cfg.RestartBackoff <= 0 {
 		cfg.RestartBackoff = DefaultRestartBackoff
 	}
@@ -80,6 +80,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		cfg:     cfg,
 		log:     log,
 		running: cfg.Version,
+		// stage0 runs "<new> version" itself, to check the version too.
 		updater: &update.Updater{Target: cfg.Executable, NoRunCheck: true},
 		bo:      backoff{min: cfg.RestartBackoff, max: max(maxBackoff, cfg.RestartBackoff)},
 	}
@@ -88,7 +89,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		log.Warn("stage0 state unreadable; starting with none", "err", err)
 	}
 	s.state = st
-	log.Info("stage0 started", "version", cfg.Version, "agent", cfg.Executable, "helen", cfg.Agent.Helen)
+	return s
+}
+
+// Run supervises the agent until ctx ends, then stops it and returns nil.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	s := newSupervisor(cfg, log)
+	var err error
+	log.Info("stage0 started", "version", s.cfg.Version, "agent", s.cfg.Executable, "helen", cfg.Agent.Helen)
 
 	var next *child
 	if s.enrolled() {
