@@ -95,6 +95,9 @@ func (cfg Config) validate() error {
 	if !wire.ValidVersion(cfg.Version) || !wire.ValidString(cfg.Version) {
 		return fmt.Errorf("version %q is not a semantic version", cfg.Version)
 	}
+	if cfg.Helen == "" {
+		return errors.New("--helen HOST:PORT is required (or EQUUS_HELEN, or helen = in the --config file)")
+	}
 	host, _, err := net.SplitHostPort(cfg.Helen)
 	if err != nil || host == "" {
 		return fmt.Errorf("--helen %q: want HOST:PORT", cfg.Helen)
@@ -142,7 +145,10 @@ func exists(path string) bool {
 // Flags returns the flags of the agent, which stage0 takes too.
 func Flags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "helen", Usage: "helen's agents' address `HOST:PORT`", EnvVars: []string{"EQUUS_HELEN"}, Required: true},
+		// Not Required: urfave/cli checks required flags before the
+		// --config file is read, and the installed agent takes --helen
+		// from there; validate reports it missing instead.
+		&cli.StringFlag{Name: "helen", Usage: "helen's agents' address `HOST:PORT` (required)", EnvVars: []string{"EQUUS_HELEN"}},
 		&cli.StringFlag{Name: "ca", Usage: "recognise helen by the CA certificate in `FILE`", EnvVars: []string{"EQUUS_CA"}, TakesFile: true},
 		&cli.StringFlag{Name: "ca-pin", Usage: "recognise helen by its CA's pin `sha256:HEX`", EnvVars: []string{"EQUUS_CA_PIN"}},
 		&cli.StringFlag{Name: "cert", Usage: "the agent's certificate `FILE` (offline enrollment)", EnvVars: []string{"EQUUS_CERT"}, TakesFile: true},
