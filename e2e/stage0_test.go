@@ -197,7 +197,8 @@ func TestStage0SyncsBundle(t *testing.T) {
 }
 
 // The join command helen prints installs the binary, checks its SHA-256
-// and writes the config, into a --prefix without starting anything.
+// and writes the config, into a --prefix without starting anything; the
+// agent then runs from that config as its unit would run it.
 func TestBootstrapScript(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("curl"); err != nil {
@@ -212,7 +213,7 @@ func TestBootstrapScript(t *testing.T) {
 		t.Fatalf("join command: %s", tok.Join)
 	}
 	root := t.TempDir()
-	cmd := exec.Command("sh", "-c", tok.Join+" --prefix "+root+" --no-start")
+	cmd := exec.Command("sh", "-c", tok.Join+" --name "+agentName+" --prefix "+root+" --no-start")
 	cmd.Env = testEnv(t)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -229,7 +230,7 @@ func TestBootstrapScript(t *testing.T) {
 	}
 	conf := readFile(filepath.Join(root, "etc", "equus", "equus.conf"))
 	for _, want := range []string{
-		"helen = " + h.addr, "ca-pin = " + h.pin, "token = " + tok.Token,
+		"helen = " + h.addr, "ca-pin = " + h.pin, "token = " + tok.Token, "name = " + agentName,
 		"data = " + filepath.Join(root, "var", "lib", "equus"),
 	} {
 		if !strings.Contains(conf, want+"\n") {
@@ -242,4 +243,8 @@ func TestBootstrapScript(t *testing.T) {
 	if !strings.Contains(string(out), "bootstrap: installed equus "+v110) {
 		t.Errorf("bootstrap did not say what it installed")
 	}
+
+	// What the unit the script installs runs: stage0 with the config.
+	startProc(t, "installed stage0", installed, "--config", filepath.Join(root, "etc", "equus", "equus.conf"), "stage0")
+	h.agentReady(t, agentName, v110, time.Minute)
 }
