@@ -106,6 +106,9 @@ After=network-online.target
 
 [Service]
 ExecStart=$bin/equus --config $etc/equus.conf stage0
+# SIGTERM to stage0 alone: it stops the agent and waits for it.
+KillMode=mixed
+TimeoutStopSec=30
 Restart=always
 RestartSec=5
 
