@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -332,6 +333,22 @@ func startStage0(t *testing.T, bin, data string, h *helen) *stage0 {
 		"--name", agentName, "--data", data,
 		"--restart-backoff", "200ms", "--ready-timeout", "30s")
 	return &stage0{proc: p, bin: bin, data: data}
+}
+
+var pidRE = regexp.MustCompile(`msg="agent started" pid=(\d+)`)
+
+// agentPID returns the pid of the agent stage0 started last.
+func (s *stage0) agentPID(t *testing.T) int {
+	t.Helper()
+	m := pidRE.FindAllStringSubmatch(s.output(), -1)
+	if m == nil {
+		t.Fatal("stage0 logged no agent start")
+	}
+	pid, err := strconv.Atoi(m[len(m)-1][1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
 }
 
 // count returns how many lines of the output hold s.

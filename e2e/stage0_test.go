@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -47,6 +49,18 @@ func TestStage0Update(t *testing.T) {
 	}
 	if bad := badVersions(t, s.data); len(bad) != 0 {
 		t.Errorf("versions recorded as bad: %v", bad)
+	}
+
+	// SIGTERM: stage0 stops the agent, waits for it and exits 0.
+	pid := s.agentPID(t)
+	if err := s.stop(t); err != nil {
+		t.Errorf("stage0 after SIGTERM: %v, want exit status 0", err)
+	}
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("agent %d still there after stage0 stopped: %v", pid, err)
+	}
+	if s.count("stopping the agent") != 1 {
+		t.Errorf("stage0 did not log stopping the agent")
 	}
 }
 
