@@ -3,6 +3,7 @@ package helen
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -30,6 +31,9 @@ that joins a machine.`,
 			&cli.StringFlag{Name: "advertise", Usage: "`HOST:PORT` agents reach helen at, for join commands", EnvVars: []string{"HELEN_ADVERTISE"}},
 			&cli.DurationFlag{Name: "history-max-age", Value: 30 * 24 * time.Hour, Usage: "prune results older than `AGE`", EnvVars: []string{"HELEN_HISTORY_MAX_AGE"}},
 			&cli.IntFlag{Name: "history-max-per-check", Value: 10000, Usage: "keep at most `N` results per agent and check", EnvVars: []string{"HELEN_HISTORY_MAX_PER_CHECK"}},
+			&cli.BoolFlag{Name: "dev", Usage: "try it out: a fresh data directory (unless --data), helen on loopback, one agent in this process, a few checks scheduled"},
+			&cli.DurationFlag{Name: "down-after", Value: 60 * time.Second, Usage: "declare an agent down when it has not come back within `DURATION`", EnvVars: []string{"HELEN_DOWN_AFTER"}},
+			&cli.BoolFlag{Name: "metrics-auth", Usage: "ask for the admin token on /metrics too", EnvVars: []string{"HELEN_METRICS_AUTH"}},
 			&cli.BoolFlag{Name: "insecure-plaintext", Usage: "DEBUG ONLY: speak the protocol without TLS on a loopback --listen", EnvVars: []string{"HELEN_INSECURE_PLAINTEXT"}},
 		},
 		Action: func(c *cli.Context) error {
@@ -48,7 +52,12 @@ that joins a machine.`,
 				InsecurePlaintext:  c.Bool("insecure-plaintext"),
 				HistoryMaxAge:      c.Duration("history-max-age"),
 				HistoryMaxPerCheck: c.Int("history-max-per-check"),
+				DownAfter:          c.Duration("down-after"),
+				MetricsAuth:        c.Bool("metrics-auth"),
 				Log:                log,
+			}
+			if c.Bool("dev") {
+				return runDev(c.Context, c, cfg)
 			}
 			srv, err := New(cfg)
 			if err != nil {
@@ -68,6 +77,9 @@ that joins a machine.`,
 				fmt.Fprintf(out, ", operators on https://%s", ls.Ops.Addr())
 			}
 			fmt.Fprintf(out, "\ndata: %s\nCA pin: %s\n", cfg.DataDir, srv.CA().Pin())
+			if token, created := srv.AdminToken(); created {
+				fmt.Fprintf(out, "admin token for the operators' API (printed once; kept in %s):\n  %s\n", filepath.Join(cfg.DataDir, adminTokenFile), token)
+			}
 			fmt.Fprintf(out, "join a machine, as root on it (make a token with `equus helen token`):\n  %s\n", srv.JoinCommand("TOKEN"))
 			log.Info("helen started", "version", version, "pid", os.Getpid())
 			err = srv.Serve(c.Context, ls)
