@@ -1,0 +1,205 @@
+package helen
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/equus-monitoring/equus/result"
+	"github.com/equus-monitoring/equus/state"
+)
+
+// waitEvent waits for the next event on ch that pred accepts, failing the
+// test after waitFor.
+func waitEvent(t testing.TB, ch <-chan state.Event, what string, pred func(state.Event) bool) state.Event {
+	t.Helper()
+	deadline := time.After(waitFor)
+	for {
+		select {
+		case ev := <-ch:
+			if pred(ev) {
+				return ev
+			}
+		case <-deadline:
+			t.Fatalf("timed out waiting for the event %s", what)
+		}
+	}
+}
+
+// TestStatusChangeIsOneEvent: the first result and each change of status
+// are one event each; results that do not change the status are none.
+func TestStatusChangeIsOneEvent(t *testing.T) {
+	h := startHelen(t, Config{})
+	events, unsubscribe := h.srv.Subscribe(64)
+	defer unsubscribe()
+	a := startAgent(t, h, "web-1", behavior{})
+	a.ready()
+	sch := state.Schedule{Name: "s", Check: "c", Every: 100 * time.Millisecond, Args: json.RawMessage(`{"status":"ok"}`)}
+	if _, err := h.srv.PutSchedule(sch); err != nil {
+		t.Fatal(err)
+	}
+	first := waitEvent(t, events, "new -> ok", func(ev state.Event) bool { return ev.Schedule == "s" })
+	if first.From != "" || first.To != "ok" || first.Agent != "web-1" || first.Check != "c" {
+		t.Errorf("first event = %+v", first)
+	}
+	poll(t, "3 more runs", func() bool { return a.countChecks("c") >= 4 })
+	sch.Args = json.RawMessage(`{"status":"critical","tag":"on fire"}`)
+	if _, err := h.srv.PutSchedule(sch); err != nil {
+		t.Fatal(err)
+	}
+	change := waitEvent(t, events, "ok -> critical", func(ev state.Event) bool { return ev.Schedule == "s" })
+	if change.From != "ok" || change.To != "critical" || change.Message != "c on fire" {
+		t.Errorf("change event = %+v", change)
+	}
+	n := a.countChecks("c")
+	poll(t, "3 more runs", func() bool { return a.countChecks("c") >= n+3 })
+	select {
+	case ev := <-events:
+		t.Errorf("an event with no change of status: %+v", ev)
+	default:
+	}
+	stored, err := h.srv.DB().Events(time.Time{}, time.Time{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != 2 || stored[0].To != "ok" || stored[1].To != "critical" {
+		t.Errorf("stored events = %+v, want new->ok and ok->critical", stored)
+	}
+	sts := h.srv.Statuses()
+	if len(sts) != 1 {
+		t.Fatalf("statuses = %+v", sts)
+	}
+	st := sts[0]
+	if st.Status.Status != "critical" || st.Previous != "ok" || !st.Since.Equal(change.Time) || st.Message != "c on fire" || st.Time.Before(st.Since) {
+		t.Errorf("status = %+v", st)
+	}
+}
+
+// TestAgentDownAndUp: an agent gone longer than the grace period is down
+// (an event, and its statuses say unknown), and up again when it returns;
+// one back within the grace period is neither.
+func TestAgentDownAndUp(t *testing.T) {
+	const grace = 300 * time.Millisecond
+	h := startHelen(t, Config{DownAfter: grace})
+	events, unsubscribe := h.srv.Subscribe(64)
+	defer unsubscribe()
+	a := startAgent(t, h, "web-1", behavior{})
+	a.ready()
+	if _, err := h.srv.PutSchedule(state.Schedule{Name: "s", Check: "c", Every: 100 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, events, "first result", func(ev state.Event) bool { return ev.Schedule == "s" })
+
+	// Back within the grace period: no event.
+	a.close()
+	a = startAgent(t, h, "web-1", behavior{})
+	a.ready()
+	time.Sleep(2 * grace)
+	select {
+	case ev := <-events:
+		t.Fatalf("event for a reconnection within the grace period: %+v", ev)
+	default:
+	}
+
+	// Gone for longer: down.
+	gone := time.Now()
+	a.close()
+	down := waitEvent(t, events, "agent down", func(ev state.Event) bool { return ev.Schedule == "" })
+	if down.Agent != "web-1" || down.From != "up" || down.To != "down" || down.Time.Sub(gone) < grace {
+		t.Errorf("down event = %+v, %v after the disconnection", down, down.Time.Sub(gone))
+	}
+	sts := h.srv.Statuses()
+	if len(sts) != 1 || sts[0].Status.Status != string(result.Unknown) || !sts[0].AgentDown || sts[0].Previous != "ok" {
+		t.Errorf("statuses of an agent down = %+v", sts)
+	}
+
+	a = startAgent(t, h, "web-1", behavior{})
+	a.ready()
+	up := waitEvent(t, events, "agent up", func(ev state.Event) bool { return ev.Schedule == "" })
+	if up.From != "down" || up.To != "up" {
+		t.Errorf("up event = %+v", up)
+	}
+	poll(t, "status ok again", func() bool {
+		sts := h.srv.Statuses()
+		return len(sts) == 1 && sts[0].Status.Status == "ok" && !sts[0].AgentDown
+	})
+	// The statuses were ok before and after: no change of status.
+	time.Sleep(200 * time.Millisecond)
+	select {
+	case ev := <-events:
+		t.Errorf("unexpected event after the agent came back: %+v", ev)
+	default:
+	}
+	if down, err := h.srv.DB().AgentsDown(); err != nil || len(down) != 0 {
+		t.Errorf("agents down after it came back: %v, %v", down, err)
+	}
+}
+
+// TestStatusAfterRestart: statuses are kept across a restart, and an agent
+// that does not come back after it is declared down, once.
+func TestStatusAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	const grace = 200 * time.Millisecond
+	h := startHelen(t, Config{DataDir: dir, DownAfter: grace})
+	a := startAgent(t, h, "web-1", behavior{})
+	a.ready()
+	if _, err := h.srv.PutSchedule(state.Schedule{Name: "s", Check: "c", Every: 100 * time.Millisecond, Args: json.RawMessage(`{"status":"warning"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "a status", func() bool { return len(h.srv.Statuses()) == 1 })
+	a.close()
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	h.srv.Close()
+
+	h2 := startHelen(t, Config{DataDir: dir, DownAfter: grace})
+	sts := h2.srv.Statuses()
+	if len(sts) != 1 || sts[0].Status.Status != "warning" || sts[0].Check != "c" {
+		t.Fatalf("statuses after restart = %+v", sts)
+	}
+	poll(t, "agent down after restart", func() bool {
+		evs, _ := h2.srv.DB().Events(time.Time{}, time.Time{}, 0)
+		return len(evs) > 0 && evs[len(evs)-1].To == "down"
+	})
+	h2.stop()
+	h2.srv.Close()
+
+	// Known down already: no second down event on the next start.
+	h3 := startHelen(t, Config{DataDir: dir, DownAfter: grace})
+	time.Sleep(3 * grace)
+	evs, err := h3.srv.DB().Events(time.Time{}, time.Time{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	downs := 0
+	for _, ev := range evs {
+		if ev.To == "down" {
+			downs++
+		}
+	}
+	if downs != 1 {
+		t.Errorf("%d down events, want 1: %+v", downs, evs)
+	}
+	if sts := h3.srv.Statuses(); len(sts) != 1 || !sts[0].AgentDown || sts[0].Status.Status != "unknown" {
+		t.Errorf("statuses = %+v", sts)
+	}
+}
+
+func TestStatusViewsOrder(t *testing.T) {
+	rows := []state.Status{
+		{Agent: "b", Schedule: "x", Status: "ok"},
+		{Agent: "a", Schedule: "y", Status: "unknown"},
+		{Agent: "c", Schedule: "x", Status: "critical"},
+		{Agent: "a", Schedule: "x", Status: "warning"},
+		{Agent: "a", Schedule: "z", Status: "ok"},
+		{Agent: "d", Schedule: "x", Status: "critical"},
+	}
+	got := statusViews(rows, map[string]time.Time{"d": time.Unix(0, 0)})
+	want := []string{"c/x critical", "a/x warning", "a/y unknown", "d/x unknown", "a/z ok", "b/x ok"}
+	for i, v := range got {
+		if s := v.Agent + "/" + v.Schedule + " " + v.Status.Status; s != want[i] {
+			t.Errorf("row %d = %s, want %s", i, s, want[i])
+		}
+	}
+}
