@@ -1,0 +1,232 @@
+package helen
+
+import (
+	"bytes"
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/equus-monitoring/equus/state"
+)
+
+// opsClient is an HTTPS client of the operators' port that trusts helen's
+// CA.
+type opsClient struct {
+	t     testing.TB
+	hc    *http.Client
+	base  string
+	token string
+}
+
+func newOpsClient(t testing.TB, h *testHelen) *opsClient {
+	t.Helper()
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: h.srv.CA().Pool(), ServerName: "127.0.0.1"}}
+	t.Cleanup(tr.CloseIdleConnections)
+	token, _ := h.srv.AdminToken()
+	return &opsClient{t: t, hc: &http.Client{Transport: tr, Timeout: waitFor}, base: "https://" + h.ls.Ops.Addr().String(), token: token}
+}
+
+// do sends a request with the given bearer token ("" for none) and returns
+// the status and body.
+func (c *opsClient) do(method, path, token string, body any) (int, []byte) {
+	c.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return resp.StatusCode, data
+}
+
+// get sends an authorized request and decodes its 200 answer into out.
+func (c *opsClient) get(path string, out any) {
+	c.t.Helper()
+	code, data := c.do(http.MethodGet, path, c.token, nil)
+	if code != http.StatusOK {
+		c.t.Fatalf("GET %s: %d %s", path, code, data)
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		c.t.Fatalf("GET %s: %v in %s", path, err, data)
+	}
+}
+
+// isJSONError reports whether data is exactly {"error": "..."}.
+func isJSONError(data []byte) bool {
+	var m map[string]any
+	if json.Unmarshal(data, &m) != nil || len(m) != 1 {
+		return false
+	}
+	s, ok := m["error"].(string)
+	return ok && s != ""
+}
+
+func TestAPIRefusesWithoutToken(t *testing.T) {
+	h := startHelen(t, Config{})
+	c := newOpsClient(t, h)
+	for _, path := range []string{"/v1/agents", "/v1/status", "/v1/schedules", "/v1/events", "/v1/history?agent=a", "/v1/nothing"} {
+		for name, token := range map[string]string{
+			"none":   "",
+			"wrong":  c.token[:len(c.token)-1] + "x",
+			"prefix": c.token[:8],
+			"longer": c.token + "x",
+		} {
+			code, data := c.do(http.MethodGet, path, token, nil)
+			if code != http.StatusUnauthorized || !isJSONError(data) {
+				t.Errorf("GET %s with %s token: %d %s, want 401 and a JSON error", path, name, code, data)
+			}
+		}
+	}
+	code, data := c.do(http.MethodPost, "/v1/schedules", "", ScheduleView{Name: "x", Check: "load", Every: Duration(time.Minute)})
+	if code != http.StatusUnauthorized || !isJSONError(data) {
+		t.Errorf("POST without token: %d %s", code, data)
+	}
+	if len(h.srv.Schedules()) != 0 {
+		t.Error("a schedule was added without the token")
+	}
+}
+
+func TestAPI(t *testing.T) {
+	h := startHelen(t, Config{})
+	c := newOpsClient(t, h)
+	a := startAgent(t, h, "web-1", behavior{})
+	a.ready()
+
+	var sch ScheduleView
+	code, data := c.do(http.MethodPost, "/v1/schedules", c.token,
+		map[string]any{"name": "load", "check": "load", "every": "100ms", "args": map[string]string{"status": "warning"}})
+	if code != http.StatusOK || json.Unmarshal(data, &sch) != nil {
+		t.Fatalf("POST /v1/schedules: %d %s", code, data)
+	}
+	if sch.Every != Duration(100*time.Millisecond) || sch.Agents != "*" || sch.Timeout != Duration(defaultTimeout) {
+		t.Errorf("schedule = %+v", sch)
+	}
+	var list []ScheduleView
+	c.get("/v1/schedules", &list)
+	if len(list) != 1 || list[0].Name != "load" {
+		t.Errorf("GET /v1/schedules = %+v", list)
+	}
+	for _, bad := range []any{
+		map[string]any{"name": "x", "check": "load"},
+		map[string]any{"name": "x y", "check": "load", "every": "1s"},
+		map[string]any{"name": "x", "check": "load", "every": "soon"},
+		"not an object",
+	} {
+		if code, data := c.do(http.MethodPost, "/v1/schedules", c.token, bad); code != http.StatusBadRequest || !isJSONError(data) {
+			t.Errorf("POST %v: %d %s, want 400 and a JSON error", bad, code, data)
+		}
+	}
+
+	poll(t, "two results and an event", func() bool {
+		rs, _ := h.srv.DB().History("web-1", "load", 0, time.Time{}, time.Time{})
+		evs, _ := h.srv.DB().Events(time.Time{}, time.Time{}, 0)
+		return len(rs) >= 2 && len(evs) == 1
+	})
+	var sts []StatusView
+	c.get("/v1/status", &sts)
+	if len(sts) != 1 || sts[0].Agent != "web-1" || sts[0].Status.Status != "warning" {
+		t.Errorf("GET /v1/status = %+v", sts)
+	}
+	var agents []AgentView
+	c.get("/v1/agents", &agents)
+	if len(agents) != 1 || agents[0].Name != "web-1" || !agents[0].Connected {
+		t.Errorf("GET /v1/agents = %+v", agents)
+	}
+	var rs []state.Result
+	c.get("/v1/history?agent=web-1&check=load&since=1h&limit=2", &rs)
+	if len(rs) != 2 || rs[0].Check != "load" || rs[0].Status != "warning" {
+		t.Errorf("GET /v1/history = %+v", rs)
+	}
+	c.get("/v1/history?agent=web-1&until="+time.Now().Add(-time.Hour).Format(time.RFC3339), &rs)
+	if len(rs) != 0 {
+		t.Errorf("GET /v1/history until an hour ago = %+v", rs)
+	}
+	var evs []state.Event
+	c.get("/v1/events?since=1h", &evs)
+	if len(evs) != 1 || evs[0].To != "warning" {
+		t.Errorf("GET /v1/events = %+v", evs)
+	}
+	for _, path := range []string{"/v1/history", "/v1/history?agent=a&since=yesterday", "/v1/events?limit=0"} {
+		if code, data := c.do(http.MethodGet, path, c.token, nil); code != http.StatusBadRequest || !isJSONError(data) {
+			t.Errorf("GET %s: %d %s, want 400 and a JSON error", path, code, data)
+		}
+	}
+	if code, data := c.do(http.MethodGet, "/v1/nothing", c.token, nil); code != http.StatusNotFound || !isJSONError(data) {
+		t.Errorf("GET /v1/nothing: %d %s, want 404 and a JSON error", code, data)
+	}
+
+	if code, data := c.do(http.MethodDelete, "/v1/schedules/load", c.token, nil); code != http.StatusOK {
+		t.Errorf("DELETE: %d %s", code, data)
+	}
+	if code, data := c.do(http.MethodDelete, "/v1/schedules/load", c.token, nil); code != http.StatusNotFound || !isJSONError(data) {
+		t.Errorf("second DELETE: %d %s, want 404", code, data)
+	}
+	c.get("/v1/schedules", &list)
+	if len(list) != 0 {
+		t.Errorf("schedules after DELETE = %+v", list)
+	}
+}
+
+func TestAdminTokenFile(t *testing.T) {
+	dir := t.TempDir()
+	h := startHelen(t, Config{DataDir: dir})
+	token, created := h.srv.AdminToken()
+	if !created || len(token) < 20 {
+		t.Fatalf("first start: token %q created %v", token, created)
+	}
+	fi, err := os.Stat(filepath.Join(dir, adminTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("admin-token mode %v, want 0600", fi.Mode().Perm())
+	}
+	h.stop()
+	h.srv.Close()
+	h2 := startHelen(t, Config{DataDir: dir})
+	again, created := h2.srv.AdminToken()
+	if created || again != token {
+		t.Errorf("second start: token %q created %v, want the first one kept", again, created)
+	}
+}
+
+func TestMetricsAuth(t *testing.T) {
+	for _, auth := range []bool{false, true} {
+		h := startHelen(t, Config{MetricsAuth: auth})
+		c := newOpsClient(t, h)
+		code, data := c.do(http.MethodGet, "/metrics", "", nil)
+		if auth && (code != http.StatusUnauthorized || !isJSONError(data)) {
+			t.Errorf("--metrics-auth, no token: %d", code)
+		}
+		if !auth && (code != http.StatusOK || !strings.Contains(string(data), "helen_agents_connected")) {
+			t.Errorf("open /metrics: %d", code)
+		}
+		if code, _ := c.do(http.MethodGet, "/metrics", c.token, nil); code != http.StatusOK {
+			t.Errorf("metrics-auth %v, with token: %d", auth, code)
+		}
+	}
+}
