@@ -1,0 +1,140 @@
+package helen
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/equus-monitoring/equus/result"
+	"github.com/equus-monitoring/equus/state"
+)
+
+func TestSanitize(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"load1", "load1"},
+		{"used%", "usedpercent"},
+		{"/var/log used", "_var_log_used"},
+		{`a"b\c{d}`, "a_b_c_d_"},
+		{"é", "_"},
+		{strings.Repeat("x", 100), strings.Repeat("x", maxMetricName)},
+		{"", ""},
+	} {
+		if got := sanitize(tc.in); got != tc.want {
+			t.Errorf("sanitize(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestBoundMetrics(t *testing.T) {
+	var in []result.Metric
+	in = append(in, result.Metric{Name: "a-b", Value: 1}, result.Metric{Name: "a_b", Value: 2}, result.Metric{Name: "", Value: 3})
+	for i := range 40 {
+		in = append(in, result.Metric{Name: fmt.Sprintf("m%d", i), Value: float64(i), Unit: "s"})
+	}
+	got := boundMetrics(in)
+	if len(got) != maxMetrics {
+		t.Fatalf("%d metrics kept, want %d", len(got), maxMetrics)
+	}
+	if got[0].Name != "a_b" || got[0].Value != 1 || got[1].Name != "m0" {
+		t.Errorf("kept %+v: want the first of two names that sanitize alike, no empty name", got[:2])
+	}
+}
+
+// scrape fetches /metrics and parses it with the Prometheus text parser.
+func scrape(t *testing.T, c *opsClient) map[string]*dto.MetricFamily {
+	t.Helper()
+	code, data := c.do(http.MethodGet, "/metrics", "", nil)
+	if code != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %s", code, data)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(string(data)))
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	return fams
+}
+
+// gauge returns the value of the series of fam whose labels include want.
+func gauge(fam *dto.MetricFamily, want map[string]string) (float64, bool) {
+	if fam == nil {
+		return 0, false
+	}
+next:
+	for _, m := range fam.GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		for k, v := range want {
+			if labels[k] != v {
+				continue next
+			}
+		}
+		return m.GetGauge().GetValue(), true
+	}
+	return 0, false
+}
+
+func TestMetricsCarryStatus(t *testing.T) {
+	h := startHelen(t, Config{})
+	c := newOpsClient(t, h)
+	a := startAgent(t, h, "web-1", behavior{})
+	a.ready()
+	if _, err := h.srv.PutSchedule(state.Schedule{Name: "disk-root", Check: "disk", Every: 100 * time.Millisecond,
+		Args: json.RawMessage(`{"status":"critical"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "a status", func() bool { return len(h.srv.Statuses()) == 1 })
+	fams := scrape(t, c)
+	v, ok := gauge(fams["equus_check_status"], map[string]string{"agent": "web-1", "schedule": "disk-root", "check": "disk"})
+	if !ok || v != 2 {
+		t.Errorf("equus_check_status of web-1 disk-root = %v (found %v), want 2", v, ok)
+	}
+	for _, name := range []string{"helen_agents_connected", "helen_checks_sent_total", "helen_results_received_total",
+		"helen_check_round_trip_seconds", "helen_database_bytes", "helen_scheduled_runs_total"} {
+		if fams[name] == nil {
+			t.Errorf("no %s in /metrics", name)
+		}
+	}
+	if v, _ := gauge(fams["helen_database_bytes"], nil); v <= 0 {
+		t.Errorf("helen_database_bytes = %v", v)
+	}
+
+	// The metrics of a result, with names sanitized and at most 32 kept;
+	// nothing of the message.
+	var ms []result.Metric
+	for i := range 40 {
+		ms = append(ms, result.Metric{Name: fmt.Sprintf("used %d%%", i), Value: float64(i), Unit: "B"})
+	}
+	sch := state.Schedule{Name: "other", Check: "mem"}
+	h.srv.monitor.status.record("web-2", sch, result.Doc{Status: result.Warning, Message: `secret "text"`, Metrics: ms}, time.Now())
+	fams = scrape(t, c)
+	if v, ok := gauge(fams["equus_check_status"], map[string]string{"agent": "web-2", "schedule": "other"}); !ok || v != 1 {
+		t.Errorf("equus_check_status of web-2 = %v, %v; want 1", v, ok)
+	}
+	if v, ok := gauge(fams["equus_check_metric"], map[string]string{"agent": "web-2", "metric": "used_7percent", "unit": "B"}); !ok || v != 7 {
+		t.Errorf("equus_check_metric used_7percent = %v, %v; want 7", v, ok)
+	}
+	n := 0
+	for _, m := range fams["equus_check_metric"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "agent" && l.GetValue() == "web-2" {
+				n++
+			}
+			if strings.Contains(l.GetValue(), "secret") {
+				t.Errorf("a label carries the message: %v", m)
+			}
+		}
+	}
+	if n != maxMetrics {
+		t.Errorf("%d metrics of web-2 exported, want %d", n, maxMetrics)
+	}
+}
