@@ -1,0 +1,254 @@
+// Command equus-load opens many agent connections to a helen over mutual
+// TLS, answers every check at once, and reports when the checks came: a
+// histogram of their times within the schedule's interval, and the checks
+// per second. It issues its agents' certificates from helen's CA in helen's
+// data directory, so it runs on helen's machine, against loopback.
+//
+//	equus-load -data DIR -helen 127.0.0.1:7480 -n 1000 -every 10s -for 70s
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/equus-monitoring/equus/pki"
+	"github.com/equus-monitoring/equus/result"
+	"github.com/equus-monitoring/equus/wire"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "equus-load:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	data, helen, prefix, version string
+	n, buckets, dialers          int
+	every, duration, warmup      time.Duration
+}
+
+func run() error {
+	var o options
+	flag.StringVar(&o.data, "data", "", "helen's data `DIR` (its CA issues the agents' certificates)")
+	flag.StringVar(&o.helen, "helen", "127.0.0.1:7480", "helen's agents' `ADDRESS`")
+	flag.IntVar(&o.n, "n", 1000, "how many agents")
+	flag.StringVar(&o.prefix, "prefix", "load-", "agent names are `PREFIX`0001 and on")
+	flag.StringVar(&o.version, "version", "0.0.0-dev", "the version the agents say in hello")
+	flag.DurationVar(&o.every, "every", 10*time.Second, "the schedule's interval, for the histogram")
+	flag.DurationVar(&o.duration, "for", 70*time.Second, "how long to run once connected")
+	flag.DurationVar(&o.warmup, "warmup", 10*time.Second, "leave the checks of the first `DURATION` out of the figures")
+	flag.IntVar(&o.buckets, "buckets", 10, "bars in the histogram")
+	flag.IntVar(&o.dialers, "dialers", 32, "connections opened at once")
+	flag.Parse()
+	if o.data == "" {
+		return errors.New("give -data DIR, helen's data directory")
+	}
+	if o.n < 1 || o.n > 100000 || o.buckets < 1 || o.every <= 0 || o.dialers < 1 {
+		return errors.New("bad -n, -buckets, -every or -dialers")
+	}
+	if _, err := os.Stat(filepath.Join(o.data, "ca.pem")); err != nil {
+		return fmt.Errorf("no helen CA in %s: %w", o.data, err)
+	}
+	ca, err := pki.LoadOrCreateCA(o.data)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+
+	st := &stats{buckets: make([]atomic.Int64, o.buckets), every: o.every}
+	conns, err := connectAll(ctx, o, ca)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%d agents connected to %s\n", len(conns), o.helen)
+	start := time.Now()
+	st.from = start.Add(o.warmup)
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Add(1)
+		go func() { defer wg.Done(); serve(c, o.version, st) }()
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(o.duration):
+	}
+	st.to = time.Now()
+	for _, c := range conns {
+		c.Close()
+	}
+	wg.Wait()
+	st.report(os.Stdout)
+	return nil
+}
+
+// connectAll issues a certificate for every agent and connects them, a
+// few at a time.
+func connectAll(ctx context.Context, o options, ca *pki.CA) ([]*tls.Conn, error) {
+	host, _, err := net.SplitHostPort(o.helen)
+	if err != nil {
+		return nil, err
+	}
+	conns := make([]*tls.Conn, o.n)
+	errs := make(chan error, o.n)
+	sem := make(chan struct{}, o.dialers)
+	var wg sync.WaitGroup
+	for i := range o.n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			c, err := connect(ctx, o, ca, host, fmt.Sprintf("%s%04d", o.prefix, i+1))
+			if err != nil {
+				errs <- err
+				return
+			}
+			conns[i] = c
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	var got []*tls.Conn
+	for _, c := range conns {
+		if c != nil {
+			got = append(got, c)
+		}
+	}
+	if err := <-errs; err != nil {
+		return got, err
+	}
+	return got, nil
+}
+
+func connect(ctx context.Context, o options, ca *pki.CA, host, name string) (*tls.Conn, error) {
+	certPEM, keyPEM, err := ca.IssueClient(name, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("issue %s: %w", name, err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := pki.ClientConfig(pki.Trust{CA: ca.Cert}, host, &cert, []string{wire.ALPN})
+	if err != nil {
+		return nil, err
+	}
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	d := tls.Dialer{Config: cfg}
+	c, err := d.DialContext(dctx, "tcp", o.helen)
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", name, err)
+	}
+	return c.(*tls.Conn), nil
+}
+
+// serve says hello and answers every check at once until the connection
+// ends.
+func serve(c *tls.Conn, version string, st *stats) {
+	w := wire.NewWriter(c)
+	if w.Write(wire.Hello(version)) != nil || w.Flush() != nil {
+		return
+	}
+	r := wire.NewReader(c)
+	doc := result.Doc{Status: result.OK, Message: "ok", Metrics: []result.Metric{{Name: "value", Value: 1}}, DurationMS: 0.01}
+	blob := doc.Encode(wire.MaxBlob)
+	for {
+		m, err := r.Read()
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				st.errors.Add(1)
+			}
+			return
+		}
+		switch m.Kind {
+		case wire.KindCheck:
+			if !strings.HasPrefix(m.Name, "equus.") {
+				st.add(time.Now())
+			}
+			if w.Write(wire.Result(m.ID, m.Name, blob)) != nil || w.Flush() != nil {
+				return
+			}
+		case wire.KindReload, wire.KindError:
+			st.refused.Add(1)
+			return
+		}
+	}
+}
+
+// stats counts the checks received after the warmup, by their time within
+// the interval and by second.
+type stats struct {
+	every    time.Duration
+	from, to time.Time
+	buckets  []atomic.Int64
+	total    atomic.Int64
+	errors   atomic.Int64
+	refused  atomic.Int64
+
+	mu        sync.Mutex
+	perSecond map[int64]int
+}
+
+func (s *stats) add(t time.Time) {
+	if t.Before(s.from) {
+		return
+	}
+	s.total.Add(1)
+	in := time.Duration(t.UnixNano() % int64(s.every))
+	s.buckets[int(in*time.Duration(len(s.buckets))/s.every)].Add(1)
+	s.mu.Lock()
+	if s.perSecond == nil {
+		s.perSecond = map[int64]int{}
+	}
+	s.perSecond[t.Unix()]++
+	s.mu.Unlock()
+}
+
+func (s *stats) report(w io.Writer) {
+	secs := s.to.Sub(s.from).Seconds()
+	total := s.total.Load()
+	fmt.Fprintf(w, "checks: %d in %.1f s after the warmup = %.1f/s; connection errors %d, refused %d\n",
+		total, secs, float64(total)/secs, s.errors.Load(), s.refused.Load())
+	fmt.Fprintf(w, "time of the checks within the %s interval:\n", s.every)
+	width := s.every / time.Duration(len(s.buckets))
+	most := int64(1)
+	for i := range s.buckets {
+		most = max(most, s.buckets[i].Load())
+	}
+	for i := range s.buckets {
+		n := s.buckets[i].Load()
+		fmt.Fprintf(w, "  %6s-%-6s %6d %s\n", width*time.Duration(i), width*time.Duration(i+1), n, strings.Repeat("#", int(50*n/most)))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lo, hi, n := 1<<31, 0, 0
+	first, last := s.from.Unix()+1, s.to.Unix()-1 // whole seconds only
+	for sec := first; sec <= last; sec++ {
+		c := s.perSecond[sec]
+		lo, hi, n = min(lo, c), max(hi, c), n+1
+	}
+	if n > 0 {
+		fmt.Fprintf(w, "checks per whole second over %d s: min %d, max %d\n", n, lo, hi)
+	}
+}
