@@ -8,7 +8,9 @@
 #
 # goreleaser v2 is taken from $GORELEASER, the PATH or $(go env GOPATH)/bin;
 # when it is missing it is installed with `go install` (a few minutes).
-# Signing happens only when EQUUS_MINISIGN_KEY names a minisign key file.
+# Signing happens only when EQUUS_MINISIGN_KEY names a minisign secret key
+# file; the signatures are then checked with EQUUS_MINISIGN_PUB (default:
+# the key's name with .pub for .key).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -52,17 +54,25 @@ sha256() {
 }
 
 # rawbin prints where goreleaser keeps the raw binary released as $1
-# (equus_VERSION_OS_ARCH[.exe]): in its build directory.
+# (equus_VERSION_OS_ARCH[.exe][.minisig]): in its build directory, its
+# signature next to it. It prints nothing when there is none.
 rawbin() {
-	base=${1#equus_"$version"_}
+	sig=
+	case $1 in *.minisig) sig=.minisig ;; esac
+	name=${1%.minisig}
+	base=${name#equus_"$version"_}
 	os=${base%%_*}
 	arch=${base#*_}
 	arch=${arch%.exe}
 	ext=
-	case $1 in *.exe) ext=.exe ;; esac
-	for f in dist/equus_"${os}"_"${arch}"_*/equus"$ext"; do
-		[ -f "$f" ] && echo "$f" && return
+	case $name in *.exe) ext=.exe ;; esac
+	for f in dist/equus_"${os}"_"${arch}"_*/equus"$ext$sig"; do
+		if [ -f "$f" ]; then
+			echo "$f"
+			return 0
+		fi
 	done
+	return 0
 }
 
 version=$(sed -n 's/.*"version": *"\([^"]*\)".*/\1/p' dist/metadata.json | head -n 1)
@@ -86,6 +96,18 @@ while read -r sum name; do
 	n=$((n + 1))
 done <dist/checksums.txt
 echo "release-check: checksums.txt verified ($n files)"
+
+if [ -n "${EQUUS_MINISIGN_KEY:-}" ]; then
+	pub=${EQUUS_MINISIGN_PUB:-${EQUUS_MINISIGN_KEY%.key}.pub}
+	if command -v minisign >/dev/null 2>&1 && [ -f "$pub" ]; then
+		for f in dist/checksums.txt dist/*/equus dist/*/equus.exe; do
+			minisign -Vq -p "$pub" -m "$f" -x "$f.minisig" || fail "$f: signature does not verify with $pub"
+		done
+		echo "release-check: signatures verify with $pub"
+	else
+		echo "release-check: signatures not verified (no minisign, or no public key at $pub; set EQUUS_MINISIGN_PUB)"
+	fi
+fi
 
 if command -v dpkg-deb >/dev/null 2>&1; then
 	deb=$(ls dist/*_amd64.deb)
