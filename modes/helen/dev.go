@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/equus-monitoring/equus/modes/equus"
+	"github.com/equus-monitoring/equus/modes/setup"
 	"github.com/equus-monitoring/equus/state"
 )
 
@@ -36,6 +37,13 @@ const devEvery = 10 * time.Second
 // until ctx ends.
 func runDev(ctx context.Context, c *cli.Context, cfg Config) error {
 	out := c.App.Writer
+	if !c.IsSet("log-level") {
+		// The terminal is for the banner and the events; say only what
+		// goes wrong, unless asked for more.
+		if log, err := setup.NewLogger(c.App.ErrWriter, "warn", c.String("log-format")); err == nil {
+			cfg.Log = log
+		}
+	}
 	keep := c.IsSet("data")
 	if !keep {
 		dir, err := os.MkdirTemp("", "helen-dev-")
