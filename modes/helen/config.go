@@ -28,6 +28,9 @@ type Config struct {
 	// Executable is helen's own binary, offered as the release of its
 	// own OS and architecture when there is no releases directory.
 	Executable string
+	// RolloutSpread is the window over which agents already connected
+	// are asked to take a newly offered version (default 2 minutes).
+	RolloutSpread time.Duration
 	// InsecurePlaintext reports whether the agents' port speaks the
 	// protocol without TLS: for debugging only, on loopback only.
 	InsecurePlaintext bool

@@ -18,8 +18,9 @@ import (
 // when it changed, so that a crowd of agents saying hello never waits on
 // hashing a release.
 type offers struct {
-	cfg Config
-	log *slog.Logger
+	cfg     Config
+	log     *slog.Logger
+	recheck time.Duration // how often the source is looked at again
 
 	mu      sync.Mutex
 	release update.Release
@@ -36,11 +37,8 @@ type binaryInfo struct {
 	sum  string
 }
 
-// recheck is how often the release source is looked at again.
-const recheck = 5 * time.Second
-
 func newOffers(cfg Config, log *slog.Logger) *offers {
-	return &offers{cfg: cfg, log: log, bins: map[string]binaryInfo{}}
+	return &offers{cfg: cfg, log: log, recheck: 5 * time.Second, bins: map[string]binaryInfo{}}
 }
 
 // current returns the release on offer.
@@ -50,7 +48,7 @@ func (o *offers) current() (update.Release, error) {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if !o.checked.IsZero() && time.Since(o.checked) < recheck {
+	if !o.checked.IsZero() && time.Since(o.checked) < o.recheck {
 		return o.release, o.err
 	}
 	o.checked = time.Now()

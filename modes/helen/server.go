@@ -39,6 +39,7 @@ type Server struct {
 	cert    tls.Certificate
 	tlsConf *tls.Config
 	offers  *offers
+	rollout *rollout
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -100,6 +101,7 @@ func New(cfg Config) (*Server, error) {
 		metrics:   newMetrics(),
 	}
 	s.offers = newOffers(cfg, s.log)
+	s.rollout = newRollout(cfg.RolloutSpread)
 	if s.monitor, err = s.newMonitor(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("helen: %w", err)
@@ -170,8 +172,11 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		servers = append(servers, admin)
 		go func() { errc <- serveHTTP("admin socket", admin, ls.Admin) }()
 	}
-	s.wg.Add(1)
+	rolloutCtx, stopRollout := context.WithCancel(ctx)
+	defer stopRollout()
+	s.wg.Add(2)
 	go func() { defer s.wg.Done(); s.acceptLoop(ls.Agents) }()
+	go func() { defer s.wg.Done(); s.rolloutLoop(rolloutCtx) }()
 	s.startMonitor(ctx)
 
 	var err error
@@ -179,6 +184,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
+	stopRollout()
 	s.shutdown(ls, servers)
 	s.stopMonitor()
 	return err

@@ -91,7 +91,10 @@ func (s *Server) serveSession(c net.Conn, name, fingerprint string) {
 	if err := s.db.AgentSeen(state.Agent{Name: name, Fingerprint: fingerprint, Version: m.Version, Addr: addr, LastSeen: now}); err != nil {
 		s.log.Error("record agent", "agent", name, "err", err)
 	}
-	if offered, ok := s.offers.newerThan(m.Version); ok {
+	if offered, ok := s.offers.newerThan(m.Version); ok && !s.rollout.first(name, m.Version, offered) {
+		s.log.Warn("agent came back at its old version after a reload: accepting it (its supervisor did not take the offered version)",
+			"agent", name, "version", m.Version, "offered", offered)
+	} else if ok {
 		s.log.Info("agent is older than the offered version: reload", "agent", name, "version", m.Version, "offered", offered)
 		c.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 		w := wire.NewWriter(c)
