@@ -4,12 +4,12 @@ FUZZTIME ?= 15s
 VERSION ?= 0.0.0-dev
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build test fmt vet unit fuzz cross lint-scripts bench
+.PHONY: build test fmt vet unit fuzz cross lint-scripts release-check bench
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o equus .
 
-test: fmt vet unit fuzz cross lint-scripts
+test: fmt vet unit fuzz cross lint-scripts release-check
 
 fmt:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt: unformatted files:"; echo "$$out"; exit 1; fi
@@ -30,6 +30,10 @@ cross:
 
 lint-scripts:
 	scripts/lint-scripts.sh
+
+# goreleaser check and an offline snapshot release into dist/.
+release-check:
+	GO=$(GO) scripts/release-check.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
