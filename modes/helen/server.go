@@ -286,7 +286,14 @@ func (s *Server) handleConn(c net.Conn) {
 		s.refuse(tc, wire.CodeNotAuthorized)
 		return
 	}
-	s.serveSession(tc, name, pki.Fingerprint(st.PeerCertificates[0]))
+	// The session runs on a new goroutine: this one's stack grew deep in
+	// the handshake's cryptography, and an idle session would keep it.
+	fp := pki.Fingerprint(st.PeerCertificates[0])
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.serveSession(tc, name, fp)
+	}()
 }
 
 // refuse sends error code and closes c.

@@ -39,6 +39,7 @@ type session struct {
 	pending map[int32]*call
 
 	lastRead atomic.Int64 // unix nanoseconds of the last message from the agent
+	ping     pinger
 }
 
 type outMsg struct {
@@ -112,7 +113,7 @@ func (s *Server) serveSession(c net.Conn, name, fingerprint string) {
 		name:    name,
 		addr:    addr,
 		version: m.Version,
-		out:     make(chan outMsg, 32),
+		out:     make(chan outMsg, 16),
 		done:    make(chan struct{}),
 		pending: map[int32]*call{},
 	}
@@ -124,10 +125,10 @@ func (s *Server) serveSession(c net.Conn, name, fingerprint string) {
 	}
 	ss.log.Info("agent connected", "version", m.Version, "addr", addr)
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(2)
 	go func() { defer wg.Done(); ss.writeLoop() }()
-	go func() { defer wg.Done(); ss.pingLoop() }()
 	go func() { defer wg.Done(); ss.info() }()
+	ss.startPinger()
 	if !ss.readLoop(r) {
 		ss.close()
 	}
@@ -135,6 +136,7 @@ func (s *Server) serveSession(c net.Conn, name, fingerprint string) {
 	// connection; closing it here first would cut the error off. Waiting
 	// also keeps every goroutine of the session inside Serve's.
 	wg.Wait()
+	ss.stopPinger()
 	s.unregister(ss)
 	ss.log.Info("agent disconnected")
 }
@@ -315,10 +317,11 @@ func (ss *session) send(ctx context.Context, m outMsg) error {
 	}
 }
 
-// writeLoop writes what is queued, flushing when the queue is empty, each
-// flush under the write deadline so a stuck agent only ends its own session.
+// writeLoop writes what is queued, in one write when the queue is empty,
+// each under the write deadline so a stuck agent only ends its own session.
+// The bytes go through a buffer borrowed for the burst, so that an idle
+// session, the common case, holds no write buffer at all.
 func (ss *session) writeLoop() {
-	w := wire.NewWriter(ss.conn)
 	for {
 		var om outMsg
 		select {
@@ -326,13 +329,16 @@ func (ss *session) writeLoop() {
 		case <-ss.done:
 			return
 		}
+		bp := writeBufs.Get().(*[]byte)
+		buf := (*bp)[:0]
 		last := false
 		for {
-			if err := w.Write(om.m); err != nil {
+			var err error
+			if buf, err = wire.Append(buf, om.m); err != nil {
 				ss.log.Error("write to agent: message refused", "err", err)
 			}
 			last = last || om.last
-			if last {
+			if last || len(buf) >= maxBurst {
 				break
 			}
 			select {
@@ -343,7 +349,12 @@ func (ss *session) writeLoop() {
 			break
 		}
 		ss.conn.SetWriteDeadline(time.Now().Add(ss.srv.cfg.WriteTimeout))
-		if err := w.Flush(); err != nil {
+		_, err := ss.conn.Write(buf)
+		if cap(buf) <= 2*maxBurst {
+			*bp = buf[:0]
+			writeBufs.Put(bp)
+		}
+		if err != nil {
 			if !errors.Is(err, net.ErrClosed) {
 				ss.log.Warn("write to agent", "err", err)
 			}
@@ -356,6 +367,15 @@ func (ss *session) writeLoop() {
 		}
 	}
 }
+
+// maxBurst is how many bytes the writer gathers before writing them out.
+const maxBurst = 64 << 10
+
+// writeBufs are the write buffers sessions borrow for a burst of messages.
+var writeBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, 4<<10)
+	return &b
+}}
 
 // fail sends error code to the agent and closes the session.
 func (ss *session) fail(code wire.Code, detail string) {
@@ -377,41 +397,61 @@ func (ss *session) closeWith(closeConn func(net.Conn)) {
 	})
 }
 
-// pingLoop sends equus.ping on an idle connection every ping interval and
-// closes the connection after two unanswered in a row.
-func (ss *session) pingLoop() {
-	every := ss.srv.cfg.PingInterval
-	t := time.NewTicker(every)
-	defer t.Stop()
-	missed := 0
-	for {
-		select {
-		case <-ss.done:
-			return
-		case <-t.C:
-		}
-		if time.Since(time.Unix(0, ss.lastRead.Load())) < every {
-			missed = 0
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), every)
-		_, err := ss.call(ctx, "equus.ping", nil)
-		cancel()
-		switch {
-		case err == nil:
-			missed = 0
-		case errors.Is(err, context.DeadlineExceeded):
-			missed++
-			ss.log.Warn("ping unanswered", "in_a_row", missed)
-			if missed >= 2 {
-				ss.log.Warn("closing: two pings unanswered")
-				ss.close()
-				return
-			}
-		default:
-			return
-		}
+// The pinger sends equus.ping on an idle connection every ping interval
+// and closes the connection after two unanswered in a row. It runs from a
+// timer rather than a goroutine of its own, so that an idle session costs
+// no stack for it.
+type pinger struct {
+	mu      sync.Mutex // held while a tick runs
+	timer   *time.Timer
+	missed  int
+	stopped bool
+}
+
+func (ss *session) startPinger() {
+	ss.ping.timer = time.AfterFunc(ss.srv.cfg.PingInterval, ss.pingTick)
+}
+
+// stopPinger stops the timer and waits for a tick that is running; the
+// session is closed by then, so the tick ends at once.
+func (ss *session) stopPinger() {
+	ss.ping.mu.Lock()
+	defer ss.ping.mu.Unlock()
+	ss.ping.stopped = true
+	ss.ping.timer.Stop()
+}
+
+func (ss *session) pingTick() {
+	p := &ss.ping
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return
 	}
+	every := ss.srv.cfg.PingInterval
+	if idle := time.Since(time.Unix(0, ss.lastRead.Load())); idle < every {
+		p.missed = 0
+		p.timer.Reset(every - idle)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), every)
+	_, err := ss.call(ctx, pingCheck, nil)
+	cancel()
+	switch {
+	case err == nil:
+		p.missed = 0
+	case errors.Is(err, context.DeadlineExceeded):
+		p.missed++
+		ss.log.Warn("ping unanswered", "in_a_row", p.missed)
+		if p.missed >= 2 {
+			ss.log.Warn("closing: two pings unanswered")
+			ss.close()
+			return
+		}
+	default:
+		return
+	}
+	p.timer.Reset(every)
 }
 
 // info asks a newly connected agent for equus.info and keeps the answer
