@@ -172,19 +172,21 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		servers = append(servers, admin)
 		go func() { errc <- serveHTTP("admin socket", admin, ls.Admin) }()
 	}
-	rolloutCtx, stopRollout := context.WithCancel(ctx)
-	defer stopRollout()
+	// The loops end with loopCtx, which also ends when a listener fails:
+	// shutdown waits for them.
+	loopCtx, stopLoops := context.WithCancel(ctx)
+	defer stopLoops()
 	s.wg.Add(2)
 	go func() { defer s.wg.Done(); s.acceptLoop(ls.Agents) }()
-	go func() { defer s.wg.Done(); s.rolloutLoop(rolloutCtx) }()
-	s.startMonitor(ctx)
+	go func() { defer s.wg.Done(); s.rolloutLoop(loopCtx) }()
+	s.startMonitor(loopCtx)
 
 	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	stopRollout()
+	stopLoops()
 	s.shutdown(ls, servers)
 	s.stopMonitor()
 	return err
