@@ -89,7 +89,11 @@ func (s *Server) serveSession(c net.Conn, name, fingerprint string) {
 	c.SetReadDeadline(time.Time{})
 	addr := c.RemoteAddr().String()
 	now := time.Now()
-	if err := s.db.AgentSeen(state.Agent{Name: name, Fingerprint: fingerprint, Version: m.Version, Addr: addr, LastSeen: now}); err != nil {
+	if err := s.db.AgentSeen(state.Agent{Name: name, Fingerprint: fingerprint, Version: m.Version, Addr: addr, LastSeen: now}); errors.Is(err, state.ErrRevoked) {
+		s.log.Info("agent refused: revoked", "agent", name, "remote", addr)
+		s.refuse(c, wire.CodeNotAuthorized)
+		return
+	} else if err != nil {
 		s.log.Error("record agent", "agent", name, "err", err)
 	}
 	if offered, ok := s.offers.newerThan(m.Version); ok && !s.rollout.first(name, m.Version, offered) {
@@ -118,9 +122,14 @@ func (s *Server) serveSession(c net.Conn, name, fingerprint string) {
 		pending: map[int32]*call{},
 	}
 	ss.lastRead.Store(now.UnixNano())
-	if !s.register(ss) {
+	if err := s.register(ss); err != nil {
 		// No writer runs yet to send what fail queues.
-		s.refuse(c, wire.CodeShuttingDown)
+		code := wire.CodeShuttingDown
+		if errors.Is(err, state.ErrRevoked) {
+			s.log.Info("agent refused: revoked", "agent", name, "remote", addr)
+			code = wire.CodeNotAuthorized
+		}
+		s.refuse(c, code)
 		return
 	}
 	ss.log.Info("agent connected", "version", m.Version, "addr", addr)
@@ -141,12 +150,19 @@ func (s *Server) serveSession(c net.Conn, name, fingerprint string) {
 	ss.log.Info("agent disconnected")
 }
 
-// register makes ss the session of its agent, closing an older one.
-func (s *Server) register(ss *session) bool {
+// errShuttingDown refuses a session that comes as helen shuts down.
+var errShuttingDown = errors.New("helen: shutting down")
+
+// register makes ss the session of its agent, closing an older one. It
+// returns errShuttingDown, or an error that is state.ErrRevoked for an
+// agent revoked since its certificate was checked: the revocation either
+// came before SetConnected, which then refuses, or after ss was in the
+// map, where revoking finds it and closes it.
+func (s *Server) register(ss *session) error {
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
-		return false
+		return errShuttingDown
 	}
 	old := s.sessions[ss.name]
 	s.sessions[ss.name] = ss
@@ -155,12 +171,21 @@ func (s *Server) register(ss *session) bool {
 		old.log.Info("closing the older connection of a reconnected agent")
 		old.close()
 	}
-	s.metrics.agentsConnected.Inc()
-	if err := s.db.SetConnected(ss.name, true, time.Now()); err != nil {
+	err := s.db.SetConnected(ss.name, true, time.Now())
+	if errors.Is(err, state.ErrRevoked) {
+		s.mu.Lock()
+		if s.sessions[ss.name] == ss {
+			delete(s.sessions, ss.name)
+		}
+		s.mu.Unlock()
+		return err
+	}
+	if err != nil {
 		ss.log.Error("record agent connected", "err", err)
 	}
+	s.metrics.agentsConnected.Inc()
 	s.sessionUp(ss)
-	return true
+	return nil
 }
 
 func (s *Server) unregister(ss *session) {

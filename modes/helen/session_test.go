@@ -309,3 +309,26 @@ func TestRunSessionClosed(t *testing.T) {
 		t.Fatalf("a check with no answer on a closed session was stored: %+v", rs)
 	}
 }
+
+// TestRevokedBeforeHello checks that an agent revoked after helen looked
+// at its certificate but before its hello is refused, not served.
+func TestRevokedBeforeHello(t *testing.T) {
+	h := startHelen(t, Config{})
+	rc := dialRaw(t, h, agentCert(t, h.srv, "late-1"), []string{wire.ALPN})
+	// Nothing to poll: give helen a moment to finish the handshake and
+	// pass the revocation check, which it makes before reading hello.
+	rc.c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if n, err := rc.c.Read(make([]byte, 1)); n != 0 || err == nil {
+		t.Fatalf("helen spoke before hello: %d bytes, %v", n, err)
+	}
+	rc.c.SetDeadline(time.Now().Add(waitFor))
+	// Revoked in the store alone: no session to close yet.
+	if err := h.srv.DB().Revoke("late-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	rc.write("hello 1 1.0.0\n")
+	rc.expectClosedWith(wire.CodeNotAuthorized)
+	if _, ok := h.srv.session("late-1"); ok {
+		t.Error("a revoked agent has a session")
+	}
+}
