@@ -46,7 +46,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		log:   log,
 		start: time.Now(),
 		sem:   make(chan struct{}, cfg.Concurrency),
-		trust: cfg.trust(),
+		trust: cfg.Trust(),
 	}
 	bo := &backoff{min: cfg.BackoffMin, max: cfg.BackoffMax}
 	if cfg.InsecurePlaintext {
@@ -128,9 +128,9 @@ func (a *agent) identity(ctx context.Context, bo *backoff) error {
 		}
 		bo.reset()
 		// Helen's CA is saved now; the pin, if any, still has to match it.
-		a.trust = cfg.trust()
+		a.trust = cfg.Trust()
 	}
-	certPath, keyPath := cfg.keyPairFiles()
+	certPath, keyPath := cfg.KeyPairFiles()
 	cert, err := pki.LoadKeyPair(certPath, keyPath)
 	if err != nil {
 		return err
@@ -141,7 +141,7 @@ func (a *agent) identity(ctx context.Context, bo *backoff) error {
 }
 
 func (a *agent) enroll(ctx context.Context) error {
-	trust, err := resolveTrust(ctx, a.trust, a.cfg.Helen)
+	trust, err := ResolveTrust(ctx, a.trust, a.cfg.Helen)
 	if err != nil {
 		return fmt.Errorf("enroll: %w", err)
 	}

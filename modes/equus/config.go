@@ -197,7 +197,7 @@ func ConfigFromCLI(c *cli.Context, version string) (Config, error) {
 		cfg.Name = host
 	}
 	if cfg.ChecksDir == "" {
-		if d := filepath.Join(cfg.DataDir, "checks"); isDir(d) {
+		if d := BundleDir(cfg.DataDir); isDir(d) {
 			cfg.ChecksDir = d
 		}
 	}

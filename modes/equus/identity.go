@@ -16,25 +16,33 @@ const (
 	certFile = "agent.pem"
 	keyFile  = "agent-key.pem"
 	caFile   = "ca.pem"
+	// checksDir holds the check bundle that stage0 syncs from helen.
+	checksDir = "checks"
 )
+
+// BundleDir returns where the check bundle synced from helen lives in the
+// data directory dataDir: stage0 installs it there, and the agent loads it
+// when no --checks is given.
+func BundleDir(dataDir string) string { return filepath.Join(dataDir, checksDir) }
 
 // enrolled reports whether dir holds an agent certificate and its key.
 func enrolled(dir string) bool {
 	return exists(filepath.Join(dir, certFile)) && exists(filepath.Join(dir, keyFile))
 }
 
-// keyPairFiles returns the certificate and key files the agent presents:
+// KeyPairFiles returns the certificate and key files the agent presents:
 // those given, else the enrolled ones in the data directory.
-func (cfg Config) keyPairFiles() (certPath, keyPath string) {
+func (cfg Config) KeyPairFiles() (certPath, keyPath string) {
 	if cfg.CertFile != "" {
 		return cfg.CertFile, cfg.KeyFile
 	}
 	return filepath.Join(cfg.DataDir, certFile), filepath.Join(cfg.DataDir, keyFile)
 }
 
-// trust returns how helen is recognised: the CA file given, else the one
-// saved at enrollment, checked against the pin when there is one.
-func (cfg Config) trust() pki.Trust {
+// Trust returns how helen is recognised: the CA file given, else the one
+// saved at enrollment, checked against the pin when there is one. It may
+// need ResolveTrust before use.
+func (cfg Config) Trust() pki.Trust {
 	t := pki.Trust{CAFile: cfg.CAFile, Pin: cfg.CAPin}
 	if t.CAFile == "" {
 		if saved := filepath.Join(cfg.DataDir, caFile); exists(saved) {
@@ -44,10 +52,10 @@ func (cfg Config) trust() pki.Trust {
 	return t
 }
 
-// resolveTrust returns t with helen's CA known, fetching it by the pin when
+// ResolveTrust returns t with helen's CA known, fetching it by the pin when
 // no CA file holds it. A saved CA file that no longer matches the pin (helen
 // has a new CA) gives way to the pin: the pin is what the operator said.
-func resolveTrust(ctx context.Context, t pki.Trust, addr string) (pki.Trust, error) {
+func ResolveTrust(ctx context.Context, t pki.Trust, addr string) (pki.Trust, error) {
 	if t.CAFile != "" {
 		_, err := pki.ClientConfig(t, "", nil, nil)
 		if err == nil {

@@ -50,7 +50,7 @@ func (a *agent) dial(ctx context.Context) (net.Conn, error) {
 	if a.cfg.InsecurePlaintext {
 		return nd.DialContext(ctx, "tcp", a.cfg.Helen)
 	}
-	trust, err := resolveTrust(ctx, a.trust, a.cfg.Helen)
+	trust, err := ResolveTrust(ctx, a.trust, a.cfg.Helen)
 	if err != nil {
 		return nil, err
 	}

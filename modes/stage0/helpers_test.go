@@ -206,10 +206,10 @@ func newTestAgent(t *testing.T, h *fakeHelen, bin []byte) testAgent {
 		}
 	}
 	files := map[string][]byte{
-		filepath.Join(a.data, certFile): certPEM,
-		filepath.Join(a.data, keyFile):  keyPEM,
-		filepath.Join(a.data, caFile):   h.ca.CertPEM,
-		a.exe:                           bin,
+		filepath.Join(a.data, "agent.pem"):     certPEM,
+		filepath.Join(a.data, "agent-key.pem"): keyPEM,
+		filepath.Join(a.data, "ca.pem"):        h.ca.CertPEM,
+		a.exe:                                  bin,
 	}
 	for p, b := range files {
 		if err := os.WriteFile(p, b, 0o700); err != nil {

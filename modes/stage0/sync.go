@@ -8,22 +8,13 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/equus"
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/update"
-)
-
-// Files of the agent's data directory that stage0 reads or writes, as the
-// agent names them.
-const (
-	certFile  = "agent.pem"
-	keyFile   = "agent-key.pem"
-	caFile    = "ca.pem"
-	checksDir = "checks"
 )
 
 const (
@@ -62,25 +53,16 @@ func (s *supervisor) sync(ctx context.Context) (*child, bool) {
 // enrolled reports whether the agent has a certificate to talk to helen's
 // update endpoints with.
 func (s *supervisor) enrolled() bool {
-	certPath, _ := s.keyPair()
+	certPath, _ := s.cfg.Agent.KeyPairFiles()
 	_, err := os.Stat(certPath)
 	return err == nil
-}
-
-// keyPair returns the agent's certificate and key files.
-func (s *supervisor) keyPair() (certPath, keyPath string) {
-	a := s.cfg.Agent
-	if a.CertFile != "" {
-		return a.CertFile, a.KeyFile
-	}
-	return filepath.Join(a.DataDir, certFile), filepath.Join(a.DataDir, keyFile)
 }
 
 // client returns an HTTP client for helen's agents' port: helen recognised
 // as the agent recognises it, the agent's certificate presented, HTTP/1.1
 // by ALPN.
 func (s *supervisor) client(ctx context.Context) (*http.Client, error) {
-	certPath, keyPath := s.keyPair()
+	certPath, keyPath := s.cfg.Agent.KeyPairFiles()
 	cert, err := pki.LoadKeyPair(certPath, keyPath)
 	if err != nil {
 		return nil, err
@@ -103,32 +85,13 @@ func (s *supervisor) client(ctx context.Context) (*http.Client, error) {
 	}, nil
 }
 
-// resolveTrust returns how helen is recognised: the --ca file, else the CA
-// saved at enrollment, checked against the pin; or, when there is no file
-// or the saved one no longer matches the pin, helen's CA fetched by the pin.
+// resolveTrust returns how helen is recognised, as the agent recognises
+// it (see equus.ResolveTrust), resolved once and then kept.
 func (s *supervisor) resolveTrust(ctx context.Context) (pki.Trust, error) {
 	if s.trust != nil {
 		return *s.trust, nil
 	}
-	a := s.cfg.Agent
-	t := pki.Trust{CAFile: a.CAFile, Pin: a.CAPin}
-	if t.CAFile == "" {
-		if saved := filepath.Join(a.DataDir, caFile); fileExists(saved) {
-			t.CAFile = saved
-		}
-	}
-	if t.CAFile != "" {
-		_, err := pki.ClientConfig(t, "", nil, nil)
-		if err == nil {
-			s.trust = &t
-			return t, nil
-		}
-		if t.Pin == "" || !errors.Is(err, pki.ErrPinMismatch) {
-			return t, err
-		}
-		t.CAFile = ""
-	}
-	t, err := t.Resolve(ctx, a.Helen, "")
+	t, err := equus.ResolveTrust(ctx, s.cfg.Agent.Trust(), s.cfg.Agent.Helen)
 	if err != nil {
 		return t, err
 	}
@@ -166,7 +129,7 @@ func (s *supervisor) syncBundle(ctx context.Context, client *http.Client) (bool,
 	if err != nil {
 		return false, fmt.Errorf("check bundle: %w", err)
 	}
-	dest := filepath.Join(s.cfg.Agent.DataDir, checksDir)
+	dest := equus.BundleDir(s.cfg.Agent.DataDir)
 	before, _ := os.Readlink(dest)
 	if err := update.InstallBundle(data, sum, dest); err != nil {
 		return false, err
@@ -227,9 +190,4 @@ func status(resp *http.Response) string {
 		return resp.Status + ": " + e.Error
 	}
 	return resp.Status
-}
-
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }
