@@ -48,6 +48,9 @@ func checkSchedule(s *state.Schedule) error {
 	if _, err := path.Match(s.Agents, ""); err != nil {
 		return fmt.Errorf("schedule %s: agents %q: %w", s.Name, s.Agents, err)
 	}
+	if len(s.Args) > wire.MaxBlob-64 { // room for the _timeout_ms helen adds
+		return fmt.Errorf("schedule %s: args of %d bytes: the protocol carries at most %d", s.Name, len(s.Args), wire.MaxBlob-64)
+	}
 	if len(s.Args) > 0 {
 		var obj map[string]json.RawMessage
 		if err := json.Unmarshal(s.Args, &obj); err != nil {

@@ -2,6 +2,7 @@ package helen
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/equus-monitoring/equus/state"
+	"github.com/equus-monitoring/equus/wire"
 )
 
 func TestNextTick(t *testing.T) {
@@ -201,6 +203,8 @@ func TestCheckSchedule(t *testing.T) {
 		{"bad-glob", state.Schedule{Name: "a", Check: "load", Every: time.Minute, Agents: "web-["}, false},
 		{"args-not-object", state.Schedule{Name: "a", Check: "load", Every: time.Minute, Args: json.RawMessage(`[1]`)}, false},
 		{"negative-timeout", state.Schedule{Name: "a", Check: "load", Every: time.Minute, Timeout: -time.Second}, false},
+		{"args-too-large", state.Schedule{Name: "a", Check: "load", Every: time.Minute,
+			Args: json.RawMessage(`{"x":"` + strings.Repeat("x", wire.MaxBlob) + `"}`)}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := checkSchedule(&tc.s)

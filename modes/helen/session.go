@@ -3,6 +3,7 @@ package helen
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -297,8 +298,15 @@ func (ss *session) nextIDLocked() (int32, bool) {
 	}
 }
 
+// errArgsTooLarge refuses a check whose args do not fit in a blob.
+var errArgsTooLarge = fmt.Errorf("helen: check args over the %d-byte limit of the protocol", wire.MaxBlob)
+
 // call sends a check and waits for its result until ctx ends.
 func (ss *session) call(ctx context.Context, check string, args []byte) (wire.Message, error) {
+	if len(args) > wire.MaxBlob {
+		// The writer would refuse it, and the caller wait in vain.
+		return wire.Message{}, errArgsTooLarge
+	}
 	c := &call{name: check, ch: make(chan wire.Message, 1)}
 	ss.mu.Lock()
 	id, ok := ss.nextIDLocked()

@@ -81,6 +81,7 @@ func TestRunErrors(t *testing.T) {
 		{"bad-check-name", "web-1", "two words", "", false},
 		{"args-not-object", "web-1", "load", `[1,2]`, false},
 		{"args-not-json", "web-1", "load", `{`, false},
+		{"args-too-large", "web-1", "load", `{"x":"` + strings.Repeat("x", wire.MaxBlob) + `"}`, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
