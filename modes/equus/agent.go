@@ -69,42 +69,41 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 // loop runs sessions one after the other until one must end the agent.
 func (a *agent) loop(ctx context.Context, bo *backoff) error {
+	log := a.log.With("helen", a.cfg.Helen)
 	for {
-		log := a.log.With("helen", a.cfg.Helen)
 		log.Debug("connecting")
 		o := a.session(ctx)
 		if o.up >= a.cfg.BackoffReset {
 			bo.reset()
 		}
-		switch o.end {
-		case endShutdown:
+		switch {
+		case o.end == endShutdown:
 			return nil
-		case endFailed:
-			log.Warn("session with helen ended", "err", o.err, "checks", o.checks, "up", o.up.Round(time.Millisecond))
-		case endError:
-			// Logged when read.
-		case endReload:
-			if a.cfg.Supervised {
-				return ErrReload
-			}
-			if o.checks == 0 {
-				// Helen refuses this version: only stage0 can fetch another.
-				log.Error("helen asks for a reload right after hello: it offers a newer version of equus, and upgrading needs equus running under stage0")
-				break
-			}
-			if err := a.rt.Reload(); err != nil {
-				log.Error("reloading the checks failed; keeping the loaded ones", "err", err)
-			} else {
-				log.Info("checks reloaded", "bundle_hash", a.rt.BundleHash())
-				a.logLoadErrors()
-			}
+		case o.end == endReload && a.cfg.Supervised:
+			return ErrReload
+		case o.end == endReload && o.checks > 0:
+			a.reloadChecks(log)
 			bo.reset()
 			continue
 		}
-		if err := bo.wait(ctx); err != nil {
+		// A reload right after hello is for the version, which only stage0
+		// can change: backing off keeps the agent from spinning on it.
+		wait := bo.next()
+		a.logEnding(log, o, wait)
+		if err := sleep(ctx, wait); err != nil {
 			return nil
 		}
 	}
+}
+
+// reloadChecks reads the check files again, in place.
+func (a *agent) reloadChecks(log *slog.Logger) {
+	if err := a.rt.Reload(); err != nil {
+		log.Error("reloading the checks failed; keeping the loaded ones", "err", err)
+		return
+	}
+	log.Info("checks reloaded", "bundle_hash", a.rt.BundleHash())
+	a.logLoadErrors()
 }
 
 // identity loads the agent's certificate, enrolling first when the data

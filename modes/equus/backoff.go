@@ -37,8 +37,11 @@ func (b *backoff) reset() { b.n = 0 }
 
 // wait sleeps for the next wait, or until ctx ends; it returns ctx.Err()
 // in that case.
-func (b *backoff) wait(ctx context.Context) error {
-	t := time.NewTimer(b.next())
+func (b *backoff) wait(ctx context.Context) error { return sleep(ctx, b.next()) }
+
+// sleep waits for d, or until ctx ends; it returns ctx.Err() in that case.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:

@@ -27,9 +27,51 @@ func TestErrorFromHelenReconnects(t *testing.T) {
 	}
 	hc2.send(wire.Check("equus.ping", 1, nil))
 	parseResult(t, hc2.next(), 1, "equus.ping")
-	if !a.log.contains("level=ERROR") || !a.log.contains("message=shutting_down") {
-		t.Error("helen's error not logged at error level")
+	if !a.log.contains(`level=INFO msg="helen is shutting down; reconnecting"`) || !a.log.contains("message=shutting_down") {
+		t.Error("helen's shutting_down not logged as a routine reconnection")
 	}
+}
+
+// TestHelenErrorSaysWhatToDo checks the line each error from helen gets:
+// what it means for the agent and what the operator can do.
+func TestHelenErrorSaysWhatToDo(t *testing.T) {
+	for _, tc := range []struct {
+		code wire.Code
+		want string
+	}{
+		{wire.CodeShuttingDown, `level=INFO msg="helen is shutting down; reconnecting"`},
+		{wire.CodeNotAuthorized, "level=ERROR msg=\"helen refuses this agent's certificate: the agent was revoked"},
+		{wire.CodeNotAuthorized, "give it a new certificate (equus helen issue NAME)"},
+		{wire.CodeUnsupportedProtocolVersion, "install a version of equus that matches helen's"},
+		{wire.CodeBadCommand, `level=ERROR msg="helen sent an error, disconnecting" helen=`},
+	} {
+		t.Run(string(tc.code), func(t *testing.T) {
+			checkGoroutines(t)
+			p := newTestPKI(t)
+			h := startHelen(t, p)
+			a := startAgent(t, testConfig(t, p, h))
+			hc := h.accept()
+			hc.send(wire.Error(tc.code))
+			hc.waitClosed()
+			h.accept()
+			if !a.log.contains(tc.want) || !a.log.contains("message="+string(tc.code)) || !a.log.contains("retry_in=") {
+				t.Errorf("log has no %q with the code and the wait", tc.want)
+			}
+		})
+	}
+}
+
+func TestUnreachableHelenSaysSo(t *testing.T) {
+	checkGoroutines(t)
+	p := newTestPKI(t)
+	h := startHelen(t, p)
+	cfg := testConfig(t, p, h)
+	h.ln.Close()
+	a := startAgent(t, cfg)
+	poll(t, "a line saying helen cannot be reached", func() bool {
+		return a.log.contains(`level=WARN msg="cannot reach helen; is it running, and is --helen its agents' port?"`) &&
+			a.log.contains("retry_in=") && a.log.contains("connection refused")
+	})
 }
 
 func TestConnectionFailureReconnects(t *testing.T) {

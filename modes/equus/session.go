@@ -19,18 +19,20 @@ import (
 type ending int
 
 const (
-	endFailed   ending = iota // the connection failed or helen broke the protocol
-	endError                  // helen sent error
-	endReload                 // helen sent reload
-	endShutdown               // the agent's context ended
+	endUnreachable ending = iota // no connection to helen could be made
+	endFailed                    // the connection failed or helen broke the protocol
+	endError                     // helen sent error
+	endReload                    // helen sent reload
+	endShutdown                  // the agent's context ended
 )
 
 // outcome is what a session tells the loop that runs sessions.
 type outcome struct {
-	end    ending
-	err    error         // endFailed: why
-	checks int           // checks received
-	up     time.Duration // how long the session lasted after the hello
+	end     ending
+	err     error         // endUnreachable, endFailed: why
+	message string        // endError: what helen said
+	checks  int           // checks received
+	up      time.Duration // how long the session lasted after the hello
 }
 
 const (
@@ -70,7 +72,7 @@ func (a *agent) session(ctx context.Context) outcome {
 		if ctx.Err() != nil {
 			return outcome{end: endShutdown}
 		}
-		return outcome{end: endFailed, err: fmt.Errorf("connect to %s: %w", a.cfg.Helen, err)}
+		return outcome{end: endUnreachable, err: err}
 	}
 	defer conn.Close()
 	w := wire.NewWriter(conn)
@@ -149,8 +151,7 @@ func (s *session) readChecks(ctx context.Context) outcome {
 			checks++
 			s.start(ctx, m)
 		case wire.KindError:
-			a.log.Error("helen sent an error, disconnecting", "message", m.Text)
-			return outcome{end: endError, checks: checks}
+			return outcome{end: endError, message: m.Text, checks: checks}
 		case wire.KindReload:
 			a.log.Info("helen asks for a reload", "checks_running", s.pending.Load())
 			return outcome{end: endReload, checks: checks}
