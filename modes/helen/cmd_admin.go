@@ -12,6 +12,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 
@@ -316,7 +317,11 @@ func oneLine(s string) string {
 		s = s[:i] + " …"
 	}
 	if len(s) > 120 {
-		s = s[:117] + "..."
+		cut := 117
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut-- // not in the middle of a character
+		}
+		s = s[:cut] + "..."
 	}
 	return s
 }
