@@ -28,6 +28,9 @@ type child struct {
 	done chan struct{}
 	// err is what Wait returned, valid once done is closed.
 	err error
+	// restart reports whether stage0 stopped the agent to start it again
+	// at once, which is no crash.
+	restart bool
 }
 
 // startChild starts the agent from exe with args (those after the

@@ -10,7 +10,9 @@
 // agent has stayed up for a minute.
 //
 // On a reload, and once when stage0 starts with an enrolled agent, stage0
-// syncs with helen over mutual TLS with the agent's certificate:
+// syncs with helen over mutual TLS with the agent's certificate (an agent
+// that enrolls on its first start gets the check bundle once it says
+// ready, and is started again when that changed its checks):
 //
 //   - the check bundle (GET /v1/bundle), checked against its SHA-256 and
 //     swapped into DATA/checks in one step (update.InstallBundle);

@@ -62,6 +62,9 @@ type supervisor struct {
 	// agent says otherwise in its ready line.
 	running string
 	state   persisted
+	// synced reports whether stage0 has synced with helen since it
+	// started; an agent that enrolls on its first start has not.
+	synced bool
 	// trust is how helen is recognised, once resolved.
 	trust   *pki.Trust
 	updater *update.Updater
@@ -117,6 +120,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if !s.watch(ctx, ch) {
 			break
 		}
+		if ch.restart {
+			continue
+		}
 		up := time.Since(ch.started)
 		if up >= upLongEnough {
 			s.bo.reset()
@@ -167,6 +173,12 @@ func (s *supervisor) watch(ctx context.Context, ch *child) bool {
 				s.running = v
 			}
 			s.log.Debug("agent ready", "version", v)
+			if !s.synced && s.firstSync(ctx) {
+				s.log.Info("restarting the agent to load the check bundle helen serves")
+				ch.restart = true
+				ch.stop(stopGrace)
+				return ctx.Err() == nil
+			}
 		case <-ch.done:
 			return true
 		case <-ctx.Done():

@@ -119,6 +119,51 @@ func TestRunReloadSyncsBundle(t *testing.T) {
 	}
 }
 
+// An agent that enrolls on its first start gets helen's check bundle as
+// soon as it is enrolled, without waiting for a reload: stage0 syncs it
+// on the agent's ready line and starts the agent again to load it.
+func TestFirstStartSyncsBundle(t *testing.T) {
+	skipWithoutShell(t)
+	h := newFakeHelen(t)
+	checks := t.TempDir()
+	if err := os.WriteFile(filepath.Join(checks, "fresh.lua"), []byte("return function() return {status='ok'} end\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data, sum, err := update.PackBundle(checks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.change(func(h *fakeHelen) { h.bundle, h.bundleSum, h.bundleCode = data, sum, http.StatusOK })
+
+	// The agent's certificate waits aside; the first run "enrolls" by
+	// moving it into place before it says ready.
+	dir := t.TempDir()
+	a := newTestAgent(t, h, nil)
+	pending := filepath.Join(dir, "pending")
+	if err := os.Rename(a.data, pending); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(a.exe, agentScript("1.0.0", countingBody(dir,
+		"if [ $n -eq 1 ]; then mv '"+pending+"' '"+a.data+"'; fi\necho \"ready 1.0.0\"\nexec sleep 600")), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	rec := &logRecorder{}
+	stop := runSupervisor(t, a.config(t, h, "1.0.0"), rec)
+	poll(t, "the start after the enrollment", func() bool { return readInt(filepath.Join(dir, "count")) == 2 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(a.data, "checks", "fresh.lua")); err != nil {
+		t.Errorf("bundle not installed: %v", err)
+	}
+	if n := h.count("/v1/bundle"); n != 1 {
+		t.Errorf("%d bundle requests, want 1", n)
+	}
+	if rec.count("agent died") != 0 || rec.count("restarting the agent after a wait") != 0 {
+		t.Errorf("the restart to load the bundle was taken for a crash")
+	}
+}
+
 func TestSyncBundle(t *testing.T) {
 	h := newFakeHelen(t)
 	a := newTestAgent(t, h, []byte("#!/bin/sh\n"))

@@ -33,21 +33,53 @@ var errNoOffer = errors.New("helen offers no update for this platform")
 // the binary. It returns the agent it started from a new binary, if it
 // did, and reports whether the check bundle changed.
 func (s *supervisor) sync(ctx context.Context) (*child, bool) {
+	s.synced = true
+	client := s.syncClient(ctx)
+	if client == nil {
+		return nil, false
+	}
+	defer client.CloseIdleConnections()
+	changed := s.installBundle(ctx, client)
+	return s.upgrade(ctx, client), changed
+}
+
+// firstSync syncs the check bundle for an agent that has just enrolled,
+// and reports whether it changed, in which case the agent must start
+// again to load it. Its version needs nothing here: helen asks an
+// outdated agent to reload as soon as it says hello.
+func (s *supervisor) firstSync(ctx context.Context) bool {
+	s.synced = true
+	client := s.syncClient(ctx)
+	if client == nil {
+		return false
+	}
+	defer client.CloseIdleConnections()
+	return s.installBundle(ctx, client)
+}
+
+// syncClient returns the client to sync with, or nil, after saying why,
+// when there is none.
+func (s *supervisor) syncClient(ctx context.Context) *http.Client {
 	if s.cfg.Agent.InsecurePlaintext {
 		s.log.Warn("no sync with helen: --insecure-plaintext has no TLS for the bundle and update endpoints")
-		return nil, false
+		return nil
 	}
 	client, err := s.client(ctx)
 	if err != nil {
 		s.log.Error("sync with helen failed: no client", "err", err)
-		return nil, false
+		return nil
 	}
-	defer client.CloseIdleConnections()
+	return client
+}
+
+// installBundle syncs the check bundle, saying so when it fails, and
+// reports whether it changed.
+func (s *supervisor) installBundle(ctx context.Context, client *http.Client) bool {
 	changed, err := s.syncBundle(ctx, client)
 	if err != nil {
 		s.log.Error("check bundle not synced; keeping the current one", "err", err)
 	}
-	return s.upgrade(ctx, client), changed
+	return changed
 }
 
 // enrolled reports whether the agent has a certificate to talk to helen's
