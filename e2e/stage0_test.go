@@ -207,6 +207,32 @@ func TestStage0SyncsBundle(t *testing.T) {
 	if fi, err := os.Lstat(filepath.Join(data, "checks")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
 		t.Errorf("DATA/checks is not the link InstallBundle swaps: %v %v", fi, err)
 	}
+	// Once on the first start (helen's check directory empty), once on
+	// the reload.
+	if n := s.count("check bundle installed"); n != 2 {
+		t.Errorf("stage0 logged %d bundle installs, want 2", n)
+	}
+}
+
+// A machine that joins gets helen's checks with its first start, without
+// a reload: stage0 syncs the bundle once the agent has enrolled.
+func TestStage0FirstStartGetsBundle(t *testing.T) {
+	t.Parallel()
+	checks := t.TempDir()
+	if err := os.WriteFile(filepath.Join(checks, "fresh.lua"), []byte(freshCheck), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := startHelen(t, built[v110], "--checks="+checks)
+	s := startStage0(t, installAgent(t, v110), filepath.Join(t.TempDir(), "agent"), h)
+	h.agentReady(t, agentName, v110, time.Minute)
+	var doc result.Doc
+	poll(t, "helen's check to run on the new agent", time.Minute, func() bool {
+		doc = h.runCheck(t, agentName, "fresh")
+		return doc.Status == result.OK
+	})
+	if doc.Message != "fresh from helen" {
+		t.Errorf("fresh: %+v", doc)
+	}
 	if s.count("check bundle installed") != 1 {
 		t.Errorf("stage0 did not log one bundle install")
 	}
