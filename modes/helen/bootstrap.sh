@@ -64,7 +64,16 @@ sha256() {
 	fi
 }
 
-tmp=$(mktemp -d)
+bin=$prefix/usr/local/bin
+etc=$prefix/etc/equus
+data=$prefix/var/lib/equus
+mkdir -p "$bin" "$etc" "$data"
+chmod 0700 "$data"
+
+# Download next to where the binary goes: /tmp may be mounted noexec (and
+# the version check below would then fail), and the final mv is a rename
+# on one file system, which also replaces a running binary cleanly.
+tmp=$(mktemp -d "$bin/.equus-bootstrap.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
 echo "bootstrap: downloading equus for $os/$arch from $helen"
@@ -78,11 +87,6 @@ got=$(sha256 "$tmp/equus")
 chmod 0755 "$tmp/equus"
 "$tmp/equus" version >/dev/null || die "the downloaded binary does not run here"
 
-bin=$prefix/usr/local/bin
-etc=$prefix/etc/equus
-data=$prefix/var/lib/equus
-mkdir -p "$bin" "$etc" "$data"
-chmod 0700 "$data"
 mv "$tmp/equus" "$bin/equus"
 umask 077
 {
@@ -120,5 +124,8 @@ UNIT
 	echo "bootstrap: equus.service enabled and started"
 else
 	echo "bootstrap: no systemd here: running stage0 in the foreground"
+	# exec ends the shell without its EXIT trap.
+	rm -rf "$tmp"
+	trap - EXIT
 	exec "$bin/equus" --config "$etc/equus.conf" stage0
 fi
