@@ -19,6 +19,7 @@ type state struct {
 	L     *glua.LState
 	env   *Env
 	runs  map[*entry]*glua.LFunction
+	prot  *protected
 	panic string // the Go panic of the current run, if any
 	log   func(level slog.Level, msg string)
 }
@@ -30,12 +31,14 @@ func (rt *Runtime) newState() *state {
 		runs: map[*entry]*glua.LFunction{},
 	}
 	s.log = func(level slog.Level, msg string) { rt.log(level, s.env.Check, msg) }
-	s.L = newSandbox(s.env, func(what string, v any) {
+	onPanic := func(what string, v any) {
 		if s.panic == "" {
 			s.panic = fmt.Sprintf("go panic in %s: %v", what, v)
 		}
 		s.log(slog.LevelError, panicReport(what, v))
-	})
+	}
+	s.L = newSandbox(s.env, onPanic)
+	s.prot = newProtected(s.L, onPanic)
 	return s
 }
 
@@ -91,12 +94,10 @@ func (s *state) eval(e *entry) (*glua.LFunction, string, error) {
 	env.RawSetString("_G", env)
 	fn := L.NewFunctionFromProto(e.proto)
 	fn.Env = env
-	L.Push(fn)
-	if err := L.PCall(0, 1, nil); err != nil {
+	ret, err := s.prot.pcall(L, fn)
+	if err != nil {
 		return nil, "", fmt.Errorf("loading: %s", luaMessage(err))
 	}
-	ret := L.Get(-1)
-	L.Pop(1)
 	switch ret := ret.(type) {
 	case *glua.LFunction:
 		return ret, "", nil
@@ -134,17 +135,13 @@ func (s *state) run(ctx context.Context, timeout time.Duration, e *entry, args m
 		}
 		s.runs[e] = fn
 	}
-	L.Push(fn)
-	L.Push(decodeObject(L, args))
-	if err := L.PCall(1, 1, nil); err != nil {
-		s.unguardedPanic(err)
+	ret, err := s.prot.pcall(L, fn, decodeObject(L, args))
+	if err != nil {
 		if s.panic == "" && ctx.Err() == nil {
-			s.log(slog.LevelDebug, "lua error: "+err.Error())
+			s.log(slog.LevelDebug, "lua error: "+luaMessage(err)+"\n"+s.prot.trace)
 		}
 		return s.failure(ctx, timeout, errors.New(luaMessage(err))), false
 	}
-	ret := L.Get(-1)
-	L.SetTop(0)
 	if s.panic != "" {
 		// The check caught the panic with pcall, but a bug in a Go
 		// module must not be hidden behind whatever it returned.
@@ -172,27 +169,7 @@ func (s *state) failure(ctx context.Context, timeout time.Duration, err error) r
 	return result.Unknownf("%v", err)
 }
 
-// unguardedPanic records a Go panic that no module guard saw (one in a
-// method of a module's userdata, or in gopher-lua itself), which PCall
-// turned into an error.
-func (s *state) unguardedPanic(err error) {
-	var api *glua.ApiError
-	if s.panic != "" || !errors.As(err, &api) || api.Type != glua.ApiErrorPanic {
-		return
-	}
-	s.panic = "go panic: " + luaMessage(err)
-	s.log(slog.LevelError, s.panic+"\n"+api.StackTrace)
-}
-
-// luaMessage is the message of a Lua error without gopher-lua's traceback.
-func luaMessage(err error) string {
-	var api *glua.ApiError
-	if errors.As(err, &api) && api.Object != nil {
-		return api.Object.String()
-	}
-	return err.Error()
-}
-
+// typeName names the type of v for a message, "nothing" for nil.
 func typeName(v glua.LValue) string {
 	if v == glua.LNil {
 		return "nothing"

@@ -17,8 +17,20 @@ import (
 func init() {
 	register("testpanic", func(*Env) glua.LGFunction {
 		return func(L *glua.LState) int {
+			// object() is a userdata whose method boom panics: a Go
+			// function no module guard wraps.
+			mt := L.NewTable()
+			L.SetField(mt, "__index", L.SetFuncs(L.NewTable(), map[string]glua.LGFunction{
+				"boom": func(*glua.LState) int { panic("method kaboom") },
+			}))
 			L.Push(L.SetFuncs(L.NewTable(), map[string]glua.LGFunction{
 				"now": func(*glua.LState) int { panic("kaboom") },
+				"object": func(L *glua.LState) int {
+					ud := L.NewUserData()
+					L.SetMetatable(ud, mt)
+					L.Push(ud)
+					return 1
+				},
 			}))
 			return 1
 		}

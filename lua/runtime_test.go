@@ -66,6 +66,7 @@ func TestRunFailures(t *testing.T) {
 		{"reserved-name", "equus.ping", ``, "reserved for built-in checks"},
 		{"timeout", "loop", `{"_timeout_ms":50}`, "timed out after 50ms"},
 		{"go-panic", "panics", ``, "go panic in testpanic.now: kaboom"},
+		{"go-panic-in-a-method", "panics", `{"method":true}`, "go panic in the check's code: method kaboom"},
 		{"go-panic-caught-by-pcall", "panics", `{"catch":true}`, "go panic in testpanic.now: kaboom"},
 		{"bad-args-json", "echo", `{"a":`, "bad args: "},
 		{"bad-args-array", "echo", `[1,2]`, "bad args: "},
