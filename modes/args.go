@@ -56,7 +56,7 @@ func Interspersed(app *cli.App, args []string) []string {
 	if leaf == nil {
 		return args
 	}
-	var flags, pos []string
+	var global, flags, pos []string
 	rest := args[i:]
 	for j := 0; j < len(rest); j++ {
 		a := rest[j]
@@ -65,18 +65,38 @@ func Interspersed(app *cli.App, args []string) []string {
 			break
 		}
 		if len(a) > 1 && a[0] == '-' {
-			flags = append(flags, a)
-			if !strings.Contains(a, "=") && takesValue(leaf.Flags, a) && j+1 < len(rest) {
-				flags = append(flags, rest[j+1])
+			// A flag of the whole application given after the command
+			// (`equus stage0 --config FILE`) goes where urfave/cli reads it.
+			dst, defs := &flags, leaf.Flags
+			if !isFlag(leaf.Flags, a) && isFlag(app.Flags, a) {
+				dst, defs = &global, app.Flags
+			}
+			*dst = append(*dst, a)
+			if !strings.Contains(a, "=") && takesValue(defs, a) && j+1 < len(rest) {
+				*dst = append(*dst, rest[j+1])
 				j++
 			}
 			continue
 		}
 		pos = append(pos, a)
 	}
-	out := append([]string{}, args[:i]...)
+	out := append([]string{args[0]}, global...)
+	out = append(out, args[1:i]...)
 	out = append(out, flags...)
 	return append(out, pos...)
+}
+
+// isFlag reports whether arg names one of flags.
+func isFlag(flags []cli.Flag, arg string) bool {
+	name, _, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // skipFlags returns the index of the first argument from i on that is not
