@@ -43,6 +43,11 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session
+	// connMu orders the bookkeeping of agents connecting and
+	// disconnecting (store, status, schedules), so that an agent that
+	// reconnects while its old session ends is never left recorded as
+	// disconnected, nor declared down.
+	connMu sync.Mutex
 
 	httpConns  *connListener // agents' HTTPS connections, after ALPN
 	advertised string        // the address in join commands

@@ -160,6 +160,8 @@ var errShuttingDown = errors.New("helen: shutting down")
 // came before SetConnected, which then refuses, or after ss was in the
 // map, where revoking finds it and closes it.
 func (s *Server) register(ss *session) error {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
@@ -190,6 +192,8 @@ func (s *Server) register(ss *session) error {
 }
 
 func (s *Server) unregister(ss *session) {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
 	s.metrics.agentsConnected.Dec()
 	s.mu.Lock()
 	current := s.sessions[ss.name] == ss
