@@ -192,7 +192,7 @@ func (s *Server) handleBundle(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	data, sum, err := update.PackBundle(s.cfg.ChecksDir)
+	data, sum, err := s.bundle.get(s.cfg.ChecksDir)
 	if err != nil {
 		s.log.Error("pack check bundle", "dir", s.cfg.ChecksDir, "err", err)
 		httpError(w, http.StatusInternalServerError, "check bundle unavailable")

@@ -79,17 +79,9 @@ func (o *offers) sourceStamp() (string, error) {
 		}
 		return fileStamp(exe)
 	}
-	entries, err := os.ReadDir(o.cfg.ReleasesDir)
+	stamp, err := dirStamp(o.cfg.ReleasesDir)
 	if err != nil {
 		return "", fmt.Errorf("releases %s: %w", o.cfg.ReleasesDir, err)
-	}
-	stamp := ""
-	for _, e := range entries {
-		info, err := e.Info()
-		if err != nil {
-			continue
-		}
-		stamp += fmt.Sprintf("%s %d %d\n", e.Name(), info.Size(), info.ModTime().UnixNano())
 	}
 	return stamp, nil
 }

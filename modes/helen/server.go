@@ -40,6 +40,7 @@ type Server struct {
 	tlsConf *tls.Config
 	offers  *offers
 	rollout *rollout
+	bundle  bundleCache
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -72,6 +73,10 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("helen: no data directory")
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("helen: data directory: %w", err)
+	}
+	// It holds the CA key and the admin socket: helen's user alone.
+	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("helen: data directory: %w", err)
 	}
 	ca, err := pki.LoadOrCreateCA(cfg.DataDir)
