@@ -108,9 +108,16 @@ func decodeValue(L *glua.LState, v any) glua.LValue {
 	panic(fmt.Sprintf("lua: json decoded an unexpected %T", v))
 }
 
+// errJSONTooLong is the error of an encoding longer than maxString, which
+// a table holding the same long string many times would make.
+var errJSONTooLong = fmt.Errorf("the result would be more than the limit of %d bytes", maxString)
+
 func appendJSON(b []byte, v glua.LValue, depth int) ([]byte, error) {
 	if depth > maxJSONDepth {
 		return nil, errors.New("nested too deep (does a table contain itself?)")
+	}
+	if len(b) > maxString {
+		return nil, errJSONTooLong
 	}
 	switch v := v.(type) {
 	case *glua.LNilType:
@@ -120,6 +127,9 @@ func appendJSON(b []byte, v glua.LValue, depth int) ([]byte, error) {
 	case glua.LNumber:
 		return appendNumber(b, float64(v))
 	case glua.LString:
+		if len(b)+len(v) > maxString {
+			return nil, errJSONTooLong
+		}
 		return appendString(b, string(v)), nil
 	case *glua.LTable:
 		return appendTable(b, v, depth)

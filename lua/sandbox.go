@@ -83,6 +83,7 @@ func newSandbox(env *Env, onPanic func(what string, v any)) *glua.LState {
 	loaded := L.GetField(L.Get(glua.RegistryIndex), "_LOADED").(*glua.LTable)
 	loaded.RawSetString(glua.OsLibName, safeOS)
 	loaded.RawSetString(glua.LoadLibName, glua.LNil)
+	limitLibraries(L)
 	// gopher-lua has no bytecode: string.dump only raises, so it goes.
 	L.GetGlobal(glua.StringLibName).(*glua.LTable).RawSetString("dump", glua.LNil)
 	for _, n := range removedGlobals {
