@@ -36,6 +36,8 @@ var checkAPI = map[string]glua.LGFunction{
 	"worst":    checkWorst,
 	"perfdata": checkPerfdata,
 	"bytes":    checkBytes,
+	"args":     checkArgs,
+	"round":    checkRound,
 }
 
 func openCheck(*Env) glua.LGFunction {
