@@ -112,7 +112,7 @@ func TestLibraryNagiosThroughRuntime(t *testing.T) {
 		t.Errorf("check_load: %s", doc.Line())
 	}
 	doc = rt.Run(context.Background(), "nagios", []byte(`{"plugin":"check_dummy","args":["2","it is down"]}`))
-	if doc.Status != result.Critical || doc.Message != "CRITICAL: it is down" {
+	if doc.Status != result.Critical || doc.Message != "it is down" {
 		t.Errorf("check_dummy 2: %s", doc.Line())
 	}
 }

@@ -1,6 +1,7 @@
 package lua
 
 import (
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -179,7 +180,7 @@ func TestLibraryHostChecks(t *testing.T) {
 		{"swap", "swap", "{}", "", "swap", nil},
 		{"disk", "disk", "{}", "", "/ ", []string{"used_percent", "used", "free"}},
 		{"disk-thresholds", "disk", "{path = '/', warn = '@0:100', crit = 200, inode_crit = '@0:100'}", "critical", "inodes", []string{"inodes_used_percent"}},
-		{"disk-missing", "disk", "{path = '/no/such/dir'}", "unknown", "disk usage", nil},
+		{"disk-missing", "disk", "{path = '/no/such/dir'}", "unknown", "disk usage of /no/such/dir", nil},
 		{"uptime", "uptime", "{}", "ok", "up ", []string{"uptime"}},
 		{"uptime-recent", "uptime", "{min = 1e12}", "warning", "rebooted", nil},
 		{"process-self", "process", "{name = '" + selfName + "'}", "ok", "named " + selfName, []string{"procs"}},
@@ -214,7 +215,8 @@ func TestLibraryNetworkChecks(t *testing.T) {
 		{"http", "http", httpArgs("/echo", ""), "ok", "HTTP 201", []string{"time", "size"}},
 		{"http-expect", "http", httpArgs("/echo", ", expect = 201, contains = 'GET', match = '^G.T'"), "ok", "HTTP 201", nil},
 		{"http-expect-list", "http", httpArgs("/echo", ", expect = {200, 201}"), "ok", "", nil},
-		{"http-wrong-status", "http", httpArgs("/echo", ", expect = 200"), "critical", "unexpected status", nil},
+		{"http-wrong-status", "http", httpArgs("/echo", ", expect = 200"), "critical", "unexpected status, want 200)", nil},
+		{"http-wrong-status-default", "http", httpArgs("/missing", ""), "critical", "HTTP 404", nil},
 		{"http-no-match", "http", httpArgs("/echo", ", match = '^POST'"), "critical", "does not match", nil},
 		{"http-plain-contains", "http", httpArgs("/echo", ", contains = 'G.T'"), "critical", "does not contain", nil},
 		{"http-post", "http", httpArgs("/echo", ", body = 'hello', contains = 'POST  hello'"), "ok", "", nil},
@@ -295,7 +297,7 @@ func TestLibraryNagiosCheck(t *testing.T) {
 	if u := field(t, metric(t, res, "b c"), "unit").String(); u != "ms" {
 		t.Errorf("metric 'b c' unit %q", u)
 	}
-	for _, plugin := range []string{"'../check_fake'", q(filepath.Join(dir, "check_fake")), "'.hidden'", "''", "nil", "{}"} {
+	for _, plugin := range []string{"'../check_fake'", q(filepath.Join(dir, "check_fake")), "'.hidden'", "''", "nil"} {
 		if _, err := tryLibraryCheck(t, env, "nagios", "{plugin = "+plugin+"}"); err == nil || !strings.Contains(err.Error(), "plain file name") {
 			t.Errorf("plugin %s: %v, want a refusal", plugin, err)
 		}
@@ -319,9 +321,64 @@ func TestLibraryNagiosPlugins(t *testing.T) {
 		{"procs-critical", "nagios", `{plugin = "check_procs", args = {"-c", "1:1", "-C", "no-such-command"}}`, "critical", "PROCS CRITICAL", nil},
 		{"bad-usage", "nagios", `{plugin = "check_load", args = {"--no-such-flag"}}`, "unknown", "", nil},
 	})
-	res := libraryCheck(t, env, "nagios", `{plugin = "check_load", args = {"-w", "5,4,3", "-c", "10,8,6"}}`)
+	// check_dummy says "CRITICAL: down": the status is not repeated.
+	res := libraryCheck(t, env, "nagios", "{plugin = 'check_dummy', args = {'2', 'down'}}")
+	if msg := field(t, res, "message").String(); msg != "down" {
+		t.Errorf("check_dummy message %q, want %q", msg, "down")
+	}
+	res = libraryCheck(t, env, "nagios", `{plugin = "check_load", args = {"-w", "5,4,3", "-c", "10,8,6"}}`)
 	l1 := metric(t, res, "load1")
 	if number(t, l1, "warn") != 5 || number(t, l1, "crit") != 10 || number(t, l1, "min") != 0 {
 		t.Errorf("check_load load1: warn %v crit %v min %v", field(t, l1, "warn"), field(t, l1, "crit"), field(t, l1, "min"))
+	}
+}
+
+// TestLibraryBadArgs runs each library check with an arg it does not take
+// and with one of the wrong kind: each must raise a "bad args" error that
+// names the arg, not fail somewhere inside with a Lua error.
+func TestLibraryBadArgs(t *testing.T) {
+	tests := []struct{ check, args, err string }{
+		{"cpu", "{wran = '5'}", "bad args: unknown arg wran"},
+		{"cpu", "{interval_ms = 'x'}", "bad args: interval_ms is a string, want a number"},
+		{"disk", "{warn = 'abc'}", `bad args: warn threshold "abc"`},
+		{"disk", "{path = 5}", "bad args: path is a number, want a string"},
+		{"dns", "{}", "bad args: name is required"},
+		{"dns", "{name = 'localhost', expect = true}", "bad args: expect is a boolean"},
+		{"file", "{path = '/', max_age = '60'}", "bad args: max_age is a string, want a number"},
+		{"http", "{}", "bad args: url is required"},
+		{"http", "{url = 'http://127.0.0.1:1/', match = '(('}", `bad args: match pattern "(("`},
+		{"load", "{crit = 'abc'}", `bad args: crit threshold "abc"`},
+		{"memory", "{warning = 90}", "bad args: unknown arg warning"},
+		{"nagios", "{plugin = 'check_load', args = '-w 5'}", "bad args: args is a string, want a table"},
+		{"nagios", "{plugin = {}}", "bad args: plugin is a table, want a string"},
+		{"network", "{interface = 1}", "bad args: interface is a number"},
+		{"process", "{pattern = '[('}", `bad args: pattern pattern "[("`},
+		{"swap", "{crit = {}}", "bad args: crit is a table, want a threshold"},
+		{"tcp", "{host = 'x', port = 'ssh'}", "bad args: port is a string, want a number"},
+		{"uptime", "{min = '1d'}", "bad args: min is a string, want a number"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.check+tt.args, func(t *testing.T) {
+			_, err := tryLibraryCheck(t, nil, tt.check, tt.args)
+			if err == nil || !strings.HasPrefix(luaMessage(err), tt.err) {
+				t.Fatalf("got %v, want an error starting %q", err, tt.err)
+			}
+		})
+	}
+}
+
+// TestLibraryMetricsRounded checks that percentages carry two decimals
+// at most and times three, rather than every digit of a float.
+func TestLibraryMetricsRounded(t *testing.T) {
+	for _, c := range []struct{ check, args, metric string }{
+		{"memory", "{}", "used_percent"},
+		{"disk", "{}", "used_percent"},
+		{"disk", "{}", "inodes_used_percent"},
+		{"cpu", "{interval_ms = 20}", "cpu"},
+	} {
+		v := number(t, metric(t, libraryCheck(t, nil, c.check, c.args), c.metric), "value")
+		if math.Abs(v*100-math.Round(v*100)) > 1e-9 {
+			t.Errorf("%s %s = %v, want two decimals at most", c.check, c.metric, v)
+		}
 	}
 }

@@ -155,7 +155,7 @@ func hostDiskUsage(L *glua.LState) int {
 	path := L.CheckString(1)
 	u, err := disk.UsageWithContext(callContext(L), path)
 	if err != nil {
-		return returnFailure(L, "disk usage", err)
+		return returnFailure(L, "disk usage of "+path, err)
 	}
 	L.Push(newRecord(L, map[string]any{
 		"path": u.Path, "fstype": u.Fstype, "total": u.Total, "free": u.Free,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"time"
 
 	glua "github.com/yuin/gopher-lua"
@@ -47,7 +48,7 @@ func netTCPConnect(L *glua.LState) int {
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("no connection within %v", timeout)
 		}
-		return returnFailure(L, "connect "+addr, err)
+		return returnFailure(L, "connect "+addr, netCause(err))
 	}
 	latency := msSince(start)
 	conn.Close()
@@ -61,7 +62,7 @@ func netLookup(L *glua.LState) int {
 	name := L.CheckString(1)
 	addrs, err := net.DefaultResolver.LookupHost(callContext(L), name)
 	if err != nil {
-		return returnFailure(L, "lookup "+name, err)
+		return returnFailure(L, "lookup "+name, netCause(err))
 	}
 	list := L.CreateTable(len(addrs), 0)
 	for _, a := range addrs {
@@ -69,4 +70,24 @@ func netLookup(L *glua.LState) int {
 	}
 	L.Push(list)
 	return 1
+}
+
+// netCause returns the cause of a dial or lookup error without the
+// operation and address it repeats ("dial tcp 127.0.0.1:1: connect:
+// connection refused" is "connection refused"), which the module's own
+// message already names.
+func netCause(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		err = op.Err
+	}
+	var sys *os.SyscallError
+	if errors.As(err, &sys) {
+		err = sys.Err
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		err = errors.New(dns.Err)
+	}
+	return err
 }

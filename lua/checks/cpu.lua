@@ -10,7 +10,7 @@ local host = require("host")
 return {
   description = "percentage of CPU time busy over a short interval",
   run = function(args)
-    args = args or {}
+    args = check.args(args, {interval_ms = "number", warn = "threshold", crit = "threshold"})
     local warn, crit = args.warn or "90", args.crit or "95"
     local busy, err = host.cpu_percent(args.interval_ms or 500)
     if not busy then
@@ -19,7 +19,7 @@ return {
     return {
       status = check.evaluate(busy, warn, crit),
       message = string.format("cpu %.1f%% busy", busy),
-      metrics = {{name = "cpu", value = busy, unit = "%", min = 0, max = 100,
+      metrics = {{name = "cpu", value = check.round(busy, 2), unit = "%", min = 0, max = 100,
         warn = check.limit(warn), crit = check.limit(crit)}},
     }
   end,

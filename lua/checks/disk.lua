@@ -12,7 +12,8 @@ local host = require("host")
 return {
   description = "percentage of disk space used on a file system",
   run = function(args)
-    args = args or {}
+    args = check.args(args, {path = "string", warn = "threshold", crit = "threshold",
+      inode_warn = "threshold", inode_crit = "threshold"})
     local path = args.path or "/"
     local warn, crit = args.warn or "80", args.crit or "90"
     local u, err = host.disk_usage(path)
@@ -21,7 +22,7 @@ return {
     end
     local status = check.evaluate(u.used_percent, warn, crit)
     local metrics = {
-      {name = "used_percent", value = u.used_percent, unit = "%", min = 0, max = 100,
+      {name = "used_percent", value = check.round(u.used_percent, 2), unit = "%", min = 0, max = 100,
         warn = check.limit(warn), crit = check.limit(crit)},
       {name = "used", value = u.used, unit = "B", min = 0, max = u.total},
       {name = "free", value = u.free, unit = "B", min = 0, max = u.total},
@@ -34,7 +35,8 @@ return {
           check.evaluate(u.inodes_used_percent, args.inode_warn, args.inode_crit))
         message = message .. string.format(", inodes %.1f%% used", u.inodes_used_percent)
       end
-      metrics[#metrics + 1] = {name = "inodes_used_percent", value = u.inodes_used_percent,
+      metrics[#metrics + 1] = {name = "inodes_used_percent",
+        value = check.round(u.inodes_used_percent, 2),
         unit = "%", min = 0, max = 100,
         warn = args.inode_warn and check.limit(args.inode_warn),
         crit = args.inode_crit and check.limit(args.inode_crit)}

@@ -10,10 +10,7 @@ local net = require("net")
 return {
   description = "name lookup, optionally checking the addresses",
   run = function(args)
-    args = args or {}
-    if not args.name then
-      error("dns: name is required", 0)
-    end
+    args = check.args(args, {name = "string!", expect = "list"})
     local addrs, err = net.lookup(args.name)
     if not addrs then
       return {status = check.CRITICAL, message = err}
@@ -21,13 +18,13 @@ return {
     local got = table.concat(addrs, ", ")
     local metrics = {{name = "addresses", value = #addrs, min = 0}}
     local expect = args.expect
-    if type(expect) == "string" then
+    if type(expect) ~= "table" then
       expect = {expect}
     end
     for _, want in ipairs(expect or {}) do
       local found = false
       for _, a in ipairs(addrs) do
-        found = found or a == want
+        found = found or a == tostring(want)
       end
       if not found then
         return {status = check.CRITICAL, metrics = metrics,

@@ -13,10 +13,8 @@ local fs = require("fs")
 return {
   description = "file existence, age and size",
   run = function(args)
-    args = args or {}
-    if not args.path then
-      error("file: path is required", 0)
-    end
+    args = check.args(args, {path = "string!", must_exist = "boolean", max_age = "number",
+      min_size = "number", max_size = "number"})
     local st, err = fs.stat(args.path)
     if not st then
       return {status = check.UNKNOWN, message = err}
@@ -27,7 +25,7 @@ return {
       end
       return {status = check.CRITICAL, message = args.path .. " does not exist"}
     end
-    local age = math.max(0, os.time() - st.mtime)
+    local age = math.max(0, math.floor(os.time() - st.mtime))
     local metrics = {
       {name = "age", value = age, unit = "s", min = 0, crit = args.max_age},
       {name = "size", value = st.size, unit = "B", min = 0},

@@ -48,10 +48,10 @@ end
 return {
   description = "HTTP(S) request: status, body content and latency",
   run = function(args)
-    args = args or {}
-    if not args.url then
-      error("http: url is required", 0)
-    end
+    args = check.args(args, {url = "string!", expect = "list", match = "pattern",
+      contains = "string", warn = "threshold", crit = "threshold", body = "string",
+      headers = "table", timeout_ms = "number", ca_file = "string", max_body = "number",
+      follow_redirects = "boolean"})
     local opts = {timeout_ms = args.timeout_ms, headers = args.headers, ca_file = args.ca_file,
       max_body = args.max_body, follow_redirects = args.follow_redirects}
     local res, err
@@ -64,15 +64,19 @@ return {
       return {status = check.CRITICAL, message = err}
     end
     local metrics = {
-      {name = "time", value = res.latency_ms, unit = "ms", min = 0,
+      {name = "time", value = check.round(res.latency_ms, 3), unit = "ms", min = 0,
         warn = args.warn and check.limit(args.warn), crit = args.crit and check.limit(args.crit)},
       {name = "size", value = #res.body, unit = "B", min = 0},
     }
     local message = string.format("HTTP %d in %.0f ms, %s", res.status, res.latency_ms,
       check.bytes(#res.body))
     if not statusWanted(res.status, args.expect) then
+      local want = "200 to 399"
+      if args.expect ~= nil then
+        want = type(args.expect) == "table" and table.concat(args.expect, " or ") or tostring(args.expect)
+      end
       return {status = check.CRITICAL, metrics = metrics,
-        message = message .. " (unexpected status)"}
+        message = message .. " (unexpected status, want " .. want .. ")"}
     end
     local problem = bodyProblem(res.body, args)
     if problem then

@@ -17,7 +17,7 @@ end
 return {
   description = "load averages (1, 5, 15 min) against thresholds per CPU",
   run = function(args)
-    args = args or {}
+    args = check.args(args, {warn = "threshold", crit = "threshold", per_cpu = "boolean"})
     local warn, crit = args.warn or "2", args.crit or "4"
     local avg, err = host.load()
     if not avg then

@@ -9,7 +9,7 @@ local host = require("host")
 return {
   description = "percentage of memory used",
   run = function(args)
-    args = args or {}
+    args = check.args(args, {warn = "threshold", crit = "threshold"})
     local warn, crit = args.warn or "90", args.crit or "95"
     local m, err = host.memory()
     if not m then
@@ -20,7 +20,7 @@ return {
       message = string.format("memory %.1f%% used (%s of %s)", m.used_percent,
         check.bytes(m.used), check.bytes(m.total)),
       metrics = {
-        {name = "used_percent", value = m.used_percent, unit = "%", min = 0, max = 100,
+        {name = "used_percent", value = check.round(m.used_percent, 2), unit = "%", min = 0, max = 100,
           warn = check.limit(warn), crit = check.limit(crit)},
         {name = "used", value = m.used, unit = "B", min = 0, max = m.total},
         {name = "available", value = m.available, unit = "B", min = 0, max = m.total},

@@ -7,7 +7,8 @@
 --   timeout_ms  default 30000
 --
 -- The exit code 0, 1, 2 or 3 gives the status (any other, unknown), the
--- first line of output before "|" the message, and the performance data
+-- first line of output before "|" the message (without a leading
+-- "CRITICAL:" or the like that repeats the status), and the performance data
 -- (after "|" on the first line and after the first "|" of the long
 -- output) the metrics.
 local check = require("check")
@@ -24,10 +25,23 @@ local function split(out)
   return (string.gsub(message, "^%s+", ""):gsub("%s+$", "")), perf
 end
 
+-- withoutStatus returns message without the status word it starts with,
+-- as in "CRITICAL: down", since the result's status says it already.
+local function withoutStatus(message, status)
+  local prefix = string.upper(status) .. ":"
+  if string.sub(message, 1, #prefix) == prefix then
+    local rest = string.match(string.sub(message, #prefix + 1), "^%s*(.-)$")
+    if rest ~= "" then
+      return rest
+    end
+  end
+  return message
+end
+
 return {
   description = "runs a Nagios plugin and maps its exit code, output and performance data",
   run = function(args)
-    args = args or {}
+    args = check.args(args, {plugin = "string", args = "table", timeout_ms = "number"})
     local plugin = args.plugin
     if type(plugin) ~= "string" or not string.match(plugin, "^[%w_][%w_.+-]*$") then
       error("nagios: plugin must be a plain file name, such as check_load", 0)
@@ -44,7 +58,7 @@ return {
     if message == "" then
       message = string.format("%s exited with code %d and no output", plugin, res.exit_code)
     end
-    local metrics = check.perfdata(perf)
-    return {status = check.status(res.exit_code), message = message, metrics = metrics}
+    local status = check.status(res.exit_code)
+    return {status = status, message = withoutStatus(message, status), metrics = check.perfdata(perf)}
   end,
 }

@@ -13,7 +13,7 @@ local counters = {"bytes_recv", "bytes_sent", "packets_recv", "packets_sent",
 return {
   description = "traffic counters of the network interfaces",
   run = function(args)
-    args = args or {}
+    args = check.args(args, {interface = "string"})
     local list, err = host.net_counters()
     if not list then
       return {status = check.UNKNOWN, message = err}

@@ -28,7 +28,8 @@ end
 return {
   description = "number of processes matching a name or a pattern",
   run = function(args)
-    args = args or {}
+    args = check.args(args, {name = "string", pattern = "pattern", user = "string",
+      warn = "threshold", crit = "threshold"})
     if not args.name and not args.pattern then
       error("process: give name or pattern", 0)
     end

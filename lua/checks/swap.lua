@@ -9,7 +9,7 @@ local host = require("host")
 return {
   description = "percentage of swap space used",
   run = function(args)
-    args = args or {}
+    args = check.args(args, {warn = "threshold", crit = "threshold"})
     local warn, crit = args.warn or "50", args.crit or "80"
     local s, err = host.swap()
     if not s then
@@ -23,7 +23,7 @@ return {
       message = string.format("swap %.1f%% used (%s of %s)", s.used_percent,
         check.bytes(s.used), check.bytes(s.total)),
       metrics = {
-        {name = "used_percent", value = s.used_percent, unit = "%", min = 0, max = 100,
+        {name = "used_percent", value = check.round(s.used_percent, 2), unit = "%", min = 0, max = 100,
           warn = check.limit(warn), crit = check.limit(crit)},
         {name = "used", value = s.used, unit = "B", min = 0, max = s.total},
       },

@@ -13,7 +13,8 @@ local net = require("net")
 return {
   description = "TCP connection to a host and port, with its latency",
   run = function(args)
-    args = args or {}
+    args = check.args(args, {host = "string", port = "number", address = "string",
+      warn = "threshold", crit = "threshold", timeout_ms = "number"})
     local address = args.address
     if not address then
       if not args.host or not args.port then
@@ -32,7 +33,7 @@ return {
     return {
       status = check.evaluate(res.latency_ms, args.warn, args.crit),
       message = string.format("connected to %s in %.1f ms", address, res.latency_ms),
-      metrics = {{name = "time", value = res.latency_ms, unit = "ms", min = 0,
+      metrics = {{name = "time", value = check.round(res.latency_ms, 3), unit = "ms", min = 0,
         warn = args.warn and check.limit(args.warn), crit = args.crit and check.limit(args.crit)}},
     }
   end,

@@ -21,7 +21,7 @@ end
 return {
   description = "time since boot, with a warning after a recent reboot",
   run = function(args)
-    args = args or {}
+    args = check.args(args, {min = "number"})
     local up, err = host.uptime()
     if not up then
       return {status = check.UNKNOWN, message = err}
@@ -33,6 +33,6 @@ return {
       message = message .. string.format(" (less than %d s: rebooted?)", args.min)
     end
     return {status = status, message = message,
-      metrics = {{name = "uptime", value = up, unit = "s", min = 0}}}
+      metrics = {{name = "uptime", value = math.floor(up), unit = "s", min = 0}}}
   end,
 }
