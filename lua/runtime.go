@@ -132,7 +132,7 @@ func (rt *Runtime) Run(ctx context.Context, name string, args []byte) (doc resul
 			doc = result.Unknownf("go panic in the runtime: %v", r)
 		}
 		doc = fit(doc)
-		doc.DurationMS = float64(time.Since(start).Microseconds()) / 1000
+		doc.DurationMS = float64(time.Since(start)) / float64(time.Millisecond)
 	}()
 	if rt.closed.Load() {
 		return result.Unknownf("the check runtime is closed")
