@@ -182,18 +182,23 @@ func (rt *Runtime) describe(entries map[string]*entry) {
 			s = rt.newState()
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), describeTimeout)
+		ctx, unwatch := rt.heap.watch(ctx)
 		s.L.SetContext(ctx)
 		s.env.Check = e.name
 		_, desc, err := s.eval(e)
-		cancel()
 		s.L.RemoveContext()
+		if herr := heapExceeded(ctx); herr != nil {
+			err = fmt.Errorf("loading: %w", herr)
+		}
 		if err != nil {
 			e.err = err
 			s.close()
 			s = nil // a failed chunk may have left the state half-done
-			continue
+		} else {
+			e.description = desc
 		}
-		e.description = desc
+		unwatch()
+		cancel()
 	}
 }
 

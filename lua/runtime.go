@@ -51,6 +51,10 @@ type Options struct {
 	// DefaultTimeout bounds a run whose args carry no _timeout_ms
 	// (default 30s).
 	DefaultTimeout time.Duration
+	// MaxHeap is the size in bytes of the Go heap past which every
+	// running check is canceled and ends as unknown ("memory limit
+	// exceeded"): 0 means DefaultMaxHeap, a negative value no limit.
+	MaxHeap int64
 }
 
 // CheckInfo describes a check of the loaded library.
@@ -70,6 +74,7 @@ type Runtime struct {
 	lib      atomic.Pointer[library]
 	reload   sync.Mutex // one Reload at a time
 	closed   atomic.Bool
+	heap     *heapWatch // nil without a heap limit
 }
 
 // New loads the embedded library overlaid by opts.Dir. A file that does
@@ -90,7 +95,10 @@ func newRuntime(opts Options, builtin fs.FS) (*Runtime, error) {
 	if opts.DefaultTimeout <= 0 {
 		opts.DefaultTimeout = 30 * time.Second
 	}
-	rt := &Runtime{opts: opts}
+	if opts.MaxHeap == 0 {
+		opts.MaxHeap = DefaultMaxHeap()
+	}
+	rt := &Runtime{opts: opts, heap: newHeapWatch(opts.MaxHeap)}
 	var err error
 	if rt.embedded, err = loadEmbedded(builtin); err != nil {
 		return nil, err
@@ -123,7 +131,9 @@ func (rt *Runtime) Reload() error {
 // Run runs the named check with args, a JSON object (empty for none). It
 // never fails: an unknown check, bad args, a Lua error, a Go panic, a
 // timeout or a bad return value each give a result with status Unknown
-// saying so. The result fits MaxResult once encoded and has DurationMS set.
+// saying so, as does a run canceled because the heap passed
+// Options.MaxHeap. The result fits MaxResult once encoded and has
+// DurationMS set.
 func (rt *Runtime) Run(ctx context.Context, name string, args []byte) (doc result.Doc) {
 	start := time.Now()
 	defer func() {
@@ -158,8 +168,14 @@ func (rt *Runtime) Run(ctx context.Context, name string, args []byte) (doc resul
 	if err := ctx.Err(); err != nil {
 		return result.Unknownf("canceled before it ran: %v", err)
 	}
+	ctx, unwatch := rt.heap.watch(ctx)
+	defer unwatch() // after the state is let go
 	s := rt.get(lib)
 	doc, reuse := s.run(ctx, timeout, e, decoded)
+	if err := heapExceeded(ctx); err != nil {
+		// Whatever the check returned, its state may hold the memory.
+		doc, reuse = result.Unknownf("%v", err), false
+	}
 	if reuse {
 		rt.put(lib, s)
 	} else {
@@ -230,10 +246,12 @@ func (rt *Runtime) Has(name string) bool {
 // sources, in name order.
 func (rt *Runtime) BundleHash() string { return rt.lib.Load().hash }
 
-// Close releases the idle Lua states. Runs after Close return Unknown.
+// Close releases the idle Lua states and stops the heap watchdog. Runs
+// after Close return Unknown.
 func (rt *Runtime) Close() {
 	rt.closed.Store(true)
 	drain(rt.lib.Load())
+	rt.heap.close()
 }
 
 func (rt *Runtime) log(level slog.Level, check, msg string) {
