@@ -52,6 +52,7 @@ func openCheck(*Env) glua.LGFunction {
 			"limit": rangeLimit,
 		}))
 		L.SetField(mt, "__tostring", L.NewFunction(rangeString))
+		protectMetatable(mt) // shared by the checks of the state
 		L.Push(mod)
 		return 1
 	}

@@ -16,19 +16,23 @@ import (
 // and the run function of each check it has already loaded, so a warm run
 // is one call.
 type state struct {
-	L     *glua.LState
-	env   *Env
-	runs  map[*entry]*glua.LFunction
-	prot  *protected
-	panic string // the Go panic of the current run, if any
-	log   func(level slog.Level, msg string)
+	L    *glua.LState
+	env  *Env
+	runs map[*entry]*glua.LFunction
+	// readOnly holds the metatables of the library proxies, by name.
+	readOnly map[string]*glua.LTable
+	base     *glua.LTable // the globals checks see, made by checkEnv
+	prot     *protected
+	panic    string // the Go panic of the current run, if any
+	log      func(level slog.Level, msg string)
 }
 
 // newState opens a sandboxed state for rt.
 func (rt *Runtime) newState() *state {
 	s := &state{
-		env:  &Env{ExecDirs: rt.opts.ExecDirs, Log: rt.opts.Log},
-		runs: map[*entry]*glua.LFunction{},
+		env:      &Env{ExecDirs: rt.opts.ExecDirs, Log: rt.opts.Log},
+		runs:     map[*entry]*glua.LFunction{},
+		readOnly: map[string]*glua.LTable{},
 	}
 	s.log = func(level slog.Level, msg string) { rt.log(level, s.env.Check, msg) }
 	onPanic := func(what string, v any) {
@@ -81,19 +85,13 @@ func drain(lib *library) {
 }
 
 // eval runs the top-level code of e in s, in an environment of its own
-// whose misses fall through to the globals, so that a check's globals
-// never leak into another check run by the same state. It returns the run
-// function and the description.
+// (see checkEnv), so that neither a check's globals nor its changes to
+// the libraries reach another check run by the same state. It returns the
+// run function and the description.
 func (s *state) eval(e *entry) (*glua.LFunction, string, error) {
 	L := s.L
-	globals := L.Get(glua.GlobalsIndex)
-	env := L.NewTable()
-	mt := L.NewTable()
-	mt.RawSetString("__index", globals)
-	L.SetMetatable(env, mt)
-	env.RawSetString("_G", env)
 	fn := L.NewFunctionFromProto(e.proto)
-	fn.Env = env
+	fn.Env = s.checkEnv()
 	ret, err := s.prot.pcall(L, fn)
 	if err != nil {
 		return nil, "", fmt.Errorf("loading: %s", luaMessage(err))

@@ -79,10 +79,7 @@ func runLuaFile(t *testing.T, rt *Runtime, file string) {
 	}))
 
 	fn := L.NewFunctionFromProto(proto)
-	env := L.NewTable()
-	mt := L.NewTable()
-	mt.RawSetString("__index", L.Get(glua.GlobalsIndex))
-	L.SetMetatable(env, mt)
+	env := s.checkEnv()
 	fn.Env = env
 	L.Push(fn)
 	if err := L.PCall(0, 0, nil); err != nil {

@@ -84,6 +84,8 @@ func newSandbox(env *Env, onPanic func(what string, v any)) *glua.LState {
 	loaded.RawSetString(glua.OsLibName, safeOS)
 	loaded.RawSetString(glua.LoadLibName, glua.LNil)
 	limitLibraries(L)
+	protectStrings(L)
+	supportPairs(L)
 	// gopher-lua has no bytecode: string.dump only raises, so it goes.
 	L.GetGlobal(glua.StringLibName).(*glua.LTable).RawSetString("dump", glua.LNil)
 	for _, n := range removedGlobals {
