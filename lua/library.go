@@ -7,6 +7,7 @@ import (
 	"embed"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -31,8 +32,11 @@ var embedded embed.FS
 const sourceEmbedded = "embedded"
 
 // describeTimeout bounds the run of a file's top-level code when the
-// library is loaded.
-const describeTimeout = 5 * time.Second
+// library is loaded. That code only requires modules and defines
+// functions, which takes microseconds; a file that runs longer is stuck
+// (a loop at the top level) and would hold up every load of the library,
+// such as equus check --list.
+const describeTimeout = 500 * time.Millisecond
 
 // entry is one check of the library: its source, compiled once and shared
 // by every Lua state, or the error that made it unusable.
@@ -189,6 +193,8 @@ func (rt *Runtime) describe(entries map[string]*entry) {
 		s.L.RemoveContext()
 		if herr := heapExceeded(ctx); herr != nil {
 			err = fmt.Errorf("loading: %w", herr)
+		} else if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			err = fmt.Errorf("took too long to load (more than %v): does its top-level code loop?", describeTimeout)
 		}
 		if err != nil {
 			e.err = err

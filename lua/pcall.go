@@ -83,11 +83,23 @@ func traceback(L *glua.LState) string {
 	return b.String()
 }
 
-// luaMessage is the message of a Lua error without gopher-lua's traceback.
+// luaMessage is the message of a Lua error without gopher-lua's
+// traceback. An error raised with a table, error({message = "..."}),
+// gives its message field; with another value, what kind of value it was
+// rather than "table: 0xc000123456".
 func luaMessage(err error) string {
 	var api *glua.ApiError
-	if errors.As(err, &api) && api.Object != nil {
-		return api.Object.String()
+	if !errors.As(err, &api) || api.Object == nil {
+		return err.Error()
 	}
-	return err.Error()
+	switch v := api.Object.(type) {
+	case glua.LString, glua.LNumber:
+		return v.String()
+	case *glua.LTable:
+		switch m := v.RawGetString("message").(type) {
+		case glua.LString, glua.LNumber:
+			return m.String()
+		}
+	}
+	return fmt.Sprintf("error with a %s value", api.Object.Type())
 }

@@ -182,6 +182,9 @@ func (s *state) checkEnv() *glua.LTable {
 			L.Push(v)
 			return 1
 		}
+		if _, ok := modules[name]; !ok {
+			L.RaiseError("module %q is not available to checks (modules: %s)", name, strings.Join(moduleNames(), ", "))
+		}
 		L.Push(require)
 		L.Push(glua.LString(name))
 		L.Call(1, 1)

@@ -170,7 +170,7 @@ func TestSandbox(t *testing.T) {
 
 	for _, name := range []string{"evil", "echo", "checks/echo", "./evil", "io", "debug", "package", "coroutine"} {
 		d := rt.Run(context.Background(), "require", []byte(`{"name":"`+name+`"}`))
-		if d.Status != result.OK || !strings.Contains(d.Message, "module "+name+" not found") {
+		if d.Status != result.OK || !strings.Contains(d.Message, `module "`+name+`" is not available to checks`) {
 			t.Errorf("require %q: got %s %q", name, d.Status, d.Message)
 		}
 	}
