@@ -57,6 +57,7 @@ func TestLibraryThroughRuntime(t *testing.T) {
 	writeScript(t, filepath.Join(plugins, "check_fake"), "echo 'FAKE WARNING - hmm | x=1;2;3'; exit 1")
 	rt := newLibraryRuntime(t, plugins)
 	q := strconv.Quote
+	sleep := luaQuote(strings.Join(startSleep(t).Args, " "))
 	tests := []struct {
 		check, args string
 		status      result.Status // "" for any but unknown
@@ -70,7 +71,8 @@ func TestLibraryThroughRuntime(t *testing.T) {
 		{"disk", `{"path": "/"}`, "", "/ ", "used_percent"},
 		{"disk", `{"path": "/", "crit": "@0:100"}`, result.Critical, "/ ", "used_percent"},
 		{"uptime", `{"min": 60}`, "", "up ", "uptime"},
-		{"process", `{"pattern": "lua%.test"}`, result.OK, "matching lua%.test", "procs"},
+		{"process", `{"pattern": ` + q(sleep) + `}`, result.OK, "1 process matching", "procs"},
+		{"process", `{"pattern": ` + q(luaQuote(os.Args[0])) + `}`, result.Critical, "0 processes", "procs"},
 		{"network", `{"interface": "lo"}`, result.OK, "lo rx", "lo_bytes_recv"},
 		{"file", `{"path": ` + q(file) + `, "max_age": 600, "min_size": 4}`, result.OK, "4 B", "age"},
 		{"tcp", `{"address": ` + q(ln.Addr().String()) + `}`, result.OK, "connected", "time"},

@@ -1,14 +1,17 @@
 package lua
 
 import (
+	"fmt"
 	"math"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/shirou/gopsutil/v4/process"
 	glua "github.com/yuin/gopher-lua"
@@ -167,6 +170,11 @@ func TestLibraryHostChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A process to count: this one, the agent, never is. The pattern of
+	// its arguments is this test's own.
+	child := startSleep(t)
+	childPattern := luaQuote(strings.Join(child.Args, " "))
+	selfPattern := luaQuote(os.Args[0])
 	load3 := []string{"load1", "load5", "load15"}
 	runLibraryCases(t, nil, []libraryCase{
 		{"load", "load", "{}", "", "load ", load3},
@@ -183,9 +191,10 @@ func TestLibraryHostChecks(t *testing.T) {
 		{"disk-missing", "disk", "{path = '/no/such/dir'}", "unknown", "disk usage of /no/such/dir", nil},
 		{"uptime", "uptime", "{}", "ok", "up ", []string{"uptime"}},
 		{"uptime-recent", "uptime", "{min = 1e12}", "warning", "rebooted", nil},
-		{"process-self", "process", "{name = '" + selfName + "'}", "ok", "named " + selfName, []string{"procs"}},
-		{"process-self-warn", "process", "{name = '" + selfName + "', warn = '0'}", "warning", "", nil},
-		{"process-pattern", "process", "{pattern = 'lua%.test'}", "ok", "matching", nil},
+		{"process-child", "process", "{name = 'sleep', pattern = '" + childPattern + "'}", "ok", "1 process named sleep", []string{"procs"}},
+		{"process-child-warn", "process", "{pattern = '" + childPattern + "', warn = '0'}", "warning", "1 process matching", nil},
+		{"process-not-self", "process", "{pattern = '" + selfPattern + "'}", "critical", "0 processes matching", nil},
+		{"process-not-self-name", "process", "{name = '" + selfName + "', pattern = '" + selfPattern + "'}", "critical", "0 processes", nil},
 		{"process-none", "process", "{pattern = 'no such process %d+ here'}", "critical", "0 processes", nil},
 		{"process-none-ok", "process", "{name = 'no-such-process', crit = '0'}", "ok", "0 processes", nil},
 		{"process-user", "process", "{name = '" + selfName + "', user = 'no-such-user'}", "critical", "0 processes", nil},
@@ -196,6 +205,34 @@ func TestLibraryHostChecks(t *testing.T) {
 	if _, err := tryLibraryCheck(t, nil, "process", "{}"); err == nil || !strings.Contains(err.Error(), "name or pattern") {
 		t.Errorf("process without name or pattern: %v", err)
 	}
+}
+
+// startSleep starts a sleep with arguments of this process's own, ended
+// when the test ends.
+func startSleep(t *testing.T) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("sleep", fmt.Sprintf("300.%d", os.Getpid()))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	return cmd
+}
+
+// luaQuote escapes the magic characters of a Lua pattern in s, and the
+// quote of a Lua string.
+func luaQuote(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != ' ' {
+			b.WriteByte('%')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func TestLibraryNetworkChecks(t *testing.T) {

@@ -210,8 +210,10 @@ func hostNetCounters(L *glua.LState) int {
 }
 
 // hostProcesses is host.processes(max) -> list of {pid, name, cmdline,
-// username, status}: the running processes, at most max of them (default
-// and ceiling 10000). Processes that end while being read are left out.
+// username, status, self}: the running processes, at most max of them
+// (default and ceiling 10000); self is true for the agent's own process,
+// which a check counting processes leaves out (its command line holds the
+// check's args). Processes that end while being read are left out.
 func hostProcesses(L *glua.LState) int {
 	limit := L.OptInt(1, maxProcesses)
 	if limit <= 0 || limit > maxProcesses {
@@ -223,6 +225,7 @@ func hostProcesses(L *glua.LState) int {
 		return returnFailure(L, "processes", err)
 	}
 	users := map[uint32]string{} // one lookup per user, not per process
+	self := int32(os.Getpid())
 	list := L.CreateTable(min(len(procs), limit), 0)
 	for _, p := range procs {
 		if list.Len() >= limit {
@@ -241,6 +244,7 @@ func hostProcesses(L *glua.LState) int {
 			"pid": p.Pid, "name": name, "cmdline": cmdline,
 			"username": processUser(ctx, p, users),
 			"status":   strings.Join(status, ","),
+			"self":     p.Pid == self,
 		}))
 	}
 	L.Push(list)

@@ -138,7 +138,11 @@ func TestHostProcesses(t *testing.T) {
 	procs := mustSucceed(t, evalLua(t, L, "return require('host').processes()")).(*glua.LTable)
 	found := false
 	procs.ForEach(func(_, p glua.LValue) {
-		if int(number(t, p, "pid")) == os.Getpid() {
+		self := int(number(t, p, "pid")) == os.Getpid()
+		if got := field(t, p, "self"); got != glua.LBool(self) {
+			t.Errorf("process %v: self is %v", field(t, p, "pid"), got)
+		}
+		if self {
 			found = true
 			if !strings.Contains(field(t, p, "cmdline").String(), "lua") || field(t, p, "name").String() == "" {
 				t.Errorf("this process: %v %v", field(t, p, "name"), field(t, p, "cmdline"))

@@ -7,11 +7,17 @@
 --   user     count only the processes of this user
 --   warn     threshold (Nagios range) for the count; none by default
 --   crit     likewise; default "1:" (critical when none runs)
+--
+-- The agent's own process is never counted: as `equus check process ...`
+-- its command line holds the pattern.
 local check = require("check")
 local host = require("host")
 
 -- matches reports whether process p is one the args ask for.
 local function matches(p, args)
+  if p.self then
+    return false
+  end
   if args.name and p.name ~= args.name then
     return false
   end
