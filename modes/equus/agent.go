@@ -57,7 +57,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		return err
 	}
-	rt, err := lua.New(lua.Options{Dir: cfg.ChecksDir, ExecDirs: cfg.ExecDirs, Log: a.luaLog})
+	rt, err := lua.New(lua.Options{Dir: cfg.ChecksDir, ExecDirs: cfg.ExecDirs, Log: a.luaLog, MaxHeap: cfg.MaxCheckHeap})
 	if err != nil {
 		return fmt.Errorf("check runtime: %w", err)
 	}

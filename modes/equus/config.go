@@ -50,6 +50,9 @@ type Config struct {
 	ExecDirs []string
 	// Concurrency bounds the Lua checks running at once.
 	Concurrency int
+	// MaxCheckHeap is the Go heap, in bytes, past which running checks
+	// are stopped (0: the runtime's default; negative: no limit).
+	MaxCheckHeap int64
 	// InsecurePlaintext talks to a loopback helen without TLS, for
 	// debugging only.
 	InsecurePlaintext bool
@@ -159,6 +162,7 @@ func Flags() []cli.Flag {
 		&cli.StringFlag{Name: "checks", Usage: "check `DIR` overlaying the embedded checks (default: DATA/checks when it exists)", EnvVars: []string{"EQUUS_CHECKS"}, TakesFile: true},
 		&cli.StringSliceFlag{Name: "exec-dir", Usage: "`DIR` the exec module may run programs from (repeatable; default: the Nagios plugin directories)", EnvVars: []string{"EQUUS_EXEC_DIRS"}},
 		&cli.IntFlag{Name: "concurrency", Usage: "run at most `N` checks at once", EnvVars: []string{"EQUUS_CONCURRENCY"}, Value: DefaultConcurrency},
+		&cli.IntFlag{Name: "max-check-heap", Usage: "stop running checks when the agent's heap passes `MiB` (0: 1 GiB or a quarter of memory; -1: no limit)", EnvVars: []string{"EQUUS_MAX_CHECK_HEAP"}},
 		&cli.BoolFlag{Name: "insecure-plaintext", Usage: "DEBUG ONLY: talk to a loopback helen without TLS"},
 	}
 }
@@ -179,6 +183,7 @@ func ConfigFromCLI(c *cli.Context, version string) (Config, error) {
 		ChecksDir:         c.String("checks"),
 		ExecDirs:          c.StringSlice("exec-dir"),
 		Concurrency:       c.Int("concurrency"),
+		MaxCheckHeap:      int64(c.Int("max-check-heap")) << 20,
 		InsecurePlaintext: c.Bool("insecure-plaintext"),
 		Supervised:        os.Getenv(SupervisedEnv) == "1",
 		Ready:             c.App.Writer,

@@ -78,9 +78,12 @@ func TestConfigFromCLI(t *testing.T) {
 	data := t.TempDir()
 	cfg, err := runCLI(t, map[string]string{"EQUUS_TOKEN": "tok", "EQUUS_SUPERVISED": "1"},
 		"--helen", "helen.example:7480", "--ca-pin", testPin, "--name", "web-9", "--data", data,
-		"--exec-dir", "/opt/a", "--exec-dir", "/opt/b", "--concurrency", "4")
+		"--exec-dir", "/opt/a", "--exec-dir", "/opt/b", "--concurrency", "4", "--max-check-heap", "256")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.MaxCheckHeap != 256<<20 {
+		t.Errorf("--max-check-heap 256: %d bytes, want %d", cfg.MaxCheckHeap, 256<<20)
 	}
 	if cfg.Helen != "helen.example:7480" || cfg.CAPin != testPin || cfg.Token != "tok" || cfg.Name != "web-9" ||
 		cfg.DataDir != data || cfg.Concurrency != 4 || !cfg.Supervised || cfg.Version != "1.2.3" ||
