@@ -30,23 +30,23 @@ const heapInterval = 5 * time.Millisecond
 // maxDefaultHeap is the ceiling of the default Options.MaxHeap.
 const maxDefaultHeap = 1 << 30
 
-// errHeapLimit is what a run canceled by the watchdog ends with; the
-// *HeapLimitError says by how much.
+// errHeapLimit is what a run canceled by the watchdog ends with; its
+// cause, a *heapLimitError, says by how much.
 var errHeapLimit = errors.New("memory limit exceeded")
 
-// HeapLimitError is the cause of a run canceled because the heap passed
-// Options.MaxHeap. It matches errHeapLimit with errors.Is.
-type HeapLimitError struct {
+// heapLimitError is the cause of a run canceled because the heap passed
+// Options.MaxHeap; it matches errHeapLimit with errors.Is.
+type heapLimitError struct {
 	Heap, Limit uint64 // bytes
 }
 
-func (e *HeapLimitError) Error() string {
+func (e *heapLimitError) Error() string {
 	const mib = 1 << 20
 	// The heap rounded up, so that it never reads as equal to the limit.
 	return fmt.Sprintf("%v (heap %d MiB > limit %d MiB)", errHeapLimit, (e.Heap+mib-1)/mib, e.Limit/mib)
 }
 
-func (e *HeapLimitError) Unwrap() error { return errHeapLimit }
+func (e *heapLimitError) Unwrap() error { return errHeapLimit }
 
 // DefaultMaxHeap is the heap limit of a Runtime whose Options.MaxHeap is
 // 0: 1 GiB, or a quarter of the machine's memory when that is less.
@@ -88,7 +88,7 @@ func newHeapWatch(limit int64) *heapWatch {
 }
 
 // watch returns a context that the watchdog cancels, with a
-// *HeapLimitError as its cause, when the heap passes the limit, and the
+// *heapLimitError as its cause, when the heap passes the limit, and the
 // function to call when the run has ended and its state is let go.
 func (w *heapWatch) watch(ctx context.Context) (context.Context, func()) {
 	if w == nil {
@@ -180,7 +180,7 @@ func (w *heapWatch) check(heap uint64) (free, exit bool) {
 		}
 		// This sample predates the collection: judge the next one.
 	case heap > w.limit && len(w.runs) > 0:
-		err := &HeapLimitError{Heap: heap, Limit: w.limit}
+		err := &heapLimitError{Heap: heap, Limit: w.limit}
 		for r := range w.runs {
 			r.canceled = true
 			r.cancel(err)
@@ -195,7 +195,7 @@ func (w *heapWatch) check(heap uint64) (free, exit bool) {
 	return free, false
 }
 
-// heapExceeded returns the *HeapLimitError that canceled ctx, or nil.
+// heapExceeded returns the *heapLimitError that canceled ctx, or nil.
 func heapExceeded(ctx context.Context) error {
 	if err := context.Cause(ctx); errors.Is(err, errHeapLimit) {
 		return err
