@@ -9,11 +9,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/internal/leakcheck"
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/wire"
 )
@@ -21,39 +21,8 @@ import (
 // waitFor is how long a test waits for something that should happen.
 const waitFor = 10 * time.Second
 
-// TestMain fails the run when goroutines started by the tests (sessions,
-// servers, fake agents) outlive them.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		deadline := time.Now().Add(5 * time.Second)
-		left := leftBehind()
-		for len(left) > 0 && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-			left = leftBehind()
-		}
-		if len(left) > 0 {
-			fmt.Fprintf(os.Stderr, "%d goroutines left behind:\n%s\n", len(left), strings.Join(left, "\n\n"))
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// leftBehind returns the stacks of goroutines that run (or were started
-// by) this package's code or the store's, other than TestMain's own.
-func leftBehind() []string {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var left []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if (strings.Contains(g, "equus/modes/helen.") || strings.Contains(g, "equus/state.")) &&
-			!strings.Contains(g, "helen.TestMain") {
-			left = append(left, g)
-		}
-	}
-	return left
-}
+// TestMain fails the run when goroutines started by the tests outlive them.
+func TestMain(m *testing.M) { leakcheck.Main(m, "equus/modes/helen.", "equus/state.") }
 
 // testWriter sends a logger's lines to the test log.
 type testWriter struct{ t testing.TB }

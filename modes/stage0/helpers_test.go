@@ -16,41 +16,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/internal/leakcheck"
 	"github.com/equus-monitoring/equus/modes/equus"
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/update"
 )
 
-// TestMain fails the run when goroutines of this package (a child's
-// waiter, a supervisor) outlive the tests.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		deadline := time.Now().Add(5 * time.Second)
-		left := leftBehind()
-		for len(left) > 0 && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-			left = leftBehind()
-		}
-		if len(left) > 0 {
-			fmt.Fprintf(os.Stderr, "%d goroutines left behind:\n%s\n", len(left), strings.Join(left, "\n\n"))
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-func leftBehind() []string {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var left []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "equus/modes/stage0.") && !strings.Contains(g, "stage0.TestMain") {
-			left = append(left, g)
-		}
-	}
-	return left
-}
+// TestMain fails the run when goroutines started by the tests outlive them.
+func TestMain(m *testing.M) { leakcheck.Main(m, "equus/modes/stage0.") }
 
 // skipWithoutShell skips tests whose stand-in agents are shell scripts.
 func skipWithoutShell(t *testing.T) {
