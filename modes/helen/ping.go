@@ -19,6 +19,9 @@ type pinger struct {
 }
 
 func (ss *session) startPinger() {
+	// The lock orders this assignment before the first tick reads it.
+	ss.ping.mu.Lock()
+	defer ss.ping.mu.Unlock()
 	ss.ping.timer = time.AfterFunc(ss.srv.cfg.PingInterval, ss.pingTick)
 }
 
