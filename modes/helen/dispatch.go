@@ -63,6 +63,12 @@ func (s *Server) dispatch(ctx context.Context, ss *session, check string, args [
 // when ctx's deadline passes first.
 func (s *Server) exchange(ctx context.Context, ss *session, check string, args []byte, start time.Time) (result.Doc, error) {
 	m, err := ss.call(ctx, check, args)
+	return settle(ss, check, start, m, err)
+}
+
+// settle turns the outcome of a call into a result: the agent's, or status
+// unknown for one that did not come in time.
+func settle(ss *session, check string, start time.Time, m wire.Message, err error) (result.Doc, error) {
 	switch {
 	case err == nil:
 		return result.Parse(m.Blob), nil

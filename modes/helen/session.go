@@ -50,6 +50,7 @@ type outMsg struct {
 
 // A call is a check waiting for its result.
 type call struct {
+	id   int32
 	name string
 	sent time.Time
 	ch   chan wire.Message // buffered: one result
@@ -123,6 +124,17 @@ func (s *Server) serveSession(c net.Conn, name, fingerprint string) {
 		pending: map[int32]*call{},
 	}
 	ss.lastRead.Store(now.UnixNano())
+	// equus.info is queued before the session is visible to schedules and
+	// runs, so that it is the first check on every connection. The queue
+	// is new and empty: this does not block.
+	infoCtx, cancelInfo := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancelInfo()
+	info, err := ss.begin(infoCtx, "equus.info", nil)
+	if err != nil {
+		ss.log.Error("queue equus.info", "err", err)
+		closeGently(c)
+		return
+	}
 	if err := s.register(ss); err != nil {
 		// No writer runs yet to send what fail queues.
 		code := wire.CodeShuttingDown
@@ -137,7 +149,7 @@ func (s *Server) serveSession(c net.Conn, name, fingerprint string) {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); ss.writeLoop() }()
-	go func() { defer wg.Done(); ss.info() }()
+	go func() { defer wg.Done(); ss.info(infoCtx, info) }()
 	ss.startPinger()
 	if !ss.readLoop(r) {
 		ss.close()
@@ -307,32 +319,42 @@ var errArgsTooLarge = fmt.Errorf("helen: check args over the %d-byte limit of th
 
 // call sends a check and waits for its result until ctx ends.
 func (ss *session) call(ctx context.Context, check string, args []byte) (wire.Message, error) {
+	c, err := ss.begin(ctx, check, args)
+	if err != nil {
+		return wire.Message{}, err
+	}
+	return ss.await(ctx, c)
+}
+
+// begin queues a check for the writer under a fresh message id.
+func (ss *session) begin(ctx context.Context, check string, args []byte) (*call, error) {
 	if len(args) > wire.MaxBlob {
 		// The writer would refuse it, and the caller wait in vain.
-		return wire.Message{}, errArgsTooLarge
+		return nil, errArgsTooLarge
 	}
 	c := &call{name: check, ch: make(chan wire.Message, 1)}
 	ss.mu.Lock()
 	id, ok := ss.nextIDLocked()
 	if ok {
+		c.id = id
 		ss.pending[id] = c
 	}
 	ss.mu.Unlock()
 	if !ok {
-		return wire.Message{}, errors.New("helen: too many checks outstanding")
+		return nil, errors.New("helen: too many checks outstanding")
 	}
-	defer func() {
-		ss.mu.Lock()
-		if ss.pending[id] == c {
-			delete(ss.pending, id)
-		}
-		ss.mu.Unlock()
-	}()
 	c.sent = time.Now()
 	if err := ss.send(ctx, outMsg{m: wire.Check(check, id, args)}); err != nil {
-		return wire.Message{}, err
+		ss.forget(c)
+		return nil, err
 	}
 	ss.srv.metrics.checksSent.Inc()
+	return c, nil
+}
+
+// await waits for the result of a check that begin sent.
+func (ss *session) await(ctx context.Context, c *call) (wire.Message, error) {
+	defer ss.forget(c)
 	select {
 	case m := <-c.ch:
 		return m, nil
@@ -341,6 +363,16 @@ func (ss *session) call(ctx context.Context, check string, args []byte) (wire.Me
 	case <-ss.done:
 		return wire.Message{}, errSessionClosed
 	}
+}
+
+// forget drops c from the outstanding checks; a result for it that comes
+// later is dropped as late.
+func (ss *session) forget(c *call) {
+	ss.mu.Lock()
+	if ss.pending[c.id] == c {
+		delete(ss.pending, c.id)
+	}
+	ss.mu.Unlock()
 }
 
 func (ss *session) send(ctx context.Context, m outMsg) error {
@@ -434,12 +466,15 @@ func (ss *session) closeWith(closeConn func(net.Conn)) {
 	})
 }
 
-// info asks a newly connected agent for equus.info and keeps the answer
-// in its history.
-func (ss *session) info() {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := ss.srv.dispatch(ctx, ss, "equus.info", nil); err != nil && !errors.Is(err, errSessionClosed) {
+// info waits for the agent's answer to equus.info and keeps it in its
+// history.
+func (ss *session) info(ctx context.Context, c *call) {
+	m, err := ss.await(ctx, c)
+	doc, err := settle(ss, c.name, c.sent, m, err)
+	if err == nil {
+		err = ss.srv.store(context.WithoutCancel(ctx), ss.name, c.name, c.sent, doc)
+	}
+	if err != nil && !errors.Is(err, errSessionClosed) {
 		ss.log.Info("equus.info", "err", err)
 	}
 }
