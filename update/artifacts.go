@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/equus-monitoring/equus/wire"
 )
 
 // metadata is the part of goreleaser's dist/metadata.json that equus reads.
@@ -42,6 +44,9 @@ func artifactCandidates(dir string) (string, []candidate, error) {
 	}
 	if meta.Version == "" {
 		return "", nil, fmt.Errorf("update: %s: metadata.json has no version", dir)
+	}
+	if !wire.ValidVersion(meta.Version) {
+		return "", nil, fmt.Errorf("update: %s: metadata.json: version %q is not a semantic version", dir, meta.Version)
 	}
 	cands := []candidate{}
 	for _, a := range arts {

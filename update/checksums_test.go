@@ -56,32 +56,3 @@ func TestParseChecksums(t *testing.T) {
 		})
 	}
 }
-
-func TestCompare(t *testing.T) {
-	tests := []struct {
-		a, b string
-		want int
-	}{
-		{"1.2.3", "1.2.3", 0},
-		{"v1.2.3", "1.2.3", 0},
-		{"1.2.3+build.5", "1.2.3", 0},
-		{"1.2.3", "1.2.4", -1},
-		{"1.10.0", "1.9.9", 1},
-		{"2.0.0", "1.99.99", 1},
-		{"1.2", "1.2.0", -1},
-		{"1.2.3-rc.1", "1.2.3", -1},
-		{"1.2.3-rc.2", "1.2.3-rc.10", -1},
-		{"1.2.3-alpha", "1.2.3-beta", -1},
-		{"1.2.3-1", "1.2.3-alpha", -1},
-		{"1.2.4-SNAPSHOT-abc1234", "1.2.3", 1},
-		{"dev", "1.0.0", 1},
-	}
-	for _, tt := range tests {
-		if got := Compare(tt.a, tt.b); got != tt.want {
-			t.Errorf("Compare(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
-		}
-		if got := Compare(tt.b, tt.a); got != -tt.want {
-			t.Errorf("Compare(%q, %q) = %d, want %d", tt.b, tt.a, got, -tt.want)
-		}
-	}
-}

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/equus-monitoring/equus/wire"
 )
 
 // project is the goreleaser project name that prefixes release file names.
@@ -42,7 +44,8 @@ type candidate struct {
 // Discover returns the newest release in dir, a goreleaser dist/ folder. It
 // reads metadata.json and artifacts.json where both are present; otherwise
 // it reads file names such as equus_1.2.3_linux_amd64.tar.gz, .zip, or raw
-// binaries equus_1.2.3_linux_amd64[.exe]. Checksums come from artifacts.json
+// binaries equus_1.2.3_linux_amd64[.exe]; a name whose version is not a
+// semantic version is not a release. Checksums come from artifacts.json
 // and from checksums.txt (or <project>_<version>_checksums.txt). For each
 // platform it offers one file, preferring the baseline CPU level, then a
 // signed raw binary, a raw binary, a tar.gz and a zip, and it verifies the
@@ -65,7 +68,7 @@ func Discover(dir string) (Release, error) {
 			return Release{}, err
 		}
 		for _, c := range cands {
-			if version == "" || Compare(c.version, version) > 0 {
+			if newer, _ := wire.CompareVersions(c.version, version); version == "" || newer > 0 {
 				version = c.version
 			}
 		}
@@ -192,7 +195,7 @@ func parseName(name string) (candidate, bool) {
 	}
 	kind, rest := kindOf(rest)
 	parts := strings.SplitN(rest, "_", 3)
-	if len(parts) != 3 || parts[0] == "" {
+	if len(parts) != 3 || !wire.ValidVersion(parts[0]) {
 		return candidate{}, false
 	}
 	goos := normalOS(parts[1])

@@ -65,6 +65,8 @@ func TestDiscoverNames(t *testing.T) {
 	d.add("equus_1.2.3_linux_amd64.tar.xz", []byte("xz"))
 	d.add("equus_1.2.3_plan10_amd64", []byte("no such OS"))
 	d.add("other_1.2.3_linux_amd64", []byte("another project"))
+	d.add("equus_9.9_linux_amd64", []byte("not a semantic version"))
+	d.add("equus_latest_linux_amd64", []byte("not a version"))
 	d.writeChecksums("equus_1.2.3_checksums.txt")
 	writeFile(t, filepath.Join(d.dir, "config.yaml"), []byte("project_name: equus\n"), 0o644)
 
@@ -170,6 +172,13 @@ func TestDiscoverErrors(t *testing.T) {
 		d.add("README.md", []byte("nothing"))
 		if _, err := Discover(d.dir); err == nil || !strings.Contains(err.Error(), "no release") {
 			t.Fatalf("err %v, want no release", err)
+		}
+	})
+	t.Run("metadata-version-not-semver", func(t *testing.T) {
+		dir := goreleaserDist(t, nil, nil)
+		writeFile(t, filepath.Join(dir, "metadata.json"), []byte(`{"project_name":"equus","version":"latest"}`), 0o644)
+		if _, err := Discover(dir); err == nil || !strings.Contains(err.Error(), "not a semantic version") {
+			t.Fatalf("err %v, want not a semantic version", err)
 		}
 	})
 	t.Run("bad-checksums", func(t *testing.T) {
@@ -379,6 +388,9 @@ func TestParseName(t *testing.T) {
 		{"equus_1.2.3_checksums.txt", false, "", "", "", "", ""},
 		{"equus_1.2.3_amd64.deb", false, "", "", "", "", ""},
 		{"equus__linux_amd64", false, "", "", "", "", ""},
+		{"equus_dev_linux_amd64", false, "", "", "", "", ""},
+		{"equus_1.2_linux_amd64", false, "", "", "", "", ""},
+		{"equus_1.2.3-SNAPSHOT-abc1234_linux_amd64", true, "1.2.3-SNAPSHOT-abc1234", "linux", "amd64", "", kindRaw},
 		{"equusd_1.2.3_linux_amd64", false, "", "", "", "", ""},
 	}
 	for _, tt := range tests {
