@@ -33,7 +33,7 @@ type Options struct {
 	BatchDelay         time.Duration // how long the result writer waits to group writes: one commit starts per BatchDelay at most; default 2ms
 	BatchSize          int           // max results per transaction; default 1000
 	OpenTimeout        time.Duration // wait for the file lock; default 1s
-	PruneInterval      time.Duration // how often the writer runs Prune; default 10 minutes, negative never
+	PruneInterval      time.Duration // how often the pruner runs Prune; default 10 minutes, negative never
 }
 
 func (o Options) withDefaults() Options {
@@ -113,6 +113,9 @@ type DB struct {
 	queue  chan *pending
 	done   chan struct{} // closed when the writer has returned
 
+	stopPruner chan struct{} // closed by Close
+	prunerDone chan struct{} // closed when the pruner has returned
+
 	pending atomic.Int64 // results enqueued and not yet answered
 }
 
@@ -141,8 +144,16 @@ func Open(path string, opt Options) (*DB, error) {
 		opt:   opt,
 		queue: make(chan *pending, opt.BatchSize),
 		done:  make(chan struct{}),
+
+		stopPruner: make(chan struct{}),
+		prunerDone: make(chan struct{}),
 	}
 	go db.write()
+	if opt.PruneInterval > 0 {
+		go db.pruner()
+	} else {
+		close(db.prunerDone)
+	}
 	return db, nil
 }
 
@@ -178,8 +189,10 @@ func (db *DB) Close() error {
 	}
 	db.closed = true
 	close(db.queue)
+	close(db.stopPruner)
 	db.mu.Unlock()
 	<-db.done
+	<-db.prunerDone
 	if err := db.bolt.Close(); err != nil {
 		return fmt.Errorf("close %s: %w", db.path, err)
 	}

@@ -10,49 +10,95 @@ import (
 
 const maxNanos = math.MaxInt64
 
+// pruneStep bounds the results one transaction of Prune deletes, so that a
+// large prune (the first after a long pause, or after HistoryMaxAge was
+// lowered) holds the database in short steps and results keep being
+// written between them.
+const pruneStep = 10_000
+
 // Prune deletes results older than HistoryMaxAge before now, and the oldest
 // results of any check holding more than HistoryMaxPerCheck. A check (or an
 // agent) left with no results loses its bucket and its latest record. It
-// returns how many results it deleted. The writer also runs it every
-// PruneInterval.
+// returns how many results it deleted. It works in transactions of at most
+// pruneStep deletions, one check at a time; a pruner goroutine runs it
+// every PruneInterval.
 func (db *DB) Prune(now time.Time) (int, error) {
-	var n int
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		var err error
-		n, err = db.pruneTx(tx, now.Add(-db.opt.HistoryMaxAge).UnixNano())
-		return err
+	cutoff := now.Add(-db.opt.HistoryMaxAge).UnixNano()
+	type pair struct{ agent, check []byte }
+	var pairs []pair
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		results := tx.Bucket(bucketResults)
+		for _, agent := range bucketNamesTx(results) {
+			for _, check := range bucketNamesTx(results.Bucket(agent)) {
+				pairs = append(pairs, pair{agent, check})
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("prune: %w", err)
 	}
-	return n, nil
-}
-
-func (db *DB) pruneTx(tx *bolt.Tx, cutoff int64) (int, error) {
-	results := tx.Bucket(bucketResults)
-	lb := tx.Bucket(bucketLatest)
 	total := 0
-	for _, agent := range bucketNamesTx(results) {
-		ab := results.Bucket(agent)
-		for _, check := range bucketNamesTx(ab) {
-			n, err := db.pruneCheckTx(ab, lb, string(agent), string(check), cutoff)
+	for i, p := range pairs {
+		for {
+			n, err := db.pruneStepTx(p.agent, p.check, cutoff, i == len(pairs)-1 || string(pairs[i+1].agent) != string(p.agent))
 			total += n
 			if err != nil {
-				return total, fmt.Errorf("%s %s: %w", agent, check, err)
+				return total, fmt.Errorf("prune %s %s: %w", p.agent, p.check, err)
 			}
-		}
-		if k, _ := ab.Cursor().First(); k == nil {
-			if err := results.DeleteBucket(agent); err != nil {
-				return total, fmt.Errorf("%s: %w", agent, err)
+			if n < pruneStep {
+				break
 			}
 		}
 	}
 	return total, nil
 }
 
-// pruneCheckTx prunes the results of one check and keeps its latest record
-// in step.
-func (db *DB) pruneCheckTx(ab, lb *bolt.Bucket, agent, check string, cutoff int64) (int, error) {
+// pruneStepTx deletes at most pruneStep results of one check in one
+// transaction; with lastOfAgent, it also removes the agent's bucket when
+// that is left empty.
+func (db *DB) pruneStepTx(agent, check []byte, cutoff int64, lastOfAgent bool) (int, error) {
+	var n int
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		results := tx.Bucket(bucketResults)
+		ab := results.Bucket(agent)
+		if ab == nil {
+			return nil
+		}
+		if ab.Bucket(check) != nil {
+			var err error
+			if n, err = db.pruneCheckTx(ab, tx.Bucket(bucketLatest), string(agent), string(check), cutoff, pruneStep); err != nil {
+				return err
+			}
+		}
+		if k, _ := ab.Cursor().First(); k == nil && lastOfAgent {
+			return results.DeleteBucket(agent)
+		}
+		return nil
+	})
+	return n, err
+}
+
+// pruner runs Prune every PruneInterval until Close.
+func (db *DB) pruner() {
+	defer close(db.prunerDone)
+	t := time.NewTicker(db.opt.PruneInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.stopPruner:
+			return
+		case now := <-t.C:
+			// A failure here is a failing disk, which the next batch of
+			// results reports to its callers; this package does not log.
+			_, _ = db.Prune(now)
+		}
+	}
+}
+
+// pruneCheckTx deletes at most budget results of one check and keeps its
+// latest record in step.
+func (db *DB) pruneCheckTx(ab, lb *bolt.Bucket, agent, check string, cutoff int64, budget int) (int, error) {
 	cb := ab.Bucket([]byte(check))
 	lk := latestKey(agent, check)
 	l, found, err := getLatestTx(lb, lk)
@@ -64,14 +110,14 @@ func (db *DB) pruneCheckTx(ab, lb *bolt.Bucket, agent, check string, cutoff int6
 		// transaction; should one be missing, prune by a count anyway.
 		l.count = uint64(cb.Stats().KeyN)
 	}
-	aged, err := deleteOldestTx(cb, -1, cutoff)
+	aged, err := deleteOldestTx(cb, budget, cutoff)
 	if err != nil {
 		return aged, err
 	}
 	l.count -= min(l.count, uint64(aged))
 	counted := 0
-	if keep := uint64(db.opt.HistoryMaxPerCheck); l.count > keep {
-		counted, err = deleteOldestTx(cb, int(l.count-keep), maxNanos)
+	if keep := uint64(db.opt.HistoryMaxPerCheck); l.count > keep && aged < budget {
+		counted, err = deleteOldestTx(cb, min(int(l.count-keep), budget-aged), maxNanos)
 		if err != nil {
 			return aged + counted, err
 		}
@@ -89,8 +135,7 @@ func (db *DB) pruneCheckTx(ab, lb *bolt.Bucket, agent, check string, cutoff int6
 	return aged + counted, nil
 }
 
-// deleteOldestTx deletes, oldest first, at most n results (any number when
-// n < 0) of a check bucket whose time is before the given Unix nanoseconds.
+// deleteOldestTx deletes, oldest first, at most n results of a check bucket whose time is before the given Unix nanoseconds.
 // It returns how many it deleted.
 func deleteOldestTx(cb *bolt.Bucket, n int, before int64) (int, error) {
 	c := cb.Cursor()

@@ -100,7 +100,7 @@ func TestPruneByCount(t *testing.T) {
 }
 
 func TestWriterPrunes(t *testing.T) {
-	db := openTest(t, Options{HistoryMaxAge: time.Hour, PruneInterval: time.Nanosecond})
+	db := openTest(t, Options{HistoryMaxAge: time.Hour, PruneInterval: 10 * time.Millisecond})
 	now := time.Now()
 	addAll(t, db, newResult("a", "cpu", "old", now.Add(-2*time.Hour)))
 	addAll(t, db, newResult("a", "cpu", "new", now))
@@ -108,4 +108,37 @@ func TestWriterPrunes(t *testing.T) {
 		got, err := db.History("a", "cpu", 0, time.Time{}, time.Time{})
 		return err == nil && len(got) == 1 && got[0].Message == "new"
 	})
+}
+
+// TestPruneInSteps: a check with more old results than one step deletes
+// is pruned whole, over several transactions, and its agent's other
+// checks are left as they were.
+func TestPruneInSteps(t *testing.T) {
+	db := openTest(t, Options{HistoryMaxAge: time.Hour, HistoryMaxPerCheck: 1 << 20})
+	const old = 2*pruneStep + 5
+	batch := make([]Result, 0, 1000)
+	for i := range old {
+		batch = append(batch, newResult("a", "cpu", fmt.Sprint(i), at(-2*time.Hour+time.Duration(i)*time.Millisecond)))
+		if len(batch) == cap(batch) || i == old-1 {
+			addAll(t, db, batch...)
+			batch = batch[:0]
+		}
+	}
+	addAll(t, db, newResult("a", "mem", "mem-old", at(-2*time.Hour)), newResult("a", "mem", "mem-new", at(0)))
+
+	n, err := db.Prune(at(0))
+	if err != nil || n != old+1 {
+		t.Fatalf("Prune = %d, %v; want %d", n, err, old+1)
+	}
+	got, err := db.History("a", "", 0, time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := msgs(got); len(m) != 1 || m[0] != "mem-new" {
+		t.Errorf("history after prune = %d results, want mem-new alone", len(m))
+	}
+	states, err := db.CheckStates("a")
+	if err != nil || len(states) != 1 || states[0].Result.Check != "mem" || states[0].Count != 1 {
+		t.Errorf("states after prune = %+v, %v", states, err)
+	}
 }

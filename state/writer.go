@@ -91,7 +91,6 @@ func (db *DB) write() {
 	timer.Stop()
 	batch := make([]*pending, 0, db.opt.BatchSize)
 	var lastCommit time.Time
-	lastPrune := time.Now()
 	for open := true; open; {
 		p, ok := <-db.queue
 		if !ok {
@@ -108,12 +107,6 @@ func (db *DB) write() {
 		db.pending.Add(-int64(len(batch)))
 		clear(batch)
 
-		if db.opt.PruneInterval > 0 && time.Since(lastPrune) >= db.opt.PruneInterval {
-			lastPrune = time.Now()
-			// A failure here is a failing disk, which the next batch of
-			// results reports to its callers; this package does not log.
-			_, _ = db.Prune(lastPrune)
-		}
 	}
 }
 
