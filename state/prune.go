@@ -19,7 +19,8 @@ const pruneStep = 10_000
 // Prune deletes results older than HistoryMaxAge before now, and the oldest
 // results of any check holding more than HistoryMaxPerCheck. A check (or an
 // agent) left with no results loses its bucket and its latest record. It
-// returns how many results it deleted. It works in transactions of at most
+// returns how many results it deleted. Enrollment tokens that expired before
+// the same cutoff go too. It works in transactions of at most
 // pruneStep deletions, one check at a time; a pruner goroutine runs it
 // every PruneInterval.
 func (db *DB) Prune(now time.Time) (int, error) {
@@ -36,6 +37,9 @@ func (db *DB) Prune(now time.Time) (int, error) {
 		return nil
 	})
 	if err != nil {
+		return 0, fmt.Errorf("prune: %w", err)
+	}
+	if err := db.pruneTokens(time.Unix(0, cutoff)); err != nil {
 		return 0, fmt.Errorf("prune: %w", err)
 	}
 	total := 0

@@ -122,3 +122,24 @@ func (db *DB) Tokens() ([]Token, error) {
 	slices.SortStableFunc(tokens, func(a, b Token) int { return a.Created.Compare(b.Created) })
 	return tokens, nil
 }
+
+// pruneTokens deletes the tokens that expired before cutoff.
+func (db *DB) pruneTokens(cutoff time.Time) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketTokens)
+		var expired [][]byte
+		err := b.ForEach(func(k, v []byte) error {
+			var rec tokenRecord
+			if json.Unmarshal(v, &rec) == nil && rec.Expires.Before(cutoff) {
+				expired = append(expired, append([]byte(nil), k...))
+			}
+			return nil
+		})
+		for _, k := range expired {
+			if err == nil {
+				err = b.Delete(k)
+			}
+		}
+		return err
+	})
+}
