@@ -61,8 +61,9 @@ func TestServeDev(t *testing.T) {
 		exited <- cmd.Wait()
 	}()
 
-	var dataDir, token string
+	var dataDir, token, dashboard string
 	dataRE := regexp.MustCompile(`^\s+data\s+(\S+)`)
+	dashboardRE := regexp.MustCompile(`^\s+dashboard\s+(https://\S+/) `)
 	tokenRE := regexp.MustCompile(`Bearer (\S+)\)`)
 	deadline := time.After(15 * time.Second)
 	var first string
@@ -76,6 +77,9 @@ func TestServeDev(t *testing.T) {
 			if m := dataRE.FindStringSubmatch(line); m != nil {
 				dataDir = m[1]
 			}
+			if m := dashboardRE.FindStringSubmatch(line); m != nil {
+				dashboard = m[1]
+			}
 			if m := tokenRE.FindStringSubmatch(line); m != nil {
 				token = m[1]
 			}
@@ -87,8 +91,8 @@ func TestServeDev(t *testing.T) {
 		}
 	}
 	t.Logf("first result after %v", time.Since(start).Round(time.Millisecond))
-	if dataDir == "" || !strings.HasPrefix(dataDir, devTmp) || token == "" {
-		t.Fatalf("banner: data dir %q (want under %s), token %q", dataDir, devTmp, token)
+	if dataDir == "" || !strings.HasPrefix(dataDir, devTmp) || token == "" || dashboard == "" {
+		t.Fatalf("banner: data dir %q (want under %s), token %q, dashboard %q", dataDir, devTmp, token, dashboard)
 	}
 	out, err := exec.Command(bin, "helen", "status", "--data", dataDir).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), devAgent) {

@@ -19,6 +19,7 @@ func (s *Server) opsHandler() http.Handler {
 	}
 	mux.Handle("GET /metrics", metrics)
 	mux.Handle("/v1/", requireToken(s.monitor.token, s.apiHandler()))
+	s.dashboardRoutes(mux)
 	return mux
 }
 

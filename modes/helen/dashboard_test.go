@@ -1,0 +1,133 @@
+package helen
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/equus-monitoring/equus/state"
+)
+
+// browser is an HTTPS client of the operators' port that keeps cookies
+// and does not follow redirects, as a test wants to see them.
+func browser(t *testing.T, h *testHelen) *opsClient {
+	c := newOpsClient(t, h)
+	c.hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return c
+}
+
+func (c *opsClient) page(method, path string, form url.Values, cookie *http.Cookie) (*http.Response, string) {
+	c.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, c.base+path, body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if cookie != nil {
+		req.AddCookie(cookie)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return resp, string(data)
+}
+
+// TestDashboard: the page shows nothing but a login form without the admin
+// token; a login with the token sets a session cookie that is not the
+// token; with it the page shows the agents, the statuses worst first and
+// the events, with what agents send escaped.
+func TestDashboard(t *testing.T) {
+	h := startHelen(t, Config{})
+	a := startAgent(t, h, "web-1", behavior{})
+	a.ready()
+	args, _ := json.Marshal(map[string]string{"status": "critical", "tag": "<script>alert(1)</script>"})
+	if _, err := h.srv.PutSchedule(state.Schedule{Name: "disk-root", Check: "disk", Every: 100 * time.Millisecond, Args: args}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.srv.PutSchedule(state.Schedule{Name: "load", Check: "load", Every: 100 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "both schedules' first events", func() bool {
+		evs, err := h.srv.DB().Events(time.Time{}, time.Time{}, 0)
+		return err == nil && len(evs) == 2
+	})
+
+	c := browser(t, h)
+	resp, body := c.page(http.MethodGet, "/", nil, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `action="/login"`) || strings.Contains(body, "web-1") {
+		t.Fatalf("page without a session: %d, login form %v, names the agent %v", resp.StatusCode,
+			strings.Contains(body, `action="/login"`), strings.Contains(body, "web-1"))
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+		t.Errorf("Content-Security-Policy = %q", csp)
+	}
+
+	resp, body = c.page(http.MethodPost, "/login", url.Values{"token": {"eqa_wrong"}}, nil)
+	if resp.StatusCode != http.StatusUnauthorized || len(resp.Cookies()) != 0 || !strings.Contains(body, "not the admin token") {
+		t.Fatalf("login with a wrong token: %d, cookies %v", resp.StatusCode, resp.Cookies())
+	}
+	resp, _ = c.page(http.MethodPost, "/login", url.Values{"token": {c.token}}, nil)
+	if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 {
+		t.Fatalf("login: %d, cookies %v", resp.StatusCode, resp.Cookies())
+	}
+	cookie := resp.Cookies()[0]
+	if cookie.Value == "" || strings.Contains(cookie.Value, c.token) || !cookie.HttpOnly || !cookie.Secure || cookie.SameSite != http.SameSiteStrictMode {
+		t.Errorf("session cookie %+v: want HttpOnly, Secure, SameSite=Strict, and not the token", cookie)
+	}
+
+	resp, body = c.page(http.MethodGet, "/", nil, cookie)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("page with a session: %d", resp.StatusCode)
+	}
+	for _, want := range []string{"web-1", "disk-root", "CRITICAL", "1 of 1 agents", "&lt;script&gt;alert(1)&lt;/script&gt;", "NEW</span> → <span class=\"critical\">CRITICAL"} {
+		if !strings.Contains(body, strings.ReplaceAll(want, "1 of 1 agents", "<b>1</b> of 1 agents")) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "<script>") {
+		t.Error("page holds an agent's message unescaped")
+	}
+	if i, j := strings.Index(body, ">disk-root<"), strings.Index(body, ">load<"); i < 0 || j < 0 || i > j {
+		t.Errorf("statuses not worst first: critical at %d, ok at %d", i, j)
+	}
+
+	// The bearer token works too, as for the API; a forged cookie does not.
+	req, _ := http.NewRequest(http.MethodGet, c.base+"/", nil)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if resp, err := c.hc.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("page with the bearer token: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	_, body = c.page(http.MethodGet, "/", nil, &http.Cookie{Name: sessionCookie, Value: c.token})
+	if strings.Contains(body, "web-1") {
+		t.Error("the token itself as the cookie opened the page")
+	}
+
+	resp, _ = c.page(http.MethodPost, "/logout", nil, cookie)
+	if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 || resp.Cookies()[0].MaxAge >= 0 {
+		t.Errorf("logout: %d, cookies %v", resp.StatusCode, resp.Cookies())
+	}
+	if resp, css := c.page(http.MethodGet, "/dashboard.css", nil, nil); resp.StatusCode != http.StatusOK || !strings.Contains(css, ".critical") {
+		t.Errorf("dashboard.css: %d", resp.StatusCode)
+	}
+	if resp, _ := c.page(http.MethodGet, "/nope", nil, cookie); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /nope: %d, want 404", resp.StatusCode)
+	}
+}
