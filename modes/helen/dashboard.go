@@ -1,6 +1,7 @@
 package helen
 
 import (
+	"cmp"
 	"crypto/hmac"
 	"crypto/sha256"
 	"embed"
@@ -33,7 +34,8 @@ var dashboardTemplate = template.Must(template.New("dashboard.html").Funcs(templ
 const (
 	sessionCookie    = "helen_session"
 	sessionLifetime  = 12 * time.Hour
-	dashboardEvents  = 25 // the newest events the page shows
+	dashboardEvents  = 25  // the newest events the page shows
+	dashboardRows    = 500 // statuses and agents the page shows at most
 	dashboardRefresh = 10 // seconds between reloads of the page
 )
 
@@ -47,8 +49,10 @@ type dashboardPage struct {
 
 	Agents, Connected int
 	Counts            map[string]int // statuses by name
-	Statuses          []StatusView
-	AgentList         []AgentView
+	Statuses          []StatusView   // the worst dashboardRows
+	MoreStatuses      int            // how many more there are
+	AgentList         []AgentView    // the disconnected first, at most dashboardRows
+	MoreAgents        int
 	Events            []state.Event // newest first
 }
 
@@ -142,6 +146,17 @@ func (s *Server) dashboardPage() (dashboardPage, error) {
 	for _, st := range page.Statuses {
 		page.Counts[st.Status.Status]++
 	}
+	// What needs a look comes first: statuses are worst first, and agents
+	// not connected go before those that are.
+	slices.SortStableFunc(page.AgentList, func(a, b AgentView) int {
+		return cmp.Compare(b2i(a.Connected), b2i(b.Connected))
+	})
+	if n := len(page.Statuses); n > dashboardRows {
+		page.Statuses, page.MoreStatuses = page.Statuses[:dashboardRows], n-dashboardRows
+	}
+	if n := len(page.AgentList); n > dashboardRows {
+		page.AgentList, page.MoreAgents = page.AgentList[:dashboardRows], n-dashboardRows
+	}
 	return page, nil
 }
 
@@ -157,4 +172,11 @@ func (s *Server) renderDashboard(w http.ResponseWriter, code int, page dashboard
 	if err := dashboardTemplate.Execute(w, page); err != nil {
 		s.log.Debug("dashboard: render", "err", err)
 	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
