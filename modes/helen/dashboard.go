@@ -36,7 +36,7 @@ const (
 	sessionLifetime  = 12 * time.Hour
 	dashboardEvents  = 25  // the newest events the page shows
 	dashboardRows    = 500 // statuses and agents the page shows at most
-	dashboardRefresh = 10 // seconds between reloads of the page
+	dashboardRefresh = 10  // seconds between reloads of the page
 )
 
 // dashboardPage is what the template shows.
