@@ -7,8 +7,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/equus-monitoring/equus/internal/testfs"
 )
 
 // script writes a shell script that stands in for an equus binary.
@@ -165,7 +168,7 @@ func TestUpdaterUnwritable(t *testing.T) {
 	})
 	t.Run("read-only-folder", func(t *testing.T) {
 		if os.Geteuid() == 0 {
-			t.Skip("root writes to read-only folders")
+			t.Skip("root writes to read-only folders; read-only-filesystem tests this as root")
 		}
 		u, target, newBin := install(t, "exit 0")
 		oldBody := readFile(t, target)
@@ -179,6 +182,49 @@ func TestUpdaterUnwritable(t *testing.T) {
 		}
 		if got := readFile(t, target); got != oldBody {
 			t.Error("failed Prepare changed the target")
+		}
+	})
+	t.Run("read-only-filesystem", func(t *testing.T) {
+		dir := testfs.Tmpfs(t, 1<<20)
+		target := script(t, filepath.Join(dir, "equus"), "echo old")
+		newBin := script(t, filepath.Join(t.TempDir(), "equus-new"), "exit 0")
+		testfs.ReadOnly(t, dir)
+		u := &Updater{Target: target}
+		err := u.Prepare(newBin)
+		if err == nil || !strings.Contains(err.Error(), "cannot write next to the target") || !errors.Is(err, syscall.EROFS) {
+			t.Fatalf("Prepare: %v, want a read-only file system error", err)
+		}
+		if got := readFile(t, target); got != "#!/bin/sh\necho old\n" {
+			t.Errorf("failed Prepare changed the target: %q", got)
+		}
+	})
+	t.Run("full-disk", func(t *testing.T) {
+		// Room for the old binary, not for the new one.
+		dir := testfs.Tmpfs(t, 256<<10)
+		target := script(t, filepath.Join(dir, "equus"), "echo old")
+		newBin := script(t, filepath.Join(t.TempDir(), "equus-new"), "exit 0\n# "+strings.Repeat("x", 1<<20))
+		u := &Updater{Target: target}
+		err := u.Prepare(newBin)
+		if err == nil || !errors.Is(err, syscall.ENOSPC) {
+			t.Fatalf("Prepare: %v, want no space left on device", err)
+		}
+		if got := readFile(t, target); got != "#!/bin/sh\necho old\n" {
+			t.Errorf("failed Prepare changed the target: %q", got)
+		}
+		if left, _ := os.ReadDir(dir); len(left) != 1 {
+			t.Errorf("files left next to the target: %v", left)
+		}
+		// The disk has room again once the half-written file is gone:
+		// a smaller update goes through.
+		small := script(t, filepath.Join(t.TempDir(), "equus-small"), "exit 0")
+		if err := u.Prepare(small); err != nil {
+			t.Fatalf("Prepare after a full disk: %v", err)
+		}
+		if err := u.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if got := readFile(t, target); got != "#!/bin/sh\nexit 0\n" {
+			t.Errorf("target after Commit: %q", got)
 		}
 	})
 	t.Run("commit-fails", func(t *testing.T) {

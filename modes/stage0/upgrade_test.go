@@ -7,10 +7,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"aead.dev/minisign"
+
+	"github.com/equus-monitoring/equus/internal/testfs"
 )
 
 func TestUpgrade(t *testing.T) {
@@ -135,36 +138,76 @@ func TestUpgrade(t *testing.T) {
 	}
 }
 
-// A binary in a directory stage0 cannot write is left alone.
+// A binary stage0 cannot replace, in a read-only directory or file system
+// or on a full disk, is left alone, with a log line and nothing left
+// behind.
 func TestUpgradeUnwritable(t *testing.T) {
 	skipWithoutShell(t)
-	if os.Geteuid() == 0 {
-		t.Skip("root writes to read-only directories")
+	// move puts the agent's binary into dir.
+	move := func(t *testing.T, a *testAgent, dir string) {
+		exe := filepath.Join(dir, "equus")
+		if err := os.WriteFile(exe, a.binary(t), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		a.exe = exe
 	}
-	h := newFakeHelen(t)
-	h.offerBinary("1.1.0", agentScript("1.1.0", readyBody("1.1.0")))
-	old := agentScript("1.0.0", readyBody("1.0.0"))
-	a := newTestAgent(t, h, old)
-	dir := filepath.Dir(a.exe)
-	if err := os.Chmod(dir, 0o555); err != nil {
-		t.Fatal(err)
+	good := agentScript("1.1.0", readyBody("1.1.0"))
+	big := append(agentScript("1.1.0", readyBody("1.1.0")), "\n# "+strings.Repeat("x", 1<<20)+"\n"...)
+	tests := []struct {
+		name  string
+		offer []byte
+		setup func(t *testing.T, a *testAgent)
+	}{
+		{"read-only-directory", good, func(t *testing.T, a *testAgent) {
+			if os.Geteuid() == 0 {
+				t.Skip("root writes to read-only directories; read-only-filesystem tests this as root")
+			}
+			dir := filepath.Dir(a.exe)
+			if err := os.Chmod(dir, 0o555); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.Chmod(dir, 0o755) })
+		}},
+		{"read-only-filesystem", good, func(t *testing.T, a *testAgent) {
+			dir := testfs.Tmpfs(t, 1<<20)
+			move(t, a, dir)
+			testfs.ReadOnly(t, dir)
+		}},
+		{"full-disk", big, func(t *testing.T, a *testAgent) {
+			move(t, a, testfs.Tmpfs(t, 256<<10))
+		}},
 	}
-	t.Cleanup(func() { os.Chmod(dir, 0o755) })
-	rec := &logRecorder{}
-	s := newSupervisor(a.config(t, h, "1.0.0"), testLogger(t, rec))
-	client, err := s.client(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.CloseIdleConnections()
-	if ch := s.upgrade(context.Background(), client); ch != nil {
-		ch.stop(time.Second)
-		t.Fatal("updated a binary in a read-only directory")
-	}
-	if !bytes.Equal(a.binary(t), old) {
-		t.Error("binary changed")
-	}
-	if rec.count("update refused, keeping the current version") != 1 {
-		t.Error("no log line for the refusal")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newFakeHelen(t)
+			h.offerBinary("1.1.0", tt.offer)
+			old := agentScript("1.0.0", readyBody("1.0.0"))
+			a := newTestAgent(t, h, old)
+			tt.setup(t, &a)
+			before, err := os.ReadDir(filepath.Dir(a.exe))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := &logRecorder{}
+			s := newSupervisor(a.config(t, h, "1.0.0"), testLogger(t, rec))
+			client, err := s.client(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer client.CloseIdleConnections()
+			if ch := s.upgrade(context.Background(), client); ch != nil {
+				ch.stop(time.Second)
+				t.Fatal("updated a binary it cannot write")
+			}
+			if !bytes.Equal(a.binary(t), old) {
+				t.Error("binary changed")
+			}
+			if rec.count("update refused, keeping the current version") != 1 {
+				t.Error("no log line for the refusal")
+			}
+			if after, _ := os.ReadDir(filepath.Dir(a.exe)); len(after) != len(before) {
+				t.Errorf("files next to the binary: %v, were %v", after, before)
+			}
+		})
 	}
 }
