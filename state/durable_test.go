@@ -11,9 +11,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/internal/testfs"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -326,5 +328,61 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met in 5s")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestDiskFull: when the disk fills up, AddResult fails with the disk's
+// error instead of acknowledging, and every result it did acknowledge is
+// there when the database is opened again.
+func TestDiskFull(t *testing.T) {
+	dir := testfs.Tmpfs(t, 1<<20)
+	path := filepath.Join(dir, "helen.db")
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := strings.Repeat("m", 1000)
+	acked := map[string]bool{}
+	var failed error
+	for i := 0; i < 10000 && failed == nil; i++ {
+		id := fmt.Sprintf("%05d", i)
+		failed = db.AddResult(context.Background(), newResult("a", "big", id+msg, at(time.Duration(i)*time.Second)))
+		if failed == nil {
+			acked[id] = true
+		}
+	}
+	if !errors.Is(failed, syscall.ENOSPC) {
+		t.Fatalf("AddResult on a full disk: %v, want ENOSPC", failed)
+	}
+	// The writer goes on: a smaller result may still fit, and is then as
+	// safe as the others.
+	if err := db.AddResult(context.Background(), newResult("a", "big", "after", at(-time.Hour))); err == nil {
+		acked["after"] = true
+	}
+	db.Close() // may fail on a full disk; what matters is what was acknowledged
+	t.Logf("%d results acknowledged before the disk was full: %v", len(acked), failed)
+
+	db, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rs, err := db.History("a", "big", 0, time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		delete(acked, r.Message[:5])
+	}
+	if len(acked) > 0 {
+		t.Errorf("%d acknowledged results lost", len(acked))
+	}
+	if err := db.bolt.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			return err
+		}
+		return nil
+	}); err != nil {
+		t.Errorf("database check after a full disk: %v", err)
 	}
 }
