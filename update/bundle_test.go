@@ -4,14 +4,19 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/equus-monitoring/equus/internal/testfs"
 )
 
 // checkDir writes check files into a new folder.
@@ -285,5 +290,38 @@ func TestInstallBundleCleansLeftovers(t *testing.T) {
 	want := []string{"checks", "checks." + sum[:12], "checks.AAAAAAAAAAAA", "checks.txt", "other.aaaaaaaaaaaa"}
 	if got := names(t, root); !slices.Equal(got, want) {
 		t.Errorf("root holds %v, want %v", got, want)
+	}
+}
+
+// TestInstallBundleDiskFull: a bundle that does not fit on the disk is
+// refused with the disk's error, and the installed one stays, whole.
+func TestInstallBundleDiskFull(t *testing.T) {
+	good := map[string]string{"load.lua": "return function() return {status = 'ok'} end"}
+	goodData, goodSHA, err := PackBundle(checkDir(t, good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	noise := make([]byte, 768<<10)
+	rand.Read(noise)
+	big := map[string]string{"load.lua": "-- v2", "big.lua": "-- " + base64.StdEncoding.EncodeToString(noise)}
+	bigData, bigSHA, err := PackBundle(checkDir(t, big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := testfs.Tmpfs(t, 512<<10)
+	dest := filepath.Join(root, "checks")
+	if err := InstallBundle(goodData, goodSHA, dest); err != nil {
+		t.Fatal(err)
+	}
+	before := names(t, root)
+	err = InstallBundle(bigData, bigSHA, dest)
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("InstallBundle on a full disk: %v, want ENOSPC", err)
+	}
+	if got := installed(t, dest); !equalFiles(got, good) {
+		t.Errorf("bundle after a full disk: %v, want the old one", got)
+	}
+	if after := names(t, root); !slices.Equal(after, before) {
+		t.Errorf("folder holds %v after a full disk, had %v", after, before)
 	}
 }
