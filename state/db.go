@@ -20,6 +20,11 @@ var (
 	ErrTokenExpired = errors.New("state: token expired")
 	ErrTokenUsedUp  = errors.New("state: token used up")
 	ErrRevoked      = errors.New("state: agent revoked")
+	// ErrEnrolled refuses a token made for no agent in particular to
+	// enroll a name that is already known: that takes a token made for it.
+	ErrEnrolled = errors.New("state: agent enrolled already")
+	// ErrTokenOtherAgent refuses a token made for another agent.
+	ErrTokenOtherAgent = errors.New("state: token is for another agent")
 	ErrInvalid      = errors.New("state: invalid input")
 	ErrClosed       = errors.New("state: closed")
 	ErrLocked       = errors.New("state: database in use by another process")
@@ -70,8 +75,8 @@ type Store interface {
 	Revoke(name string, at time.Time) error
 	Revoked(name string) (bool, error)
 
-	CreateToken(uses int, ttl time.Duration, now time.Time) (secret string, t Token, err error)
-	UseToken(secret string, now time.Time) error
+	CreateToken(spec TokenSpec, now time.Time) (secret string, t Token, err error)
+	Enroll(secret string, a Agent, now time.Time) error
 	Tokens() ([]Token, error)
 
 	AddResult(ctx context.Context, r Result) error

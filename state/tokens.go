@@ -2,6 +2,7 @@ package state
 
 import (
 	"crypto/rand"
+	"errors"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -19,6 +20,17 @@ type Token struct {
 	ID               string // hex of the first bytes of the hash, to name a token in lists
 	Uses, Used       int
 	Created, Expires time.Time
+	Agent            string // the one agent it enrolls, "" for new names
+}
+
+// TokenSpec says what a new token is good for.
+type TokenSpec struct {
+	Uses int
+	TTL  time.Duration
+	// Agent, when set, is the one name the token enrolls, whether it is
+	// known already (a machine set up again) or not. A token without one
+	// enrolls only names helen does not know yet.
+	Agent string
 }
 
 // tokenRecord is the stored form of a Token (its hash is the key).
@@ -27,6 +39,7 @@ type tokenRecord struct {
 	Used    int       `json:"used"`
 	Created time.Time `json:"created"`
 	Expires time.Time `json:"expires"`
+	Agent   string    `json:"agent,omitempty"`
 }
 
 // secretLen is the number of random bytes in a token secret (256 bits).
@@ -36,7 +49,7 @@ const secretLen = 32
 const idLen = 8
 
 func (r tokenRecord) token(hash []byte) Token {
-	return Token{ID: hex.EncodeToString(hash[:idLen]), Uses: r.Uses, Used: r.Used, Created: r.Created, Expires: r.Expires}
+	return Token{ID: hex.EncodeToString(hash[:idLen]), Uses: r.Uses, Used: r.Used, Created: r.Created, Expires: r.Expires, Agent: r.Agent}
 }
 
 func tokenHash(secret string) []byte {
@@ -44,18 +57,18 @@ func tokenHash(secret string) []byte {
 	return h[:]
 }
 
-// CreateToken makes a token good for uses enrollments until now+ttl. It
-// returns the secret, url-safe base64 of 256 random bits, which is not stored
-// and cannot be recovered.
-func (db *DB) CreateToken(uses int, ttl time.Duration, now time.Time) (secret string, t Token, err error) {
-	if uses < 1 || ttl <= 0 {
-		return "", Token{}, fmt.Errorf("create token: %w: uses %d, ttl %v", ErrInvalid, uses, ttl)
+// CreateToken makes a token good for spec.Uses enrollments until
+// now+spec.TTL. It returns the secret, url-safe base64 of 256 random bits,
+// which is not stored and cannot be recovered.
+func (db *DB) CreateToken(spec TokenSpec, now time.Time) (secret string, t Token, err error) {
+	if spec.Uses < 1 || spec.TTL <= 0 || (spec.Agent != "" && !validName(spec.Agent)) {
+		return "", Token{}, fmt.Errorf("create token: %w: uses %d, ttl %v, agent %q", ErrInvalid, spec.Uses, spec.TTL, spec.Agent)
 	}
 	var buf [secretLen]byte
 	rand.Read(buf[:]) // never fails (crypto/rand documents it)
 	secret = base64.RawURLEncoding.EncodeToString(buf[:])
 	hash := tokenHash(secret)
-	rec := tokenRecord{Uses: uses, Created: now, Expires: now.Add(ttl)}
+	rec := tokenRecord{Uses: spec.Uses, Created: now, Expires: now.Add(spec.TTL), Agent: spec.Agent}
 	v, err := json.Marshal(rec)
 	if err != nil {
 		return "", Token{}, fmt.Errorf("create token: %w", err)
@@ -69,10 +82,18 @@ func (db *DB) CreateToken(uses int, ttl time.Duration, now time.Time) (secret st
 	return secret, rec.token(hash), nil
 }
 
-// UseToken spends one use of the token, atomically: of many callers racing
-// for the last use, exactly one succeeds. It returns ErrTokenUnknown,
-// ErrTokenExpired or ErrTokenUsedUp when the token cannot be used.
-func (db *DB) UseToken(secret string, now time.Time) error {
+// Enroll spends one use of the token to enroll agent a, and records a
+// (its fingerprint and address) in the same transaction: of many callers
+// racing for the last use, or for one new name, exactly one succeeds. It
+// returns ErrTokenUnknown, ErrTokenExpired or ErrTokenUsedUp when the
+// token cannot be used, ErrRevoked for a revoked name, ErrTokenOtherAgent
+// when the token is for another name, and ErrEnrolled when a token for no
+// name in particular asks for a name that is known already. A refusal
+// spends nothing.
+func (db *DB) Enroll(secret string, a Agent, now time.Time) error {
+	if !validName(a.Name) {
+		return fmt.Errorf("enroll %q: %w: name", a.Name, ErrInvalid)
+	}
 	hash := tokenHash(secret)
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketTokens)
@@ -90,15 +111,36 @@ func (db *DB) UseToken(secret string, now time.Time) error {
 		if rec.Used >= rec.Uses {
 			return ErrTokenUsedUp
 		}
+		if rec.Agent != "" && rec.Agent != a.Name {
+			return fmt.Errorf("%w (%s)", ErrTokenOtherAgent, rec.Agent)
+		}
+		if tx.Bucket(bucketRevoked).Get([]byte(a.Name)) != nil {
+			return ErrRevoked
+		}
+		agent, err := getAgentTx(tx, a.Name)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			agent = agentRecord{FirstSeen: now, Since: now}
+		case err != nil:
+			return err
+		case rec.Agent == "":
+			return ErrEnrolled
+		}
 		rec.Used++
-		v, err := json.Marshal(rec)
+		v, err = json.Marshal(rec)
 		if err != nil {
 			return fmt.Errorf("encode token: %w", err)
 		}
-		return b.Put(hash, v)
+		if err := b.Put(hash, v); err != nil {
+			return err
+		}
+		agent.LastSeen = now
+		replace(&agent.Fingerprint, a.Fingerprint)
+		replace(&agent.Addr, a.Addr)
+		return putAgentTx(tx, a.Name, agent)
 	})
 	if err != nil {
-		return fmt.Errorf("use token: %w", err)
+		return fmt.Errorf("enroll %s: %w", a.Name, err)
 	}
 	return nil
 }

@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/state"
+	"github.com/equus-monitoring/equus/wire"
 )
 
 // The admin socket serves the helen commands (token, issue, agents, revoke,
@@ -37,8 +39,9 @@ func listenAdmin(path string) (net.Listener, error) {
 }
 
 type tokenRequest struct {
-	Uses int           `json:"uses"`
-	TTL  time.Duration `json:"ttl"`
+	Uses  int           `json:"uses"`
+	TTL   time.Duration `json:"ttl"`
+	Agent string        `json:"agent,omitempty"` // the one agent it enrolls
 }
 
 type tokenResponse struct {
@@ -46,6 +49,7 @@ type tokenResponse struct {
 	ID      string    `json:"id"`
 	Uses    int       `json:"uses"`
 	Expires time.Time `json:"expires"`
+	Agent   string    `json:"agent,omitempty"`
 	Join    string    `json:"join"`
 }
 
@@ -166,11 +170,26 @@ func newToken(db *state.DB, req tokenRequest, join func(string) string) (tokenRe
 	if req.TTL <= 0 {
 		return tokenResponse{}, fmt.Errorf("--ttl must be positive, not %s", req.TTL)
 	}
-	secret, t, err := db.CreateToken(req.Uses, req.TTL, time.Now())
+	if req.Agent != "" && !wire.ValidString(req.Agent) {
+		return tokenResponse{}, fmt.Errorf("--agent %q is not a valid agent name (1 to 250 bytes of UTF-8, no space or control character)", req.Agent)
+	}
+	secret, t, err := db.CreateToken(state.TokenSpec{Uses: req.Uses, TTL: req.TTL, Agent: req.Agent}, time.Now())
 	if err != nil {
 		return tokenResponse{}, err
 	}
-	return tokenResponse{Token: secret, ID: t.ID, Uses: t.Uses, Expires: t.Expires, Join: join(secret)}, nil
+	cmd := join(secret)
+	if t.Agent != "" {
+		cmd += " --name " + shellQuote(t.Agent)
+	}
+	return tokenResponse{Token: secret, ID: t.ID, Uses: t.Uses, Expires: t.Expires, Agent: t.Agent, Join: cmd}, nil
+}
+
+// shellQuote quotes s for a POSIX shell where it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:@/+=,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func issue(ca *pki.CA, db *state.DB, name string) (issueResponse, error) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/result"
+	"github.com/equus-monitoring/equus/state"
 	"github.com/equus-monitoring/equus/wire"
 )
 
@@ -219,8 +220,15 @@ func TestAdminOffline(t *testing.T) {
 	if err != nil || !strings.Contains(tok.Join, tok.Token) || !strings.Contains(tok.Join, h.srv.CA().Pin()) {
 		t.Fatalf("token offline: %v %+v", err, tok)
 	}
-	if err := db.UseToken(tok.Token, time.Now()); err != nil {
+	if err := db.Enroll(tok.Token, state.Agent{Name: "new-1"}, time.Now()); err != nil {
 		t.Fatalf("offline token unusable: %v", err)
+	}
+	tok, err = newToken(db, tokenRequest{Uses: 1, TTL: time.Hour, Agent: "web-1"}, join)
+	if err != nil || tok.Agent != "web-1" || !strings.HasSuffix(tok.Join, " --name web-1") {
+		t.Fatalf("token for web-1: %v %+v", err, tok)
+	}
+	if _, err := newToken(db, tokenRequest{Uses: 1, TTL: time.Hour, Agent: "two words"}, join); err == nil {
+		t.Error("token for an agent name with a space: no error")
 	}
 	ca, err := pki.LoadOrCreateCA(h.dir)
 	if err != nil {

@@ -69,27 +69,28 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "bad certificate request: %v", err)
 		return
 	}
-	if revoked, err := s.db.Revoked(name); err != nil || revoked {
-		httpError(w, http.StatusForbidden, "agent %s is revoked", name)
-		return
-	}
-	if err := s.db.UseToken(req.Token, now); err != nil {
-		s.log.Info("enrollment refused", "agent", name, "remote", r.RemoteAddr, "err", err)
-		switch {
-		case errors.Is(err, state.ErrTokenUnknown), errors.Is(err, state.ErrTokenExpired), errors.Is(err, state.ErrTokenUsedUp):
-			httpError(w, http.StatusUnauthorized, "token refused: %v", err)
-		default:
-			httpError(w, http.StatusInternalServerError, "enrollment failed")
-		}
-		return
-	}
 	certs, err := pki.ParseCertsPEM(certPEM)
 	if err != nil || len(certs) == 0 {
 		httpError(w, http.StatusInternalServerError, "enrollment failed")
 		return
 	}
-	if err := s.db.AgentSeen(state.Agent{Name: name, Fingerprint: pki.Fingerprint(certs[0]), Addr: r.RemoteAddr, LastSeen: now}); err != nil {
-		s.log.Error("record enrolled agent", "agent", name, "err", err)
+	// The token is spent and the agent recorded in one transaction.
+	err = s.db.Enroll(req.Token, state.Agent{Name: name, Fingerprint: pki.Fingerprint(certs[0]), Addr: r.RemoteAddr}, now)
+	if err != nil {
+		s.log.Info("enrollment refused", "agent", name, "remote", r.RemoteAddr, "err", err)
+		switch {
+		case errors.Is(err, state.ErrTokenUnknown), errors.Is(err, state.ErrTokenExpired), errors.Is(err, state.ErrTokenUsedUp):
+			httpError(w, http.StatusUnauthorized, "token refused: %v", err)
+		case errors.Is(err, state.ErrTokenOtherAgent):
+			httpError(w, http.StatusForbidden, "token refused: it enrolls another agent, not %s", name)
+		case errors.Is(err, state.ErrRevoked):
+			httpError(w, http.StatusForbidden, "agent %s is revoked", name)
+		case errors.Is(err, state.ErrEnrolled):
+			httpError(w, http.StatusConflict, "agent %s is enrolled already; to enroll it again (a machine set up anew), use a token made for it: equus helen token --agent %s", name, name)
+		default:
+			httpError(w, http.StatusInternalServerError, "enrollment failed")
+		}
+		return
 	}
 	s.log.Info("agent enrolled", "agent", name, "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, enrollResponse{Name: name, Cert: string(certPEM), CA: string(s.ca.CertPEM)})

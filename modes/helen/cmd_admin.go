@@ -62,12 +62,14 @@ func tokenCommand() *cli.Command {
 		Usage: "make an enrollment token and print the command that joins a machine with it",
 		Flags: []cli.Flag{
 			dataFlag(),
-			&cli.IntFlag{Name: "uses", Value: 1, Usage: "how many agents may enroll with it"},
-			&cli.DurationFlag{Name: "ttl", Value: 24 * time.Hour, Usage: "how long it is valid"},
+			&cli.IntFlag{Name: "uses", Value: 1, Usage: "let `N` agents enroll with it", EnvVars: []string{"HELEN_TOKEN_USES"}},
+			&cli.DurationFlag{Name: "ttl", Value: 24 * time.Hour, Usage: "keep it valid for `DURATION`", EnvVars: []string{"HELEN_TOKEN_TTL"}},
+			&cli.StringFlag{Name: "agent", Usage: "make it enroll agent `NAME` alone, even one enrolled already (a machine set up anew); " +
+				"without it, a token enrolls only names helen does not know yet", EnvVars: []string{"HELEN_TOKEN_AGENT"}},
 			jsonFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			req := tokenRequest{Uses: c.Int("uses"), TTL: c.Duration("ttl")}
+			req := tokenRequest{Uses: c.Int("uses"), TTL: c.Duration("ttl"), Agent: c.String("agent")}
 			var resp tokenResponse
 			err := withHelen(c, func(a *adminClient) error {
 				return a.do(c.Context, http.MethodPost, "/token", req, &resp)
@@ -85,8 +87,12 @@ func tokenCommand() *cli.Command {
 			if c.Bool("json") {
 				return printJSON(c.App.Writer, resp)
 			}
-			fmt.Fprintf(c.App.Writer, "token: %s\nuses: %d, expires %s\njoin a machine, as root on it:\n  %s\n",
-				resp.Token, resp.Uses, resp.Expires.Local().Format(time.RFC3339), resp.Join)
+			agent := ""
+			if resp.Agent != "" {
+				agent = ", for agent " + resp.Agent
+			}
+			fmt.Fprintf(c.App.Writer, "token: %s\nuses: %d, expires %s%s\njoin a machine, as root on it:\n  %s\n",
+				resp.Token, resp.Uses, resp.Expires.Local().Format(time.RFC3339), agent, resp.Join)
 			return nil
 		},
 	}

@@ -129,7 +129,7 @@ func startDevAgent(ctx context.Context, srv *Server, cfg Config, addr string) (<
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("--dev agent: %w", err)
 	}
-	secret, _, err := srv.DB().CreateToken(1, time.Hour, time.Now())
+	secret, _, err := srv.DB().CreateToken(state.TokenSpec{Uses: 1, TTL: time.Hour, Agent: devAgent}, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("--dev agent: %w", err)
 	}

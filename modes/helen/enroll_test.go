@@ -11,6 +11,7 @@ import (
 
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/result"
+	"github.com/equus-monitoring/equus/state"
 )
 
 // httpsClient talks HTTPS to the agents' port, trusting helen's CA and
@@ -63,19 +64,22 @@ func TestEnroll(t *testing.T) {
 	h := startHelen(t, Config{})
 	hc := httpsClient(t, h, nil)
 	db := h.srv.DB()
-	token := func(uses int, ttl time.Duration, now time.Time) string {
-		secret, _, err := db.CreateToken(uses, ttl, now)
+	tokenFor := func(agent string, uses int, ttl time.Duration, now time.Time) string {
+		secret, _, err := db.CreateToken(state.TokenSpec{Uses: uses, TTL: ttl, Agent: agent}, now)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return secret
 	}
+	token := func(uses int, ttl time.Duration, now time.Time) string { return tokenFor("", uses, ttl, now) }
 	if err := db.Revoke("gone", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	once := token(1, time.Hour, time.Now())
 	spared := token(1, time.Hour, time.Now())
 	expired := token(1, time.Minute, time.Now().Add(-time.Hour))
+	many := token(10, time.Hour, time.Now())
+	forWeb1 := tokenFor("web-1", 1, time.Hour, time.Now())
 
 	tests := []struct {
 		name  string
@@ -90,6 +94,14 @@ func TestEnroll(t *testing.T) {
 		{"bad-csr", spared, "", http.StatusBadRequest},
 		{"revoked-name", spared, "gone", http.StatusForbidden},
 		{"token-spared-by-refusals", spared, "web-5", http.StatusOK},
+		// A token for no agent in particular enrolls new names only: a
+		// token holder cannot take over an enrolled agent's name.
+		{"known-name", many, "web-1", http.StatusConflict},
+		{"token-for-another-agent", forWeb1, "web-6", http.StatusForbidden},
+		// A token made for an agent enrolls it again, as when its
+		// machine was set up anew.
+		{"token-for-the-agent", forWeb1, "web-1", http.StatusOK},
+		{"new-name-after-refusals", many, "web-7", http.StatusOK},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
