@@ -25,10 +25,10 @@ var (
 	ErrEnrolled = errors.New("state: agent enrolled already")
 	// ErrTokenOtherAgent refuses a token made for another agent.
 	ErrTokenOtherAgent = errors.New("state: token is for another agent")
-	ErrInvalid      = errors.New("state: invalid input")
-	ErrClosed       = errors.New("state: closed")
-	ErrLocked       = errors.New("state: database in use by another process")
-	ErrSchema       = errors.New("state: unsupported schema version")
+	ErrInvalid         = errors.New("state: invalid input")
+	ErrClosed          = errors.New("state: closed")
+	ErrLocked          = errors.New("state: database in use by another process")
+	ErrSchema          = errors.New("state: unsupported schema version")
 )
 
 // Options tune a DB. The zero value gives the defaults.
