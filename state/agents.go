@@ -16,6 +16,9 @@ type Agent struct {
 	FirstSeen, LastSeen              time.Time
 	Connected                        bool
 	Since                            time.Time // when Connected last changed
+	// Pinned: Fingerprint is the one certificate helen gave the agent
+	// last (by enrollment or helen issue), and no other is accepted.
+	Pinned bool
 }
 
 // agentRecord is the stored form of an Agent (its name is the key).
@@ -27,13 +30,24 @@ type agentRecord struct {
 	LastSeen    time.Time `json:"last_seen"`
 	Connected   bool      `json:"connected,omitempty"`
 	Since       time.Time `json:"since,omitzero"`
+	Pinned      bool      `json:"pinned,omitempty"`
 }
 
 func (r agentRecord) agent(name string) Agent {
 	return Agent{
 		Name: name, Fingerprint: r.Fingerprint, Version: r.Version, Addr: r.Addr,
 		FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, Connected: r.Connected, Since: r.Since,
+		Pinned: r.Pinned,
 	}
+}
+
+// certAllowed refuses a certificate other than the one pinned for the
+// agent, if any.
+func (r agentRecord) certAllowed(fingerprint string) error {
+	if r.Pinned && fingerprint != "" && fingerprint != r.Fingerprint {
+		return ErrCertReplaced
+	}
+	return nil
 }
 
 // validName reports whether s can name an agent or a check in the store.
@@ -44,7 +58,8 @@ func validName(s string) bool {
 // AgentSeen records that agent a was seen at a.LastSeen (now, if zero). It
 // creates the agent or updates it: FirstSeen of an existing agent is kept,
 // Fingerprint, Version and Addr are replaced where a has them, Connected is
-// set from a. It returns ErrRevoked for a revoked agent.
+// set from a. It returns ErrRevoked for a revoked agent, and
+// ErrCertReplaced for a certificate other than the one pinned for it.
 func (db *DB) AgentSeen(a Agent) error {
 	if !validName(a.Name) {
 		return fmt.Errorf("agent seen %q: %w: name", a.Name, ErrInvalid)
@@ -65,6 +80,9 @@ func (db *DB) AgentSeen(a Agent) error {
 				rec.FirstSeen = seen
 			}
 		case err != nil:
+			return err
+		}
+		if err := rec.certAllowed(a.Fingerprint); err != nil {
 			return err
 		}
 		if rec.Connected != a.Connected {
@@ -214,6 +232,57 @@ func (db *DB) Revoke(name string, at time.Time) error {
 	})
 	if err != nil {
 		return fmt.Errorf("revoke %s: %w", name, err)
+	}
+	return nil
+}
+
+// CheckCert returns ErrRevoked when the agent is revoked, ErrCertReplaced
+// when the certificate with the given fingerprint is not the one helen gave
+// it last, and nil when the agent may use it.
+func (db *DB) CheckCert(name, fingerprint string) error {
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketRevoked).Get([]byte(name)) != nil {
+			return ErrRevoked
+		}
+		rec, err := getAgentTx(tx, name)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return rec.certAllowed(fingerprint)
+	})
+	if err != nil {
+		return fmt.Errorf("agent %s: %w", name, err)
+	}
+	return nil
+}
+
+// PinCert records that the certificate with the given fingerprint is the
+// one helen gave the agent last: from then on, its older certificates are
+// refused. It creates the agent when helen does not know it yet, and
+// returns ErrRevoked for a revoked agent.
+func (db *DB) PinCert(name, fingerprint string, now time.Time) error {
+	if !validName(name) || fingerprint == "" {
+		return fmt.Errorf("pin certificate of %q: %w", name, ErrInvalid)
+	}
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketRevoked).Get([]byte(name)) != nil {
+			return ErrRevoked
+		}
+		rec, err := getAgentTx(tx, name)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			rec = agentRecord{FirstSeen: now, LastSeen: now, Since: now}
+		case err != nil:
+			return err
+		}
+		rec.Fingerprint, rec.Pinned = fingerprint, true
+		return putAgentTx(tx, name, rec)
+	})
+	if err != nil {
+		return fmt.Errorf("pin certificate of %s: %w", name, err)
 	}
 	return nil
 }

@@ -25,10 +25,13 @@ var (
 	ErrEnrolled = errors.New("state: agent enrolled already")
 	// ErrTokenOtherAgent refuses a token made for another agent.
 	ErrTokenOtherAgent = errors.New("state: token is for another agent")
-	ErrInvalid         = errors.New("state: invalid input")
-	ErrClosed          = errors.New("state: closed")
-	ErrLocked          = errors.New("state: database in use by another process")
-	ErrSchema          = errors.New("state: unsupported schema version")
+	// ErrCertReplaced refuses an agent's certificate that a later
+	// enrollment (or helen issue) replaced.
+	ErrCertReplaced = errors.New("state: certificate replaced by a later one")
+	ErrInvalid      = errors.New("state: invalid input")
+	ErrClosed       = errors.New("state: closed")
+	ErrLocked       = errors.New("state: database in use by another process")
+	ErrSchema       = errors.New("state: unsupported schema version")
 )
 
 // Options tune a DB. The zero value gives the defaults.
@@ -74,6 +77,8 @@ type Store interface {
 
 	Revoke(name string, at time.Time) error
 	Revoked(name string) (bool, error)
+	CheckCert(name, fingerprint string) error
+	PinCert(name, fingerprint string, now time.Time) error
 
 	CreateToken(spec TokenSpec, now time.Time) (secret string, t Token, err error)
 	Enroll(secret string, a Agent, now time.Time) error

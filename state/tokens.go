@@ -83,7 +83,8 @@ func (db *DB) CreateToken(spec TokenSpec, now time.Time) (secret string, t Token
 }
 
 // Enroll spends one use of the token to enroll agent a, and records a
-// (its fingerprint and address) in the same transaction: of many callers
+// (its address, and its fingerprint as the one certificate it may use) in
+// the same transaction: of many callers
 // racing for the last use, or for one new name, exactly one succeeds. It
 // returns ErrTokenUnknown, ErrTokenExpired or ErrTokenUsedUp when the
 // token cannot be used, ErrRevoked for a revoked name, ErrTokenOtherAgent
@@ -135,8 +136,11 @@ func (db *DB) Enroll(secret string, a Agent, now time.Time) error {
 			return err
 		}
 		agent.LastSeen = now
-		replace(&agent.Fingerprint, a.Fingerprint)
 		replace(&agent.Addr, a.Addr)
+		if a.Fingerprint != "" {
+			// The new certificate is the agent's only one from now on.
+			agent.Fingerprint, agent.Pinned = a.Fingerprint, true
+		}
 		return putAgentTx(tx, a.Name, agent)
 	})
 	if err != nil {

@@ -203,9 +203,20 @@ func issue(ca *pki.CA, db *state.DB, name string) (issueResponse, error) {
 			return issueResponse{}, fmt.Errorf("agent %s is revoked", name)
 		}
 	}
-	certPEM, keyPEM, err := ca.IssueClient(name, time.Now())
+	now := time.Now()
+	certPEM, keyPEM, err := ca.IssueClient(name, now)
 	if err != nil {
 		return issueResponse{}, err
+	}
+	if db != nil {
+		// The new certificate is the agent's only one from now on.
+		certs, err := pki.ParseCertsPEM(certPEM)
+		if err != nil || len(certs) == 0 {
+			return issueResponse{}, fmt.Errorf("issue %s: %v", name, err)
+		}
+		if err := db.PinCert(name, pki.Fingerprint(certs[0]), now); err != nil {
+			return issueResponse{}, err
+		}
 	}
 	return issueResponse{Name: name, CA: string(ca.CertPEM), Cert: string(certPEM), Key: string(keyPEM)}, nil
 }

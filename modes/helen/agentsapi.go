@@ -109,8 +109,8 @@ func (s *Server) agentOnly(h http.HandlerFunc) http.HandlerFunc {
 			httpError(w, http.StatusUnauthorized, "agent certificate required")
 			return
 		}
-		if revoked, err := s.db.Revoked(name); err != nil || revoked {
-			httpError(w, http.StatusForbidden, "agent %s is revoked", name)
+		if err := s.db.CheckCert(name, pki.Fingerprint(r.TLS.VerifiedChains[0][0])); err != nil {
+			httpError(w, http.StatusForbidden, "agent %s refused: %s", name, certRefusal(err))
 			return
 		}
 		h(w, r)

@@ -12,6 +12,7 @@ import (
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/state"
+	"github.com/equus-monitoring/equus/wire"
 )
 
 // httpsClient talks HTTPS to the agents' port, trusting helen's CA and
@@ -184,5 +185,71 @@ func TestAgentsPortHTTPS(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNoContent {
 		t.Errorf("GET /v1/bundle as an agent, with no checks directory: %s", resp.Status)
+	}
+}
+
+// TestReenrollReplacesCertificate: once an agent enrolls again (its machine
+// set up anew) or helen issues it a new certificate, its old certificate
+// gets neither a session nor the agents' endpoints.
+func TestReenrollReplacesCertificate(t *testing.T) {
+	h := startHelen(t, Config{})
+	hc := httpsClient(t, h, nil)
+	db := h.srv.DB()
+	enrollWith := func(agent string) tls.Certificate {
+		t.Helper()
+		secret, _, err := db.CreateToken(state.TokenSpec{Uses: 1, TTL: time.Hour, Agent: agent}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		csr, key := newCSR(t, "web-1")
+		code, er := enroll(t, hc, h, secret, csr)
+		if code != http.StatusOK {
+			t.Fatalf("enroll: %d", code)
+		}
+		cert, err := tls.X509KeyPair([]byte(er.Cert), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cert
+	}
+	first := enrollWith("")
+	a := startAgentWith(t, h, "web-1", &first, behavior{})
+	a.ready()
+	a.close()
+
+	second := enrollWith("web-1")
+	refused := func(what string, cert *tls.Certificate) {
+		t.Helper()
+		rc := dialRaw(t, h, cert, []string{wire.ALPN})
+		rc.write("hello 1 1.0.0\n")
+		rc.expectClosedWith(wire.CodeNotAuthorized)
+		resp, err := httpsClient(t, h, cert).Get("https://" + h.addr() + "/v1/bundle")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("GET /v1/bundle with %s: %s, want 403", what, resp.Status)
+		}
+	}
+	refused("the first certificate", &first)
+	a = startAgentWith(t, h, "web-1", &second, behavior{})
+	a.ready()
+	a.close()
+
+	// helen issue replaces it in turn.
+	resp, err := issue(h.srv.CA(), db, "web-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused("the enrolled certificate", &second)
+	third, err := tls.X509KeyPair([]byte(resp.Cert), []byte(resp.Key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a = startAgentWith(t, h, "web-1", &third, behavior{})
+	a.ready()
+	if doc := runCheck(t, h, "web-1", "load", ""); doc.Status != result.OK {
+		t.Fatalf("run with the issued certificate: %+v", doc)
 	}
 }

@@ -293,19 +293,30 @@ func (s *Server) handleConn(c net.Conn) {
 		s.refuse(tc, wire.CodeNotAuthorized)
 		return
 	}
-	if revoked, err := s.db.Revoked(name); err != nil || revoked {
-		s.log.Info("agent refused: revoked", "agent", name, "remote", c.RemoteAddr().String(), "err", err)
+	fp := pki.Fingerprint(st.PeerCertificates[0])
+	if err := s.db.CheckCert(name, fp); err != nil {
+		s.log.Info("agent refused: "+certRefusal(err), "agent", name, "remote", c.RemoteAddr().String(), "err", err)
 		s.refuse(tc, wire.CodeNotAuthorized)
 		return
 	}
 	// The session runs on a new goroutine: this one's stack grew deep in
 	// the handshake's cryptography, and an idle session would keep it.
-	fp := pki.Fingerprint(st.PeerCertificates[0])
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		s.serveSession(tc, name, fp)
 	}()
+}
+
+// certRefusal says why state.CheckCert refused an agent's certificate.
+func certRefusal(err error) string {
+	switch {
+	case errors.Is(err, state.ErrRevoked):
+		return "revoked"
+	case errors.Is(err, state.ErrCertReplaced):
+		return "its certificate was replaced by a later enrollment or helen issue"
+	}
+	return "cannot check its certificate"
 }
 
 // refuse sends error code and closes c.

@@ -91,8 +91,8 @@ func (s *Server) serveSession(c net.Conn, name, fingerprint string) {
 	c.SetReadDeadline(time.Time{})
 	addr := c.RemoteAddr().String()
 	now := time.Now()
-	if err := s.db.AgentSeen(state.Agent{Name: name, Fingerprint: fingerprint, Version: m.Version, Addr: addr, LastSeen: now}); errors.Is(err, state.ErrRevoked) {
-		s.log.Info("agent refused: revoked", "agent", name, "remote", addr)
+	if err := s.db.AgentSeen(state.Agent{Name: name, Fingerprint: fingerprint, Version: m.Version, Addr: addr, LastSeen: now}); errors.Is(err, state.ErrRevoked) || errors.Is(err, state.ErrCertReplaced) {
+		s.log.Info("agent refused: "+certRefusal(err), "agent", name, "remote", addr)
 		s.refuse(c, wire.CodeNotAuthorized)
 		return
 	} else if err != nil {
