@@ -58,6 +58,8 @@ type issueResponse struct {
 	CA   string `json:"ca"`
 	Cert string `json:"cert"`
 	Key  string `json:"key"`
+
+	fingerprint string // of Cert, where issue recorded it
 }
 
 type runRequest struct {
@@ -99,6 +101,7 @@ func (s *Server) adminHandler() http.Handler {
 			httpError(w, http.StatusBadRequest, "%v", err)
 			return
 		}
+		s.certReplaced(resp.Name, resp.fingerprint)
 		writeJSON(w, http.StatusOK, resp)
 	})
 	mux.HandleFunc("GET /agents", func(w http.ResponseWriter, r *http.Request) {
@@ -204,6 +207,7 @@ func issue(ca *pki.CA, db *state.DB, name string) (issueResponse, error) {
 		}
 	}
 	now := time.Now()
+	var fp string
 	certPEM, keyPEM, err := ca.IssueClient(name, now)
 	if err != nil {
 		return issueResponse{}, err
@@ -214,11 +218,12 @@ func issue(ca *pki.CA, db *state.DB, name string) (issueResponse, error) {
 		if err != nil || len(certs) == 0 {
 			return issueResponse{}, fmt.Errorf("issue %s: %v", name, err)
 		}
-		if err := db.PinCert(name, pki.Fingerprint(certs[0]), now); err != nil {
+		fp = pki.Fingerprint(certs[0])
+		if err := db.PinCert(name, fp, now); err != nil {
 			return issueResponse{}, err
 		}
 	}
-	return issueResponse{Name: name, CA: string(ca.CertPEM), Cert: string(certPEM), Key: string(keyPEM)}, nil
+	return issueResponse{Name: name, CA: string(ca.CertPEM), Cert: string(certPEM), Key: string(keyPEM), fingerprint: fp}, nil
 }
 
 func agentViews(db *state.DB) ([]AgentView, error) {

@@ -75,7 +75,8 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The token is spent and the agent recorded in one transaction.
-	err = s.db.Enroll(req.Token, state.Agent{Name: name, Fingerprint: pki.Fingerprint(certs[0]), Addr: r.RemoteAddr}, now)
+	fp := pki.Fingerprint(certs[0])
+	err = s.db.Enroll(req.Token, state.Agent{Name: name, Fingerprint: fp, Addr: r.RemoteAddr}, now)
 	if err != nil {
 		s.log.Info("enrollment refused", "agent", name, "remote", r.RemoteAddr, "err", err)
 		switch {
@@ -92,6 +93,7 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	s.certReplaced(name, fp)
 	s.log.Info("agent enrolled", "agent", name, "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, enrollResponse{Name: name, Cert: string(certPEM), CA: string(s.ca.CertPEM)})
 }

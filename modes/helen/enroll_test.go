@@ -2,6 +2,7 @@ package helen
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -215,9 +216,13 @@ func TestReenrollReplacesCertificate(t *testing.T) {
 	first := enrollWith("")
 	a := startAgentWith(t, h, "web-1", &first, behavior{})
 	a.ready()
-	a.close()
 
+	// The agent connected with the first certificate is let go.
 	second := enrollWith("web-1")
+	ms, err := a.waitClosed()
+	if last := lastMessage(ms); last.Kind != wire.KindError || last.Text != string(wire.CodeNotAuthorized) || !endedCleanly(err) {
+		t.Fatalf("agent with the replaced certificate got %+v then %v, want error not_authorized and the end", last, err)
+	}
 	refused := func(what string, cert *tls.Certificate) {
 		t.Helper()
 		rc := dialRaw(t, h, cert, []string{wire.ALPN})
@@ -237,10 +242,15 @@ func TestReenrollReplacesCertificate(t *testing.T) {
 	a.ready()
 	a.close()
 
-	// helen issue replaces it in turn.
-	resp, err := issue(h.srv.CA(), db, "web-1")
-	if err != nil {
+	// helen issue, through the admin socket, replaces it in turn.
+	a = startAgentWith(t, h, "web-1", &second, behavior{})
+	a.ready()
+	var resp issueResponse
+	if err := adminFor(t, h).do(context.Background(), http.MethodPost, "/issue", map[string]string{"name": "web-1"}, &resp); err != nil {
 		t.Fatal(err)
+	}
+	if ms, _ := a.waitClosed(); lastMessage(ms).Text != string(wire.CodeNotAuthorized) {
+		t.Errorf("agent with the replaced certificate got %+v, want error not_authorized", lastMessage(ms))
 	}
 	refused("the enrolled certificate", &second)
 	third, err := tls.X509KeyPair([]byte(resp.Cert), []byte(resp.Key))

@@ -30,6 +30,7 @@ type session struct {
 	name    string
 	addr    string
 	version string
+	cert    string // fingerprint of the agent's certificate
 
 	out       chan outMsg
 	done      chan struct{}
@@ -119,6 +120,7 @@ func (s *Server) serveSession(c net.Conn, name, fingerprint string) {
 		name:    name,
 		addr:    addr,
 		version: m.Version,
+		cert:    fingerprint,
 		out:     make(chan outMsg, 16),
 		done:    make(chan struct{}),
 		pending: map[int32]*call{},
@@ -233,6 +235,16 @@ func (s *Server) session(name string) (*session, bool) {
 func (s *Server) closeSession(name string) {
 	if ss, ok := s.session(name); ok {
 		ss.fail(wire.CodeNotAuthorized, "agent revoked")
+	}
+}
+
+// certReplaced closes the session of an agent that uses another
+// certificate than the one with the given fingerprint, which helen has
+// just given it.
+func (s *Server) certReplaced(name, fingerprint string) {
+	if ss, ok := s.session(name); ok && ss.cert != fingerprint {
+		ss.log.Info("closing: the agent's certificate was replaced")
+		ss.fail(wire.CodeNotAuthorized, "certificate replaced")
 	}
 }
 
