@@ -106,29 +106,39 @@ func TestTokenRace(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 20
+	won := race(t, n, ErrTokenUsedUp, func(i int) error {
+		return db.Enroll(secret, Agent{Name: fmt.Sprintf("web-%d", i)}, at(time.Second))
+	})
+	if won != 1 {
+		t.Errorf("%d of %d uses of a 1-use token succeeded, want 1", won, n)
+	}
+}
+
+// race runs n calls of f at once and returns how many succeeded; the
+// others must fail with loses.
+func race(t *testing.T, n int, loses error, f func(i int) error) int {
+	t.Helper()
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			errs[i] = db.Enroll(secret, Agent{Name: fmt.Sprintf("web-%d", i)}, at(time.Second))
+			errs[i] = f(i)
 		})
 	}
 	close(start)
 	wg.Wait()
-	ok := 0
+	won := 0
 	for _, err := range errs {
 		switch {
 		case err == nil:
-			ok++
-		case !errors.Is(err, ErrTokenUsedUp):
-			t.Errorf("Enroll: %v", err)
+			won++
+		case !errors.Is(err, loses):
+			t.Errorf("a loser of the race: %v, want %v", err, loses)
 		}
 	}
-	if ok != 1 {
-		t.Errorf("%d of %d uses of a 1-use token succeeded, want 1", ok, n)
-	}
+	return won
 }
 
 // TestPruneTokens: Prune deletes the tokens that expired before the
@@ -187,26 +197,9 @@ func TestEnrollNames(t *testing.T) {
 
 	// Many callers with a general token race for one new name.
 	const n = 16
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			errs[i] = db.Enroll(general, Agent{Name: "db-1", Fingerprint: fmt.Sprint("fp", i)}, at(3*time.Second))
-		})
-	}
-	close(start)
-	wg.Wait()
-	won := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			won++
-		case !errors.Is(err, ErrEnrolled):
-			t.Errorf("Enroll: %v", err)
-		}
-	}
+	won := race(t, n, ErrEnrolled, func(i int) error {
+		return db.Enroll(general, Agent{Name: "db-1", Fingerprint: fmt.Sprint("fp", i)}, at(3*time.Second))
+	})
 	if won != 1 {
 		t.Errorf("%d of %d enrollments of one new name succeeded, want 1", won, n)
 	}

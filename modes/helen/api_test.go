@@ -51,6 +51,13 @@ func (c *opsClient) do(method, path, token string, body any) (int, []byte) {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	resp, data := c.send(req)
+	return resp.StatusCode, data
+}
+
+// send sends req and returns the answer with its whole body.
+func (c *opsClient) send(req *http.Request) (*http.Response, []byte) {
+	c.t.Helper()
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		c.t.Fatal(err)
@@ -60,7 +67,7 @@ func (c *opsClient) do(method, path, token string, body any) (int, []byte) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	return resp.StatusCode, data
+	return resp, data
 }
 
 // get sends an authorized request and decodes its 200 answer into out.

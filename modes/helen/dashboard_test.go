@@ -36,15 +36,7 @@ func (c *opsClient) page(method, path string, form url.Values, cookie *http.Cook
 	if cookie != nil {
 		req.AddCookie(cookie)
 	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		c.t.Fatal(err)
-	}
+	resp, data := c.send(req)
 	return resp, string(data)
 }
 
