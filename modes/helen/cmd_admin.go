@@ -116,7 +116,7 @@ func offlineJoin(dataDir string) (func(string) string, error) {
 func issueCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "issue",
-		Usage:     "write an agent certificate for offline enrollment: ca.pem, NAME.pem, NAME-key.pem",
+		Usage:     "write an agent certificate for offline enrollment: ca.pem, NAME.pem, NAME-key.pem; it replaces any certificate NAME had",
 		ArgsUsage: "NAME",
 		Flags: []cli.Flag{
 			dataFlag(),
