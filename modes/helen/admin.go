@@ -176,6 +176,13 @@ func newToken(db *state.DB, req tokenRequest, join func(string) string) (tokenRe
 	if req.Agent != "" && !wire.ValidString(req.Agent) {
 		return tokenResponse{}, fmt.Errorf("--agent %q is not a valid agent name (1 to 250 bytes of UTF-8, no space or control character)", req.Agent)
 	}
+	if req.Agent != "" {
+		if revoked, err := db.Revoked(req.Agent); err != nil {
+			return tokenResponse{}, err
+		} else if revoked {
+			return tokenResponse{}, fmt.Errorf("agent %s is revoked: no token can enroll it", req.Agent)
+		}
+	}
 	secret, t, err := db.CreateToken(state.TokenSpec{Uses: req.Uses, TTL: req.TTL, Agent: req.Agent}, time.Now())
 	if err != nil {
 		return tokenResponse{}, err

@@ -230,6 +230,12 @@ func TestAdminOffline(t *testing.T) {
 	if _, err := newToken(db, tokenRequest{Uses: 1, TTL: time.Hour, Agent: "two words"}, join); err == nil {
 		t.Error("token for an agent name with a space: no error")
 	}
+	if err := db.Revoke("gone-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newToken(db, tokenRequest{Uses: 1, TTL: time.Hour, Agent: "gone-1"}, join); err == nil || !strings.Contains(err.Error(), "revoked") {
+		t.Errorf("token for a revoked agent: %v, want an error saying it is revoked", err)
+	}
 	ca, err := pki.LoadOrCreateCA(h.dir)
 	if err != nil {
 		t.Fatal(err)
