@@ -32,12 +32,13 @@ func (a *agent) logHelenError(log *slog.Logger, message string) {
 	case wire.CodeShuttingDown:
 		log.Info("helen is shutting down; reconnecting", "message", message)
 	case wire.CodeNotAuthorized:
-		fix := "to join again, remove the certificate and start the agent with a new --token (equus helen token)"
+		fix := "to join again, remove the certificate and start the agent with a token made for its name (equus helen token --agent NAME)"
 		if a.cfg.CertFile != "" {
 			fix = "to join again, give it a new certificate (equus helen issue NAME)"
 		}
 		certPath, _ := a.cfg.KeyPairFiles()
-		log.Error("helen refuses this agent's certificate: the agent was revoked, or the certificate is from another helen's CA; "+fix,
+		log.Error("helen refuses this agent's certificate: the agent was revoked, a later enrollment or helen issue replaced the certificate, "+
+			"or it is from another helen's CA; "+fix,
 			"message", message, "cert", certPath)
 	case wire.CodeUnsupportedProtocolVersion:
 		log.Error("helen does not speak this agent's protocol version; install a version of equus that matches helen's", "message", message)
