@@ -25,7 +25,7 @@ until [ -S "$D/helen.sock" ]; do sleep 0.2; done
 
 # used prints helen's Go heap + stacks in use, in bytes.
 used() {
-	curl -sk "https://127.0.0.1:$((PORT + 1))/metrics" |
+	curl -s --cacert "$D/ca.pem" "https://127.0.0.1:$((PORT + 1))/metrics" |
 		awk '/^go_memstats_heap_inuse_bytes / { h = $2 } /^go_memstats_stack_inuse_bytes / { s = $2 } END { printf "%.0f\n", h + s }'
 }
 rss() { awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$HP/status"; }
