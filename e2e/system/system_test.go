@@ -164,3 +164,35 @@ func TestRevoke(t *testing.T) {
 		}
 	}
 }
+
+// TestReenroll: a second machine cannot join under an enrolled agent's
+// name with an ordinary token; with a token made for that name it can, and
+// the first machine's certificate is then cut off.
+func TestReenroll(t *testing.T) {
+	h := startHelen(t, t.TempDir(), freePort(t), freePort(t))
+	first := startAgent(t, h, "web-1", t.TempDir())
+	h.waitConnected(t, "web-1", 30*time.Second)
+
+	out, code := run(t, "equus", "--helen", h.listen, "--ca-pin", h.pin, "--token", h.token(t, 1), "--name", "web-1", "--data", t.TempDir())
+	if code == 0 || !strings.Contains(out, "enrolled already") || !strings.Contains(out, "equus helen token --agent web-1") {
+		t.Fatalf("a second machine joining as web-1 with an ordinary token: exit %d:\n%s", code, out)
+	}
+
+	out, code = run(t, "helen", "token", "--data", h.data, "--agent", "web-1", "--json")
+	var tok struct{ Token, Agent, Join string }
+	if err := json.Unmarshal([]byte(out), &tok); code != 0 || err != nil || tok.Agent != "web-1" || !strings.HasSuffix(tok.Join, "--name web-1") {
+		t.Fatalf("helen token --agent web-1: exit %d, %v: %s", code, err, out)
+	}
+	second := start(t, "agent web-1 again", "equus", "--helen", h.listen, "--ca-pin", h.pin,
+		"--token", tok.Token, "--name", "web-1", "--data", t.TempDir())
+	second.waitOutput("enrolled", 30*time.Second)
+	first.waitOutput("not_authorized", 30*time.Second)
+	first.waitOutput("replaced the certificate", 5*time.Second)
+	h.waitConnected(t, "web-1", 30*time.Second)
+	if out, code := run(t, "helen", "run", "--data", h.data, "web-1", "equus.ping"); code != 0 {
+		t.Fatalf("run on the enrolled machine: exit %d: %s", code, out)
+	}
+	if strings.Contains(second.output(), "not_authorized") {
+		t.Errorf("the re-enrolled machine was refused:\n%s", second.output())
+	}
+}
