@@ -6,6 +6,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 
 	glua "github.com/yuin/gopher-lua"
 )
@@ -17,17 +19,60 @@ const (
 	maxReadBytes     = 16 << 20
 )
 
-// fsAPI is the fs module: what a check may learn of files, read-only.
-var fsAPI = map[string]glua.LGFunction{
-	"stat": fsStat,
-	"read": fsRead,
-}
-
-func openFS(*Env) glua.LGFunction {
+// The fs module: what a check may learn of files, read-only.
+func openFS(env *Env) glua.LGFunction {
+	api := map[string]glua.LGFunction{
+		"stat": fsStat,
+		"read": func(L *glua.LState) int { return fsRead(L, env) },
+	}
 	return func(L *glua.LState) int {
-		L.Push(L.SetFuncs(L.NewTable(), fsAPI))
+		L.Push(L.SetFuncs(L.NewTable(), api))
 		return 1
 	}
+}
+
+// errPrivate refuses to read a file of a private directory.
+var errPrivate = errors.New("refused: the agent's own files (its data directory) are not for checks to read")
+
+// private reports whether path, once absolute and with its links
+// resolved, is one of paths or lies in one of them.
+func private(path string, dirs []string) bool {
+	if len(dirs) == 0 {
+		return false
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return true
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
+	}
+	for _, d := range dirs {
+		if abs == d || strings.HasPrefix(abs, d+string(filepath.Separator)) {
+			return true
+		}
+	}
+	return false
+}
+
+// resolveDirs makes paths absolute, with their links resolved where they
+// exist.
+func resolveDirs(dirs []string) []string {
+	var out []string
+	for _, d := range dirs {
+		if d == "" {
+			continue
+		}
+		abs, err := filepath.Abs(d)
+		if err != nil {
+			continue
+		}
+		if real, err := filepath.EvalSymlinks(abs); err == nil {
+			abs = real
+		}
+		out = append(out, filepath.Clean(abs))
+	}
+	return out
 }
 
 // fsStat is fs.stat(path) -> {exists, size, mode, mtime, is_dir}, or nil,
@@ -53,12 +98,16 @@ func fsStat(L *glua.LState) int {
 }
 
 // fsRead is fs.read(path, max_bytes) -> string, or nil, err: the first
-// max_bytes bytes of a file (default 64 KiB, at most 16 MiB).
-func fsRead(L *glua.LState) int {
+// max_bytes bytes of a file (default 64 KiB, at most 16 MiB). Files of the
+// agent's data directory are refused.
+func fsRead(L *glua.LState, env *Env) int {
 	path := L.CheckString(1)
 	limit := L.OptInt(2, defaultReadBytes)
 	if limit < 0 || limit > maxReadBytes {
 		L.ArgError(2, fmt.Sprintf("max_bytes must be from 0 to %d", maxReadBytes))
+	}
+	if private(path, env.PrivatePaths) {
+		return returnFailure(L, "read", fmt.Errorf("%s: %w", path, errPrivate))
 	}
 	f, err := os.Open(path)
 	if err != nil {

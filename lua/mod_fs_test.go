@@ -69,3 +69,49 @@ func TestFS(t *testing.T) {
 		}
 	}
 }
+
+// TestFSPrivate: fs.read refuses the files of a private directory (the
+// agent's data directory, with its key), however the path gets there; a
+// file elsewhere, and stat, still work.
+func TestFSPrivate(t *testing.T) {
+	root := t.TempDir()
+	priv := filepath.Join(root, "equus")
+	open := filepath.Join(root, "open")
+	for _, d := range []string{priv, open} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key := filepath.Join(priv, "agent-key.pem")
+	if err := os.WriteFile(key, []byte("SECRET"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(open, "ok.txt"), []byte("fine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(key, filepath.Join(open, "link")); err != nil {
+		t.Fatal(err)
+	}
+	// The agent names its data directory through a link of its own.
+	alias := filepath.Join(root, "alias")
+	if err := os.Symlink(priv, alias); err != nil {
+		t.Fatal(err)
+	}
+	L := newModState(t, &Env{PrivatePaths: resolveDirs([]string{alias})})
+	for _, path := range []string{key, filepath.Join(alias, "agent-key.pem"), filepath.Join(open, "link"),
+		filepath.Join(open, "..", "equus", "agent-key.pem"), priv} {
+		L.SetGlobal("P", glua.LString(path))
+		vals := evalLua(t, L, "return require('fs').read(P)")
+		if len(vals) != 2 || vals[0] != glua.LNil || !strings.Contains(vals[1].String(), "not for checks to read") {
+			t.Errorf("fs.read(%s) = %v, want nil and a refusal", path, vals)
+		}
+	}
+	L.SetGlobal("P", glua.LString(filepath.Join(open, "ok.txt")))
+	if got := mustSucceed(t, evalLua(t, L, "return require('fs').read(P)")).String(); got != "fine" {
+		t.Errorf("fs.read outside the private directory = %q", got)
+	}
+	L.SetGlobal("P", glua.LString(key))
+	if st := mustSucceed(t, evalLua(t, L, "return require('fs').stat(P)")); field(t, st, "exists") != glua.LTrue {
+		t.Error("fs.stat of a private file: not found")
+	}
+}

@@ -11,6 +11,10 @@ import (
 type Env struct {
 	// ExecDirs are the directories the exec module may run programs from.
 	ExecDirs []string
+	// PrivatePaths are files, and directories of files, that the fs module
+	// does not read (the agent's data directory and its key), as absolute
+	// paths with their links resolved.
+	PrivatePaths []string
 	// Log receives the messages of the log module; nil discards them.
 	Log func(level slog.Level, check, msg string)
 	// Check is the name of the check running in the Lua state. Each state

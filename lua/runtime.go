@@ -42,6 +42,9 @@ type Options struct {
 	// ExecDirs are the directories the exec module may run programs
 	// from (default DefaultExecDirs).
 	ExecDirs []string
+	// PrivatePaths are files, and directories of files, that checks may
+	// not read with the fs module: the agent's data directory and key.
+	PrivatePaths []string
 	// Log receives the messages of checks (the log module, print) and the
 	// runtime's reports of Go panics, with the check's name; nil discards.
 	Log func(level slog.Level, check, msg string)
@@ -86,6 +89,7 @@ func New(opts Options) (*Runtime, error) {
 
 // newRuntime is New with the library to embed given, for tests.
 func newRuntime(opts Options, builtin fs.FS) (*Runtime, error) {
+	opts.PrivatePaths = resolveDirs(opts.PrivatePaths)
 	if len(opts.ExecDirs) == 0 {
 		opts.ExecDirs = DefaultExecDirs
 	}

@@ -57,7 +57,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		return err
 	}
-	rt, err := lua.New(lua.Options{Dir: cfg.ChecksDir, ExecDirs: cfg.ExecDirs, Log: a.luaLog, MaxHeap: cfg.MaxCheckHeap})
+	_, keyPath := cfg.KeyPairFiles()
+	rt, err := lua.New(lua.Options{
+		Dir: cfg.ChecksDir, ExecDirs: cfg.ExecDirs, Log: a.luaLog, MaxHeap: cfg.MaxCheckHeap,
+		// Checks run with the agent's rights; its key is not theirs to read.
+		PrivatePaths: []string{cfg.DataDir, keyPath},
+	})
 	if err != nil {
 		return fmt.Errorf("check runtime: %w", err)
 	}

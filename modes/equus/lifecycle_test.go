@@ -1,9 +1,11 @@
 package equus
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -232,5 +234,42 @@ func TestShutdownDrainTimeout(t *testing.T) {
 	}
 	if err := a.wait(t); err != nil {
 		t.Errorf("Run = %v, want nil", err)
+	}
+}
+
+// TestChecksCannotReadAgentKey: a check's fs.read refuses the agent's key
+// file and its data directory, and reads other files.
+func TestChecksCannotReadAgentKey(t *testing.T) {
+	p := newTestPKI(t)
+	h := startHelen(t, p)
+	cfg := testConfig(t, p, h)
+	readFile := `return function(args)
+  local data, err = require('fs').read(args.path)
+  if data then return {status = "ok", message = data} end
+  return {status = "critical", message = err}
+end`
+	if err := os.WriteFile(filepath.Join(cfg.ChecksDir, "readfile.lua"), []byte(readFile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	inData := filepath.Join(cfg.DataDir, "note.txt")
+	if err := os.WriteFile(inData, []byte("private"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startAgent(t, cfg)
+	hc := h.accept()
+	for i, tt := range []struct {
+		path, status string
+	}{
+		{cfg.KeyFile, "critical"},
+		{inData, "critical"},
+		{cfg.CAFile, "ok"},
+	} {
+		args, _ := json.Marshal(map[string]string{"path": tt.path})
+		id := int32(i + 1)
+		hc.send(wire.Check("readfile", id, args))
+		d := parseResult(t, hc.next(), id, "readfile")
+		if string(d.Status) != tt.status || (tt.status == "critical" && !strings.Contains(d.Message, "not for checks to read")) {
+			t.Errorf("fs.read(%s): %s %q, want %s", tt.path, d.Status, d.Message, tt.status)
+		}
 	}
 }
