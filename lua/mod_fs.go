@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	glua "github.com/yuin/gopher-lua"
 )
@@ -98,8 +99,8 @@ func fsStat(L *glua.LState) int {
 }
 
 // fsRead is fs.read(path, max_bytes) -> string, or nil, err: the first
-// max_bytes bytes of a file (default 64 KiB, at most 16 MiB). Files of the
-// agent's data directory are refused.
+// max_bytes bytes of a regular file (default 64 KiB, at most 16 MiB). Files
+// of the agent's data directory are refused.
 func fsRead(L *glua.LState, env *Env) int {
 	path := L.CheckString(1)
 	limit := L.OptInt(2, defaultReadBytes)
@@ -109,11 +110,18 @@ func fsRead(L *glua.LState, env *Env) int {
 	if private(path, env.PrivatePaths) {
 		return returnFailure(L, "read", fmt.Errorf("%s: %w", path, errPrivate))
 	}
-	f, err := os.Open(path)
+	// Non-blocking, so that opening a FIFO does not wait for a writer
+	// past the check's deadline; only regular files are read.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return returnFailure(L, "read", err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return returnFailure(L, "read", err)
+	} else if !fi.Mode().IsRegular() {
+		return returnFailure(L, "read", fmt.Errorf("%s: not a regular file (%s)", path, fi.Mode().Type()))
+	}
 	data, err := io.ReadAll(io.LimitReader(f, int64(limit)))
 	if err != nil {
 		return returnFailure(L, "read", err)
