@@ -1,6 +1,7 @@
 package helen
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -115,7 +116,7 @@ func TestMetricsCarryStatus(t *testing.T) {
 		ms = append(ms, result.Metric{Name: fmt.Sprintf("used %d%%", i), Value: float64(i), Unit: "B"})
 	}
 	sch := state.Schedule{Name: "other", Check: "mem"}
-	h.srv.monitor.status.record("web-2", sch, result.Doc{Status: result.Warning, Message: `secret "text"`, Metrics: ms}, time.Now())
+	h.srv.monitor.status.record(context.Background(), "web-2", sch, result.Doc{Status: result.Warning, Message: `secret "text"`, Metrics: ms}, time.Now())
 	fams = scrape(t, c)
 	if v, ok := gauge(fams["equus_check_status"], map[string]string{"agent": "web-2", "schedule": "other"}); !ok || v != 1 {
 		t.Errorf("equus_check_status of web-2 = %v, %v; want 1", v, ok)

@@ -297,6 +297,6 @@ func (sc *scheduler) runOnce(ctx context.Context, ss *session, s state.Schedule)
 		ss.log.Warn("scheduled check", "schedule", s.Name, "check", s.Check, "err", err)
 	}
 	if doc.Status.Valid() {
-		sc.srv.monitor.status.record(ss.name, s, doc, time.Now())
+		sc.srv.monitor.status.record(ctx, ss.name, s, doc, time.Now())
 	}
 }

@@ -2,6 +2,7 @@ package helen
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -95,11 +96,17 @@ func (t *statusTable) stop() {
 }
 
 // record takes the result of a run of schedule s on agent, received at
-// now. A new status, or a first result, is an event.
-func (t *statusTable) record(agent string, s state.Schedule, doc result.Doc, now time.Time) {
+// now. A new status, or a first result, is an event. A run whose ctx has
+// ended (its schedule removed or changed meanwhile) records nothing: the
+// check under the lock orders it with drop, which comes after the cancel.
+func (t *statusTable) record(ctx context.Context, agent string, s state.Schedule, doc result.Doc, now time.Time) {
 	k := pair{agent, s.Name}
 	status := string(doc.Status)
 	t.mu.Lock()
+	if ctx.Err() != nil {
+		t.mu.Unlock()
+		return
+	}
 	row := t.rows[k]
 	var ev *state.Event
 	if row == nil || row.Status != status {

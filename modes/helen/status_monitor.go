@@ -44,6 +44,16 @@ func (s *Server) newMonitor() (*monitor, error) {
 		return nil, err
 	}
 	m.sched = newScheduler(s, schedules)
+	// Statuses of schedules removed, or changed to other agents, while
+	// helen was not running (or written as they were removed) go.
+	byName := make(map[string]state.Schedule, len(schedules))
+	for _, sch := range schedules {
+		byName[sch.Name] = sch
+	}
+	m.status.drop(func(k pair) bool {
+		sch, ok := byName[k.schedule]
+		return !ok || !matches(sch, k.agent)
+	})
 	m.metrics.register(s.metrics.reg)
 	s.metrics.reg.MustRegister(statusCollector{m.status}, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "helen_database_bytes", Help: "Size of helen's database file.",

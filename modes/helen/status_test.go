@@ -203,3 +203,44 @@ func TestStatusViewsOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusesOfRemovedSchedulesGo: a status whose schedule was removed,
+// or changed to other agents, while helen was not running does not come
+// back at the next start.
+func TestStatusesOfRemovedSchedulesGo(t *testing.T) {
+	dir := t.TempDir()
+	h := startHelen(t, Config{DataDir: dir})
+	a := startAgent(t, h, "web-1", behavior{})
+	a.ready()
+	for _, name := range []string{"kept", "removed", "moved"} {
+		if _, err := h.srv.PutSchedule(state.Schedule{Name: name, Check: "c", Every: 100 * time.Millisecond}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poll(t, "three statuses", func() bool { return len(h.srv.Statuses()) == 3 })
+	a.close()
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	h.srv.Close()
+
+	db, err := openOffline(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := deleteSchedule(db, "removed"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := putSchedule(db, state.Schedule{Name: "moved", Check: "c", Every: time.Minute, Agents: "db-*"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	h2 := startHelen(t, Config{DataDir: dir})
+	if sts := h2.srv.Statuses(); len(sts) != 1 || sts[0].Schedule != "kept" {
+		t.Errorf("statuses after restart = %+v, want kept alone", sts)
+	}
+	if sts, err := h2.srv.DB().Statuses(""); err != nil || len(sts) != 1 {
+		t.Errorf("stored statuses after restart = %+v, %v", sts, err)
+	}
+}
