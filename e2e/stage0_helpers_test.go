@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/internal/wait"
 	"github.com/equus-monitoring/equus/result"
 )
 
@@ -169,13 +170,7 @@ func (p *proc) output() string { return p.out.String() }
 // poll waits until cond holds, failing the test after timeout.
 func poll(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	wait.Until(t, what, timeout, 100*time.Millisecond, cond)
 }
 
 // run runs bin with args to its end and returns its stdout.

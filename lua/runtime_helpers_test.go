@@ -3,7 +3,6 @@ package lua
 import (
 	"fmt"
 	"log/slog"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	glua "github.com/yuin/gopher-lua"
+
+	"github.com/equus-monitoring/equus/internal/leakcheck"
 )
 
 // testpanic is a Go module that panics, to see the runtime catch it.
@@ -106,17 +107,4 @@ func newTestRuntime(t testing.TB, opts Options) (*Runtime, *logRecorder) {
 
 // noLeaks fails the test if it ends with more goroutines than it began
 // with, once those that are ending have had a moment to end.
-func noLeaks(t testing.TB) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(2 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<16)
-				t.Errorf("%d goroutines left behind (%d before):\n%s", runtime.NumGoroutine()-before, before, buf[:runtime.Stack(buf, true)])
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-}
+func noLeaks(t testing.TB) { leakcheck.Test(t, 2*time.Second) }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/equus-monitoring/equus/internal/testfs"
+	"github.com/equus-monitoring/equus/internal/wait"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -322,13 +323,7 @@ func txID(t *testing.T, b *bolt.DB) int {
 // waitFor polls cond until it holds, failing the test after a while.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 5s")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	wait.Until(t, "the condition", 5*time.Second, time.Millisecond, cond)
 }
 
 // TestDiskFull: when the disk fills up, AddResult fails with the disk's

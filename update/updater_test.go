@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/equus-monitoring/equus/internal/testfs"
+	"github.com/equus-monitoring/equus/internal/wait"
 )
 
 // script writes a shell script that stands in for an equus binary.
@@ -259,11 +260,5 @@ func TestUpdaterUnwritable(t *testing.T) {
 // waitFor polls cond until it holds or a deadline passes.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in time")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	wait.Until(t, "the condition", 10*time.Second, 10*time.Millisecond, cond)
 }

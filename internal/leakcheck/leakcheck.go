@@ -51,3 +51,21 @@ func LeftBehind(packages ...string) []string {
 	}
 	return left
 }
+
+// Test fails t if it ends with more goroutines than it began with, once
+// those that are ending have had up to within to end. Call it first in the
+// test, so that its cleanup runs after every other.
+func Test(t testing.TB, within time.Duration) {
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(within)
+		for runtime.NumGoroutine() > before {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				t.Errorf("%d goroutines left behind (%d before):\n%s", runtime.NumGoroutine()-before, before, buf[:runtime.Stack(buf, true)])
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+}

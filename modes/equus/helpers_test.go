@@ -11,12 +11,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/internal/leakcheck"
+	"github.com/equus-monitoring/equus/internal/wait"
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/wire"
 )
@@ -26,33 +27,12 @@ const waitFor = 10 * time.Second
 
 // checkGoroutines fails the test if it leaves goroutines behind. Call it
 // first, so that its cleanup runs after every other.
-func checkGoroutines(t testing.TB) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(waitFor)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				n := runtime.Stack(buf, true)
-				t.Errorf("%d goroutines left behind (had %d):\n%s", runtime.NumGoroutine()-before, before, buf[:n])
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-}
+func checkGoroutines(t testing.TB) { leakcheck.Test(t, waitFor) }
 
 // poll waits until cond holds, failing the test after waitFor.
 func poll(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	wait.Until(t, what, waitFor, 5*time.Millisecond, cond)
 }
 
 // logBuffer keeps the agent's log, for tests that wait for a line, and

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/equus-monitoring/equus/internal/leakcheck"
+	"github.com/equus-monitoring/equus/internal/wait"
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/wire"
 )
@@ -36,13 +37,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 // poll waits until cond holds, failing the test after waitFor.
 func poll(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	wait.Until(t, what, waitFor, 5*time.Millisecond, cond)
 }
 
 // testHelen is a helen serving on loopback for one test.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/equus-monitoring/equus/internal/leakcheck"
+	"github.com/equus-monitoring/equus/internal/wait"
 	"github.com/equus-monitoring/equus/modes/equus"
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/update"
@@ -260,11 +261,5 @@ func (r *logRecorder) count(s string) int {
 // poll waits until cond holds, failing the test after 20 s.
 func poll(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	wait.Until(t, what, 20*time.Second, 10*time.Millisecond, cond)
 }
