@@ -29,18 +29,6 @@ const maxEnrollResponse = 256 << 10
 
 const enrollTimeout = 30 * time.Second
 
-type enrollRequest struct {
-	Token string `json:"token"`
-	CSR   string `json:"csr"`
-}
-
-type enrollResponse struct {
-	Name  string `json:"name"`
-	Cert  string `json:"cert"`
-	CA    string `json:"ca"`
-	Error string `json:"error"`
-}
-
 // enroll asks helen for a certificate for cfg.Name with cfg.Token and
 // writes it, its new key and helen's CA to the data directory. It returns
 // the name helen gave the agent. A refusal wraps ErrTokenRefused; any other
@@ -54,7 +42,7 @@ func enroll(ctx context.Context, cfg Config, trust pki.Trust) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("enroll: %w", err)
 	}
-	resp, state, err := postEnroll(ctx, cfg.Helen, tlsCfg, enrollRequest{Token: cfg.Token, CSR: string(csrPEM)})
+	resp, state, err := postEnroll(ctx, cfg.Helen, tlsCfg, pki.EnrollRequest{Token: cfg.Token, CSR: string(csrPEM)})
 	if err != nil {
 		return "", fmt.Errorf("enroll at %s: %w", cfg.Helen, err)
 	}
@@ -83,8 +71,8 @@ func enroll(ctx context.Context, cfg Config, trust pki.Trust) (string, error) {
 
 // postEnroll sends the request and returns helen's answer to a 200, along
 // with the TLS state of the connection it came on.
-func postEnroll(ctx context.Context, addr string, tlsCfg *tls.Config, req enrollRequest) (enrollResponse, *tls.ConnectionState, error) {
-	var out enrollResponse
+func postEnroll(ctx context.Context, addr string, tlsCfg *tls.Config, req pki.EnrollRequest) (pki.EnrollResponse, *tls.ConnectionState, error) {
+	var out pki.EnrollResponse
 	body, err := json.Marshal(req)
 	if err != nil {
 		return out, nil, err
@@ -136,7 +124,7 @@ func permanent(status int) bool {
 
 // checkIssued checks helen's answer: a certificate for the new key, signed
 // by the CA that answered, which is the CA the connection was verified by.
-func checkIssued(resp enrollResponse, keyPEM []byte, state *tls.ConnectionState) (tls.Certificate, error) {
+func checkIssued(resp pki.EnrollResponse, keyPEM []byte, state *tls.ConnectionState) (tls.Certificate, error) {
 	cert, err := tls.X509KeyPair([]byte(resp.Cert), keyPEM)
 	if err != nil {
 		return cert, fmt.Errorf("issued certificate: %w", err)

@@ -32,7 +32,7 @@ func startEnrollServer(t *testing.T, p *testPKI) *enrollServer {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/enroll", func(w http.ResponseWriter, r *http.Request) {
 		s.requests.Add(1)
-		var req enrollRequest
+		var req pki.EnrollRequest
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return

@@ -39,20 +39,9 @@ func (s *Server) agentsHandler() http.Handler {
 	return mux
 }
 
-type enrollRequest struct {
-	Token string `json:"token"`
-	CSR   string `json:"csr"`
-}
-
-type enrollResponse struct {
-	Name string `json:"name"`
-	Cert string `json:"cert"`
-	CA   string `json:"ca"`
-}
-
 // handleEnroll signs an agent's certificate request for a valid token.
 func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
-	var req enrollRequest
+	var req pki.EnrollRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxEnrollBody)).Decode(&req); err != nil {
 		httpError(w, http.StatusBadRequest, "bad enrollment request: %v", err)
 		return
@@ -95,7 +84,7 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	}
 	s.certReplaced(name, fp)
 	s.log.Info("agent enrolled", "agent", name, "remote", r.RemoteAddr)
-	writeJSON(w, http.StatusOK, enrollResponse{Name: name, Cert: string(certPEM), CA: string(s.ca.CertPEM)})
+	writeJSON(w, http.StatusOK, pki.EnrollResponse{Name: name, Cert: string(certPEM), CA: string(s.ca.CertPEM)})
 }
 
 // agentOnly lets through requests with a verified, unrevoked agent

@@ -30,9 +30,9 @@ func httpsClient(t testing.TB, h *testHelen, cert *tls.Certificate) *http.Client
 }
 
 // enroll posts an enrollment request and returns the status and answer.
-func enroll(t testing.TB, hc *http.Client, h *testHelen, token string, csr []byte) (int, enrollResponse) {
+func enroll(t testing.TB, hc *http.Client, h *testHelen, token string, csr []byte) (int, pki.EnrollResponse) {
 	t.Helper()
-	body, err := json.Marshal(enrollRequest{Token: token, CSR: string(csr)})
+	body, err := json.Marshal(pki.EnrollRequest{Token: token, CSR: string(csr)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func enroll(t testing.TB, hc *http.Client, h *testHelen, token string, csr []byt
 	if resp.TLS == nil || resp.TLS.NegotiatedProtocol != "http/1.1" {
 		t.Errorf("enrollment not over ALPN http/1.1: %+v", resp.TLS)
 	}
-	var er enrollResponse
+	var er pki.EnrollResponse
 	if resp.StatusCode == http.StatusOK {
 		if err := json.NewDecoder(resp.Body).Decode(&er); err != nil {
 			t.Fatal(err)
@@ -126,7 +126,7 @@ func TestEnroll(t *testing.T) {
 
 // checkEnrolled checks an enrollment answer: a client certificate for
 // name from helen's CA, with which the agent then connects and works.
-func checkEnrolled(t *testing.T, h *testHelen, name string, er enrollResponse, key []byte) {
+func checkEnrolled(t *testing.T, h *testHelen, name string, er pki.EnrollResponse, key []byte) {
 	t.Helper()
 	certs, err := pki.ParseCertsPEM([]byte(er.Cert))
 	if err != nil {
