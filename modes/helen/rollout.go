@@ -93,13 +93,7 @@ func (s *Server) rolloutTick(ctx context.Context, now time.Time) {
 	if err != nil || rel.Version == "" {
 		return
 	}
-	s.mu.Lock()
-	open := make([]*session, 0, len(s.sessions))
-	for _, ss := range s.sessions {
-		open = append(open, ss)
-	}
-	s.mu.Unlock()
-	for _, ss := range open {
+	for _, ss := range s.openSessions() {
 		if c, err := wire.CompareVersions(ss.version, rel.Version); err != nil || c >= 0 {
 			continue
 		}

@@ -213,13 +213,7 @@ func (s *Server) shutdown(ls Listeners, servers []*http.Server) {
 	s.closing.Store(true)
 	ls.Agents.Close()
 	s.httpConns.Close()
-	s.mu.Lock()
-	open := make([]*session, 0, len(s.sessions))
-	for _, ss := range s.sessions {
-		open = append(open, ss)
-	}
-	s.mu.Unlock()
-	for _, ss := range open {
+	for _, ss := range s.openSessions() {
 		ss.fail(wire.CodeShuttingDown, "helen shutting down")
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -223,6 +223,17 @@ func (s *Server) unregister(ss *session) {
 	s.sessionDown(ss, current)
 }
 
+// openSessions returns the sessions open now.
+func (s *Server) openSessions() []*session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	open := make([]*session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		open = append(open, ss)
+	}
+	return open
+}
+
 // session returns the open session of an agent.
 func (s *Server) session(name string) (*session, bool) {
 	s.mu.Lock()
