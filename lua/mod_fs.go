@@ -7,7 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
+	"slices"
 	"syscall"
 
 	glua "github.com/yuin/gopher-lua"
@@ -48,12 +48,7 @@ func private(path string, dirs []string) bool {
 	if real, err := filepath.EvalSymlinks(abs); err == nil {
 		abs = real
 	}
-	for _, d := range dirs {
-		if abs == d || strings.HasPrefix(abs, d+string(filepath.Separator)) {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(dirs, abs) || insideAny(dirs, abs)
 }
 
 // resolveDirs makes paths absolute, with their links resolved where they
