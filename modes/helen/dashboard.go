@@ -94,8 +94,7 @@ func (s *Server) dashboardRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
-		got := strings.TrimSpace(r.PostFormValue("token"))
-		if !hmac.Equal([]byte(sessionValue(got)), []byte(sessionValue(token))) || token == "" {
+		if !isToken(r.PostFormValue("token"), token) {
 			s.log.Info("dashboard: login with a wrong token", "remote", r.RemoteAddr)
 			s.renderDashboard(w, http.StatusUnauthorized, dashboardPage{Failed: true})
 			return
