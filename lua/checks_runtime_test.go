@@ -19,7 +19,7 @@ var libraryNames = []string{"cpu", "disk", "dns", "file", "http", "load", "memor
 // newLibraryRuntime opens a runtime on the embedded library alone.
 func newLibraryRuntime(t testing.TB, execDirs ...string) *Runtime {
 	t.Helper()
-	rt, err := New(Options{ExecDirs: execDirs})
+	rt, err := New(Options{Exec: ExecPolicy{Dirs: execDirs}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -313,7 +313,7 @@ func TestLibraryNagiosCheck(t *testing.T) {
 	dir := t.TempDir()
 	writeScript(t, filepath.Join(dir, "check_fake"), `printf 'FAKE OK - all good | a=1;2;3 '"'"'b c'"'"'=2ms\nlong 1\nlong 2 | d=4;;;0;10\ne=5%%\n'; exit ${1:-0}`)
 	writeScript(t, filepath.Join(dir, "check_quiet"), "echo 'to stderr' >&2; exit 2")
-	env := &Env{ExecDirs: []string{dir}}
+	env := &Env{Exec: ExecPolicy{Dirs: []string{dir}}}
 	runLibraryCases(t, env, []libraryCase{
 		{"ok", "nagios", "{plugin = 'check_fake'}", "ok", "FAKE OK - all good", []string{"a", "b c", "d", "e"}},
 		{"warning", "nagios", "{plugin = 'check_fake', args = {'1'}}", "warning", "", nil},
@@ -345,7 +345,7 @@ func q(s string) string { return strconv.Quote(s) }
 
 func TestLibraryNagiosPlugins(t *testing.T) {
 	requirePlugins(t, "check_dummy", "check_load", "check_disk", "check_procs")
-	env := &Env{ExecDirs: []string{pluginDir}}
+	env := &Env{Exec: ExecPolicy{Dirs: []string{pluginDir}}}
 	runLibraryCases(t, env, []libraryCase{
 		{"dummy-ok", "nagios", "{plugin = 'check_dummy', args = {'0', 'all fine'}}", "ok", "all fine", nil},
 		{"dummy-warning", "nagios", "{plugin = 'check_dummy', args = {'1', 'hmm'}}", "warning", "hmm", nil},

@@ -27,11 +27,9 @@ const (
 // locale keeps plugin output (decimal points, messages) predictable.
 var execEnv = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
 
-// errNotAllowed is the error of a program outside the allowed directories.
-var errNotAllowed = errors.New("not in an allowed directory")
-
-// execAPI is the exec module: running programs from the allowed
-// directories (Env.ExecDirs), without a shell.
+// execAPI is the exec module: running the programs the agent's policy
+// (Env.Exec) allows, without a shell. exec.run is the one way a check
+// reaches a program.
 func execAPI(env *Env) map[string]glua.LGFunction {
 	return map[string]glua.LGFunction{
 		"run": func(L *glua.LState) int { return execRun(L, env) },
@@ -49,7 +47,8 @@ func openExec(env *Env) glua.LGFunction {
 // duration_ms}, or nil, err. program is a file name looked up in the
 // allowed directories in order, or an absolute path inside one of them;
 // after links are resolved it must still be a regular executable file
-// there. args is a list of strings; opts.timeout_ms (default 30000) ends
+// there, and the agent's policy must allow it (ExecPolicy.resolve): a
+// refusal is an error starting "refused by the agent's policy". args is a list of strings; opts.timeout_ms (default 30000) ends
 // the program. stdout and stderr keep their first 64 KiB. A program that
 // runs and exits, with any code, is a result; one that cannot start or is
 // stopped by the timeout is an error. exit_code is -1 for a program ended
@@ -61,7 +60,7 @@ func execRun(L *glua.LState, env *Env) int {
 	if ms <= 0 {
 		L.ArgError(3, "timeout_ms must be positive")
 	}
-	path, err := resolveProgram(env.ExecDirs, program)
+	path, err := env.Exec.resolve(program, env.PrivatePaths)
 	if err != nil {
 		return returnFailure(L, "exec", err)
 	}
@@ -121,7 +120,7 @@ func checkExecArgs(L *glua.LState, n int) []string {
 // must be an absolute path.
 func resolveProgram(dirs []string, program string) (string, error) {
 	if len(dirs) == 0 {
-		return "", fmt.Errorf("%s: no directory allows programs", program)
+		return "", fmt.Errorf("%w: %s: no directory allows programs", errRefused, program)
 	}
 	var candidates []string
 	abs := filepath.IsAbs(program)
@@ -146,7 +145,7 @@ func resolveProgram(dirs []string, program string) (string, error) {
 			return "", err
 		}
 		if !insideAny(dirs, real) {
-			return "", fmt.Errorf("%s (%s): %w", program, real, errNotAllowed)
+			return "", fmt.Errorf("%w: %s (%s): %w", errRefused, program, real, errNotAllowed)
 		}
 		fi, err := os.Stat(real)
 		if err != nil {
@@ -158,7 +157,7 @@ func resolveProgram(dirs []string, program string) (string, error) {
 		return real, nil
 	}
 	if abs && !insideAny(dirs, candidates[0]) {
-		return "", fmt.Errorf("%s: %w", program, errNotAllowed)
+		return "", fmt.Errorf("%w: %s: %w", errRefused, program, errNotAllowed)
 	}
 	return "", fmt.Errorf("%s: no such program in %s", program, strings.Join(dirs, ", "))
 }

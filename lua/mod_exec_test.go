@@ -50,7 +50,7 @@ func execFixture(t *testing.T) (allowed, outside string) {
 func TestExecRun(t *testing.T) {
 	allowed, _ := execFixture(t)
 	t.Setenv("EQUUS_TEST_SECRET", "s3cret")
-	L := newModState(t, &Env{ExecDirs: []string{t.TempDir(), allowed}})
+	L := newModState(t, &Env{Exec: ExecPolicy{Dirs: []string{t.TempDir(), allowed}}})
 	L.SetGlobal("DIR", glua.LString(allowed))
 	tests := []struct {
 		name, call     string
@@ -91,7 +91,7 @@ func TestExecRun(t *testing.T) {
 
 func TestExecRefuses(t *testing.T) {
 	allowed, outside := execFixture(t)
-	L := newModState(t, &Env{ExecDirs: []string{allowed}})
+	L := newModState(t, &Env{Exec: ExecPolicy{Dirs: []string{allowed}}})
 	L.SetGlobal("DIR", glua.LString(allowed))
 	L.SetGlobal("OUT", glua.LString(outside))
 	tests := []struct{ name, program, want string }{
@@ -136,7 +136,7 @@ func TestExecTimeout(t *testing.T) {
 	pidFile := filepath.Join(dir, "child.pid")
 	// The plugin starts a child that would outlive it, and hangs.
 	writeScript(t, filepath.Join(dir, "check_hang"), "sleep 30 &\necho $! > "+pidFile+"\nwait\n")
-	L := newModState(t, &Env{ExecDirs: []string{dir}})
+	L := newModState(t, &Env{Exec: ExecPolicy{Dirs: []string{dir}}})
 	start := time.Now()
 	vals := evalLua(t, L, "return require('exec').run('check_hang', {}, {timeout_ms = 300})")
 	if len(vals) != 2 || vals[0] != glua.LNil || !strings.Contains(vals[1].String(), "stopped after 300ms") {
@@ -181,7 +181,7 @@ func waitGone(t *testing.T, pid int32) {
 func TestExecDeadline(t *testing.T) {
 	dir := t.TempDir()
 	writeScript(t, filepath.Join(dir, "check_sleep"), "exec sleep 30\n")
-	L := newModState(t, &Env{ExecDirs: []string{dir}})
+	L := newModState(t, &Env{Exec: ExecPolicy{Dirs: []string{dir}}})
 	ctx, cancel := contextWithTimeout(t, 200*time.Millisecond)
 	defer cancel()
 	L.SetContext(ctx)

@@ -9,8 +9,8 @@ import (
 
 // Env is what the Go modules need from the runtime that opens them.
 type Env struct {
-	// ExecDirs are the directories the exec module may run programs from.
-	ExecDirs []string
+	// Exec is the agent's policy for the programs the exec module runs.
+	Exec ExecPolicy
 	// PrivatePaths are files, and directories of files, that the fs module
 	// does not read (the agent's data directory and its key), as absolute
 	// paths with their links resolved.

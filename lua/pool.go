@@ -30,7 +30,7 @@ type state struct {
 // newState opens a sandboxed state for rt.
 func (rt *Runtime) newState() *state {
 	s := &state{
-		env:      &Env{ExecDirs: rt.opts.ExecDirs, PrivatePaths: rt.opts.PrivatePaths, Log: rt.opts.Log},
+		env:      &Env{Exec: rt.opts.Exec, PrivatePaths: rt.opts.PrivatePaths, Log: rt.opts.Log},
 		runs:     map[*entry]*glua.LFunction{},
 		readOnly: map[string]*glua.LTable{},
 	}

@@ -21,15 +21,6 @@ import (
 	"github.com/equus-monitoring/equus/result"
 )
 
-// DefaultExecDirs are the directories the exec module may run programs
-// from when Options.ExecDirs is empty: where the Nagios and Monitoring
-// Plugins packages install their plugins.
-var DefaultExecDirs = []string{
-	"/usr/lib/nagios/plugins",
-	"/usr/lib/monitoring-plugins",
-	"/usr/local/nagios/libexec",
-}
-
 // MaxResult is the largest encoded result a run returns: the blob limit of
 // the wire protocol.
 const MaxResult = 1 << 20
@@ -39,9 +30,9 @@ type Options struct {
 	// Dir is a directory of *.lua checks laid over the embedded ones;
 	// "" runs the embedded library alone.
 	Dir string
-	// ExecDirs are the directories the exec module may run programs
-	// from (default DefaultExecDirs).
-	ExecDirs []string
+	// Exec is the policy for the programs the exec module may run; its
+	// Dirs default to DefaultExecDirs unless it is Off.
+	Exec ExecPolicy
 	// PrivatePaths are files, and directories of files, that checks may
 	// not read with the fs module: the agent's data directory and key.
 	PrivatePaths []string
@@ -82,16 +73,20 @@ type Runtime struct {
 
 // New loads the embedded library overlaid by opts.Dir. A file that does
 // not compile or load is kept with its error, which it reports when run;
-// a Dir that can't be read is an error.
+// a Dir that can't be read, or an opts.Exec that does not validate, is an
+// error.
 func New(opts Options) (*Runtime, error) {
 	return newRuntime(opts, embedded)
 }
 
 // newRuntime is New with the library to embed given, for tests.
 func newRuntime(opts Options, builtin fs.FS) (*Runtime, error) {
+	if err := opts.Exec.Validate(); err != nil {
+		return nil, err
+	}
 	opts.PrivatePaths = resolveDirs(opts.PrivatePaths)
-	if len(opts.ExecDirs) == 0 {
-		opts.ExecDirs = DefaultExecDirs
+	if len(opts.Exec.Dirs) == 0 && !opts.Exec.Off {
+		opts.Exec.Dirs = DefaultExecDirs
 	}
 	if opts.PoolSize <= 0 {
 		opts.PoolSize = runtime.GOMAXPROCS(0) * 4

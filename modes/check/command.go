@@ -44,13 +44,12 @@ Examples:
   equus check load
   equus check disk '{"path":"/","warn":"80","crit":"90"}' --json
   equus check mycheck --checks ./checks`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "checks", Usage: "check `DIR` of *.lua files overlaying the embedded checks", EnvVars: []string{"EQUUS_CHECKS"}, TakesFile: true},
-			&cli.StringSliceFlag{Name: "exec-dir", Usage: "`DIR` the exec module may run programs from (repeatable; default: the Nagios plugin directories)", EnvVars: []string{"EQUUS_EXEC_DIRS"}},
 			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "stop the check after `DURATION` unless ARGS_JSON sets _timeout_ms"},
 			&cli.BoolFlag{Name: "json", Usage: "print the result document (JSON) instead of a line"},
 			&cli.BoolFlag{Name: "list", Usage: "list the checks with their descriptions, and the errors of broken files"},
-		},
+		}, setup.ExecFlags()...),
 		Action: action,
 	}
 }
@@ -78,7 +77,7 @@ func action(c *cli.Context) error {
 	}
 	rt, err := lua.New(lua.Options{
 		Dir:            c.String("checks"),
-		ExecDirs:       c.StringSlice("exec-dir"),
+		Exec:           setup.ExecPolicy(c),
 		DefaultTimeout: c.Duration("timeout"),
 		Log: func(level slog.Level, check, msg string) {
 			log.Log(context.Background(), level, msg, "check", check)

@@ -59,7 +59,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	_, keyPath := cfg.KeyPairFiles()
 	rt, err := lua.New(lua.Options{
-		Dir: cfg.ChecksDir, ExecDirs: cfg.ExecDirs, Log: a.luaLog, MaxHeap: cfg.MaxCheckHeap,
+		Dir: cfg.ChecksDir, Exec: cfg.Exec, Log: a.luaLog, MaxHeap: cfg.MaxCheckHeap,
 		// Checks run with the agent's rights; its key is not theirs to read.
 		PrivatePaths: []string{cfg.DataDir, keyPath},
 	})

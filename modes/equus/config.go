@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/equus-monitoring/equus/lua"
 	"github.com/equus-monitoring/equus/modes/setup"
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/wire"
@@ -45,9 +46,10 @@ type Config struct {
 	DataDir string
 	// ChecksDir overlays the embedded check library; empty: none.
 	ChecksDir string
-	// ExecDirs are the directories the exec module may run programs from;
-	// nil: the runtime's default.
-	ExecDirs []string
+	// Exec is the agent's own policy for the programs checks may run,
+	// from its flags and config file only (zero Dirs: the runtime's
+	// default directories).
+	Exec lua.ExecPolicy
 	// Concurrency bounds the Lua checks running at once.
 	Concurrency int
 	// MaxCheckHeap is the Go heap, in bytes, past which running checks
@@ -98,6 +100,9 @@ func (cfg Config) validate() error {
 	if !wire.ValidVersion(cfg.Version) || !wire.ValidString(cfg.Version) {
 		return fmt.Errorf("version %q is not a semantic version", cfg.Version)
 	}
+	if err := cfg.Exec.Validate(); err != nil {
+		return err
+	}
 	if cfg.Helen == "" {
 		return errors.New("--helen HOST:PORT is required (or EQUUS_HELEN, or helen = in the --config file)")
 	}
@@ -147,7 +152,7 @@ func exists(path string) bool {
 
 // Flags returns the flags of the agent, which stage0 takes too.
 func Flags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		// Not Required: urfave/cli checks required flags before the
 		// --config file is read, and the installed agent takes --helen
 		// from there; validate reports it missing instead.
@@ -160,11 +165,10 @@ func Flags() []cli.Flag {
 		&cli.StringFlag{Name: "name", Usage: "the agent `NAME` to ask for at enrollment (default: the host name)", EnvVars: []string{"EQUUS_NAME"}},
 		&cli.StringFlag{Name: "data", Usage: "data `DIR` (certificate, key, helen's CA, synced checks)", EnvVars: []string{"EQUUS_DATA"}, Value: setup.DataDir("equus"), TakesFile: true},
 		&cli.StringFlag{Name: "checks", Usage: "check `DIR` overlaying the embedded checks (default: DATA/checks when it exists)", EnvVars: []string{"EQUUS_CHECKS"}, TakesFile: true},
-		&cli.StringSliceFlag{Name: "exec-dir", Usage: "`DIR` the exec module may run programs from (repeatable; default: the Nagios plugin directories)", EnvVars: []string{"EQUUS_EXEC_DIRS"}},
 		&cli.IntFlag{Name: "concurrency", Usage: "run at most `N` checks at once", EnvVars: []string{"EQUUS_CONCURRENCY"}, Value: DefaultConcurrency},
 		&cli.IntFlag{Name: "max-check-heap", Usage: "stop running checks when the agent's heap passes `MiB` (0: 1 GiB or a quarter of memory; -1: no limit)", EnvVars: []string{"EQUUS_MAX_CHECK_HEAP"}},
 		&cli.BoolFlag{Name: "insecure-plaintext", Usage: "DEBUG ONLY: talk to a loopback helen without TLS"},
-	}
+	}, setup.ExecFlags()...)
 }
 
 // ConfigFromCLI returns the Config that the flags of c (see Flags) and the
@@ -181,7 +185,7 @@ func ConfigFromCLI(c *cli.Context, version string) (Config, error) {
 		Name:              c.String("name"),
 		DataDir:           c.String("data"),
 		ChecksDir:         c.String("checks"),
-		ExecDirs:          c.StringSlice("exec-dir"),
+		Exec:              setup.ExecPolicy(c),
 		Concurrency:       c.Int("concurrency"),
 		MaxCheckHeap:      int64(c.Int("max-check-heap")) << 20,
 		InsecurePlaintext: c.Bool("insecure-plaintext"),

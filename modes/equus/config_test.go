@@ -87,7 +87,7 @@ func TestConfigFromCLI(t *testing.T) {
 	}
 	if cfg.Helen != "helen.example:7480" || cfg.CAPin != testPin || cfg.Token != "tok" || cfg.Name != "web-9" ||
 		cfg.DataDir != data || cfg.Concurrency != 4 || !cfg.Supervised || cfg.Version != "1.2.3" ||
-		!slices.Equal(cfg.ExecDirs, []string{"/opt/a", "/opt/b"}) || cfg.Ready == nil {
+		!slices.Equal(cfg.Exec.Dirs, []string{"/opt/a", "/opt/b"}) || cfg.Ready == nil {
 		t.Errorf("config: %+v", cfg)
 	}
 	if cfg.ChecksDir != "" {
