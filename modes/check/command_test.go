@@ -140,3 +140,39 @@ func TestEnvVars(t *testing.T) {
 		t.Fatalf("a missing EQUUS_CHECKS dir: exit %d, %q", code, stderr)
 	}
 }
+
+// The exec policy flags reach the runtime: the library's nagios check runs
+// a plugin of --exec-dir, a wrapper only with --allow-wrappers, nothing
+// with --no-exec; a policy that makes no sense is a usage error.
+func TestExecPolicy(t *testing.T) {
+	plugins := t.TempDir()
+	for name, body := range map[string]string{"check_fine": "echo 'FINE OK'", "negate": `exec "$@"`} {
+		if err := os.WriteFile(filepath.Join(plugins, name), []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fine, wrapped := `{"plugin":"check_fine"}`, `{"plugin":"negate","args":["/bin/echo","wrapped"]}`
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string // prefix
+		stderr string // substring
+	}{
+		{"plugin", []string{"--exec-dir", plugins, "nagios", fine}, 0, "OK: FINE OK", ""},
+		{"wrapper", []string{"--exec-dir", plugins, "nagios", wrapped}, 3, "UNKNOWN: exec: refused by the agent's policy: negate runs the command in its arguments", ""},
+		{"wrapper-allowed", []string{"--exec-dir", plugins, "--allow-wrappers", "negate", "nagios", wrapped}, 0, "OK: wrapped", ""},
+		{"no-exec", []string{"--no-exec", "nagios", fine}, 3, "UNKNOWN: exec: refused by the agent's policy: running programs is turned off (--no-exec)", ""},
+		{"unknown-wrapper", []string{"--allow-wrappers", "check_fine", "nagios", fine}, 3, "", `--allow-wrappers "check_fine": not a program the agent refuses`},
+		{"no-exec-with-dir", []string{"--no-exec", "--exec-dir", plugins, "nagios", fine}, 3, "", "--no-exec turns running programs off"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, code := run(t, tt.args...)
+			if code != tt.code || !strings.HasPrefix(stdout, tt.stdout) || !strings.Contains(stderr, tt.stderr) {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want exit %d, stdout %q..., stderr with %q",
+					code, stdout, stderr, tt.code, tt.stdout, tt.stderr)
+			}
+		})
+	}
+}

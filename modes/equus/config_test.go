@@ -37,6 +37,11 @@ func TestValidate(t *testing.T) {
 		{"cert-without-key", func(c *Config) { c.KeyFile = "" }, "--cert and --key"},
 		{"not-enrolled", func(c *Config) { c.CertFile, c.KeyFile = "", "" }, "not enrolled"},
 		{"bad-name", func(c *Config) { c.CertFile, c.KeyFile, c.Token, c.Name = "", "", "t", "web 1" }, "--name"},
+		{"no-exec", func(c *Config) { c.Exec.Off = true }, ""},
+		{"allow-wrappers", func(c *Config) { c.Exec.AllowWrappers = []string{"negate"} }, ""},
+		{"unknown-wrapper", func(c *Config) { c.Exec.AllowWrappers = []string{"check_dummy"} }, `--allow-wrappers "check_dummy"`},
+		{"no-exec-with-dirs", func(c *Config) { c.Exec.Off, c.Exec.Dirs = true, []string{"/opt/a"} }, "--no-exec"},
+		{"relative-exec-dir", func(c *Config) { c.Exec.Dirs = []string{"opt"} }, "--exec-dir"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := good
@@ -78,7 +83,8 @@ func TestConfigFromCLI(t *testing.T) {
 	data := t.TempDir()
 	cfg, err := runCLI(t, map[string]string{"EQUUS_TOKEN": "tok", "EQUUS_SUPERVISED": "1"},
 		"--helen", "helen.example:7480", "--ca-pin", testPin, "--name", "web-9", "--data", data,
-		"--exec-dir", "/opt/a", "--exec-dir", "/opt/b", "--concurrency", "4", "--max-check-heap", "256")
+		"--exec-dir", "/opt/a", "--exec-dir", "/opt/b", "--allow-wrappers", "negate,check_by_ssh",
+		"--concurrency", "4", "--max-check-heap", "256")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +93,8 @@ func TestConfigFromCLI(t *testing.T) {
 	}
 	if cfg.Helen != "helen.example:7480" || cfg.CAPin != testPin || cfg.Token != "tok" || cfg.Name != "web-9" ||
 		cfg.DataDir != data || cfg.Concurrency != 4 || !cfg.Supervised || cfg.Version != "1.2.3" ||
-		!slices.Equal(cfg.Exec.Dirs, []string{"/opt/a", "/opt/b"}) || cfg.Ready == nil {
+		!slices.Equal(cfg.Exec.Dirs, []string{"/opt/a", "/opt/b"}) || cfg.Exec.Off ||
+		!slices.Equal(cfg.Exec.AllowWrappers, []string{"negate", "check_by_ssh"}) || cfg.Ready == nil {
 		t.Errorf("config: %+v", cfg)
 	}
 	if cfg.ChecksDir != "" {
@@ -110,6 +117,16 @@ func TestConfigFromCLI(t *testing.T) {
 
 	if _, err := runCLI(t, nil, "--helen", "h:1", "--ca", p.caFile, "--cert", p.certFile, "--key", p.keyFile, "--concurrency", "0"); err == nil {
 		t.Error("--concurrency 0 accepted")
+	}
+
+	// The policy from the environment; turned off, it allows nothing more.
+	cfg, err = runCLI(t, map[string]string{"EQUUS_NO_EXEC": "1"}, "--helen", "h:1", "--ca", p.caFile, "--cert", p.certFile, "--key", p.keyFile)
+	if err != nil || !cfg.Exec.Off {
+		t.Errorf("EQUUS_NO_EXEC=1: %+v, %v", cfg.Exec, err)
+	}
+	_, err = runCLI(t, map[string]string{"EQUUS_NO_EXEC": "1", "EQUUS_ALLOW_WRAPPERS": "negate"}, "--helen", "h:1", "--ca", p.caFile, "--cert", p.certFile, "--key", p.keyFile)
+	if err == nil || !strings.Contains(err.Error(), "--no-exec") {
+		t.Errorf("--no-exec with --allow-wrappers: %v", err)
 	}
 }
 

@@ -72,13 +72,15 @@ func TestAgentArgs(t *testing.T) {
 	err := app.Run([]string{"equus", "--log-level", "debug", "stage0",
 		"--helen", "helen.example:7480", "--ca-pin", "sha256:00", "--token", "s3cret",
 		"--exec-dir", "/opt/a", "--exec-dir", "/opt/b", "--insecure-plaintext", "--concurrency", "4",
+		"--allow-wrappers", "negate,urlize", "--no-exec",
 		"--update-key", "RWQ", "--ready-timeout", "5s", "--restart-backoff", "2s"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"--log-level=debug", "--log-format=text", "equus",
 		"--helen=helen.example:7480", "--ca-pin=sha256:00", "--name=from-env",
-		"--exec-dir=/opt/a", "--exec-dir=/opt/b", "--concurrency=4", "--insecure-plaintext=true",
+		"--concurrency=4", "--insecure-plaintext=true", "--exec-dir=/opt/a", "--exec-dir=/opt/b",
+		"--allow-wrappers=negate", "--allow-wrappers=urlize", "--no-exec=true",
 		"--data=" + setup.DataDir("equus")}
 	if !slices.Equal(args, want) {
 		t.Errorf("args\n got %q\nwant %q", args, want)
