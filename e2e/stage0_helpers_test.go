@@ -272,10 +272,12 @@ func (h *helen) agent(t *testing.T, name string) (agentView, bool) {
 	return agentView{}, false
 }
 
-// runCheck runs a check on an agent with `helen run --json`.
-func (h *helen) runCheck(t *testing.T, agent, check string) result.Doc {
+// runCheck runs a check on an agent with `helen run --json`, with args
+// (ARGS_JSON) if given.
+func (h *helen) runCheck(t *testing.T, agent, check string, args ...string) result.Doc {
 	t.Helper()
-	out, _ := run(t, h.bin, "helen", "run", agent, check, "--data", h.data, "--json", "--timeout", "10s")
+	cmd := append([]string{"helen", "run", agent, check}, args...)
+	out, _ := run(t, h.bin, append(cmd, "--data", h.data, "--json", "--timeout", "10s")...)
 	var doc result.Doc
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("helen run --json: %q: %v", out, err)

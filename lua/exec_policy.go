@@ -69,6 +69,11 @@ var wrappers = func() map[string]string {
 	for _, interp := range []string{"perl", "python", "python3"} {
 		w[interp] = "runs the code in its arguments"
 	}
+	// A copy of the agent's executable (the agent itself is refused
+	// anyway) would run checks under flags of the caller's choosing.
+	for _, self := range []string{"equus", "helen", "stage0"} {
+		w[self] = "is equus, whose flags set this policy"
+	}
 	return w
 }()
 
@@ -117,7 +122,7 @@ func (p ExecPolicy) resolve(program string, private []string) (string, error) {
 		return "", err
 	}
 	if isSelf(path) {
-		return "", fmt.Errorf("%w: %s is the agent's own executable, which takes the flags this policy comes from", errRefused, program)
+		return "", fmt.Errorf("%w: %s is the agent's own executable, whose flags set this policy", errRefused, program)
 	}
 	if isPrivate(path, private) {
 		return "", fmt.Errorf("%w: %s is in the agent's data directory, which helen writes", errRefused, program)
