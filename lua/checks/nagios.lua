@@ -1,5 +1,7 @@
 -- nagios: runs a Nagios/Monitoring Plugins program from the allowed
--- plugin directories and maps its answer to a result.
+-- plugin directories and maps its answer to a result. What may run is the
+-- agent's policy, enforced by the exec module (whatever this file says):
+-- a refused plugin, such as negate, is an unknown result saying why.
 --
 -- args:
 --   plugin      the program's file name, such as "check_load" (no path)
