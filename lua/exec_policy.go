@@ -110,10 +110,10 @@ func (p ExecPolicy) Validate() error {
 }
 
 // resolve returns the real path of program if p lets checks run it, or
-// why not. private are the agent's own files and directories, resolved
+// why not. agentPaths are the agent's own files and directories, resolved
 // (Env.PrivatePaths): helen writes the check bundle there, so nothing in
 // them is run, whatever Dirs say.
-func (p ExecPolicy) resolve(program string, private []string) (string, error) {
+func (p ExecPolicy) resolve(program string, agentPaths []string) (string, error) {
 	if p.Off {
 		return "", fmt.Errorf("%w: running programs is turned off (--no-exec)", errRefused)
 	}
@@ -124,10 +124,10 @@ func (p ExecPolicy) resolve(program string, private []string) (string, error) {
 	if isSelf(path) {
 		return "", fmt.Errorf("%w: %s is the agent's own executable, whose flags set this policy", errRefused, program)
 	}
-	if isPrivate(path, private) {
+	if private(path, agentPaths) {
 		return "", fmt.Errorf("%w: %s is in the agent's data directory, which helen writes", errRefused, program)
 	}
-	for _, name := range []string{filepath.Base(program), filepath.Base(path)} {
+	for _, name := range []string{wrapperName(program), wrapperName(path)} {
 		if why, ok := wrappers[name]; ok && !slices.Contains(p.AllowWrappers, name) {
 			return "", fmt.Errorf("%w: %s %s (allow it with --allow-wrappers %s)", errRefused, name, why, name)
 		}
@@ -166,8 +166,9 @@ func isSelf(path string) bool {
 	return err == nil && fi != nil && os.SameFile(fi, other)
 }
 
-// isPrivate reports whether path (resolved) is one of private or inside
-// one of them.
-func isPrivate(path string, private []string) bool {
-	return slices.Contains(private, path) || insideAny(private, path)
+// wrapperName is the name of path as the wrappers list has it: its file
+// name in lower case, without ".exe", so that neither case nor a Windows
+// suffix hides a wrapper.
+func wrapperName(path string) string {
+	return strings.TrimSuffix(strings.ToLower(filepath.Base(path)), ".exe")
 }

@@ -119,6 +119,7 @@ func policyFixture(t *testing.T) (allowed, outside string) {
 		"check_up":       "../outside/evil",     // out, relatively
 		"check_ok":       "check_echo",          // in, to an ordinary plugin
 		"sh":             "check_echo",          // a wrapper's name for an ordinary plugin
+		"Negate.EXE":     "check_echo",          // and in other clothes
 		"check_self":     mustExecutable(t),     // the agent itself
 		"check_private":  "sub/check_sub",       // in, to a private directory
 		"check_loop":     "check_loop",          // nowhere
@@ -157,6 +158,7 @@ func TestExecPolicyRefuses(t *testing.T) {
 		{"wrapper-absolute", "DIR .. '/negate'", "negate runs"},
 		{"wrapper-linked", "'check_innocent'", "negate runs"},
 		{"wrapper-name", "'sh'", "sh is a shell"},
+		{"wrapper-name-case", "'Negate.EXE'", "negate runs"},
 		{"shell", "'/bin/sh'", "not in an allowed directory"},
 		{"link-out", "'check_shell'", "not in an allowed directory"},
 		{"link-up", "'check_up'", "not in an allowed directory"},
