@@ -20,6 +20,15 @@ import (
 // DefaultConcurrency is how many checks run at once unless told otherwise.
 const DefaultConcurrency = 32
 
+// The bounds of what a session holds, unless told otherwise (see
+// Config.MaxQueuedChecks and the README's "Agent memory").
+const (
+	DefaultMaxQueuedChecks  = 1024
+	DefaultMaxUnsentResults = 1024
+	DefaultMaxQueuedBytes   = 16 << 20
+	DefaultMaxUnsentBytes   = 16 << 20
+)
+
 // SupervisedEnv is the environment variable stage0 sets to "1" in the
 // agent's environment.
 const SupervisedEnv = "EQUUS_SUPERVISED"
@@ -73,6 +82,19 @@ type Config struct {
 	// Drain is how long running checks may go on after a reload or a
 	// shutdown before they are cancelled. Zero: 5 s.
 	Drain time.Duration
+
+	// MaxQueuedChecks and MaxQueuedBytes (of their args) bound the Lua
+	// checks waiting for a slot; a check past them is answered at once
+	// that the agent is busy. MaxUnsentResults and MaxUnsentBytes bound
+	// the results waiting to be written; past them the agent stops
+	// reading until helen reads. Zero: the Default values.
+	MaxQueuedChecks  int
+	MaxQueuedBytes   int64
+	MaxUnsentResults int
+	MaxUnsentBytes   int64
+
+	// onSession, for tests, is called with every session as it starts.
+	onSession func(*session)
 }
 
 // withDefaults returns cfg with its zero durations and counts filled in.
@@ -91,6 +113,18 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.Drain <= 0 {
 		cfg.Drain = 5 * time.Second
+	}
+	if cfg.MaxQueuedChecks <= 0 {
+		cfg.MaxQueuedChecks = DefaultMaxQueuedChecks
+	}
+	if cfg.MaxQueuedBytes <= 0 {
+		cfg.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
+	if cfg.MaxUnsentResults <= 0 {
+		cfg.MaxUnsentResults = DefaultMaxUnsentResults
+	}
+	if cfg.MaxUnsentBytes <= 0 {
+		cfg.MaxUnsentBytes = DefaultMaxUnsentBytes
 	}
 	return cfg
 }
@@ -166,6 +200,8 @@ func Flags() []cli.Flag {
 		&cli.StringFlag{Name: "data", Usage: "data `DIR` (certificate, key, helen's CA, synced checks)", EnvVars: []string{"EQUUS_DATA"}, Value: setup.DataDir("equus"), TakesFile: true},
 		&cli.StringFlag{Name: "checks", Usage: "check `DIR` overlaying the embedded checks (default: DATA/checks when it exists)", EnvVars: []string{"EQUUS_CHECKS"}, TakesFile: true},
 		&cli.IntFlag{Name: "concurrency", Usage: "run at most `N` checks at once", EnvVars: []string{"EQUUS_CONCURRENCY"}, Value: DefaultConcurrency},
+		&cli.IntFlag{Name: "max-queued-checks", Usage: "let at most `N` checks wait for a slot; more are answered at once that the agent is busy", EnvVars: []string{"EQUUS_MAX_QUEUED_CHECKS"}, Value: DefaultMaxQueuedChecks},
+		&cli.IntFlag{Name: "max-unsent-results", Usage: "stop reading checks while `N` results wait for helen to read them", EnvVars: []string{"EQUUS_MAX_UNSENT_RESULTS"}, Value: DefaultMaxUnsentResults},
 		&cli.IntFlag{Name: "max-check-heap", Usage: "stop running checks when the agent's heap passes `MiB` (0: 1 GiB or a quarter of memory; -1: no limit)", EnvVars: []string{"EQUUS_MAX_CHECK_HEAP"}},
 		&cli.BoolFlag{Name: "insecure-plaintext", Usage: "DEBUG ONLY: talk to a loopback helen without TLS"},
 	}, setup.ExecFlags()...)
@@ -187,6 +223,8 @@ func ConfigFromCLI(c *cli.Context, version string) (Config, error) {
 		ChecksDir:         c.String("checks"),
 		Exec:              setup.ExecPolicy(c),
 		Concurrency:       c.Int("concurrency"),
+		MaxQueuedChecks:   c.Int("max-queued-checks"),
+		MaxUnsentResults:  c.Int("max-unsent-results"),
 		MaxCheckHeap:      int64(c.Int("max-check-heap")) << 20,
 		InsecurePlaintext: c.Bool("insecure-plaintext"),
 		Supervised:        os.Getenv(SupervisedEnv) == "1",
@@ -195,8 +233,10 @@ func ConfigFromCLI(c *cli.Context, version string) (Config, error) {
 	if cfg.Ready == nil {
 		cfg.Ready = os.Stdout
 	}
-	if cfg.Concurrency < 1 {
-		return cfg, fmt.Errorf("--concurrency %d: want at least 1", cfg.Concurrency)
+	for _, f := range []string{"concurrency", "max-queued-checks", "max-unsent-results"} {
+		if n := c.Int(f); n < 1 {
+			return cfg, fmt.Errorf("--%s %d: want at least 1", f, n)
+		}
 	}
 	if cfg.Name == "" {
 		host, err := os.Hostname()

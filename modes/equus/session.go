@@ -89,15 +89,24 @@ func (a *agent) session(ctx context.Context) outcome {
 		runCtx:    runCtx,
 		cancelRun: cancelRun,
 		conn:      conn,
-		out:       make(chan wire.Message, a.cfg.Concurrency),
+		queue:     make(chan wire.Message, a.cfg.MaxQueuedChecks),
+		out:       newOutbox(a.cfg.MaxUnsentResults, a.cfg.MaxUnsentBytes),
+		draining:  make(chan struct{}),
+		stopping:  make(chan struct{}),
 		quit:      make(chan struct{}),
-		closed:    make(chan struct{}),
+	}
+	if a.cfg.onSession != nil {
+		a.cfg.onSession(s)
 	}
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
 		s.writeResults(w)
 	}()
+	for range a.cfg.Concurrency {
+		s.workers.Add(1)
+		go s.work()
+	}
 	o := s.readChecks(ctx)
 	s.finish(o.end, writerDone)
 	o.up = time.Since(start)
@@ -105,26 +114,52 @@ func (a *agent) session(ctx context.Context) outcome {
 }
 
 // session is the state of one connection shared by its goroutines: the
-// reader (the session's own), one per running check, and the writer.
+// reader (the session's own), the workers that run Lua checks, and the
+// writer.
+//
+// A check read from helen is held until its result is written: built-ins
+// are run by the reader at once; other checks wait in queue for a worker,
+// or, when the queue is full, are answered at once that the agent is busy;
+// results wait in out for the writer. The reader stops reading only while
+// out is full, that is while helen does not read: so held never passes
+// MaxUnsentResults + MaxQueuedChecks + Concurrency (see maxHeld).
 type session struct {
 	agent *agent
 	conn  net.Conn
-	// out carries results to the writer.
-	out chan wire.Message
-	// quit tells the writer to send what is queued and stop.
-	quit chan struct{}
-	// closed is closed once the writer has stopped: results sent after it
-	// are dropped instead of blocking their check's goroutine.
-	closed  chan struct{}
-	running sync.WaitGroup
-	pending atomic.Int64
+	// queue holds the Lua checks waiting for a worker, and queuedBytes the
+	// bytes of their args.
+	queue       chan wire.Message
+	queuedBytes atomic.Int64
+	// out holds the results waiting for the writer.
+	out *outbox
+	// draining tells the workers to stop once the queue is empty, and
+	// stopping to take no more checks; end says why, set before either is
+	// closed.
+	draining chan struct{}
+	stopping chan struct{}
+	end      ending
+	// quit tells the writer to send what is waiting and stop.
+	quit    chan struct{}
+	workers sync.WaitGroup
+	// running counts the checks the workers are running.
+	running atomic.Int64
+	// held counts the checks read whose result is not written yet, and
+	// peak the most it has been.
+	held, peak atomic.Int64
+	// stalls counts the times the reader stopped reading for helen to read.
+	stalls atomic.Int64
 	// runCtx is the context of the checks: it outlives a cancelled session
 	// context for the drain, and cancelRun ends it.
 	runCtx    context.Context
 	cancelRun context.CancelFunc
 }
 
-// readChecks reads helen's messages and starts a goroutine for each check
+// maxHeld is the most checks a session holds at once.
+func (cfg Config) maxHeld() int {
+	return cfg.MaxUnsentResults + cfg.MaxQueuedChecks + cfg.Concurrency
+}
+
+// readChecks reads helen's messages and answers or queues each check
 // until the session must end, and says why.
 func (s *session) readChecks(ctx context.Context) outcome {
 	a := s.agent
@@ -133,6 +168,9 @@ func (s *session) readChecks(ctx context.Context) outcome {
 	r := wire.NewReader(s.conn)
 	checks := 0
 	for {
+		if !s.waitRoom(ctx) {
+			return outcome{end: endShutdown, checks: checks}
+		}
 		m, err := r.Read()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -149,11 +187,11 @@ func (s *session) readChecks(ctx context.Context) outcome {
 				a.accepted()
 			}
 			checks++
-			s.start(ctx, m)
+			s.take(m)
 		case wire.KindError:
 			return outcome{end: endError, message: m.Text, checks: checks}
 		case wire.KindReload:
-			a.log.Info("helen asks for a reload", "checks_running", s.pending.Load())
+			a.log.Info("helen asks for a reload", "checks_running", s.running.Load(), "checks_queued", len(s.queue))
 			return outcome{end: endReload, checks: checks}
 		default:
 			// Equus never answers with error: it just hangs up.
@@ -162,51 +200,154 @@ func (s *session) readChecks(ctx context.Context) outcome {
 	}
 }
 
-// start runs the check m in its own goroutine. A Lua check first takes a
-// slot of the agent's semaphore, waiting as long as it takes, so that no
-// check is ever dropped; built-ins take microseconds and need none, which
-// keeps equus.ping answered while slow checks fill every slot.
-func (s *session) start(ctx context.Context, m wire.Message) {
-	a := s.agent
-	builtin := isBuiltin(m.Name)
-	if !builtin {
-		select {
-		case a.sem <- struct{}{}:
-		case <-ctx.Done():
-			s.send(wire.Result(m.ID, m.Name, result.Unknownf("%s not run: equus is shutting down", m.Name).Encode(wire.MaxBlob)))
-			return
-		}
+// waitRoom waits until the outbox has room for another result, and
+// reports false if ctx ended first. Not reading is how the agent pushes
+// back on a helen that sends checks and does not read their results: the
+// checks stay in TCP's buffers, then in helen's.
+func (s *session) waitRoom(ctx context.Context) bool {
+	room := s.out.roomChan()
+	select {
+	case <-room:
+		return true
+	default:
 	}
-	s.running.Add(1)
-	s.pending.Add(1)
-	go func() {
-		defer s.running.Done()
-		defer s.pending.Add(-1)
-		var doc result.Doc
-		if builtin {
-			doc = a.runBuiltin(s.runCtx, m.Name)
-		} else {
-			doc = a.rt.Run(s.runCtx, m.Name, m.Blob)
-			<-a.sem
-		}
-		s.send(wire.Result(m.ID, m.Name, doc.Encode(wire.MaxBlob)))
-	}()
+	log := s.agent.log.Debug
+	if s.stalls.Add(1) == 1 {
+		log = s.agent.log.Warn
+	}
+	n, bytes := s.out.counts()
+	log("helen is not reading results: reading no more checks until it does", "unsent", n, "unsent_bytes", bytes, "checks_queued", len(s.queue))
+	select {
+	case <-room:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
-// send hands a result to the writer, or drops it once the writer is gone.
-func (s *session) send(m wire.Message) {
+// take answers the check m, or queues it for a worker. Built-ins take
+// microseconds and no slot, so the reader runs them itself: equus.ping is
+// answered however busy the workers are. A Lua check the queue has no
+// room for is answered at once too, saying so: the agent answers every
+// check.
+func (s *session) take(m wire.Message) {
+	if h := s.held.Add(1); h > s.peak.Load() {
+		s.peak.Store(h)
+	}
+	a := s.agent
+	if isBuiltin(m.Name) {
+		s.answer(m, a.runBuiltin(s.runCtx, m.Name))
+		return
+	}
+	if !s.enqueue(m) {
+		s.answer(m, result.Unknownf("agent busy: %d checks queued, %d running; %s not run", len(s.queue), s.running.Load(), m.Name))
+	}
+}
+
+// enqueue queues m for a worker and reports whether there was room, in
+// checks and in bytes of args.
+func (s *session) enqueue(m wire.Message) bool {
+	size := int64(len(m.Blob))
+	if s.queuedBytes.Add(size) > s.agent.cfg.MaxQueuedBytes {
+		s.queuedBytes.Add(-size)
+		return false
+	}
 	select {
-	case s.out <- m:
-	case <-s.closed:
+	case s.queue <- m:
+		return true
+	default:
+		s.queuedBytes.Add(-size)
+		return false
+	}
+}
+
+// work runs queued checks one at a time until the session stops. It waits
+// for room in the outbox before it takes a check, so that checks do not
+// pile up results that helen does not read, and for a slot of the agent's
+// semaphore, which checks left running by an earlier session may hold.
+func (s *session) work() {
+	defer s.workers.Done()
+	a := s.agent
+	for {
+		select {
+		case <-s.out.roomChan():
+		case <-s.stopping:
+			return
+		}
+		select {
+		case a.sem <- struct{}{}:
+		case <-s.stopping:
+			return
+		}
+		m, ok := s.next()
+		if !ok {
+			<-a.sem
+			return
+		}
+		s.queuedBytes.Add(-int64(len(m.Blob)))
+		select {
+		case <-s.stopping:
+			// next may pick the check over the stop.
+			<-a.sem
+			s.notRun(m)
+			continue
+		default:
+		}
+		s.running.Add(1)
+		doc := a.rt.Run(s.runCtx, m.Name, m.Blob)
+		s.running.Add(-1)
+		<-a.sem
+		s.answer(m, doc)
+	}
+}
+
+// next returns the next queued check, waiting for one until the session
+// stops, or drains and has none left.
+func (s *session) next() (wire.Message, bool) {
+	select {
+	case m := <-s.queue:
+		return m, true
+	case <-s.stopping:
+		return wire.Message{}, false
+	case <-s.draining:
+		select {
+		case m := <-s.queue:
+			return m, true
+		default:
+			return wire.Message{}, false
+		}
+	}
+}
+
+// answer hands the result of the check m to the writer.
+func (s *session) answer(m wire.Message, doc result.Doc) {
+	if !s.out.put(wire.Result(m.ID, m.Name, doc.Encode(wire.MaxBlob))) {
+		s.held.Add(-1) // the writer is gone
+	}
+}
+
+// notRun answers a check that was queued when the session ended: after a
+// reload or a shutdown, helen gets a result saying it did not run; after
+// a failure nothing can be sent.
+func (s *session) notRun(m wire.Message) {
+	switch s.end {
+	case endReload:
+		s.answer(m, result.Unknownf("%s not run: helen asked equus to reload", m.Name))
+	case endShutdown:
+		s.answer(m, result.Unknownf("%s not run: equus is shutting down", m.Name))
+	default:
+		s.held.Add(-1)
 	}
 }
 
 // writeResults is the session's only writer. It flushes whenever nothing
-// more is queued, so that results finishing together share a TLS record
-// and a lone result is not held back.
+// more waits, so that results finishing together share a TLS record and a
+// lone result is not held back.
 func (s *session) writeResults(w *wire.Writer) {
 	var failed error
 	write := func(m wire.Message) {
+		defer s.held.Add(-1)
+		defer s.out.sent(m)
 		if failed != nil {
 			return
 		}
@@ -218,9 +359,6 @@ func (s *session) writeResults(w *wire.Writer) {
 			s.agent.log.Error("result not sent", "id", m.ID, "check", m.Name, "err", err)
 			return
 		}
-		if err == nil && len(s.out) == 0 {
-			err = w.Flush()
-		}
 		if err != nil {
 			failed = err
 			s.agent.log.Warn("writing to helen failed", "err", err)
@@ -228,48 +366,80 @@ func (s *session) writeResults(w *wire.Writer) {
 			s.conn.Close()
 		}
 	}
+	// sendAll writes what waits, and what comes meanwhile, then flushes.
+	var batch []wire.Message
+	sendAll := func() {
+		for {
+			batch = s.out.take(batch)
+			if len(batch) == 0 {
+				break
+			}
+			for _, m := range batch {
+				write(m)
+			}
+		}
+		if failed == nil {
+			if err := w.Flush(); err != nil {
+				failed = err
+				s.agent.log.Warn("writing to helen failed", "err", err)
+				s.conn.Close()
+			}
+		}
+	}
 	for {
 		select {
-		case m := <-s.out:
-			write(m)
+		case <-s.out.ready:
+			sendAll()
 		case <-s.quit:
-			for {
-				select {
-				case m := <-s.out:
-					write(m)
-				default:
-					if failed == nil {
-						w.Flush()
-					}
-					return
-				}
-			}
+			sendAll()
+			return
 		}
 	}
 }
 
-// finish ends the session: after a reload or a shutdown the running checks
-// get the drain time to finish and send their results; after a failure
-// they are cancelled at once, since their results have nowhere to go.
+// finish ends the session. After a reload or a shutdown the checks taken
+// get the drain time: running ones to finish, queued ones to start, and
+// their results are sent; a check still queued then is answered that it
+// did not run. After a failure the queued checks are dropped and the
+// running ones cancelled at once, since their results have nowhere to go.
 func (s *session) finish(end ending, writerDone <-chan struct{}) {
 	a := s.agent
+	s.end = end
 	switch end {
 	case endReload, endShutdown:
+		close(s.draining)
 		s.conn.SetWriteDeadline(time.Now().Add(a.cfg.Drain + cancelGrace))
-		if !waitTimeout(&s.running, a.cfg.Drain) {
-			a.log.Warn("checks still running after the drain time, cancelling them", "checks", s.pending.Load(), "drain", a.cfg.Drain)
+		if !waitTimeout(&s.workers, a.cfg.Drain) {
+			a.log.Warn("checks still running after the drain time, cancelling them", "checks", s.running.Load(), "queued", len(s.queue), "drain", a.cfg.Drain)
 		}
 	default:
 		s.conn.Close()
 	}
+	close(s.stopping)
+	s.unqueue()
 	s.cancelRun()
-	if !waitTimeout(&s.running, cancelGrace) {
-		a.log.Warn("checks ignore cancellation; leaving them behind", "checks", s.pending.Load())
+	if !waitTimeout(&s.workers, cancelGrace) {
+		a.log.Warn("checks ignore cancellation; leaving them behind", "checks", s.running.Load())
 	}
 	close(s.quit)
 	<-writerDone
-	close(s.closed)
+	s.held.Add(-int64(s.out.close()))
 	s.conn.Close()
+}
+
+// unqueue takes the checks still queued once the session is stopping
+// and answers that they did not run. The reader has stopped, so nothing
+// more comes; a worker may take one meanwhile, and answers it the same.
+func (s *session) unqueue() {
+	for {
+		select {
+		case m := <-s.queue:
+			s.queuedBytes.Add(-int64(len(m.Blob)))
+			s.notRun(m)
+		default:
+			return
+		}
+	}
 }
 
 // waitTimeout waits for wg for at most d and reports whether it was done.
