@@ -131,3 +131,27 @@ func TestConfigFromCLI(t *testing.T) {
 }
 
 func mkdir(path string) error { return os.MkdirAll(path, 0o700) }
+
+func TestSessionBoundFlags(t *testing.T) {
+	p := newTestPKI(t)
+	base := []string{"--helen", "h:1", "--ca", p.caFile, "--cert", p.certFile, "--key", p.keyFile}
+	cfg, err := runCLI(t, map[string]string{"EQUUS_MAX_UNSENT_RESULTS": "7"}, append(base, "--max-queued-checks", "5")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MaxQueuedChecks != 5 || cfg.MaxUnsentResults != 7 {
+		t.Errorf("--max-queued-checks 5, EQUUS_MAX_UNSENT_RESULTS=7: %d, %d", cfg.MaxQueuedChecks, cfg.MaxUnsentResults)
+	}
+	cfg, err = runCLI(t, map[string]string{"EQUUS_MAX_UNSENT_RESULTS": ""}, base...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MaxQueuedChecks != DefaultMaxQueuedChecks || cfg.MaxUnsentResults != DefaultMaxUnsentResults {
+		t.Errorf("defaults: %d, %d", cfg.MaxQueuedChecks, cfg.MaxUnsentResults)
+	}
+	for _, flag := range []string{"--max-queued-checks", "--max-unsent-results"} {
+		if _, err := runCLI(t, nil, append(base, flag, "0")...); err == nil || !strings.Contains(err.Error(), flag+" 0: want at least 1") {
+			t.Errorf("%s 0: %v, want an error naming it", flag, err)
+		}
+	}
+}

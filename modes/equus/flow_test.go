@@ -278,3 +278,38 @@ func TestHelenThatDoesNotRead(t *testing.T) {
 	}
 	poll(t, "the agent to hold nothing", func() bool { return s.held.Load() == 0 })
 }
+
+// TestShutdownAnswersQueuedChecks stops the agent while a check runs past
+// the drain time and another waits for its slot: helen gets a result for
+// both before the connection closes.
+func TestShutdownAnswersQueuedChecks(t *testing.T) {
+	checkGoroutines(t)
+	p := newTestPKI(t)
+	h := startHelen(t, p)
+	cfg := testConfig(t, p, h)
+	cfg.Concurrency = 1
+	cfg.Drain = 10 * time.Millisecond // the gate stays closed past it
+	a := startAgent(t, cfg)
+	hc := h.accept()
+	gate := filepath.Join(t.TempDir(), "gate")
+	hc.send(wire.Check("gate", 1, gateArgs(t, gate, "running")))
+	poll(t, "the slot taken", func() bool { return a.log.contains("waiting for the gate: running") })
+	hc.send(wire.Check("gate", 2, gateArgs(t, gate, "queued")), wire.Check("equus.ping", 3, nil))
+	parseResult(t, hc.next(), 3, "equus.ping") // so the queued check was read
+	a.cancel()
+	got := map[int32]result.Doc{}
+	for range 2 {
+		m := hc.next()
+		got[m.ID] = parseResult(t, m, m.ID, "gate")
+	}
+	if d := got[1]; d.Status != result.Unknown {
+		t.Errorf("running check cancelled: %+v, want unknown", d)
+	}
+	if d := got[2]; d.Status != result.Unknown || d.Message != "gate not run: equus is shutting down" {
+		t.Errorf("queued check: %+v, want unknown, not run", d)
+	}
+	hc.waitClosed()
+	if err := a.wait(t); err != nil {
+		t.Errorf("Run = %v", err)
+	}
+}
