@@ -24,7 +24,9 @@ type agent struct {
 	log   *slog.Logger
 	rt    *lua.Runtime
 	start time.Time
-	// sem holds a token for every Lua check running.
+	// sem bounds the Lua checks running, across sessions: a session's
+	// worker holds a token while it waits for a check and runs it, and a
+	// check an ended session left behind keeps its token until it returns.
 	sem   chan struct{}
 	cert  tls.Certificate
 	trust pki.Trust
