@@ -67,7 +67,7 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	fp := pki.Fingerprint(certs[0])
 	err = s.db.Enroll(req.Token, state.Agent{Name: name, Fingerprint: fp, Addr: r.RemoteAddr}, now)
 	if err != nil {
-		s.log.Info("enrollment refused", "agent", name, "remote", r.RemoteAddr, "err", err)
+		s.peerLog(addrPeer(r.RemoteAddr)).Info("enrollment refused", "agent", name, "remote", r.RemoteAddr, "err", err)
 		switch {
 		case errors.Is(err, state.ErrTokenUnknown), errors.Is(err, state.ErrTokenExpired), errors.Is(err, state.ErrTokenUsedUp):
 			httpError(w, http.StatusUnauthorized, "token refused: %v", err)
@@ -83,7 +83,7 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.certReplaced(name, fp)
-	s.log.Info("agent enrolled", "agent", name, "remote", r.RemoteAddr)
+	s.peerLog(addrPeer(r.RemoteAddr)).Info("agent enrolled", "agent", name, "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, pki.EnrollResponse{Name: name, Cert: string(certPEM), CA: string(s.ca.CertPEM)})
 }
 
@@ -140,7 +140,7 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request) {
 	}
 	size, sum, err := s.offers.binary(a)
 	if err != nil {
-		s.log.Error("open release binary", "asset", a.Name, "err", err)
+		s.peerLog(addrPeer(r.RemoteAddr)).Error("open release binary", "asset", a.Name, "err", err)
 		httpError(w, http.StatusInternalServerError, "release binary unavailable")
 		return
 	}
@@ -165,7 +165,7 @@ func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
 	}
 	rc, size, sum, err := update.OpenBinary(a)
 	if err != nil {
-		s.log.Error("open release binary", "asset", a.Name, "err", err)
+		s.peerLog(addrPeer(r.RemoteAddr)).Error("open release binary", "asset", a.Name, "err", err)
 		httpError(w, http.StatusInternalServerError, "release binary unavailable")
 		return
 	}
@@ -174,7 +174,33 @@ func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 	w.Header().Set("X-Equus-Version", rel.Version)
 	w.Header().Set("X-Equus-Sha256", sum)
-	io.Copy(w, rc)
+	io.Copy(progressWriter{w, http.NewResponseController(w)}, rc)
+}
+
+// progressWriter writes a response in pieces, each under its own write
+// deadline: a download may take longer than writeTimeout in all, as long
+// as it goes on.
+type progressWriter struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+// progressChunk is the piece of a download each deadline covers.
+const progressChunk = 32 << 10
+
+func (p progressWriter) Write(b []byte) (int, error) {
+	n := 0
+	for len(b) > 0 {
+		k := min(len(b), progressChunk)
+		p.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		m, err := p.w.Write(b[:k])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		b = b[k:]
+	}
+	return n, nil
 }
 
 // handleBundle serves the check bundle: helen's check directory as a
@@ -186,14 +212,14 @@ func (s *Server) handleBundle(w http.ResponseWriter, r *http.Request) {
 	}
 	data, sum, err := s.bundle.get(s.cfg.ChecksDir)
 	if err != nil {
-		s.log.Error("pack check bundle", "dir", s.cfg.ChecksDir, "err", err)
+		s.peerLog(addrPeer(r.RemoteAddr)).Error("pack check bundle", "dir", s.cfg.ChecksDir, "err", err)
 		httpError(w, http.StatusInternalServerError, "check bundle unavailable")
 		return
 	}
 	w.Header().Set("Content-Type", "application/gzip")
 	w.Header().Set("X-Equus-Sha256", sum)
 	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
-	w.Write(data)
+	progressWriter{w, http.NewResponseController(w)}.Write(data)
 }
 
 // httpError writes a JSON error.

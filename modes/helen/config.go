@@ -47,7 +47,22 @@ type Config struct {
 	// MetricsAuth reports whether /metrics asks for the admin token.
 	MetricsAuth bool
 
+	// MaxUnauthenticated bounds the connections of the agents' port that
+	// have shown no valid agent certificate (default: half the file
+	// descriptors left after helen's reserves), and
+	// MaxUnauthenticatedPerAddress those of one source address (default
+	// 256). MaxOpsConns bounds the operators' port's (default 256).
+	MaxUnauthenticated           int
+	MaxUnauthenticatedPerAddress int
+	MaxOpsConns                  int
+	// HTTPIdleTimeout is how long an HTTPS keep-alive connection may wait
+	// for its next request (default 60s).
+	HTTPIdleTimeout time.Duration
+
 	Log *slog.Logger
+
+	// logClock is the clock of the log rate limit (tests).
+	logClock func() time.Time
 }
 
 func (c Config) withDefaults() Config {
@@ -59,6 +74,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
+	}
+	if c.HTTPIdleTimeout <= 0 {
+		c.HTTPIdleTimeout = defaultHTTPIdleTimeout
 	}
 	if c.DownAfter <= 0 {
 		c.DownAfter = 60 * time.Second

@@ -95,7 +95,7 @@ func (s *Server) dashboardRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 		if !isToken(r.PostFormValue("token"), token) {
-			s.log.Info("dashboard: login with a wrong token", "remote", r.RemoteAddr)
+			s.peerLog(addrPeer(r.RemoteAddr)).Info("dashboard: login with a wrong token", "remote", r.RemoteAddr)
 			s.renderDashboard(w, http.StatusUnauthorized, dashboardPage{Failed: true})
 			return
 		}

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -51,6 +52,10 @@ type Server struct {
 	connMu sync.Mutex
 
 	httpConns  *connListener // agents' HTTPS connections, after ALPN
+	limits     connLimits
+	agentsAdm  *admission // the agents' port's connections without a valid certificate
+	opsAdm     *admission // the operators' port's connections
+	logLim     *logLimiter
 	advertised string        // the address in join commands
 	closing    atomic.Bool
 	wg         sync.WaitGroup
@@ -110,6 +115,10 @@ func New(cfg Config) (*Server, error) {
 		httpConns: newConnListener(),
 		metrics:   newMetrics(),
 	}
+	s.logLim = newLogLimiter(cfg.logClock)
+	s.limits = connBudget(fdLimit(), cfg)
+	s.agentsAdm = newAdmission("agents", s.limits.unauth, s.limits.unauthPerAddr, s.metrics, s.logRefusal("agents"))
+	s.opsAdm = newAdmission("operators", s.limits.ops, s.limits.opsPerAddr, s.metrics, s.logRefusal("operators"))
 	s.offers = newOffers(cfg, s.log)
 	s.rollout = newRollout(cfg.RolloutSpread)
 	if s.monitor, err = s.newMonitor(); err != nil {
@@ -167,28 +176,57 @@ func isLoopback(a net.Addr) bool {
 // tells every agent `error shutting_down`, and waits for the handlers. The
 // listeners are closed when it returns.
 func (s *Server) Serve(ctx context.Context, ls Listeners) error {
-	agentHTTP := &http.Server{Handler: s.agentsHandler(), ErrorLog: slogErrorLog(s.log), ReadHeaderTimeout: 10 * time.Second}
+	s.log.Info("connection limits", "file_descriptors", s.limits.nofile,
+		"unauthenticated", s.limits.unauth, "unauthenticated_per_address", s.limits.unauthPerAddr,
+		"operators", s.limits.ops, "operators_per_address", s.limits.opsPerAddr, "admin", s.limits.admin)
+	agentHTTP := &http.Server{
+		Handler:           s.agentsHandler(),
+		ErrorLog:          log.New(httpErrorLog{s}, "", 0),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       s.cfg.HTTPIdleTimeout,
+		ConnState:         connState,
+	}
 	servers := []*http.Server{agentHTTP}
 	errc := make(chan error, 4)
 	go func() { errc <- serveHTTP("agents' https", agentHTTP, s.httpConns) }()
 	if ls.Ops != nil {
-		ops := &http.Server{Handler: s.opsHandler(), ErrorLog: slogErrorLog(s.log), ReadHeaderTimeout: 10 * time.Second}
+		ops := &http.Server{
+			Handler:           s.opsHandler(),
+			ErrorLog:          log.New(httpErrorLog{s}, "", 0),
+			ReadHeaderTimeout: readHeaderTimeout, // and the TLS handshake
+			ReadTimeout:       readTimeout,
+			WriteTimeout:      opsWriteTimeout,
+			IdleTimeout:       s.cfg.HTTPIdleTimeout,
+			ConnState:         connState,
+		}
 		servers = append(servers, ops)
 		opsTLS := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{s.cert}, NextProtos: []string{"h2", "http/1.1"}}
-		go func() { errc <- serveHTTP("operators' https", ops, tls.NewListener(ls.Ops, opsTLS)) }()
+		go func() {
+			errc <- serveHTTP("operators' https", ops, tls.NewListener(s.opsAdm.listener(ls.Ops), opsTLS))
+		}()
 	}
 	if ls.Admin != nil {
-		admin := &http.Server{Handler: s.adminHandler(), ErrorLog: slogErrorLog(s.log), ReadHeaderTimeout: 10 * time.Second}
+		// No write timeout: helen run waits for its check as long as it
+		// asks.
+		admin := &http.Server{
+			Handler:           s.adminHandler(),
+			ErrorLog:          slogErrorLog(s.log),
+			ReadHeaderTimeout: readHeaderTimeout,
+			IdleTimeout:       s.cfg.HTTPIdleTimeout,
+		}
 		servers = append(servers, admin)
-		go func() { errc <- serveHTTP("admin socket", admin, ls.Admin) }()
+		go func() { errc <- serveHTTP("admin socket", admin, newLimitListener(ls.Admin, s.limits.admin)) }()
 	}
 	// The loops end with loopCtx, which also ends when a listener fails:
 	// shutdown waits for them.
 	loopCtx, stopLoops := context.WithCancel(ctx)
 	defer stopLoops()
-	s.wg.Add(2)
-	go func() { defer s.wg.Done(); s.acceptLoop(ls.Agents) }()
+	s.wg.Add(3)
+	go func() { defer s.wg.Done(); s.acceptLoop(s.agentsAdm.listener(ls.Agents)) }()
 	go func() { defer s.wg.Done(); s.rolloutLoop(loopCtx) }()
+	go func() { defer s.wg.Done(); s.sweepLogLoop(loopCtx) }()
 	s.startMonitor(loopCtx)
 
 	var err error
@@ -199,6 +237,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	stopLoops()
 	s.shutdown(ls, servers)
 	s.stopMonitor()
+	writeSummaries(s.logLim.flush(), s.logLim.now())
 	return err
 }
 
@@ -257,7 +296,8 @@ func (s *Server) handleConn(c net.Conn) {
 			}
 			return '-'
 		}, c.RemoteAddr().String())
-		s.log.Warn("plaintext agent connection: no TLS, no authentication", "agent", name)
+		s.peerLog(name).Warn("plaintext agent connection: no TLS, no authentication", "agent", name)
+		authenticated(c)
 		s.serveSession(c, name, "")
 		return
 	}
@@ -267,7 +307,7 @@ func (s *Server) handleConn(c net.Conn) {
 	err := tc.HandshakeContext(ctx)
 	cancel()
 	if err != nil {
-		s.log.Debug("tls handshake failed", "remote", c.RemoteAddr().String(), "err", err)
+		s.peerLog(addrPeer(c.RemoteAddr().String())).Debug("tls handshake failed", "remote", c.RemoteAddr().String(), "err", err)
 		s.metrics.handshakeFailures.Inc()
 		c.Close()
 		return
@@ -276,6 +316,11 @@ func (s *Server) handleConn(c net.Conn) {
 	st := tc.ConnectionState()
 	switch st.NegotiatedProtocol {
 	case "h2", "http/1.1":
+		// An agent's own requests (its update, the check bundle) are not
+		// counted with the clients that enroll or bootstrap.
+		if name, ok := pki.AgentName(st); ok && s.db.CheckCert(name, pki.Fingerprint(st.PeerCertificates[0])) == nil {
+			authenticated(c)
+		}
 		if !s.httpConns.put(tc) {
 			tc.Close()
 		}
@@ -283,16 +328,17 @@ func (s *Server) handleConn(c net.Conn) {
 	}
 	name, ok := pki.AgentName(st)
 	if !ok {
-		s.log.Info("agent refused: no valid client certificate", "remote", c.RemoteAddr().String())
+		s.peerLog(addrPeer(c.RemoteAddr().String())).Info("agent refused: no valid client certificate", "remote", c.RemoteAddr().String())
 		s.refuse(tc, wire.CodeNotAuthorized)
 		return
 	}
 	fp := pki.Fingerprint(st.PeerCertificates[0])
 	if err := s.db.CheckCert(name, fp); err != nil {
-		s.log.Info("agent refused: "+certRefusal(err), "agent", name, "remote", c.RemoteAddr().String(), "err", err)
+		s.peerLog(name).Info("agent refused: "+certRefusal(err), "agent", name, "remote", c.RemoteAddr().String(), "err", err)
 		s.refuse(tc, wire.CodeNotAuthorized)
 		return
 	}
+	authenticated(c)
 	// The session runs on a new goroutine: this one's stack grew deep in
 	// the handshake's cryptography, and an idle session would keep it.
 	s.wg.Add(1)
@@ -300,6 +346,19 @@ func (s *Server) handleConn(c net.Conn) {
 		defer s.wg.Done()
 		s.serveSession(tc, name, fp)
 	}()
+}
+
+// logRefusal returns the log of the connections an admission of port
+// refuses.
+func (s *Server) logRefusal(port string) func(net.Conn, string) {
+	return func(c net.Conn, bound string) {
+		remote := c.RemoteAddr().String()
+		if bound == "per_address" {
+			s.peerLog(addrPeer(remote)).Warn("connection refused: its address has too many connections open", "port", port, "remote", remote)
+			return
+		}
+		s.peerLog(port+" port").Warn("connection refused: too many connections open", "port", port, "remote", remote)
+	}
 }
 
 // certRefusal says why state.CheckCert refused an agent's certificate.

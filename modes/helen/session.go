@@ -60,6 +60,8 @@ type call struct {
 // serveSession runs the protocol on an authenticated connection until it
 // ends.
 func (s *Server) serveSession(c net.Conn, name, fingerprint string) {
+	// Every line here the agent can repeat at will, reconnecting.
+	plog := s.peerLog(name)
 	r := wire.NewReader(c)
 	c.SetReadDeadline(time.Now().Add(s.cfg.HelloTimeout))
 	m, err := r.Read()
@@ -68,24 +70,24 @@ func (s *Server) serveSession(c net.Conn, name, fingerprint string) {
 		var pe *wire.ProtocolError
 		switch {
 		case errors.As(err, &pe):
-			s.log.Info("bad hello", "agent", name, "err", err)
+			plog.Info("bad hello", "agent", name, "err", err)
 			s.refuse(c, pe.Code)
 		case errors.As(err, &ne) && ne.Timeout():
-			s.log.Info("no hello in time", "agent", name)
+			plog.Info("no hello in time", "agent", name)
 			s.refuse(c, wire.CodeHelloTimeout)
 		default:
-			s.log.Debug("connection ended before hello", "agent", name, "err", err)
+			plog.Debug("connection ended before hello", "agent", name, "err", err)
 			c.Close()
 		}
 		return
 	}
 	if m.Kind != wire.KindHello {
-		s.log.Info("bad hello: first message is "+m.Kind.String(), "agent", name)
+		plog.Info("bad hello: first message is "+m.Kind.String(), "agent", name)
 		s.refuse(c, wire.CodeBadHello)
 		return
 	}
 	if m.Protocol != wire.Version {
-		s.log.Info("unsupported protocol version", "agent", name, "protocol", m.Protocol)
+		plog.Info("unsupported protocol version", "agent", name, "protocol", m.Protocol)
 		s.refuse(c, wire.CodeUnsupportedProtocolVersion)
 		return
 	}
@@ -93,17 +95,17 @@ func (s *Server) serveSession(c net.Conn, name, fingerprint string) {
 	addr := c.RemoteAddr().String()
 	now := time.Now()
 	if err := s.db.AgentSeen(state.Agent{Name: name, Fingerprint: fingerprint, Version: m.Version, Addr: addr, LastSeen: now}); errors.Is(err, state.ErrRevoked) || errors.Is(err, state.ErrCertReplaced) {
-		s.log.Info("agent refused: "+certRefusal(err), "agent", name, "remote", addr)
+		plog.Info("agent refused: "+certRefusal(err), "agent", name, "remote", addr)
 		s.refuse(c, wire.CodeNotAuthorized)
 		return
 	} else if err != nil {
-		s.log.Error("record agent", "agent", name, "err", err)
+		plog.Error("record agent", "agent", name, "err", err)
 	}
 	if offered, ok := s.offers.newerThan(m.Version); ok && !s.rollout.first(name, m.Version, offered) {
-		s.log.Warn("agent came back at its old version after a reload: accepting it (its supervisor did not take the offered version)",
+		plog.Warn("agent came back at its old version after a reload: accepting it (its supervisor did not take the offered version)",
 			"agent", name, "version", m.Version, "offered", offered)
 	} else if ok {
-		s.log.Info("agent is older than the offered version: reload", "agent", name, "version", m.Version, "offered", offered)
+		plog.Info("agent is older than the offered version: reload", "agent", name, "version", m.Version, "offered", offered)
 		c.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 		w := wire.NewWriter(c)
 		if w.Write(wire.Reload()) == nil {
@@ -116,7 +118,7 @@ func (s *Server) serveSession(c net.Conn, name, fingerprint string) {
 	ss := &session{
 		srv:     s,
 		conn:    c,
-		log:     s.log.With("agent", name),
+		log:     plog.With("agent", name),
 		name:    name,
 		addr:    addr,
 		version: m.Version,
@@ -141,7 +143,7 @@ func (s *Server) serveSession(c net.Conn, name, fingerprint string) {
 		// No writer runs yet to send what fail queues.
 		code := wire.CodeShuttingDown
 		if errors.Is(err, state.ErrRevoked) {
-			s.log.Info("agent refused: revoked", "agent", name, "remote", addr)
+			plog.Info("agent refused: revoked", "agent", name, "remote", addr)
 			code = wire.CodeNotAuthorized
 		}
 		s.refuse(c, code)

@@ -1,0 +1,268 @@
+package helen
+
+import (
+	"container/list"
+	"crypto/tls"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// An admission bounds the connections of a port that have not proved who
+// they are, in all and per source address, so that clients without a
+// certificate cannot take the descriptors that agents with one, the admin
+// socket and the operators need. On the agents' port a connection counts
+// from accept until its TLS handshake shows a valid agent certificate
+// (authenticated), or for its whole life when it shows none: the HTTPS
+// clients of enrollment and the bootstrap script. On the operators' port
+// every connection counts for its whole life: the admin token is checked
+// per request, not per connection.
+//
+// When a bound is reached, the connection that has been idle the longest
+// among those the bound covers (an HTTP keep-alive connection between
+// requests, which HTTP lets a server close at any time) is closed to make
+// room; when there is none, the new connection is refused: closed at once,
+// before its TLS handshake. Connections still in their handshake or in a
+// request are never closed to make room: their timeouts bound them.
+type admission struct {
+	port           string // "agents" or "operators", in metrics
+	total, perAddr int
+	refused        *prometheus.CounterVec // by bound
+	evicted        prometheus.Counter
+	// onRefuse logs a refusal, by bound: "per_address" or "total".
+	onRefuse func(c net.Conn, bound string)
+
+	mu    sync.Mutex
+	n     int
+	addrs map[netip.Prefix]*addrConns
+	idle  list.List // of *admitted, idle the longest first
+}
+
+// addrConns are the connections counted of one source address.
+type addrConns struct {
+	n    int
+	idle list.List // of *admitted, idle the longest first
+}
+
+// admitted is a connection an admission let in. Closing it, or
+// authenticated, gives its place back.
+type admitted struct {
+	net.Conn
+	adm      *admission
+	addr     netip.Prefix
+	released bool          // under adm.mu
+	idleAll  *list.Element // in adm.idle while idle
+	idleAddr *list.Element // in its addrConns' idle while idle
+}
+
+func newAdmission(port string, total, perAddr int, m *metrics, onRefuse func(net.Conn, string)) *admission {
+	a := &admission{
+		port:     port,
+		total:    total,
+		perAddr:  min(perAddr, total),
+		refused:  m.connsRefused.MustCurryWith(prometheus.Labels{"port": port}),
+		evicted:  m.connsEvicted.WithLabelValues(port),
+		onRefuse: onRefuse,
+		addrs:    map[netip.Prefix]*addrConns{},
+	}
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "helen_unauthenticated_connections",
+		Help:        "Connections counted against the port's bounds: on the agents' port those without a valid agent certificate, on the operators' port all.",
+		ConstLabels: prometheus.Labels{"port": port},
+	}, func() float64 { return float64(a.count()) }))
+	return a
+}
+
+// addrKey is the source that per-address bound counts: an IPv4 address,
+// or the /64 of an IPv6 one, which one host usually has whole.
+func addrKey(a net.Addr) netip.Prefix {
+	var ip netip.Addr
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		ip = a.AddrPort().Addr().Unmap()
+	default:
+		// A unix socket or a test's pipe: one source.
+		return netip.Prefix{}
+	}
+	bits := 32
+	if ip.Is6() {
+		bits = 64
+	}
+	p, _ := ip.Prefix(bits)
+	return p
+}
+
+// admit counts c in, making room as the bounds require, or reports false
+// when it cannot: the caller closes c.
+func (a *admission) admit(c net.Conn) (*admitted, bool) {
+	key := addrKey(c.RemoteAddr())
+	a.mu.Lock()
+	ac := a.addrs[key]
+	var victim *admitted
+	switch {
+	case ac != nil && ac.n >= a.perAddr:
+		if victim = front(&ac.idle); victim == nil {
+			a.mu.Unlock()
+			a.refuse(c, "per_address")
+			return nil, false
+		}
+	case a.n >= a.total:
+		if victim = front(&a.idle); victim == nil {
+			a.mu.Unlock()
+			a.refuse(c, "total")
+			return nil, false
+		}
+	}
+	if victim != nil {
+		a.releaseLocked(victim)
+		if ac != nil && ac.n == 0 {
+			ac = nil // released with the victim
+		}
+	}
+	if ac == nil {
+		ac = &addrConns{}
+		a.addrs[key] = ac
+	}
+	ac.n++
+	a.n++
+	e := &admitted{Conn: c, adm: a, addr: key}
+	a.mu.Unlock()
+	if victim != nil {
+		a.evicted.Inc()
+		victim.Conn.Close()
+	}
+	return e, true
+}
+
+func (a *admission) refuse(c net.Conn, bound string) {
+	a.refused.WithLabelValues(bound).Inc()
+	if a.onRefuse != nil {
+		a.onRefuse(c, bound)
+	}
+}
+
+func front(l *list.List) *admitted {
+	if f := l.Front(); f != nil {
+		return f.Value.(*admitted)
+	}
+	return nil
+}
+
+func (a *admission) releaseLocked(e *admitted) {
+	if e.released {
+		return
+	}
+	e.released = true
+	a.n--
+	ac := a.addrs[e.addr]
+	a.setIdleLocked(e, ac, false)
+	if ac.n--; ac.n == 0 {
+		delete(a.addrs, e.addr)
+	}
+}
+
+func (a *admission) setIdleLocked(e *admitted, ac *addrConns, idle bool) {
+	switch {
+	case idle && e.idleAll == nil:
+		e.idleAll = a.idle.PushBack(e)
+		e.idleAddr = ac.idle.PushBack(e)
+	case !idle && e.idleAll != nil:
+		a.idle.Remove(e.idleAll)
+		ac.idle.Remove(e.idleAddr)
+		e.idleAll, e.idleAddr = nil, nil
+	}
+}
+
+// count returns how many connections are counted now.
+func (a *admission) count() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.n
+}
+
+// idleCount returns how many of them are idle.
+func (a *admission) idleCount() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.idle.Len()
+}
+
+// authenticated gives e's place back: it has shown a valid agent
+// certificate.
+func (e *admitted) authenticated() {
+	e.adm.mu.Lock()
+	e.adm.releaseLocked(e)
+	e.adm.mu.Unlock()
+}
+
+func (e *admitted) setIdle(idle bool) {
+	e.adm.mu.Lock()
+	if !e.released {
+		e.adm.setIdleLocked(e, e.adm.addrs[e.addr], idle)
+	}
+	e.adm.mu.Unlock()
+}
+
+func (e *admitted) Close() error {
+	e.authenticated()
+	return e.Conn.Close()
+}
+
+// CloseWrite keeps the half-close of a TCP connection, which closeGently
+// uses on plaintext sessions.
+func (e *admitted) CloseWrite() error {
+	if cw, ok := e.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return e.Conn.Close()
+}
+
+// authenticated gives the place of c back, if an admission counts it.
+func authenticated(c net.Conn) {
+	if e, ok := c.(*admitted); ok {
+		e.authenticated()
+	}
+}
+
+// connState is the ConnState hook of an HTTP server whose connections an
+// admission counts: it tells which are idle, between two requests.
+func connState(c net.Conn, st http.ConnState) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	e, ok := c.(*admitted)
+	if !ok {
+		return
+	}
+	switch st {
+	case http.StateIdle:
+		e.setIdle(true)
+	case http.StateActive:
+		e.setIdle(false)
+	}
+}
+
+// listener returns ln with its connections counted by a.
+func (a *admission) listener(ln net.Listener) net.Listener { return admissionListener{ln, a} }
+
+type admissionListener struct {
+	net.Listener
+	adm *admission
+}
+
+// Accept returns the next connection admitted; it closes those refused.
+func (l admissionListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if e, ok := l.adm.admit(c); ok {
+			return e, nil
+		}
+		c.Close()
+	}
+}
