@@ -56,7 +56,7 @@ type Server struct {
 	agentsAdm  *admission // the agents' port's connections without a valid certificate
 	opsAdm     *admission // the operators' port's connections
 	logLim     *logLimiter
-	advertised string        // the address in join commands
+	advertised string // the address in join commands
 	closing    atomic.Bool
 	wg         sync.WaitGroup
 	metrics    *metrics
