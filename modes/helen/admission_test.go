@@ -27,7 +27,7 @@ func TestConnBudget(t *testing.T) {
 		{"20000", 20000, Config{},
 			connLimits{nofile: 20000, unauth: 9792, unauthPerAddr: 256, ops: 256, opsPerAddr: 64, admin: 32}},
 		{"systemd-unit", 65536, Config{},
-			connLimits{nofile: 65536, unauth: 32560, unauthPerAddr: 256, ops: 256, opsPerAddr: 64, admin: 32}},
+			connLimits{nofile: 65536, unauth: maxUnauthDefault, unauthPerAddr: 256, ops: 256, opsPerAddr: 64, admin: 32}},
 		{"1024", 1024, Config{},
 			connLimits{nofile: 1024, unauth: 304, unauthPerAddr: 256, ops: 256, opsPerAddr: 64, admin: 32}},
 		{"tiny", 100, Config{},
@@ -55,7 +55,9 @@ type stubConn struct {
 func (c *stubConn) RemoteAddr() net.Addr { return c.addr }
 func (c *stubConn) Close() error         { c.closed = true; return nil }
 
-func from(addr string) *stubConn { return &stubConn{addr: net.TCPAddrFromAddrPort(netip.MustParseAddrPort(addr))} }
+func from(addr string) *stubConn {
+	return &stubConn{addr: net.TCPAddrFromAddrPort(netip.MustParseAddrPort(addr))}
+}
 
 func TestAdmission(t *testing.T) {
 	m := newMetrics()

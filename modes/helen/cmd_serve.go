@@ -34,10 +34,17 @@ that joins a machine.`,
 			&cli.BoolFlag{Name: "dev", Usage: "try it out: a fresh data directory (unless --data), helen on loopback, one agent in this process, a few checks scheduled"},
 			&cli.DurationFlag{Name: "rollout-spread", Value: defaultRolloutSpread, Usage: "ask connected agents to take a newly offered version over `DURATION`", EnvVars: []string{"HELEN_ROLLOUT_SPREAD"}},
 			&cli.DurationFlag{Name: "down-after", Value: 60 * time.Second, Usage: "declare an agent down when it has not come back within `DURATION`", EnvVars: []string{"HELEN_DOWN_AFTER"}},
+			&cli.IntFlag{Name: "max-unauthenticated", Usage: "accept at most `N` connections without a valid agent certificate on --listen (0: half the file descriptors left after helen's reserves, at most 10000)", EnvVars: []string{"HELEN_MAX_UNAUTHENTICATED"}},
+			&cli.IntFlag{Name: "max-unauthenticated-per-address", Value: defaultMaxUnauthPerAddr, Usage: "of which at most `N` from one source address (an IPv6 /64)", EnvVars: []string{"HELEN_MAX_UNAUTHENTICATED_PER_ADDRESS"}},
 			&cli.BoolFlag{Name: "metrics-auth", Usage: "ask for the admin token on /metrics too", EnvVars: []string{"HELEN_METRICS_AUTH"}},
 			&cli.BoolFlag{Name: "insecure-plaintext", Usage: "DEBUG ONLY: speak the protocol without TLS on a loopback --listen", EnvVars: []string{"HELEN_INSECURE_PLAINTEXT"}},
 		},
 		Action: func(c *cli.Context) error {
+			for _, name := range []string{"max-unauthenticated", "max-unauthenticated-per-address"} {
+				if c.Int(name) < 0 {
+					return cli.Exit(fmt.Sprintf("--%s %d: want 0 or more", name, c.Int(name)), 2)
+				}
+			}
 			log, err := setup.Logger(c)
 			if err != nil {
 				return cli.Exit(err.Error(), 2)
@@ -56,7 +63,10 @@ that joins a machine.`,
 				DownAfter:          c.Duration("down-after"),
 				RolloutSpread:      c.Duration("rollout-spread"),
 				MetricsAuth:        c.Bool("metrics-auth"),
-				Log:                log,
+
+				MaxUnauthenticated:           c.Int("max-unauthenticated"),
+				MaxUnauthenticatedPerAddress: c.Int("max-unauthenticated-per-address"),
+				Log:                          log,
 			}
 			if c.Bool("dev") {
 				return runDev(c.Context, c, cfg)

@@ -34,8 +34,8 @@ const (
 // start), fdReserveProcess are helen's own (the database, the listeners,
 // the poller, logs, the files it serves), maxAdminConns the admin socket's
 // and the operators' port's bound its own; of what is left, half may go to
-// connections without a valid certificate and half stays for agents with
-// one.
+// connections without a valid certificate, up to maxUnauthDefault, and the
+// rest stays for agents with one.
 const (
 	fdReserveProcess = 128
 	// maxAdminConns bounds the admin socket's connections; more wait to be
@@ -47,7 +47,11 @@ const (
 	defaultMaxOpsPerAddress = 64
 	defaultMaxUnauthPerAddr = 256
 	minUnauthenticated      = 16
-	fdLimitUnknown          = 16384 // where the system does not say
+	// maxUnauthDefault caps the default bound where the descriptor limit is
+	// high: an idle HTTPS connection costs helen some 35 to 50 KiB of memory
+	// (tools/equus-load/idle.sh measures it), so this is half a GiB at most.
+	maxUnauthDefault = 10000
+	fdLimitUnknown   = 16384 // where the system does not say
 )
 
 // connLimits are the bounds of a helen's connections.
@@ -66,7 +70,7 @@ func connBudget(nofile int, cfg Config) connLimits {
 	if cfg.MaxOpsConns > 0 {
 		l.ops = cfg.MaxOpsConns
 	}
-	l.unauth = max((nofile-fdReserveProcess-l.admin-l.ops)/2, minUnauthenticated)
+	l.unauth = min(max((nofile-fdReserveProcess-l.admin-l.ops)/2, minUnauthenticated), maxUnauthDefault)
 	if cfg.MaxUnauthenticated > 0 {
 		l.unauth = cfg.MaxUnauthenticated
 	}

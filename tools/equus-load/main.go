@@ -5,6 +5,12 @@
 // data directory, so it runs on helen's machine, against loopback.
 //
 //	equus-load -data DIR -helen 127.0.0.1:7480 -n 1000 -every 10s -for 70s
+//
+// With -idle N it instead holds N idle HTTPS connections without a client
+// certificate (see idle.go), and with -probe times an agent connecting
+// meanwhile:
+//
+//	equus-load -data DIR -helen 127.0.0.1:7480 -idle 5000 -sources 127.1.0.0/16 -probe -for 60s
 package main
 
 import (
@@ -39,6 +45,11 @@ type options struct {
 	data, helen, prefix, version string
 	n, buckets, dialers          int
 	every, duration, warmup      time.Duration
+
+	idle    int    // idle connections without a certificate, instead of agents
+	sources string // loopback prefix the idle connections come from
+	refresh time.Duration
+	probe   bool
 }
 
 func run() error {
@@ -53,12 +64,16 @@ func run() error {
 	flag.DurationVar(&o.warmup, "warmup", 10*time.Second, "leave the checks of the first `DURATION` out of the figures")
 	flag.IntVar(&o.buckets, "buckets", 10, "bars in the histogram")
 	flag.IntVar(&o.dialers, "dialers", 32, "connections opened at once")
+	flag.IntVar(&o.idle, "idle", 0, "instead of agents, hold `N` idle HTTPS connections without a client certificate (one GET /healthz each)")
+	flag.StringVar(&o.sources, "sources", "", "with -idle: spread the connections over the source addresses of this loopback `PREFIX` (e.g. 127.1.0.0/16)")
+	flag.DurationVar(&o.refresh, "refresh", 0, "with -idle: send GET /healthz again every `DURATION` on each connection (0: never)")
+	flag.BoolVar(&o.probe, "probe", false, "with -idle: then connect one agent and print how long it took to get its first check")
 	flag.Parse()
 	if o.data == "" {
 		return errors.New("give -data DIR, helen's data directory")
 	}
-	if o.n < 1 || o.n > 100000 || o.buckets < 1 || o.every <= 0 || o.dialers < 1 {
-		return errors.New("bad -n, -buckets, -every or -dialers")
+	if o.n < 1 || o.n > 100000 || o.buckets < 1 || o.every <= 0 || o.dialers < 1 || o.idle < 0 || o.idle > 100000 {
+		return errors.New("bad -n, -idle, -buckets, -every or -dialers")
 	}
 	if _, err := os.Stat(filepath.Join(o.data, "ca.pem")); err != nil {
 		return fmt.Errorf("no helen CA in %s: %w", o.data, err)
@@ -69,6 +84,9 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if o.idle > 0 {
+		return runIdle(ctx, o, ca)
+	}
 
 	st := &stats{buckets: make([]atomic.Int64, o.buckets), every: o.every}
 	conns, err := connectAll(ctx, o, ca)
