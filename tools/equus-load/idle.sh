@@ -1,7 +1,8 @@
 #!/bin/sh
 # idle.sh: helen under N idle HTTPS connections without a certificate
 # (default 5000), spread over the source addresses of SOURCES (default
-# 127.1.0.0/16, so that the per-address bound does not refuse them): prints
+# 127.1.0.0/16, so that the per-address bound does not refuse them; empty:
+# all from one address): prints
 # helen's open file descriptors and RSS before and with them, the time a
 # new agent then takes to connect and get its first check, and the time
 # `helen status` takes to answer. Linux only (it reads /proc, and connects
@@ -9,7 +10,7 @@
 set -eu
 N=${N:-5000}
 PORT=${PORT:-17780}
-SOURCES=${SOURCES:-127.1.0.0/16}
+SOURCES=${SOURCES-127.1.0.0/16}
 FOR=${FOR:-40s}
 W=$(mktemp -d)
 HP=
