@@ -2,11 +2,11 @@
 # idle.sh: helen under N idle HTTPS connections without a certificate
 # (default 5000), spread over the source addresses of SOURCES (default
 # 127.1.0.0/16, so that the per-address bound does not refuse them; empty:
-# all from one address): prints
-# helen's open file descriptors and RSS before and with them, the time a
-# new agent then takes to connect and get its first check, and the time
-# `helen status` takes to answer. Linux only (it reads /proc, and connects
-# from all of 127.0.0.0/8). Run from the module root: sh tools/equus-load/idle.sh
+# all from one address): prints helen's open file descriptors and RSS
+# before and with them, the time a new agent then takes to connect and get
+# its first check, and the time `helen status` takes to answer. Linux only
+# (it reads /proc, and connects from all of 127.0.0.0/8). Run from the
+# module root: sh tools/equus-load/idle.sh
 set -eu
 N=${N:-5000}
 PORT=${PORT:-17780}
