@@ -5,6 +5,10 @@ import (
 	"time"
 )
 
+// DefaultCertLifetime is how long agent certificates are valid unless
+// Config.CertLifetime says otherwise.
+const DefaultCertLifetime = 365 * 24 * time.Hour
+
 // Config is what a helen server is made of. The zero value of a duration
 // or size means its default.
 type Config struct {
@@ -46,6 +50,10 @@ type Config struct {
 	DownAfter time.Duration
 	// MetricsAuth reports whether /metrics asks for the admin token.
 	MetricsAuth bool
+	// CertLifetime is how long the agent certificates helen issues are
+	// valid (enrollment, helen issue, renewal); default a year, at least
+	// pki.MinClientLifetime. Agents renew theirs at two thirds of it.
+	CertLifetime time.Duration
 
 	Log *slog.Logger
 }
@@ -59,6 +67,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
+	}
+	if c.CertLifetime == 0 {
+		c.CertLifetime = DefaultCertLifetime
 	}
 	if c.DownAfter <= 0 {
 		c.DownAfter = 60 * time.Second

@@ -83,6 +83,9 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("helen: CA: %w", err)
 	}
+	if err := ca.SetClientLifetime(cfg.CertLifetime); err != nil {
+		return nil, fmt.Errorf("helen: --cert-lifetime: %w", err)
+	}
 	sans := append(pki.DefaultSANs(), cfg.SANs...)
 	cert, err := pki.LoadOrCreateServer(cfg.DataDir, ca, sans)
 	if err != nil {
@@ -308,7 +311,7 @@ func certRefusal(err error) string {
 	case errors.Is(err, state.ErrRevoked):
 		return "revoked"
 	case errors.Is(err, state.ErrCertReplaced):
-		return "its certificate was replaced by a later enrollment or helen issue"
+		return "its certificate was replaced by a later enrollment, renewal or helen issue"
 	}
 	return "cannot check its certificate"
 }
