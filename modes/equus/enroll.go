@@ -38,7 +38,7 @@ func enroll(ctx context.Context, cfg Config, trust pki.Trust) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("enroll: %w", err)
 	}
-	tlsCfg, err := pki.ClientConfig(trust, "", nil, []string{"http/1.1"})
+	tlsCfg, err := agentTLS(trust, nil, "http/1.1", cfg.Clock)
 	if err != nil {
 		return "", fmt.Errorf("enroll: %w", err)
 	}

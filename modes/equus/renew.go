@@ -88,7 +88,7 @@ func (a *agent) renew(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	tlsCfg, err := pki.ClientConfig(trust, "", &cur, []string{"http/1.1"})
+	tlsCfg, err := agentTLS(trust, &cur, "http/1.1", a.clock)
 	if err != nil {
 		return err
 	}

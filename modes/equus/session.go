@@ -57,7 +57,7 @@ func (a *agent) dial(ctx context.Context, cert tls.Certificate) (net.Conn, error
 	if err != nil {
 		return nil, err
 	}
-	tlsCfg, err := sessionTLS(trust, &cert)
+	tlsCfg, err := agentTLS(trust, &cert, wire.ALPN, a.clock)
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/state"
@@ -53,7 +52,7 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	}
 	// Sign before spending a use of the token, so that a bad request
 	// costs none; a certificate not handed out is harmless.
-	now := time.Now()
+	now := s.cfg.Clock.Now()
 	certPEM, name, err := s.ca.SignCSR([]byte(req.CSR), now)
 	if err != nil {
 		httpError(w, http.StatusBadRequest, "bad certificate request: %v", err)

@@ -3,6 +3,8 @@ package helen
 import (
 	"log/slog"
 	"time"
+
+	"k8s.io/utils/clock"
 )
 
 // DefaultCertLifetime is how long agent certificates are valid unless
@@ -54,6 +56,10 @@ type Config struct {
 	// valid (enrollment, helen issue, renewal); default a year, at least
 	// pki.MinClientLifetime. Agents renew theirs at two thirds of it.
 	CertLifetime time.Duration
+	// Clock tells the time of agent certificates: when enrollments and
+	// renewals issue them, when the agents' port finds them expired, and
+	// how soon an agent may renew again. Nil: the real one.
+	Clock clock.PassiveClock
 
 	Log *slog.Logger
 }
@@ -67,6 +73,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
+	}
+	if c.Clock == nil {
+		c.Clock = clock.RealClock{}
 	}
 	if c.CertLifetime == 0 {
 		c.CertLifetime = DefaultCertLifetime

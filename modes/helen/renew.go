@@ -54,7 +54,7 @@ func (s *Server) handleRenew(w http.ResponseWriter, r *http.Request) {
 		s.renewRefused(w, name, r.RemoteAddr, err)
 		return
 	}
-	now := time.Now()
+	now := s.cfg.Clock.Now()
 	certPEM, err := s.ca.RenewCSR([]byte(req.CSR), current, now)
 	switch {
 	case errors.Is(err, pki.ErrRenewOtherName):

@@ -113,6 +113,7 @@ func New(cfg Config) (*Server, error) {
 		httpConns: newConnListener(),
 		metrics:   newMetrics(),
 	}
+	s.tlsConf.Time = cfg.Clock.Now
 	s.offers = newOffers(cfg, s.log)
 	s.rollout = newRollout(cfg.RolloutSpread)
 	if s.monitor, err = s.newMonitor(); err != nil {
