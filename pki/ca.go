@@ -25,9 +25,18 @@ const (
 	caLifetime   = 10 * 365 * 24 * time.Hour
 	leafLifetime = 365 * 24 * time.Hour
 	// backdate starts each certificate's validity a little in the past, so
-	// a peer whose clock lags does not refuse a certificate just made.
+	// a peer whose clock lags does not refuse a certificate just made: an
+	// hour, or a hundredth of a shorter certificate's lifetime, so that
+	// the moment to renew it (RenewAt) still lies ahead.
 	backdate = time.Hour
+	// MinClientLifetime is the shortest agent certificate lifetime a CA
+	// issues (CA.SetClientLifetime).
+	MinClientLifetime = time.Second
 )
+
+// ErrBadLifetime is returned, wrapped, for an agent certificate lifetime
+// shorter than MinClientLifetime.
+var ErrBadLifetime = errors.New("pki: bad certificate lifetime")
 
 // CA is helen's certificate authority. Its methods may be called from many
 // goroutines at once.
@@ -35,6 +44,28 @@ type CA struct {
 	Cert    *x509.Certificate // the self-signed CA certificate
 	Key     crypto.Signer     // its private key
 	CertPEM []byte            // Cert, PEM-encoded, as agents get it
+	// clientLife is how long the agent certificates it issues are valid;
+	// zero means a year. SetClientLifetime sets it before the CA is used.
+	clientLife time.Duration
+}
+
+// SetClientLifetime sets how long the agent certificates the CA issues are
+// valid: zero for the default of a year, else at least MinClientLifetime.
+// Call it before the CA is used from other goroutines.
+func (ca *CA) SetClientLifetime(d time.Duration) error {
+	if d != 0 && d < MinClientLifetime {
+		return fmt.Errorf("%w: %v, want at least %v", ErrBadLifetime, d, MinClientLifetime)
+	}
+	ca.clientLife = d
+	return nil
+}
+
+// clientLifetime returns the lifetime of the agent certificates it issues.
+func (ca *CA) clientLifetime() time.Duration {
+	if ca.clientLife > 0 {
+		return ca.clientLife
+	}
+	return leafLifetime
 }
 
 // NewCA makes a CA with a new ECDSA P-256 key, valid for ten years from now.
@@ -136,15 +167,16 @@ func (ca *CA) Pool() *x509.CertPool {
 }
 
 // sign makes a certificate from tmpl for pub, signed by the CA, and returns
-// it parsed. It fills in the serial number and the validity window.
-func (ca *CA) sign(tmpl *x509.Certificate, pub crypto.PublicKey, now time.Time) (*x509.Certificate, error) {
+// it parsed. It fills in the serial number and the validity window: from
+// now (backdated) for lifetime.
+func (ca *CA) sign(tmpl *x509.Certificate, pub crypto.PublicKey, now time.Time, lifetime time.Duration) (*x509.Certificate, error) {
 	serial, err := newSerial()
 	if err != nil {
 		return nil, err
 	}
 	tmpl.SerialNumber = serial
-	tmpl.NotBefore = now.Add(-backdate)
-	tmpl.NotAfter = now.Add(leafLifetime)
+	tmpl.NotBefore = now.Add(-min(backdate, lifetime/100))
+	tmpl.NotAfter = now.Add(lifetime)
 	if tmpl.NotAfter.After(ca.Cert.NotAfter) {
 		// A leaf outliving its CA would fail verification anyway; saying so
 		// in the certificate lets LoadOrCreateServer notice in time.

@@ -25,7 +25,8 @@ var ErrBadCSR = errors.New("pki: bad certificate request")
 // maxCSRSize bounds the PEM request SignCSR reads; a real one is under 1 KiB.
 const maxCSRSize = 16 << 10
 
-// IssueClient makes an agent certificate with a new key, valid for a year:
+// IssueClient makes an agent certificate with a new key, valid for the
+// CA's client lifetime (a year unless SetClientLifetime said otherwise):
 // Common Name name, ClientAuth only.
 func (ca *CA) IssueClient(name string, now time.Time) (certPEM, keyPEM []byte, err error) {
 	if !ValidName(name) {
@@ -52,7 +53,7 @@ func (ca *CA) signClient(name string, pub crypto.PublicKey, now time.Time) (*x50
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
-	return ca.sign(tmpl, pub, now)
+	return ca.sign(tmpl, pub, now, ca.clientLifetime())
 }
 
 // SignCSR signs a PEM certificate request from an enrolling agent and

@@ -17,4 +17,9 @@
 // of every later connection, which is then verified the ordinary way
 // (RootCAs, server name, ExtKeyUsageServerAuth, validity). No application
 // data ever crosses the probing connection.
+//
+// Agent certificates live as long as the CA's client lifetime (a year by
+// default) and are renewed at two thirds of it (RenewAt, RenewCSR): a new
+// key under the same name. ReplaceKeyPair writes a renewed pair so that a
+// crash at any point leaves a pair LoadKeyPair loads.
 package pki

@@ -125,8 +125,81 @@ func parseKeyPEM(data []byte) (crypto.Signer, error) {
 }
 
 // LoadKeyPair reads a certificate chain and its private key from PEM files,
-// with the leaf parsed into the result's Leaf.
+// with the leaf parsed into the result's Leaf. It finishes a ReplaceKeyPair
+// that stopped between the key and the certificate: when the key does not
+// go with certFile but with the new certificate left beside it, that one
+// takes certFile's place.
 func LoadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
+	cert, err := loadKeyPair(certFile, keyFile)
+	if err == nil {
+		return cert, nil
+	}
+	next := nextCertPath(certFile)
+	if _, serr := os.Stat(next); serr != nil {
+		return cert, err
+	}
+	cert, nerr := loadKeyPair(next, keyFile)
+	if nerr != nil {
+		return cert, err
+	}
+	if rerr := os.Rename(next, certFile); rerr != nil {
+		return tls.Certificate{}, fmt.Errorf("load key pair %s: finish its replacement: %w", certFile, rerr)
+	}
+	return cert, nil
+}
+
+// ReplaceKeyPair puts a new certificate and key in place of the pair in
+// certFile and keyFile, each file keeping its mode (0600 for a file not
+// there yet), so that a crash at any point leaves a pair that LoadKeyPair
+// loads: the old one, or the new one. The certificate is written beside
+// certFile first (certFile + ".next"), then the key replaces keyFile, then
+// the certificate is renamed over certFile; every write is atomic
+// (WritePEMFile). An error before the key is replaced leaves the old pair
+// as it was; an error after leaves the new key with its certificate beside
+// certFile, which LoadKeyPair puts in place.
+func ReplaceKeyPair(certFile, keyFile string, certPEM, keyPEM []byte) error {
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		return fmt.Errorf("replace key pair %s: %w", certFile, err)
+	}
+	next := nextCertPath(certFile)
+	if err := WritePEMFile(next, certPEM, modeOf(certFile)); err != nil {
+		return fmt.Errorf("replace key pair: %w", err)
+	}
+	if err := WritePEMFile(keyFile, keyPEM, modeOf(keyFile)); err != nil {
+		os.Remove(next)
+		return fmt.Errorf("replace key pair: %w", err)
+	}
+	if err := os.Rename(next, certFile); err != nil {
+		return fmt.Errorf("replace key pair %s: %w", certFile, err)
+	}
+	// The pair is in place; syncing the directory only hastens its
+	// durability, so its failure is no failure of the replacement.
+	syncDir(filepath.Dir(certFile))
+	return nil
+}
+
+// nextCertPath is where ReplaceKeyPair writes a new certificate first.
+func nextCertPath(certFile string) string { return certFile + ".next" }
+
+// modeOf returns the permission bits of path, or 0600 when it cannot
+// tell (the file is not there yet).
+func modeOf(path string) os.FileMode {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0o600
+	}
+	return fi.Mode().Perm()
+}
+
+// syncDir asks for the renames in dir to be made durable.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}
+
+func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("load key pair %s, %s: %w", certFile, keyFile, err)

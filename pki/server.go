@@ -48,7 +48,7 @@ func (ca *CA) issueServer(key crypto.Signer, sans []string, now time.Time) (tls.
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
-	cert, err := ca.sign(tmpl, key.Public(), now)
+	cert, err := ca.sign(tmpl, key.Public(), now, leafLifetime)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("issue server certificate: %w", err)
 	}

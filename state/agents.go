@@ -19,6 +19,12 @@ type Agent struct {
 	// Pinned: Fingerprint is the one certificate helen gave the agent
 	// last (by enrollment or helen issue), and no other is accepted.
 	Pinned bool
+	// Pending is the fingerprint of the certificate a renewal gave the
+	// agent and that it has not used yet: accepted beside Fingerprint
+	// until its first use makes it the pinned one (see RenewCert).
+	Pending string
+	// Renewed is when the agent last renewed its certificate.
+	Renewed time.Time
 }
 
 // agentRecord is the stored form of an Agent (its name is the key).
@@ -31,23 +37,40 @@ type agentRecord struct {
 	Connected   bool      `json:"connected,omitempty"`
 	Since       time.Time `json:"since,omitzero"`
 	Pinned      bool      `json:"pinned,omitempty"`
+	Pending     string    `json:"pending,omitempty"`
+	Renewed     time.Time `json:"renewed,omitzero"`
 }
 
 func (r agentRecord) agent(name string) Agent {
 	return Agent{
 		Name: name, Fingerprint: r.Fingerprint, Version: r.Version, Addr: r.Addr,
 		FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, Connected: r.Connected, Since: r.Since,
-		Pinned: r.Pinned,
+		Pinned: r.Pinned, Pending: r.Pending, Renewed: r.Renewed,
 	}
 }
 
 // certAllowed refuses a certificate other than the one pinned for the
-// agent, if any.
+// agent, if any, and its renewed successor not used yet.
 func (r agentRecord) certAllowed(fingerprint string) error {
-	if r.Pinned && fingerprint != "" && fingerprint != r.Fingerprint {
+	if r.Pinned && fingerprint != "" && fingerprint != r.Fingerprint && fingerprint != r.Pending {
 		return ErrCertReplaced
 	}
 	return nil
+}
+
+// pin makes the certificate with the given fingerprint the agent's only
+// one: the one it had and a renewed one it has not used are refused.
+func (r *agentRecord) pin(fingerprint string) {
+	r.Fingerprint, r.Pinned, r.Pending = fingerprint, true, ""
+}
+
+// used records that the agent presented the certificate with the given
+// fingerprint: the first use of a renewed certificate pins it, and the
+// one it renewed is refused from then on.
+func (r *agentRecord) used(fingerprint string) {
+	if fingerprint != "" && fingerprint == r.Pending {
+		r.pin(fingerprint)
+	}
 }
 
 // validName reports whether s can name an agent or a check in the store.
@@ -85,6 +108,7 @@ func (db *DB) AgentSeen(a Agent) error {
 		if err := rec.certAllowed(a.Fingerprint); err != nil {
 			return err
 		}
+		rec.used(a.Fingerprint)
 		if rec.Connected != a.Connected {
 			rec.Since = seen
 		}
@@ -278,7 +302,7 @@ func (db *DB) PinCert(name, fingerprint string, now time.Time) error {
 		case err != nil:
 			return err
 		}
-		rec.Fingerprint, rec.Pinned = fingerprint, true
+		rec.pin(fingerprint)
 		return putAgentTx(tx, name, rec)
 	})
 	if err != nil {
@@ -286,6 +310,59 @@ func (db *DB) PinCert(name, fingerprint string, now time.Time) error {
 	}
 	return nil
 }
+
+// RenewCert records the renewal of an agent's certificate, in one
+// transaction: the agent presented the certificate with the fingerprint
+// current, and helen gives it the one with the fingerprint next. It
+// returns ErrRevoked for a revoked agent, ErrNotFound for one helen does
+// not know, ErrCertReplaced when current is not a certificate the agent
+// may use, and ErrRenewTooSoon when the agent renewed less than
+// minInterval before now; any error changes nothing.
+//
+// next is pending, not pinned: it is accepted beside the pinned one until
+// the agent first presents it (AgentSeen, or a renewal with it), which
+// pins it, and from then on the one it renewed is refused. So an agent
+// that never got helen's answer, or could not write it down, still has a
+// certificate helen takes. Helen accepts at most these two, and only until
+// the new one is used; no certificate is ever taken back into use once a
+// later one was. A later renewal, enrollment or helen issue replaces a
+// pending certificate.
+func (db *DB) RenewCert(name, current, next string, now time.Time, minInterval time.Duration) error {
+	if !validName(name) || current == "" || next == "" {
+		return fmt.Errorf("renew certificate of %q: %w", name, ErrInvalid)
+	}
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketRevoked).Get([]byte(name)) != nil {
+			return ErrRevoked
+		}
+		rec, err := getAgentTx(tx, name)
+		if err != nil {
+			return err
+		}
+		if err := rec.certAllowed(current); err != nil {
+			return err
+		}
+		if !rec.Renewed.IsZero() && now.Sub(rec.Renewed) < minInterval {
+			return fmt.Errorf("%w: last at %s", ErrRenewTooSoon, rec.Renewed.UTC().Format(time.RFC3339))
+		}
+		rec.used(current)
+		if !rec.Pinned {
+			// Taken by name until now: pinned from here on, the renewed
+			// certificate pending beside it.
+			rec.Fingerprint, rec.Pinned = current, true
+		}
+		rec.Pending, rec.Renewed = next, now
+		return putAgentTx(tx, name, rec)
+	})
+	if err != nil {
+		return fmt.Errorf("renew certificate of %s: %w", name, err)
+	}
+	return nil
+}
+
+// ErrRenewTooSoon refuses a renewal that comes sooner after the last one
+// than the caller allows.
+var ErrRenewTooSoon = errors.New("state: certificate renewed too recently")
 
 // Revoked reports whether the agent has been revoked.
 func (db *DB) Revoked(name string) (bool, error) {

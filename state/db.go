@@ -79,6 +79,7 @@ type Store interface {
 	Revoked(name string) (bool, error)
 	CheckCert(name, fingerprint string) error
 	PinCert(name, fingerprint string, now time.Time) error
+	RenewCert(name, current, next string, now time.Time, minInterval time.Duration) error
 
 	CreateToken(spec TokenSpec, now time.Time) (secret string, t Token, err error)
 	Enroll(secret string, a Agent, now time.Time) error

@@ -139,7 +139,7 @@ func (db *DB) Enroll(secret string, a Agent, now time.Time) error {
 		replace(&agent.Addr, a.Addr)
 		if a.Fingerprint != "" {
 			// The new certificate is the agent's only one from now on.
-			agent.Fingerprint, agent.Pinned = a.Fingerprint, true
+			agent.pin(a.Fingerprint)
 		}
 		return putAgentTx(tx, a.Name, agent)
 	})

@@ -197,10 +197,11 @@ func (h *helen) token(t *testing.T, uses int) string {
 }
 
 type agentView struct {
-	Name      string
-	Version   string
-	Connected bool
-	Revoked   bool
+	Name        string
+	Fingerprint string
+	Version     string
+	Connected   bool
+	Revoked     bool
 }
 
 func (h *helen) agents(t *testing.T) []agentView {

@@ -1,7 +1,11 @@
 package system
 
 import (
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -195,4 +199,92 @@ func TestReenroll(t *testing.T) {
 	if strings.Contains(second.output(), "not_authorized") {
 		t.Errorf("the re-enrolled machine was refused:\n%s", second.output())
 	}
+}
+
+// TestCertRenewal: with helen issuing certificates for a few seconds, an
+// agent renews its certificate before each expires and stays with helen
+// well past the first one's end.
+func TestCertRenewal(t *testing.T) {
+	h := startHelen(t, t.TempDir(), freePort(t), freePort(t), "--cert-lifetime", "6s")
+	data := t.TempDir()
+	agent := startAgent(t, h, "web-1", data)
+	first := h.waitConnected(t, "web-1", 30*time.Second)
+	leaf := readLeaf(t, filepath.Join(data, "agent.pem"))
+	if leaf.NotAfter.Sub(leaf.NotBefore) > 8*time.Second {
+		t.Fatalf("--cert-lifetime 6s issued a certificate valid from %v to %v", leaf.NotBefore, leaf.NotAfter)
+	}
+	// Past the first certificate's end, and renewed at least twice.
+	seen := map[string]bool{first.Fingerprint: true}
+	deadline := time.Now().Add(60 * time.Second)
+	for len(seen) < 3 || !time.Now().After(leaf.NotAfter) {
+		if time.Now().After(deadline) {
+			t.Fatalf("certificates seen by %v: %v", time.Now(), seen)
+		}
+		for _, a := range h.agents(t) {
+			if a.Name == "web-1" && a.Fingerprint != "" {
+				seen[a.Fingerprint] = true
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	h.waitConnected(t, "web-1", 30*time.Second)
+	if out, code := run(t, "helen", "run", "--data", h.data, "web-1", "equus.ping"); code != 0 {
+		t.Fatalf("run after the renewals: exit %d: %s", code, out)
+	}
+	if strings.Contains(agent.output(), "not_authorized") || strings.Contains(agent.output(), "renewal failed") {
+		t.Errorf("the agent was refused or failed to renew:\n%s", agent.output())
+	}
+	agent.waitOutput("certificate renewed; reconnecting with it", time.Second)
+}
+
+// TestExpiredCertificate: an agent, or stage0, whose certificate has
+// expired exits with status 4 and says how to enroll it again.
+func TestExpiredCertificate(t *testing.T) {
+	h := startHelen(t, t.TempDir(), freePort(t), freePort(t), "--cert-lifetime", "1s")
+	out := t.TempDir()
+	if o, code := run(t, "helen", "issue", "--data", h.data, "exp-1", "--out", out); code != 0 {
+		t.Fatalf("helen issue: exit %d: %s", code, o)
+	}
+	cert, key, ca := filepath.Join(out, "exp-1.pem"), filepath.Join(out, "exp-1-key.pem"), filepath.Join(out, "ca.pem")
+	leaf := readLeaf(t, cert)
+	for !time.Now().After(leaf.NotAfter.Add(time.Second)) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	o, code := run(t, "equus", "--helen", h.listen, "--ca", ca, "--cert", cert, "--key", key)
+	if code != 4 || !strings.Contains(o, "expired on ") || !strings.Contains(o, "equus helen issue exp-1") {
+		t.Fatalf("agent with an expired certificate: exit %d, want 4:\n%s", code, o)
+	}
+
+	data := t.TempDir()
+	for from, to := range map[string]string{cert: "agent.pem", key: "agent-key.pem", ca: "ca.pem"} {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(data, to), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o, code = run(t, "stage0", "--helen", h.listen, "--data", data)
+	if code != 4 || !strings.Contains(o, "equus helen token --agent exp-1") || !strings.Contains(o, "stage0 stops rather than restart it") {
+		t.Fatalf("stage0 with an expired certificate: exit %d, want 4:\n%s", code, o)
+	}
+}
+
+// readLeaf reads the first certificate of a PEM file.
+func readLeaf(t *testing.T, path string) *x509.Certificate {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		t.Fatalf("%s holds no PEM", path)
+	}
+	c, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/utils/clock"
+
 	"github.com/equus-monitoring/equus/lua"
 	"github.com/equus-monitoring/equus/pki"
 )
@@ -28,16 +30,26 @@ type agent struct {
 	// worker holds a token while it waits for a check and runs it, and a
 	// check an ended session left behind keeps its token until it returns.
 	sem   chan struct{}
-	cert  tls.Certificate
-	trust pki.Trust
 	ready sync.Once
+	// clock tells the time for renewing and expiring the certificate.
+	clock clock.Clock
+
+	// mu guards what the renewal changes under the sessions: the
+	// certificate, how helen is recognised (resolved once), and how to
+	// end the session that presents the certificate.
+	mu         sync.Mutex
+	cert       tls.Certificate
+	trust      pki.Trust
+	endSession context.CancelFunc
 }
 
 // Run runs the agent until ctx ends, when it lets running checks finish
 // for a moment and returns nil. It enrolls first when it must, then keeps
-// a session with helen, reconnecting with backoff. It returns an error
-// only for what retrying cannot mend: a bad configuration, a refused
-// enrollment, or ErrReload under stage0.
+// a session with helen, reconnecting with backoff, and renews its
+// certificate when two thirds of its validity have passed. It returns an
+// error only for what retrying cannot mend: a bad configuration, a refused
+// enrollment, an expired certificate (ErrCertExpired), or ErrReload under
+// stage0.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
@@ -49,6 +61,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		start: time.Now(),
 		sem:   make(chan struct{}, cfg.Concurrency),
 		trust: cfg.Trust(),
+		clock: cfg.Clock,
+	}
+	if a.clock == nil {
+		a.clock = clock.RealClock{}
 	}
 	bo := &backoff{min: cfg.BackoffMin, max: cfg.BackoffMax}
 	if cfg.InsecurePlaintext {
@@ -71,6 +87,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer rt.Close()
 	a.rt = rt
 	a.logLoadErrors()
+	if !cfg.InsecurePlaintext {
+		renewCtx, stopRenewing := context.WithCancel(ctx)
+		renewing := make(chan struct{})
+		go func() {
+			defer close(renewing)
+			a.renewLoop(renewCtx)
+		}()
+		defer func() {
+			stopRenewing()
+			<-renewing
+		}()
+	}
 	return a.loop(ctx, bo)
 }
 
@@ -92,6 +120,17 @@ func (a *agent) loop(ctx context.Context, bo *backoff) error {
 			a.reloadChecks(log)
 			bo.reset()
 			continue
+		case o.end == endRenewed:
+			log.Info("session ended to switch to the renewed certificate; reconnecting")
+			bo.reset()
+			continue
+		}
+		if !a.cfg.InsecurePlaintext {
+			// Helen refuses an expired certificate in the handshake, and
+			// no retry can change that.
+			if err := a.expired(a.currentCert().Leaf); err != nil {
+				return err
+			}
 		}
 		// A reload right after hello is for the version, which only stage0
 		// can change: backing off keeps the agent from spinning on it.
@@ -114,45 +153,74 @@ func (a *agent) reloadChecks(log *slog.Logger) {
 }
 
 // identity loads the agent's certificate, enrolling first when the data
-// directory has none and a token was given. Enrollment is retried with
-// backoff while helen cannot be reached, not once helen refused it.
+// directory has none and a token was given, or has one that expired and a
+// token was given. An expired certificate without a token is
+// ErrCertExpired.
 func (a *agent) identity(ctx context.Context, bo *backoff) error {
 	cfg := a.cfg
 	if cfg.CertFile == "" && !enrolled(cfg.DataDir) {
-		for {
-			err := a.enroll(ctx)
-			if err == nil {
-				break
-			}
-			if errors.Is(err, ErrTokenRefused) {
-				return err
-			}
-			a.log.Warn("enrollment failed, will retry", "helen", cfg.Helen, "err", err)
-			if err := bo.wait(ctx); err != nil {
-				return err
-			}
+		if err := a.enrollRetrying(ctx, bo, cfg.Name); err != nil {
+			return err
 		}
-		bo.reset()
-		// Helen's CA is saved now; the pin, if any, still has to match it.
-		a.trust = cfg.Trust()
 	}
 	certPath, keyPath := cfg.KeyPairFiles()
 	cert, err := pki.LoadKeyPair(certPath, keyPath)
 	if err != nil {
 		return err
 	}
+	if expired := a.expired(cert.Leaf); expired != nil {
+		if cfg.CertFile != "" || cfg.Token == "" {
+			return expired
+		}
+		name := cert.Leaf.Subject.CommonName
+		a.log.Warn("the agent's certificate has expired; enrolling again with the token given", "name", name,
+			"expired", cert.Leaf.NotAfter.UTC().Format(time.RFC3339))
+		if err := a.enrollRetrying(ctx, bo, name); err != nil {
+			if errors.Is(err, ErrTokenRefused) {
+				return fmt.Errorf("%w (the token given was refused: %w)", expired, err)
+			}
+			return err
+		}
+		if cert, err = pki.LoadKeyPair(certPath, keyPath); err != nil {
+			return err
+		}
+	}
 	a.cert = cert
 	a.log.Info("agent identity", "name", cert.Leaf.Subject.CommonName, "expires", cert.Leaf.NotAfter.Format(time.DateOnly))
 	return nil
 }
 
-func (a *agent) enroll(ctx context.Context) error {
+// enrollRetrying enrolls the agent under name, retrying with backoff
+// while helen cannot be reached, not once helen refused it.
+func (a *agent) enrollRetrying(ctx context.Context, bo *backoff, name string) error {
+	for {
+		err := a.enroll(ctx, name)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, ErrTokenRefused) {
+			return err
+		}
+		a.log.Warn("enrollment failed, will retry", "helen", a.cfg.Helen, "err", err)
+		if err := bo.wait(ctx); err != nil {
+			return err
+		}
+	}
+	bo.reset()
+	// Helen's CA is saved now; the pin, if any, still has to match it.
+	a.trust = a.cfg.Trust()
+	return nil
+}
+
+func (a *agent) enroll(ctx context.Context, name string) error {
 	trust, err := ResolveTrust(ctx, a.trust, a.cfg.Helen)
 	if err != nil {
 		return fmt.Errorf("enroll: %w", err)
 	}
 	a.trust = trust
-	name, err := enroll(ctx, a.cfg, trust)
+	cfg := a.cfg
+	cfg.Name = name
+	name, err = enroll(ctx, cfg, trust)
 	if err != nil {
 		return err
 	}

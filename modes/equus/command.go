@@ -38,6 +38,10 @@ func Command(version string) *cli.Command {
 				log.Info("exiting for stage0 to reload", "status", ReloadExitCode)
 				return cli.Exit("", ReloadExitCode)
 			}
+			if errors.Is(err, ErrCertExpired) {
+				log.Error(err.Error(), "status", CertExpiredExitCode)
+				return cli.Exit("", CertExpiredExitCode)
+			}
 			return err
 		},
 	}

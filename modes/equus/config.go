@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"k8s.io/utils/clock"
 
 	"github.com/equus-monitoring/equus/lua"
 	"github.com/equus-monitoring/equus/modes/setup"
@@ -79,8 +80,8 @@ type Config struct {
 	BackoffMin   time.Duration
 	BackoffMax   time.Duration
 	BackoffReset time.Duration
-	// Drain is how long running checks may go on after a reload or a
-	// shutdown before they are cancelled. Zero: 5 s.
+	// Drain is how long running checks may go on after a reload, a
+	// renewal or a shutdown before they are cancelled. Zero: 5 s.
 	Drain time.Duration
 
 	// MaxQueuedChecks and MaxQueuedBytes (of their args) bound the Lua
@@ -95,6 +96,10 @@ type Config struct {
 
 	// onSession, for tests, is called with every session as it starts.
 	onSession func(*session)
+
+	// Clock tells the time for renewing the certificate and for finding
+	// it expired; nil: the real one. Tests move a fake one.
+	Clock clock.Clock
 }
 
 // withDefaults returns cfg with its zero durations and counts filled in.

@@ -7,4 +7,12 @@
 // and full jitter after any failure. A reload from helen drains the running
 // checks and then either returns ErrReload (under stage0, which then updates
 // and restarts the agent) or reloads the check files in place.
+//
+// Beside the sessions, the agent renews its certificate at two thirds of
+// its life (renew.go): a new key made here, the new certificate from
+// helen's POST /v1/renew over mutual TLS with the current one, the pair
+// replaced on disk, and the session drained like a reload and opened again
+// with the new certificate, whose first use makes it the only one helen
+// takes. An expired certificate, found at start or after a failed
+// connection, ends Run with ErrCertExpired and how to enroll again.
 package equus

@@ -37,7 +37,7 @@ func (a *agent) logHelenError(log *slog.Logger, message string) {
 			fix = "to join again, give it a new certificate (equus helen issue NAME)"
 		}
 		certPath, _ := a.cfg.KeyPairFiles()
-		log.Error("helen refuses this agent's certificate: the agent was revoked, a later enrollment or helen issue replaced the certificate, "+
+		log.Error("helen refuses this agent's certificate: the agent was revoked, a later enrollment, renewal or helen issue replaced the certificate, "+
 			"or it is from another helen's CA; "+fix,
 			"message", message, "cert", certPath)
 	case wire.CodeUnsupportedProtocolVersion:

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -27,6 +26,7 @@ const enrollPath = "/v1/enroll"
 // few KiB.
 const maxEnrollResponse = 256 << 10
 
+// enrollTimeout bounds an enrollment or a renewal request.
 const enrollTimeout = 30 * time.Second
 
 // enroll asks helen for a certificate for cfg.Name with cfg.Token and
@@ -38,11 +38,15 @@ func enroll(ctx context.Context, cfg Config, trust pki.Trust) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("enroll: %w", err)
 	}
-	tlsCfg, err := pki.ClientConfig(trust, "", nil, []string{"http/1.1"})
+	tlsCfg, err := agentTLS(trust, nil, "http/1.1", cfg.Clock)
 	if err != nil {
 		return "", fmt.Errorf("enroll: %w", err)
 	}
-	resp, state, err := postEnroll(ctx, cfg.Helen, tlsCfg, pki.EnrollRequest{Token: cfg.Token, CSR: string(csrPEM)})
+	resp, state, err := postPKI(ctx, cfg.Helen, enrollPath, tlsCfg, pki.EnrollRequest{Token: cfg.Token, CSR: string(csrPEM)})
+	var refused *refusal
+	if errors.As(err, &refused) && permanent(refused.status) {
+		err = fmt.Errorf("%w: %w", ErrTokenRefused, err)
+	}
 	if err != nil {
 		return "", fmt.Errorf("enroll at %s: %w", cfg.Helen, err)
 	}
@@ -51,27 +55,30 @@ func enroll(ctx context.Context, cfg Config, trust pki.Trust) (string, error) {
 		return "", fmt.Errorf("enroll at %s: %w", cfg.Helen, err)
 	}
 	// The certificate goes last: its presence is what says "enrolled", so
-	// a crash in between leaves an agent that enrolls again.
-	files := []struct {
-		name string
-		data []byte
-		mode os.FileMode
-	}{
-		{keyFile, keyPEM, 0o600},
-		{caFile, []byte(resp.CA), 0o644},
-		{certFile, []byte(resp.Cert), 0o600},
+	// a crash in between leaves an agent that enrolls again; and an agent
+	// enrolling again over an expired certificate is never left with a
+	// certificate and a key that do not go together.
+	if err := pki.WritePEMFile(filepath.Join(cfg.DataDir, caFile), []byte(resp.CA), 0o644); err != nil {
+		return "", fmt.Errorf("enroll: %w", err)
 	}
-	for _, f := range files {
-		if err := pki.WritePEMFile(filepath.Join(cfg.DataDir, f.name), f.data, f.mode); err != nil {
-			return "", fmt.Errorf("enroll: %w", err)
-		}
+	if err := pki.ReplaceKeyPair(filepath.Join(cfg.DataDir, certFile), filepath.Join(cfg.DataDir, keyFile), []byte(resp.Cert), keyPEM); err != nil {
+		return "", fmt.Errorf("enroll: %w", err)
 	}
 	return cert.Leaf.Subject.CommonName, nil
 }
 
-// postEnroll sends the request and returns helen's answer to a 200, along
-// with the TLS state of the connection it came on.
-func postEnroll(ctx context.Context, addr string, tlsCfg *tls.Config, req pki.EnrollRequest) (pki.EnrollResponse, *tls.ConnectionState, error) {
+// refusal is helen's answer to an enrollment or a renewal other than 200.
+type refusal struct {
+	status int
+	msg    string
+}
+
+func (r *refusal) Error() string { return r.msg }
+
+// postPKI sends an enrollment or renewal request to path on helen's
+// agents' port and returns helen's answer to a 200, along with the TLS
+// state of the connection it came on. Any other answer is a *refusal.
+func postPKI(ctx context.Context, addr, path string, tlsCfg *tls.Config, req any) (pki.EnrollResponse, *tls.ConnectionState, error) {
 	var out pki.EnrollResponse
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -79,7 +86,7 @@ func postEnroll(ctx context.Context, addr string, tlsCfg *tls.Config, req pki.En
 	}
 	ctx, cancel := context.WithTimeout(ctx, enrollTimeout)
 	defer cancel()
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+addr+enrollPath, bytes.NewReader(body))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+addr+path, bytes.NewReader(body))
 	if err != nil {
 		return out, nil, err
 	}
@@ -101,11 +108,7 @@ func postEnroll(ctx context.Context, addr string, tlsCfg *tls.Config, req pki.En
 		if jsonErr != nil || msg == "" {
 			msg = http.StatusText(resp.StatusCode)
 		}
-		err := fmt.Errorf("helen answered %s: %s", resp.Status, msg)
-		if permanent(resp.StatusCode) {
-			err = fmt.Errorf("%w: %w", ErrTokenRefused, err)
-		}
-		return out, nil, err
+		return out, nil, &refusal{status: resp.StatusCode, msg: fmt.Sprintf("helen answered %s: %s", resp.Status, msg)}
 	}
 	if jsonErr != nil {
 		return out, nil, fmt.Errorf("bad answer: %w", jsonErr)

@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"k8s.io/utils/clock"
+
 	"github.com/equus-monitoring/equus/pki"
-	"github.com/equus-monitoring/equus/wire"
 )
 
 // Files in the agent's data directory.
@@ -69,12 +70,16 @@ func ResolveTrust(ctx context.Context, t pki.Trust, addr string) (pki.Trust, err
 	return t.Resolve(ctx, addr, "")
 }
 
-// sessionTLS returns the TLS configuration of a wire session: helen
-// verified by trust, the agent's certificate presented, ALPN equus/1.
-func sessionTLS(trust pki.Trust, cert *tls.Certificate) (*tls.Config, error) {
-	cfg, err := pki.ClientConfig(trust, "", cert, []string{wire.ALPN})
+// agentTLS returns the TLS configuration of a connection to helen: helen
+// verified by trust at the agent's clock's time, cert (when not nil)
+// presented, alpn offered.
+func agentTLS(trust pki.Trust, cert *tls.Certificate, alpn string, clk clock.PassiveClock) (*tls.Config, error) {
+	cfg, err := pki.ClientConfig(trust, "", cert, []string{alpn})
 	if err != nil {
 		return nil, fmt.Errorf("TLS configuration: %w", err)
+	}
+	if clk != nil {
+		cfg.Time = clk.Now
 	}
 	return cfg, nil
 }

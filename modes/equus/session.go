@@ -23,6 +23,7 @@ const (
 	endFailed                    // the connection failed or helen broke the protocol
 	endError                     // helen sent error
 	endReload                    // helen sent reload
+	endRenewed                   // the certificate was renewed: reconnect with the new one
 	endShutdown                  // the agent's context ended
 )
 
@@ -45,19 +46,18 @@ const (
 // longAgo is a deadline in the past: setting it wakes a blocked Read.
 var longAgo = time.Unix(1, 0)
 
-// dial connects to helen: TLS with the agent's certificate, or plain TCP
-// in insecure mode.
-func (a *agent) dial(ctx context.Context) (net.Conn, error) {
+// dial connects to helen: TLS with the agent's certificate cert, or plain
+// TCP in insecure mode.
+func (a *agent) dial(ctx context.Context, cert tls.Certificate) (net.Conn, error) {
 	nd := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
 	if a.cfg.InsecurePlaintext {
 		return nd.DialContext(ctx, "tcp", a.cfg.Helen)
 	}
-	trust, err := ResolveTrust(ctx, a.trust, a.cfg.Helen)
+	trust, err := a.resolvedTrust(ctx)
 	if err != nil {
 		return nil, err
 	}
-	a.trust = trust
-	tlsCfg, err := sessionTLS(trust, &a.cert)
+	tlsCfg, err := agentTLS(trust, &cert, wire.ALPN, a.clock)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +67,9 @@ func (a *agent) dial(ctx context.Context) (net.Conn, error) {
 
 // session runs one connection to helen, from the dial to the close.
 func (a *agent) session(ctx context.Context) outcome {
-	conn, err := a.dial(ctx)
+	cert, renewed, release := a.sessionCert()
+	defer release()
+	conn, err := a.dial(ctx, cert)
 	if err != nil {
 		if ctx.Err() != nil {
 			return outcome{end: endShutdown}
@@ -107,7 +109,7 @@ func (a *agent) session(ctx context.Context) outcome {
 		s.workers.Add(1)
 		go s.work()
 	}
-	o := s.readChecks(ctx)
+	o := s.readChecks(ctx, renewed)
 	s.finish(o.end, writerDone)
 	o.up = time.Since(start)
 	return o
@@ -160,11 +162,14 @@ func (cfg Config) maxHeld() int {
 }
 
 // readChecks reads helen's messages and answers or queues each check
-// until the session must end, and says why.
-func (s *session) readChecks(ctx context.Context) outcome {
+// until the session must end, and says why. The session ends too when
+// renewed does: the certificate it presents was renewed.
+func (s *session) readChecks(ctx, renewed context.Context) outcome {
 	a := s.agent
 	stop := context.AfterFunc(ctx, func() { s.conn.SetReadDeadline(longAgo) })
 	defer stop()
+	stopRenewed := context.AfterFunc(renewed, func() { s.conn.SetReadDeadline(longAgo) })
+	defer stopRenewed()
 	r := wire.NewReader(s.conn)
 	checks := 0
 	for {
@@ -175,6 +180,9 @@ func (s *session) readChecks(ctx context.Context) outcome {
 		if err != nil {
 			if ctx.Err() != nil {
 				return outcome{end: endShutdown, checks: checks}
+			}
+			if renewed.Err() != nil {
+				return outcome{end: endRenewed, checks: checks}
 			}
 			if errors.Is(err, io.EOF) {
 				err = errors.New("helen closed the connection")
@@ -327,12 +335,14 @@ func (s *session) answer(m wire.Message, doc result.Doc) {
 }
 
 // notRun answers a check that was queued when the session ended: after a
-// reload or a shutdown, helen gets a result saying it did not run; after
-// a failure nothing can be sent.
+// reload, a renewal or a shutdown, helen gets a result saying it did not
+// run; after a failure nothing can be sent.
 func (s *session) notRun(m wire.Message) {
 	switch s.end {
 	case endReload:
 		s.answer(m, result.Unknownf("%s not run: helen asked equus to reload", m.Name))
+	case endRenewed:
+		s.answer(m, result.Unknownf("%s not run: equus is reconnecting with its renewed certificate", m.Name))
 	case endShutdown:
 		s.answer(m, result.Unknownf("%s not run: equus is shutting down", m.Name))
 	default:
@@ -406,7 +416,7 @@ func (s *session) finish(end ending, writerDone <-chan struct{}) {
 	a := s.agent
 	s.end = end
 	switch end {
-	case endReload, endShutdown:
+	case endReload, endRenewed, endShutdown:
 		close(s.draining)
 		s.conn.SetWriteDeadline(time.Now().Add(a.cfg.Drain + cancelGrace))
 		if !waitTimeout(&s.workers, a.cfg.Drain) {

@@ -28,6 +28,7 @@ func (s *Server) agentsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("POST /v1/enroll", s.handleEnroll)
+	mux.HandleFunc("POST /v1/renew", s.handleRenew)
 	mux.HandleFunc("GET /bootstrap.sh", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/x-shellscript")
 		w.Write(bootstrapScript)
@@ -52,7 +53,7 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	}
 	// Sign before spending a use of the token, so that a bad request
 	// costs none; a certificate not handed out is harmless.
-	now := time.Now()
+	now := s.cfg.Clock.Now()
 	certPEM, name, err := s.ca.SignCSR([]byte(req.CSR), now)
 	if err != nil {
 		httpError(w, http.StatusBadRequest, "bad certificate request: %v", err)

@@ -3,7 +3,13 @@ package helen
 import (
 	"log/slog"
 	"time"
+
+	"k8s.io/utils/clock"
 )
+
+// DefaultCertLifetime is how long agent certificates are valid unless
+// Config.CertLifetime says otherwise.
+const DefaultCertLifetime = 365 * 24 * time.Hour
 
 // Config is what a helen server is made of. The zero value of a duration
 // or size means its default.
@@ -46,6 +52,14 @@ type Config struct {
 	DownAfter time.Duration
 	// MetricsAuth reports whether /metrics asks for the admin token.
 	MetricsAuth bool
+	// CertLifetime is how long the agent certificates helen issues are
+	// valid (enrollment, helen issue, renewal); default a year, at least
+	// pki.MinClientLifetime. Agents renew theirs at two thirds of it.
+	CertLifetime time.Duration
+	// Clock tells the time of agent certificates: when enrollments and
+	// renewals issue them, when the agents' port finds them expired, and
+	// how soon an agent may renew again. Nil: the real one.
+	Clock clock.PassiveClock
 
 	// MaxUnauthenticated bounds the connections of the agents' port that
 	// have shown no valid agent certificate (default: half the file
@@ -77,6 +91,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HTTPIdleTimeout <= 0 {
 		c.HTTPIdleTimeout = defaultHTTPIdleTimeout
+	}
+	if c.Clock == nil {
+		c.Clock = clock.RealClock{}
+	}
+	if c.CertLifetime == 0 {
+		c.CertLifetime = DefaultCertLifetime
 	}
 	if c.DownAfter <= 0 {
 		c.DownAfter = 60 * time.Second

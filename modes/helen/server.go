@@ -88,6 +88,9 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("helen: CA: %w", err)
 	}
+	if err := ca.SetClientLifetime(cfg.CertLifetime); err != nil {
+		return nil, fmt.Errorf("helen: --cert-lifetime: %w", err)
+	}
 	sans := append(pki.DefaultSANs(), cfg.SANs...)
 	cert, err := pki.LoadOrCreateServer(cfg.DataDir, ca, sans)
 	if err != nil {
@@ -119,6 +122,7 @@ func New(cfg Config) (*Server, error) {
 	s.limits = connBudget(fdLimit(), cfg)
 	s.agentsAdm = newAdmission("agents", s.limits.unauth, s.limits.unauthPerAddr, s.metrics, s.logRefusal("agents"))
 	s.opsAdm = newAdmission("operators", s.limits.ops, s.limits.opsPerAddr, s.metrics, s.logRefusal("operators"))
+	s.tlsConf.Time = cfg.Clock.Now
 	s.offers = newOffers(cfg, s.log)
 	s.rollout = newRollout(cfg.RolloutSpread)
 	if s.monitor, err = s.newMonitor(); err != nil {
@@ -367,7 +371,7 @@ func certRefusal(err error) string {
 	case errors.Is(err, state.ErrRevoked):
 		return "revoked"
 	case errors.Is(err, state.ErrCertReplaced):
-		return "its certificate was replaced by a later enrollment or helen issue"
+		return "its certificate was replaced by a later enrollment, renewal or helen issue"
 	}
 	return "cannot check its certificate"
 }

@@ -40,7 +40,11 @@ func Command(version string) *cli.Command {
 			if err != nil {
 				return err
 			}
-			return Run(c.Context, cfg, log)
+			err = Run(c.Context, cfg, log)
+			if errors.Is(err, equus.ErrCertExpired) {
+				return cli.Exit("", equus.CertExpiredExitCode)
+			}
+			return err
 		},
 	}
 }

@@ -62,6 +62,8 @@ type fakeHelen struct {
 	bundleSum  string
 	bundleCode int
 	requests   map[string]int
+	// presented is the fingerprint of the last agent certificate seen.
+	presented string
 }
 
 func newFakeHelen(t *testing.T) *fakeHelen {
@@ -121,6 +123,9 @@ func (h *fakeHelen) agentOnly(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		h.mu.Lock()
 		h.requests[r.URL.Path]++
+		if len(r.TLS.PeerCertificates) > 0 {
+			h.presented = pki.Fingerprint(r.TLS.PeerCertificates[0])
+		}
 		h.mu.Unlock()
 		if _, ok := pki.AgentName(*r.TLS); !ok {
 			http.Error(w, "agent certificate required", http.StatusUnauthorized)

@@ -2,6 +2,7 @@ package stage0
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -96,6 +97,8 @@ func newSupervisor(cfg Config, log *slog.Logger) *supervisor {
 }
 
 // Run supervises the agent until ctx ends, then stops it and returns nil.
+// An agent that exits because its certificate has expired is not started
+// again: Run returns an error wrapping equus.ErrCertExpired.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	s := newSupervisor(cfg, log)
 	var err error
@@ -126,6 +129,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		up := time.Since(ch.started)
 		if up >= upLongEnough {
 			s.bo.reset()
+		}
+		if ch.exitCode() == equus.CertExpiredExitCode {
+			// No restart can mend it: the agent said how to enroll again.
+			s.log.Error("the agent's certificate has expired; stage0 stops rather than restart it (the agent's log says how to enroll it again)",
+				"status", equus.CertExpiredExitCode)
+			return fmt.Errorf("agent: %w", equus.ErrCertExpired)
 		}
 		if ch.exitCode() != equus.ReloadExitCode {
 			s.log.Warn("agent died", "how", ch.describe(), "up", up.Round(time.Millisecond))

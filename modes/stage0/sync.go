@@ -83,16 +83,19 @@ func (s *supervisor) installBundle(ctx context.Context, client *http.Client) boo
 }
 
 // enrolled reports whether the agent has a certificate to talk to helen's
-// update endpoints with.
+// update endpoints with, one that has not expired. An expired one is the
+// agent's to deal with: it enrolls again with a token, or exits with
+// equus.CertExpiredExitCode and says how to.
 func (s *supervisor) enrolled() bool {
-	certPath, _ := s.cfg.Agent.KeyPairFiles()
-	_, err := os.Stat(certPath)
-	return err == nil
+	certPath, keyPath := s.cfg.Agent.KeyPairFiles()
+	cert, err := pki.LoadKeyPair(certPath, keyPath)
+	return err == nil && time.Now().Before(cert.Leaf.NotAfter)
 }
 
 // client returns an HTTP client for helen's agents' port: helen recognised
 // as the agent recognises it, the agent's certificate presented, HTTP/1.1
-// by ALPN.
+// by ALPN. The certificate is read from its files for every client, so a
+// sync presents the one the agent last renewed.
 func (s *supervisor) client(ctx context.Context) (*http.Client, error) {
 	certPath, keyPath := s.cfg.Agent.KeyPairFiles()
 	cert, err := pki.LoadKeyPair(certPath, keyPath)

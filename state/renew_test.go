@@ -1,0 +1,149 @@
+package state
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+// TestRenewCert: a renewal leaves the pinned certificate in use and the new
+// one pending beside it; the first use of the new one pins it and refuses
+// the old; a later renewal, enrollment or issue replaces a pending one.
+func TestRenewCert(t *testing.T) {
+	db := openTest(t, Options{})
+	if err := db.PinCert("web-1", "fp1", at(0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RenewCert("web-1", "fp1", "fp2", at(time.Hour), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	a := mustAgent(t, db, "web-1")
+	if a.Fingerprint != "fp1" || !a.Pinned || a.Pending != "fp2" || !a.Renewed.Equal(at(time.Hour)) {
+		t.Fatalf("after the renewal: %+v", a)
+	}
+	for _, fp := range []string{"fp1", "fp2"} {
+		if err := db.CheckCert("web-1", fp); err != nil {
+			t.Errorf("CheckCert(%s) while fp2 is pending = %v", fp, err)
+		}
+	}
+	if err := db.CheckCert("web-1", "fp0"); !errors.Is(err, ErrCertReplaced) {
+		t.Errorf("CheckCert of another certificate = %v, want ErrCertReplaced", err)
+	}
+	// The old one is still the agent's as long as the new one is unused.
+	if err := db.AgentSeen(Agent{Name: "web-1", Fingerprint: "fp1", LastSeen: at(2 * time.Hour), Connected: true}); err != nil {
+		t.Fatal(err)
+	}
+	if a := mustAgent(t, db, "web-1"); a.Fingerprint != "fp1" || a.Pending != "fp2" {
+		t.Fatalf("the old certificate's use changed the pin: %+v", a)
+	}
+	if err := db.AgentSeen(Agent{Name: "web-1", Fingerprint: "fp2", LastSeen: at(3 * time.Hour), Connected: true}); err != nil {
+		t.Fatal(err)
+	}
+	if a := mustAgent(t, db, "web-1"); a.Fingerprint != "fp2" || !a.Pinned || a.Pending != "" {
+		t.Fatalf("the new certificate's first use did not pin it: %+v", a)
+	}
+	if err := db.CheckCert("web-1", "fp1"); !errors.Is(err, ErrCertReplaced) {
+		t.Errorf("CheckCert of the renewed certificate after the switch = %v, want ErrCertReplaced", err)
+	}
+	if err := db.AgentSeen(Agent{Name: "web-1", Fingerprint: "fp1", LastSeen: at(4 * time.Hour)}); !errors.Is(err, ErrCertReplaced) {
+		t.Errorf("AgentSeen with the renewed certificate = %v, want ErrCertReplaced", err)
+	}
+
+	// Renewing with a pending certificate is its first use.
+	if err := db.RenewCert("web-1", "fp2", "fp3", at(5*time.Hour), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RenewCert("web-1", "fp3", "fp4", at(6*time.Hour), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if a := mustAgent(t, db, "web-1"); a.Fingerprint != "fp3" || a.Pending != "fp4" {
+		t.Fatalf("renewal with the pending certificate: %+v", a)
+	}
+	// An unused pending certificate gives way to a later renewal...
+	if err := db.RenewCert("web-1", "fp3", "fp5", at(7*time.Hour), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CheckCert("web-1", "fp4"); !errors.Is(err, ErrCertReplaced) {
+		t.Errorf("CheckCert of a pending certificate renewed again = %v, want ErrCertReplaced", err)
+	}
+	// ...and to an enrollment or helen issue.
+	if err := db.PinCert("web-1", "fp6", at(8*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for _, fp := range []string{"fp3", "fp5"} {
+		if err := db.CheckCert("web-1", fp); !errors.Is(err, ErrCertReplaced) {
+			t.Errorf("CheckCert(%s) after PinCert = %v, want ErrCertReplaced", fp, err)
+		}
+	}
+}
+
+// TestRenewCertRefused: a renewal that is refused changes nothing.
+func TestRenewCertRefused(t *testing.T) {
+	db := openTest(t, Options{})
+	if err := db.PinCert("web-1", "fp1", at(0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RenewCert("web-1", "fp1", "fp2", at(time.Hour), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PinCert("gone", "fpg", at(0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Revoke("gone", at(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, agent, current string
+		now                  time.Time
+		want                 error
+	}{
+		{"not-pinned", "web-1", "fp0", at(2 * time.Hour), ErrCertReplaced},
+		{"too-soon", "web-1", "fp1", at(time.Hour + time.Second), ErrRenewTooSoon},
+		{"revoked", "gone", "fpg", at(2 * time.Hour), ErrRevoked},
+		{"unknown", "nobody", "fpn", at(2 * time.Hour), ErrNotFound},
+		{"no-fingerprint", "web-1", "", at(2 * time.Hour), ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before, _ := db.Agent(tt.agent)
+			err := db.RenewCert(tt.agent, tt.current, "fpx", tt.now, time.Minute)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("RenewCert = %v, want %v", err, tt.want)
+			}
+			after, _ := db.Agent(tt.agent)
+			if !agentEqual(before, after) || before.Pending != after.Pending || !before.Renewed.Equal(after.Renewed) || before.Pinned != after.Pinned {
+				t.Fatalf("a refused renewal changed the agent:\n%+v\n%+v", before, after)
+			}
+		})
+	}
+}
+
+// TestRenewCertUnpinned: an agent taken by name (its certificate never
+// recorded) is pinned by its renewal.
+func TestRenewCertUnpinned(t *testing.T) {
+	db := openTest(t, Options{})
+	if err := db.AgentSeen(Agent{Name: "old-1", Fingerprint: "fp1", LastSeen: at(0)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RenewCert("old-1", "fp1", "fp2", at(time.Hour), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CheckCert("old-1", "fp9"); !errors.Is(err, ErrCertReplaced) {
+		t.Errorf("CheckCert of another certificate after a renewal = %v, want ErrCertReplaced", err)
+	}
+	if err := db.AgentSeen(Agent{Name: "old-1", Fingerprint: "fp2", LastSeen: at(2 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if a := mustAgent(t, db, "old-1"); a.Fingerprint != "fp2" || !a.Pinned || a.Pending != "" {
+		t.Fatalf("after the switch: %+v", a)
+	}
+}
+
+func mustAgent(t *testing.T, db *DB, name string) Agent {
+	t.Helper()
+	a, err := db.Agent(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
