@@ -125,3 +125,19 @@ func BenchmarkPruneWhileWriting(b *testing.B) {
 	b.ReportMetric(float64(pruned)/b.Elapsed().Seconds(), "pruned/s")
 	b.ReportMetric(float64(worst)/float64(time.Millisecond), "worst-write-ms")
 }
+
+// BenchmarkCheckCert measures the smallest read transaction helen makes,
+// the one of every agent's connection: what a transaction costs beyond its
+// work.
+func BenchmarkCheckCert(b *testing.B) {
+	db := openTest(b, Options{PruneInterval: -1})
+	if err := db.PinCert("web-1", "fp", at(0)); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := db.CheckCert("web-1", "fp"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
