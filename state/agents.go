@@ -91,7 +91,7 @@ func (db *DB) AgentSeen(a Agent) error {
 	if seen.IsZero() {
 		seen = time.Now()
 	}
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketRevoked).Get([]byte(a.Name)) != nil {
 			return ErrRevoked
 		}
@@ -135,7 +135,7 @@ func replace(dst *string, s string) {
 // returns ErrNotFound for an agent never seen, and ErrRevoked when a revoked
 // agent connects.
 func (db *DB) SetConnected(name string, connected bool, at time.Time) error {
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		if connected && tx.Bucket(bucketRevoked).Get([]byte(name)) != nil {
 			return ErrRevoked
 		}
@@ -165,7 +165,7 @@ func setConnected(rec *agentRecord, connected bool, at time.Time) {
 // Agent returns the agent called name, or ErrNotFound.
 func (db *DB) Agent(name string) (Agent, error) {
 	var a Agent
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		rec, err := getAgentTx(tx, name)
 		a = rec.agent(name)
 		return err
@@ -179,7 +179,7 @@ func (db *DB) Agent(name string) (Agent, error) {
 // Agents returns every agent, by name.
 func (db *DB) Agents() ([]Agent, error) {
 	var agents []Agent
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketAgents).ForEach(func(k, v []byte) error {
 			var rec agentRecord
 			if err := json.Unmarshal(v, &rec); err != nil {
@@ -198,7 +198,7 @@ func (db *DB) Agents() ([]Agent, error) {
 // DisconnectAll marks every agent disconnected as of at. Helen calls it when
 // it starts, since no connection outlives the process that held it.
 func (db *DB) DisconnectAll(at time.Time) error {
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		connected := map[string]agentRecord{}
 		err := tx.Bucket(bucketAgents).ForEach(func(k, v []byte) error {
 			var rec agentRecord
@@ -248,7 +248,7 @@ func (db *DB) Revoke(name string, at time.Time) error {
 	if !validName(name) {
 		return fmt.Errorf("revoke %q: %w: name", name, ErrInvalid)
 	}
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketRevoked).Put([]byte(name), timeKey(at)); err != nil {
 			return err
 		}
@@ -264,7 +264,7 @@ func (db *DB) Revoke(name string, at time.Time) error {
 // when the certificate with the given fingerprint is not the one helen gave
 // it last, and nil when the agent may use it.
 func (db *DB) CheckCert(name, fingerprint string) error {
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketRevoked).Get([]byte(name)) != nil {
 			return ErrRevoked
 		}
@@ -291,7 +291,7 @@ func (db *DB) PinCert(name, fingerprint string, now time.Time) error {
 	if !validName(name) || fingerprint == "" {
 		return fmt.Errorf("pin certificate of %q: %w", name, ErrInvalid)
 	}
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketRevoked).Get([]byte(name)) != nil {
 			return ErrRevoked
 		}
@@ -367,7 +367,7 @@ var ErrRenewTooSoon = errors.New("state: certificate renewed too recently")
 // Revoked reports whether the agent has been revoked.
 func (db *DB) Revoked(name string) (bool, error) {
 	var revoked bool
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		revoked = tx.Bucket(bucketRevoked).Get([]byte(name)) != nil
 		return nil
 	})

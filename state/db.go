@@ -5,6 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,6 +35,13 @@ var (
 	ErrClosed       = errors.New("state: closed")
 	ErrLocked       = errors.New("state: database in use by another process")
 	ErrSchema       = errors.New("state: unsupported schema version")
+	// ErrCorrupt is a damaged database file: one the consistency check
+	// of Open finds a problem in, that bbolt cannot read, or that makes it
+	// panic in a transaction. Its error names the file.
+	ErrCorrupt = errors.New("state: database damaged")
+	// ErrNoDatabase is a database file missing or empty where
+	// Options.Existing says there must be one.
+	ErrNoDatabase = errors.New("state: no database")
 )
 
 // Options tune a DB. The zero value gives the defaults.
@@ -42,6 +52,16 @@ type Options struct {
 	BatchSize          int           // max results per transaction; default 1000
 	OpenTimeout        time.Duration // wait for the file lock; default 1s
 	PruneInterval      time.Duration // how often the pruner runs Prune; default 10 minutes, negative never
+	// CheckTimeout bounds the consistency check of Open: default 1
+	// minute, negative no check. A check that runs out of time is not
+	// finished (CheckReport), not failed.
+	CheckTimeout time.Duration
+	// Existing reports whether the file must hold a database already:
+	// Open refuses a missing or empty one with ErrNoDatabase instead of
+	// making a new database.
+	Existing bool
+
+	now func() time.Time // the clock of the check; default time.Now
 }
 
 func (o Options) withDefaults() Options {
@@ -62,6 +82,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.PruneInterval == 0 {
 		o.PruneInterval = 10 * time.Minute
+	}
+	if o.CheckTimeout == 0 {
+		o.CheckTimeout = time.Minute
+	}
+	if o.now == nil {
+		o.now = time.Now
 	}
 	return o
 }
@@ -128,26 +154,26 @@ type DB struct {
 	prunerDone chan struct{} // closed when the pruner has returned
 
 	pending atomic.Int64 // results enqueued and not yet answered
+
+	checked CheckReport // how the check of Open went
 }
 
-// Open opens (or creates, mode 0600) the database at path, creates missing
-// buckets, checks the schema version, and starts the result writer. It fails
-// after opt.OpenTimeout with ErrLocked when another process has the file open.
+// Open opens (or creates, mode 0600) the database at path, checks its
+// consistency (within opt.CheckTimeout) and its schema version, creates
+// missing buckets, and starts the result writer. It fails after
+// opt.OpenTimeout with ErrLocked when another process has the file open,
+// and with an error wrapping ErrCorrupt, naming the file, when it is
+// damaged.
 func Open(path string, opt Options) (*DB, error) {
 	opt = opt.withDefaults()
-	b, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:      opt.OpenTimeout,
-		FreelistType: bolt.FreelistMapType,
-	})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("open %s: %w (waited %v for its lock)", path, ErrLocked, opt.OpenTimeout)
+	if opt.Existing {
+		if err := mustExist(path); err != nil {
+			return nil, err
+		}
 	}
+	b, err := openBolt(path, opt)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	if err := b.Update(initTx); err != nil {
-		b.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err
 	}
 	db := &DB{
 		bolt:  b,
@@ -159,6 +185,10 @@ func Open(path string, opt Options) (*DB, error) {
 		stopPruner: make(chan struct{}),
 		prunerDone: make(chan struct{}),
 	}
+	if err := db.prepare(); err != nil {
+		b.Close()
+		return nil, err
+	}
 	go db.write()
 	if opt.PruneInterval > 0 {
 		go db.pruner()
@@ -168,24 +198,100 @@ func Open(path string, opt Options) (*DB, error) {
 	return db, nil
 }
 
+// mustExist refuses a missing or empty file.
+func mustExist(path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w: %s is missing", ErrNoDatabase, path)
+	case err != nil:
+		return fmt.Errorf("open %s: %w", path, err)
+	case fi.Size() == 0:
+		return fmt.Errorf("%w: %s is empty", ErrNoDatabase, path)
+	}
+	return nil
+}
+
+// openBolt opens the file with bolt, which reads its meta pages and its
+// free list: a file it finds invalid, or that makes it panic, is damaged.
+func openBolt(path string, opt Options) (b *bolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			b, err = nil, corruptError(path, panicDetail(r))
+		}
+	}()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	b, err = bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:      opt.OpenTimeout,
+		FreelistType: bolt.FreelistMapType,
+	})
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("open %s: %w (waited %v for its lock)", path, ErrLocked, opt.OpenTimeout)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
+		return nil, corruptError(path, err.Error())
+	case err != nil:
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return b, nil
+}
+
+// prepare checks the file, before anything writes to it, then its schema
+// version, and creates the buckets it lacks.
+func (db *DB) prepare() error {
+	if err := db.view(checkSize); err != nil {
+		return err
+	}
+	rep, err := db.checkFile()
+	db.checked = rep
+	if err != nil {
+		return err
+	}
+	if err := db.update(initTx); err != nil {
+		if errors.Is(err, ErrCorrupt) {
+			return err
+		}
+		return fmt.Errorf("open %s: %w", db.path, err)
+	}
+	return nil
+}
+
+// Checked returns how the consistency check of Open went.
+func (db *DB) Checked() CheckReport { return db.checked }
+
 // initTx creates the buckets a file lacks and checks the schema version,
-// writing it into a new file.
+// writing it into a new file. A file that has buckets but no schema
+// version is not new but damaged (or not helen's).
 func initTx(tx *bolt.Tx) error {
+	if tx.Bucket(bucketMeta) == nil {
+		if k, _ := tx.Cursor().First(); k != nil {
+			return corruptError(tx.DB().Path(), fmt.Sprintf("bucket %q but no %q bucket: no schema version", k, bucketMeta))
+		}
+		if err := createBucketsTx(tx); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keySchema, binary.BigEndian.AppendUint64(nil, schemaVersion))
+	}
+	v := tx.Bucket(bucketMeta).Get(keySchema)
+	switch {
+	case v == nil:
+		return corruptError(tx.DB().Path(), "no schema version")
+	case len(v) != 8:
+		return corruptError(tx.DB().Path(), fmt.Sprintf("malformed schema version %x", v))
+	}
+	if got := binary.BigEndian.Uint64(v); got != schemaVersion {
+		return fmt.Errorf("%w: file has %d, this program knows %d", ErrSchema, got, schemaVersion)
+	}
+	return createBucketsTx(tx)
+}
+
+// createBucketsTx creates the buckets the file lacks: adding one does not
+// change the schema version.
+func createBucketsTx(tx *bolt.Tx) error {
 	for _, name := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
-	}
-	meta := tx.Bucket(bucketMeta)
-	v := meta.Get(keySchema)
-	if v == nil {
-		return meta.Put(keySchema, binary.BigEndian.AppendUint64(nil, schemaVersion))
-	}
-	if len(v) != 8 {
-		return fmt.Errorf("%w: malformed version %x", ErrSchema, v)
-	}
-	if got := binary.BigEndian.Uint64(v); got != schemaVersion {
-		return fmt.Errorf("%w: file has %d, this program knows %d", ErrSchema, got, schemaVersion)
 	}
 	return nil
 }
@@ -216,7 +322,7 @@ func (db *DB) Path() string { return db.path }
 // Size returns the size of the database in bytes.
 func (db *DB) Size() (int64, error) {
 	var n int64
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		n = tx.Size()
 		return nil
 	})

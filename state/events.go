@@ -42,7 +42,7 @@ func (db *DB) AddEvents(evs ...Event) error {
 	}
 	// Should Batch run this twice, the first run's transaction was rolled
 	// back, sequence numbers included, so nothing is written twice.
-	err := db.bolt.Batch(func(tx *bolt.Tx) error {
+	err := db.batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketEvents)
 		for i, ev := range evs {
 			seq, err := b.NextSequence()
@@ -65,7 +65,7 @@ func (db *DB) AddEvents(evs ...Event) error {
 // newest limit of them when limit > 0. A zero since or until is no bound.
 func (db *DB) Events(since, until time.Time, limit int) ([]Event, error) {
 	var out []Event
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		found := scanBackTx(tx.Bucket(bucketEvents), limit, since, until, nil)
 		out = make([]Event, len(found))
 		for i, e := range found {
@@ -85,7 +85,7 @@ func (db *DB) Events(since, until time.Time, limit int) ([]Event, error) {
 // PruneEvents deletes the events older than before and returns how many.
 func (db *DB) PruneEvents(before time.Time) (int, error) {
 	n := 0
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketEvents).Cursor()
 		n = 0
 		limit := before.UnixNano()

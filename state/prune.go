@@ -29,7 +29,7 @@ func (db *DB) Prune(now time.Time) (int, error) {
 	cutoff := now.Add(-db.opt.HistoryMaxAge).UnixNano()
 	type pair struct{ agent, check []byte }
 	var pairs []pair
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		results := tx.Bucket(bucketResults)
 		for _, agent := range bucketNamesTx(results) {
 			for _, check := range bucketNamesTx(results.Bucket(agent)) {
@@ -65,7 +65,7 @@ func (db *DB) Prune(now time.Time) (int, error) {
 // that is left empty.
 func (db *DB) pruneStepTx(agent, check []byte, cutoff int64, lastOfAgent bool) (int, error) {
 	var n int
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		results := tx.Bucket(bucketResults)
 		ab := results.Bucket(agent)
 		if ab == nil {

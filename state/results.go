@@ -52,7 +52,7 @@ func encodeResult(r Result) ([]byte, error) {
 // or check with no results gives none and no error.
 func (db *DB) History(agent, check string, limit int, since, until time.Time) ([]Result, error) {
 	var out []Result
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		ab := tx.Bucket(bucketResults).Bucket([]byte(agent))
 		if ab == nil {
 			return nil
@@ -131,7 +131,7 @@ type CheckState struct {
 // agent), by agent then check.
 func (db *DB) CheckStates(agent string) ([]CheckState, error) {
 	var states []CheckState
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketLatest).Cursor()
 		var prefix []byte
 		if agent != "" {

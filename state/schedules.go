@@ -34,7 +34,7 @@ func (db *DB) PutSchedule(s Schedule) error {
 	case len(s.Args) > 0 && !json.Valid(s.Args):
 		return fmt.Errorf("put schedule %s: %w: args are not JSON", s.Name, ErrInvalid)
 	}
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSchedules)
 		if v := b.Get([]byte(s.Name)); v != nil {
 			var old Schedule
@@ -58,7 +58,7 @@ func (db *DB) PutSchedule(s Schedule) error {
 // Schedule returns the schedule called name, or ErrNotFound.
 func (db *DB) Schedule(name string) (Schedule, error) {
 	var s Schedule
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketSchedules).Get([]byte(name))
 		if v == nil {
 			return ErrNotFound
@@ -74,7 +74,7 @@ func (db *DB) Schedule(name string) (Schedule, error) {
 // Schedules returns every schedule, by name.
 func (db *DB) Schedules() ([]Schedule, error) {
 	var out []Schedule
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketSchedules).ForEach(func(k, v []byte) error {
 			var s Schedule
 			if err := json.Unmarshal(v, &s); err != nil {
@@ -93,7 +93,7 @@ func (db *DB) Schedules() ([]Schedule, error) {
 // DeleteSchedule removes the schedule called name and the statuses of its
 // runs, or returns ErrNotFound.
 func (db *DB) DeleteSchedule(name string) error {
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSchedules)
 		if b.Get([]byte(name)) == nil {
 			return ErrNotFound

@@ -42,7 +42,7 @@ func (db *DB) PutStatuses(sts ...Status) error {
 		vals[i] = v
 	}
 	// Batch may run the function twice; Put of the same values is idempotent.
-	err := db.bolt.Batch(func(tx *bolt.Tx) error {
+	err := db.batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketStatus)
 		for i, st := range sts {
 			if err := b.Put(latestKey(st.Agent, st.Schedule), vals[i]); err != nil {
@@ -61,7 +61,7 @@ func (db *DB) PutStatuses(sts ...Status) error {
 // agent then schedule.
 func (db *DB) Statuses(agent string) ([]Status, error) {
 	var out []Status
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		var prefix []byte
 		if agent != "" {
 			prefix = latestKey(agent, "")
@@ -84,7 +84,7 @@ func (db *DB) Statuses(agent string) ([]Status, error) {
 
 // DeleteStatus removes the status of a schedule on an agent, if any.
 func (db *DB) DeleteStatus(agent, schedule string) error {
-	err := db.bolt.Batch(func(tx *bolt.Tx) error {
+	err := db.batch(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketStatus).Delete(latestKey(agent, schedule))
 	})
 	if err != nil {
@@ -122,7 +122,7 @@ func (db *DB) SetAgentDown(agent string, at time.Time) error {
 	if !validName(agent) {
 		return fmt.Errorf("set agent down %q: %w: name", agent, ErrInvalid)
 	}
-	err := db.bolt.Batch(func(tx *bolt.Tx) error {
+	err := db.batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketDown)
 		if at.IsZero() {
 			return b.Delete([]byte(agent))
@@ -138,7 +138,7 @@ func (db *DB) SetAgentDown(agent string, at time.Time) error {
 // AgentsDown returns the agents declared down, with the time each was.
 func (db *DB) AgentsDown() (map[string]time.Time, error) {
 	down := map[string]time.Time{}
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketDown).ForEach(func(k, v []byte) error {
 			down[string(k)] = keyTime(v)
 			return nil

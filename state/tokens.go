@@ -73,7 +73,7 @@ func (db *DB) CreateToken(spec TokenSpec, now time.Time) (secret string, t Token
 	if err != nil {
 		return "", Token{}, fmt.Errorf("create token: %w", err)
 	}
-	err = db.bolt.Update(func(tx *bolt.Tx) error {
+	err = db.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketTokens).Put(hash, v)
 	})
 	if err != nil {
@@ -96,7 +96,7 @@ func (db *DB) Enroll(secret string, a Agent, now time.Time) error {
 		return fmt.Errorf("enroll %q: %w: name", a.Name, ErrInvalid)
 	}
 	hash := tokenHash(secret)
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketTokens)
 		v := b.Get(hash)
 		if v == nil {
@@ -152,7 +152,7 @@ func (db *DB) Enroll(secret string, a Agent, now time.Time) error {
 // Tokens returns every token, oldest first.
 func (db *DB) Tokens() ([]Token, error) {
 	var tokens []Token
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketTokens).ForEach(func(k, v []byte) error {
 			var rec tokenRecord
 			if err := json.Unmarshal(v, &rec); err != nil {
@@ -171,7 +171,7 @@ func (db *DB) Tokens() ([]Token, error) {
 
 // pruneTokens deletes the tokens that expired before cutoff.
 func (db *DB) pruneTokens(cutoff time.Time) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketTokens)
 		var expired [][]byte
 		err := b.ForEach(func(k, v []byte) error {

@@ -100,7 +100,7 @@ func (db *DB) write() {
 		open = db.gather(&batch, timer, db.opt.BatchDelay-time.Since(lastCommit))
 
 		lastCommit = time.Now()
-		err := db.bolt.Update(func(tx *bolt.Tx) error { return db.addResultsTx(tx, batch) })
+		err := db.update(func(tx *bolt.Tx) error { return db.addResultsTx(tx, batch) })
 		for _, p := range batch {
 			p.err <- err
 		}
