@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -99,6 +100,22 @@ func NewCA(commonName string, now time.Time) (*CA, error) {
 	}
 	return &CA{Cert: cert, Key: key, CertPEM: CertPEM(cert)}, nil
 }
+
+// HasCA reports whether dir holds a CA: whether LoadOrCreateCA would load
+// one rather than make one.
+func HasCA(dir string) (bool, error) {
+	_, err := os.Stat(filepath.Join(dir, caCertFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("CA: %w", err)
+	}
+	return true, nil
+}
+
+// CAFiles returns the names of the CA's files in a data directory.
+func CAFiles() []string { return []string{caCertFile, caKeyFile} }
 
 // LoadOrCreateCA loads the CA from dir/ca.pem and dir/ca-key.pem, or, when
 // ca.pem does not exist, creates a CA and writes both (the key 0600, the

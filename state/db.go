@@ -60,6 +60,10 @@ type Options struct {
 	// Open refuses a missing or empty one with ErrNoDatabase instead of
 	// making a new database.
 	Existing bool
+	// OnCorrupt, if set, is called with the error of each transaction
+	// that a damaged page made fail (ErrCorrupt), on its goroutine, so
+	// that the owner can report it wherever the error goes.
+	OnCorrupt func(err error)
 
 	now func() time.Time // the clock of the check; default time.Now
 }

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -40,17 +41,32 @@ func (db *DB) update(fn func(*bolt.Tx) error) (err error) {
 // happens on bolt's goroutine, out of reach.
 func (db *DB) batch(fn func(*bolt.Tx) error) (err error) {
 	defer db.recoverCorrupt(&err)
-	return db.bolt.Batch(func(tx *bolt.Tx) (err error) {
-		defer db.recoverCorrupt(&err)
+	err = db.bolt.Batch(func(tx *bolt.Tx) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = corruptError(db.path, panicDetail(r))
+			}
+		}()
 		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 		return fn(tx)
 	})
+	if errors.Is(err, ErrCorrupt) {
+		db.reportCorrupt(err)
+	}
+	return err
 }
 
 // recoverCorrupt, deferred, turns a panic into an error wrapping ErrCorrupt.
 func (db *DB) recoverCorrupt(err *error) {
 	if r := recover(); r != nil {
 		*err = corruptError(db.path, panicDetail(r))
+		db.reportCorrupt(*err)
+	}
+}
+
+func (db *DB) reportCorrupt(err error) {
+	if db.opt.OnCorrupt != nil {
+		db.opt.OnCorrupt(err)
 	}
 }
 

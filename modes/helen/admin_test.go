@@ -199,7 +199,7 @@ func TestAdminOffline(t *testing.T) {
 		t.Fatalf("dialAdmin with helen stopped: %v, want errNotRunning", err)
 	}
 
-	db, err := openOffline(h.dir)
+	db, err := openOffline(h.dir, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +249,7 @@ func TestAdminOffline(t *testing.T) {
 	if _, err := issue(ca, db, "db-1"); err == nil {
 		t.Fatal("issued offline for a revoked agent")
 	}
-	if _, err := openOffline(filepath.Join(h.dir, "missing")); err == nil {
+	if _, err := openOffline(filepath.Join(h.dir, "missing"), 0); err == nil {
 		t.Fatal("openOffline of a missing directory: no error")
 	}
 }

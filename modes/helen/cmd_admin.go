@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -22,12 +23,12 @@ import (
 )
 
 // openOffline opens helen's database for a command run while no helen is
-// running.
-func openOffline(dataDir string) (*state.DB, error) {
+// running, its check bounded by checkTimeout (0: the default).
+func openOffline(dataDir string, checkTimeout time.Duration) (*state.DB, error) {
 	if _, err := os.Stat(dataDir); err != nil {
 		return nil, fmt.Errorf("no helen data directory at %s: %w", dataDir, err)
 	}
-	return state.Open(filepath.Join(dataDir, dbFile), state.Options{})
+	return openStore(dataDir, state.Options{CheckTimeout: checkTimeout})
 }
 
 // withHelen runs online against a running helen, or offline (when not nil)
@@ -42,11 +43,18 @@ func withHelen(c *cli.Context, online func(*adminClient) error, offline func(db 
 	if !errors.Is(err, errNotRunning) || offline == nil {
 		return err
 	}
-	db, err := openOffline(dir)
+	db, err := openOffline(dir, c.Duration("db-check-timeout"))
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	if msg, level, args := checkLine(db); level > slog.LevelInfo {
+		line := "equus: " + msg
+		for i := 0; i+1 < len(args); i += 2 {
+			line += fmt.Sprintf(" %v=%v", args[i], args[i+1])
+		}
+		fmt.Fprintln(c.App.ErrWriter, line)
+	}
 	return offline(db)
 }
 
@@ -61,7 +69,7 @@ func tokenCommand() *cli.Command {
 		Name:  "token",
 		Usage: "make an enrollment token and print the command that joins a machine with it",
 		Flags: []cli.Flag{
-			dataFlag(),
+			dataFlag(), dbCheckFlag(),
 			&cli.IntFlag{Name: "uses", Value: 1, Usage: "let `N` agents enroll with it", EnvVars: []string{"HELEN_TOKEN_USES"}},
 			&cli.DurationFlag{Name: "ttl", Value: 24 * time.Hour, Usage: "keep it valid for `DURATION`", EnvVars: []string{"HELEN_TOKEN_TTL"}},
 			&cli.StringFlag{Name: "agent", Usage: "make it enroll agent `NAME` alone, even one enrolled already (a machine set up anew); " +
@@ -119,7 +127,7 @@ func issueCommand() *cli.Command {
 		Usage:     "write an agent certificate for offline enrollment: ca.pem, NAME.pem, NAME-key.pem; it replaces any certificate NAME had",
 		ArgsUsage: "NAME",
 		Flags: []cli.Flag{
-			dataFlag(),
+			dataFlag(), dbCheckFlag(),
 			&cli.StringFlag{Name: "out", Usage: "`DIR` to write the files to", Required: true},
 		},
 		Action: func(c *cli.Context) error {
@@ -166,7 +174,7 @@ func agentsCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "agents",
 		Usage: "list the agents helen knows",
-		Flags: []cli.Flag{dataFlag(), jsonFlag()},
+		Flags: []cli.Flag{dataFlag(), dbCheckFlag(), jsonFlag()},
 		Action: func(c *cli.Context) error {
 			var views []AgentView
 			err := withHelen(c, func(a *adminClient) error {
@@ -204,7 +212,7 @@ func revokeCommand() *cli.Command {
 		Name:      "revoke",
 		Usage:     "revoke an agent: close its connection and refuse it from now on",
 		ArgsUsage: "NAME",
-		Flags:     []cli.Flag{dataFlag()},
+		Flags:     []cli.Flag{dataFlag(), dbCheckFlag()},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return cli.Exit("usage: equus helen revoke NAME", 2)
@@ -269,7 +277,7 @@ func historyCommand() *cli.Command {
 		Usage:     "print an agent's results, newest first",
 		ArgsUsage: "AGENT [CHECK]",
 		Flags: []cli.Flag{
-			dataFlag(),
+			dataFlag(), dbCheckFlag(),
 			&cli.IntFlag{Name: "limit", Value: 20, Usage: "at most `N` results"},
 			jsonFlag(),
 		},

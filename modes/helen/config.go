@@ -46,6 +46,7 @@ type Config struct {
 	WriteTimeout       time.Duration // default 10s
 	HistoryMaxAge      time.Duration // default 30 days
 	HistoryMaxPerCheck int           // default 10000
+	DBCheckTimeout     time.Duration // bounds the database check at start; default 1 minute, negative no check
 
 	// DownAfter is how long a disconnected agent has to come back before
 	// it is declared down (an event); default 60s.

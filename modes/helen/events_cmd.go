@@ -17,7 +17,7 @@ func eventsCommand() *cli.Command {
 		Name:  "events",
 		Usage: "print the changes of status and the agents down and up, oldest first",
 		Flags: []cli.Flag{
-			dataFlag(),
+			dataFlag(), dbCheckFlag(),
 			&cli.DurationFlag{Name: "since", Value: 24 * time.Hour, Usage: "the events of the last `DURATION`"},
 			&cli.IntFlag{Name: "limit", Value: defaultListLimit, Usage: "at most the newest `N` events"},
 			jsonFlag(),

@@ -31,7 +31,7 @@ func scheduleAddCommand() *cli.Command {
 		Usage:     "add a schedule, or replace the one of that name; a running helen starts it at once",
 		ArgsUsage: "NAME",
 		Flags: []cli.Flag{
-			dataFlag(),
+			dataFlag(), dbCheckFlag(),
 			&cli.StringFlag{Name: "check", Usage: "the `CHECK` to run", Required: true},
 			&cli.StringFlag{Name: "args", Usage: "the check's arguments, a `JSON` object"},
 			&cli.DurationFlag{Name: "every", Usage: "run it every `INTERVAL`", Required: true},
@@ -78,7 +78,7 @@ func scheduleListCommand() *cli.Command {
 		Name:    "list",
 		Aliases: []string{"ls"},
 		Usage:   "list the schedules",
-		Flags:   []cli.Flag{dataFlag(), jsonFlag()},
+		Flags:   []cli.Flag{dataFlag(), dbCheckFlag(), jsonFlag()},
 		Action: func(c *cli.Context) error {
 			var views []ScheduleView
 			err := withHelen(c, func(a *adminClient) error {
@@ -113,7 +113,7 @@ func scheduleRmCommand() *cli.Command {
 		Name:      "rm",
 		Usage:     "remove a schedule and the statuses of its runs",
 		ArgsUsage: "NAME",
-		Flags:     []cli.Flag{dataFlag()},
+		Flags:     []cli.Flag{dataFlag(), dbCheckFlag()},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return cli.Exit("usage: equus helen schedule rm NAME", 2)

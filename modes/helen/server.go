@@ -84,8 +84,22 @@ func New(cfg Config) (*Server, error) {
 	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("helen: data directory: %w", err)
 	}
+	// The database first: on a first start it is made before the CA, so
+	// that a CA never stands without its database (openStore).
+	db, err := openStore(cfg.DataDir, state.Options{
+		HistoryMaxAge:      cfg.HistoryMaxAge,
+		HistoryMaxPerCheck: cfg.HistoryMaxPerCheck,
+		CheckTimeout:       cfg.DBCheckTimeout,
+		OnCorrupt:          (&corruptLog{log: cfg.Log, now: time.Now}).report,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("helen: %w", err)
+	}
+	msg, level, args := checkLine(db)
+	cfg.Log.Log(context.Background(), level, msg, args...)
 	ca, err := pki.LoadOrCreateCA(cfg.DataDir)
 	if err != nil {
+		db.Close()
 		return nil, fmt.Errorf("helen: CA: %w", err)
 	}
 	if err := ca.SetClientLifetime(cfg.CertLifetime); err != nil {
@@ -94,14 +108,8 @@ func New(cfg Config) (*Server, error) {
 	sans := append(pki.DefaultSANs(), cfg.SANs...)
 	cert, err := pki.LoadOrCreateServer(cfg.DataDir, ca, sans)
 	if err != nil {
+		db.Close()
 		return nil, fmt.Errorf("helen: server certificate: %w", err)
-	}
-	db, err := state.Open(filepath.Join(cfg.DataDir, dbFile), state.Options{
-		HistoryMaxAge:      cfg.HistoryMaxAge,
-		HistoryMaxPerCheck: cfg.HistoryMaxPerCheck,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("helen: %w", err)
 	}
 	if err := db.DisconnectAll(time.Now()); err != nil {
 		db.Close()

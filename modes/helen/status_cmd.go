@@ -16,7 +16,7 @@ func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "status",
 		Usage: "print the status of every schedule on every agent, worst first",
-		Flags: []cli.Flag{dataFlag(), jsonFlag()},
+		Flags: []cli.Flag{dataFlag(), dbCheckFlag(), jsonFlag()},
 		Action: func(c *cli.Context) error {
 			var views []StatusView
 			err := withHelen(c, func(a *adminClient) error {

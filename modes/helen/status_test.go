@@ -224,7 +224,7 @@ func TestStatusesOfRemovedSchedulesGo(t *testing.T) {
 	}
 	h.srv.Close()
 
-	db, err := openOffline(dir)
+	db, err := openOffline(dir, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
