@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -201,11 +202,21 @@ func TestCheckRefusesDamagedPages(t *testing.T) {
 func TestDamagedPageRead(t *testing.T) {
 	path := agentsFile(t)
 	damagePage(t, path, agentsBucket, flipType)
-	db, err := Open(path, Options{CheckTimeout: -1, PruneInterval: -1})
+	var reported atomic.Int32
+	db, err := Open(path, Options{CheckTimeout: -1, PruneInterval: -1, OnCorrupt: func(err error) {
+		wantCorrupt(t, "OnCorrupt", err, path)
+		reported.Add(1)
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	defer func() {
+		// Agents, CheckCert(web-1), AgentSeen.
+		if n := reported.Load(); n != 3 {
+			t.Errorf("OnCorrupt called %d times, want 3", n)
+		}
+	}()
 	if !db.Checked().Skipped {
 		t.Errorf("Checked = %+v, want skipped", db.Checked())
 	}
@@ -234,7 +245,8 @@ func TestDamagedPageRead(t *testing.T) {
 func TestDamagedPageBatch(t *testing.T) {
 	path := agentsFile(t)
 	damagePage(t, path, agentsBucket, flipType)
-	db, err := Open(path, Options{CheckTimeout: -1, PruneInterval: -1})
+	var reported atomic.Int32
+	db, err := Open(path, Options{CheckTimeout: -1, PruneInterval: -1, OnCorrupt: func(error) { reported.Add(1) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,6 +273,9 @@ func TestDamagedPageBatch(t *testing.T) {
 	}
 	if corrupt != 1 || ok != 1 {
 		t.Errorf("%d corrupt and %d good batches, want 1 and 1", corrupt, ok)
+	}
+	if n := reported.Load(); n != 1 {
+		t.Errorf("OnCorrupt called %d times, want once", n)
 	}
 }
 
