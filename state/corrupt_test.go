@@ -66,14 +66,18 @@ func closeIf(db *DB) {
 // agentsFile makes a database of ten agents, web-0 revoked, three with a
 // result, and closes it. Ten records do not fit in an inline bucket, so
 // the agents bucket has a page of its own: a leaf.
-func agentsFile(t *testing.T) string {
+func agentsFile(t *testing.T) string { return agentsFileOf(t, 10) }
+
+// agentsFileOf is agentsFile with n agents: 400 make the agents bucket a
+// tree whose root is a branch page.
+func agentsFileOf(t *testing.T, n int) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "helen.db")
 	db, err := Open(path, Options{PruneInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range 10 {
+	for i := range n {
 		name := fmt.Sprintf("web-%d", i)
 		if err := db.PinCert(name, fmt.Sprintf("%064x", i), at(0)); err != nil {
 			t.Fatal(err)
@@ -99,6 +103,12 @@ func agentsFile(t *testing.T) string {
 // bytes.
 func damagePage(t *testing.T, path string, bucket []string, damage func(page []byte)) {
 	t.Helper()
+	damagePageOf(t, path, bucket, "leaf", damage)
+}
+
+// damagePageOf is damagePage for a root page of the given type.
+func damagePageOf(t *testing.T, path string, bucket []string, typ string, damage func(page []byte)) {
+	t.Helper()
 	b, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, PreLoadFreelist: true, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -114,8 +124,8 @@ func damagePage(t *testing.T, path string, bucket []string, damage func(page []b
 		if err != nil {
 			return err
 		}
-		if info == nil || info.Type != "leaf" {
-			return fmt.Errorf("bucket %s: root page %d is %+v, want a leaf", bucket, id, info)
+		if info == nil || info.Type != typ {
+			return fmt.Errorf("bucket %s: root page %d is %+v, want a %s", bucket, id, info, typ)
 		}
 		return nil
 	})
@@ -162,20 +172,28 @@ func wantCorrupt(t *testing.T, what string, err error, path string) {
 func TestCheckRefusesDamagedPages(t *testing.T) {
 	tests := []struct {
 		name   string
+		agents int    // 10: the root page of agents is a leaf; 400: a branch
+		typ    string // of that page
 		damage func(page []byte)
 	}{
-		{"page-type", flipType},
+		{"page-type", 10, "leaf", flipType},
 		// The element table starts after the 16-byte header: flags,
 		// position, key size and value size of each element (4 bytes
 		// each). A key moved by one byte is out of order, or out of
 		// the page.
-		{"key-position", func(p []byte) { p[16+16+4] ^= 0x01 }},
-		{"element-count", func(p []byte) { p[10] ^= 0x7f; p[11] ^= 0x7f }},
+		{"key-position", 10, "leaf", func(p []byte) { p[16+16+4] ^= 0x01 }},
+		{"element-count", 10, "leaf", func(p []byte) { p[10] ^= 0x7f; p[11] ^= 0x7f }},
+		// A branch element is position and key size (4 bytes each)
+		// and the child's page id (8 bytes). Bits 24 and 32 of the
+		// first child's id (either byte order) send it terabytes past
+		// the end of the file: reading it faults, which bbolt's check
+		// alone could not survive.
+		{"child-out-of-file", 400, "branch", func(p []byte) { p[16+8+3] ^= 0x01; p[16+8+4] ^= 0x01 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := agentsFile(t)
-			damagePage(t, path, agentsBucket, tt.damage)
+			path := agentsFileOf(t, tt.agents)
+			damagePageOf(t, path, agentsBucket, tt.typ, tt.damage)
 			before, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
