@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
 	"strings"
@@ -405,6 +408,39 @@ func TestOpenNoSchema(t *testing.T) {
 			if !strings.Contains(err.Error(), "schema version") {
 				t.Errorf("Open = %v, want it to say the schema version is missing", err)
 			}
+		})
+	}
+}
+
+// Every transaction of the package goes through the boundary of tx.go
+// (view, update, batch), which turns a panic on a damaged page into
+// ErrCorrupt: no other file calls bolt's View, Update or Batch itself.
+func TestTransactionsGuarded(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if name == "tx.go" || strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			sel, ok := n.(*ast.SelectorExpr)
+			if !ok {
+				return true
+			}
+			switch sel.Sel.Name {
+			case "View", "Update", "Batch", "Begin":
+				if inner, ok := sel.X.(*ast.SelectorExpr); ok && inner.Sel.Name == "bolt" {
+					t.Errorf("%s: bolt's %s outside the boundary of tx.go: use db.%s", fset.Position(sel.Pos()), sel.Sel.Name, strings.ToLower(sel.Sel.Name))
+				}
+			}
+			return true
 		})
 	}
 }
