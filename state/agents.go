@@ -331,7 +331,7 @@ func (db *DB) RenewCert(name, current, next string, now time.Time, minInterval t
 	if !validName(name) || current == "" || next == "" {
 		return fmt.Errorf("renew certificate of %q: %w", name, ErrInvalid)
 	}
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketRevoked).Get([]byte(name)) != nil {
 			return ErrRevoked
 		}
