@@ -22,7 +22,7 @@ type Event struct {
 	Message  string    `json:"message"`
 }
 
-// AddEvents appends events. Their keys are their times then a sequence
+// AddEvents appends events, with messages capped (Cap). Their keys are their times then a sequence
 // number, so that byte order is time order and events of the same instant
 // are all kept. Concurrent callers share a transaction.
 func (db *DB) AddEvents(evs ...Event) error {
@@ -34,6 +34,7 @@ func (db *DB) AddEvents(evs ...Event) error {
 		if ev.Time.Before(time.Unix(0, 0)) {
 			return fmt.Errorf("add event: %w: time %v", ErrInvalid, ev.Time)
 		}
+		ev.Message, _ = Cap(ev.Message, nil)
 		v, err := json.Marshal(ev)
 		if err != nil {
 			return fmt.Errorf("add event: %w: %w", ErrInvalid, err)

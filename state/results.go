@@ -26,7 +26,7 @@ type Result struct {
 	DurationMS float64   `json:"duration_ms"`
 }
 
-// encodeResult checks r and returns its stored form.
+// encodeResult checks r and returns its stored form, capped (Cap).
 func encodeResult(r Result) ([]byte, error) {
 	switch {
 	case !validName(r.Agent):
@@ -39,6 +39,7 @@ func encodeResult(r Result) ([]byte, error) {
 		// Outside these, UnixNano does not fit in the key.
 		return nil, fmt.Errorf("%w: time %v", ErrInvalid, r.Time)
 	}
+	r.Message, r.Metrics = Cap(r.Message, r.Metrics)
 	v, err := json.Marshal(r)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
