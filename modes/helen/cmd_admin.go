@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -170,7 +171,9 @@ func agentsCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			var views []AgentView
 			err := withHelen(c, func(a *adminClient) error {
-				return a.do(c.Context, http.MethodGet, "/agents", nil, &views)
+				pages, err := listPages[AgentView](c.Context, a, "/v1/agents", 0)
+				views = firstOf(pages, 0)
+				return err
 			}, func(db *state.DB) error {
 				var err error
 				views, err = agentViews(db)
@@ -270,7 +273,7 @@ func historyCommand() *cli.Command {
 		ArgsUsage: "AGENT [CHECK]",
 		Flags: []cli.Flag{
 			dataFlag(),
-			&cli.IntFlag{Name: "limit", Value: 20, Usage: "at most `N` results"},
+			&cli.IntFlag{Name: "limit", Value: defaultHistoryLimit, Usage: "at most `N` results"},
 			jsonFlag(),
 		},
 		Action: func(c *cli.Context) error {
@@ -278,10 +281,14 @@ func historyCommand() *cli.Command {
 				return cli.Exit("usage: equus helen history AGENT [CHECK]", 2)
 			}
 			agent, check, limit := c.Args().Get(0), c.Args().Get(1), c.Int("limit")
+			if limit <= 0 {
+				limit = defaultHistoryLimit
+			}
 			var rs []state.Result
 			err := withHelen(c, func(a *adminClient) error {
-				var err error
-				rs, err = a.history(c.Context, agent, check, limit)
+				q := url.Values{"agent": {agent}, "check": {check}}
+				pages, err := listPages[state.Result](c.Context, a, "/v1/history?"+q.Encode(), limit)
+				rs = firstOf(pages, limit)
 				return err
 			}, func(db *state.DB) error {
 				var err error

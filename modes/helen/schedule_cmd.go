@@ -82,7 +82,9 @@ func scheduleListCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			var views []ScheduleView
 			err := withHelen(c, func(a *adminClient) error {
-				return a.do(c.Context, http.MethodGet, "/v1/schedules", nil, &views)
+				pages, err := listPages[ScheduleView](c.Context, a, "/v1/schedules", 0)
+				views = firstOf(pages, 0)
+				return err
 			}, func(db *state.DB) error {
 				ss, err := schedules(db)
 				views = viewsOf(ss)

@@ -3,7 +3,6 @@ package helen
 import (
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"text/tabwriter"
 
@@ -20,7 +19,9 @@ func statusCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			var views []StatusView
 			err := withHelen(c, func(a *adminClient) error {
-				return a.do(c.Context, http.MethodGet, "/v1/status", nil, &views)
+				pages, err := listPages[StatusView](c.Context, a, "/v1/status", 0)
+				views = firstOf(pages, 0)
+				return err
 			}, func(db *state.DB) error {
 				var err error
 				views, err = statuses(db)
