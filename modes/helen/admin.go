@@ -140,8 +140,12 @@ func (s *Server) adminHandler() http.Handler {
 	return mux
 }
 
+// maxRequestBody bounds the body of a request to the admin socket or the
+// API: room for a schedule's args of a whole blob.
+const maxRequestBody = 2 << 20
+
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 2<<20)).Decode(v); err != nil {
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody)).Decode(v); err != nil {
 		httpError(w, http.StatusBadRequest, "bad request: %v", err)
 		return false
 	}
