@@ -24,9 +24,11 @@
 package tty
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -37,6 +39,38 @@ func Line(s string) string { return escape(s, false) }
 // Text returns s escaped for a block of lines: line feeds and tabs are
 // kept, everything else Line escapes is escaped.
 func Text(s string) string { return escape(s, true) }
+
+// JSON returns b, JSON as Go's encoder writes it, with every risky
+// character in its strings written as a JSON escape (\u202e; a surrogate
+// pair past U+FFFF), so that it prints safely and still decodes to the
+// same values. The encoder escapes the C0 controls itself, but not the C1
+// controls or the format characters. Line feeds and tabs, in the encoder's
+// output only white space between values, are kept.
+func JSON(b []byte) []byte {
+	s := string(b)
+	if clean(s, true) {
+		return b
+	}
+	var out bytes.Buffer
+	out.Grow(len(b) + 16)
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			out.WriteString(`\ufffd`) // as the encoder writes a byte that is not UTF-8
+		case risky(r, true):
+			if r1, r2 := utf16.EncodeRune(r); r1 != unicode.ReplacementChar {
+				fmt.Fprintf(&out, `\u%04x\u%04x`, r1, r2)
+			} else {
+				fmt.Fprintf(&out, `\u%04x`, r)
+			}
+		default:
+			out.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return out.Bytes()
+}
 
 // Short returns Line(s) cut to at most max bytes, "..." at its end, when
 // it is longer: never inside a character or an escape.

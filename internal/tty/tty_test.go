@@ -1,6 +1,8 @@
 package tty
 
 import (
+	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode"
@@ -86,6 +88,34 @@ func TestShort(t *testing.T) {
 				t.Errorf("Short(%q, %d) = %q, want %q", tt.in, tt.max, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestJSON(t *testing.T) {
+	for _, v := range []any{
+		"plain",
+		"\x1b[32mOK\r\a\u202eKO\u2066\u200f\u0085\u2028 <&>",
+		map[string]any{"tag\U000e0041": []string{"\u00ad", "ok", "👩\u200d💻"}},
+		"a\xffb",
+	} {
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := JSON(b)
+		if !printable(string(got), true) {
+			t.Errorf("JSON(%s) = %s: something left to escape", b, got)
+		}
+		var before, after any
+		if err := json.Unmarshal(b, &before); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(got, &after); err != nil || !reflect.DeepEqual(before, after) {
+			t.Errorf("JSON(%s) = %s: decodes to %v (%v), want %v", b, got, after, err, before)
+		}
+	}
+	if b := []byte(`{"a": "ok"}`); &JSON(b)[0] != &b[0] {
+		t.Error("JSON copied a clean text")
 	}
 }
 

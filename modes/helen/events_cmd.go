@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/equus-monitoring/equus/internal/tty"
 	"github.com/equus-monitoring/equus/state"
 )
 
@@ -83,6 +84,6 @@ func eventLine(ev state.Event) string {
 	if from == "" {
 		from = "NEW"
 	}
-	return fmt.Sprintf("%s  %s  %s  %s -> %s  %s", ev.Time.Local().Format(time.DateTime), ev.Agent, what,
+	return fmt.Sprintf("%s  %s  %s  %s -> %s  %s", ev.Time.Local().Format(time.DateTime), tty.Line(ev.Agent), tty.Line(what),
 		from, strings.ToUpper(ev.To), oneLine(ev.Message))
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/equus-monitoring/equus/internal/tty"
 	"github.com/equus-monitoring/equus/state"
 )
 
@@ -67,7 +68,7 @@ func scheduleAddCommand() *cli.Command {
 			if c.Bool("json") {
 				return printJSON(c.App.Writer, out)
 			}
-			fmt.Fprintf(c.App.Writer, "schedule %s: %s every %s on %s\n", out.Name, out.Check, time.Duration(out.Every), out.Agents)
+			fmt.Fprintf(c.App.Writer, "schedule %s: %s every %s on %s\n", tty.Line(out.Name), tty.Line(out.Check), time.Duration(out.Every), tty.Line(out.Agents))
 			return nil
 		},
 	}
@@ -103,7 +104,7 @@ func scheduleListCommand() *cli.Command {
 				if args == "" {
 					args = "-"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, v.Check, time.Duration(v.Every), time.Duration(v.Timeout), v.Agents, oneLine(args))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", tty.Line(v.Name), tty.Line(v.Check), time.Duration(v.Every), time.Duration(v.Timeout), tty.Line(v.Agents), oneLine(args))
 			}
 			return tw.Flush()
 		},

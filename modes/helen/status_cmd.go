@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/equus-monitoring/equus/internal/tty"
 	"github.com/equus-monitoring/equus/state"
 )
 
@@ -46,7 +47,7 @@ func printStatuses(w io.Writer, views []StatusView) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "STATUS\tAGENT\tSCHEDULE\tCHECK\tSINCE\tLAST\tMESSAGE")
 	for _, v := range views {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", strings.ToUpper(v.Status.Status), v.Agent, v.Schedule, v.Check,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", strings.ToUpper(v.Status.Status), tty.Line(v.Agent), tty.Line(v.Schedule), tty.Line(v.Check),
 			since(v.Since), since(v.Time), oneLine(v.Message))
 	}
 	return tw.Flush()
