@@ -195,6 +195,31 @@ func (db *DB) Agents() ([]Agent, error) {
 	return agents, nil
 }
 
+// AgentsPage returns the agents whose names come after after ("" for the
+// first), by name, at most limit of them (all, when limit <= 0).
+func (db *DB) AgentsPage(after string, limit int) ([]Agent, error) {
+	var agents []Agent
+	err := db.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketAgents).Cursor()
+		k, v := c.Seek([]byte(after))
+		if k != nil && string(k) == after {
+			k, v = c.Next()
+		}
+		for ; k != nil && (limit <= 0 || len(agents) < limit); k, v = c.Next() {
+			var rec agentRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("agent %s: %w", k, err)
+			}
+			agents = append(agents, rec.agent(string(k)))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("agents: %w", err)
+	}
+	return agents, nil
+}
+
 // DisconnectAll marks every agent disconnected as of at. Helen calls it when
 // it starts, since no connection outlives the process that held it.
 func (db *DB) DisconnectAll(at time.Time) error {

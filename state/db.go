@@ -103,6 +103,7 @@ type Store interface {
 	SetConnected(name string, connected bool, at time.Time) error
 	Agent(name string) (Agent, error)
 	Agents() ([]Agent, error)
+	AgentsPage(after string, limit int) ([]Agent, error)
 	DisconnectAll(at time.Time) error
 
 	Revoke(name string, at time.Time) error
@@ -117,6 +118,7 @@ type Store interface {
 
 	AddResult(ctx context.Context, r Result) error
 	History(agent, check string, limit int, since, until time.Time) ([]Result, error)
+	HistoryPage(agent, check string, q Query) ([]Result, []string, error)
 	Latest(agent string) ([]Result, error)
 	CheckStates(agent string) ([]CheckState, error)
 	Prune(now time.Time) (int, error)
@@ -132,6 +134,7 @@ type Store interface {
 	AgentsDown() (map[string]time.Time, error)
 	AddEvents(evs ...Event) error
 	Events(since, until time.Time, limit int) ([]Event, error)
+	EventsPage(q Query) ([]Event, []string, error)
 	PruneEvents(before time.Time) (int, error)
 
 	Path() string

@@ -22,7 +22,7 @@ type Event struct {
 	Message  string    `json:"message"`
 }
 
-// AddEvents appends events. Their keys are their times then a sequence
+// AddEvents appends events, with messages capped (Cap). Their keys are their times then a sequence
 // number, so that byte order is time order and events of the same instant
 // are all kept. Concurrent callers share a transaction.
 func (db *DB) AddEvents(evs ...Event) error {
@@ -34,6 +34,7 @@ func (db *DB) AddEvents(evs ...Event) error {
 		if ev.Time.Before(time.Unix(0, 0)) {
 			return fmt.Errorf("add event: %w: time %v", ErrInvalid, ev.Time)
 		}
+		ev.Message, _ = Cap(ev.Message, nil)
 		v, err := json.Marshal(ev)
 		if err != nil {
 			return fmt.Errorf("add event: %w: %w", ErrInvalid, err)
@@ -64,22 +65,41 @@ func (db *DB) AddEvents(evs ...Event) error {
 // Events returns the events with since <= Time < until, oldest first: the
 // newest limit of them when limit > 0. A zero since or until is no bound.
 func (db *DB) Events(since, until time.Time, limit int) ([]Event, error) {
+	evs, _, err := db.EventsPage(Query{Since: since, Until: until, Limit: limit})
+	slices.Reverse(evs)
+	return evs, err
+}
+
+// EventsPage is Events by pages, newest first: the events older than
+// q.After, and for each the cursor of the events before it, which the next
+// page begins from.
+func (db *DB) EventsPage(q Query) ([]Event, []string, error) {
+	afterKey, _, err := decodeCursor(q.After)
+	if err != nil {
+		return nil, nil, fmt.Errorf("events: %w", err)
+	}
+	var low []byte
+	if !q.Since.IsZero() {
+		low = boundKey(q.Since)
+	}
 	var out []Event
-	err := db.view(func(tx *bolt.Tx) error {
-		found := scanBackTx(tx.Bucket(bucketEvents), limit, since, until, nil)
+	var cursors []string
+	err = db.view(func(tx *bolt.Tx) error {
+		found := scanBackTx(tx.Bucket(bucketEvents), "", q.Limit, low, below(q.Until, afterKey), nil)
 		out = make([]Event, len(found))
+		cursors = make([]string, len(found))
 		for i, e := range found {
 			if err := json.Unmarshal(e.value, &out[i]); err != nil {
 				return fmt.Errorf("decode event %x: %w", e.key, err)
 			}
+			cursors[i] = encodeCursor(e.key, "")
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("events: %w", err)
+		return nil, nil, fmt.Errorf("events: %w", err)
 	}
-	slices.Reverse(out)
-	return out, nil
+	return out, cursors, nil
 }
 
 // PruneEvents deletes the events older than before and returns how many.

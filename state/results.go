@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -26,7 +27,7 @@ type Result struct {
 	DurationMS float64   `json:"duration_ms"`
 }
 
-// encodeResult checks r and returns its stored form.
+// encodeResult checks r and returns its stored form, capped (Cap).
 func encodeResult(r Result) ([]byte, error) {
 	switch {
 	case !validName(r.Agent):
@@ -39,6 +40,7 @@ func encodeResult(r Result) ([]byte, error) {
 		// Outside these, UnixNano does not fit in the key.
 		return nil, fmt.Errorf("%w: time %v", ErrInvalid, r.Time)
 	}
+	r.Message, r.Metrics = Cap(r.Message, r.Metrics)
 	v, err := json.Marshal(r)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -51,8 +53,37 @@ func encodeResult(r Result) ([]byte, error) {
 // 0), with since <= Time < until. A zero since or until is no bound. An agent
 // or check with no results gives none and no error.
 func (db *DB) History(agent, check string, limit int, since, until time.Time) ([]Result, error) {
+	rs, _, err := db.HistoryPage(agent, check, Query{Since: since, Until: until, Limit: limit})
+	return rs, err
+}
+
+// HistoryPage is History by pages: the results after q.After, and for each
+// the cursor of the results after it, which the next page begins from.
+// Results of several checks at the same time are ordered by check.
+func (db *DB) HistoryPage(agent, check string, q Query) ([]Result, []string, error) {
+	afterKey, afterCheck, err := decodeCursor(q.After)
+	if err != nil {
+		return nil, nil, fmt.Errorf("history %s %s: %w", agent, check, err)
+	}
+	var low []byte
+	if !q.Since.IsZero() {
+		low = boundKey(q.Since)
+	}
+	// The results after the cursor: older ones, and of its time those of
+	// the checks after its check.
+	scan := func(b *bolt.Bucket, name string, found []entry) []entry {
+		var upto []byte
+		if afterKey != nil {
+			upto = afterKey
+			if name > afterCheck {
+				upto = keyAfter(afterKey)
+			}
+		}
+		return scanBackTx(b, name, q.Limit, low, below(q.Until, upto), found)
+	}
 	var out []Result
-	err := db.view(func(tx *bolt.Tx) error {
+	var cursors []string
+	err = db.view(func(tx *bolt.Tx) error {
 		ab := tx.Bucket(bucketResults).Bucket([]byte(agent))
 		if ab == nil {
 			return nil
@@ -60,61 +91,65 @@ func (db *DB) History(agent, check string, limit int, since, until time.Time) ([
 		var found []entry
 		if check != "" {
 			if cb := ab.Bucket([]byte(check)); cb != nil {
-				found = scanBackTx(cb, limit, since, until, nil)
+				found = scan(cb, check, nil)
 			}
 		} else {
 			err := ab.ForEachBucket(func(name []byte) error {
-				found = scanBackTx(ab.Bucket(name), limit, since, until, found)
+				found = scan(ab.Bucket(name), string(name), found)
 				return nil
 			})
 			if err != nil {
 				return err
 			}
-			slices.SortStableFunc(found, func(a, b entry) int { return bytes.Compare(b.key, a.key) })
-			if limit > 0 && len(found) > limit {
-				found = found[:limit]
+			slices.SortStableFunc(found, func(a, b entry) int {
+				return cmp.Or(bytes.Compare(b.key, a.key), cmp.Compare(a.check, b.check))
+			})
+			if q.Limit > 0 && len(found) > q.Limit {
+				found = found[:q.Limit]
 			}
 		}
 		// Decoding copies out of the memory map, so the results outlive tx.
 		out = make([]Result, len(found))
+		cursors = make([]string, len(found))
 		for i, e := range found {
 			if err := json.Unmarshal(e.value, &out[i]); err != nil {
 				return fmt.Errorf("decode result %x: %w", e.key, err)
 			}
+			cursors[i] = encodeCursor(e.key, e.check)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("history %s %s: %w", agent, check, err)
+		return nil, nil, fmt.Errorf("history %s %s: %w", agent, check, err)
 	}
-	return out, nil
+	return out, cursors, nil
 }
 
 // entry is a key and value that point into the memory map: valid only
-// while their transaction is open.
-type entry struct{ key, value []byte }
+// while their transaction is open. check names the bucket of a result.
+type entry struct {
+	key, value []byte
+	check      string
+}
 
-// scanBackTx appends to found the results of a check bucket from newest to
-// oldest, within [since, until), at most limit of them when limit > 0.
-func scanBackTx(b *bolt.Bucket, limit int, since, until time.Time, found []entry) []entry {
+// scanBackTx appends to found the items of bucket b (of check, for
+// results) from newest to oldest, with low <= key < high, at most limit of
+// them when limit > 0. A nil low or high is no bound.
+func scanBackTx(b *bolt.Bucket, check string, limit int, low, high []byte, found []entry) []entry {
 	c := b.Cursor()
 	var k, v []byte
-	if until.IsZero() {
+	if high == nil {
 		k, v = c.Last()
-	} else if k, _ = c.Seek(boundKey(until)); k == nil {
+	} else if k, _ = c.Seek(high); k == nil {
 		k, v = c.Last()
 	} else {
 		k, v = c.Prev()
-	}
-	var low []byte
-	if !since.IsZero() {
-		low = boundKey(since)
 	}
 	for n := 0; k != nil && (limit <= 0 || n < limit); n++ {
 		if bytes.Compare(k, low) < 0 {
 			break
 		}
-		found = append(found, entry{k, v})
+		found = append(found, entry{k, v, check})
 		k, v = c.Prev()
 	}
 	return found

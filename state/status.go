@@ -25,7 +25,8 @@ type Status struct {
 }
 
 // PutStatuses stores statuses, each replacing the one of its agent and
-// schedule. Concurrent callers share a transaction.
+// schedule, with message and metrics capped (Cap). Concurrent callers share
+// a transaction.
 func (db *DB) PutStatuses(sts ...Status) error {
 	vals := make([][]byte, len(sts))
 	for i, st := range sts {
@@ -35,6 +36,7 @@ func (db *DB) PutStatuses(sts ...Status) error {
 		case !result.Status(st.Status).Valid():
 			return fmt.Errorf("put status %s %s: %w: status %q", st.Agent, st.Schedule, ErrInvalid, st.Status)
 		}
+		st.Message, st.Metrics = Cap(st.Message, st.Metrics)
 		v, err := json.Marshal(st)
 		if err != nil {
 			return fmt.Errorf("put status %s %s: %w: %w", st.Agent, st.Schedule, ErrInvalid, err)

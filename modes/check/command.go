@@ -17,6 +17,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/equus-monitoring/equus/internal/tty"
 	"github.com/equus-monitoring/equus/lua"
 	"github.com/equus-monitoring/equus/modes/setup"
 	"github.com/equus-monitoring/equus/result"
@@ -122,9 +123,11 @@ func usage(msg string) error {
 func printDoc(w io.Writer, doc result.Doc, asJSON bool) error {
 	var err error
 	if asJSON {
-		_, err = fmt.Fprintf(w, "%s\n", doc.Encode(lua.MaxResult))
+		_, err = fmt.Fprintf(w, "%s\n", tty.JSON(doc.Encode(lua.MaxResult)))
 	} else {
-		_, err = fmt.Fprintln(w, doc.Line())
+		// Lines of long output are kept, as a Nagios plugin prints
+		// them; what could steer the terminal is escaped.
+		_, err = fmt.Fprintln(w, tty.Text(doc.Line()))
 	}
 	return err
 }
@@ -135,7 +138,7 @@ func list(w io.Writer, checks []lua.CheckInfo, asJSON bool) error {
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(w, "%s\n", b)
+		_, err = fmt.Fprintf(w, "%s\n", tty.JSON(b))
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
@@ -144,7 +147,7 @@ func list(w io.Writer, checks []lua.CheckInfo, asJSON bool) error {
 		if c.Err != "" {
 			desc = "BROKEN (" + c.Source + "): " + strings.ReplaceAll(c.Err, "\n", " ")
 		}
-		fmt.Fprintf(tw, "%s\t%s\n", c.Name, desc)
+		fmt.Fprintf(tw, "%s\t%s\n", tty.Line(c.Name), tty.Line(desc))
 	}
 	return tw.Flush()
 }

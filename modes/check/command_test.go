@@ -176,3 +176,24 @@ func TestExecPolicy(t *testing.T) {
 		})
 	}
 }
+
+// TestEscapedOutput: a check's message with a color, a carriage return, a
+// bell and a bidi override is printed escaped, its status first; in
+// --json too, as JSON escapes that decode to the message.
+func TestEscapedOutput(t *testing.T) {
+	dir := checkDir(t)
+	msg := "full\x1b[32m\rOK everything fine\a\u202eKO\u0085"
+	args, _ := json.Marshal(map[string]string{"status": "critical", "message": msg})
+	out, _, code := run(t, "--checks", dir, "says", string(args))
+	if want := `CRITICAL: full\x1b[32m\rOK everything fine\a\u202eKO\u0085 | v=0.5;1;2` + "\n"; code != 2 || out != want {
+		t.Errorf("exit %d, printed %q; want 2 and %q", code, out, want)
+	}
+	out, _, _ = run(t, "--checks", dir, "--json", "says", string(args))
+	var doc result.Doc
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || doc.Message != msg {
+		t.Errorf("--json: %q (%v), want the message %q", out, err, msg)
+	}
+	if strings.ContainsAny(out, "\x1b\r\a\u202e\u0085") {
+		t.Errorf("--json: raw controls in %q", out)
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -104,14 +103,10 @@ func (s *Server) adminHandler() http.Handler {
 		s.certReplaced(resp.Name, resp.fingerprint)
 		writeJSON(w, http.StatusOK, resp)
 	})
-	mux.HandleFunc("GET /agents", func(w http.ResponseWriter, r *http.Request) {
-		views, err := agentViews(s.db)
-		if err != nil {
-			httpError(w, http.StatusInternalServerError, "%v", err)
-			return
-		}
-		writeJSON(w, http.StatusOK, views)
-	})
+	// The lists of earlier helen commands, the same as /v1/agents and
+	// /v1/history and paged like them.
+	mux.HandleFunc("GET /agents", s.handleAgents)
+	mux.HandleFunc("GET /history", s.handleHistory)
 	mux.HandleFunc("POST /revoke", func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ Name string }
 		if !decode(w, r, &req) {
@@ -142,21 +137,15 @@ func (s *Server) adminHandler() http.Handler {
 		writeJSON(w, http.StatusOK, doc)
 	})
 	mux.HandleFunc("POST /reload", s.handleReload)
-	mux.HandleFunc("GET /history", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		limit, _ := strconv.Atoi(q.Get("limit"))
-		rs, err := history(s.db, q.Get("agent"), q.Get("check"), limit)
-		if err != nil {
-			httpError(w, http.StatusBadRequest, "%v", err)
-			return
-		}
-		writeJSON(w, http.StatusOK, rs)
-	})
 	return mux
 }
 
+// maxRequestBody bounds the body of a request to the admin socket or the
+// API: room for a schedule's args of a whole blob.
+const maxRequestBody = 2 << 20
+
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 2<<20)).Decode(v); err != nil {
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody)).Decode(v); err != nil {
 		httpError(w, http.StatusBadRequest, "bad request: %v", err)
 		return false
 	}
@@ -238,6 +227,11 @@ func agentViews(db *state.DB) ([]AgentView, error) {
 	if err != nil {
 		return nil, err
 	}
+	return viewAgents(db, agents)
+}
+
+// viewAgents returns the views of agents, saying which are revoked.
+func viewAgents(db *state.DB, agents []state.Agent) ([]AgentView, error) {
 	views := make([]AgentView, 0, len(agents))
 	for _, a := range agents {
 		revoked, err := db.Revoked(a.Name)
@@ -256,12 +250,16 @@ func revoke(db *state.DB, name string) error {
 	return db.Revoke(name, time.Now())
 }
 
+// defaultHistoryLimit is how many results helen history prints unless
+// told.
+const defaultHistoryLimit = 20
+
 func history(db *state.DB, agent, check string, limit int) ([]state.Result, error) {
 	if agent == "" {
 		return nil, errors.New("history needs an agent")
 	}
 	if limit <= 0 {
-		limit = 20
+		limit = defaultHistoryLimit
 	}
 	rs, err := db.History(agent, check, limit, time.Time{}, time.Time{})
 	if rs == nil {

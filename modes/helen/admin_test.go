@@ -5,7 +5,9 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -136,18 +138,27 @@ func TestAdminSocket(t *testing.T) {
 	})
 
 	t.Run("history", func(t *testing.T) {
-		rs, err := ac.history(ctx, "web-1", "disk", 10)
+		history := func(agent, check string, limit int) ([]state.Result, error) {
+			q := url.Values{"agent": {agent}, "check": {check}}
+			if limit > 0 {
+				q.Set("limit", fmt.Sprint(limit))
+			}
+			var rs []state.Result
+			err := ac.do(ctx, http.MethodGet, "/history?"+q.Encode(), nil, &rs)
+			return rs, err
+		}
+		rs, err := history("web-1", "disk", 10)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(rs) != 1 || rs[0].Status != "critical" || rs[0].Check != "disk" {
 			t.Fatalf("history of disk: %+v", rs)
 		}
-		rs, err = ac.history(ctx, "web-1", "", 0)
+		rs, err = history("web-1", "", 0)
 		if err != nil || len(rs) < 3 { // equus.info, disk, load
 			t.Fatalf("history of every check: %v %+v", err, rs)
 		}
-		if _, err := ac.history(ctx, "", "", 0); err == nil {
+		if _, err := history("", "", 0); err == nil {
 			t.Error("history with no agent: no error")
 		}
 	})

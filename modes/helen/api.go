@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -14,77 +13,25 @@ import (
 // The operators' JSON API, under /v1/ on the operators' port (behind the
 // admin token) and on the admin socket (behind the socket's mode):
 //
-//	GET    /v1/agents
-//	GET    /v1/status
-//	GET    /v1/history?agent=&check=&since=&until=&limit=
-//	GET    /v1/events?since=&until=&limit=
-//	GET    /v1/schedules
+//	GET    /v1/agents?cursor=&limit=
+//	GET    /v1/status?cursor=&limit=
+//	GET    /v1/history?agent=&check=&since=&until=&cursor=&limit=
+//	GET    /v1/events?since=&until=&cursor=&limit=
+//	GET    /v1/schedules?cursor=&limit=
 //	POST   /v1/schedules          a ScheduleView
 //	GET    /v1/schedules/{name}
 //	DELETE /v1/schedules/{name}
 //
-// Times in queries are RFC 3339 or a duration back from now ("1h").
-// Errors are {"error": "..."}.
-
-// Bounds of the lists the API returns.
-const (
-	defaultListLimit = 1000
-	maxListLimit     = 100000
-)
+// The lists come in pages (page.go). Times in queries are RFC 3339 or a
+// duration back from now ("1h"). Errors are {"error": "..."}.
 
 func (s *Server) apiHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/agents", func(w http.ResponseWriter, r *http.Request) {
-		views, err := agentViews(s.db)
-		if err != nil {
-			httpError(w, http.StatusInternalServerError, "%v", err)
-			return
-		}
-		writeJSON(w, http.StatusOK, views)
-	})
-	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, s.Statuses())
-	})
-	mux.HandleFunc("GET /v1/history", func(w http.ResponseWriter, r *http.Request) {
-		q, err := parseQuery(r)
-		if err != nil {
-			httpError(w, http.StatusBadRequest, "%v", err)
-			return
-		}
-		agent := r.URL.Query().Get("agent")
-		if agent == "" {
-			httpError(w, http.StatusBadRequest, "history needs ?agent=NAME")
-			return
-		}
-		rs, err := s.db.History(agent, r.URL.Query().Get("check"), q.limit, q.since, q.until)
-		if err != nil {
-			httpError(w, http.StatusInternalServerError, "%v", err)
-			return
-		}
-		if rs == nil {
-			rs = []state.Result{}
-		}
-		writeJSON(w, http.StatusOK, rs)
-	})
-	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
-		q, err := parseQuery(r)
-		if err != nil {
-			httpError(w, http.StatusBadRequest, "%v", err)
-			return
-		}
-		evs, err := s.db.Events(q.since, q.until, q.limit)
-		if err != nil {
-			httpError(w, http.StatusInternalServerError, "%v", err)
-			return
-		}
-		if evs == nil {
-			evs = []state.Event{}
-		}
-		writeJSON(w, http.StatusOK, evs)
-	})
-	mux.HandleFunc("GET /v1/schedules", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, viewsOf(s.Schedules()))
-	})
+	mux.HandleFunc("GET /v1/agents", s.handleAgents)
+	mux.HandleFunc("GET /v1/status", s.handleStatus)
+	mux.HandleFunc("GET /v1/history", s.handleHistory)
+	mux.HandleFunc("GET /v1/events", s.handleEvents)
+	mux.HandleFunc("GET /v1/schedules", s.handleSchedules)
 	mux.HandleFunc("GET /v1/schedules/{name}", func(w http.ResponseWriter, r *http.Request) {
 		sch, err := s.db.Schedule(r.PathValue("name"))
 		if errors.Is(err, state.ErrNotFound) {
@@ -127,16 +74,17 @@ func (s *Server) apiHandler() http.Handler {
 	return mux
 }
 
-// listQuery is the since, until and limit of a list request.
+// listQuery is the since, until, cursor and limit of a list request.
 type listQuery struct {
 	since, until time.Time
+	cursor       string
 	limit        int
 }
 
 func parseQuery(r *http.Request) (listQuery, error) {
 	v := r.URL.Query()
 	now := time.Now()
-	var q listQuery
+	q := listQuery{cursor: v.Get("cursor")}
 	var err error
 	if q.since, err = parseTime(v.Get("since"), now); err != nil {
 		return q, fmt.Errorf("since: %w", err)
@@ -144,13 +92,14 @@ func parseQuery(r *http.Request) (listQuery, error) {
 	if q.until, err = parseTime(v.Get("until"), now); err != nil {
 		return q, fmt.Errorf("until: %w", err)
 	}
-	q.limit = defaultListLimit
-	if l := v.Get("limit"); l != "" {
-		if q.limit, err = strconv.Atoi(l); err != nil || q.limit < 1 || q.limit > maxListLimit {
-			return q, fmt.Errorf("limit %q: want 1 to %d", l, maxListLimit)
-		}
-	}
-	return q, nil
+	q.limit, err = pageLimit(v)
+	return q, err
+}
+
+// stateQuery is q as the store takes it, for a page of q.limit and one
+// more, which says that more follow.
+func (q listQuery) stateQuery() state.Query {
+	return state.Query{Since: q.since, Until: q.until, Limit: q.limit + 1, After: q.cursor}
 }
 
 // parseTime reads an RFC 3339 time, or a duration back from now ("1h");

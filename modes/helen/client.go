@@ -12,9 +12,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
-
-	"github.com/equus-monitoring/equus/state"
 )
 
 // errNotRunning means no helen serves the data directory's admin socket.
@@ -46,42 +45,118 @@ func dialAdmin(dataDir string) (*adminClient, error) {
 
 func (a *adminClient) close() { a.hc.CloseIdleConnections() }
 
+// maxAdminReply is the most a helen command reads of one reply from the
+// admin socket; a longer one is an error, never a cut body decoded. Every
+// reply of helen fits: lists come in pages (page.go), and results are
+// capped by the store (state.Cap).
+const maxAdminReply = 16 << 20
+
+// errReplyTooLarge is a reply longer than maxAdminReply.
+var errReplyTooLarge = fmt.Errorf("reply larger than %d bytes", maxAdminReply)
+
 // do sends a request to helen and decodes its JSON answer into out.
 func (a *adminClient) do(ctx context.Context, method, path string, in, out any) error {
+	_, err := a.send(ctx, method, path, in, out)
+	return err
+}
+
+// send is do that also returns the answer's header.
+func (a *adminClient) send(ctx context.Context, method, path string, in, out any) (http.Header, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, "http://helen"+path, body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resp, err := a.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("helen: %w", err)
+		return nil, fmt.Errorf("helen: %w", err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	// One byte more than the limit tells a reply at the limit from a
+	// longer one.
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAdminReply+1))
 	if err != nil {
-		return fmt.Errorf("helen: %w", err)
+		return nil, fmt.Errorf("helen: %w", err)
+	}
+	if len(data) > maxAdminReply {
+		return nil, fmt.Errorf("helen %s %s: %w", method, req.URL.Path, errReplyTooLarge)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e struct{ Error string }
 		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return errors.New(e.Error)
+			return nil, errors.New(e.Error)
 		}
-		return fmt.Errorf("helen: %s", resp.Status)
+		return nil, fmt.Errorf("helen: %s", resp.Status)
 	}
-	return json.Unmarshal(data, out)
+	if err := json.Unmarshal(data, out); err != nil {
+		return nil, fmt.Errorf("helen %s %s: %w", method, req.URL.Path, err)
+	}
+	return resp.Header, nil
 }
 
-func (a *adminClient) history(ctx context.Context, agent, check string, limit int) ([]state.Result, error) {
-	q := url.Values{"agent": {agent}, "check": {check}, "limit": {fmt.Sprint(limit)}}
-	var rs []state.Result
-	err := a.do(ctx, http.MethodGet, "/history?"+q.Encode(), nil, &rs)
-	return rs, err
+// listPages reads a list from path (a path and query of the API) page by
+// page, following each page's Link to the next, until it has want items
+// (every item, when want <= 0) or a page is the last. Each request asks
+// for what is still wanted, up to a full page.
+func listPages[T any](ctx context.Context, a *adminClient, path string, want int) ([][]T, error) {
+	var pages [][]T
+	got := 0
+	asked := map[string]bool{}
+	for path != "" {
+		next, err := withLimit(path, want-got)
+		if err != nil {
+			return nil, err
+		}
+		if asked[next] {
+			return nil, fmt.Errorf("helen %s: the next page is one read already", next)
+		}
+		asked[next] = true
+		var items []T
+		h, err := a.send(ctx, http.MethodGet, next, nil, &items)
+		if err != nil {
+			return nil, err
+		}
+		pages = append(pages, items)
+		got += len(items)
+		if want > 0 && got >= want {
+			break
+		}
+		path = parseNext(h.Get("Link"))
+	}
+	return pages, nil
+}
+
+// withLimit sets the limit of a list request to left, or to a full page
+// when nothing bounds what is wanted (left <= 0 or more than a page).
+func withLimit(path string, left int) (string, error) {
+	u, err := url.Parse(path)
+	if err != nil {
+		return "", fmt.Errorf("helen: next page %q: %w", path, err)
+	}
+	q := u.Query()
+	if left <= 0 || left > maxPageLimit {
+		left = maxPageLimit
+	}
+	q.Set("limit", fmt.Sprint(left))
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// firstOf returns the first n items of pages, all of them when n <= 0.
+func firstOf[T any](pages [][]T, n int) []T {
+	all := slices.Concat(pages...)
+	if all == nil {
+		all = []T{}
+	}
+	if n > 0 && len(all) > n {
+		all = all[:n]
+	}
+	return all
 }

@@ -1,6 +1,7 @@
 package helen
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,15 +9,16 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/equus-monitoring/equus/internal/tty"
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/state"
@@ -58,10 +60,17 @@ func withHelen(c *cli.Context, online func(*adminClient) error, offline func(db 
 	return offline(db)
 }
 
+// printJSON prints v as indented JSON, with the characters that could
+// steer a terminal in its strings escaped (tty.JSON).
 func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(tty.JSON(b.Bytes()))
+	return err
 }
 
 func tokenCommand() *cli.Command {
@@ -178,7 +187,9 @@ func agentsCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			var views []AgentView
 			err := withHelen(c, func(a *adminClient) error {
-				return a.do(c.Context, http.MethodGet, "/agents", nil, &views)
+				pages, err := listPages[AgentView](c.Context, a, "/v1/agents", 0)
+				views = firstOf(pages, 0)
+				return err
 			}, func(db *state.DB) error {
 				var err error
 				views, err = agentViews(db)
@@ -200,7 +211,7 @@ func agentsCommand() *cli.Command {
 				case v.Connected:
 					st = "up"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Name, st, dash(v.Version), dash(v.Addr), since(v.LastSeen))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", tty.Line(v.Name), st, dash(v.Version), dash(v.Addr), since(v.LastSeen))
 			}
 			return tw.Flush()
 		},
@@ -264,7 +275,9 @@ func runCommand() *cli.Command {
 			if c.Bool("json") {
 				printJSON(c.App.Writer, doc)
 			} else {
-				fmt.Fprintln(c.App.Writer, doc.Line())
+				// Lines of long output are kept, as a Nagios plugin
+				// prints them; what could steer the terminal is not.
+				fmt.Fprintln(c.App.Writer, tty.Text(doc.Line()))
 			}
 			return cli.Exit("", doc.Status.Code())
 		},
@@ -278,7 +291,7 @@ func historyCommand() *cli.Command {
 		ArgsUsage: "AGENT [CHECK]",
 		Flags: []cli.Flag{
 			dataFlag(), dbCheckFlag(),
-			&cli.IntFlag{Name: "limit", Value: 20, Usage: "at most `N` results"},
+			&cli.IntFlag{Name: "limit", Value: defaultHistoryLimit, Usage: "at most `N` results"},
 			jsonFlag(),
 		},
 		Action: func(c *cli.Context) error {
@@ -286,10 +299,14 @@ func historyCommand() *cli.Command {
 				return cli.Exit("usage: equus helen history AGENT [CHECK]", 2)
 			}
 			agent, check, limit := c.Args().Get(0), c.Args().Get(1), c.Int("limit")
+			if limit <= 0 {
+				limit = defaultHistoryLimit
+			}
 			var rs []state.Result
 			err := withHelen(c, func(a *adminClient) error {
-				var err error
-				rs, err = a.history(c.Context, agent, check, limit)
+				q := url.Values{"agent": {agent}, "check": {check}}
+				pages, err := listPages[state.Result](c.Context, a, "/v1/history?"+q.Encode(), limit)
+				rs = firstOf(pages, limit)
 				return err
 			}, func(db *state.DB) error {
 				var err error
@@ -305,18 +322,19 @@ func historyCommand() *cli.Command {
 			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "TIME\tCHECK\tSTATUS\tMESSAGE")
 			for _, r := range rs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Time.Local().Format("2006-01-02 15:04:05"), r.Check, strings.ToUpper(r.Status), oneLine(r.Message))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Time.Local().Format("2006-01-02 15:04:05"), tty.Line(r.Check), strings.ToUpper(r.Status), oneLine(r.Message))
 			}
 			return tw.Flush()
 		},
 	}
 }
 
+// dash is s for a field of a table, "-" when empty.
 func dash(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return s
+	return tty.Line(s)
 }
 
 func since(t time.Time) string {
@@ -326,16 +344,6 @@ func since(t time.Time) string {
 	return time.Since(t).Round(time.Second).String() + " ago"
 }
 
-func oneLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i] + " …"
-	}
-	if len(s) > 120 {
-		cut := 117
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut-- // not in the middle of a character
-		}
-		s = s[:cut] + "..."
-	}
-	return s
-}
+// oneLine is a message for a field of a table or a line: escaped (tty.Line),
+// and cut to 120 bytes.
+func oneLine(s string) string { return tty.Short(s, 120) }

@@ -2,14 +2,21 @@ package helen
 
 import (
 	"fmt"
-	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/equus-monitoring/equus/internal/tty"
 	"github.com/equus-monitoring/equus/state"
+)
+
+// How many events helen events prints: by default, and at most.
+const (
+	defaultEventsLimit = 1000
+	maxEventsLimit     = 100000
 )
 
 func eventsCommand() *cli.Command {
@@ -19,19 +26,26 @@ func eventsCommand() *cli.Command {
 		Flags: []cli.Flag{
 			dataFlag(), dbCheckFlag(),
 			&cli.DurationFlag{Name: "since", Value: 24 * time.Hour, Usage: "the events of the last `DURATION`"},
-			&cli.IntFlag{Name: "limit", Value: defaultListLimit, Usage: "at most the newest `N` events"},
+			&cli.IntFlag{Name: "limit", Value: defaultEventsLimit, Usage: "at most the newest `N` events"},
 			jsonFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			since := time.Now().Add(-c.Duration("since"))
 			limit := c.Int("limit")
-			if limit < 1 || limit > maxListLimit {
-				return cli.Exit(fmt.Sprintf("--limit: want 1 to %d", maxListLimit), 2)
+			if limit < 1 || limit > maxEventsLimit {
+				return cli.Exit(fmt.Sprintf("--limit: want 1 to %d", maxEventsLimit), 2)
 			}
 			var evs []state.Event
 			err := withHelen(c, func(a *adminClient) error {
-				q := url.Values{"since": {since.Format(time.RFC3339Nano)}, "limit": {fmt.Sprint(limit)}}
-				return a.do(c.Context, http.MethodGet, "/v1/events?"+q.Encode(), nil, &evs)
+				q := url.Values{"since": {since.Format(time.RFC3339Nano)}}
+				pages, err := listPages[state.Event](c.Context, a, "/v1/events?"+q.Encode(), limit)
+				// Pages go back in time, each oldest first: the newest
+				// limit of them, oldest first, is the end of the pages
+				// taken last first.
+				slices.Reverse(pages)
+				evs = slices.Concat(pages...)
+				evs = evs[max(0, len(evs)-limit):]
+				return err
 			}, func(db *state.DB) error {
 				var err error
 				evs, err = events(db, since, limit)
@@ -70,6 +84,6 @@ func eventLine(ev state.Event) string {
 	if from == "" {
 		from = "NEW"
 	}
-	return fmt.Sprintf("%s  %s  %s  %s -> %s  %s", ev.Time.Local().Format(time.DateTime), ev.Agent, what,
+	return fmt.Sprintf("%s  %s  %s  %s -> %s  %s", ev.Time.Local().Format(time.DateTime), tty.Line(ev.Agent), tty.Line(what),
 		from, strings.ToUpper(ev.To), oneLine(ev.Message))
 }

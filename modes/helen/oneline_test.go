@@ -9,7 +9,8 @@ import (
 func TestOneLine(t *testing.T) {
 	tests := []struct{ name, in, want string }{
 		{"short", "load 0.42", "load 0.42"},
-		{"two-lines", "first\nsecond", "first …"},
+		{"two-lines", "first\nsecond", `first\nsecond`},
+		{"controls", "\x1b[32mOK\r", `\x1b[32mOK\r`},
 		{"long-ascii", strings.Repeat("a", 130), strings.Repeat("a", 117) + "..."},
 		{"long-utf8", strings.Repeat("é", 70), strings.Repeat("é", 58) + "..."},
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/equus-monitoring/equus/internal/tty"
 	"github.com/equus-monitoring/equus/state"
 )
 
@@ -67,7 +68,7 @@ func scheduleAddCommand() *cli.Command {
 			if c.Bool("json") {
 				return printJSON(c.App.Writer, out)
 			}
-			fmt.Fprintf(c.App.Writer, "schedule %s: %s every %s on %s\n", out.Name, out.Check, time.Duration(out.Every), out.Agents)
+			fmt.Fprintf(c.App.Writer, "schedule %s: %s every %s on %s\n", tty.Line(out.Name), tty.Line(out.Check), time.Duration(out.Every), tty.Line(out.Agents))
 			return nil
 		},
 	}
@@ -82,7 +83,9 @@ func scheduleListCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			var views []ScheduleView
 			err := withHelen(c, func(a *adminClient) error {
-				return a.do(c.Context, http.MethodGet, "/v1/schedules", nil, &views)
+				pages, err := listPages[ScheduleView](c.Context, a, "/v1/schedules", 0)
+				views = firstOf(pages, 0)
+				return err
 			}, func(db *state.DB) error {
 				ss, err := schedules(db)
 				views = viewsOf(ss)
@@ -101,7 +104,7 @@ func scheduleListCommand() *cli.Command {
 				if args == "" {
 					args = "-"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, v.Check, time.Duration(v.Every), time.Duration(v.Timeout), v.Agents, oneLine(args))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", tty.Line(v.Name), tty.Line(v.Check), time.Duration(v.Every), time.Duration(v.Timeout), tty.Line(v.Agents), oneLine(args))
 			}
 			return tw.Flush()
 		},

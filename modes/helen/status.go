@@ -1,7 +1,6 @@
 package helen
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -305,12 +304,7 @@ func statusViews(rows []state.Status, down map[string]time.Time) []StatusView {
 		}
 		out[i] = StatusView{Status: st}
 	}
-	slices.SortFunc(out, func(a, b StatusView) int {
-		return cmp.Or(
-			cmp.Compare(severity(a.Status.Status), severity(b.Status.Status)),
-			cmp.Compare(a.Agent, b.Agent),
-			cmp.Compare(a.Schedule, b.Schedule))
-	})
+	slices.SortFunc(out, func(a, b StatusView) int { return compareStatusKeys(keyOfStatus(a), keyOfStatus(b)) })
 	return out
 }
 

@@ -3,12 +3,12 @@ package helen
 import (
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/equus-monitoring/equus/internal/tty"
 	"github.com/equus-monitoring/equus/state"
 )
 
@@ -20,7 +20,9 @@ func statusCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			var views []StatusView
 			err := withHelen(c, func(a *adminClient) error {
-				return a.do(c.Context, http.MethodGet, "/v1/status", nil, &views)
+				pages, err := listPages[StatusView](c.Context, a, "/v1/status", 0)
+				views = firstOf(pages, 0)
+				return err
 			}, func(db *state.DB) error {
 				var err error
 				views, err = statuses(db)
@@ -45,7 +47,7 @@ func printStatuses(w io.Writer, views []StatusView) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "STATUS\tAGENT\tSCHEDULE\tCHECK\tSINCE\tLAST\tMESSAGE")
 	for _, v := range views {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", strings.ToUpper(v.Status.Status), v.Agent, v.Schedule, v.Check,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", strings.ToUpper(v.Status.Status), tty.Line(v.Agent), tty.Line(v.Schedule), tty.Line(v.Check),
 			since(v.Since), since(v.Time), oneLine(v.Message))
 	}
 	return tw.Flush()
