@@ -16,33 +16,40 @@ import (
 
 // OpenBinary returns the equus binary of asset a, its size and its hex
 // SHA-256: the file itself for a raw binary, or the binary taken out of a
-// tar.gz or zip archive, held in memory. It first checks that the file
-// still has the SHA-256 that a states, so that what helen serves is what it
-// discovered.
+// tar.gz or zip archive, held in memory. The file is opened once, and what
+// is returned is what was hashed and found to have the SHA-256 that a
+// states, so that what helen serves is what it verified: a file changed or
+// replaced on disk since is refused with ErrChecksum.
 func OpenBinary(a Asset) (io.ReadCloser, int64, string, error) {
-	sum, size, err := hashFile(a.Path)
+	f, err := os.Open(a.Path)
 	if err != nil {
 		return nil, 0, "", fmt.Errorf("update: %w", err)
 	}
-	if a.SHA256 != "" && sum != a.SHA256 {
-		return nil, 0, "", fmt.Errorf("update: %s changed on disk: sha256 %s, want %s: %w", a.Path, sum, a.SHA256, ErrChecksum)
-	}
 	if a.Binary == "" {
-		if size > MaxBinary {
-			return nil, 0, "", fmt.Errorf("update: %s: %d bytes: %w", a.Path, size, ErrTooLarge)
-		}
-		f, err := os.Open(a.Path)
+		rc, size, sum, err := openRaw(f, a)
 		if err != nil {
-			return nil, 0, "", fmt.Errorf("update: %w", err)
+			f.Close()
+			return nil, 0, "", err
 		}
-		return f, size, sum, nil
+		return rc, size, sum, nil
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxBinary+1))
+	f.Close()
+	if err != nil {
+		return nil, 0, "", fmt.Errorf("update: %w", err)
+	}
+	if len(data) > MaxBinary {
+		return nil, 0, "", fmt.Errorf("update: %s: more than %d bytes: %w", a.Path, MaxBinary, ErrTooLarge)
+	}
+	if err := a.sameAs(sha256.Sum256(data)); err != nil {
+		return nil, 0, "", err
 	}
 	var bin []byte
 	switch kind, _ := kindOf(a.Name); kind {
 	case kindTarGz:
-		bin, err = fromTarGz(a.Path, a.Binary)
+		bin, err = fromTarGz(bytes.NewReader(data), a.Binary)
 	case kindZip:
-		bin, err = fromZip(a.Path, a.Binary)
+		bin, err = fromZip(bytes.NewReader(data), int64(len(data)), a.Binary)
 	default:
 		err = fmt.Errorf("not a tar.gz or zip archive")
 	}
@@ -53,17 +60,44 @@ func OpenBinary(a Asset) (io.ReadCloser, int64, string, error) {
 	return io.NopCloser(bytes.NewReader(bin)), int64(len(bin)), hex.EncodeToString(h[:]), nil
 }
 
+// openRaw hashes the raw binary f of a and returns it, rewound, to be read
+// up to the size it had.
+func openRaw(f *os.File, a Asset) (io.ReadCloser, int64, string, error) {
+	h := sha256.New()
+	size, err := io.Copy(h, io.LimitReader(f, MaxBinary+1))
+	if err != nil {
+		return nil, 0, "", fmt.Errorf("update: read %s: %w", a.Path, err)
+	}
+	if size > MaxBinary {
+		return nil, 0, "", fmt.Errorf("update: %s: more than %d bytes: %w", a.Path, MaxBinary, ErrTooLarge)
+	}
+	if err := a.sameAs([sha256.Size]byte(h.Sum(nil))); err != nil {
+		return nil, 0, "", err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, 0, "", fmt.Errorf("update: %w", err)
+	}
+	rc := struct {
+		io.Reader
+		io.Closer
+	}{io.LimitReader(f, size), f}
+	return rc, size, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// sameAs checks that sum is the SHA-256 a states, where it states one.
+func (a Asset) sameAs(sum [sha256.Size]byte) error {
+	if got := hex.EncodeToString(sum[:]); a.SHA256 != "" && got != a.SHA256 {
+		return fmt.Errorf("update: %s changed on disk: sha256 %s, verified as %s: %w", a.Path, got, a.SHA256, ErrChecksum)
+	}
+	return nil
+}
+
 var errNoBinary = errors.New("no such binary in the archive")
 
 // fromTarGz reads the regular file whose base name is bin out of the
-// tar.gz archive at p.
-func fromTarGz(p, bin string) ([]byte, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
+// tar.gz archive r.
+func fromTarGz(r io.Reader, bin string) ([]byte, error) {
+	zr, err := gzip.NewReader(r)
 	if err != nil {
 		return nil, err
 	}
@@ -84,13 +118,12 @@ func fromTarGz(p, bin string) ([]byte, error) {
 }
 
 // fromZip reads the regular file whose base name is bin out of the zip
-// archive at p.
-func fromZip(p, bin string) ([]byte, error) {
-	zr, err := zip.OpenReader(p)
+// archive r of size bytes.
+func fromZip(r io.ReaderAt, size int64, bin string) ([]byte, error) {
+	zr, err := zip.NewReader(r, size)
 	if err != nil {
 		return nil, err
 	}
-	defer zr.Close()
 	for _, f := range zr.File {
 		if !f.Mode().IsRegular() || path.Base(f.Name) != bin {
 			continue

@@ -75,6 +75,14 @@ func (a artifact) candidate() (candidate, bool) {
 	}
 	switch a.Type {
 	case "Binary", "Uploadable Binary":
+		// goreleaser lists each build output as a "Binary" with no
+		// checksum, and the raw binary it releases (an archive of format
+		// binary) as a "Binary" of the same file, under the release
+		// name, with its checksum. The first is not a release file:
+		// checksums.txt has no line for it.
+		if a.Extra.Checksum == "" {
+			return c, false
+		}
 		c.kind = kindRaw
 	case "Archive":
 		if c.kind, _ = kindOf(a.Name); c.kind == kindRaw {

@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 
+	"aead.dev/minisign"
+
 	"github.com/equus-monitoring/equus/wire"
 )
 
@@ -45,12 +47,23 @@ type candidate struct {
 // reads metadata.json and artifacts.json where both are present; otherwise
 // it reads file names such as equus_1.2.3_linux_amd64.tar.gz, .zip, or raw
 // binaries equus_1.2.3_linux_amd64[.exe]; a name whose version is not a
-// semantic version is not a release. Checksums come from artifacts.json
-// and from checksums.txt (or <project>_<version>_checksums.txt). For each
-// platform it offers one file, preferring the baseline CPU level, then a
-// signed raw binary, a raw binary, a tar.gz and a zip, and it verifies the
-// checksum of each file it offers.
-func Discover(dir string) (Release, error) {
+// semantic version is not a release.
+//
+// Every file it offers is listed in the release's checksums.txt (or
+// <project>_<version>_checksums.txt) under its name, and hashes to what
+// that line says; where artifacts.json states a checksum too, both agree.
+// When key is not nil, a file is offered only if it is a raw binary whose
+// .minisig verifies with key: an archive's signature vouches for the
+// archive, not for the binary an agent receives. For each platform it
+// offers one file, preferring the baseline CPU level, then a signed raw
+// binary, a raw binary, a tar.gz and a zip; a file that fails verification
+// is not offered and goes into Release.Refused with the reason, and the
+// next file of the same platform and CPU level is tried.
+//
+// goreleaser's build outputs (type "Binary" in artifacts.json) are not
+// release files: no checksum covers them, and the raw binary released is
+// the "Uploadable Binary" entry of the same file.
+func Discover(dir string, key *minisign.PublicKey) (Release, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return Release{}, fmt.Errorf("update: releases: %w", err)
@@ -77,18 +90,36 @@ func Discover(dir string) (Release, error) {
 		return Release{}, fmt.Errorf("update: no release of %s in %s", project, dir)
 	}
 	rel := Release{Version: version}
-	for _, c := range best(cands, version) {
-		a, err := verifyCandidate(c, sums)
+	offered := map[string]string{} // platform: the variant it is offered at
+	for _, c := range ranked(cands, version) {
+		platform := c.OS + "/" + c.Arch
+		variant, seen := offered[platform]
+		if seen && (variant != c.variant || rel.has(c.OS, c.Arch)) {
+			// Offered already, or a level above the baseline that was
+			// refused: a level a machine may not run is never a fallback.
+			continue
+		}
+		offered[platform] = c.variant
+		a, err := verifyCandidate(c, sums, key)
 		if err != nil {
-			return Release{}, err
+			rel.Refused = append(rel.Refused, Refusal{Name: c.Name, Path: c.Path, Err: err})
+			continue
 		}
 		rel.Assets = append(rel.Assets, a)
+	}
+	if len(rel.Assets) == 0 {
+		errs := []error{}
+		for _, r := range rel.Refused {
+			errs = append(errs, r)
+		}
+		return rel, fmt.Errorf("update: no verified release of %s %s in %s: %w", project, version, dir, errors.Join(errs...))
 	}
 	return rel, nil
 }
 
-// best keeps, for each platform, the most suitable candidate of version.
-func best(cands []candidate, version string) []candidate {
+// ranked returns the candidates of version, the most suitable first for
+// each platform.
+func ranked(cands []candidate, version string) []candidate {
 	cands = slices.DeleteFunc(slices.Clone(cands), func(c candidate) bool { return c.version != version })
 	slices.SortFunc(cands, func(a, b candidate) int {
 		return cmp.Or(
@@ -101,7 +132,7 @@ func best(cands []candidate, version string) []candidate {
 			cmp.Compare(a.Name, b.Name),
 		)
 	})
-	return slices.CompactFunc(cands, func(a, b candidate) bool { return a.OS == b.OS && a.Arch == b.Arch })
+	return cands
 }
 
 func kindRank(c candidate) int {
@@ -116,24 +147,51 @@ func kindRank(c candidate) int {
 	return 3
 }
 
+// Errors of verifyCandidate, which say why a file is not offered.
+var (
+	errNoChecksum      = errors.New("no line for it in checksums.txt")
+	errChecksumsDiffer = errors.New("artifacts.json and checksums.txt state different checksums")
+	errArchiveSigned   = errors.New("an archive: with an update key only signed raw binaries are offered, since an archive's signature does not cover the binary in it")
+	errNoSignature     = errors.New("no .minisig beside it")
+)
+
 // verifyCandidate hashes the candidate's file and checks it against the
-// checksum the release states for it.
-func verifyCandidate(c candidate, sums map[string]string) (Asset, error) {
-	sum, size, err := hashFile(c.Path)
+// line of checksums.txt for its name and, when key is not nil, its
+// signature.
+func verifyCandidate(c candidate, sums map[string]string, key *minisign.PublicKey) (Asset, error) {
+	want, ok := sums[c.Name]
+	switch {
+	case !ok:
+		return Asset{}, errNoChecksum
+	case c.want != "" && c.want != want:
+		return Asset{}, fmt.Errorf("%w: %s and %s", errChecksumsDiffer, c.want, want)
+	case key != nil && c.kind != kindRaw:
+		return Asset{}, errArchiveSigned
+	case key != nil && c.Sig == nil:
+		return Asset{}, fmt.Errorf("%w: %w", errNoSignature, ErrSignature)
+	}
+	sum, size, err := hashSigned(c.Path, key, c.Sig)
 	if err != nil {
-		return Asset{}, fmt.Errorf("update: %w", err)
+		return Asset{}, err
 	}
-	want := c.want
-	if want == "" {
-		want = sums[c.Name]
-	}
-	if want != "" && want != sum {
-		return Asset{}, fmt.Errorf("update: %s: sha256 %s, release says %s: %w", c.Name, sum, want, ErrChecksum)
+	if sum != want {
+		return Asset{}, fmt.Errorf("sha256 %s, checksums.txt says %s: %w", sum, want, ErrChecksum)
 	}
 	a := c.Asset
 	a.SHA256, a.Size = sum, size
 	return a, nil
 }
+
+// Refusal is a file of a release that Discover did not offer.
+type Refusal struct {
+	Name string // its name in the release
+	Path string // where it is
+	Err  error  // why it is not offered
+}
+
+func (r Refusal) Error() string { return r.Name + ": " + r.Err.Error() }
+
+func (r Refusal) Unwrap() error { return r.Err }
 
 // readChecksumFiles merges the checksum files among the entries of dir by
 // file base name.

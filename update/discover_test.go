@@ -70,7 +70,7 @@ func TestDiscoverNames(t *testing.T) {
 	d.writeChecksums("equus_1.2.3_checksums.txt")
 	writeFile(t, filepath.Join(d.dir, "config.yaml"), []byte("project_name: equus\n"), 0o644)
 
-	rel, err := Discover(d.dir)
+	rel, err := Discover(d.dir, nil)
 	if err != nil {
 		t.Fatalf("Discover: %v", err)
 	}
@@ -123,7 +123,7 @@ func TestDiscoverSignedRawBeatsArchive(t *testing.T) {
 	writeFile(t, filepath.Join(d.dir, "equus_2.0.0_linux_amd64.exe.minisig"), minisign.Sign(priv, []byte("bin")), 0o644)
 	d.writeChecksums("checksums.txt")
 
-	rel, err := Discover(d.dir)
+	rel, err := Discover(d.dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,8 @@ func TestDiscoverArchiveSignatureNotForBinary(t *testing.T) {
 	d := newDist(t)
 	d.add("equus_2.0.0_linux_amd64.tar.gz", tarGz(t, entry{name: "equus", body: "bin"}))
 	writeFile(t, filepath.Join(d.dir, "equus_2.0.0_linux_amd64.tar.gz.minisig"), []byte("archive sig"), 0o644)
-	rel, err := Discover(d.dir)
+	d.writeChecksums("checksums.txt")
+	rel, err := Discover(d.dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,28 +157,28 @@ func TestDiscoverChecksumMismatch(t *testing.T) {
 	d.writeChecksums("checksums.txt")
 	// The archive is replaced after checksums.txt was written.
 	writeFile(t, filepath.Join(d.dir, "equus_1.0.0_linux_amd64.tar.gz"), tarGz(t, entry{name: "equus", body: "evil"}), 0o644)
-	if _, err := Discover(d.dir); !errors.Is(err, ErrChecksum) {
+	if _, err := Discover(d.dir, nil); !errors.Is(err, ErrChecksum) {
 		t.Fatalf("Discover: err %v, want ErrChecksum", err)
 	}
 }
 
 func TestDiscoverErrors(t *testing.T) {
 	t.Run("missing-dir", func(t *testing.T) {
-		if _, err := Discover(filepath.Join(t.TempDir(), "nope")); err == nil {
+		if _, err := Discover(filepath.Join(t.TempDir(), "nope"), nil); err == nil {
 			t.Fatal("Discover of a missing folder: no error")
 		}
 	})
 	t.Run("no-release", func(t *testing.T) {
 		d := newDist(t)
 		d.add("README.md", []byte("nothing"))
-		if _, err := Discover(d.dir); err == nil || !strings.Contains(err.Error(), "no release") {
+		if _, err := Discover(d.dir, nil); err == nil || !strings.Contains(err.Error(), "no release") {
 			t.Fatalf("err %v, want no release", err)
 		}
 	})
 	t.Run("metadata-version-not-semver", func(t *testing.T) {
 		dir := goreleaserDist(t, nil, nil)
 		writeFile(t, filepath.Join(dir, "metadata.json"), []byte(`{"project_name":"equus","version":"latest"}`), 0o644)
-		if _, err := Discover(dir); err == nil || !strings.Contains(err.Error(), "not a semantic version") {
+		if _, err := Discover(dir, nil); err == nil || !strings.Contains(err.Error(), "not a semantic version") {
 			t.Fatalf("err %v, want not a semantic version", err)
 		}
 	})
@@ -185,7 +186,7 @@ func TestDiscoverErrors(t *testing.T) {
 		d := newDist(t)
 		d.add("equus_1.0.0_linux_amd64", []byte("bin"))
 		writeFile(t, filepath.Join(d.dir, "checksums.txt"), []byte("xyz  equus_1.0.0_linux_amd64\n"), 0o644)
-		if _, err := Discover(d.dir); err == nil || !strings.Contains(err.Error(), "checksums.txt") {
+		if _, err := Discover(d.dir, nil); err == nil || !strings.Contains(err.Error(), "checksums.txt") {
 			t.Fatalf("err %v, want one naming checksums.txt", err)
 		}
 	})
@@ -194,15 +195,17 @@ func TestDiscoverErrors(t *testing.T) {
 		d.add("equus_1.0.0_linux_amd64", []byte("bin"))
 		d.writeChecksums("checksums.txt")
 		writeFile(t, filepath.Join(d.dir, "equus_1.0.0_checksums.txt"), []byte(sumA+"  equus_1.0.0_linux_amd64\n"), 0o644)
-		if _, err := Discover(d.dir); err == nil || !strings.Contains(err.Error(), "two different checksums") {
+		if _, err := Discover(d.dir, nil); err == nil || !strings.Contains(err.Error(), "two different checksums") {
 			t.Fatalf("err %v, want two different checksums", err)
 		}
 	})
 }
 
-// goreleaserDist writes a dist folder the way goreleaser does, with
-// metadata.json and artifacts.json, inside a project folder.
-func goreleaserDist(t *testing.T, arts []map[string]any, files map[string][]byte) string {
+// goreleaserDist writes a dist folder in the style of goreleaser's, with
+// metadata.json, artifacts.json and the checksums.txt lines sums, inside a
+// project folder. The faithful layout of this project's own configuration
+// is goreleaserLayout's.
+func goreleaserDist(t *testing.T, arts []map[string]any, files map[string][]byte, sums ...string) string {
 	t.Helper()
 	project := t.TempDir()
 	dir := filepath.Join(project, "dist")
@@ -213,26 +216,24 @@ func goreleaserDist(t *testing.T, arts []map[string]any, files map[string][]byte
 	writeFile(t, filepath.Join(dir, "metadata.json"), meta, 0o644)
 	js, _ := json.Marshal(arts)
 	writeFile(t, filepath.Join(dir, "artifacts.json"), js, 0o644)
+	writeFile(t, filepath.Join(dir, "checksums.txt"), []byte(strings.Join(sums, "\n")+"\n"), 0o644)
 	return dir
 }
 
+// Archives named in the style of uname, which file names alone would not
+// give, with a binary inside a folder; an archive that artifacts.json
+// states no checksum for, which checksums.txt covers; a dist moved away
+// from its project.
 func TestDiscoverArtifacts(t *testing.T) {
-	pub, priv := newKey(t)
 	linuxBin := binary("3.1.0", "linux/amd64")
 	linuxTar := tarGz(t, entry{name: "equus_3.1.0_linux_amd64/equus", body: string(linuxBin)})
 	darwinZip := zipOf(t, entry{name: "equus", body: "darwin"})
-	// A name template in the style of uname, which file names alone would
-	// not give.
 	files := map[string][]byte{
-		"dist/equus_linux_amd64_v1/equus":         linuxBin,
-		"dist/equus_linux_amd64_v1/equus.minisig": signHashed(t, priv, linuxBin),
-		"dist/equus_3.1.0_Linux_x86_64.tar.gz":    linuxTar,
-		"dist/equus-Darwin-universal.zip":         darwinZip,
-		"dist/equus_3.1.0_linux_amd64.deb":        []byte("deb"),
+		"dist/equus_3.1.0_Linux_x86_64.tar.gz": linuxTar,
+		"dist/equus-Darwin-universal.zip":      darwinZip,
+		"dist/equus_3.1.0_linux_amd64.deb":     []byte("deb"),
 	}
 	arts := []map[string]any{
-		{"name": "equus", "path": "dist/equus_linux_amd64_v1/equus", "goos": "linux", "goarch": "amd64", "goamd64": "v1",
-			"type": "Binary", "extra": map[string]any{"Binary": "equus", "Checksum": "sha256:" + sha(linuxBin)}},
 		{"name": "equus_3.1.0_Linux_x86_64.tar.gz", "path": "dist/equus_3.1.0_Linux_x86_64.tar.gz", "goos": "linux", "goarch": "amd64", "goamd64": "v1",
 			"type": "Archive", "extra": map[string]any{"Binaries": []string{"equus"}, "Format": "tar.gz", "Checksum": "sha256:" + sha(linuxTar)}},
 		{"name": "equus-Darwin-universal.zip", "path": "dist/equus-Darwin-universal.zip", "goos": "darwin", "goarch": "arm64",
@@ -240,21 +241,19 @@ func TestDiscoverArtifacts(t *testing.T) {
 		{"name": "equus_3.1.0_linux_amd64.deb", "path": "dist/equus_3.1.0_linux_amd64.deb", "goos": "linux", "goarch": "amd64", "type": "Linux Package"},
 		{"name": "checksums.txt", "path": "dist/checksums.txt", "type": "Checksum"},
 	}
-	dir := goreleaserDist(t, arts, files)
+	dir := goreleaserDist(t, arts, files,
+		sha(linuxTar)+"  equus_3.1.0_Linux_x86_64.tar.gz", sha(darwinZip)+"  equus-Darwin-universal.zip", sha([]byte("deb"))+"  equus_3.1.0_linux_amd64.deb")
 
-	rel, err := Discover(dir)
+	rel, err := Discover(dir, nil)
 	if err != nil {
 		t.Fatalf("Discover: %v", err)
 	}
-	if rel.Version != "3.1.0" || len(rel.Assets) != 2 {
-		t.Fatalf("release %+v, want 3.1.0 with 2 assets", rel)
+	if rel.Version != "3.1.0" || len(rel.Assets) != 2 || len(rel.Refused) != 0 {
+		t.Fatalf("release %+v, want 3.1.0 with 2 assets, none refused", rel)
 	}
 	a, _ := rel.Find("linux", "amd64")
-	if a.Name != "equus" || a.Binary != "" || a.SHA256 != sha(linuxBin) {
-		t.Errorf("linux/amd64: %+v, want the raw binary", a)
-	}
-	if !minisign.Verify(pub, linuxBin, []byte(a.BinarySignature())) {
-		t.Error("linux/amd64: signature does not verify")
+	if a.Name != "equus_3.1.0_Linux_x86_64.tar.gz" || a.Binary != "equus" || a.SHA256 != sha(linuxTar) {
+		t.Errorf("linux/amd64: %+v, want the archive", a)
 	}
 	a, _ = rel.Find("darwin", "arm64")
 	if a.Name != "equus-Darwin-universal.zip" || a.Binary != "equus" || a.SHA256 != sha(darwinZip) {
@@ -267,24 +266,42 @@ func TestDiscoverArtifacts(t *testing.T) {
 	if err := os.Rename(dir, moved); err != nil {
 		t.Fatal(err)
 	}
-	if rel, err = Discover(moved); err != nil || len(rel.Assets) != 2 {
+	if rel, err = Discover(moved, nil); err != nil || len(rel.Assets) != 2 {
 		t.Fatalf("Discover of a moved dist: %v, %+v", err, rel)
 	}
 }
 
+// artifacts.json and checksums.txt must agree, and the file must hash to
+// what they say.
 func TestDiscoverArtifactsChecksumMismatch(t *testing.T) {
-	files := map[string][]byte{"dist/equus_3.1.0_linux_amd64": []byte("tampered")}
-	arts := []map[string]any{{"name": "equus_3.1.0_linux_amd64", "path": "dist/equus_3.1.0_linux_amd64", "goos": "linux", "goarch": "amd64",
-		"type": "Binary", "extra": map[string]any{"Checksum": "sha256:" + sha([]byte("original"))}}}
-	if _, err := Discover(goreleaserDist(t, arts, files)); !errors.Is(err, ErrChecksum) {
-		t.Fatalf("err %v, want ErrChecksum", err)
+	name := "equus_3.1.0_linux_amd64"
+	art := func(sum []byte) []map[string]any {
+		return []map[string]any{{"name": name, "path": "dist/equus_linux_amd64_v1/equus", "goos": "linux", "goarch": "amd64",
+			"type": "Binary", "extra": map[string]any{"Checksum": "sha256:" + sha(sum)}}}
+	}
+	files := map[string][]byte{"dist/equus_linux_amd64_v1/equus": []byte("tampered")}
+	for _, tt := range []struct {
+		name      string
+		arts, sum []byte // the content whose hash artifacts.json and checksums.txt state
+		want      error
+	}{
+		{"both-original", []byte("original"), []byte("original"), ErrChecksum},
+		{"disagree", []byte("tampered"), []byte("original"), errChecksumsDiffer},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rel, err := Discover(goreleaserDist(t, art(tt.arts), files, sha(tt.sum)+"  "+name), nil)
+			if !errors.Is(err, tt.want) || len(rel.Refused) != 1 || !errors.Is(rel.Refused[0], tt.want) {
+				t.Fatalf("err %v, refused %v, want %v", err, rel.Refused, tt.want)
+			}
+		})
 	}
 }
 
 func TestDiscoverArtifactsOutsideDist(t *testing.T) {
 	files := map[string][]byte{"secret": []byte("not a release")}
-	arts := []map[string]any{{"name": "secret", "path": "dist/../secret", "goos": "linux", "goarch": "amd64", "type": "Binary"}}
-	if _, err := Discover(goreleaserDist(t, arts, files)); err == nil || !strings.Contains(err.Error(), "not found") {
+	arts := []map[string]any{{"name": "secret", "path": "dist/../secret", "goos": "linux", "goarch": "amd64", "type": "Binary",
+		"extra": map[string]any{"Checksum": "sha256:" + sha([]byte("not a release"))}}}
+	if _, err := Discover(goreleaserDist(t, arts, files, sha([]byte("not a release"))+"  secret"), nil); err == nil || !strings.Contains(err.Error(), "not found") {
 		t.Fatalf("err %v, want the file outside dist refused", err)
 	}
 }
@@ -303,7 +320,7 @@ func TestOpenBinary(t *testing.T) {
 	d.add("equus_1.0.0_linux_386.tar.gz", tarGz(t, entry{name: "other", body: "x"}))
 	d.add("equus_1.0.0_linux_riscv64.zip", zipOf(t, entry{name: "other", body: "x"}))
 	d.writeChecksums("checksums.txt")
-	rel, err := Discover(d.dir)
+	rel, err := Discover(d.dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +365,7 @@ func TestOpenBinary(t *testing.T) {
 func TestSelf(t *testing.T) {
 	exe := filepath.Join(t.TempDir(), "equus")
 	writeFile(t, exe, []byte("helen itself"), 0o755)
-	rel, err := Self("4.5.6", exe)
+	rel, err := Self("4.5.6", exe, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,10 +373,10 @@ func TestSelf(t *testing.T) {
 	if rel.Version != "4.5.6" || !ok || a.Path != exe || a.SHA256 != sha([]byte("helen itself")) || a.Size != 12 || a.Binary != "" {
 		t.Fatalf("Self = %+v", rel)
 	}
-	if _, err := Self("1", ""); err != nil {
+	if _, err := Self("1", "", nil); err != nil {
 		t.Errorf("Self of the test binary: %v", err)
 	}
-	if _, err := Self("1", filepath.Join(t.TempDir(), "missing")); err == nil {
+	if _, err := Self("1", filepath.Join(t.TempDir(), "missing"), nil); err == nil {
 		t.Error("Self of a missing file: no error")
 	}
 }

@@ -164,7 +164,7 @@ func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rc, size, sum, err := update.OpenBinary(a)
+	rc, size, sum, err := s.offers.open(a)
 	if err != nil {
 		s.peerLog(addrPeer(r.RemoteAddr)).Error("open release binary", "asset", a.Name, "err", err)
 		httpError(w, http.StatusInternalServerError, "release binary unavailable")

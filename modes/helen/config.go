@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"aead.dev/minisign"
 	"k8s.io/utils/clock"
 )
 
@@ -29,6 +30,11 @@ type Config struct {
 	ChecksDir string
 	// ReleasesDir is a goreleaser dist/ folder of agent releases.
 	ReleasesDir string
+	// UpdateKey, when not nil, is the minisign key that signs releases
+	// and the check bundle: helen offers only binaries it signed, serves
+	// only a check bundle whose manifest it signed, and hands it to
+	// agents that join (see join.go).
+	UpdateKey *minisign.PublicKey
 	// UpdateDisabled reports whether helen offers no update at all.
 	UpdateDisabled bool
 	// Executable is helen's own binary, offered as the release of its

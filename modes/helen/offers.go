@@ -1,9 +1,12 @@
 package helen
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -79,11 +82,56 @@ func (o *offers) sourceStamp() (string, error) {
 		}
 		return fileStamp(exe)
 	}
-	stamp, err := dirStamp(o.cfg.ReleasesDir)
+	stamp, err := releaseStamp(o.cfg.ReleasesDir)
 	if err != nil {
 		return "", fmt.Errorf("releases %s: %w", o.cfg.ReleasesDir, err)
 	}
 	return stamp, nil
+}
+
+// releaseStamp describes a releases directory and its subdirectories,
+// where goreleaser keeps the raw binaries and their signatures, so that a
+// binary changed in one is verified again.
+func releaseStamp(dir string) (string, error) {
+	stamp, err := dirStamp(dir)
+	if err != nil {
+		return "", err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		sub, err := dirStamp(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return "", err
+		}
+		stamp += e.Name() + "/\n" + sub
+	}
+	return stamp, nil
+}
+
+// invalidate makes the next look at the release source read it again,
+// after a file was found changed since it was verified.
+func (o *offers) invalidate() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.checked, o.stamp = time.Time{}, ""
+}
+
+// open opens the equus binary of asset a to serve it (see
+// update.OpenBinary). A file changed on disk since it was verified is
+// refused, and the release is verified again at the next look.
+func (o *offers) open(a update.Asset) (io.ReadCloser, int64, string, error) {
+	rc, size, sum, err := update.OpenBinary(a)
+	if errors.Is(err, update.ErrChecksum) {
+		o.log.Error("release file changed on disk since it was verified: not served", "file", a.Name, "path", a.Path, "err", err)
+		o.invalidate()
+	}
+	return rc, size, sum, err
 }
 
 func fileStamp(path string) (string, error) {
@@ -96,9 +144,12 @@ func fileStamp(path string) (string, error) {
 
 func (o *offers) load() (update.Release, error) {
 	if o.cfg.ReleasesDir == "" {
-		return update.Self(o.cfg.Version, o.cfg.Executable)
+		return update.Self(o.cfg.Version, o.cfg.Executable, o.cfg.UpdateKey)
 	}
-	rel, err := update.Discover(o.cfg.ReleasesDir)
+	rel, err := update.Discover(o.cfg.ReleasesDir, o.cfg.UpdateKey)
+	for _, r := range rel.Refused {
+		o.log.Warn("release file not offered", "file", r.Name, "path", r.Path, "err", r.Err)
+	}
 	if err != nil {
 		return update.Release{}, fmt.Errorf("releases %s: %w", o.cfg.ReleasesDir, err)
 	}
@@ -118,7 +169,7 @@ func (o *offers) binary(a update.Asset) (int64, string, error) {
 	if b, ok := o.bins[key]; ok {
 		return b.size, b.sum, nil
 	}
-	rc, size, sum, err := update.OpenBinary(a)
+	rc, size, sum, err := o.open(a)
 	if err != nil {
 		return 0, "", err
 	}
