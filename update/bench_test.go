@@ -80,7 +80,7 @@ func BenchmarkPackInstallBundle(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := InstallBundle(data, sum, dest); err != nil {
+		if err := InstallBundle(data, sum, dest, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"aead.dev/minisign"
 )
 
 // MaxBundle bounds a check bundle, both its tar.gz and the files in it.
@@ -22,11 +24,31 @@ const MaxBundle = 32 << 20
 // maxBundleFiles bounds the number of files in a check bundle.
 const maxBundleFiles = 4096
 
-// PackBundle returns a tar.gz of the *.lua files directly in dir and its
-// hex SHA-256. Subdirectories, links, and files whose names are not plain
-// check names (see InstallBundle) are left out. The archive is the same
-// bytes for the same files: they are sorted by name and carry no time, owner
-// or mode of their own.
+// The check directory's manifest and its signature, which the operator
+// makes where the checks are written, offline: the manifest in the format
+// of sha256sum (`sha256sum *.lua > SHA256SUMS`), one line for each check
+// file, and its minisign signature (`minisign -Sm SHA256SUMS`). Helen packs
+// both into the bundle, and an agent with an update key installs only a
+// bundle whose manifest its key signed and whose files are those the
+// manifest lists, each with its SHA-256.
+const (
+	BundleManifest  = "SHA256SUMS"
+	BundleSignature = BundleManifest + ".minisig"
+	// maxManifest bounds the manifest: a line of 64 hex digits, two
+	// spaces and a name of at most 100 bytes for each of maxBundleFiles.
+	maxManifest = maxBundleFiles * 168
+)
+
+// ErrManifest means that the files of a check bundle are not those its
+// manifest lists: one is missing, extra, or has another SHA-256.
+var ErrManifest = errors.New("update: check bundle does not match its manifest")
+
+// PackBundle returns a tar.gz of the *.lua files directly in dir, and of
+// its manifest and signature (BundleManifest, BundleSignature) where it has
+// them, and its hex SHA-256. Subdirectories, links, and files whose names
+// are not plain check names (see InstallBundle) are left out. The archive
+// is the same bytes for the same files: they are sorted by name and carry
+// no time, owner or mode of their own.
 func PackBundle(dir string) (data []byte, sha string, err error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -38,7 +60,7 @@ func PackBundle(dir string) (data []byte, sha string, err error) {
 	var total int64
 	count := 0
 	for _, e := range entries { // os.ReadDir sorts by name
-		if !e.Type().IsRegular() || !validCheckName(e.Name()) {
+		if !e.Type().IsRegular() || !validBundleName(e.Name()) {
 			continue
 		}
 		body, err := os.ReadFile(filepath.Join(dir, e.Name()))
@@ -90,7 +112,16 @@ func validCheckName(name string) bool {
 	return true
 }
 
-// InstallBundle checks that data has the hex SHA-256 sha, unpacks it into a
+// validBundleName reports whether name is a file a bundle may hold: a
+// check, or the manifest or its signature.
+func validBundleName(name string) bool {
+	return validCheckName(name) || name == BundleManifest || name == BundleSignature
+}
+
+// InstallBundle checks that data has the hex SHA-256 sha and that its files
+// are those its manifest lists, where it has one (see BundleManifest); when
+// key is not nil the manifest is required, and so is its signature by key.
+// It then unpacks the bundle into a
 // new directory beside dest and makes that directory current in one step:
 // dest is a symbolic link to dest.<first 12 hex digits of sha>, replaced by
 // renaming a new link over it. The bundle may hold only regular files with
@@ -98,13 +129,20 @@ func validCheckName(name string) bool {
 // Older versions are removed once the new one is current. On error dest is
 // left as it was. An empty directory at dest is replaced; any other
 // directory there is refused. Calls for one dest must not run at once.
-func InstallBundle(data []byte, sha, dest string) error {
+func InstallBundle(data []byte, sha, dest string, key *minisign.PublicKey) error {
 	sum := sha256.Sum256(data)
 	if got := hex.EncodeToString(sum[:]); !strings.EqualFold(got, sha) {
 		return fmt.Errorf("update: bundle sha256 %s, want %s: %w", got, sha, ErrChecksum)
 	}
 	if len(data) > MaxBundle {
 		return fmt.Errorf("update: bundle of %d bytes: %w", len(data), ErrTooLarge)
+	}
+	files, err := readBundle(data)
+	if err != nil {
+		return fmt.Errorf("update: bundle: %w", err)
+	}
+	if err := verifyBundle(files, key); err != nil {
+		return err
 	}
 	dest = filepath.Clean(dest)
 	parent, base := filepath.Dir(dest), filepath.Base(dest)
@@ -119,7 +157,7 @@ func InstallBundle(data []byte, sha, dest string) error {
 		return fmt.Errorf("update: bundle: %w", err)
 	}
 	defer os.RemoveAll(tmp) // gone by rename on success
-	if err := unpackBundle(data, tmp); err != nil {
+	if err := writeBundle(files, tmp); err != nil {
 		return fmt.Errorf("update: bundle: %w", err)
 	}
 	versionPath := filepath.Join(parent, version)
@@ -153,32 +191,125 @@ func clearPlainDir(dest string) error {
 	return nil
 }
 
-// unpackBundle writes the files of a bundle into dir.
-func unpackBundle(data []byte, dir string) error {
+// bundleFile is one file of a check bundle.
+type bundleFile struct {
+	name string
+	body []byte
+}
+
+// readBundle returns the files of the bundle data, which may hold only
+// regular files with the names validBundleName allows, each once, no more
+// than maxBundleFiles of them and MaxBundle bytes in all.
+func readBundle(data []byte) ([]bundleFile, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(data))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	tr := tar.NewReader(zr)
+	var files []bundleFile
+	seen := map[string]bool{}
 	var total int64
 	for count := 1; ; count++ {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			return syncDir(dir)
+			return files, nil
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if hdr.Typeflag != tar.TypeReg || !validCheckName(hdr.Name) {
-			return fmt.Errorf("refusing %q (type %q): only plain *.lua files", hdr.Name, hdr.Typeflag)
+		if hdr.Typeflag != tar.TypeReg || !validBundleName(hdr.Name) {
+			return nil, fmt.Errorf("refusing %q (type %q): only plain *.lua files and their manifest", hdr.Name, hdr.Typeflag)
 		}
+		if seen[hdr.Name] {
+			return nil, fmt.Errorf("refusing %q: in the bundle twice", hdr.Name)
+		}
+		seen[hdr.Name] = true
 		if total += hdr.Size; total > MaxBundle || count > maxBundleFiles {
-			return fmt.Errorf("files: %w", ErrTooLarge)
+			return nil, fmt.Errorf("files: %w", ErrTooLarge)
 		}
-		if err := writeNew(filepath.Join(dir, hdr.Name), tr); err != nil {
+		body, err := io.ReadAll(io.LimitReader(tr, hdr.Size))
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, bundleFile{name: hdr.Name, body: body})
+	}
+}
+
+// VerifyBundle checks a packed bundle as InstallBundle does before it
+// installs it: its files are those its manifest lists, and with a key the
+// manifest is signed by it.
+func VerifyBundle(data []byte, key *minisign.PublicKey) error {
+	files, err := readBundle(data)
+	if err != nil {
+		return fmt.Errorf("update: bundle: %w", err)
+	}
+	return verifyBundle(files, key)
+}
+
+// verifyBundle checks files against their manifest, where there is one,
+// and, when key is not nil, the manifest's signature, which is then
+// required. The signature is checked before the manifest is read.
+func verifyBundle(files []bundleFile, key *minisign.PublicKey) error {
+	var manifest, sig []byte
+	var hasManifest, hasSig bool
+	for _, f := range files {
+		switch f.name {
+		case BundleManifest:
+			manifest, hasManifest = f.body, true
+		case BundleSignature:
+			sig, hasSig = f.body, true
+		}
+	}
+	switch {
+	case key != nil && !hasManifest:
+		return fmt.Errorf("update: bundle: no %s, which the update key must sign: %w", BundleManifest, ErrSignature)
+	case key != nil && !hasSig:
+		return fmt.Errorf("update: bundle: no %s: %w", BundleSignature, ErrSignature)
+	case key != nil && !minisign.Verify(*key, manifest, sig):
+		return fmt.Errorf("update: bundle: %s does not verify with key %X: %w", BundleSignature, key.ID(), ErrSignature)
+	case !hasManifest && hasSig:
+		return fmt.Errorf("update: bundle: a %s without its %s: %w", BundleSignature, BundleManifest, ErrManifest)
+	case !hasManifest:
+		return nil
+	case len(manifest) > maxManifest:
+		return fmt.Errorf("update: bundle: %s of %d bytes: %w", BundleManifest, len(manifest), ErrTooLarge)
+	}
+	want, err := ParseChecksums(bytes.NewReader(manifest))
+	if err != nil {
+		return fmt.Errorf("update: bundle: %s: %w: %w", BundleManifest, err, ErrManifest)
+	}
+	for name := range want {
+		if !validCheckName(name) {
+			return fmt.Errorf("update: bundle: %s lists %q, not a check file name: %w", BundleManifest, name, ErrManifest)
+		}
+	}
+	for _, f := range files {
+		if f.name == BundleManifest || f.name == BundleSignature {
+			continue
+		}
+		sum, ok := want[f.name]
+		if !ok {
+			return fmt.Errorf("update: bundle: %s is not in %s: %w", f.name, BundleManifest, ErrManifest)
+		}
+		if got := sha256.Sum256(f.body); hex.EncodeToString(got[:]) != sum {
+			return fmt.Errorf("update: bundle: %s: sha256 %x, %s says %s: %w", f.name, got, BundleManifest, sum, ErrManifest)
+		}
+		delete(want, f.name)
+	}
+	for name := range want {
+		return fmt.Errorf("update: bundle: %s lists %s, which the bundle lacks: %w", BundleManifest, name, ErrManifest)
+	}
+	return nil
+}
+
+// writeBundle writes files into dir.
+func writeBundle(files []bundleFile, dir string) error {
+	for _, f := range files {
+		if err := writeNew(filepath.Join(dir, f.name), bytes.NewReader(f.body)); err != nil {
 			return err
 		}
 	}
+	return syncDir(dir)
 }
 
 // writeNew writes r to a file that must not exist yet.

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"aead.dev/minisign"
+
 	"github.com/equus-monitoring/equus/internal/testfs"
 )
 
@@ -136,7 +138,7 @@ func TestInstallBundle(t *testing.T) {
 	root := t.TempDir()
 	dest := filepath.Join(root, "checks")
 
-	if err := InstallBundle(data1, sha1, dest); err != nil {
+	if err := InstallBundle(data1, sha1, dest, nil); err != nil {
 		t.Fatalf("InstallBundle v1: %v", err)
 	}
 	if got := installed(t, dest); !equalFiles(got, v1) {
@@ -149,7 +151,7 @@ func TestInstallBundle(t *testing.T) {
 	// it looks again.
 	v1Dir, _ := filepath.EvalSymlinks(dest)
 
-	if err := InstallBundle(data2, strings.ToUpper(sha2), dest); err != nil {
+	if err := InstallBundle(data2, strings.ToUpper(sha2), dest, nil); err != nil {
 		t.Fatalf("InstallBundle v2: %v", err)
 	}
 	if got := installed(t, dest); !equalFiles(got, v2) {
@@ -163,7 +165,7 @@ func TestInstallBundle(t *testing.T) {
 	}
 
 	// Installing the current bundle again changes nothing.
-	if err := InstallBundle(data2, sha2, dest); err != nil {
+	if err := InstallBundle(data2, sha2, dest, nil); err != nil {
 		t.Fatalf("InstallBundle v2 again: %v", err)
 	}
 	if got := names(t, root); !slices.Equal(got, []string{"checks", "checks." + sha2[:12]}) {
@@ -171,7 +173,7 @@ func TestInstallBundle(t *testing.T) {
 	}
 
 	// Back to v1.
-	if err := InstallBundle(data1, sha1, dest); err != nil || !equalFiles(installed(t, dest), v1) {
+	if err := InstallBundle(data1, sha1, dest, nil); err != nil || !equalFiles(installed(t, dest), v1) {
 		t.Fatalf("InstallBundle v1 again: %v", err)
 	}
 }
@@ -216,7 +218,7 @@ func TestInstallBundleRefused(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			root := t.TempDir()
 			dest := filepath.Join(root, "checks")
-			if err := InstallBundle(goodData, goodSHA, dest); err != nil {
+			if err := InstallBundle(goodData, goodSHA, dest, nil); err != nil {
 				t.Fatal(err)
 			}
 			before := names(t, root)
@@ -224,7 +226,7 @@ func TestInstallBundleRefused(t *testing.T) {
 			if sum == "" {
 				sum = sha(tt.data)
 			}
-			err := InstallBundle(tt.data, sum, dest)
+			err := InstallBundle(tt.data, sum, dest, nil)
 			if err == nil {
 				t.Fatal("InstallBundle: no error")
 			}
@@ -249,7 +251,7 @@ func TestInstallBundleOverFolder(t *testing.T) {
 	t.Run("empty", func(t *testing.T) {
 		dest := filepath.Join(t.TempDir(), "checks")
 		os.Mkdir(dest, 0o755)
-		if err := InstallBundle(data, sum, dest); err != nil {
+		if err := InstallBundle(data, sum, dest, nil); err != nil {
 			t.Fatalf("InstallBundle over an empty folder: %v", err)
 		}
 		if _, err := os.Readlink(dest); err != nil {
@@ -260,7 +262,7 @@ func TestInstallBundleOverFolder(t *testing.T) {
 		root := t.TempDir()
 		dest := filepath.Join(root, "checks")
 		writeFile(t, filepath.Join(dest, "mine.lua"), []byte("an operator's own"), 0o644)
-		err := InstallBundle(data, sum, dest)
+		err := InstallBundle(data, sum, dest, nil)
 		if err == nil || !strings.Contains(err.Error(), "not a bundle link") {
 			t.Fatalf("InstallBundle over a folder of checks: %v", err)
 		}
@@ -284,7 +286,7 @@ func TestInstallBundleCleansLeftovers(t *testing.T) {
 	for _, name := range []string{"checks.txt", "checks.AAAAAAAAAAAA", "other.aaaaaaaaaaaa"} {
 		writeFile(t, filepath.Join(root, name), nil, 0o644)
 	}
-	if err := InstallBundle(data, sum, dest); err != nil {
+	if err := InstallBundle(data, sum, dest, nil); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"checks", "checks." + sum[:12], "checks.AAAAAAAAAAAA", "checks.txt", "other.aaaaaaaaaaaa"}
@@ -310,11 +312,11 @@ func TestInstallBundleDiskFull(t *testing.T) {
 	}
 	root := testfs.Tmpfs(t, 512<<10)
 	dest := filepath.Join(root, "checks")
-	if err := InstallBundle(goodData, goodSHA, dest); err != nil {
+	if err := InstallBundle(goodData, goodSHA, dest, nil); err != nil {
 		t.Fatal(err)
 	}
 	before := names(t, root)
-	err = InstallBundle(bigData, bigSHA, dest)
+	err = InstallBundle(bigData, bigSHA, dest, nil)
 	if !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("InstallBundle on a full disk: %v, want ENOSPC", err)
 	}
@@ -323,5 +325,176 @@ func TestInstallBundleDiskFull(t *testing.T) {
 	}
 	if after := names(t, root); !slices.Equal(after, before) {
 		t.Errorf("folder holds %v after a full disk, had %v", after, before)
+	}
+}
+
+// manifest returns the SHA256SUMS of files, as `sha256sum *.lua` writes it.
+func manifest(files map[string]string) []byte {
+	var names []string
+	for name := range files {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var b strings.Builder
+	for _, name := range names {
+		b.WriteString(sha([]byte(files[name])) + "  " + name + "\n")
+	}
+	return []byte(b.String())
+}
+
+// signedCheckDir writes files into a new folder with their manifest,
+// signed by priv as the minisign tool signs by default.
+func signedCheckDir(t *testing.T, files map[string]string, priv minisign.PrivateKey) string {
+	t.Helper()
+	dir := checkDir(t, files)
+	m := manifest(files)
+	writeFile(t, filepath.Join(dir, BundleManifest), m, 0o644)
+	writeFile(t, filepath.Join(dir, BundleSignature), signHashed(t, priv, m), 0o644)
+	return dir
+}
+
+// An agent with an update key installs a bundle whose manifest the key
+// signed and whose files are the manifest's, and keeps the bundle it has
+// when helen serves one that is unsigned, signed by another key, or whose
+// files differ from the signed manifest; without a key, a bundle with a
+// manifest must still match it.
+func TestInstallBundleSigned(t *testing.T) {
+	pub, priv := newKey(t)
+	_, other := newKey(t)
+	good := map[string]string{"load.lua": "v1 load", "disk.lua": "v1 disk"}
+	next := map[string]string{"load.lua": "v2 load", "http.lua": "v2 http"}
+	// edit changes a signed check folder after it was signed.
+	edit := func(f func(dir string)) func(t *testing.T) string {
+		return func(t *testing.T) string {
+			dir := signedCheckDir(t, next, priv)
+			f(dir)
+			return dir
+		}
+	}
+	tests := []struct {
+		name string
+		dir  func(t *testing.T) string
+		key  bool
+		// wantErr is the error, nil when the bundle is installed.
+		wantErr error
+		wantMsg string
+	}{
+		{"signed", func(t *testing.T) string { return signedCheckDir(t, next, priv) }, true, nil, ""},
+		{"signed-legacy", func(t *testing.T) string {
+			dir := checkDir(t, next)
+			writeFile(t, filepath.Join(dir, BundleManifest), manifest(next), 0o644)
+			writeFile(t, filepath.Join(dir, BundleSignature), minisign.Sign(priv, manifest(next)), 0o644)
+			return dir
+		}, true, nil, ""},
+		{"signed-no-key", func(t *testing.T) string { return signedCheckDir(t, next, priv) }, false, nil, ""},
+		{"unsigned-no-key", func(t *testing.T) string { return checkDir(t, next) }, false, nil, ""},
+		{"unsigned", func(t *testing.T) string { return checkDir(t, next) }, true, ErrSignature, "no SHA256SUMS"},
+		{"manifest-unsigned", edit(func(dir string) { os.Remove(filepath.Join(dir, BundleSignature)) }), true, ErrSignature, "no SHA256SUMS.minisig"},
+		{"other-key", func(t *testing.T) string { return signedCheckDir(t, next, other) }, true, ErrSignature, "does not verify"},
+		{"tampered", edit(func(dir string) {
+			os.WriteFile(filepath.Join(dir, "http.lua"), []byte("v2 http, and more"), 0o644)
+		}), true, ErrManifest, "http.lua: sha256"},
+		{"tampered-no-key", edit(func(dir string) {
+			os.WriteFile(filepath.Join(dir, "http.lua"), []byte("v2 http, and more"), 0o644)
+		}), false, ErrManifest, "http.lua: sha256"},
+		{"extra-file", edit(func(dir string) {
+			os.WriteFile(filepath.Join(dir, "evil.lua"), []byte("os.exit()"), 0o644)
+		}), true, ErrManifest, "evil.lua is not in SHA256SUMS"},
+		{"missing-file", edit(func(dir string) { os.Remove(filepath.Join(dir, "http.lua")) }), true, ErrManifest, "lists http.lua, which the bundle lacks"},
+		{"manifest-edited", edit(func(dir string) {
+			m := manifest(map[string]string{"load.lua": "v2 load", "http.lua": "evil"})
+			os.WriteFile(filepath.Join(dir, BundleManifest), m, 0o644)
+			os.WriteFile(filepath.Join(dir, "http.lua"), []byte("evil"), 0o644)
+		}), true, ErrSignature, "does not verify"},
+		{"signature-without-manifest", edit(func(dir string) { os.Remove(filepath.Join(dir, BundleManifest)) }), false, ErrManifest, "without its SHA256SUMS"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var key *minisign.PublicKey
+			if tt.key {
+				key = &pub
+			}
+			root := t.TempDir()
+			dest := filepath.Join(root, "checks")
+			data, sum, err := PackBundle(signedCheckDir(t, good, priv))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := InstallBundle(data, sum, dest, key); err != nil {
+				t.Fatalf("InstallBundle of the first, signed bundle: %v", err)
+			}
+			before := names(t, root)
+
+			data, sum, err = PackBundle(tt.dir(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if verr := VerifyBundle(data, key); !errors.Is(verr, tt.wantErr) {
+				t.Errorf("VerifyBundle: %v, want %v", verr, tt.wantErr)
+			}
+			err = InstallBundle(data, sum, dest, key)
+			if tt.wantErr == nil {
+				if err != nil {
+					t.Fatalf("InstallBundle: %v", err)
+				}
+				got := installed(t, dest)
+				for name, body := range next {
+					if got[name] != body {
+						t.Errorf("installed %s: %q, want %q", name, got[name], body)
+					}
+				}
+				return
+			}
+			if !errors.Is(err, tt.wantErr) || !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Fatalf("InstallBundle: %v, want %v saying %q", err, tt.wantErr, tt.wantMsg)
+			}
+			got := installed(t, dest)
+			for name, body := range good {
+				if got[name] != body {
+					t.Errorf("after the refusal %s is %q, want the old %q", name, got[name], body)
+				}
+			}
+			if after := names(t, root); !slices.Equal(after, before) {
+				t.Errorf("folder holds %v after refusal, had %v", after, before)
+			}
+		})
+	}
+}
+
+// A bundle already installed is verified again before it counts as
+// current: an agent given a key refuses the unsigned bundle it has.
+func TestInstallBundleSameBundleWithKey(t *testing.T) {
+	pub, _ := newKey(t)
+	data, sum, _ := PackBundle(checkDir(t, map[string]string{"load.lua": "x"}))
+	dest := filepath.Join(t.TempDir(), "checks")
+	if err := InstallBundle(data, sum, dest, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := InstallBundle(data, sum, dest, &pub); !errors.Is(err, ErrSignature) {
+		t.Fatalf("InstallBundle of the installed, unsigned bundle with a key: %v, want ErrSignature", err)
+	}
+}
+
+// The manifest a bundle may carry is bounded, and lists only check files.
+func TestInstallBundleBadManifest(t *testing.T) {
+	for _, tt := range []struct {
+		name, manifest string
+	}{
+		{"path", sha([]byte("x")) + "  ../load.lua\n"},
+		{"not-lua", sha([]byte("x")) + "  run.sh\n"},
+		{"malformed", "load.lua\n"},
+		{"too-large", strings.Repeat(sha([]byte("x"))+"  load.lua\n", maxManifest/75+1)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			data := tarGz(t, entry{name: "load.lua", body: "x"}, entry{name: BundleManifest, body: tt.manifest})
+			dest := filepath.Join(t.TempDir(), "checks")
+			err := InstallBundle(data, sha(data), dest, nil)
+			if !errors.Is(err, ErrManifest) && !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("InstallBundle: %v, want the manifest refused", err)
+			}
+			if _, err := os.Lstat(dest); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("something installed: %v", err)
+			}
+		})
 	}
 }

@@ -166,15 +166,20 @@ func (s *supervisor) syncBundle(ctx context.Context, client *http.Client) (bool,
 	}
 	dest := equus.BundleDir(s.cfg.Agent.DataDir)
 	before, _ := os.Readlink(dest)
-	if err := update.InstallBundle(data, sum, dest); err != nil {
+	if err := update.InstallBundle(data, sum, dest, s.cfg.UpdateKey); err != nil {
 		return false, err
 	}
 	after, _ := os.Readlink(dest)
-	if before != after {
-		s.log.Info("check bundle installed", "sha256", sum, "dir", dest)
-		return true, nil
+	if before == after {
+		return false, nil
 	}
-	return false, nil
+	if s.cfg.UpdateKey == nil {
+		s.log.Warn("check bundle installed on helen's word: with no --update-key, whoever can write helen's check directory runs code here",
+			"sha256", sum, "dir", dest)
+	} else {
+		s.log.Info("check bundle installed, its manifest signed by the update key", "sha256", sum, "dir", dest, "key", fmt.Sprintf("%X", s.cfg.UpdateKey.ID()))
+	}
+	return true, nil
 }
 
 // fetchOffer asks helen which version it offers this platform.

@@ -46,6 +46,10 @@ func (s *supervisor) upgrade(ctx context.Context, client *http.Client) *child {
 	from, start := s.running, time.Now()
 	log := s.log.With("from", from, "to", o.Version)
 	log.Info("updating the agent")
+	if s.cfg.UpdateKey == nil {
+		log.Warn("no --update-key: trusting helen for the new binary (its SHA-256 comes from helen too); " +
+			"an update key makes stage0 take only binaries signed by it")
+	}
 
 	dlCtx, cancel := context.WithTimeout(ctx, downloadTimeout)
 	defer cancel()
