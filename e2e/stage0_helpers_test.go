@@ -323,13 +323,14 @@ type stage0 struct {
 }
 
 // startStage0 runs `bin stage0` for helen h with the agent's data in data,
-// enrolling with a new token, and short waits.
-func startStage0(t *testing.T, bin, data string, h *helen) *stage0 {
+// enrolling with a new token, and short waits, with args added.
+func startStage0(t *testing.T, bin, data string, h *helen, args ...string) *stage0 {
 	t.Helper()
-	p := startProc(t, "stage0", bin, "stage0",
+	args = append([]string{"stage0",
 		"--helen", h.addr, "--ca-pin", h.pin, "--token", h.token(t).Token,
 		"--name", agentName, "--data", data,
-		"--restart-backoff", "200ms", "--ready-timeout", "30s")
+		"--restart-backoff", "200ms", "--ready-timeout", "30s"}, args...)
+	p := startProc(t, "stage0", bin, args...)
 	return &stage0{proc: p, bin: bin, data: data}
 }
 

@@ -42,6 +42,9 @@ func TestStage0Update(t *testing.T) {
 	if n := s.count("agent updated"); n != 1 {
 		t.Errorf("stage0 logged %d updates, want 1", n)
 	}
+	if n := s.count("no --update-key: trusting helen for the new binary"); n != 1 {
+		t.Errorf("stage0 without an update key warned %d times that it trusts helen, want once for its update", n)
+	}
 	for _, l := range strings.Split(s.output(), "\n") {
 		if strings.Contains(l, "agent updated") {
 			t.Logf("stage0: %s", l)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -137,4 +138,21 @@ func ParsePublicKey(s string) (*minisign.PublicKey, error) {
 		return nil, fmt.Errorf("update: public key: %w", err)
 	}
 	return &key, nil
+}
+
+// LoadPublicKey parses a minisign public key given as text (see
+// ParsePublicKey) or as the name of a file holding it.
+func LoadPublicKey(s string) (*minisign.PublicKey, error) {
+	key, err := ParsePublicKey(s)
+	if err == nil {
+		return key, nil
+	}
+	data, ferr := os.ReadFile(s)
+	if ferr != nil {
+		if errors.Is(ferr, os.ErrNotExist) {
+			return nil, err
+		}
+		return nil, ferr
+	}
+	return ParsePublicKey(string(data))
 }

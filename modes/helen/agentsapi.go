@@ -31,9 +31,10 @@ func (s *Server) agentsHandler() http.Handler {
 	mux.HandleFunc("POST /v1/renew", s.handleRenew)
 	mux.HandleFunc("GET /bootstrap.sh", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/x-shellscript")
-		w.Write(bootstrapScript)
+		w.Write(s.bootstrapScript())
 	})
 	mux.HandleFunc("GET /v1/download", s.handleDownload)
+	mux.HandleFunc("GET /v1/download/signature", s.handleDownloadSignature)
 	mux.HandleFunc("GET /v1/update", s.agentOnly(s.handleUpdate))
 	mux.HandleFunc("GET /v1/update/binary", s.agentOnly(s.handleDownload))
 	mux.HandleFunc("GET /v1/bundle", s.agentOnly(s.handleBundle))
@@ -211,7 +212,7 @@ func (s *Server) handleBundle(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	data, sum, err := s.bundle.get(s.cfg.ChecksDir)
+	data, sum, err := s.bundle.get(s.cfg.ChecksDir, s.cfg.UpdateKey)
 	if err != nil {
 		s.peerLog(addrPeer(r.RemoteAddr)).Error("pack check bundle", "dir", s.cfg.ChecksDir, "err", err)
 		httpError(w, http.StatusInternalServerError, "check bundle unavailable")

@@ -5,6 +5,8 @@ import (
 	"os"
 	"sync"
 
+	"aead.dev/minisign"
+
 	"github.com/equus-monitoring/equus/update"
 )
 
@@ -15,25 +17,35 @@ type bundleCache struct {
 	stamp string
 	data  []byte
 	sum   string
+	err   error
 }
 
 // get returns the bundle of dir and its SHA-256, packing it again only
-// when a file in dir changed (by name, size or time).
-func (b *bundleCache) get(dir string) ([]byte, string, error) {
+// when a file in dir changed (by name, size or time). When key is not nil
+// the bundle must be signed by it (see update.VerifyBundle), or it is not
+// served: helen holds no private key, so whoever can write dir cannot
+// have it signed.
+func (b *bundleCache) get(dir string, key *minisign.PublicKey) ([]byte, string, error) {
 	stamp, err := dirStamp(dir)
 	if err != nil {
 		return nil, "", err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if stamp == b.stamp && b.data != nil {
-		return b.data, b.sum, nil
+	if stamp == b.stamp && (b.data != nil || b.err != nil) {
+		return b.data, b.sum, b.err
 	}
 	data, sum, err := update.PackBundle(dir)
 	if err != nil {
 		return nil, "", err
 	}
-	b.stamp, b.data, b.sum = stamp, data, sum
+	if key != nil {
+		if err := update.VerifyBundle(data, key); err != nil {
+			b.stamp, b.data, b.sum, b.err = stamp, nil, "", fmt.Errorf("check directory %s refused under --update-key: %w", dir, err)
+			return nil, "", b.err
+		}
+	}
+	b.stamp, b.data, b.sum, b.err = stamp, data, sum, nil
 	return data, sum, nil
 }
 

@@ -126,7 +126,11 @@ func offlineJoin(dataDir string) (func(string) string, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{ca: ca, cert: cert}
+	key, err := recordedUpdateKey(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{ca: ca, cert: cert, cfg: Config{UpdateKey: key}}
 	return s.JoinCommand, nil
 }
 

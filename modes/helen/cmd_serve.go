@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/equus-monitoring/equus/modes/setup"
+	"github.com/equus-monitoring/equus/update"
 )
 
 func serveCommand(version string) *cli.Command {
@@ -27,6 +28,8 @@ that joins a machine.`,
 			&cli.StringFlag{Name: "checks", Usage: "check bundle `DIR` served to agents", EnvVars: []string{"HELEN_CHECKS"}},
 			&cli.StringFlag{Name: "releases", Usage: "goreleaser dist/ `DIR` of agent releases to offer", EnvVars: []string{"HELEN_RELEASES"}},
 			&cli.BoolFlag{Name: "no-update", Usage: "offer agents no update", EnvVars: []string{"HELEN_NO_UPDATE"}},
+			&cli.StringFlag{Name: "update-key", Usage: "minisign public `KEY` (or a file holding it) that signs the releases and the check directory's manifest: " +
+				"helen offers only what it signed, and the machines that join take only that", EnvVars: []string{"HELEN_UPDATE_KEY"}},
 			&cli.StringSliceFlag{Name: "san", Usage: "add `NAME` (DNS name or IP) to the server certificate", EnvVars: []string{"HELEN_SANS"}},
 			&cli.StringFlag{Name: "advertise", Usage: "`HOST:PORT` agents reach helen at, for join commands", EnvVars: []string{"HELEN_ADVERTISE"}},
 			&cli.DurationFlag{Name: "history-max-age", Value: 30 * 24 * time.Hour, Usage: "prune results, events and expired enrollment tokens older than `AGE`", EnvVars: []string{"HELEN_HISTORY_MAX_AGE"}},
@@ -72,6 +75,11 @@ that joins a machine.`,
 				CertLifetime:                 c.Duration("cert-lifetime"),
 				Log:                          log,
 			}
+			if k := c.String("update-key"); k != "" {
+				if cfg.UpdateKey, err = update.LoadPublicKey(k); err != nil {
+					return cli.Exit("--update-key: "+err.Error(), 2)
+				}
+			}
 			if c.Bool("dev") {
 				return runDev(c.Context, c, cfg)
 			}
@@ -80,6 +88,14 @@ that joins a machine.`,
 				return err
 			}
 			defer srv.Close()
+			if err := recordUpdateKey(cfg.DataDir, cfg.UpdateKey); err != nil {
+				return err
+			}
+			if cfg.UpdateKey != nil {
+				log.Info("serving signed releases and check bundles only", "update_key", cfg.UpdateKey.String())
+			} else {
+				log.Warn("no --update-key: releases and check bundles are served unsigned, and the agents that join trust helen for them")
+			}
 			ls, err := srv.Listen(c.String("listen"), c.String("http"))
 			if err != nil {
 				return err

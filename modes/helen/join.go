@@ -42,13 +42,20 @@ func (s *Server) pubkeyPin() string {
 }
 
 // JoinCommand returns the one-line command that installs and enrolls an
-// agent on a machine with token, through helen's bootstrap script.
+// agent on a machine with token, through helen's bootstrap script, and
+// hands it helen's update key when there is one.
 func (s *Server) JoinCommand(token string) string {
 	addr := s.advertised
 	if addr == "" {
 		addr = s.Advertised(nil)
 	}
 	pin := s.pubkeyPin()
-	return fmt.Sprintf("curl -fsS --insecure --pinnedpubkey '%s' https://%s/bootstrap.sh | sh -s -- --helen %s --ca-pin %s --pubkey-pin '%s' --token %s",
+	join := fmt.Sprintf("curl -fsS --insecure --pinnedpubkey '%s' https://%s/bootstrap.sh | sh -s -- --helen %s --ca-pin %s --pubkey-pin '%s' --token %s",
 		pin, addr, addr, s.ca.Pin(), pin, token)
+	if s.cfg.UpdateKey != nil {
+		// The agent then takes only binaries and check bundles signed by
+		// the key, starting with the binary the script installs.
+		join += fmt.Sprintf(" --update-key '%s'", s.cfg.UpdateKey.String())
+	}
+	return join
 }

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"aead.dev/minisign"
 	"github.com/urfave/cli/v2"
 
 	"github.com/equus-monitoring/equus/modes/equus"
@@ -71,7 +70,7 @@ func configFromCLI(c *cli.Context, version string) (Config, error) {
 		Stderr:         c.App.ErrWriter,
 	}
 	if s := c.String("update-key"); s != "" {
-		if cfg.UpdateKey, err = readKey(s); err != nil {
+		if cfg.UpdateKey, err = update.LoadPublicKey(s); err != nil {
 			return Config{}, fmt.Errorf("--update-key: %w", err)
 		}
 	}
@@ -89,22 +88,6 @@ func Executable() (string, error) {
 		exe = resolved
 	}
 	return exe, nil
-}
-
-// readKey parses a minisign public key given as text or as a file.
-func readKey(s string) (*minisign.PublicKey, error) {
-	key, err := update.ParsePublicKey(s)
-	if err == nil {
-		return key, nil
-	}
-	data, ferr := os.ReadFile(s)
-	if ferr != nil {
-		if errors.Is(ferr, os.ErrNotExist) {
-			return nil, err
-		}
-		return nil, ferr
-	}
-	return update.ParsePublicKey(string(data))
 }
 
 // secretFlags are the agent's flags handed over in the environment rather

@@ -1,0 +1,108 @@
+package helen
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"aead.dev/minisign"
+
+	"github.com/equus-monitoring/equus/update"
+)
+
+// updateKeyFile is where `helen serve` records the update key it serves
+// with, so that `helen token` run while no helen runs makes join commands
+// that carry it too.
+const updateKeyFile = "update-key.pub"
+
+// recordUpdateKey writes key into the data directory, or removes the file
+// when key is nil (helen serves unsigned releases now).
+func recordUpdateKey(dataDir string, key *minisign.PublicKey) error {
+	path := filepath.Join(dataDir, updateKeyFile)
+	if key == nil {
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("helen: %w", err)
+		}
+		return nil
+	}
+	text, err := key.MarshalText()
+	if err != nil {
+		return fmt.Errorf("helen: update key: %w", err)
+	}
+	tmp, err := os.CreateTemp(dataDir, "."+updateKeyFile+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("helen: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // gone by the rename on success
+	_, err = tmp.Write(append(text, '\n'))
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("helen: update key: %w", err)
+	}
+	return nil
+}
+
+// recordedUpdateKey returns the update key the last `helen serve` of
+// dataDir recorded, nil when it had none.
+func recordedUpdateKey(dataDir string) (*minisign.PublicKey, error) {
+	data, err := os.ReadFile(filepath.Join(dataDir, updateKeyFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("helen: %w", err)
+	}
+	key, err := update.ParsePublicKey(string(data))
+	if err != nil {
+		return nil, fmt.Errorf("helen: %s: %w", filepath.Join(dataDir, updateKeyFile), err)
+	}
+	return key, nil
+}
+
+// bootstrapKeyLine is the line of bootstrap.sh that holds helen's update
+// key, empty as the script is written.
+var bootstrapKeyLine = []byte("helen_update_key=''\n")
+
+// bootstrapScript returns /bootstrap.sh: the script with helen's update
+// key, when it has one, as the key the script checks the binary with and
+// gives the agent, so that a machine that joins through it takes only
+// signed binaries and check bundles from then on. (The key is base64, which
+// needs no quoting beyond the single quotes.)
+func (s *Server) bootstrapScript() []byte {
+	if s.cfg.UpdateKey == nil {
+		return bootstrapScript
+	}
+	line := fmt.Appendf(nil, "helen_update_key='%s'\n", s.cfg.UpdateKey.String())
+	return bytes.Replace(bootstrapScript, bootstrapKeyLine, line, 1)
+}
+
+// handleDownloadSignature serves the minisign signature of the binary that
+// GET /v1/download serves for a platform, for the bootstrap script to
+// check it with its update key; 404 when the release has none.
+func (s *Server) handleDownloadSignature(w http.ResponseWriter, r *http.Request) {
+	rel, a, ok := s.platformAsset(w, r)
+	if !ok {
+		return
+	}
+	sig := a.BinarySignature()
+	if sig == "" {
+		httpError(w, http.StatusNotFound, "the %s/%s binary of release %s is not signed", a.OS, a.Arch, rel.Version)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Equus-Version", rel.Version)
+	w.Header().Set("X-Equus-Sha256", a.SHA256)
+	w.Write([]byte(sig))
+}
