@@ -2,7 +2,8 @@
 # Checks the release configuration and builds a snapshot release into dist/,
 # offline (nothing is published), then checks what it built: every archive
 # and raw binary under the names helen's release discovery reads, a
-# checksums.txt that verifies, the deb and rpm packages with their systemd
+# checksums.txt that verifies, what helen's release discovery offers from
+# it (update's TestDiscoverDist), the deb and rpm packages with their systemd
 # units, and a binary of this machine that runs and names the snapshot
 # version.
 #
@@ -96,6 +97,19 @@ while read -r sum name; do
 	n=$((n + 1))
 done <dist/checksums.txt
 echo "release-check: checksums.txt verified ($n files)"
+
+# What helen would offer from this dist/: update.Discover run on it must
+# offer each platform its raw binary, named in checksums.txt and hashing
+# to it (and signed, when the release is), never a build output.
+pub=${EQUUS_MINISIGN_PUB:-${EQUUS_MINISIGN_KEY%.key}.pub}
+if [ -z "${EQUUS_MINISIGN_KEY:-}" ] || [ ! -f "$pub" ]; then
+	pub=
+fi
+if ! out=$(EQUUS_DIST=$PWD/dist EQUUS_MINISIGN_PUB=$pub $GO test -count=1 -run '^TestDiscoverDist$' -v ./update 2>&1); then
+	echo "$out" >&2
+	fail "update.Discover on dist/ does not offer only checksummed files"
+fi
+echo "$out" | sed -n 's/^ *goreleaser_test.go:[0-9]*: /release-check: offered: /p'
 
 if [ -n "${EQUUS_MINISIGN_KEY:-}" ]; then
 	pub=${EQUUS_MINISIGN_PUB:-${EQUUS_MINISIGN_KEY%.key}.pub}

@@ -160,7 +160,7 @@ want=$(tr -d '\r' <"$tmp/headers" | awk 'tolower($1) == "x-equus-sha256:" { prin
 got=$(sha256 "$tmp/equus")
 [ "$got" = "$want" ] || die "checksum mismatch: got $got, want $want"
 if [ -n "$update_key" ]; then
-	curl -fsS --insecure --pinnedpubkey "$pubkey_pin" -D "$tmp/sig-headers" \
+	curl -fsS --insecure --pinnedpubkey "$pubkey_pin" --max-filesize 4096 -D "$tmp/sig-headers" \
 		-o "$tmp/equus.minisig" "https://$helen/v1/download/signature?os=$os&arch=$arch" ||
 		die "helen serves no signature of the binary, which the update key requires: not installing it"
 	signed=$(tr -d '\r' <"$tmp/sig-headers" | awk 'tolower($1) == "x-equus-sha256:" { print $2 }')
