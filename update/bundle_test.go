@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -496,5 +497,43 @@ func TestInstallBundleBadManifest(t *testing.T) {
 				t.Errorf("something installed: %v", err)
 			}
 		})
+	}
+}
+
+// A check directory signed with the stock tools, as the README says
+// (sha256sum and minisign), is a bundle an agent with the key installs.
+func TestInstallBundleSignedWithMinisignTool(t *testing.T) {
+	for _, tool := range []string{"minisign", "sha256sum"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	keys := t.TempDir()
+	pubFile, keyFile := filepath.Join(keys, "minisign.pub"), filepath.Join(keys, "minisign.key")
+	run := func(dir, name string, args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command(name, args...)
+		cmd.Dir = dir
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s %v: %v", name, args, err)
+		}
+		return out
+	}
+	run(keys, "minisign", "-G", "-W", "-p", pubFile, "-s", keyFile)
+	dir := checkDir(t, map[string]string{"load.lua": "return {}", "disk.lua": "return {}"})
+	writeFile(t, filepath.Join(dir, BundleManifest), run(dir, "sh", "-c", "sha256sum *.lua"), 0o644)
+	run(dir, "minisign", "-Sm", BundleManifest, "-s", keyFile)
+
+	pub, err := minisign.PublicKeyFromFile(pubFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, sum, err := PackBundle(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := InstallBundle(data, sum, filepath.Join(t.TempDir(), "checks"), &pub); err != nil {
+		t.Fatalf("InstallBundle of a directory signed with minisign: %v", err)
 	}
 }

@@ -2,9 +2,11 @@
 // helen to its agents.
 //
 // On helen's side, Discover finds the newest release in a goreleaser dist/
-// folder (or Self offers helen's own executable), and OpenBinary yields the
-// equus binary of one platform, taken out of its archive when need be. Helen
-// describes it to an agent in an Offer.
+// folder (or Self offers helen's own executable), offering only files that
+// checksums.txt vouches for and, with an update key, that the key signed;
+// OpenBinary yields the equus binary of one platform, taken out of its
+// archive when need be, from the file it hashes again. Helen describes it
+// to an agent in an Offer.
 //
 // On the agent's side, stage0 fetches the offered binary with Download, which
 // reads through a size limit and checks size, SHA-256 and, where an update
@@ -14,7 +16,9 @@
 // puts the old one back when the new one will not start.
 //
 // The check bundle travels as a deterministic tar.gz of the check
-// directory's *.lua files (PackBundle), and is installed by InstallBundle into
+// directory's *.lua files and the manifest the operator signed
+// (PackBundle, BundleManifest), and is checked against that manifest and
+// installed by InstallBundle into
 // a fresh versioned directory that a symbolic link swap makes current in one
 // step, so that a reader sees either the old bundle or the new one, never a
 // mix.

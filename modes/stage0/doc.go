@@ -15,6 +15,7 @@
 // ready, and is started again when that changed its checks):
 //
 //   - the check bundle (GET /v1/bundle), checked against its SHA-256 and
+//     its manifest (with --update-key, a manifest signed by the key) and
 //     swapped into DATA/checks in one step (update.InstallBundle);
 //   - the binary (GET /v1/update): when helen offers a version newer than
 //     the one running, and not one that failed here before, stage0
