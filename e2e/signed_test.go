@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -128,8 +129,8 @@ func TestBootstrapSigned(t *testing.T) {
 	}
 	s := startProc(t, "installed stage0", installed, "--config", conf, "stage0")
 	h.agentReady(t, agentName, v110, time.Minute)
-	if s.count("trusting helen") != 0 {
-		t.Error("a stage0 with the update key said it trusts helen")
+	if s.count(fmt.Sprintf("update_key=%X", k.pub.ID())) != 1 || s.count("trusting helen") != 0 {
+		t.Error("the installed stage0 did not start with the update key from its config")
 	}
 }
 

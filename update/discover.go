@@ -60,9 +60,10 @@ type candidate struct {
 // is not offered and goes into Release.Refused with the reason, and the
 // next file of the same platform and CPU level is tried.
 //
-// goreleaser's build outputs (type "Binary" in artifacts.json) are not
-// release files: no checksum covers them, and the raw binary released is
-// the "Uploadable Binary" entry of the same file.
+// goreleaser's build outputs (entries of type "Binary" with no checksum in
+// artifacts.json, named after the build, such as "equus") are not release
+// files and are never candidates: the raw binary released is another entry
+// of the same file, under its release name, which checksums.txt lists.
 func Discover(dir string, key *minisign.PublicKey) (Release, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {

@@ -102,7 +102,11 @@ func newSupervisor(cfg Config, log *slog.Logger) *supervisor {
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	s := newSupervisor(cfg, log)
 	var err error
-	log.Info("stage0 started", "version", s.cfg.Version, "agent", s.cfg.Executable, "helen", cfg.Agent.Helen)
+	key := "none (helen is trusted for the binary and the checks)"
+	if cfg.UpdateKey != nil {
+		key = fmt.Sprintf("%X", cfg.UpdateKey.ID())
+	}
+	log.Info("stage0 started", "version", s.cfg.Version, "agent", s.cfg.Executable, "helen", cfg.Agent.Helen, "update_key", key)
 
 	var next *child
 	if s.enrolled() {
