@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"aead.dev/minisign"
 	"github.com/urfave/cli/v2"
 
 	"github.com/equus-monitoring/equus/modes/setup"
@@ -50,6 +51,13 @@ that joins a machine.`,
 					return cli.Exit(fmt.Sprintf("--%s %d: want 0 or more", name, c.Int(name)), 2)
 				}
 			}
+			var key *minisign.PublicKey
+			if k := c.String("update-key"); k != "" {
+				var err error
+				if key, err = update.LoadPublicKey(k); err != nil {
+					return cli.Exit("--update-key: "+err.Error(), 2)
+				}
+			}
 			log, err := setup.Logger(c)
 			if err != nil {
 				return cli.Exit(err.Error(), 2)
@@ -73,12 +81,8 @@ that joins a machine.`,
 				MaxUnauthenticated:           c.Int("max-unauthenticated"),
 				MaxUnauthenticatedPerAddress: c.Int("max-unauthenticated-per-address"),
 				CertLifetime:                 c.Duration("cert-lifetime"),
+				UpdateKey:                    key,
 				Log:                          log,
-			}
-			if k := c.String("update-key"); k != "" {
-				if cfg.UpdateKey, err = update.LoadPublicKey(k); err != nil {
-					return cli.Exit("--update-key: "+err.Error(), 2)
-				}
 			}
 			if c.Bool("dev") {
 				return runDev(c.Context, c, cfg)

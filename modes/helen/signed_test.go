@@ -310,3 +310,15 @@ func TestSignedBundle(t *testing.T) {
 		t.Error("no log line saying the bundle is unsigned")
 	}
 }
+
+// A key helen cannot read stops helen serve before it starts, saying why.
+func TestServeBadUpdateKey(t *testing.T) {
+	dir := t.TempDir()
+	out, code := helenCLI(t, "serve", "--data="+dir, "--listen=127.0.0.1:0", "--http=", "--update-key=RWQnotakey")
+	if code != 2 || !strings.Contains(out, "--update-key") {
+		t.Fatalf("serve with a bad key: exit %d, printed %q", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, dbFile)); err == nil {
+		t.Error("helen opened its database with a bad key")
+	}
+}
