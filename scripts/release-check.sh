@@ -101,9 +101,10 @@ echo "release-check: checksums.txt verified ($n files)"
 # What helen would offer from this dist/: update.Discover run on it must
 # offer each platform its raw binary, named in checksums.txt and hashing
 # to it (and signed, when the release is), never a build output.
-pub=${EQUUS_MINISIGN_PUB:-${EQUUS_MINISIGN_KEY%.key}.pub}
-if [ -z "${EQUUS_MINISIGN_KEY:-}" ] || [ ! -f "$pub" ]; then
-	pub=
+pub=
+if [ -n "${EQUUS_MINISIGN_KEY:-}" ]; then
+	pub=${EQUUS_MINISIGN_PUB:-${EQUUS_MINISIGN_KEY%.key}.pub}
+	[ -f "$pub" ] || pub=
 fi
 if ! out=$(EQUUS_DIST=$PWD/dist EQUUS_MINISIGN_PUB=$pub $GO test -count=1 -run '^TestDiscoverDist$' -v ./update 2>&1); then
 	echo "$out" >&2
