@@ -18,8 +18,10 @@ import (
 // countingBody is a stand-in agent that counts its starts in dir/count,
 // writes its pid to dir/pid, and then runs script with $n the count.
 func countingBody(dir, script string) string {
-	return "n=$(cat " + dir + "/count 2>/dev/null || echo 0); n=$((n+1)); echo $n > " + dir + "/count\n" +
-		"echo $$ > " + dir + "/pid\n" + script
+	// The pid first: a test that sees the count has the pid of that run
+	// (the other way round it could read the pid file empty, as 0).
+	return "echo $$ > " + dir + "/pid\n" +
+		"n=$(cat " + dir + "/count 2>/dev/null || echo 0); n=$((n+1)); echo $n > " + dir + "/count\n" + script
 }
 
 func readInt(path string) int {
