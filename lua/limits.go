@@ -1,8 +1,6 @@
 package lua
 
 import (
-	"strings"
-
 	glua "github.com/yuin/gopher-lua"
 )
 
@@ -17,8 +15,9 @@ import (
 // table filled in a loop, a string doubled by ..) is bounded only by the
 // timeout; the registry and the call stack have gopher-lua's fixed sizes.
 
-// maxString is the longest string string.rep, string.gsub, table.concat
-// and json.encode will build: the largest body the http module may return.
+// maxString is the longest string string.rep, string.gsub (see
+// patternlib.go), table.concat and json.encode will build: the largest
+// body the http module may return.
 const maxString = maxMaxBody
 
 // limitLibraries replaces the library functions of L whose result may be
@@ -27,7 +26,6 @@ func limitLibraries(L *glua.LState) {
 	str := L.GetGlobal(glua.StringLibName).(*glua.LTable)
 	tbl := L.GetGlobal(glua.TabLibName).(*glua.LTable)
 	rep := str.RawGetString("rep").(*glua.LFunction).GFunction
-	gsub := str.RawGetString("gsub").(*glua.LFunction).GFunction
 	concat := tbl.RawGetString("concat").(*glua.LFunction).GFunction
 	str.RawSetString("rep", L.NewFunction(func(L *glua.LState) int {
 		s, n := L.CheckString(1), L.CheckInt(2)
@@ -36,58 +34,10 @@ func limitLibraries(L *glua.LState) {
 		}
 		return rep(L)
 	}))
-	str.RawSetString("gsub", L.NewFunction(func(L *glua.LState) int {
-		limitGsub(L)
-		return gsub(L)
-	}))
 	tbl.RawSetString("concat", L.NewFunction(func(L *glua.LState) int {
 		limitConcat(L)
 		return concat(L)
 	}))
-}
-
-// limitGsub checks the arguments of string.gsub(s, pattern, repl, n). A
-// string repl bounds the result before the call: each match adds at most
-// repl's text, and its captures (%0 to %9) at most s once over all
-// matches, since matches do not overlap. A table or function repl is
-// swapped for a Go function that looks the replacement up, or calls repl,
-// and raises an error once the replacements would take the result past
-// maxString.
-func limitGsub(L *glua.LState) {
-	s := L.CheckString(1)
-	matches := float64(len(s) + 1) // an empty pattern matches around each byte
-	if n, ok := L.Get(4).(glua.LNumber); ok && n >= 0 {
-		matches = min(matches, float64(n))
-	}
-	tooLong := func(size float64) {
-		L.RaiseError("string.gsub: the result could be %.0f bytes, more than the limit of %d", size, maxString)
-	}
-	switch repl := L.Get(3).(type) {
-	case glua.LString:
-		refs := float64(strings.Count(string(repl), "%"))
-		if size := float64(len(s)) + matches*float64(len(repl)) + refs*float64(len(s)); size > maxString {
-			tooLong(size)
-		}
-	case *glua.LTable, *glua.LFunction:
-		size := float64(len(s))
-		L.Replace(3, L.NewFunction(func(L *glua.LState) int {
-			var v glua.LValue
-			if t, ok := repl.(*glua.LTable); ok {
-				v = L.GetTable(t, L.Get(1)) // the first capture, or the match
-			} else {
-				L.Insert(repl, 1)
-				L.Call(L.GetTop()-1, 1)
-				v = L.Get(-1)
-			}
-			if glua.LVCanConvToString(v) {
-				if size += float64(len(glua.LVAsString(v))); size > maxString {
-					tooLong(size)
-				}
-			}
-			L.Push(v)
-			return 1
-		}))
-	}
 }
 
 // limitConcat checks that table.concat(t, sep, i, j) builds at most

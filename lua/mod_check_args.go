@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	glua "github.com/yuin/gopher-lua"
-	"github.com/yuin/gopher-lua/pm"
 )
 
 // argKinds are the kinds check.args knows, each with the test of a value.
@@ -31,7 +30,7 @@ var argKinds = map[string]func(glua.LValue) string{
 		if !ok {
 			return "is a " + v.Type().String() + ", want a Lua pattern"
 		}
-		if _, err := pm.Find(string(s), nil, 0, 1); err != nil {
+		if err := patternError(string(s)); err != nil {
 			return fmt.Sprintf("pattern %q: %v", string(s), err)
 		}
 		return ""

@@ -84,6 +84,7 @@ func newSandbox(env *Env, onPanic func(what string, v any)) *glua.LState {
 	loaded.RawSetString(glua.OsLibName, safeOS)
 	loaded.RawSetString(glua.LoadLibName, glua.LNil)
 	limitLibraries(L)
+	installPatterns(L)
 	protectStrings(L)
 	supportPairs(L)
 	// gopher-lua has no bytecode: string.dump only raises, so it goes.
