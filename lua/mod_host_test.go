@@ -20,6 +20,7 @@ func newModState(t testing.TB, env *Env) *glua.LState {
 	L := glua.NewState()
 	t.Cleanup(L.Close)
 	preloadModules(L, env)
+	installPatterns(L) // the checks' own, as in the sandbox
 	return L
 }
 

@@ -1,7 +1,6 @@
 package lua
 
 import (
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -47,12 +46,7 @@ func newTLSTestServer(t *testing.T) (srv *httptest.Server, caFile string) {
 	srv = httptest.NewTLSServer(mux)
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { close(done) }) // before srv.Close, which waits for handlers
-	caFile = filepath.Join(t.TempDir(), "ca.pem")
-	pemData := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
-	if err := os.WriteFile(caFile, pemData, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return srv, caFile
+	return srv, serverCAFile(t, srv)
 }
 
 func TestHTTP(t *testing.T) {

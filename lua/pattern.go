@@ -455,11 +455,17 @@ var errBudget = errors.New("pattern: step budget used up")
 type stopMatch struct{ err error }
 
 func newMatcher(ctx context.Context, src string, p *pattern) *matcher {
-	m := &matcher{src: src, p: p, caps: make([]span, len(p.position)), ctx: ctx}
+	m := &matcher{src: src, p: p, caps: make([]span, len(p.position))}
+	m.setContext(ctx)
+	return m
+}
+
+// setContext makes ctx, which may be nil, the context m looks at.
+func (m *matcher) setContext(ctx context.Context) {
+	m.ctx, m.done = ctx, nil
 	if ctx != nil {
 		m.done = ctx.Done()
 	}
-	return m
 }
 
 // tick counts a step, and every checkEvery steps stops the match if its

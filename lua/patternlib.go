@@ -148,12 +148,13 @@ func strMatch(L *glua.LState) int {
 func strGmatch(L *glua.LState) int {
 	str := L.CheckString(1)
 	p := compileOrRaise(L, L.CheckString(2))
+	m := newMatcher(nil, str, p)
 	from, done := 0, false
 	L.Push(L.NewFunction(func(L *glua.LState) int {
 		if done {
 			return 0
 		}
-		m := newMatcher(L.Context(), str, p)
+		m.setContext(L.Context()) // the iterator may outlive the run
 		found := findOrRaise(L, m, from)
 		if !found || p.anchored {
 			done = true
