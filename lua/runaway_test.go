@@ -47,6 +47,14 @@ func TestRunawayChecks(t *testing.T) {
 			local s = string.rep("a", 1e5)
 			return {status = "ok", message = #string.gsub(s, "a", {a = string.rep("b", 1e4)})} end`,
 			0, "string.gsub: the result would be"},
+		{"string-format", `return function()
+			local t = {}
+			for i = 1, 1000 do t[i] = i end
+			return {status = "ok", message = #string.format(string.rep("%9999999d", 1000), unpack(t))} end`,
+			0, "string.format: the result could be"},
+		{"string-format-precision", `return function()
+			return {status = "ok", message = #string.format(string.rep("%.9999999f", 100), unpack({1, 2, 3, 4, 5, 6, 7, 8}))} end`,
+			0, "string.format: the result could be"},
 		{"table-concat", `return function()
 			local t, s = {}, string.rep("x", 1e6)
 			for i = 1, 1e5 do t[i] = s end

@@ -1,5 +1,6 @@
--- Tests that the size-checked string.rep, string.gsub and table.concat of
--- the sandbox (limits.go) behave as gopher-lua's own below the limit.
+-- Tests that the size-checked string.rep, string.format, string.gsub and
+-- table.concat of the sandbox (limits.go, patternlib.go), and its
+-- table.sort, behave as gopher-lua's own below the limit.
 
 local function eq(t, what, got, want)
   if got ~= want then t:error(what, "=", got, "want", want) end
@@ -34,4 +35,26 @@ function TestConcat(t)
   eq(t, "empty", table.concat({}), "")
   local ok = pcall(table.concat, {{}})
   if ok then t:error("a table element should be an error") end
+end
+
+function TestFormat(t)
+  eq(t, "format", string.format("%5.1f|%s|%d|%-3s|", 3.14159, "x", 42, "y"), "  3.1|x|42|y  |")
+  eq(t, "percent", string.format("100%%"), "100%")
+  eq(t, "method", ("%d-%d"):format(1, 2), "1-2")
+end
+
+function TestSort(t)
+  local s = {3, 1, 2}
+  table.sort(s)
+  eq(t, "short", table.concat(s, ","), "1,2,3")
+  local long = {}
+  for i = 1, 70000 do long[i] = (i * 7919) % 70001 end
+  table.sort(long)
+  local sorted = true
+  for i = 2, #long do sorted = sorted and long[i - 1] <= long[i] end
+  eq(t, "long", sorted, true)
+  table.sort(long, function(a, b) return a > b end)
+  eq(t, "long with a function", long[1] > long[#long], true)
+  local ok = pcall(table.sort, {1, "x"})
+  eq(t, "mixed types", ok, false)
 end
