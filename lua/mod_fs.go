@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 
 	glua "github.com/yuin/gopher-lua"
@@ -32,11 +33,121 @@ func openFS(env *Env) glua.LGFunction {
 	}
 }
 
-// errPrivate refuses to read a file of a private directory.
-var errPrivate = errors.New("refused: the agent's own files (its data directory) are not for checks to read")
+// errPrivate refuses to read a file of the agent's own.
+var errPrivate = errors.New("refused: the agent's own files (its data directory and key) are not for checks to read")
+
+// maxPrivateFiles bounds the files of the private directories that
+// fs.read compares an opened file with: past it, it refuses to read.
+const maxPrivateFiles = 10000
+
+// procLinks are the entries of a process's directory in /proc whose file
+// is not the one their path names: the process's root and working
+// directory, its open and mapped files, which lead anywhere, and its
+// environment, which holds the agent's settings.
+var procLinks = map[string]bool{"root": true, "cwd": true, "fd": true, "map_files": true, "environ": true}
+
+// throughProcLink reports whether path, absolute, goes through
+// one of procLinks, of any process or thread (/proc/PID, /proc/self,
+// /proc/thread-self, /proc/PID/task/TID), or through /dev/fd and the
+// standard streams, which lead to /proc/self/fd.
+func throughProcLink(path string) bool {
+	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	if len(parts) >= 2 && parts[0] == "dev" {
+		switch parts[1] {
+		case "fd", "stdin", "stdout", "stderr":
+			return true
+		}
+	}
+	if len(parts) < 3 || parts[0] != "proc" {
+		return false
+	}
+	if procLinks[parts[2]] {
+		return true
+	}
+	return parts[2] == "task" && len(parts) >= 5 && procLinks[parts[4]]
+}
+
+// viaProcLink reports whether path goes through one of procLinks as
+// written (made absolute, with "/proc/self/cwd/.." read as the kernel
+// reads it: through the link) or once cleaned.
+func viaProcLink(path string) bool {
+	if !filepath.IsAbs(path) {
+		cwd, err := os.Getwd()
+		if err != nil {
+			return true
+		}
+		path = cwd + string(filepath.Separator) + path
+	}
+	var parts []string
+	for _, p := range strings.Split(path, "/") {
+		if p != "" && p != "." {
+			parts = append(parts, p)
+		}
+	}
+	return throughProcLink("/"+strings.Join(parts, "/")) || throughProcLink(filepath.Clean(path))
+}
+
+// privateFiles returns the files of paths, each a file or a directory of
+// files: a directory, the files and directories of its tree, and the
+// files that links there name.
+func privateFiles(paths []string) ([]os.FileInfo, error) {
+	var files []os.FileInfo
+	add := func(fi os.FileInfo) error {
+		if len(files) >= maxPrivateFiles {
+			return fmt.Errorf("refused: the agent's data directory holds more than %d files, too many to tell a check's file from them", maxPrivateFiles)
+		}
+		files = append(files, fi)
+		return nil
+	}
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			continue // not there (yet): nothing of it to read either
+		}
+		if !fi.IsDir() {
+			if err := add(fi); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return nil // an unreadable directory holds nothing a check can read either
+			}
+			fi, err := os.Stat(path) // through a link, the file it names
+			if err != nil || !fi.Mode().IsRegular() && !fi.IsDir() {
+				return nil
+			}
+			return add(fi)
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return files, nil
+}
+
+// checkNotPrivate returns errPrivate when the opened file fi is one of the
+// private files, compared by device and inode: however the path reached
+// it (a hard link, a link in /proc, a bind mount), the kernel opened that
+// file.
+func checkNotPrivate(fi os.FileInfo, paths []string) error {
+	files, err := privateFiles(paths)
+	if err != nil {
+		return err
+	}
+	for _, p := range files {
+		if os.SameFile(fi, p) {
+			return errPrivate
+		}
+	}
+	return nil
+}
 
 // private reports whether path, once absolute and with its links
-// resolved, is one of paths or lies in one of them.
+// resolved, is one of dirs or lies in one of them: a test of the path, for
+// the exec policy, which runs what the path names; fs.read decides on the
+// file it opened (checkNotPrivate).
 func private(path string, dirs []string) bool {
 	if len(dirs) == 0 {
 		return false
@@ -94,15 +205,17 @@ func fsStat(L *glua.LState) int {
 }
 
 // fsRead is fs.read(path, max_bytes) -> string, or nil, err: the first
-// max_bytes bytes of a regular file (default 64 KiB, at most 16 MiB). Files
-// of the agent's data directory are refused.
+// max_bytes bytes of a regular file (default 64 KiB, at most 16 MiB). The
+// agent's key and the files of its data directory are refused, and so
+// are paths through the links of /proc that lead to other files than
+// they name.
 func fsRead(L *glua.LState, env *Env) int {
 	path := L.CheckString(1)
 	limit := L.OptInt(2, defaultReadBytes)
 	if limit < 0 || limit > maxReadBytes {
 		L.ArgError(2, fmt.Sprintf("max_bytes must be from 0 to %d", maxReadBytes))
 	}
-	if private(path, env.PrivatePaths) {
+	if viaProcLink(path) {
 		return returnFailure(L, "read", fmt.Errorf("%s: %w", path, errPrivate))
 	}
 	// Non-blocking, so that opening a FIFO does not wait for a writer
@@ -112,10 +225,18 @@ func fsRead(L *glua.LState, env *Env) int {
 		return returnFailure(L, "read", err)
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil {
+	fi, err := f.Stat()
+	if err != nil {
 		return returnFailure(L, "read", err)
-	} else if !fi.Mode().IsRegular() {
+	}
+	if err := checkNotPrivate(fi, env.PrivatePaths); err != nil {
+		return returnFailure(L, "read", fmt.Errorf("%s: %w", path, err))
+	}
+	if !fi.Mode().IsRegular() {
 		return returnFailure(L, "read", fmt.Errorf("%s: not a regular file (%s)", path, fi.Mode().Type()))
+	}
+	if opened, ok := openedPath(f); ok && throughProcLink(opened) {
+		return returnFailure(L, "read", fmt.Errorf("%s (%s): %w", path, opened, errPrivate))
 	}
 	data, err := io.ReadAll(io.LimitReader(f, int64(limit)))
 	if err != nil {
