@@ -80,8 +80,9 @@ type Config struct {
 	BackoffMin   time.Duration
 	BackoffMax   time.Duration
 	BackoffReset time.Duration
-	// Drain is how long running checks may go on after a reload, a
-	// renewal or a shutdown before they are cancelled. Zero: 5 s.
+	// Drain bounds a reload, a renewal or a shutdown: running checks may
+	// go on for it, less a grace of a second at most in which those still
+	// running are cancelled and answer. Zero: 5 s.
 	Drain time.Duration
 
 	// MaxQueuedChecks and MaxQueuedBytes (of their args) bound the Lua

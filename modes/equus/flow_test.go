@@ -288,7 +288,9 @@ func TestShutdownAnswersQueuedChecks(t *testing.T) {
 	h := startHelen(t, p)
 	cfg := testConfig(t, p, h)
 	cfg.Concurrency = 1
-	cfg.Drain = 10 * time.Millisecond // the gate stays closed past it
+	// The gate stays closed past the drain time; the last half of it is
+	// for the cancelled check to answer and its result to be written.
+	cfg.Drain = 500 * time.Millisecond
 	a := startAgent(t, cfg)
 	hc := h.accept()
 	gate := filepath.Join(t.TempDir(), "gate")

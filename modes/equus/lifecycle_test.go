@@ -130,7 +130,7 @@ func TestReloadDrainTimeout(t *testing.T) {
 	p := newTestPKI(t)
 	h := startHelen(t, p)
 	cfg := testConfig(t, p, h)
-	cfg.Drain = 100 * time.Millisecond
+	cfg.Drain = 500 * time.Millisecond // the last half for the cancelled check to answer
 	startAgent(t, cfg)
 	hc := h.accept()
 	gate := filepath.Join(t.TempDir(), "never")
@@ -223,7 +223,7 @@ func TestShutdownDrainTimeout(t *testing.T) {
 	p := newTestPKI(t)
 	h := startHelen(t, p)
 	cfg := testConfig(t, p, h)
-	cfg.Drain = 100 * time.Millisecond
+	cfg.Drain = 500 * time.Millisecond // the last half for the cancelled check to answer
 	a := startAgent(t, cfg)
 	hc := h.accept()
 	hc.send(wire.Check("gate", 1, gateArgs(t, filepath.Join(t.TempDir(), "never"), "")), wire.Check("equus.ping", 2, nil))

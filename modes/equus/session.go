@@ -39,7 +39,8 @@ type outcome struct {
 const (
 	dialTimeout = 30 * time.Second
 	// cancelGrace is how long checks get to return once cancelled before
-	// the session gives up on their results.
+	// the session gives up on their results: after a reload or a shutdown,
+	// the last part of the drain time (at most half of it).
 	cancelGrace = time.Second
 )
 
@@ -410,17 +411,22 @@ func (s *session) writeResults(w *wire.Writer) {
 // finish ends the session. After a reload or a shutdown the checks taken
 // get the drain time: running ones to finish, queued ones to start, and
 // their results are sent; a check still queued then is answered that it
-// did not run. After a failure the queued checks are dropped and the
-// running ones cancelled at once, since their results have nowhere to go.
+// did not run. Those still running a grace before its end are cancelled,
+// so that the session is over within the drain time even when a check
+// ignores cancellation. After a failure the queued checks are dropped and
+// the running ones cancelled at once, since their results have nowhere to
+// go.
 func (s *session) finish(end ending, writerDone <-chan struct{}) {
 	a := s.agent
 	s.end = end
+	grace := cancelGrace
 	switch end {
 	case endReload, endRenewed, endShutdown:
+		grace = min(cancelGrace, a.cfg.Drain/2)
 		close(s.draining)
-		s.conn.SetWriteDeadline(time.Now().Add(a.cfg.Drain + cancelGrace))
-		if !waitTimeout(&s.workers, a.cfg.Drain) {
-			a.log.Warn("checks still running after the drain time, cancelling them", "checks", s.running.Load(), "queued", len(s.queue), "drain", a.cfg.Drain)
+		s.conn.SetWriteDeadline(time.Now().Add(a.cfg.Drain))
+		if !waitTimeout(&s.workers, a.cfg.Drain-grace) {
+			a.log.Warn("checks still running near the end of the drain time, cancelling them", "checks", s.running.Load(), "queued", len(s.queue), "drain", a.cfg.Drain)
 		}
 	default:
 		s.conn.Close()
@@ -428,7 +434,7 @@ func (s *session) finish(end ending, writerDone <-chan struct{}) {
 	close(s.stopping)
 	s.unqueue()
 	s.cancelRun()
-	if !waitTimeout(&s.workers, cancelGrace) {
+	if !waitTimeout(&s.workers, grace) {
 		a.log.Warn("checks ignore cancellation; leaving them behind", "checks", s.running.Load())
 	}
 	close(s.quit)
