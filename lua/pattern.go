@@ -38,6 +38,7 @@ const maxMatchDepth = 5000
 var (
 	errCaptureIndex   = errors.New("invalid capture index")
 	errPatternComplex = errors.New("pattern too complex")
+	errFrontierSet    = errors.New("missing '[' after '%f' in pattern")
 )
 
 // byteSet is a set of bytes, one bit each: every class of a pattern is
@@ -344,7 +345,7 @@ func (ps *patternParser) escape() error {
 	case d == 'f':
 		ps.next()
 		if ps.peek() != '[' {
-			return errors.New("missing '[' after '%f' in pattern")
+			return errFrontierSet
 		}
 		ps.next()
 		set, err := ps.set()
