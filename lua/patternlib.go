@@ -222,6 +222,11 @@ func (b *gsubBuilder) add(s string) {
 	if b.buf.Len()+len(s) > maxString {
 		b.L.RaiseError("string.gsub: the result would be more than the limit of %d bytes", maxString)
 	}
+	if b.buf.Cap()-b.buf.Len() < len(s) {
+		// Grow doubles, where append grows a large buffer by a quarter
+		// and copies the result four times over.
+		b.buf.Grow(len(s))
+	}
 	b.buf.WriteString(s)
 }
 
