@@ -267,13 +267,13 @@ func TestHTTPCheckHostilePage(t *testing.T) {
 	defer srv.Close()
 	caFile := serverCAFile(t, srv)
 	rt := newLibraryRuntime(t)
-	args := fmt.Sprintf(`{"url": %q, "ca_file": %q, "match": ".-.-.-.-.-b", "_timeout_ms": 500}`, srv.URL, caFile)
+	args := fmt.Sprintf(`{"url": %q, "ca_file": %q, "match": ".-.-.-.-.-b", "_timeout_ms": 1500}`, srv.URL, caFile)
 	start := time.Now()
 	d := rt.Run(context.Background(), "http", []byte(args))
-	if took := time.Since(start); took > 500*time.Millisecond+time.Second {
+	if took := time.Since(start); took > 1500*time.Millisecond+time.Second {
 		t.Errorf("took %v", took)
 	}
-	if d.Status != result.Unknown || d.Message != "timed out after 500ms" {
+	if d.Status != result.Unknown || d.Message != "timed out after 1.5s" {
 		t.Fatalf("got %s %q, want unknown, timed out", d.Status, d.Message)
 	}
 	// An ordinary pattern on the same page still works.
@@ -288,8 +288,8 @@ func TestHTTPCheckHostilePage(t *testing.T) {
 func TestProcessCheckBacktrackingPattern(t *testing.T) {
 	startSleep(t) // a command line to try it on, whatever runs the test
 	rt := newLibraryRuntime(t)
-	d := rt.Run(context.Background(), "process", []byte(`{"pattern": ".-.-.-.-.-.-.-.-.-.-%z", "_timeout_ms": 500}`))
-	if d.Status != result.Unknown || d.Message != "timed out after 500ms" {
+	d := rt.Run(context.Background(), "process", []byte(`{"pattern": ".-.-.-.-.-.-.-.-.-.-%z", "_timeout_ms": 1500}`))
+	if d.Status != result.Unknown || d.Message != "timed out after 1.5s" {
 		t.Fatalf("got %s %q, want unknown, timed out", d.Status, d.Message)
 	}
 }
