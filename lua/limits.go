@@ -18,9 +18,9 @@ import (
 // table filled in a loop, a string doubled by ..) is bounded only by the
 // timeout; the registry and the call stack have gopher-lua's fixed sizes.
 
-// maxString is the longest string string.rep, string.gsub (see
-// patternlib.go), table.concat and json.encode will build: the largest
-// body the http module may return.
+// maxString is the longest string string.rep, string.format, string.gsub
+// (see patternlib.go), table.concat and json.encode will build: the
+// largest body the http module may return.
 const maxString = maxMaxBody
 
 // limitLibraries replaces the library functions of L whose result may be
