@@ -104,6 +104,40 @@ func checkFile(file string) (string, bool) {
 	return strings.TrimSuffix(file, ".lua"), true
 }
 
+// CheckNames returns the names of the checks of the embedded library
+// overlaid by the files of dir ("" for none), sorted, without loading
+// them: the checks a runtime with Options.Dir dir has, broken ones too.
+func CheckNames(dir string) ([]string, error) {
+	names := map[string]bool{}
+	files, err := fs.ReadDir(embedded, "checks")
+	if err != nil {
+		return nil, fmt.Errorf("embedded checks: %w", err)
+	}
+	for _, f := range files {
+		if name, ok := checkFile(f.Name()); ok && !f.IsDir() {
+			names[name] = true
+		}
+	}
+	if dir != "" {
+		files, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("check directory: %w", err)
+		}
+		for _, f := range files {
+			name, ok := checkFile(f.Name())
+			if info, err := os.Stat(filepath.Join(dir, f.Name())); ok && (err != nil || !info.IsDir()) {
+				names[name] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(names))
+	for n := range names {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
 // loadEmbedded compiles the checks of the checks directory of fsys: the
 // library built into the binary.
 func loadEmbedded(fsys fs.FS) (map[string]*entry, error) {

@@ -36,30 +36,8 @@ func App(version string) *cli.App {
 			versionCommand(version),
 		},
 	}
-	for _, c := range app.Commands {
-		withConfig(c)
-	}
+	setup.Guard(app)
 	return app
-}
-
-// withConfig makes every leaf command read the --config file first.
-func withConfig(c *cli.Command) {
-	if len(c.Subcommands) > 0 {
-		for _, s := range c.Subcommands {
-			withConfig(s)
-		}
-		return
-	}
-	before := c.Before
-	c.Before = func(ctx *cli.Context) error {
-		if err := setup.ApplyConfig(ctx); err != nil {
-			return err
-		}
-		if before != nil {
-			return before(ctx)
-		}
-		return nil
-	}
 }
 
 // ExitCode prints err to w and returns the exit status for it.

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/equus-monitoring/equus/modes/setup"
 )
 
 func TestArgs(t *testing.T) {
@@ -76,7 +78,6 @@ func TestConfigFile(t *testing.T) {
 		if env == "" {
 			os.Unsetenv("TEST_EQUUS_NAME")
 		}
-		app := App("0.0.0-dev")
 		cmd := &cli.Command{
 			Name: "probe",
 			Flags: []cli.Flag{
@@ -89,8 +90,8 @@ func TestConfigFile(t *testing.T) {
 				return nil
 			},
 		}
-		withConfig(cmd)
-		app.Commands = append(app.Commands, cmd)
+		app := &cli.App{Name: "equus", Flags: setup.GlobalFlags(), Commands: []*cli.Command{cmd}, ExitErrHandler: func(*cli.Context, error) {}}
+		setup.Guard(app)
 		if err := app.Run(args); err != nil {
 			t.Fatal(err)
 		}

@@ -117,6 +117,21 @@ func HasCA(dir string) (bool, error) {
 // CAFiles returns the names of the CA's files in a data directory.
 func CAFiles() []string { return []string{caCertFile, caKeyFile} }
 
+// LoadCA loads the CA from dir/ca.pem and dir/ca-key.pem, which must be
+// there (an error wrapping fs.ErrNotExist otherwise): for what uses a
+// helen's CA but must never make one.
+func LoadCA(dir string) (*CA, error) {
+	certPath := filepath.Join(dir, caCertFile)
+	certPEM, ok, err := readOptional(certPath)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("load CA: %w", err)
+	case !ok:
+		return nil, fmt.Errorf("load CA: no %s: %w", certPath, fs.ErrNotExist)
+	}
+	return loadCA(certPEM, filepath.Join(dir, caKeyFile))
+}
+
 // LoadOrCreateCA loads the CA from dir/ca.pem and dir/ca-key.pem, or, when
 // ca.pem does not exist, creates a CA and writes both (the key 0600, the
 // directory 0700). A certificate without its key is an error: making a new

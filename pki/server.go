@@ -93,6 +93,16 @@ func sanKey(dns []string, ips []net.IP) []string {
 	return slices.Compact(key)
 }
 
+// LoadServer loads helen's server certificate from dir/server.pem and
+// dir/server-key.pem as it is, for what must not issue one.
+func LoadServer(dir string) (tls.Certificate, error) {
+	cert, err := LoadKeyPair(filepath.Join(dir, serverCertFile), filepath.Join(dir, serverKeyFile))
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("server certificate: %w", err)
+	}
+	return cert, nil
+}
+
 // LoadOrCreateServer loads helen's server certificate from dir/server.pem
 // and dir/server-key.pem, and issues a new one when there is none, when its
 // names differ from sans, when it expires within 30 days or when another CA

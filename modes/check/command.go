@@ -23,16 +23,15 @@ import (
 	"github.com/equus-monitoring/equus/result"
 )
 
-// usageCode is the exit status of a usage error: Nagios's unknown, since
-// a caller of a check can't tell a bad command line from a failed check.
-const usageCode = 3
-
 // Command returns the "equus check" command.
 func Command() *cli.Command {
 	return &cli.Command{
 		Name:      "check",
 		Usage:     "run a check here and print its result, exiting with its Nagios code",
-		ArgsUsage: "NAME [ARGS_JSON]",
+		ArgsUsage: "[NAME [ARGS_JSON]]",
+		// A usage error exits 3, unknown: a caller of a check can't tell
+		// a bad command line from a failed check.
+		OnUsageError: setup.NagiosOnUsageError,
 		Description: `Runs the check NAME of the check library (the checks built into equus,
 overlaid by the *.lua files of --checks) once on this machine, with
 ARGS_JSON, a JSON object, as its arguments. Prints the result as a line
@@ -47,8 +46,11 @@ Examples:
   equus check mycheck --checks ./checks`,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "checks", Usage: "check `DIR` of *.lua files overlaying the embedded checks", EnvVars: []string{"EQUUS_CHECKS"}, TakesFile: true},
-			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "stop the check after `DURATION` unless ARGS_JSON sets _timeout_ms"},
-			&cli.BoolFlag{Name: "json", Usage: "print the result document (JSON) instead of a line"},
+			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "stop the check after `DURATION` unless ARGS_JSON sets _timeout_ms", EnvVars: []string{"EQUUS_CHECK_TIMEOUT"}},
+			&cli.BoolFlag{Name: "json", Usage: "print the result document (JSON) instead of a line", EnvVars: []string{"EQUUS_CHECK_JSON"}},
+			// No environment variable: --list is another command rather
+			// than a setting, and one set in the environment would make
+			// every `equus check NAME` a usage error.
 			&cli.BoolFlag{Name: "list", Usage: "list the checks with their descriptions, and the errors of broken files"},
 		}, setup.ExecFlags()...),
 		Action: action,
@@ -56,25 +58,20 @@ Examples:
 }
 
 func action(c *cli.Context) error {
-	if c.Bool("list") {
-		if c.NArg() > 0 {
-			return usage("--list takes no arguments")
-		}
-	} else {
-		switch {
-		case c.NArg() == 0:
-			return usage("missing the check NAME (equus check --list shows them)")
-		case c.NArg() > 2:
-			return usage("too many arguments: want NAME [ARGS_JSON] (quote the JSON)")
-		}
+	// Guard refused more than NAME and ARGS_JSON (quote the JSON).
+	switch {
+	case c.Bool("list") && c.NArg() > 0:
+		return setup.Usagef(c, "--list takes no arguments")
+	case !c.Bool("list") && c.NArg() == 0:
+		return setup.Usagef(c, "missing the check NAME (equus check --list shows them)")
 	}
 	args := bytes.TrimSpace([]byte(c.Args().Get(1)))
 	if err := validArgs(args); err != nil {
-		return usage(err.Error())
+		return setup.Usagef(c, "%v", err)
 	}
 	log, err := setup.Logger(c)
 	if err != nil {
-		return usage(err.Error())
+		return setup.Usagef(c, "%v", err)
 	}
 	rt, err := lua.New(lua.Options{
 		Dir:            c.String("checks"),
@@ -85,7 +82,7 @@ func action(c *cli.Context) error {
 		},
 	})
 	if err != nil {
-		return usage(err.Error())
+		return setup.Usagef(c, "%v", err)
 	}
 	defer rt.Close()
 	if c.Bool("list") {
@@ -93,7 +90,7 @@ func action(c *cli.Context) error {
 	}
 	doc := rt.Run(c.Context, c.Args().Get(0), args)
 	if err := printDoc(c.App.Writer, doc, c.Bool("json")); err != nil {
-		return cli.Exit(err.Error(), usageCode)
+		return cli.Exit(err.Error(), setup.NagiosUsageExitCode)
 	}
 	if code := doc.Status.Code(); code != 0 {
 		return cli.Exit("", code)
@@ -114,10 +111,6 @@ func validArgs(args []byte) error {
 		return errors.New("bad ARGS_JSON: want a JSON object")
 	}
 	return nil
-}
-
-func usage(msg string) error {
-	return cli.Exit("check: "+msg, usageCode)
 }
 
 func printDoc(w io.Writer, doc result.Doc, asJSON bool) error {

@@ -49,6 +49,16 @@ var builtins = []checkEntry{
 	{Name: "equus.checks", Description: "the names and descriptions of the loaded checks"},
 }
 
+// BuiltinChecks returns the names of the built-in checks, which every
+// agent answers whatever its check library.
+func BuiltinChecks() []string {
+	names := make([]string, len(builtins))
+	for i, b := range builtins {
+		names[i] = b.Name
+	}
+	return names
+}
+
 // runBuiltin runs the built-in check name.
 func (a *agent) runBuiltin(ctx context.Context, name string) result.Doc {
 	ctx, cancel := context.WithTimeout(ctx, builtinTimeout)

@@ -209,7 +209,7 @@ func Flags() []cli.Flag {
 		&cli.IntFlag{Name: "max-queued-checks", Usage: "let at most `N` checks wait for a slot; more are answered at once that the agent is busy", EnvVars: []string{"EQUUS_MAX_QUEUED_CHECKS"}, Value: DefaultMaxQueuedChecks},
 		&cli.IntFlag{Name: "max-unsent-results", Usage: "stop reading checks while `N` results wait for helen to read them", EnvVars: []string{"EQUUS_MAX_UNSENT_RESULTS"}, Value: DefaultMaxUnsentResults},
 		&cli.IntFlag{Name: "max-check-heap", Usage: "stop running checks when the agent's heap passes `MiB` (0: 1 GiB or a quarter of memory; -1: no limit)", EnvVars: []string{"EQUUS_MAX_CHECK_HEAP"}},
-		&cli.BoolFlag{Name: "insecure-plaintext", Usage: "DEBUG ONLY: talk to a loopback helen without TLS"},
+		&cli.BoolFlag{Name: "insecure-plaintext", Usage: "DEBUG ONLY: talk to a loopback helen without TLS", EnvVars: []string{"EQUUS_INSECURE_PLAINTEXT"}},
 	}, setup.ExecFlags()...)
 }
 

@@ -113,7 +113,11 @@ func (s *Server) adminHandler() http.Handler {
 			return
 		}
 		if err := revoke(s.db, req.Name); err != nil {
-			httpError(w, http.StatusBadRequest, "%v", err)
+			code := http.StatusBadRequest
+			if errors.Is(err, ErrNoAgent) {
+				code = http.StatusNotFound
+			}
+			httpError(w, code, "%v", err)
 			return
 		}
 		s.closeSession(req.Name)
@@ -243,9 +247,27 @@ func viewAgents(db *state.DB, agents []state.Agent) ([]AgentView, error) {
 	return views, nil
 }
 
+// ErrNoAgent is an agent helen knows nothing of.
+var ErrNoAgent = errors.New("helen: no such agent")
+
+// revoke revokes an agent helen knows: one enrolled, issued a certificate
+// or seen, or revoked already. A name it never knew is refused, most
+// likely a typo, which would otherwise print "revoked" and refuse nothing.
 func revoke(db *state.DB, name string) error {
 	if !pki.ValidName(name) {
 		return fmt.Errorf("bad agent name %q", name)
+	}
+	_, err := db.Agent(name)
+	if errors.Is(err, state.ErrNotFound) {
+		revoked, rerr := db.Revoked(name)
+		if rerr != nil {
+			return rerr
+		}
+		if !revoked {
+			return fmt.Errorf("%w: %s (helen agents lists the agents)", ErrNoAgent, name)
+		}
+	} else if err != nil {
+		return err
 	}
 	return db.Revoke(name, time.Now())
 }

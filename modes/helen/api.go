@@ -49,7 +49,7 @@ func (s *Server) apiHandler() http.Handler {
 		if !decode(w, r, &v) {
 			return
 		}
-		sch, err := s.PutSchedule(v.schedule())
+		sch, err := s.putRequest(v.schedule())
 		if err != nil {
 			httpError(w, http.StatusBadRequest, "%v", err)
 			return

@@ -125,11 +125,12 @@ func TestAPI(t *testing.T) {
 
 	var sch ScheduleView
 	code, data := c.do(http.MethodPost, "/v1/schedules", c.token,
-		map[string]any{"name": "load", "check": "load", "every": "100ms", "args": map[string]string{"status": "warning"}})
+		map[string]any{"name": "load", "check": "load", "every": "1s", "args": map[string]string{"status": "warning"}})
 	if code != http.StatusOK || json.Unmarshal(data, &sch) != nil {
 		t.Fatalf("POST /v1/schedules: %d %s", code, data)
 	}
-	if sch.Every != Duration(100*time.Millisecond) || sch.Agents != "*" || sch.Timeout != Duration(defaultTimeout) {
+	// The timeout is the default's or the interval's, the shorter.
+	if sch.Every != Duration(time.Second) || sch.Agents != "*" || sch.Timeout != Duration(time.Second) {
 		t.Errorf("schedule = %+v", sch)
 	}
 	var list []ScheduleView
@@ -141,6 +142,9 @@ func TestAPI(t *testing.T) {
 		map[string]any{"name": "x", "check": "load"},
 		map[string]any{"name": "x y", "check": "load", "every": "1s"},
 		map[string]any{"name": "x", "check": "load", "every": "soon"},
+		map[string]any{"name": "x", "check": "load", "every": "100ms"},
+		map[string]any{"name": "x", "check": "load", "every": "10s", "timeout": "30s"},
+		map[string]any{"name": "x", "check": "nosuchcheck", "every": "1m"},
 		"not an object",
 	} {
 		if code, data := c.do(http.MethodPost, "/v1/schedules", c.token, bad); code != http.StatusBadRequest || !isJSONError(data) {

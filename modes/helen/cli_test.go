@@ -24,11 +24,13 @@ func helenCLI(t testing.TB, args ...string) (string, int) {
 	var out bytes.Buffer
 	app := &cli.App{
 		Name:           "equus",
+		Flags:          setup.GlobalFlags(),
 		Writer:         &out,
 		ErrWriter:      &out,
 		ExitErrHandler: func(*cli.Context, error) {},
 		Commands:       []*cli.Command{Command("1.0.0")},
 	}
+	setup.Guard(app)
 	err := app.RunContext(context.Background(), append([]string{"equus", "helen"}, args...))
 	code := setup.ExitCode(&out, err)
 	return out.String(), code
@@ -53,7 +55,7 @@ func TestCLIOnline(t *testing.T) {
 			{"unknown", []string{"web-1", "disk", `{"status":"unknown"}`}, 3, "UNKNOWN: disk"},
 			{"not-connected", []string{"nobody", "load"}, 3, "not connected"},
 			{"bad-args", []string{"web-1", "load", `{`}, 3, "not valid JSON"},
-			{"too-few", []string{"web-1"}, 3, "usage"},
+			{"too-few", []string{"web-1"}, 3, "missing CHECK"},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {

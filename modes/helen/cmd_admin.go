@@ -19,22 +19,22 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/equus-monitoring/equus/internal/tty"
+	"github.com/equus-monitoring/equus/modes/setup"
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/state"
 )
 
 // openOffline opens helen's database for a command run while no helen is
-// running, its check bounded by checkTimeout (0: the default).
+// running, its check bounded by checkTimeout (0: the default). It never
+// makes one: only helen serve does.
 func openOffline(dataDir string, checkTimeout time.Duration) (*state.DB, error) {
-	if _, err := os.Stat(dataDir); err != nil {
-		return nil, fmt.Errorf("no helen data directory at %s: %w", dataDir, err)
-	}
-	return openStore(dataDir, state.Options{CheckTimeout: checkTimeout})
+	return openStore(dataDir, state.Options{CheckTimeout: checkTimeout, Existing: true})
 }
 
 // withHelen runs online against a running helen, or offline (when not nil)
-// against the data directory when none runs.
+// against the data directory when none runs. A directory that is no
+// helen's is a usage error, online or offline.
 func withHelen(c *cli.Context, online func(*adminClient) error, offline func(db *state.DB) error) error {
 	dir := c.String("data")
 	a, err := dialAdmin(dir)
@@ -42,7 +42,15 @@ func withHelen(c *cli.Context, online func(*adminClient) error, offline func(db 
 		defer a.close()
 		return online(a)
 	}
-	if !errors.Is(err, errNotRunning) || offline == nil {
+	if !errors.Is(err, errNotRunning) {
+		return err
+	}
+	if derr := checkDataDir(dir); errors.Is(derr, errNotHelenDir) {
+		return setup.Usagef(c, "%v", derr)
+	} else if derr != nil {
+		return derr
+	}
+	if offline == nil {
 		return err
 	}
 	db, err := openOffline(dir, c.Duration("db-check-timeout"))
@@ -116,13 +124,14 @@ func tokenCommand() *cli.Command {
 }
 
 // offlineJoin returns the join command maker of a helen that is not
-// running, from its data directory.
+// running, from its data directory, which it leaves as it is: the CA and
+// server certificate are helen serve's to make and renew.
 func offlineJoin(dataDir string) (func(string) string, error) {
-	ca, err := pki.LoadOrCreateCA(dataDir)
+	ca, err := pki.LoadCA(dataDir)
 	if err != nil {
 		return nil, err
 	}
-	cert, err := pki.LoadOrCreateServer(dataDir, ca, pki.DefaultSANs())
+	cert, err := pki.LoadServer(dataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -141,18 +150,15 @@ func issueCommand() *cli.Command {
 		ArgsUsage: "NAME",
 		Flags: []cli.Flag{
 			dataFlag(), dbCheckFlag(),
-			&cli.StringFlag{Name: "out", Usage: "`DIR` to write the files to", Required: true},
+			&cli.StringFlag{Name: "out", Usage: "`DIR` to write the files to", Required: true, EnvVars: []string{"HELEN_ISSUE_OUT"}},
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return cli.Exit("usage: equus helen issue NAME --out DIR", 2)
-			}
 			name := c.Args().First()
 			var resp issueResponse
 			err := withHelen(c, func(a *adminClient) error {
 				return a.do(c.Context, http.MethodPost, "/issue", map[string]string{"name": name}, &resp)
 			}, func(db *state.DB) error {
-				ca, err := pki.LoadOrCreateCA(c.String("data"))
+				ca, err := pki.LoadCA(c.String("data"))
 				if err != nil {
 					return err
 				}
@@ -229,9 +235,6 @@ func revokeCommand() *cli.Command {
 		ArgsUsage: "NAME",
 		Flags:     []cli.Flag{dataFlag(), dbCheckFlag()},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return cli.Exit("usage: equus helen revoke NAME", 2)
-			}
 			name := c.Args().First()
 			err := withHelen(c, func(a *adminClient) error {
 				var out map[string]string
@@ -251,19 +254,19 @@ func runCommand() *cli.Command {
 		Name:      "run",
 		Usage:     "run a check on an agent now; exit with its Nagios code",
 		ArgsUsage: "AGENT CHECK [ARGS_JSON]",
+		// Its exit status is the result's Nagios code, so a usage error
+		// is unknown, 3.
+		OnUsageError: setup.NagiosOnUsageError,
 		Flags: []cli.Flag{
 			dataFlag(),
-			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "how long to wait for the result"},
+			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "how long to wait for the result", EnvVars: []string{"HELEN_RUN_TIMEOUT"}},
 			jsonFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() < 2 || c.NArg() > 3 {
-				return cli.Exit("usage: equus helen run AGENT CHECK [ARGS_JSON]", 3)
-			}
 			req := runRequest{Agent: c.Args().Get(0), Check: c.Args().Get(1), Timeout: c.Duration("timeout")}
 			if a := c.Args().Get(2); a != "" {
 				if !json.Valid([]byte(a)) {
-					return cli.Exit("ARGS_JSON is not valid JSON", 3)
+					return setup.Usagef(c, "ARGS_JSON is not valid JSON")
 				}
 				req.Args = json.RawMessage(a)
 			}
@@ -295,13 +298,10 @@ func historyCommand() *cli.Command {
 		ArgsUsage: "AGENT [CHECK]",
 		Flags: []cli.Flag{
 			dataFlag(), dbCheckFlag(),
-			&cli.IntFlag{Name: "limit", Value: defaultHistoryLimit, Usage: "at most `N` results"},
+			&cli.IntFlag{Name: "limit", Value: defaultHistoryLimit, Usage: "at most `N` results", EnvVars: []string{"HELEN_HISTORY_LIMIT"}},
 			jsonFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() < 1 || c.NArg() > 2 {
-				return cli.Exit("usage: equus helen history AGENT [CHECK]", 2)
-			}
 			agent, check, limit := c.Args().Get(0), c.Args().Get(1), c.Int("limit")
 			if limit <= 0 {
 				limit = defaultHistoryLimit

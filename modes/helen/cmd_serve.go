@@ -36,7 +36,7 @@ that joins a machine.`,
 			&cli.DurationFlag{Name: "history-max-age", Value: 30 * 24 * time.Hour, Usage: "prune results, events and expired enrollment tokens older than `AGE`", EnvVars: []string{"HELEN_HISTORY_MAX_AGE"}},
 			&cli.IntFlag{Name: "history-max-per-check", Value: 10000, Usage: "keep at most `N` results per agent and check", EnvVars: []string{"HELEN_HISTORY_MAX_PER_CHECK"}},
 			dbCheckFlag(),
-			&cli.BoolFlag{Name: "dev", Usage: "try it out: a fresh data directory (unless --data), helen on loopback, one agent in this process, a few checks scheduled"},
+			&cli.BoolFlag{Name: "dev", Usage: "try it out: a fresh data directory (unless --data), helen on loopback, one agent in this process, a few checks scheduled", EnvVars: []string{"HELEN_DEV"}},
 			&cli.DurationFlag{Name: "rollout-spread", Value: defaultRolloutSpread, Usage: "ask connected agents to take a newly offered version over `DURATION`", EnvVars: []string{"HELEN_ROLLOUT_SPREAD"}},
 			&cli.DurationFlag{Name: "down-after", Value: 60 * time.Second, Usage: "declare an agent down when it has not come back within `DURATION`", EnvVars: []string{"HELEN_DOWN_AFTER"}},
 			&cli.IntFlag{Name: "max-unauthenticated", Usage: "accept at most `N` connections without a valid agent certificate on --listen (0: half the file descriptors left after helen's reserves, at most 10000)", EnvVars: []string{"HELEN_MAX_UNAUTHENTICATED"}},
@@ -48,7 +48,7 @@ that joins a machine.`,
 		Action: func(c *cli.Context) error {
 			for _, name := range []string{"max-unauthenticated", "max-unauthenticated-per-address"} {
 				if c.Int(name) < 0 {
-					return cli.Exit(fmt.Sprintf("--%s %d: want 0 or more", name, c.Int(name)), 2)
+					return setup.Usagef(c, "--%s %d: want 0 or more", name, c.Int(name))
 				}
 			}
 			var key *minisign.PublicKey
@@ -60,7 +60,7 @@ that joins a machine.`,
 			}
 			log, err := setup.Logger(c)
 			if err != nil {
-				return cli.Exit(err.Error(), 2)
+				return setup.Usagef(c, "%v", err)
 			}
 			cfg := Config{
 				DataDir:            c.String("data"),

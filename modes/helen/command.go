@@ -37,5 +37,5 @@ func dataFlag() cli.Flag {
 }
 
 func jsonFlag() cli.Flag {
-	return &cli.BoolFlag{Name: "json", Usage: "print JSON instead of lines for people"}
+	return &cli.BoolFlag{Name: "json", Usage: "print JSON instead of lines for people", EnvVars: []string{"HELEN_JSON"}}
 }

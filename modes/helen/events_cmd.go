@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/equus-monitoring/equus/internal/tty"
+	"github.com/equus-monitoring/equus/modes/setup"
 	"github.com/equus-monitoring/equus/state"
 )
 
@@ -25,15 +26,15 @@ func eventsCommand() *cli.Command {
 		Usage: "print the changes of status and the agents down and up, oldest first",
 		Flags: []cli.Flag{
 			dataFlag(), dbCheckFlag(),
-			&cli.DurationFlag{Name: "since", Value: 24 * time.Hour, Usage: "the events of the last `DURATION`"},
-			&cli.IntFlag{Name: "limit", Value: defaultEventsLimit, Usage: "at most the newest `N` events"},
+			&cli.DurationFlag{Name: "since", Value: 24 * time.Hour, Usage: "the events of the last `DURATION`", EnvVars: []string{"HELEN_EVENTS_SINCE"}},
+			&cli.IntFlag{Name: "limit", Value: defaultEventsLimit, Usage: "at most the newest `N` events", EnvVars: []string{"HELEN_EVENTS_LIMIT"}},
 			jsonFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			since := time.Now().Add(-c.Duration("since"))
 			limit := c.Int("limit")
 			if limit < 1 || limit > maxEventsLimit {
-				return cli.Exit(fmt.Sprintf("--limit: want 1 to %d", maxEventsLimit), 2)
+				return setup.Usagef(c, "--limit %d: want 1 to %d", limit, maxEventsLimit)
 			}
 			var evs []state.Event
 			err := withHelen(c, func(a *adminClient) error {

@@ -53,9 +53,6 @@ func reloadCommand() *cli.Command {
 		ArgsUsage: "NAME",
 		Flags:     []cli.Flag{dataFlag()},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return cli.Exit("usage: equus helen reload NAME", 2)
-			}
 			name := c.Args().First()
 			ctx, cancel := context.WithTimeout(c.Context, 30*time.Second)
 			defer cancel()

@@ -2,6 +2,7 @@ package helen
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/equus-monitoring/equus/internal/tty"
+	"github.com/equus-monitoring/equus/modes/setup"
 	"github.com/equus-monitoring/equus/state"
 )
 
@@ -33,32 +35,48 @@ func scheduleAddCommand() *cli.Command {
 		ArgsUsage: "NAME",
 		Flags: []cli.Flag{
 			dataFlag(), dbCheckFlag(),
-			&cli.StringFlag{Name: "check", Usage: "the `CHECK` to run", Required: true},
-			&cli.StringFlag{Name: "args", Usage: "the check's arguments, a `JSON` object"},
-			&cli.DurationFlag{Name: "every", Usage: "run it every `INTERVAL`", Required: true},
-			&cli.DurationFlag{Name: "timeout", Value: defaultTimeout, Usage: "give up on a run after `DURATION`"},
-			&cli.StringFlag{Name: "agents", Value: "*", Usage: "run it on the agents whose names match `GLOB`"},
+			&cli.StringFlag{Name: "check", Usage: "the `CHECK` to run: built in, in the embedded library or in helen's check bundle", Required: true, EnvVars: []string{"HELEN_SCHEDULE_CHECK"}},
+			&cli.StringFlag{Name: "args", Usage: "the check's arguments, a `JSON` object", EnvVars: []string{"HELEN_SCHEDULE_ARGS"}},
+			&cli.DurationFlag{Name: "every", Usage: fmt.Sprintf("run it every `INTERVAL` (at least %v)", minRequestEvery), Required: true, EnvVars: []string{"HELEN_SCHEDULE_EVERY"}},
+			&cli.DurationFlag{Name: "timeout", Usage: fmt.Sprintf("give up on a run after `DURATION`, at most the interval (default: %v, or the interval when shorter)", defaultTimeout),
+				EnvVars: []string{"HELEN_SCHEDULE_TIMEOUT"}},
+			&cli.StringFlag{Name: "agents", Value: "*", Usage: "run it on the agents whose names match `GLOB`", EnvVars: []string{"HELEN_SCHEDULE_AGENTS"}},
+			// Helen serve's flag, and its variable: a running helen knows
+			// its bundle; without one, the command finds CHECK there.
+			&cli.StringFlag{Name: "checks", Usage: "when helen is not running: its check bundle `DIR` (helen serve's --checks), to find CHECK in", EnvVars: []string{"HELEN_CHECKS"}},
 			jsonFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return cli.Exit("usage: equus helen schedule add NAME --check CHECK --every INTERVAL", 2)
-			}
 			v := ScheduleView{
 				Name: c.Args().First(), Check: c.String("check"),
 				Every: Duration(c.Duration("every")), Timeout: Duration(c.Duration("timeout")), Agents: c.String("agents"),
 			}
 			if a := c.String("args"); a != "" {
 				if !json.Valid([]byte(a)) {
-					return cli.Exit("--args is not valid JSON", 2)
+					return setup.Usagef(c, "--args is not valid JSON")
 				}
 				v.Args = json.RawMessage(a)
+			}
+			// The interval and timeout are the command line's to get
+			// right, whether helen runs or not; helen checks them again.
+			sch := v.schedule()
+			if err := checkTiming(&sch); err != nil {
+				return setup.Usagef(c, "%v", err)
 			}
 			var out ScheduleView
 			err := withHelen(c, func(a *adminClient) error {
 				return a.do(c.Context, http.MethodPost, "/v1/schedules", v, &out)
 			}, func(db *state.DB) error {
-				sch, err := putSchedule(db, v.schedule(), time.Now())
+				checks, err := knownChecks(c.String("checks"))
+				if err != nil {
+					return err
+				}
+				if err := checkRequest(&sch, checks); errors.Is(err, errNoCheck) && c.String("checks") == "" {
+					return fmt.Errorf("%w; helen is not running, so its check bundle is not known here: give --checks DIR, the bundle helen serve serves", err)
+				} else if err != nil {
+					return err
+				}
+				sch, err = putSchedule(db, sch, time.Now())
 				out = viewOf(sch)
 				return err
 			})
@@ -118,9 +136,6 @@ func scheduleRmCommand() *cli.Command {
 		ArgsUsage: "NAME",
 		Flags:     []cli.Flag{dataFlag(), dbCheckFlag()},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return cli.Exit("usage: equus helen schedule rm NAME", 2)
-			}
 			name := c.Args().First()
 			err := withHelen(c, func(a *adminClient) error {
 				var out map[string]string

@@ -34,16 +34,19 @@ func dbCheckFlag() cli.Flag {
 // it enrolled and the ones it revoked; a new database there would be a
 // helen trusting every certificate the CA ever signed, revoked ones too.
 // A database missing there, or damaged, is an error saying how to restore
-// it.
+// it. With opt.Existing it must exist anyway: a directory with neither is
+// no helen's (errNotHelenDir).
 func openStore(dataDir string, opt state.Options) (*state.DB, error) {
 	hasCA, err := pki.HasCA(dataDir)
 	if err != nil {
 		return nil, err
 	}
-	opt.Existing = hasCA
+	opt.Existing = opt.Existing || hasCA
 	path := filepath.Join(dataDir, dbFile)
 	db, err := state.Open(path, opt)
 	switch {
+	case errors.Is(err, state.ErrNoDatabase) && !hasCA:
+		return nil, notHelenDir(dataDir, "no CA, no database")
 	case errors.Is(err, state.ErrNoDatabase):
 		return nil, fmt.Errorf("%w, but %s holds helen's CA: the agents it enrolled and revoked are in the database, "+
 			"and helen does not start without it (it would accept revoked agents); restore %s from a backup; %s",

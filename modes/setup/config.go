@@ -2,24 +2,32 @@ package setup
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 )
 
+// Setting is one line of a config file.
+type Setting struct {
+	Name, Value string
+	Line        int
+}
+
 // ReadConfig parses a config file: one "name = value" (or "name: value")
 // a line, where name is a flag's long name; blank lines and lines starting
 // with # are ignored. A flag that takes several values may appear again or
 // take a comma-separated list.
-func ReadConfig(path string) (map[string][]string, error) {
+func ReadConfig(path string) ([]Setting, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	defer f.Close()
-	cfg := map[string][]string{}
+	var cfg []Setting
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
@@ -32,7 +40,7 @@ func ReadConfig(path string) (map[string][]string, error) {
 		}
 		name := strings.TrimPrefix(strings.TrimSpace(line[:i]), "--")
 		val := strings.Trim(strings.TrimSpace(line[i+1:]), `"'`)
-		cfg[name] = append(cfg[name], val)
+		cfg = append(cfg, Setting{Name: name, Value: val, Line: n})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
@@ -40,10 +48,12 @@ func ReadConfig(path string) (map[string][]string, error) {
 	return cfg, nil
 }
 
-// ApplyConfig sets the flags of c's command that were given neither on the
-// command line nor in the environment from the file named by --config.
-// Names in the file that are no flag of the command are ignored, so that one
-// file can serve several commands.
+// ApplyConfig sets the flags of c's command, and the application's global
+// flags, that were given neither on the command line nor in the
+// environment from the file named by --config. A name in the file that is
+// no such flag is a usage error naming the nearest flag: a typo must not
+// leave a setting at its default unnoticed. (So a file serves the commands
+// that share its flags: stage0's takes the agent's and stage0's own.)
 func ApplyConfig(c *cli.Context) error {
 	path := c.String("config")
 	if path == "" {
@@ -53,18 +63,47 @@ func ApplyConfig(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, f := range c.Command.Flags {
-		name := f.Names()[0]
-		vals, ok := cfg[name]
-		if !ok || c.IsSet(name) {
-			continue
-		}
-		for _, v := range vals {
-			for _, part := range splitList(f, v) {
-				if err := c.Set(name, part); err != nil {
-					return fmt.Errorf("config %s: %s: %w", path, name, err)
-				}
+	flags := configFlags(c)
+	set := map[string]bool{}
+	for _, s := range cfg {
+		f := findFlag(flags, s.Name)
+		if f == nil {
+			msg := fmt.Sprintf("config %s:%d: no flag %q", path, s.Line, s.Name)
+			if near := Nearest(flagNames(flags), s.Name); near != "" {
+				msg += fmt.Sprintf(" (nearest: %s)", near)
 			}
+			return usage(c, errors.New(msg))
+		}
+		name := f.Names()[0]
+		if !set[name] && c.IsSet(name) {
+			continue // the command line or the environment gave it
+		}
+		set[name] = true
+		for _, part := range splitList(f, s.Value) {
+			if err := c.Set(name, part); err != nil {
+				return usage(c, fmt.Errorf("config %s:%d: %s = %q: %w", path, s.Line, name, part, err))
+			}
+		}
+	}
+	return nil
+}
+
+// configFlags returns the flags a config file may set for c's command:
+// its own and the application's, but --config and --help.
+func configFlags(c *cli.Context) []cli.Flag {
+	var out []cli.Flag
+	for _, f := range flagsOf(c) {
+		if n := f.Names()[0]; n != "config" && n != "help" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func findFlag(flags []cli.Flag, name string) cli.Flag {
+	for _, f := range flags {
+		if slices.Contains(f.Names(), name) {
+			return f
 		}
 	}
 	return nil

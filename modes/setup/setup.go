@@ -62,6 +62,13 @@ func DataDir(name string) string {
 	return filepath.Join(os.TempDir(), name+"-"+fmt.Sprint(os.Getuid()))
 }
 
+// DataDirs says, for a message, where the data directories of a mode are
+// by default: DataDir for root and for other users, and for this one.
+func DataDirs(name string) string {
+	return fmt.Sprintf("%s when run as root, else $XDG_STATE_HOME/%s or ~/.local/state/%s (here: %s)",
+		filepath.Join("/var/lib", name), name, name, DataDir(name))
+}
+
 // ExitCode maps err to the process exit status, writing its message to w:
 // a cli.ExitCoder keeps its code (the Nagios codes of check results), any
 // other error is 1.

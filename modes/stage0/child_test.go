@@ -85,7 +85,7 @@ func TestAgentArgs(t *testing.T) {
 	if !slices.Equal(args, want) {
 		t.Errorf("args\n got %q\nwant %q", args, want)
 	}
-	if !slices.Equal(env, []string{"EQUUS_TOKEN=s3cret"}) {
+	if !slices.Equal(env, []string{"EQUUS_CONFIG=", "EQUUS_TOKEN=s3cret"}) {
 		t.Errorf("env %q", env)
 	}
 }

@@ -128,9 +128,12 @@ func agentArgs(c *cli.Context) []string {
 	return args
 }
 
-// agentEnv returns the environment entries for the secret flags set on c.
+// agentEnv returns the environment entries for the secret flags set on c,
+// after one that unsets EQUUS_CONFIG: the agent's flags are all in its
+// arguments already, and stage0's config file holds stage0's own flags
+// too, which the agent would refuse.
 func agentEnv(c *cli.Context) []string {
-	var env []string
+	env := []string{"EQUUS_CONFIG="}
 	for name, key := range secretFlags {
 		if v := c.String(name); c.IsSet(name) && v != "" {
 			env = append(env, key+"="+strings.TrimSpace(v))
