@@ -53,7 +53,10 @@ func Interspersed(app *cli.App, args []string) []string {
 		}
 		i = skipFlags(c.Flags, args, i)
 	}
-	if leaf == nil {
+	// No command, or a name that is none of a command's subcommands:
+	// left as it is, so that the name is the usage error rather than a
+	// flag meant for the command it is not.
+	if leaf == nil || len(leaf.Subcommands) > 0 {
 		return args
 	}
 	var global, flags, pos []string

@@ -121,6 +121,7 @@ func TestInterspersed(t *testing.T) {
 		{"equals", "equus helen history web-1 --limit=5 disk", "equus helen history --limit=5 web-1 disk"},
 		{"double-dash", "equus helen run web-1 load -- --json", "equus helen run web-1 load -- --json"},
 		{"unknown-command", "equus nope --x y", "equus nope --x y"},
+		{"unknown-subcommand", "equus helen tokens --data d", "equus helen tokens --data d"},
 		{"global-after-command", "equus stage0 --config /etc/equus/equus.conf --helen h:1", "equus --config /etc/equus/equus.conf stage0 --helen h:1"},
 		{"global-equals-after-args", "equus helen run web-1 load --log-level=debug --json", "equus --log-level=debug helen run --json web-1 load"},
 	}

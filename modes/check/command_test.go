@@ -49,6 +49,7 @@ func run(t *testing.T, args ...string) (string, string, int) {
 		ErrWriter:      &stderr,
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
+	setup.Guard(app)
 	err := app.Run(append([]string{"equus", "check"}, args...))
 	code := setup.ExitCode(&stderr, err)
 	return stdout.String(), stderr.String(), code
@@ -75,7 +76,8 @@ func TestExitCodes(t *testing.T) {
 		{"no-name", nil, 3, "", "missing the check NAME"},
 		{"bad-json", []string{"says", `{"status":`}, 3, "", "bad ARGS_JSON"},
 		{"json-not-object", []string{"says", `[1]`}, 3, "", "bad ARGS_JSON"},
-		{"too-many", []string{"says", `{}`, "extra"}, 3, "", "too many arguments"},
+		{"too-many", []string{"says", `{}`, "extra"}, 3, "", "got 3 arguments"},
+		{"unknown-flag", []string{"--jsno", "says"}, 3, "", "not defined: -jsno (nearest: --json)"},
 		{"list-with-args", []string{"--list", "says"}, 3, "", "--list takes no arguments"},
 	}
 	for _, tt := range tests {
