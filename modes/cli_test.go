@@ -199,3 +199,40 @@ func TestEveryFlagHasAnEnvVar(t *testing.T) {
 		t.Errorf("only %d environment variables found: the walk missed commands", len(flagOf))
 	}
 }
+
+// The config files the packages install name flags of the commands that
+// read them, commented out or not: a strict reader must not refuse a
+// line an operator uncomments.
+func TestPackagedConfigs(t *testing.T) {
+	isolate(t)
+	for file, command := range map[string]string{"equus.conf": "equus stage0", "helen.conf": "equus helen serve"} {
+		data, err := os.ReadFile(filepath.Join("..", "packaging", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c *cli.Command
+		walk(App("0.0.0-dev").Commands, "equus", func(name string, cmd *cli.Command) {
+			if name == command {
+				c = cmd
+			}
+		})
+		names := map[string]bool{}
+		for _, f := range c.Flags {
+			names[f.Names()[0]] = true
+		}
+		keys := 0
+		for n, line := range strings.Split(string(data), "\n") {
+			key, _, ok := strings.Cut(strings.TrimPrefix(line, "#"), " = ")
+			if !ok || strings.Contains(key, " ") {
+				continue
+			}
+			keys++
+			if !names[key] {
+				t.Errorf("%s:%d: %q is no flag of %s", file, n+1, key, command)
+			}
+		}
+		if keys < 3 {
+			t.Errorf("%s: only %d settings found", file, keys)
+		}
+	}
+}

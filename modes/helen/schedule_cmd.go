@@ -38,8 +38,8 @@ func scheduleAddCommand() *cli.Command {
 			&cli.StringFlag{Name: "check", Usage: "the `CHECK` to run: built in, in the embedded library or in helen's check bundle", Required: true, EnvVars: []string{"HELEN_SCHEDULE_CHECK"}},
 			&cli.StringFlag{Name: "args", Usage: "the check's arguments, a `JSON` object", EnvVars: []string{"HELEN_SCHEDULE_ARGS"}},
 			&cli.DurationFlag{Name: "every", Usage: fmt.Sprintf("run it every `INTERVAL` (at least %v)", minRequestEvery), Required: true, EnvVars: []string{"HELEN_SCHEDULE_EVERY"}},
-			&cli.DurationFlag{Name: "timeout", Usage: fmt.Sprintf("give up on a run after `DURATION`, at most the interval (default: %v, or the interval when shorter)", defaultTimeout),
-				EnvVars: []string{"HELEN_SCHEDULE_TIMEOUT"}},
+			&cli.DurationFlag{Name: "timeout", Usage: "give up on a run after `DURATION`, at most the interval",
+				DefaultText: fmt.Sprintf("%v, or the interval when shorter", defaultTimeout), EnvVars: []string{"HELEN_SCHEDULE_TIMEOUT"}},
 			&cli.StringFlag{Name: "agents", Value: "*", Usage: "run it on the agents whose names match `GLOB`", EnvVars: []string{"HELEN_SCHEDULE_AGENTS"}},
 			// Helen serve's flag, and its variable: a running helen knows
 			// its bundle; without one, the command finds CHECK there.
