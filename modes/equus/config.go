@@ -193,9 +193,8 @@ func exists(path string) bool {
 // Flags returns the flags of the agent, which stage0 takes too.
 func Flags() []cli.Flag {
 	return append([]cli.Flag{
-		// Not Required: urfave/cli checks required flags before the
-		// --config file is read, and the installed agent takes --helen
-		// from there; validate reports it missing instead.
+		// Not Required: validate reports it missing, with the other
+		// flags an agent needs.
 		&cli.StringFlag{Name: "helen", Usage: "helen's agents' address `HOST:PORT` (required)", EnvVars: []string{"EQUUS_HELEN"}},
 		&cli.StringFlag{Name: "ca", Usage: "recognise helen by the CA certificate in `FILE`", EnvVars: []string{"EQUUS_CA"}, TakesFile: true},
 		&cli.StringFlag{Name: "ca-pin", Usage: "recognise helen by its CA's pin `sha256:HEX`", EnvVars: []string{"EQUUS_CA_PIN"}},

@@ -198,6 +198,7 @@ func guard(cmd *cli.Command) {
 		}
 		return
 	}
+	required := takeRequired(cmd)
 	before := cmd.Before
 	cmd.Before = func(c *cli.Context) error {
 		if err := checkArgs(c); err != nil {
@@ -206,11 +207,52 @@ func guard(cmd *cli.Command) {
 		if err := ApplyConfig(c); err != nil {
 			return err
 		}
+		for _, name := range required {
+			if !c.IsSet(name) {
+				return Usagef(c, "missing --%s", name)
+			}
+		}
 		if before != nil {
 			return before(c)
 		}
 		return nil
 	}
+}
+
+// takeRequired returns the names of cmd's required flags and makes them
+// not required for urfave/cli, which checks them before the config file
+// is read (so that one given there counts as missing) and exits 1: the
+// Before of guard checks them after the file, as usage errors.
+func takeRequired(cmd *cli.Command) []string {
+	var names []string
+	for _, f := range cmd.Flags {
+		var req *bool
+		switch f := f.(type) {
+		case *cli.StringFlag:
+			req = &f.Required
+		case *cli.StringSliceFlag:
+			req = &f.Required
+		case *cli.IntFlag:
+			req = &f.Required
+		case *cli.Int64Flag:
+			req = &f.Required
+		case *cli.UintFlag:
+			req = &f.Required
+		case *cli.Float64Flag:
+			req = &f.Required
+		case *cli.DurationFlag:
+			req = &f.Required
+		case *cli.BoolFlag:
+			req = &f.Required
+		case *cli.PathFlag:
+			req = &f.Required
+		}
+		if req != nil && *req { // other kinds stay urfave/cli's to check
+			*req = false
+			names = append(names, f.Names()[0])
+		}
+	}
+	return names
 }
 
 // groupAction is the action of a command with subcommands (or of the

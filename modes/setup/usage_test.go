@@ -67,6 +67,7 @@ func (p *probe) app() *cli.App {
 					&cli.StringSliceFlag{Name: "tag"},
 				}},
 				{Name: "revoke", ArgsUsage: "NAME", Action: action, Flags: []cli.Flag{&cli.StringFlag{Name: "name"}}},
+				{Name: "issue", Action: action, Flags: []cli.Flag{&cli.StringFlag{Name: "name", Required: true}}},
 				{Name: "run", ArgsUsage: "AGENT CHECK [ARGS_JSON]", Action: action, OnUsageError: NagiosOnUsageError},
 			},
 		}},
@@ -98,6 +99,7 @@ func TestGuard(t *testing.T) {
 		{"unknown-flag-nagios", []string{"helen", "run", "--nope", "a", "b"}, 3, "not defined: -nope"},
 		{"bad-value", []string{"helen", "token", "--uses", "x"}, 2, "invalid value"},
 		{"unknown-command", []string{"helen", "tokn"}, 2, `helen: no command "tokn" (nearest: token)`},
+		{"required-flag", []string{"helen", "issue"}, 2, "helen issue: missing --name"},
 		{"unknown-top-command", []string{"heln"}, 2, `no command "heln" (nearest: helen)`},
 	}
 	for _, tt := range tests {
@@ -161,6 +163,10 @@ func TestConfigStrict(t *testing.T) {
 	path := write("uses = 3\ntag = a, b\ntag = c\nlog-level = debug\n")
 	if code, msg := p.run("--config", path, "helen", "token"); code != 0 || p.uses != 3 || !slices.Equal(p.tags, []string{"a", "b", "c"}) || p.log != "debug" {
 		t.Errorf("from the file: exit %d %q: uses %d, tags %q, log level %q", code, msg, p.uses, p.tags, p.log)
+	}
+	// A required flag counts as given in the file.
+	if code, msg := p.run("--config", write("name = from-file\n"), "helen", "issue"); code != 0 || p.name != "from-file" {
+		t.Errorf("a required flag from the file: exit %d %q, name %q", code, msg, p.name)
 	}
 	if code, _ := p.run("--config", path, "--log-level", "warn", "helen", "token", "--uses", "5"); code != 0 || p.uses != 5 || p.log != "warn" {
 		t.Errorf("the command line should win: uses %d, log level %q", p.uses, p.log)
