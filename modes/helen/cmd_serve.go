@@ -55,7 +55,7 @@ that joins a machine.`,
 			if k := c.String("update-key"); k != "" {
 				var err error
 				if key, err = update.LoadPublicKey(k); err != nil {
-					return cli.Exit("--update-key: "+err.Error(), 2)
+					return setup.Usagef(c, "--update-key: %v", err)
 				}
 			}
 			log, err := setup.Logger(c)
