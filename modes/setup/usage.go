@@ -65,10 +65,6 @@ func NagiosOnUsageError(c *cli.Context, err error, _ bool) error {
 // usageError is err with code, the command's name, the flag nearest to an
 // unknown one and where to read the usage.
 func usageError(c *cli.Context, err error, code int) error {
-	var ue *UsageError
-	if errors.As(err, &ue) {
-		return &UsageError{Code: code, Err: ue.Err}
-	}
 	msg := err.Error()
 	if flag, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
 		if near := Nearest(flagNames(flagsOf(c)), strings.TrimLeft(flag, "-")); near != "" {
@@ -131,7 +127,8 @@ func Nearest(names []string, name string) string {
 // usage takes: the words outside brackets are required (their names in
 // want), each bracketed word is optional, and a word ending in "..." may
 // repeat (max is then math.MaxInt). "AGENT [CHECK]" takes 1 or 2;
-// "[NAME [ARGS_JSON]]" 0 to 2; "" none.
+// "[NAME [ARGS_JSON]]" 0 to 2; "" none. A usage line names positional
+// arguments only: flags have their own help.
 func ArgsRange(usage string) (want []string, max int) {
 	depth := 0
 	for _, w := range strings.Fields(usage) {
@@ -169,10 +166,12 @@ func checkArgs(c *cli.Context) error {
 // Guard makes every command of app refuse a command line that it does not
 // take, as a usage error, before it does anything: a leaf command
 // refuses positional arguments its ArgsUsage does not name (so that
-// `helen token list` is no token) and then reads the --config file
-// (ApplyConfig), a command with subcommands refuses a name that is none
-// of them, and an unknown flag is a usage error too (OnUsageError, unless
-// the command has its own).
+// `helen token list` is no token), then reads the --config file
+// (ApplyConfig) and refuses a required flag still missing; a command with
+// subcommands refuses a name that is none of them; and an unknown flag or
+// a value that does not parse is a usage error too (OnUsageError, unless
+// the command has its own). Guard changes app's commands: call it once,
+// before running app.
 func Guard(app *cli.App) {
 	if app.OnUsageError == nil {
 		app.OnUsageError = OnUsageError
