@@ -105,8 +105,8 @@ func (s *Server) adminHandler() http.Handler {
 	})
 	// The lists of earlier helen commands, the same as /v1/agents and
 	// /v1/history and paged like them.
-	mux.HandleFunc("GET /agents", s.handleAgents)
-	mux.HandleFunc("GET /history", s.handleHistory)
+	mux.HandleFunc("GET /agents", onlyParams(apiRoute{"GET", "/agents", pageParams, s.handleAgents}))
+	mux.HandleFunc("GET /history", onlyParams(apiRoute{"GET", "/history", historyParams, s.handleHistory}))
 	mux.HandleFunc("POST /revoke", func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ Name string }
 		if !decode(w, r, &req) {
@@ -254,14 +254,16 @@ func revoke(db *state.DB, name string) error {
 // told.
 const defaultHistoryLimit = 20
 
-func history(db *state.DB, agent, check string, limit int) ([]state.Result, error) {
+// history returns the newest results of an agent whose check or schedule
+// is name ("" for every result).
+func history(db *state.DB, agent, name string, limit int) ([]state.Result, error) {
 	if agent == "" {
 		return nil, errors.New("history needs an agent")
 	}
 	if limit <= 0 {
 		limit = defaultHistoryLimit
 	}
-	rs, err := db.History(agent, check, limit, time.Time{}, time.Time{})
+	rs, _, err := db.HistoryPage(agent, state.Filter{Name: name}, state.Query{Limit: limit})
 	if rs == nil {
 		rs = []state.Result{}
 	}

@@ -67,12 +67,14 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	agent := r.URL.Query().Get("agent")
+	v := r.URL.Query()
+	agent := v.Get("agent")
 	if agent == "" {
 		httpError(w, http.StatusBadRequest, "history needs ?agent=NAME")
 		return
 	}
-	rs, cursors, err := s.db.HistoryPage(agent, r.URL.Query().Get("check"), q.stateQuery())
+	f := state.Filter{Check: v.Get("check"), Schedule: v.Get("schedule"), Name: v.Get("name")}
+	rs, cursors, err := s.db.HistoryPage(agent, f, q.stateQuery())
 	if err != nil {
 		httpError(w, listErrorCode(err), "%v", err)
 		return
