@@ -106,7 +106,8 @@ type Store interface {
 	AgentsPage(after string, limit int) ([]Agent, error)
 	DisconnectAll(at time.Time) error
 
-	Revoke(name string, at time.Time) error
+	Revoke(name string, at time.Time, evs ...Event) error
+	Forget(name string, at time.Time, evs ...Event) error
 	Revoked(name string) (bool, error)
 	CheckCert(name, fingerprint string) error
 	PinCert(name, fingerprint string, now time.Time) error

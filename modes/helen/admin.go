@@ -68,7 +68,7 @@ type runRequest struct {
 	Timeout time.Duration   `json:"timeout"`
 }
 
-// AgentView is an agent as the helen commands show it.
+// AgentView is an agent as the API and the helen commands show it.
 type AgentView struct {
 	state.Agent
 	Revoked bool `json:"revoked"`
@@ -112,13 +112,28 @@ func (s *Server) adminHandler() http.Handler {
 		if !decode(w, r, &req) {
 			return
 		}
-		if err := revoke(s.db, req.Name); err != nil {
+		if err := s.Revoke(req.Name); err != nil {
 			httpError(w, http.StatusBadRequest, "%v", err)
 			return
 		}
-		s.closeSession(req.Name)
-		s.log.Info("agent revoked", "agent", req.Name)
 		writeJSON(w, http.StatusOK, map[string]string{"revoked": req.Name})
+	})
+	mux.HandleFunc("POST /forget", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Name string }
+		if !decode(w, r, &req) {
+			return
+		}
+		err := s.Forget(req.Name)
+		switch {
+		case errors.Is(err, ErrUnknownAgent):
+			httpError(w, http.StatusNotFound, "%v", err)
+		case errors.Is(err, ErrConnected):
+			httpError(w, http.StatusConflict, "%v", err)
+		case err != nil:
+			httpError(w, http.StatusBadRequest, "%v", err)
+		default:
+			writeJSON(w, http.StatusOK, map[string]string{"forgotten": req.Name})
+		}
 	})
 	mux.HandleFunc("POST /run", func(w http.ResponseWriter, r *http.Request) {
 		var req runRequest
@@ -243,11 +258,25 @@ func viewAgents(db *state.DB, agents []state.Agent) ([]AgentView, error) {
 	return views, nil
 }
 
+// revoke revokes an agent offline: no helen runs, so it is not
+// connected.
 func revoke(db *state.DB, name string) error {
-	if !pki.ValidName(name) {
-		return fmt.Errorf("bad agent name %q", name)
+	return revokeWith(db, revokeEvent(name, "down", time.Now()))
+}
+
+// revokeWith revokes the agent of ev, storing ev unless the agent was
+// revoked already.
+func revokeWith(db *state.DB, ev state.Event) error {
+	if !pki.ValidName(ev.Agent) {
+		return fmt.Errorf("bad agent name %q", ev.Agent)
 	}
-	return db.Revoke(name, time.Now())
+	return db.Revoke(ev.Agent, ev.Time, ev)
+}
+
+// revokeEvent is the event of a revocation of an agent that was up or
+// down.
+func revokeEvent(name, from string, now time.Time) state.Event {
+	return state.Event{Time: now, Agent: name, From: from, To: "revoked", Message: "agent revoked: refused from now on"}
 }
 
 // defaultHistoryLimit is how many results helen history prints unless

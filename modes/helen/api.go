@@ -39,7 +39,7 @@ var (
 func (s *Server) apiRoutes() []apiRoute {
 	return []apiRoute{
 		{"GET", "/v1/agents", pageParams, s.handleAgents},
-		{"GET", "/v1/status", pageParams, s.handleStatus},
+		{"GET", "/v1/status", append([]string{"all"}, pageParams...), s.handleStatus},
 		{"GET", "/v1/history", historyParams, s.handleHistory},
 		{"GET", "/v1/events", timeParams, s.handleEvents},
 		{"GET", "/v1/schedules", pageParams, s.handleSchedules},
