@@ -178,10 +178,30 @@ func TestForget(t *testing.T) {
 	if strings.Contains(out, "web-1") || strings.Contains(out, "web-3") {
 		t.Errorf("agents offline after forget web-1:\n%s", out)
 	}
+	for range 2 {
+		if out, code := helenCLI(t, "revoke", data, "web-2"); code != 0 {
+			t.Fatalf("revoke web-2 offline: exit %d, %q", code, out)
+		}
+	}
+	if evs := eventsOffline(t, h.dir, "web-2", "revoked"); len(evs) != 1 || evs[0].From != "down" {
+		t.Errorf("events of revoking web-2 twice offline: %+v, want one", evs)
+	}
 	out, _ = helenCLI(t, "events", data)
-	for _, want := range []string{"web-3  agent  UP -> REVOKED", "web-3  agent  REVOKED -> FORGOTTEN", "web-1  agent  DOWN -> FORGOTTEN"} {
+	for _, want := range []string{"web-3  agent  UP -> REVOKED", "web-3  agent  REVOKED -> FORGOTTEN", "web-1  agent  DOWN -> FORGOTTEN", "web-2  agent  DOWN -> REVOKED"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("events lack %q:\n%s", want, out)
 		}
 	}
+}
+
+// eventsOffline returns the events of agent whose To is to, from the
+// database of a helen stopped.
+func eventsOffline(t *testing.T, dir, agent, to string) []state.Event {
+	t.Helper()
+	db, err := openOffline(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	return eventsTo(t, db, agent, to)
 }
