@@ -65,14 +65,15 @@ func (s *Server) apiHandler() http.Handler {
 func onlyParams(rt apiRoute) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		for name, vs := range r.URL.Query() {
-			switch {
-			case !slices.Contains(rt.params, name) && len(rt.params) == 0:
-				httpError(w, http.StatusBadRequest, "unknown parameter %q: %s %s takes none", name, rt.method, rt.path)
+			if !slices.Contains(rt.params, name) {
+				takes := "none"
+				if len(rt.params) > 0 {
+					takes = strings.Join(rt.params, ", ")
+				}
+				httpError(w, http.StatusBadRequest, "unknown parameter %q: %s %s takes %s", name, rt.method, rt.path, takes)
 				return
-			case !slices.Contains(rt.params, name):
-				httpError(w, http.StatusBadRequest, "unknown parameter %q: %s %s takes %s", name, rt.method, rt.path, strings.Join(rt.params, ", "))
-				return
-			case len(vs) > 1:
+			}
+			if len(vs) > 1 {
 				httpError(w, http.StatusBadRequest, "parameter %q given %d times", name, len(vs))
 				return
 			}
