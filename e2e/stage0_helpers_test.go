@@ -250,7 +250,7 @@ func (h *helen) token(t *testing.T) tokenResponse {
 type agentView struct {
 	Name, Version string
 	Connected     bool
-	LastSeen      time.Time
+	LastSeen      time.Time `json:"last_seen"`
 }
 
 // agent returns what helen knows of the agent name.

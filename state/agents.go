@@ -10,21 +10,30 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Agent is what helen knows of an agent.
+// Agent is what helen knows of an agent. Its JSON is the API's (helen
+// wraps it), in the API's lower snake case; the store keeps agentRecord.
 type Agent struct {
-	Name, Fingerprint, Version, Addr string
-	FirstSeen, LastSeen              time.Time
-	Connected                        bool
-	Since                            time.Time // when Connected last changed
+	Name        string    `json:"name"`
+	Fingerprint string    `json:"fingerprint"` // of its certificate, "" until known
+	Version     string    `json:"version"`
+	Addr        string    `json:"addr"` // the address it connected from last
+	FirstSeen   time.Time `json:"first_seen"`
+	LastSeen    time.Time `json:"last_seen"`
+	Connected   bool      `json:"connected"`
+	Since       time.Time `json:"since"` // when Connected last changed
 	// Pinned: Fingerprint is the one certificate helen gave the agent
 	// last (by enrollment or helen issue), and no other is accepted.
-	Pinned bool
+	Pinned bool `json:"pinned"`
 	// Pending is the fingerprint of the certificate a renewal gave the
 	// agent and that it has not used yet: accepted beside Fingerprint
 	// until its first use makes it the pinned one (see RenewCert).
-	Pending string
+	Pending string `json:"pending_fingerprint,omitempty"`
 	// Renewed is when the agent last renewed its certificate.
-	Renewed time.Time
+	Renewed time.Time `json:"renewed,omitzero"`
+	// Forgotten is when helen forgot the agent (Forget), zero unless it
+	// did and the agent has not come back since. The lists leave such
+	// agents out, so it is not in the API.
+	Forgotten time.Time `json:"-"`
 }
 
 // agentRecord is the stored form of an Agent (its name is the key).
@@ -39,13 +48,23 @@ type agentRecord struct {
 	Pinned      bool      `json:"pinned,omitempty"`
 	Pending     string    `json:"pending,omitempty"`
 	Renewed     time.Time `json:"renewed,omitzero"`
+	Forgotten   time.Time `json:"forgotten,omitzero"`
 }
 
 func (r agentRecord) agent(name string) Agent {
 	return Agent{
 		Name: name, Fingerprint: r.Fingerprint, Version: r.Version, Addr: r.Addr,
 		FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, Connected: r.Connected, Since: r.Since,
-		Pinned: r.Pinned, Pending: r.Pending, Renewed: r.Renewed,
+		Pinned: r.Pinned, Pending: r.Pending, Renewed: r.Renewed, Forgotten: r.Forgotten,
+	}
+}
+
+// remember brings back an agent helen forgot, as new since now: it
+// connected, or was given a certificate again.
+func (r *agentRecord) remember(now time.Time) {
+	if !r.Forgotten.IsZero() {
+		r.Forgotten = time.Time{}
+		r.FirstSeen, r.Since = now, now
 	}
 }
 
@@ -108,6 +127,7 @@ func (db *DB) AgentSeen(a Agent) error {
 		if err := rec.certAllowed(a.Fingerprint); err != nil {
 			return err
 		}
+		rec.remember(seen)
 		rec.used(a.Fingerprint)
 		if rec.Connected != a.Connected {
 			rec.Since = seen
@@ -143,6 +163,9 @@ func (db *DB) SetConnected(name string, connected bool, at time.Time) error {
 		if err != nil {
 			return err
 		}
+		if connected {
+			rec.remember(at)
+		}
 		setConnected(&rec, connected, at)
 		if at.After(rec.LastSeen) {
 			rec.LastSeen = at
@@ -176,7 +199,7 @@ func (db *DB) Agent(name string) (Agent, error) {
 	return a, nil
 }
 
-// Agents returns every agent, by name.
+// Agents returns every agent, by name, but those forgotten.
 func (db *DB) Agents() ([]Agent, error) {
 	var agents []Agent
 	err := db.view(func(tx *bolt.Tx) error {
@@ -185,7 +208,9 @@ func (db *DB) Agents() ([]Agent, error) {
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return fmt.Errorf("agent %s: %w", k, err)
 			}
-			agents = append(agents, rec.agent(string(k)))
+			if rec.Forgotten.IsZero() {
+				agents = append(agents, rec.agent(string(k)))
+			}
 			return nil
 		})
 	})
@@ -196,7 +221,8 @@ func (db *DB) Agents() ([]Agent, error) {
 }
 
 // AgentsPage returns the agents whose names come after after ("" for the
-// first), by name, at most limit of them (all, when limit <= 0).
+// first), by name, at most limit of them (all, when limit <= 0), but those
+// forgotten.
 func (db *DB) AgentsPage(after string, limit int) ([]Agent, error) {
 	var agents []Agent
 	err := db.view(func(tx *bolt.Tx) error {
@@ -210,7 +236,9 @@ func (db *DB) AgentsPage(after string, limit int) ([]Agent, error) {
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return fmt.Errorf("agent %s: %w", k, err)
 			}
-			agents = append(agents, rec.agent(string(k)))
+			if rec.Forgotten.IsZero() {
+				agents = append(agents, rec.agent(string(k)))
+			}
 		}
 		return nil
 	})
@@ -269,12 +297,26 @@ func disconnectTx(tx *bolt.Tx, name string, at time.Time) error {
 // Revoke refuses the agent from now on: AgentSeen and SetConnected(true)
 // return ErrRevoked. A known agent is marked disconnected. The name need not
 // be known, so that an issued certificate can be revoked before first use.
-func (db *DB) Revoke(name string, at time.Time) error {
+// The events evs (the revocation's) are stored in the same transaction.
+// Revoking an agent revoked already changes nothing: it keeps the time of
+// its first revocation, and evs are not stored.
+func (db *DB) Revoke(name string, at time.Time, evs ...Event) error {
 	if !validName(name) {
 		return fmt.Errorf("revoke %q: %w: name", name, ErrInvalid)
 	}
-	err := db.update(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bucketRevoked).Put([]byte(name), timeKey(at)); err != nil {
+	vals, err := encodeEvents(evs)
+	if err != nil {
+		return fmt.Errorf("revoke %s: %w", name, err)
+	}
+	err = db.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketRevoked)
+		if b.Get([]byte(name)) != nil {
+			return nil
+		}
+		if err := b.Put([]byte(name), timeKey(at)); err != nil {
+			return err
+		}
+		if err := putEventsTx(tx, evs, vals); err != nil {
 			return err
 		}
 		return disconnectTx(tx, name, at)
@@ -327,6 +369,7 @@ func (db *DB) PinCert(name, fingerprint string, now time.Time) error {
 		case err != nil:
 			return err
 		}
+		rec.remember(now)
 		rec.pin(fingerprint)
 		return putAgentTx(tx, name, rec)
 	})

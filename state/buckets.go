@@ -1,14 +1,19 @@
 package state
 
 import (
+	"bytes"
 	"encoding/binary"
 	"time"
 )
 
 // The schema, in one place. Adding a bucket does not change the version
 // (Open creates any bucket the file lacks); changing what a key or value
-// means does.
-const schemaVersion uint64 = 1
+// means does, with a migration from the version before (migrate.go).
+//
+//	1  results of an agent in one bucket per check
+//	2  and one per schedule of a check (seriesName): a version 1 bucket is
+//	   a version 2 one of a check's results without a schedule
+const schemaVersion uint64 = 2
 
 var (
 	// bucketMeta holds keySchema, the schema version as 8 big-endian bytes.
@@ -20,9 +25,10 @@ var (
 	// bucketTokens maps the SHA-256 of a token secret to the JSON of tokenRecord.
 	bucketTokens = []byte("tokens")
 	// bucketResults holds one bucket per agent, which holds one bucket per
-	// check, which maps resultKey to the JSON of Result.
+	// series (seriesName: a check, or a schedule of a check), which maps
+	// resultKey to the JSON of Result.
 	bucketResults = []byte("results")
-	// bucketLatest maps latestKey(agent, check) to a latest record (see
+	// bucketLatest maps latestKey(agent, series) to a latest record (see
 	// latest.go).
 	bucketLatest = []byte("latest")
 
@@ -61,13 +67,31 @@ func boundKey(t time.Time) []byte { return resultKey(t.UnixNano(), 0) }
 // keyNanos returns the time part of a result key.
 func keyNanos(k []byte) int64 { return int64(binary.BigEndian.Uint64(k)) }
 
-// latestKey is the key of a check in bucketLatest. Names never hold a NUL
-// (validName), so the key splits back unambiguously.
-func latestKey(agent, check string) []byte {
-	k := make([]byte, 0, len(agent)+1+len(check))
+// latestKey is the key of a series in bucketLatest, and of a schedule's
+// status in bucketStatus. Names never hold a NUL (validName), so the key
+// splits back unambiguously.
+func latestKey(agent, name string) []byte {
+	k := make([]byte, 0, len(agent)+1+len(name))
 	k = append(k, agent...)
 	k = append(k, 0)
-	return append(k, check...)
+	return append(k, name...)
+}
+
+// seriesName is the name of the bucket of an agent's results of check
+// run by schedule: the check's name for the results no schedule ran (helen
+// run, and every result of a version 1 file), else check NUL schedule. So
+// two schedules of one check keep their histories, and their bounds, apart.
+func seriesName(check, schedule string) string {
+	if schedule == "" {
+		return check
+	}
+	return check + "\x00" + schedule
+}
+
+// splitSeries returns the check and schedule of a series' name.
+func splitSeries(name []byte) (check, schedule string) {
+	c, s, _ := bytes.Cut(name, []byte{0})
+	return string(c), string(s)
 }
 
 // timeKey encodes a time as 8 big-endian bytes of Unix nanoseconds.

@@ -47,7 +47,7 @@ var (
 // Options tune a DB. The zero value gives the defaults.
 type Options struct {
 	HistoryMaxAge      time.Duration // default 30 days (0 means default)
-	HistoryMaxPerCheck int           // default 10000 results per agent/check
+	HistoryMaxPerCheck int           // default 10000 results per agent, check and schedule
 	BatchDelay         time.Duration // how long the result writer waits to group writes: one commit starts per BatchDelay at most; default 2ms
 	BatchSize          int           // max results per transaction; default 1000
 	OpenTimeout        time.Duration // wait for the file lock; default 1s
@@ -106,7 +106,8 @@ type Store interface {
 	AgentsPage(after string, limit int) ([]Agent, error)
 	DisconnectAll(at time.Time) error
 
-	Revoke(name string, at time.Time) error
+	Revoke(name string, at time.Time, evs ...Event) error
+	Forget(name string, at time.Time, evs ...Event) error
 	Revoked(name string) (bool, error)
 	CheckCert(name, fingerprint string) error
 	PinCert(name, fingerprint string, now time.Time) error
@@ -118,7 +119,7 @@ type Store interface {
 
 	AddResult(ctx context.Context, r Result) error
 	History(agent, check string, limit int, since, until time.Time) ([]Result, error)
-	HistoryPage(agent, check string, q Query) ([]Result, []string, error)
+	HistoryPage(agent string, f Filter, q Query) ([]Result, []string, error)
 	Latest(agent string) ([]Result, error)
 	CheckStates(agent string) ([]CheckState, error)
 	Prune(now time.Time) (int, error)
@@ -267,7 +268,7 @@ func (db *DB) prepare() error {
 func (db *DB) Checked() CheckReport { return db.checked }
 
 // initTx creates the buckets a file lacks and checks the schema version,
-// writing it into a new file. A file that has buckets but no schema
+// writing it into a new file and migrating an older file to it. A file that has buckets but no schema
 // version is not new but damaged (or not helen's).
 func initTx(tx *bolt.Tx) error {
 	if tx.Bucket(bucketMeta) == nil {
@@ -286,10 +287,14 @@ func initTx(tx *bolt.Tx) error {
 	case len(v) != 8:
 		return corruptError(tx.DB().Path(), fmt.Sprintf("malformed schema version %x", v))
 	}
-	if got := binary.BigEndian.Uint64(v); got != schemaVersion {
-		return fmt.Errorf("%w: file has %d, this program knows %d", ErrSchema, got, schemaVersion)
+	got := binary.BigEndian.Uint64(v)
+	if got < 1 || got > schemaVersion {
+		return fmt.Errorf("%w: file has %d, this program knows 1 to %d", ErrSchema, got, schemaVersion)
 	}
-	return createBucketsTx(tx)
+	if err := createBucketsTx(tx); err != nil {
+		return err
+	}
+	return migrateTx(tx, got)
 }
 
 // createBucketsTx creates the buckets the file lacks: adding one does not

@@ -11,7 +11,7 @@ import (
 
 // Event is a change: of the status of a schedule on an agent (From and To
 // are statuses, From "" for a first result), or of an agent itself
-// (Schedule "", From and To "up" or "down").
+// (Schedule "", From and To among "up", "down", "revoked" and "forgotten").
 type Event struct {
 	Time     time.Time `json:"time"`
 	Agent    string    `json:"agent"`
@@ -26,38 +26,50 @@ type Event struct {
 // number, so that byte order is time order and events of the same instant
 // are all kept. Concurrent callers share a transaction.
 func (db *DB) AddEvents(evs ...Event) error {
+	vals, err := encodeEvents(evs)
+	if err != nil {
+		return err
+	}
+	// Should Batch run this twice, the first run's transaction was rolled
+	// back, sequence numbers included, so nothing is written twice.
+	err = db.batch(func(tx *bolt.Tx) error { return putEventsTx(tx, evs, vals) })
+	if err != nil {
+		return fmt.Errorf("add events: %w", err)
+	}
+	return nil
+}
+
+// encodeEvents checks events and returns their stored forms, capped.
+func encodeEvents(evs []Event) ([][]byte, error) {
 	vals := make([][]byte, len(evs))
 	for i, ev := range evs {
 		if !validName(ev.Agent) {
-			return fmt.Errorf("add event: %w: agent %q", ErrInvalid, ev.Agent)
+			return nil, fmt.Errorf("add event: %w: agent %q", ErrInvalid, ev.Agent)
 		}
 		if ev.Time.Before(time.Unix(0, 0)) {
-			return fmt.Errorf("add event: %w: time %v", ErrInvalid, ev.Time)
+			return nil, fmt.Errorf("add event: %w: time %v", ErrInvalid, ev.Time)
 		}
 		ev.Message, _ = Cap(ev.Message, nil)
 		v, err := json.Marshal(ev)
 		if err != nil {
-			return fmt.Errorf("add event: %w: %w", ErrInvalid, err)
+			return nil, fmt.Errorf("add event: %w: %w", ErrInvalid, err)
 		}
 		vals[i] = v
 	}
-	// Should Batch run this twice, the first run's transaction was rolled
-	// back, sequence numbers included, so nothing is written twice.
-	err := db.batch(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketEvents)
-		for i, ev := range evs {
-			seq, err := b.NextSequence()
-			if err != nil {
-				return err
-			}
-			if err := b.Put(resultKey(ev.Time.UnixNano(), uint32(seq)), vals[i]); err != nil {
-				return err
-			}
+	return vals, nil
+}
+
+// putEventsTx writes events in the stored forms of encodeEvents.
+func putEventsTx(tx *bolt.Tx, evs []Event, vals [][]byte) error {
+	b := tx.Bucket(bucketEvents)
+	for i, ev := range evs {
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("add events: %w", err)
+		if err := b.Put(resultKey(ev.Time.UnixNano(), uint32(seq)), vals[i]); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -19,14 +19,14 @@ type Query struct {
 
 // A cursor is the place of an item in a list, opaque to callers and safe
 // in a URL: the base64url of the item's key in its bucket, followed for
-// results by the name of their check (results of several checks are
-// ordered by key, then check).
-func encodeCursor(key []byte, check string) string {
-	return base64.RawURLEncoding.EncodeToString(append(bytes.Clone(key), check...))
+// results by the name of their series' bucket (results of several series
+// are ordered by key, then series).
+func encodeCursor(key []byte, series string) string {
+	return base64.RawURLEncoding.EncodeToString(append(bytes.Clone(key), series...))
 }
 
 // decodeCursor splits a cursor of encodeCursor; "" is no cursor.
-func decodeCursor(c string) (key []byte, check string, err error) {
+func decodeCursor(c string) (key []byte, series string, err error) {
 	if c == "" {
 		return nil, "", nil
 	}

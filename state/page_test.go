@@ -36,7 +36,7 @@ func TestHistoryPages(t *testing.T) {
 					if pages > len(want) {
 						t.Fatal("pages never end")
 					}
-					page, cursors, err := db.HistoryPage("web", check, q)
+					page, cursors, err := db.HistoryPage("web", Filter{Check: check}, q)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -64,12 +64,12 @@ func TestHistoryPageRange(t *testing.T) {
 	}
 	// since 2s, until 8s: 7 down to 2, in pages of 4.
 	q := Query{Since: at(2 * time.Second), Until: at(8 * time.Second), Limit: 4}
-	p1, c1, err := db.HistoryPage("web", "load", q)
+	p1, c1, err := db.HistoryPage("web", Filter{Check: "load"}, q)
 	if err != nil {
 		t.Fatal(err)
 	}
 	q.After = c1[len(c1)-1]
-	p2, _, err := db.HistoryPage("web", "load", q)
+	p2, _, err := db.HistoryPage("web", Filter{Check: "load"}, q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestAgentsPage(t *testing.T) {
 func TestBadCursor(t *testing.T) {
 	db := openTest(t, Options{})
 	for _, c := range []string{"!!!", "AAAA", "not base64"} {
-		if _, _, err := db.HistoryPage("web", "", Query{After: c}); !errors.Is(err, ErrInvalid) {
+		if _, _, err := db.HistoryPage("web", Filter{}, Query{After: c}); !errors.Is(err, ErrInvalid) {
 			t.Errorf("history after %q: %v, want ErrInvalid", c, err)
 		}
 		if _, _, err := db.EventsPage(Query{After: c}); !errors.Is(err, ErrInvalid) {

@@ -19,21 +19,22 @@ const maxNanos = math.MaxInt64
 const pruneStep = 1_000
 
 // Prune deletes results older than HistoryMaxAge before now, and the oldest
-// results of any check holding more than HistoryMaxPerCheck. A check (or an
-// agent) left with no results loses its bucket and its latest record. It
+// results of any series (a check, or a schedule of a check) holding more
+// than HistoryMaxPerCheck. A series (or an agent) left with no results
+// loses its bucket and its latest record. It
 // returns how many results it deleted. Enrollment tokens that expired before
 // the same cutoff go too. It works in transactions of at most
-// pruneStep deletions, one check at a time; a pruner goroutine runs it
+// pruneStep deletions, one series at a time; a pruner goroutine runs it
 // every PruneInterval.
 func (db *DB) Prune(now time.Time) (int, error) {
 	cutoff := now.Add(-db.opt.HistoryMaxAge).UnixNano()
-	type pair struct{ agent, check []byte }
+	type pair struct{ agent, series []byte }
 	var pairs []pair
 	err := db.view(func(tx *bolt.Tx) error {
 		results := tx.Bucket(bucketResults)
 		for _, agent := range bucketNamesTx(results) {
-			for _, check := range bucketNamesTx(results.Bucket(agent)) {
-				pairs = append(pairs, pair{agent, check})
+			for _, series := range bucketNamesTx(results.Bucket(agent)) {
+				pairs = append(pairs, pair{agent, series})
 			}
 		}
 		return nil
@@ -47,10 +48,11 @@ func (db *DB) Prune(now time.Time) (int, error) {
 	total := 0
 	for i, p := range pairs {
 		for {
-			n, err := db.pruneStepTx(p.agent, p.check, cutoff, i == len(pairs)-1 || string(pairs[i+1].agent) != string(p.agent))
+			n, err := db.pruneStepTx(p.agent, p.series, cutoff, i == len(pairs)-1 || string(pairs[i+1].agent) != string(p.agent))
 			total += n
 			if err != nil {
-				return total, fmt.Errorf("prune %s %s: %w", p.agent, p.check, err)
+				check, schedule := splitSeries(p.series)
+				return total, fmt.Errorf("prune %s %s %s: %w", p.agent, check, schedule, err)
 			}
 			if n < pruneStep {
 				break
@@ -60,10 +62,10 @@ func (db *DB) Prune(now time.Time) (int, error) {
 	return total, nil
 }
 
-// pruneStepTx deletes at most pruneStep results of one check in one
+// pruneStepTx deletes at most pruneStep results of one series in one
 // transaction; with lastOfAgent, it also removes the agent's bucket when
 // that is left empty.
-func (db *DB) pruneStepTx(agent, check []byte, cutoff int64, lastOfAgent bool) (int, error) {
+func (db *DB) pruneStepTx(agent, series []byte, cutoff int64, lastOfAgent bool) (int, error) {
 	var n int
 	err := db.update(func(tx *bolt.Tx) error {
 		results := tx.Bucket(bucketResults)
@@ -71,9 +73,9 @@ func (db *DB) pruneStepTx(agent, check []byte, cutoff int64, lastOfAgent bool) (
 		if ab == nil {
 			return nil
 		}
-		if ab.Bucket(check) != nil {
+		if ab.Bucket(series) != nil {
 			var err error
-			if n, err = db.pruneCheckTx(ab, tx.Bucket(bucketLatest), string(agent), string(check), cutoff, pruneStep); err != nil {
+			if n, err = db.pruneSeriesTx(ab, tx.Bucket(bucketLatest), string(agent), string(series), cutoff, pruneStep); err != nil {
 				return err
 			}
 		}
@@ -102,17 +104,17 @@ func (db *DB) pruner() {
 	}
 }
 
-// pruneCheckTx deletes at most budget results of one check and keeps its
-// latest record in step.
-func (db *DB) pruneCheckTx(ab, lb *bolt.Bucket, agent, check string, cutoff int64, budget int) (int, error) {
-	cb := ab.Bucket([]byte(check))
-	lk := latestKey(agent, check)
+// pruneSeriesTx deletes at most budget results of one series and keeps
+// its latest record in step.
+func (db *DB) pruneSeriesTx(ab, lb *bolt.Bucket, agent, series string, cutoff int64, budget int) (int, error) {
+	cb := ab.Bucket([]byte(series))
+	lk := latestKey(agent, series)
 	l, found, err := getLatestTx(lb, lk)
 	if err != nil {
 		return 0, err
 	}
 	if !found {
-		// Every check bucket has a record, written in the same
+		// Every series bucket has a record, written in the same
 		// transaction; should one be missing, prune by a count anyway.
 		l.count = uint64(cb.Stats().KeyN)
 	}
@@ -130,7 +132,7 @@ func (db *DB) pruneCheckTx(ab, lb *bolt.Bucket, agent, check string, cutoff int6
 		l.count -= uint64(counted)
 	}
 	if k, _ := cb.Cursor().First(); k == nil {
-		if err := ab.DeleteBucket([]byte(check)); err != nil {
+		if err := ab.DeleteBucket([]byte(series)); err != nil {
 			return aged + counted, err
 		}
 		return aged + counted, lb.Delete(lk)
@@ -141,7 +143,7 @@ func (db *DB) pruneCheckTx(ab, lb *bolt.Bucket, agent, check string, cutoff int6
 	return aged + counted, nil
 }
 
-// deleteOldestTx deletes, oldest first, at most n results of a check bucket whose time is before the given Unix nanoseconds.
+// deleteOldestTx deletes, oldest first, at most n results of a series bucket whose time is before the given Unix nanoseconds.
 // It returns how many it deleted.
 func deleteOldestTx(cb *bolt.Bucket, n int, before int64) (int, error) {
 	c := cb.Cursor()

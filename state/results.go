@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/equus-monitoring/equus/result"
@@ -18,8 +19,12 @@ type Metric = result.Metric
 
 // Result is the outcome of one run of a check on an agent.
 type Result struct {
-	Agent      string    `json:"agent"`
-	Check      string    `json:"check"`
+	Agent string `json:"agent"`
+	Check string `json:"check"`
+	// Schedule is the schedule that ran the check, "" for a run asked
+	// for (helen run), and for every result stored before schedules were
+	// recorded.
+	Schedule   string    `json:"schedule"`
 	Time       time.Time `json:"time"`
 	Status     string    `json:"status"` // ok warning critical unknown
 	Message    string    `json:"message"`
@@ -34,6 +39,8 @@ func encodeResult(r Result) ([]byte, error) {
 		return nil, fmt.Errorf("%w: agent name %q", ErrInvalid, r.Agent)
 	case !validName(r.Check):
 		return nil, fmt.Errorf("%w: check name %q", ErrInvalid, r.Check)
+	case r.Schedule != "" && !validName(r.Schedule):
+		return nil, fmt.Errorf("%w: schedule name %q", ErrInvalid, r.Schedule)
 	case !result.Status(r.Status).Valid():
 		return nil, fmt.Errorf("%w: status %q", ErrInvalid, r.Status)
 	case r.Time.Before(time.Unix(0, 0)) || r.Time.After(time.Unix(0, 1<<63-1)):
@@ -48,34 +55,61 @@ func encodeResult(r Result) ([]byte, error) {
 	return v, nil
 }
 
+// Filter selects results of an agent's history. Every field that is set
+// must hold: Check, the results of that check (by any schedule, or none);
+// Schedule, those of that schedule; Name, those whose check or schedule
+// is Name. The zero Filter selects every result.
+type Filter struct {
+	Check, Schedule, Name string
+}
+
+// matches reports whether the results of a series of check and schedule
+// are selected.
+func (f Filter) matches(check, schedule string) bool {
+	return (f.Check == "" || f.Check == check) &&
+		(f.Schedule == "" || f.Schedule == schedule) &&
+		(f.Name == "" || f.Name == check || f.Name == schedule)
+}
+
+func (f Filter) String() string {
+	var parts []string
+	for _, p := range []struct{ k, v string }{{"check", f.Check}, {"schedule", f.Schedule}, {"name", f.Name}} {
+		if p.v != "" {
+			parts = append(parts, p.k+"="+p.v)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
 // History returns the results of one check of an agent (or of every check,
 // when check is ""), newest first, at most limit of them (all, when limit <=
 // 0), with since <= Time < until. A zero since or until is no bound. An agent
 // or check with no results gives none and no error.
 func (db *DB) History(agent, check string, limit int, since, until time.Time) ([]Result, error) {
-	rs, _, err := db.HistoryPage(agent, check, Query{Since: since, Until: until, Limit: limit})
+	rs, _, err := db.HistoryPage(agent, Filter{Check: check}, Query{Since: since, Until: until, Limit: limit})
 	return rs, err
 }
 
-// HistoryPage is History by pages: the results after q.After, and for each
-// the cursor of the results after it, which the next page begins from.
-// Results of several checks at the same time are ordered by check.
-func (db *DB) HistoryPage(agent, check string, q Query) ([]Result, []string, error) {
-	afterKey, afterCheck, err := decodeCursor(q.After)
+// HistoryPage returns the results of an agent that f selects, newest
+// first, by pages: the results after q.After, and for each the cursor of
+// the results after it, which the next page begins from. Results of
+// several series at the same time are ordered by series.
+func (db *DB) HistoryPage(agent string, f Filter, q Query) ([]Result, []string, error) {
+	afterKey, afterSeries, err := decodeCursor(q.After)
 	if err != nil {
-		return nil, nil, fmt.Errorf("history %s %s: %w", agent, check, err)
+		return nil, nil, fmt.Errorf("history %s %s: %w", agent, f, err)
 	}
 	var low []byte
 	if !q.Since.IsZero() {
 		low = boundKey(q.Since)
 	}
 	// The results after the cursor: older ones, and of its time those of
-	// the checks after its check.
+	// the series after its series.
 	scan := func(b *bolt.Bucket, name string, found []entry) []entry {
 		var upto []byte
 		if afterKey != nil {
 			upto = afterKey
-			if name > afterCheck {
+			if name > afterSeries {
 				upto = keyAfter(afterKey)
 			}
 		}
@@ -88,25 +122,23 @@ func (db *DB) HistoryPage(agent, check string, q Query) ([]Result, []string, err
 		if ab == nil {
 			return nil
 		}
+		// An agent has a series per check and schedule of it: few
+		// enough to walk them all for any filter.
 		var found []entry
-		if check != "" {
-			if cb := ab.Bucket([]byte(check)); cb != nil {
-				found = scan(cb, check, nil)
-			}
-		} else {
-			err := ab.ForEachBucket(func(name []byte) error {
+		err := ab.ForEachBucket(func(name []byte) error {
+			if f.matches(splitSeries(name)) {
 				found = scan(ab.Bucket(name), string(name), found)
-				return nil
-			})
-			if err != nil {
-				return err
 			}
-			slices.SortStableFunc(found, func(a, b entry) int {
-				return cmp.Or(bytes.Compare(b.key, a.key), cmp.Compare(a.check, b.check))
-			})
-			if q.Limit > 0 && len(found) > q.Limit {
-				found = found[:q.Limit]
-			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		slices.SortStableFunc(found, func(a, b entry) int {
+			return cmp.Or(bytes.Compare(b.key, a.key), cmp.Compare(a.series, b.series))
+		})
+		if q.Limit > 0 && len(found) > q.Limit {
+			found = found[:q.Limit]
 		}
 		// Decoding copies out of the memory map, so the results outlive tx.
 		out = make([]Result, len(found))
@@ -115,27 +147,27 @@ func (db *DB) HistoryPage(agent, check string, q Query) ([]Result, []string, err
 			if err := json.Unmarshal(e.value, &out[i]); err != nil {
 				return fmt.Errorf("decode result %x: %w", e.key, err)
 			}
-			cursors[i] = encodeCursor(e.key, e.check)
+			cursors[i] = encodeCursor(e.key, e.series)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("history %s %s: %w", agent, check, err)
+		return nil, nil, fmt.Errorf("history %s %s: %w", agent, f, err)
 	}
 	return out, cursors, nil
 }
 
 // entry is a key and value that point into the memory map: valid only
-// while their transaction is open. check names the bucket of a result.
+// while their transaction is open. series names the bucket of a result.
 type entry struct {
 	key, value []byte
-	check      string
+	series     string
 }
 
-// scanBackTx appends to found the items of bucket b (of check, for
+// scanBackTx appends to found the items of bucket b (of series, for
 // results) from newest to oldest, with low <= key < high, at most limit of
 // them when limit > 0. A nil low or high is no bound.
-func scanBackTx(b *bolt.Bucket, check string, limit int, low, high []byte, found []entry) []entry {
+func scanBackTx(b *bolt.Bucket, series string, limit int, low, high []byte, found []entry) []entry {
 	c := b.Cursor()
 	var k, v []byte
 	if high == nil {
@@ -149,21 +181,22 @@ func scanBackTx(b *bolt.Bucket, check string, limit int, low, high []byte, found
 		if bytes.Compare(k, low) < 0 {
 			break
 		}
-		found = append(found, entry{k, v, check})
+		found = append(found, entry{k, v, series})
 		k, v = c.Prev()
 	}
 	return found
 }
 
-// CheckState is the current state of a check of an agent.
+// CheckState is the current state of a series of an agent: the results
+// of a check that one schedule ran, or that no schedule did.
 type CheckState struct {
 	Result Result    // the latest result, by its Time
 	Since  time.Time // when the status became what it is
-	Count  int       // how many results of the check the history holds
+	Count  int       // how many results of the series the history holds
 }
 
-// CheckStates returns the state of each check of an agent ("" for every
-// agent), by agent then check.
+// CheckStates returns the state of each series of an agent ("" for every
+// agent), by agent, check then schedule.
 func (db *DB) CheckStates(agent string) ([]CheckState, error) {
 	var states []CheckState
 	err := db.view(func(tx *bolt.Tx) error {
@@ -191,8 +224,8 @@ func (db *DB) CheckStates(agent string) ([]CheckState, error) {
 	return states, nil
 }
 
-// Latest returns the latest result of each check of an agent ("" for every
-// agent), by agent then check.
+// Latest returns the latest result of each series of an agent ("" for
+// every agent), by agent, check then schedule.
 func (db *DB) Latest(agent string) ([]Result, error) {
 	states, err := db.CheckStates(agent)
 	if err != nil {

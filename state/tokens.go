@@ -135,6 +135,7 @@ func (db *DB) Enroll(secret string, a Agent, now time.Time) error {
 		if err := b.Put(hash, v); err != nil {
 			return err
 		}
+		agent.remember(now)
 		agent.LastSeen = now
 		replace(&agent.Addr, a.Addr)
 		if a.Fingerprint != "" {

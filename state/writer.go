@@ -13,6 +13,7 @@ import (
 // by its caller so that the writer only writes.
 type pending struct {
 	agent, check string
+	series       string // seriesName of check and schedule
 	nanos        int64
 	code         byte
 	value        []byte
@@ -38,7 +39,7 @@ func (db *DB) addResult(ctx context.Context, r Result) error {
 		return err
 	}
 	p := &pending{
-		agent: r.Agent, check: r.Check, nanos: r.Time.UnixNano(),
+		agent: r.Agent, check: r.Check, series: seriesName(r.Check, r.Schedule), nanos: r.Time.UnixNano(),
 		code: byte(result.Status(r.Status).Code()), value: v, err: make(chan error, 1),
 	}
 	if err := db.enqueue(ctx, p); err != nil {
@@ -144,7 +145,7 @@ func (db *DB) gather(batch *[]*pending, timer *time.Timer, wait time.Duration) b
 }
 
 // addResultsTx writes a batch of results, updates the latest record of
-// each check, and trims each check to HistoryMaxPerCheck.
+// each series, and trims each series to HistoryMaxPerCheck.
 func (db *DB) addResultsTx(tx *bolt.Tx, batch []*pending) error {
 	results := tx.Bucket(bucketResults)
 	lb := tx.Bucket(bucketLatest)
@@ -153,9 +154,9 @@ func (db *DB) addResultsTx(tx *bolt.Tx, batch []*pending) error {
 		if err != nil {
 			return fmt.Errorf("agent bucket %s: %w", p.agent, err)
 		}
-		cb, err := ab.CreateBucketIfNotExists([]byte(p.check))
+		cb, err := ab.CreateBucketIfNotExists([]byte(p.series))
 		if err != nil {
-			return fmt.Errorf("check bucket %s %s: %w", p.agent, p.check, err)
+			return fmt.Errorf("series bucket %s %s: %w", p.agent, p.check, err)
 		}
 		seq, err := cb.NextSequence()
 		if err != nil {
@@ -165,7 +166,7 @@ func (db *DB) addResultsTx(tx *bolt.Tx, batch []*pending) error {
 			return fmt.Errorf("put result %s %s: %w", p.agent, p.check, err)
 		}
 
-		lk := latestKey(p.agent, p.check)
+		lk := latestKey(p.agent, p.series)
 		l, found, err := getLatestTx(lb, lk)
 		if err != nil {
 			return err

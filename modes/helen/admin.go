@@ -68,7 +68,7 @@ type runRequest struct {
 	Timeout time.Duration   `json:"timeout"`
 }
 
-// AgentView is an agent as the helen commands show it.
+// AgentView is an agent as the API and the helen commands show it.
 type AgentView struct {
 	state.Agent
 	Revoked bool `json:"revoked"`
@@ -105,14 +105,14 @@ func (s *Server) adminHandler() http.Handler {
 	})
 	// The lists of earlier helen commands, the same as /v1/agents and
 	// /v1/history and paged like them.
-	mux.HandleFunc("GET /agents", s.handleAgents)
-	mux.HandleFunc("GET /history", s.handleHistory)
+	mux.HandleFunc("GET /agents", onlyParams(apiRoute{"GET", "/agents", pageParams, s.handleAgents}))
+	mux.HandleFunc("GET /history", onlyParams(apiRoute{"GET", "/history", historyParams, s.handleHistory}))
 	mux.HandleFunc("POST /revoke", func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ Name string }
 		if !decode(w, r, &req) {
 			return
 		}
-		if err := revoke(s.db, req.Name); err != nil {
+		if err := s.Revoke(req.Name); err != nil {
 			code := http.StatusBadRequest
 			if errors.Is(err, ErrNoAgent) {
 				code = http.StatusNotFound
@@ -120,9 +120,24 @@ func (s *Server) adminHandler() http.Handler {
 			httpError(w, code, "%v", err)
 			return
 		}
-		s.closeSession(req.Name)
-		s.log.Info("agent revoked", "agent", req.Name)
 		writeJSON(w, http.StatusOK, map[string]string{"revoked": req.Name})
+	})
+	mux.HandleFunc("POST /forget", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Name string }
+		if !decode(w, r, &req) {
+			return
+		}
+		err := s.Forget(req.Name)
+		switch {
+		case errors.Is(err, ErrUnknownAgent):
+			httpError(w, http.StatusNotFound, "%v", err)
+		case errors.Is(err, ErrConnected):
+			httpError(w, http.StatusConflict, "%v", err)
+		case err != nil:
+			httpError(w, http.StatusBadRequest, "%v", err)
+		default:
+			writeJSON(w, http.StatusOK, map[string]string{"forgotten": req.Name})
+		}
 	})
 	mux.HandleFunc("POST /run", func(w http.ResponseWriter, r *http.Request) {
 		var req runRequest
@@ -250,40 +265,55 @@ func viewAgents(db *state.DB, agents []state.Agent) ([]AgentView, error) {
 // ErrNoAgent is an agent helen knows nothing of.
 var ErrNoAgent = errors.New("helen: no such agent")
 
-// revoke revokes an agent helen knows: one enrolled, issued a certificate
-// or seen, or revoked already. A name it never knew is refused, most
+// revoke revokes, offline (no helen runs, so it is not connected), an
+// agent helen knows: one enrolled, issued a certificate or seen, or
+// revoked already. A name it never knew is refused, most
 // likely a typo, which would otherwise print "revoked" and refuse nothing.
 func revoke(db *state.DB, name string) error {
-	if !pki.ValidName(name) {
-		return fmt.Errorf("bad agent name %q", name)
+	return revokeWith(db, revokeEvent(name, "down", time.Now()))
+}
+
+// revokeWith revokes the agent of ev, storing ev unless the agent was
+// revoked already.
+func revokeWith(db *state.DB, ev state.Event) error {
+	if !pki.ValidName(ev.Agent) {
+		return fmt.Errorf("bad agent name %q", ev.Agent)
 	}
-	_, err := db.Agent(name)
+	_, err := db.Agent(ev.Agent)
 	if errors.Is(err, state.ErrNotFound) {
-		revoked, rerr := db.Revoked(name)
+		revoked, rerr := db.Revoked(ev.Agent)
 		if rerr != nil {
 			return rerr
 		}
 		if !revoked {
-			return fmt.Errorf("%w: %s (helen agents lists the agents)", ErrNoAgent, name)
+			return fmt.Errorf("%w: %s (helen agents lists the agents)", ErrNoAgent, ev.Agent)
 		}
 	} else if err != nil {
 		return err
 	}
-	return db.Revoke(name, time.Now())
+	return db.Revoke(ev.Agent, ev.Time, ev)
+}
+
+// revokeEvent is the event of a revocation of an agent that was up or
+// down.
+func revokeEvent(name, from string, now time.Time) state.Event {
+	return state.Event{Time: now, Agent: name, From: from, To: "revoked", Message: "agent revoked: refused from now on"}
 }
 
 // defaultHistoryLimit is how many results helen history prints unless
 // told.
 const defaultHistoryLimit = 20
 
-func history(db *state.DB, agent, check string, limit int) ([]state.Result, error) {
+// history returns the newest results of an agent whose check or schedule
+// is name ("" for every result).
+func history(db *state.DB, agent, name string, limit int) ([]state.Result, error) {
 	if agent == "" {
 		return nil, errors.New("history needs an agent")
 	}
 	if limit <= 0 {
 		limit = defaultHistoryLimit
 	}
-	rs, err := db.History(agent, check, limit, time.Time{}, time.Time{})
+	rs, _, err := db.HistoryPage(agent, state.Filter{Name: name}, state.Query{Limit: limit})
 	if rs == nil {
 		rs = []state.Result{}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/equus-monitoring/equus/state"
@@ -44,7 +45,12 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	views := s.Statuses()
+	unfold, err := boolParam(r, "all")
+	if err != nil {
+		httpError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	views := s.Statuses(unfold)
 	start := 0
 	if q.cursor != "" {
 		key, err := parseStatusCursor(q.cursor)
@@ -67,12 +73,14 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	agent := r.URL.Query().Get("agent")
+	v := r.URL.Query()
+	agent := v.Get("agent")
 	if agent == "" {
 		httpError(w, http.StatusBadRequest, "history needs ?agent=NAME")
 		return
 	}
-	rs, cursors, err := s.db.HistoryPage(agent, r.URL.Query().Get("check"), q.stateQuery())
+	f := state.Filter{Check: v.Get("check"), Schedule: v.Get("schedule"), Name: v.Get("name")}
+	rs, cursors, err := s.db.HistoryPage(agent, f, q.stateQuery())
 	if err != nil {
 		httpError(w, listErrorCode(err), "%v", err)
 		return
@@ -118,6 +126,20 @@ func (s *Server) handleSchedules(w http.ResponseWriter, r *http.Request) {
 		item:   func(i int) any { return viewOf(ss[i]) },
 		cursor: func(i int) string { return nameCursor(ss[i].Name) },
 	}.write(w, r)
+}
+
+// boolParam reads a parameter that is true or false (1 or 0); absent, it
+// is false.
+func boolParam(r *http.Request, name string) (bool, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s %q: want true or false", name, v)
+	}
+	return b, nil
 }
 
 // listErrorCode is the HTTP status of a store's error reading a list: a

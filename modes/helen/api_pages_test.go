@@ -98,7 +98,7 @@ func TestAPIPages(t *testing.T) {
 			return s
 		}
 	}
-	check("/v1/agents?", false, field("Name"))
+	check("/v1/agents?", false, field("name"))
 	check("/v1/status?", false, field("agent", "schedule"))
 	check("/v1/schedules?", false, field("name"))
 	check("/v1/history?agent=web-1&until="+until+"&", false, field("time", "check"))

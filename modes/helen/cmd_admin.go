@@ -294,27 +294,30 @@ func runCommand() *cli.Command {
 func historyCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "history",
-		Usage:     "print an agent's results, newest first",
-		ArgsUsage: "AGENT [CHECK]",
+		Usage:     "print an agent's results, newest first: of every check, or those whose schedule or check is NAME",
+		ArgsUsage: "AGENT [NAME]",
 		Flags: []cli.Flag{
 			dataFlag(), dbCheckFlag(),
 			&cli.IntFlag{Name: "limit", Value: defaultHistoryLimit, Usage: "at most `N` results", EnvVars: []string{"HELEN_HISTORY_LIMIT"}},
 			jsonFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			agent, check, limit := c.Args().Get(0), c.Args().Get(1), c.Int("limit")
+			agent, name, limit := c.Args().Get(0), c.Args().Get(1), c.Int("limit")
 			if limit <= 0 {
 				limit = defaultHistoryLimit
 			}
 			var rs []state.Result
 			err := withHelen(c, func(a *adminClient) error {
-				q := url.Values{"agent": {agent}, "check": {check}}
+				q := url.Values{"agent": {agent}}
+				if name != "" {
+					q.Set("name", name)
+				}
 				pages, err := listPages[state.Result](c.Context, a, "/v1/history?"+q.Encode(), limit)
 				rs = firstOf(pages, limit)
 				return err
 			}, func(db *state.DB) error {
 				var err error
-				rs, err = history(db, agent, check, limit)
+				rs, err = history(db, agent, name, limit)
 				return err
 			})
 			if err != nil {
@@ -324,9 +327,10 @@ func historyCommand() *cli.Command {
 				return printJSON(c.App.Writer, rs)
 			}
 			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TIME\tCHECK\tSTATUS\tMESSAGE")
+			fmt.Fprintln(tw, "TIME\tCHECK\tSCHEDULE\tSTATUS\tMESSAGE")
 			for _, r := range rs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Time.Local().Format("2006-01-02 15:04:05"), tty.Line(r.Check), strings.ToUpper(r.Status), oneLine(r.Message))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Time.Local().Format("2006-01-02 15:04:05"), tty.Line(r.Check), dash(r.Schedule),
+					strings.ToUpper(r.Status), oneLine(r.Message))
 			}
 			return tw.Flush()
 		},

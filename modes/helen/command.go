@@ -17,6 +17,7 @@ func Command(version string) *cli.Command {
 			issueCommand(),
 			agentsCommand(),
 			revokeCommand(),
+			forgetCommand(),
 			runCommand(),
 			historyCommand(),
 			scheduleCommand(),

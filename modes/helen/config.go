@@ -51,7 +51,7 @@ type Config struct {
 	PingInterval       time.Duration // default 30s
 	WriteTimeout       time.Duration // default 10s
 	HistoryMaxAge      time.Duration // default 30 days
-	HistoryMaxPerCheck int           // default 10000
+	HistoryMaxPerCheck int           // default 10000, per agent, check and schedule
 	DBCheckTimeout     time.Duration // bounds the database check at start; default 1 minute, negative no check
 
 	// DownAfter is how long a disconnected agent has to come back before

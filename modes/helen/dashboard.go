@@ -48,7 +48,7 @@ type dashboardPage struct {
 	Refresh  int
 
 	Agents, Connected int
-	Counts            map[string]int // statuses by name
+	Counts            map[string]int // lines by status, and agent_down: the agents down
 	Statuses          []StatusView   // the worst dashboardRows
 	MoreStatuses      int            // how many more there are
 	AgentList         []AgentView    // the disconnected first, at most dashboardRows
@@ -133,7 +133,7 @@ func (s *Server) dashboardPage() (dashboardPage, error) {
 		Refresh:   dashboardRefresh,
 		Agents:    len(agents),
 		Counts:    map[string]int{},
-		Statuses:  s.Statuses(),
+		Statuses:  s.Statuses(false),
 		AgentList: agents,
 		Events:    evs,
 	}
@@ -144,6 +144,9 @@ func (s *Server) dashboardPage() (dashboardPage, error) {
 	}
 	for _, st := range page.Statuses {
 		page.Counts[st.Status.Status]++
+		if st.Kind == KindAgentDown {
+			page.Counts[KindAgentDown]++
+		}
 	}
 	// What needs a look comes first: statuses are worst first, and agents
 	// not connected go before those that are.

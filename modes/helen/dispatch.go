@@ -43,17 +43,18 @@ func (s *Server) Run(ctx context.Context, agent, check string, args []byte, time
 	if check == pingCheck {
 		return s.exchange(ctx, ss, check, args, time.Now())
 	}
-	return s.dispatch(ctx, ss, check, args)
+	return s.dispatch(ctx, ss, check, "", args)
 }
 
-// dispatch runs one check on a session and stores its result.
-func (s *Server) dispatch(ctx context.Context, ss *session, check string, args []byte) (result.Doc, error) {
+// dispatch runs one check on a session and stores its result, as a run
+// of schedule ("" for a run asked for).
+func (s *Server) dispatch(ctx context.Context, ss *session, check, schedule string, args []byte) (result.Doc, error) {
 	start := time.Now()
 	doc, err := s.exchange(ctx, ss, check, args, start)
 	if err != nil {
 		return doc, err
 	}
-	if err := s.store(context.WithoutCancel(ctx), ss.name, check, start, doc); err != nil {
+	if err := s.store(context.WithoutCancel(ctx), ss.name, check, schedule, start, doc); err != nil {
 		return doc, err
 	}
 	return doc, nil
@@ -84,10 +85,11 @@ func settle(ss *session, check string, start time.Time, m wire.Message, err erro
 }
 
 // store writes a result to the database, returning once it is on disk.
-func (s *Server) store(ctx context.Context, agent, check string, at time.Time, doc result.Doc) error {
+func (s *Server) store(ctx context.Context, agent, check, schedule string, at time.Time, doc result.Doc) error {
 	r := state.Result{
 		Agent:      agent,
 		Check:      check,
+		Schedule:   schedule,
 		Time:       at,
 		Status:     string(doc.Status),
 		Message:    doc.Message,

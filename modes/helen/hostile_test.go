@@ -149,7 +149,7 @@ func TestHostileAgent(t *testing.T) {
 		t.Fatalf("stored statuses: %v, %v", sts, err)
 	}
 	checkCapped(t, "status stored", sts[0].Message, sts[0].Metrics)
-	for _, v := range h.srv.Statuses() {
+	for _, v := range h.srv.Statuses(false) {
 		if v.Agent == "hostile" {
 			checkCapped(t, "status served", v.Message, v.Metrics)
 		}

@@ -133,7 +133,7 @@ func TestPageWalk(t *testing.T) {
 func TestPageJSON(t *testing.T) {
 	items := []StatusView{
 		{Status: state.Status{Agent: "a", Schedule: "s", Status: "ok", Message: "<fine> & \u2028"}},
-		{Status: state.Status{Agent: "b", Schedule: "s", Status: "critical", Metrics: []state.Metric{{Name: "m", Value: 1}}}, AgentDown: true},
+		{Status: state.Status{Agent: "b", Schedule: "s", Status: "critical", Metrics: []state.Metric{{Name: "m", Value: 1}}}, Kind: KindAgentDown, Folded: 3},
 	}
 	for n := range len(items) + 1 {
 		want := httptest.NewRecorder()
@@ -187,7 +187,7 @@ func worstItems() map[string]any {
 	args := `{"a":"` + esc(wire.MaxBlob-64-8) + `"}`
 	return map[string]any{
 		"result": state.Result{Agent: agent, Check: check, Time: now, Status: "critical", Message: msg, Metrics: ms, DurationMS: big},
-		"status": StatusView{Status: st, AgentDown: true},
+		"status": StatusView{Kind: KindAgentDown, Status: st, Folded: 1 << 30},
 		"event":  state.Event{Time: now, Agent: agent, Schedule: schedule, Check: check, From: "warning", To: "critical", Message: msg},
 		// A schedule whose args fill a blob and whose agents pattern fills
 		// the rest of a request's body.

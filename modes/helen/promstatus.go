@@ -9,14 +9,14 @@ import (
 	"github.com/equus-monitoring/equus/state"
 )
 
-// maxMetrics bounds the metrics kept, and exported, per agent and schedule:
-// what checks return must not grow /metrics without limit.
+// maxMetrics bounds the metrics exported per agent and schedule: what
+// checks return must not grow /metrics without limit.
 const maxMetrics = 32
 
 // maxMetricName bounds the length of a metric's name and unit labels.
 const maxMetricName = 64
 
-// boundMetrics returns the metrics of a result to keep: their names and
+// boundMetrics returns the metrics of a result to export: their names and
 // units sanitized, the first of any two that sanitize to the same name,
 // at most maxMetrics of them.
 func boundMetrics(ms []result.Metric) []state.Metric {
@@ -118,13 +118,18 @@ func (c statusCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 // Collect sends the status of every schedule on every agent and the
-// metrics of its last result.
+// metrics of its last result, their names cleaned (boundMetrics). The
+// schedules of an agent down are not folded here: each says unknown, so
+// that a rule on a schedule's series sees it and the series goes on.
 func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, v := range c.t.views() {
+	for _, v := range c.t.views(true) {
+		if v.Kind == KindAgentDown {
+			continue
+		}
 		st := v.Status
 		send(ch, statusDesc, float64(result.Status(st.Status).Code()), st.Agent, st.Schedule, st.Check)
 		send(ch, statusSinceDesc, float64(st.Since.UnixNano())/1e9, st.Agent, st.Schedule, st.Check)
-		for _, m := range st.Metrics {
+		for _, m := range boundMetrics(st.Metrics) {
 			send(ch, metricDesc, m.Value, st.Agent, st.Schedule, st.Check, m.Name, m.Unit)
 		}
 	}

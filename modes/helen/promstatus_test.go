@@ -93,7 +93,7 @@ func TestMetricsCarryStatus(t *testing.T) {
 		Args: json.RawMessage(`{"status":"critical"}`)}); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, "a status", func() bool { return len(h.srv.Statuses()) == 1 })
+	poll(t, "a status", func() bool { return len(h.srv.Statuses(false)) == 1 })
 	fams := scrape(t, c)
 	v, ok := gauge(fams["equus_check_status"], map[string]string{"agent": "web-1", "schedule": "disk-root", "check": "disk"})
 	if !ok || v != 2 {

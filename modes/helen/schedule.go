@@ -291,7 +291,7 @@ func (sc *scheduler) runOnce(ctx context.Context, ss *session, s state.Schedule)
 		return
 	}
 	rctx, cancel := context.WithTimeout(ctx, s.Timeout)
-	doc, err := sc.srv.dispatch(rctx, ss, s.Check, args)
+	doc, err := sc.srv.dispatch(rctx, ss, s.Check, s.Name, args)
 	cancel()
 	if err != nil && ctx.Err() == nil && !errors.Is(err, errSessionClosed) {
 		ss.log.Warn("scheduled check", "schedule", s.Name, "check", s.Check, "err", err)

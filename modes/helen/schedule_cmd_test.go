@@ -56,7 +56,7 @@ func TestScheduleCommands(t *testing.T) {
 	if err != nil || json.Unmarshal([]byte(out), &views) != nil || len(views) != 2 {
 		t.Fatalf("schedule list --json: %v\n%s", err, out)
 	}
-	poll(t, "a status", func() bool { return len(h.srv.Statuses()) >= 1 })
+	poll(t, "a status", func() bool { return len(h.srv.Statuses(false)) >= 1 })
 	out, err = runCLI(t, "status", "--data", dir)
 	if err != nil || !strings.Contains(out, "OK") || !strings.Contains(out, "quick") {
 		t.Errorf("status: %v\n%s", err, out)

@@ -9,16 +9,18 @@ import (
 )
 
 // ScheduleView is a schedule as the API and the helen commands read and
-// write it, with durations as Go durations ("10s", "1m30s").
+// write it, with durations as Go durations ("10s", "1m30s"). In a request,
+// only Name, Check and Every are needed; an answer has every field, but
+// Args when there are none.
 type ScheduleView struct {
 	Name    string          `json:"name"`
 	Check   string          `json:"check"`
 	Args    json.RawMessage `json:"args,omitempty"`
 	Every   Duration        `json:"every"`
-	Timeout Duration        `json:"timeout,omitempty"`
-	Agents  string          `json:"agents,omitempty"` // a path.Match pattern; default "*"
-	Created time.Time       `json:"created,omitzero"`
-	Updated time.Time       `json:"updated,omitzero"`
+	Timeout Duration        `json:"timeout"`
+	Agents  string          `json:"agents"` // a path.Match pattern; default "*"
+	Created time.Time       `json:"created"`
+	Updated time.Time       `json:"updated"`
 }
 
 // Duration is a time.Duration that is a string in JSON ("10s"). It also

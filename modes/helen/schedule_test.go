@@ -157,8 +157,8 @@ func TestScheduleChanges(t *testing.T) {
 	if err := h.srv.DeleteSchedule("s"); err == nil {
 		t.Error("removing a removed schedule: no error")
 	}
-	if len(h.srv.Statuses()) != 0 {
-		t.Errorf("statuses of a removed schedule remain: %+v", h.srv.Statuses())
+	if len(h.srv.Statuses(false)) != 0 {
+		t.Errorf("statuses of a removed schedule remain: %+v", h.srv.Statuses(false))
 	}
 }
 

@@ -497,7 +497,7 @@ func (ss *session) info(ctx context.Context, c *call) {
 	m, err := ss.await(ctx, c)
 	doc, err := settle(ss, c.name, c.sent, m, err)
 	if err == nil {
-		err = ss.srv.store(context.WithoutCancel(ctx), ss.name, c.name, c.sent, doc)
+		err = ss.srv.store(context.WithoutCancel(ctx), ss.name, c.name, "", c.sent, doc)
 	}
 	if err != nil && !errors.Is(err, errSessionClosed) {
 		ss.log.Info("equus.info", "err", err)

@@ -13,13 +13,31 @@ import (
 	"github.com/equus-monitoring/equus/state"
 )
 
-// StatusView is the status of a schedule on an agent as the API and the
-// helen commands show it: while the agent is down, its statuses say
-// unknown, and Previous says what the last result said.
+// StatusView is a line of the status list, as the API, the helen
+// commands and the dashboard show it: the status of a schedule on an
+// agent, or for an agent down one line for the agent, its schedules
+// folded under it (they say nothing new until it is back). Kind says
+// which.
 type StatusView struct {
+	Kind string `json:"kind"`
 	state.Status
-	AgentDown bool `json:"agent_down,omitempty"`
+	// Folded is how many schedules an agent down has folded under its
+	// line (KindAgentDown).
+	Folded int `json:"folded,omitempty"`
 }
+
+// The kinds of StatusView.
+const (
+	// KindSchedule is the status of a schedule on an agent not down.
+	KindSchedule = "schedule"
+	// KindAgentDown is an agent down: status unknown since it went down,
+	// Schedule and Check "", Time its last result's.
+	KindAgentDown = "agent_down"
+	// KindFolded is, in the list unfolded (?all=true), a schedule on an
+	// agent down: status unknown since it went down, Previous what its
+	// last result said.
+	KindFolded = "folded"
+)
 
 // statusTable is the state of every schedule on every agent, in memory,
 // with the agents gone or down. Changes of status are events, stored at
@@ -30,14 +48,23 @@ type statusTable struct {
 	downAfter time.Duration
 	metrics   *monitorMetrics
 
+	// writes orders the table's writes of an agent's statuses and down
+	// mark (read-locked around each, from the change in memory to the
+	// store) before and after forget (locked), so that no write begun
+	// before forget lands after it and brings a forgotten status back.
+	writes sync.RWMutex
+
 	mu     sync.Mutex
 	closed bool
 	rows   map[pair]*state.Status
 	dirty  map[pair]bool
 	down   map[string]time.Time // agents declared down, since when
 	gone   map[string]*grace    // agents disconnected, not yet down
-	subs   map[chan state.Event]struct{}
-	wg     sync.WaitGroup // grace expiries in progress
+	// forgotten are the agents forgotten (forget) and not connected
+	// since: what their last session still says is not recorded.
+	forgotten map[string]bool
+	subs      map[chan state.Event]struct{}
+	wg        sync.WaitGroup // grace expiries in progress
 }
 
 // grace is the wait before a disconnected agent is declared down.
@@ -62,6 +89,8 @@ func newStatusTable(db *state.DB, log *slog.Logger, downAfter time.Duration, m *
 		down:  down,
 		gone:  map[string]*grace{},
 		subs:  map[chan state.Event]struct{}{},
+
+		forgotten: map[string]bool{},
 	}
 	for _, st := range rows {
 		t.rows[pair{st.Agent, st.Schedule}] = &st
@@ -101,8 +130,10 @@ func (t *statusTable) stop() {
 func (t *statusTable) record(ctx context.Context, agent string, s state.Schedule, doc result.Doc, now time.Time) {
 	k := pair{agent, s.Name}
 	status := string(doc.Status)
+	t.writes.RLock()
+	defer t.writes.RUnlock()
 	t.mu.Lock()
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || t.forgotten[agent] {
 		t.mu.Unlock()
 		return
 	}
@@ -123,7 +154,9 @@ func (t *statusTable) record(ctx context.Context, agent string, s state.Schedule
 	row.Check = s.Check
 	row.Message = doc.Message
 	row.Time = now
-	row.Metrics = boundMetrics(doc.Metrics)
+	// The metrics as the result has them, as its history does; /metrics
+	// cleans their names for Prometheus where it exports them.
+	row.Metrics = slices.Clone(doc.Metrics)
 	snap := *row
 	if ev == nil {
 		t.dirty[k] = true
@@ -145,6 +178,11 @@ func (t *statusTable) event(ev state.Event) {
 	if err := t.db.AddEvents(ev); err != nil {
 		t.log.Error("store event", "agent", ev.Agent, "schedule", ev.Schedule, "err", err)
 	}
+	t.publish(ev)
+}
+
+// publish hands a stored event to the subscribers.
+func (t *statusTable) publish(ev state.Event) {
 	t.metrics.events.Inc()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -174,6 +212,8 @@ func (t *statusTable) subscribe(buf int) (<-chan state.Event, func()) {
 
 // flush writes the statuses changed since the last flush.
 func (t *statusTable) flush() {
+	t.writes.RLock()
+	defer t.writes.RUnlock()
 	t.mu.Lock()
 	sts := make([]state.Status, 0, len(t.dirty))
 	for k := range t.dirty {
@@ -211,9 +251,12 @@ func (t *statusTable) drop(match func(pair) bool) {
 }
 
 // connected notes that an agent connected: an agent that was down is up
-// again, an event.
+// again, an event, and one forgotten is remembered.
 func (t *statusTable) connected(agent string, now time.Time) {
+	t.writes.RLock()
+	defer t.writes.RUnlock()
 	t.mu.Lock()
+	delete(t.forgotten, agent)
 	if g := t.gone[agent]; g != nil {
 		g.t.Stop()
 		delete(t.gone, agent)
@@ -239,7 +282,7 @@ func (t *statusTable) disconnected(agent string, now time.Time) {
 }
 
 func (t *statusTable) disconnectedLocked(agent string, now time.Time) {
-	if t.closed {
+	if t.closed || t.forgotten[agent] {
 		return
 	}
 	if _, down := t.down[agent]; down {
@@ -258,6 +301,8 @@ func (t *statusTable) disconnectedLocked(agent string, now time.Time) {
 // expire declares an agent down when its grace period ends with no new
 // session.
 func (t *statusTable) expire(agent string, g *grace) {
+	t.writes.RLock()
+	defer t.writes.RUnlock()
 	t.mu.Lock()
 	if t.closed || t.gone[agent] != g {
 		t.mu.Unlock()
@@ -276,8 +321,38 @@ func (t *statusTable) expire(agent string, g *grace) {
 		Message: fmt.Sprintf("agent down: no connection for %s", now.Sub(g.since).Round(time.Millisecond))})
 }
 
-// views returns the statuses, worst first.
-func (t *statusTable) views() []StatusView {
+// forget forgets an agent, which helen has checked is not connected or
+// is revoked: its statuses, its grace period or mark as down, in memory
+// and in the store (state.Forget, with ev), and what its last session, if
+// still ending, records. It returns an error wrapping state.ErrNotFound
+// when there is nothing to forget.
+func (t *statusTable) forget(agent string, ev state.Event) error {
+	t.writes.Lock()
+	defer t.writes.Unlock()
+	if err := t.db.Forget(agent, ev.Time, ev); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	for k := range t.rows {
+		if k.agent == agent {
+			delete(t.rows, k)
+			delete(t.dirty, k)
+		}
+	}
+	delete(t.down, agent)
+	if g := t.gone[agent]; g != nil {
+		g.t.Stop()
+		delete(t.gone, agent)
+	}
+	t.forgotten[agent] = true
+	t.mu.Unlock()
+	t.publish(ev)
+	return nil
+}
+
+// views returns the status list, worst first, folded (unfold false) or
+// not.
+func (t *statusTable) views(unfold bool) []StatusView {
 	t.mu.Lock()
 	rows := make([]state.Status, 0, len(t.rows))
 	for _, row := range t.rows {
@@ -285,27 +360,52 @@ func (t *statusTable) views() []StatusView {
 	}
 	down := maps.Clone(t.down)
 	t.mu.Unlock()
-	return statusViews(rows, down)
+	return statusViews(rows, down, unfold)
 }
 
-// statusViews turns stored statuses into views, worst first: the
-// statuses of agents down say unknown.
-func statusViews(rows []state.Status, down map[string]time.Time) []StatusView {
-	out := make([]StatusView, len(rows))
-	for i, st := range rows {
-		if since, ok := down[st.Agent]; ok {
-			st.Previous = st.Status
-			st.Status = string(result.Unknown)
-			st.Since = since
-			st.Message = "agent down since " + since.Local().Format(time.DateTime)
-			st.Metrics = nil
-			out[i] = StatusView{Status: st, AgentDown: true}
+// statusViews turns stored statuses into the status list, worst first:
+// one line for each agent down, with the number of its schedules, and
+// with unfold a line for each of those too, saying unknown.
+func statusViews(rows []state.Status, down map[string]time.Time, unfold bool) []StatusView {
+	out := make([]StatusView, 0, len(rows))
+	agents := map[string]*StatusView{}
+	for _, st := range rows {
+		since, ok := down[st.Agent]
+		if !ok {
+			out = append(out, StatusView{Kind: KindSchedule, Status: st})
 			continue
 		}
-		out[i] = StatusView{Status: st}
+		a := agents[st.Agent]
+		if a == nil {
+			a = &StatusView{Kind: KindAgentDown, Status: state.Status{Agent: st.Agent, Status: string(result.Unknown), Since: since}}
+			agents[st.Agent] = a
+		}
+		a.Folded++
+		if st.Time.After(a.Time) {
+			a.Time = st.Time
+		}
+		if unfold {
+			out = append(out, StatusView{Kind: KindFolded, Status: state.Status{
+				Agent: st.Agent, Schedule: st.Schedule, Check: st.Check, Status: string(result.Unknown), Since: since,
+				Previous: st.Status, Message: downMessage(since), Time: st.Time,
+			}})
+		}
+	}
+	for _, a := range agents {
+		schedules := "schedules"
+		if a.Folded == 1 {
+			schedules = "schedule"
+		}
+		a.Message = fmt.Sprintf("%s; %d %s folded", downMessage(a.Since), a.Folded, schedules)
+		out = append(out, *a)
 	}
 	slices.SortFunc(out, func(a, b StatusView) int { return compareStatusKeys(keyOfStatus(a), keyOfStatus(b)) })
 	return out
+}
+
+// downMessage is the message of the line of an agent down.
+func downMessage(since time.Time) string {
+	return "agent down since " + since.Local().Format(time.DateTime)
 }
 
 // severity orders statuses worst first: critical, warning, unknown, ok.

@@ -15,17 +15,26 @@ import (
 func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "status",
-		Usage: "print the status of every schedule on every agent, worst first",
-		Flags: []cli.Flag{dataFlag(), dbCheckFlag(), jsonFlag()},
+		Usage: "print the status of every schedule on every agent, worst first; an agent down is one line",
+		Flags: []cli.Flag{
+			dataFlag(), dbCheckFlag(), jsonFlag(),
+			&cli.BoolFlag{Name: "all", Usage: "list the schedules of each agent down under its line, each with what it said last",
+				EnvVars: []string{"HELEN_STATUS_ALL"}},
+		},
 		Action: func(c *cli.Context) error {
+			unfold := c.Bool("all")
 			var views []StatusView
 			err := withHelen(c, func(a *adminClient) error {
-				pages, err := listPages[StatusView](c.Context, a, "/v1/status", 0)
+				path := "/v1/status"
+				if unfold {
+					path += "?all=true"
+				}
+				pages, err := listPages[StatusView](c.Context, a, path, 0)
 				views = firstOf(pages, 0)
 				return err
 			}, func(db *state.DB) error {
 				var err error
-				views, err = statuses(db)
+				views, err = statuses(db, unfold)
 				return err
 			})
 			if err != nil {
@@ -42,13 +51,22 @@ func statusCommand() *cli.Command {
 	}
 }
 
-// printStatuses prints a table of statuses for people.
+// printStatuses prints a table of statuses for people: an agent down is
+// a line of its own, AGENT DOWN in the schedule's column, and the lines
+// of its schedules, when unfolded, say what each said last.
 func printStatuses(w io.Writer, views []StatusView) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "STATUS\tAGENT\tSCHEDULE\tCHECK\tSINCE\tLAST\tMESSAGE")
 	for _, v := range views {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", strings.ToUpper(v.Status.Status), tty.Line(v.Agent), tty.Line(v.Schedule), tty.Line(v.Check),
-			since(v.Since), since(v.Time), oneLine(v.Message))
+		status, schedule, check, msg := strings.ToUpper(v.Status.Status), tty.Line(v.Schedule), tty.Line(v.Check), oneLine(v.Message)
+		switch v.Kind {
+		case KindAgentDown:
+			schedule, check = "(agent down)", "-"
+		case KindFolded:
+			schedule = "  " + schedule
+			msg = oneLine("was " + v.Previous + "; " + v.Message)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", status, tty.Line(v.Agent), schedule, check, since(v.Since), since(v.Time), msg)
 	}
 	return tw.Flush()
 }

@@ -152,9 +152,10 @@ func (s *Server) DeleteSchedule(name string) error {
 // Schedules returns the schedules, by name.
 func (s *Server) Schedules() []state.Schedule { return s.monitor.sched.list() }
 
-// Statuses returns the status of every schedule on every agent, worst
-// first: critical, warning, unknown, ok; then by agent and schedule.
-func (s *Server) Statuses() []StatusView { return s.monitor.status.views() }
+// Statuses returns the status list, worst first: critical, warning,
+// unknown, ok; then by agent and schedule. An agent down is one line, its
+// schedules folded under it, unless unfold: then each follows it.
+func (s *Server) Statuses(unfold bool) []StatusView { return s.monitor.status.views(unfold) }
 
 // Subscribe returns a channel of the events from now on, buffered for buf
 // of them, and the function that ends the subscription. Events that find
@@ -193,7 +194,7 @@ func schedules(db *state.DB) ([]state.Schedule, error) {
 	return out, err
 }
 
-func statuses(db *state.DB) ([]StatusView, error) {
+func statuses(db *state.DB, unfold bool) ([]StatusView, error) {
 	rows, err := db.Statuses("")
 	if err != nil {
 		return nil, err
@@ -202,7 +203,7 @@ func statuses(db *state.DB) ([]StatusView, error) {
 	if err != nil {
 		return nil, err
 	}
-	return statusViews(rows, down), nil
+	return statusViews(rows, down, unfold), nil
 }
 
 func events(db *state.DB, since time.Time, limit int) ([]state.Event, error) {

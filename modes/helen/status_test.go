@@ -2,6 +2,7 @@ package helen
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -65,7 +66,7 @@ func TestStatusChangeIsOneEvent(t *testing.T) {
 	if len(stored) != 2 || stored[0].To != "ok" || stored[1].To != "critical" {
 		t.Errorf("stored events = %+v, want new->ok and ok->critical", stored)
 	}
-	sts := h.srv.Statuses()
+	sts := h.srv.Statuses(false)
 	if len(sts) != 1 {
 		t.Fatalf("statuses = %+v", sts)
 	}
@@ -108,9 +109,13 @@ func TestAgentDownAndUp(t *testing.T) {
 	if down.Agent != "web-1" || down.From != "up" || down.To != "down" || down.Time.Sub(gone) < grace {
 		t.Errorf("down event = %+v, %v after the disconnection", down, down.Time.Sub(gone))
 	}
-	sts := h.srv.Statuses()
-	if len(sts) != 1 || sts[0].Status.Status != string(result.Unknown) || !sts[0].AgentDown || sts[0].Previous != "ok" {
+	sts := h.srv.Statuses(false)
+	if len(sts) != 1 || sts[0].Status.Status != string(result.Unknown) || sts[0].Kind != KindAgentDown || sts[0].Folded != 1 {
 		t.Errorf("statuses of an agent down = %+v", sts)
+	}
+	sts = h.srv.Statuses(true)
+	if len(sts) != 2 || sts[1].Kind != KindFolded || sts[1].Status.Status != string(result.Unknown) || sts[1].Previous != "ok" {
+		t.Errorf("statuses of an agent down, unfolded = %+v", sts)
 	}
 
 	a = startAgent(t, h, "web-1", behavior{})
@@ -120,8 +125,8 @@ func TestAgentDownAndUp(t *testing.T) {
 		t.Errorf("up event = %+v", up)
 	}
 	poll(t, "status ok again", func() bool {
-		sts := h.srv.Statuses()
-		return len(sts) == 1 && sts[0].Status.Status == "ok" && !sts[0].AgentDown
+		sts := h.srv.Statuses(false)
+		return len(sts) == 1 && sts[0].Status.Status == "ok" && sts[0].Kind == KindSchedule
 	})
 	// The statuses were ok before and after: no change of status.
 	time.Sleep(200 * time.Millisecond)
@@ -146,7 +151,7 @@ func TestStatusAfterRestart(t *testing.T) {
 	if _, err := h.srv.PutSchedule(state.Schedule{Name: "s", Check: "c", Every: 100 * time.Millisecond, Args: json.RawMessage(`{"status":"warning"}`)}); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, "a status", func() bool { return len(h.srv.Statuses()) == 1 })
+	poll(t, "a status", func() bool { return len(h.srv.Statuses(false)) == 1 })
 	a.close()
 	if err := h.stop(); err != nil {
 		t.Fatal(err)
@@ -154,7 +159,7 @@ func TestStatusAfterRestart(t *testing.T) {
 	h.srv.Close()
 
 	h2 := startHelen(t, Config{DataDir: dir, DownAfter: grace})
-	sts := h2.srv.Statuses()
+	sts := h2.srv.Statuses(false)
 	if len(sts) != 1 || sts[0].Status.Status != "warning" || sts[0].Check != "c" {
 		t.Fatalf("statuses after restart = %+v", sts)
 	}
@@ -181,7 +186,7 @@ func TestStatusAfterRestart(t *testing.T) {
 	if downs != 1 {
 		t.Errorf("%d down events, want 1: %+v", downs, evs)
 	}
-	if sts := h3.srv.Statuses(); len(sts) != 1 || !sts[0].AgentDown || sts[0].Status.Status != "unknown" {
+	if sts := h3.srv.Statuses(false); len(sts) != 1 || sts[0].Kind != KindAgentDown || sts[0].Status.Status != "unknown" {
 		t.Errorf("statuses = %+v", sts)
 	}
 }
@@ -195,11 +200,18 @@ func TestStatusViewsOrder(t *testing.T) {
 		{Agent: "a", Schedule: "z", Status: "ok"},
 		{Agent: "d", Schedule: "x", Status: "critical"},
 	}
-	got := statusViews(rows, map[string]time.Time{"d": time.Unix(0, 0)})
-	want := []string{"c/x critical", "a/x warning", "a/y unknown", "d/x unknown", "a/z ok", "b/x ok"}
-	for i, v := range got {
-		if s := v.Agent + "/" + v.Schedule + " " + v.Status.Status; s != want[i] {
-			t.Errorf("row %d = %s, want %s", i, s, want[i])
+	for _, unfold := range []bool{false, true} {
+		got := statusViews(rows, map[string]time.Time{"d": time.Unix(0, 0)}, unfold)
+		want := []string{"c/x critical", "a/x warning", "a/y unknown", "d/ unknown", "a/z ok", "b/x ok"}
+		if unfold {
+			want = slices.Insert(want, 4, "d/x unknown")
+		}
+		var rows []string
+		for _, v := range got {
+			rows = append(rows, v.Agent+"/"+v.Schedule+" "+v.Status.Status)
+		}
+		if !slices.Equal(rows, want) {
+			t.Errorf("unfold %v: rows %v, want %v", unfold, rows, want)
 		}
 	}
 }
@@ -217,7 +229,7 @@ func TestStatusesOfRemovedSchedulesGo(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	poll(t, "three statuses", func() bool { return len(h.srv.Statuses()) == 3 })
+	poll(t, "three statuses", func() bool { return len(h.srv.Statuses(false)) == 3 })
 	a.close()
 	if err := h.stop(); err != nil {
 		t.Fatal(err)
@@ -237,7 +249,7 @@ func TestStatusesOfRemovedSchedulesGo(t *testing.T) {
 	db.Close()
 
 	h2 := startHelen(t, Config{DataDir: dir})
-	if sts := h2.srv.Statuses(); len(sts) != 1 || sts[0].Schedule != "kept" {
+	if sts := h2.srv.Statuses(false); len(sts) != 1 || sts[0].Schedule != "kept" {
 		t.Errorf("statuses after restart = %+v, want kept alone", sts)
 	}
 	if sts, err := h2.srv.DB().Statuses(""); err != nil || len(sts) != 1 {

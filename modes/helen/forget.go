@@ -1,0 +1,95 @@
+package helen
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/equus-monitoring/equus/pki"
+	"github.com/equus-monitoring/equus/state"
+)
+
+// Errors of Forget.
+var (
+	// ErrUnknownAgent is an agent helen does not know, or has forgotten.
+	ErrUnknownAgent = errors.New("helen: no such agent")
+	// ErrConnected refuses to forget an agent that is connected and not
+	// revoked: its next result would bring its statuses back at once,
+	// and an agent in use would vanish from the lists while it works.
+	ErrConnected = errors.New("helen: agent connected")
+)
+
+// Revoke refuses an agent from now on and closes its connection, with an
+// event (once: revoking it again changes nothing).
+func (s *Server) Revoke(name string) error {
+	from := "down"
+	if _, ok := s.session(name); ok {
+		from = "up"
+	}
+	revoked, err := s.db.Revoked(name)
+	if err != nil {
+		return err
+	}
+	ev := revokeEvent(name, from, time.Now())
+	if err := revokeWith(s.db, ev); err != nil {
+		return err
+	}
+	s.closeSession(name)
+	s.log.Info("agent revoked", "agent", name)
+	if !revoked {
+		s.monitor.status.publish(ev)
+	}
+	return nil
+}
+
+// Forget forgets an agent (forget): one revoked, or not connected. The
+// sessions' lock keeps it from connecting meanwhile.
+func (s *Server) Forget(name string) error {
+	if !pki.ValidName(name) {
+		return fmt.Errorf("bad agent name %q", name)
+	}
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	revoked, err := s.db.Revoked(name)
+	if err != nil {
+		return err
+	}
+	if _, ok := s.session(name); ok && !revoked {
+		return fmt.Errorf("%w: %s is connected; revoke it first (equus helen revoke %s), or stop it", ErrConnected, name, name)
+	}
+	err = s.monitor.status.forget(name, forgetEvent(name, revoked, time.Now()))
+	if errors.Is(err, state.ErrNotFound) {
+		return fmt.Errorf("%w: %s", ErrUnknownAgent, name)
+	}
+	if err == nil {
+		s.log.Info("agent forgotten", "agent", name)
+	}
+	return err
+}
+
+// forget forgets an agent offline: no helen runs, so it is not
+// connected.
+func forget(db *state.DB, name string) error {
+	if !pki.ValidName(name) {
+		return fmt.Errorf("bad agent name %q", name)
+	}
+	revoked, err := db.Revoked(name)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	err = db.Forget(name, now, forgetEvent(name, revoked, now))
+	if errors.Is(err, state.ErrNotFound) {
+		return fmt.Errorf("%w: %s", ErrUnknownAgent, name)
+	}
+	return err
+}
+
+func forgetEvent(name string, revoked bool, now time.Time) state.Event {
+	from := "down"
+	if revoked {
+		from = "revoked"
+	}
+	return state.Event{Time: now, Agent: name, From: from, To: "forgotten",
+		Message: "agent forgotten: its statuses removed, its history kept until pruned"}
+}
