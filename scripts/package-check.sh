@@ -64,6 +64,7 @@ if have dpkg-deb; then
 	*) fail "$deb: its changelog starts with '$first', not version $version" ;;
 	esac
 	[ "$(dpkg-deb -f "$deb" Section)" = admin ] || fail "$deb: Section is not admin"
+	cmp -s "$t/deb/usr/lib/sysusers.d/equus.conf" packaging/sysusers.conf || fail "$deb: its sysusers.d/equus.conf is not packaging/sysusers.conf"
 	for s in postinst:postinstall prerm:preremove postrm:postremove; do
 		cmp -s "$t/deb/DEBIAN/${s%%:*}" "packaging/${s#*:}.sh" || fail "$deb: its ${s%%:*} is not packaging/${s#*:}.sh"
 	done
@@ -269,6 +270,22 @@ run systemd postinstall configure ""
 [ "$rc" != 0 ] || fail "$desc succeeds when useradd fails: $out"
 unset path dpkgroot stubfail
 echo "package-check: maintainer scripts: install, upgrade, abort, remove, purge (deb) and 1, 2, 0 (rpm) do what they should"
+
+# --- The real systemd-sysusers, on the account's file, in a throwaway root.
+if have systemd-sysusers; then
+	mkdir -p "$t/sysusers/usr/lib/sysusers.d" "$t/sysusers/etc"
+	cp packaging/sysusers.conf "$t/sysusers/usr/lib/sysusers.d/equus.conf"
+	systemd-sysusers --root="$t/sysusers" equus.conf >/dev/null 2>&1 || fail "systemd-sysusers refuses packaging/sysusers.conf"
+	line=$(grep '^helen:' "$t/sysusers/etc/passwd" || true)
+	case $line in
+	helen:x:*:*:"Equus monitoring server":/var/lib/helen:*/nologin) ;;
+	*) fail "systemd-sysusers made the account '$line'" ;;
+	esac
+	grep -q '^helen:' "$t/sysusers/etc/group" || fail "systemd-sysusers made no group helen"
+	echo "package-check: systemd-sysusers: $line"
+else
+	echo "package-check: systemd-sysusers not installed: sysusers.d/equus.conf not tried"
+fi
 
 # --- A real dpkg, in a throwaway root, running the scripts outside it.
 if [ "$(id -u)" != 0 ]; then
