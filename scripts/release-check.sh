@@ -69,7 +69,7 @@ snapshot() {
 	git clone --quiet --no-hardlinks "$top" "$dir"
 	git -C "$dir" checkout --quiet --detach "$(git rev-parse HEAD)"
 	{
-		git diff --name-only -z HEAD
+		git diff --name-only -z --diff-filter=d HEAD
 		git ls-files -z --others --exclude-standard
 	} | (cd "$top" && tar -cf - --null -T -) | tar -xmf - -C "$dir"
 	git ls-files -z --deleted | (cd "$dir" && xargs -0 rm -f)
