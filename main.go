@@ -6,17 +6,26 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/equus-monitoring/equus/modes"
 )
 
-// version is set at build time with -ldflags "-X main.version=1.2.3".
-var version = "0.0.0-dev"
+// Set at build time with -ldflags "-X main.version=1.2.3 -X main.commit=HASH
+// -X main.date=RFC3339"; without them commit and date come from the
+// toolchain's record of the git checkout, when there is one.
+var (
+	version = "0.0.0-dev"
+	commit  string
+	date    string
+)
 
 func main() {
+	info, _ := debug.ReadBuildInfo()
+	build := modes.Build{Version: version, Commit: commit, Date: date}.WithVCS(info)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := modes.Run(ctx, version, os.Args)
+	err := modes.Run(ctx, build, os.Args)
 	stop()
 	os.Exit(modes.ExitCode(os.Stderr, err))
 }

@@ -8,10 +8,10 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// Run runs the equus application of the given version with the process
+// Run runs the equus application of the given build with the process
 // arguments args.
-func Run(ctx context.Context, version string, args []string) error {
-	app := App(version)
+func Run(ctx context.Context, b Build, args []string) error {
+	app := App(b)
 	return app.RunContext(ctx, Interspersed(app, Args(args)))
 }
 

@@ -50,7 +50,7 @@ func isolate(t *testing.T) []string {
 // returns its exit status and what it printed.
 func runEquus(t *testing.T, args ...string) (int, string) {
 	t.Helper()
-	app := App("0.0.0-dev")
+	app := App(Build{Version: "0.0.0-dev"})
 	var out bytes.Buffer
 	app.Writer, app.ErrWriter = &out, &out
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -67,7 +67,7 @@ func runEquus(t *testing.T, args ...string) (int, string) {
 func TestEveryCommandTakesItsArguments(t *testing.T) {
 	dirs := isolate(t)
 	leaves := 0
-	walk(App("0.0.0-dev").Commands, "equus", func(name string, c *cli.Command) {
+	walk(App(Build{Version: "0.0.0-dev"}).Commands, "equus", func(name string, c *cli.Command) {
 		if len(c.Subcommands) > 0 {
 			return
 		}
@@ -146,10 +146,10 @@ var flagsWithoutEnv = map[string]string{
 // environment variable too, which --help shows, and a variable means one
 // flag wherever it is read.
 func TestEveryFlagHasAnEnvVar(t *testing.T) {
-	app := App("0.0.0-dev")
+	app := App(Build{Version: "0.0.0-dev"})
 	flagOf := map[string]string{} // variable -> flag name
 	check := func(name string, flags []cli.Flag) {
-		app := App("0.0.0-dev")
+		app := App(Build{Version: "0.0.0-dev"})
 		var help bytes.Buffer
 		app.Writer = &help
 		if err := app.Run(append(strings.Fields(name), "--help")); err != nil {
@@ -196,7 +196,7 @@ func TestPackagedConfigs(t *testing.T) {
 			t.Fatal(err)
 		}
 		var c *cli.Command
-		walk(App("0.0.0-dev").Commands, "equus", func(name string, cmd *cli.Command) {
+		walk(App(Build{Version: "0.0.0-dev"}).Commands, "equus", func(name string, cmd *cli.Command) {
 			if name == command {
 				c = cmd
 			}

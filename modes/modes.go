@@ -5,7 +5,6 @@ package modes
 import (
 	"fmt"
 	"io"
-	"runtime"
 
 	"github.com/urfave/cli/v2"
 
@@ -16,8 +15,9 @@ import (
 	"github.com/equus-monitoring/equus/modes/stage0"
 )
 
-// App returns the equus application of the given version.
-func App(version string) *cli.App {
+// App returns the equus application of the given build.
+func App(b Build) *cli.App {
+	version := b.Version
 	app := &cli.App{
 		Name:                 "equus",
 		Usage:                "remote monitoring: the helen server, the equus agent and its stage0 supervisor",
@@ -33,7 +33,7 @@ func App(version string) *cli.App {
 			equus.Command(version),
 			stage0.Command(version),
 			check.Command(),
-			versionCommand(version),
+			versionCommand(b),
 		},
 	}
 	setup.Guard(app)
@@ -43,12 +43,12 @@ func App(version string) *cli.App {
 // ExitCode prints err to w and returns the exit status for it.
 func ExitCode(w io.Writer, err error) int { return setup.ExitCode(w, err) }
 
-func versionCommand(version string) *cli.Command {
+func versionCommand(b Build) *cli.Command {
 	return &cli.Command{
 		Name:  "version",
-		Usage: "print the version, the Go version, OS and architecture",
+		Usage: "print the version, the Go version, OS and architecture, and the commit built",
 		Action: func(c *cli.Context) error {
-			fmt.Fprintf(c.App.Writer, "equus %s %s %s/%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprintln(c.App.Writer, b.String())
 			return nil
 		},
 	}

@@ -41,12 +41,13 @@ func TestArgs(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	var out bytes.Buffer
-	app := App("1.2.3")
+	app := App(Build{Version: "1.2.3", Commit: "0123456789abcdef0123456789abcdef01234567", Date: "2026-01-02T03:04:05Z"})
 	app.Writer = &out
 	if err := app.Run([]string{"equus", "version"}); err != nil {
 		t.Fatal(err)
 	}
-	want := "equus 1.2.3 " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH + "\n"
+	want := "equus 1.2.3 " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH +
+		" commit 0123456789abcdef0123456789abcdef01234567 2026-01-02T03:04:05Z\n"
 	if out.String() != want {
 		t.Errorf("version printed %q, want %q", out.String(), want)
 	}
@@ -109,7 +110,7 @@ func TestConfigFile(t *testing.T) {
 }
 
 func TestInterspersed(t *testing.T) {
-	app := App("0.0.0-dev")
+	app := App(Build{Version: "0.0.0-dev"})
 	tests := []struct {
 		name string
 		in   string

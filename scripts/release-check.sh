@@ -1,11 +1,20 @@
 #!/bin/sh
-# Checks the release configuration and builds a snapshot release into dist/,
-# offline (nothing is published), then checks what it built: every archive
-# and raw binary under the names helen's release discovery reads, a
-# checksums.txt that verifies, what helen's release discovery offers from
-# it (update's TestDiscoverDist), the deb and rpm packages with their systemd
-# units, and a binary of this machine that runs and names the snapshot
-# version.
+# Checks the release configuration and builds a snapshot release, offline
+# (nothing is published), twice, to check that it is reproducible: each
+# build runs in a fresh clone of this checkout with its uncommitted changes
+# copied in, the second later, under another umask and time zone, and the
+# release files of the two (every file checksums.txt names, and
+# checksums.txt) must be the same bytes. (Clones, also because goreleaser
+# reads the commit only where git has a remote, and Go records it, for `go
+# version -m`, only where .git is a directory, not in a worktree.)
+#
+# The first build's dist/ then replaces ./dist, and is checked: every
+# archive and raw binary under the names helen's release discovery reads,
+# a checksums.txt that verifies, what helen's release discovery offers from
+# it (update's TestDiscoverDist), the deb and rpm packages
+# (scripts/package-check.sh: their files, lintian, their maintainer
+# scripts), and a binary of this machine that runs and names the snapshot
+# version and the checkout's commit, as `go version -m` does.
 #
 # goreleaser v2 is taken from $GORELEASER, the PATH or $(go env GOPATH)/bin;
 # when it is missing it is installed with `go install` (a few minutes).
@@ -14,8 +23,10 @@
 # the key's name with .pub for .key).
 set -eu
 cd "$(dirname "$0")/.."
+top=$(pwd)
 
 GO=${GO:-go}
+export GO
 GORELEASER_VERSION=v2.15.1
 start=$(date +%s)
 
@@ -37,9 +48,64 @@ skip=
 if [ -z "${EQUUS_MINISIGN_KEY:-}" ]; then
 	skip=--skip=sign
 	echo "release-check: EQUUS_MINISIGN_KEY not set: building unsigned"
+else
+	case $EQUUS_MINISIGN_KEY in
+	/*) ;;
+	*) EQUUS_MINISIGN_KEY=$top/$EQUUS_MINISIGN_KEY ;;
+	esac
+	export EQUUS_MINISIGN_KEY
 fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+trap 'exit 1' INT TERM
+
+# snapshot DIR [GORELEASER ARGS]: clones this checkout into DIR, copies in
+# what is not committed (changed, new and deleted files), and builds a
+# snapshot there.
+snapshot() {
+	dir=$1
+	shift
+	git clone --quiet --no-hardlinks "$top" "$dir"
+	git -C "$dir" checkout --quiet --detach "$(git rev-parse HEAD)"
+	{
+		git diff --name-only -z --diff-filter=d HEAD
+		git ls-files -z --others --exclude-standard
+	} | (cd "$top" && tar -cf - --null -T -) | tar -xmf - -C "$dir"
+	git ls-files -z --deleted | (cd "$dir" && xargs -0 rm -f)
+	(cd "$dir" && "$gr" release --snapshot --clean "$@") >"$dir.log" 2>&1 || {
+		cat "$dir.log" >&2
+		echo "release-check: the snapshot build in $dir failed" >&2
+		exit 1
+	}
+}
+
 # shellcheck disable=SC2086 # $skip is empty or one word
-"$gr" release --snapshot --clean $skip
+snapshot "$work/a" $skip
+first=$(date +%s)
+echo "release-check: built in $((first - start)) s"
+(umask 077 && TZ=Pacific/Chatham snapshot "$work/b" --skip=sign)
+second=$(date +%s)
+echo "release-check: built again (umask 077, TZ=Pacific/Chatham) in $((second - first)) s"
+
+# Reproducible: the same release files, the same bytes.
+differ=
+while read -r sum name; do
+	other=$(sed -n "s/^\([0-9a-f]*\)  $name\$/\1/p" "$work/b/dist/checksums.txt")
+	[ "$other" = "$sum" ] || differ="$differ $name"
+done <"$work/a/dist/checksums.txt"
+while read -r _ name; do
+	grep -q "  $name\$" "$work/a/dist/checksums.txt" || differ="$differ $name"
+done <"$work/b/dist/checksums.txt"
+if [ -n "$differ" ] || ! cmp -s "$work/a/dist/checksums.txt" "$work/b/dist/checksums.txt"; then
+	trap - EXIT
+	echo "release-check: two builds of $(git rev-parse --short HEAD) differ:${differ:- checksums.txt}" >&2
+	echo "release-check: both are kept, in $work/a/dist and $work/b/dist (diffoscope shows how they differ)" >&2
+	exit 1
+fi
+echo "release-check: reproducible: the two builds' $(wc -l <"$work/a/dist/checksums.txt" | tr -d ' ') release files and checksums.txt are the same bytes"
+rm -rf dist
+mv "$work/a/dist" dist
 
 fail() {
 	echo "release-check: $*" >&2
@@ -82,6 +148,12 @@ for p in linux_amd64 linux_arm64 darwin_amd64 darwin_arm64 windows_amd64; do
 	archive=equus_${version}_$p.tar.gz raw=equus_${version}_$p
 	[ "$p" = windows_amd64 ] && archive=equus_${version}_$p.zip raw=$raw.exe
 	[ -f "dist/$archive" ] || fail "missing dist/$archive"
+	case $archive in
+	*.tar.gz) tar -tzf "dist/$archive" | grep -qx LICENSE || fail "dist/$archive lacks LICENSE" ;;
+	*.zip) if command -v unzip >/dev/null 2>&1; then
+		unzip -Z1 "dist/$archive" | grep -qx LICENSE || fail "dist/$archive lacks LICENSE"
+	fi ;;
+	esac
 	grep -q "  $raw\$" dist/checksums.txt || fail "checksums.txt lacks the raw binary $raw"
 done
 ls dist/*.deb >/dev/null 2>&1 || fail "no deb package"
@@ -124,23 +196,18 @@ if [ -n "${EQUUS_MINISIGN_KEY:-}" ]; then
 	fi
 fi
 
-if command -v dpkg-deb >/dev/null 2>&1; then
-	deb=$(ls dist/*_amd64.deb)
-	list=$(dpkg-deb -c "$deb")
-	for f in ./usr/bin/equus ./usr/lib/systemd/system/equus.service ./usr/lib/systemd/system/helen.service ./etc/equus/equus.conf ./etc/equus/helen.conf; do
-		echo "$list" | grep -q " $f\$" || fail "$deb lacks $f"
-	done
-	echo "release-check: $deb holds the binary, the units and the configs"
-fi
+scripts/package-check.sh dist
 
+commit=$(git rev-parse HEAD)
 bin=$(rawbin "equus_${version}_$($GO env GOOS)_$($GO env GOARCH)")
 if [ -n "$bin" ]; then
 	got=$("$bin" version)
 	case $got in
-	"equus $version "*) ;;
-	*) fail "$bin version says: $got" ;;
+	"equus $version "*" commit $commit "*) ;;
+	*) fail "$bin version says: $got (want version $version, commit $commit)" ;;
 	esac
 	echo "release-check: $bin: $got"
+	$GO version -m "$bin" | grep -q "vcs.revision=$commit\$" || fail "go version -m $bin names no vcs.revision=$commit"
 fi
 
 echo "release-check: sizes (bytes):"
