@@ -18,7 +18,7 @@ import (
 func TestRunawayChecks(t *testing.T) {
 	tests := []struct {
 		name, code string
-		timeoutMS  int    // default 300
+		timeoutMS  int    // default 10000
 		message    string // what the message must contain
 	}{
 		{"tail-calls", `local function f(n) return f(n + 1) end
@@ -32,21 +32,21 @@ func TestRunawayChecks(t *testing.T) {
 		{"gsub-function", `return function()
 			local s, r = string.rep("a", 1e5), string.rep("b", 1e4)
 			return {status = "ok", message = #string.gsub(s, "a", function() return r end)} end`,
-			5000, "string.gsub: the result would be"},
+			0, "string.gsub: the result would be"},
 		{"json-encode", `local json = require("json")
 			return function()
 			local t, s = {}, string.rep("x", 1e5)
 			for i = 1, 1e4 do t[i] = s end
 			return {status = "ok", message = #assert(json.encode(t))} end`,
-			5000, "json.encode: the result would be"},
+			0, "json.encode: the result would be"},
 		{"gsub-string", `return function()
 			local s = string.rep("a", 1e6)
 			return {status = "ok", message = #string.gsub(s, "a", string.rep("b", 1e5))} end`,
-			5000, "string.gsub: the result would be"},
+			0, "string.gsub: the result would be"},
 		{"gsub-table", `return function()
 			local s = string.rep("a", 1e5)
 			return {status = "ok", message = #string.gsub(s, "a", {a = string.rep("b", 1e4)})} end`,
-			5000, "string.gsub: the result would be"},
+			0, "string.gsub: the result would be"},
 		{"string-format", `return function()
 			local t = {}
 			for i = 1, 1000 do t[i] = i end
@@ -70,7 +70,11 @@ func TestRunawayChecks(t *testing.T) {
 	rt, _ := newTestRuntime(t, Options{Dir: dir})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			timeout := time.Duration(cmp.Or(tt.timeoutMS, 300)) * time.Millisecond
+			// A bound that works answers in milliseconds; the generous
+			// default timeout keeps a loaded machine from reaching it
+			// first, and a bound that fails still shows (the message is
+			// then a timeout).
+			timeout := time.Duration(cmp.Or(tt.timeoutMS, 10000)) * time.Millisecond
 			args := fmt.Sprintf(`{"_timeout_ms":%d}`, timeout.Milliseconds())
 			start := time.Now()
 			d := rt.Run(context.Background(), tt.name, []byte(args))
