@@ -76,6 +76,32 @@ func (r Range) Bound() (float64, bool) {
 	return r.High, r.Low == 0 && !r.Inside && !math.IsInf(r.High, 1)
 }
 
+// String returns r as a spec that ParseRange reads back as r, in its
+// shortest form: "10", "10:", "~:10", "10:20", "@10:20".
+func (r Range) String() string {
+	var b strings.Builder
+	if r.Inside {
+		b.WriteByte('@')
+	}
+	switch {
+	case r.Low == 0 && !math.IsInf(r.High, 1):
+		b.WriteString(formatNumber(r.High))
+		return b.String()
+	case math.IsInf(r.Low, -1):
+		b.WriteByte('~')
+	default:
+		b.WriteString(formatNumber(r.Low))
+	}
+	b.WriteByte(':')
+	if !math.IsInf(r.High, 1) {
+		b.WriteString(formatNumber(r.High))
+	}
+	return b.String()
+}
+
+// formatNumber writes a number of a range, as short as it reads back.
+func formatNumber(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
 // parseNumber parses a finite decimal number.
 func parseNumber(s string) (float64, error) {
 	v, err := strconv.ParseFloat(s, 64)
