@@ -23,6 +23,7 @@ type Result struct {
 	Time       time.Time `json:"time"`
 	Status     string    `json:"status"` // ok warning critical unknown
 	Message    string    `json:"message"`
+	LongOutput string    `json:"long_output,omitempty"` // lines of detail after the message
 	Metrics    []Metric  `json:"metrics,omitempty"`
 	DurationMS float64   `json:"duration_ms"`
 }

@@ -20,8 +20,10 @@ type Status struct {
 	Since    time.Time `json:"since"`              // when Status became what it is
 	Previous string    `json:"previous,omitempty"` // the status before, "" for none
 	Message  string    `json:"message"`            // of the last result
-	Time     time.Time `json:"time"`               // of the last result
-	Metrics  []Metric  `json:"metrics,omitempty"`  // of the last result
+	// LongOutput is the last result's lines of detail after the message.
+	LongOutput string    `json:"long_output,omitempty"`
+	Time       time.Time `json:"time"`              // of the last result
+	Metrics    []Metric  `json:"metrics,omitempty"` // of the last result
 }
 
 // PutStatuses stores statuses, each replacing the one of its agent and

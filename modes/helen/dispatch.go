@@ -91,10 +91,9 @@ func (s *Server) store(ctx context.Context, agent, check string, at time.Time, d
 		Time:       at,
 		Status:     string(doc.Status),
 		Message:    doc.Message,
+		LongOutput: doc.LongOutput,
+		Metrics:    doc.Metrics,
 		DurationMS: doc.DurationMS,
-	}
-	for _, m := range doc.Metrics {
-		r.Metrics = append(r.Metrics, state.Metric{Name: m.Name, Value: m.Value, Unit: m.Unit, Warn: m.Warn, Crit: m.Crit, Min: m.Min, Max: m.Max})
 	}
 	if err := s.db.AddResult(ctx, r); err != nil {
 		return fmt.Errorf("store result of %s on %s: %w", check, agent, err)

@@ -122,6 +122,7 @@ func (t *statusTable) record(ctx context.Context, agent string, s state.Schedule
 	}
 	row.Check = s.Check
 	row.Message = doc.Message
+	row.LongOutput = doc.LongOutput
 	row.Time = now
 	row.Metrics = boundMetrics(doc.Metrics)
 	snap := *row
@@ -298,6 +299,7 @@ func statusViews(rows []state.Status, down map[string]time.Time) []StatusView {
 			st.Status = string(result.Unknown)
 			st.Since = since
 			st.Message = "agent down since " + since.Local().Format(time.DateTime)
+			st.LongOutput = ""
 			st.Metrics = nil
 			out[i] = StatusView{Status: st, AgentDown: true}
 			continue
