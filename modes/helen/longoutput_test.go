@@ -98,14 +98,3 @@ func TestLongOutputShown(t *testing.T) {
 		t.Errorf("dashboard lacks %q", wantHTML)
 	}
 }
-
-func TestDashboardLongBound(t *testing.T) {
-	long := strings.Repeat("é", dashboardLongOutput) // two bytes a character
-	got := dashboardLong(long)
-	if !strings.HasPrefix(got, long[:dashboardLongOutput]) || !strings.Contains(got, "equus helen history --long") || len(got) > dashboardLongOutput+100 {
-		t.Errorf("dashboardLong of %d bytes: %d bytes, ending %q", len(long), len(got), got[len(got)-80:])
-	}
-	if short := "a\nb"; dashboardLong(short) != short {
-		t.Errorf("dashboardLong(%q) = %q", short, dashboardLong(short))
-	}
-}
