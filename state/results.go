@@ -28,7 +28,8 @@ type Result struct {
 	DurationMS float64   `json:"duration_ms"`
 }
 
-// encodeResult checks r and returns its stored form, capped (Cap).
+// encodeResult checks r and returns its stored form, capped (Cap,
+// CapLongOutput).
 func encodeResult(r Result) ([]byte, error) {
 	switch {
 	case !validName(r.Agent):
@@ -42,6 +43,7 @@ func encodeResult(r Result) ([]byte, error) {
 		return nil, fmt.Errorf("%w: time %v", ErrInvalid, r.Time)
 	}
 	r.Message, r.Metrics = Cap(r.Message, r.Metrics)
+	r.LongOutput = CapLongOutput(r.LongOutput)
 	v, err := json.Marshal(r)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)

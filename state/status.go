@@ -27,8 +27,8 @@ type Status struct {
 }
 
 // PutStatuses stores statuses, each replacing the one of its agent and
-// schedule, with message and metrics capped (Cap). Concurrent callers share
-// a transaction.
+// schedule, with message, long output and metrics capped (Cap,
+// CapLongOutput). Concurrent callers share a transaction.
 func (db *DB) PutStatuses(sts ...Status) error {
 	vals := make([][]byte, len(sts))
 	for i, st := range sts {
@@ -39,6 +39,7 @@ func (db *DB) PutStatuses(sts ...Status) error {
 			return fmt.Errorf("put status %s %s: %w: status %q", st.Agent, st.Schedule, ErrInvalid, st.Status)
 		}
 		st.Message, st.Metrics = Cap(st.Message, st.Metrics)
+		st.LongOutput = CapLongOutput(st.LongOutput)
 		v, err := json.Marshal(st)
 		if err != nil {
 			return fmt.Errorf("put status %s %s: %w: %w", st.Agent, st.Schedule, ErrInvalid, err)
