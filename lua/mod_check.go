@@ -89,8 +89,8 @@ func checkStatus(L *glua.LState) int {
 // "@10:20" (inverted); a number n is the range 0 to n. The range has
 // r:alert(value), which reports whether value calls for an alert (it lies
 // outside the range, or inside an @ range), r:limit(), the one number that
-// says it (see check.limit), and r:scale(n). A malformed spec is raised. A metric's
-// warn or crit may be a range.
+// says it (see check.limit), and r:scale(n). A malformed spec is raised. A
+// metric's warn or crit may be a range.
 func checkRange(L *glua.LState) int {
 	pushRange(L, checkThresholdArg(L, 1))
 	return 1
@@ -149,7 +149,7 @@ func checkWorst(L *glua.LState) int {
 
 // checkPerfdata is check.perfdata(text) -> list, err: the metrics in
 // Nagios performance data such as "'free space'=1.5GB;2;1;0;10 load=0.3",
-// each a table as a check returns it (see pushMetric). Items that do not
+// each a table as a check returns it (see metricList). Items that do not
 // parse are left out, and fields that do not parse left out of their
 // metric; the second value describes them, and is nil when all parsed.
 func checkPerfdata(L *glua.LState) int {

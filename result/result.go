@@ -18,12 +18,13 @@ type Metric struct {
 	Value   float64
 	Unknown bool
 	Unit    string
-	// Warn and Crit are the thresholds as numbers, each only where one
-	// number says it (Range.Bound): the threshold N, alerting below 0 or
-	// above N. WarnRange and CritRange are the thresholds as written,
-	// where they were written as text (every threshold of performance
-	// data, and a check's that gives a range): "10:20" or "@3:4" has no
-	// number, and is only there.
+	// WarnRange and CritRange are the thresholds as written, where they
+	// were written as text (every threshold of performance data, and a
+	// check's that gives a spec or a range). Warn and Crit are them as
+	// numbers, only where one number says the range (Range.Bound: "N" or
+	// "0:N"); "10:20" or "@3:4" has none and is only in its text. A
+	// number without its text (a check's, an older agent's) is the
+	// threshold's upper end.
 	Warn, Crit           *float64
 	WarnRange, CritRange string
 	Min, Max             *float64
