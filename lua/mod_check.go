@@ -1,14 +1,14 @@
 package lua
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
-	"unicode"
 
 	glua "github.com/yuin/gopher-lua"
+
+	"github.com/equus-monitoring/equus/result"
 )
 
 func init() { register("check", openCheck) }
@@ -28,16 +28,17 @@ const rangeType = "check.range"
 // performance data. It also holds the constants OK, WARNING, CRITICAL and
 // UNKNOWN ("ok", "warning", "critical", "unknown").
 var checkAPI = map[string]glua.LGFunction{
-	"code":     checkCode,
-	"status":   checkStatus,
-	"range":    checkRange,
-	"limit":    checkLimit,
-	"evaluate": checkEvaluate,
-	"worst":    checkWorst,
-	"perfdata": checkPerfdata,
-	"bytes":    checkBytes,
-	"args":     checkArgs,
-	"round":    checkRound,
+	"code":          checkCode,
+	"status":        checkStatus,
+	"range":         checkRange,
+	"limit":         checkLimit,
+	"evaluate":      checkEvaluate,
+	"worst":         checkWorst,
+	"perfdata":      checkPerfdata,
+	"plugin_output": checkPluginOutput,
+	"bytes":         checkBytes,
+	"args":          checkArgs,
+	"round":         checkRound,
 }
 
 func openCheck(*Env) glua.LGFunction {
@@ -50,6 +51,7 @@ func openCheck(*Env) glua.LGFunction {
 		L.SetField(mt, "__index", L.SetFuncs(L.NewTable(), map[string]glua.LGFunction{
 			"alert": rangeAlert,
 			"limit": rangeLimit,
+			"scale": rangeScale,
 		}))
 		L.SetField(mt, "__tostring", L.NewFunction(rangeString))
 		protectMetatable(mt) // shared by the checks of the state
@@ -86,20 +88,26 @@ func checkStatus(L *glua.LState) int {
 // as "10" (0 to 10), "10:" (10 or more), "~:10" (10 or less), "10:20", or
 // "@10:20" (inverted); a number n is the range 0 to n. The range has
 // r:alert(value), which reports whether value calls for an alert (it lies
-// outside the range, or inside an @ range), and r:limit(), the number a
-// metric carries for it (see check.limit). A malformed spec is raised.
+// outside the range, or inside an @ range), r:limit(), the one number that
+// says it (see check.limit), and r:scale(n). A malformed spec is raised. A
+// metric's warn or crit may be a range.
 func checkRange(L *glua.LState) int {
-	t := checkThresholdArg(L, 1)
+	pushRange(L, checkThresholdArg(L, 1))
+	return 1
+}
+
+func pushRange(L *glua.LState, t threshold) {
 	ud := L.NewUserData()
 	ud.Value = t
 	L.SetMetatable(ud, L.GetTypeMetatable(rangeType))
 	L.Push(ud)
-	return 1
 }
 
-// checkLimit is check.limit(spec) -> number or nil: the number to put in a
-// metric's warn or crit for a threshold: its upper bound, or nil when it
-// has none ("10:").
+// checkLimit is check.limit(spec) -> number or nil: the one number that
+// says a threshold, its end, where the threshold is the range 0 to end
+// ("10", "0:10"); nil for any other ("10:", "~:10", "1:2", "@3:4"), whose
+// end alone would say something else. A metric's warn and crit take the
+// spec itself, which keeps the range as written.
 func checkLimit(L *glua.LState) int {
 	t := checkThresholdArg(L, 1)
 	pushLimit(L, t)
@@ -141,29 +149,67 @@ func checkWorst(L *glua.LState) int {
 
 // checkPerfdata is check.perfdata(text) -> list, err: the metrics in
 // Nagios performance data such as "'free space'=1.5GB;2;1;0;10 load=0.3",
-// each {name, value, unit, warn, crit, min, max} (the last four only where
-// they are numbers; warn and crit of a range carry its upper bound). Items
-// that do not parse are left out and described by the second value, which
-// is nil when every item parsed.
+// each a table as a check returns it (see metricList). Items that do not
+// parse are left out, and fields that do not parse left out of their
+// metric; the second value describes them, and is nil when all parsed.
 func checkPerfdata(L *glua.LState) int {
-	ms, err := parsePerfdata(L.CheckString(1))
+	ms, err := result.ParsePerfdata(L.CheckString(1))
+	L.Push(metricList(L, ms))
+	pushError(L, err)
+	return 2
+}
+
+// checkPluginOutput is check.plugin_output(text) -> output, err: what a
+// Nagios plugin printed, as {message = the first line before its "|",
+// long_output = the lines after it up to their first "|", metrics = the
+// performance data after both "|"}, and err as check.perfdata's.
+func checkPluginOutput(L *glua.LState) int {
+	out, err := result.ParsePluginOutput(L.CheckString(1))
+	t := L.CreateTable(0, 3)
+	t.RawSetString("message", glua.LString(out.Message))
+	t.RawSetString("long_output", glua.LString(out.LongOutput))
+	t.RawSetString("metrics", metricList(L, out.Metrics))
+	L.Push(t)
+	pushError(L, err)
+	return 2
+}
+
+// metricList returns metrics as a list of tables: each {name, value, unit,
+// warn, warn_range, crit, crit_range, min, max} where set, and for a value
+// the plugin could not determine unknown = true and no value.
+func metricList(L *glua.LState, ms []result.Metric) *glua.LTable {
 	list := L.CreateTable(len(ms), 0)
 	for _, m := range ms {
-		t := newRecord(L, map[string]any{"name": m.name, "value": m.value, "unit": m.unit})
-		for k, v := range map[string]*float64{"warn": m.warn, "crit": m.crit, "min": m.min, "max": m.max} {
+		t := L.CreateTable(0, 9)
+		t.RawSetString("name", glua.LString(m.Name))
+		if m.Unknown {
+			t.RawSetString("unknown", glua.LTrue)
+		} else {
+			t.RawSetString("value", glua.LNumber(m.Value))
+		}
+		t.RawSetString("unit", glua.LString(m.Unit))
+		for k, v := range map[string]string{"warn_range": m.WarnRange, "crit_range": m.CritRange} {
+			if v != "" {
+				t.RawSetString(k, glua.LString(v))
+			}
+		}
+		for k, v := range map[string]*float64{"warn": m.Warn, "crit": m.Crit, "min": m.Min, "max": m.Max} {
 			if v != nil {
 				t.RawSetString(k, glua.LNumber(*v))
 			}
 		}
 		list.Append(t)
 	}
-	L.Push(list)
+	return list
+}
+
+// pushError pushes err's text, or nil for no error.
+func pushError(L *glua.LState, err error) {
 	if err != nil {
 		L.Push(glua.LString(err.Error()))
 	} else {
 		L.Push(glua.LNil)
 	}
-	return 2
 }
 
 // checkBytes is check.bytes(n) -> string: n bytes for people, in binary
@@ -198,6 +244,25 @@ func rangeAlert(L *glua.LState) int {
 // rangeLimit is r:limit() -> number or nil, as check.limit.
 func rangeLimit(L *glua.LState) int {
 	pushLimit(L, checkRangeSelf(L))
+	return 1
+}
+
+// rangeScale is r:scale(n) -> range: r with both ends times n, a number
+// above 0, such as a threshold per CPU made the threshold of n CPUs.
+func rangeScale(L *glua.LState) int {
+	t := checkRangeSelf(L)
+	n := float64(L.CheckNumber(2))
+	if !(n > 0) || math.IsInf(n, 1) {
+		L.ArgError(2, "scale by a finite number above 0")
+	}
+	r := t.Range
+	r.Low, r.High = r.Low*n, r.High*n
+	for _, end := range [][2]float64{{t.Low, r.Low}, {t.High, r.High}} {
+		if !math.IsInf(end[0], 0) && math.IsInf(end[1], 0) {
+			L.ArgError(2, "the scaled range overflows")
+		}
+	}
+	pushRange(L, threshold{r, r.String()})
 	return 1
 }
 
@@ -249,197 +314,21 @@ func checkThresholdArg(L *glua.LState, n int) threshold {
 	default:
 		L.ArgError(n, "threshold expected (string, number or range), got "+v.Type().String())
 	}
-	t, err := parseRange(spec)
+	r, err := result.ParseRange(spec)
 	if err != nil {
 		L.ArgError(n, err.Error())
 	}
-	return t
+	return threshold{r, spec}
 }
 
-// threshold is a Nagios threshold range: a value alerts when it lies
-// outside [low, high], or inside it for an inverted (@) range.
+// threshold is a Nagios threshold range and the spec it was read from.
 type threshold struct {
-	low, high float64 // infinite where the range is open
-	inside    bool
-	spec      string
-}
-
-// parseRange parses a Nagios threshold range: "[@][start:][end]", where
-// start defaults to 0, "~" as start means minus infinity, and an empty end
-// means infinity.
-func parseRange(spec string) (threshold, error) {
-	t := threshold{spec: spec, high: math.Inf(1)}
-	s := strings.TrimSpace(spec)
-	if rest, ok := strings.CutPrefix(s, "@"); ok {
-		t.inside, s = true, rest
-	}
-	start, end, hasColon := strings.Cut(s, ":")
-	if !hasColon {
-		start, end = "", s
-		if end == "" {
-			return t, fmt.Errorf("threshold %q: empty", spec)
-		}
-	}
-	var err error
-	switch start {
-	case "~":
-		t.low = math.Inf(-1)
-	case "":
-	default:
-		if t.low, err = parseNumber(start); err != nil {
-			return t, fmt.Errorf("threshold %q: start: %w", spec, err)
-		}
-	}
-	if end != "" {
-		if t.high, err = parseNumber(end); err != nil {
-			return t, fmt.Errorf("threshold %q: end: %w", spec, err)
-		}
-	}
-	if t.low > t.high {
-		return t, fmt.Errorf("threshold %q: start is above end", spec)
-	}
-	return t, nil
+	result.Range
+	spec string
 }
 
 // alert reports whether v calls for an alert under t.
-func (t threshold) alert(v float64) bool {
-	in := v >= t.low && v <= t.high
-	return in == t.inside
-}
+func (t threshold) alert(v float64) bool { return t.Alert(v) }
 
-// limit returns the number a metric carries for t: its upper bound, if it
-// has one.
-func (t threshold) limit() (float64, bool) {
-	return t.high, !math.IsInf(t.high, 0)
-}
-
-// parseNumber parses a finite decimal number.
-func parseNumber(s string) (float64, error) {
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
-		return 0, fmt.Errorf("%q is not a number", s)
-	}
-	return v, nil
-}
-
-// perfMetric is one item of Nagios performance data.
-type perfMetric struct {
-	name                 string
-	value                float64
-	unit                 string
-	warn, crit, min, max *float64
-}
-
-// parsePerfdata parses Nagios performance data: items separated by
-// spaces, each label=value[unit][;warn[;crit[;min[;max]]]], where a label
-// with spaces is quoted with ' (and a ' inside it doubled). It returns the
-// items that parse, and an error describing the others. Items whose value
-// is "U" (undetermined) are left out without an error.
-func parsePerfdata(text string) ([]perfMetric, error) {
-	var ms []perfMetric
-	var errs []error
-	for s := strings.TrimLeftFunc(text, unicode.IsSpace); s != ""; s = strings.TrimLeftFunc(s, unicode.IsSpace) {
-		label, rest, err := perfLabel(s)
-		if err != nil {
-			errs = append(errs, err)
-			s = rest
-			continue
-		}
-		data := rest[:len(rest)-len(skipField(rest))]
-		s = rest[len(data):]
-		m, ok, err := perfValues(label, data)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("perfdata %q: %w", label, err))
-		} else if ok {
-			ms = append(ms, m)
-		}
-	}
-	return ms, errors.Join(errs...)
-}
-
-// perfLabel reads the label and its '=' at the start of s and returns the
-// text after them; on error, rest is where the next item may start.
-func perfLabel(s string) (label, rest string, err error) {
-	if q, ok := strings.CutPrefix(s, "'"); ok {
-		var b strings.Builder
-		for {
-			i := strings.IndexByte(q, '\'')
-			if i < 0 {
-				return "", "", fmt.Errorf("perfdata: unterminated label %q", s)
-			}
-			b.WriteString(q[:i])
-			if strings.HasPrefix(q[i+1:], "'") { // a doubled quote
-				b.WriteByte('\'')
-				q = q[i+2:]
-				continue
-			}
-			label, rest = b.String(), q[i+1:]
-			break
-		}
-	} else {
-		i := strings.IndexFunc(s, func(r rune) bool { return r == '=' || unicode.IsSpace(r) })
-		if i < 0 {
-			i = len(s)
-		}
-		label, rest = s[:i], s[i:]
-	}
-	after, ok := strings.CutPrefix(rest, "=")
-	if !ok || label == "" {
-		item := s[:len(s)-len(skipField(rest))]
-		return "", skipField(rest), fmt.Errorf("perfdata: no label=value in %q", item)
-	}
-	return label, after, nil
-}
-
-// skipField returns s after its first run of non-space characters.
-func skipField(s string) string {
-	if i := strings.IndexFunc(s, unicode.IsSpace); i >= 0 {
-		return s[i:]
-	}
-	return ""
-}
-
-// perfValues parses "value[unit];warn;crit;min;max" of the item label; ok
-// is false for an undetermined value.
-func perfValues(label, data string) (m perfMetric, ok bool, err error) {
-	fields := strings.Split(data, ";")
-	m.name = label
-	num, unit := splitUnit(fields[0])
-	if num == "" && unit == "U" {
-		return m, false, nil
-	}
-	if m.value, err = parseNumber(num); err != nil {
-		return m, false, fmt.Errorf("value: %w", err)
-	}
-	m.unit = unit
-	dst := []**float64{&m.warn, &m.crit, &m.min, &m.max}
-	for i, f := range fields[1:] {
-		if i >= len(dst) || f == "" {
-			continue
-		}
-		if v, ok := perfNumber(f, i < 2); ok {
-			*dst[i] = &v
-		}
-	}
-	return m, true, nil
-}
-
-// perfNumber returns the number of a perfdata field: a plain number, or
-// for a threshold (warn, crit) the upper bound of its range.
-func perfNumber(f string, threshold bool) (float64, bool) {
-	if !threshold {
-		v, err := parseNumber(f)
-		return v, err == nil
-	}
-	t, err := parseRange(f)
-	if err != nil {
-		return 0, false
-	}
-	return t.limit()
-}
-
-// splitUnit splits "12.5ms" into "12.5" and "ms".
-func splitUnit(s string) (num, unit string) {
-	i := strings.LastIndexFunc(s, func(r rune) bool { return r >= '0' && r <= '9' || r == '.' })
-	return s[:i+1], s[i+1:]
-}
+// limit returns the one number that says t, if there is one.
+func (t threshold) limit() (float64, bool) { return t.Bound() }

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	glua "github.com/yuin/gopher-lua"
+
+	"github.com/equus-monitoring/equus/result"
 )
 
 // argKinds are the kinds check.args knows, each with the test of a value.
@@ -20,7 +22,7 @@ var argKinds = map[string]func(glua.LValue) string{
 		if v.Type() != glua.LTString && v.Type() != glua.LTNumber {
 			return "is a " + v.Type().String() + ", want a threshold such as \"90\" or \"10:\""
 		}
-		if _, err := parseRange(v.String()); err != nil {
+		if _, err := result.ParseRange(v.String()); err != nil {
 			return err.Error()
 		}
 		return ""

@@ -83,7 +83,7 @@ func TestRunFailures(t *testing.T) {
 		{"metric-no-name", "badreturn", `{"kind":"metricname"}`, "metric 1: no name"},
 		{"metric-string-value", "badreturn", `{"kind":"metricvalue"}`, "metric 1: x: value is 1"},
 		{"metric-nan", "badreturn", `{"kind":"nan"}`, "want a finite number"},
-		{"metric-warn", "badreturn", `{"kind":"warn"}`, "warn is a string"},
+		{"metric-warn", "badreturn", `{"kind":"warn"}`, `x: warn: threshold "high"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,44 +12,61 @@ const (
 )
 
 // Encode returns d as JSON no longer than max bytes (max <= 0: no limit).
-// A longer document has its message cut on a UTF-8 boundary so that it fits,
-// with " (truncated)" appended; if the metrics alone are too large they are
-// dropped as well. The output is always valid JSON: a metric whose value is
-// NaN or infinite is left out, and such a bound or duration is omitted or
-// zeroed. Only a max too small for a document with an empty message is
-// exceeded.
+// A longer document is cut in order of what matters least: its long output
+// first, cut on a UTF-8 boundary with " (truncated)" appended, or dropped
+// when even that does not fit; then its message, likewise; and if the
+// metrics alone are too large they are dropped as well, the message saying
+// so. The output is always valid JSON: a metric whose value is NaN or
+// infinite is left out, and such a bound or duration is omitted or zeroed.
+// Only a max too small for a document with an empty message is exceeded.
 func (d Doc) Encode(max int) []byte {
 	d = d.finite()
 	b := marshal(d)
 	if max <= 0 || len(b) <= max {
 		return b
 	}
-	msg := d.Message
-	d.Message = truncatedNote
-	if len(marshal(d)) > max {
-		d.Metrics = nil
-		d.Message = droppedNote
-		if len(marshal(d)) > max {
+	if long := d.LongOutput; long != "" {
+		if fitText(&d, &d.LongOutput, long, truncatedNote, max) {
 			return marshal(d)
 		}
+		d.LongOutput = ""
 	}
-	note := d.Message
-	// The longest prefix of msg that fits; JSON escaping makes the encoded
-	// length grow unevenly with the prefix, but monotonically, so a binary
-	// search over cut points finds it.
-	lo, hi := 0, len(msg)
+	msg := d.Message
+	note := truncatedNote
+	d.Message = note
+	if len(marshal(d)) > max {
+		d.Metrics = nil
+		note = droppedNote
+	}
+	if !fitText(&d, &d.Message, msg, note, max) {
+		d.Message = note
+	}
+	return marshal(d)
+}
+
+// fitText sets *field, a text of d, to the longest prefix of s that keeps d
+// within max bytes with note appended, and reports whether d fits with
+// note alone (if not, *field is left as note).
+func fitText(d *Doc, field *string, s, note string, max int) bool {
+	*field = note
+	if len(marshal(*d)) > max {
+		return false
+	}
+	// JSON escaping makes the encoded length grow unevenly with the
+	// prefix, but monotonically, so a binary search over cut points finds
+	// the longest that fits.
+	lo, hi := 0, len(s)
 	for lo < hi {
 		mid := (lo + hi + 1) / 2
-		cut := runeStart(msg, mid)
-		d.Message = msg[:cut] + note
-		if len(marshal(d)) <= max {
+		*field = s[:runeStart(s, mid)] + note
+		if len(marshal(*d)) <= max {
 			lo = mid
 		} else {
 			hi = mid - 1
 		}
 	}
-	d.Message = msg[:runeStart(msg, lo)] + note
-	return marshal(d)
+	*field = s[:runeStart(s, lo)] + note
+	return true
 }
 
 // runeStart returns the largest index <= i that begins a rune of s (or
@@ -97,8 +114,8 @@ func isFinite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 func marshal(d Doc) []byte {
 	b, err := json.Marshal(d)
 	if err != nil {
-		// Unreachable: every field is a string, a finite number or a
-		// list of those.
+		// Unreachable: every field is a string, a finite number, null
+		// or a list of those.
 		panic("result: encode: " + err.Error())
 	}
 	return b

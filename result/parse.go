@@ -27,6 +27,11 @@ func Parse(blob []byte) Doc {
 			problems = append(problems, "message is not a string")
 		}
 	}
+	if l, ok := raw["long_output"]; ok && !isNull(l) {
+		if err := json.Unmarshal(l, &d.LongOutput); err != nil {
+			problems = append(problems, "long_output is not a string")
+		}
+	}
 	if v, ok := raw["duration_ms"]; ok && !isNull(v) {
 		if err := json.Unmarshal(v, &d.DurationMS); err != nil {
 			problems = append(problems, "duration_ms is not a number")
@@ -81,13 +86,15 @@ func parseMetrics(v json.RawMessage, problems []string) ([]Metric, []string) {
 
 func parseMetric(item json.RawMessage) (Metric, error) {
 	var f struct {
-		Name  *string  `json:"name"`
-		Value *float64 `json:"value"`
-		Unit  string   `json:"unit"`
-		Warn  *float64 `json:"warn"`
-		Crit  *float64 `json:"crit"`
-		Min   *float64 `json:"min"`
-		Max   *float64 `json:"max"`
+		Name      *string         `json:"name"`
+		Value     json.RawMessage `json:"value"`
+		Unit      string          `json:"unit"`
+		Warn      *float64        `json:"warn"`
+		WarnRange string          `json:"warn_range"`
+		Crit      *float64        `json:"crit"`
+		CritRange string          `json:"crit_range"`
+		Min       *float64        `json:"min"`
+		Max       *float64        `json:"max"`
 	}
 	if err := json.Unmarshal(item, &f); err != nil {
 		return Metric{}, fmt.Errorf("malformed: %w", err)
@@ -95,11 +102,27 @@ func parseMetric(item json.RawMessage) (Metric, error) {
 	if f.Name == nil || *f.Name == "" {
 		return Metric{}, fmt.Errorf("no name")
 	}
-	if f.Value == nil {
-		return Metric{}, fmt.Errorf("%s has no numeric value", *f.Name)
+	m := Metric{Name: *f.Name, Unit: f.Unit, Warn: f.Warn, WarnRange: f.WarnRange,
+		Crit: f.Crit, CritRange: f.CritRange, Min: f.Min, Max: f.Max}
+	switch {
+	case f.Value == nil:
+		return Metric{}, fmt.Errorf("%s has no numeric value", m.Name)
+	case isNull(f.Value):
+		m.Unknown = true
+	default:
+		if err := json.Unmarshal(f.Value, &m.Value); err != nil {
+			return Metric{}, fmt.Errorf("malformed: %s: value is neither a number nor null", m.Name)
+		}
 	}
-	return Metric{Name: *f.Name, Value: *f.Value, Unit: f.Unit,
-		Warn: f.Warn, Crit: f.Crit, Min: f.Min, Max: f.Max}, nil
+	for _, spec := range []string{m.WarnRange, m.CritRange} {
+		if spec == "" {
+			continue
+		}
+		if _, err := ParseRange(spec); err != nil {
+			return Metric{}, fmt.Errorf("%s: %w", m.Name, err)
+		}
+	}
+	return m, nil
 }
 
 func isNull(v json.RawMessage) bool {

@@ -1,27 +1,94 @@
 package result
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Metric is one measured value of a check, with optional thresholds and
-// bounds, as in the performance data of a Nagios plugin.
+// bounds, as in the performance data of a Nagios plugin. Its JSON form is
+// metricJSON's.
 type Metric struct {
-	Name  string   `json:"name"`
-	Value float64  `json:"value"`
-	Unit  string   `json:"unit,omitempty"`
-	Warn  *float64 `json:"warn,omitempty"`
-	Crit  *float64 `json:"crit,omitempty"`
-	Min   *float64 `json:"min,omitempty"`
-	Max   *float64 `json:"max,omitempty"`
+	Name string
+	// Value is the figure, unless Unknown: the check could not determine
+	// it (a plugin's "U"), and Value is then 0 and meaningless.
+	Value   float64
+	Unknown bool
+	Unit    string
+	// WarnRange and CritRange are the thresholds as written, where they
+	// were written as text (every threshold of performance data, and a
+	// check's that gives a spec or a range). Warn and Crit are them as
+	// numbers, only where one number says the range (Range.Bound: "N" or
+	// "0:N"); "10:20" or "@3:4" has none and is only in its text. A
+	// number without its text (a check's, an older agent's) is the
+	// threshold's upper end.
+	Warn, Crit           *float64
+	WarnRange, CritRange string
+	Min, Max             *float64
+}
+
+// metricJSON is a Metric in the result document: the value is null when
+// unknown.
+type metricJSON struct {
+	Name      string   `json:"name"`
+	Value     *float64 `json:"value"`
+	Unit      string   `json:"unit,omitempty"`
+	Warn      *float64 `json:"warn,omitempty"`
+	WarnRange string   `json:"warn_range,omitempty"`
+	Crit      *float64 `json:"crit,omitempty"`
+	CritRange string   `json:"crit_range,omitempty"`
+	Min       *float64 `json:"min,omitempty"`
+	Max       *float64 `json:"max,omitempty"`
+}
+
+// MarshalJSON writes m as the result document has it.
+func (m Metric) MarshalJSON() ([]byte, error) {
+	j := metricJSON{Name: m.Name, Unit: m.Unit, Warn: m.Warn, WarnRange: m.WarnRange,
+		Crit: m.Crit, CritRange: m.CritRange, Min: m.Min, Max: m.Max}
+	if !m.Unknown {
+		j.Value = &m.Value
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads a metric as MarshalJSON writes it, without the checks
+// of Parse: it reads what helen stored.
+func (m *Metric) UnmarshalJSON(b []byte) error {
+	var j metricJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*m = Metric{Name: j.Name, Unknown: j.Value == nil, Unit: j.Unit, Warn: j.Warn, WarnRange: j.WarnRange,
+		Crit: j.Crit, CritRange: j.CritRange, Min: j.Min, Max: j.Max}
+	if j.Value != nil {
+		m.Value = *j.Value
+	}
+	return nil
+}
+
+// WarnSpec returns the warn threshold as text: as written, or its number.
+func (m Metric) WarnSpec() string { return spec(m.WarnRange, m.Warn) }
+
+// CritSpec returns the crit threshold as text: as written, or its number.
+func (m Metric) CritSpec() string { return spec(m.CritRange, m.Crit) }
+
+func spec(written string, bound *float64) string {
+	if written == "" && bound != nil {
+		return formatFloat(*bound)
+	}
+	return written
 }
 
 // Doc is the result document of one run of a check.
 type Doc struct {
-	Status     Status   `json:"status"`
-	Message    string   `json:"message"`
+	Status  Status `json:"status"`
+	Message string `json:"message"`
+	// LongOutput is the lines of detail after the message, as a Nagios
+	// plugin prints them after its first line; "" for none.
+	LongOutput string   `json:"long_output,omitempty"`
 	Metrics    []Metric `json:"metrics,omitempty"`
 	DurationMS float64  `json:"duration_ms"`
 }
@@ -50,15 +117,29 @@ func (d Doc) Line() string {
 	return b.String()
 }
 
+// Text returns the document as a Nagios plugin prints it: Line, then the
+// lines of the long output, if any. ParsePluginOutput reads it back.
+func (d Doc) Text() string {
+	if d.LongOutput == "" {
+		return d.Line()
+	}
+	return d.Line() + "\n" + d.LongOutput
+}
+
 // perfData formats m as Nagios performance data:
-// 'label'=value[unit];[warn];[crit];[min];[max], without trailing semicolons.
+// 'label'=value[unit];[warn];[crit];[min];[max], without trailing
+// semicolons, the value "U" when unknown and the thresholds as written.
 func (m Metric) perfData() string {
 	label := m.Name
-	if strings.ContainsAny(label, " '=") {
+	if strings.ContainsFunc(label, func(r rune) bool { return r == '\'' || r == '=' || unicode.IsSpace(r) }) {
 		label = "'" + strings.ReplaceAll(label, "'", "''") + "'"
 	}
-	fields := []string{label + "=" + formatFloat(m.Value) + m.Unit}
-	for _, p := range []*float64{m.Warn, m.Crit, m.Min, m.Max} {
+	value := "U"
+	if !m.Unknown {
+		value = formatFloat(m.Value) + m.Unit
+	}
+	fields := []string{label + "=" + value, m.WarnSpec(), m.CritSpec()}
+	for _, p := range []*float64{m.Min, m.Max} {
 		if p == nil {
 			fields = append(fields, "")
 		} else {

@@ -3,6 +3,7 @@ package result
 import (
 	"encoding/json"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -65,6 +66,13 @@ func TestParse(t *testing.T) {
 		{"metric-string-value", `{"status":"ok","message":"m","metrics":[{"name":"a","value":"2"}]}`, Unknown, "metric 1: malformed", 0},
 		{"metric-no-value", `{"status":"ok","message":"m","metrics":[{"name":"a"}]}`, Unknown, "a has no numeric value", 0},
 		{"two-problems", `{"metrics":[{"name":"a"}]}`, Unknown, "no status; metric 1", 0},
+		{"long-output", `{"status":"ok","message":"m","long_output":"line 1\nline 2"}`, OK, "m", 0},
+		{"long-output-not-string", `{"status":"ok","message":"m","long_output":["x"]}`, Unknown, "long_output is not a string: m", 0},
+		{"unknown-value", `{"status":"ok","message":"m","metrics":[{"name":"a","value":null,"warn_range":"1:2"}]}`, OK, "m", 1},
+		{"ranges", `{"status":"ok","message":"m","metrics":[{"name":"a","value":1,"warn_range":"1:2","crit_range":"@3:4"}]}`, OK, "m", 1},
+		{"bad-range", `{"status":"ok","message":"m","metrics":[{"name":"a","value":1,"warn_range":"2:1"}]}`, Unknown, `metric 1: a: threshold "2:1": start is above end`, 0},
+		{"range-not-string", `{"status":"ok","message":"m","metrics":[{"name":"a","value":1,"crit_range":4}]}`, Unknown, "metric 1: malformed", 0},
+		{"long-range", `{"status":"ok","message":"m","metrics":[{"name":"a","value":1,"crit_range":"` + strings.Repeat("1", 100) + `"}]}`, Unknown, "longer than 64 bytes", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -83,15 +91,43 @@ func TestParse(t *testing.T) {
 }
 
 func TestParseEncodeRoundTrip(t *testing.T) {
-	d := Doc{Status: Warning, Message: "disk / 91% <used> & \"quoted\"\n", DurationMS: 0.25,
-		Metrics: []Metric{{Name: "used", Value: 91, Unit: "%", Warn: f(90), Crit: f(95), Min: f(0), Max: f(100)}, {Name: "x", Value: -1.5}}}
+	d := Doc{Status: Warning, Message: "disk / 91% <used> & \"quoted\"\n", LongOutput: "/ 91%\n/home 12%", DurationMS: 0.25,
+		Metrics: []Metric{
+			{Name: "used", Value: 91, Unit: "%", Warn: f(90), WarnRange: "90", Crit: f(95), Min: f(0), Max: f(100)},
+			{Name: "x", Value: -1.5, WarnRange: "1:2", CritRange: "@3:4"},
+			{Name: "gone", Unknown: true, Unit: "s", Crit: f(3)},
+		}}
 	b := d.Encode(1 << 20)
 	got := Parse(b)
 	if string(got.Encode(1<<20)) != string(b) {
 		t.Fatalf("round trip changed the document:\n%s\n%s", b, got.Encode(1<<20))
 	}
-	if got.Status != Warning || got.Message != d.Message || len(got.Metrics) != 2 || *got.Metrics[0].Max != 100 {
-		t.Fatalf("round trip: got %+v", got)
+	if !reflect.DeepEqual(got, d) {
+		t.Fatalf("round trip: got %+v, want %+v", got, d)
+	}
+	// What helen stores reads back the same, without Parse's checks.
+	var stored Doc
+	if err := json.Unmarshal(b, &stored); err != nil || !reflect.DeepEqual(stored, d) {
+		t.Fatalf("json.Unmarshal: %+v, %v; want %+v", stored, err, d)
+	}
+}
+
+// The JSON of a metric: the value null when unknown, the thresholds as
+// written beside their numbers, keys in snake case.
+func TestMetricJSON(t *testing.T) {
+	for _, tt := range []struct {
+		m    Metric
+		want string
+	}{
+		{Metric{Name: "load1", Value: 0.42, Warn: f(4), Crit: f(8)}, `{"name":"load1","value":0.42,"warn":4,"crit":8}`},
+		{Metric{Name: "x", Value: 1.5, WarnRange: "1:2", CritRange: "@3:4"}, `{"name":"x","value":1.5,"warn_range":"1:2","crit_range":"@3:4"}`},
+		{Metric{Name: "u", Unknown: true, Unit: "B", Warn: f(5), WarnRange: "5.000", Min: f(0)}, `{"name":"u","value":null,"unit":"B","warn":5,"warn_range":"5.000","min":0}`},
+		{Metric{Name: "zero", Value: 0}, `{"name":"zero","value":0}`},
+	} {
+		b, err := json.Marshal(tt.m)
+		if err != nil || string(b) != tt.want {
+			t.Errorf("json.Marshal(%+v) = %s, %v; want %s", tt.m, b, err, tt.want)
+		}
 	}
 }
 
@@ -141,6 +177,38 @@ func TestEncodeTruncates(t *testing.T) {
 	}
 }
 
+// The long output is cut before the message, and dropped before the
+// message is cut.
+func TestEncodeTruncatesLongOutput(t *testing.T) {
+	d := Doc{Status: Warning, Message: strings.Repeat("m", 100), LongOutput: strings.Repeat("l\n", 5000),
+		Metrics: []Metric{{Name: "a", Value: 1, WarnRange: "1:2"}}}
+	for _, max := range []int{5000, 1000, 300, 200, 150} {
+		b := d.Encode(max)
+		if len(b) > max || !json.Valid(b) {
+			t.Fatalf("Encode(%d): %d bytes: %s", max, len(b), b)
+		}
+		got := Parse(b)
+		if got.Status != Warning {
+			t.Fatalf("Encode(%d): status %q (%s)", max, got.Status, got.Message)
+		}
+		switch {
+		case got.LongOutput != "":
+			if got.Message != d.Message || !strings.HasSuffix(got.LongOutput, truncatedNote) || len(got.Metrics) != 1 {
+				t.Errorf("Encode(%d): long output cut, but message %q, long output ...%q, %d metrics", max, got.Message, got.LongOutput[max/2:], len(got.Metrics))
+			}
+		case max >= 300:
+			t.Errorf("Encode(%d) dropped the long output, though %d bytes hold the message and some of it", max, max)
+		default:
+			if !strings.HasPrefix(got.Message, "mmm") || !strings.HasSuffix(got.Message, truncatedNote) {
+				t.Errorf("Encode(%d): long output dropped, but message %q", max, got.Message)
+			}
+		}
+		if len(b) < max-12 {
+			t.Errorf("Encode(%d) = %d bytes, wasted more than a few", max, len(b))
+		}
+	}
+}
+
 func TestEncodeFitsUntouched(t *testing.T) {
 	d := Doc{Status: OK, Message: "fine"}
 	if got, want := string(d.Encode(0)), `{"status":"ok","message":"fine","duration_ms":0}`; got != want {
@@ -179,6 +247,10 @@ func TestLine(t *testing.T) {
 			{Name: "it's", Value: 1e21},
 			{Name: "b", Value: 3, Crit: f(5)},
 		}}, "WARNING: disk | '/ used'=91%;;;;100 'it''s'=1000000000000000000000 b=3;;5"},
+		{Doc{Status: Critical, Message: "temp", Metrics: []Metric{
+			{Name: "x", Value: 1.5, WarnRange: "1:2", CritRange: "@3:4"},
+			{Name: "cpu\t1", Unknown: true, Unit: "C", Warn: f(5), WarnRange: "5.000", Max: f(110)},
+		}}, "CRITICAL: temp | x=1.5;1:2;@3:4 'cpu\t1'=U;5.000;;;110"},
 	}
 	for _, tt := range tests {
 		if got := tt.d.Line(); got != tt.want {
@@ -191,6 +263,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"status":"ok","message":"m","metrics":[{"name":"a","value":1}]}`))
 	f.Add([]byte(`{"status":"bad"}`))
 	f.Add([]byte(`nope`))
+	f.Add([]byte(`{"status":"warning","message":"m","long_output":"a\nb","metrics":[{"name":"a","value":null,"warn_range":"@1:2","crit":3}]}`))
 	f.Fuzz(func(t *testing.T, blob []byte) {
 		d := Parse(blob)
 		if !d.Status.Valid() {

@@ -3,15 +3,18 @@ package state
 import (
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/equus-monitoring/equus/result"
 )
 
 // What the store keeps of one result, status or event. An agent decides
 // what its checks answer, up to the protocol's 1 MiB blob; kept whole, one
 // agent answering every check with a megabyte would grow the file by a
 // megabyte a result and every list of results beyond what a client reads.
-// Cap is applied by every write (AddResult, PutStatuses, AddEvents), so no
-// path around it exists; helen applies it too where a result comes in, so
-// that what it holds in memory is what it stored.
+// Cap and CapLongOutput are applied by every write (AddResult,
+// PutStatuses, AddEvents), so no path around them exists; helen applies
+// them too where a result comes in, so that what it holds in memory is what
+// it stored.
 const (
 	// MaxMessage is the most bytes of a message kept, the note that says
 	// it was cut included. It is Nagios' own limit on a plugin's output.
@@ -23,13 +26,19 @@ const (
 	// metric's name and unit.
 	MaxMetricName = 128
 	MaxMetricUnit = 32
+	// MaxLongOutput is the most bytes of a long output kept, the note that
+	// says it was cut included: as much as the message, so that what a
+	// plugin written for Nagios prints (8 KiB in all) is kept whole.
+	MaxLongOutput = 8 << 10
 )
 
 // Cap returns message and metrics cut to the bounds above, each cut said
 // in the message: "… [cut from 1048576 bytes]" for a message, "[metrics
 // cut from 1000 to 32]" for metrics. Names and units are cut on a UTF-8
-// boundary. What is within the bounds comes back as it is (so Cap of
-// Cap's result changes nothing), and metrics is never changed in place.
+// boundary; a threshold range longer than result.MaxRangeLen, which
+// result.Parse refuses, is dropped. What is within the bounds comes back as
+// it is (so Cap of Cap's result changes nothing), and metrics is never
+// changed in place.
 func Cap(message string, metrics []Metric) (string, []Metric) {
 	var note string
 	if len(metrics) > MaxMetrics {
@@ -38,7 +47,8 @@ func Cap(message string, metrics []Metric) (string, []Metric) {
 	}
 	copied := false
 	for i, m := range metrics {
-		if len(m.Name) <= MaxMetricName && len(m.Unit) <= MaxMetricUnit {
+		if len(m.Name) <= MaxMetricName && len(m.Unit) <= MaxMetricUnit &&
+			len(m.WarnRange) <= result.MaxRangeLen && len(m.CritRange) <= result.MaxRangeLen {
 			continue
 		}
 		if !copied {
@@ -46,12 +56,27 @@ func Cap(message string, metrics []Metric) (string, []Metric) {
 		}
 		metrics[i].Name = cut(m.Name, MaxMetricName)
 		metrics[i].Unit = cut(m.Unit, MaxMetricUnit)
+		for _, r := range []*string{&metrics[i].WarnRange, &metrics[i].CritRange} {
+			if len(*r) > result.MaxRangeLen {
+				*r = ""
+			}
+		}
 	}
-	if len(message)+len(note) <= MaxMessage {
-		return message + note, metrics
+	return capText(message, MaxMessage, note), metrics
+}
+
+// CapLongOutput returns a long output cut to MaxLongOutput bytes, the cut
+// said at its end as Cap says it of a message.
+func CapLongOutput(long string) string { return capText(long, MaxLongOutput, "") }
+
+// capText returns s and note within max bytes, s cut on a UTF-8 boundary
+// with "… [cut from N bytes]" where they do not fit.
+func capText(s string, max int, note string) string {
+	if len(s)+len(note) <= max {
+		return s + note
 	}
-	cutNote := fmt.Sprintf("… [cut from %d bytes]", len(message))
-	return cut(message, MaxMessage-len(cutNote)-len(note)) + cutNote + note, metrics
+	cutNote := fmt.Sprintf("… [cut from %d bytes]", len(s))
+	return cut(s, max-len(cutNote)-len(note)) + cutNote + note
 }
 
 // cut returns the longest prefix of s of at most n bytes that does not end

@@ -28,11 +28,13 @@ type Result struct {
 	Time       time.Time `json:"time"`
 	Status     string    `json:"status"` // ok warning critical unknown
 	Message    string    `json:"message"`
+	LongOutput string    `json:"long_output,omitempty"` // lines of detail after the message
 	Metrics    []Metric  `json:"metrics,omitempty"`
 	DurationMS float64   `json:"duration_ms"`
 }
 
-// encodeResult checks r and returns its stored form, capped (Cap).
+// encodeResult checks r and returns its stored form, capped (Cap,
+// CapLongOutput).
 func encodeResult(r Result) ([]byte, error) {
 	switch {
 	case !validName(r.Agent):
@@ -48,6 +50,7 @@ func encodeResult(r Result) ([]byte, error) {
 		return nil, fmt.Errorf("%w: time %v", ErrInvalid, r.Time)
 	}
 	r.Message, r.Metrics = Cap(r.Message, r.Metrics)
+	r.LongOutput = CapLongOutput(r.LongOutput)
 	v, err := json.Marshal(r)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)

@@ -20,13 +20,15 @@ type Status struct {
 	Since    time.Time `json:"since"`              // when Status became what it is
 	Previous string    `json:"previous,omitempty"` // the status before, "" for none
 	Message  string    `json:"message"`            // of the last result
-	Time     time.Time `json:"time"`               // of the last result
-	Metrics  []Metric  `json:"metrics,omitempty"`  // of the last result
+	// LongOutput is the last result's lines of detail after the message.
+	LongOutput string    `json:"long_output,omitempty"`
+	Time       time.Time `json:"time"`              // of the last result
+	Metrics    []Metric  `json:"metrics,omitempty"` // of the last result
 }
 
 // PutStatuses stores statuses, each replacing the one of its agent and
-// schedule, with message and metrics capped (Cap). Concurrent callers share
-// a transaction.
+// schedule, with message, long output and metrics capped (Cap,
+// CapLongOutput). Concurrent callers share a transaction.
 func (db *DB) PutStatuses(sts ...Status) error {
 	vals := make([][]byte, len(sts))
 	for i, st := range sts {
@@ -37,6 +39,7 @@ func (db *DB) PutStatuses(sts ...Status) error {
 			return fmt.Errorf("put status %s %s: %w: status %q", st.Agent, st.Schedule, ErrInvalid, st.Status)
 		}
 		st.Message, st.Metrics = Cap(st.Message, st.Metrics)
+		st.LongOutput = CapLongOutput(st.LongOutput)
 		v, err := json.Marshal(st)
 		if err != nil {
 			return fmt.Errorf("put status %s %s: %w: %w", st.Agent, st.Schedule, ErrInvalid, err)

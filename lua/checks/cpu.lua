@@ -20,7 +20,7 @@ return {
       status = check.evaluate(busy, warn, crit),
       message = string.format("cpu %.1f%% busy", busy),
       metrics = {{name = "cpu", value = check.round(busy, 2), unit = "%", min = 0, max = 100,
-        warn = check.limit(warn), crit = check.limit(crit)}},
+        warn = warn, crit = crit}},
     }
   end,
 }

@@ -23,7 +23,7 @@ return {
     local status = check.evaluate(u.used_percent, warn, crit)
     local metrics = {
       {name = "used_percent", value = check.round(u.used_percent, 2), unit = "%", min = 0, max = 100,
-        warn = check.limit(warn), crit = check.limit(crit)},
+        warn = warn, crit = crit},
       {name = "used", value = u.used, unit = "B", min = 0, max = u.total},
       {name = "free", value = u.free, unit = "B", min = 0, max = u.total},
     }
@@ -38,8 +38,8 @@ return {
       metrics[#metrics + 1] = {name = "inodes_used_percent",
         value = check.round(u.inodes_used_percent, 2),
         unit = "%", min = 0, max = 100,
-        warn = args.inode_warn and check.limit(args.inode_warn),
-        crit = args.inode_crit and check.limit(args.inode_crit)}
+        warn = args.inode_warn,
+        crit = args.inode_crit}
     end
     return {status = status, message = message, metrics = metrics}
   end,

@@ -65,7 +65,7 @@ return {
     end
     local metrics = {
       {name = "time", value = check.round(res.latency_ms, 3), unit = "ms", min = 0,
-        warn = args.warn and check.limit(args.warn), crit = args.crit and check.limit(args.crit)},
+        warn = args.warn, crit = args.crit},
       {name = "size", value = #res.body, unit = "B", min = 0},
     }
     local message = string.format("HTTP %d in %.0f ms, %s", res.status, res.latency_ms,

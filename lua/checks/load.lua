@@ -8,11 +8,6 @@
 local check = require("check")
 local host = require("host")
 
--- scaled returns the metric limit of a threshold per CPU for n CPUs.
-local function scaled(spec, n)
-  local limit = check.limit(spec)
-  return limit and limit * n
-end
 
 return {
   description = "load averages (1, 5, 15 min) against thresholds per CPU",
@@ -27,12 +22,13 @@ return {
     if args.per_cpu ~= false then
       cpus = host.cpu_count() or 1
     end
+    -- The thresholds are per CPU; the metrics carry them for all CPUs.
+    local mwarn, mcrit = check.range(warn):scale(cpus), check.range(crit):scale(cpus)
     local status, metrics = check.OK, {}
     for _, name in ipairs({"load1", "load5", "load15"}) do
       local v = avg[name]
       status = check.worst(status, check.evaluate(v / cpus, warn, crit))
-      metrics[#metrics + 1] = {name = name, value = v, min = 0,
-        warn = scaled(warn, cpus), crit = scaled(crit, cpus)}
+      metrics[#metrics + 1] = {name = name, value = v, min = 0, warn = mwarn, crit = mcrit}
     end
     local message = string.format("load %.2f, %.2f, %.2f", avg.load1, avg.load5, avg.load15)
     if args.per_cpu ~= false then

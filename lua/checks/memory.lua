@@ -21,7 +21,7 @@ return {
         check.bytes(m.used), check.bytes(m.total)),
       metrics = {
         {name = "used_percent", value = check.round(m.used_percent, 2), unit = "%", min = 0, max = 100,
-          warn = check.limit(warn), crit = check.limit(crit)},
+          warn = warn, crit = crit},
         {name = "used", value = m.used, unit = "B", min = 0, max = m.total},
         {name = "available", value = m.available, unit = "B", min = 0, max = m.total},
       },

@@ -8,24 +8,15 @@
 --   args        its arguments, a list of strings
 --   timeout_ms  default 30000
 --
--- The exit code 0, 1, 2 or 3 gives the status (any other, unknown), the
--- first line of output before "|" the message (without a leading
--- "CRITICAL:" or the like that repeats the status), and the performance data
--- (after "|" on the first line and after the first "|" of the long
--- output) the metrics.
+-- The exit code 0, 1, 2 or 3 gives the status (any other, unknown), and
+-- the output, read as the Monitoring Plugins guidelines define it
+-- (check.plugin_output), the rest: the first line before "|" is the
+-- message (without a leading "CRITICAL:" or the like that repeats the
+-- status), the lines after it up to their first "|" the long output, and
+-- the performance data after "|" on the first line and after that "|" the
+-- metrics, their thresholds as written.
 local check = require("check")
 local exec = require("exec")
-
--- split returns the message and the performance data of plugin output.
-local function split(out)
-  local first, rest = string.match(out, "^([^\n]*)\n?(.*)$")
-  local message, perf = string.match(first, "^([^|]*)|?(.*)$")
-  local at = string.find(rest, "|", 1, true)
-  if at then
-    perf = perf .. " " .. string.gsub(string.sub(rest, at + 1), "\n", " ")
-  end
-  return (string.gsub(message, "^%s+", ""):gsub("%s+$", "")), perf
-end
 
 -- withoutStatus returns message without the status word it starts with,
 -- as in "CRITICAL: down", since the result's status says it already.
@@ -56,11 +47,17 @@ return {
     if string.match(out, "^%s*$") then
       out = res.stderr
     end
-    local message, perf = split(out)
+    local output = check.plugin_output(out)
+    local message = output.message
     if message == "" then
       message = string.format("%s exited with code %d and no output", plugin, res.exit_code)
     end
     local status = check.status(res.exit_code)
-    return {status = status, message = withoutStatus(message, status), metrics = check.perfdata(perf)}
+    return {
+      status = status,
+      message = withoutStatus(message, status),
+      long_output = output.long_output,
+      metrics = output.metrics,
+    }
   end,
 }

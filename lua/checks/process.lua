@@ -58,7 +58,7 @@ return {
       status = check.evaluate(count, warn, crit),
       message = string.format("%d process%s %s", count, count == 1 and "" or "es", what),
       metrics = {{name = "procs", value = count, min = 0,
-        warn = warn and check.limit(warn), crit = check.limit(crit)}},
+        warn = warn, crit = crit}},
     }
   end,
 }

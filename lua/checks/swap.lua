@@ -24,7 +24,7 @@ return {
         check.bytes(s.used), check.bytes(s.total)),
       metrics = {
         {name = "used_percent", value = check.round(s.used_percent, 2), unit = "%", min = 0, max = 100,
-          warn = check.limit(warn), crit = check.limit(crit)},
+          warn = warn, crit = crit},
         {name = "used", value = s.used, unit = "B", min = 0, max = s.total},
       },
     }

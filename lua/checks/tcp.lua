@@ -34,7 +34,7 @@ return {
       status = check.evaluate(res.latency_ms, args.warn, args.crit),
       message = string.format("connected to %s in %.1f ms", address, res.latency_ms),
       metrics = {{name = "time", value = check.round(res.latency_ms, 3), unit = "ms", min = 0,
-        warn = args.warn and check.limit(args.warn), crit = args.crit and check.limit(args.crit)}},
+        warn = args.warn, crit = args.crit}},
     }
   end,
 }

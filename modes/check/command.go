@@ -118,9 +118,9 @@ func printDoc(w io.Writer, doc result.Doc, asJSON bool) error {
 	if asJSON {
 		_, err = fmt.Fprintf(w, "%s\n", tty.JSON(doc.Encode(lua.MaxResult)))
 	} else {
-		// Lines of long output are kept, as a Nagios plugin prints
-		// them; what could steer the terminal is escaped.
-		_, err = fmt.Fprintln(w, tty.Text(doc.Line()))
+		// As a Nagios plugin prints it: the line, then the long output;
+		// what could steer the terminal is escaped.
+		_, err = fmt.Fprintln(w, tty.Text(doc.Text()))
 	}
 	return err
 }

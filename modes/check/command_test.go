@@ -148,7 +148,10 @@ func TestEnvVars(t *testing.T) {
 // with --no-exec; a policy that makes no sense is a usage error.
 func TestExecPolicy(t *testing.T) {
 	plugins := t.TempDir()
-	for name, body := range map[string]string{"check_fine": "echo 'FINE OK'", "negate": `exec "$@"`} {
+	for name, body := range map[string]string{
+		"check_fine": "echo 'FINE OK'", "negate": `exec "$@"`,
+		"check_long": "printf 'LONG WARNING | a=1;1:2\\n  detail 1\\n  detail 2 | b=U\\n'; exit 1",
+	} {
 		if err := os.WriteFile(filepath.Join(plugins, name), []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -162,6 +165,7 @@ func TestExecPolicy(t *testing.T) {
 		stderr string // substring
 	}{
 		{"plugin", []string{"--exec-dir", plugins, "nagios", fine}, 0, "OK: FINE OK", ""},
+		{"long-output", []string{"--exec-dir", plugins, "nagios", `{"plugin":"check_long"}`}, 1, "WARNING: LONG WARNING | a=1;1:2 b=U\n  detail 1\n  detail 2\n", ""},
 		{"wrapper", []string{"--exec-dir", plugins, "nagios", wrapped}, 3, "UNKNOWN: exec: refused by the agent's policy: negate runs the command in its arguments", ""},
 		{"wrapper-allowed", []string{"--exec-dir", plugins, "--allow-wrappers", "negate", "nagios", wrapped}, 0, "OK: wrapped", ""},
 		{"no-exec", []string{"--no-exec", "nagios", fine}, 3, "UNKNOWN: exec: refused by the agent's policy: running programs is turned off (--no-exec)", ""},

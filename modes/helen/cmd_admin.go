@@ -282,9 +282,10 @@ func runCommand() *cli.Command {
 			if c.Bool("json") {
 				printJSON(c.App.Writer, doc)
 			} else {
-				// Lines of long output are kept, as a Nagios plugin
-				// prints them; what could steer the terminal is not.
-				fmt.Fprintln(c.App.Writer, tty.Text(doc.Line()))
+				// As a Nagios plugin prints it: the line, then the long
+				// output, so that helen run can serve as a plugin itself;
+				// what could steer the terminal is escaped.
+				fmt.Fprintln(c.App.Writer, tty.Text(doc.Text()))
 			}
 			return cli.Exit("", doc.Status.Code())
 		},
@@ -299,6 +300,7 @@ func historyCommand() *cli.Command {
 		Flags: []cli.Flag{
 			dataFlag(), dbCheckFlag(),
 			&cli.IntFlag{Name: "limit", Value: defaultHistoryLimit, Usage: "at most `N` results", EnvVars: []string{"HELEN_HISTORY_LIMIT"}},
+			&cli.BoolFlag{Name: "long", Aliases: []string{"l"}, Usage: "print the long output of each result under its message", EnvVars: []string{"HELEN_HISTORY_LONG"}},
 			jsonFlag(),
 		},
 		Action: func(c *cli.Context) error {
@@ -329,12 +331,61 @@ func historyCommand() *cli.Command {
 			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "TIME\tCHECK\tSCHEDULE\tSTATUS\tMESSAGE")
 			for _, r := range rs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Time.Local().Format("2006-01-02 15:04:05"), tty.Line(r.Check), dash(r.Schedule),
-					strings.ToUpper(r.Status), oneLine(r.Message))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s%s\n", r.Time.Local().Format("2006-01-02 15:04:05"), tty.Line(r.Check), dash(r.Schedule),
+					strings.ToUpper(r.Status), oneLine(r.Message), longNote(r.LongOutput, c.Bool("long")))
+				if c.Bool("long") {
+					writeLong(tw, r.LongOutput)
+				}
 			}
 			return tw.Flush()
 		},
 	}
+}
+
+// longNote says how many lines of long output a row of a table leaves
+// out: " (+3 lines)", or "" for none or when they are shown.
+func longNote(long string, shown bool) string {
+	if long == "" || shown {
+		return ""
+	}
+	if n := strings.Count(long, "\n") + 1; n > 1 {
+		return fmt.Sprintf(" (+%d lines)", n)
+	}
+	return " (+1 line)"
+}
+
+// writeLong writes the lines of a long output under the last column of a
+// table of four, so that they stand indented under the message. Their
+// tabs are expanded, since the table's writer would take them for cells,
+// and what could steer the terminal is escaped.
+func writeLong(tw io.Writer, long string) {
+	if long == "" {
+		return
+	}
+	for _, line := range strings.Split(long, "\n") {
+		fmt.Fprintf(tw, "\t\t\t\t  %s\n", tty.Line(expandTabs(line)))
+	}
+}
+
+// expandTabs replaces the tabs of a line with spaces to the next multiple
+// of 8 columns.
+func expandTabs(line string) string {
+	if !strings.Contains(line, "\t") {
+		return line
+	}
+	var b strings.Builder
+	col := 0
+	for _, r := range line {
+		if r == '\t' {
+			n := 8 - col%8
+			b.WriteString(strings.Repeat(" ", n))
+			col += n
+			continue
+		}
+		b.WriteRune(r)
+		col++
+	}
+	return b.String()
 }
 
 // dash is s for a field of a table, "-" when empty.

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/equus-monitoring/equus/state"
 )
@@ -25,10 +26,11 @@ import (
 var dashboardFiles embed.FS
 
 var dashboardTemplate = template.Must(template.New("dashboard.html").Funcs(template.FuncMap{
-	"ago":     since,
-	"oneLine": oneLine,
-	"upper":   strings.ToUpper,
-	"clock":   func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
+	"ago":        since,
+	"oneLine":    oneLine,
+	"longOutput": dashboardLong,
+	"upper":      strings.ToUpper,
+	"clock":      func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
 }).ParseFS(dashboardFiles, "dashboard.html"))
 
 const (
@@ -37,7 +39,23 @@ const (
 	dashboardEvents  = 25  // the newest events the page shows
 	dashboardRows    = 500 // statuses and agents the page shows at most
 	dashboardRefresh = 10  // seconds between reloads of the page
+	// dashboardLongOutput is the most bytes of a status's long output the
+	// page shows, so that 500 statuses make a page of a few MiB at most.
+	dashboardLongOutput = 4 << 10
 )
+
+// dashboardLong is a long output as the page shows it: its first
+// dashboardLongOutput bytes, saying where the rest is.
+func dashboardLong(s string) string {
+	if len(s) <= dashboardLongOutput {
+		return s
+	}
+	cut := dashboardLongOutput
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "\n… (cut: equus helen history --long and /v1/status show it all)"
+}
 
 // dashboardPage is what the template shows.
 type dashboardPage struct {

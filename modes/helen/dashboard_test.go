@@ -152,3 +152,15 @@ func BenchmarkDashboardRender(b *testing.B) {
 	}
 	b.ReportMetric(float64(buf.Len())/1024, "KiB/page")
 }
+
+// A status's long output on the page is bounded, cut on a character.
+func TestDashboardLongBound(t *testing.T) {
+	long := strings.Repeat("é", dashboardLongOutput) // two bytes a character
+	got := dashboardLong(long)
+	if !strings.HasPrefix(got, long[:dashboardLongOutput]) || !strings.Contains(got, "equus helen history --long") || len(got) > dashboardLongOutput+100 {
+		t.Errorf("dashboardLong of %d bytes: %d bytes, ending %q", len(long), len(got), got[len(got)-80:])
+	}
+	if short := "a\nb"; dashboardLong(short) != short {
+		t.Errorf("dashboardLong(%q) = %q", short, dashboardLong(short))
+	}
+}

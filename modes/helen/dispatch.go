@@ -69,13 +69,15 @@ func (s *Server) exchange(ctx context.Context, ss *session, check string, args [
 
 // settle turns the outcome of a call into a result: the agent's, or status
 // unknown for one that did not come in time. The agent's is capped as the
-// store keeps it (state.Cap), so that the status table, the events and the
-// answer of a run hold what is stored, not the megabyte an agent may send.
+// store keeps it (state.Cap, CapLongOutput), so that the status table, the
+// events and the answer of a run hold what is stored, not the megabyte an
+// agent may send.
 func settle(ss *session, check string, start time.Time, m wire.Message, err error) (result.Doc, error) {
 	switch {
 	case err == nil:
 		doc := result.Parse(m.Blob)
 		doc.Message, doc.Metrics = state.Cap(doc.Message, doc.Metrics)
+		doc.LongOutput = state.CapLongOutput(doc.LongOutput)
 		return doc, nil
 	case errors.Is(err, context.DeadlineExceeded):
 		return result.Unknownf("no result from %s within %s", ss.name, time.Since(start).Round(time.Millisecond)), nil
@@ -93,10 +95,9 @@ func (s *Server) store(ctx context.Context, agent, check, schedule string, at ti
 		Time:       at,
 		Status:     string(doc.Status),
 		Message:    doc.Message,
+		LongOutput: doc.LongOutput,
+		Metrics:    doc.Metrics,
 		DurationMS: doc.DurationMS,
-	}
-	for _, m := range doc.Metrics {
-		r.Metrics = append(r.Metrics, state.Metric{Name: m.Name, Value: m.Value, Unit: m.Unit, Warn: m.Warn, Crit: m.Crit, Min: m.Min, Max: m.Max})
 	}
 	if err := s.db.AddResult(ctx, r); err != nil {
 		return fmt.Errorf("store result of %s on %s: %w", check, agent, err)

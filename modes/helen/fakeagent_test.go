@@ -29,7 +29,8 @@ type behavior struct {
 
 // fakeAgent is an equus over real TLS that answers checks by its
 // behavior. A check's result has the status its args name in "status"
-// (ok by default) and a message of the check name and the args' "tag".
+// (ok by default) and a message of the check name and the args' "tag";
+// or it is the args' "doc", a result document sent as it is.
 type fakeAgent struct {
 	t    testing.TB
 	name string
@@ -154,8 +155,18 @@ var pong = result.Doc{Status: result.OK, Message: "pong", DurationMS: 0.001}.Enc
 
 // answer queues the result of check m.
 func (a *fakeAgent) answer(m wire.Message) {
-	var args struct{ Status, Tag string }
+	var args struct {
+		Status, Tag string
+		Doc         json.RawMessage
+	}
 	json.Unmarshal(m.Blob, &args)
+	if args.Doc != nil {
+		a.mu.Lock()
+		delete(a.outstanding, m.ID)
+		a.mu.Unlock()
+		a.send(wire.Result(m.ID, m.Name, args.Doc))
+		return
+	}
 	doc := result.Doc{Status: result.Status(args.Status), Message: m.Name, DurationMS: 0.1}
 	if doc.Status == "" {
 		doc.Status = result.OK

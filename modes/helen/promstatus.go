@@ -1,6 +1,8 @@
 package helen
 
 import (
+	"math"
+	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -95,30 +97,58 @@ func (m *monitorMetrics) register(reg prometheus.Registerer) {
 	reg.MustRegister(m.scheduledRuns, m.ticksSkipped, m.events, m.eventsDropped)
 }
 
+// metricLabels are the labels of a metric of a result and of its bounds.
+var metricLabels = []string{"agent", "schedule", "check", "metric", "unit"}
+
 var (
 	statusDesc = prometheus.NewDesc("equus_check_status",
 		"Status of a schedule on an agent: 0 ok, 1 warning, 2 critical, 3 unknown.",
 		[]string{"agent", "schedule", "check"}, nil)
 	metricDesc = prometheus.NewDesc("equus_check_metric",
-		"A metric of the last result of a schedule on an agent.",
-		[]string{"agent", "schedule", "check", "metric", "unit"}, nil)
+		"A metric of the last result of a schedule on an agent; none for a value the check could not determine.",
+		metricLabels, nil)
 	statusSinceDesc = prometheus.NewDesc("equus_check_status_since_seconds",
 		"Unix time at which the status of a schedule on an agent became what it is.",
 		[]string{"agent", "schedule", "check"}, nil)
+	metricMinDesc = prometheus.NewDesc("equus_check_metric_min",
+		"The least value a metric of the last result can take, as the check gave it.", metricLabels, nil)
+	metricMaxDesc = prometheus.NewDesc("equus_check_metric_max",
+		"The greatest value a metric of the last result can take, as the check gave it.", metricLabels, nil)
+	warnDescs = thresholdDescs("warn", "warning")
+	critDescs = thresholdDescs("crit", "critical")
 )
+
+// thresholdDescs returns the descriptions of the two ends of a metric's
+// threshold (warn or crit). Each end is a series of its own, as Prometheus
+// has a bound beside the value it bounds (node_exporter's
+// node_hwmon_temp_crit_celsius beside node_hwmon_temp_celsius), so a rule
+// can compare the two; its range label is the threshold as written, which
+// says how to read the ends (a leading @ alerts inside them) and changes
+// only when they do.
+func thresholdDescs(short, long string) [2]*prometheus.Desc {
+	labels := append(append([]string(nil), metricLabels...), "range")
+	return [2]*prometheus.Desc{
+		prometheus.NewDesc("equus_check_metric_"+short+"_low",
+			"The low end of the "+long+" threshold of a metric of the last result (none where open); range is the threshold as written.", labels, nil),
+		prometheus.NewDesc("equus_check_metric_"+short+"_high",
+			"The high end of the "+long+" threshold of a metric of the last result (none where open); range is the threshold as written.", labels, nil),
+	}
+}
 
 // statusCollector exports the status table.
 type statusCollector struct{ t *statusTable }
 
 // Describe sends the descriptions of the status metrics.
 func (c statusCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- statusDesc
-	ch <- metricDesc
-	ch <- statusSinceDesc
+	for _, d := range []*prometheus.Desc{statusDesc, metricDesc, statusSinceDesc, metricMinDesc, metricMaxDesc,
+		warnDescs[0], warnDescs[1], critDescs[0], critDescs[1]} {
+		ch <- d
+	}
 }
 
 // Collect sends the status of every schedule on every agent and the
-// metrics of its last result, their names cleaned (boundMetrics). The
+// metrics of its last result with their bounds, their names cleaned
+// (boundMetrics). The
 // schedules of an agent down are not folded here: each says unknown, so
 // that a rule on a schedule's series sees it and the series goes on.
 func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
@@ -130,7 +160,42 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 		send(ch, statusDesc, float64(result.Status(st.Status).Code()), st.Agent, st.Schedule, st.Check)
 		send(ch, statusSinceDesc, float64(st.Since.UnixNano())/1e9, st.Agent, st.Schedule, st.Check)
 		for _, m := range boundMetrics(st.Metrics) {
-			send(ch, metricDesc, m.Value, st.Agent, st.Schedule, st.Check, m.Name, m.Unit)
+			labels := []string{st.Agent, st.Schedule, st.Check, m.Name, m.Unit}
+			if !m.Unknown {
+				send(ch, metricDesc, m.Value, labels...)
+			}
+			if m.Min != nil {
+				send(ch, metricMinDesc, *m.Min, labels...)
+			}
+			if m.Max != nil {
+				send(ch, metricMaxDesc, *m.Max, labels...)
+			}
+			sendThreshold(ch, warnDescs, m.WarnRange, m.Warn, labels)
+			sendThreshold(ch, critDescs, m.CritRange, m.Crit, labels)
+		}
+	}
+}
+
+// sendThreshold sends the finite ends of a threshold: of its range as
+// written, or, for a bare number (as a check may give it), that number as
+// the high end.
+func sendThreshold(ch chan<- prometheus.Metric, descs [2]*prometheus.Desc, written string, bound *float64, labels []string) {
+	r := result.Range{Low: math.Inf(-1), High: math.Inf(1)}
+	switch {
+	case written != "":
+		var err error
+		if r, err = result.ParseRange(written); err != nil {
+			return // Parse let no such range in
+		}
+	case bound != nil:
+		r.High, written = *bound, strconv.FormatFloat(*bound, 'f', -1, 64)
+	default:
+		return
+	}
+	labels = append(labels[:len(labels):len(labels)], written)
+	for i, end := range []float64{r.Low, r.High} {
+		if !math.IsInf(end, 0) {
+			send(ch, descs[i], end, labels...)
 		}
 	}
 }

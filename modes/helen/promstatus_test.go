@@ -139,3 +139,62 @@ func TestMetricsCarryStatus(t *testing.T) {
 		t.Errorf("%d metrics of web-2 exported, want %d", n, maxMetrics)
 	}
 }
+
+// TestMetricsThresholds: the ends of a metric's thresholds are series of
+// their own, with the range as written in a label, so that warn=1:2 is
+// not "alert above 2" and crit=@3:4 not "alert above 4"; an open end has
+// no series; a bare number (from an older agent) is the high end; a value
+// the check could not determine has no value series, but its thresholds.
+func TestMetricsThresholds(t *testing.T) {
+	h := startHelen(t, Config{})
+	c := newOpsClient(t, h)
+	a := startAgent(t, h, "web-1", behavior{})
+	a.ready()
+	doc := `{"status":"warning","message":"m","metrics":[` +
+		`{"name":"a","value":1.5,"warn_range":"1:2","crit_range":"@3:4","min":0,"max":10},` +
+		`{"name":"b","value":7,"unit":"s","warn_range":"10:","crit_range":"~:10"},` +
+		`{"name":"c","value":3,"warn":5},` +
+		`{"name":"u","value":null,"crit":5,"crit_range":"5.000"}]}`
+	if _, err := h.srv.PutSchedule(state.Schedule{Name: "t", Check: "nagios", Every: 50 * time.Millisecond,
+		Args: json.RawMessage(`{"doc":` + doc + `}`)}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "a status", func() bool { return len(h.srv.Statuses(false)) == 1 })
+	fams := scrape(t, c)
+	if v, ok := gauge(fams["equus_check_status"], map[string]string{"schedule": "t"}); !ok || v != 1 {
+		t.Errorf("equus_check_status = %v, %v; want 1", v, ok)
+	}
+	tests := []struct {
+		family, metric, rng string
+		value               float64
+		present             bool
+	}{
+		{"equus_check_metric", "a", "", 1.5, true},
+		{"equus_check_metric_warn_low", "a", "1:2", 1, true},
+		{"equus_check_metric_warn_high", "a", "1:2", 2, true},
+		{"equus_check_metric_crit_low", "a", "@3:4", 3, true},
+		{"equus_check_metric_crit_high", "a", "@3:4", 4, true},
+		{"equus_check_metric_min", "a", "", 0, true},
+		{"equus_check_metric_max", "a", "", 10, true},
+		{"equus_check_metric_warn_low", "b", "10:", 10, true},
+		{"equus_check_metric_warn_high", "b", "", 0, false},
+		{"equus_check_metric_crit_low", "b", "", 0, false},
+		{"equus_check_metric_crit_high", "b", "~:10", 10, true},
+		{"equus_check_metric_min", "b", "", 0, false},
+		{"equus_check_metric_warn_high", "c", "5", 5, true},
+		{"equus_check_metric_warn_low", "c", "", 0, false},
+		{"equus_check_metric", "u", "", 0, false},
+		{"equus_check_metric_crit_low", "u", "5.000", 0, true},
+		{"equus_check_metric_crit_high", "u", "5.000", 5, true},
+	}
+	for _, tt := range tests {
+		labels := map[string]string{"agent": "web-1", "schedule": "t", "check": "nagios", "metric": tt.metric}
+		if tt.rng != "" {
+			labels["range"] = tt.rng
+		}
+		v, ok := gauge(fams[tt.family], labels)
+		if ok != tt.present || v != tt.value {
+			t.Errorf("%s%v = %v (present %v), want %v (present %v)", tt.family, labels, v, ok, tt.value, tt.present)
+		}
+	}
+}

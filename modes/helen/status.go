@@ -153,6 +153,7 @@ func (t *statusTable) record(ctx context.Context, agent string, s state.Schedule
 	}
 	row.Check = s.Check
 	row.Message = doc.Message
+	row.LongOutput = doc.LongOutput
 	row.Time = now
 	// The metrics as the result has them, as its history does; /metrics
 	// cleans their names for Prometheus where it exports them.
