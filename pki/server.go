@@ -173,8 +173,23 @@ func serverCertCurrent(cert tls.Certificate, ca *CA, want []string, now time.Tim
 // are configured: the host name, localhost and the loopback addresses.
 func DefaultSANs() []string {
 	sans := []string{"localhost", "127.0.0.1", "::1"}
-	if host, err := os.Hostname(); err == nil && host != "" && host != "localhost" && ValidName(host) {
+	if host, err := os.Hostname(); err == nil && host != "" && host != "localhost" && plainHostName(host) {
 		sans = append([]string{host}, sans...)
 	}
 	return sans
+}
+
+// plainHostName reports whether host is a host name of ASCII letters,
+// digits, '.', '-' and '_' (at most 253 bytes, not starting with '.' or
+// '-'), which a certificate can carry as a DNS name as it is.
+func plainHostName(host string) bool {
+	if host == "" || len(host) > 253 || host[0] == '.' || host[0] == '-' {
+		return false
+	}
+	for _, c := range []byte(host) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

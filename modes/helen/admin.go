@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/equus-monitoring/equus/agentname"
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/state"
-	"github.com/equus-monitoring/equus/wire"
 )
 
 // The admin socket serves the helen commands (token, issue, agents, revoke,
@@ -181,10 +181,10 @@ func newToken(db *state.DB, req tokenRequest, join func(string) string) (tokenRe
 	if req.TTL <= 0 {
 		return tokenResponse{}, fmt.Errorf("--ttl must be positive, not %s", req.TTL)
 	}
-	if req.Agent != "" && !wire.ValidString(req.Agent) {
-		return tokenResponse{}, fmt.Errorf("--agent %q is not a valid agent name (1 to 250 bytes of UTF-8, no space or control character)", req.Agent)
-	}
 	if req.Agent != "" {
+		if err := agentname.Check(req.Agent); err != nil {
+			return tokenResponse{}, fmt.Errorf("--agent: %w", err)
+		}
 		if revoked, err := db.Revoked(req.Agent); err != nil {
 			return tokenResponse{}, err
 		} else if revoked {
@@ -211,8 +211,8 @@ func shellQuote(s string) string {
 }
 
 func issue(ca *pki.CA, db *state.DB, name string) (issueResponse, error) {
-	if !pki.ValidName(name) {
-		return issueResponse{}, fmt.Errorf("bad agent name %q: 1 to 64 of A-Z a-z 0-9 . _ -", name)
+	if err := agentname.Check(name); err != nil {
+		return issueResponse{}, err
 	}
 	if db != nil {
 		if revoked, err := db.Revoked(name); err != nil {
@@ -276,8 +276,8 @@ func revoke(db *state.DB, name string) error {
 // revokeWith revokes the agent of ev, storing ev unless the agent was
 // revoked already.
 func revokeWith(db *state.DB, ev state.Event) error {
-	if !pki.ValidName(ev.Agent) {
-		return fmt.Errorf("bad agent name %q", ev.Agent)
+	if err := agentname.Check(ev.Agent); err != nil {
+		return err
 	}
 	_, err := db.Agent(ev.Agent)
 	if errors.Is(err, state.ErrNotFound) {

@@ -330,7 +330,7 @@ func (s *Server) handleConn(c net.Conn) {
 	case "h2", "http/1.1":
 		// An agent's own requests (its update, the check bundle) are not
 		// counted with the clients that enroll or bootstrap.
-		if name, ok := pki.AgentName(st); ok && s.db.CheckCert(name, pki.Fingerprint(st.PeerCertificates[0])) == nil {
+		if name, err := pki.AgentName(st); err == nil && s.db.CheckCert(name, pki.Fingerprint(st.PeerCertificates[0])) == nil {
 			authenticated(c)
 		}
 		if !s.httpConns.put(tc) {
@@ -338,9 +338,9 @@ func (s *Server) handleConn(c net.Conn) {
 		}
 		return
 	}
-	name, ok := pki.AgentName(st)
-	if !ok {
-		s.peerLog(addrPeer(c.RemoteAddr().String())).Info("agent refused: no valid client certificate", "remote", c.RemoteAddr().String())
+	name, err := pki.AgentName(st)
+	if err != nil {
+		s.peerLog(addrPeer(c.RemoteAddr().String())).Info("agent refused: no valid client certificate", "remote", c.RemoteAddr().String(), "err", err)
 		s.refuse(tc, wire.CodeNotAuthorized)
 		return
 	}
