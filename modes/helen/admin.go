@@ -50,6 +50,11 @@ type tokenResponse struct {
 	Expires time.Time `json:"expires"`
 	Agent   string    `json:"agent,omitempty"`
 	Join    string    `json:"join"`
+	// Helen is the address the join command has agents reach helen at,
+	// and HelenFrom what said so: --advertise, --san, --listen or the
+	// host name.
+	Helen     string `json:"helen"`
+	HelenFrom string `json:"helen_from"`
 }
 
 type issueResponse struct {
@@ -83,7 +88,7 @@ func (s *Server) adminHandler() http.Handler {
 		if !decode(w, r, &req) {
 			return
 		}
-		resp, err := newToken(s.db, req, s.JoinCommand)
+		resp, err := newToken(s.db, req, s.joiner())
 		if err != nil {
 			httpError(w, http.StatusBadRequest, "%v", err)
 			return
@@ -174,7 +179,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 // The functions below serve both the admin socket and the commands run
 // offline, with the data directory opened by the command itself.
 
-func newToken(db *state.DB, req tokenRequest, join func(string) string) (tokenResponse, error) {
+func newToken(db *state.DB, req tokenRequest, join joiner) (tokenResponse, error) {
 	if req.Uses < 1 {
 		return tokenResponse{}, fmt.Errorf("--uses must be at least 1, not %d", req.Uses)
 	}
@@ -195,11 +200,12 @@ func newToken(db *state.DB, req tokenRequest, join func(string) string) (tokenRe
 	if err != nil {
 		return tokenResponse{}, err
 	}
-	cmd := join(secret)
+	cmd := join.command(secret)
 	if t.Agent != "" {
 		cmd += " --name " + shellQuote(t.Agent)
 	}
-	return tokenResponse{Token: secret, ID: t.ID, Uses: t.Uses, Expires: t.Expires, Agent: t.Agent, Join: cmd}, nil
+	return tokenResponse{Token: secret, ID: t.ID, Uses: t.Uses, Expires: t.Expires, Agent: t.Agent, Join: cmd,
+		Helen: join.helen.Addr, HelenFrom: join.helen.From}, nil
 }
 
 // shellQuote quotes s for a POSIX shell where it needs it.

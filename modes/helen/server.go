@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,7 +57,7 @@ type Server struct {
 	agentsAdm  *admission // the agents' port's connections without a valid certificate
 	opsAdm     *admission // the operators' port's connections
 	logLim     *logLimiter
-	advertised string // the address in join commands
+	advertised advertisement // the address in join commands, once listening
 	closing    atomic.Bool
 	wg         sync.WaitGroup
 	metrics    *metrics
@@ -76,6 +77,19 @@ func New(cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
 	if cfg.DataDir == "" {
 		return nil, errors.New("helen: no data directory")
+	}
+	// Names first: a bad one changes nothing in the data directory.
+	for _, san := range cfg.SANs {
+		if err := pki.CheckSAN(san); err != nil {
+			return nil, fmt.Errorf("helen: --san: %w", err)
+		}
+	}
+	var advertiseHost string
+	if cfg.Advertise != "" {
+		var err error
+		if advertiseHost, err = checkAdvertise(cfg.Advertise); err != nil {
+			return nil, fmt.Errorf("helen: %w", err)
+		}
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("helen: data directory: %w", err)
@@ -105,7 +119,14 @@ func New(cfg Config) (*Server, error) {
 	if err := ca.SetClientLifetime(cfg.CertLifetime); err != nil {
 		return nil, fmt.Errorf("helen: --cert-lifetime: %w", err)
 	}
-	sans := append(pki.DefaultSANs(), cfg.SANs...)
+	// The address agents are told to dial (--advertise) is one the
+	// certificate they verify names.
+	sans := pki.DefaultSANs()
+	for _, san := range append(slices.Clone(cfg.SANs), advertiseHost) {
+		if san != "" && !slices.Contains(sans, san) {
+			sans = append(sans, san)
+		}
+	}
 	cert, err := pki.LoadOrCreateServer(cfg.DataDir, ca, sans)
 	if err != nil {
 		db.Close()
@@ -158,7 +179,6 @@ func (s *Server) Listen(agentsAddr, httpAddr string) (Listeners, error) {
 	if ls.Agents, err = net.Listen("tcp", agentsAddr); err != nil {
 		return ls, fmt.Errorf("agents' port: %w", err)
 	}
-	s.advertised = s.Advertised(ls.Agents.Addr())
 	if s.cfg.InsecurePlaintext && !isLoopback(ls.Agents.Addr()) {
 		ls.Agents.Close()
 		return ls, fmt.Errorf("--insecure-plaintext needs a loopback --listen address, not %s", agentsAddr)
@@ -171,6 +191,17 @@ func (s *Server) Listen(agentsAddr, httpAddr string) (Listeners, error) {
 	}
 	if ls.Admin, err = listenAdmin(filepath.Join(s.cfg.DataDir, socketFile)); err != nil {
 		ls.Agents.Close()
+		if ls.Ops != nil {
+			ls.Ops.Close()
+		}
+		return ls, err
+	}
+	// Recorded once every listener is open: a helen that could not listen
+	// leaves the record as it was.
+	s.advertised = s.advertise(ls.Agents.Addr())
+	if err := recordAdvertised(s.cfg.DataDir, s.advertised); err != nil {
+		ls.Agents.Close()
+		ls.Admin.Close()
 		if ls.Ops != nil {
 			ls.Ops.Close()
 		}
