@@ -87,6 +87,8 @@ type Config struct {
 
 	// logClock is the clock of the log rate limit (tests).
 	logClock func() time.Time
+	// dashClock is the clock of the dashboard's sessions (tests).
+	dashClock func() time.Time
 }
 
 func (c Config) withDefaults() Config {

@@ -57,6 +57,7 @@ type Server struct {
 	agentsAdm  *admission // the agents' port's connections without a valid certificate
 	opsAdm     *admission // the operators' port's connections
 	logLim     *logLimiter
+	dash       *dashSessions // the dashboard's login sessions
 	advertised advertisement // the address in join commands, once listening
 	closing    atomic.Bool
 	wg         sync.WaitGroup
@@ -148,6 +149,7 @@ func New(cfg Config) (*Server, error) {
 		metrics:   newMetrics(),
 	}
 	s.logLim = newLogLimiter(cfg.logClock)
+	s.dash = newDashSessions(cfg.dashClock)
 	s.limits = connBudget(fdLimit(), cfg)
 	s.agentsAdm = newAdmission("agents", s.limits.unauth, s.limits.unauthPerAddr, s.metrics, s.logRefusal("agents"))
 	s.opsAdm = newAdmission("operators", s.limits.ops, s.limits.opsPerAddr, s.metrics, s.logRefusal("operators"))
