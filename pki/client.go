@@ -13,10 +13,13 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/equus-monitoring/equus/agentname"
 )
 
-// ErrBadName is returned, wrapped, for an agent name that ValidName refuses.
-var ErrBadName = errors.New("pki: bad agent name")
+// ErrBadName is returned, wrapped, for an agent name that breaks the one
+// rule of agent names (agentname.Check); it is agentname.ErrInvalid.
+var ErrBadName = agentname.ErrInvalid
 
 // ErrBadCSR is returned, wrapped, for a certificate request that does not
 // parse, is not signed by its own key, or has a key helen does not accept.
@@ -29,8 +32,8 @@ const maxCSRSize = 16 << 10
 // CA's client lifetime (a year unless SetClientLifetime said otherwise):
 // Common Name name, ClientAuth only.
 func (ca *CA) IssueClient(name string, now time.Time) (certPEM, keyPEM []byte, err error) {
-	if !ValidName(name) {
-		return nil, nil, fmt.Errorf("issue %q: %w", name, ErrBadName)
+	if err := agentname.Check(name); err != nil {
+		return nil, nil, fmt.Errorf("issue: %w", err)
 	}
 	key, err := newKey()
 	if err != nil {
@@ -67,8 +70,8 @@ func (ca *CA) SignCSR(csrPEM []byte, now time.Time) (certPEM []byte, name string
 		return nil, "", err
 	}
 	name = csr.Subject.CommonName
-	if !ValidName(name) {
-		return nil, "", fmt.Errorf("sign request for %q: %w", name, ErrBadName)
+	if err := agentname.Check(name); err != nil {
+		return nil, "", fmt.Errorf("sign request: %w", err)
 	}
 	cert, err := ca.signClient(name, csr.PublicKey, now)
 	if err != nil {
@@ -119,8 +122,8 @@ func acceptableKey(pub crypto.PublicKey) error {
 // NewCSR makes an ECDSA P-256 key and a certificate request for the agent
 // name, and returns both PEM-encoded.
 func NewCSR(name string) (csrPEM, keyPEM []byte, err error) {
-	if !ValidName(name) {
-		return nil, nil, fmt.Errorf("certificate request for %q: %w", name, ErrBadName)
+	if err := agentname.Check(name); err != nil {
+		return nil, nil, fmt.Errorf("certificate request: %w", err)
 	}
 	key, err := newKey()
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"slices"
+
+	"github.com/equus-monitoring/equus/agentname"
 )
 
 // ErrPinMismatch is returned, wrapped, when no certificate matches a pin.
@@ -20,7 +22,7 @@ var ErrPinNotResolved = errors.New("pki: pinned CA not fetched yet (call Trust.R
 // asks for a client certificate and, when one is presented, verifies it
 // against the CA (ClientAuth usage, validity) and refuses the handshake if
 // it fails; a client without one (enrollment) gets through, and AgentName
-// then reports false. alpn lists the protocols served, in order of
+// then returns ErrNoClientCert. alpn lists the protocols served, in order of
 // preference. TLS 1.2 at least.
 func ServerConfig(ca *CA, cert tls.Certificate, alpn []string) *tls.Config {
 	return &tls.Config{
@@ -32,18 +34,24 @@ func ServerConfig(ca *CA, cert tls.Certificate, alpn []string) *tls.Config {
 	}
 }
 
+// ErrNoClientCert is returned by AgentName for a connection whose client
+// presented no certificate.
+var ErrNoClientCert = errors.New("pki: no client certificate")
+
 // AgentName returns the agent name of a connection: the Common Name of the
-// client certificate the server verified. It reports false when the client
-// presented none, or when the name is not a valid agent name.
-func AgentName(state tls.ConnectionState) (string, bool) {
+// client certificate the server verified. It returns ErrNoClientCert when
+// the client presented none, and agentname.Check's error when the name
+// breaks the rule of agent names (a certificate of helen's CA signed some
+// other way than by helen).
+func AgentName(state tls.ConnectionState) (string, error) {
 	if len(state.VerifiedChains) == 0 || len(state.VerifiedChains[0]) == 0 {
-		return "", false
+		return "", ErrNoClientCert
 	}
 	name := state.VerifiedChains[0][0].Subject.CommonName
-	if !ValidName(name) {
-		return "", false
+	if err := agentname.Check(name); err != nil {
+		return "", fmt.Errorf("client certificate: %w", err)
 	}
-	return name, true
+	return name, nil
 }
 
 // Trust says how an agent recognises helen: by a CA file, by a pin of the

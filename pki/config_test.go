@@ -219,8 +219,8 @@ func TestClientConfigTrust(t *testing.T) {
 var errAny = errors.New("any error")
 
 func TestAgentNameNone(t *testing.T) {
-	if name, ok := AgentName(tls.ConnectionState{}); ok {
-		t.Fatalf("AgentName of no certificate = %q, true", name)
+	if name, err := AgentName(tls.ConnectionState{}); !errors.Is(err, ErrNoClientCert) {
+		t.Fatalf("AgentName of no certificate = %q, %v; want ErrNoClientCert", name, err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -220,4 +221,48 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// TestCheckSAN: a name of the server certificate is also an address an
+// agent dials and a word of the join command.
+func TestCheckSAN(t *testing.T) {
+	tests := []struct {
+		name string
+		ok   bool
+	}{
+		{"monitor.example.com", true},
+		{"localhost", true},
+		{"web_1", true},
+		{"*.example.com", true},
+		{"10.0.0.7", true},
+		{"2001:db8::7", true},
+		{strings.Repeat("a.", 126) + "a", true},
+		{strings.Repeat("a.", 127) + "a", false}, // 255 bytes
+		{"", false},
+		{"a b", false},
+		{"a/b", false},
+		{"a:1", false},
+		{"user@host", false},
+		{"a;reboot", false},
+		{"$(reboot)", false},
+		{"'x'", false},
+		{"héllo", false},
+		{"a..b", false},
+		{"a.", false},
+		{".a", false},
+		{"-a.example.com", false},
+		{"a.*.com", false},
+	}
+	for _, tt := range tests {
+		err := CheckSAN(tt.name)
+		if (err == nil) != tt.ok {
+			t.Errorf("CheckSAN(%q) = %v, want ok %v", tt.name, err, tt.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "server certificate") {
+			t.Errorf("CheckSAN(%q) = %v: does not say what the name is for", tt.name, err)
+		}
+		if _, _, err := splitSANs([]string{tt.name}); (err == nil) != tt.ok {
+			t.Errorf("splitSANs(%q) = %v, want ok %v", tt.name, err, tt.ok)
+		}
+	}
 }

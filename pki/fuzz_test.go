@@ -3,6 +3,8 @@ package pki
 import (
 	"testing"
 	"time"
+
+	"github.com/equus-monitoring/equus/agentname"
 )
 
 // FuzzSignCSR feeds SignCSR arbitrary requests: it must never panic, and
@@ -25,7 +27,7 @@ func FuzzSignCSR(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !ValidName(name) {
+		if !agentname.Valid(name) {
 			t.Fatalf("signed for invalid name %q", name)
 		}
 		certs, err := ParseCertsPEM(certPEM)

@@ -95,8 +95,8 @@ func (s *testServer) serve(c *tls.Conn) {
 	if err != nil {
 		return
 	}
-	name, ok := AgentName(st)
-	if !ok {
+	name, err := AgentName(st)
+	if err != nil {
 		name = "-"
 	}
 	io.WriteString(c, name)

@@ -15,28 +15,6 @@ var ErrBadPin = errors.New("pki: bad pin")
 
 const pinPrefix = "sha256:"
 
-// maxNameLen is the longest agent name ValidName accepts, in bytes.
-const maxNameLen = 64
-
-// ValidName reports whether name can name an agent: 1 to 64 bytes of
-// [A-Za-z0-9._-], not starting with '.' or '-'. Such a name is safe as a
-// file name, a wire token and a database key.
-func ValidName(name string) bool {
-	if len(name) == 0 || len(name) > maxNameLen || name[0] == '.' || name[0] == '-' {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
 // Fingerprint returns "sha256:" and the hex SHA-256 of the certificate's DER
 // bytes. For a CA certificate, this is its pin.
 func Fingerprint(cert *x509.Certificate) string {

@@ -10,38 +10,6 @@ import (
 	"testing"
 )
 
-func TestValidName(t *testing.T) {
-	tests := []struct {
-		name string
-		ok   bool
-	}{
-		{"web-1", true},
-		{"a", true},
-		{"db_2.example.com", true},
-		{"9lives", true},
-		{"_x", true},
-		{"X.Y-z_0", true},
-		{strings.Repeat("a", 64), true},
-		{"", false},
-		{strings.Repeat("a", 65), false},
-		{".hidden", false},
-		{"-flag", false},
-		{"a b", false},
-		{"a/b", false},
-		{"../x", false},
-		{"a:1", false},
-		{"insecure-127.0.0.1:5000", false},
-		{"é", false},
-		{"a\n", false},
-		{"a\x00", false},
-	}
-	for _, tt := range tests {
-		if got := ValidName(tt.name); got != tt.ok {
-			t.Errorf("ValidName(%q) = %v, want %v", tt.name, got, tt.ok)
-		}
-	}
-}
-
 func TestParsePin(t *testing.T) {
 	hex64 := strings.Repeat("0123456789abcdef", 4)
 	tests := []struct {

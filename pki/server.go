@@ -59,6 +59,45 @@ func (ca *CA) issueServer(key crypto.Signer, sans []string, now time.Time) (tls.
 	}, nil
 }
 
+// maxDNSName is the longest DNS name CheckSAN accepts, in bytes.
+const maxDNSName = 253
+
+// CheckSAN reports what keeps name from being a name of helen's server
+// certificate, which is also an address agents dial and a word of the join
+// command: an IP address, or a DNS name of labels of ASCII letters, digits,
+// '-' and '_' joined by dots, at most 253 bytes, whose first label may be
+// "*" (a wildcard).
+func CheckSAN(name string) error {
+	if net.ParseIP(name) != nil {
+		return nil
+	}
+	bad := func(why string) error {
+		return fmt.Errorf("bad name %q for the server certificate: %s (want an IP address or a DNS name of A-Z a-z 0-9 - _ and dots)", name, why)
+	}
+	if name == "" {
+		return bad("empty")
+	}
+	if len(name) > maxDNSName {
+		return bad(fmt.Sprintf("%d bytes, more than %d", len(name), maxDNSName))
+	}
+	for i, label := range strings.Split(name, ".") {
+		switch {
+		case label == "":
+			return bad("an empty label")
+		case label == "*" && i == 0:
+			continue
+		case label[0] == '-':
+			return bad(fmt.Sprintf("label %q starts with '-'", label))
+		}
+		for _, c := range []byte(label) {
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+				return bad(fmt.Sprintf("%q is not allowed", c))
+			}
+		}
+	}
+	return nil
+}
+
 // splitSANs sorts names into DNS names and IP addresses.
 func splitSANs(sans []string) ([]string, []net.IP, error) {
 	if len(sans) == 0 {
@@ -67,12 +106,12 @@ func splitSANs(sans []string) ([]string, []net.IP, error) {
 	var dns []string
 	var ips []net.IP
 	for _, s := range sans {
+		if err := CheckSAN(s); err != nil {
+			return nil, nil, err
+		}
 		if ip := net.ParseIP(s); ip != nil {
 			ips = append(ips, ip)
 			continue
-		}
-		if s == "" || strings.ContainsAny(s, " /:@") {
-			return nil, nil, fmt.Errorf("bad name %q", s)
 		}
 		dns = append(dns, s)
 	}
@@ -173,7 +212,7 @@ func serverCertCurrent(cert tls.Certificate, ca *CA, want []string, now time.Tim
 // are configured: the host name, localhost and the loopback addresses.
 func DefaultSANs() []string {
 	sans := []string{"localhost", "127.0.0.1", "::1"}
-	if host, err := os.Hostname(); err == nil && host != "" && host != "localhost" && ValidName(host) {
+	if host, err := os.Hostname(); err == nil && host != "" && host != "localhost" && CheckSAN(host) == nil && !strings.HasPrefix(host, "*") {
 		sans = append([]string{host}, sans...)
 	}
 	return sans

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/equus-monitoring/equus/agentname"
 )
 
 // Agent is what helen knows of an agent. Its JSON is the API's (helen
@@ -92,9 +94,19 @@ func (r *agentRecord) used(fingerprint string) {
 	}
 }
 
-// validName reports whether s can name an agent or a check in the store.
+// validName reports whether s can name a check or a schedule in the store.
+// Agent names follow the stricter rule of all agent names: checkAgent.
 func validName(s string) bool {
 	return s != "" && len(s) <= 1024 && !strings.ContainsRune(s, 0)
+}
+
+// checkAgent returns nil for a name an agent can have (agentname.Check),
+// else an error for op wrapping both ErrInvalid and the rule's error.
+func checkAgent(op, name string) error {
+	if err := agentname.Check(name); err != nil {
+		return fmt.Errorf("%s: %w: %w", op, ErrInvalid, err)
+	}
+	return nil
 }
 
 // AgentSeen records that agent a was seen at a.LastSeen (now, if zero). It
@@ -103,8 +115,8 @@ func validName(s string) bool {
 // set from a. It returns ErrRevoked for a revoked agent, and
 // ErrCertReplaced for a certificate other than the one pinned for it.
 func (db *DB) AgentSeen(a Agent) error {
-	if !validName(a.Name) {
-		return fmt.Errorf("agent seen %q: %w: name", a.Name, ErrInvalid)
+	if err := checkAgent("agent seen", a.Name); err != nil {
+		return err
 	}
 	seen := a.LastSeen
 	if seen.IsZero() {
@@ -301,8 +313,8 @@ func disconnectTx(tx *bolt.Tx, name string, at time.Time) error {
 // Revoking an agent revoked already changes nothing: it keeps the time of
 // its first revocation, and evs are not stored.
 func (db *DB) Revoke(name string, at time.Time, evs ...Event) error {
-	if !validName(name) {
-		return fmt.Errorf("revoke %q: %w: name", name, ErrInvalid)
+	if err := checkAgent("revoke", name); err != nil {
+		return err
 	}
 	vals, err := encodeEvents(evs)
 	if err != nil {
@@ -355,8 +367,11 @@ func (db *DB) CheckCert(name, fingerprint string) error {
 // refused. It creates the agent when helen does not know it yet, and
 // returns ErrRevoked for a revoked agent.
 func (db *DB) PinCert(name, fingerprint string, now time.Time) error {
-	if !validName(name) || fingerprint == "" {
-		return fmt.Errorf("pin certificate of %q: %w", name, ErrInvalid)
+	if err := checkAgent("pin certificate", name); err != nil {
+		return err
+	}
+	if fingerprint == "" {
+		return fmt.Errorf("pin certificate of %s: %w: no fingerprint", name, ErrInvalid)
 	}
 	err := db.update(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketRevoked).Get([]byte(name)) != nil {
@@ -396,8 +411,11 @@ func (db *DB) PinCert(name, fingerprint string, now time.Time) error {
 // later one was. A later renewal, enrollment or helen issue replaces a
 // pending certificate.
 func (db *DB) RenewCert(name, current, next string, now time.Time, minInterval time.Duration) error {
-	if !validName(name) || current == "" || next == "" {
-		return fmt.Errorf("renew certificate of %q: %w", name, ErrInvalid)
+	if err := checkAgent("renew certificate", name); err != nil {
+		return err
+	}
+	if current == "" || next == "" {
+		return fmt.Errorf("renew certificate of %s: %w: no fingerprint", name, ErrInvalid)
 	}
 	err := db.update(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketRevoked).Get([]byte(name)) != nil {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/equus-monitoring/equus/agentname"
 )
 
 // Event is a change: of the status of a schedule on an agent (From and To
@@ -43,7 +45,7 @@ func (db *DB) AddEvents(evs ...Event) error {
 func encodeEvents(evs []Event) ([][]byte, error) {
 	vals := make([][]byte, len(evs))
 	for i, ev := range evs {
-		if !validName(ev.Agent) {
+		if !agentname.Valid(ev.Agent) {
 			return nil, fmt.Errorf("add event: %w: agent %q", ErrInvalid, ev.Agent)
 		}
 		if ev.Time.Before(time.Unix(0, 0)) {

@@ -23,8 +23,8 @@ import (
 // unknown or forgotten already. It does not look at whether the agent is
 // connected: helen does, where it knows.
 func (db *DB) Forget(name string, at time.Time, evs ...Event) error {
-	if !validName(name) {
-		return fmt.Errorf("forget %q: %w: name", name, ErrInvalid)
+	if err := checkAgent("forget", name); err != nil {
+		return err
 	}
 	vals, err := encodeEvents(evs)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/equus-monitoring/equus/agentname"
 	"github.com/equus-monitoring/equus/result"
 	bolt "go.etcd.io/bbolt"
 )
@@ -37,7 +38,7 @@ type Result struct {
 // CapLongOutput).
 func encodeResult(r Result) ([]byte, error) {
 	switch {
-	case !validName(r.Agent):
+	case !agentname.Valid(r.Agent):
 		return nil, fmt.Errorf("%w: agent name %q", ErrInvalid, r.Agent)
 	case !validName(r.Check):
 		return nil, fmt.Errorf("%w: check name %q", ErrInvalid, r.Check)

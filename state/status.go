@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/equus-monitoring/equus/agentname"
 	"github.com/equus-monitoring/equus/result"
 	bolt "go.etcd.io/bbolt"
 )
@@ -33,7 +34,7 @@ func (db *DB) PutStatuses(sts ...Status) error {
 	vals := make([][]byte, len(sts))
 	for i, st := range sts {
 		switch {
-		case !validName(st.Agent) || !validName(st.Schedule):
+		case !agentname.Valid(st.Agent) || !validName(st.Schedule):
 			return fmt.Errorf("put status %q %q: %w: name", st.Agent, st.Schedule, ErrInvalid)
 		case !result.Status(st.Status).Valid():
 			return fmt.Errorf("put status %s %s: %w: status %q", st.Agent, st.Schedule, ErrInvalid, st.Status)
@@ -124,8 +125,8 @@ func deleteStatusesTx(tx *bolt.Tx, match func(agent, schedule string) bool) erro
 // SetAgentDown records that an agent was declared down at at, or, with a
 // zero at, that it is up again.
 func (db *DB) SetAgentDown(agent string, at time.Time) error {
-	if !validName(agent) {
-		return fmt.Errorf("set agent down %q: %w: name", agent, ErrInvalid)
+	if err := checkAgent("set agent down", agent); err != nil {
+		return err
 	}
 	err := db.batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketDown)

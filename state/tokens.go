@@ -61,8 +61,13 @@ func tokenHash(secret string) []byte {
 // now+spec.TTL. It returns the secret, url-safe base64 of 256 random bits,
 // which is not stored and cannot be recovered.
 func (db *DB) CreateToken(spec TokenSpec, now time.Time) (secret string, t Token, err error) {
-	if spec.Uses < 1 || spec.TTL <= 0 || (spec.Agent != "" && !validName(spec.Agent)) {
-		return "", Token{}, fmt.Errorf("create token: %w: uses %d, ttl %v, agent %q", ErrInvalid, spec.Uses, spec.TTL, spec.Agent)
+	if spec.Uses < 1 || spec.TTL <= 0 {
+		return "", Token{}, fmt.Errorf("create token: %w: uses %d, ttl %v", ErrInvalid, spec.Uses, spec.TTL)
+	}
+	if spec.Agent != "" {
+		if err := checkAgent("create token", spec.Agent); err != nil {
+			return "", Token{}, err
+		}
 	}
 	var buf [secretLen]byte
 	rand.Read(buf[:]) // never fails (crypto/rand documents it)
@@ -92,8 +97,8 @@ func (db *DB) CreateToken(spec TokenSpec, now time.Time) (secret string, t Token
 // name in particular asks for a name that is known already. A refusal
 // spends nothing.
 func (db *DB) Enroll(secret string, a Agent, now time.Time) error {
-	if !validName(a.Name) {
-		return fmt.Errorf("enroll %q: %w: name", a.Name, ErrInvalid)
+	if err := checkAgent("enroll", a.Name); err != nil {
+		return err
 	}
 	hash := tokenHash(secret)
 	err := db.update(func(tx *bolt.Tx) error {

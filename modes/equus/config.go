@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"k8s.io/utils/clock"
 
+	"github.com/equus-monitoring/equus/agentname"
 	"github.com/equus-monitoring/equus/lua"
 	"github.com/equus-monitoring/equus/modes/setup"
 	"github.com/equus-monitoring/equus/pki"
@@ -52,6 +53,8 @@ type Config struct {
 	Token string
 	// Name is the agent name asked for at enrollment.
 	Name string
+	// nameFromHost reports whether Name is the host name, no --name given.
+	nameFromHost bool
 	// DataDir holds the enrolled certificate, its key and helen's CA.
 	DataDir string
 	// ChecksDir overlays the embedded check library; empty: none.
@@ -170,8 +173,12 @@ func (cfg Config) validate() error {
 	if cfg.CertFile == "" && cfg.Token == "" && !enrolled(cfg.DataDir) {
 		return fmt.Errorf("not enrolled: give --cert FILE --key FILE, or --token TOKEN (no certificate in %s)", cfg.DataDir)
 	}
-	if cfg.CertFile == "" && cfg.Token != "" && !enrolled(cfg.DataDir) && !pki.ValidName(cfg.Name) {
-		return fmt.Errorf("--name %q is not a valid agent name", cfg.Name)
+	if cfg.CertFile == "" && cfg.Token != "" && !enrolled(cfg.DataDir) {
+		if err := agentname.Check(cfg.Name); err != nil && cfg.nameFromHost {
+			return fmt.Errorf("the host name as the agent name: %w; give --name NAME", err)
+		} else if err != nil {
+			return fmt.Errorf("--name: %w", err)
+		}
 	}
 	return nil
 }
@@ -248,7 +255,7 @@ func ConfigFromCLI(c *cli.Context, version string) (Config, error) {
 		if err != nil {
 			return cfg, fmt.Errorf("agent name: %w (give --name)", err)
 		}
-		cfg.Name = host
+		cfg.Name, cfg.nameFromHost = host, true
 	}
 	if cfg.ChecksDir == "" {
 		if d := BundleDir(cfg.DataDir); isDir(d) {

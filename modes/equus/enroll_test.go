@@ -212,9 +212,9 @@ func TestEnrolledRestart(t *testing.T) {
 	if n := es.requests.Load(); n != 1 {
 		t.Errorf("%d enrollment requests, want 1", n)
 	}
-	if name, ok := pki.AgentName(hc.c.(interface {
+	if name, err := pki.AgentName(hc.c.(interface {
 		ConnectionState() tls.ConnectionState
-	}).ConnectionState()); !ok || name != "db-2" {
-		t.Errorf("helen sees agent %q", name)
+	}).ConnectionState()); err != nil || name != "db-2" {
+		t.Errorf("helen sees agent %q (%v)", name, err)
 	}
 }

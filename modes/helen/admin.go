@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/equus-monitoring/equus/agentname"
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/state"
-	"github.com/equus-monitoring/equus/wire"
 )
 
 // The admin socket serves the helen commands (token, issue, agents, revoke,
@@ -50,6 +50,11 @@ type tokenResponse struct {
 	Expires time.Time `json:"expires"`
 	Agent   string    `json:"agent,omitempty"`
 	Join    string    `json:"join"`
+	// Helen is the address the join command has agents reach helen at,
+	// and HelenFrom what said so: --advertise, --san, --listen or the
+	// host name.
+	Helen     string `json:"helen"`
+	HelenFrom string `json:"helen_from"`
 }
 
 type issueResponse struct {
@@ -83,7 +88,7 @@ func (s *Server) adminHandler() http.Handler {
 		if !decode(w, r, &req) {
 			return
 		}
-		resp, err := newToken(s.db, req, s.JoinCommand)
+		resp, err := newToken(s.db, req, s.joiner())
 		if err != nil {
 			httpError(w, http.StatusBadRequest, "%v", err)
 			return
@@ -174,17 +179,17 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 // The functions below serve both the admin socket and the commands run
 // offline, with the data directory opened by the command itself.
 
-func newToken(db *state.DB, req tokenRequest, join func(string) string) (tokenResponse, error) {
+func newToken(db *state.DB, req tokenRequest, join joiner) (tokenResponse, error) {
 	if req.Uses < 1 {
 		return tokenResponse{}, fmt.Errorf("--uses must be at least 1, not %d", req.Uses)
 	}
 	if req.TTL <= 0 {
 		return tokenResponse{}, fmt.Errorf("--ttl must be positive, not %s", req.TTL)
 	}
-	if req.Agent != "" && !wire.ValidString(req.Agent) {
-		return tokenResponse{}, fmt.Errorf("--agent %q is not a valid agent name (1 to 250 bytes of UTF-8, no space or control character)", req.Agent)
-	}
 	if req.Agent != "" {
+		if err := agentname.Check(req.Agent); err != nil {
+			return tokenResponse{}, fmt.Errorf("--agent: %w", err)
+		}
 		if revoked, err := db.Revoked(req.Agent); err != nil {
 			return tokenResponse{}, err
 		} else if revoked {
@@ -195,11 +200,12 @@ func newToken(db *state.DB, req tokenRequest, join func(string) string) (tokenRe
 	if err != nil {
 		return tokenResponse{}, err
 	}
-	cmd := join(secret)
+	cmd := join.command(secret)
 	if t.Agent != "" {
 		cmd += " --name " + shellQuote(t.Agent)
 	}
-	return tokenResponse{Token: secret, ID: t.ID, Uses: t.Uses, Expires: t.Expires, Agent: t.Agent, Join: cmd}, nil
+	return tokenResponse{Token: secret, ID: t.ID, Uses: t.Uses, Expires: t.Expires, Agent: t.Agent, Join: cmd,
+		Helen: join.helen.Addr, HelenFrom: join.helen.From}, nil
 }
 
 // shellQuote quotes s for a POSIX shell where it needs it.
@@ -211,8 +217,8 @@ func shellQuote(s string) string {
 }
 
 func issue(ca *pki.CA, db *state.DB, name string) (issueResponse, error) {
-	if !pki.ValidName(name) {
-		return issueResponse{}, fmt.Errorf("bad agent name %q: 1 to 64 of A-Z a-z 0-9 . _ -", name)
+	if err := agentname.Check(name); err != nil {
+		return issueResponse{}, err
 	}
 	if db != nil {
 		if revoked, err := db.Revoked(name); err != nil {
@@ -276,8 +282,8 @@ func revoke(db *state.DB, name string) error {
 // revokeWith revokes the agent of ev, storing ev unless the agent was
 // revoked already.
 func revokeWith(db *state.DB, ev state.Event) error {
-	if !pki.ValidName(ev.Agent) {
-		return fmt.Errorf("bad agent name %q", ev.Agent)
+	if err := agentname.Check(ev.Agent); err != nil {
+		return err
 	}
 	_, err := db.Agent(ev.Agent)
 	if errors.Is(err, state.ErrNotFound) {

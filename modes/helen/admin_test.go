@@ -223,7 +223,7 @@ func TestAdminOffline(t *testing.T) {
 	if err != nil || len(rs) != 1 || rs[0].Status != "warning" {
 		t.Fatalf("history offline: %v %+v", err, rs)
 	}
-	join, err := offlineJoin(h.dir)
+	join, err := offlineJoiner(h.dir)
 	if err != nil {
 		t.Fatal(err)
 	}

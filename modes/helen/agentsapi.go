@@ -97,8 +97,8 @@ func (s *Server) agentOnly(h http.HandlerFunc) http.HandlerFunc {
 			httpError(w, http.StatusUnauthorized, "agent certificate required")
 			return
 		}
-		name, ok := pki.AgentName(*r.TLS)
-		if !ok {
+		name, err := pki.AgentName(*r.TLS)
+		if err != nil {
 			httpError(w, http.StatusUnauthorized, "agent certificate required")
 			return
 		}

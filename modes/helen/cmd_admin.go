@@ -99,7 +99,7 @@ func tokenCommand() *cli.Command {
 			err := withHelen(c, func(a *adminClient) error {
 				return a.do(c.Context, http.MethodPost, "/token", req, &resp)
 			}, func(db *state.DB) error {
-				join, err := offlineJoin(c.String("data"))
+				join, err := offlineJoiner(c.String("data"))
 				if err != nil {
 					return err
 				}
@@ -116,31 +116,14 @@ func tokenCommand() *cli.Command {
 			if resp.Agent != "" {
 				agent = ", for agent " + resp.Agent
 			}
-			fmt.Fprintf(c.App.Writer, "token: %s\nuses: %d, expires %s%s\njoin a machine, as root on it:\n  %s\n",
-				resp.Token, resp.Uses, resp.Expires.Local().Format(time.RFC3339), agent, resp.Join)
+			fmt.Fprintf(c.App.Writer, "token: %s\nuses: %d, expires %s%s\n", resp.Token, resp.Uses, resp.Expires.Local().Format(time.RFC3339), agent)
+			if resp.Helen != "" { // a helen of an earlier version does not say
+				fmt.Fprintln(c.App.Writer, tty.Line(advertisement{Addr: resp.Helen, From: resp.HelenFrom}.explain()))
+			}
+			fmt.Fprintf(c.App.Writer, "join a machine, as root on it:\n  %s\n", resp.Join)
 			return nil
 		},
 	}
-}
-
-// offlineJoin returns the join command maker of a helen that is not
-// running, from its data directory, which it leaves as it is: the CA and
-// server certificate are helen serve's to make and renew.
-func offlineJoin(dataDir string) (func(string) string, error) {
-	ca, err := pki.LoadCA(dataDir)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := pki.LoadServer(dataDir)
-	if err != nil {
-		return nil, err
-	}
-	key, err := recordedUpdateKey(dataDir)
-	if err != nil {
-		return nil, err
-	}
-	s := &Server{ca: ca, cert: cert, cfg: Config{UpdateKey: key}}
-	return s.JoinCommand, nil
 }
 
 func issueCommand() *cli.Command {

@@ -31,8 +31,8 @@ that joins a machine.`,
 			&cli.BoolFlag{Name: "no-update", Usage: "offer agents no update", EnvVars: []string{"HELEN_NO_UPDATE"}},
 			&cli.StringFlag{Name: "update-key", Usage: "minisign public `KEY` (or a file holding it) that signs the releases and the check directory's manifest: " +
 				"helen offers only what it signed, and the machines that join take only that", EnvVars: []string{"HELEN_UPDATE_KEY"}},
-			&cli.StringSliceFlag{Name: "san", Usage: "add `NAME` (DNS name or IP) to the server certificate", EnvVars: []string{"HELEN_SANS"}},
-			&cli.StringFlag{Name: "advertise", Usage: "`HOST:PORT` agents reach helen at, for join commands", EnvVars: []string{"HELEN_ADVERTISE"}},
+			&cli.StringSliceFlag{Name: "san", Usage: "add `NAME` (DNS name or IP) to the server certificate; the first is where join commands send agents, with --listen's port", EnvVars: []string{"HELEN_SANS"}},
+			&cli.StringFlag{Name: "advertise", Usage: "`HOST:PORT` join commands send agents to, instead of the first --san (its host is added to the server certificate)", EnvVars: []string{"HELEN_ADVERTISE"}},
 			&cli.DurationFlag{Name: "history-max-age", Value: 30 * 24 * time.Hour, Usage: "prune results, events and expired enrollment tokens older than `AGE`", EnvVars: []string{"HELEN_HISTORY_MAX_AGE"}},
 			&cli.IntFlag{Name: "history-max-per-check", Value: 10000, Usage: "keep at most `N` results per agent, check and schedule", EnvVars: []string{"HELEN_HISTORY_MAX_PER_CHECK"}},
 			dbCheckFlag(),
@@ -116,7 +116,8 @@ that joins a machine.`,
 			if token, created := srv.AdminToken(); created {
 				fmt.Fprintf(out, "admin token for the operators' API (printed once; kept in %s):\n  %s\n", filepath.Join(cfg.DataDir, adminTokenFile), token)
 			}
-			fmt.Fprintf(out, "join a machine, as root on it (make a token with `equus helen token`):\n  %s\n", srv.JoinCommand("TOKEN"))
+			join := srv.joiner()
+			fmt.Fprintf(out, "%s\njoin a machine, as root on it (make a token with `equus helen token`):\n  %s\n", join.helen.explain(), join.command("TOKEN"))
 			log.Info("helen started", "version", version, "pid", os.Getpid())
 			err = srv.Serve(c.Context, ls)
 			log.Info("helen stopped")

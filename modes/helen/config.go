@@ -22,9 +22,12 @@ type Config struct {
 	// releases directory offers a newer one.
 	Version string
 	// Advertise is the HOST:PORT agents reach helen at, for the join
-	// command; by default the host name and the agents' port.
+	// command; its host is added to the server certificate. By default
+	// the first of SANs, else the agents' listener's own address, else
+	// the host name, with the agents' port.
 	Advertise string
-	// SANs are names and addresses added to the server certificate.
+	// SANs are names and addresses added to the server certificate
+	// (pki.CheckSAN).
 	SANs []string
 	// ChecksDir is the check bundle served to agents ("" for none).
 	ChecksDir string
@@ -84,6 +87,8 @@ type Config struct {
 
 	// logClock is the clock of the log rate limit (tests).
 	logClock func() time.Time
+	// dashClock is the clock of the dashboard's sessions (tests).
+	dashClock func() time.Time
 }
 
 func (c Config) withDefaults() Config {

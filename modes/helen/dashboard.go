@@ -2,10 +2,7 @@ package helen
 
 import (
 	"cmp"
-	"crypto/hmac"
-	"crypto/sha256"
 	"embed"
-	"encoding/base64"
 	"html/template"
 	"net/http"
 	"slices"
@@ -19,8 +16,9 @@ import (
 // The dashboard: one page on the operators' port, at /, that shows what
 // `helen status`, `helen agents` and `helen events` show, and refreshes
 // itself. It is read-only. A browser logs in once with the admin token and
-// then carries a session cookie derived from it, so that a new token
-// (DATA/admin-token removed, helen restarted) logs every browser out.
+// then carries a session cookie, the id of a session in helen's memory
+// (dashsession.go) that ends 12 hours after the login, at logout, or with
+// helen.
 
 //go:embed dashboard.html dashboard.css
 var dashboardFiles embed.FS
@@ -35,10 +33,10 @@ var dashboardTemplate = template.Must(template.New("dashboard.html").Funcs(templ
 
 const (
 	sessionCookie    = "helen_session"
-	sessionLifetime  = 12 * time.Hour
-	dashboardEvents  = 25  // the newest events the page shows
-	dashboardRows    = 500 // statuses and agents the page shows at most
-	dashboardRefresh = 10  // seconds between reloads of the page
+	maxLoginForm     = 4 << 10 // bytes of a login or logout form
+	dashboardEvents  = 25      // the newest events the page shows
+	dashboardRows    = 500     // statuses and agents the page shows at most
+	dashboardRefresh = 10      // seconds between reloads of the page
 	// dashboardLongOutput is the most bytes of a status's long output the
 	// page shows, so that 500 statuses make a page of a few MiB at most.
 	dashboardLongOutput = 4 << 10
@@ -60,7 +58,8 @@ func dashboardLong(s string) string {
 // dashboardPage is what the template shows.
 type dashboardPage struct {
 	LoggedIn bool
-	Failed   bool // a login with a wrong token
+	Failed   bool   // a login with a wrong token
+	CSRF     string // the session's token for its logout form; "" for the bearer token
 	Version  string
 	Now      time.Time
 	Refresh  int
@@ -74,31 +73,37 @@ type dashboardPage struct {
 	Events            []state.Event // newest first
 }
 
-// sessionValue is the cookie's value for the admin token: a MAC of it, so
-// that the cookie is not the token itself.
-func sessionValue(token string) string {
-	m := hmac.New(sha256.New, []byte(token))
-	m.Write([]byte("helen dashboard session v1"))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+// sessionCookieOf returns the session cookie with value, kept by the
+// browser for maxAge seconds (negative: removed).
+func sessionCookieOf(value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name: sessionCookie, Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode,
+	}
 }
 
-// loggedIn reports whether r carries a valid session cookie or the admin
-// token as a bearer token.
-func loggedIn(r *http.Request, token string) bool {
-	if token == "" {
-		return false
-	}
-	if authorized(r, token) {
-		return true
-	}
+// sessionID is the id r's session cookie carries, "" for none.
+func sessionID(r *http.Request) string {
 	c, err := r.Cookie(sessionCookie)
-	return err == nil && hmac.Equal([]byte(c.Value), []byte(sessionValue(token)))
+	if err != nil {
+		return ""
+	}
+	return c.Value
 }
 
 func (s *Server) dashboardRoutes(mux *http.ServeMux) {
 	token := s.monitor.token
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		if !loggedIn(r, token) {
+		var csrf string
+		switch sess, ok := s.dash.use(sessionID(r)); {
+		case token != "" && authorized(r, token):
+		case token != "" && ok:
+			csrf = sess.csrf
+		default:
+			if sessionID(r) != "" {
+				// Expired, ended, or never one: the browser forgets it.
+				http.SetCookie(w, sessionCookieOf("", -1))
+			}
 			s.renderDashboard(w, http.StatusOK, dashboardPage{})
 			return
 		}
@@ -108,23 +113,32 @@ func (s *Server) dashboardRoutes(mux *http.ServeMux) {
 			http.Error(w, "dashboard: "+err.Error(), http.StatusInternalServerError)
 			return
 		}
+		page.CSRF = csrf
 		s.renderDashboard(w, http.StatusOK, page)
 	})
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+		r.Body = http.MaxBytesReader(w, r.Body, maxLoginForm)
 		if !isToken(r.PostFormValue("token"), token) {
 			s.peerLog(addrPeer(r.RemoteAddr)).Info("dashboard: login with a wrong token", "remote", r.RemoteAddr)
 			s.renderDashboard(w, http.StatusUnauthorized, dashboardPage{Failed: true})
 			return
 		}
-		http.SetCookie(w, &http.Cookie{
-			Name: sessionCookie, Value: sessionValue(token), Path: "/",
-			MaxAge: int(sessionLifetime / time.Second), HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode,
-		})
+		id, _ := s.dash.create()
+		http.SetCookie(w, sessionCookieOf(id, int(sessionLifetime/time.Second)))
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
 	mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
-		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Path: "/", MaxAge: -1, HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
+		r.Body = http.MaxBytesReader(w, r.Body, maxLoginForm)
+		id := sessionID(r)
+		if !s.dash.end(id, r.PostFormValue("csrf")) {
+			if _, live := s.dash.use(id); live {
+				// The session's own page sends its token: this request
+				// came from somewhere else.
+				http.Error(w, "logout: the form is not this session's; log out from the dashboard's own page", http.StatusForbidden)
+				return
+			}
+		}
+		http.SetCookie(w, sessionCookieOf("", -1))
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
 	mux.HandleFunc("GET /dashboard.css", func(w http.ResponseWriter, r *http.Request) {

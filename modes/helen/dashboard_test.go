@@ -2,11 +2,16 @@ package helen
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -89,6 +94,7 @@ func TestDashboard(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("page with a session: %d", resp.StatusCode)
 	}
+	csrf := csrfOf(t, body)
 	for _, want := range []string{"web-1", "disk-root", "CRITICAL", "1 of 1 agents", "&lt;script&gt;alert(1)&lt;/script&gt;", "NEW</span> → <span class=\"critical\">CRITICAL"} {
 		if !strings.Contains(body, strings.ReplaceAll(want, "1 of 1 agents", "<b>1</b> of 1 agents")) {
 			t.Errorf("page lacks %q", want)
@@ -114,7 +120,7 @@ func TestDashboard(t *testing.T) {
 		t.Error("the token itself as the cookie opened the page")
 	}
 
-	resp, _ = c.page(http.MethodPost, "/logout", nil, cookie)
+	resp, _ = c.page(http.MethodPost, "/logout", url.Values{"csrf": {csrf}}, cookie)
 	if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 || resp.Cookies()[0].MaxAge >= 0 {
 		t.Errorf("logout: %d, cookies %v", resp.StatusCode, resp.Cookies())
 	}
@@ -123,6 +129,169 @@ func TestDashboard(t *testing.T) {
 	}
 	if resp, _ := c.page(http.MethodGet, "/nope", nil, cookie); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("GET /nope: %d, want 404", resp.StatusCode)
+	}
+}
+
+// csrfOf returns the token of the logout form of a dashboard page.
+func csrfOf(t testing.TB, page string) string {
+	t.Helper()
+	m := regexp.MustCompile(`<input type="hidden" name="csrf" value="([^"]+)">`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no logout form with a csrf token in the page:\n%.300s", page)
+	}
+	return m[1]
+}
+
+// login logs c in and returns the session cookie and the page's csrf
+// token.
+func (c *opsClient) login() (*http.Cookie, string) {
+	c.t.Helper()
+	resp, _ := c.page(http.MethodPost, "/login", url.Values{"token": {c.token}}, nil)
+	if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 {
+		c.t.Fatalf("login: %d, cookies %v", resp.StatusCode, resp.Cookies())
+	}
+	cookie := resp.Cookies()[0]
+	resp, body := c.page(http.MethodGet, "/", nil, cookie)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "agents connected") {
+		c.t.Fatalf("page right after login: %d, logged in %v", resp.StatusCode, strings.Contains(body, "agents connected"))
+	}
+	return cookie, csrfOf(c.t, body)
+}
+
+// opens reports whether cookie opens the dashboard, rather than its
+// login form.
+func (c *opsClient) opens(cookie *http.Cookie) bool {
+	c.t.Helper()
+	resp, body := c.page(http.MethodGet, "/", nil, cookie)
+	in, form := strings.Contains(body, "agents connected"), strings.Contains(body, `action="/login"`)
+	if resp.StatusCode != http.StatusOK || in == form {
+		c.t.Fatalf("page: %d, logged in %v, login form %v", resp.StatusCode, in, form)
+	}
+	return in
+}
+
+// TestDashboardSessionExpires: a session ends on the server 12 hours after
+// its login, however long the browser keeps the cookie.
+func TestDashboardSessionExpires(t *testing.T) {
+	clock := newFakeClock()
+	h := startHelen(t, Config{dashClock: clock.now})
+	c := browser(t, h)
+	cookie, _ := c.login()
+	if cookie.MaxAge != int(sessionLifetime/time.Second) {
+		t.Errorf("cookie MaxAge %d, want %d", cookie.MaxAge, int(sessionLifetime/time.Second))
+	}
+	clock.advance(sessionLifetime - time.Second)
+	if !c.opens(cookie) {
+		t.Fatal("the session ended before 12 hours")
+	}
+	clock.advance(time.Second)
+	if c.opens(cookie) {
+		t.Fatal("a cookie kept by the browser opens the page 12 hours after its login")
+	}
+	if n := h.srv.dash.len(); n != 0 {
+		t.Errorf("%d sessions kept after expiry", n)
+	}
+	resp, _ := c.page(http.MethodGet, "/", nil, cookie)
+	if cs := resp.Cookies(); len(cs) != 1 || cs[0].MaxAge >= 0 {
+		t.Errorf("the page did not tell the browser to forget the expired cookie: %v", cs)
+	}
+}
+
+// TestDashboardLogout: logout ends the session on the server, so a copy
+// of the cookie stops working too; a logout without the session's own
+// form token (a page of another site) ends nothing.
+func TestDashboardLogout(t *testing.T) {
+	h := startHelen(t, Config{})
+	c := browser(t, h)
+	cookie, csrf := c.login()
+	copied := &http.Cookie{Name: cookie.Name, Value: cookie.Value}
+	other, otherCSRF := c.login()
+
+	for _, bad := range []url.Values{nil, {"csrf": {""}}, {"csrf": {"x" + csrf}}, {"csrf": {otherCSRF}}} {
+		resp, _ := c.page(http.MethodPost, "/logout", bad, cookie)
+		if resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
+			t.Errorf("logout with csrf %q: %d, cookies %v; want 403 and the cookie kept", bad.Get("csrf"), resp.StatusCode, resp.Cookies())
+		}
+	}
+	if !c.opens(copied) {
+		t.Fatal("a refused logout ended the session")
+	}
+	if resp, _ := c.page(http.MethodGet, "/logout", nil, cookie); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET /logout: %d, want 405", resp.StatusCode)
+	}
+
+	resp, _ := c.page(http.MethodPost, "/logout", url.Values{"csrf": {csrf}}, cookie)
+	if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 || resp.Cookies()[0].MaxAge >= 0 || resp.Cookies()[0].Value != "" {
+		t.Fatalf("logout: %d, cookies %v; want 303 and the cookie cleared", resp.StatusCode, resp.Cookies())
+	}
+	if c.opens(copied) {
+		t.Fatal("a copy of the cookie opens the page after logout")
+	}
+	if !c.opens(other) {
+		t.Error("logging out one session ended another")
+	}
+	// Logging out again, with nothing to end, only clears the cookie.
+	if resp, _ := c.page(http.MethodPost, "/logout", url.Values{"csrf": {csrf}}, cookie); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("second logout: %d, want 303", resp.StatusCode)
+	}
+}
+
+// TestDashboardForgedCookie: only an id helen gave out opens the page: not
+// a made-up one, a changed one, the token itself or the cookie earlier
+// helens derived from the token.
+func TestDashboardForgedCookie(t *testing.T) {
+	h := startHelen(t, Config{})
+	c := browser(t, h)
+	cookie, _ := c.login()
+	flip := []byte(cookie.Value)
+	flip[len(flip)/2] ^= 1
+	mac := hmac.New(sha256.New, []byte(c.token))
+	mac.Write([]byte("helen dashboard session v1"))
+	for name, v := range map[string]string{
+		"made-up":   rand.Text(),
+		"changed":   string(flip),
+		"longer":    cookie.Value + "A",
+		"shorter":   cookie.Value[:len(cookie.Value)-1],
+		"empty":     "",
+		"the-token": c.token,
+		"old-mac":   base64.RawURLEncoding.EncodeToString(mac.Sum(nil)),
+	} {
+		if c.opens(&http.Cookie{Name: sessionCookie, Value: v}) {
+			t.Errorf("a %s cookie %q opens the page", name, v)
+		}
+	}
+	if !c.opens(cookie) {
+		t.Error("the real cookie stopped working")
+	}
+}
+
+// TestDashboardSessionBound: the table holds at most maxDashSessions; a
+// login past it ends the session used longest ago, and no other.
+func TestDashboardSessionBound(t *testing.T) {
+	clock := newFakeClock()
+	h := startHelen(t, Config{dashClock: clock.now})
+	c := browser(t, h)
+	cookies := make([]*http.Cookie, maxDashSessions)
+	for i := range cookies {
+		cookies[i], _ = c.login()
+		clock.advance(time.Second)
+	}
+	// The first is used again: the second is now the one used longest ago.
+	if !c.opens(cookies[0]) {
+		t.Fatal("first session refused")
+	}
+	clock.advance(time.Second)
+	last, _ := c.login()
+	if n := h.srv.dash.len(); n != maxDashSessions {
+		t.Fatalf("%d sessions, want the bound %d", n, maxDashSessions)
+	}
+	if c.opens(cookies[1]) {
+		t.Error("the session used longest ago survived a login past the bound")
+	}
+	for i, ck := range append(append([]*http.Cookie{cookies[0]}, cookies[2:]...), last) {
+		if !c.opens(ck) {
+			t.Errorf("session %d ended by a login past the bound", i)
+		}
 	}
 }
 

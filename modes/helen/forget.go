@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/equus-monitoring/equus/pki"
+	"github.com/equus-monitoring/equus/agentname"
 	"github.com/equus-monitoring/equus/state"
 )
 
@@ -45,8 +45,8 @@ func (s *Server) Revoke(name string) error {
 // Forget forgets an agent (forget): one revoked, or not connected. The
 // sessions' lock keeps it from connecting meanwhile.
 func (s *Server) Forget(name string) error {
-	if !pki.ValidName(name) {
-		return fmt.Errorf("bad agent name %q", name)
+	if err := agentname.Check(name); err != nil {
+		return err
 	}
 	s.connMu.Lock()
 	defer s.connMu.Unlock()
@@ -70,8 +70,8 @@ func (s *Server) Forget(name string) error {
 // forget forgets an agent offline: no helen runs, so it is not
 // connected.
 func forget(db *state.DB, name string) error {
-	if !pki.ValidName(name) {
-		return fmt.Errorf("bad agent name %q", name)
+	if err := agentname.Check(name); err != nil {
+		return err
 	}
 	revoked, err := db.Revoked(name)
 	if err != nil {

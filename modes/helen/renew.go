@@ -34,8 +34,8 @@ func (s *Server) handleRenew(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusUnauthorized, "renewal needs the agent's current certificate")
 		return
 	}
-	name, ok := pki.AgentName(*r.TLS)
-	if !ok {
+	name, err := pki.AgentName(*r.TLS)
+	if err != nil {
 		httpError(w, http.StatusUnauthorized, "renewal needs the agent's current certificate")
 		return
 	}

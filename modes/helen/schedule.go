@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/equus-monitoring/equus/pki"
+	"github.com/equus-monitoring/equus/agentname"
 	"github.com/equus-monitoring/equus/state"
 	"github.com/equus-monitoring/equus/wire"
 )
@@ -36,7 +36,7 @@ func checkSchedule(s *state.Schedule) error {
 		s.Timeout = defaultTimeout
 	}
 	switch {
-	case !pki.ValidName(s.Name):
+	case !agentname.Valid(s.Name): // schedule names follow the same rule
 		return fmt.Errorf("bad schedule name %q: 1 to 64 of A-Z a-z 0-9 . _ -", s.Name)
 	case !wire.ValidString(s.Check):
 		return fmt.Errorf("schedule %s: bad check name %q", s.Name, s.Check)

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,7 +57,8 @@ type Server struct {
 	agentsAdm  *admission // the agents' port's connections without a valid certificate
 	opsAdm     *admission // the operators' port's connections
 	logLim     *logLimiter
-	advertised string // the address in join commands
+	dash       *dashSessions // the dashboard's login sessions
+	advertised advertisement // the address in join commands, once listening
 	closing    atomic.Bool
 	wg         sync.WaitGroup
 	metrics    *metrics
@@ -76,6 +78,19 @@ func New(cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
 	if cfg.DataDir == "" {
 		return nil, errors.New("helen: no data directory")
+	}
+	// Names first: a bad one changes nothing in the data directory.
+	for _, san := range cfg.SANs {
+		if err := pki.CheckSAN(san); err != nil {
+			return nil, fmt.Errorf("helen: --san: %w", err)
+		}
+	}
+	var advertiseHost string
+	if cfg.Advertise != "" {
+		var err error
+		if advertiseHost, err = checkAdvertise(cfg.Advertise); err != nil {
+			return nil, fmt.Errorf("helen: %w", err)
+		}
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("helen: data directory: %w", err)
@@ -105,7 +120,14 @@ func New(cfg Config) (*Server, error) {
 	if err := ca.SetClientLifetime(cfg.CertLifetime); err != nil {
 		return nil, fmt.Errorf("helen: --cert-lifetime: %w", err)
 	}
-	sans := append(pki.DefaultSANs(), cfg.SANs...)
+	// The address agents are told to dial (--advertise) is one the
+	// certificate they verify names.
+	sans := pki.DefaultSANs()
+	for _, san := range append(slices.Clone(cfg.SANs), advertiseHost) {
+		if san != "" && !slices.Contains(sans, san) {
+			sans = append(sans, san)
+		}
+	}
 	cert, err := pki.LoadOrCreateServer(cfg.DataDir, ca, sans)
 	if err != nil {
 		db.Close()
@@ -127,6 +149,7 @@ func New(cfg Config) (*Server, error) {
 		metrics:   newMetrics(),
 	}
 	s.logLim = newLogLimiter(cfg.logClock)
+	s.dash = newDashSessions(cfg.dashClock)
 	s.limits = connBudget(fdLimit(), cfg)
 	s.agentsAdm = newAdmission("agents", s.limits.unauth, s.limits.unauthPerAddr, s.metrics, s.logRefusal("agents"))
 	s.opsAdm = newAdmission("operators", s.limits.ops, s.limits.opsPerAddr, s.metrics, s.logRefusal("operators"))
@@ -158,7 +181,6 @@ func (s *Server) Listen(agentsAddr, httpAddr string) (Listeners, error) {
 	if ls.Agents, err = net.Listen("tcp", agentsAddr); err != nil {
 		return ls, fmt.Errorf("agents' port: %w", err)
 	}
-	s.advertised = s.Advertised(ls.Agents.Addr())
 	if s.cfg.InsecurePlaintext && !isLoopback(ls.Agents.Addr()) {
 		ls.Agents.Close()
 		return ls, fmt.Errorf("--insecure-plaintext needs a loopback --listen address, not %s", agentsAddr)
@@ -171,6 +193,17 @@ func (s *Server) Listen(agentsAddr, httpAddr string) (Listeners, error) {
 	}
 	if ls.Admin, err = listenAdmin(filepath.Join(s.cfg.DataDir, socketFile)); err != nil {
 		ls.Agents.Close()
+		if ls.Ops != nil {
+			ls.Ops.Close()
+		}
+		return ls, err
+	}
+	// Recorded once every listener is open: a helen that could not listen
+	// leaves the record as it was.
+	s.advertised = s.advertise(ls.Agents.Addr())
+	if err := recordAdvertised(s.cfg.DataDir, s.advertised); err != nil {
+		ls.Agents.Close()
+		ls.Admin.Close()
 		if ls.Ops != nil {
 			ls.Ops.Close()
 		}
@@ -330,7 +363,7 @@ func (s *Server) handleConn(c net.Conn) {
 	case "h2", "http/1.1":
 		// An agent's own requests (its update, the check bundle) are not
 		// counted with the clients that enroll or bootstrap.
-		if name, ok := pki.AgentName(st); ok && s.db.CheckCert(name, pki.Fingerprint(st.PeerCertificates[0])) == nil {
+		if name, err := pki.AgentName(st); err == nil && s.db.CheckCert(name, pki.Fingerprint(st.PeerCertificates[0])) == nil {
 			authenticated(c)
 		}
 		if !s.httpConns.put(tc) {
@@ -338,9 +371,9 @@ func (s *Server) handleConn(c net.Conn) {
 		}
 		return
 	}
-	name, ok := pki.AgentName(st)
-	if !ok {
-		s.peerLog(addrPeer(c.RemoteAddr().String())).Info("agent refused: no valid client certificate", "remote", c.RemoteAddr().String())
+	name, err := pki.AgentName(st)
+	if err != nil {
+		s.peerLog(addrPeer(c.RemoteAddr().String())).Info("agent refused: no valid client certificate", "remote", c.RemoteAddr().String(), "err", err)
 		s.refuse(tc, wire.CodeNotAuthorized)
 		return
 	}

@@ -127,7 +127,7 @@ func (h *fakeHelen) agentOnly(next http.HandlerFunc) http.HandlerFunc {
 			h.presented = pki.Fingerprint(r.TLS.PeerCertificates[0])
 		}
 		h.mu.Unlock()
-		if _, ok := pki.AgentName(*r.TLS); !ok {
+		if _, err := pki.AgentName(*r.TLS); err != nil {
 			http.Error(w, "agent certificate required", http.StatusUnauthorized)
 			return
 		}
