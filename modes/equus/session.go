@@ -357,8 +357,10 @@ func (s *session) notRun(m wire.Message) {
 func (s *session) writeResults(w *wire.Writer) {
 	var failed error
 	write := func(m wire.Message) {
-		defer s.held.Add(-1)
+		// held drops before out has room again, so a reader woken by
+		// the room never counts one past the bound.
 		defer s.out.sent(m)
+		defer s.held.Add(-1)
 		if failed != nil {
 			return
 		}
