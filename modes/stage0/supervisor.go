@@ -79,7 +79,7 @@ type supervisor struct {
 	// tokenDone reports whether stage0 has taken the token out of its
 	// config file, or found none there to take.
 	tokenDone bool
-	state   persisted
+	state     persisted
 	// synced reports whether stage0 has synced with helen since it
 	// started; an agent that enrolls on its first start has not.
 	synced bool
