@@ -41,6 +41,15 @@ func (s *Server) pubkeyPin() string {
 	return pki.PublicKeyPin(leaf)
 }
 
+// joinFormat is the shape of the join command: sh -c downloads the whole
+// script first and runs it only if curl succeeded, so that a wrong pin, an
+// unreachable helen or a cut download makes the command fail (a plain
+// "curl | sh" exits with the status of sh, 0 on empty input); the
+// script's options follow as sh's arguments, so an operator can add more
+// (--name) at the end; and it is one POSIX command whatever shell it is
+// pasted into. Its values: the pin, helen's address, then the options.
+const joinFormat = `sh -c 'b=$(curl -fsS --insecure --pinnedpubkey "%s" https://%s/bootstrap.sh) && printf "%%s\n" "$b" | sh -s -- "$@"' bootstrap %s`
+
 // JoinCommand returns the one-line command that installs and enrolls an
 // agent on a machine with token, through helen's bootstrap script, and
 // hands it helen's update key when there is one.
@@ -50,8 +59,8 @@ func (s *Server) JoinCommand(token string) string {
 		addr = s.Advertised(nil)
 	}
 	pin := s.pubkeyPin()
-	join := fmt.Sprintf("curl -fsS --insecure --pinnedpubkey '%s' https://%s/bootstrap.sh | sh -s -- --helen %s --ca-pin %s --pubkey-pin '%s' --token %s",
-		pin, addr, addr, s.ca.Pin(), pin, token)
+	join := fmt.Sprintf(joinFormat, pin, addr,
+		fmt.Sprintf("--helen %s --ca-pin %s --pubkey-pin '%s' --token %s", addr, s.ca.Pin(), pin, token))
 	if s.cfg.UpdateKey != nil {
 		// The agent then takes only binaries and check bundles signed by
 		// the key, starting with the binary the script installs.
