@@ -358,6 +358,30 @@ func TestBootstrapScript(t *testing.T) {
 	}
 
 	// What the unit the script installs runs: stage0 with the config.
-	startProc(t, "installed stage0", installed, "--config", filepath.Join(root, "etc", "equus", "equus.conf"), "stage0")
+	confPath := filepath.Join(root, "etc", "equus", "equus.conf")
+	s := startProc(t, "installed stage0", installed, "--config", confPath, "stage0")
 	h.agentReady(t, agentName, v110, time.Minute)
+	// Enrolled, the agent's spent token leaves the config; the rest stays.
+	poll(t, "stage0 to remove the token from equus.conf", time.Minute, func() bool {
+		return !strings.Contains(readFile(confPath), tok.Token)
+	})
+	rest := readFile(confPath)
+	for _, want := range []string{"helen = " + h.addr, "ca-pin = " + h.pin, "name = " + agentName} {
+		if !strings.Contains(rest, want+"\n") {
+			t.Errorf("equus.conf lost %q once the token went:\n%s", want, rest)
+		}
+	}
+	if strings.Contains(rest, "token") {
+		t.Errorf("equus.conf still has a token line:\n%s", rest)
+	}
+	if s.count("removed its spent token from the config file") != 1 {
+		t.Error("stage0 did not say it removed the token")
+	}
+	// The agent runs from the binary stage0 owns; the script's stays.
+	if got, want := sha256File(t, installed), sha256File(t, built[v110]); got != want {
+		t.Errorf("the installed binary changed: sha256 %s, was %s", got, want)
+	}
+	if got := versionOf(t, agentBinary(filepath.Join(root, "var", "lib", "equus"))); got != v110 {
+		t.Errorf("agent binary in the data directory: %s, want %s", got, v110)
+	}
 }
