@@ -32,7 +32,8 @@
 #   --prefix DIR         install under DIR instead of / (for tests and images)
 #   --no-start           install only: start nothing
 #
-# Remove:
+# Remove (added to the join command, whose other options it then ignores,
+# or alone):
 #
 #   --uninstall          stop and disable equus.service, and remove the
 #                        binary, unit and config this script installed; the
@@ -129,7 +130,8 @@ parse_args() {
 		esac
 	done
 	if [ "$mode" != install ]; then
-		[ -z "$given" ] || usage "--$mode takes only --prefix, not$given"
+		# The join command with --uninstall added works too.
+		[ -z "$given" ] || echo "bootstrap: --$mode: ignoring$given"
 		return
 	fi
 	[ -n "$helen" ] || usage "--helen is required"
