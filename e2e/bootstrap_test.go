@@ -239,21 +239,27 @@ func lastLine(b []byte) string {
 }
 
 // An option without its value, or with another option in its place, is a
-// usage error that names it, before anything is done.
+// usage error that names it, before anything is done; a value that merely
+// begins with "--", as a token may, is a value.
 func TestBootstrapMissingValue(t *testing.T) {
 	t.Parallel()
-	for _, tt := range []struct{ args, want string }{
-		{"--helen", "--helen needs a value"},
-		{"--ca-pin sha256:00 --helen", "--helen needs a value"},
-		{"--helen '' --ca-pin x", "--helen needs a value"},
-		{"--helen h:1 --name --prefix /x", "--name needs a value, not the option --prefix"},
-		{"--prefix", "--prefix needs a value"},
-		{"--helen h:1 --bogus", "unknown option --bogus"},
+	for _, tt := range []struct {
+		args, want string
+		code       int
+	}{
+		{"--helen", "--helen needs a value", 2},
+		{"--ca-pin sha256:00 --helen", "--helen needs a value", 2},
+		{"--helen '' --ca-pin x", "--helen needs a value", 2},
+		{"--helen h:1 --name --prefix /x", "--name needs a value, not the option --prefix", 2},
+		{"--prefix", "--prefix needs a value", 2},
+		{"--helen h:1 --bogus", "unknown option --bogus", 2},
+		// Parsed whole: the script as written offers no platform.
+		{"--helen h:1 --ca-pin x --pubkey-pin y --token --Xy_z --prefix .", "helen offers no equus binary", 1},
 	} {
 		root := t.TempDir()
 		out, code := shell(t, "cd "+root+" && sh "+absPath(t, scriptFile)+" "+tt.args)
-		if code != 2 || !strings.Contains(out, "bootstrap: "+tt.want) {
-			t.Errorf("bootstrap %s: exit %d, printed %q; want exit 2 saying %q", tt.args, code, out, tt.want)
+		if code != tt.code || !strings.Contains(out, "bootstrap: "+tt.want) {
+			t.Errorf("bootstrap %s: exit %d, printed %q; want exit %d saying %q", tt.args, code, out, tt.code, tt.want)
 		}
 		if left := tree(t, root); left != "" {
 			t.Errorf("bootstrap %s left %s", tt.args, left)

@@ -84,13 +84,16 @@ usage() {
 }
 
 # need_value OPTION ARGS...: refuses OPTION when the next argument, its
-# value, is missing, empty or another option.
+# value, is missing, empty or one of the script's options. (Any other value
+# goes: a token may begin with "--".)
 need_value() {
 	if [ $# -lt 2 ] || [ -z "$2" ]; then
 		usage "$1 needs a value"
 	fi
 	case $2 in
-	--*) usage "$1 needs a value, not the option $2" ;;
+	--helen | --ca-pin | --pubkey-pin | --token | --update-key | --name | --prefix | --no-start | --uninstall | --purge)
+		usage "$1 needs a value, not the option $2"
+		;;
 	esac
 }
 

@@ -15,7 +15,9 @@
 // Where DATA/bin cannot be written, stage0 runs its own executable as the
 // agent and makes no update, saying why.
 //
-// The child gets EQUUS_SUPERVISED=1 in its environment. It prints
+// The child gets EQUUS_SUPERVISED=1 in its environment, and
+// EQUUS_STAGE0_EXECUTABLE naming stage0's own executable, which its exec
+// policy refuses as its own. It prints
 // "ready <version>" on its stdout once helen accepted its hello, and exits
 // with status 3 when helen asks for a reload. Any other exit is a crash:
 // stage0 starts the agent again after a wait that begins at
@@ -54,7 +56,8 @@
 // own code changes only with its own executable (a package upgrade, or the
 // bootstrap script run again). It never needs the new code to supervise,
 // since the contract between the two (flags, EQUUS_SUPERVISED, the ready
-// line, status 3) does not change between versions.
+// line, status 3) does not change between versions, and the agent it runs
+// is never older than itself, so knows EQUUS_STAGE0_EXECUTABLE too.
 //
 // Once the agent says ready with a certificate that has not expired,
 // stage0 removes the enrollment token from its --config file (the token is

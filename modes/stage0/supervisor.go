@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"aead.dev/minisign"
@@ -188,7 +189,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 // start starts the agent from its binary, which is version.
 func (s *supervisor) start(version string) (*child, error) {
-	ch, err := startChild(s.agentExe, s.cfg.Args, s.cfg.Env, s.cfg.Stdout, s.cfg.Stderr)
+	env := append(slices.Clone(s.cfg.Env), equus.Stage0ExecutableEnv+"="+s.cfg.Executable)
+	ch, err := startChild(s.agentExe, s.cfg.Args, env, s.cfg.Stdout, s.cfg.Stderr)
 	if err != nil {
 		return nil, err
 	}
