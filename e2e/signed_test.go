@@ -197,11 +197,11 @@ func TestStage0SignedUpdate(t *testing.T) {
 		t.Parallel()
 		rel, _ := signedRelease(t, v110, k)
 		h := startHelen(t, built[v110], "--releases="+rel, "--update-key="+k.file)
-		agent := installAgent(t, v100)
-		s := startStage0(t, agent, filepath.Join(t.TempDir(), "agent"), h, "--update-key", k.pub.String())
+		data := filepath.Join(t.TempDir(), "agent")
+		s := startStage0(t, installAgent(t, v100), data, h, "--update-key", k.pub.String())
 		h.agentReady(t, agentName, v110, 2*time.Minute)
-		if got := versionOf(t, agent); got != v110 {
-			t.Errorf("binary on disk is %s, want %s", got, v110)
+		if got := versionOf(t, agentBinary(data)); got != v110 {
+			t.Errorf("agent binary on disk is %s, want %s", got, v110)
 		}
 		if s.count("agent updated") != 1 || s.count("trusting helen") != 0 {
 			t.Errorf("stage0 logged %d updates and %d trust warnings, want 1 and none", s.count("agent updated"), s.count("trusting helen"))
@@ -216,17 +216,16 @@ func TestStage0SignedUpdate(t *testing.T) {
 		}
 		writeRelease(t, rel, map[string][]byte{releaseName(v110, ""): bin}, nil)
 		h := startHelen(t, built[v110], "--releases="+rel)
-		agent := installAgent(t, v100)
-		before := sha256File(t, agent)
-		s := startStage0(t, agent, filepath.Join(t.TempDir(), "agent"), h, "--update-key", k.pub.String())
+		data := filepath.Join(t.TempDir(), "agent")
+		s := startStage0(t, installAgent(t, v100), data, h, "--update-key", k.pub.String())
 		poll(t, "stage0 to refuse the unsigned binary", time.Minute, func() bool {
 			return s.count("update refused, keeping the current version") > 0
 		})
 		if !strings.Contains(s.output(), "bad signature") {
 			t.Error("stage0 did not say the signature is missing")
 		}
-		if after := sha256File(t, agent); after != before {
-			t.Errorf("binary changed: sha256 %s, was %s", after, before)
+		if got, want := sha256File(t, agentBinary(data)), sha256File(t, built[v100]); got != want {
+			t.Errorf("agent binary changed: sha256 %s, was %s", got, want)
 		}
 	})
 }

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/internal/testfs"
 	"github.com/equus-monitoring/equus/internal/wait"
 	"github.com/equus-monitoring/equus/result"
 )
@@ -30,6 +31,7 @@ import (
 const (
 	v100 = "1.0.0"
 	v110 = "1.1.0"
+	v120 = "1.2.0"
 )
 
 // agentName is the name the tests' agents enroll as.
@@ -51,7 +53,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := 1
-	if err := buildVersions(dir, v100, v110); err != nil {
+	if err := buildVersions(dir, v100, v110, v120); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: build:", err)
 	} else {
 		code = m.Run()
@@ -298,8 +300,10 @@ func (h *helen) agentReady(t *testing.T, name, version string, timeout time.Dura
 	})
 }
 
-// installAgent copies the binary of version to a fresh directory, where
-// stage0 may replace it, and returns its path.
+// installAgent copies the binary of version to a fresh directory, as a
+// package or the bootstrap script installs it, and returns its path: the
+// executable that stage0 runs from and copies to the agent binary in its
+// data directory.
 func installAgent(t *testing.T, version string) string {
 	t.Helper()
 	data, err := os.ReadFile(built[version])
@@ -315,6 +319,40 @@ func installAgent(t *testing.T, version string) string {
 	}
 	return path
 }
+
+// installPackage puts the binary of version where nothing may write it, as
+// a package manager's file that stage0 must leave alone: a read-only tmpfs
+// as root (who writes anywhere else), a read-only directory otherwise. It
+// returns its path.
+func installPackage(t *testing.T, version string) string {
+	t.Helper()
+	data, err := os.ReadFile(built[version])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dir string
+	if os.Geteuid() == 0 {
+		dir = testfs.Tmpfs(t, 2*int64(len(data))+1<<20)
+	} else {
+		dir = t.TempDir()
+	}
+	path := filepath.Join(dir, "equus")
+	if err := os.WriteFile(path, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		testfs.ReadOnly(t, dir)
+	} else {
+		if err := os.Chmod(dir, 0o555); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Chmod(dir, 0o755) })
+	}
+	return path
+}
+
+// agentBinary is the agent binary stage0 owns in its data directory.
+func agentBinary(data string) string { return filepath.Join(data, "bin", "equus") }
 
 // stage0 is an agent supervised by stage0.
 type stage0 struct {

@@ -15,7 +15,9 @@ import (
 )
 
 // A stage0 started from equus 1.0.0, against a helen whose releases offer
-// 1.1.0, enrolls, is told to reload, and replaces its binary with 1.1.0.
+// 1.1.0, enrolls, is told to reload, and replaces the agent binary in its
+// data directory with 1.1.0, never its own executable: that one is
+// read-only here, as a package manager's file.
 func TestStage0Update(t *testing.T) {
 	t.Parallel()
 	rel := t.TempDir()
@@ -26,18 +28,26 @@ func TestStage0Update(t *testing.T) {
 	writeRelease(t, rel, map[string][]byte{releaseName(v110, ".tar.gz"): tarGz(t, "equus", bin110)}, nil)
 	h := startHelen(t, built[v110], "--releases="+rel)
 
-	agent := installAgent(t, v100)
+	pkg := installPackage(t, v100)
+	data := filepath.Join(t.TempDir(), "agent")
 	start := time.Now()
-	s := startStage0(t, agent, filepath.Join(t.TempDir(), "agent"), h)
+	s := startStage0(t, pkg, data, h)
 	h.agentReady(t, agentName, v110, 2*time.Minute)
 	t.Logf("from stage0's start (enroll, hello as %s, reload, sync, download, swap, restart) to the agent reporting %s: %s",
 		v100, v110, time.Since(start).Round(time.Millisecond))
 
+	agent := agentBinary(data)
 	if got := versionOf(t, agent); got != v110 {
-		t.Errorf("binary on disk is %s, want %s", got, v110)
+		t.Errorf("agent binary on disk is %s, want %s", got, v110)
 	}
 	if got := versionOf(t, agent+".old"); got != v100 {
-		t.Errorf("previous binary kept at .old is %s, want %s", got, v100)
+		t.Errorf("previous agent binary kept at .old is %s, want %s", got, v100)
+	}
+	if got, want := sha256File(t, pkg), sha256File(t, built[v100]); got != want {
+		t.Errorf("stage0's own executable changed: sha256 %s, was %s", got, want)
+	}
+	if left, _ := os.ReadDir(filepath.Dir(pkg)); len(left) != 1 {
+		t.Errorf("files beside stage0's own executable: %v", left)
 	}
 	if n := s.count("agent updated"); n != 1 {
 		t.Errorf("stage0 logged %d updates, want 1", n)
@@ -67,6 +77,66 @@ func TestStage0Update(t *testing.T) {
 	}
 }
 
+// restartStage0 runs `bin stage0` again for an agent enrolled in data.
+func restartStage0(t *testing.T, name, bin, data string, h *helen) *stage0 {
+	t.Helper()
+	p := startProc(t, name, bin, "stage0", "--helen", h.addr, "--ca-pin", h.pin, "--name", agentName,
+		"--data", data, "--restart-backoff", "200ms", "--ready-timeout", "30s")
+	return &stage0{proc: p, bin: bin, data: data}
+}
+
+// An update from helen newer than the package is kept when stage0 starts
+// again from the package; once the package is upgraded past the update,
+// the package's binary wins and helen's older release is not installed.
+func TestStage0PackageUpgradeWins(t *testing.T) {
+	t.Parallel()
+	rel := t.TempDir()
+	bin110, err := os.ReadFile(built[v110])
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeRelease(t, rel, map[string][]byte{releaseName(v110, ""): bin110}, nil)
+	h := startHelen(t, built[v110], "--releases="+rel)
+	pkg100 := installPackage(t, v100)
+	data := filepath.Join(t.TempDir(), "agent")
+	agent := agentBinary(data)
+
+	s := startStage0(t, pkg100, data, h)
+	h.agentReady(t, agentName, v110, 2*time.Minute)
+	if err := s.stop(t); err != nil {
+		t.Fatalf("stage0 after SIGTERM: %v", err)
+	}
+
+	// The same package, started again: the newer update stays.
+	s = restartStage0(t, "stage0 from the same package", pkg100, data, h)
+	h.agentReady(t, agentName, v110, time.Minute)
+	if s.count("running the agent binary kept in the data directory") != 1 {
+		t.Error("stage0 did not say it kept the update")
+	}
+	if err := s.stop(t); err != nil {
+		t.Fatalf("stage0 after SIGTERM: %v", err)
+	}
+
+	// The package is upgraded to 1.2.0, and its service restarted.
+	pkg120 := installPackage(t, v120)
+	s = restartStage0(t, "stage0 from the upgraded package", pkg120, data, h)
+	h.agentReady(t, agentName, v120, time.Minute)
+	if got := versionOf(t, agent); got != v120 {
+		t.Errorf("agent binary on disk is %s, want the package's %s", got, v120)
+	}
+	if got, want := sha256File(t, agent), sha256File(t, pkg120); got != want {
+		t.Errorf("agent binary sha256 %s, the package's %s", got, want)
+	}
+	if s.count("installed stage0's own binary as the agent binary") != 1 || s.count("updating the agent") != 0 {
+		t.Error("stage0 did not install the package's binary, or updated to helen's older release")
+	}
+	for _, pkg := range []string{pkg100, pkg120} {
+		if got := versionOf(t, pkg); got != map[string]string{pkg100: v100, pkg120: v120}[pkg] {
+			t.Errorf("a package's executable changed: %s is %s", pkg, got)
+		}
+	}
+}
+
 // crashScript passes stage0's run check ("version") and exits 1 as an
 // agent: a release that installs but does not start.
 const crashScript = `#!/bin/sh
@@ -79,7 +149,6 @@ exit 1
 // back, recorded, and not tried again, not even by a new stage0.
 func TestStage0RollsBackCrashingVersion(t *testing.T) {
 	t.Parallel()
-	const v120 = "1.2.0"
 	rel := t.TempDir()
 	writeRelease(t, rel, map[string][]byte{releaseName(v120, ""): fmt.Appendf(nil, crashScript, v120)}, nil)
 	h := startHelen(t, built[v110], "--releases="+rel)
@@ -91,8 +160,8 @@ func TestStage0RollsBackCrashingVersion(t *testing.T) {
 	// Helen asked for this version once; the agent coming back at its old
 	// version is accepted and works, rather than being sent reload again.
 	h.agentReady(t, agentName, v110, time.Minute)
-	if got := versionOf(t, agent); got != v110 {
-		t.Errorf("binary on disk after the rollback is %s, want %s", got, v110)
+	if got := versionOf(t, agentBinary(data)); got != v110 {
+		t.Errorf("agent binary on disk after the rollback is %s, want %s", got, v110)
 	}
 	// An operator's reload makes stage0 sync again: it leaves the bad
 	// version alone.
@@ -122,8 +191,8 @@ func TestStage0RollsBackCrashingVersion(t *testing.T) {
 	if n := s2.count("updating the agent"); n != 0 {
 		t.Errorf("the new stage0 tried %d updates, want none", n)
 	}
-	if got := versionOf(t, agent); got != v110 {
-		t.Errorf("binary on disk is %s, want %s", got, v110)
+	if got := versionOf(t, agentBinary(data)); got != v110 {
+		t.Errorf("agent binary on disk is %s, want %s", got, v110)
 	}
 }
 
@@ -131,7 +200,6 @@ func TestStage0RollsBackCrashingVersion(t *testing.T) {
 // and a reload leaves the agent's binary as it is.
 func TestStage0KeepsBinaryOnCorruptRelease(t *testing.T) {
 	t.Parallel()
-	const v120 = "1.2.0"
 	good, err := os.ReadFile(built[v110])
 	if err != nil {
 		t.Fatal(err)
@@ -143,10 +211,10 @@ func TestStage0KeepsBinaryOnCorruptRelease(t *testing.T) {
 	writeRelease(t, rel, map[string][]byte{name: corrupt}, map[string]string{name: sha256File(t, built[v110])})
 	h := startHelen(t, built[v110], "--releases="+rel)
 
-	agent := installAgent(t, v110)
-	before := sha256File(t, agent)
-	s := startStage0(t, agent, filepath.Join(t.TempDir(), "agent"), h)
+	data := filepath.Join(t.TempDir(), "agent")
+	s := startStage0(t, installAgent(t, v110), data, h)
 	h.agentReady(t, agentName, v110, time.Minute)
+	before := sha256File(t, agentBinary(data))
 
 	// A reload makes stage0 ask for the offer, which helen refuses.
 	if _, err := run(t, h.bin, "helen", "reload", agentName, "--data", h.data); err != nil {
@@ -157,8 +225,8 @@ func TestStage0KeepsBinaryOnCorruptRelease(t *testing.T) {
 	if !strings.Contains(h.output(), "checksum mismatch") {
 		t.Errorf("helen did not log the checksum mismatch")
 	}
-	if after := sha256File(t, agent); after != before {
-		t.Errorf("binary changed: sha256 %s, was %s", after, before)
+	if after := sha256File(t, agentBinary(data)); after != before {
+		t.Errorf("agent binary changed: sha256 %s, was %s", after, before)
 	}
 	if n := s.count("updating the agent"); n != 0 {
 		t.Errorf("stage0 tried %d updates, want none", n)
@@ -290,6 +358,30 @@ func TestBootstrapScript(t *testing.T) {
 	}
 
 	// What the unit the script installs runs: stage0 with the config.
-	startProc(t, "installed stage0", installed, "--config", filepath.Join(root, "etc", "equus", "equus.conf"), "stage0")
+	confPath := filepath.Join(root, "etc", "equus", "equus.conf")
+	s := startProc(t, "installed stage0", installed, "--config", confPath, "stage0")
 	h.agentReady(t, agentName, v110, time.Minute)
+	// Enrolled, the agent's spent token leaves the config; the rest stays.
+	poll(t, "stage0 to remove the token from equus.conf", time.Minute, func() bool {
+		return !strings.Contains(readFile(confPath), tok.Token)
+	})
+	rest := readFile(confPath)
+	for _, want := range []string{"helen = " + h.addr, "ca-pin = " + h.pin, "name = " + agentName} {
+		if !strings.Contains(rest, want+"\n") {
+			t.Errorf("equus.conf lost %q once the token went:\n%s", want, rest)
+		}
+	}
+	if strings.Contains(rest, "token") {
+		t.Errorf("equus.conf still has a token line:\n%s", rest)
+	}
+	if s.count("removed its spent token from the config file") != 1 {
+		t.Error("stage0 did not say it removed the token")
+	}
+	// The agent runs from the binary stage0 owns; the script's stays.
+	if got, want := sha256File(t, installed), sha256File(t, built[v110]); got != want {
+		t.Errorf("the installed binary changed: sha256 %s, was %s", got, want)
+	}
+	if got := versionOf(t, agentBinary(filepath.Join(root, "var", "lib", "equus"))); got != v110 {
+		t.Errorf("agent binary in the data directory: %s, want %s", got, v110)
+	}
 }

@@ -37,6 +37,10 @@ type ExecPolicy struct {
 	// same: allowing one lets whoever sends a check's args run any
 	// command with the agent's rights.
 	AllowWrappers []string
+	// Self are more paths of the agent's own executable, refused like the
+	// running one: its supervisor's (stage0 runs the agent from a copy of
+	// its own executable, in the agent's data directory).
+	Self []string
 }
 
 // wrappers are the programs the exec module refuses to run unless
@@ -121,7 +125,7 @@ func (p ExecPolicy) resolve(program string, agentPaths []string) (string, error)
 	if err != nil {
 		return "", err
 	}
-	if isSelf(path) {
+	if isSelf(path) || slices.ContainsFunc(p.Self, func(exe string) bool { return sameFile(path, exe) }) {
 		return "", fmt.Errorf("%w: %s is the agent's own executable, whose flags set this policy", errRefused, program)
 	}
 	if private(path, agentPaths) {
@@ -164,6 +168,23 @@ func isSelf(path string) bool {
 	}
 	other, err := os.Stat(path)
 	return err == nil && fi != nil && os.SameFile(fi, other)
+}
+
+// sameFile reports whether path is exe, by its path with links resolved
+// or as the same file.
+func sameFile(path, exe string) bool {
+	if real, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = real
+	}
+	if path == exe {
+		return true
+	}
+	a, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	b, err := os.Stat(exe)
+	return err == nil && os.SameFile(a, b)
 }
 
 // wrapperName is the name of path as the wrappers list has it: its file

@@ -210,6 +210,23 @@ func TestExecPolicyRefuses(t *testing.T) {
 		}
 	}
 
+	// Another path of the agent's executable (its supervisor's, of which
+	// the running agent is a copy), by name and through a hard link.
+	super := filepath.Join(allowed, "check_super")
+	writeScript(t, super, `echo ran`)
+	superHard := filepath.Join(allowed, "check_super_hard")
+	if err := os.Link(super, superHard); err != nil {
+		t.Fatal(err)
+	}
+	supEnv := &Env{Exec: ExecPolicy{Dirs: []string{allowed}, Self: []string{super}}}
+	P := newModState(t, supEnv)
+	for _, program := range []string{"'check_super'", "'check_super_hard'"} {
+		vals := evalLua(t, P, "return require('exec').run("+program+")")
+		if len(vals) != 2 || vals[0] != glua.LNil || !strings.Contains(vals[1].String(), "the agent's own executable") {
+			t.Errorf("run(%s) with it in Self = %v, want a refusal of the agent's own executable", program, vals)
+		}
+	}
+
 	allow := newModState(t, &Env{Exec: ExecPolicy{Dirs: []string{allowed}, AllowWrappers: []string{"negate"}}})
 	res = mustSucceed(t, evalLua(t, allow, "return require('exec').run('negate', {'/bin/echo', 'ran'})"))
 	if out := field(t, res, "stdout").String(); out != "ran\n" {

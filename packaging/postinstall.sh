@@ -46,6 +46,9 @@ systemd_runs() { [ -d "$root/run/systemd/system" ]; }
 case $action in
 install | upgrade) add_user ;;
 esac
+# Left by the stage0 of earlier versions, which replaced /usr/bin/equus;
+# the agent now runs from /var/lib/equus/bin/equus.
+rm -f "$root/usr/bin/equus.old"
 if systemd_runs; then
 	systemctl daemon-reload || echo "equus postinst: systemctl daemon-reload failed" >&2
 	if [ "$action" = upgrade ]; then

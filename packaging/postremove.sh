@@ -5,8 +5,8 @@
 # more on an upgrade.
 #
 # After a removal systemd forgets the units; a purge (deb) also deletes
-# what the services made: the agent's key, certificate and synced checks
-# in /var/lib/equus, and helen's CA, database and admin socket in
+# what the services made: the agent's key, certificate, synced checks and
+# the agent binary stage0 ran it from in /var/lib/equus, and helen's CA, database and admin socket in
 # /var/lib/helen. The helen account stays, as files may still be its.
 set -e
 
@@ -19,6 +19,8 @@ upgrade | failed-upgrade | abort-install | abort-upgrade | disappear | [1-9] | [
 	exit 1
 	;;
 esac
+# Left by the stage0 of earlier versions, which replaced /usr/bin/equus.
+rm -f "$root/usr/bin/equus.old"
 if [ "$1" = purge ]; then
 	rm -rf "$root/var/lib/equus" "$root/var/lib/helen"
 fi

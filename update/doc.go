@@ -11,9 +11,12 @@
 // On the agent's side, stage0 fetches the offered binary with Download, which
 // reads through a size limit and checks size, SHA-256 and, where an update
 // key is configured, the minisign signature. An Updater then replaces the
-// equus binary in two steps: Prepare writes and checks the new file next to
-// the old one while equus may still run, Commit swaps it in, and Rollback
-// puts the old one back when the new one will not start.
+// agent binary that stage0 owns (in the agent's data directory, never
+// stage0's own executable, which a package manager may own) in two steps:
+// Prepare writes and checks the new file next to the old one while equus
+// may still run, Commit swaps it in, and Rollback puts the old one back
+// when the new one will not start. Install puts a copy of stage0's own
+// executable there when that is the version to run.
 //
 // The check bundle travels as a deterministic tar.gz of the check
 // directory's *.lua files and the manifest the operator signed

@@ -98,13 +98,14 @@ func tokenJSON(t *testing.T, data string) joinToken {
 
 func strip(join, token string) string { return strings.ReplaceAll(join, token, "TOKEN") }
 
-// fetchBootstrap runs the join command's first half, curl with its pins,
+// fetchBootstrap runs the join command's download, curl with its pins,
 // which must fetch helen's bootstrap script from the advertised address.
 func fetchBootstrap(t *testing.T, join string) {
 	t.Helper()
-	curl, _, ok := strings.Cut(join, " | ")
-	if !ok || !strings.HasPrefix(curl, "curl ") {
-		t.Fatalf("join command is not curl | sh: %s", join)
+	_, rest, ok := strings.Cut(join, "b=$(")
+	curl, _, ok2 := strings.Cut(rest, ") && ")
+	if !ok || !ok2 || !strings.HasPrefix(curl, "curl ") {
+		t.Fatalf("join command does not download with curl first: %s", join)
 	}
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Log("curl not installed: the join command's download is not tried")

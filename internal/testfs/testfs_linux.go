@@ -1,10 +1,14 @@
 package testfs
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/equus-monitoring/equus/internal/wait"
 )
 
 func tmpfs(t testing.TB, size int64) string {
@@ -25,7 +29,15 @@ func tmpfs(t testing.TB, size int64) string {
 }
 
 func readOnly(t testing.TB, dir string) {
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
+	// EBUSY while a file in dir is open for writing, which a process
+	// that another test forks holds for an instant (until its exec
+	// closes it), so that is waited out.
+	var err error
+	wait.Until(t, "remounting "+dir+" read-only", 10*time.Second, 10*time.Millisecond, func() bool {
+		err = syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT|syscall.MS_RDONLY, "")
+		return !errors.Is(err, syscall.EBUSY)
+	})
+	if err != nil {
 		t.Fatalf("remount %s read-only: %v", dir, err)
 	}
 }

@@ -35,6 +35,11 @@ const (
 // agent's environment.
 const SupervisedEnv = "EQUUS_SUPERVISED"
 
+// Stage0ExecutableEnv is the environment variable in which stage0 names
+// its own executable to the agent it runs from a copy of it, so that the
+// agent's exec policy refuses that one too as the agent's own.
+const Stage0ExecutableEnv = "EQUUS_STAGE0_EXECUTABLE"
+
 // Config is everything Run needs. ConfigFromCLI fills it from the command
 // line; tests fill it by hand.
 type Config struct {
@@ -244,6 +249,9 @@ func ConfigFromCLI(c *cli.Context, version string) (Config, error) {
 	}
 	if cfg.Ready == nil {
 		cfg.Ready = os.Stdout
+	}
+	if exe := os.Getenv(Stage0ExecutableEnv); cfg.Supervised && exe != "" {
+		cfg.Exec.Self = append(cfg.Exec.Self, exe)
 	}
 	for _, f := range []string{"concurrency", "max-queued-checks", "max-unsent-results"} {
 		if n := c.Int(f); n < 1 {

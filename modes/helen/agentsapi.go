@@ -1,7 +1,6 @@
 package helen
 
 import (
-	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,11 +13,6 @@ import (
 	"github.com/equus-monitoring/equus/state"
 	"github.com/equus-monitoring/equus/update"
 )
-
-// bootstrapScript is served at /bootstrap.sh.
-//
-//go:embed bootstrap.sh
-var bootstrapScript []byte
 
 // maxEnrollBody bounds an enrollment request.
 const maxEnrollBody = 64 << 10

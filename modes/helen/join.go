@@ -205,12 +205,21 @@ func pubkeyPin(leaf *x509.Certificate) string {
 	return pki.PublicKeyPin(leaf)
 }
 
+// joinFormat is the shape of the join command: sh -c downloads the whole
+// script first and runs it only if curl succeeded, so that a wrong pin, an
+// unreachable helen or a cut download makes the command fail (a plain
+// "curl | sh" exits with the status of sh, 0 on empty input); the
+// script's options follow as sh's arguments, so an operator can add more
+// (--name) at the end; and it is one POSIX command whatever shell it is
+// pasted into. Its values: the pin, helen's address, then the options.
+const joinFormat = `sh -c 'b=$(curl -fsS --insecure --pinnedpubkey "%s" https://%s/bootstrap.sh) && printf "%%s\n" "$b" | sh -s -- "$@"' bootstrap %s`
+
 // command returns the join command with token, which hands the agent
 // helen's update key when there is one.
 func (j joiner) command(token string) string {
 	addr := j.helen.Addr
-	join := fmt.Sprintf("curl -fsS --insecure --pinnedpubkey '%s' https://%s/bootstrap.sh | sh -s -- --helen %s --ca-pin %s --pubkey-pin '%s' --token %s",
-		j.pubkeyPin, addr, addr, j.caPin, j.pubkeyPin, token)
+	join := fmt.Sprintf(joinFormat, j.pubkeyPin, addr,
+		fmt.Sprintf("--helen %s --ca-pin %s --pubkey-pin '%s' --token %s", addr, j.caPin, j.pubkeyPin, token))
 	if j.updateKey != "" {
 		// The agent then takes only binaries and check bundles signed by
 		// the key, starting with the binary the script installs.

@@ -1,7 +1,6 @@
 package helen
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -69,23 +68,6 @@ func recordedUpdateKey(dataDir string) (*minisign.PublicKey, error) {
 		return nil, fmt.Errorf("helen: %s: %w", filepath.Join(dataDir, updateKeyFile), err)
 	}
 	return key, nil
-}
-
-// bootstrapKeyLine is the line of bootstrap.sh that holds helen's update
-// key, empty as the script is written.
-var bootstrapKeyLine = []byte("helen_update_key=''\n")
-
-// bootstrapScript returns /bootstrap.sh: the script with helen's update
-// key, when it has one, as the key the script checks the binary with and
-// gives the agent, so that a machine that joins through it takes only
-// signed binaries and check bundles from then on. (The key is base64, which
-// needs no quoting beyond the single quotes.)
-func (s *Server) bootstrapScript() []byte {
-	if s.cfg.UpdateKey == nil {
-		return bootstrapScript
-	}
-	line := fmt.Appendf(nil, "helen_update_key='%s'\n", s.cfg.UpdateKey.String())
-	return bytes.Replace(bootstrapScript, bootstrapKeyLine, line, 1)
 }
 
 // handleDownloadSignature serves the minisign signature of the binary that

@@ -25,10 +25,13 @@ func Command(version string) *cli.Command {
 	return &cli.Command{
 		Name:  "stage0",
 		Usage: "supervise the agent: restart it, sync its checks and binary from helen on reload",
-		Description: "Runs `equus equus` with the same flags as its child. When helen asks the agent\n" +
-			"to reload, stage0 syncs the check bundle and, where helen offers a newer\n" +
-			"version, the binary, then starts the agent again; a new version that does not\n" +
-			"connect is rolled back and never tried again.",
+		Description: "Runs `equus equus` with the same flags as its child, from the agent binary\n" +
+			"DATA/bin/equus, which it owns: a copy of its own executable, or an update from\n" +
+			"helen newer than it. When helen asks the agent to reload, stage0 syncs the check\n" +
+			"bundle and, where helen offers a newer version, replaces DATA/bin/equus, then\n" +
+			"starts the agent again; a new version that does not connect is rolled back and\n" +
+			"never tried again. Its own executable, which a package may own, it never writes.\n" +
+			"Once the agent is enrolled, it removes the spent token from the --config file.",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
 			log, err := setup.Logger(c)
@@ -62,6 +65,7 @@ func configFromCLI(c *cli.Context, version string) (Config, error) {
 		Version:        version,
 		Agent:          agent,
 		Executable:     exe,
+		ConfigFile:     c.String("config"),
 		Args:           agentArgs(c),
 		Env:            agentEnv(c),
 		RestartBackoff: c.Duration("restart-backoff"),
@@ -78,7 +82,8 @@ func configFromCLI(c *cli.Context, version string) (Config, error) {
 }
 
 // Executable returns the path of the running executable, links resolved:
-// the binary that stage0 runs as the agent and replaces on update.
+// stage0's own binary, which it copies to the agent binary it runs and
+// updates (see AgentBinary), and never writes.
 func Executable() (string, error) {
 	exe, err := os.Executable()
 	if err != nil {

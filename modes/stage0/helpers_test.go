@@ -164,22 +164,25 @@ func (h *fakeHelen) count(path string) int {
 	return h.requests[path]
 }
 
-// testAgent is an enrolled agent's files and binary for a supervisor.
+// testAgent is an enrolled agent's files and binaries for a supervisor:
+// exe is stage0's own executable, agent the agent binary it owns.
 type testAgent struct {
-	exe, data string
+	exe, agent, data string
 }
 
-// newTestAgent writes an enrolled data directory for helen h and the
-// agent binary bin.
+// newTestAgent writes an enrolled data directory for helen h, with bin as
+// stage0's own executable and as the agent binary, as stage0 leaves them
+// once it has started.
 func newTestAgent(t *testing.T, h *fakeHelen, bin []byte) testAgent {
 	t.Helper()
 	dir := t.TempDir()
 	a := testAgent{exe: filepath.Join(dir, "bin", "equus"), data: filepath.Join(dir, "data")}
+	a.agent = AgentBinary(a.data)
 	certPEM, keyPEM, err := h.ca.IssueClient("web-1", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range []string{filepath.Dir(a.exe), a.data} {
+	for _, d := range []string{filepath.Dir(a.exe), a.data, filepath.Dir(a.agent)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -189,6 +192,7 @@ func newTestAgent(t *testing.T, h *fakeHelen, bin []byte) testAgent {
 		filepath.Join(a.data, "agent-key.pem"): keyPEM,
 		filepath.Join(a.data, "ca.pem"):        h.ca.CertPEM,
 		a.exe:                                  bin,
+		a.agent:                                bin,
 	}
 	for p, b := range files {
 		if err := os.WriteFile(p, b, 0o700); err != nil {
@@ -205,6 +209,7 @@ func (a testAgent) config(t *testing.T, h *fakeHelen, version string) Config {
 		Version:        version,
 		Agent:          equus.Config{Version: version, Helen: h.addr(), DataDir: a.data},
 		Executable:     a.exe,
+		AgentBinary:    a.agent,
 		RestartBackoff: 10 * time.Millisecond,
 		ReadyTimeout:   10 * time.Second,
 		Stdout:         io.Discard,
@@ -212,10 +217,21 @@ func (a testAgent) config(t *testing.T, h *fakeHelen, version string) Config {
 	}
 }
 
-// binary returns the content of the agent's binary.
+// binary returns the content of the agent binary.
 func (a testAgent) binary(t *testing.T) []byte {
 	t.Helper()
-	b, err := os.ReadFile(a.exe)
+	return readBytes(t, a.agent)
+}
+
+// own returns the content of stage0's own executable.
+func (a testAgent) own(t *testing.T) []byte {
+	t.Helper()
+	return readBytes(t, a.exe)
+}
+
+func readBytes(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}

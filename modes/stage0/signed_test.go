@@ -80,10 +80,10 @@ func TestUpgradeHostileHelen(t *testing.T) {
 			if rec.count("trusting helen") != 0 {
 				t.Error("a stage0 with a key said it trusts helen")
 			}
-			if left, _ := filepath.Glob(filepath.Join(filepath.Dir(a.exe), ".equus-download-*")); len(left) > 0 {
+			if left, _ := filepath.Glob(filepath.Join(filepath.Dir(a.agent), ".equus-download-*")); len(left) > 0 {
 				t.Errorf("downloads left behind: %v", left)
 			}
-			if _, err := os.Stat(filepath.Join(filepath.Dir(a.exe), "pwned")); err == nil {
+			if _, err := os.Stat(filepath.Join(filepath.Dir(a.agent), "pwned")); err == nil {
 				t.Error("the refused binary ran")
 			}
 		})

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"aead.dev/minisign"
@@ -30,14 +31,22 @@ const (
 
 // Config is everything Run needs.
 type Config struct {
-	// Version is stage0's own version, the version of Executable when
-	// stage0 starts.
+	// Version is stage0's own version, the version of Executable.
 	Version string
 	// Agent is the agent's configuration, which says where helen is, how
 	// to trust it, where the agent's identity and data directory are.
 	Agent equus.Config
-	// Executable is the binary run as the agent and replaced on update.
+	// Executable is stage0's own binary: the package's or the one the
+	// bootstrap script installed. stage0 never writes it; it copies it
+	// to AgentBinary when it is the version to run (see keepOwned).
 	Executable string
+	// AgentBinary is the binary stage0 runs as the agent and replaces on
+	// update, its own file; empty means AgentBinary(Agent.DataDir).
+	AgentBinary string
+	// ConfigFile is the config file the flags were read from, if any:
+	// stage0 removes the enrollment token from it once the agent is
+	// enrolled.
+	ConfigFile string
 	// Args are the agent's arguments after the program name (see
 	// agentArgs), and Env the entries added to its environment.
 	Args []string
@@ -59,10 +68,19 @@ type Config struct {
 type supervisor struct {
 	cfg Config
 	log *slog.Logger
-	// running is the version of the agent binary: stage0's own until an
-	// agent says otherwise in its ready line.
+	// running is the version of the agent binary: the one prepareAgent
+	// chose, until an agent says otherwise in its ready line.
 	running string
-	state   persisted
+	// agentBin is the agent binary stage0 owns (Config.AgentBinary), and
+	// agentExe the one it runs: agentBin, or stage0's own executable when
+	// agentBin cannot be written, in which case noUpdate says why and no
+	// update is made.
+	agentBin, agentExe string
+	noUpdate           string
+	// tokenDone reports whether stage0 has taken the token out of its
+	// config file, or found none there to take.
+	tokenDone bool
+	state     persisted
 	// synced reports whether stage0 has synced with helen since it
 	// started; an agent that enrolls on its first start has not.
 	synced bool
@@ -80,12 +98,17 @@ func newSupervisor(cfg Config, log *slog.Logger) *supervisor {
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = DefaultReadyTimeout
 	}
+	if cfg.AgentBinary == "" {
+		cfg.AgentBinary = AgentBinary(cfg.Agent.DataDir)
+	}
 	s := &supervisor{
-		cfg:     cfg,
-		log:     log,
-		running: cfg.Version,
+		cfg:      cfg,
+		log:      log,
+		running:  cfg.Version,
+		agentBin: cfg.AgentBinary,
+		agentExe: cfg.AgentBinary,
 		// stage0 runs "<new> version" itself, to check the version too.
-		updater: &update.Updater{Target: cfg.Executable, NoRunCheck: true},
+		updater: &update.Updater{Target: cfg.AgentBinary, NoRunCheck: true},
 		bo:      backoff{min: cfg.RestartBackoff, max: max(maxBackoff, cfg.RestartBackoff)},
 	}
 	st, err := loadState(s.statePath())
@@ -106,7 +129,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.UpdateKey != nil {
 		key = fmt.Sprintf("%X", cfg.UpdateKey.ID())
 	}
-	log.Info("stage0 started", "version", s.cfg.Version, "agent", s.cfg.Executable, "helen", cfg.Agent.Helen, "update_key", key)
+	log.Info("stage0 started", "version", s.cfg.Version, "executable", s.cfg.Executable, "helen", cfg.Agent.Helen, "update_key", key)
+	s.prepareAgent(ctx)
 
 	var next *child
 	if s.enrolled() {
@@ -163,13 +187,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return nil
 }
 
-// start starts the agent from the executable, which is version.
+// start starts the agent from its binary, which is version.
 func (s *supervisor) start(version string) (*child, error) {
-	ch, err := startChild(s.cfg.Executable, s.cfg.Args, s.cfg.Env, s.cfg.Stdout, s.cfg.Stderr)
+	env := append(slices.Clone(s.cfg.Env), equus.Stage0ExecutableEnv+"="+s.cfg.Executable)
+	ch, err := startChild(s.agentExe, s.cfg.Args, env, s.cfg.Stdout, s.cfg.Stderr)
 	if err != nil {
 		return nil, err
 	}
-	s.log.Info("agent started", "pid", ch.cmd.Process.Pid, "version", version)
+	s.log.Info("agent started", "pid", ch.cmd.Process.Pid, "version", version, "binary", s.agentExe)
 	return ch, nil
 }
 
@@ -185,6 +210,7 @@ func (s *supervisor) watch(ctx context.Context, ch *child) bool {
 				s.log.Info("agent runs another version than expected", "version", v, "expected", s.running)
 				s.running = v
 			}
+			s.dropToken()
 			s.log.Debug("agent ready", "version", v)
 			if !s.synced && s.firstSync(ctx) {
 				s.log.Info("restarting the agent to load the check bundle helen serves")

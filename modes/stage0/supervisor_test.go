@@ -137,16 +137,21 @@ func TestFirstStartSyncsBundle(t *testing.T) {
 	}
 	h.change(func(h *fakeHelen) { h.bundle, h.bundleSum, h.bundleCode = data, sum, http.StatusOK })
 
-	// The agent's certificate waits aside; the first run "enrolls" by
-	// moving it into place before it says ready.
+	// The agent's certificate and key wait aside; the first run "enrolls"
+	// by moving them into place before it says ready.
 	dir := t.TempDir()
 	a := newTestAgent(t, h, nil)
 	pending := filepath.Join(dir, "pending")
-	if err := os.Rename(a.data, pending); err != nil {
+	if err := os.Mkdir(pending, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	for _, f := range []string{"agent.pem", "agent-key.pem"} {
+		if err := os.Rename(filepath.Join(a.data, f), filepath.Join(pending, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := os.WriteFile(a.exe, agentScript("1.0.0", countingBody(dir,
-		"if [ $n -eq 1 ]; then mv '"+pending+"' '"+a.data+"'; fi\necho \"ready 1.0.0\"\nexec sleep 600")), 0o700); err != nil {
+		"if [ $n -eq 1 ]; then mv '"+pending+"'/* '"+a.data+"'; fi\necho \"ready 1.0.0\"\nexec sleep 600")), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	rec := &logRecorder{}

@@ -38,6 +38,10 @@ func (s *supervisor) upgrade(ctx context.Context, client *http.Client) *child {
 		s.log.Debug("no newer version on offer", "running", s.running, "offered", o.Version)
 		return nil
 	}
+	if s.noUpdate != "" {
+		s.log.Warn("not updating the agent", "version", o.Version, "running", s.running, "why", s.noUpdate)
+		return nil
+	}
 	if bad, ok := s.state.Bad[o.Version]; ok {
 		s.log.Warn("not updating to a version that failed here before", "version", o.Version,
 			"failed_at", bad.At.Format(time.RFC3339), "reason", bad.Reason, "running", s.running)
@@ -53,9 +57,10 @@ func (s *supervisor) upgrade(ctx context.Context, client *http.Client) *child {
 
 	dlCtx, cancel := context.WithTimeout(ctx, downloadTimeout)
 	defer cancel()
-	// Next to the binary: the same file system for the swap, and a place
-	// where files may be executed, which a temporary directory may not be.
-	path, err := update.Download(dlCtx, client, s.url(o.URL), o, s.cfg.UpdateKey, filepath.Dir(s.cfg.Executable))
+	// Next to the agent binary: the same file system for the swap, and a
+	// place where files may be executed, which a temporary directory may
+	// not be.
+	path, err := update.Download(dlCtx, client, s.url(o.URL), o, s.cfg.UpdateKey, filepath.Dir(s.agentBin))
 	if err != nil {
 		log.Error("update refused, keeping the current version: download failed", "err", err)
 		return nil
@@ -115,12 +120,19 @@ func (s *supervisor) waitReady(ctx context.Context, ch *child, version string) e
 	}
 }
 
-// rollback puts the previous binary back and reports whether it could.
+// rollback puts the previous binary back, or where that is gone stage0's
+// own, and reports whether it could.
 func (s *supervisor) rollback(log *slog.Logger) bool {
-	if err := s.updater.Rollback(); err != nil {
-		log.Error("ROLLBACK FAILED: the agent binary may not run; reinstall equus", "binary", s.cfg.Executable, "err", err)
+	err := s.updater.Rollback()
+	if err == nil {
+		return true
+	}
+	if _, ierr := update.Install(s.cfg.Executable, s.agentBin); ierr != nil {
+		log.Error("ROLLBACK FAILED: the agent binary may not run; reinstall equus", "binary", s.agentBin, "err", err, "install_err", ierr)
 		return false
 	}
+	s.running = s.cfg.Version
+	log.Warn("the previous agent binary is gone; stage0's own is the agent binary again", "binary", s.agentBin, "err", err, "version", s.cfg.Version)
 	return true
 }
 
@@ -135,22 +147,32 @@ func (s *supervisor) markBad(version, reason string) {
 // checkVersion runs "<bin> version", which must exit with status 0 and
 // name version, as in "equus 1.2.3 go1.26 linux/amd64".
 func checkVersion(ctx context.Context, bin, version string) error {
+	v, err := binaryVersion(ctx, bin)
+	if err != nil {
+		return err
+	}
+	if c, err := wire.CompareVersions(v, version); err != nil || c != 0 {
+		return fmt.Errorf("the new binary is version %q, helen offered %q", v, version)
+	}
+	return nil
+}
+
+// binaryVersion runs "<bin> version", which must exit with status 0 within
+// versionCheckTimeout, and returns the version it names.
+func binaryVersion(ctx context.Context, bin string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, versionCheckTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "version")
 	cmd.WaitDelay = time.Second
 	out, err := cmd.Output()
 	if err != nil {
-		return fmt.Errorf("%q does not run: %w", bin+" version", err)
+		return "", fmt.Errorf("%q does not run: %w", bin+" version", err)
 	}
 	fields := strings.Fields(string(out))
 	if len(fields) < 2 || fields[0] != "equus" {
-		return fmt.Errorf("%q printed %q, not the version of equus", bin+" version", firstLine(out))
+		return "", fmt.Errorf("%q printed %q, not the version of equus", bin+" version", firstLine(out))
 	}
-	if c, err := wire.CompareVersions(fields[1], version); err != nil || c != 0 {
-		return fmt.Errorf("the new binary is version %q, helen offered %q", fields[1], version)
-	}
-	return nil
+	return fields[1], nil
 }
 
 func firstLine(b []byte) string {

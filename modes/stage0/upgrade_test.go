@@ -115,6 +115,9 @@ func TestUpgrade(t *testing.T) {
 			if got := a.binary(t); !bytes.Equal(got, tt.want) {
 				t.Errorf("binary afterwards:\n%s\nwant:\n%s", got, tt.want)
 			}
+			if !bytes.Equal(a.own(t), old) {
+				t.Error("stage0's own executable changed")
+			}
 			if updated && s.running != "1.1.0" || !updated && s.running != "1.0.0" {
 				t.Errorf("running version %s after the update", s.running)
 			}
@@ -131,7 +134,7 @@ func TestUpgrade(t *testing.T) {
 			if got := h.count("/v1/update/binary") > 0; got != tt.download {
 				t.Errorf("downloaded: %v, want %v", got, tt.download)
 			}
-			if left, _ := filepath.Glob(filepath.Join(filepath.Dir(a.exe), ".equus-download-*")); len(left) > 0 {
+			if left, _ := filepath.Glob(filepath.Join(filepath.Dir(a.agent), ".equus-download-*")); len(left) > 0 {
 				t.Errorf("downloads left behind: %v", left)
 			}
 		})
@@ -143,13 +146,13 @@ func TestUpgrade(t *testing.T) {
 // behind.
 func TestUpgradeUnwritable(t *testing.T) {
 	skipWithoutShell(t)
-	// move puts the agent's binary into dir.
+	// move puts the agent binary into dir.
 	move := func(t *testing.T, a *testAgent, dir string) {
-		exe := filepath.Join(dir, "equus")
-		if err := os.WriteFile(exe, a.binary(t), 0o755); err != nil {
+		bin := filepath.Join(dir, "equus")
+		if err := os.WriteFile(bin, a.binary(t), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		a.exe = exe
+		a.agent = bin
 	}
 	good := agentScript("1.1.0", readyBody("1.1.0"))
 	big := append(agentScript("1.1.0", readyBody("1.1.0")), "\n# "+strings.Repeat("x", 1<<20)+"\n"...)
@@ -162,7 +165,7 @@ func TestUpgradeUnwritable(t *testing.T) {
 			if os.Geteuid() == 0 {
 				t.Skip("root writes to read-only directories; read-only-filesystem tests this as root")
 			}
-			dir := filepath.Dir(a.exe)
+			dir := filepath.Dir(a.agent)
 			if err := os.Chmod(dir, 0o555); err != nil {
 				t.Fatal(err)
 			}
@@ -184,7 +187,7 @@ func TestUpgradeUnwritable(t *testing.T) {
 			old := agentScript("1.0.0", readyBody("1.0.0"))
 			a := newTestAgent(t, h, old)
 			tt.setup(t, &a)
-			before, err := os.ReadDir(filepath.Dir(a.exe))
+			before, err := os.ReadDir(filepath.Dir(a.agent))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -205,7 +208,7 @@ func TestUpgradeUnwritable(t *testing.T) {
 			if rec.count("update refused, keeping the current version") != 1 {
 				t.Error("no log line for the refusal")
 			}
-			if after, _ := os.ReadDir(filepath.Dir(a.exe)); len(after) != len(before) {
+			if after, _ := os.ReadDir(filepath.Dir(a.agent)); len(after) != len(before) {
 				t.Errorf("files next to the binary: %v, were %v", after, before)
 			}
 		})
