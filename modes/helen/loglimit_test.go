@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/wire"
 )
@@ -257,5 +259,55 @@ func TestEnrollFloodLog(t *testing.T) {
 	enroll(t, hc, h, "no-such-token", csr)
 	if got := suppressedCount(out.lines(t), msg); got != flood-logLines {
 		t.Errorf("suppressed count %d, want %d", got, flood-logLines)
+	}
+}
+
+// TestRenewFloodLog: an agent asking again and again for a renewal it may
+// not have yet makes a handful of lines, and one that counts the rest.
+func TestRenewFloodLog(t *testing.T) {
+	const flood = 300
+	const msg = "certificate renewal refused"
+	clock := newFakeClock()
+	var out logBuffer
+	h := startHelen(t, Config{Log: slog.New(slog.NewJSONHandler(&out, nil)), logClock: clock.now})
+	cert := issued(t, h, "renewer", time.Now())
+	hc := httpsClient(t, h, &cert)
+	csr, _ := newCSR(t, "renewer")
+	renew := func() int {
+		t.Helper()
+		body, err := json.Marshal(pki.RenewRequest{CSR: string(csr)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := hc.Post("https://"+h.addr()+"/v1/renew", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := renew(); code != http.StatusOK {
+		t.Fatalf("first renewal: %d", code)
+	}
+	for range flood {
+		if code := renew(); code != http.StatusTooManyRequests {
+			t.Fatalf("renewal too soon: %d", code)
+		}
+	}
+	lines := out.lines(t)
+	if got := len(withMsg(lines, msg)); got != logLines {
+		t.Fatalf("%d refused renewals made %d lines, want %d", flood, got, logLines)
+	}
+	clock.advance(logWindow)
+	renew()
+	lines = out.lines(t)
+	if got := suppressedCount(lines, msg); got != flood-logLines {
+		t.Errorf("suppressed count %d, want %d", got, flood-logLines)
+	}
+	for _, l := range withMsg(lines, "suppressed similar lines") {
+		if l["peer"] != "renewer" {
+			t.Errorf("summary without the agent's name: %v", l)
+		}
 	}
 }
