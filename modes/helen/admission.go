@@ -54,6 +54,8 @@ type admitted struct {
 	adm      *admission
 	addr     netip.Prefix
 	released bool          // under adm.mu
+	closed   bool          // under adm.mu
+	onClose  func()        // under adm.mu: gives its agent's place back (agentConns)
 	idleAll  *list.Element // in adm.idle while idle
 	idleAddr *list.Element // in its addrConns' idle while idle
 }
@@ -206,9 +208,34 @@ func (e *admitted) setIdle(idle bool) {
 	e.adm.mu.Unlock()
 }
 
+// authenticatedAs gives e's place back, as authenticated does, and
+// calls release when e is closed: it has shown a valid agent certificate,
+// and release gives its place among its agent's connections back.
+func (e *admitted) authenticatedAs(release func()) {
+	e.adm.mu.Lock()
+	e.adm.releaseLocked(e)
+	closed := e.closed
+	if !closed {
+		e.onClose = release
+	}
+	e.adm.mu.Unlock()
+	if closed {
+		release()
+	}
+}
+
 func (e *admitted) Close() error {
-	e.authenticated()
-	return e.Conn.Close()
+	e.adm.mu.Lock()
+	e.adm.releaseLocked(e)
+	e.closed = true
+	release := e.onClose
+	e.onClose = nil
+	e.adm.mu.Unlock()
+	err := e.Conn.Close()
+	if release != nil {
+		release()
+	}
+	return err
 }
 
 // CloseWrite keeps the half-close of a TCP connection, which closeGently

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/equus-monitoring/equus/pki"
+	"github.com/equus-monitoring/equus/wire"
 )
 
 func TestConnBudget(t *testing.T) {
@@ -338,5 +340,70 @@ func TestOpsConnBound(t *testing.T) {
 	poll(t, "the operators' port free", func() bool { return h.srv.opsAdm.count() == 0 })
 	if code, _ := newOpsClient(t, h).do(http.MethodGet, "/healthz", "", nil); code != http.StatusOK {
 		t.Errorf("operators' port after the connections closed: %d", code)
+	}
+}
+
+// TestAgentConnBound: a client holding a valid agent certificate that
+// opens connections past the agent's bound, keep-alive HTTPS and wire
+// connections that never say hello, gets the excess closed after the
+// handshake, a handful of log lines for it, and a connection again once
+// one of its own is closed; another agent is not held back.
+func TestAgentConnBound(t *testing.T) {
+	clock := newFakeClock()
+	var out logBuffer
+	h := startHelen(t, Config{HelloTimeout: time.Minute, Log: slog.New(slog.NewJSONHandler(&out, nil)), logClock: clock.now})
+	cert := issued(t, h, "web-1", time.Now())
+	refused := func() int {
+		return int(counterValue(t, h.srv.metrics.connsRefused.WithLabelValues("agents", "per_agent")))
+	}
+	wireConn := func() *hostile {
+		c, err := dialTLS(t, h, &cert, []string{wire.ALPN})
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return &hostile{t: t, c: c, r: bufio.NewReader(c)}
+	}
+	var conns []*hostile
+	for range maxConnsPerAgent / 2 {
+		conns = append(conns, idleFrom(t, h, "127.0.0.1", &cert), wireConn())
+	}
+	poll(t, "the agent's connections counted", func() bool { return h.srv.agentConns.count("web-1") == maxConnsPerAgent })
+
+	const excess = 2 * logLines
+	for i := range excess {
+		if i%2 == 0 {
+			wireConn().expectClosed("a wire connection past the agent's bound")
+			continue
+		}
+		cfg, err := pki.ClientConfig(pki.Trust{CA: h.srv.CA().Cert}, "127.0.0.1", &cert, []string{"http/1.1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc := tls.Client(dialFrom(t, "127.0.0.1", h.addr()), cfg)
+		hc := &hostile{t: t, c: tc, r: bufio.NewReader(tc)}
+		if err := hc.get(); err == nil {
+			t.Fatal("an HTTPS connection past the agent's bound was served")
+		}
+	}
+	poll(t, "the excess refused", func() bool { return refused() == excess })
+	if got := len(withMsg(out.lines(t), "connection refused: the agent has too many connections open")); got != logLines {
+		t.Errorf("%d refusals made %d lines, want %d", excess, got, logLines)
+	}
+	if err := conns[0].get(); err != nil {
+		t.Fatalf("an HTTPS connection within the bound: %v", err)
+	}
+	if n := h.srv.agentsAdm.count(); n != 0 {
+		t.Errorf("%d connections counted as without a certificate, want 0", n)
+	}
+
+	// Another agent connects; web-1 does again once one of its own closed.
+	other := startAgent(t, h, "web-2", behavior{})
+	other.ready()
+	conns[1].c.Close()
+	poll(t, "the closed connection released", func() bool { return h.srv.agentConns.count("web-1") == maxConnsPerAgent-1 })
+	idleFrom(t, h, "127.0.0.1", &cert)
+	if refused() != excess {
+		t.Errorf("%d refused, want %d", refused(), excess)
 	}
 }

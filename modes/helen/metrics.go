@@ -43,7 +43,7 @@ func newMetrics() *metrics {
 		}, []string{"code"}),
 		connsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "helen_connections_refused_total",
-			Help: "Connections closed at accept: a bound of connections without a valid agent certificate was reached, by port and bound (per_address, total).",
+			Help: "Connections closed at accept, or after the handshake: a bound of connections without a valid agent certificate was reached (per_address, total), or that of one agent name's (per_agent), by port and bound.",
 		}, []string{"port", "bound"}),
 		connsEvicted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "helen_connections_evicted_total",

@@ -54,8 +54,9 @@ type Server struct {
 
 	httpConns  *connListener // agents' HTTPS connections, after ALPN
 	limits     connLimits
-	agentsAdm  *admission // the agents' port's connections without a valid certificate
-	opsAdm     *admission // the operators' port's connections
+	agentsAdm  *admission  // the agents' port's connections without a valid certificate
+	agentConns *agentConns // and those with one, by agent name
+	opsAdm     *admission  // the operators' port's connections
 	logLim     *logLimiter
 	dash       *dashSessions // the dashboard's login sessions
 	advertised advertisement // the address in join commands, once listening
@@ -152,6 +153,7 @@ func New(cfg Config) (*Server, error) {
 	s.dash = newDashSessions(cfg.dashClock)
 	s.limits = connBudget(fdLimit(), cfg)
 	s.agentsAdm = newAdmission("agents", s.limits.unauth, s.limits.unauthPerAddr, s.metrics, s.logRefusal("agents"))
+	s.agentConns = newAgentConns(maxConnsPerAgent)
 	s.opsAdm = newAdmission("operators", s.limits.ops, s.limits.opsPerAddr, s.metrics, s.logRefusal("operators"))
 	s.tlsConf.Time = cfg.Clock.Now
 	s.offers = newOffers(cfg, s.log)
@@ -362,9 +364,13 @@ func (s *Server) handleConn(c net.Conn) {
 	switch st.NegotiatedProtocol {
 	case "h2", "http/1.1":
 		// An agent's own requests (its update, the check bundle) are not
-		// counted with the clients that enroll or bootstrap.
+		// counted with the clients that enroll or bootstrap, but with its
+		// other connections.
 		if name, err := pki.AgentName(st); err == nil && s.db.CheckCert(name, pki.Fingerprint(st.PeerCertificates[0])) == nil {
-			authenticated(c)
+			if !s.admitAgent(c, name) {
+				tc.Close()
+				return
+			}
 		}
 		if !s.httpConns.put(tc) {
 			tc.Close()
@@ -383,7 +389,12 @@ func (s *Server) handleConn(c net.Conn) {
 		s.refuse(tc, wire.CodeNotAuthorized)
 		return
 	}
-	authenticated(c)
+	if !s.admitAgent(c, name) {
+		// No error on the wire: the protocol has no code for it, and the
+		// agent retries with backoff after a connection closed under it.
+		tc.Close()
+		return
+	}
 	// The session runs on a new goroutine: this one's stack grew deep in
 	// the handshake's cryptography, and an idle session would keep it.
 	s.wg.Add(1)
