@@ -153,8 +153,18 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleDownload serves the offered binary for a platform. Its SHA-256 is
-// in the X-Equus-Sha256 header; the bootstrap script checks it.
+// in the X-Equus-Sha256 header; the bootstrap script checks it. At most
+// maxDownloads are served at once, each within Config.downloadTimeout.
 func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
+	select {
+	case s.downloads <- struct{}{}:
+		defer func() { <-s.downloads }()
+	default:
+		s.peerLog(addrPeer(r.RemoteAddr)).Warn("download refused: too many downloads at once", "remote", r.RemoteAddr, "bound", maxDownloads)
+		w.Header().Set("Retry-After", strconv.Itoa(int(downloadRetryAfter/time.Second)))
+		httpError(w, http.StatusServiceUnavailable, "helen is serving %d downloads already: try again later", maxDownloads)
+		return
+	}
 	rel, a, ok := s.platformAsset(w, r)
 	if !ok {
 		return
@@ -170,15 +180,21 @@ func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 	w.Header().Set("X-Equus-Version", rel.Version)
 	w.Header().Set("X-Equus-Sha256", sum)
-	io.Copy(progressWriter{w, http.NewResponseController(w)}, rc)
+	io.Copy(s.progressWriter(w), rc)
 }
 
 // progressWriter writes a response in pieces, each under its own write
-// deadline: a download may take longer than writeTimeout in all, as long
-// as it goes on.
+// deadline, all before an end: a download may take longer than
+// writeTimeout in all, as long as it goes on, but no longer than
+// Config.downloadTimeout.
 type progressWriter struct {
-	w  io.Writer
-	rc *http.ResponseController
+	w   io.Writer
+	rc  *http.ResponseController
+	end time.Time
+}
+
+func (s *Server) progressWriter(w http.ResponseWriter) progressWriter {
+	return progressWriter{w, http.NewResponseController(w), time.Now().Add(s.cfg.downloadTimeout)}
 }
 
 // progressChunk is the piece of a download each deadline covers.
@@ -188,7 +204,11 @@ func (p progressWriter) Write(b []byte) (int, error) {
 	n := 0
 	for len(b) > 0 {
 		k := min(len(b), progressChunk)
-		p.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		deadline := time.Now().Add(writeTimeout)
+		if deadline.After(p.end) {
+			deadline = p.end
+		}
+		p.rc.SetWriteDeadline(deadline)
 		m, err := p.w.Write(b[:k])
 		n += m
 		if err != nil {
@@ -215,7 +235,7 @@ func (s *Server) handleBundle(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/gzip")
 	w.Header().Set("X-Equus-Sha256", sum)
 	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
-	progressWriter{w, http.NewResponseController(w)}.Write(data)
+	s.progressWriter(w).Write(data)
 }
 
 // httpError writes a JSON error.

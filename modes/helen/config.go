@@ -89,6 +89,9 @@ type Config struct {
 	logClock func() time.Time
 	// dashClock is the clock of the dashboard's sessions (tests).
 	dashClock func() time.Time
+	// downloadTimeout bounds a download's whole response (tests; default
+	// maxDownloadTime).
+	downloadTimeout time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -103,6 +106,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HTTPIdleTimeout <= 0 {
 		c.HTTPIdleTimeout = defaultHTTPIdleTimeout
+	}
+	if c.downloadTimeout <= 0 {
+		c.downloadTimeout = maxDownloadTime
 	}
 	if c.Clock == nil {
 		c.Clock = clock.RealClock{}

@@ -43,6 +43,8 @@ type Server struct {
 	offers  *offers
 	rollout *rollout
 	bundle  bundleCache
+	// downloads holds a place for each release binary being served.
+	downloads chan struct{}
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -144,9 +146,10 @@ func New(cfg Config) (*Server, error) {
 		db:        db,
 		ca:        ca,
 		cert:      cert,
-		tlsConf:   pki.ServerConfig(ca, cert, []string{wire.ALPN, "h2", "http/1.1"}),
+		tlsConf:   pki.ServerConfig(ca, cert, []string{wire.ALPN, "http/1.1"}),
 		sessions:  map[string]*session{},
 		httpConns: newConnListener(),
+		downloads: make(chan struct{}, maxDownloads),
 		metrics:   newMetrics(),
 	}
 	s.logLim = newLogLimiter(cfg.logClock)
@@ -362,7 +365,7 @@ func (s *Server) handleConn(c net.Conn) {
 	c.SetDeadline(time.Time{})
 	st := tc.ConnectionState()
 	switch st.NegotiatedProtocol {
-	case "h2", "http/1.1":
+	case "http/1.1":
 		// An agent's own requests (its update, the check bundle) are not
 		// counted with the clients that enroll or bootstrap, but with its
 		// other connections.
