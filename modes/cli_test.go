@@ -146,7 +146,8 @@ func TestUnknownCommandsAndFlags(t *testing.T) {
 var flagsWithoutEnv = map[string]string{
 	// Another command rather than a setting: set in the environment, it
 	// would make every `equus check NAME` a usage error.
-	"equus check --list": "a command",
+	"equus check --list":     "a command",
+	"equus check --describe": "a command",
 }
 
 // TestEveryFlagHasAnEnvVar: every flag of every command comes from an
