@@ -4,18 +4,23 @@ FUZZTIME ?= 15s
 VERSION ?= 0.0.0-dev
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build test fmt vet unit fuzz cross lint-scripts release-check bench
+.PHONY: build test fmt vet tidy unit fuzz cross lint-scripts release-check bench
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o equus .
 
-test: fmt vet unit fuzz cross lint-scripts release-check
+test: fmt vet tidy unit fuzz cross lint-scripts release-check
 
 fmt:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt: unformatted files:"; echo "$$out"; exit 1; fi
 
 vet:
 	$(GO) vet ./...
+
+# go.mod and go.sum must be what `go mod tidy` makes of them; -diff prints
+# the change and fails without writing anything.
+tidy:
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...

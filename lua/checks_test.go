@@ -65,6 +65,24 @@ func tryLibraryCheck(t *testing.T, env *Env, name, args string) (glua.LValue, er
 		t.Fatalf("%s: no run function", name)
 	}
 	argv := evalLua(t, L, "return "+args)[0]
+	// As the runtime does: args are held to the check's declaration,
+	// with its defaults set, before run sees them.
+	if spec, ok := field(t, def, "args").(*glua.LTable); ok {
+		specs, err := parseSpec(spec)
+		if err != nil {
+			t.Fatalf("%s: args: %v", name, err)
+		}
+		if argv == glua.LNil {
+			argv = L.NewTable()
+		}
+		in, ok := argv.(*glua.LTable)
+		if !ok {
+			t.Fatalf("%s: args %s are not a table", name, args)
+		}
+		if err := validate(in, specs); err != nil {
+			return nil, err
+		}
+	}
 	if err := L.CallByParam(glua.P{Fn: run, NRet: 1, Protect: true}, argv); err != nil {
 		return nil, err
 	}
@@ -321,10 +339,13 @@ func TestLibraryNagiosCheck(t *testing.T) {
 	if u := field(t, metric(t, res, "b c"), "unit").String(); u != "ms" {
 		t.Errorf("metric 'b c' unit %q", u)
 	}
-	for _, plugin := range []string{"'../check_fake'", q(filepath.Join(dir, "check_fake")), "'.hidden'", "''", "nil"} {
+	for _, plugin := range []string{"'../check_fake'", q(filepath.Join(dir, "check_fake")), "'.hidden'", "''"} {
 		if _, err := tryLibraryCheck(t, env, "nagios", "{plugin = "+plugin+"}"); err == nil || !strings.Contains(err.Error(), "plain file name") {
 			t.Errorf("plugin %s: %v, want a refusal", plugin, err)
 		}
+	}
+	if _, err := tryLibraryCheck(t, env, "nagios", "{}"); err == nil || !strings.Contains(err.Error(), "bad args: plugin is required") {
+		t.Errorf("no plugin: %v, want bad args", err)
 	}
 }
 

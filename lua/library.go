@@ -46,7 +46,10 @@ type entry struct {
 	code        []byte
 	proto       *glua.FunctionProto
 	description string
-	err         error
+	// args is the declaration of the check's args, when declared.
+	args     []argSpec
+	declared bool
+	err      error
 }
 
 // library is a loaded set of checks with the pool of states that run them.
@@ -223,7 +226,7 @@ func (rt *Runtime) describe(entries map[string]*entry) {
 		ctx, unwatch := rt.heap.watch(ctx)
 		s.L.SetContext(ctx)
 		s.env.Check = e.name
-		_, desc, err := s.eval(e)
+		l, err := s.eval(e)
 		s.L.RemoveContext()
 		if herr := heapExceeded(ctx); herr != nil {
 			err = fmt.Errorf("loading: %w", herr)
@@ -235,7 +238,7 @@ func (rt *Runtime) describe(entries map[string]*entry) {
 			s.close()
 			s = nil // a failed chunk may have left the state half-done
 		} else {
-			e.description = desc
+			e.description, e.args, e.declared = l.description, l.args, l.declared
 		}
 		unwatch()
 		cancel()

@@ -1,8 +1,10 @@
 package lua
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -63,61 +65,196 @@ func wantType(want glua.LValueType) func(glua.LValue) string {
 	}
 }
 
+// ArgInfo describes an arg a check takes, as its declaration says: the
+// reference of `equus check --describe` and docs/checks.md.
+type ArgInfo struct {
+	Name string `json:"name"`
+	// Kind is one of the kinds of check.args: string, number, boolean,
+	// table, threshold, pattern or list.
+	Kind     string `json:"kind"`
+	Required bool   `json:"required,omitempty"`
+	// Default is the value the arg takes when not given (a string, a
+	// float64 or a bool), or nil for none.
+	Default     any    `json:"default,omitempty"`
+	Description string `json:"description,omitempty"`
+}
+
+// argSpec is one arg of a declaration, parsed.
+type argSpec struct {
+	name, kind  string
+	required    bool
+	def         glua.LValue // LNil, or an LString, LNumber or LBool
+	description string
+}
+
+// info returns the ArgInfo of a.
+func (a argSpec) info() ArgInfo {
+	ai := ArgInfo{Name: a.name, Kind: a.kind, Required: a.required, Description: a.description}
+	switch v := a.def.(type) {
+	case glua.LString:
+		ai.Default = string(v)
+	case glua.LNumber:
+		ai.Default = float64(v)
+	case glua.LBool:
+		ai.Default = bool(v)
+	}
+	return ai
+}
+
+// parseSpec parses a declaration of args: a table mapping each arg's name
+// to its kind ("number", "string!") or to a table
+// {kind = KIND, default = VALUE, description = TEXT}. It returns the args
+// in name order, or why the declaration is wrong.
+func parseSpec(spec *glua.LTable) ([]argSpec, error) {
+	var out []argSpec
+	var bad error
+	spec.ForEach(func(k, v glua.LValue) {
+		if bad != nil {
+			return
+		}
+		name, ok := k.(glua.LString)
+		if !ok {
+			bad = fmt.Errorf("arg name %s is a %s, want a string", k, k.Type())
+			return
+		}
+		a := argSpec{name: string(name), def: glua.LNil}
+		switch v := v.(type) {
+		case glua.LString:
+			a.kind = string(v)
+		case *glua.LTable:
+			a, bad = parseArgTable(a, v)
+			if bad != nil {
+				return
+			}
+		default:
+			bad = fmt.Errorf("%s: is a %s, want a kind or a table with kind", name, v.Type())
+			return
+		}
+		kind, required := strings.CutSuffix(a.kind, "!")
+		if _, known := argKinds[kind]; !known {
+			bad = fmt.Errorf("%s: unknown kind %q", name, a.kind)
+			return
+		}
+		a.kind, a.required = kind, required
+		if a.def != glua.LNil {
+			if required {
+				bad = fmt.Errorf("%s: a required arg has no default", name)
+				return
+			}
+			if why := argKinds[kind](a.def); why != "" {
+				bad = fmt.Errorf("%s: default %s", name, why)
+				return
+			}
+		}
+		out = append(out, a)
+	})
+	if bad != nil {
+		return nil, bad
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out, nil
+}
+
+// parseArgTable fills a from the table form of an arg's declaration.
+func parseArgTable(a argSpec, t *glua.LTable) (argSpec, error) {
+	var bad error
+	t.ForEach(func(k, v glua.LValue) {
+		if bad != nil {
+			return
+		}
+		switch k.String() {
+		case "kind":
+			a.kind = v.String()
+			if v.Type() != glua.LTString {
+				bad = fmt.Errorf("%s: kind is a %s, want a string", a.name, v.Type())
+			}
+		case "default":
+			switch v.Type() {
+			case glua.LTString, glua.LTNumber, glua.LTBool:
+				a.def = v
+			default:
+				bad = fmt.Errorf("%s: default is a %s, want a string, a number or a boolean", a.name, v.Type())
+			}
+		case "description":
+			a.description = v.String()
+			if v.Type() != glua.LTString || strings.ContainsAny(a.description, "\r\n") {
+				bad = fmt.Errorf("%s: description must be one line of text", a.name)
+			}
+		default:
+			bad = fmt.Errorf("%s: unknown field %s (want kind, default, description)", a.name, k)
+		}
+	})
+	if bad == nil && a.kind == "" {
+		bad = fmt.Errorf("%s: no kind", a.name)
+	}
+	return a, bad
+}
+
+// validate checks args against specs and sets the defaults of the args
+// not given. It returns, without a position, an error such as
+// `bad args: warn: threshold "abc": ...` for an arg that does not fit or
+// is not in specs: a typo in a threshold's name must not go unnoticed.
+// Args whose names start with "_" belong to the runtime (_timeout_ms)
+// and are let through.
+func validate(args *glua.LTable, specs []argSpec) error {
+	known := make([]string, len(specs))
+	for i, a := range specs {
+		known[i] = a.name
+		val := args.RawGetString(a.name)
+		if val == glua.LNil || val == jsonNull {
+			if a.required {
+				return argsErr("%s is required", a.name)
+			}
+			args.RawSetString(a.name, a.def)
+			continue
+		}
+		if why := argKinds[a.kind](val); why != "" {
+			return argsErr("%s %s", a.name, why)
+		}
+	}
+	var bad error
+	args.ForEach(func(k, _ glua.LValue) {
+		name, ok := k.(glua.LString)
+		if bad != nil || ok && strings.HasPrefix(string(name), "_") {
+			return
+		}
+		if !ok || !slices.Contains(known, string(name)) {
+			bad = argsErr("unknown arg %s (known: %s)", k, strings.Join(known, ", "))
+		}
+	})
+	return bad
+}
+
+func argsErr(format string, a ...any) error {
+	return errors.New("bad args: " + fmt.Sprintf(format, a...))
+}
+
 // checkArgs is check.args(args, spec) -> args: it checks a check's args
-// against spec, which maps each arg the check takes to its kind: "string",
-// "number", "boolean", "table", "threshold" (a Nagios range, as a string
-// or a number), "pattern" (a Lua pattern), or "list" (a string, a number,
-// or a list of them); a kind ending in "!" is required. Args whose names start
-// with "_" belong to the runtime (_timeout_ms) and are let through. It
-// returns args, or an empty table for nil, and raises an error, without a
-// position, such as `bad args: warn: threshold "abc": ...` for an arg that
-// does not fit or is not in spec: a typo in a threshold's name must not go
-// unnoticed.
+// against spec (see parseSpec) as the runtime does for a check that
+// declares its args, and returns args, or an empty table for nil, with
+// the defaults of spec set. A kind is "string", "number", "boolean",
+// "table", "threshold" (a Nagios range, as a string or a number),
+// "pattern" (a Lua pattern), or "list" (a string, a number, or a list of
+// them); a kind ending in "!" is required. A bad spec is an argument
+// error; args that do not fit raise validate's error, without a position,
+// which would point into the check rather than at the operator's mistake.
 func checkArgs(L *glua.LState) int {
 	args, ok := L.Get(1).(*glua.LTable)
 	if !ok && L.Get(1) != glua.LNil {
-		argsError(L, "args is a %s, want a table", L.Get(1).Type())
+		L.Error(glua.LString(argsErr("args is a %s, want a table", L.Get(1).Type()).Error()), 0)
 	}
 	if args == nil {
 		args = L.NewTable()
 	}
-	spec := L.CheckTable(2)
-	var known []string
-	spec.ForEach(func(k, v glua.LValue) {
-		name, kind := k.String(), strings.TrimSuffix(v.String(), "!")
-		if _, ok := argKinds[kind]; !ok || k.Type() != glua.LTString {
-			L.ArgError(2, fmt.Sprintf("%s: unknown kind %q", name, v.String()))
-		}
-		known = append(known, name)
-		val := args.RawGetString(name)
-		if val == glua.LNil || val == jsonNull {
-			if strings.HasSuffix(v.String(), "!") {
-				argsError(L, "%s is required", name)
-			}
-			return
-		}
-		if why := argKinds[kind](val); why != "" {
-			argsError(L, "%s %s", name, why)
-		}
-	})
-	sort.Strings(known)
-	args.ForEach(func(k, _ glua.LValue) {
-		name, ok := k.(glua.LString)
-		if ok && strings.HasPrefix(string(name), "_") {
-			return
-		}
-		if !ok || spec.RawGetString(string(name)) == glua.LNil {
-			argsError(L, "unknown arg %s (known: %s)", k, strings.Join(known, ", "))
-		}
-	})
+	specs, err := parseSpec(L.CheckTable(2))
+	if err != nil {
+		L.ArgError(2, err.Error())
+	}
+	if err := validate(args, specs); err != nil {
+		L.Error(glua.LString(err.Error()), 0)
+	}
 	L.Push(args)
 	return 1
-}
-
-// argsError raises a bad args error without the position of the caller,
-// which would point into the check rather than at the operator's mistake.
-func argsError(L *glua.LState, format string, a ...any) {
-	L.Error(glua.LString("bad args: "+fmt.Sprintf(format, a...)), 0)
 }
 
 // checkRound is check.round(x, places) -> number: x rounded to places

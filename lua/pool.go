@@ -84,36 +84,58 @@ func drain(lib *library) {
 	}
 }
 
+// loaded is what the top-level code of a check file returns: its run
+// function, and from the table form its description and the declaration
+// of its args.
+type loaded struct {
+	run         *glua.LFunction
+	description string
+	// args is the parsed declaration; declared reports whether there is
+	// one (a check without one checks its args itself, if at all).
+	args     []argSpec
+	declared bool
+}
+
 // eval runs the top-level code of e in s, in an environment of its own
 // (see checkEnv), so that neither a check's globals nor its changes to
-// the libraries reach another check run by the same state. It returns the
-// run function and the description.
-func (s *state) eval(e *entry) (*glua.LFunction, string, error) {
+// the libraries reach another check run by the same state.
+func (s *state) eval(e *entry) (loaded, error) {
 	L := s.L
 	fn := L.NewFunctionFromProto(e.proto)
 	fn.Env = s.checkEnv()
 	ret, err := s.prot.pcall(L, fn)
 	if err != nil {
-		return nil, "", fmt.Errorf("loading: %s", luaMessage(err))
+		return loaded{}, fmt.Errorf("loading: %s", luaMessage(err))
 	}
 	switch ret := ret.(type) {
 	case *glua.LFunction:
-		return ret, "", nil
+		return loaded{run: ret}, nil
 	case *glua.LTable:
-		run, ok := ret.RawGetString("run").(*glua.LFunction)
-		if !ok {
-			return nil, "", errors.New("the returned table has no run function")
+		var l loaded
+		var ok bool
+		if l.run, ok = ret.RawGetString("run").(*glua.LFunction); !ok {
+			return loaded{}, errors.New("the returned table has no run function")
 		}
-		desc := ret.RawGetString("description")
-		if desc != glua.LNil && desc.Type() != glua.LTString {
-			return nil, "", fmt.Errorf("description is a %s, want a string", desc.Type())
+		switch desc := ret.RawGetString("description").(type) {
+		case glua.LString:
+			l.description = string(desc)
+		case *glua.LNilType:
+		default:
+			return loaded{}, fmt.Errorf("description is a %s, want a string", desc.Type())
 		}
-		if desc == glua.LNil {
-			return run, "", nil
+		switch args := ret.RawGetString("args").(type) {
+		case *glua.LTable:
+			if l.args, err = parseSpec(args); err != nil {
+				return loaded{}, fmt.Errorf("args: %w", err)
+			}
+			l.declared = true
+		case *glua.LNilType:
+		default:
+			return loaded{}, fmt.Errorf("args is a %s, want a table", args.Type())
 		}
-		return run, desc.String(), nil
+		return l, nil
 	}
-	return nil, "", fmt.Errorf("the file returned %s, want a table with run or a function", typeName(ret))
+	return loaded{}, fmt.Errorf("the file returned %s, want a table with run or a function", typeName(ret))
 }
 
 // run calls e's run function with args under ctx. It reports whether s
@@ -127,13 +149,22 @@ func (s *state) run(ctx context.Context, timeout time.Duration, e *entry, args m
 	defer L.RemoveContext()
 	fn := s.runs[e]
 	if fn == nil {
-		var err error
-		if fn, _, err = s.eval(e); err != nil {
+		l, err := s.eval(e)
+		if err != nil {
 			return s.failure(ctx, timeout, err), false
 		}
+		fn = l.run
 		s.runs[e] = fn
 	}
-	ret, err := s.prot.pcall(L, fn, decodeObject(L, args))
+	in := decodeObject(L, args)
+	// The declaration read when the library loaded, the one --describe
+	// shows, is the one args are held to.
+	if e.declared {
+		if err := validate(in, e.args); err != nil {
+			return result.Unknownf("%v", err), true
+		}
+	}
+	ret, err := s.prot.pcall(L, fn, in)
 	if err != nil {
 		if s.panic == "" && ctx.Err() == nil {
 			s.log(slog.LevelDebug, "lua error: "+luaMessage(err)+"\n"+s.prot.trace)

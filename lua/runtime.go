@@ -59,6 +59,9 @@ type CheckInfo struct {
 	Source string `json:"source"`
 	// Err is why the check can't run, for a broken file.
 	Err string `json:"error,omitempty"`
+	// Args are the args the check declares, in name order; nil for a
+	// check that declares none.
+	Args []ArgInfo `json:"args,omitempty"`
 }
 
 // Runtime runs the checks of a library. It is safe for concurrent use.
@@ -228,6 +231,9 @@ func (rt *Runtime) Checks() []CheckInfo {
 		ci := CheckInfo{Name: e.name, Description: e.description, Source: e.source}
 		if e.err != nil {
 			ci.Err = e.err.Error()
+		}
+		for _, a := range e.args {
+			ci.Args = append(ci.Args, a.info())
 		}
 		out = append(out, ci)
 	}

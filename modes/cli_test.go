@@ -17,8 +17,12 @@ import (
 )
 
 // nagiosCommands exit with the Nagios code of a result, and so 3 for a
-// usage error (README, Exit codes); every other command exits 2.
-var nagiosCommands = map[string]bool{"equus check": true, "equus helen run": true}
+// usage error (README, Exit codes); daemonCommands, which services run,
+// exit setup.ExitConfig; every other command exits 2.
+var (
+	nagiosCommands = map[string]bool{"equus check": true, "equus helen run": true}
+	daemonCommands = map[string]bool{"equus helen serve": true, "equus stage0": true}
+)
 
 // walk calls f with the full name of every command of cmds and of the
 // commands under them.
@@ -73,8 +77,11 @@ func TestEveryCommandTakesItsArguments(t *testing.T) {
 		}
 		leaves++
 		code := setup.UsageExitCode
-		if nagiosCommands[name] {
+		switch {
+		case nagiosCommands[name]:
 			code = setup.NagiosUsageExitCode
+		case daemonCommands[name]:
+			code = setup.ExitConfig
 		}
 		cmdline := strings.Fields(name)[1:]
 		want, max := setup.ArgsRange(c.ArgsUsage)
@@ -139,7 +146,8 @@ func TestUnknownCommandsAndFlags(t *testing.T) {
 var flagsWithoutEnv = map[string]string{
 	// Another command rather than a setting: set in the environment, it
 	// would make every `equus check NAME` a usage error.
-	"equus check --list": "a command",
+	"equus check --list":     "a command",
+	"equus check --describe": "a command",
 }
 
 // TestEveryFlagHasAnEnvVar: every flag of every command comes from an

@@ -1,18 +1,17 @@
 -- cpu: how busy the CPUs are, measured over a short interval.
---
--- args:
---   interval_ms  how long to measure; default 500
---   warn         threshold (Nagios range) for the busy percentage; default "90"
---   crit         likewise; default "95"
 local check = require("check")
 local host = require("host")
 
 return {
   description = "percentage of CPU time busy over a short interval",
+  args = {
+    interval_ms = {kind = "number", default = 500, description = "how long to measure, in milliseconds"},
+    warn = {kind = "threshold", default = "90", description = "warning threshold (Nagios range) for the busy percentage"},
+    crit = {kind = "threshold", default = "95", description = "critical threshold for the busy percentage"},
+  },
   run = function(args)
-    args = check.args(args, {interval_ms = "number", warn = "threshold", crit = "threshold"})
-    local warn, crit = args.warn or "90", args.crit or "95"
-    local busy, err = host.cpu_percent(args.interval_ms or 500)
+    local warn, crit = args.warn, args.crit
+    local busy, err = host.cpu_percent(args.interval_ms)
     if not busy then
       return {status = check.UNKNOWN, message = err}
     end

@@ -1,21 +1,19 @@
 -- disk: the space (and optionally inodes) used on one file system.
---
--- args:
---   path        a path on the file system; default "/"
---   warn        threshold (Nagios range) for the used percentage; default "80"
---   crit        likewise; default "90"
---   inode_warn  threshold for the percentage of inodes used; none by default
---   inode_crit  likewise
 local check = require("check")
 local host = require("host")
 
 return {
   description = "percentage of disk space used on a file system",
+  args = {
+    path = {kind = "string", default = "/", description = "a path on the file system"},
+    warn = {kind = "threshold", default = "80", description = "warning threshold (Nagios range) for the used percentage"},
+    crit = {kind = "threshold", default = "90", description = "critical threshold for the used percentage"},
+    inode_warn = {kind = "threshold", description = "warning threshold for the percentage of inodes used; none by default"},
+    inode_crit = {kind = "threshold", description = "critical threshold for the percentage of inodes used; none by default"},
+  },
   run = function(args)
-    args = check.args(args, {path = "string", warn = "threshold", crit = "threshold",
-      inode_warn = "threshold", inode_crit = "threshold"})
-    local path = args.path or "/"
-    local warn, crit = args.warn or "80", args.crit or "90"
+    local path = args.path
+    local warn, crit = args.warn, args.crit
     local u, err = host.disk_usage(path)
     if not u then
       return {status = check.UNKNOWN, message = err}

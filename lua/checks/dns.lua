@@ -1,16 +1,14 @@
 -- dns: whether a name resolves, optionally to the addresses expected.
---
--- args:
---   name    the name to look up
---   expect  an address, or a list of addresses, that must all be among
---           the answers
 local check = require("check")
 local net = require("net")
 
 return {
   description = "name lookup, optionally checking the addresses",
+  args = {
+    name = {kind = "string!", description = "the name to look up"},
+    expect = {kind = "list", description = "an address, or a list of addresses, that must all be among the answers"},
+  },
   run = function(args)
-    args = check.args(args, {name = "string!", expect = "list"})
     local addrs, err = net.lookup(args.name)
     if not addrs then
       return {status = check.CRITICAL, message = err}

@@ -1,20 +1,18 @@
 -- file: whether a file exists, how old and how large it is.
---
--- args:
---   path        required
---   must_exist  default true; false makes a missing file ok (and the
---               other tests apply only to a file that exists)
---   max_age     seconds: a file modified longer ago is critical
---   min_size    bytes: a smaller file is critical
---   max_size    bytes: a larger file is critical
 local check = require("check")
 local fs = require("fs")
 
 return {
   description = "file existence, age and size",
+  args = {
+    path = {kind = "string!", description = "the file"},
+    must_exist = {kind = "boolean", default = true,
+      description = "false makes a missing file ok (the other tests apply to a file that exists)"},
+    max_age = {kind = "number", description = "seconds: a file modified longer ago is critical"},
+    min_size = {kind = "number", description = "bytes: a smaller file is critical"},
+    max_size = {kind = "number", description = "bytes: a larger file is critical"},
+  },
   run = function(args)
-    args = check.args(args, {path = "string!", must_exist = "boolean", max_age = "number",
-      min_size = "number", max_size = "number"})
     local st, err = fs.stat(args.path)
     if not st then
       return {status = check.UNKNOWN, message = err}

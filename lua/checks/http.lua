@@ -1,20 +1,5 @@
 -- http: an HTTP or HTTPS request, its status, body and latency. TLS
 -- certificates are always verified.
---
--- args:
---   url               required, http:// or https://
---   expect            the status wanted, a number or a list of numbers;
---                     by default any status from 200 to 399
---   match             a Lua pattern the body must contain
---   contains          a plain text the body must contain
---   warn              threshold (Nagios range) for the latency in ms
---   crit              likewise
---   body              if given, the request is a POST of this body
---   headers           request headers, a table of name = value
---   timeout_ms        default 10000
---   ca_file           a PEM file of the CAs to trust instead of the system's
---   max_body          the bytes of the body read; default 1 MiB
---   follow_redirects  default true
 local check = require("check")
 local http = require("http")
 
@@ -47,11 +32,22 @@ end
 
 return {
   description = "HTTP(S) request: status, body content and latency",
+  args = {
+    url = {kind = "string!", description = "the URL, http:// or https://"},
+    expect = {kind = "list",
+      description = "the status code wanted, or a list of them (not the body: see match and contains); by default any from 200 to 399"},
+    match = {kind = "pattern", description = "a Lua pattern the body must contain"},
+    contains = {kind = "string", description = "a plain text the body must contain"},
+    warn = {kind = "threshold", description = "warning threshold (Nagios range) for the latency in ms"},
+    crit = {kind = "threshold", description = "critical threshold for the latency in ms"},
+    body = {kind = "string", description = "if given, the request is a POST of this body"},
+    headers = {kind = "table", description = "request headers, a table of name = value"},
+    timeout_ms = {kind = "number", default = 10000, description = "how long the request may take, in milliseconds"},
+    ca_file = {kind = "string", description = "a PEM file of the CAs to trust instead of the system's"},
+    max_body = {kind = "number", default = 1048576, description = "the bytes of the body read, at most 64 MiB"},
+    follow_redirects = {kind = "boolean", default = true, description = "follow redirects"},
+  },
   run = function(args)
-    args = check.args(args, {url = "string!", expect = "list", match = "pattern",
-      contains = "string", warn = "threshold", crit = "threshold", body = "string",
-      headers = "table", timeout_ms = "number", ca_file = "string", max_body = "number",
-      follow_redirects = "boolean"})
     local opts = {timeout_ms = args.timeout_ms, headers = args.headers, ca_file = args.ca_file,
       max_body = args.max_body, follow_redirects = args.follow_redirects}
     local res, err

@@ -1,19 +1,18 @@
 -- load: the load averages over 1, 5 and 15 minutes.
---
--- args:
---   warn     threshold (Nagios range) for each load average divided by the
---            number of CPUs; default "2"
---   crit     likewise; default "4"
---   per_cpu  false to compare the load averages themselves; default true
 local check = require("check")
 local host = require("host")
 
 
 return {
   description = "load averages (1, 5, 15 min) against thresholds per CPU",
+  args = {
+    warn = {kind = "threshold", default = "2",
+      description = "warning threshold (Nagios range) for each load average divided by the number of CPUs"},
+    crit = {kind = "threshold", default = "4", description = "critical threshold, likewise"},
+    per_cpu = {kind = "boolean", default = true, description = "false compares the load averages themselves"},
+  },
   run = function(args)
-    args = check.args(args, {warn = "threshold", crit = "threshold", per_cpu = "boolean"})
-    local warn, crit = args.warn or "2", args.crit or "4"
+    local warn, crit = args.warn, args.crit
     local avg, err = host.load()
     if not avg then
       return {status = check.UNKNOWN, message = err}

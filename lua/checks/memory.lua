@@ -1,16 +1,15 @@
 -- memory: the share of memory in use (total less what is available).
---
--- args:
---   warn  threshold (Nagios range) for the used percentage; default "90"
---   crit  likewise; default "95"
 local check = require("check")
 local host = require("host")
 
 return {
   description = "percentage of memory used",
+  args = {
+    warn = {kind = "threshold", default = "90", description = "warning threshold (Nagios range) for the used percentage"},
+    crit = {kind = "threshold", default = "95", description = "critical threshold for the used percentage"},
+  },
   run = function(args)
-    args = check.args(args, {warn = "threshold", crit = "threshold"})
-    local warn, crit = args.warn or "90", args.crit or "95"
+    local warn, crit = args.warn, args.crit
     local m, err = host.memory()
     if not m then
       return {status = check.UNKNOWN, message = err}

@@ -3,11 +3,6 @@
 -- agent's policy, enforced by the exec module (whatever this file says):
 -- a refused plugin, such as negate, is an unknown result saying why.
 --
--- args:
---   plugin      the program's file name, such as "check_load" (no path)
---   args        its arguments, a list of strings
---   timeout_ms  default 30000
---
 -- The exit code 0, 1, 2 or 3 gives the status (any other, unknown), and
 -- the output, read as the Monitoring Plugins guidelines define it
 -- (check.plugin_output), the rest: the first line before "|" is the
@@ -33,13 +28,17 @@ end
 
 return {
   description = "runs a Nagios plugin and maps its exit code, output and performance data",
+  args = {
+    plugin = {kind = "string!", description = "the program's file name, such as check_load (no path)"},
+    args = {kind = "table", description = "its arguments, a list of strings"},
+    timeout_ms = {kind = "number", default = 30000, description = "how long it may run, in milliseconds"},
+  },
   run = function(args)
-    args = check.args(args, {plugin = "string", args = "table", timeout_ms = "number"})
     local plugin = args.plugin
     if type(plugin) ~= "string" or not string.match(plugin, "^[%w_][%w_.+-]*$") then
       error("nagios: plugin must be a plain file name, such as check_load", 0)
     end
-    local res, err = exec.run(plugin, args.args or {}, {timeout_ms = args.timeout_ms or 30000})
+    local res, err = exec.run(plugin, args.args or {}, {timeout_ms = args.timeout_ms})
     if not res then
       return {status = check.UNKNOWN, message = err}
     end

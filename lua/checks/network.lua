@@ -1,9 +1,5 @@
 -- network: the traffic counters of the network interfaces, as metrics
 -- (counters that only grow: a grapher turns them into rates).
---
--- args:
---   interface  only this interface; it must exist. By default every
---              interface but the loopback ("lo")
 local check = require("check")
 local host = require("host")
 
@@ -12,8 +8,11 @@ local counters = {"bytes_recv", "bytes_sent", "packets_recv", "packets_sent",
 
 return {
   description = "traffic counters of the network interfaces",
+  args = {
+    interface = {kind = "string",
+      description = "only this interface, which must exist; by default every interface but the loopback (lo)"},
+  },
   run = function(args)
-    args = check.args(args, {interface = "string"})
     local list, err = host.net_counters()
     if not list then
       return {status = check.UNKNOWN, message = err}

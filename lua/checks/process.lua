@@ -1,13 +1,5 @@
 -- process: how many processes match a name or a pattern.
 --
--- args:
---   name     the exact process name ("nginx")
---   pattern  a Lua pattern searched in the command line (or the name, for
---            a process without one); give name or pattern, or both
---   user     count only the processes of this user
---   warn     threshold (Nagios range) for the count; none by default
---   crit     likewise; default "1:" (critical when none runs)
---
 -- The agent's own process is never counted: as `equus check process ...`
 -- its command line holds the pattern.
 local check = require("check")
@@ -33,13 +25,19 @@ end
 
 return {
   description = "number of processes matching a name or a pattern",
+  args = {
+    name = {kind = "string", description = "the exact process name (nginx); give name or pattern, or both"},
+    pattern = {kind = "pattern",
+      description = "a Lua pattern searched in the command line (or the name, for a process without one)"},
+    user = {kind = "string", description = "count only the processes of this user"},
+    warn = {kind = "threshold", description = "warning threshold (Nagios range) for the count; none by default"},
+    crit = {kind = "threshold", default = "1:", description = "critical threshold for the count (1: is critical when none runs)"},
+  },
   run = function(args)
-    args = check.args(args, {name = "string", pattern = "pattern", user = "string",
-      warn = "threshold", crit = "threshold"})
     if not args.name and not args.pattern then
       error("process: give name or pattern", 0)
     end
-    local warn, crit = args.warn, args.crit or "1:"
+    local warn, crit = args.warn, args.crit
     local procs, err = host.processes()
     if not procs then
       return {status = check.UNKNOWN, message = err}

@@ -1,16 +1,15 @@
 -- swap: the share of swap space in use; a machine without swap is ok.
---
--- args:
---   warn  threshold (Nagios range) for the used percentage; default "50"
---   crit  likewise; default "80"
 local check = require("check")
 local host = require("host")
 
 return {
   description = "percentage of swap space used",
+  args = {
+    warn = {kind = "threshold", default = "50", description = "warning threshold (Nagios range) for the used percentage"},
+    crit = {kind = "threshold", default = "80", description = "critical threshold for the used percentage"},
+  },
   run = function(args)
-    args = check.args(args, {warn = "threshold", crit = "threshold"})
-    local warn, crit = args.warn or "50", args.crit or "80"
+    local warn, crit = args.warn, args.crit
     local s, err = host.swap()
     if not s then
       return {status = check.UNKNOWN, message = err}

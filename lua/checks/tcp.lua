@@ -1,20 +1,18 @@
 -- tcp: whether a TCP port accepts connections, and how fast.
---
--- args:
---   host        the host name or address, with port
---   port        the port number
---   address     or both at once, "host:port" ("[::1]:22" for IPv6)
---   warn        threshold (Nagios range) for the connect time in ms
---   crit        likewise
---   timeout_ms  default 5000
 local check = require("check")
 local net = require("net")
 
 return {
   description = "TCP connection to a host and port, with its latency",
+  args = {
+    host = {kind = "string", description = "the host name or address, with port"},
+    port = {kind = "number", description = "the port number"},
+    address = {kind = "string", description = "or host and port at once, host:port ([::1]:22 for IPv6)"},
+    warn = {kind = "threshold", description = "warning threshold (Nagios range) for the connect time in ms"},
+    crit = {kind = "threshold", description = "critical threshold for the connect time in ms"},
+    timeout_ms = {kind = "number", default = 5000, description = "how long connecting may take, in milliseconds"},
+  },
   run = function(args)
-    args = check.args(args, {host = "string", port = "number", address = "string",
-      warn = "threshold", crit = "threshold", timeout_ms = "number"})
     local address = args.address
     if not address then
       if not args.host or not args.port then
@@ -26,7 +24,7 @@ return {
       end
       address = host .. ":" .. tostring(args.port)
     end
-    local res, err = net.tcp_connect(address, args.timeout_ms or 5000)
+    local res, err = net.tcp_connect(address, args.timeout_ms)
     if not res then
       return {status = check.CRITICAL, message = err}
     end

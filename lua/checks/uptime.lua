@@ -1,8 +1,4 @@
 -- uptime: how long the machine has been up.
---
--- args:
---   min  seconds: an uptime below it (a recent reboot) is a warning;
---        by default any uptime is ok
 local check = require("check")
 local host = require("host")
 
@@ -20,8 +16,11 @@ end
 
 return {
   description = "time since boot, with a warning after a recent reboot",
+  args = {
+    min = {kind = "number",
+      description = "seconds: an uptime below it (a recent reboot) is a warning; by default any uptime is ok"},
+  },
   run = function(args)
-    args = check.args(args, {min = "number"})
     local up, err = host.uptime()
     if not up then
       return {status = check.UNKNOWN, message = err}

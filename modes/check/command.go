@@ -41,6 +41,7 @@ document of the wire protocol, and exits with the Nagios code of its status:
 
 Examples:
   equus check --list
+  equus check --describe http
   equus check load
   equus check disk '{"path":"/","warn":"80","crit":"90"}' --json
   equus check mycheck --checks ./checks`,
@@ -52,6 +53,8 @@ Examples:
 			// than a setting, and one set in the environment would make
 			// every `equus check NAME` a usage error.
 			&cli.BoolFlag{Name: "list", Usage: "list the checks with their descriptions, and the errors of broken files"},
+			// No environment variable either, for the same reason.
+			&cli.BoolFlag{Name: "describe", Usage: "print the args the check NAME takes, with their kinds, defaults and descriptions, instead of running it"},
 		}, setup.ExecFlags()...),
 		Action: action,
 	}
@@ -60,8 +63,12 @@ Examples:
 func action(c *cli.Context) error {
 	// Guard refused more than NAME and ARGS_JSON (quote the JSON).
 	switch {
+	case c.Bool("list") && c.Bool("describe"):
+		return setup.Usagef(c, "--list and --describe go alone")
 	case c.Bool("list") && c.NArg() > 0:
 		return setup.Usagef(c, "--list takes no arguments")
+	case c.Bool("describe") && c.NArg() != 1:
+		return setup.Usagef(c, "--describe takes the check NAME alone")
 	case !c.Bool("list") && c.NArg() == 0:
 		return setup.Usagef(c, "missing the check NAME (equus check --list shows them)")
 	}
@@ -87,6 +94,17 @@ func action(c *cli.Context) error {
 	defer rt.Close()
 	if c.Bool("list") {
 		return list(c.App.Writer, rt.Checks(), c.Bool("json"))
+	}
+	if c.Bool("describe") {
+		name := c.Args().Get(0)
+		ci, ok := find(rt.Checks(), name)
+		switch {
+		case !ok:
+			return setup.Usagef(c, `no check named "%s" (equus check --list shows them)`, tty.Line(name))
+		case ci.Err != "":
+			return setup.Usagef(c, "check %s is broken (%s): %s", tty.Line(name), tty.Line(ci.Source), tty.Line(ci.Err))
+		}
+		return describe(c.App.Writer, ci, c.Bool("json"))
 	}
 	doc := rt.Run(c.Context, c.Args().Get(0), args)
 	if err := printDoc(c.App.Writer, doc, c.Bool("json")); err != nil {
@@ -127,7 +145,13 @@ func printDoc(w io.Writer, doc result.Doc, asJSON bool) error {
 
 func list(w io.Writer, checks []lua.CheckInfo, asJSON bool) error {
 	if asJSON {
-		b, err := json.MarshalIndent(checks, "", "  ")
+		// Names, descriptions and errors: the args are --describe's.
+		short := make([]lua.CheckInfo, len(checks))
+		for i, c := range checks {
+			c.Args = nil
+			short[i] = c
+		}
+		b, err := json.MarshalIndent(short, "", "  ")
 		if err != nil {
 			return err
 		}

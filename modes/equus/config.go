@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -151,8 +152,8 @@ func (cfg Config) validate() error {
 	if err := cfg.Exec.Validate(); err != nil {
 		return err
 	}
-	if cfg.Helen == "" {
-		return errors.New("--helen HOST:PORT is required (or EQUUS_HELEN, or helen = in the --config file)")
+	if err := cfg.missing(); err != nil {
+		return err
 	}
 	host, _, err := net.SplitHostPort(cfg.Helen)
 	if err != nil || host == "" {
@@ -169,14 +170,8 @@ func (cfg Config) validate() error {
 			return fmt.Errorf("--ca-pin: %w", err)
 		}
 	}
-	if cfg.CAFile == "" && cfg.CAPin == "" && !exists(filepath.Join(cfg.DataDir, caFile)) {
-		return errors.New("no way to recognise helen: give --ca FILE or --ca-pin sha256:HEX")
-	}
 	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
 		return errors.New("--cert and --key go together")
-	}
-	if cfg.CertFile == "" && cfg.Token == "" && !enrolled(cfg.DataDir) {
-		return fmt.Errorf("not enrolled: give --cert FILE --key FILE, or --token TOKEN (no certificate in %s)", cfg.DataDir)
 	}
 	if cfg.CertFile == "" && cfg.Token != "" && !enrolled(cfg.DataDir) {
 		if err := agentname.Check(cfg.Name); err != nil && cfg.nameFromHost {
@@ -186,6 +181,28 @@ func (cfg Config) validate() error {
 		}
 	}
 	return nil
+}
+
+// missing reports every setting the agent needs and lacks, all at once,
+// so that an agent installed with the default config file says in one go
+// what to set: where helen is, how to recognise it, how to enroll.
+func (cfg Config) missing() error {
+	var lacks []string
+	if cfg.Helen == "" {
+		lacks = append(lacks, "--helen HOST:PORT is required (or EQUUS_HELEN, or helen = in the --config file)")
+	}
+	if !cfg.InsecurePlaintext {
+		if cfg.CAFile == "" && cfg.CAPin == "" && !exists(filepath.Join(cfg.DataDir, caFile)) {
+			lacks = append(lacks, "no way to recognise helen: give --ca FILE or --ca-pin sha256:HEX")
+		}
+		if cfg.CertFile == "" && cfg.KeyFile == "" && cfg.Token == "" && !enrolled(cfg.DataDir) {
+			lacks = append(lacks, fmt.Sprintf("not enrolled: give --cert FILE --key FILE, or --token TOKEN (no certificate in %s)", cfg.DataDir))
+		}
+	}
+	if len(lacks) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(lacks, "; "))
 }
 
 // isLoopback reports whether host names the local machine only.
@@ -225,7 +242,7 @@ func Flags() []cli.Flag {
 }
 
 // ConfigFromCLI returns the Config that the flags of c (see Flags) and the
-// environment ask for.
+// environment ask for. A setting missing or wrong is a *setup.ConfigError.
 func ConfigFromCLI(c *cli.Context, version string) (Config, error) {
 	cfg := Config{
 		Version:           version,
@@ -255,7 +272,7 @@ func ConfigFromCLI(c *cli.Context, version string) (Config, error) {
 	}
 	for _, f := range []string{"concurrency", "max-queued-checks", "max-unsent-results"} {
 		if n := c.Int(f); n < 1 {
-			return cfg, fmt.Errorf("--%s %d: want at least 1", f, n)
+			return cfg, setup.Configf("--%s %d: want at least 1", f, n)
 		}
 	}
 	if cfg.Name == "" {
@@ -270,7 +287,10 @@ func ConfigFromCLI(c *cli.Context, version string) (Config, error) {
 			cfg.ChecksDir = d
 		}
 	}
-	return cfg, cfg.validate()
+	if err := cfg.validate(); err != nil {
+		return cfg, &setup.ConfigError{Err: err}
+	}
+	return cfg, nil
 }
 
 func isDir(path string) bool {

@@ -198,8 +198,8 @@ func TestCLIOffline(t *testing.T) {
 func TestServeBadBounds(t *testing.T) {
 	for _, arg := range []string{"--max-unauthenticated=-1", "--max-unauthenticated-per-address=-5"} {
 		out, code := helenCLI(t, "serve", "--data="+t.TempDir(), "--listen=127.0.0.1:0", "--http=", arg)
-		if code != 2 || !strings.Contains(out, "want 0 or more") {
-			t.Errorf("serve %s: exit %d, %q; want 2 and a clear error", arg, code, out)
+		if code != setup.ExitConfig || !strings.Contains(out, "want 0 or more") {
+			t.Errorf("serve %s: exit %d, %q; want %d and a clear error", arg, code, out, setup.ExitConfig)
 		}
 	}
 }

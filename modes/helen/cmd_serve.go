@@ -45,6 +45,9 @@ that joins a machine.`,
 			&cli.BoolFlag{Name: "metrics-auth", Usage: "ask for the admin token on /metrics too", EnvVars: []string{"HELEN_METRICS_AUTH"}},
 			&cli.BoolFlag{Name: "insecure-plaintext", Usage: "DEBUG ONLY: speak the protocol without TLS on a loopback --listen", EnvVars: []string{"HELEN_INSECURE_PLAINTEXT"}},
 		},
+		// helen.service runs it: a usage error exits 78 (EX_CONFIG), on
+		// which the unit does not restart.
+		OnUsageError: setup.DaemonOnUsageError,
 		Action: func(c *cli.Context) error {
 			for _, name := range []string{"max-unauthenticated", "max-unauthenticated-per-address"} {
 				if c.Int(name) < 0 {

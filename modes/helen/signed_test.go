@@ -19,6 +19,7 @@ import (
 
 	"aead.dev/minisign"
 
+	"github.com/equus-monitoring/equus/modes/setup"
 	"github.com/equus-monitoring/equus/update"
 )
 
@@ -315,7 +316,7 @@ func TestSignedBundle(t *testing.T) {
 func TestServeBadUpdateKey(t *testing.T) {
 	dir := t.TempDir()
 	out, code := helenCLI(t, "serve", "--data="+dir, "--listen=127.0.0.1:0", "--http=", "--update-key=RWQnotakey")
-	if code != 2 || !strings.Contains(out, "--update-key") {
+	if code != setup.ExitConfig || !strings.Contains(out, "--update-key") {
 		t.Fatalf("serve with a bad key: exit %d, printed %q", code, out)
 	}
 	if _, err := os.Stat(filepath.Join(dir, dbFile)); err == nil {

@@ -61,7 +61,7 @@ func ApplyConfig(c *cli.Context) error {
 	}
 	cfg, err := ReadConfig(path)
 	if err != nil {
-		return err
+		return usage(c, err)
 	}
 	flags := configFlags(c)
 	set := map[string]bool{}
@@ -119,4 +119,35 @@ func splitList(f cli.Flag, v string) []string {
 		return parts
 	}
 	return []string{v}
+}
+
+// ExitConfig is the exit status of a configuration error: EX_CONFIG of
+// sysexits.h, which systemd shows as status=78/CONFIG. Starting the
+// program again changes nothing until someone changes its configuration,
+// so the packaged units list it in RestartPreventExitStatus= rather than
+// restarting it every few seconds forever.
+const ExitConfig = 78
+
+// ConfigError is a configuration that a mode can't run with: a setting
+// missing or wrong, from the flags, the environment or the --config file,
+// as the mode's own checks find it. It exits with ExitConfig.
+type ConfigError struct{ Err error }
+
+// Configf returns a ConfigError of the formatted message; %w wraps.
+func Configf(format string, a ...any) error {
+	return &ConfigError{Err: fmt.Errorf(format, a...)}
+}
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// ExitCode makes a ConfigError a cli.ExitCoder.
+func (e *ConfigError) ExitCode() int { return ExitConfig }
+
+// DaemonOnUsageError is OnUsageError for the commands a service manager
+// runs (helen serve, stage0): a usage error, on the command line or in the
+// --config file, exits ExitConfig as a ConfigError does, since no one
+// reads the usage there and starting again would fail the same way.
+func DaemonOnUsageError(c *cli.Context, err error, _ bool) error {
+	return usageError(c, err, ExitConfig)
 }

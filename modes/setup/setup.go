@@ -3,6 +3,7 @@
 package setup
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -70,13 +71,14 @@ func DataDirs(name string) string {
 }
 
 // ExitCode maps err to the process exit status, writing its message to w:
-// a cli.ExitCoder keeps its code (the Nagios codes of check results), any
-// other error is 1.
+// a cli.ExitCoder, wrapped or not, keeps its code (the Nagios codes of
+// check results, ExitConfig), any other error is 1.
 func ExitCode(w io.Writer, err error) int {
 	if err == nil {
 		return 0
 	}
-	if ec, ok := err.(cli.ExitCoder); ok {
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
 		if msg := strings.TrimSpace(err.Error()); msg != "" {
 			fmt.Fprintln(w, "equus:", msg)
 		}

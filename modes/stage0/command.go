@@ -3,6 +3,7 @@ package stage0
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,13 +33,19 @@ func Command(version string) *cli.Command {
 			"starts the agent again; a new version that does not connect is rolled back and\n" +
 			"never tried again. Its own executable, which a package may own, it never writes.\n" +
 			"Once the agent is enrolled, it removes the spent token from the --config file.",
-		Flags: flags,
+		Flags:        flags,
+		OnUsageError: setup.DaemonOnUsageError,
 		Action: func(c *cli.Context) error {
 			log, err := setup.Logger(c)
 			if err != nil {
 				return err
 			}
 			cfg, err := configFromCLI(c, version)
+			var cerr *setup.ConfigError
+			if errors.As(err, &cerr) {
+				notConfigured(log, c.String("config"), cerr)
+				return cli.Exit("", setup.ExitConfig)
+			}
 			if err != nil {
 				return err
 			}
@@ -75,10 +82,24 @@ func configFromCLI(c *cli.Context, version string) (Config, error) {
 	}
 	if s := c.String("update-key"); s != "" {
 		if cfg.UpdateKey, err = update.LoadPublicKey(s); err != nil {
-			return Config{}, fmt.Errorf("--update-key: %w", err)
+			return Config{}, setup.Configf("--update-key: %w", err)
 		}
 	}
 	return cfg, nil
+}
+
+// notConfigured logs, in one line, that stage0 can't run the agent with
+// the configuration it has, what is wrong, and where to fix it. stage0
+// then exits with setup.ExitConfig, on which its service waits (no
+// restart) until someone starts it again.
+func notConfigured(log *slog.Logger, configFile string, err *setup.ConfigError) {
+	fix := "give the flags or their environment variables (equus stage0 --help)"
+	if configFile != "" {
+		fix = "edit " + configFile + " (or give the flags or their environment variables)"
+	}
+	log.Error("the agent is not configured; stage0 exits with status 78 (EX_CONFIG), on which equus.service waits for configuration instead of restarting",
+		"problem", err.Err.Error(),
+		"fix", fix+", then start stage0 again (systemctl restart equus)")
 }
 
 // Executable returns the path of the running executable, links resolved:
