@@ -110,6 +110,11 @@ func FuzzPatterns(f *testing.F) {
 		if len(s) > 256 || len(pat) > 48 || len(repl) > 32 {
 			return
 		}
+		// patternOps parts its answers with \x1e, which the inputs must
+		// not hold (a replacement with one split gsub's answer in two).
+		if strings.Contains(s+pat+repl, "\x1e") {
+			return
+		}
 		gopher := glua.NewState()
 		defer gopher.Close()
 		ours := glua.NewState()
