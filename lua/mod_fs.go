@@ -34,17 +34,18 @@ func openFS(env *Env) glua.LGFunction {
 }
 
 // errPrivate refuses to read a file of the agent's own.
-var errPrivate = errors.New("refused: the agent's own files (its data directory and key) are not for checks to read")
+var errPrivate = errors.New("refused: the agent's own files (its data directory, key, config file and settings) are not for checks to read")
 
 // maxPrivateFiles bounds the files of the private directories that
 // fs.read compares an opened file with: past it, it refuses to read.
 const maxPrivateFiles = 10000
 
-// procLinks are the entries of a process's directory in /proc whose file
-// is not the one their path names: the process's root and working
-// directory, its open and mapped files, which lead anywhere, and its
-// environment, which holds the agent's settings.
-var procLinks = map[string]bool{"root": true, "cwd": true, "fd": true, "map_files": true, "environ": true}
+// procLinks are the entries of a process's directory in /proc that fs.read
+// refuses: those whose file is not the one their path names (the
+// process's root and working directory, its open and mapped files, which
+// lead anywhere), and its environment and command line, which hold the
+// agent's settings (its token among them).
+var procLinks = map[string]bool{"root": true, "cwd": true, "fd": true, "map_files": true, "environ": true, "cmdline": true}
 
 // throughProcLink reports whether path, absolute, goes through
 // one of procLinks, of any process or thread (/proc/PID, /proc/self,
