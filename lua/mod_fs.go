@@ -34,17 +34,18 @@ func openFS(env *Env) glua.LGFunction {
 }
 
 // errPrivate refuses to read a file of the agent's own.
-var errPrivate = errors.New("refused: the agent's own files (its data directory and key) are not for checks to read")
+var errPrivate = errors.New("refused: the agent's own files (its data directory, key, config file and settings) are not for checks to read")
 
 // maxPrivateFiles bounds the files of the private directories that
 // fs.read compares an opened file with: past it, it refuses to read.
 const maxPrivateFiles = 10000
 
-// procLinks are the entries of a process's directory in /proc whose file
-// is not the one their path names: the process's root and working
-// directory, its open and mapped files, which lead anywhere, and its
-// environment, which holds the agent's settings.
-var procLinks = map[string]bool{"root": true, "cwd": true, "fd": true, "map_files": true, "environ": true}
+// procLinks are the entries of a process's directory in /proc that fs.read
+// refuses: those whose file is not the one their path names (the
+// process's root and working directory, its open and mapped files, which
+// lead anywhere), and its environment and command line, which hold the
+// agent's settings (its token among them).
+var procLinks = map[string]bool{"root": true, "cwd": true, "fd": true, "map_files": true, "environ": true, "cmdline": true}
 
 // throughProcLink reports whether path, absolute, goes through
 // one of procLinks, of any process or thread (/proc/PID, /proc/self,
@@ -205,10 +206,10 @@ func fsStat(L *glua.LState) int {
 }
 
 // fsRead is fs.read(path, max_bytes) -> string, or nil, err: the first
-// max_bytes bytes of a regular file (default 64 KiB, at most 16 MiB). The
-// agent's key and the files of its data directory are refused, and so
-// are paths through the links of /proc that lead to other files than
-// they name.
+// max_bytes bytes of a regular file (default 64 KiB, at most 16 MiB),
+// anything else refused before it is opened. The agent's key and the
+// files of its data directory are refused, and so are paths through the
+// links of /proc that lead to other files than they name.
 func fsRead(L *glua.LState, env *Env) int {
 	path := L.CheckString(1)
 	limit := L.OptInt(2, defaultReadBytes)
@@ -218,8 +219,18 @@ func fsRead(L *glua.LState, env *Env) int {
 	if viaProcLink(path) {
 		return returnFailure(L, "read", fmt.Errorf("%s: %w", path, errPrivate))
 	}
-	// Non-blocking, so that opening a FIFO does not wait for a writer
-	// past the check's deadline; only regular files are read.
+	// Only regular files are read, and what the path names is told before
+	// it is opened: opening a device is itself an act (a watchdog arms, a
+	// tape rewinds, a serial line raises DTR), and opening a FIFO wakes
+	// its writer. (The private files are told from the file opened.)
+	if fi, err := os.Stat(path); err != nil {
+		return returnFailure(L, "read", err)
+	} else if !fi.Mode().IsRegular() {
+		return returnFailure(L, "read", checkReadable(path, fi, env.PrivatePaths))
+	}
+	// The path may name another file by the time it is opened: the file
+	// opened is told again. Non-blocking, so that a FIFO put there in
+	// between does not wait for a writer past the check's deadline.
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return returnFailure(L, "read", err)
@@ -229,11 +240,8 @@ func fsRead(L *glua.LState, env *Env) int {
 	if err != nil {
 		return returnFailure(L, "read", err)
 	}
-	if err := checkNotPrivate(fi, env.PrivatePaths); err != nil {
-		return returnFailure(L, "read", fmt.Errorf("%s: %w", path, err))
-	}
-	if !fi.Mode().IsRegular() {
-		return returnFailure(L, "read", fmt.Errorf("%s: not a regular file (%s)", path, fi.Mode().Type()))
+	if err := checkReadable(path, fi, env.PrivatePaths); err != nil {
+		return returnFailure(L, "read", err)
 	}
 	if opened, ok := openedPath(f); ok && throughProcLink(opened) {
 		return returnFailure(L, "read", fmt.Errorf("%s (%s): %w", path, opened, errPrivate))
@@ -244,4 +252,16 @@ func fsRead(L *glua.LState, env *Env) int {
 	}
 	L.Push(glua.LString(data))
 	return 1
+}
+
+// checkReadable returns why fs.read refuses the file fi that path names:
+// one of the private files, or not a regular file.
+func checkReadable(path string, fi os.FileInfo, private []string) error {
+	if err := checkNotPrivate(fi, private); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s: not a regular file (%s)", path, fi.Mode().Type())
+	}
+	return nil
 }

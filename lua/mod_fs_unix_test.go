@@ -36,7 +36,8 @@ func TestFSReadFIFO(t *testing.T) {
 // TestFSReadPrivateBypasses: fs.read refuses the agent's key and the files
 // of its data directory by every way of naming them that the kernel
 // resolves differently from the path: a hard link, a process's root,
-// working directory, thread or open files in /proc, /dev/fd. Ordinary
+// working directory, thread or open files in /proc, /dev/fd; and its
+// environment and command line, which hold its settings. Ordinary
 // files, /proc's own included, still read.
 func TestFSReadPrivateBypasses(t *testing.T) {
 	if _, err := os.Stat("/proc/self/status"); err != nil {
@@ -108,6 +109,10 @@ func TestFSReadPrivateBypasses(t *testing.T) {
 		fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), openKey.Fd()),
 		"/proc/self/environ",
 		self + "/environ",
+		"/proc/self/cmdline",
+		self + "/cmdline",
+		fmt.Sprintf("/proc/%d/cmdline", os.Getpid()),
+		fmt.Sprintf("/proc/self/task/%d/cmdline", os.Getpid()),
 		self + "/root" + key,
 		"/proc/self/cwd/../" + filepath.Base(cwd) + "/" + relKey,
 		"/proc/self/root" + ordinary, // what a path through /proc leads to is not told by it

@@ -34,7 +34,8 @@ type Options struct {
 	// Dirs default to DefaultExecDirs unless it is Off.
 	Exec ExecPolicy
 	// PrivatePaths are files, and directories of files, that checks may
-	// not read with the fs module: the agent's data directory and key.
+	// not read with the fs module: the agent's data directory, key and
+	// config file.
 	PrivatePaths []string
 	// Log receives the messages of checks (the log module, print) and the
 	// runtime's reports of Go panics, with the check's name; nil discards.

@@ -78,8 +78,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	_, keyPath := cfg.KeyPairFiles()
 	rt, err := lua.New(lua.Options{
 		Dir: cfg.ChecksDir, Exec: cfg.Exec, Log: a.luaLog, MaxHeap: cfg.MaxCheckHeap,
-		// Checks run with the agent's rights; its key is not theirs to read.
-		PrivatePaths: []string{cfg.DataDir, keyPath},
+		// Checks run with the agent's rights; its key, and its config file
+		// with the token perhaps, are not theirs to read.
+		PrivatePaths: []string{cfg.DataDir, keyPath, cfg.ConfigFile},
 	})
 	if err != nil {
 		return fmt.Errorf("check runtime: %w", err)

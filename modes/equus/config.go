@@ -63,6 +63,9 @@ type Config struct {
 	nameFromHost bool
 	// DataDir holds the enrolled certificate, its key and helen's CA.
 	DataDir string
+	// ConfigFile is the --config file the flags were read from, which may
+	// hold the token; empty: none. Checks may not read it.
+	ConfigFile string
 	// ChecksDir overlays the embedded check library; empty: none.
 	ChecksDir string
 	// Exec is the agent's own policy for the programs checks may run,
@@ -254,6 +257,7 @@ func ConfigFromCLI(c *cli.Context, version string) (Config, error) {
 		Token:             c.String("token"),
 		Name:              c.String("name"),
 		DataDir:           c.String("data"),
+		ConfigFile:        c.String("config"),
 		ChecksDir:         c.String("checks"),
 		Exec:              setup.ExecPolicy(c),
 		Concurrency:       c.Int("concurrency"),

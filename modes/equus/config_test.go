@@ -114,6 +114,15 @@ func TestConfigFromCLI(t *testing.T) {
 	if cfg.Name == "" || cfg.Concurrency != DefaultConcurrency || cfg.ChecksDir != checks || cfg.Supervised || cfg.CertFile != p.certFile {
 		t.Errorf("config: %+v", cfg)
 	}
+	if cfg.ConfigFile != "" {
+		t.Errorf("config file %q without --config", cfg.ConfigFile)
+	}
+
+	// The config file is kept, for checks not to read it.
+	cfg, err = runCLI(t, map[string]string{"EQUUS_CONFIG": "/etc/equus/equus.conf"}, "--helen", "h:1", "--ca", p.caFile, "--cert", p.certFile, "--key", p.keyFile)
+	if err != nil || cfg.ConfigFile != "/etc/equus/equus.conf" {
+		t.Errorf("EQUUS_CONFIG: config file %q, %v", cfg.ConfigFile, err)
+	}
 
 	if _, err := runCLI(t, nil, "--helen", "h:1", "--ca", p.caFile, "--cert", p.certFile, "--key", p.keyFile, "--concurrency", "0"); err == nil {
 		t.Error("--concurrency 0 accepted")

@@ -238,7 +238,7 @@ func TestShutdownDrainTimeout(t *testing.T) {
 }
 
 // TestChecksCannotReadAgentKey: a check's fs.read refuses the agent's key
-// file and its data directory, and reads other files.
+// file, its data directory and its config file, and reads other files.
 func TestChecksCannotReadAgentKey(t *testing.T) {
 	p := newTestPKI(t)
 	h := startHelen(t, p)
@@ -255,6 +255,10 @@ end`
 	if err := os.WriteFile(inData, []byte("private"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	cfg.ConfigFile = filepath.Join(t.TempDir(), "equus.conf")
+	if err := os.WriteFile(cfg.ConfigFile, []byte("token = SECRET\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	startAgent(t, cfg)
 	hc := h.accept()
 	for i, tt := range []struct {
@@ -262,6 +266,7 @@ end`
 	}{
 		{cfg.KeyFile, "critical"},
 		{inData, "critical"},
+		{cfg.ConfigFile, "critical"},
 		{cfg.CAFile, "ok"},
 	} {
 		args, _ := json.Marshal(map[string]string{"path": tt.path})
