@@ -11,6 +11,7 @@ import (
 
 	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/state"
+	"k8s.io/utils/clock"
 )
 
 // StatusView is a line of the status list, as the API, the helen
@@ -46,6 +47,7 @@ type statusTable struct {
 	db        *state.DB
 	log       *slog.Logger
 	downAfter time.Duration
+	clock     clock.WithDelayedExecution // of the grace periods
 	metrics   *monitorMetrics
 
 	// writes orders the table's writes of an agent's statuses and down
@@ -69,11 +71,13 @@ type statusTable struct {
 
 // grace is the wait before a disconnected agent is declared down.
 type grace struct {
-	t     *time.Timer
+	t     clock.Timer
 	since time.Time
 }
 
-func newStatusTable(db *state.DB, log *slog.Logger, downAfter time.Duration, m *monitorMetrics) (*statusTable, error) {
+// newStatusTable loads the statuses of db; clk, nil for the real one,
+// times the grace periods of downAfter.
+func newStatusTable(db *state.DB, log *slog.Logger, downAfter time.Duration, clk clock.WithDelayedExecution, m *monitorMetrics) (*statusTable, error) {
 	rows, err := db.Statuses("")
 	if err != nil {
 		return nil, err
@@ -82,8 +86,11 @@ func newStatusTable(db *state.DB, log *slog.Logger, downAfter time.Duration, m *
 	if err != nil {
 		return nil, err
 	}
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
 	t := &statusTable{
-		db: db, log: log, downAfter: downAfter, metrics: m,
+		db: db, log: log, downAfter: downAfter, clock: clk, metrics: m,
 		rows:  make(map[pair]*state.Status, len(rows)),
 		dirty: map[pair]bool{},
 		down:  down,
@@ -295,8 +302,10 @@ func (t *statusTable) disconnectedLocked(agent string, now time.Time) {
 	g := &grace{since: now}
 	t.gone[agent] = g
 	// Set under the lock, which expire takes first, so g.t is set before
-	// expire can look at it.
-	g.t = time.AfterFunc(t.downAfter, func() { t.expire(agent, g) })
+	// expire can look at it. Expire runs in a goroutine of its own: a
+	// fake clock calls back with its lock held, which expire's look at
+	// the clock would wait for.
+	g.t = t.clock.AfterFunc(t.downAfter, func() { go t.expire(agent, g) })
 }
 
 // expire declares an agent down when its grace period ends with no new
@@ -310,7 +319,7 @@ func (t *statusTable) expire(agent string, g *grace) {
 		return
 	}
 	delete(t.gone, agent)
-	now := time.Now()
+	now := t.clock.Now()
 	t.down[agent] = now
 	t.wg.Add(1)
 	t.mu.Unlock()

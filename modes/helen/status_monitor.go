@@ -40,7 +40,7 @@ func (s *Server) newMonitor() (*monitor, error) {
 		return nil, err
 	}
 	m := &monitor{metrics: newMonitorMetrics(), token: token, tokenCreated: created}
-	if m.status, err = newStatusTable(s.db, s.log, s.cfg.DownAfter, m.metrics); err != nil {
+	if m.status, err = newStatusTable(s.db, s.log, s.cfg.DownAfter, s.cfg.downClock, m.metrics); err != nil {
 		return nil, err
 	}
 	m.sched = newScheduler(s, schedules)
@@ -70,7 +70,7 @@ func (s *Server) newMonitor() (*monitor, error) {
 // startMonitor starts the schedules, the grace periods of the agents not
 // connected yet, and the loop that writes statuses and prunes events.
 func (s *Server) startMonitor(ctx context.Context) {
-	s.monitor.status.start(time.Now())
+	s.monitor.status.start(s.monitor.status.clock.Now())
 	s.monitor.sched.start(ctx)
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.statusLoop(ctx) }()
@@ -108,7 +108,7 @@ func (s *Server) statusLoop(ctx context.Context) {
 
 // sessionUp hands a newly registered session to the monitor.
 func (s *Server) sessionUp(ss *session) {
-	s.monitor.status.connected(ss.name, time.Now())
+	s.monitor.status.connected(ss.name, s.monitor.status.clock.Now())
 	s.monitor.sched.attach(ss)
 }
 
@@ -117,7 +117,7 @@ func (s *Server) sessionUp(ss *session) {
 func (s *Server) sessionDown(ss *session, current bool) {
 	s.monitor.sched.detach(ss)
 	if current {
-		s.monitor.status.disconnected(ss.name, time.Now())
+		s.monitor.status.disconnected(ss.name, s.monitor.status.clock.Now())
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/state"
+	testingclock "k8s.io/utils/clock/testing"
 )
 
 // waitEvent waits for the next event on ch that pred accepts, failing the
@@ -78,10 +79,12 @@ func TestStatusChangeIsOneEvent(t *testing.T) {
 
 // TestAgentDownAndUp: an agent gone longer than the grace period is down
 // (an event, and its statuses say unknown), and up again when it returns;
-// one back within the grace period is neither.
+// one back within the grace period is neither. The grace periods run on a
+// fake clock: the test says when they end.
 func TestAgentDownAndUp(t *testing.T) {
 	const grace = 300 * time.Millisecond
-	h := startHelen(t, Config{DownAfter: grace})
+	clk := testingclock.NewFakeClock(time.Now())
+	h := startHelen(t, Config{DownAfter: grace, downClock: clk})
 	events, unsubscribe := h.srv.Subscribe(64)
 	defer unsubscribe()
 	a := startAgent(t, h, "web-1", behavior{})
@@ -91,20 +94,29 @@ func TestAgentDownAndUp(t *testing.T) {
 	}
 	waitEvent(t, events, "first result", func(ev state.Event) bool { return ev.Schedule == "s" })
 
-	// Back within the grace period: no event.
+	// Back within the grace period: its timer stopped, no event.
 	a.close()
+	poll(t, "the grace period begins", clk.HasWaiters)
+	clk.Step(grace - time.Millisecond)
 	a = startAgent(t, h, "web-1", behavior{})
 	a.ready()
-	time.Sleep(2 * grace)
+	poll(t, "the reconnection ends the grace period", func() bool { return !clk.HasWaiters() })
+	clk.Step(2 * grace)
 	select {
 	case ev := <-events:
 		t.Fatalf("event for a reconnection within the grace period: %+v", ev)
 	default:
 	}
 
-	// Gone for longer: down.
-	gone := time.Now()
+	// Gone for longer: down, once the grace period is over and not before.
 	a.close()
+	poll(t, "the grace period begins", clk.HasWaiters)
+	gone := clk.Now()
+	clk.Step(grace - time.Millisecond)
+	if !clk.HasWaiters() {
+		t.Fatal("the grace period ended before its time")
+	}
+	clk.Step(time.Millisecond)
 	down := waitEvent(t, events, "agent down", func(ev state.Event) bool { return ev.Schedule == "" })
 	if down.Agent != "web-1" || down.From != "up" || down.To != "down" || down.Time.Sub(gone) < grace {
 		t.Errorf("down event = %+v, %v after the disconnection", down, down.Time.Sub(gone))
@@ -141,11 +153,12 @@ func TestAgentDownAndUp(t *testing.T) {
 }
 
 // TestStatusAfterRestart: statuses are kept across a restart, and an agent
-// that does not come back after it is declared down, once.
+// that does not come back after it is declared down, once. The grace
+// periods run on a fake clock per helen: the test says when they end.
 func TestStatusAfterRestart(t *testing.T) {
 	dir := t.TempDir()
 	const grace = 200 * time.Millisecond
-	h := startHelen(t, Config{DataDir: dir, DownAfter: grace})
+	h := startHelen(t, Config{DataDir: dir, DownAfter: grace, downClock: testingclock.NewFakeClock(time.Now())})
 	a := startAgent(t, h, "web-1", behavior{})
 	a.ready()
 	if _, err := h.srv.PutSchedule(state.Schedule{Name: "s", Check: "c", Every: 100 * time.Millisecond, Args: json.RawMessage(`{"status":"warning"}`)}); err != nil {
@@ -158,35 +171,54 @@ func TestStatusAfterRestart(t *testing.T) {
 	}
 	h.srv.Close()
 
-	h2 := startHelen(t, Config{DataDir: dir, DownAfter: grace})
+	clk2 := testingclock.NewFakeClock(time.Now())
+	h2 := startHelen(t, Config{DataDir: dir, DownAfter: grace, downClock: clk2})
 	sts := h2.srv.Statuses(false)
 	if len(sts) != 1 || sts[0].Status.Status != "warning" || sts[0].Check != "c" {
 		t.Fatalf("statuses after restart = %+v", sts)
 	}
+	poll(t, "the grace period after restart begins", clk2.HasWaiters)
+	clk2.Step(grace)
 	poll(t, "agent down after restart", func() bool {
 		evs, _ := h2.srv.DB().Events(time.Time{}, time.Time{}, 0)
 		return len(evs) > 0 && evs[len(evs)-1].To == "down"
 	})
+	// web-2, up when helen stops, shows the next start's grace periods
+	// have begun.
+	b := startAgent(t, h2, "web-2", behavior{})
+	b.ready()
+	poll(t, "a status of web-2", func() bool {
+		return slices.ContainsFunc(h2.srv.Statuses(false), func(st StatusView) bool { return st.Agent == "web-2" })
+	})
+	b.close()
 	h2.stop()
 	h2.srv.Close()
 
 	// Known down already: no second down event on the next start.
-	h3 := startHelen(t, Config{DataDir: dir, DownAfter: grace})
-	time.Sleep(3 * grace)
+	clk3 := testingclock.NewFakeClock(time.Now())
+	h3 := startHelen(t, Config{DataDir: dir, DownAfter: grace, downClock: clk3})
+	poll(t, "the grace period of web-2 begins", clk3.HasWaiters)
+	clk3.Step(3 * grace)
+	poll(t, "web-2 down", func() bool {
+		evs, _ := h3.srv.DB().Events(time.Time{}, time.Time{}, 0)
+		return len(evs) > 0 && evs[len(evs)-1].Agent == "web-2" && evs[len(evs)-1].To == "down"
+	})
 	evs, err := h3.srv.DB().Events(time.Time{}, time.Time{}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	downs := 0
 	for _, ev := range evs {
-		if ev.To == "down" {
+		if ev.Agent == "web-1" && ev.To == "down" {
 			downs++
 		}
 	}
 	if downs != 1 {
-		t.Errorf("%d down events, want 1: %+v", downs, evs)
+		t.Errorf("%d down events of web-1, want 1: %+v", downs, evs)
 	}
-	if sts := h3.srv.Statuses(false); len(sts) != 1 || sts[0].Kind != KindAgentDown || sts[0].Status.Status != "unknown" {
+	sts = h3.srv.Statuses(false)
+	i := slices.IndexFunc(sts, func(st StatusView) bool { return st.Agent == "web-1" })
+	if len(sts) != 2 || i < 0 || sts[i].Kind != KindAgentDown || sts[i].Status.Status != "unknown" {
 		t.Errorf("statuses = %+v", sts)
 	}
 }
