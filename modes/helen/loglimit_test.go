@@ -50,6 +50,13 @@ func (b *logBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
+// String returns what was written.
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // lines returns the records written, decoded.
 func (b *logBuffer) lines(t testing.TB) []map[string]any {
 	t.Helper()

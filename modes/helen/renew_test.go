@@ -16,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -219,28 +218,10 @@ func csrWithKey(t testing.TB, name string, cert tls.Certificate) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
 }
 
-// lockedBuffer is an io.Writer that tests read while an agent logs to it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // realAgent is the real agent (equus.Run) on the test's clock.
 type realAgent struct {
 	dir  string
-	logs *lockedBuffer
+	logs *logBuffer
 	stop context.CancelFunc
 	done chan error
 }
@@ -275,7 +256,7 @@ func startRealAgent(t *testing.T, h *testHelen, clk *testingclock.FakeClock, nam
 func runAgent(t *testing.T, cfg equus.Config) *realAgent {
 	t.Helper()
 	cfg.BackoffMin, cfg.BackoffMax, cfg.Drain = 10*time.Millisecond, 100*time.Millisecond, time.Second
-	logs := &lockedBuffer{}
+	logs := &logBuffer{}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &realAgent{dir: cfg.DataDir, logs: logs, stop: cancel, done: make(chan error, 1)}

@@ -1,14 +1,12 @@
 package helen
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -238,7 +236,7 @@ func TestDamagedDatabaseAtRuntime(t *testing.T) {
 	}
 	wantStoreError(t, "helen agents", out, dir, "damaged")
 
-	logs := &lockedLog{}
+	logs := &logBuffer{}
 	h := startHelen(t, Config{DataDir: dir, DBCheckTimeout: -1,
 		Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	for _, name := range []string{"web-1", "old-07"} {
@@ -253,28 +251,10 @@ func TestDamagedDatabaseAtRuntime(t *testing.T) {
 	}
 }
 
-// lockedLog is a log buffer that the server's goroutines can share.
-type lockedLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // The damage is logged at most once per corruptLogEvery, with how many
 // errors were left out.
 func TestCorruptLogBounded(t *testing.T) {
-	logs := &lockedLog{}
+	logs := &logBuffer{}
 	now := time.Unix(1e9, 0)
 	l := &corruptLog{log: slog.New(slog.NewTextHandler(logs, nil)), now: func() time.Time { return now }}
 	for range 5 {
