@@ -12,21 +12,8 @@ N=${N:-5000}
 PORT=${PORT:-17780}
 SOURCES=${SOURCES-127.1.0.0/16}
 FOR=${FOR:-40s}
-W=$(mktemp -d)
-HP=
-LP=
-cleanup() {
-	[ -z "$LP" ] || kill -INT "$LP" 2>/dev/null || true
-	[ -z "$HP" ] || { kill -INT "$HP" 2>/dev/null; wait "$HP" 2>/dev/null || true; }
-	rm -rf "$W"
-}
-trap cleanup EXIT
-go build -o "$W/equus" .
-go build -o "$W/equus-load" ./tools/equus-load
-D="$W/data"
-"$W/equus" --log-level warn helen serve --data "$D" --listen "127.0.0.1:$PORT" --http "127.0.0.1:$((PORT + 1))" --no-update >"$W/helen.out" 2>"$W/helen.err" &
-HP=$!
-until [ -S "$D/helen.sock" ]; do sleep 0.2; done
+# shellcheck source=tools/equus-load/helen.sh
+. tools/equus-load/helen.sh
 
 fds() { find "/proc/$HP/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 rss() { awk '/^VmRSS:/ { print $2 " KiB" }' "/proc/$HP/status"; }
