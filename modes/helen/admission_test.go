@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/internal/logtest"
+	"github.com/equus-monitoring/equus/modes/helen/peerlog"
+
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/wire"
 )
@@ -350,8 +353,8 @@ func TestOpsConnBound(t *testing.T) {
 // one of its own is closed; another agent is not held back.
 func TestAgentConnBound(t *testing.T) {
 	clock := newFakeClock()
-	var out logBuffer
-	h := startHelen(t, Config{HelloTimeout: time.Minute, Log: slog.New(slog.NewJSONHandler(&out, nil)), logClock: clock.now})
+	var out logtest.Buffer
+	h := startHelen(t, Config{HelloTimeout: time.Minute, Log: slog.New(slog.NewJSONHandler(&out, nil)), logClock: clock.Now})
 	cert := issued(t, h, "web-1", time.Now())
 	refused := func() int {
 		return int(counterValue(t, h.srv.metrics.connsRefused.WithLabelValues("agents", "per_agent")))
@@ -370,7 +373,7 @@ func TestAgentConnBound(t *testing.T) {
 	}
 	poll(t, "the agent's connections counted", func() bool { return h.srv.agentConns.count("web-1") == maxConnsPerAgent })
 
-	const excess = 2 * logLines
+	const excess = 2 * peerlog.Lines
 	for i := range excess {
 		if i%2 == 0 {
 			wireConn().expectClosed("a wire connection past the agent's bound")
@@ -387,8 +390,8 @@ func TestAgentConnBound(t *testing.T) {
 		}
 	}
 	poll(t, "the excess refused", func() bool { return refused() == excess })
-	if got := len(withMsg(out.lines(t), "connection refused: the agent has too many connections open")); got != logLines {
-		t.Errorf("%d refusals made %d lines, want %d", excess, got, logLines)
+	if got := len(logtest.WithMsg(out.Lines(t), "connection refused: the agent has too many connections open")); got != peerlog.Lines {
+		t.Errorf("%d refusals made %d lines, want %d", excess, got, peerlog.Lines)
 	}
 	if err := conns[0].get(); err != nil {
 		t.Fatalf("an HTTPS connection within the bound: %v", err)

@@ -65,7 +65,7 @@ func (s *Server) admitAgent(c net.Conn, name string) bool {
 	release, ok := s.agentConns.acquire(name)
 	if !ok {
 		s.metrics.connsRefused.WithLabelValues("agents", "per_agent").Inc()
-		s.peerLog(name).Warn("connection refused: the agent has too many connections open", "agent", name,
+		s.plog.For(name).Warn("connection refused: the agent has too many connections open", "agent", name,
 			"remote", c.RemoteAddr().String(), "bound", s.agentConns.max)
 		return false
 	}

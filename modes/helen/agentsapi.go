@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/peerlog"
+
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/state"
 	"github.com/equus-monitoring/equus/update"
@@ -63,7 +65,7 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	fp := pki.Fingerprint(certs[0])
 	err = s.db.Enroll(req.Token, state.Agent{Name: name, Fingerprint: fp, Addr: r.RemoteAddr}, now)
 	if err != nil {
-		s.peerLog(addrPeer(r.RemoteAddr)).Info("enrollment refused", "agent", name, "remote", r.RemoteAddr, "err", err)
+		s.plog.For(peerlog.Addr(r.RemoteAddr)).Info("enrollment refused", "agent", name, "remote", r.RemoteAddr, "err", err)
 		switch {
 		case errors.Is(err, state.ErrTokenUnknown), errors.Is(err, state.ErrTokenExpired), errors.Is(err, state.ErrTokenUsedUp):
 			httpError(w, http.StatusUnauthorized, "token refused: %v", err)
@@ -79,7 +81,7 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.certReplaced(name, fp)
-	s.peerLog(addrPeer(r.RemoteAddr)).Info("agent enrolled", "agent", name, "remote", r.RemoteAddr)
+	s.plog.For(peerlog.Addr(r.RemoteAddr)).Info("agent enrolled", "agent", name, "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, pki.EnrollResponse{Name: name, Cert: string(certPEM), CA: string(s.ca.CertPEM)})
 }
 
@@ -136,7 +138,7 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request) {
 	}
 	size, sum, err := s.offers.binary(a)
 	if err != nil {
-		s.peerLog(addrPeer(r.RemoteAddr)).Error("open release binary", "asset", a.Name, "err", err)
+		s.plog.For(peerlog.Addr(r.RemoteAddr)).Error("open release binary", "asset", a.Name, "err", err)
 		httpError(w, http.StatusInternalServerError, "release binary unavailable")
 		return
 	}
@@ -160,7 +162,7 @@ func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
 	case s.downloads <- struct{}{}:
 		defer func() { <-s.downloads }()
 	default:
-		s.peerLog(addrPeer(r.RemoteAddr)).Warn("download refused: too many downloads at once", "remote", r.RemoteAddr, "bound", maxDownloads)
+		s.plog.For(peerlog.Addr(r.RemoteAddr)).Warn("download refused: too many downloads at once", "remote", r.RemoteAddr, "bound", maxDownloads)
 		w.Header().Set("Retry-After", strconv.Itoa(int(downloadRetryAfter/time.Second)))
 		httpError(w, http.StatusServiceUnavailable, "helen is serving %d downloads already: try again later", maxDownloads)
 		return
@@ -171,7 +173,7 @@ func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
 	}
 	rc, size, sum, err := s.offers.open(a)
 	if err != nil {
-		s.peerLog(addrPeer(r.RemoteAddr)).Error("open release binary", "asset", a.Name, "err", err)
+		s.plog.For(peerlog.Addr(r.RemoteAddr)).Error("open release binary", "asset", a.Name, "err", err)
 		httpError(w, http.StatusInternalServerError, "release binary unavailable")
 		return
 	}
@@ -228,7 +230,7 @@ func (s *Server) handleBundle(w http.ResponseWriter, r *http.Request) {
 	}
 	data, sum, err := s.bundle.get(s.cfg.ChecksDir, s.cfg.UpdateKey)
 	if err != nil {
-		s.peerLog(addrPeer(r.RemoteAddr)).Error("pack check bundle", "dir", s.cfg.ChecksDir, "err", err)
+		s.plog.For(peerlog.Addr(r.RemoteAddr)).Error("pack check bundle", "dir", s.cfg.ChecksDir, "err", err)
 		httpError(w, http.StatusInternalServerError, "check bundle unavailable")
 		return
 	}

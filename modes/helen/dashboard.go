@@ -10,6 +10,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/equus-monitoring/equus/modes/helen/peerlog"
+
 	"github.com/equus-monitoring/equus/state"
 )
 
@@ -119,7 +121,7 @@ func (s *Server) dashboardRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxLoginForm)
 		if !isToken(r.PostFormValue("token"), token) {
-			s.peerLog(addrPeer(r.RemoteAddr)).Info("dashboard: login with a wrong token", "remote", r.RemoteAddr)
+			s.plog.For(peerlog.Addr(r.RemoteAddr)).Info("dashboard: login with a wrong token", "remote", r.RemoteAddr)
 			s.renderDashboard(w, http.StatusUnauthorized, dashboardPage{Failed: true})
 			return
 		}

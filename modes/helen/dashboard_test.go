@@ -174,17 +174,17 @@ func (c *opsClient) opens(cookie *http.Cookie) bool {
 // its login, however long the browser keeps the cookie.
 func TestDashboardSessionExpires(t *testing.T) {
 	clock := newFakeClock()
-	h := startHelen(t, Config{dashClock: clock.now})
+	h := startHelen(t, Config{dashClock: clock.Now})
 	c := browser(t, h)
 	cookie, _ := c.login()
 	if cookie.MaxAge != int(sessionLifetime/time.Second) {
 		t.Errorf("cookie MaxAge %d, want %d", cookie.MaxAge, int(sessionLifetime/time.Second))
 	}
-	clock.advance(sessionLifetime - time.Second)
+	clock.Step(sessionLifetime - time.Second)
 	if !c.opens(cookie) {
 		t.Fatal("the session ended before 12 hours")
 	}
-	clock.advance(time.Second)
+	clock.Step(time.Second)
 	if c.opens(cookie) {
 		t.Fatal("a cookie kept by the browser opens the page 12 hours after its login")
 	}
@@ -269,18 +269,18 @@ func TestDashboardForgedCookie(t *testing.T) {
 // login past it ends the session used longest ago, and no other.
 func TestDashboardSessionBound(t *testing.T) {
 	clock := newFakeClock()
-	h := startHelen(t, Config{dashClock: clock.now})
+	h := startHelen(t, Config{dashClock: clock.Now})
 	c := browser(t, h)
 	cookies := make([]*http.Cookie, maxDashSessions)
 	for i := range cookies {
 		cookies[i], _ = c.login()
-		clock.advance(time.Second)
+		clock.Step(time.Second)
 	}
 	// The first is used again: the second is now the one used longest ago.
 	if !c.opens(cookies[0]) {
 		t.Fatal("first session refused")
 	}
-	clock.advance(time.Second)
+	clock.Step(time.Second)
 	last, _ := c.login()
 	if n := h.srv.dash.len(); n != maxDashSessions {
 		t.Fatalf("%d sessions, want the bound %d", n, maxDashSessions)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/equus-monitoring/equus/internal/logtest"
 )
 
 // TestServeDev builds the real binary, runs `helen serve --dev`, and reads
@@ -31,7 +33,7 @@ func TestServeDev(t *testing.T) {
 	}
 	cmd := exec.Command(bin, "helen", "serve", "--dev", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "TMPDIR="+devTmp)
-	cmd.Stderr = testWriter{t}
+	cmd.Stderr = logtest.Writer{T: t}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

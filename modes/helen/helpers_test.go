@@ -13,6 +13,10 @@ import (
 	"testing"
 	"time"
 
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/equus-monitoring/equus/internal/logtest"
+
 	"github.com/equus-monitoring/equus/internal/leakcheck"
 	"github.com/equus-monitoring/equus/internal/wait"
 	"github.com/equus-monitoring/equus/pki"
@@ -25,13 +29,9 @@ const waitFor = 10 * time.Second
 // TestMain fails the run when goroutines started by the tests outlive them.
 func TestMain(m *testing.M) { leakcheck.Main(m, "equus/modes/helen.", "equus/state.") }
 
-// testWriter sends a logger's lines to the test log.
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimSuffix(string(p), "\n"))
-	return len(p), nil
+// newFakeClock returns a clock that moves only when the test moves it.
+func newFakeClock() *clocktesting.FakeClock {
+	return clocktesting.NewFakeClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 }
 
 // poll waits until cond holds, failing the test after waitFor.
@@ -69,7 +69,7 @@ func startHelen(t testing.TB, cfg Config) *testHelen {
 		}
 	}
 	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		cfg.Log = slog.New(slog.NewTextHandler(logtest.Writer{T: t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	srv, err := New(cfg)
 	if err != nil {

@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/internal/logtest"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/equus-monitoring/equus/agentname"
@@ -53,7 +55,7 @@ func equusCLI(ctx context.Context, t testing.TB, args ...string) (string, int) {
 	app := &cli.App{
 		Name:           "equus",
 		Writer:         io.Discard,
-		ErrWriter:      testWriter{t},
+		ErrWriter:      logtest.Writer{T: t},
 		ExitErrHandler: func(*cli.Context, error) {},
 		Flags:          setup.GlobalFlags(),
 		Commands:       []*cli.Command{equus.Command("1.0.0")},

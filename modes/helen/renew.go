@@ -73,14 +73,14 @@ func (s *Server) handleRenew(w http.ResponseWriter, r *http.Request) {
 		s.renewRefused(w, name, r.RemoteAddr, err)
 		return
 	}
-	s.peerLog(name).Info("agent certificate renewed", "agent", name, "remote", r.RemoteAddr,
+	s.plog.For(name).Info("agent certificate renewed", "agent", name, "remote", r.RemoteAddr,
 		"old_expires", current.NotAfter.UTC().Format(time.RFC3339), "expires", certs[0].NotAfter.UTC().Format(time.RFC3339))
 	writeJSON(w, http.StatusOK, pki.EnrollResponse{Name: name, Cert: string(certPEM), CA: string(s.ca.CertPEM)})
 }
 
 // renewRefused answers a renewal that the store refused.
 func (s *Server) renewRefused(w http.ResponseWriter, name, remote string, err error) {
-	s.peerLog(name).Info("certificate renewal refused", "agent", name, "remote", remote, "err", err)
+	s.plog.For(name).Info("certificate renewal refused", "agent", name, "remote", remote, "err", err)
 	switch {
 	case errors.Is(err, state.ErrRenewTooSoon):
 		w.Header().Set("Retry-After", strconv.Itoa(int(max(s.renewInterval(), time.Second)/time.Second)))

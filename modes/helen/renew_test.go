@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/internal/logtest"
+
 	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/equus-monitoring/equus/modes/equus"
@@ -221,7 +223,7 @@ func csrWithKey(t testing.TB, name string, cert tls.Certificate) []byte {
 // realAgent is the real agent (equus.Run) on the test's clock.
 type realAgent struct {
 	dir  string
-	logs *logBuffer
+	logs *logtest.Buffer
 	stop context.CancelFunc
 	done chan error
 }
@@ -256,8 +258,8 @@ func startRealAgent(t *testing.T, h *testHelen, clk *testingclock.FakeClock, nam
 func runAgent(t *testing.T, cfg equus.Config) *realAgent {
 	t.Helper()
 	cfg.BackoffMin, cfg.BackoffMax, cfg.Drain = 10*time.Millisecond, 100*time.Millisecond, time.Second
-	logs := &logBuffer{}
-	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logs := &logtest.Buffer{}
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, logtest.Writer{T: t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &realAgent{dir: cfg.DataDir, logs: logs, stop: cancel, done: make(chan error, 1)}
 	go func() { a.done <- equus.Run(ctx, cfg, log.With("mode", "agent")) }()

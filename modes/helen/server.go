@@ -9,7 +9,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,6 +19,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/equus-monitoring/equus/modes/helen/peerlog"
 
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/state"
@@ -59,7 +60,7 @@ type Server struct {
 	agentsAdm  *admission  // the agents' port's connections without a valid certificate
 	agentConns *agentConns // and those with one, by agent name
 	opsAdm     *admission  // the operators' port's connections
-	logLim     *logLimiter
+	plog       *peerlog.Limiter
 	dash       *dashSessions // the dashboard's login sessions
 	advertised advertisement // the address in join commands, once listening
 	closing    atomic.Bool
@@ -152,7 +153,7 @@ func New(cfg Config) (*Server, error) {
 		downloads: make(chan struct{}, maxDownloads),
 		metrics:   newMetrics(),
 	}
-	s.logLim = newLogLimiter(cfg.logClock)
+	s.plog = peerlog.New(cfg.Log, cfg.logClock)
 	s.dash = newDashSessions(cfg.dashClock)
 	s.limits = connBudget(fdLimit(), cfg)
 	s.agentsAdm = newAdmission("agents", s.limits.unauth, s.limits.unauthPerAddr, s.metrics, s.logRefusal("agents"))
@@ -231,7 +232,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		"operators", s.limits.ops, "operators_per_address", s.limits.opsPerAddr, "admin", s.limits.admin)
 	agentHTTP := &http.Server{
 		Handler:           s.agentsHandler(),
-		ErrorLog:          log.New(httpErrorLog{s}, "", 0),
+		ErrorLog:          s.plog.HTTPErrorLog(),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -244,7 +245,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	if ls.Ops != nil {
 		ops := &http.Server{
 			Handler:           s.opsHandler(),
-			ErrorLog:          log.New(httpErrorLog{s}, "", 0),
+			ErrorLog:          s.plog.HTTPErrorLog(),
 			ReadHeaderTimeout: readHeaderTimeout, // and the TLS handshake
 			ReadTimeout:       readTimeout,
 			WriteTimeout:      opsWriteTimeout,
@@ -276,7 +277,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	s.wg.Add(3)
 	go func() { defer s.wg.Done(); s.acceptLoop(s.agentsAdm.listener(ls.Agents)) }()
 	go func() { defer s.wg.Done(); s.rolloutLoop(loopCtx) }()
-	go func() { defer s.wg.Done(); s.sweepLogLoop(loopCtx) }()
+	go func() { defer s.wg.Done(); s.plog.Run(loopCtx) }()
 	s.startMonitor(loopCtx)
 
 	var err error
@@ -287,7 +288,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	stopLoops()
 	s.shutdown(ls, servers)
 	s.stopMonitor()
-	writeSummaries(s.logLim.flush(), s.logLim.now())
+	s.plog.Flush()
 	return err
 }
 
@@ -346,7 +347,7 @@ func (s *Server) handleConn(c net.Conn) {
 			}
 			return '-'
 		}, c.RemoteAddr().String())
-		s.peerLog(name).Warn("plaintext agent connection: no TLS, no authentication", "agent", name)
+		s.plog.For(name).Warn("plaintext agent connection: no TLS, no authentication", "agent", name)
 		authenticated(c)
 		s.serveSession(c, name, "")
 		return
@@ -357,7 +358,7 @@ func (s *Server) handleConn(c net.Conn) {
 	err := tc.HandshakeContext(ctx)
 	cancel()
 	if err != nil {
-		s.peerLog(addrPeer(c.RemoteAddr().String())).Debug("tls handshake failed", "remote", c.RemoteAddr().String(), "err", err)
+		s.plog.For(peerlog.Addr(c.RemoteAddr().String())).Debug("tls handshake failed", "remote", c.RemoteAddr().String(), "err", err)
 		s.metrics.handshakeFailures.Inc()
 		c.Close()
 		return
@@ -382,13 +383,13 @@ func (s *Server) handleConn(c net.Conn) {
 	}
 	name, err := pki.AgentName(st)
 	if err != nil {
-		s.peerLog(addrPeer(c.RemoteAddr().String())).Info("agent refused: no valid client certificate", "remote", c.RemoteAddr().String(), "err", err)
+		s.plog.For(peerlog.Addr(c.RemoteAddr().String())).Info("agent refused: no valid client certificate", "remote", c.RemoteAddr().String(), "err", err)
 		s.refuse(tc, wire.CodeNotAuthorized)
 		return
 	}
 	fp := pki.Fingerprint(st.PeerCertificates[0])
 	if err := s.db.CheckCert(name, fp); err != nil {
-		s.peerLog(name).Info("agent refused: "+certRefusal(err), "agent", name, "remote", c.RemoteAddr().String(), "err", err)
+		s.plog.For(name).Info("agent refused: "+certRefusal(err), "agent", name, "remote", c.RemoteAddr().String(), "err", err)
 		s.refuse(tc, wire.CodeNotAuthorized)
 		return
 	}
@@ -413,10 +414,10 @@ func (s *Server) logRefusal(port string) func(net.Conn, string) {
 	return func(c net.Conn, bound string) {
 		remote := c.RemoteAddr().String()
 		if bound == "per_address" {
-			s.peerLog(addrPeer(remote)).Warn("connection refused: its address has too many connections open", "port", port, "remote", remote)
+			s.plog.For(peerlog.Addr(remote)).Warn("connection refused: its address has too many connections open", "port", port, "remote", remote)
 			return
 		}
-		s.peerLog(port+" port").Warn("connection refused: too many connections open", "port", port, "remote", remote)
+		s.plog.For(port+" port").Warn("connection refused: too many connections open", "port", port, "remote", remote)
 	}
 }
 

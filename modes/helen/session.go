@@ -61,7 +61,7 @@ type call struct {
 // ends.
 func (s *Server) serveSession(c net.Conn, name, fingerprint string) {
 	// Every line here the agent can repeat at will, reconnecting.
-	plog := s.peerLog(name)
+	plog := s.plog.For(name)
 	r := wire.NewReader(c)
 	c.SetReadDeadline(time.Now().Add(s.cfg.HelloTimeout))
 	m, err := r.Read()

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/equus-monitoring/equus/internal/logtest"
+
 	"aead.dev/minisign"
 
 	"github.com/equus-monitoring/equus/modes/setup"
@@ -53,7 +55,7 @@ func (l *capturedLog) has(parts ...string) bool {
 
 // loggingTo returns a logger writing to the test log and to l.
 func loggingTo(t *testing.T, l *capturedLog) *slog.Logger {
-	return slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, l), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return slog.New(slog.NewTextHandler(io.MultiWriter(logtest.Writer{T: t}, l), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 func newUpdateKey(t *testing.T) (*minisign.PublicKey, minisign.PrivateKey) {

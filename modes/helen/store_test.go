@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/internal/logtest"
+
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/equus-monitoring/equus/state"
@@ -236,7 +238,7 @@ func TestDamagedDatabaseAtRuntime(t *testing.T) {
 	}
 	wantStoreError(t, "helen agents", out, dir, "damaged")
 
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	h := startHelen(t, Config{DataDir: dir, DBCheckTimeout: -1,
 		Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	for _, name := range []string{"web-1", "old-07"} {
@@ -254,7 +256,7 @@ func TestDamagedDatabaseAtRuntime(t *testing.T) {
 // The damage is logged at most once per corruptLogEvery, with how many
 // errors were left out.
 func TestCorruptLogBounded(t *testing.T) {
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	now := time.Unix(1e9, 0)
 	l := &corruptLog{log: slog.New(slog.NewTextHandler(logs, nil)), now: func() time.Time { return now }}
 	for range 5 {

@@ -1,7 +1,10 @@
-package helen
+// Package peerlog bounds the log lines that helen's peers can make it
+// write.
+package peerlog
 
 import (
 	"context"
+	"log"
 	"log/slog"
 	"net"
 	"strings"
@@ -12,24 +15,25 @@ import (
 // The log lines a peer can make helen write (a result for no check, a
 // refused enrollment, a refused connection) are rate-limited per peer and
 // line, so that a peer sending a million frames does not write a million
-// lines: each (peer, message) gets logLines lines a logWindow; the lines
+// lines: each (peer, message) gets Lines lines a Window; the lines
 // past that are counted, and one line says how many were held back when
-// the window closes. At most logMaxKeys pairs are tracked: past that, the
+// the window closes. At most MaxKeys pairs are tracked: past that, the
 // lines of new pairs share one budget, so that many peers cannot multiply
 // it without bound either. The bound on what peers make helen log is
-// therefore about (logMaxKeys+1) × (logLines+1) lines a window.
+// therefore about (MaxKeys+1) × (Lines+1) lines a window.
 const (
-	logLines   = 10
-	logWindow  = time.Minute
-	logMaxKeys = 1024
+	Lines   = 10
+	Window  = time.Minute
+	MaxKeys = 1024
 )
 
 // otherPeers is the key of the one budget that peers share once
-// logMaxKeys pairs are tracked.
+// MaxKeys pairs are tracked.
 const otherPeers = "(other peers)"
 
-// logLimiter counts, per peer and message, the lines of a window.
-type logLimiter struct {
+// Limiter counts, per peer and message, the lines of a window.
+type Limiter struct {
+	base    *slog.Logger
 	now     func() time.Time
 	lines   int
 	window  time.Duration
@@ -63,17 +67,19 @@ type suppressedLines struct {
 	n     int
 }
 
-func newLogLimiter(now func() time.Time) *logLimiter {
+// New returns the limiter of the lines written to base, whose windows
+// run on now (nil: time.Now).
+func New(base *slog.Logger, now func() time.Time) *Limiter {
 	if now == nil {
 		now = time.Now
 	}
-	return &logLimiter{now: now, lines: logLines, window: logWindow, maxKeys: logMaxKeys, keys: map[logKey]*logCount{}}
+	return &Limiter{base: base, now: now, lines: Lines, window: Window, maxKeys: MaxKeys, keys: map[logKey]*logCount{}}
 }
 
 // admit counts a line of peer at level with message msg, to go to h. It
 // reports whether the line may be written, and returns the summaries of
 // windows that closed, to be written first.
-func (l *logLimiter) admit(h slog.Handler, peer string, level slog.Level, msg string) (bool, []suppressedLines) {
+func (l *Limiter) admit(h slog.Handler, peer string, level slog.Level, msg string) (bool, []suppressedLines) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -106,14 +112,14 @@ func (l *logLimiter) admit(h slog.Handler, peer string, level slog.Level, msg st
 
 // sweep returns the summaries of the windows that have closed, and forgets
 // their keys.
-func (l *logLimiter) sweep() []suppressedLines {
+func (l *Limiter) sweep() []suppressedLines {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.sweepLocked(now, nil)
 }
 
-func (l *logLimiter) sweepLocked(now time.Time, out []suppressedLines) []suppressedLines {
+func (l *Limiter) sweepLocked(now time.Time, out []suppressedLines) []suppressedLines {
 	l.swept = now
 	for k, c := range l.keys {
 		if now.Sub(c.start) >= l.window {
@@ -126,7 +132,7 @@ func (l *logLimiter) sweepLocked(now time.Time, out []suppressedLines) []suppres
 
 // flush returns the summaries of every window, closed or not, and forgets
 // every key: what helen says as it stops.
-func (l *logLimiter) flush() []suppressedLines {
+func (l *Limiter) flush() []suppressedLines {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []suppressedLines
@@ -163,7 +169,7 @@ func writeSummaries(sums []suppressedLines, now time.Time) {
 // limitedHandler passes a peer's records through the limiter.
 type limitedHandler struct {
 	slog.Handler
-	lim  *logLimiter
+	lim  *Limiter
 	peer string
 }
 
@@ -186,41 +192,48 @@ func (h limitedHandler) WithGroup(name string) slog.Handler {
 	return limitedHandler{Handler: h.Handler.WithGroup(name), lim: h.lim, peer: h.peer}
 }
 
-// peerLog returns the logger of the lines a peer can make helen write:
-// an agent by its name, any other client by its address (addrPeer).
-func (s *Server) peerLog(peer string) *slog.Logger {
-	return slog.New(limitedHandler{Handler: s.log.Handler(), lim: s.logLim, peer: peer})
+// For returns the logger of the lines a peer can make helen write: an
+// agent by its name, any other client by its address (Addr).
+func (l *Limiter) For(peer string) *slog.Logger {
+	return slog.New(limitedHandler{Handler: l.base.Handler(), lim: l, peer: peer})
 }
 
-// addrPeer is the peer of a remote address: its host, without the port,
+// Addr is the peer of a remote address: its host, without the port,
 // which changes with every connection.
-func addrPeer(remote string) string {
+func Addr(remote string) string {
 	if host, _, err := net.SplitHostPort(remote); err == nil {
 		return host
 	}
 	return remote
 }
 
-// sweepLogLoop writes the summaries of closed windows whose peers have
-// gone quiet, once a window, until ctx ends; then those of every window.
-func (s *Server) sweepLogLoop(ctx context.Context) {
-	t := time.NewTicker(s.logLim.window)
+// Run writes the summaries of closed windows whose peers have gone
+// quiet, once a window, until ctx ends; then those of every window.
+func (l *Limiter) Run(ctx context.Context) {
+	t := time.NewTicker(l.window)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
-			writeSummaries(s.logLim.sweep(), s.logLim.now())
+			writeSummaries(l.sweep(), l.now())
 		case <-ctx.Done():
-			writeSummaries(s.logLim.flush(), s.logLim.now())
+			l.Flush()
 			return
 		}
 	}
 }
 
-// httpErrorLog is the error log of helen's HTTP servers: net/http's
+// Flush writes the summaries of every window, closed or not: what helen
+// says as it stops.
+func (l *Limiter) Flush() { writeSummaries(l.flush(), l.now()) }
+
+// HTTPErrorLog returns the error log of helen's HTTP servers: net/http's
 // lines about what clients did wrong ("http: TLS handshake error from
 // ADDR: ..."), at debug level and rate-limited per client address.
-type httpErrorLog struct{ s *Server }
+func (l *Limiter) HTTPErrorLog() *log.Logger { return log.New(httpErrorLog{l}, "", 0) }
+
+// httpErrorLog is the writer of HTTPErrorLog.
+type httpErrorLog struct{ l *Limiter }
 
 func (w httpErrorLog) Write(p []byte) (int, error) {
 	line := strings.TrimSuffix(string(p), "\n")
@@ -231,6 +244,6 @@ func (w httpErrorLog) Write(p []byte) (int, error) {
 			msg, peer, detail = before, host, rest
 		}
 	}
-	w.s.peerLog(peer).Debug(msg, "remote", peer, "err", detail)
+	w.l.For(peer).Debug(msg, "remote", peer, "err", detail)
 	return len(p), nil
 }
