@@ -9,6 +9,7 @@ import (
 	"aead.dev/minisign"
 	"github.com/urfave/cli/v2"
 
+	"github.com/equus-monitoring/equus/modes/helen/netlimit"
 	"github.com/equus-monitoring/equus/modes/setup"
 	"github.com/equus-monitoring/equus/update"
 )
@@ -40,7 +41,7 @@ that joins a machine.`,
 			&cli.DurationFlag{Name: "rollout-spread", Value: defaultRolloutSpread, Usage: "ask connected agents to take a newly offered version over `DURATION`", EnvVars: []string{"HELEN_ROLLOUT_SPREAD"}},
 			&cli.DurationFlag{Name: "down-after", Value: 60 * time.Second, Usage: "declare an agent down when it has not come back within `DURATION`", EnvVars: []string{"HELEN_DOWN_AFTER"}},
 			&cli.IntFlag{Name: "max-unauthenticated", Usage: "accept at most `N` connections without a valid agent certificate on --listen (0: half the file descriptors left after helen's reserves, at most 10000)", EnvVars: []string{"HELEN_MAX_UNAUTHENTICATED"}},
-			&cli.IntFlag{Name: "max-unauthenticated-per-address", Value: defaultMaxUnauthPerAddr, Usage: "of which at most `N` from one source address (an IPv6 /64)", EnvVars: []string{"HELEN_MAX_UNAUTHENTICATED_PER_ADDRESS"}},
+			&cli.IntFlag{Name: "max-unauthenticated-per-address", Value: netlimit.DefaultMaxUnauthPerAddr, Usage: "of which at most `N` from one source address (an IPv6 /64)", EnvVars: []string{"HELEN_MAX_UNAUTHENTICATED_PER_ADDRESS"}},
 			&cli.DurationFlag{Name: "cert-lifetime", Value: DefaultCertLifetime, Usage: "issue agent certificates valid for `DURATION` (agents renew theirs at two thirds of it)", EnvVars: []string{"HELEN_CERT_LIFETIME"}},
 			&cli.BoolFlag{Name: "metrics-auth", Usage: "ask for the admin token on /metrics too", EnvVars: []string{"HELEN_METRICS_AUTH"}},
 			&cli.BoolFlag{Name: "insecure-plaintext", Usage: "DEBUG ONLY: speak the protocol without TLS on a loopback --listen", EnvVars: []string{"HELEN_INSECURE_PLAINTEXT"}},

@@ -1,6 +1,7 @@
 package helen
 
 import (
+	"github.com/equus-monitoring/equus/modes/helen/netlimit"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -15,9 +16,8 @@ type metrics struct {
 	resultsDropped    prometheus.Counter
 	handshakeFailures prometheus.Counter
 	protocolErrors    *prometheus.CounterVec
-	connsRefused      *prometheus.CounterVec
-	connsEvicted      *prometheus.CounterVec
 	roundTrip         prometheus.Histogram
+	conns             *netlimit.Metrics
 }
 
 func newMetrics() *metrics {
@@ -41,14 +41,6 @@ func newMetrics() *metrics {
 		protocolErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "helen_protocol_errors_total", Help: "Protocol errors sent to agents, by code.",
 		}, []string{"code"}),
-		connsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "helen_connections_refused_total",
-			Help: "Connections closed at accept, or after the handshake: a bound of connections without a valid agent certificate was reached (per_address, total), or that of one agent name's (per_agent), by port and bound.",
-		}, []string{"port", "bound"}),
-		connsEvicted: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "helen_connections_evicted_total",
-			Help: "Idle keep-alive connections without a valid agent certificate closed to make room for a new connection, by port.",
-		}, []string{"port"}),
 		roundTrip: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "helen_check_round_trip_seconds",
 			Help:    "Time from sending a check to receiving its result.",
@@ -60,6 +52,7 @@ func newMetrics() *metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	m.reg.MustRegister(m.agentsConnected, m.checksSent, m.resultsReceived, m.resultsDropped,
-		m.handshakeFailures, m.protocolErrors, m.connsRefused, m.connsEvicted, m.roundTrip)
+		m.handshakeFailures, m.protocolErrors, m.roundTrip)
+	m.conns = netlimit.NewMetrics(m.reg)
 	return m
 }

@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/netlimit"
 	"github.com/equus-monitoring/equus/modes/helen/peerlog"
 
 	"github.com/equus-monitoring/equus/pki"
@@ -56,10 +57,10 @@ type Server struct {
 	connMu sync.Mutex
 
 	httpConns  *connListener // agents' HTTPS connections, after ALPN
-	limits     connLimits
-	agentsAdm  *admission  // the agents' port's connections without a valid certificate
-	agentConns *agentConns // and those with one, by agent name
-	opsAdm     *admission  // the operators' port's connections
+	limits     netlimit.Limits
+	agentsAdm  *netlimit.Admission  // the agents' port's connections without a valid certificate
+	agentConns *netlimit.AgentConns // and those with one, by agent name
+	opsAdm     *netlimit.Admission  // the operators' port's connections
 	plog       *peerlog.Limiter
 	dash       *dashSessions // the dashboard's login sessions
 	advertised advertisement // the address in join commands, once listening
@@ -155,10 +156,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.plog = peerlog.New(cfg.Log, cfg.logClock)
 	s.dash = newDashSessions(cfg.dashClock)
-	s.limits = connBudget(fdLimit(), cfg)
-	s.agentsAdm = newAdmission("agents", s.limits.unauth, s.limits.unauthPerAddr, s.metrics, s.logRefusal("agents"))
-	s.agentConns = newAgentConns(maxConnsPerAgent)
-	s.opsAdm = newAdmission("operators", s.limits.ops, s.limits.opsPerAddr, s.metrics, s.logRefusal("operators"))
+	s.limits = netlimit.Budget(netlimit.FDLimit(), netlimit.Bounds{MaxUnauthenticated: cfg.MaxUnauthenticated, MaxUnauthenticatedPerAddress: cfg.MaxUnauthenticatedPerAddress, MaxOpsConns: cfg.MaxOpsConns})
+	s.agentsAdm = netlimit.NewAdmission("agents", s.limits.Unauth, s.limits.UnauthPerAddr, s.metrics.conns, s.logRefusal("agents"))
+	s.agentConns = netlimit.NewAgentConns(netlimit.MaxConnsPerAgent)
+	s.opsAdm = netlimit.NewAdmission("operators", s.limits.Ops, s.limits.OpsPerAddr, s.metrics.conns, s.logRefusal("operators"))
 	s.tlsConf.Time = cfg.Clock.Now
 	s.offers = newOffers(cfg, s.log)
 	s.rollout = newRollout(cfg.RolloutSpread)
@@ -227,9 +228,9 @@ func isLoopback(a net.Addr) bool {
 // tells every agent `error shutting_down`, and waits for the handlers. The
 // listeners are closed when it returns.
 func (s *Server) Serve(ctx context.Context, ls Listeners) error {
-	s.log.Info("connection limits", "file_descriptors", s.limits.nofile,
-		"unauthenticated", s.limits.unauth, "unauthenticated_per_address", s.limits.unauthPerAddr,
-		"operators", s.limits.ops, "operators_per_address", s.limits.opsPerAddr, "admin", s.limits.admin)
+	s.log.Info("connection limits", "file_descriptors", s.limits.NoFile,
+		"unauthenticated", s.limits.Unauth, "unauthenticated_per_address", s.limits.UnauthPerAddr,
+		"operators", s.limits.Ops, "operators_per_address", s.limits.OpsPerAddr, "admin", s.limits.Admin)
 	agentHTTP := &http.Server{
 		Handler:           s.agentsHandler(),
 		ErrorLog:          s.plog.HTTPErrorLog(),
@@ -237,7 +238,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       s.cfg.HTTPIdleTimeout,
-		ConnState:         connState,
+		ConnState:         netlimit.ConnState,
 	}
 	servers := []*http.Server{agentHTTP}
 	errc := make(chan error, 4)
@@ -250,12 +251,12 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 			ReadTimeout:       readTimeout,
 			WriteTimeout:      opsWriteTimeout,
 			IdleTimeout:       s.cfg.HTTPIdleTimeout,
-			ConnState:         connState,
+			ConnState:         netlimit.ConnState,
 		}
 		servers = append(servers, ops)
 		opsTLS := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{s.cert}, NextProtos: []string{"h2", "http/1.1"}}
 		go func() {
-			errc <- serveHTTP("operators' https", ops, tls.NewListener(s.opsAdm.listener(ls.Ops), opsTLS))
+			errc <- serveHTTP("operators' https", ops, tls.NewListener(s.opsAdm.Listener(ls.Ops), opsTLS))
 		}()
 	}
 	if ls.Admin != nil {
@@ -268,14 +269,14 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 			IdleTimeout:       s.cfg.HTTPIdleTimeout,
 		}
 		servers = append(servers, admin)
-		go func() { errc <- serveHTTP("admin socket", admin, newLimitListener(ls.Admin, s.limits.admin)) }()
+		go func() { errc <- serveHTTP("admin socket", admin, netlimit.NewLimitListener(ls.Admin, s.limits.Admin)) }()
 	}
 	// The loops end with loopCtx, which also ends when a listener fails:
 	// shutdown waits for them.
 	loopCtx, stopLoops := context.WithCancel(ctx)
 	defer stopLoops()
 	s.wg.Add(3)
-	go func() { defer s.wg.Done(); s.acceptLoop(s.agentsAdm.listener(ls.Agents)) }()
+	go func() { defer s.wg.Done(); s.acceptLoop(s.agentsAdm.Listener(ls.Agents)) }()
 	go func() { defer s.wg.Done(); s.rolloutLoop(loopCtx) }()
 	go func() { defer s.wg.Done(); s.plog.Run(loopCtx) }()
 	s.startMonitor(loopCtx)
@@ -348,7 +349,7 @@ func (s *Server) handleConn(c net.Conn) {
 			return '-'
 		}, c.RemoteAddr().String())
 		s.plog.For(name).Warn("plaintext agent connection: no TLS, no authentication", "agent", name)
-		authenticated(c)
+		netlimit.Authenticated(c)
 		s.serveSession(c, name, "")
 		return
 	}
@@ -497,3 +498,23 @@ func (l *connListener) Close() error {
 }
 
 func (l *connListener) Addr() net.Addr { return &net.TCPAddr{} }
+
+// admitAgent moves c, whose handshake showed the valid certificate of
+// agent name, from the admission's count to name's, or reports false
+// when name has all its connections open already: the caller closes c,
+// which the admission then stops counting.
+func (s *Server) admitAgent(c net.Conn, name string) bool {
+	release, ok := s.agentConns.Acquire(name)
+	if !ok {
+		s.metrics.conns.Refused.WithLabelValues("agents", "per_agent").Inc()
+		s.plog.For(name).Warn("connection refused: the agent has too many connections open", "agent", name,
+			"remote", c.RemoteAddr().String(), "bound", s.agentConns.Max)
+		return false
+	}
+	if !netlimit.HandOver(c, release) {
+		// Not from an admission's listener: nothing closes it through
+		// here, so nothing is counted.
+		release()
+	}
+	return true
+}

@@ -1,12 +1,12 @@
 //go:build unix
 
-package helen
+package netlimit
 
 import "syscall"
 
-// fdLimit returns how many file descriptors the process may open: the soft
+// FDLimit returns how many file descriptors the process may open: the soft
 // RLIMIT_NOFILE, which Go's runtime raised to the hard limit at start.
-func fdLimit() int {
+func FDLimit() int {
 	var rl syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur <= 0 {
 		return fdLimitUnknown

@@ -1,4 +1,4 @@
-package helen
+package netlimit
 
 import (
 	"container/list"
@@ -27,7 +27,7 @@ import (
 // room; when there is none, the new connection is refused: closed at once,
 // before its TLS handshake. Connections still in their handshake or in a
 // request are never closed to make room: their timeouts bound them.
-type admission struct {
+type Admission struct {
 	port           string // "agents" or "operators", in metrics
 	total, perAddr int
 	refused        *prometheus.CounterVec // by bound
@@ -51,22 +51,25 @@ type addrConns struct {
 // authenticated, gives its place back.
 type admitted struct {
 	net.Conn
-	adm      *admission
+	adm      *Admission
 	addr     netip.Prefix
 	released bool          // under adm.mu
 	closed   bool          // under adm.mu
-	onClose  func()        // under adm.mu: gives its agent's place back (agentConns)
+	onClose  func()        // under adm.mu: gives its agent's place back (AgentConns)
 	idleAll  *list.Element // in adm.idle while idle
 	idleAddr *list.Element // in its addrConns' idle while idle
 }
 
-func newAdmission(port string, total, perAddr int, m *metrics, onRefuse func(net.Conn, string)) *admission {
-	a := &admission{
+// NewAdmission returns the admission of port (its name in metrics and
+// logs), with total and perAddr connections at most; onRefuse, when not
+// nil, logs each refusal.
+func NewAdmission(port string, total, perAddr int, m *Metrics, onRefuse func(net.Conn, string)) *Admission {
+	a := &Admission{
 		port:     port,
 		total:    total,
 		perAddr:  min(perAddr, total),
-		refused:  m.connsRefused.MustCurryWith(prometheus.Labels{"port": port}),
-		evicted:  m.connsEvicted.WithLabelValues(port),
+		refused:  m.Refused.MustCurryWith(prometheus.Labels{"port": port}),
+		evicted:  m.Evicted.WithLabelValues(port),
 		onRefuse: onRefuse,
 		addrs:    map[netip.Prefix]*addrConns{},
 	}
@@ -74,7 +77,7 @@ func newAdmission(port string, total, perAddr int, m *metrics, onRefuse func(net
 		Name:        "helen_unauthenticated_connections",
 		Help:        "Connections counted against the port's bounds: on the agents' port those without a valid agent certificate, on the operators' port all.",
 		ConstLabels: prometheus.Labels{"port": port},
-	}, func() float64 { return float64(a.count()) }))
+	}, func() float64 { return float64(a.Count()) }))
 	return a
 }
 
@@ -99,7 +102,7 @@ func addrKey(a net.Addr) netip.Prefix {
 
 // admit counts c in, making room as the bounds require, or reports false
 // when it cannot: the caller closes c.
-func (a *admission) admit(c net.Conn) (*admitted, bool) {
+func (a *Admission) admit(c net.Conn) (*admitted, bool) {
 	key := addrKey(c.RemoteAddr())
 	a.mu.Lock()
 	ac := a.addrs[key]
@@ -139,7 +142,7 @@ func (a *admission) admit(c net.Conn) (*admitted, bool) {
 	return e, true
 }
 
-func (a *admission) refuse(c net.Conn, bound string) {
+func (a *Admission) refuse(c net.Conn, bound string) {
 	a.refused.WithLabelValues(bound).Inc()
 	if a.onRefuse != nil {
 		a.onRefuse(c, bound)
@@ -153,7 +156,7 @@ func front(l *list.List) *admitted {
 	return nil
 }
 
-func (a *admission) releaseLocked(e *admitted) {
+func (a *Admission) releaseLocked(e *admitted) {
 	if e.released {
 		return
 	}
@@ -166,7 +169,7 @@ func (a *admission) releaseLocked(e *admitted) {
 	}
 }
 
-func (a *admission) setIdleLocked(e *admitted, ac *addrConns, idle bool) {
+func (a *Admission) setIdleLocked(e *admitted, ac *addrConns, idle bool) {
 	switch {
 	case idle && e.idleAll == nil:
 		e.idleAll = a.idle.PushBack(e)
@@ -178,15 +181,15 @@ func (a *admission) setIdleLocked(e *admitted, ac *addrConns, idle bool) {
 	}
 }
 
-// count returns how many connections are counted now.
-func (a *admission) count() int {
+// Count returns how many connections are counted now.
+func (a *Admission) Count() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.n
 }
 
-// idleCount returns how many of them are idle.
-func (a *admission) idleCount() int {
+// IdleCount returns how many of them are idle.
+func (a *Admission) IdleCount() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.idle.Len()
@@ -247,16 +250,27 @@ func (e *admitted) CloseWrite() error {
 	return e.Conn.Close()
 }
 
-// authenticated gives the place of c back, if an admission counts it.
-func authenticated(c net.Conn) {
+// HandOver moves c, if an admission counts it, to the count of release's:
+// the admission stops counting it, and closing it calls release. It
+// reports whether c was an admission's.
+func HandOver(c net.Conn, release func()) bool {
+	e, ok := c.(*admitted)
+	if ok {
+		e.authenticatedAs(release)
+	}
+	return ok
+}
+
+// Authenticated gives the place of c back, if an admission counts it.
+func Authenticated(c net.Conn) {
 	if e, ok := c.(*admitted); ok {
 		e.authenticated()
 	}
 }
 
-// connState is the ConnState hook of an HTTP server whose connections an
+// ConnState is the ConnState hook of an HTTP server whose connections an
 // admission counts: it tells which are idle, between two requests.
-func connState(c net.Conn, st http.ConnState) {
+func ConnState(c net.Conn, st http.ConnState) {
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
 	}
@@ -272,12 +286,12 @@ func connState(c net.Conn, st http.ConnState) {
 	}
 }
 
-// listener returns ln with its connections counted by a.
-func (a *admission) listener(ln net.Listener) net.Listener { return admissionListener{ln, a} }
+// Listener returns ln with its connections counted by a.
+func (a *Admission) Listener(ln net.Listener) net.Listener { return admissionListener{ln, a} }
 
 type admissionListener struct {
 	net.Listener
-	adm *admission
+	adm *Admission
 }
 
 // Accept returns the next connection admitted; it closes those refused.
