@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/state"
 )
 
@@ -85,7 +86,7 @@ func onlyParams(rt apiRoute) http.HandlerFunc {
 func (s *Server) handleGetSchedule(w http.ResponseWriter, r *http.Request) {
 	sch, err := s.db.Schedule(r.PathValue("name"))
 	if errors.Is(err, state.ErrNotFound) {
-		httpError(w, http.StatusNotFound, "%v: %s", ErrNoSchedule, r.PathValue("name"))
+		httpError(w, http.StatusNotFound, "%v: %s", monitor.ErrNoSchedule, r.PathValue("name"))
 		return
 	}
 	if err != nil {
@@ -112,7 +113,7 @@ func (s *Server) handleDeleteSchedule(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	err := s.DeleteSchedule(name)
 	switch {
-	case errors.Is(err, ErrNoSchedule):
+	case errors.Is(err, monitor.ErrNoSchedule):
 		httpError(w, http.StatusNotFound, "%v", err)
 	case err != nil:
 		httpError(w, http.StatusInternalServerError, "%v", err)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/state"
 )
 
@@ -58,12 +59,12 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusBadRequest, "%v", err)
 			return
 		}
-		start = after(views, key, func(v StatusView, k statusKey) int { return compareStatusKeys(keyOfStatus(v), k) })
+		start = after(views, key, func(v monitor.StatusView, k monitor.StatusKey) int { return monitor.CompareKeys(monitor.KeyOf(v), k) })
 	}
 	views = views[start:min(len(views), start+q.limit+1)]
 	page{n: len(views), limit: q.limit,
 		item:   func(i int) any { return views[i] },
-		cursor: func(i int) string { return statusCursor(keyOfStatus(views[i])) },
+		cursor: func(i int) string { return statusCursor(monitor.KeyOf(views[i])) },
 	}.write(w, r)
 }
 
@@ -151,32 +152,17 @@ func listErrorCode(err error) int {
 	return http.StatusInternalServerError
 }
 
-// statusKey is the place of a status in the list, worst first: its
-// severity, agent and schedule.
-type statusKey struct {
-	severity        int
-	agent, schedule string
-}
-
-func keyOfStatus(v StatusView) statusKey {
-	return statusKey{severity(v.Status.Status), v.Agent, v.Schedule}
-}
-
-func compareStatusKeys(a, b statusKey) int {
-	return cmp.Or(cmp.Compare(a.severity, b.severity), cmp.Compare(a.agent, b.agent), cmp.Compare(a.schedule, b.schedule))
-}
-
-// statusCursor is a statusKey in base64url: its severity as a digit, then
+// statusCursor is a monitor.StatusKey in base64url: its severity as a digit, then
 // agent and schedule, each after a NUL (names never hold one).
-func statusCursor(k statusKey) string {
-	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%d\x00%s\x00%s", k.severity, k.agent, k.schedule))
+func statusCursor(k monitor.StatusKey) string {
+	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%d\x00%s\x00%s", k.Severity, k.Agent, k.Schedule))
 }
 
-func parseStatusCursor(c string) (statusKey, error) {
+func parseStatusCursor(c string) (monitor.StatusKey, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	parts := strings.Split(string(b), "\x00")
 	if err != nil || len(parts) != 3 || len(parts[0]) != 1 || parts[0][0] < '0' || parts[0][0] > '3' {
-		return statusKey{}, fmt.Errorf("bad cursor %q", c)
+		return monitor.StatusKey{}, fmt.Errorf("bad cursor %q", c)
 	}
-	return statusKey{int(parts[0][0] - '0'), parts[1], parts[2]}, nil
+	return monitor.StatusKey{Severity: int(parts[0][0] - '0'), Agent: parts[1], Schedule: parts[2]}, nil
 }

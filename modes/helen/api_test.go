@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/state"
 )
 
@@ -157,7 +158,7 @@ func TestAPI(t *testing.T) {
 		evs, _ := h.srv.DB().Events(time.Time{}, time.Time{}, 0)
 		return len(rs) >= 2 && len(evs) == 1
 	})
-	var sts []StatusView
+	var sts []monitor.StatusView
 	c.get("/v1/status", &sts)
 	if len(sts) != 1 || sts[0].Agent != "web-1" || sts[0].Status.Status != "warning" {
 		t.Errorf("GET /v1/status = %+v", sts)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/state"
 	"github.com/equus-monitoring/equus/wire"
 )
@@ -302,7 +303,7 @@ func TestAPIDoc(t *testing.T) {
 	gone.close()
 	poll(t, "gone-1 down", func() bool {
 		sts := h.srv.Statuses(false)
-		return slices.ContainsFunc(sts, func(v StatusView) bool { return v.Kind == KindAgentDown })
+		return slices.ContainsFunc(sts, func(v monitor.StatusView) bool { return v.Kind == monitor.KindAgentDown })
 	})
 	// A renewal not used yet, and a revoked agent.
 	a, err := db.Agent("web-1")
@@ -410,11 +411,11 @@ func TestAPIDoc(t *testing.T) {
 	}
 
 	// Units as the check wrote them, in the status as in the history.
-	var sts []StatusView
+	var sts []monitor.StatusView
 	c.get("/v1/status", &sts)
 	var rs []state.Result
 	c.get("/v1/history?agent=web-1&schedule=disk-root&limit=1", &rs)
-	i := slices.IndexFunc(sts, func(v StatusView) bool { return v.Agent == "web-1" })
+	i := slices.IndexFunc(sts, func(v monitor.StatusView) bool { return v.Agent == "web-1" })
 	if i < 0 || len(rs) != 1 || len(sts[i].Metrics) != 1 || len(rs[0].Metrics) != 1 {
 		t.Fatalf("web-1's status %+v and last result %+v: want a metric each", sts, rs)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/modes/helen/peerlog"
 
 	"github.com/equus-monitoring/equus/state"
@@ -67,10 +68,10 @@ type dashboardPage struct {
 	Refresh  int
 
 	Agents, Connected int
-	Counts            map[string]int // lines by status, and agent_down: the agents down
-	Statuses          []StatusView   // the worst dashboardRows
-	MoreStatuses      int            // how many more there are
-	AgentList         []AgentView    // the disconnected first, at most dashboardRows
+	Counts            map[string]int       // lines by status, and agent_down: the agents down
+	Statuses          []monitor.StatusView // the worst dashboardRows
+	MoreStatuses      int                  // how many more there are
+	AgentList         []AgentView          // the disconnected first, at most dashboardRows
 	MoreAgents        int
 	Events            []state.Event // newest first
 }
@@ -94,7 +95,7 @@ func sessionID(r *http.Request) string {
 }
 
 func (s *Server) dashboardRoutes(mux *http.ServeMux) {
-	token := s.monitor.token
+	token := s.adminToken
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		var csrf string
 		switch sess, ok := s.dash.use(sessionID(r)); {
@@ -178,8 +179,8 @@ func (s *Server) dashboardPage() (dashboardPage, error) {
 	}
 	for _, st := range page.Statuses {
 		page.Counts[st.Status.Status]++
-		if st.Kind == KindAgentDown {
-			page.Counts[KindAgentDown]++
+		if st.Kind == monitor.KindAgentDown {
+			page.Counts[monitor.KindAgentDown]++
 		}
 	}
 	// What needs a look comes first: statuses are worst first, and agents

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/state"
 )
 
@@ -303,7 +304,7 @@ func BenchmarkDashboardRender(b *testing.B) {
 		Counts: map[string]int{"ok": 3990, "warning": 6, "critical": 4}}
 	for i := range dashboardRows {
 		name := fmt.Sprintf("web-%04d", i)
-		page.Statuses = append(page.Statuses, StatusView{Status: state.Status{Agent: name, Schedule: "disk", Check: "disk", Status: "ok",
+		page.Statuses = append(page.Statuses, monitor.StatusView{Status: state.Status{Agent: name, Schedule: "disk", Check: "disk", Status: "ok",
 			Since: now.Add(-time.Hour), Time: now, Message: "/ 20.4% used (18.5 GiB of 252.0 GiB)"}})
 		page.AgentList = append(page.AgentList, AgentView{Agent: state.Agent{Name: name, Version: "1.0.0", Addr: "10.0.0.1:40000",
 			Connected: true, FirstSeen: now.Add(-24 * time.Hour), LastSeen: now}})

@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/equus-monitoring/equus/internal/tty"
+	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/modes/setup"
 	"github.com/equus-monitoring/equus/state"
 )
@@ -49,7 +50,7 @@ func eventsCommand() *cli.Command {
 				return err
 			}, func(db *state.DB) error {
 				var err error
-				evs, err = events(db, since, limit)
+				evs, err = monitor.StoredEvents(db, since, limit)
 				return err
 			})
 			if err != nil {

@@ -37,7 +37,7 @@ func (s *Server) Revoke(name string) error {
 	s.closeSession(name)
 	s.log.Info("agent revoked", "agent", name)
 	if !revoked {
-		s.monitor.status.publish(ev)
+		s.monitor.Published(ev)
 	}
 	return nil
 }
@@ -57,7 +57,7 @@ func (s *Server) Forget(name string) error {
 	if _, ok := s.session(name); ok && !revoked {
 		return fmt.Errorf("%w: %s is connected; revoke it first (equus helen revoke %s), or stop it", ErrConnected, name, name)
 	}
-	err = s.monitor.status.forget(name, forgetEvent(name, revoked, time.Now()))
+	err = s.monitor.Forget(name, forgetEvent(name, revoked, time.Now()))
 	if errors.Is(err, state.ErrNotFound) {
 		return fmt.Errorf("%w: %s", ErrUnknownAgent, name)
 	}

@@ -100,10 +100,7 @@ func TestForget(t *testing.T) {
 	if evs := eventsTo(t, db, "web-2", "forgotten"); len(evs) != 1 || evs[0].From != "down" {
 		t.Errorf("events of forget web-2: %+v", evs)
 	}
-	h.srv.monitor.status.mu.Lock()
-	g := h.srv.monitor.status.gone["web-2"]
-	h.srv.monitor.status.mu.Unlock()
-	if g != nil {
+	if h.srv.monitor.Waiting("web-2") {
 		t.Error("web-2's grace period goes on after it was forgotten: it would be declared down")
 	}
 	if _, code := helenCLI(t, "forget", data, "web-2"); code == 0 {

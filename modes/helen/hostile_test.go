@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/state"
 	"github.com/equus-monitoring/equus/wire"
@@ -161,7 +162,7 @@ func TestHostileAgent(t *testing.T) {
 		t.Fatalf("helen status: exit %d, printed %q", code, out)
 	}
 	out, code = helenCLI(t, "status", "--json", "--data="+h.dir)
-	var views []StatusView
+	var views []monitor.StatusView
 	if err := json.Unmarshal([]byte(out), &views); code != 0 || err != nil || len(views) != 2 {
 		t.Fatalf("helen status --json: exit %d, %d statuses, %v", code, len(views), err)
 	}

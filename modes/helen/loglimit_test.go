@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/equus-monitoring/equus/internal/logtest"
 	"github.com/equus-monitoring/equus/modes/helen/peerlog"
 
@@ -29,7 +31,7 @@ func TestResultFloodLog(t *testing.T) {
 	for i := range flood {
 		a.send(wire.Result(int32(1<<30+i), "load", blob))
 	}
-	dropped := func() int { return int(counterValue(t, h.srv.metrics.resultsDropped)) }
+	dropped := func() int { return int(testutil.ToFloat64(h.srv.metrics.resultsDropped)) }
 	poll(t, "the flood to be dropped", func() bool { return dropped() >= flood })
 	lines := out.Lines(t)
 	if got := len(logtest.WithMsg(lines, msg)); got != peerlog.Lines {

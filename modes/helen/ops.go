@@ -15,10 +15,10 @@ func (s *Server) opsHandler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	var metrics http.Handler = promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})
 	if s.cfg.MetricsAuth {
-		metrics = requireToken(s.monitor.token, metrics)
+		metrics = requireToken(s.adminToken, metrics)
 	}
 	mux.Handle("GET /metrics", metrics)
-	mux.Handle("/v1/", requireToken(s.monitor.token, s.apiHandler()))
+	mux.Handle("/v1/", requireToken(s.adminToken, s.apiHandler()))
 	s.dashboardRoutes(mux)
 	return mux
 }

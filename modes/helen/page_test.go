@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/state"
 	"github.com/equus-monitoring/equus/wire"
 )
@@ -131,13 +132,13 @@ func TestPageWalk(t *testing.T) {
 // TestPageJSON: a page is what writeJSON wrote of the whole list before
 // pages, byte for byte.
 func TestPageJSON(t *testing.T) {
-	items := []StatusView{
+	items := []monitor.StatusView{
 		{Status: state.Status{Agent: "a", Schedule: "s", Status: "ok", Message: "<fine> & \u2028"}},
-		{Status: state.Status{Agent: "b", Schedule: "s", Status: "critical", Metrics: []state.Metric{{Name: "m", Value: 1}}}, Kind: KindAgentDown, Folded: 3},
+		{Status: state.Status{Agent: "b", Schedule: "s", Status: "critical", Metrics: []state.Metric{{Name: "m", Value: 1}}}, Kind: monitor.KindAgentDown, Folded: 3},
 	}
 	for n := range len(items) + 1 {
 		want := httptest.NewRecorder()
-		writeJSON(want, http.StatusOK, append([]StatusView{}, items[:n]...))
+		writeJSON(want, http.StatusOK, append([]monitor.StatusView{}, items[:n]...))
 		got := writeTestPageOf(items[:n])
 		if got.Body.String() != want.Body.String() {
 			t.Errorf("%d items: page %q, want %q", n, got.Body, want.Body)
@@ -187,7 +188,7 @@ func worstItems() map[string]any {
 	args := `{"a":"` + esc(wire.MaxBlob-64-8) + `"}`
 	return map[string]any{
 		"result": state.Result{Agent: agent, Check: check, Time: now, Status: "critical", Message: msg, Metrics: ms, DurationMS: big},
-		"status": StatusView{Kind: KindAgentDown, Status: st, Folded: 1 << 30},
+		"status": monitor.StatusView{Kind: monitor.KindAgentDown, Status: st, Folded: 1 << 30},
 		"event":  state.Event{Time: now, Agent: agent, Schedule: schedule, Check: check, From: "warning", To: "critical", Message: msg},
 		// A schedule whose args fill a blob and whose agents pattern fills
 		// the rest of a request's body.
@@ -276,7 +277,7 @@ func TestAdminReplyTooLarge(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.close()
-	var views []StatusView
+	var views []monitor.StatusView
 	if err := a.do(t.Context(), http.MethodGet, "/v1/status?cursor=exact", nil, &views); err != nil || len(views) != 0 {
 		t.Errorf("a reply of exactly %d bytes: %v, %v", maxAdminReply, views, err)
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/equus-monitoring/equus/modes/helen/monitor"
 )
 
 // The pinger sends equus.ping on an idle connection every ping interval
@@ -48,7 +50,7 @@ func (ss *session) pingTick() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), every)
-	_, err := ss.call(ctx, pingCheck, nil)
+	_, err := ss.call(ctx, monitor.PingCheck, nil)
 	cancel()
 	switch {
 	case err == nil:

@@ -1,7 +1,6 @@
 package helen
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,79 +9,13 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
+	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/state"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
-
-func TestSanitize(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"load1", "load1"},
-		{"used%", "usedpercent"},
-		{"/var/log used", "_var_log_used"},
-		{`a"b\c{d}`, "a_b_c_d_"},
-		{"é", "_"},
-		{strings.Repeat("x", 100), strings.Repeat("x", maxMetricName)},
-		{"", ""},
-	} {
-		if got := sanitize(tc.in); got != tc.want {
-			t.Errorf("sanitize(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
-func TestBoundMetrics(t *testing.T) {
-	var in []result.Metric
-	in = append(in, result.Metric{Name: "a-b", Value: 1}, result.Metric{Name: "a_b", Value: 2}, result.Metric{Name: "", Value: 3})
-	for i := range 40 {
-		in = append(in, result.Metric{Name: fmt.Sprintf("m%d", i), Value: float64(i), Unit: "s"})
-	}
-	got := boundMetrics(in)
-	if len(got) != maxMetrics {
-		t.Fatalf("%d metrics kept, want %d", len(got), maxMetrics)
-	}
-	if got[0].Name != "a_b" || got[0].Value != 1 || got[1].Name != "m0" {
-		t.Errorf("kept %+v: want the first of two names that sanitize alike, no empty name", got[:2])
-	}
-}
-
-// scrape fetches /metrics and parses it with the Prometheus text parser.
-func scrape(t *testing.T, c *opsClient) map[string]*dto.MetricFamily {
-	t.Helper()
-	code, data := c.do(http.MethodGet, "/metrics", "", nil)
-	if code != http.StatusOK {
-		t.Fatalf("GET /metrics: %d %s", code, data)
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(strings.NewReader(string(data)))
-	if err != nil {
-		t.Fatalf("parse /metrics: %v", err)
-	}
-	return fams
-}
-
-// gauge returns the value of the series of fam whose labels include want.
-func gauge(fam *dto.MetricFamily, want map[string]string) (float64, bool) {
-	if fam == nil {
-		return 0, false
-	}
-next:
-	for _, m := range fam.GetMetric() {
-		labels := map[string]string{}
-		for _, l := range m.GetLabel() {
-			labels[l.GetName()] = l.GetValue()
-		}
-		for k, v := range want {
-			if labels[k] != v {
-				continue next
-			}
-		}
-		return m.GetGauge().GetValue(), true
-	}
-	return 0, false
-}
 
 func TestMetricsCarryStatus(t *testing.T) {
 	h := startHelen(t, Config{})
@@ -115,8 +48,16 @@ func TestMetricsCarryStatus(t *testing.T) {
 	for i := range 40 {
 		ms = append(ms, result.Metric{Name: fmt.Sprintf("used %d%%", i), Value: float64(i), Unit: "B"})
 	}
-	sch := state.Schedule{Name: "other", Check: "mem"}
-	h.srv.monitor.status.record(context.Background(), "web-2", sch, result.Doc{Status: result.Warning, Message: `secret "text"`, Metrics: ms}, time.Now())
+	doc, err := json.Marshal(result.Doc{Status: result.Warning, Message: `secret "text"`, Metrics: ms})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startAgent(t, h, "web-2", behavior{}).ready()
+	if _, err := h.srv.PutSchedule(state.Schedule{Name: "other", Check: "mem", Agents: "web-2", Every: 100 * time.Millisecond,
+		Args: json.RawMessage(`{"doc":` + string(doc) + `}`)}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "a status of web-2", func() bool { return len(h.srv.Statuses(false)) == 2 })
 	fams = scrape(t, c)
 	if v, ok := gauge(fams["equus_check_status"], map[string]string{"agent": "web-2", "schedule": "other"}); !ok || v != 1 {
 		t.Errorf("equus_check_status of web-2 = %v, %v; want 1", v, ok)
@@ -135,8 +76,8 @@ func TestMetricsCarryStatus(t *testing.T) {
 			}
 		}
 	}
-	if n != maxMetrics {
-		t.Errorf("%d metrics of web-2 exported, want %d", n, maxMetrics)
+	if n != monitor.MaxMetrics {
+		t.Errorf("%d metrics of web-2 exported, want %d", n, monitor.MaxMetrics)
 	}
 }
 
@@ -197,4 +138,40 @@ func TestMetricsThresholds(t *testing.T) {
 			t.Errorf("%s%v = %v (present %v), want %v (present %v)", tt.family, labels, v, ok, tt.value, tt.present)
 		}
 	}
+}
+
+// scrape fetches /metrics and parses it with the Prometheus text parser.
+func scrape(t *testing.T, c *opsClient) map[string]*dto.MetricFamily {
+	t.Helper()
+	code, data := c.do(http.MethodGet, "/metrics", "", nil)
+	if code != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %s", code, data)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(string(data)))
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	return fams
+}
+
+// gauge returns the value of the series of fam whose labels include want.
+func gauge(fam *dto.MetricFamily, want map[string]string) (float64, bool) {
+	if fam == nil {
+		return 0, false
+	}
+next:
+	for _, m := range fam.GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		for k, v := range want {
+			if labels[k] != v {
+				continue next
+			}
+		}
+		return m.GetGauge().GetValue(), true
+	}
+	return 0, false
 }

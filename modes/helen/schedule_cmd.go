@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/equus-monitoring/equus/internal/tty"
+	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/modes/setup"
 	"github.com/equus-monitoring/equus/state"
 )
@@ -39,7 +40,7 @@ func scheduleAddCommand() *cli.Command {
 			&cli.StringFlag{Name: "args", Usage: "the check's arguments, a `JSON` object", EnvVars: []string{"HELEN_SCHEDULE_ARGS"}},
 			&cli.DurationFlag{Name: "every", Usage: fmt.Sprintf("run it every `INTERVAL` (at least %v)", minRequestEvery), Required: true, EnvVars: []string{"HELEN_SCHEDULE_EVERY"}},
 			&cli.DurationFlag{Name: "timeout", Usage: "give up on a run after `DURATION`, at most the interval",
-				DefaultText: fmt.Sprintf("%v, or the interval when shorter", defaultTimeout), EnvVars: []string{"HELEN_SCHEDULE_TIMEOUT"}},
+				DefaultText: fmt.Sprintf("%v, or the interval when shorter", monitor.DefaultTimeout), EnvVars: []string{"HELEN_SCHEDULE_TIMEOUT"}},
 			&cli.StringFlag{Name: "agents", Value: "*", Usage: "run it on the agents whose names match `GLOB`", EnvVars: []string{"HELEN_SCHEDULE_AGENTS"}},
 			// Helen serve's flag, and its variable: a running helen knows
 			// its bundle; without one, the command finds CHECK there.
@@ -76,7 +77,7 @@ func scheduleAddCommand() *cli.Command {
 				} else if err != nil {
 					return err
 				}
-				sch, err = putSchedule(db, sch, time.Now())
+				sch, err = monitor.PutSchedule(db, sch, time.Now())
 				out = viewOf(sch)
 				return err
 			})
@@ -105,7 +106,7 @@ func scheduleListCommand() *cli.Command {
 				views = firstOf(pages, 0)
 				return err
 			}, func(db *state.DB) error {
-				ss, err := schedules(db)
+				ss, err := monitor.StoredSchedules(db)
 				views = viewsOf(ss)
 				return err
 			})
@@ -140,7 +141,7 @@ func scheduleRmCommand() *cli.Command {
 			err := withHelen(c, func(a *adminClient) error {
 				var out map[string]string
 				return a.do(c.Context, http.MethodDelete, "/v1/schedules/"+url.PathEscape(name), nil, &out)
-			}, func(db *state.DB) error { return deleteSchedule(db, name) })
+			}, func(db *state.DB) error { return monitor.DeleteSchedule(db, name) })
 			if err != nil {
 				return err
 			}

@@ -71,11 +71,7 @@ func TestScheduleCommands(t *testing.T) {
 	if _, err := runCLI(t, "schedule", "rm", "--data", dir, "quick"); err == nil {
 		t.Error("removing a removed schedule: no error")
 	}
-	h.srv.monitor.sched.mu.Lock()
-	for k := range h.srv.monitor.sched.runs {
-		if k.schedule == "quick" {
-			t.Errorf("the schedule removed through the socket still runs on %s", k.agent)
-		}
+	if on := h.srv.monitor.Runs("quick"); len(on) > 0 {
+		t.Errorf("the schedule removed through the socket still runs on %s", on)
 	}
-	h.srv.monitor.sched.mu.Unlock()
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/equus-monitoring/equus/lua"
 	"github.com/equus-monitoring/equus/modes/equus"
+	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/modes/setup"
 	"github.com/equus-monitoring/equus/state"
 )
@@ -20,7 +21,7 @@ const minRequestEvery = time.Second
 var errNoCheck = errors.New("no such check")
 
 // checkTiming fills in the timeout of a schedule an operator asks for, the
-// shorter of defaultTimeout and the interval, and refuses an interval
+// shorter of monitor.DefaultTimeout and the interval, and refuses an interval
 // under minRequestEvery or a timeout longer than the interval: a run still
 // going at the next tick makes the schedule skip it, so it would run less
 // often than it says.
@@ -31,7 +32,7 @@ var errNoCheck = errors.New("no such check")
 // as they are.
 func checkTiming(s *state.Schedule) error {
 	if s.Timeout == 0 {
-		s.Timeout = min(defaultTimeout, s.Every)
+		s.Timeout = min(monitor.DefaultTimeout, s.Every)
 	}
 	switch {
 	case s.Every < minRequestEvery:
@@ -50,7 +51,7 @@ func checkRequest(s *state.Schedule, checks []string) error {
 	if err := checkTiming(s); err != nil {
 		return err
 	}
-	if err := checkSchedule(s); err != nil {
+	if err := monitor.CheckSchedule(s); err != nil {
 		return err
 	}
 	if !slices.Contains(checks, s.Check) {

@@ -20,8 +20,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/modes/helen/netlimit"
 	"github.com/equus-monitoring/equus/modes/helen/peerlog"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/state"
@@ -56,18 +58,20 @@ type Server struct {
 	// disconnected, nor declared down.
 	connMu sync.Mutex
 
-	httpConns  *connListener // agents' HTTPS connections, after ALPN
-	limits     netlimit.Limits
-	agentsAdm  *netlimit.Admission  // the agents' port's connections without a valid certificate
-	agentConns *netlimit.AgentConns // and those with one, by agent name
-	opsAdm     *netlimit.Admission  // the operators' port's connections
-	plog       *peerlog.Limiter
-	dash       *dashSessions // the dashboard's login sessions
-	advertised advertisement // the address in join commands, once listening
-	closing    atomic.Bool
-	wg         sync.WaitGroup
-	metrics    *metrics
-	monitor    *monitor // schedules, statuses, events
+	httpConns    *connListener // agents' HTTPS connections, after ALPN
+	limits       netlimit.Limits
+	agentsAdm    *netlimit.Admission  // the agents' port's connections without a valid certificate
+	agentConns   *netlimit.AgentConns // and those with one, by agent name
+	opsAdm       *netlimit.Admission  // the operators' port's connections
+	plog         *peerlog.Limiter
+	dash         *dashSessions // the dashboard's login sessions
+	advertised   advertisement // the address in join commands, once listening
+	closing      atomic.Bool
+	wg           sync.WaitGroup
+	metrics      *metrics
+	monitor      *monitor.Monitor // schedules, statuses, events
+	adminToken   string           // the operators' admin token
+	tokenCreated bool             // reports whether this start created it
 }
 
 // Listeners are the sockets a Server serves. Ops and Admin may be nil.
@@ -163,10 +167,26 @@ func New(cfg Config) (*Server, error) {
 	s.tlsConf.Time = cfg.Clock.Now
 	s.offers = newOffers(cfg, s.log)
 	s.rollout = newRollout(cfg.RolloutSpread)
-	if s.monitor, err = s.newMonitor(); err != nil {
+	if s.adminToken, s.tokenCreated, err = loadOrCreateAdminToken(cfg.DataDir); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("helen: %w", err)
 	}
+	s.monitor, err = monitor.New(db, monitor.Config{
+		Log: s.log, DownAfter: cfg.DownAfter, HistoryMaxAge: cfg.HistoryMaxAge, GraceClock: cfg.downClock,
+	}, s.metrics.reg)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("helen: %w", err)
+	}
+	s.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "helen_database_bytes", Help: "Size of helen's database file.",
+	}, func() float64 {
+		n, err := db.Size()
+		if err != nil {
+			return 0
+		}
+		return float64(n)
+	}))
 	return s, nil
 }
 
@@ -279,7 +299,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	go func() { defer s.wg.Done(); s.acceptLoop(s.agentsAdm.Listener(ls.Agents)) }()
 	go func() { defer s.wg.Done(); s.rolloutLoop(loopCtx) }()
 	go func() { defer s.wg.Done(); s.plog.Run(loopCtx) }()
-	s.startMonitor(loopCtx)
+	s.monitor.Start(loopCtx)
 
 	var err error
 	select {
@@ -288,7 +308,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	}
 	stopLoops()
 	s.shutdown(ls, servers)
-	s.stopMonitor()
+	s.monitor.Stop()
 	s.plog.Flush()
 	return err
 }

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/state"
 	"github.com/equus-monitoring/equus/wire"
 )
@@ -203,7 +204,7 @@ func (s *Server) register(ss *session) error {
 		ss.log.Error("record agent connected", "err", err)
 	}
 	s.metrics.agentsConnected.Inc()
-	s.sessionUp(ss)
+	s.monitor.Connected(ss)
 	return nil
 }
 
@@ -222,7 +223,7 @@ func (s *Server) unregister(ss *session) {
 			ss.log.Error("record agent disconnected", "err", err)
 		}
 	}
-	s.sessionDown(ss, current)
+	s.monitor.Disconnected(ss, current)
 }
 
 // openSessions returns the sessions open now.
@@ -495,9 +496,9 @@ func (ss *session) closeWith(closeConn func(net.Conn)) {
 // history.
 func (ss *session) info(ctx context.Context, c *call) {
 	m, err := ss.await(ctx, c)
-	doc, err := settle(ss, c.name, c.sent, m, err)
+	doc, err := ss.settle(c.name, c.sent, m.Blob, err)
 	if err == nil {
-		err = ss.srv.store(context.WithoutCancel(ctx), ss.name, c.name, "", c.sent, doc)
+		err = monitor.Store(context.WithoutCancel(ctx), ss.srv.db, ss.name, c.name, "", c.sent, doc)
 	}
 	if err != nil && !errors.Is(err, errSessionClosed) {
 		ss.log.Info("equus.info", "err", err)

@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/equus-monitoring/equus/internal/tty"
+	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/state"
 )
 
@@ -23,18 +24,18 @@ func statusCommand() *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			unfold := c.Bool("all")
-			var views []StatusView
+			var views []monitor.StatusView
 			err := withHelen(c, func(a *adminClient) error {
 				path := "/v1/status"
 				if unfold {
 					path += "?all=true"
 				}
-				pages, err := listPages[StatusView](c.Context, a, path, 0)
+				pages, err := listPages[monitor.StatusView](c.Context, a, path, 0)
 				views = firstOf(pages, 0)
 				return err
 			}, func(db *state.DB) error {
 				var err error
-				views, err = statuses(db, unfold)
+				views, err = monitor.StoredStatuses(db, unfold)
 				return err
 			})
 			if err != nil {
@@ -42,7 +43,7 @@ func statusCommand() *cli.Command {
 			}
 			if c.Bool("json") {
 				if views == nil {
-					views = []StatusView{}
+					views = []monitor.StatusView{}
 				}
 				return printJSON(c.App.Writer, views)
 			}
@@ -54,15 +55,15 @@ func statusCommand() *cli.Command {
 // printStatuses prints a table of statuses for people: an agent down is
 // a line of its own, AGENT DOWN in the schedule's column, and the lines
 // of its schedules, when unfolded, say what each said last.
-func printStatuses(w io.Writer, views []StatusView) error {
+func printStatuses(w io.Writer, views []monitor.StatusView) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "STATUS\tAGENT\tSCHEDULE\tCHECK\tSINCE\tLAST\tMESSAGE")
 	for _, v := range views {
 		status, schedule, check, msg := strings.ToUpper(v.Status.Status), tty.Line(v.Schedule), tty.Line(v.Check), oneLine(v.Message)
 		switch v.Kind {
-		case KindAgentDown:
+		case monitor.KindAgentDown:
 			schedule, check = "(agent down)", "-"
-		case KindFolded:
+		case monitor.KindFolded:
 			schedule = "  " + schedule
 			msg = oneLine("was " + v.Previous + "; " + v.Message)
 		}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/state"
 	testingclock "k8s.io/utils/clock/testing"
@@ -122,11 +123,11 @@ func TestAgentDownAndUp(t *testing.T) {
 		t.Errorf("down event = %+v, %v after the disconnection", down, down.Time.Sub(gone))
 	}
 	sts := h.srv.Statuses(false)
-	if len(sts) != 1 || sts[0].Status.Status != string(result.Unknown) || sts[0].Kind != KindAgentDown || sts[0].Folded != 1 {
+	if len(sts) != 1 || sts[0].Status.Status != string(result.Unknown) || sts[0].Kind != monitor.KindAgentDown || sts[0].Folded != 1 {
 		t.Errorf("statuses of an agent down = %+v", sts)
 	}
 	sts = h.srv.Statuses(true)
-	if len(sts) != 2 || sts[1].Kind != KindFolded || sts[1].Status.Status != string(result.Unknown) || sts[1].Previous != "ok" {
+	if len(sts) != 2 || sts[1].Kind != monitor.KindFolded || sts[1].Status.Status != string(result.Unknown) || sts[1].Previous != "ok" {
 		t.Errorf("statuses of an agent down, unfolded = %+v", sts)
 	}
 
@@ -138,7 +139,7 @@ func TestAgentDownAndUp(t *testing.T) {
 	}
 	poll(t, "status ok again", func() bool {
 		sts := h.srv.Statuses(false)
-		return len(sts) == 1 && sts[0].Status.Status == "ok" && sts[0].Kind == KindSchedule
+		return len(sts) == 1 && sts[0].Status.Status == "ok" && sts[0].Kind == monitor.KindSchedule
 	})
 	// The statuses were ok before and after: no change of status.
 	time.Sleep(200 * time.Millisecond)
@@ -188,7 +189,7 @@ func TestStatusAfterRestart(t *testing.T) {
 	b := startAgent(t, h2, "web-2", behavior{})
 	b.ready()
 	poll(t, "a status of web-2", func() bool {
-		return slices.ContainsFunc(h2.srv.Statuses(false), func(st StatusView) bool { return st.Agent == "web-2" })
+		return slices.ContainsFunc(h2.srv.Statuses(false), func(st monitor.StatusView) bool { return st.Agent == "web-2" })
 	})
 	b.close()
 	h2.stop()
@@ -217,34 +218,9 @@ func TestStatusAfterRestart(t *testing.T) {
 		t.Errorf("%d down events of web-1, want 1: %+v", downs, evs)
 	}
 	sts = h3.srv.Statuses(false)
-	i := slices.IndexFunc(sts, func(st StatusView) bool { return st.Agent == "web-1" })
-	if len(sts) != 2 || i < 0 || sts[i].Kind != KindAgentDown || sts[i].Status.Status != "unknown" {
+	i := slices.IndexFunc(sts, func(st monitor.StatusView) bool { return st.Agent == "web-1" })
+	if len(sts) != 2 || i < 0 || sts[i].Kind != monitor.KindAgentDown || sts[i].Status.Status != "unknown" {
 		t.Errorf("statuses = %+v", sts)
-	}
-}
-
-func TestStatusViewsOrder(t *testing.T) {
-	rows := []state.Status{
-		{Agent: "b", Schedule: "x", Status: "ok"},
-		{Agent: "a", Schedule: "y", Status: "unknown"},
-		{Agent: "c", Schedule: "x", Status: "critical"},
-		{Agent: "a", Schedule: "x", Status: "warning"},
-		{Agent: "a", Schedule: "z", Status: "ok"},
-		{Agent: "d", Schedule: "x", Status: "critical"},
-	}
-	for _, unfold := range []bool{false, true} {
-		got := statusViews(rows, map[string]time.Time{"d": time.Unix(0, 0)}, unfold)
-		want := []string{"c/x critical", "a/x warning", "a/y unknown", "d/ unknown", "a/z ok", "b/x ok"}
-		if unfold {
-			want = slices.Insert(want, 4, "d/x unknown")
-		}
-		var rows []string
-		for _, v := range got {
-			rows = append(rows, v.Agent+"/"+v.Schedule+" "+v.Status.Status)
-		}
-		if !slices.Equal(rows, want) {
-			t.Errorf("unfold %v: rows %v, want %v", unfold, rows, want)
-		}
 	}
 }
 
@@ -272,10 +248,10 @@ func TestStatusesOfRemovedSchedulesGo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := deleteSchedule(db, "removed"); err != nil {
+	if err := monitor.DeleteSchedule(db, "removed"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := putSchedule(db, state.Schedule{Name: "moved", Check: "c", Every: time.Minute, Agents: "db-*"}, time.Now()); err != nil {
+	if _, err := monitor.PutSchedule(db, state.Schedule{Name: "moved", Check: "c", Every: time.Minute, Agents: "db-*"}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()

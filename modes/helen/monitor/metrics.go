@@ -1,4 +1,4 @@
-package helen
+package monitor
 
 import (
 	"math"
@@ -11,24 +11,24 @@ import (
 	"github.com/equus-monitoring/equus/state"
 )
 
-// maxMetrics bounds the metrics exported per agent and schedule: what
+// MaxMetrics bounds the metrics exported per agent and schedule: what
 // checks return must not grow /metrics without limit.
-const maxMetrics = 32
+const MaxMetrics = 32
 
 // maxMetricName bounds the length of a metric's name and unit labels.
 const maxMetricName = 64
 
 // boundMetrics returns the metrics of a result to export: their names and
 // units sanitized, the first of any two that sanitize to the same name,
-// at most maxMetrics of them.
+// at most MaxMetrics of them.
 func boundMetrics(ms []result.Metric) []state.Metric {
 	if len(ms) == 0 {
 		return nil
 	}
-	out := make([]state.Metric, 0, min(len(ms), maxMetrics))
+	out := make([]state.Metric, 0, min(len(ms), MaxMetrics))
 	seen := make(map[string]bool, len(ms))
 	for _, m := range ms {
-		if len(out) == maxMetrics {
+		if len(out) == MaxMetrics {
 			break
 		}
 		m.Name = sanitize(m.Name)
@@ -68,16 +68,16 @@ func sanitize(s string) string {
 	return out
 }
 
-// monitorMetrics are helen's figures of schedules and events.
-type monitorMetrics struct {
+// metrics are helen's figures of schedules and events.
+type metrics struct {
 	scheduledRuns prometheus.Counter
 	ticksSkipped  prometheus.Counter
 	events        prometheus.Counter
 	eventsDropped prometheus.Counter
 }
 
-func newMonitorMetrics() *monitorMetrics {
-	return &monitorMetrics{
+func newMetrics() *metrics {
+	return &metrics{
 		scheduledRuns: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "helen_scheduled_runs_total", Help: "Runs of schedules started.",
 		}),
@@ -93,7 +93,7 @@ func newMonitorMetrics() *monitorMetrics {
 	}
 }
 
-func (m *monitorMetrics) register(reg prometheus.Registerer) {
+func (m *metrics) register(reg prometheus.Registerer) {
 	reg.MustRegister(m.scheduledRuns, m.ticksSkipped, m.events, m.eventsDropped)
 }
 

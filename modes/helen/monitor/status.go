@@ -1,6 +1,7 @@
-package helen
+package monitor
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -44,11 +45,11 @@ const (
 // with the agents gone or down. Changes of status are events, stored at
 // once with the new status; other results are written every flush.
 type statusTable struct {
-	db        *state.DB
+	db        state.Store
 	log       *slog.Logger
 	downAfter time.Duration
 	clock     clock.WithDelayedExecution // of the grace periods
-	metrics   *monitorMetrics
+	metrics   *metrics
 
 	// writes orders the table's writes of an agent's statuses and down
 	// mark (read-locked around each, from the change in memory to the
@@ -77,7 +78,7 @@ type grace struct {
 
 // newStatusTable loads the statuses of db; clk, nil for the real one,
 // times the grace periods of downAfter.
-func newStatusTable(db *state.DB, log *slog.Logger, downAfter time.Duration, clk clock.WithDelayedExecution, m *monitorMetrics) (*statusTable, error) {
+func newStatusTable(db state.Store, log *slog.Logger, downAfter time.Duration, clk clock.WithDelayedExecution, m *metrics) (*statusTable, error) {
 	rows, err := db.Statuses("")
 	if err != nil {
 		return nil, err
@@ -409,7 +410,7 @@ func statusViews(rows []state.Status, down map[string]time.Time, unfold bool) []
 		a.Message = fmt.Sprintf("%s; %d %s folded", downMessage(a.Since), a.Folded, schedules)
 		out = append(out, *a)
 	}
-	slices.SortFunc(out, func(a, b StatusView) int { return compareStatusKeys(keyOfStatus(a), keyOfStatus(b)) })
+	slices.SortFunc(out, func(a, b StatusView) int { return CompareKeys(KeyOf(a), KeyOf(b)) })
 	return out
 }
 
@@ -429,4 +430,21 @@ func severity(status string) int {
 		return 2
 	}
 	return 3
+}
+
+// StatusKey is the place of a status in the list, worst first: its
+// severity, agent and schedule.
+type StatusKey struct {
+	Severity        int
+	Agent, Schedule string
+}
+
+// KeyOf returns the place of v in the list.
+func KeyOf(v StatusView) StatusKey {
+	return StatusKey{severity(v.Status.Status), v.Agent, v.Schedule}
+}
+
+// CompareKeys orders the places of statuses in the list.
+func CompareKeys(a, b StatusKey) int {
+	return cmp.Or(cmp.Compare(a.Severity, b.Severity), cmp.Compare(a.Agent, b.Agent), cmp.Compare(a.Schedule, b.Schedule))
 }

@@ -1,9 +1,8 @@
-package helen
+package monitor
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"path"
@@ -20,20 +19,17 @@ import (
 // Bounds of a schedule.
 const (
 	minEvery       = 10 * time.Millisecond
-	defaultTimeout = 30 * time.Second
+	DefaultTimeout = 30 * time.Second
 )
 
-// ErrNoSchedule is returned for a schedule that does not exist.
-var ErrNoSchedule = errors.New("helen: no such schedule")
-
-// checkSchedule fills in the defaults of s and reports what is wrong with
+// CheckSchedule fills in the defaults of s and reports what is wrong with
 // it.
-func checkSchedule(s *state.Schedule) error {
+func CheckSchedule(s *state.Schedule) error {
 	if s.Agents == "" {
 		s.Agents = "*"
 	}
 	if s.Timeout == 0 {
-		s.Timeout = defaultTimeout
+		s.Timeout = DefaultTimeout
 	}
 	switch {
 	case !agentname.Valid(s.Name): // schedule names follow the same rule
@@ -60,8 +56,8 @@ func checkSchedule(s *state.Schedule) error {
 	return nil
 }
 
-// matches reports whether the schedule runs on the agent.
-func matches(s state.Schedule, agent string) bool {
+// Matches reports whether the schedule runs on the agent.
+func Matches(s state.Schedule, agent string) bool {
 	ok, _ := path.Match(s.Agents, agent)
 	return ok
 }
@@ -101,28 +97,28 @@ type pair struct{ agent, schedule string }
 
 // run is a goroutine that runs one schedule on one session.
 type run struct {
-	ss     *session
+	a      Agent
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
 // scheduler runs every schedule on the connected agents it matches.
 type scheduler struct {
-	srv *Server
+	m *Monitor
 
 	mu        sync.Mutex
 	ctx       context.Context // nil until start and after stop
 	schedules map[string]state.Schedule
-	sessions  map[string]*session
+	agents    map[string]Agent // the current connection of each agent
 	runs      map[pair]*run
 	wg        sync.WaitGroup
 }
 
-func newScheduler(srv *Server, schedules []state.Schedule) *scheduler {
+func newScheduler(m *Monitor, schedules []state.Schedule) *scheduler {
 	sc := &scheduler{
-		srv:       srv,
+		m:         m,
 		schedules: map[string]state.Schedule{},
-		sessions:  map[string]*session{},
+		agents:    map[string]Agent{},
 		runs:      map[pair]*run{},
 	}
 	for _, s := range schedules {
@@ -136,8 +132,8 @@ func (sc *scheduler) start(ctx context.Context) {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	sc.ctx = ctx
-	for _, ss := range sc.sessions {
-		sc.attachLocked(ss)
+	for _, a := range sc.agents {
+		sc.attachLocked(a)
 	}
 }
 
@@ -155,30 +151,30 @@ func (sc *scheduler) stop() {
 
 // attach starts the schedules of a newly connected agent's session. It
 // takes the place of the agent's older session, if any.
-func (sc *scheduler) attach(ss *session) {
+func (sc *scheduler) attach(a Agent) {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	sc.sessions[ss.name] = ss
-	sc.attachLocked(ss)
+	sc.agents[a.Name()] = a
+	sc.attachLocked(a)
 }
 
-func (sc *scheduler) attachLocked(ss *session) {
+func (sc *scheduler) attachLocked(a Agent) {
 	for _, s := range sc.schedules {
-		if matches(s, ss.name) {
-			sc.startLocked(ss, s)
+		if Matches(s, a.Name()) {
+			sc.startLocked(a, s)
 		}
 	}
 }
 
 // detach ends the runs of a session that closed.
-func (sc *scheduler) detach(ss *session) {
+func (sc *scheduler) detach(a Agent) {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	if sc.sessions[ss.name] == ss {
-		delete(sc.sessions, ss.name)
+	if sc.agents[a.Name()] == a {
+		delete(sc.agents, a.Name())
 	}
 	for k, r := range sc.runs {
-		if r.ss == ss {
+		if r.a == a {
 			r.cancel()
 			delete(sc.runs, k)
 		}
@@ -190,9 +186,9 @@ func (sc *scheduler) put(s state.Schedule) {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	sc.schedules[s.Name] = s
-	for name, ss := range sc.sessions {
-		if matches(s, name) {
-			sc.startLocked(ss, s)
+	for name, a := range sc.agents {
+		if Matches(s, name) {
+			sc.startLocked(a, s)
 		} else {
 			sc.stopLocked(pair{name, s.Name})
 		}
@@ -233,17 +229,17 @@ func (sc *scheduler) stopLocked(k pair) {
 // startLocked starts running s on ss, in place of the run of the pair
 // that was there; the new run waits for the old one to end, so that a
 // schedule never runs twice at once on an agent.
-func (sc *scheduler) startLocked(ss *session, s state.Schedule) {
+func (sc *scheduler) startLocked(a Agent, s state.Schedule) {
 	if sc.ctx == nil {
 		return
 	}
-	k := pair{ss.name, s.Name}
+	k := pair{a.Name(), s.Name}
 	prev := sc.runs[k]
 	if prev != nil {
 		prev.cancel()
 	}
 	ctx, cancel := context.WithCancel(sc.ctx)
-	r := &run{ss: ss, cancel: cancel, done: make(chan struct{})}
+	r := &run{a: a, cancel: cancel, done: make(chan struct{})}
 	sc.runs[k] = r
 	sc.wg.Add(1)
 	go func() {
@@ -253,50 +249,61 @@ func (sc *scheduler) startLocked(ss *session, s state.Schedule) {
 		if prev != nil {
 			<-prev.done
 		}
-		sc.loop(ctx, ss, s)
+		sc.loop(ctx, a, s)
 	}()
 }
 
 // loop runs s on ss at its ticks until ctx ends or the session closes. A
 // run still going at a tick skips that tick.
-func (sc *scheduler) loop(ctx context.Context, ss *session, s state.Schedule) {
-	off := offset(ss.name, s.Name, s.Every)
-	t := time.NewTimer(time.Hour)
+func (sc *scheduler) loop(ctx context.Context, a Agent, s state.Schedule) {
+	clk := sc.m.clock
+	off := offset(a.Name(), s.Name, s.Every)
+	next := nextTick(clk.Now(), s.Every, off)
+	t := clk.NewTimer(next.Sub(clk.Now()))
 	defer t.Stop()
-	next := nextTick(time.Now(), s.Every, off)
 	for {
-		t.Reset(time.Until(next))
 		select {
 		case <-ctx.Done():
 			return
-		case <-ss.done:
+		case <-a.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 		}
-		sc.srv.monitor.metrics.scheduledRuns.Inc()
-		sc.runOnce(ctx, ss, s)
+		sc.m.metrics.scheduledRuns.Inc()
+		sc.runOnce(ctx, a, s)
 		prev := next
-		next = nextTick(time.Now(), s.Every, off)
+		next = nextTick(clk.Now(), s.Every, off)
 		if skipped := int(next.Sub(prev)/s.Every) - 1; skipped > 0 {
-			sc.srv.monitor.metrics.ticksSkipped.Add(float64(skipped))
+			sc.m.metrics.ticksSkipped.Add(float64(skipped))
 		}
+		t.Reset(next.Sub(clk.Now()))
 	}
 }
 
 // runOnce runs s on ss and records the result in the status table.
-func (sc *scheduler) runOnce(ctx context.Context, ss *session, s state.Schedule) {
-	args, err := withTimeout(s.Args, s.Timeout)
+func (sc *scheduler) runOnce(ctx context.Context, a Agent, s state.Schedule) {
+	args, err := WithTimeout(s.Args, s.Timeout)
 	if err != nil {
-		ss.log.Error("schedule args", "schedule", s.Name, "err", err)
+		a.Log().Error("schedule args", "schedule", s.Name, "err", err)
 		return
 	}
 	rctx, cancel := context.WithTimeout(ctx, s.Timeout)
-	doc, err := sc.srv.dispatch(rctx, ss, s.Check, s.Name, args)
+	doc, err := sc.m.dispatch(rctx, a, s.Check, s.Name, args)
 	cancel()
-	if err != nil && ctx.Err() == nil && !errors.Is(err, errSessionClosed) {
-		ss.log.Warn("scheduled check", "schedule", s.Name, "check", s.Check, "err", err)
+	if err != nil && ctx.Err() == nil && !closed(a) {
+		a.Log().Warn("scheduled check", "schedule", s.Name, "check", s.Check, "err", err)
 	}
 	if doc.Status.Valid() {
-		sc.srv.monitor.status.record(ctx, ss.name, s, doc, time.Now())
+		sc.m.status.record(ctx, a.Name(), s, doc, sc.m.clock.Now())
+	}
+}
+
+// closed reports whether a's connection has ended.
+func closed(a Agent) bool {
+	select {
+	case <-a.Done():
+		return true
+	default:
+		return false
 	}
 }

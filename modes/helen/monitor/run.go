@@ -1,0 +1,95 @@
+package monitor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/equus-monitoring/equus/result"
+	"github.com/equus-monitoring/equus/state"
+	"github.com/equus-monitoring/equus/wire"
+)
+
+// PingCheck is the agent's built-in liveness check.
+const PingCheck = "equus.ping"
+
+// Run sends check to a with args (a JSON object, or empty) and waits up
+// to timeout for the result, which is on disk when Run returns it. No
+// answer in time is a result of status unknown, kept as well.
+//
+// The result of equus.ping is not kept: it probes the connection, as the
+// pings helen sends idle agents do, and a disk commit for each would
+// bound pings by the store's group-commit delay and fill the history with
+// pongs.
+func (m *Monitor) Run(ctx context.Context, a Agent, check string, args []byte, timeout time.Duration) (result.Doc, error) {
+	if !wire.ValidString(check) {
+		return result.Doc{}, fmt.Errorf("bad check name %q", check)
+	}
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	args, err := WithTimeout(args, timeout)
+	if err != nil {
+		return result.Doc{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if check == PingCheck {
+		return a.Check(ctx, check, args)
+	}
+	return m.dispatch(ctx, a, check, "", args)
+}
+
+// dispatch runs one check on a connection and stores its result, as a
+// run of schedule ("" for a run asked for).
+func (m *Monitor) dispatch(ctx context.Context, a Agent, check, schedule string, args []byte) (result.Doc, error) {
+	start := m.clock.Now()
+	doc, err := a.Check(ctx, check, args)
+	if err != nil {
+		return doc, err
+	}
+	if err := Store(context.WithoutCancel(ctx), m.store, a.Name(), check, schedule, start, doc); err != nil {
+		return doc, err
+	}
+	return doc, nil
+}
+
+// Store writes a result to the store, returning once it is on disk.
+func Store(ctx context.Context, store state.Store, agent, check, schedule string, at time.Time, doc result.Doc) error {
+	r := state.Result{
+		Agent:      agent,
+		Check:      check,
+		Schedule:   schedule,
+		Time:       at,
+		Status:     string(doc.Status),
+		Message:    doc.Message,
+		LongOutput: doc.LongOutput,
+		Metrics:    doc.Metrics,
+		DurationMS: doc.DurationMS,
+	}
+	if err := store.AddResult(ctx, r); err != nil {
+		return fmt.Errorf("store result of %s on %s: %w", check, agent, err)
+	}
+	return nil
+}
+
+// WithTimeout adds _timeout_ms to the args of a check when they have none,
+// a little under the time helen waits, so that the agent answers first.
+func WithTimeout(args []byte, wait time.Duration) ([]byte, error) {
+	obj := map[string]json.RawMessage{}
+	if len(args) > 0 {
+		if err := json.Unmarshal(args, &obj); err != nil {
+			return nil, fmt.Errorf("check args must be a JSON object: %w", err)
+		}
+	}
+	if _, ok := obj["_timeout_ms"]; ok {
+		return args, nil
+	}
+	ms := wait.Milliseconds() * 9 / 10
+	if wait-time.Duration(ms)*time.Millisecond > 2*time.Second {
+		ms = (wait - 2*time.Second).Milliseconds()
+	}
+	obj["_timeout_ms"] = json.RawMessage(fmt.Sprint(max(ms, 1)))
+	return json.Marshal(obj)
+}
