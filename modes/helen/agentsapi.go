@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/offers"
 	"github.com/equus-monitoring/equus/modes/helen/peerlog"
 
 	"github.com/equus-monitoring/equus/pki"
@@ -113,9 +114,9 @@ func (s *Server) platformAsset(w http.ResponseWriter, r *http.Request) (update.R
 		httpError(w, http.StatusBadRequest, "os and arch are required")
 		return update.Release{}, update.Asset{}, false
 	}
-	rel, err := s.offers.current()
+	rel, err := s.offers.Current()
 	if err != nil {
-		if errors.Is(err, errUpdatesDisabled) {
+		if errors.Is(err, offers.ErrDisabled) {
 			httpError(w, http.StatusNotFound, "%v", err)
 		} else {
 			httpError(w, http.StatusServiceUnavailable, "no release on offer")
@@ -136,7 +137,7 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	size, sum, err := s.offers.binary(a)
+	size, sum, err := s.offers.Binary(a)
 	if err != nil {
 		s.plog.For(peerlog.Addr(r.RemoteAddr)).Error("open release binary", "asset", a.Name, "err", err)
 		httpError(w, http.StatusInternalServerError, "release binary unavailable")
@@ -171,7 +172,7 @@ func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rc, size, sum, err := s.offers.open(a)
+	rc, size, sum, err := s.offers.Open(a)
 	if err != nil {
 		s.plog.For(peerlog.Addr(r.RemoteAddr)).Error("open release binary", "asset", a.Name, "err", err)
 		httpError(w, http.StatusInternalServerError, "release binary unavailable")
@@ -228,7 +229,7 @@ func (s *Server) handleBundle(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	data, sum, err := s.bundle.get(s.cfg.ChecksDir, s.cfg.UpdateKey)
+	data, sum, err := s.bundle.Get(s.cfg.ChecksDir, s.cfg.UpdateKey)
 	if err != nil {
 		s.plog.For(peerlog.Addr(r.RemoteAddr)).Error("pack check bundle", "dir", s.cfg.ChecksDir, "err", err)
 		httpError(w, http.StatusInternalServerError, "check bundle unavailable")

@@ -50,7 +50,7 @@ func (s *Server) bootstrapScript() []byte {
 // platforms returns the GOOS/GOARCH pairs of the release on offer, sorted;
 // none when helen offers no release.
 func (s *Server) platforms() []string {
-	rel, err := s.offers.current()
+	rel, err := s.offers.Current()
 	if err != nil {
 		return nil
 	}

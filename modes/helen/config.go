@@ -92,6 +92,9 @@ type Config struct {
 	// downloadTimeout bounds a download's whole response (tests; default
 	// maxDownloadTime).
 	downloadTimeout time.Duration
+	// offersRecheck is how often the release on offer is looked at again
+	// (tests; default 5s).
+	offersRecheck time.Duration
 	// downClock is the clock of the agents' grace periods (tests); nil:
 	// the real one.
 	downClock clock.WithDelayedExecution

@@ -89,7 +89,7 @@ func (s *Server) rolloutLoop(ctx context.Context) {
 }
 
 func (s *Server) rolloutTick(ctx context.Context, now time.Time) {
-	rel, err := s.offers.current()
+	rel, err := s.offers.Current()
 	if err != nil || rel.Version == "" {
 		return
 	}

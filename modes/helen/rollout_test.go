@@ -43,10 +43,8 @@ func TestRolloutAcceptsAgentThatStaysOld(t *testing.T) {
 // connected are asked to reload, each once.
 func TestRolloutConnectedAgents(t *testing.T) {
 	releases := t.TempDir()
-	h := startHelen(t, Config{Version: "1.0.0", ReleasesDir: releases, RolloutSpread: 200 * time.Millisecond})
-	h.srv.offers.mu.Lock()
-	h.srv.offers.recheck = 20 * time.Millisecond
-	h.srv.offers.mu.Unlock()
+	h := startHelen(t, Config{Version: "1.0.0", ReleasesDir: releases, RolloutSpread: 200 * time.Millisecond, offersRecheck: 20 * time.Millisecond})
+
 	a := startAgent(t, h, "web-1", behavior{Version: "1.0.0"})
 	a.ready()
 

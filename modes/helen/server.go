@@ -22,6 +22,7 @@ import (
 
 	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/modes/helen/netlimit"
+	"github.com/equus-monitoring/equus/modes/helen/offers"
 	"github.com/equus-monitoring/equus/modes/helen/peerlog"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -44,9 +45,9 @@ type Server struct {
 	ca      *pki.CA
 	cert    tls.Certificate
 	tlsConf *tls.Config
-	offers  *offers
+	offers  *offers.Catalog
 	rollout *rollout
-	bundle  bundleCache
+	bundle  offers.Bundle
 	// downloads holds a place for each release binary being served.
 	downloads chan struct{}
 
@@ -165,7 +166,7 @@ func New(cfg Config) (*Server, error) {
 	s.agentConns = netlimit.NewAgentConns(netlimit.MaxConnsPerAgent)
 	s.opsAdm = netlimit.NewAdmission("operators", s.limits.Ops, s.limits.OpsPerAddr, s.metrics.conns, s.logRefusal("operators"))
 	s.tlsConf.Time = cfg.Clock.Now
-	s.offers = newOffers(cfg, s.log)
+	s.offers = offers.New(offers.Config{Version: cfg.Version, Executable: cfg.Executable, ReleasesDir: cfg.ReleasesDir, UpdateKey: cfg.UpdateKey, Disabled: cfg.UpdateDisabled, Recheck: cfg.offersRecheck}, s.log)
 	s.rollout = newRollout(cfg.RolloutSpread)
 	if s.adminToken, s.tokenCreated, err = loadOrCreateAdminToken(cfg.DataDir); err != nil {
 		db.Close()

@@ -102,7 +102,7 @@ func (s *Server) serveSession(c net.Conn, name, fingerprint string) {
 	} else if err != nil {
 		plog.Error("record agent", "agent", name, "err", err)
 	}
-	if offered, ok := s.offers.newerThan(m.Version); ok && !s.rollout.first(name, m.Version, offered) {
+	if offered, ok := s.offers.NewerThan(m.Version); ok && !s.rollout.first(name, m.Version, offered) {
 		plog.Warn("agent came back at its old version after a reload: accepting it (its supervisor did not take the offered version)",
 			"agent", name, "version", m.Version, "offered", offered)
 	} else if ok {

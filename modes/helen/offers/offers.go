@@ -1,4 +1,5 @@
-package helen
+// Package offers keeps the release that helen offers agents.
+package offers
 
 import (
 	"errors"
@@ -10,17 +11,33 @@ import (
 	"sync"
 	"time"
 
+	"aead.dev/minisign"
 	"github.com/equus-monitoring/equus/update"
 	"github.com/equus-monitoring/equus/wire"
 )
 
-// offers is the release helen offers agents: the newest in the releases
+// Config says where the release on offer comes from.
+type Config struct {
+	// Version and Executable are helen's own, offered when ReleasesDir is
+	// empty.
+	Version, Executable string
+	// ReleasesDir is the directory of goreleaser's output to offer from.
+	ReleasesDir string
+	// UpdateKey, when not nil, is the key the releases must be signed with.
+	UpdateKey *minisign.PublicKey
+	// Disabled offers nothing.
+	Disabled bool
+	// Recheck is how often the source is looked at again (0: 5s).
+	Recheck time.Duration
+}
+
+// Catalog is the release helen offers agents: the newest in the releases
 // directory, or helen's own executable. A new release dropped into the
 // directory is offered without a restart: the source is looked at again
 // every few seconds, cheaply (file sizes and times), and read again only
 // when it changed, so that a crowd of agents saying hello never waits on
 // hashing a release.
-type offers struct {
+type Catalog struct {
 	cfg     Config
 	log     *slog.Logger
 	recheck time.Duration // how often the source is looked at again
@@ -40,14 +57,18 @@ type binaryInfo struct {
 	sum  string
 }
 
-func newOffers(cfg Config, log *slog.Logger) *offers {
-	return &offers{cfg: cfg, log: log, recheck: 5 * time.Second, bins: map[string]binaryInfo{}}
+// New returns the catalog of cfg, logging to log what it cannot offer.
+func New(cfg Config, log *slog.Logger) *Catalog {
+	if cfg.Recheck <= 0 {
+		cfg.Recheck = 5 * time.Second
+	}
+	return &Catalog{cfg: cfg, log: log, recheck: cfg.Recheck, bins: map[string]binaryInfo{}}
 }
 
-// current returns the release on offer.
-func (o *offers) current() (update.Release, error) {
-	if o.cfg.UpdateDisabled {
-		return update.Release{}, errUpdatesDisabled
+// Current returns the release on offer.
+func (o *Catalog) Current() (update.Release, error) {
+	if o.cfg.Disabled {
+		return update.Release{}, ErrDisabled
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -71,7 +92,7 @@ func (o *offers) current() (update.Release, error) {
 }
 
 // sourceStamp describes the release source by names, sizes and times.
-func (o *offers) sourceStamp() (string, error) {
+func (o *Catalog) sourceStamp() (string, error) {
 	if o.cfg.ReleasesDir == "" {
 		exe := o.cfg.Executable
 		if exe == "" {
@@ -91,7 +112,7 @@ func (o *offers) sourceStamp() (string, error) {
 
 // releaseStamp describes a releases directory and its subdirectories,
 // where goreleaser keeps the raw binaries and their signatures, so that a
-// binary changed in one is verified again.
+// Binary changed in one is verified again.
 func releaseStamp(dir string) (string, error) {
 	stamp, err := dirStamp(dir)
 	if err != nil {
@@ -114,22 +135,22 @@ func releaseStamp(dir string) (string, error) {
 	return stamp, nil
 }
 
-// invalidate makes the next look at the release source read it again,
+// Invalidate makes the next look at the release source read it again,
 // after a file was found changed since it was verified.
-func (o *offers) invalidate() {
+func (o *Catalog) Invalidate() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.checked, o.stamp = time.Time{}, ""
 }
 
-// open opens the equus binary of asset a to serve it (see
+// Open opens the equus binary of asset a to serve it (see
 // update.OpenBinary). A file changed on disk since it was verified is
 // refused, and the release is verified again at the next look.
-func (o *offers) open(a update.Asset) (io.ReadCloser, int64, string, error) {
+func (o *Catalog) Open(a update.Asset) (io.ReadCloser, int64, string, error) {
 	rc, size, sum, err := update.OpenBinary(a)
 	if errors.Is(err, update.ErrChecksum) {
 		o.log.Error("release file changed on disk since it was verified: not served", "file", a.Name, "path", a.Path, "err", err)
-		o.invalidate()
+		o.Invalidate()
 	}
 	return rc, size, sum, err
 }
@@ -142,7 +163,7 @@ func fileStamp(path string) (string, error) {
 	return fmt.Sprintf("%s %d %d", path, info.Size(), info.ModTime().UnixNano()), nil
 }
 
-func (o *offers) load() (update.Release, error) {
+func (o *Catalog) load() (update.Release, error) {
 	if o.cfg.ReleasesDir == "" {
 		return update.Self(o.cfg.Version, o.cfg.Executable, o.cfg.UpdateKey)
 	}
@@ -156,9 +177,9 @@ func (o *offers) load() (update.Release, error) {
 	return rel, nil
 }
 
-// binary returns the size and SHA-256 of the equus binary of an asset
+// Binary returns the size and SHA-256 of the equus binary of an asset
 // (extracted from its archive where it is one), computed once per file.
-func (o *offers) binary(a update.Asset) (int64, string, error) {
+func (o *Catalog) Binary(a update.Asset) (int64, string, error) {
 	stamp, err := fileStamp(a.Path)
 	if err != nil {
 		return 0, "", err
@@ -169,7 +190,7 @@ func (o *offers) binary(a update.Asset) (int64, string, error) {
 	if b, ok := o.bins[key]; ok {
 		return b.size, b.sum, nil
 	}
-	rc, size, sum, err := o.open(a)
+	rc, size, sum, err := o.Open(a)
 	if err != nil {
 		return 0, "", err
 	}
@@ -181,9 +202,9 @@ func (o *offers) binary(a update.Asset) (int64, string, error) {
 	return size, sum, nil
 }
 
-// newerThan returns the offered version when it is newer than version.
-func (o *offers) newerThan(version string) (string, bool) {
-	rel, err := o.current()
+// NewerThan returns the offered version when it is newer than version.
+func (o *Catalog) NewerThan(version string) (string, bool) {
+	rel, err := o.Current()
 	if err != nil || rel.Version == "" {
 		return "", false
 	}
@@ -194,4 +215,5 @@ func (o *offers) newerThan(version string) (string, bool) {
 	return rel.Version, true
 }
 
-var errUpdatesDisabled = fmt.Errorf("updates are disabled on this helen")
+// ErrDisabled is the answer of a catalog that offers nothing.
+var ErrDisabled = fmt.Errorf("updates are disabled on this helen")

@@ -1,4 +1,4 @@
-package helen
+package offers
 
 import (
 	"fmt"
@@ -10,9 +10,9 @@ import (
 	"github.com/equus-monitoring/equus/update"
 )
 
-// bundleCache keeps the packed check bundle while the check directory
+// Bundle keeps the packed check bundle while the check directory
 // stays as it was, so that a fleet reloading at once packs it once.
-type bundleCache struct {
+type Bundle struct {
 	mu    sync.Mutex
 	stamp string
 	data  []byte
@@ -20,12 +20,12 @@ type bundleCache struct {
 	err   error
 }
 
-// get returns the bundle of dir and its SHA-256, packing it again only
+// Get returns the bundle of dir and its SHA-256, packing it again only
 // when a file in dir changed (by name, size or time). When key is not nil
 // the bundle must be signed by it (see update.VerifyBundle), or it is not
 // served: helen holds no private key, so whoever can write dir cannot
 // have it signed.
-func (b *bundleCache) get(dir string, key *minisign.PublicKey) ([]byte, string, error) {
+func (b *Bundle) Get(dir string, key *minisign.PublicKey) ([]byte, string, error) {
 	stamp, err := dirStamp(dir)
 	if err != nil {
 		return nil, "", err
