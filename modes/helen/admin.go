@@ -105,7 +105,7 @@ func (s *Server) adminHandler() http.Handler {
 			httpError(w, http.StatusBadRequest, "%v", err)
 			return
 		}
-		s.certReplaced(resp.Name, resp.fingerprint)
+		s.hub.CertReplaced(resp.Name, resp.fingerprint)
 		writeJSON(w, http.StatusOK, resp)
 	})
 	// The lists of earlier helen commands, the same as /v1/agents and

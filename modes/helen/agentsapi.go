@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/hub"
 	"github.com/equus-monitoring/equus/modes/helen/offers"
 	"github.com/equus-monitoring/equus/modes/helen/peerlog"
 
@@ -81,7 +82,7 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	s.certReplaced(name, fp)
+	s.hub.CertReplaced(name, fp)
 	s.plog.For(peerlog.Addr(r.RemoteAddr)).Info("agent enrolled", "agent", name, "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, pki.EnrollResponse{Name: name, Cert: string(certPEM), CA: string(s.ca.CertPEM)})
 }
@@ -100,7 +101,7 @@ func (s *Server) agentOnly(h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		if err := s.db.CheckCert(name, pki.Fingerprint(r.TLS.VerifiedChains[0][0])); err != nil {
-			httpError(w, http.StatusForbidden, "agent %s refused: %s", name, certRefusal(err))
+			httpError(w, http.StatusForbidden, "agent %s refused: %s", name, hub.CertRefusal(err))
 			return
 		}
 		h(w, r)

@@ -9,6 +9,7 @@ import (
 	"aead.dev/minisign"
 	"github.com/urfave/cli/v2"
 
+	"github.com/equus-monitoring/equus/modes/helen/hub"
 	"github.com/equus-monitoring/equus/modes/helen/netlimit"
 	"github.com/equus-monitoring/equus/modes/setup"
 	"github.com/equus-monitoring/equus/update"
@@ -38,7 +39,7 @@ that joins a machine.`,
 			&cli.IntFlag{Name: "history-max-per-check", Value: 10000, Usage: "keep at most `N` results per agent, check and schedule", EnvVars: []string{"HELEN_HISTORY_MAX_PER_CHECK"}},
 			dbCheckFlag(),
 			&cli.BoolFlag{Name: "dev", Usage: "try it out: a fresh data directory (unless --data), helen on loopback, one agent in this process, a few checks scheduled", EnvVars: []string{"HELEN_DEV"}},
-			&cli.DurationFlag{Name: "rollout-spread", Value: defaultRolloutSpread, Usage: "ask connected agents to take a newly offered version over `DURATION`", EnvVars: []string{"HELEN_ROLLOUT_SPREAD"}},
+			&cli.DurationFlag{Name: "rollout-spread", Value: hub.DefaultRolloutSpread, Usage: "ask connected agents to take a newly offered version over `DURATION`", EnvVars: []string{"HELEN_ROLLOUT_SPREAD"}},
 			&cli.DurationFlag{Name: "down-after", Value: 60 * time.Second, Usage: "declare an agent down when it has not come back within `DURATION`", EnvVars: []string{"HELEN_DOWN_AFTER"}},
 			&cli.IntFlag{Name: "max-unauthenticated", Usage: "accept at most `N` connections without a valid agent certificate on --listen (0: half the file descriptors left after helen's reserves, at most 10000)", EnvVars: []string{"HELEN_MAX_UNAUTHENTICATED"}},
 			&cli.IntFlag{Name: "max-unauthenticated-per-address", Value: netlimit.DefaultMaxUnauthPerAddr, Usage: "of which at most `N` from one source address (an IPv6 /64)", EnvVars: []string{"HELEN_MAX_UNAUTHENTICATED_PER_ADDRESS"}},

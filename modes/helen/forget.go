@@ -23,7 +23,7 @@ var (
 // event (once: revoking it again changes nothing).
 func (s *Server) Revoke(name string) error {
 	from := "down"
-	if _, ok := s.session(name); ok {
+	if _, ok := s.hub.Session(name); ok {
 		from = "up"
 	}
 	revoked, err := s.db.Revoked(name)
@@ -34,7 +34,7 @@ func (s *Server) Revoke(name string) error {
 	if err := revokeWith(s.db, ev); err != nil {
 		return err
 	}
-	s.closeSession(name)
+	s.hub.Disconnect(name)
 	s.log.Info("agent revoked", "agent", name)
 	if !revoked {
 		s.monitor.Published(ev)
@@ -48,23 +48,23 @@ func (s *Server) Forget(name string) error {
 	if err := agentname.Check(name); err != nil {
 		return err
 	}
-	s.connMu.Lock()
-	defer s.connMu.Unlock()
-	revoked, err := s.db.Revoked(name)
-	if err != nil {
+	return s.hub.Hold(func() error {
+		revoked, err := s.db.Revoked(name)
+		if err != nil {
+			return err
+		}
+		if _, ok := s.hub.Session(name); ok && !revoked {
+			return fmt.Errorf("%w: %s is connected; revoke it first (equus helen revoke %s), or stop it", ErrConnected, name, name)
+		}
+		err = s.monitor.Forget(name, forgetEvent(name, revoked, time.Now()))
+		if errors.Is(err, state.ErrNotFound) {
+			return fmt.Errorf("%w: %s", ErrUnknownAgent, name)
+		}
+		if err == nil {
+			s.log.Info("agent forgotten", "agent", name)
+		}
 		return err
-	}
-	if _, ok := s.session(name); ok && !revoked {
-		return fmt.Errorf("%w: %s is connected; revoke it first (equus helen revoke %s), or stop it", ErrConnected, name, name)
-	}
-	err = s.monitor.Forget(name, forgetEvent(name, revoked, time.Now()))
-	if errors.Is(err, state.ErrNotFound) {
-		return fmt.Errorf("%w: %s", ErrUnknownAgent, name)
-	}
-	if err == nil {
-		s.log.Info("agent forgotten", "agent", name)
-	}
-	return err
+	})
 }
 
 // forget forgets an agent offline: no helen runs, so it is not

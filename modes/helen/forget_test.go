@@ -82,7 +82,7 @@ func TestForget(t *testing.T) {
 
 	// Disconnected, in its grace period: forgotten.
 	agents["web-2"].close()
-	poll(t, "web-2 disconnected", func() bool { _, ok := h.srv.session("web-2"); return !ok })
+	poll(t, "web-2 disconnected", func() bool { _, ok := h.srv.hub.Session("web-2"); return !ok })
 	if out, code := helenCLI(t, "forget", data, "web-2"); code != 0 || !strings.Contains(out, "forgot web-2") {
 		t.Fatalf("forget web-2: exit %d, %q", code, out)
 	}
@@ -121,7 +121,7 @@ func TestForget(t *testing.T) {
 	if _, err := agents["web-3"].waitClosed(); err != nil && !endedCleanly(err) {
 		t.Logf("web-3 closed: %v", err)
 	}
-	poll(t, "web-3's session gone", func() bool { _, ok := h.srv.session("web-3"); return !ok })
+	poll(t, "web-3's session gone", func() bool { _, ok := h.srv.hub.Session("web-3"); return !ok })
 	if n := status(); n["web-3"] != 0 {
 		t.Errorf("statuses of web-3 after forget: %v", n)
 	}

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/equus-monitoring/equus/internal/logtest"
 	"github.com/equus-monitoring/equus/modes/helen/peerlog"
 
@@ -31,7 +29,7 @@ func TestResultFloodLog(t *testing.T) {
 	for i := range flood {
 		a.send(wire.Result(int32(1<<30+i), "load", blob))
 	}
-	dropped := func() int { return int(testutil.ToFloat64(h.srv.metrics.resultsDropped)) }
+	dropped := func() int { return int(gathered(t, h.srv.metrics.reg, "helen_results_dropped_total")) }
 	poll(t, "the flood to be dropped", func() bool { return dropped() >= flood })
 	lines := out.Lines(t)
 	if got := len(logtest.WithMsg(lines, msg)); got != peerlog.Lines {

@@ -117,7 +117,7 @@ func TestOtherCARefused(t *testing.T) {
 	default:
 		t.Fatalf("read: %v after %q", err, got)
 	}
-	if _, ok := h.srv.session("web-1"); ok {
+	if _, ok := h.srv.hub.Session("web-1"); ok {
 		t.Fatal("an agent of another CA has a session")
 	}
 }

@@ -8,26 +8,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
-
-	"github.com/equus-monitoring/equus/wire"
 )
-
-// Reload sends reload to the connected agent name: the agent finishes its
-// checks and closes the connection, then reloads its checks; under stage0
-// it first syncs the check bundle (and the binary, where a newer version is
-// offered). It is how new checks put in the check directory reach an agent
-// now rather than at its next reconnection.
-func (s *Server) Reload(ctx context.Context, name string) error {
-	ss, ok := s.session(name)
-	if !ok {
-		return fmt.Errorf("reload %s: %w", name, ErrNotConnected)
-	}
-	if err := ss.send(ctx, outMsg{m: wire.Reload()}); err != nil {
-		return fmt.Errorf("reload %s: %w", name, err)
-	}
-	ss.log.Info("reload sent")
-	return nil
-}
 
 // handleReload serves POST /reload {"name": AGENT} on the admin socket.
 func (s *Server) handleReload(w http.ResponseWriter, r *http.Request) {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/hub"
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/state"
 )
@@ -88,7 +89,7 @@ func (s *Server) renewRefused(w http.ResponseWriter, name, remote string, err er
 	case errors.Is(err, state.ErrNotFound):
 		httpError(w, http.StatusForbidden, "agent %s refused: helen has no record of it", name)
 	case errors.Is(err, state.ErrRevoked), errors.Is(err, state.ErrCertReplaced):
-		httpError(w, http.StatusForbidden, "agent %s refused: %s", name, certRefusal(err))
+		httpError(w, http.StatusForbidden, "agent %s refused: %s", name, hub.CertRefusal(err))
 	default:
 		httpError(w, http.StatusInternalServerError, "renewal failed")
 	}

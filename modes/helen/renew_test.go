@@ -247,7 +247,7 @@ func startRealAgent(t *testing.T, h *testHelen, clk *testingclock.FakeClock, nam
 	})
 	poll(t, name+" enrolled and connected", func() bool {
 		_, err := os.Stat(a.certFile())
-		_, ok := h.srv.session(name)
+		_, ok := h.srv.hub.Session(name)
 		return err == nil && ok
 	})
 	return a
@@ -299,9 +299,9 @@ func (a *realAgent) files(t testing.TB) (certPEM, keyPEM []byte) {
 func connectedWith(t testing.TB, h *testHelen, name, fp string) {
 	t.Helper()
 	poll(t, name+" connected with "+fp, func() bool {
-		ss, ok := h.srv.session(name)
+		ss, ok := h.srv.hub.Session(name)
 		a, err := h.srv.DB().Agent(name)
-		return ok && ss.cert == fp && err == nil && a.Connected && a.Fingerprint == fp && a.Pending == ""
+		return ok && ss.Fingerprint() == fp && err == nil && a.Connected && a.Fingerprint == fp && a.Pending == ""
 	})
 }
 
@@ -400,17 +400,17 @@ func TestRenewalFailureKeepsCertificate(t *testing.T) {
 	if got := mustAgent(t, h, "web-1"); got.Fingerprint != oldFP || got.Pending == "" {
 		t.Fatalf("after the failed renewal: %+v", got)
 	}
-	if ss, ok := h.srv.session("web-1"); !ok || ss.cert != oldFP {
+	if ss, ok := h.srv.hub.Session("web-1"); !ok || ss.Fingerprint() != oldFP {
 		t.Fatal("the session of the old certificate did not go on")
 	}
 	if _, err := h.srv.Run(context.Background(), "web-1", "equus.ping", nil, waitFor); err != nil {
 		t.Fatalf("a check after the failed renewal: %v", err)
 	}
 	// A new connection with the old certificate is still taken.
-	h.srv.closeSession("web-1")
+	h.srv.hub.Disconnect("web-1")
 	poll(t, "the agent back with its old certificate", func() bool {
-		ss, ok := h.srv.session("web-1")
-		return ok && ss.cert == oldFP
+		ss, ok := h.srv.hub.Session("web-1")
+		return ok && ss.Fingerprint() == oldFP
 	})
 
 	// Once the certificate can be written, the next attempt (after the

@@ -15,11 +15,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/hub"
 	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/modes/helen/netlimit"
 	"github.com/equus-monitoring/equus/modes/helen/offers"
@@ -39,27 +38,17 @@ const (
 
 // Server is a running helen.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	db      *state.DB
-	ca      *pki.CA
-	cert    tls.Certificate
-	tlsConf *tls.Config
-	offers  *offers.Catalog
-	rollout *rollout
-	bundle  offers.Bundle
+	cfg    Config
+	log    *slog.Logger
+	db     *state.DB
+	ca     *pki.CA
+	cert   tls.Certificate
+	offers *offers.Catalog
+	bundle offers.Bundle
 	// downloads holds a place for each release binary being served.
 	downloads chan struct{}
 
-	mu       sync.Mutex
-	sessions map[string]*session
-	// connMu orders the bookkeeping of agents connecting and
-	// disconnecting (store, status, schedules), so that an agent that
-	// reconnects while its old session ends is never left recorded as
-	// disconnected, nor declared down.
-	connMu sync.Mutex
-
-	httpConns    *connListener // agents' HTTPS connections, after ALPN
+	hub          *hub.Hub // the agents' link
 	limits       netlimit.Limits
 	agentsAdm    *netlimit.Admission  // the agents' port's connections without a valid certificate
 	agentConns   *netlimit.AgentConns // and those with one, by agent name
@@ -67,7 +56,6 @@ type Server struct {
 	plog         *peerlog.Limiter
 	dash         *dashSessions // the dashboard's login sessions
 	advertised   advertisement // the address in join commands, once listening
-	closing      atomic.Bool
 	wg           sync.WaitGroup
 	metrics      *metrics
 	monitor      *monitor.Monitor // schedules, statuses, events
@@ -153,9 +141,6 @@ func New(cfg Config) (*Server, error) {
 		db:        db,
 		ca:        ca,
 		cert:      cert,
-		tlsConf:   pki.ServerConfig(ca, cert, []string{wire.ALPN, "http/1.1"}),
-		sessions:  map[string]*session{},
-		httpConns: newConnListener(),
 		downloads: make(chan struct{}, maxDownloads),
 		metrics:   newMetrics(),
 	}
@@ -165,9 +150,7 @@ func New(cfg Config) (*Server, error) {
 	s.agentsAdm = netlimit.NewAdmission("agents", s.limits.Unauth, s.limits.UnauthPerAddr, s.metrics.conns, s.logRefusal("agents"))
 	s.agentConns = netlimit.NewAgentConns(netlimit.MaxConnsPerAgent)
 	s.opsAdm = netlimit.NewAdmission("operators", s.limits.Ops, s.limits.OpsPerAddr, s.metrics.conns, s.logRefusal("operators"))
-	s.tlsConf.Time = cfg.Clock.Now
 	s.offers = offers.New(offers.Config{Version: cfg.Version, Executable: cfg.Executable, ReleasesDir: cfg.ReleasesDir, UpdateKey: cfg.UpdateKey, Disabled: cfg.UpdateDisabled, Recheck: cfg.offersRecheck}, s.log)
-	s.rollout = newRollout(cfg.RolloutSpread)
 	if s.adminToken, s.tokenCreated, err = loadOrCreateAdminToken(cfg.DataDir); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("helen: %w", err)
@@ -188,8 +171,23 @@ func New(cfg Config) (*Server, error) {
 		}
 		return float64(n)
 	}))
+	tlsConf := pki.ServerConfig(ca, cert, []string{wire.ALPN, "http/1.1"})
+	tlsConf.Time = cfg.Clock.Now
+	s.hub = hub.New(hub.Config{
+		Log: s.log, Peers: s.plog,
+		HelloTimeout: cfg.HelloTimeout, PingInterval: cfg.PingInterval, WriteTimeout: cfg.WriteTimeout,
+		RolloutSpread: cfg.RolloutSpread, InsecurePlaintext: cfg.InsecurePlaintext,
+		TLS: tlsConf, Admission: s.agentsAdm, AgentConns: s.agentConns, Conns: s.metrics.conns,
+	}, db, s.offers, watcher{s.monitor}, s.metrics.reg)
 	return s, nil
 }
+
+// watcher tells the monitor of the hub's sessions.
+type watcher struct{ m *monitor.Monitor }
+
+func (w watcher) Connected(ss *hub.Session) { w.m.Connected(ss) }
+
+func (w watcher) Disconnected(ss *hub.Session, current bool) { w.m.Disconnected(ss, current) }
 
 // Close closes the database. Call it after Serve has returned.
 func (s *Server) Close() error { return s.db.Close() }
@@ -263,7 +261,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	}
 	servers := []*http.Server{agentHTTP}
 	errc := make(chan error, 4)
-	go func() { errc <- serveHTTP("agents' https", agentHTTP, s.httpConns) }()
+	go func() { errc <- serveHTTP("agents' https", agentHTTP, s.hub.HTTPS()) }()
 	if ls.Ops != nil {
 		ops := &http.Server{
 			Handler:           s.opsHandler(),
@@ -296,9 +294,8 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	// shutdown waits for them.
 	loopCtx, stopLoops := context.WithCancel(ctx)
 	defer stopLoops()
-	s.wg.Add(3)
-	go func() { defer s.wg.Done(); s.acceptLoop(s.agentsAdm.Listener(ls.Agents)) }()
-	go func() { defer s.wg.Done(); s.rolloutLoop(loopCtx) }()
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); s.hub.Serve(loopCtx, ls.Agents) }()
 	go func() { defer s.wg.Done(); s.plog.Run(loopCtx) }()
 	s.monitor.Start(loopCtx)
 
@@ -322,112 +319,14 @@ func serveHTTP(name string, srv *http.Server, ln net.Listener) error {
 }
 
 func (s *Server) shutdown(ls Listeners, servers []*http.Server) {
-	s.closing.Store(true)
+	s.hub.Shutdown()
 	ls.Agents.Close()
-	s.httpConns.Close()
-	for _, ss := range s.openSessions() {
-		ss.fail(wire.CodeShuttingDown, "helen shutting down")
-	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, srv := range servers {
 		srv.Shutdown(sctx)
 	}
 	s.wg.Wait()
-}
-
-func (s *Server) acceptLoop(ln net.Listener) {
-	var delay time.Duration
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if s.closing.Load() || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Out of file descriptors and the like: wait, as net/http does.
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			s.log.Warn("accept", "err", err, "retry_in", delay)
-			time.Sleep(delay)
-			continue
-		}
-		delay = 0
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.handleConn(c)
-		}()
-	}
-}
-
-// handleConn does the TLS handshake and hands the connection to the agents'
-// HTTPS server or to a wire session, by ALPN.
-func (s *Server) handleConn(c net.Conn) {
-	if s.cfg.InsecurePlaintext {
-		name := "insecure-" + strings.Map(func(r rune) rune {
-			if r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '.' {
-				return r
-			}
-			return '-'
-		}, c.RemoteAddr().String())
-		s.plog.For(name).Warn("plaintext agent connection: no TLS, no authentication", "agent", name)
-		netlimit.Authenticated(c)
-		s.serveSession(c, name, "")
-		return
-	}
-	tc := tls.Server(c, s.tlsConf)
-	c.SetDeadline(time.Now().Add(s.cfg.HelloTimeout))
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HelloTimeout)
-	err := tc.HandshakeContext(ctx)
-	cancel()
-	if err != nil {
-		s.plog.For(peerlog.Addr(c.RemoteAddr().String())).Debug("tls handshake failed", "remote", c.RemoteAddr().String(), "err", err)
-		s.metrics.handshakeFailures.Inc()
-		c.Close()
-		return
-	}
-	c.SetDeadline(time.Time{})
-	st := tc.ConnectionState()
-	switch st.NegotiatedProtocol {
-	case "http/1.1":
-		// An agent's own requests (its update, the check bundle) are not
-		// counted with the clients that enroll or bootstrap, but with its
-		// other connections.
-		if name, err := pki.AgentName(st); err == nil && s.db.CheckCert(name, pki.Fingerprint(st.PeerCertificates[0])) == nil {
-			if !s.admitAgent(c, name) {
-				tc.Close()
-				return
-			}
-		}
-		if !s.httpConns.put(tc) {
-			tc.Close()
-		}
-		return
-	}
-	name, err := pki.AgentName(st)
-	if err != nil {
-		s.plog.For(peerlog.Addr(c.RemoteAddr().String())).Info("agent refused: no valid client certificate", "remote", c.RemoteAddr().String(), "err", err)
-		s.refuse(tc, wire.CodeNotAuthorized)
-		return
-	}
-	fp := pki.Fingerprint(st.PeerCertificates[0])
-	if err := s.db.CheckCert(name, fp); err != nil {
-		s.plog.For(name).Info("agent refused: "+certRefusal(err), "agent", name, "remote", c.RemoteAddr().String(), "err", err)
-		s.refuse(tc, wire.CodeNotAuthorized)
-		return
-	}
-	if !s.admitAgent(c, name) {
-		// No error on the wire: the protocol has no code for it, and the
-		// agent retries with backoff after a connection closed under it.
-		tc.Close()
-		return
-	}
-	// The session runs on a new goroutine: this one's stack grew deep in
-	// the handshake's cryptography, and an idle session would keep it.
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.serveSession(tc, name, fp)
-	}()
 }
 
 // logRefusal returns the log of the connections an admission of port
@@ -441,101 +340,4 @@ func (s *Server) logRefusal(port string) func(net.Conn, string) {
 		}
 		s.plog.For(port+" port").Warn("connection refused: too many connections open", "port", port, "remote", remote)
 	}
-}
-
-// certRefusal says why state.CheckCert refused an agent's certificate.
-func certRefusal(err error) string {
-	switch {
-	case errors.Is(err, state.ErrRevoked):
-		return "revoked"
-	case errors.Is(err, state.ErrCertReplaced):
-		return "its certificate was replaced by a later enrollment, renewal or helen issue"
-	}
-	return "cannot check its certificate"
-}
-
-// refuse sends error code and closes c.
-func (s *Server) refuse(c net.Conn, code wire.Code) {
-	s.metrics.protocolErrors.WithLabelValues(string(code)).Inc()
-	c.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-	w := wire.NewWriter(c)
-	if w.Write(wire.Error(code)) == nil {
-		w.Flush()
-	}
-	closeGently(c)
-}
-
-// closeGently closes c after giving the peer a moment to read what was
-// sent: it stops writing and drains what the peer still sends briefly, so
-// the close does not reset the connection under the last message.
-func closeGently(c net.Conn) {
-	type closeWriter interface{ CloseWrite() error }
-	if cw, ok := c.(closeWriter); ok {
-		cw.CloseWrite()
-		c.SetReadDeadline(time.Now().Add(time.Second))
-		var buf [512]byte
-		for {
-			if _, err := c.Read(buf[:]); err != nil {
-				break
-			}
-		}
-	}
-	c.Close()
-}
-
-// connListener is a net.Listener of connections handed over by the accept
-// loop once ALPN chose HTTPS.
-type connListener struct {
-	conns     chan net.Conn
-	done      chan struct{}
-	closeOnce sync.Once
-}
-
-func newConnListener() *connListener {
-	return &connListener{conns: make(chan net.Conn), done: make(chan struct{})}
-}
-
-func (l *connListener) put(c net.Conn) bool {
-	select {
-	case l.conns <- c:
-		return true
-	case <-l.done:
-		return false
-	}
-}
-
-func (l *connListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *connListener) Close() error {
-	l.closeOnce.Do(func() { close(l.done) })
-	return nil
-}
-
-func (l *connListener) Addr() net.Addr { return &net.TCPAddr{} }
-
-// admitAgent moves c, whose handshake showed the valid certificate of
-// agent name, from the admission's count to name's, or reports false
-// when name has all its connections open already: the caller closes c,
-// which the admission then stops counting.
-func (s *Server) admitAgent(c net.Conn, name string) bool {
-	release, ok := s.agentConns.Acquire(name)
-	if !ok {
-		s.metrics.conns.Refused.WithLabelValues("agents", "per_agent").Inc()
-		s.plog.For(name).Warn("connection refused: the agent has too many connections open", "agent", name,
-			"remote", c.RemoteAddr().String(), "bound", s.agentConns.Max)
-		return false
-	}
-	if !netlimit.HandOver(c, release) {
-		// Not from an admission's listener: nothing closes it through
-		// here, so nothing is counted.
-		release()
-	}
-	return true
 }

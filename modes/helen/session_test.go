@@ -288,7 +288,7 @@ func TestDisconnectRecorded(t *testing.T) {
 	}
 	a.close()
 	poll(t, "the agent to be marked disconnected", func() bool { return !connected() })
-	poll(t, "the session to end", func() bool { _, ok := h.srv.session("web-1"); return !ok })
+	poll(t, "the session to end", func() bool { _, ok := h.srv.hub.Session("web-1"); return !ok })
 	if _, err := h.srv.Run(context.Background(), "web-1", "load", nil, time.Second); !errors.Is(err, ErrNotConnected) {
 		t.Fatalf("run on a disconnected agent: %v", err)
 	}
@@ -329,7 +329,7 @@ func TestRevokedBeforeHello(t *testing.T) {
 	}
 	rc.write("hello 1 1.0.0\n")
 	rc.expectClosedWith(wire.CodeNotAuthorized)
-	if _, ok := h.srv.session("late-1"); ok {
+	if _, ok := h.srv.hub.Session("late-1"); ok {
 		t.Error("a revoked agent has a session")
 	}
 }

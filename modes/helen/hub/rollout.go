@@ -1,4 +1,4 @@
-package helen
+package hub
 
 import (
 	"context"
@@ -24,13 +24,13 @@ type rollout struct {
 	pending map[string]time.Time // connected outdated agent -> when to ask it
 }
 
-// defaultRolloutSpread is the window over which connected agents are asked
+// DefaultRolloutSpread is the window over which connected agents are asked
 // to take a new version.
-const defaultRolloutSpread = 2 * time.Minute
+const DefaultRolloutSpread = 2 * time.Minute
 
 func newRollout(spread time.Duration) *rollout {
 	if spread <= 0 {
-		spread = defaultRolloutSpread
+		spread = DefaultRolloutSpread
 	}
 	return &rollout{spread: spread, tried: map[string]string{}, pending: map[string]time.Time{}}
 }
@@ -74,8 +74,8 @@ func spreadOffset(name string, spread time.Duration) time.Duration {
 }
 
 // rolloutLoop asks outdated connected agents to reload, until ctx ends.
-func (s *Server) rolloutLoop(ctx context.Context) {
-	every := min(s.rollout.spread/4, 5*time.Second)
+func (h *Hub) rolloutLoop(ctx context.Context) {
+	every := min(h.rollout.spread/4, 5*time.Second)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -83,25 +83,25 @@ func (s *Server) rolloutLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			s.rolloutTick(ctx, now)
+			h.rolloutTick(ctx, now)
 		}
 	}
 }
 
-func (s *Server) rolloutTick(ctx context.Context, now time.Time) {
-	rel, err := s.offers.Current()
+func (h *Hub) rolloutTick(ctx context.Context, now time.Time) {
+	rel, err := h.offers.Current()
 	if err != nil || rel.Version == "" {
 		return
 	}
-	for _, ss := range s.openSessions() {
+	for _, ss := range h.Sessions() {
 		if c, err := wire.CompareVersions(ss.version, rel.Version); err != nil || c >= 0 {
 			continue
 		}
-		if !s.rollout.due(ss.name, ss.version, rel.Version, now) {
+		if !h.rollout.due(ss.name, ss.version, rel.Version, now) {
 			continue
 		}
 		ss.log.Info("newer version offered: asking the agent to reload", "version", ss.version, "offered", rel.Version)
-		if err := s.Reload(ctx, ss.name); err != nil {
+		if err := h.Reload(ctx, ss.name); err != nil {
 			ss.log.Info("rollout reload", "err", err)
 		}
 	}

@@ -1,4 +1,4 @@
-package helen
+package hub
 
 import (
 	"context"
@@ -20,30 +20,30 @@ type pinger struct {
 	stopped bool
 }
 
-func (ss *session) startPinger() {
+func (ss *Session) startPinger() {
 	// The lock orders this assignment before the first tick reads it.
 	ss.ping.mu.Lock()
 	defer ss.ping.mu.Unlock()
-	ss.ping.timer = time.AfterFunc(ss.srv.cfg.PingInterval, ss.pingTick)
+	ss.ping.timer = time.AfterFunc(ss.hub.cfg.PingInterval, ss.pingTick)
 }
 
 // stopPinger stops the timer and waits for a tick that is running; the
-// session is closed by then, so the tick ends at once.
-func (ss *session) stopPinger() {
+// Session is closed by then, so the tick ends at once.
+func (ss *Session) stopPinger() {
 	ss.ping.mu.Lock()
 	defer ss.ping.mu.Unlock()
 	ss.ping.stopped = true
 	ss.ping.timer.Stop()
 }
 
-func (ss *session) pingTick() {
+func (ss *Session) pingTick() {
 	p := &ss.ping
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.stopped {
 		return
 	}
-	every := ss.srv.cfg.PingInterval
+	every := ss.hub.cfg.PingInterval
 	if idle := time.Since(time.Unix(0, ss.lastRead.Load())); idle < every {
 		p.missed = 0
 		p.timer.Reset(every - idle)

@@ -1,0 +1,111 @@
+package hub
+
+import (
+	"errors"
+	"time"
+
+	"github.com/equus-monitoring/equus/state"
+	"github.com/equus-monitoring/equus/wire"
+)
+
+// errShuttingDown refuses a session that comes as helen shuts down.
+var errShuttingDown = errors.New("helen: shutting down")
+
+// register makes ss the session of its agent, closing an older one. It
+// returns errShuttingDown, or an error that is state.ErrRevoked for an
+// agent revoked since its certificate was checked: the revocation either
+// came before SetConnected, which then refuses, or after ss was in the
+// map, where revoking finds it and closes it.
+func (h *Hub) register(ss *Session) error {
+	h.connMu.Lock()
+	defer h.connMu.Unlock()
+	h.mu.Lock()
+	if h.closing.Load() {
+		h.mu.Unlock()
+		return errShuttingDown
+	}
+	old := h.sessions[ss.name]
+	h.sessions[ss.name] = ss
+	h.mu.Unlock()
+	if old != nil {
+		old.log.Info("closing the older connection of a reconnected agent")
+		old.close()
+	}
+	err := h.store.SetConnected(ss.name, true, time.Now())
+	if errors.Is(err, state.ErrRevoked) {
+		h.mu.Lock()
+		if h.sessions[ss.name] == ss {
+			delete(h.sessions, ss.name)
+		}
+		h.mu.Unlock()
+		return err
+	}
+	if err != nil {
+		ss.log.Error("record agent connected", "err", err)
+	}
+	h.metrics.agentsConnected.Inc()
+	h.watch.Connected(ss)
+	return nil
+}
+
+func (h *Hub) unregister(ss *Session) {
+	h.connMu.Lock()
+	defer h.connMu.Unlock()
+	h.metrics.agentsConnected.Dec()
+	h.mu.Lock()
+	current := h.sessions[ss.name] == ss
+	if current {
+		delete(h.sessions, ss.name)
+	}
+	h.mu.Unlock()
+	if current {
+		if err := h.store.SetConnected(ss.name, false, time.Now()); err != nil {
+			ss.log.Error("record agent disconnected", "err", err)
+		}
+	}
+	h.watch.Disconnected(ss, current)
+}
+
+// Sessions returns the sessions open now.
+func (h *Hub) Sessions() []*Session {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	open := make([]*Session, 0, len(h.sessions))
+	for _, ss := range h.sessions {
+		open = append(open, ss)
+	}
+	return open
+}
+
+// Session returns the open session of an agent.
+func (h *Hub) Session(name string) (*Session, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ss, ok := h.sessions[name]
+	return ss, ok
+}
+
+// Disconnect closes the session of an agent, if any.
+func (h *Hub) Disconnect(name string) {
+	if ss, ok := h.Session(name); ok {
+		ss.fail(wire.CodeNotAuthorized, "agent revoked")
+	}
+}
+
+// CertReplaced closes the session of an agent that uses another
+// certificate than the one with the given fingerprint, which helen has
+// just given it.
+func (h *Hub) CertReplaced(name, fingerprint string) {
+	if ss, ok := h.Session(name); ok && ss.cert != fingerprint {
+		ss.log.Info("closing: the agent's certificate was replaced")
+		ss.fail(wire.CodeNotAuthorized, "certificate replaced")
+	}
+}
+
+// Hold runs fn with no agent connecting or disconnecting meanwhile: what
+// fn sees of the sessions stays true until it returns.
+func (h *Hub) Hold(fn func() error) error {
+	h.connMu.Lock()
+	defer h.connMu.Unlock()
+	return fn()
+}

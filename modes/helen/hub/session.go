@@ -1,0 +1,211 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/equus-monitoring/equus/modes/helen/monitor"
+	"github.com/equus-monitoring/equus/result"
+	"github.com/equus-monitoring/equus/state"
+	"github.com/equus-monitoring/equus/wire"
+)
+
+// ErrNotConnected is returned for a check sent to an agent with no session.
+var ErrNotConnected = errors.New("helen: agent not connected")
+
+// A Session is the wire protocol with one connected agent.
+type Session struct {
+	hub     *Hub
+	conn    net.Conn
+	log     *slog.Logger
+	name    string
+	addr    string
+	version string
+	cert    string // fingerprint of the agent's certificate
+
+	out       chan outMsg
+	done      chan struct{}
+	closeOnce sync.Once
+
+	mu      sync.Mutex
+	next    int32
+	pending map[int32]*call
+
+	lastRead atomic.Int64 // unix nanoseconds of the last message from the agent
+	ping     pinger
+}
+
+type outMsg struct {
+	m    wire.Message
+	last bool // close the connection once this is flushed
+}
+
+// serveSession runs the protocol on an authenticated connection until it
+// ends.
+func (h *Hub) serveSession(c net.Conn, name, fingerprint string) {
+	// Every line here the agent can repeat at will, reconnecting.
+	plog := h.plog.For(name)
+	r := wire.NewReader(c)
+	c.SetReadDeadline(time.Now().Add(h.cfg.HelloTimeout))
+	m, err := r.Read()
+	if err != nil {
+		var ne net.Error
+		var pe *wire.ProtocolError
+		switch {
+		case errors.As(err, &pe):
+			plog.Info("bad hello", "agent", name, "err", err)
+			h.refuse(c, pe.Code)
+		case errors.As(err, &ne) && ne.Timeout():
+			plog.Info("no hello in time", "agent", name)
+			h.refuse(c, wire.CodeHelloTimeout)
+		default:
+			plog.Debug("connection ended before hello", "agent", name, "err", err)
+			c.Close()
+		}
+		return
+	}
+	if m.Kind != wire.KindHello {
+		plog.Info("bad hello: first message is "+m.Kind.String(), "agent", name)
+		h.refuse(c, wire.CodeBadHello)
+		return
+	}
+	if m.Protocol != wire.Version {
+		plog.Info("unsupported protocol version", "agent", name, "protocol", m.Protocol)
+		h.refuse(c, wire.CodeUnsupportedProtocolVersion)
+		return
+	}
+	c.SetReadDeadline(time.Time{})
+	addr := c.RemoteAddr().String()
+	now := time.Now()
+	if err := h.store.AgentSeen(state.Agent{Name: name, Fingerprint: fingerprint, Version: m.Version, Addr: addr, LastSeen: now}); errors.Is(err, state.ErrRevoked) || errors.Is(err, state.ErrCertReplaced) {
+		plog.Info("agent refused: "+CertRefusal(err), "agent", name, "remote", addr)
+		h.refuse(c, wire.CodeNotAuthorized)
+		return
+	} else if err != nil {
+		plog.Error("record agent", "agent", name, "err", err)
+	}
+	if offered, ok := h.offers.NewerThan(m.Version); ok && !h.rollout.first(name, m.Version, offered) {
+		plog.Warn("agent came back at its old version after a reload: accepting it (its supervisor did not take the offered version)",
+			"agent", name, "version", m.Version, "offered", offered)
+	} else if ok {
+		plog.Info("agent is older than the offered version: reload", "agent", name, "version", m.Version, "offered", offered)
+		c.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
+		w := wire.NewWriter(c)
+		if w.Write(wire.Reload()) == nil {
+			w.Flush()
+		}
+		closeGently(c)
+		return
+	}
+
+	ss := &Session{
+		hub:     h,
+		conn:    c,
+		log:     plog.With("agent", name),
+		name:    name,
+		addr:    addr,
+		version: m.Version,
+		cert:    fingerprint,
+		out:     make(chan outMsg, 16),
+		done:    make(chan struct{}),
+		pending: map[int32]*call{},
+	}
+	ss.lastRead.Store(now.UnixNano())
+	// equus.info is queued before the session is visible to schedules and
+	// runs, so that it is the first check on every connection. The queue
+	// is new and empty: this does not block.
+	infoCtx, cancelInfo := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancelInfo()
+	info, err := ss.begin(infoCtx, "equus.info", nil)
+	if err != nil {
+		ss.log.Error("queue equus.info", "err", err)
+		closeGently(c)
+		return
+	}
+	if err := h.register(ss); err != nil {
+		// No writer runs yet to send what fail queues.
+		code := wire.CodeShuttingDown
+		if errors.Is(err, state.ErrRevoked) {
+			plog.Info("agent refused: revoked", "agent", name, "remote", addr)
+			code = wire.CodeNotAuthorized
+		}
+		h.refuse(c, code)
+		return
+	}
+	ss.log.Info("agent connected", "version", m.Version, "addr", addr)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); ss.writeLoop() }()
+	go func() { defer wg.Done(); ss.info(infoCtx, info) }()
+	ss.startPinger()
+	if !ss.readLoop(r) {
+		ss.close()
+	}
+	// After a protocol error the writer sends it and then closes the
+	// connection; closing it here first would cut the error off. Waiting
+	// also keeps every goroutine of the session inside Serve's.
+	wg.Wait()
+	ss.stopPinger()
+	h.unregister(ss)
+	ss.log.Info("agent disconnected")
+}
+
+// info waits for the agent's answer to equus.info and keeps it in its
+// history.
+func (ss *Session) info(ctx context.Context, c *call) {
+	m, err := ss.await(ctx, c)
+	doc, err := ss.settle(c.name, c.sent, m.Blob, err)
+	if err == nil {
+		err = monitor.Store(context.WithoutCancel(ctx), ss.hub.store, ss.name, c.name, "", c.sent, doc)
+	}
+	if err != nil && !errors.Is(err, errSessionClosed) {
+		ss.log.Info("equus.info", "err", err)
+	}
+}
+
+// Name is the agent's name.
+func (ss *Session) Name() string { return ss.name }
+
+// Done is closed when the session has ended.
+func (ss *Session) Done() <-chan struct{} { return ss.done }
+
+// Log is the logger of the session's lines.
+func (ss *Session) Log() *slog.Logger { return ss.log }
+
+// Check sends a check and waits for its result until ctx ends.
+func (ss *Session) Check(ctx context.Context, check string, args []byte) (result.Doc, error) {
+	start := time.Now()
+	m, err := ss.call(ctx, check, args)
+	return ss.settle(check, start, m.Blob, err)
+}
+
+// settle turns the outcome of a call into a result: the agent's, or status
+// unknown for one that did not come in time. The agent's is capped as the
+// store keeps it (state.Cap, CapLongOutput), so that the status table, the
+// events and the answer of a run hold what is stored, not the megabyte an
+// agent may send.
+func (ss *Session) settle(check string, start time.Time, blob []byte, err error) (result.Doc, error) {
+	switch {
+	case err == nil:
+		doc := result.Parse(blob)
+		doc.Message, doc.Metrics = state.Cap(doc.Message, doc.Metrics)
+		doc.LongOutput = state.CapLongOutput(doc.LongOutput)
+		return doc, nil
+	case errors.Is(err, context.DeadlineExceeded):
+		return result.Unknownf("no result from %s within %s", ss.name, time.Since(start).Round(time.Millisecond)), nil
+	default:
+		return result.Doc{}, fmt.Errorf("run %s on %s: %w", check, ss.name, err)
+	}
+}
+
+// Fingerprint is that of the certificate the agent connected with.
+func (ss *Session) Fingerprint() string { return ss.cert }
+
+// Version is the version the agent said in its hello.
+func (ss *Session) Version() string { return ss.version }
