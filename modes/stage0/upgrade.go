@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/equus-monitoring/equus/semver"
 	"github.com/equus-monitoring/equus/update"
-	"github.com/equus-monitoring/equus/wire"
 )
 
 // versionCheckTimeout bounds "<new binary> version".
@@ -34,7 +34,7 @@ func (s *supervisor) upgrade(ctx context.Context, client *http.Client) *child {
 		s.log.Error("update check failed; keeping the current version", "version", s.running, "err", err)
 		return nil
 	}
-	if c, err := wire.CompareVersions(s.running, o.Version); err != nil || c >= 0 {
+	if c, err := semver.Compare(s.running, o.Version); err != nil || c >= 0 {
 		s.log.Debug("no newer version on offer", "running", s.running, "offered", o.Version)
 		return nil
 	}
@@ -107,7 +107,7 @@ func (s *supervisor) waitReady(ctx context.Context, ch *child, version string) e
 	defer t.Stop()
 	select {
 	case v := <-ch.ready:
-		if c, err := wire.CompareVersions(v, version); err != nil || c != 0 {
+		if c, err := semver.Compare(v, version); err != nil || c != 0 {
 			return fmt.Errorf("the new agent says it is version %q", v)
 		}
 		return nil
@@ -151,7 +151,7 @@ func checkVersion(ctx context.Context, bin, version string) error {
 	if err != nil {
 		return err
 	}
-	if c, err := wire.CompareVersions(v, version); err != nil || c != 0 {
+	if c, err := semver.Compare(v, version); err != nil || c != 0 {
 		return fmt.Errorf("the new binary is version %q, helen offered %q", v, version)
 	}
 	return nil
