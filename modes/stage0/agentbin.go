@@ -52,7 +52,7 @@ func keepOwned(own, owned string, bad map[string]badVersion) (keep bool, why str
 // own executable as the agent and makes no update, rather than write a
 // file that a package manager owns.
 func (s *supervisor) prepareAgent(ctx context.Context) {
-	owned, err := binaryVersion(ctx, s.agentBin)
+	owned, err := update.BinaryVersion(ctx, s.agentBin)
 	if err != nil {
 		owned = ""
 	}
