@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/equus-monitoring/equus/wire"
+	"github.com/equus-monitoring/equus/semver"
 )
 
 // metadata is the part of goreleaser's dist/metadata.json that equus reads.
@@ -45,7 +45,7 @@ func artifactCandidates(dir string) (string, []candidate, error) {
 	if meta.Version == "" {
 		return "", nil, fmt.Errorf("update: %s: metadata.json has no version", dir)
 	}
-	if !wire.ValidVersion(meta.Version) {
+	if !semver.Valid(meta.Version) {
 		return "", nil, fmt.Errorf("update: %s: metadata.json: version %q is not a semantic version", dir, meta.Version)
 	}
 	cands := []candidate{}

@@ -15,7 +15,7 @@ import (
 
 	"aead.dev/minisign"
 
-	"github.com/equus-monitoring/equus/wire"
+	"github.com/equus-monitoring/equus/semver"
 )
 
 // project is the goreleaser project name that prefixes release file names.
@@ -82,7 +82,7 @@ func Discover(dir string, key *minisign.PublicKey) (Release, error) {
 			return Release{}, err
 		}
 		for _, c := range cands {
-			if newer, _ := wire.CompareVersions(c.version, version); version == "" || newer > 0 {
+			if newer, _ := semver.Compare(c.version, version); version == "" || newer > 0 {
 				version = c.version
 			}
 		}
@@ -254,7 +254,7 @@ func parseName(name string) (candidate, bool) {
 	}
 	kind, rest := kindOf(rest)
 	parts := strings.SplitN(rest, "_", 3)
-	if len(parts) != 3 || !wire.ValidVersion(parts[0]) {
+	if len(parts) != 3 || !semver.Valid(parts[0]) {
 		return candidate{}, false
 	}
 	goos := normalOS(parts[1])

@@ -7,18 +7,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/minio/selfupdate"
 )
-
-// DefaultRunTimeout bounds the run check of Prepare when Updater.RunTimeout
-// is zero.
-const DefaultRunTimeout = 10 * time.Second
 
 // Updater replaces one binary in two steps, so that a supervisor can stop
 // its child between them: Prepare writes the new binary next to the target
@@ -121,16 +115,8 @@ func (u *Updater) runCheck(bin string) error {
 	if timeout == 0 {
 		timeout = DefaultRunTimeout
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "version")
-	// Output pipes held open by a grandchild must not hold Prepare up.
-	cmd.WaitDelay = time.Second
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("new binary does not run: %q: %w", firstLine(out), err)
-	}
-	return nil
+	_, err := runVersion(context.Background(), bin, timeout)
+	return err
 }
 
 // Commit swaps the prepared binary in, keeping the old one at
@@ -189,12 +175,4 @@ func (u *Updater) Rollback() error {
 // newPath is where selfupdate writes the prepared binary.
 func newPath(target string) string {
 	return filepath.Join(filepath.Dir(target), "."+filepath.Base(target)+".new")
-}
-
-func firstLine(b []byte) string {
-	s, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
-	if len(s) > 200 {
-		s = s[:200]
-	}
-	return s
 }

@@ -20,7 +20,7 @@
 //
 // A command line is at most 4096 bytes, its ending included. The equus
 // version in hello is a semantic version (1.4.2, v1.4.2, 1.5.0-rc.1,
-// 0.0.0-dev); see ValidVersion and CompareVersions.
+// 0.0.0-dev); package semver orders them.
 //
 // A Writer writes exactly this: single spaces and "\n". A Reader also
 // accepts runs of spaces between tokens, spaces before the first token and

@@ -93,36 +93,3 @@ func roundTrip(t *testing.T, m Message) {
 		t.Fatalf("after reading back %q: %v; want io.EOF", b1, err)
 	}
 }
-
-// FuzzVersion holds ValidVersion and CompareVersions to their rules: no
-// panic, equal to itself and to its "v" form, and a order that turns
-// around when the arguments do.
-func FuzzVersion(f *testing.F) {
-	for _, p := range [][2]string{
-		{"1.4.2", "v1.4.2"}, {"1.5.0-rc.1", "1.5.0"}, {"0.0.0-dev", "1.0.0"},
-		{"1.0.0-alpha.1", "1.0.0-alpha.beta"}, {"1.0.0+b", "1.0.0-0+a"}, {"01.0.0", "1.0"},
-	} {
-		f.Add(p[0], p[1])
-	}
-	f.Fuzz(func(t *testing.T, a, b string) {
-		ab, errAB := CompareVersions(a, b)
-		ba, errBA := CompareVersions(b, a)
-		if (errAB == nil) != (ValidVersion(a) && ValidVersion(b)) || (errAB == nil) != (errBA == nil) {
-			t.Fatalf("errors %v and %v do not match ValidVersion", errAB, errBA)
-		}
-		if errAB == nil && ab != -ba {
-			t.Fatalf("CompareVersions(%q, %q) = %d, but the other way %d", a, b, ab, ba)
-		}
-		if !ValidVersion(a) {
-			return
-		}
-		if c, err := CompareVersions(a, a); err != nil || c != 0 {
-			t.Fatalf("CompareVersions(%q, itself) = %d, %v", a, c, err)
-		}
-		if a[0] != 'v' {
-			if c, err := CompareVersions("v"+a, a); err != nil || c != 0 {
-				t.Fatalf("CompareVersions(v%q, %q) = %d, %v", a, a, c, err)
-			}
-		}
-	})
-}

@@ -166,7 +166,7 @@ func parseHello(args []byte) (Message, error) {
 		return Message{}, inSync(CodeBadArgument, "hello: protocol version "+quote(tok[0])+" is not an <int>")
 	}
 	v := string(tok[1])
-	if !ValidString(v) || !ValidVersion(v) {
+	if !ValidString(v) || !validVersion(v) {
 		return Message{}, inSync(CodeBadArgument, "hello: equus version "+quote(tok[1])+" is not a semantic version")
 	}
 	return Message{Kind: KindHello, Protocol: proto, Version: v}, nil

@@ -1,83 +1,39 @@
 package wire
 
-import (
-	"fmt"
-	"strings"
-)
+import "strings"
 
-// ValidVersion reports whether v is a semantic version (semver.org 2.0.0),
-// optionally after a "v": 1.4.2, v1.4.2, 1.5.0-rc.1, 0.0.0-dev,
-// 1.0.0+build.5.
-func ValidVersion(v string) bool {
-	_, ok := parseVersion(v)
-	return ok
-}
-
-// CompareVersions returns -1, 0 or +1 as a has lower, the same or higher
-// precedence than b by the rules of semantic versioning: a leading "v" and
-// build metadata do not count, and a pre-release comes before its release.
-// It returns an error when either is not a valid version.
-func CompareVersions(a, b string) (int, error) {
-	va, ok := parseVersion(a)
-	if !ok {
-		return 0, fmt.Errorf("wire: %q is not a semantic version", a)
-	}
-	vb, ok := parseVersion(b)
-	if !ok {
-		return 0, fmt.Errorf("wire: %q is not a semantic version", b)
-	}
-	for i := range va.core {
-		if c := compareNumbers(va.core[i], vb.core[i]); c != 0 {
-			return c, nil
-		}
-	}
-	switch {
-	case va.pre == vb.pre:
-		return 0, nil
-	case va.pre == "":
-		return 1, nil
-	case vb.pre == "":
-		return -1, nil
-	}
-	return comparePrerelease(va.pre, vb.pre), nil
-}
-
-// version is a parsed semantic version. Its parts are kept as the digits
-// the version was written with, so no size of number overflows.
-type version struct {
-	core [3]string // major, minor, patch
-	pre  string    // the pre-release identifiers, without the "-"
-}
-
-func parseVersion(v string) (version, bool) {
-	var p version
+// validVersion reports whether v is a semantic version (semver.org 2.0.0),
+// optionally after a "v", as the equus_version of hello must be.
+//
+// Package semver holds the same rule and the order of versions, and every
+// other part of equus asks it. wire cannot: it imports only the standard
+// library (TestImportsOnlyStandardLibrary), so it keeps this copy of the
+// grammar, with no order, which the protocol does not need.
+// FuzzVersionAgreesWithSemver holds the two to the same answers.
+func validVersion(v string) bool {
 	v = strings.TrimPrefix(v, "v")
 	v, build, hasBuild := strings.Cut(v, "+")
 	if hasBuild && !validIdentifiers(build, false) {
-		return p, false
+		return false
 	}
 	// The core holds no "-", so the first one starts the pre-release.
 	v, pre, hasPre := strings.Cut(v, "-")
 	if hasPre && !validIdentifiers(pre, true) {
-		return p, false
+		return false
 	}
-	p.pre = pre
-	for i := range p.core {
-		var num string
-		if i < len(p.core)-1 {
+	for i := range 3 {
+		num := v
+		if i < 2 {
 			var ok bool
 			if num, v, ok = strings.Cut(v, "."); !ok {
-				return p, false
+				return false
 			}
-		} else {
-			num = v
 		}
 		if !isNumber(num) || (len(num) > 1 && num[0] == '0') {
-			return p, false
+			return false
 		}
-		p.core[i] = num
 	}
-	return p, true
+	return true
 }
 
 // validIdentifiers reports whether s is dot-separated non-empty identifiers
@@ -116,49 +72,4 @@ func isNumber(s string) bool {
 		}
 	}
 	return true
-}
-
-// compareNumbers compares two numbers written without leading zeros.
-func compareNumbers(a, b string) int {
-	if len(a) != len(b) {
-		if len(a) < len(b) {
-			return -1
-		}
-		return 1
-	}
-	return strings.Compare(a, b)
-}
-
-// comparePrerelease compares two pre-releases identifier by identifier:
-// numeric ones by value and below alphanumeric ones, those in ASCII order,
-// and a pre-release that runs out first is the lower.
-func comparePrerelease(a, b string) int {
-	for {
-		ida, resta, moreA := strings.Cut(a, ".")
-		idb, restb, moreB := strings.Cut(b, ".")
-		numA, numB := isNumber(ida), isNumber(idb)
-		var c int
-		switch {
-		case numA && numB:
-			c = compareNumbers(ida, idb)
-		case numA:
-			c = -1
-		case numB:
-			c = 1
-		default:
-			c = strings.Compare(ida, idb)
-		}
-		if c != 0 {
-			return c
-		}
-		switch {
-		case !moreA && !moreB:
-			return 0
-		case !moreA:
-			return -1
-		case !moreB:
-			return 1
-		}
-		a, b = resta, restb
-	}
 }

@@ -105,7 +105,7 @@ func check(m Message) error {
 		if m.Protocol < 0 {
 			return inSync(CodeBadArgument, fmt.Sprintf("hello: protocol version %d is negative", m.Protocol))
 		}
-		if !ValidString(m.Version) || !ValidVersion(m.Version) {
+		if !ValidString(m.Version) || !validVersion(m.Version) {
 			return inSync(CodeBadArgument, "hello: equus version "+strconv.Quote(m.Version)+" is not a semantic version")
 		}
 	case KindCheck, KindResult:

@@ -11,6 +11,7 @@ import (
 
 	"k8s.io/utils/clock"
 
+	"github.com/equus-monitoring/equus/internal/backoff"
 	"github.com/equus-monitoring/equus/lua"
 	"github.com/equus-monitoring/equus/pki"
 )
@@ -66,7 +67,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if a.clock == nil {
 		a.clock = clock.RealClock{}
 	}
-	bo := &backoff{min: cfg.BackoffMin, max: cfg.BackoffMax}
+	bo := &backoff.Exponential{Min: cfg.BackoffMin, Max: cfg.BackoffMax, Jitter: backoff.FullJitter}
 	if cfg.InsecurePlaintext {
 		log.Warn("INSECURE: --insecure-plaintext talks to helen WITHOUT TLS: no encryption, no authentication. For debugging on one machine only.", "helen", cfg.Helen)
 	} else if err := a.identity(ctx, bo); err != nil {
@@ -104,13 +105,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 }
 
 // loop runs sessions one after the other until one must end the agent.
-func (a *agent) loop(ctx context.Context, bo *backoff) error {
+func (a *agent) loop(ctx context.Context, bo *backoff.Exponential) error {
 	log := a.log.With("helen", a.cfg.Helen)
 	for {
 		log.Debug("connecting")
 		o := a.session(ctx)
 		if o.up >= a.cfg.BackoffReset {
-			bo.reset()
+			bo.Reset()
 		}
 		switch {
 		case o.end == endShutdown:
@@ -119,11 +120,11 @@ func (a *agent) loop(ctx context.Context, bo *backoff) error {
 			return ErrReload
 		case o.end == endReload && o.checks > 0:
 			a.reloadChecks(log)
-			bo.reset()
+			bo.Reset()
 			continue
 		case o.end == endRenewed:
 			log.Info("session ended to switch to the renewed certificate; reconnecting")
-			bo.reset()
+			bo.Reset()
 			continue
 		}
 		if !a.cfg.InsecurePlaintext {
@@ -135,9 +136,9 @@ func (a *agent) loop(ctx context.Context, bo *backoff) error {
 		}
 		// A reload right after hello is for the version, which only stage0
 		// can change: backing off keeps the agent from spinning on it.
-		wait := bo.next()
+		wait := bo.Next()
 		a.logEnding(log, o, wait)
-		if err := sleep(ctx, wait); err != nil {
+		if err := bo.Sleep(ctx, wait); err != nil {
 			return nil
 		}
 	}
@@ -157,7 +158,7 @@ func (a *agent) reloadChecks(log *slog.Logger) {
 // directory has none and a token was given, or has one that expired and a
 // token was given. An expired certificate without a token is
 // ErrCertExpired.
-func (a *agent) identity(ctx context.Context, bo *backoff) error {
+func (a *agent) identity(ctx context.Context, bo *backoff.Exponential) error {
 	cfg := a.cfg
 	if cfg.CertFile == "" && !enrolled(cfg.DataDir) {
 		if err := a.enrollRetrying(ctx, bo, cfg.Name); err != nil {
@@ -193,7 +194,7 @@ func (a *agent) identity(ctx context.Context, bo *backoff) error {
 
 // enrollRetrying enrolls the agent under name, retrying with backoff
 // while helen cannot be reached, not once helen refused it.
-func (a *agent) enrollRetrying(ctx context.Context, bo *backoff, name string) error {
+func (a *agent) enrollRetrying(ctx context.Context, bo *backoff.Exponential, name string) error {
 	for {
 		err := a.enroll(ctx, name)
 		if err == nil {
@@ -203,11 +204,11 @@ func (a *agent) enrollRetrying(ctx context.Context, bo *backoff, name string) er
 			return err
 		}
 		a.log.Warn("enrollment failed, will retry", "helen", a.cfg.Helen, "err", err)
-		if err := bo.wait(ctx); err != nil {
+		if err := bo.Wait(ctx); err != nil {
 			return err
 		}
 	}
-	bo.reset()
+	bo.Reset()
 	// Helen's CA is saved now; the pin, if any, still has to match it.
 	a.trust = a.cfg.Trust()
 	return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/equus-monitoring/equus/lua"
 	"github.com/equus-monitoring/equus/modes/setup"
 	"github.com/equus-monitoring/equus/pki"
+	"github.com/equus-monitoring/equus/semver"
 	"github.com/equus-monitoring/equus/wire"
 )
 
@@ -149,7 +150,7 @@ func (cfg Config) withDefaults() Config {
 
 // validate reports what keeps cfg from being run.
 func (cfg Config) validate() error {
-	if !wire.ValidVersion(cfg.Version) || !wire.ValidString(cfg.Version) {
+	if !semver.Valid(cfg.Version) || !wire.ValidString(cfg.Version) {
 		return fmt.Errorf("version %q is not a semantic version", cfg.Version)
 	}
 	if err := cfg.Exec.Validate(); err != nil {

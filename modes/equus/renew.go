@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/equus-monitoring/equus/internal/backoff"
 	"github.com/equus-monitoring/equus/pki"
 )
 
@@ -31,7 +32,7 @@ const (
 // certificate and its files as they were and is tried again with backoff,
 // with a warning each time.
 func (a *agent) renewLoop(ctx context.Context) {
-	bo := &backoff{min: a.cfg.BackoffMin, max: renewRetryMax}
+	bo := &backoff.Exponential{Min: a.cfg.BackoffMin, Max: renewRetryMax, Jitter: backoff.FullJitter}
 	for {
 		leaf := a.currentCert().Leaf
 		if err := a.sleepUntil(ctx, pki.RenewAt(leaf)); err != nil {
@@ -39,13 +40,13 @@ func (a *agent) renewLoop(ctx context.Context) {
 		}
 		err := a.renew(ctx)
 		if err == nil {
-			bo.reset()
+			bo.Reset()
 			continue
 		}
 		if ctx.Err() != nil {
 			return
 		}
-		wait := min(bo.next(), max(leaf.NotAfter.Sub(a.clock.Now())/2, a.cfg.BackoffMin))
+		wait := min(bo.Next(), max(leaf.NotAfter.Sub(a.clock.Now())/2, a.cfg.BackoffMin))
 		a.log.Warn("certificate renewal failed; keeping the current certificate and trying again later",
 			"err", err, "retry_in", wait.Round(time.Millisecond), "expires", leaf.NotAfter.UTC().Format(time.RFC3339))
 		if err := a.sleepUntil(ctx, a.clock.Now().Add(wait)); err != nil {

@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"github.com/equus-monitoring/equus/modes/setup"
+	"github.com/equus-monitoring/equus/semver"
 	"github.com/equus-monitoring/equus/update"
-	"github.com/equus-monitoring/equus/wire"
 )
 
 // AgentBinary returns where stage0 keeps the agent binary it runs and
@@ -34,7 +34,7 @@ func keepOwned(own, owned string, bad map[string]badVersion) (keep bool, why str
 	if _, failed := bad[owned]; failed {
 		return false, "the agent binary is a version that failed here"
 	}
-	c, err := wire.CompareVersions(owned, own)
+	c, err := semver.Compare(owned, own)
 	switch {
 	case err != nil:
 		return false, "versions not comparable: " + err.Error()
@@ -52,7 +52,7 @@ func keepOwned(own, owned string, bad map[string]badVersion) (keep bool, why str
 // own executable as the agent and makes no update, rather than write a
 // file that a package manager owns.
 func (s *supervisor) prepareAgent(ctx context.Context) {
-	owned, err := binaryVersion(ctx, s.agentBin)
+	owned, err := update.BinaryVersion(ctx, s.agentBin)
 	if err != nil {
 		owned = ""
 	}

@@ -11,6 +11,7 @@ import (
 
 	"aead.dev/minisign"
 
+	"github.com/equus-monitoring/equus/internal/backoff"
 	"github.com/equus-monitoring/equus/modes/equus"
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/update"
@@ -87,7 +88,7 @@ type supervisor struct {
 	// trust is how helen is recognised, once resolved.
 	trust   *pki.Trust
 	updater *update.Updater
-	bo      backoff
+	bo      backoff.Exponential
 }
 
 // newSupervisor returns the supervisor of cfg, with its state loaded.
@@ -109,7 +110,7 @@ func newSupervisor(cfg Config, log *slog.Logger) *supervisor {
 		agentExe: cfg.AgentBinary,
 		// stage0 runs "<new> version" itself, to check the version too.
 		updater: &update.Updater{Target: cfg.AgentBinary, NoRunCheck: true},
-		bo:      backoff{min: cfg.RestartBackoff, max: max(maxBackoff, cfg.RestartBackoff)},
+		bo:      backoff.Exponential{Min: cfg.RestartBackoff, Max: max(maxBackoff, cfg.RestartBackoff)},
 	}
 	st, err := loadState(s.statePath())
 	if err != nil {
@@ -156,7 +157,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		up := time.Since(ch.started)
 		if up >= upLongEnough {
-			s.bo.reset()
+			s.bo.Reset()
 		}
 		if ch.exitCode() == equus.CertExpiredExitCode {
 			// No restart can mend it: the agent said how to enroll again.
@@ -231,34 +232,11 @@ func (s *supervisor) watch(ctx context.Context, ch *child) bool {
 // pause waits before the next start, and reports false when ctx ended
 // first.
 func (s *supervisor) pause(ctx context.Context, why string) bool {
-	d := s.bo.next()
+	d := s.bo.Next()
 	s.log.Info("restarting the agent after a wait", "why", why, "wait", d)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return s.bo.Sleep(ctx, d) == nil
 }
 
 func (s *supervisor) statePath() string {
 	return filepath.Join(s.cfg.Agent.DataDir, stateFileName)
 }
-
-// backoff is the wait before restarting an agent: min, doubling up to max.
-type backoff struct {
-	min, max, cur time.Duration
-}
-
-func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = b.min
-	} else {
-		b.cur = min(2*b.cur, b.max)
-	}
-	return b.cur
-}
-
-func (b *backoff) reset() { b.cur = 0 }

@@ -214,20 +214,6 @@ func TestSyncBundle(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	b := backoff{min: time.Second, max: 60 * time.Second}
-	want := []time.Duration{1, 2, 4, 8, 16, 32, 60, 60}
-	for i, w := range want {
-		if got := b.next(); got != w*time.Second {
-			t.Fatalf("wait %d: %s, want %s", i, got, w*time.Second)
-		}
-	}
-	b.reset()
-	if got := b.next(); got != time.Second {
-		t.Fatalf("after reset: %s, want 1s", got)
-	}
-}
-
 func TestState(t *testing.T) {
 	path := filepath.Join(t.TempDir(), stateFileName)
 	st, err := loadState(path)

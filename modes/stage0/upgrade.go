@@ -7,17 +7,12 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 
+	"github.com/equus-monitoring/equus/semver"
 	"github.com/equus-monitoring/equus/update"
-	"github.com/equus-monitoring/equus/wire"
 )
-
-// versionCheckTimeout bounds "<new binary> version".
-const versionCheckTimeout = 10 * time.Second
 
 // upgrade installs the version helen offers when it is newer than the one
 // running and has not failed here before, and starts it. It returns the
@@ -34,7 +29,7 @@ func (s *supervisor) upgrade(ctx context.Context, client *http.Client) *child {
 		s.log.Error("update check failed; keeping the current version", "version", s.running, "err", err)
 		return nil
 	}
-	if c, err := wire.CompareVersions(s.running, o.Version); err != nil || c >= 0 {
+	if c, err := semver.Compare(s.running, o.Version); err != nil || c >= 0 {
 		s.log.Debug("no newer version on offer", "running", s.running, "offered", o.Version)
 		return nil
 	}
@@ -107,7 +102,7 @@ func (s *supervisor) waitReady(ctx context.Context, ch *child, version string) e
 	defer t.Stop()
 	select {
 	case v := <-ch.ready:
-		if c, err := wire.CompareVersions(v, version); err != nil || c != 0 {
+		if c, err := semver.Compare(v, version); err != nil || c != 0 {
 			return fmt.Errorf("the new agent says it is version %q", v)
 		}
 		return nil
@@ -147,38 +142,12 @@ func (s *supervisor) markBad(version, reason string) {
 // checkVersion runs "<bin> version", which must exit with status 0 and
 // name version, as in "equus 1.2.3 go1.26 linux/amd64".
 func checkVersion(ctx context.Context, bin, version string) error {
-	v, err := binaryVersion(ctx, bin)
+	v, err := update.BinaryVersion(ctx, bin)
 	if err != nil {
 		return err
 	}
-	if c, err := wire.CompareVersions(v, version); err != nil || c != 0 {
+	if c, err := semver.Compare(v, version); err != nil || c != 0 {
 		return fmt.Errorf("the new binary is version %q, helen offered %q", v, version)
 	}
 	return nil
-}
-
-// binaryVersion runs "<bin> version", which must exit with status 0 within
-// versionCheckTimeout, and returns the version it names.
-func binaryVersion(ctx context.Context, bin string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, versionCheckTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "version")
-	cmd.WaitDelay = time.Second
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("%q does not run: %w", bin+" version", err)
-	}
-	fields := strings.Fields(string(out))
-	if len(fields) < 2 || fields[0] != "equus" {
-		return "", fmt.Errorf("%q printed %q, not the version of equus", bin+" version", firstLine(out))
-	}
-	return fields[1], nil
-}
-
-func firstLine(b []byte) string {
-	s, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
-	if len(s) > 200 {
-		s = s[:200]
-	}
-	return s
 }

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/equus-monitoring/equus/wire"
+	"github.com/equus-monitoring/equus/semver"
 )
 
 // rollout brings agents to the version helen offers. An agent that says
@@ -94,7 +94,7 @@ func (h *Hub) rolloutTick(ctx context.Context, now time.Time) {
 		return
 	}
 	for _, ss := range h.Sessions() {
-		if c, err := wire.CompareVersions(ss.version, rel.Version); err != nil || c >= 0 {
+		if c, err := semver.Compare(ss.version, rel.Version); err != nil || c >= 0 {
 			continue
 		}
 		if !h.rollout.due(ss.name, ss.version, rel.Version, now) {

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"aead.dev/minisign"
+	"github.com/equus-monitoring/equus/semver"
 	"github.com/equus-monitoring/equus/update"
-	"github.com/equus-monitoring/equus/wire"
 )
 
 // Config says where the release on offer comes from.
@@ -208,7 +208,7 @@ func (o *Catalog) NewerThan(version string) (string, bool) {
 	if err != nil || rel.Version == "" {
 		return "", false
 	}
-	c, err := wire.CompareVersions(version, rel.Version)
+	c, err := semver.Compare(version, rel.Version)
 	if err != nil || c >= 0 {
 		return "", false
 	}
