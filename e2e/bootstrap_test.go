@@ -22,7 +22,7 @@ import (
 
 // scriptFile is the bootstrap script as it is written, which helen serves
 // with its update key and platforms filled in.
-const scriptFile = "../modes/helen/bootstrap.sh"
+const scriptFile = "../modes/helen/agentapi/bootstrap.sh"
 
 var pubkeyPinRE = regexp.MustCompile(`sha256//[A-Za-z0-9+/=]+`)
 

@@ -113,9 +113,6 @@ func (c Config) withDefaults() Config {
 	if c.HTTPIdleTimeout <= 0 {
 		c.HTTPIdleTimeout = defaultHTTPIdleTimeout
 	}
-	if c.downloadTimeout <= 0 {
-		c.downloadTimeout = maxDownloadTime
-	}
 	if c.Clock == nil {
 		c.Clock = clock.RealClock{}
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/agentapi"
 	"github.com/equus-monitoring/equus/pki"
 )
 
@@ -65,12 +66,12 @@ func startDownload(t *testing.T, h *testHelen) stalled {
 }
 
 // TestDownloadBound: clients without a certificate that start downloads
-// and never read them hold at most maxDownloads; past it a download is
+// and never read them hold at most agentapi.MaxDownloads; past it a download is
 // answered 503 with Retry-After, until one of them ends.
 func TestDownloadBound(t *testing.T) {
 	h := startBigHelen(t, Config{})
 	var held []stalled
-	for range maxDownloads {
+	for range agentapi.MaxDownloads {
 		d := startDownload(t, h)
 		if d.resp.StatusCode != http.StatusOK {
 			t.Fatalf("download within the bound: %s", d.resp.Status)
@@ -93,7 +94,7 @@ func TestDownloadBound(t *testing.T) {
 }
 
 // TestDownloadTimeLimit: a client that reads a download slowly enough
-// that it never stalls for writeTimeout is cut at the download's time
+// that it never stalls for agentapi.WriteTimeout is cut at the download's time
 // limit, and gives its place back.
 func TestDownloadTimeLimit(t *testing.T) {
 	h := startBigHelen(t, Config{downloadTimeout: time.Second})
@@ -121,7 +122,7 @@ func TestDownloadTimeLimit(t *testing.T) {
 	if got >= bigBinary {
 		t.Fatalf("the whole download came in %v", time.Second)
 	}
-	poll(t, "the download's place given back", func() bool { return len(h.srv.downloads) == 0 })
+	poll(t, "the download's place given back", func() bool { return h.srv.agents.Downloads() == 0 })
 }
 
 // TestAgentsPortNoHTTP2: a client that offers h2 on the agents' port gets

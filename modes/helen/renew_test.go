@@ -24,6 +24,7 @@ import (
 	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/equus-monitoring/equus/modes/equus"
+	"github.com/equus-monitoring/equus/modes/helen/agentapi"
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/state"
 	"github.com/equus-monitoring/equus/wire"
@@ -204,7 +205,7 @@ func TestRenewRefused(t *testing.T) {
 		})
 	}
 	// Later, web-6 may renew again.
-	clk.Step(DefaultCertLifetime / renewIntervals)
+	clk.Step(DefaultCertLifetime / agentapi.RenewIntervals)
 	if code, er, err := postRenew(t, h, &soon, csr("web-6")); err != nil || code != http.StatusOK {
 		t.Fatalf("renewal of web-6 after the interval: %d, %v (%s)", code, err, er.Error)
 	}

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/agentapi"
 	"github.com/equus-monitoring/equus/modes/helen/hub"
 	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/modes/helen/netlimit"
@@ -45,10 +46,9 @@ type Server struct {
 	cert   tls.Certificate
 	offers *offers.Catalog
 	bundle offers.Bundle
-	// downloads holds a place for each release binary being served.
-	downloads chan struct{}
 
-	hub          *hub.Hub // the agents' link
+	hub          *hub.Hub      // the agents' link
+	agents       *agentapi.API // the agents' HTTPS endpoints
 	limits       netlimit.Limits
 	agentsAdm    *netlimit.Admission  // the agents' port's connections without a valid certificate
 	agentConns   *netlimit.AgentConns // and those with one, by agent name
@@ -136,13 +136,12 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("helen: %w", err)
 	}
 	s := &Server{
-		cfg:       cfg,
-		log:       cfg.Log,
-		db:        db,
-		ca:        ca,
-		cert:      cert,
-		downloads: make(chan struct{}, maxDownloads),
-		metrics:   newMetrics(),
+		cfg:     cfg,
+		log:     cfg.Log,
+		db:      db,
+		ca:      ca,
+		cert:    cert,
+		metrics: newMetrics(),
 	}
 	s.plog = peerlog.New(cfg.Log, cfg.logClock)
 	s.dash = newDashSessions(cfg.dashClock)
@@ -179,6 +178,10 @@ func New(cfg Config) (*Server, error) {
 		RolloutSpread: cfg.RolloutSpread, InsecurePlaintext: cfg.InsecurePlaintext,
 		TLS: tlsConf, Admission: s.agentsAdm, AgentConns: s.agentConns, Conns: s.metrics.conns,
 	}, db, s.offers, watcher{s.monitor}, s.metrics.reg)
+	s.agents = agentapi.New(agentapi.Config{
+		ChecksDir: cfg.ChecksDir, UpdateKey: cfg.UpdateKey, CertLifetime: cfg.CertLifetime,
+		Clock: cfg.Clock, DownloadTimeout: cfg.downloadTimeout,
+	}, db, ca, s.offers, s.hub, s.plog)
 	return s, nil
 }
 
@@ -251,11 +254,11 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		"unauthenticated", s.limits.Unauth, "unauthenticated_per_address", s.limits.UnauthPerAddr,
 		"operators", s.limits.Ops, "operators_per_address", s.limits.OpsPerAddr, "admin", s.limits.Admin)
 	agentHTTP := &http.Server{
-		Handler:           s.agentsHandler(),
+		Handler:           s.agents.Handler(),
 		ErrorLog:          s.plog.HTTPErrorLog(),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
+		WriteTimeout:      agentapi.WriteTimeout,
 		IdleTimeout:       s.cfg.HTTPIdleTimeout,
 		ConnState:         netlimit.ConnState,
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/http"
 	"os"
 	"path/filepath"
 
@@ -68,23 +67,4 @@ func recordedUpdateKey(dataDir string) (*minisign.PublicKey, error) {
 		return nil, fmt.Errorf("helen: %s: %w", filepath.Join(dataDir, updateKeyFile), err)
 	}
 	return key, nil
-}
-
-// handleDownloadSignature serves the minisign signature of the binary that
-// GET /v1/download serves for a platform, for the bootstrap script to
-// check it with its update key; 404 when the release has none.
-func (s *Server) handleDownloadSignature(w http.ResponseWriter, r *http.Request) {
-	rel, a, ok := s.platformAsset(w, r)
-	if !ok {
-		return
-	}
-	sig := a.BinarySignature()
-	if sig == "" {
-		httpError(w, http.StatusNotFound, "the %s/%s binary of release %s is not signed", a.OS, a.Arch, rel.Version)
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("X-Equus-Version", rel.Version)
-	w.Header().Set("X-Equus-Sha256", a.SHA256)
-	w.Write([]byte(sig))
 }

@@ -1,4 +1,4 @@
-package helen
+package agentapi
 
 import (
 	"bytes"
@@ -34,7 +34,7 @@ var platformWord = regexp.MustCompile(`^[a-z0-9]+$`)
 // no binary for before it downloads anything. (The key is base64, and the
 // platforms words of [a-z0-9/], which need no quoting beyond the single
 // quotes.)
-func (s *Server) bootstrapScript() []byte {
+func (s *API) bootstrapScript() []byte {
 	script := bootstrapTemplate
 	if s.cfg.UpdateKey != nil {
 		line := fmt.Appendf(nil, "helen_update_key='%s'\n", s.cfg.UpdateKey.String())
@@ -49,7 +49,7 @@ func (s *Server) bootstrapScript() []byte {
 
 // platforms returns the GOOS/GOARCH pairs of the release on offer, sorted;
 // none when helen offers no release.
-func (s *Server) platforms() []string {
+func (s *API) platforms() []string {
 	rel, err := s.offers.Current()
 	if err != nil {
 		return nil

@@ -1,4 +1,4 @@
-package helen
+package agentapi
 
 import (
 	"encoding/json"
@@ -8,18 +8,19 @@ import (
 	"time"
 
 	"github.com/equus-monitoring/equus/modes/helen/hub"
+	"github.com/equus-monitoring/equus/modes/helen/reply"
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/state"
 )
 
-// renewIntervals is how many renewals an agent may make in one certificate
+// RenewIntervals is how many renewals an agent may make in one certificate
 // lifetime at most: a renewal sooner than a hundredth of the lifetime
 // after the last (3.65 days of a year) is refused with 429.
-const renewIntervals = 100
+const RenewIntervals = 100
 
 // renewInterval is the shortest time between two renewals of one agent.
-func (s *Server) renewInterval() time.Duration {
-	return s.cfg.CertLifetime / renewIntervals
+func (s *API) renewInterval() time.Duration {
+	return s.cfg.CertLifetime / RenewIntervals
 }
 
 // handleRenew gives an agent a new certificate for a new key, over mutual
@@ -30,28 +31,28 @@ func (s *Server) renewInterval() time.Duration {
 // state.DB.RenewCert). The agent's session, which uses the old
 // certificate, goes on: the agent reconnects with the new one when it has
 // it on disk, and that first use pins it.
-func (s *Server) handleRenew(w http.ResponseWriter, r *http.Request) {
+func (s *API) handleRenew(w http.ResponseWriter, r *http.Request) {
 	if r.TLS == nil {
-		httpError(w, http.StatusUnauthorized, "renewal needs the agent's current certificate")
+		reply.Error(w, http.StatusUnauthorized, "renewal needs the agent's current certificate")
 		return
 	}
 	name, err := pki.AgentName(*r.TLS)
 	if err != nil {
-		httpError(w, http.StatusUnauthorized, "renewal needs the agent's current certificate")
+		reply.Error(w, http.StatusUnauthorized, "renewal needs the agent's current certificate")
 		return
 	}
 	current := r.TLS.VerifiedChains[0][0]
 	var req pki.RenewRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxEnrollBody)).Decode(&req); err != nil {
-		httpError(w, http.StatusBadRequest, "bad renewal request: %v", err)
+		reply.Error(w, http.StatusBadRequest, "bad renewal request: %v", err)
 		return
 	}
 	if req.CSR == "" {
-		httpError(w, http.StatusBadRequest, "renewal needs a csr")
+		reply.Error(w, http.StatusBadRequest, "renewal needs a csr")
 		return
 	}
 	// Refuse a certificate that may not renew before signing anything.
-	if err := s.db.CheckCert(name, pki.Fingerprint(current)); err != nil {
+	if err := s.store.CheckCert(name, pki.Fingerprint(current)); err != nil {
 		s.renewRefused(w, name, r.RemoteAddr, err)
 		return
 	}
@@ -59,38 +60,38 @@ func (s *Server) handleRenew(w http.ResponseWriter, r *http.Request) {
 	certPEM, err := s.ca.RenewCSR([]byte(req.CSR), current, now)
 	switch {
 	case errors.Is(err, pki.ErrRenewOtherName):
-		httpError(w, http.StatusForbidden, "agent %s can renew only its own certificate: %v", name, err)
+		reply.Error(w, http.StatusForbidden, "agent %s can renew only its own certificate: %v", name, err)
 		return
 	case err != nil:
-		httpError(w, http.StatusBadRequest, "bad certificate request: %v", err)
+		reply.Error(w, http.StatusBadRequest, "bad certificate request: %v", err)
 		return
 	}
 	certs, err := pki.ParseCertsPEM(certPEM)
 	if err != nil {
-		httpError(w, http.StatusInternalServerError, "renewal failed")
+		reply.Error(w, http.StatusInternalServerError, "renewal failed")
 		return
 	}
-	if err := s.db.RenewCert(name, pki.Fingerprint(current), pki.Fingerprint(certs[0]), now, s.renewInterval()); err != nil {
+	if err := s.store.RenewCert(name, pki.Fingerprint(current), pki.Fingerprint(certs[0]), now, s.renewInterval()); err != nil {
 		s.renewRefused(w, name, r.RemoteAddr, err)
 		return
 	}
 	s.plog.For(name).Info("agent certificate renewed", "agent", name, "remote", r.RemoteAddr,
 		"old_expires", current.NotAfter.UTC().Format(time.RFC3339), "expires", certs[0].NotAfter.UTC().Format(time.RFC3339))
-	writeJSON(w, http.StatusOK, pki.EnrollResponse{Name: name, Cert: string(certPEM), CA: string(s.ca.CertPEM)})
+	reply.JSON(w, http.StatusOK, pki.EnrollResponse{Name: name, Cert: string(certPEM), CA: string(s.ca.CertPEM)})
 }
 
 // renewRefused answers a renewal that the store refused.
-func (s *Server) renewRefused(w http.ResponseWriter, name, remote string, err error) {
+func (s *API) renewRefused(w http.ResponseWriter, name, remote string, err error) {
 	s.plog.For(name).Info("certificate renewal refused", "agent", name, "remote", remote, "err", err)
 	switch {
 	case errors.Is(err, state.ErrRenewTooSoon):
 		w.Header().Set("Retry-After", strconv.Itoa(int(max(s.renewInterval(), time.Second)/time.Second)))
-		httpError(w, http.StatusTooManyRequests, "agent %s renewed its certificate less than %v ago", name, s.renewInterval())
+		reply.Error(w, http.StatusTooManyRequests, "agent %s renewed its certificate less than %v ago", name, s.renewInterval())
 	case errors.Is(err, state.ErrNotFound):
-		httpError(w, http.StatusForbidden, "agent %s refused: helen has no record of it", name)
+		reply.Error(w, http.StatusForbidden, "agent %s refused: helen has no record of it", name)
 	case errors.Is(err, state.ErrRevoked), errors.Is(err, state.ErrCertReplaced):
-		httpError(w, http.StatusForbidden, "agent %s refused: %s", name, hub.CertRefusal(err))
+		reply.Error(w, http.StatusForbidden, "agent %s refused: %s", name, hub.CertRefusal(err))
 	default:
-		httpError(w, http.StatusInternalServerError, "renewal failed")
+		reply.Error(w, http.StatusInternalServerError, "renewal failed")
 	}
 }
