@@ -241,3 +241,19 @@ func (db *DB) Latest(agent string) ([]Result, error) {
 	}
 	return out, nil
 }
+
+// ResultOf is the record of doc, the result of a run of check (of
+// schedule, "" for a run asked for) on agent at at.
+func ResultOf(agent, check, schedule string, at time.Time, doc result.Doc) Result {
+	return Result{
+		Agent:      agent,
+		Check:      check,
+		Schedule:   schedule,
+		Time:       at,
+		Status:     string(doc.Status),
+		Message:    doc.Message,
+		LongOutput: doc.LongOutput,
+		Metrics:    doc.Metrics,
+		DurationMS: doc.DurationMS,
+	}
+}

@@ -98,3 +98,13 @@ func Error(code Code) Message {
 func Reload() Message {
 	return Message{Kind: KindReload}
 }
+
+// The checks built into every agent (PROTOCOL.md, Built-in checks), which
+// helen itself sends.
+const (
+	// PingCheck answers ok "pong": the agent is alive and its link works.
+	PingCheck = "equus.ping"
+	// InfoCheck answers the agent's version, platform and bundle hash; it
+	// is the first check on every connection.
+	InfoCheck = "equus.info"
+)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"aead.dev/minisign"
-	"github.com/equus-monitoring/equus/modes/helen/hub"
 	"github.com/equus-monitoring/equus/modes/helen/offers"
 	"github.com/equus-monitoring/equus/modes/helen/peerlog"
 	"github.com/equus-monitoring/equus/modes/helen/reply"
@@ -176,7 +175,7 @@ func (s *API) agentOnly(h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		if err := s.store.CheckCert(name, pki.Fingerprint(r.TLS.VerifiedChains[0][0])); err != nil {
-			reply.Error(w, http.StatusForbidden, "agent %s refused: %s", name, hub.CertRefusal(err))
+			reply.Error(w, http.StatusForbidden, "agent %s refused: %s", name, state.WhyRefused(err))
 			return
 		}
 		h(w, r)

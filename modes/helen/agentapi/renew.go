@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/equus-monitoring/equus/modes/helen/hub"
 	"github.com/equus-monitoring/equus/modes/helen/reply"
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/state"
@@ -90,7 +89,7 @@ func (s *API) renewRefused(w http.ResponseWriter, name, remote string, err error
 	case errors.Is(err, state.ErrNotFound):
 		reply.Error(w, http.StatusForbidden, "agent %s refused: helen has no record of it", name)
 	case errors.Is(err, state.ErrRevoked), errors.Is(err, state.ErrCertReplaced):
-		reply.Error(w, http.StatusForbidden, "agent %s refused: %s", name, hub.CertRefusal(err))
+		reply.Error(w, http.StatusForbidden, "agent %s refused: %s", name, state.WhyRefused(err))
 	default:
 		reply.Error(w, http.StatusInternalServerError, "renewal failed")
 	}

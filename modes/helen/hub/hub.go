@@ -199,7 +199,7 @@ func (h *Hub) handleConn(c net.Conn) {
 	}
 	fp := pki.Fingerprint(st.PeerCertificates[0])
 	if err := h.store.CheckCert(name, fp); err != nil {
-		h.plog.For(name).Info("agent refused: "+CertRefusal(err), "agent", name, "remote", c.RemoteAddr().String(), "err", err)
+		h.plog.For(name).Info("agent refused: "+state.WhyRefused(err), "agent", name, "remote", c.RemoteAddr().String(), "err", err)
 		h.refuse(tc, wire.CodeNotAuthorized)
 		return
 	}
@@ -216,17 +216,6 @@ func (h *Hub) handleConn(c net.Conn) {
 		defer h.wg.Done()
 		h.serveSession(tc, name, fp)
 	}()
-}
-
-// CertRefusal says why state.CheckCert refused an agent's certificate.
-func CertRefusal(err error) string {
-	switch {
-	case errors.Is(err, state.ErrRevoked):
-		return "revoked"
-	case errors.Is(err, state.ErrCertReplaced):
-		return "its certificate was replaced by a later enrollment, renewal or helen issue"
-	}
-	return "cannot check its certificate"
 }
 
 // refuse sends error code and closes c.

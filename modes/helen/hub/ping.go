@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/equus-monitoring/equus/modes/helen/monitor"
+	"github.com/equus-monitoring/equus/wire"
 )
 
 // The pinger sends equus.ping on an idle connection every ping interval
@@ -50,7 +50,7 @@ func (ss *Session) pingTick() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), every)
-	_, err := ss.call(ctx, monitor.PingCheck, nil)
+	_, err := ss.call(ctx, wire.PingCheck, nil)
 	cancel()
 	switch {
 	case err == nil:

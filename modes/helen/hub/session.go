@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/state"
 	"github.com/equus-monitoring/equus/wire"
@@ -84,7 +83,7 @@ func (h *Hub) serveSession(c net.Conn, name, fingerprint string) {
 	addr := c.RemoteAddr().String()
 	now := time.Now()
 	if err := h.store.AgentSeen(state.Agent{Name: name, Fingerprint: fingerprint, Version: m.Version, Addr: addr, LastSeen: now}); errors.Is(err, state.ErrRevoked) || errors.Is(err, state.ErrCertReplaced) {
-		plog.Info("agent refused: "+CertRefusal(err), "agent", name, "remote", addr)
+		plog.Info("agent refused: "+state.WhyRefused(err), "agent", name, "remote", addr)
 		h.refuse(c, wire.CodeNotAuthorized)
 		return
 	} else if err != nil {
@@ -122,7 +121,7 @@ func (h *Hub) serveSession(c net.Conn, name, fingerprint string) {
 	// is new and empty: this does not block.
 	infoCtx, cancelInfo := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancelInfo()
-	info, err := ss.begin(infoCtx, "equus.info", nil)
+	info, err := ss.begin(infoCtx, wire.InfoCheck, nil)
 	if err != nil {
 		ss.log.Error("queue equus.info", "err", err)
 		closeGently(c)
@@ -162,10 +161,10 @@ func (ss *Session) info(ctx context.Context, c *call) {
 	m, err := ss.await(ctx, c)
 	doc, err := ss.settle(c.name, c.sent, m.Blob, err)
 	if err == nil {
-		err = monitor.Store(context.WithoutCancel(ctx), ss.hub.store, ss.name, c.name, "", c.sent, doc)
+		err = ss.hub.store.AddResult(context.WithoutCancel(ctx), state.ResultOf(ss.name, c.name, "", c.sent, doc))
 	}
 	if err != nil && !errors.Is(err, errSessionClosed) {
-		ss.log.Info("equus.info", "err", err)
+		ss.log.Info(wire.InfoCheck, "err", err)
 	}
 }
 

@@ -11,9 +11,6 @@ import (
 	"github.com/equus-monitoring/equus/wire"
 )
 
-// PingCheck is the agent's built-in liveness check.
-const PingCheck = "equus.ping"
-
 // Run sends check to a with args (a JSON object, or empty) and waits up
 // to timeout for the result, which is on disk when Run returns it. No
 // answer in time is a result of status unknown, kept as well.
@@ -35,7 +32,7 @@ func (m *Monitor) Run(ctx context.Context, a Agent, check string, args []byte, t
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if check == PingCheck {
+	if check == wire.PingCheck {
 		return a.Check(ctx, check, args)
 	}
 	return m.dispatch(ctx, a, check, "", args)
@@ -57,18 +54,7 @@ func (m *Monitor) dispatch(ctx context.Context, a Agent, check, schedule string,
 
 // Store writes a result to the store, returning once it is on disk.
 func Store(ctx context.Context, store state.Store, agent, check, schedule string, at time.Time, doc result.Doc) error {
-	r := state.Result{
-		Agent:      agent,
-		Check:      check,
-		Schedule:   schedule,
-		Time:       at,
-		Status:     string(doc.Status),
-		Message:    doc.Message,
-		LongOutput: doc.LongOutput,
-		Metrics:    doc.Metrics,
-		DurationMS: doc.DurationMS,
-	}
-	if err := store.AddResult(ctx, r); err != nil {
+	if err := store.AddResult(ctx, state.ResultOf(agent, check, schedule, at, doc)); err != nil {
 		return fmt.Errorf("store result of %s on %s: %w", check, agent, err)
 	}
 	return nil
