@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/internal/leakcheck"
 	"github.com/equus-monitoring/equus/internal/testfs"
 	"github.com/equus-monitoring/equus/internal/wait"
 	"github.com/equus-monitoring/equus/result"
@@ -41,7 +42,9 @@ const agentName = "web-1"
 var built = map[string]string{}
 
 // TestMain builds equus once for the package, as each version the tests
-// run, into a temporary directory removed at the end.
+// run, into a temporary directory removed at the end, and fails the run
+// when the tests leave a goroutine of theirs behind (one that waits for a
+// process or copies its output).
 func TestMain(m *testing.M) {
 	if runtime.GOOS == "windows" {
 		fmt.Println("e2e: skipped on Windows: the tests use shell scripts and signals")
@@ -56,7 +59,7 @@ func TestMain(m *testing.M) {
 	if err := buildVersions(dir, v100, v110, v120); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: build:", err)
 	} else {
-		code = m.Run()
+		code = leakcheck.Run(m, "equus/e2e.")
 	}
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -3,7 +3,6 @@ package lua
 import (
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -254,19 +253,5 @@ func checkArgs(L *glua.LState) int {
 		L.Error(glua.LString(err.Error()), 0)
 	}
 	L.Push(args)
-	return 1
-}
-
-// checkRound is check.round(x, places) -> number: x rounded to places
-// decimal places (default 0), for metrics that need no more precision than
-// a person reads (a percentage to 2 places, milliseconds to 3).
-func checkRound(L *glua.LState) int {
-	x := float64(L.CheckNumber(1))
-	places := L.OptInt(2, 0)
-	if places < 0 || places > 15 {
-		L.ArgError(2, "places must be from 0 to 15")
-	}
-	p := math.Pow(10, float64(places))
-	L.Push(glua.LNumber(math.Round(x*p) / p))
 	return 1
 }

@@ -56,8 +56,8 @@ func TestCheckArgs(t *testing.T) {
 	}
 	vals := evalLua(t, L, `local check = require('check')
 		local a = check.args(nil, {x = "number"})
-		return type(a), check.round(18.461255130612724, 2), check.round(2.5), check.round(-1.23456, 3)`)
-	if got := fmtValues(vals); got != "table 18.46 3 -1.235" {
+		return type(a)`)
+	if got := fmtValues(vals); got != "table" {
 		t.Fatalf("got %q", got)
 	}
 }

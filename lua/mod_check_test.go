@@ -3,6 +3,8 @@ package lua
 import (
 	"strings"
 	"testing"
+
+	glua "github.com/yuin/gopher-lua"
 )
 
 func TestFormatBytes(t *testing.T) {
@@ -17,20 +19,15 @@ func TestFormatBytes(t *testing.T) {
 
 func TestCheckModule(t *testing.T) {
 	L := newModState(t, nil)
-	tests := []struct{ chunk, want string }{
+	tests := []checkChunk{
 		{"return check.OK, check.WARNING, check.CRITICAL, check.UNKNOWN", "ok warning critical unknown"},
 		{"return check.code('ok'), check.code('warning'), check.code('critical'), check.code('unknown')", "0 1 2 3"},
 		{"return check.status(0), check.status(1), check.status(2), check.status(3), check.status(4), check.status(-1), check.status(1.5)",
 			"ok warning critical unknown unknown unknown unknown"},
 		{"return check.worst(), check.worst('ok'), check.worst('ok', 'unknown'), check.worst('unknown', 'warning', 'ok'), check.worst('warning', nil, 'critical')",
 			"ok ok unknown warning critical"},
-		{"return check.evaluate(5, 10, 20), check.evaluate(15, 10, 20), check.evaluate(25, '10', '20'), check.evaluate(0, nil, '1:'), check.evaluate(3, '1:')",
-			"ok warning critical critical ok"},
-		{"local r = check.range('@10:20') return r:alert(15), r:alert(25), tostring(r), r:limit()", "true false @10:20 nil"},
-		{"return check.range('10'):limit(), check.range('0:10'):limit(), check.range('1:2'):limit()", "10 10 nil"},
-		{"return check.evaluate(15, check.range('@10:20')), check.range(5):alert(6)", "warning true"},
-		{"return check.limit('10:'), check.limit('~:7'), check.limit(3), check.limit('@0:3'), check.limit('5.000')", "nil nil 3 nil 5"},
 		{"return check.bytes(2048)", "2.0 KiB"},
+		{"return check.round(18.461255130612724, 2), check.round(2.5), check.round(-1.23456, 3)", "18.46 3 -1.235"},
 		{"local ms, err = check.perfdata(\"'a b'=1ms;2;3 c=x\") return #ms, ms[1].name, ms[1].value, ms[1].unit, ms[1].warn, ms[1].crit, ms[1].min, err ~= nil",
 			"1 a b 1 ms 2 3 nil true"},
 		{"local ms = check.perfdata('x=1.5;1:2;@3:4') return ms[1].warn, ms[1].warn_range, ms[1].crit, ms[1].crit_range",
@@ -42,6 +39,25 @@ func TestCheckModule(t *testing.T) {
 		{"local o, err = check.plugin_output('') return o.message, o.long_output, #o.metrics, err", "  0 nil"},
 		{"local ms, err = check.perfdata('') return #ms, err", "0 nil"},
 	}
+	checkChunks(t, L, tests)
+}
+
+func TestCheckModuleMisuse(t *testing.T) {
+	L := newModState(t, nil)
+	for _, chunk := range []string{
+		"check.worst('fine')",
+		"check.code('bad')",
+	} {
+		refused(t, L, chunk)
+	}
+}
+
+// checkChunk is a chunk of Lua that requires check, and the values it
+// returns, written with spaces between them.
+type checkChunk struct{ chunk, want string }
+
+func checkChunks(t *testing.T, L *glua.LState, tests []checkChunk) {
+	t.Helper()
 	for _, tt := range tests {
 		vals := evalLua(t, L, "local check = require('check') "+tt.chunk)
 		got := make([]string, len(vals))
@@ -54,20 +70,10 @@ func TestCheckModule(t *testing.T) {
 	}
 }
 
-func TestCheckModuleMisuse(t *testing.T) {
-	L := newModState(t, nil)
-	for _, chunk := range []string{
-		"check.range('20:10')",
-		"check.range('abc')",
-		"check.range({})",
-		"check.evaluate(1, 'x')",
-		"check.evaluate('high', 1, 2)",
-		"check.worst('fine')",
-		"check.code('bad')",
-		"check.range('5').alert({}, 1)",
-	} {
-		if _, err := tryLua(L, "local check = require('check') "+chunk); err == nil {
-			t.Errorf("%s was not refused", chunk)
-		}
+// refused fails t unless the chunk, run after requiring check, raises.
+func refused(t *testing.T, L *glua.LState, chunk string) {
+	t.Helper()
+	if _, err := tryLua(L, "local check = require('check') "+chunk); err == nil {
+		t.Errorf("%s was not refused", chunk)
 	}
 }

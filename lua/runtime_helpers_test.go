@@ -105,6 +105,10 @@ func newTestRuntime(t testing.TB, opts Options) (*Runtime, *logRecorder) {
 	return rt, rec
 }
 
-// noLeaks fails the test if it ends with more goroutines than it began
-// with, once those that are ending have had a moment to end.
+// noLeaks fails the test if it ends with goroutines it started, once
+// those that are ending have had a moment to end.
 func noLeaks(t testing.TB) { leakcheck.Test(t, 2*time.Second) }
+
+// TestMain fails the run when the tests leave a goroutine of the runtime
+// behind, such as the heap watcher of a Runtime not closed.
+func TestMain(m *testing.M) { leakcheck.Main(m, "equus/lua.") }

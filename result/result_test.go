@@ -13,21 +13,25 @@ func f(v float64) *float64 { return &v }
 
 func TestStatusCode(t *testing.T) {
 	tests := []struct {
-		s     Status
-		code  int
-		valid bool
+		s        Status
+		code     int
+		valid    bool
+		severity int
 	}{
-		{OK, 0, true},
-		{Warning, 1, true},
-		{Critical, 2, true},
-		{Unknown, 3, true},
-		{"OK", 3, false},
-		{"", 3, false},
-		{"bogus", 3, false},
+		{OK, 0, true, 0},
+		{Warning, 1, true, 2},
+		{Critical, 2, true, 3},
+		{Unknown, 3, true, 1},
+		{"OK", 3, false, 1},
+		{"", 3, false, 1},
+		{"bogus", 3, false, 1},
 	}
 	for _, tt := range tests {
 		if got := tt.s.Code(); got != tt.code {
 			t.Errorf("%q.Code() = %d, want %d", tt.s, got, tt.code)
+		}
+		if got := tt.s.Severity(); got != tt.severity {
+			t.Errorf("%q.Severity() = %d, want %d", tt.s, got, tt.severity)
 		}
 		if got := tt.s.Valid(); got != tt.valid {
 			t.Errorf("%q.Valid() = %v, want %v", tt.s, got, tt.valid)

@@ -34,6 +34,23 @@ func (s Status) Valid() bool {
 	return false
 }
 
+// Severity ranks s from best to worst: 0 ok, 1 unknown, 2 warning,
+// 3 critical, and 1 for anything that is not a status, as Code takes it for
+// unknown. A check that saw both a warning and an unknown reports the
+// warning, a known problem, as monitoring-plugins' max_state_alt orders
+// them.
+func (s Status) Severity() int {
+	switch s {
+	case OK:
+		return 0
+	case Warning:
+		return 2
+	case Critical:
+		return 3
+	}
+	return 1
+}
+
 // FromCode returns the status of a Nagios plugin exit code; any code but
 // 0, 1 and 2 is Unknown.
 func FromCode(code int) Status {

@@ -1,46 +1,24 @@
 package state
 
 import (
-	"bytes"
-	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/equus-monitoring/equus/internal/leakcheck"
 )
 
+// TestMain fails the run when a test leaves a goroutine of the store
+// behind, such as the result writer of a DB not closed: every DB a test
+// opens must be closed.
 func TestMain(m *testing.M) {
 	if path := os.Getenv(crashEnv); path != "" {
 		os.Exit(crashChild(path))
 	}
-	code := m.Run()
-	if code == 0 {
-		if err := checkNoWriters(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// checkNoWriters fails when a result writer outlives its test: every DB a
-// test opens must be closed.
-func checkNoWriters() error {
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		if !bytes.Contains(buf, []byte("state.(*DB).write")) {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("leaked result writer goroutines:\n%s", buf)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	leakcheck.Main(m, "equus/state.")
 }
 
 // openTest opens a database under t.TempDir. When the test ends it closes

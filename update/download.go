@@ -41,17 +41,9 @@ type Offer struct {
 // errors ErrChecksum, ErrTooLarge and ErrSignature come wrapped with
 // context.
 func Download(ctx context.Context, client *http.Client, url string, o Offer, key *minisign.PublicKey, dir string) (path string, err error) {
-	if o.Size > MaxBinary {
-		return "", fmt.Errorf("update: download: offer of %d bytes: %w", o.Size, ErrTooLarge)
-	}
-	if o.Size <= 0 || !validSHA256(o.SHA256) {
-		return "", fmt.Errorf("update: download: offer without a valid size and sha256")
-	}
-	var sig minisign.Signature
-	if key != nil {
-		if err := sig.UnmarshalText([]byte(o.Signature)); err != nil {
-			return "", fmt.Errorf("update: download: offer signature: %v: %w", err, ErrSignature)
-		}
+	sig, err := checkOffer(o, key)
+	if err != nil {
+		return "", fmt.Errorf("update: download: %w", err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -108,6 +100,26 @@ func Download(ctx context.Context, client *http.Client, url string, o Offer, key
 		return "", fmt.Errorf("update: download: %w", err)
 	}
 	return f.Name(), nil
+}
+
+// checkOffer refuses an offer that Download cannot check the binary
+// against before anything is fetched: no size or SHA-256, a size past
+// MaxBinary, or, when key is not nil, a signature that does not parse. It
+// returns the signature, parsed when key is not nil.
+func checkOffer(o Offer, key *minisign.PublicKey) (minisign.Signature, error) {
+	var sig minisign.Signature
+	if o.Size > MaxBinary {
+		return sig, fmt.Errorf("offer of %d bytes: %w", o.Size, ErrTooLarge)
+	}
+	if o.Size <= 0 || !validSHA256(o.SHA256) {
+		return sig, fmt.Errorf("offer without a valid size and sha256")
+	}
+	if key != nil {
+		if err := sig.UnmarshalText([]byte(o.Signature)); err != nil {
+			return sig, fmt.Errorf("offer signature: %v: %w", err, ErrSignature)
+		}
+	}
+	return sig, nil
 }
 
 // verifySignature checks the signature of the downloaded file f. A

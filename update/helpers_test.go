@@ -15,7 +15,12 @@ import (
 	"testing"
 
 	"aead.dev/minisign"
+	"github.com/equus-monitoring/equus/internal/leakcheck"
 )
+
+// TestMain fails the run when the tests leave a goroutine of the updater
+// or of its downloads behind.
+func TestMain(m *testing.M) { leakcheck.Main(m, "equus/update.") }
 
 // entry is one member of an archive a test builds.
 type entry struct {

@@ -18,11 +18,16 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/equus-monitoring/equus/internal/leakcheck"
 )
 
 // equusBin is the executable under test, built once by TestMain.
 var equusBin string
 
+// TestMain builds equus once into a temporary directory removed at the
+// end, and fails the run when the tests leave a goroutine of theirs behind
+// (one that waits for a process or copies its output).
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "equus-system-")
 	if err != nil {
@@ -37,7 +42,7 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := leakcheck.Run(m, "equus/e2e/system.")
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -29,6 +29,10 @@ const waitFor = 10 * time.Second
 // first, so that its cleanup runs after every other.
 func checkGoroutines(t testing.TB) { leakcheck.Test(t, waitFor) }
 
+// TestMain fails the run when the tests leave a goroutine of the agent or
+// of its Lua runtime behind, such as a session of an agent not stopped.
+func TestMain(m *testing.M) { leakcheck.Main(m, "equus/modes/equus.", "equus/lua.") }
+
 // poll waits until cond holds, failing the test after waitFor.
 func poll(t testing.TB, what string, cond func() bool) {
 	t.Helper()

@@ -15,34 +15,7 @@ import (
 	"github.com/equus-monitoring/equus/wire"
 )
 
-// ending says why a session ended.
-type ending int
-
-const (
-	endUnreachable ending = iota // no connection to helen could be made
-	endFailed                    // the connection failed or helen broke the protocol
-	endError                     // helen sent error
-	endReload                    // helen sent reload
-	endRenewed                   // the certificate was renewed: reconnect with the new one
-	endShutdown                  // the agent's context ended
-)
-
-// outcome is what a session tells the loop that runs sessions.
-type outcome struct {
-	end     ending
-	err     error         // endUnreachable, endFailed: why
-	message string        // endError: what helen said
-	checks  int           // checks received
-	up      time.Duration // how long the session lasted after the hello
-}
-
-const (
-	dialTimeout = 30 * time.Second
-	// cancelGrace is how long checks get to return once cancelled before
-	// the session gives up on their results: after a reload or a shutdown,
-	// the last part of the drain time (at most half of it).
-	cancelGrace = time.Second
-)
+const dialTimeout = 30 * time.Second
 
 // longAgo is a deadline in the past: setting it wakes a blocked Read.
 var longAgo = time.Unix(1, 0)
@@ -335,22 +308,6 @@ func (s *session) answer(m wire.Message, doc result.Doc) {
 	}
 }
 
-// notRun answers a check that was queued when the session ended: after a
-// reload, a renewal or a shutdown, helen gets a result saying it did not
-// run; after a failure nothing can be sent.
-func (s *session) notRun(m wire.Message) {
-	switch s.end {
-	case endReload:
-		s.answer(m, result.Unknownf("%s not run: helen asked equus to reload", m.Name))
-	case endRenewed:
-		s.answer(m, result.Unknownf("%s not run: equus is reconnecting with its renewed certificate", m.Name))
-	case endShutdown:
-		s.answer(m, result.Unknownf("%s not run: equus is shutting down", m.Name))
-	default:
-		s.held.Add(-1)
-	}
-}
-
 // writeResults is the session's only writer. It flushes whenever nothing
 // more waits, so that results finishing together share a TLS record and a
 // lone result is not held back.
@@ -407,72 +364,5 @@ func (s *session) writeResults(w *wire.Writer) {
 			sendAll()
 			return
 		}
-	}
-}
-
-// finish ends the session. After a reload or a shutdown the checks taken
-// get the drain time: running ones to finish, queued ones to start, and
-// their results are sent; a check still queued then is answered that it
-// did not run. Those still running a grace before its end are cancelled,
-// so that the session is over within the drain time even when a check
-// ignores cancellation. After a failure the queued checks are dropped and
-// the running ones cancelled at once, since their results have nowhere to
-// go.
-func (s *session) finish(end ending, writerDone <-chan struct{}) {
-	a := s.agent
-	s.end = end
-	grace := cancelGrace
-	switch end {
-	case endReload, endRenewed, endShutdown:
-		grace = min(cancelGrace, a.cfg.Drain/2)
-		close(s.draining)
-		s.conn.SetWriteDeadline(time.Now().Add(a.cfg.Drain))
-		if !waitTimeout(&s.workers, a.cfg.Drain-grace) {
-			a.log.Warn("checks still running near the end of the drain time, cancelling them", "checks", s.running.Load(), "queued", len(s.queue), "drain", a.cfg.Drain)
-		}
-	default:
-		s.conn.Close()
-	}
-	close(s.stopping)
-	s.unqueue()
-	s.cancelRun()
-	if !waitTimeout(&s.workers, grace) {
-		a.log.Warn("checks ignore cancellation; leaving them behind", "checks", s.running.Load())
-	}
-	close(s.quit)
-	<-writerDone
-	s.held.Add(-int64(s.out.close()))
-	s.conn.Close()
-}
-
-// unqueue takes the checks still queued once the session is stopping
-// and answers that they did not run. The reader has stopped, so nothing
-// more comes; a worker may take one meanwhile, and answers it the same.
-func (s *session) unqueue() {
-	for {
-		select {
-		case m := <-s.queue:
-			s.queuedBytes.Add(-int64(len(m.Blob)))
-			s.notRun(m)
-		default:
-			return
-		}
-	}
-}
-
-// waitTimeout waits for wg for at most d and reports whether it was done.
-func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
-	done := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(done)
-	}()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-done:
-		return true
-	case <-t.C:
-		return false
 	}
 }

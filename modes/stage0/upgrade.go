@@ -20,26 +20,8 @@ import (
 // from the binary as it is (nothing to do, or the update failed and the
 // old binary is back). Every failure is one log line.
 func (s *supervisor) upgrade(ctx context.Context, client *http.Client) *child {
-	o, err := s.fetchOffer(ctx, client)
-	if errors.Is(err, errNoOffer) {
-		s.log.Debug("no update on offer")
-		return nil
-	}
-	if err != nil {
-		s.log.Error("update check failed; keeping the current version", "version", s.running, "err", err)
-		return nil
-	}
-	if c, err := semver.Compare(s.running, o.Version); err != nil || c >= 0 {
-		s.log.Debug("no newer version on offer", "running", s.running, "offered", o.Version)
-		return nil
-	}
-	if s.noUpdate != "" {
-		s.log.Warn("not updating the agent", "version", o.Version, "running", s.running, "why", s.noUpdate)
-		return nil
-	}
-	if bad, ok := s.state.Bad[o.Version]; ok {
-		s.log.Warn("not updating to a version that failed here before", "version", o.Version,
-			"failed_at", bad.At.Format(time.RFC3339), "reason", bad.Reason, "running", s.running)
+	o, ok := s.offered(ctx, client)
+	if !ok {
 		return nil
 	}
 	from, start := s.running, time.Now()
@@ -94,6 +76,35 @@ func (s *supervisor) upgrade(ctx context.Context, client *http.Client) *child {
 		log.Error("update failed and was rolled back; this version will not be tried again", "err", err)
 	}
 	return nil
+}
+
+// offered asks helen for the version it offers and reports whether it is
+// one to install: newer than the one running, this agent's binary is one
+// stage0 may update, and it has not failed here before. It logs why not.
+func (s *supervisor) offered(ctx context.Context, client *http.Client) (update.Offer, bool) {
+	o, err := s.fetchOffer(ctx, client)
+	if errors.Is(err, errNoOffer) {
+		s.log.Debug("no update on offer")
+		return o, false
+	}
+	if err != nil {
+		s.log.Error("update check failed; keeping the current version", "version", s.running, "err", err)
+		return o, false
+	}
+	if c, err := semver.Compare(s.running, o.Version); err != nil || c >= 0 {
+		s.log.Debug("no newer version on offer", "running", s.running, "offered", o.Version)
+		return o, false
+	}
+	if s.noUpdate != "" {
+		s.log.Warn("not updating the agent", "version", o.Version, "running", s.running, "why", s.noUpdate)
+		return o, false
+	}
+	if bad, ok := s.state.Bad[o.Version]; ok {
+		s.log.Warn("not updating to a version that failed here before", "version", o.Version,
+			"failed_at", bad.At.Format(time.RFC3339), "reason", bad.Reason, "running", s.running)
+		return o, false
+	}
+	return o, true
 }
 
 // waitReady waits for a new agent to say it is ready as version.

@@ -147,3 +147,65 @@ func mustAgent(t *testing.T, db *DB, name string) Agent {
 	}
 	return a
 }
+
+// TestCertPinning: the certificate an enrollment or PinCert records is the
+// agent's only one; an agent never pinned takes any certificate of the CA.
+func TestCertPinning(t *testing.T) {
+	db := openTest(t, Options{})
+	tok, _, err := db.CreateToken(TokenSpec{Uses: 1, TTL: time.Hour}, at(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Enroll(tok, Agent{Name: "web-1", Fingerprint: "fp1"}, at(0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CheckCert("web-1", "fp1"); err != nil {
+		t.Errorf("CheckCert of the enrolled certificate: %v", err)
+	}
+	if err := db.CheckCert("web-1", "fp-old"); !errors.Is(err, ErrCertReplaced) {
+		t.Errorf("CheckCert of another certificate = %v, want ErrCertReplaced", err)
+	}
+	if err := db.AgentSeen(Agent{Name: "web-1", Fingerprint: "fp-old", LastSeen: at(time.Second)}); !errors.Is(err, ErrCertReplaced) {
+		t.Errorf("AgentSeen with another certificate = %v, want ErrCertReplaced", err)
+	}
+	if a, _ := db.Agent("web-1"); a.Fingerprint != "fp1" || !a.Pinned {
+		t.Errorf("agent after a refused certificate = %+v", a)
+	}
+
+	// helen issue pins the certificate it writes.
+	if err := db.PinCert("web-1", "fp2", at(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CheckCert("web-1", "fp1"); !errors.Is(err, ErrCertReplaced) {
+		t.Errorf("CheckCert of the enrolled certificate after PinCert = %v, want ErrCertReplaced", err)
+	}
+	if err := db.AgentSeen(Agent{Name: "web-1", Fingerprint: "fp2", LastSeen: at(time.Minute)}); err != nil {
+		t.Errorf("AgentSeen with the pinned certificate: %v", err)
+	}
+	if err := db.PinCert("new-1", "fp3", at(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := db.Agent("new-1"); err != nil || a.Fingerprint != "fp3" || !a.Pinned {
+		t.Errorf("agent made by PinCert = %+v, %v", a, err)
+	}
+
+	// Never pinned: any certificate.
+	for _, fp := range []string{"a", "b"} {
+		if err := db.AgentSeen(Agent{Name: "free", Fingerprint: fp}); err != nil {
+			t.Errorf("AgentSeen of an agent never pinned, certificate %s: %v", fp, err)
+		}
+	}
+	if err := db.CheckCert("unknown", "x"); err != nil {
+		t.Errorf("CheckCert of an unknown agent: %v", err)
+	}
+
+	if err := db.Revoke("web-1", at(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CheckCert("web-1", "fp2"); !errors.Is(err, ErrRevoked) {
+		t.Errorf("CheckCert of a revoked agent = %v, want ErrRevoked", err)
+	}
+	if err := db.PinCert("web-1", "fp4", at(time.Hour)); !errors.Is(err, ErrRevoked) {
+		t.Errorf("PinCert of a revoked agent = %v, want ErrRevoked", err)
+	}
+}
