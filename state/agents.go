@@ -349,15 +349,3 @@ func putAgentTx(tx *bolt.Tx, name string, rec agentRecord) error {
 	}
 	return tx.Bucket(bucketAgents).Put([]byte(name), v)
 }
-
-// WhyRefused says, for a log line or an answer, why CheckCert refused an
-// agent's certificate.
-func WhyRefused(err error) string {
-	switch {
-	case errors.Is(err, ErrRevoked):
-		return "revoked"
-	case errors.Is(err, ErrCertReplaced):
-		return "its certificate was replaced by a later enrollment, renewal or helen issue"
-	}
-	return "cannot check its certificate"
-}

@@ -145,3 +145,15 @@ func (db *DB) RenewCert(name, current, next string, now time.Time, minInterval t
 // ErrRenewTooSoon refuses a renewal that comes sooner after the last one
 // than the caller allows.
 var ErrRenewTooSoon = errors.New("state: certificate renewed too recently")
+
+// WhyRefused says, for a log line or an answer, why CheckCert refused an
+// agent's certificate.
+func WhyRefused(err error) string {
+	switch {
+	case errors.Is(err, ErrRevoked):
+		return "revoked"
+	case errors.Is(err, ErrCertReplaced):
+		return "its certificate was replaced by a later enrollment, renewal or helen issue"
+	}
+	return "cannot check its certificate"
+}
