@@ -46,11 +46,58 @@ type outMsg struct {
 }
 
 // serveSession runs the protocol on an authenticated connection until it
-// ends.
+// ends: the hello, the agent's admission, then the session.
 func (h *Hub) serveSession(c net.Conn, name, fingerprint string) {
 	// Every line here the agent can repeat at will, reconnecting.
 	plog := h.plog.For(name)
 	r := wire.NewReader(c)
+	hello, ok := h.readHello(c, r, name, plog)
+	if !ok || !h.admit(c, name, fingerprint, hello, plog) {
+		return
+	}
+	ss := &Session{
+		hub:     h,
+		conn:    c,
+		log:     plog.With("agent", name),
+		name:    name,
+		addr:    c.RemoteAddr().String(),
+		version: hello.Version,
+		cert:    fingerprint,
+		out:     make(chan outMsg, 16),
+		done:    make(chan struct{}),
+		pending: map[int32]*call{},
+	}
+	ss.lastRead.Store(time.Now().UnixNano())
+	// equus.info is queued before the session is visible to schedules and
+	// runs, so that it is the first check on every connection. The queue
+	// is new and empty: this does not block.
+	infoCtx, cancelInfo := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancelInfo()
+	info, err := ss.begin(infoCtx, wire.InfoCheck, nil)
+	if err != nil {
+		ss.log.Error("queue equus.info", "err", err)
+		closeGently(c)
+		return
+	}
+	if err := h.register(ss); err != nil {
+		// No writer runs yet to send what fail queues.
+		code := wire.CodeShuttingDown
+		if errors.Is(err, state.ErrRevoked) {
+			plog.Info("agent refused: revoked", "agent", name, "remote", ss.addr)
+			code = wire.CodeNotAuthorized
+		}
+		h.refuse(c, code)
+		return
+	}
+	ss.log.Info("agent connected", "version", ss.version, "addr", ss.addr)
+	ss.run(r, infoCtx, info)
+	h.unregister(ss)
+	ss.log.Info("agent disconnected")
+}
+
+// readHello reads the agent's hello within the hello timeout. It reports
+// false, having refused the connection or seen it end, for anything else.
+func (h *Hub) readHello(c net.Conn, r *wire.Reader, name string, plog *slog.Logger) (wire.Message, bool) {
 	c.SetReadDeadline(time.Now().Add(h.cfg.HelloTimeout))
 	m, err := r.Read()
 	if err != nil {
@@ -67,77 +114,58 @@ func (h *Hub) serveSession(c net.Conn, name, fingerprint string) {
 			plog.Debug("connection ended before hello", "agent", name, "err", err)
 			c.Close()
 		}
-		return
+		return m, false
 	}
 	if m.Kind != wire.KindHello {
 		plog.Info("bad hello: first message is "+m.Kind.String(), "agent", name)
 		h.refuse(c, wire.CodeBadHello)
-		return
+		return m, false
 	}
 	if m.Protocol != wire.Version {
 		plog.Info("unsupported protocol version", "agent", name, "protocol", m.Protocol)
 		h.refuse(c, wire.CodeUnsupportedProtocolVersion)
-		return
+		return m, false
 	}
 	c.SetReadDeadline(time.Time{})
+	return m, true
+}
+
+// admit records the agent that said hello, and reports whether it may have
+// a session: not when its record refuses it, nor when it is older than the
+// version on offer and has not been asked to reload for it yet (it is now,
+// and the connection closes).
+func (h *Hub) admit(c net.Conn, name, fingerprint string, hello wire.Message, plog *slog.Logger) bool {
 	addr := c.RemoteAddr().String()
-	now := time.Now()
-	if err := h.store.AgentSeen(state.Agent{Name: name, Fingerprint: fingerprint, Version: m.Version, Addr: addr, LastSeen: now}); errors.Is(err, state.ErrRevoked) || errors.Is(err, state.ErrCertReplaced) {
+	err := h.store.AgentSeen(state.Agent{Name: name, Fingerprint: fingerprint, Version: hello.Version, Addr: addr, LastSeen: time.Now()})
+	if errors.Is(err, state.ErrRevoked) || errors.Is(err, state.ErrCertReplaced) {
 		plog.Info("agent refused: "+state.WhyRefused(err), "agent", name, "remote", addr)
 		h.refuse(c, wire.CodeNotAuthorized)
-		return
+		return false
 	} else if err != nil {
 		plog.Error("record agent", "agent", name, "err", err)
 	}
-	if offered, ok := h.offers.NewerThan(m.Version); ok && !h.rollout.first(name, m.Version, offered) {
+	offered, older := h.offers.NewerThan(hello.Version)
+	if !older {
+		return true
+	}
+	if !h.rollout.first(name, hello.Version, offered) {
 		plog.Warn("agent came back at its old version after a reload: accepting it (its supervisor did not take the offered version)",
-			"agent", name, "version", m.Version, "offered", offered)
-	} else if ok {
-		plog.Info("agent is older than the offered version: reload", "agent", name, "version", m.Version, "offered", offered)
-		c.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
-		w := wire.NewWriter(c)
-		if w.Write(wire.Reload()) == nil {
-			w.Flush()
-		}
-		closeGently(c)
-		return
+			"agent", name, "version", hello.Version, "offered", offered)
+		return true
 	}
+	plog.Info("agent is older than the offered version: reload", "agent", name, "version", hello.Version, "offered", offered)
+	c.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
+	w := wire.NewWriter(c)
+	if w.Write(wire.Reload()) == nil {
+		w.Flush()
+	}
+	closeGently(c)
+	return false
+}
 
-	ss := &Session{
-		hub:     h,
-		conn:    c,
-		log:     plog.With("agent", name),
-		name:    name,
-		addr:    addr,
-		version: m.Version,
-		cert:    fingerprint,
-		out:     make(chan outMsg, 16),
-		done:    make(chan struct{}),
-		pending: map[int32]*call{},
-	}
-	ss.lastRead.Store(now.UnixNano())
-	// equus.info is queued before the session is visible to schedules and
-	// runs, so that it is the first check on every connection. The queue
-	// is new and empty: this does not block.
-	infoCtx, cancelInfo := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancelInfo()
-	info, err := ss.begin(infoCtx, wire.InfoCheck, nil)
-	if err != nil {
-		ss.log.Error("queue equus.info", "err", err)
-		closeGently(c)
-		return
-	}
-	if err := h.register(ss); err != nil {
-		// No writer runs yet to send what fail queues.
-		code := wire.CodeShuttingDown
-		if errors.Is(err, state.ErrRevoked) {
-			plog.Info("agent refused: revoked", "agent", name, "remote", addr)
-			code = wire.CodeNotAuthorized
-		}
-		h.refuse(c, code)
-		return
-	}
-	ss.log.Info("agent connected", "version", m.Version, "addr", addr)
+// run runs a registered session until its connection ends: the writer,
+// the wait for the answer to equus.info, the pinger and the reader.
+func (ss *Session) run(r *wire.Reader, infoCtx context.Context, info *call) {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); ss.writeLoop() }()
@@ -151,8 +179,6 @@ func (h *Hub) serveSession(c net.Conn, name, fingerprint string) {
 	// also keeps every goroutine of the session inside Serve's.
 	wg.Wait()
 	ss.stopPinger()
-	h.unregister(ss)
-	ss.log.Info("agent disconnected")
 }
 
 // info waits for the agent's answer to equus.info and keeps it in its
