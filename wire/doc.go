@@ -37,6 +37,11 @@
 //	                     the line alone: none of the blob is read or allocated
 //	bad_blob_terminator  something other than "\n" or "\r\n" after a blob
 //
+// A Caller keeps the protocol's rule for message ids on the side that sends
+// checks: each check outstanding has an id no other has, from a counter that
+// wraps past 2147483647 back to 1; each result goes to the check of its id
+// and name, and is dropped otherwise. It does no I/O.
+//
 // Which side may send which command, the order of messages (hello first),
 // and the codes that concern a session (bad_hello, hello_timeout,
 // unsupported_protocol_version, not_authorized, shutting_down) are the
