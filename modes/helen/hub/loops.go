@@ -136,6 +136,7 @@ func (ss *Session) close() { ss.closeWith(func(c net.Conn) { c.Close() }) }
 
 func (ss *Session) closeWith(closeConn func(net.Conn)) {
 	ss.closeOnce.Do(func() {
+		ss.calls.Close(errSessionClosed)
 		close(ss.done)
 		closeConn(ss.conn)
 	})

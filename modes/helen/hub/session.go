@@ -32,9 +32,7 @@ type Session struct {
 	done      chan struct{}
 	closeOnce sync.Once
 
-	mu      sync.Mutex
-	next    int32
-	pending map[int32]*call
+	calls wire.Caller // the checks outstanding, by message id
 
 	lastRead atomic.Int64 // unix nanoseconds of the last message from the agent
 	ping     pinger
@@ -65,7 +63,6 @@ func (h *Hub) serveSession(c net.Conn, name, fingerprint string) {
 		cert:    fingerprint,
 		out:     make(chan outMsg, 16),
 		done:    make(chan struct{}),
-		pending: map[int32]*call{},
 	}
 	ss.lastRead.Store(time.Now().UnixNano())
 	// equus.info is queued before the session is visible to schedules and
@@ -165,7 +162,7 @@ func (h *Hub) admit(c net.Conn, name, fingerprint string, hello wire.Message, pl
 
 // run runs a registered session until its connection ends: the writer,
 // the wait for the answer to equus.info, the pinger and the reader.
-func (ss *Session) run(r *wire.Reader, infoCtx context.Context, info *call) {
+func (ss *Session) run(r *wire.Reader, infoCtx context.Context, info *wire.Call) {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); ss.writeLoop() }()
@@ -183,11 +180,11 @@ func (ss *Session) run(r *wire.Reader, infoCtx context.Context, info *call) {
 
 // info waits for the agent's answer to equus.info and keeps it in its
 // history.
-func (ss *Session) info(ctx context.Context, c *call) {
+func (ss *Session) info(ctx context.Context, c *wire.Call) {
 	m, err := ss.await(ctx, c)
-	doc, err := ss.settle(c.name, c.sent, m.Blob, err)
+	doc, err := ss.settle(c.Name(), c.Sent(), m.Blob, err)
 	if err == nil {
-		err = ss.hub.store.AddResult(context.WithoutCancel(ctx), state.ResultOf(ss.name, c.name, "", c.sent, doc))
+		err = ss.hub.store.AddResult(context.WithoutCancel(ctx), state.ResultOf(ss.name, c.Name(), "", c.Sent(), doc))
 	}
 	if err != nil && !errors.Is(err, errSessionClosed) {
 		ss.log.Info(wire.InfoCheck, "err", err)
