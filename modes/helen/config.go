@@ -95,6 +95,8 @@ type Config struct {
 	// offersRecheck is how often the release on offer is looked at again
 	// (tests; default 5s).
 	offersRecheck time.Duration
+	// hubClock is the clock of the pings (tests); nil: the real one.
+	hubClock clock.WithDelayedExecution
 	// downClock is the clock of the agents' grace periods (tests); nil:
 	// the real one.
 	downClock clock.WithDelayedExecution

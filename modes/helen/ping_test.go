@@ -1,10 +1,12 @@
 package helen
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/equus-monitoring/equus/wire"
+	clocktesting "k8s.io/utils/clock/testing"
 )
 
 func TestVersionGate(t *testing.T) {
@@ -41,15 +43,30 @@ func TestVersionGate(t *testing.T) {
 	}
 }
 
+// TestPing: an idle agent that answers gets a ping every interval and
+// stays; one that answers nothing is closed after two pings unanswered.
+// The pings run on a fake clock, stepped once helen waits on it.
 func TestPing(t *testing.T) {
-	h := startHelen(t, Config{PingInterval: 100 * time.Millisecond})
+	const every = time.Minute
+	clk := newFakeClock()
+	h := startHelen(t, Config{PingInterval: every, hubClock: clk})
 	live := startAgent(t, h, "live", behavior{})
 	live.ready()
 	mute := startAgent(t, h, "mute", behavior{Mute: true})
 	poll(t, "mute to get equus.info", func() bool { return mute.countChecks("equus.info") == 1 })
 
-	poll(t, "pings to the live agent", func() bool { return live.countChecks("equus.ping") >= 3 })
-	start := time.Now()
+	// Each interval the live agent answers its ping at once; the mute one
+	// is pinged, misses the interval it has to answer, is pinged again
+	// and misses again.
+	for i, mutePings := range []int{1, 1, 2} {
+		waitTimers(t, clk, 2)
+		clk.Step(every)
+		poll(t, fmt.Sprintf("ping %d to the live agent, %d to the mute one", i+1, mutePings), func() bool {
+			return live.countChecks("equus.ping") == i+1 && mute.countChecks("equus.ping") == mutePings
+		})
+	}
+	waitTimers(t, clk, 2)
+	clk.Step(every)
 	ms, err := mute.waitClosed()
 	if !endedCleanly(err) {
 		t.Errorf("mute agent's connection ended with %v", err)
@@ -66,7 +83,6 @@ func TestPing(t *testing.T) {
 	if pings != 2 {
 		t.Errorf("mute agent closed after %d pings, want 2", pings)
 	}
-	t.Logf("mute agent closed %s after the live one had its third ping", time.Since(start))
 	poll(t, "mute marked disconnected", func() bool {
 		a, err := h.srv.DB().Agent("mute")
 		return err == nil && !a.Connected
@@ -80,19 +96,34 @@ func TestPing(t *testing.T) {
 	}
 }
 
-// TestNoPingWhenBusy checks that an agent that talks gets no ping.
+// TestNoPingWhenBusy checks that an agent that talks gets no ping: ten
+// times, the clock moves most of an interval and the agent answers a
+// check, and helen never pings it.
 func TestNoPingWhenBusy(t *testing.T) {
-	h := startHelen(t, Config{PingInterval: 300 * time.Millisecond})
+	const every = time.Minute
+	clk := newFakeClock()
+	h := startHelen(t, Config{PingInterval: every, hubClock: clk})
 	a := startAgent(t, h, "web-1", behavior{})
 	a.ready()
-	deadline := time.Now().Add(time.Second)
-	for time.Now().Before(deadline) {
+	for range 10 {
+		waitTimers(t, clk, 1)
+		clk.Step(every * 9 / 10)
 		runCheck(t, h, "web-1", "load", "")
-		time.Sleep(20 * time.Millisecond)
 	}
+	waitTimers(t, clk, 1)
 	if n := a.countChecks("equus.ping"); n != 0 {
 		t.Fatalf("a busy agent got %d pings", n)
 	}
+	// Idle from now: the next interval brings one.
+	clk.Step(every)
+	poll(t, "a ping once idle", func() bool { return a.countChecks("equus.ping") == 1 })
+}
+
+// waitTimers waits until n timers wait on clk: the pingers armed, so that
+// a step of the clock reaches them.
+func waitTimers(t *testing.T, clk *clocktesting.FakeClock, n int) {
+	t.Helper()
+	poll(t, fmt.Sprintf("%d timers armed", n), func() bool { return clk.Waiters() == n })
 }
 
 // TestRunPingNotStored checks that Run of equus.ping answers without

@@ -175,7 +175,7 @@ func New(cfg Config) (*Server, error) {
 	s.hub = hub.New(hub.Config{
 		Log: s.log, Peers: s.plog,
 		HelloTimeout: cfg.HelloTimeout, PingInterval: cfg.PingInterval, WriteTimeout: cfg.WriteTimeout,
-		RolloutSpread: cfg.RolloutSpread, InsecurePlaintext: cfg.InsecurePlaintext,
+		RolloutSpread: cfg.RolloutSpread, InsecurePlaintext: cfg.InsecurePlaintext, Clock: cfg.hubClock,
 		TLS: tlsConf, Admission: s.agentsAdm, AgentConns: s.agentConns, Conns: s.metrics.conns,
 	}, db, s.offers, watcher{s.monitor}, s.metrics.reg)
 	s.agents = agentapi.New(agentapi.Config{

@@ -15,6 +15,7 @@ import (
 	"github.com/equus-monitoring/equus/modes/helen/offers"
 	"github.com/equus-monitoring/equus/modes/helen/peerlog"
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/utils/clock"
 
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/state"
@@ -35,6 +36,8 @@ type Config struct {
 	// InsecurePlaintext reports whether the agents' port speaks the
 	// protocol without TLS (a debug mode on loopback).
 	InsecurePlaintext bool
+	// Clock times the pings (nil: the real one).
+	Clock clock.WithDelayedExecution
 
 	TLS        *tls.Config          // the agents' port's
 	Admission  *netlimit.Admission  // of the connections without a valid certificate
@@ -55,6 +58,7 @@ type Watcher interface {
 // Hub is the agents' link.
 type Hub struct {
 	cfg        Config
+	clock      clock.WithDelayedExecution
 	log        *slog.Logger
 	plog       *peerlog.Limiter
 	store      state.Store
@@ -82,8 +86,13 @@ type Hub struct {
 // New returns the hub of store's agents, offering them cat's release and
 // telling w of their sessions; its metrics go to reg.
 func New(cfg Config, store state.Store, cat *offers.Catalog, w Watcher, reg prometheus.Registerer) *Hub {
+	clk := cfg.Clock
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
 	return &Hub{
 		cfg:        cfg,
+		clock:      clk,
 		log:        cfg.Log,
 		plog:       cfg.Peers,
 		store:      store,

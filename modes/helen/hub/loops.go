@@ -33,7 +33,7 @@ func (ss *Session) readLoop(r *wire.Reader) bool {
 			}
 			return false
 		}
-		ss.lastRead.Store(time.Now().UnixNano())
+		ss.lastRead.Store(ss.hub.clock.Now().UnixNano())
 		switch m.Kind {
 		case wire.KindResult:
 			ss.deliver(m)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/equus-monitoring/equus/wire"
+	"k8s.io/utils/clock"
 )
 
 // The pinger sends equus.ping on an idle connection every ping interval
@@ -15,7 +16,7 @@ import (
 // no stack for it.
 type pinger struct {
 	mu      sync.Mutex // held while a tick runs
-	timer   *time.Timer
+	timer   clock.Timer
 	missed  int
 	stopped bool
 }
@@ -24,7 +25,7 @@ func (ss *Session) startPinger() {
 	// The lock orders this assignment before the first tick reads it.
 	ss.ping.mu.Lock()
 	defer ss.ping.mu.Unlock()
-	ss.ping.timer = time.AfterFunc(ss.hub.cfg.PingInterval, ss.pingTick)
+	ss.ping.arm(ss, ss.hub.cfg.PingInterval)
 }
 
 // stopPinger stops the timer and waits for a tick that is running; the
@@ -44,18 +45,23 @@ func (ss *Session) pingTick() {
 		return
 	}
 	every := ss.hub.cfg.PingInterval
-	if idle := time.Since(time.Unix(0, ss.lastRead.Load())); idle < every {
+	clk := ss.hub.clock
+	if idle := clk.Since(time.Unix(0, ss.lastRead.Load())); idle < every {
 		p.missed = 0
-		p.timer.Reset(every - idle)
+		p.arm(ss, every-idle)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), every)
+	// The ping's wait is on the hub's clock too: a deadline of its own
+	// that cancels the call.
+	ctx, cancel := context.WithCancelCause(context.Background())
+	expire := clk.AfterFunc(every, func() { cancel(context.DeadlineExceeded) })
 	_, err := ss.call(ctx, wire.PingCheck, nil)
-	cancel()
+	expire.Stop()
+	cancel(nil)
 	switch {
 	case err == nil:
 		p.missed = 0
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(context.Cause(ctx), context.DeadlineExceeded):
 		p.missed++
 		ss.log.Warn("ping unanswered", "in_a_row", p.missed)
 		if p.missed >= 2 {
@@ -66,5 +72,14 @@ func (ss *Session) pingTick() {
 	default:
 		return
 	}
-	p.timer.Reset(every)
+	p.arm(ss, every)
+}
+
+// arm sets the next tick of ss's pinger d from now. It makes a timer each
+// time rather than resetting one: a fake clock's timer made by AfterFunc
+// fires only once. The tick runs on a goroutine of its own, as a fake
+// clock calls back with its lock held, which the tick's look at the clock
+// would wait for. Call it with p.mu held.
+func (p *pinger) arm(ss *Session, d time.Duration) {
+	p.timer = ss.hub.clock.AfterFunc(d, func() { go ss.pingTick() })
 }

@@ -64,7 +64,7 @@ func (h *Hub) serveSession(c net.Conn, name, fingerprint string) {
 		out:     make(chan outMsg, 16),
 		done:    make(chan struct{}),
 	}
-	ss.lastRead.Store(time.Now().UnixNano())
+	ss.lastRead.Store(ss.hub.clock.Now().UnixNano())
 	// equus.info is queued before the session is visible to schedules and
 	// runs, so that it is the first check on every connection. The queue
 	// is new and empty: this does not block.
