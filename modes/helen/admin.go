@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -15,9 +14,9 @@ import (
 	"github.com/equus-monitoring/equus/state"
 )
 
-// The admin socket serves the helen commands (token, issue, agents, revoke,
-// run, history) as JSON over HTTP on a unix socket that only helen's user
-// can open: the socket is 0600 in a 0700 data directory.
+// The admin socket serves the API (api.go) to the helen commands, without
+// the admin token: only helen's user can open it, the socket being 0600
+// in a 0700 data directory.
 
 // listenAdmin listens on the unix socket at path, replacing a stale one.
 func listenAdmin(path string) (net.Listener, error) {
@@ -37,10 +36,11 @@ func listenAdmin(path string) (net.Listener, error) {
 	return ln, nil
 }
 
+// tokenRequest is the body of POST /v1/tokens.
 type tokenRequest struct {
-	Uses  int           `json:"uses"`
-	TTL   time.Duration `json:"ttl"`
-	Agent string        `json:"agent,omitempty"` // the one agent it enrolls
+	Uses  int      `json:"uses"`
+	TTL   Duration `json:"ttl"`
+	Agent string   `json:"agent,omitempty"` // the one agent it enrolls
 }
 
 type tokenResponse struct {
@@ -66,114 +66,17 @@ type issueResponse struct {
 	fingerprint string // of Cert, where issue recorded it
 }
 
+// runRequest is the body of POST /v1/agents/{name}/run.
 type runRequest struct {
-	Agent   string          `json:"agent"`
 	Check   string          `json:"check"`
 	Args    json.RawMessage `json:"args,omitempty"`
-	Timeout time.Duration   `json:"timeout"`
+	Timeout Duration        `json:"timeout,omitempty"`
 }
 
 // AgentView is an agent as the API and the helen commands show it.
 type AgentView struct {
 	state.Agent
 	Revoked bool `json:"revoked"`
-}
-
-func (s *Server) adminHandler() http.Handler {
-	mux := http.NewServeMux()
-	// The operators' API, which the socket's mode guards here.
-	mux.Handle("/v1/", s.apiHandler())
-	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
-		var req tokenRequest
-		if !decode(w, r, &req) {
-			return
-		}
-		resp, err := newToken(s.db, req, s.joiner())
-		if err != nil {
-			httpError(w, http.StatusBadRequest, "%v", err)
-			return
-		}
-		writeJSON(w, http.StatusOK, resp)
-	})
-	mux.HandleFunc("POST /issue", func(w http.ResponseWriter, r *http.Request) {
-		var req struct{ Name string }
-		if !decode(w, r, &req) {
-			return
-		}
-		resp, err := issue(s.ca, s.db, req.Name)
-		if err != nil {
-			httpError(w, http.StatusBadRequest, "%v", err)
-			return
-		}
-		s.hub.CertReplaced(resp.Name, resp.fingerprint)
-		writeJSON(w, http.StatusOK, resp)
-	})
-	// The lists of earlier helen commands, the same as /v1/agents and
-	// /v1/history and paged like them.
-	mux.HandleFunc("GET /agents", onlyParams(apiRoute{"GET", "/agents", pageParams, s.handleAgents}))
-	mux.HandleFunc("GET /history", onlyParams(apiRoute{"GET", "/history", historyParams, s.handleHistory}))
-	mux.HandleFunc("POST /revoke", func(w http.ResponseWriter, r *http.Request) {
-		var req struct{ Name string }
-		if !decode(w, r, &req) {
-			return
-		}
-		if err := s.Revoke(req.Name); err != nil {
-			code := http.StatusBadRequest
-			if errors.Is(err, ErrNoAgent) {
-				code = http.StatusNotFound
-			}
-			httpError(w, code, "%v", err)
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]string{"revoked": req.Name})
-	})
-	mux.HandleFunc("POST /forget", func(w http.ResponseWriter, r *http.Request) {
-		var req struct{ Name string }
-		if !decode(w, r, &req) {
-			return
-		}
-		err := s.Forget(req.Name)
-		switch {
-		case errors.Is(err, ErrUnknownAgent):
-			httpError(w, http.StatusNotFound, "%v", err)
-		case errors.Is(err, ErrConnected):
-			httpError(w, http.StatusConflict, "%v", err)
-		case err != nil:
-			httpError(w, http.StatusBadRequest, "%v", err)
-		default:
-			writeJSON(w, http.StatusOK, map[string]string{"forgotten": req.Name})
-		}
-	})
-	mux.HandleFunc("POST /run", func(w http.ResponseWriter, r *http.Request) {
-		var req runRequest
-		if !decode(w, r, &req) {
-			return
-		}
-		doc, err := s.Run(r.Context(), req.Agent, req.Check, req.Args, req.Timeout)
-		if err != nil {
-			code := http.StatusBadRequest
-			if errors.Is(err, ErrNotConnected) {
-				code = http.StatusNotFound
-			}
-			httpError(w, code, "%v", err)
-			return
-		}
-		writeJSON(w, http.StatusOK, doc)
-	})
-	mux.HandleFunc("POST /reload", s.handleReload)
-	return mux
-}
-
-// maxRequestBody bounds the body of a request to the admin socket or the
-// API: room for a schedule's args of a whole blob.
-const maxRequestBody = 2 << 20
-
-func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody)).Decode(v); err != nil {
-		httpError(w, http.StatusBadRequest, "bad request: %v", err)
-		return false
-	}
-	return true
 }
 
 // The functions below serve both the admin socket and the commands run
@@ -184,7 +87,7 @@ func newToken(db *state.DB, req tokenRequest, join joiner) (tokenResponse, error
 		return tokenResponse{}, fmt.Errorf("--uses must be at least 1, not %d", req.Uses)
 	}
 	if req.TTL <= 0 {
-		return tokenResponse{}, fmt.Errorf("--ttl must be positive, not %s", req.TTL)
+		return tokenResponse{}, fmt.Errorf("--ttl must be positive, not %s", time.Duration(req.TTL))
 	}
 	if req.Agent != "" {
 		if err := agentname.Check(req.Agent); err != nil {
@@ -196,7 +99,7 @@ func newToken(db *state.DB, req tokenRequest, join joiner) (tokenResponse, error
 			return tokenResponse{}, fmt.Errorf("agent %s is revoked: no token can enroll it", req.Agent)
 		}
 	}
-	secret, t, err := db.CreateToken(state.TokenSpec{Uses: req.Uses, TTL: req.TTL, Agent: req.Agent}, time.Now())
+	secret, t, err := db.CreateToken(state.TokenSpec{Uses: req.Uses, TTL: time.Duration(req.TTL), Agent: req.Agent}, time.Now())
 	if err != nil {
 		return tokenResponse{}, err
 	}

@@ -1,23 +1,22 @@
 package helen
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/state"
 )
 
 // The operators' JSON API, under /v1/ on the operators' port (behind the
-// admin token) and on the admin socket (behind the socket's mode). Every
-// endpoint, its parameters and the fields of its documents are described
-// in docs/API.md, which TestAPIDoc holds to what the code serves. The
-// lists come in pages (page.go). Times in queries are RFC 3339 or a
-// duration back from now ("1h"). Errors are {"error": "..."}.
+// admin token) and on the admin socket (behind the socket's mode), which
+// serves it alone: the helen commands use it. Every endpoint, its
+// parameters and the fields of its documents are described in
+// docs/API.md, which TestAPIDoc holds to what the code serves. The lists
+// come in pages (page.go). Times in queries are RFC 3339 or a duration
+// back from now ("1h"). Errors are {"error": "..."}.
 
 // apiRoute is an endpoint of the API.
 type apiRoute struct {
@@ -36,8 +35,9 @@ var (
 	historyParams = append([]string{"agent", "check", "schedule", "name"}, timeParams...)
 )
 
-// apiRoutes returns the endpoints of the API.
-func (s *Server) apiRoutes() []apiRoute {
+// apiRoutes returns the endpoints of the API, whose runs take at most
+// runMax (0: as long as asked).
+func (s *Server) apiRoutes(runMax time.Duration) []apiRoute {
 	return []apiRoute{
 		{"GET", "/v1/agents", pageParams, s.handleAgents},
 		{"GET", "/v1/status", append([]string{"all"}, pageParams...), s.handleStatus},
@@ -47,15 +47,31 @@ func (s *Server) apiRoutes() []apiRoute {
 		{"POST", "/v1/schedules", nil, s.handlePutSchedule},
 		{"GET", "/v1/schedules/{name}", nil, s.handleGetSchedule},
 		{"DELETE", "/v1/schedules/{name}", nil, s.handleDeleteSchedule},
+		{"POST", "/v1/tokens", nil, s.handleToken},
+		{"POST", "/v1/agents/{name}/certificate", nil, s.handleIssue},
+		{"POST", "/v1/agents/{name}/revoke", nil, s.handleRevoke},
+		{"DELETE", "/v1/agents/{name}", nil, s.handleForget},
+		{"POST", "/v1/agents/{name}/run", nil, s.handleRun(runMax)},
+		{"POST", "/v1/agents/{name}/reload", nil, s.handleReload},
 	}
 }
 
-func (s *Server) apiHandler() http.Handler {
+// apiHandler is the API of the operators' port, whose runs take at most
+// opsRunTimeoutMax.
+func (s *Server) apiHandler() http.Handler { return s.api(opsRunTimeoutMax) }
+
+// adminHandler is the API of the admin socket.
+func (s *Server) adminHandler() http.Handler { return s.api(0) }
+
+// api serves the API, its runs taking at most runMax (0: as long as
+// asked). What no endpoint serves is a JSON 404, on the admin socket as
+// under /v1/.
+func (s *Server) api(runMax time.Duration) http.Handler {
 	mux := http.NewServeMux()
-	for _, rt := range s.apiRoutes() {
+	for _, rt := range s.apiRoutes(runMax) {
 		mux.HandleFunc(rt.method+" "+rt.path, onlyParams(rt))
 	}
-	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
 	})
 	return mux
@@ -80,45 +96,6 @@ func onlyParams(rt apiRoute) http.HandlerFunc {
 			}
 		}
 		rt.handle(w, r)
-	}
-}
-
-func (s *Server) handleGetSchedule(w http.ResponseWriter, r *http.Request) {
-	sch, err := s.db.Schedule(r.PathValue("name"))
-	if errors.Is(err, state.ErrNotFound) {
-		httpError(w, http.StatusNotFound, "%v: %s", monitor.ErrNoSchedule, r.PathValue("name"))
-		return
-	}
-	if err != nil {
-		httpError(w, http.StatusInternalServerError, "%v", err)
-		return
-	}
-	writeJSON(w, http.StatusOK, viewOf(sch))
-}
-
-func (s *Server) handlePutSchedule(w http.ResponseWriter, r *http.Request) {
-	var v ScheduleView
-	if !decode(w, r, &v) {
-		return
-	}
-	sch, err := s.putRequest(v.schedule())
-	if err != nil {
-		httpError(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	writeJSON(w, http.StatusOK, viewOf(sch))
-}
-
-func (s *Server) handleDeleteSchedule(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	err := s.DeleteSchedule(name)
-	switch {
-	case errors.Is(err, monitor.ErrNoSchedule):
-		httpError(w, http.StatusNotFound, "%v", err)
-	case err != nil:
-		httpError(w, http.StatusInternalServerError, "%v", err)
-	default:
-		writeJSON(w, http.StatusOK, map[string]string{"deleted": name})
 	}
 }
 

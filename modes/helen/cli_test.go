@@ -128,6 +128,22 @@ func TestCLIOnline(t *testing.T) {
 			t.Error("issue of a bad name succeeded")
 		}
 	})
+
+	// A name that a path would lose or that would change the path reaches
+	// helen as a name, and is refused as one.
+	t.Run("bad-names", func(t *testing.T) {
+		for _, name := range []string{"", ".", "..", "../v1/tokens", "a/b", "a b", "%2E"} {
+			for _, cmd := range [][]string{{"revoke", name}, {"forget", name}, {"issue", "--out=" + t.TempDir(), name}} {
+				out, code := helenCLI(t, append([]string{cmd[0], data}, cmd[1:]...)...)
+				if code != 1 || !strings.Contains(out, "bad agent name") {
+					t.Errorf("helen %s %q: exit %d, printed %q; want 1 and bad agent name", cmd[0], name, code, out)
+				}
+			}
+		}
+		if views := h.srv.Statuses(false); len(views) != 0 {
+			t.Errorf("statuses: %+v", views)
+		}
+	})
 }
 
 // checkIssued checks the files of `helen issue` and connects with them.

@@ -13,7 +13,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/equus-monitoring/equus/agentname"
 )
 
 // errNotRunning means no helen serves the data directory's admin socket.
@@ -40,7 +43,30 @@ func dialAdmin(dataDir string) (*adminClient, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", path)
 	}}
-	return &adminClient{hc: &http.Client{Transport: tr}, path: path}, nil
+	return &adminClient{hc: newClient(tr), path: path}, nil
+}
+
+// newClient is an HTTP client of helen over tr. It follows no redirect:
+// helen's API sends none, and a path it cleaned would send a request to
+// another endpoint than the one asked.
+func newClient(tr http.RoundTripper) *http.Client {
+	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// agentPath is the path of the API of the agent name, followed by rest
+// ("/revoke"). An empty name, which no path can hold, is refused as helen
+// refuses a bad name; a name starting with a dot has it escaped, so that
+// "." and ".." reach helen (which refuses them) and are not cleaned out
+// of the path.
+func agentPath(name, rest string) (string, error) {
+	if name == "" {
+		return "", agentname.Check(name)
+	}
+	seg := url.PathEscape(name)
+	if strings.HasPrefix(seg, ".") {
+		seg = "%2E" + seg[1:]
+	}
+	return "/v1/agents/" + seg + rest, nil
 }
 
 func (a *adminClient) close() { a.hc.CloseIdleConnections() }

@@ -94,10 +94,10 @@ func tokenCommand() *cli.Command {
 			jsonFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			req := tokenRequest{Uses: c.Int("uses"), TTL: c.Duration("ttl"), Agent: c.String("agent")}
+			req := tokenRequest{Uses: c.Int("uses"), TTL: Duration(c.Duration("ttl")), Agent: c.String("agent")}
 			var resp tokenResponse
 			err := withHelen(c, func(a *adminClient) error {
-				return a.do(c.Context, http.MethodPost, "/token", req, &resp)
+				return a.do(c.Context, http.MethodPost, "/v1/tokens", req, &resp)
 			}, func(db *state.DB) error {
 				join, err := offlineJoiner(c.String("data"))
 				if err != nil {
@@ -139,7 +139,11 @@ func issueCommand() *cli.Command {
 			name := c.Args().First()
 			var resp issueResponse
 			err := withHelen(c, func(a *adminClient) error {
-				return a.do(c.Context, http.MethodPost, "/issue", map[string]string{"name": name}, &resp)
+				path, err := agentPath(name, "/certificate")
+				if err != nil {
+					return err
+				}
+				return a.do(c.Context, http.MethodPost, path, nil, &resp)
 			}, func(db *state.DB) error {
 				ca, err := pki.LoadCA(c.String("data"))
 				if err != nil {
@@ -220,8 +224,12 @@ func revokeCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			name := c.Args().First()
 			err := withHelen(c, func(a *adminClient) error {
+				path, err := agentPath(name, "/revoke")
+				if err != nil {
+					return err
+				}
 				var out map[string]string
-				return a.do(c.Context, http.MethodPost, "/revoke", map[string]string{"name": name}, &out)
+				return a.do(c.Context, http.MethodPost, path, nil, &out)
 			}, func(db *state.DB) error { return revoke(db, name) })
 			if err != nil {
 				return err
@@ -246,7 +254,8 @@ func runCommand() *cli.Command {
 			jsonFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			req := runRequest{Agent: c.Args().Get(0), Check: c.Args().Get(1), Timeout: c.Duration("timeout")}
+			agent, timeout := c.Args().Get(0), c.Duration("timeout")
+			req := runRequest{Check: c.Args().Get(1), Timeout: Duration(timeout)}
 			if a := c.Args().Get(2); a != "" {
 				if !json.Valid([]byte(a)) {
 					return setup.Usagef(c, "ARGS_JSON is not valid JSON")
@@ -254,10 +263,14 @@ func runCommand() *cli.Command {
 				req.Args = json.RawMessage(a)
 			}
 			var doc result.Doc
-			ctx, cancel := context.WithTimeout(c.Context, req.Timeout+10*time.Second)
+			ctx, cancel := context.WithTimeout(c.Context, timeout+10*time.Second)
 			defer cancel()
 			err := withHelen(c, func(a *adminClient) error {
-				return a.do(ctx, http.MethodPost, "/run", req, &doc)
+				path, err := agentPath(agent, "/run")
+				if err != nil {
+					return err
+				}
+				return a.do(ctx, http.MethodPost, path, req, &doc)
 			}, nil)
 			if err != nil {
 				doc = result.Unknownf("%v", err)

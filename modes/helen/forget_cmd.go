@@ -22,8 +22,12 @@ func forgetCommand() *cli.Command {
 			}
 			name := c.Args().First()
 			err := withHelen(c, func(a *adminClient) error {
+				path, err := agentPath(name, "")
+				if err != nil {
+					return err
+				}
 				var out map[string]string
-				return a.do(c.Context, http.MethodPost, "/forget", map[string]string{"name": name}, &out)
+				return a.do(c.Context, http.MethodDelete, path, nil, &out)
 			}, func(db *state.DB) error { return forget(db, name) })
 			if err != nil {
 				return err
