@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -79,10 +80,35 @@ type AgentView struct {
 	Revoked bool `json:"revoked"`
 }
 
-// The functions below serve both the admin socket and the commands run
+var _ Backend = (*Server)(nil)
+
+// apiHandler is the API of the operators' port, whose runs take at most
+// opsRunTimeoutMax.
+func (s *Server) apiHandler() http.Handler { return newAPI(s.DB(), s, opsRunTimeoutMax) }
+
+// adminHandler is the API of the admin socket.
+func (s *Server) adminHandler() http.Handler { return newAPI(s.DB(), s, 0) }
+
+// Token makes an enrollment token, and the join command that uses it.
+func (s *Server) Token(req tokenRequest) (tokenResponse, error) {
+	return newToken(s.db, req, s.joiner())
+}
+
+// Issue issues an agent a certificate, its only one from now on: a
+// connection with another is closed.
+func (s *Server) Issue(name string) (issueResponse, error) {
+	resp, err := issue(s.ca, s.db, name)
+	if err != nil {
+		return resp, err
+	}
+	s.hub.CertReplaced(resp.Name, resp.fingerprint)
+	return resp, nil
+}
+
+// The functions below serve both a running helen and the commands run
 // offline, with the data directory opened by the command itself.
 
-func newToken(db *state.DB, req tokenRequest, join joiner) (tokenResponse, error) {
+func newToken(db state.Store, req tokenRequest, join joiner) (tokenResponse, error) {
 	if req.Uses < 1 {
 		return tokenResponse{}, fmt.Errorf("--uses must be at least 1, not %d", req.Uses)
 	}
@@ -119,38 +145,33 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-func issue(ca *pki.CA, db *state.DB, name string) (issueResponse, error) {
+func issue(ca *pki.CA, db state.Store, name string) (issueResponse, error) {
 	if err := agentname.Check(name); err != nil {
 		return issueResponse{}, err
 	}
-	if db != nil {
-		if revoked, err := db.Revoked(name); err != nil {
-			return issueResponse{}, err
-		} else if revoked {
-			return issueResponse{}, fmt.Errorf("agent %s is revoked", name)
-		}
+	if revoked, err := db.Revoked(name); err != nil {
+		return issueResponse{}, err
+	} else if revoked {
+		return issueResponse{}, fmt.Errorf("agent %s is revoked", name)
 	}
 	now := time.Now()
-	var fp string
 	certPEM, keyPEM, err := ca.IssueClient(name, now)
 	if err != nil {
 		return issueResponse{}, err
 	}
-	if db != nil {
-		// The new certificate is the agent's only one from now on.
-		certs, err := pki.ParseCertsPEM(certPEM)
-		if err != nil || len(certs) == 0 {
-			return issueResponse{}, fmt.Errorf("issue %s: %v", name, err)
-		}
-		fp = pki.Fingerprint(certs[0])
-		if err := db.PinCert(name, fp, now); err != nil {
-			return issueResponse{}, err
-		}
+	// The new certificate is the agent's only one from now on.
+	certs, err := pki.ParseCertsPEM(certPEM)
+	if err != nil || len(certs) == 0 {
+		return issueResponse{}, fmt.Errorf("issue %s: %v", name, err)
+	}
+	fp := pki.Fingerprint(certs[0])
+	if err := db.PinCert(name, fp, now); err != nil {
+		return issueResponse{}, err
 	}
 	return issueResponse{Name: name, CA: string(ca.CertPEM), Cert: string(certPEM), Key: string(keyPEM), fingerprint: fp}, nil
 }
 
-func agentViews(db *state.DB) ([]AgentView, error) {
+func agentViews(db state.Store) ([]AgentView, error) {
 	agents, err := db.Agents()
 	if err != nil {
 		return nil, err
@@ -159,7 +180,7 @@ func agentViews(db *state.DB) ([]AgentView, error) {
 }
 
 // viewAgents returns the views of agents, saying which are revoked.
-func viewAgents(db *state.DB, agents []state.Agent) ([]AgentView, error) {
+func viewAgents(db state.Store, agents []state.Agent) ([]AgentView, error) {
 	views := make([]AgentView, 0, len(agents))
 	for _, a := range agents {
 		revoked, err := db.Revoked(a.Name)
@@ -178,13 +199,13 @@ var ErrNoAgent = errors.New("helen: no such agent")
 // agent helen knows: one enrolled, issued a certificate or seen, or
 // revoked already. A name it never knew is refused, most
 // likely a typo, which would otherwise print "revoked" and refuse nothing.
-func revoke(db *state.DB, name string) error {
+func revoke(db state.Store, name string) error {
 	return revokeWith(db, revokeEvent(name, "down", time.Now()))
 }
 
 // revokeWith revokes the agent of ev, storing ev unless the agent was
 // revoked already.
-func revokeWith(db *state.DB, ev state.Event) error {
+func revokeWith(db state.Store, ev state.Event) error {
 	if err := agentname.Check(ev.Agent); err != nil {
 		return err
 	}
@@ -212,19 +233,3 @@ func revokeEvent(name, from string, now time.Time) state.Event {
 // defaultHistoryLimit is how many results helen history prints unless
 // told.
 const defaultHistoryLimit = 20
-
-// history returns the newest results of an agent whose check or schedule
-// is name ("" for every result).
-func history(db *state.DB, agent, name string, limit int) ([]state.Result, error) {
-	if agent == "" {
-		return nil, errors.New("history needs an agent")
-	}
-	if limit <= 0 {
-		limit = defaultHistoryLimit
-	}
-	rs, _, err := db.HistoryPage(agent, state.Filter{Name: name}, state.Query{Limit: limit})
-	if rs == nil {
-		rs = []state.Result{}
-	}
-	return rs, err
-}

@@ -228,13 +228,23 @@ func TestAdminOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	views, err := agentViews(db)
-	if err != nil || len(views) != 1 || views[0].Connected {
+	b, err := newOfflineBackend(db, h.dir, "", errNotRunning)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac := inProcess(newAPI(db, b, 0))
+	ctx := context.Background()
+	var views []AgentView
+	if err := ac.do(ctx, http.MethodGet, "/v1/agents", nil, &views); err != nil || len(views) != 1 || views[0].Connected {
 		t.Fatalf("agents offline: %v %+v", err, views)
 	}
-	rs, err := history(db, "web-1", "disk", 0)
-	if err != nil || len(rs) != 1 || rs[0].Status != "warning" {
+	var rs []state.Result
+	if err := ac.do(ctx, http.MethodGet, "/v1/history?agent=web-1&name=disk", nil, &rs); err != nil || len(rs) != 1 || rs[0].Status != "warning" {
 		t.Fatalf("history offline: %v %+v", err, rs)
+	}
+	var doc result.Doc
+	if err := ac.do(ctx, http.MethodPost, "/v1/agents/web-1/run", runRequest{Check: "load"}, &doc); err == nil || err.Error() != errNotRunning.Error() {
+		t.Errorf("run offline: %v, want %v", err, errNotRunning)
 	}
 	join, err := offlineJoiner(h.dir)
 	if err != nil {

@@ -1,18 +1,22 @@
 package helen
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/monitor"
+	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/state"
 )
 
 // The operators' JSON API, under /v1/ on the operators' port (behind the
 // admin token) and on the admin socket (behind the socket's mode), which
-// serves it alone: the helen commands use it. Every endpoint, its
+// serves it alone: the helen commands use it, and serve it to themselves
+// in process when no helen runs (offline.go). Every endpoint, its
 // parameters and the fields of its documents are described in
 // docs/API.md, which TestAPIDoc holds to what the code serves. The lists
 // come in pages (page.go). Times in queries are RFC 3339 or a duration
@@ -35,46 +39,71 @@ var (
 	historyParams = append([]string{"agent", "check", "schedule", "name"}, timeParams...)
 )
 
-// apiRoutes returns the endpoints of the API, whose runs take at most
-// runMax (0: as long as asked).
-func (s *Server) apiRoutes(runMax time.Duration) []apiRoute {
-	return []apiRoute{
-		{"GET", "/v1/agents", pageParams, s.handleAgents},
-		{"GET", "/v1/status", append([]string{"all"}, pageParams...), s.handleStatus},
-		{"GET", "/v1/history", historyParams, s.handleHistory},
-		{"GET", "/v1/events", timeParams, s.handleEvents},
-		{"GET", "/v1/schedules", pageParams, s.handleSchedules},
-		{"POST", "/v1/schedules", nil, s.handlePutSchedule},
-		{"GET", "/v1/schedules/{name}", nil, s.handleGetSchedule},
-		{"DELETE", "/v1/schedules/{name}", nil, s.handleDeleteSchedule},
-		{"POST", "/v1/tokens", nil, s.handleToken},
-		{"POST", "/v1/agents/{name}/certificate", nil, s.handleIssue},
-		{"POST", "/v1/agents/{name}/revoke", nil, s.handleRevoke},
-		{"DELETE", "/v1/agents/{name}", nil, s.handleForget},
-		{"POST", "/v1/agents/{name}/run", nil, s.handleRun(runMax)},
-		{"POST", "/v1/agents/{name}/reload", nil, s.handleReload},
-	}
+// Backend is what the API asks of a helen beyond its store: the lists it
+// keeps in memory (statuses, schedules) and what it does. *Server is the
+// backend of a running helen; offlineBackend is that of the helen
+// commands run while none runs, which serve the API to themselves over
+// its data directory, so that they print the same either way.
+type Backend interface {
+	// Statuses returns the status list, worst first (Server.Statuses).
+	Statuses(unfold bool) []monitor.StatusView
+	// Schedules returns the schedules, by name.
+	Schedules() []state.Schedule
+	// AddSchedule checks a schedule an operator asks for (checkRequest),
+	// stores it, replacing the one of its name, and runs it.
+	AddSchedule(sch state.Schedule) (state.Schedule, error)
+	DeleteSchedule(name string) error
+	Token(req tokenRequest) (tokenResponse, error)
+	Issue(name string) (issueResponse, error)
+	Revoke(name string) error
+	Forget(name string) error
+	Run(ctx context.Context, agent, check string, args []byte, timeout time.Duration) (result.Doc, error)
+	Reload(ctx context.Context, name string) error
 }
 
-// apiHandler is the API of the operators' port, whose runs take at most
-// opsRunTimeoutMax.
-func (s *Server) apiHandler() http.Handler { return s.api(opsRunTimeoutMax) }
+// api serves the API: the lists that come from the store, the rest from
+// the backend. What no endpoint serves is a JSON 404, under /v1/ and
+// beside it (on the admin socket, which serves the API alone).
+type api struct {
+	store   state.Store
+	backend Backend
+	runMax  time.Duration // the longest run it asks for; 0: any
+	mux     *http.ServeMux
+}
 
-// adminHandler is the API of the admin socket.
-func (s *Server) adminHandler() http.Handler { return s.api(0) }
-
-// api serves the API, its runs taking at most runMax (0: as long as
-// asked). What no endpoint serves is a JSON 404, on the admin socket as
-// under /v1/.
-func (s *Server) api(runMax time.Duration) http.Handler {
-	mux := http.NewServeMux()
-	for _, rt := range s.apiRoutes(runMax) {
-		mux.HandleFunc(rt.method+" "+rt.path, onlyParams(rt))
+// newAPI returns the API over store and backend, whose runs take at most
+// runMax (0: as long as asked).
+func newAPI(store state.Store, backend Backend, runMax time.Duration) *api {
+	a := &api{store: store, backend: backend, runMax: runMax, mux: http.NewServeMux()}
+	for _, rt := range a.routes() {
+		a.mux.HandleFunc(rt.method+" "+rt.path, onlyParams(rt))
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
 	})
-	return mux
+	return a
+}
+
+func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+// routes returns the endpoints of the API.
+func (a *api) routes() []apiRoute {
+	return []apiRoute{
+		{"GET", "/v1/agents", pageParams, a.handleAgents},
+		{"GET", "/v1/status", append([]string{"all"}, pageParams...), a.handleStatus},
+		{"GET", "/v1/history", historyParams, a.handleHistory},
+		{"GET", "/v1/events", timeParams, a.handleEvents},
+		{"GET", "/v1/schedules", pageParams, a.handleSchedules},
+		{"POST", "/v1/schedules", nil, a.handlePutSchedule},
+		{"GET", "/v1/schedules/{name}", nil, a.handleGetSchedule},
+		{"DELETE", "/v1/schedules/{name}", nil, a.handleDeleteSchedule},
+		{"POST", "/v1/tokens", nil, a.handleToken},
+		{"POST", "/v1/agents/{name}/certificate", nil, a.handleIssue},
+		{"POST", "/v1/agents/{name}/revoke", nil, a.handleRevoke},
+		{"DELETE", "/v1/agents/{name}", nil, a.handleForget},
+		{"POST", "/v1/agents/{name}/run", nil, a.handleRun},
+		{"POST", "/v1/agents/{name}/reload", nil, a.handleReload},
+	}
 }
 
 // onlyParams refuses a request to rt with a query parameter it does not

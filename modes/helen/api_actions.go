@@ -24,8 +24,8 @@ import (
 // admin socket has no such bound.
 const opsRunTimeoutMax = opsWriteTimeout - 10*time.Second
 
-func (s *Server) handleGetSchedule(w http.ResponseWriter, r *http.Request) {
-	sch, err := s.db.Schedule(r.PathValue("name"))
+func (a *api) handleGetSchedule(w http.ResponseWriter, r *http.Request) {
+	sch, err := a.store.Schedule(r.PathValue("name"))
 	if errors.Is(err, state.ErrNotFound) {
 		httpError(w, http.StatusNotFound, "%v: %s", monitor.ErrNoSchedule, r.PathValue("name"))
 		return
@@ -37,12 +37,12 @@ func (s *Server) handleGetSchedule(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, viewOf(sch))
 }
 
-func (s *Server) handlePutSchedule(w http.ResponseWriter, r *http.Request) {
+func (a *api) handlePutSchedule(w http.ResponseWriter, r *http.Request) {
 	var v ScheduleView
 	if !decode(w, r, &v) {
 		return
 	}
-	sch, err := s.putRequest(v.schedule())
+	sch, err := a.backend.AddSchedule(v.schedule())
 	if err != nil {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
@@ -50,9 +50,9 @@ func (s *Server) handlePutSchedule(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, viewOf(sch))
 }
 
-func (s *Server) handleDeleteSchedule(w http.ResponseWriter, r *http.Request) {
+func (a *api) handleDeleteSchedule(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	err := s.DeleteSchedule(name)
+	err := a.backend.DeleteSchedule(name)
 	switch {
 	case errors.Is(err, monitor.ErrNoSchedule):
 		httpError(w, http.StatusNotFound, "%v", err)
@@ -63,12 +63,12 @@ func (s *Server) handleDeleteSchedule(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+func (a *api) handleToken(w http.ResponseWriter, r *http.Request) {
 	var req tokenRequest
 	if !decode(w, r, &req) {
 		return
 	}
-	resp, err := newToken(s.db, req, s.joiner())
+	resp, err := a.backend.Token(req)
 	if err != nil {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
@@ -76,67 +76,64 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func (s *Server) handleIssue(w http.ResponseWriter, r *http.Request) {
+func (a *api) handleIssue(w http.ResponseWriter, r *http.Request) {
 	if !noBody(w, r) {
 		return
 	}
-	resp, err := issue(s.ca, s.db, r.PathValue("name"))
+	resp, err := a.backend.Issue(r.PathValue("name"))
 	if err != nil {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	s.hub.CertReplaced(resp.Name, resp.fingerprint)
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
+func (a *api) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	if !noBody(w, r) {
 		return
 	}
 	name := r.PathValue("name")
-	if err := s.Revoke(name); err != nil {
+	if err := a.backend.Revoke(name); err != nil {
 		httpError(w, actionStatus(err), "%v", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"revoked": name})
 }
 
-func (s *Server) handleForget(w http.ResponseWriter, r *http.Request) {
+func (a *api) handleForget(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	if err := s.Forget(name); err != nil {
+	if err := a.backend.Forget(name); err != nil {
 		httpError(w, actionStatus(err), "%v", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"forgotten": name})
 }
 
-// handleRun runs a check on an agent, for at most max (0: as long as
-// asked).
-func (s *Server) handleRun(max time.Duration) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		var req runRequest
-		if !decode(w, r, &req) {
-			return
-		}
-		if timeout := time.Duration(req.Timeout); max > 0 && timeout > max {
-			httpError(w, http.StatusBadRequest, "timeout %v: runs here take at most %v (helen run on the admin socket takes longer ones)", timeout, max)
-			return
-		}
-		doc, err := s.Run(r.Context(), r.PathValue("name"), req.Check, req.Args, time.Duration(req.Timeout))
-		if err != nil {
-			httpError(w, actionStatus(err), "%v", err)
-			return
-		}
-		writeJSON(w, http.StatusOK, doc)
+// handleRun runs a check on an agent, for at most a.runMax.
+func (a *api) handleRun(w http.ResponseWriter, r *http.Request) {
+	var req runRequest
+	if !decode(w, r, &req) {
+		return
 	}
+	timeout := time.Duration(req.Timeout)
+	if a.runMax > 0 && timeout > a.runMax {
+		httpError(w, http.StatusBadRequest, "timeout %v: runs here take at most %v (helen run on the admin socket takes longer ones)", timeout, a.runMax)
+		return
+	}
+	doc, err := a.backend.Run(r.Context(), r.PathValue("name"), req.Check, req.Args, timeout)
+	if err != nil {
+		httpError(w, actionStatus(err), "%v", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, doc)
 }
 
-func (s *Server) handleReload(w http.ResponseWriter, r *http.Request) {
+func (a *api) handleReload(w http.ResponseWriter, r *http.Request) {
 	if !noBody(w, r) {
 		return
 	}
 	name := r.PathValue("name")
-	if err := s.Reload(r.Context(), name); err != nil {
+	if err := a.backend.Reload(r.Context(), name); err != nil {
 		httpError(w, actionStatus(err), "%v", err)
 		return
 	}

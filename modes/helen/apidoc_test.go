@@ -239,7 +239,7 @@ func short(v any) string {
 func TestAPIDocTables(t *testing.T) {
 	d := parseAPIDoc(t)
 	var routes, described []string
-	for _, rt := range (&Server{}).apiRoutes(0) {
+	for _, rt := range (&api{}).routes() {
 		p := slices.Clone(rt.params)
 		sort.Strings(p)
 		routes = append(routes, fmt.Sprintf("%s %s %v", rt.method, rt.path, p))

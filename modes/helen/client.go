@@ -71,6 +71,65 @@ func agentPath(name, rest string) (string, error) {
 
 func (a *adminClient) close() { a.hc.CloseIdleConnections() }
 
+// inProcess returns a client of the API h serves in this process: the
+// helen commands' own, when no helen runs.
+func inProcess(h http.Handler) *adminClient {
+	return &adminClient{hc: newClient(handlerTransport{h})}
+}
+
+// handlerTransport is a RoundTripper that has a handler serve each
+// request, in the caller's goroutine and with its context, as an
+// http.Server would. It keeps at most maxAdminReply and one byte of an
+// answer: the client refuses a longer one, as it refuses one from the
+// socket, and the handler's writes past it fail.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	// The request as a server reads it: a body always there, the URI
+	// it was sent with.
+	r := req.Clone(req.Context())
+	if r.Body == nil {
+		r.Body = http.NoBody
+	}
+	r.RequestURI = req.URL.RequestURI()
+	w := &replyWriter{header: http.Header{}, max: maxAdminReply + 1}
+	t.h.ServeHTTP(w, r)
+	r.Body.Close()
+	w.WriteHeader(http.StatusOK) // for a handler that wrote nothing
+	return &http.Response{
+		Status:     fmt.Sprintf("%d %s", w.code, http.StatusText(w.code)),
+		StatusCode: w.code, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: w.sent, ContentLength: int64(w.body.Len()),
+		Body: io.NopCloser(&w.body), Request: req,
+	}, nil
+}
+
+// replyWriter is the ResponseWriter of handlerTransport: the header as
+// it was when the status was written, and up to max bytes of the body.
+type replyWriter struct {
+	header, sent http.Header
+	code         int
+	body         bytes.Buffer
+	max          int
+}
+
+func (w *replyWriter) Header() http.Header { return w.header }
+
+func (w *replyWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code, w.sent = code, w.header.Clone()
+	}
+}
+
+func (w *replyWriter) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	if room := w.max - w.body.Len(); len(p) > room {
+		w.body.Write(p[:room])
+		return room, errReplyTooLarge
+	}
+	return w.body.Write(p)
+}
+
 // maxAdminReply is the most a helen command reads of one reply from the
 // admin socket; a longer one is an error, never a cut body decoded. Every
 // reply of helen fits: lists come in pages (page.go), and results are

@@ -32,26 +32,29 @@ func openOffline(dataDir string, checkTimeout time.Duration) (*state.DB, error) 
 	return openStore(dataDir, state.Options{CheckTimeout: checkTimeout, Existing: true})
 }
 
-// withHelen runs online against a running helen, or offline (when not nil)
-// against the data directory when none runs. A directory that is no
-// helen's is a usage error, online or offline.
-func withHelen(c *cli.Context, online func(*adminClient) error, offline func(db *state.DB) error) error {
+// withHelen calls f with a client of the API of the helen of --data: its
+// admin socket when it runs. When none runs and offline is true (the
+// command can work without one), the API is served in this process over
+// the data directory, opened here: the command sends the same requests
+// and gets the same answers from the same handler either way. A
+// directory that is no helen's is a usage error, online or offline.
+func withHelen(c *cli.Context, offline bool, f func(*adminClient) error) error {
 	dir := c.String("data")
-	a, err := dialAdmin(dir)
-	if err == nil {
+	a, notRunning := dialAdmin(dir)
+	if notRunning == nil {
 		defer a.close()
-		return online(a)
+		return f(a)
 	}
-	if !errors.Is(err, errNotRunning) {
-		return err
+	if !errors.Is(notRunning, errNotRunning) {
+		return notRunning
 	}
 	if derr := checkDataDir(dir); errors.Is(derr, errNotHelenDir) {
 		return setup.Usagef(c, "%v", derr)
 	} else if derr != nil {
 		return derr
 	}
-	if offline == nil {
-		return err
+	if !offline {
+		return notRunning
 	}
 	db, err := openOffline(dir, c.Duration("db-check-timeout"))
 	if err != nil {
@@ -65,7 +68,11 @@ func withHelen(c *cli.Context, online func(*adminClient) error, offline func(db 
 		}
 		fmt.Fprintln(c.App.ErrWriter, line)
 	}
-	return offline(db)
+	b, err := newOfflineBackend(db, dir, c.String("checks"), notRunning)
+	if err != nil {
+		return err
+	}
+	return f(inProcess(newAPI(db, b, 0)))
 }
 
 // printJSON prints v as indented JSON, with the characters that could
@@ -96,15 +103,8 @@ func tokenCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			req := tokenRequest{Uses: c.Int("uses"), TTL: Duration(c.Duration("ttl")), Agent: c.String("agent")}
 			var resp tokenResponse
-			err := withHelen(c, func(a *adminClient) error {
+			err := withHelen(c, true, func(a *adminClient) error {
 				return a.do(c.Context, http.MethodPost, "/v1/tokens", req, &resp)
-			}, func(db *state.DB) error {
-				join, err := offlineJoiner(c.String("data"))
-				if err != nil {
-					return err
-				}
-				resp, err = newToken(db, req, join)
-				return err
 			})
 			if err != nil {
 				return err
@@ -138,19 +138,12 @@ func issueCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			name := c.Args().First()
 			var resp issueResponse
-			err := withHelen(c, func(a *adminClient) error {
+			err := withHelen(c, true, func(a *adminClient) error {
 				path, err := agentPath(name, "/certificate")
 				if err != nil {
 					return err
 				}
 				return a.do(c.Context, http.MethodPost, path, nil, &resp)
-			}, func(db *state.DB) error {
-				ca, err := pki.LoadCA(c.String("data"))
-				if err != nil {
-					return err
-				}
-				resp, err = issue(ca, db, name)
-				return err
 			})
 			if err != nil {
 				return err
@@ -183,13 +176,9 @@ func agentsCommand() *cli.Command {
 		Flags: []cli.Flag{dataFlag(), dbCheckFlag(), jsonFlag()},
 		Action: func(c *cli.Context) error {
 			var views []AgentView
-			err := withHelen(c, func(a *adminClient) error {
+			err := withHelen(c, true, func(a *adminClient) error {
 				pages, err := listPages[AgentView](c.Context, a, "/v1/agents", 0)
 				views = firstOf(pages, 0)
-				return err
-			}, func(db *state.DB) error {
-				var err error
-				views, err = agentViews(db)
 				return err
 			})
 			if err != nil {
@@ -223,14 +212,14 @@ func revokeCommand() *cli.Command {
 		Flags:     []cli.Flag{dataFlag(), dbCheckFlag()},
 		Action: func(c *cli.Context) error {
 			name := c.Args().First()
-			err := withHelen(c, func(a *adminClient) error {
+			err := withHelen(c, true, func(a *adminClient) error {
 				path, err := agentPath(name, "/revoke")
 				if err != nil {
 					return err
 				}
 				var out map[string]string
 				return a.do(c.Context, http.MethodPost, path, nil, &out)
-			}, func(db *state.DB) error { return revoke(db, name) })
+			})
 			if err != nil {
 				return err
 			}
@@ -265,13 +254,13 @@ func runCommand() *cli.Command {
 			var doc result.Doc
 			ctx, cancel := context.WithTimeout(c.Context, timeout+10*time.Second)
 			defer cancel()
-			err := withHelen(c, func(a *adminClient) error {
+			err := withHelen(c, false, func(a *adminClient) error {
 				path, err := agentPath(agent, "/run")
 				if err != nil {
 					return err
 				}
 				return a.do(ctx, http.MethodPost, path, req, &doc)
-			}, nil)
+			})
 			if err != nil {
 				doc = result.Unknownf("%v", err)
 			}
@@ -305,17 +294,13 @@ func historyCommand() *cli.Command {
 				limit = defaultHistoryLimit
 			}
 			var rs []state.Result
-			err := withHelen(c, func(a *adminClient) error {
+			err := withHelen(c, true, func(a *adminClient) error {
 				q := url.Values{"agent": {agent}}
 				if name != "" {
 					q.Set("name", name)
 				}
 				pages, err := listPages[state.Result](c.Context, a, "/v1/history?"+q.Encode(), limit)
 				rs = firstOf(pages, limit)
-				return err
-			}, func(db *state.DB) error {
-				var err error
-				rs, err = history(db, agent, name, limit)
 				return err
 			})
 			if err != nil {

@@ -10,7 +10,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/equus-monitoring/equus/internal/tty"
-	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/modes/setup"
 	"github.com/equus-monitoring/equus/state"
 )
@@ -38,7 +37,7 @@ func eventsCommand() *cli.Command {
 				return setup.Usagef(c, "--limit %d: want 1 to %d", limit, maxEventsLimit)
 			}
 			var evs []state.Event
-			err := withHelen(c, func(a *adminClient) error {
+			err := withHelen(c, true, func(a *adminClient) error {
 				q := url.Values{"since": {since.Format(time.RFC3339Nano)}}
 				pages, err := listPages[state.Event](c.Context, a, "/v1/events?"+q.Encode(), limit)
 				// Pages go back in time, each oldest first: the newest
@@ -47,10 +46,6 @@ func eventsCommand() *cli.Command {
 				slices.Reverse(pages)
 				evs = slices.Concat(pages...)
 				evs = evs[max(0, len(evs)-limit):]
-				return err
-			}, func(db *state.DB) error {
-				var err error
-				evs, err = monitor.StoredEvents(db, since, limit)
 				return err
 			})
 			if err != nil {

@@ -5,8 +5,6 @@ import (
 	"net/http"
 
 	"github.com/urfave/cli/v2"
-
-	"github.com/equus-monitoring/equus/state"
 )
 
 func forgetCommand() *cli.Command {
@@ -21,14 +19,14 @@ func forgetCommand() *cli.Command {
 				return cli.Exit("usage: equus helen forget NAME", 2)
 			}
 			name := c.Args().First()
-			err := withHelen(c, func(a *adminClient) error {
+			err := withHelen(c, true, func(a *adminClient) error {
 				path, err := agentPath(name, "")
 				if err != nil {
 					return err
 				}
 				var out map[string]string
 				return a.do(c.Context, http.MethodDelete, path, nil, &out)
-			}, func(db *state.DB) error { return forget(db, name) })
+			})
 			if err != nil {
 				return err
 			}

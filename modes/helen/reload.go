@@ -19,14 +19,14 @@ func reloadCommand() *cli.Command {
 			name := c.Args().First()
 			ctx, cancel := context.WithTimeout(c.Context, 30*time.Second)
 			defer cancel()
-			err := withHelen(c, func(a *adminClient) error {
+			err := withHelen(c, false, func(a *adminClient) error {
 				path, err := agentPath(name, "/reload")
 				if err != nil {
 					return err
 				}
 				var out map[string]string
 				return a.do(ctx, http.MethodPost, path, nil, &out)
-			}, nil)
+			})
 			if err != nil {
 				return err
 			}

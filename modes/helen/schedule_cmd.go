@@ -2,7 +2,6 @@ package helen
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -14,7 +13,6 @@ import (
 	"github.com/equus-monitoring/equus/internal/tty"
 	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/modes/setup"
-	"github.com/equus-monitoring/equus/state"
 )
 
 func scheduleCommand() *cli.Command {
@@ -65,21 +63,8 @@ func scheduleAddCommand() *cli.Command {
 				return setup.Usagef(c, "%v", err)
 			}
 			var out ScheduleView
-			err := withHelen(c, func(a *adminClient) error {
+			err := withHelen(c, true, func(a *adminClient) error {
 				return a.do(c.Context, http.MethodPost, "/v1/schedules", v, &out)
-			}, func(db *state.DB) error {
-				checks, err := knownChecks(c.String("checks"))
-				if err != nil {
-					return err
-				}
-				if err := checkRequest(&sch, checks); errors.Is(err, errNoCheck) && c.String("checks") == "" {
-					return fmt.Errorf("%w; helen is not running, so its check bundle is not known here: give --checks DIR, the bundle helen serve serves", err)
-				} else if err != nil {
-					return err
-				}
-				sch, err = monitor.PutSchedule(db, sch, time.Now())
-				out = viewOf(sch)
-				return err
 			})
 			if err != nil {
 				return err
@@ -101,13 +86,9 @@ func scheduleListCommand() *cli.Command {
 		Flags:   []cli.Flag{dataFlag(), dbCheckFlag(), jsonFlag()},
 		Action: func(c *cli.Context) error {
 			var views []ScheduleView
-			err := withHelen(c, func(a *adminClient) error {
+			err := withHelen(c, true, func(a *adminClient) error {
 				pages, err := listPages[ScheduleView](c.Context, a, "/v1/schedules", 0)
 				views = firstOf(pages, 0)
-				return err
-			}, func(db *state.DB) error {
-				ss, err := monitor.StoredSchedules(db)
-				views = viewsOf(ss)
 				return err
 			})
 			if err != nil {
@@ -138,10 +119,10 @@ func scheduleRmCommand() *cli.Command {
 		Flags:     []cli.Flag{dataFlag(), dbCheckFlag()},
 		Action: func(c *cli.Context) error {
 			name := c.Args().First()
-			err := withHelen(c, func(a *adminClient) error {
+			err := withHelen(c, true, func(a *adminClient) error {
 				var out map[string]string
 				return a.do(c.Context, http.MethodDelete, "/v1/schedules/"+url.PathEscape(name), nil, &out)
-			}, func(db *state.DB) error { return monitor.DeleteSchedule(db, name) })
+			})
 			if err != nil {
 				return err
 			}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/equus-monitoring/equus/internal/tty"
 	"github.com/equus-monitoring/equus/modes/helen/monitor"
-	"github.com/equus-monitoring/equus/state"
 )
 
 func statusCommand() *cli.Command {
@@ -25,17 +24,13 @@ func statusCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			unfold := c.Bool("all")
 			var views []monitor.StatusView
-			err := withHelen(c, func(a *adminClient) error {
+			err := withHelen(c, true, func(a *adminClient) error {
 				path := "/v1/status"
 				if unfold {
 					path += "?all=true"
 				}
 				pages, err := listPages[monitor.StatusView](c.Context, a, path, 0)
 				views = firstOf(pages, 0)
-				return err
-			}, func(db *state.DB) error {
-				var err error
-				views, err = monitor.StoredStatuses(db, unfold)
 				return err
 			})
 			if err != nil {
