@@ -229,7 +229,3 @@ func revokeWith(db state.Store, ev state.Event) error {
 func revokeEvent(name, from string, now time.Time) state.Event {
 	return state.Event{Time: now, Agent: name, From: from, To: "revoked", Message: "agent revoked: refused from now on"}
 }
-
-// defaultHistoryLimit is how many results helen history prints unless
-// told.
-const defaultHistoryLimit = 20

@@ -55,18 +55,23 @@ func newClient(tr http.RoundTripper) *http.Client {
 
 // agentPath is the path of the API of the agent name, followed by rest
 // ("/revoke"). An empty name, which no path can hold, is refused as helen
-// refuses a bad name; a name starting with a dot has it escaped, so that
-// "." and ".." reach helen (which refuses them) and are not cleaned out
-// of the path.
+// refuses a bad name.
 func agentPath(name, rest string) (string, error) {
 	if name == "" {
 		return "", agentname.Check(name)
 	}
+	return "/v1/agents/" + pathSegment(name) + rest, nil
+}
+
+// pathSegment is name escaped as a segment of a path, a leading dot too:
+// "." and ".." reach helen as names (which it refuses) rather than being
+// cleaned out of the path.
+func pathSegment(name string) string {
 	seg := url.PathEscape(name)
 	if strings.HasPrefix(seg, ".") {
 		seg = "%2E" + seg[1:]
 	}
-	return "/v1/agents/" + seg + rest, nil
+	return seg
 }
 
 func (a *adminClient) close() { a.hc.CloseIdleConnections() }
