@@ -15,9 +15,9 @@ import (
 	"github.com/equus-monitoring/equus/state"
 )
 
-// The admin socket serves the helen commands (token, issue, agents, revoke,
-// run, history) as JSON over HTTP on a unix socket that only helen's user
-// can open: the socket is 0600 in a 0700 data directory.
+// The admin socket serves the API (api.go) to the helen commands, without
+// the admin token: only helen's user can open it, the socket being 0600
+// in a 0700 data directory.
 
 // listenAdmin listens on the unix socket at path, replacing a stale one.
 func listenAdmin(path string) (net.Listener, error) {
@@ -37,10 +37,11 @@ func listenAdmin(path string) (net.Listener, error) {
 	return ln, nil
 }
 
+// tokenRequest is the body of POST /v1/tokens.
 type tokenRequest struct {
-	Uses  int           `json:"uses"`
-	TTL   time.Duration `json:"ttl"`
-	Agent string        `json:"agent,omitempty"` // the one agent it enrolls
+	Uses  int      `json:"uses"`
+	TTL   Duration `json:"ttl"`
+	Agent string   `json:"agent,omitempty"` // the one agent it enrolls
 }
 
 type tokenResponse struct {
@@ -66,11 +67,11 @@ type issueResponse struct {
 	fingerprint string // of Cert, where issue recorded it
 }
 
+// runRequest is the body of POST /v1/agents/{name}/run.
 type runRequest struct {
-	Agent   string          `json:"agent"`
 	Check   string          `json:"check"`
 	Args    json.RawMessage `json:"args,omitempty"`
-	Timeout time.Duration   `json:"timeout"`
+	Timeout Duration        `json:"timeout,omitempty"`
 }
 
 // AgentView is an agent as the API and the helen commands show it.
@@ -79,112 +80,40 @@ type AgentView struct {
 	Revoked bool `json:"revoked"`
 }
 
-func (s *Server) adminHandler() http.Handler {
-	mux := http.NewServeMux()
-	// The operators' API, which the socket's mode guards here.
-	mux.Handle("/v1/", s.apiHandler())
-	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
-		var req tokenRequest
-		if !decode(w, r, &req) {
-			return
-		}
-		resp, err := newToken(s.db, req, s.joiner())
-		if err != nil {
-			httpError(w, http.StatusBadRequest, "%v", err)
-			return
-		}
-		writeJSON(w, http.StatusOK, resp)
-	})
-	mux.HandleFunc("POST /issue", func(w http.ResponseWriter, r *http.Request) {
-		var req struct{ Name string }
-		if !decode(w, r, &req) {
-			return
-		}
-		resp, err := issue(s.ca, s.db, req.Name)
-		if err != nil {
-			httpError(w, http.StatusBadRequest, "%v", err)
-			return
-		}
-		s.hub.CertReplaced(resp.Name, resp.fingerprint)
-		writeJSON(w, http.StatusOK, resp)
-	})
-	// The lists of earlier helen commands, the same as /v1/agents and
-	// /v1/history and paged like them.
-	mux.HandleFunc("GET /agents", onlyParams(apiRoute{"GET", "/agents", pageParams, s.handleAgents}))
-	mux.HandleFunc("GET /history", onlyParams(apiRoute{"GET", "/history", historyParams, s.handleHistory}))
-	mux.HandleFunc("POST /revoke", func(w http.ResponseWriter, r *http.Request) {
-		var req struct{ Name string }
-		if !decode(w, r, &req) {
-			return
-		}
-		if err := s.Revoke(req.Name); err != nil {
-			code := http.StatusBadRequest
-			if errors.Is(err, ErrNoAgent) {
-				code = http.StatusNotFound
-			}
-			httpError(w, code, "%v", err)
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]string{"revoked": req.Name})
-	})
-	mux.HandleFunc("POST /forget", func(w http.ResponseWriter, r *http.Request) {
-		var req struct{ Name string }
-		if !decode(w, r, &req) {
-			return
-		}
-		err := s.Forget(req.Name)
-		switch {
-		case errors.Is(err, ErrUnknownAgent):
-			httpError(w, http.StatusNotFound, "%v", err)
-		case errors.Is(err, ErrConnected):
-			httpError(w, http.StatusConflict, "%v", err)
-		case err != nil:
-			httpError(w, http.StatusBadRequest, "%v", err)
-		default:
-			writeJSON(w, http.StatusOK, map[string]string{"forgotten": req.Name})
-		}
-	})
-	mux.HandleFunc("POST /run", func(w http.ResponseWriter, r *http.Request) {
-		var req runRequest
-		if !decode(w, r, &req) {
-			return
-		}
-		doc, err := s.Run(r.Context(), req.Agent, req.Check, req.Args, req.Timeout)
-		if err != nil {
-			code := http.StatusBadRequest
-			if errors.Is(err, ErrNotConnected) {
-				code = http.StatusNotFound
-			}
-			httpError(w, code, "%v", err)
-			return
-		}
-		writeJSON(w, http.StatusOK, doc)
-	})
-	mux.HandleFunc("POST /reload", s.handleReload)
-	return mux
+var _ Backend = (*Server)(nil)
+
+// apiHandler is the API of the operators' port, whose runs take at most
+// opsRunTimeoutMax.
+func (s *Server) apiHandler() http.Handler { return newAPI(s.DB(), s, opsRunTimeoutMax) }
+
+// adminHandler is the API of the admin socket.
+func (s *Server) adminHandler() http.Handler { return newAPI(s.DB(), s, 0) }
+
+// Token makes an enrollment token, and the join command that uses it.
+func (s *Server) Token(req tokenRequest) (tokenResponse, error) {
+	return newToken(s.db, req, s.joiner())
 }
 
-// maxRequestBody bounds the body of a request to the admin socket or the
-// API: room for a schedule's args of a whole blob.
-const maxRequestBody = 2 << 20
-
-func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody)).Decode(v); err != nil {
-		httpError(w, http.StatusBadRequest, "bad request: %v", err)
-		return false
+// Issue issues an agent a certificate, its only one from now on: a
+// connection with another is closed.
+func (s *Server) Issue(name string) (issueResponse, error) {
+	resp, err := issue(s.ca, s.db, name)
+	if err != nil {
+		return resp, err
 	}
-	return true
+	s.hub.CertReplaced(resp.Name, resp.fingerprint)
+	return resp, nil
 }
 
-// The functions below serve both the admin socket and the commands run
+// The functions below serve both a running helen and the commands run
 // offline, with the data directory opened by the command itself.
 
-func newToken(db *state.DB, req tokenRequest, join joiner) (tokenResponse, error) {
+func newToken(db state.Store, req tokenRequest, join joiner) (tokenResponse, error) {
 	if req.Uses < 1 {
 		return tokenResponse{}, fmt.Errorf("--uses must be at least 1, not %d", req.Uses)
 	}
 	if req.TTL <= 0 {
-		return tokenResponse{}, fmt.Errorf("--ttl must be positive, not %s", req.TTL)
+		return tokenResponse{}, fmt.Errorf("--ttl must be positive, not %s", time.Duration(req.TTL))
 	}
 	if req.Agent != "" {
 		if err := agentname.Check(req.Agent); err != nil {
@@ -196,7 +125,7 @@ func newToken(db *state.DB, req tokenRequest, join joiner) (tokenResponse, error
 			return tokenResponse{}, fmt.Errorf("agent %s is revoked: no token can enroll it", req.Agent)
 		}
 	}
-	secret, t, err := db.CreateToken(state.TokenSpec{Uses: req.Uses, TTL: req.TTL, Agent: req.Agent}, time.Now())
+	secret, t, err := db.CreateToken(state.TokenSpec{Uses: req.Uses, TTL: time.Duration(req.TTL), Agent: req.Agent}, time.Now())
 	if err != nil {
 		return tokenResponse{}, err
 	}
@@ -216,38 +145,33 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-func issue(ca *pki.CA, db *state.DB, name string) (issueResponse, error) {
+func issue(ca *pki.CA, db state.Store, name string) (issueResponse, error) {
 	if err := agentname.Check(name); err != nil {
 		return issueResponse{}, err
 	}
-	if db != nil {
-		if revoked, err := db.Revoked(name); err != nil {
-			return issueResponse{}, err
-		} else if revoked {
-			return issueResponse{}, fmt.Errorf("agent %s is revoked", name)
-		}
+	if revoked, err := db.Revoked(name); err != nil {
+		return issueResponse{}, err
+	} else if revoked {
+		return issueResponse{}, fmt.Errorf("agent %s is revoked", name)
 	}
 	now := time.Now()
-	var fp string
 	certPEM, keyPEM, err := ca.IssueClient(name, now)
 	if err != nil {
 		return issueResponse{}, err
 	}
-	if db != nil {
-		// The new certificate is the agent's only one from now on.
-		certs, err := pki.ParseCertsPEM(certPEM)
-		if err != nil || len(certs) == 0 {
-			return issueResponse{}, fmt.Errorf("issue %s: %v", name, err)
-		}
-		fp = pki.Fingerprint(certs[0])
-		if err := db.PinCert(name, fp, now); err != nil {
-			return issueResponse{}, err
-		}
+	// The new certificate is the agent's only one from now on.
+	certs, err := pki.ParseCertsPEM(certPEM)
+	if err != nil || len(certs) == 0 {
+		return issueResponse{}, fmt.Errorf("issue %s: %v", name, err)
+	}
+	fp := pki.Fingerprint(certs[0])
+	if err := db.PinCert(name, fp, now); err != nil {
+		return issueResponse{}, err
 	}
 	return issueResponse{Name: name, CA: string(ca.CertPEM), Cert: string(certPEM), Key: string(keyPEM), fingerprint: fp}, nil
 }
 
-func agentViews(db *state.DB) ([]AgentView, error) {
+func agentViews(db state.Store) ([]AgentView, error) {
 	agents, err := db.Agents()
 	if err != nil {
 		return nil, err
@@ -256,7 +180,7 @@ func agentViews(db *state.DB) ([]AgentView, error) {
 }
 
 // viewAgents returns the views of agents, saying which are revoked.
-func viewAgents(db *state.DB, agents []state.Agent) ([]AgentView, error) {
+func viewAgents(db state.Store, agents []state.Agent) ([]AgentView, error) {
 	views := make([]AgentView, 0, len(agents))
 	for _, a := range agents {
 		revoked, err := db.Revoked(a.Name)
@@ -275,13 +199,13 @@ var ErrNoAgent = errors.New("helen: no such agent")
 // agent helen knows: one enrolled, issued a certificate or seen, or
 // revoked already. A name it never knew is refused, most
 // likely a typo, which would otherwise print "revoked" and refuse nothing.
-func revoke(db *state.DB, name string) error {
+func revoke(db state.Store, name string) error {
 	return revokeWith(db, revokeEvent(name, "down", time.Now()))
 }
 
 // revokeWith revokes the agent of ev, storing ev unless the agent was
 // revoked already.
-func revokeWith(db *state.DB, ev state.Event) error {
+func revokeWith(db state.Store, ev state.Event) error {
 	if err := agentname.Check(ev.Agent); err != nil {
 		return err
 	}
@@ -304,24 +228,4 @@ func revokeWith(db *state.DB, ev state.Event) error {
 // down.
 func revokeEvent(name, from string, now time.Time) state.Event {
 	return state.Event{Time: now, Agent: name, From: from, To: "revoked", Message: "agent revoked: refused from now on"}
-}
-
-// defaultHistoryLimit is how many results helen history prints unless
-// told.
-const defaultHistoryLimit = 20
-
-// history returns the newest results of an agent whose check or schedule
-// is name ("" for every result).
-func history(db *state.DB, agent, name string, limit int) ([]state.Result, error) {
-	if agent == "" {
-		return nil, errors.New("history needs an agent")
-	}
-	if limit <= 0 {
-		limit = defaultHistoryLimit
-	}
-	rs, _, err := db.HistoryPage(agent, state.Filter{Name: name}, state.Query{Limit: limit})
-	if rs == nil {
-		rs = []state.Result{}
-	}
-	return rs, err
 }

@@ -46,9 +46,21 @@ func TestAdminSocket(t *testing.T) {
 		t.Errorf("admin socket mode %v, want a socket of mode 0600", fi.Mode())
 	}
 
+	t.Run("only-the-api", func(t *testing.T) {
+		// The endpoints the socket served beside the API are gone: a
+		// command of an earlier version says so.
+		for _, path := range []string{"/token", "/issue", "/agents", "/history", "/revoke", "/forget", "/run", "/reload"} {
+			var out map[string]any
+			err := ac.do(ctx, http.MethodPost, path, map[string]string{"name": "web-1"}, &out)
+			if err == nil || !strings.Contains(err.Error(), "no such endpoint: POST "+path) {
+				t.Errorf("POST %s: %v, want no such endpoint", path, err)
+			}
+		}
+	})
+
 	t.Run("token", func(t *testing.T) {
 		var tok tokenResponse
-		if err := ac.do(ctx, http.MethodPost, "/token", tokenRequest{Uses: 2, TTL: time.Hour}, &tok); err != nil {
+		if err := ac.do(ctx, http.MethodPost, "/v1/tokens", tokenRequest{Uses: 2, TTL: Duration(time.Hour)}, &tok); err != nil {
 			t.Fatal(err)
 		}
 		if tok.Token == "" || tok.Uses != 2 || !strings.Contains(tok.Join, "--token "+tok.Token) ||
@@ -65,8 +77,8 @@ func TestAdminSocket(t *testing.T) {
 				t.Fatalf("enroll %s with the token: %d", name, code)
 			}
 		}
-		for _, req := range []tokenRequest{{Uses: 0, TTL: time.Hour}, {Uses: 1, TTL: 0}} {
-			if err := ac.do(ctx, http.MethodPost, "/token", req, &tok); err == nil {
+		for _, req := range []tokenRequest{{Uses: 0, TTL: Duration(time.Hour)}, {Uses: 1, TTL: 0}} {
+			if err := ac.do(ctx, http.MethodPost, "/v1/tokens", req, &tok); err == nil {
 				t.Errorf("token %+v: no error", req)
 			}
 		}
@@ -74,7 +86,7 @@ func TestAdminSocket(t *testing.T) {
 
 	t.Run("issue", func(t *testing.T) {
 		var iss issueResponse
-		if err := ac.do(ctx, http.MethodPost, "/issue", map[string]string{"name": "db-1"}, &iss); err != nil {
+		if err := ac.do(ctx, http.MethodPost, "/v1/agents/db-1/certificate", nil, &iss); err != nil {
 			t.Fatal(err)
 		}
 		cert, err := tls.X509KeyPair([]byte(iss.Cert), []byte(iss.Key))
@@ -86,14 +98,14 @@ func TestAdminSocket(t *testing.T) {
 		}
 		b := startAgentWith(t, h, "db-1", &cert, behavior{})
 		b.ready()
-		if err := ac.do(ctx, http.MethodPost, "/issue", map[string]string{"name": "../etc"}, &iss); err == nil {
+		if err := ac.do(ctx, http.MethodPost, "/v1/agents/..%2Fetc/certificate", nil, &iss); err == nil {
 			t.Error("issue ../etc: no error")
 		}
 	})
 
 	t.Run("agents", func(t *testing.T) {
 		var views []AgentView
-		if err := ac.do(ctx, http.MethodGet, "/agents", nil, &views); err != nil {
+		if err := ac.do(ctx, http.MethodGet, "/v1/agents", nil, &views); err != nil {
 			t.Fatal(err)
 		}
 		byName := map[string]AgentView{}
@@ -111,19 +123,20 @@ func TestAdminSocket(t *testing.T) {
 	t.Run("run", func(t *testing.T) {
 		tests := []struct {
 			name  string
+			agent string
 			req   runRequest
 			want  result.Status
 			error string
 		}{
-			{"critical", runRequest{Agent: "web-1", Check: "disk", Args: json.RawMessage(`{"status":"critical"}`), Timeout: waitFor}, result.Critical, ""},
-			{"default-timeout", runRequest{Agent: "web-1", Check: "load"}, result.OK, ""},
-			{"not-connected", runRequest{Agent: "nobody", Check: "load", Timeout: time.Second}, "", "not connected"},
-			{"bad-check", runRequest{Agent: "web-1", Check: "a b", Timeout: time.Second}, "", "bad check name"},
+			{"critical", "web-1", runRequest{Check: "disk", Args: json.RawMessage(`{"status":"critical"}`), Timeout: Duration(waitFor)}, result.Critical, ""},
+			{"default-timeout", "web-1", runRequest{Check: "load"}, result.OK, ""},
+			{"not-connected", "nobody", runRequest{Check: "load", Timeout: Duration(time.Second)}, "", "not connected"},
+			{"bad-check", "web-1", runRequest{Check: "a b", Timeout: Duration(time.Second)}, "", "bad check name"},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				var doc result.Doc
-				err := ac.do(ctx, http.MethodPost, "/run", tt.req, &doc)
+				err := ac.do(ctx, http.MethodPost, "/v1/agents/"+tt.agent+"/run", tt.req, &doc)
 				if tt.error != "" {
 					if err == nil || !strings.Contains(err.Error(), tt.error) {
 						t.Fatalf("error %v, want one saying %q", err, tt.error)
@@ -144,7 +157,7 @@ func TestAdminSocket(t *testing.T) {
 				q.Set("limit", fmt.Sprint(limit))
 			}
 			var rs []state.Result
-			err := ac.do(ctx, http.MethodGet, "/history?"+q.Encode(), nil, &rs)
+			err := ac.do(ctx, http.MethodGet, "/v1/history?"+q.Encode(), nil, &rs)
 			return rs, err
 		}
 		rs, err := history("web-1", "disk", 10)
@@ -165,7 +178,7 @@ func TestAdminSocket(t *testing.T) {
 
 	t.Run("revoke", func(t *testing.T) {
 		var out map[string]string
-		if err := ac.do(ctx, http.MethodPost, "/revoke", map[string]string{"name": "web-1"}, &out); err != nil {
+		if err := ac.do(ctx, http.MethodPost, "/v1/agents/web-1/revoke", nil, &out); err != nil {
 			t.Fatal(err)
 		}
 		ms, err := a.waitClosed()
@@ -177,7 +190,7 @@ func TestAdminSocket(t *testing.T) {
 		rc.expectClosedWith(wire.CodeNotAuthorized)
 
 		var views []AgentView
-		if err := ac.do(ctx, http.MethodGet, "/agents", nil, &views); err != nil {
+		if err := ac.do(ctx, http.MethodGet, "/v1/agents", nil, &views); err != nil {
 			t.Fatal(err)
 		}
 		for _, v := range views {
@@ -186,10 +199,10 @@ func TestAdminSocket(t *testing.T) {
 			}
 		}
 		var iss issueResponse
-		if err := ac.do(ctx, http.MethodPost, "/issue", map[string]string{"name": "web-1"}, &iss); err == nil {
+		if err := ac.do(ctx, http.MethodPost, "/v1/agents/web-1/certificate", nil, &iss); err == nil {
 			t.Error("issued a certificate for a revoked agent")
 		}
-		if err := ac.do(ctx, http.MethodPost, "/revoke", map[string]string{"name": "a b"}, &out); err == nil {
+		if err := ac.do(ctx, http.MethodPost, "/v1/agents/a%20b/revoke", nil, &out); err == nil {
 			t.Error("revoke of a bad name: no error")
 		}
 	})
@@ -215,36 +228,46 @@ func TestAdminOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	views, err := agentViews(db)
-	if err != nil || len(views) != 1 || views[0].Connected {
+	b, err := newOfflineBackend(db, h.dir, "", errNotRunning)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac := inProcess(newAPI(db, b, 0))
+	ctx := context.Background()
+	var views []AgentView
+	if err := ac.do(ctx, http.MethodGet, "/v1/agents", nil, &views); err != nil || len(views) != 1 || views[0].Connected {
 		t.Fatalf("agents offline: %v %+v", err, views)
 	}
-	rs, err := history(db, "web-1", "disk", 0)
-	if err != nil || len(rs) != 1 || rs[0].Status != "warning" {
+	var rs []state.Result
+	if err := ac.do(ctx, http.MethodGet, "/v1/history?agent=web-1&name=disk", nil, &rs); err != nil || len(rs) != 1 || rs[0].Status != "warning" {
 		t.Fatalf("history offline: %v %+v", err, rs)
+	}
+	var doc result.Doc
+	if err := ac.do(ctx, http.MethodPost, "/v1/agents/web-1/run", runRequest{Check: "load"}, &doc); err == nil || err.Error() != errNotRunning.Error() {
+		t.Errorf("run offline: %v, want %v", err, errNotRunning)
 	}
 	join, err := offlineJoiner(h.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := newToken(db, tokenRequest{Uses: 1, TTL: time.Hour}, join)
+	tok, err := newToken(db, tokenRequest{Uses: 1, TTL: Duration(time.Hour)}, join)
 	if err != nil || !strings.Contains(tok.Join, tok.Token) || !strings.Contains(tok.Join, h.srv.CA().Pin()) {
 		t.Fatalf("token offline: %v %+v", err, tok)
 	}
 	if err := db.Enroll(tok.Token, state.Agent{Name: "new-1"}, time.Now()); err != nil {
 		t.Fatalf("offline token unusable: %v", err)
 	}
-	tok, err = newToken(db, tokenRequest{Uses: 1, TTL: time.Hour, Agent: "web-1"}, join)
+	tok, err = newToken(db, tokenRequest{Uses: 1, TTL: Duration(time.Hour), Agent: "web-1"}, join)
 	if err != nil || tok.Agent != "web-1" || !strings.HasSuffix(tok.Join, " --name web-1") {
 		t.Fatalf("token for web-1: %v %+v", err, tok)
 	}
-	if _, err := newToken(db, tokenRequest{Uses: 1, TTL: time.Hour, Agent: "two words"}, join); err == nil {
+	if _, err := newToken(db, tokenRequest{Uses: 1, TTL: Duration(time.Hour), Agent: "two words"}, join); err == nil {
 		t.Error("token for an agent name with a space: no error")
 	}
 	if err := db.Revoke("gone-1", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := newToken(db, tokenRequest{Uses: 1, TTL: time.Hour, Agent: "gone-1"}, join); err == nil || !strings.Contains(err.Error(), "revoked") {
+	if _, err := newToken(db, tokenRequest{Uses: 1, TTL: Duration(time.Hour), Agent: "gone-1"}, join); err == nil || !strings.Contains(err.Error(), "revoked") {
 		t.Errorf("token for a revoked agent: %v, want an error saying it is revoked", err)
 	}
 	ca, err := pki.LoadOrCreateCA(h.dir)

@@ -180,7 +180,7 @@ func TestUnauthenticatedBounds(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
 	var views []AgentView
-	if err := adminFor(t, h).do(ctx, http.MethodGet, "/agents", nil, &views); err != nil || len(views) != 1 {
+	if err := adminFor(t, h).do(ctx, http.MethodGet, "/v1/agents", nil, &views); err != nil || len(views) != 1 {
 		t.Fatalf("admin socket: %v, %v", views, err)
 	}
 	if refused() != 2 {
@@ -216,7 +216,7 @@ func TestOpsConnBound(t *testing.T) {
 	}
 	startAgent(t, h, "web-1", behavior{}).ready()
 	var views []AgentView
-	if err := adminFor(t, h).do(context.Background(), http.MethodGet, "/agents", nil, &views); err != nil {
+	if err := adminFor(t, h).do(context.Background(), http.MethodGet, "/v1/agents", nil, &views); err != nil {
 		t.Fatal(err)
 	}
 	for _, hc := range held {

@@ -1,7 +1,7 @@
 package helen
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -9,15 +9,18 @@ import (
 	"time"
 
 	"github.com/equus-monitoring/equus/modes/helen/monitor"
+	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/state"
 )
 
 // The operators' JSON API, under /v1/ on the operators' port (behind the
-// admin token) and on the admin socket (behind the socket's mode). Every
-// endpoint, its parameters and the fields of its documents are described
-// in docs/API.md, which TestAPIDoc holds to what the code serves. The
-// lists come in pages (page.go). Times in queries are RFC 3339 or a
-// duration back from now ("1h"). Errors are {"error": "..."}.
+// admin token) and on the admin socket (behind the socket's mode), which
+// serves it alone: the helen commands use it, and serve it to themselves
+// in process when no helen runs (offline.go). Every endpoint, its
+// parameters and the fields of its documents are described in
+// docs/API.md, which TestAPIDoc holds to what the code serves. The lists
+// come in pages (page.go). Times in queries are RFC 3339 or a duration
+// back from now ("1h"). Errors are {"error": "..."}.
 
 // apiRoute is an endpoint of the API.
 type apiRoute struct {
@@ -36,29 +39,71 @@ var (
 	historyParams = append([]string{"agent", "check", "schedule", "name"}, timeParams...)
 )
 
-// apiRoutes returns the endpoints of the API.
-func (s *Server) apiRoutes() []apiRoute {
-	return []apiRoute{
-		{"GET", "/v1/agents", pageParams, s.handleAgents},
-		{"GET", "/v1/status", append([]string{"all"}, pageParams...), s.handleStatus},
-		{"GET", "/v1/history", historyParams, s.handleHistory},
-		{"GET", "/v1/events", timeParams, s.handleEvents},
-		{"GET", "/v1/schedules", pageParams, s.handleSchedules},
-		{"POST", "/v1/schedules", nil, s.handlePutSchedule},
-		{"GET", "/v1/schedules/{name}", nil, s.handleGetSchedule},
-		{"DELETE", "/v1/schedules/{name}", nil, s.handleDeleteSchedule},
-	}
+// Backend is what the API asks of a helen beyond its store: the lists it
+// keeps in memory (statuses, schedules) and what it does. *Server is the
+// backend of a running helen; offlineBackend is that of the helen
+// commands run while none runs, which serve the API to themselves over
+// its data directory, so that they print the same either way.
+type Backend interface {
+	// Statuses returns the status list, worst first (Server.Statuses).
+	Statuses(unfold bool) []monitor.StatusView
+	// Schedules returns the schedules, by name.
+	Schedules() []state.Schedule
+	// AddSchedule checks a schedule an operator asks for (checkRequest),
+	// stores it, replacing the one of its name, and runs it.
+	AddSchedule(sch state.Schedule) (state.Schedule, error)
+	DeleteSchedule(name string) error
+	Token(req tokenRequest) (tokenResponse, error)
+	Issue(name string) (issueResponse, error)
+	Revoke(name string) error
+	Forget(name string) error
+	Run(ctx context.Context, agent, check string, args []byte, timeout time.Duration) (result.Doc, error)
+	Reload(ctx context.Context, name string) error
 }
 
-func (s *Server) apiHandler() http.Handler {
-	mux := http.NewServeMux()
-	for _, rt := range s.apiRoutes() {
-		mux.HandleFunc(rt.method+" "+rt.path, onlyParams(rt))
+// api serves the API: the lists that come from the store, the rest from
+// the backend. What no endpoint serves is a JSON 404, under /v1/ and
+// beside it (on the admin socket, which serves the API alone).
+type api struct {
+	store   state.Store
+	backend Backend
+	runMax  time.Duration // the longest run it asks for; 0: any
+	mux     *http.ServeMux
+}
+
+// newAPI returns the API over store and backend, whose runs take at most
+// runMax (0: as long as asked).
+func newAPI(store state.Store, backend Backend, runMax time.Duration) *api {
+	a := &api{store: store, backend: backend, runMax: runMax, mux: http.NewServeMux()}
+	for _, rt := range a.routes() {
+		a.mux.HandleFunc(rt.method+" "+rt.path, onlyParams(rt))
 	}
-	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
 	})
-	return mux
+	return a
+}
+
+func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+// routes returns the endpoints of the API.
+func (a *api) routes() []apiRoute {
+	return []apiRoute{
+		{"GET", "/v1/agents", pageParams, a.handleAgents},
+		{"GET", "/v1/status", append([]string{"all"}, pageParams...), a.handleStatus},
+		{"GET", "/v1/history", historyParams, a.handleHistory},
+		{"GET", "/v1/events", timeParams, a.handleEvents},
+		{"GET", "/v1/schedules", pageParams, a.handleSchedules},
+		{"POST", "/v1/schedules", nil, a.handlePutSchedule},
+		{"GET", "/v1/schedules/{name}", nil, a.handleGetSchedule},
+		{"DELETE", "/v1/schedules/{name}", nil, a.handleDeleteSchedule},
+		{"POST", "/v1/tokens", nil, a.handleToken},
+		{"POST", "/v1/agents/{name}/certificate", nil, a.handleIssue},
+		{"POST", "/v1/agents/{name}/revoke", nil, a.handleRevoke},
+		{"DELETE", "/v1/agents/{name}", nil, a.handleForget},
+		{"POST", "/v1/agents/{name}/run", nil, a.handleRun},
+		{"POST", "/v1/agents/{name}/reload", nil, a.handleReload},
+	}
 }
 
 // onlyParams refuses a request to rt with a query parameter it does not
@@ -80,45 +125,6 @@ func onlyParams(rt apiRoute) http.HandlerFunc {
 			}
 		}
 		rt.handle(w, r)
-	}
-}
-
-func (s *Server) handleGetSchedule(w http.ResponseWriter, r *http.Request) {
-	sch, err := s.db.Schedule(r.PathValue("name"))
-	if errors.Is(err, state.ErrNotFound) {
-		httpError(w, http.StatusNotFound, "%v: %s", monitor.ErrNoSchedule, r.PathValue("name"))
-		return
-	}
-	if err != nil {
-		httpError(w, http.StatusInternalServerError, "%v", err)
-		return
-	}
-	writeJSON(w, http.StatusOK, viewOf(sch))
-}
-
-func (s *Server) handlePutSchedule(w http.ResponseWriter, r *http.Request) {
-	var v ScheduleView
-	if !decode(w, r, &v) {
-		return
-	}
-	sch, err := s.putRequest(v.schedule())
-	if err != nil {
-		httpError(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	writeJSON(w, http.StatusOK, viewOf(sch))
-}
-
-func (s *Server) handleDeleteSchedule(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	err := s.DeleteSchedule(name)
-	switch {
-	case errors.Is(err, monitor.ErrNoSchedule):
-		httpError(w, http.StatusNotFound, "%v", err)
-	case err != nil:
-		httpError(w, http.StatusInternalServerError, "%v", err)
-	default:
-		writeJSON(w, http.StatusOK, map[string]string{"deleted": name})
 	}
 }
 

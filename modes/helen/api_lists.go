@@ -15,7 +15,7 @@ import (
 
 // The list endpoints of the API, each a page at a time (page.go).
 
-func (s *Server) handleAgents(w http.ResponseWriter, r *http.Request) {
+func (a *api) handleAgents(w http.ResponseWriter, r *http.Request) {
 	q, err := parseQuery(r)
 	if err != nil {
 		httpError(w, http.StatusBadRequest, "%v", err)
@@ -26,10 +26,10 @@ func (s *Server) handleAgents(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	agents, err := s.db.AgentsPage(from, q.limit+1)
+	agents, err := a.store.AgentsPage(from, q.limit+1)
 	if err == nil {
 		var views []AgentView
-		if views, err = viewAgents(s.db, agents); err == nil {
+		if views, err = viewAgents(a.store, agents); err == nil {
 			page{n: len(views), limit: q.limit,
 				item:   func(i int) any { return views[i] },
 				cursor: func(i int) string { return nameCursor(views[i].Name) },
@@ -40,7 +40,7 @@ func (s *Server) handleAgents(w http.ResponseWriter, r *http.Request) {
 	httpError(w, http.StatusInternalServerError, "%v", err)
 }
 
-func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+func (a *api) handleStatus(w http.ResponseWriter, r *http.Request) {
 	q, err := parseQuery(r)
 	if err != nil {
 		httpError(w, http.StatusBadRequest, "%v", err)
@@ -51,7 +51,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	views := s.Statuses(unfold)
+	views := a.backend.Statuses(unfold)
 	start := 0
 	if q.cursor != "" {
 		key, err := parseStatusCursor(q.cursor)
@@ -68,7 +68,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	}.write(w, r)
 }
 
-func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
+func (a *api) handleHistory(w http.ResponseWriter, r *http.Request) {
 	q, err := parseQuery(r)
 	if err != nil {
 		httpError(w, http.StatusBadRequest, "%v", err)
@@ -81,7 +81,7 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := state.Filter{Check: v.Get("check"), Schedule: v.Get("schedule"), Name: v.Get("name")}
-	rs, cursors, err := s.db.HistoryPage(agent, f, q.stateQuery())
+	rs, cursors, err := a.store.HistoryPage(agent, f, q.stateQuery())
 	if err != nil {
 		httpError(w, listErrorCode(err), "%v", err)
 		return
@@ -92,13 +92,13 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
 	}.write(w, r)
 }
 
-func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+func (a *api) handleEvents(w http.ResponseWriter, r *http.Request) {
 	q, err := parseQuery(r)
 	if err != nil {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	evs, cursors, err := s.db.EventsPage(q.stateQuery())
+	evs, cursors, err := a.store.EventsPage(q.stateQuery())
 	if err != nil {
 		httpError(w, listErrorCode(err), "%v", err)
 		return
@@ -109,7 +109,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}.write(w, r)
 }
 
-func (s *Server) handleSchedules(w http.ResponseWriter, r *http.Request) {
+func (a *api) handleSchedules(w http.ResponseWriter, r *http.Request) {
 	q, err := parseQuery(r)
 	if err != nil {
 		httpError(w, http.StatusBadRequest, "%v", err)
@@ -120,7 +120,7 @@ func (s *Server) handleSchedules(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	ss := s.Schedules()
+	ss := a.backend.Schedules()
 	start := after(ss, from, func(sch state.Schedule, name string) int { return cmp.Compare(sch.Name, name) })
 	ss = ss[start:min(len(ss), start+q.limit+1)]
 	page{n: len(ss), limit: q.limit,

@@ -103,13 +103,13 @@ func TestAPIPages(t *testing.T) {
 	check("/v1/schedules?", false, field("name"))
 	check("/v1/history?agent=web-1&until="+until+"&", false, field("time", "check"))
 	check("/v1/events?until="+until+"&", true, field("time", "agent", "schedule"))
-	// The admin socket's own lists page alike.
+	// The admin socket's lists page alike.
 	a, err := dialAdmin(h.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.close()
-	for _, path := range []string{"/agents", "/history?agent=web-1"} {
+	for _, path := range []string{"/v1/agents", "/v1/history?agent=web-1"} {
 		pages, err := listPages[map[string]any](t.Context(), a, path, 3)
 		if n := len(firstOf(pages, 0)); err != nil || n != 3 {
 			t.Errorf("%s: %d items, %v; want 3", path, n, err)

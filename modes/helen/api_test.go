@@ -14,6 +14,7 @@ import (
 
 	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/state"
+	"github.com/equus-monitoring/equus/wire"
 )
 
 // opsClient is an HTTPS client of the operators' port that trusts helen's
@@ -116,6 +117,46 @@ func TestAPIRefusesWithoutToken(t *testing.T) {
 	if len(h.srv.Schedules()) != 0 {
 		t.Error("a schedule was added without the token")
 	}
+
+	// Nor does any action of the API act without it.
+	a := startAgent(t, h, "web-1", behavior{})
+	a.ready()
+	for _, rq := range []struct {
+		method, path string
+		body         any
+	}{
+		{"POST", "/v1/tokens", map[string]any{"uses": 1, "ttl": "1h"}},
+		{"POST", "/v1/agents/web-2/certificate", nil},
+		{"POST", "/v1/agents/web-1/revoke", nil},
+		{"DELETE", "/v1/agents/web-1", nil},
+		{"POST", "/v1/agents/web-1/run", map[string]any{"check": "load"}},
+		{"POST", "/v1/agents/web-1/reload", nil},
+	} {
+		code, data := c.do(rq.method, rq.path, "", rq.body)
+		if code != http.StatusUnauthorized || !isJSONError(data) {
+			t.Errorf("%s %s without token: %d %s, want 401 and a JSON error", rq.method, rq.path, code, data)
+		}
+	}
+	db := h.srv.DB()
+	if toks, err := db.Tokens(); err != nil || len(toks) != 0 {
+		t.Errorf("tokens made without the token: %v %v", toks, err)
+	}
+	if _, err := db.Agent("web-2"); err == nil {
+		t.Error("a certificate was issued without the token")
+	}
+	if revoked, err := db.Revoked("web-1"); err != nil || revoked {
+		t.Errorf("web-1 revoked without the token: %v %v", revoked, err)
+	}
+	if rs, err := db.History("web-1", "load", 0, time.Time{}, time.Time{}); err != nil || len(rs) != 0 {
+		t.Errorf("a check ran without the token: %v %v", rs, err)
+	}
+	a.mu.Lock()
+	for _, m := range a.received {
+		if m.Kind == wire.KindReload {
+			t.Error("the agent was told to reload without the token")
+		}
+	}
+	a.mu.Unlock()
 }
 
 func TestAPI(t *testing.T) {

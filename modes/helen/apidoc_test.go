@@ -239,7 +239,7 @@ func short(v any) string {
 func TestAPIDocTables(t *testing.T) {
 	d := parseAPIDoc(t)
 	var routes, described []string
-	for _, rt := range (&Server{}).apiRoutes() {
+	for _, rt := range (&api{}).routes() {
 		p := slices.Clone(rt.params)
 		sort.Strings(p)
 		routes = append(routes, fmt.Sprintf("%s %s %v", rt.method, rt.path, p))
@@ -289,6 +289,10 @@ func TestAPIDoc(t *testing.T) {
 	db := h.srv.DB()
 	c := newOpsClient(t, h)
 	answer := func(m wire.Message) []byte {
+		if m.Name == "load" { // what POST /v1/agents/web-1/run asks
+			return []byte(`{"status":"ok","message":"load 0.5","long_output":"1 min 0.5\n5 min 0.4","duration_ms":2,` +
+				`"metrics":[{"name":"load1","value":0.5,"warn_range":"@2:4","crit_range":"4:"}]}`)
+		}
 		return []byte(`{"status":"warning","message":"disk 85% used","duration_ms":1.5,` +
 			`"metrics":[{"name":"used","value":85,"unit":"%","warn":80,"crit":90,"min":0,"max":100}]}`)
 	}
@@ -337,6 +341,20 @@ func TestAPIDoc(t *testing.T) {
 		"POST /v1/schedules":          {{path: "/v1/schedules", body: map[string]any{"name": "x", "check": "load", "every": "1h"}}, {path: "/v1/schedules", body: map[string]any{"name": "x"}, code: 400, doc: "Error"}},
 		"GET /v1/schedules/{name}":    {{path: "/v1/schedules/x"}, {path: "/v1/schedules/nothing", code: 404, doc: "Error"}},
 		"DELETE /v1/schedules/{name}": {{path: "/v1/schedules/x"}, {path: "/v1/schedules/x", code: 404, doc: "Error"}},
+		"POST /v1/tokens": {{path: "/v1/tokens", body: map[string]any{"uses": 1, "ttl": "1h"}},
+			{path: "/v1/tokens", body: map[string]any{"uses": 2, "ttl": 3600, "agent": "web-1"}},
+			{path: "/v1/tokens", body: map[string]any{"uses": 0, "ttl": "1h"}, code: 400, doc: "Error"}},
+		"POST /v1/agents/{name}/certificate": {{path: "/v1/agents/new-1/certificate"},
+			{path: "/v1/agents/old-1/certificate", code: 400, doc: "Error"}},
+		"POST /v1/agents/{name}/revoke": {{path: "/v1/agents/old-1/revoke"},
+			{path: "/v1/agents/nobody/revoke", code: 404, doc: "Error"}, {path: "/v1/agents/a%20b/revoke", code: 400, doc: "Error"}},
+		"DELETE /v1/agents/{name}": {{path: "/v1/agents/old-1"},
+			{path: "/v1/agents/old-1", code: 404, doc: "Error"}, {path: "/v1/agents/web-1", code: 409, doc: "Error"}},
+		"POST /v1/agents/{name}/run": {{path: "/v1/agents/web-1/run", body: map[string]any{"check": "load", "timeout": "10s"}},
+			{path: "/v1/agents/nobody/run", body: map[string]any{"check": "load"}, code: 404, doc: "Error"},
+			{path: "/v1/agents/web-1/run", body: map[string]any{"check": "load", "timeout": "1h"}, code: 400, doc: "Error"}},
+		"POST /v1/agents/{name}/reload": {{path: "/v1/agents/web-1/reload"},
+			{path: "/v1/agents/nobody/reload", code: 404, doc: "Error"}, {path: "/v1/agents/web-1/reload", body: "x", code: 400, doc: "Error"}},
 	}
 	ck := &docChecker{t: t, doc: d, seen: map[string]map[string]bool{}}
 	for _, e := range d.endpoints {

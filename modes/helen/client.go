@@ -13,7 +13,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/equus-monitoring/equus/agentname"
 )
 
 // errNotRunning means no helen serves the data directory's admin socket.
@@ -40,10 +43,97 @@ func dialAdmin(dataDir string) (*adminClient, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", path)
 	}}
-	return &adminClient{hc: &http.Client{Transport: tr}, path: path}, nil
+	return &adminClient{hc: newClient(tr), path: path}, nil
+}
+
+// newClient is an HTTP client of helen over tr. It follows no redirect:
+// helen's API sends none, and a path it cleaned would send a request to
+// another endpoint than the one asked.
+func newClient(tr http.RoundTripper) *http.Client {
+	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// agentPath is the path of the API of the agent name, followed by rest
+// ("/revoke"). An empty name, which no path can hold, is refused as helen
+// refuses a bad name.
+func agentPath(name, rest string) (string, error) {
+	if name == "" {
+		return "", agentname.Check(name)
+	}
+	return "/v1/agents/" + pathSegment(name) + rest, nil
+}
+
+// pathSegment is name escaped as a segment of a path, a leading dot too:
+// "." and ".." reach helen as names (which it refuses) rather than being
+// cleaned out of the path.
+func pathSegment(name string) string {
+	seg := url.PathEscape(name)
+	if strings.HasPrefix(seg, ".") {
+		seg = "%2E" + seg[1:]
+	}
+	return seg
 }
 
 func (a *adminClient) close() { a.hc.CloseIdleConnections() }
+
+// inProcess returns a client of the API h serves in this process: the
+// helen commands' own, when no helen runs.
+func inProcess(h http.Handler) *adminClient {
+	return &adminClient{hc: newClient(handlerTransport{h})}
+}
+
+// handlerTransport is a RoundTripper that has a handler serve each
+// request, in the caller's goroutine and with its context, as an
+// http.Server would. It keeps at most maxAdminReply and one byte of an
+// answer: the client refuses a longer one, as it refuses one from the
+// socket, and the handler's writes past it fail.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	// The request as a server reads it: a body always there, the URI
+	// it was sent with.
+	r := req.Clone(req.Context())
+	if r.Body == nil {
+		r.Body = http.NoBody
+	}
+	r.RequestURI = req.URL.RequestURI()
+	w := &replyWriter{header: http.Header{}, max: maxAdminReply + 1}
+	t.h.ServeHTTP(w, r)
+	r.Body.Close()
+	w.WriteHeader(http.StatusOK) // for a handler that wrote nothing
+	return &http.Response{
+		Status:     fmt.Sprintf("%d %s", w.code, http.StatusText(w.code)),
+		StatusCode: w.code, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: w.sent, ContentLength: int64(w.body.Len()),
+		Body: io.NopCloser(&w.body), Request: req,
+	}, nil
+}
+
+// replyWriter is the ResponseWriter of handlerTransport: the header as
+// it was when the status was written, and up to max bytes of the body.
+type replyWriter struct {
+	header, sent http.Header
+	code         int
+	body         bytes.Buffer
+	max          int
+}
+
+func (w *replyWriter) Header() http.Header { return w.header }
+
+func (w *replyWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code, w.sent = code, w.header.Clone()
+	}
+}
+
+func (w *replyWriter) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	if room := w.max - w.body.Len(); len(p) > room {
+		w.body.Write(p[:room])
+		return room, errReplyTooLarge
+	}
+	return w.body.Write(p)
+}
 
 // maxAdminReply is the most a helen command reads of one reply from the
 // admin socket; a longer one is an error, never a cut body decoded. Every

@@ -1,7 +1,9 @@
 package helen
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -92,41 +94,48 @@ that joins a machine.`,
 			if c.Bool("dev") {
 				return runDev(c.Context, c, cfg)
 			}
-			srv, err := New(cfg)
-			if err != nil {
-				return err
-			}
-			defer srv.Close()
-			if err := recordUpdateKey(cfg.DataDir, cfg.UpdateKey); err != nil {
-				return err
-			}
-			if cfg.UpdateKey != nil {
-				log.Info("serving signed releases and check bundles only", "update_key", cfg.UpdateKey.String())
-			} else {
-				log.Warn("no --update-key: releases and check bundles are served unsigned, and the agents that join trust helen for them")
-			}
-			ls, err := srv.Listen(c.String("listen"), c.String("http"))
-			if err != nil {
-				return err
-			}
-			if cfg.InsecurePlaintext {
-				log.Warn("--insecure-plaintext: agents connect without TLS or authentication; for debugging only")
-			}
-			out := c.App.Writer
-			fmt.Fprintf(out, "helen %s serving agents on %s", version, ls.Agents.Addr())
-			if ls.Ops != nil {
-				fmt.Fprintf(out, ", operators on https://%s", ls.Ops.Addr())
-			}
-			fmt.Fprintf(out, "\ndata: %s\nCA pin: %s\n", cfg.DataDir, srv.CA().Pin())
-			if token, created := srv.AdminToken(); created {
-				fmt.Fprintf(out, "admin token for the operators' API (printed once; kept in %s):\n  %s\n", filepath.Join(cfg.DataDir, adminTokenFile), token)
-			}
-			join := srv.joiner()
-			fmt.Fprintf(out, "%s\njoin a machine, as root on it (make a token with `equus helen token`):\n  %s\n", join.helen.explain(), join.command("TOKEN"))
-			log.Info("helen started", "version", version, "pid", os.Getpid())
-			err = srv.Serve(c.Context, ls)
-			log.Info("helen stopped")
-			return err
+			return runServe(c.Context, cfg, c.String("listen"), c.String("http"), c.App.Writer)
 		},
 	}
+}
+
+// runServe runs helen with cfg, serving agents on listen and operators
+// on httpAddr ("" for none), until ctx ends. What it prints for its
+// operator at start goes to out; the rest to cfg.Log.
+func runServe(ctx context.Context, cfg Config, listen, httpAddr string, out io.Writer) error {
+	log := cfg.Log
+	srv, err := New(cfg)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	if err := recordUpdateKey(cfg.DataDir, cfg.UpdateKey); err != nil {
+		return err
+	}
+	if cfg.UpdateKey != nil {
+		log.Info("serving signed releases and check bundles only", "update_key", cfg.UpdateKey.String())
+	} else {
+		log.Warn("no --update-key: releases and check bundles are served unsigned, and the agents that join trust helen for them")
+	}
+	ls, err := srv.Listen(listen, httpAddr)
+	if err != nil {
+		return err
+	}
+	if cfg.InsecurePlaintext {
+		log.Warn("--insecure-plaintext: agents connect without TLS or authentication; for debugging only")
+	}
+	fmt.Fprintf(out, "helen %s serving agents on %s", cfg.Version, ls.Agents.Addr())
+	if ls.Ops != nil {
+		fmt.Fprintf(out, ", operators on https://%s", ls.Ops.Addr())
+	}
+	fmt.Fprintf(out, "\ndata: %s\nCA pin: %s\n", cfg.DataDir, srv.CA().Pin())
+	if token, created := srv.AdminToken(); created {
+		fmt.Fprintf(out, "admin token for the operators' API (printed once; kept in %s):\n  %s\n", filepath.Join(cfg.DataDir, adminTokenFile), token)
+	}
+	join := srv.joiner()
+	fmt.Fprintf(out, "%s\njoin a machine, as root on it (make a token with `equus helen token`):\n  %s\n", join.helen.explain(), join.command("TOKEN"))
+	log.Info("helen started", "version", cfg.Version, "pid", os.Getpid())
+	err = srv.Serve(ctx, ls)
+	log.Info("helen stopped")
+	return err
 }

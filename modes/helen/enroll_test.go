@@ -246,7 +246,7 @@ func TestReenrollReplacesCertificate(t *testing.T) {
 	a = startAgentWith(t, h, "web-1", &second, behavior{})
 	a.ready()
 	var resp issueResponse
-	if err := adminFor(t, h).do(context.Background(), http.MethodPost, "/issue", map[string]string{"name": "web-1"}, &resp); err != nil {
+	if err := adminFor(t, h).do(context.Background(), http.MethodPost, "/v1/agents/web-1/certificate", nil, &resp); err != nil {
 		t.Fatal(err)
 	}
 	if ms, _ := a.waitClosed(); lastMessage(ms).Text != string(wire.CodeNotAuthorized) {

@@ -143,14 +143,14 @@ func TestForget(t *testing.T) {
 	// The admin socket's answers.
 	a := adminFor(t, h)
 	for name, want := range map[string]int{"web-1": http.StatusConflict, "nobody": http.StatusNotFound} {
-		req, _ := http.NewRequest(http.MethodPost, "http://helen/forget", strings.NewReader(`{"name":"`+name+`"}`))
+		req, _ := http.NewRequest(http.MethodDelete, "http://helen/v1/agents/"+name, nil)
 		resp, err := a.hc.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
 		if resp.StatusCode != want {
-			t.Errorf("POST /forget %s: %d, want %d", name, resp.StatusCode, want)
+			t.Errorf("DELETE /v1/agents/%s: %d, want %d", name, resp.StatusCode, want)
 		}
 	}
 

@@ -2,6 +2,7 @@ package helen
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -280,5 +281,44 @@ func TestAdminReplyTooLarge(t *testing.T) {
 	var views []monitor.StatusView
 	if err := a.do(t.Context(), http.MethodGet, "/v1/status?cursor=exact", nil, &views); err != nil || len(views) != 0 {
 		t.Errorf("a reply of exactly %d bytes: %v, %v", maxAdminReply, views, err)
+	}
+}
+
+// TestInProcessReplyBound: the client of the API served in process (the
+// helen commands' with helen stopped) refuses a reply over maxAdminReply
+// as the socket's does, and the handler's writes past the bound fail, so
+// that what it keeps is bounded too.
+func TestInProcessReplyBound(t *testing.T) {
+	var kept int
+	var werr error
+	ac := inProcess(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", `</v1/x?cursor=c>; rel="next"`)
+		if r.URL.Query().Get("cursor") == "exact" {
+			io.WriteString(w, "["+strings.Repeat(" ", maxAdminReply-2)+"]")
+			return
+		}
+		io.WriteString(w, "[")
+		chunk := []byte(strings.Repeat(" ", 64<<10))
+		kept, werr = 1, nil
+		for range (64 << 20) / len(chunk) {
+			n, err := w.Write(chunk)
+			kept += n
+			if err != nil {
+				werr = err
+				return
+			}
+		}
+	}))
+	var views []monitor.StatusView
+	err := ac.do(t.Context(), http.MethodGet, "/v1/status", nil, &views)
+	if !errors.Is(err, errReplyTooLarge) {
+		t.Errorf("a reply over %d bytes: %v, want errReplyTooLarge", maxAdminReply, err)
+	}
+	if werr == nil || kept != maxAdminReply+1 {
+		t.Errorf("the handler wrote %d bytes, the last write said %v; want %d and an error", kept, werr, maxAdminReply+1)
+	}
+	h, err := ac.send(t.Context(), http.MethodGet, "/v1/status?cursor=exact", nil, &views)
+	if err != nil || len(views) != 0 || parseNext(h.Get("Link")) != "/v1/x?cursor=c" {
+		t.Errorf("a reply of exactly %d bytes: %v, %v, Link %q", maxAdminReply, views, err, h.Get("Link"))
 	}
 }

@@ -34,20 +34,21 @@ func TestReloadEndpoint(t *testing.T) {
 	a := startAgent(t, h, "web-1", behavior{})
 	a.ready()
 	tests := []struct {
-		name, body string
-		code       int
+		name, agent, body string
+		code              int
 	}{
-		{"connected", `{"name":"web-1"}`, http.StatusOK},
-		{"not-connected", `{"name":"db-1"}`, http.StatusNotFound},
-		{"bad-json", `{"name":`, http.StatusBadRequest},
+		{"connected", "web-1", "", http.StatusOK},
+		{"not-connected", "db-1", "", http.StatusNotFound},
+		{"a-body", "web-1", `{"name":`, http.StatusBadRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
-			req := httptest.NewRequest(http.MethodPost, "/reload", strings.NewReader(tt.body))
+			path := "/v1/agents/" + tt.agent + "/reload"
+			req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(tt.body))
 			h.srv.adminHandler().ServeHTTP(rec, req)
 			if rec.Code != tt.code {
-				t.Fatalf("POST /reload %s: %d %s, want %d", tt.body, rec.Code, rec.Body, tt.code)
+				t.Fatalf("POST %s %s: %d %s, want %d", path, tt.body, rec.Code, rec.Body, tt.code)
 			}
 		})
 	}

@@ -75,9 +75,9 @@ func knownChecks(dir string) ([]string, error) {
 	return append(equus.BuiltinChecks(), names...), nil
 }
 
-// putRequest stores a schedule an operator asks for (checkRequest) and
+// AddSchedule stores a schedule an operator asks for (checkRequest) and
 // starts it.
-func (s *Server) putRequest(sch state.Schedule) (state.Schedule, error) {
+func (s *Server) AddSchedule(sch state.Schedule) (state.Schedule, error) {
 	checks, err := knownChecks(s.cfg.ChecksDir)
 	if err != nil {
 		return sch, err

@@ -1,12 +1,12 @@
 package helen
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/urfave/cli/v2"
-
-	"github.com/equus-monitoring/equus/state"
 )
 
 func forgetCommand() *cli.Command {
@@ -20,16 +20,15 @@ func forgetCommand() *cli.Command {
 			if c.NArg() != 1 {
 				return cli.Exit("usage: equus helen forget NAME", 2)
 			}
-			name := c.Args().First()
-			err := withHelen(c, func(a *adminClient) error {
-				var out map[string]string
-				return a.do(c.Context, http.MethodPost, "/forget", map[string]string{"name": name}, &out)
-			}, func(db *state.DB) error { return forget(db, name) })
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(c.App.Writer, "forgot %s (its history is kept until pruned)\n", name)
-			return nil
+			return runForget(c.Context, envOf(c), c.Args().First())
 		},
 	}
+}
+
+// runForget forgets agent name.
+func runForget(ctx context.Context, e env, name string) error {
+	return query(ctx, e, askAgent[map[string]string](http.MethodDelete, name, "", nil), func(w io.Writer, _ map[string]string) error {
+		_, err := fmt.Fprintf(w, "forgot %s (its history is kept until pruned)\n", name)
+		return err
+	})
 }

@@ -1,6 +1,7 @@
 package helen
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -10,7 +11,6 @@ import (
 
 	"github.com/equus-monitoring/equus/internal/tty"
 	"github.com/equus-monitoring/equus/modes/helen/monitor"
-	"github.com/equus-monitoring/equus/state"
 )
 
 func statusCommand() *cli.Command {
@@ -22,34 +22,18 @@ func statusCommand() *cli.Command {
 			&cli.BoolFlag{Name: "all", Usage: "list the schedules of each agent down under its line, each with what it said last",
 				EnvVars: []string{"HELEN_STATUS_ALL"}},
 		},
-		Action: func(c *cli.Context) error {
-			unfold := c.Bool("all")
-			var views []monitor.StatusView
-			err := withHelen(c, func(a *adminClient) error {
-				path := "/v1/status"
-				if unfold {
-					path += "?all=true"
-				}
-				pages, err := listPages[monitor.StatusView](c.Context, a, path, 0)
-				views = firstOf(pages, 0)
-				return err
-			}, func(db *state.DB) error {
-				var err error
-				views, err = monitor.StoredStatuses(db, unfold)
-				return err
-			})
-			if err != nil {
-				return err
-			}
-			if c.Bool("json") {
-				if views == nil {
-					views = []monitor.StatusView{}
-				}
-				return printJSON(c.App.Writer, views)
-			}
-			return printStatuses(c.App.Writer, views)
-		},
+		Action: func(c *cli.Context) error { return runStatus(c.Context, envOf(c), c.Bool("all")) },
 	}
+}
+
+// runStatus prints the status list, the schedules of the agents down
+// under their line when unfold.
+func runStatus(ctx context.Context, e env, unfold bool) error {
+	path := "/v1/status"
+	if unfold {
+		path += "?all=true"
+	}
+	return query(ctx, e, askList[monitor.StatusView](path, 0), printStatuses)
 }
 
 // printStatuses prints a table of statuses for people: an agent down is

@@ -1,11 +1,11 @@
 package helen
 
 import (
+	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"io"
 	"net/http"
-	"net/url"
 	"text/tabwriter"
 	"time"
 
@@ -14,7 +14,6 @@ import (
 	"github.com/equus-monitoring/equus/internal/tty"
 	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/modes/setup"
-	"github.com/equus-monitoring/equus/state"
 )
 
 func scheduleCommand() *cli.Command {
@@ -64,33 +63,17 @@ func scheduleAddCommand() *cli.Command {
 			if err := checkTiming(&sch); err != nil {
 				return setup.Usagef(c, "%v", err)
 			}
-			var out ScheduleView
-			err := withHelen(c, func(a *adminClient) error {
-				return a.do(c.Context, http.MethodPost, "/v1/schedules", v, &out)
-			}, func(db *state.DB) error {
-				checks, err := knownChecks(c.String("checks"))
-				if err != nil {
-					return err
-				}
-				if err := checkRequest(&sch, checks); errors.Is(err, errNoCheck) && c.String("checks") == "" {
-					return fmt.Errorf("%w; helen is not running, so its check bundle is not known here: give --checks DIR, the bundle helen serve serves", err)
-				} else if err != nil {
-					return err
-				}
-				sch, err = monitor.PutSchedule(db, sch, time.Now())
-				out = viewOf(sch)
-				return err
-			})
-			if err != nil {
-				return err
-			}
-			if c.Bool("json") {
-				return printJSON(c.App.Writer, out)
-			}
-			fmt.Fprintf(c.App.Writer, "schedule %s: %s every %s on %s\n", tty.Line(out.Name), tty.Line(out.Check), time.Duration(out.Every), tty.Line(out.Agents))
-			return nil
+			return runScheduleAdd(c.Context, envOf(c), v)
 		},
 	}
+}
+
+// runScheduleAdd adds schedule v, or replaces the one of its name.
+func runScheduleAdd(ctx context.Context, e env, v ScheduleView) error {
+	return query(ctx, e, ask[ScheduleView](http.MethodPost, "/v1/schedules", v), func(w io.Writer, out ScheduleView) error {
+		_, err := fmt.Fprintf(w, "schedule %s: %s every %s on %s\n", tty.Line(out.Name), tty.Line(out.Check), time.Duration(out.Every), tty.Line(out.Agents))
+		return err
+	})
 }
 
 func scheduleListCommand() *cli.Command {
@@ -99,35 +82,26 @@ func scheduleListCommand() *cli.Command {
 		Aliases: []string{"ls"},
 		Usage:   "list the schedules",
 		Flags:   []cli.Flag{dataFlag(), dbCheckFlag(), jsonFlag()},
-		Action: func(c *cli.Context) error {
-			var views []ScheduleView
-			err := withHelen(c, func(a *adminClient) error {
-				pages, err := listPages[ScheduleView](c.Context, a, "/v1/schedules", 0)
-				views = firstOf(pages, 0)
-				return err
-			}, func(db *state.DB) error {
-				ss, err := monitor.StoredSchedules(db)
-				views = viewsOf(ss)
-				return err
-			})
-			if err != nil {
-				return err
-			}
-			if c.Bool("json") {
-				return printJSON(c.App.Writer, views)
-			}
-			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tCHECK\tEVERY\tTIMEOUT\tAGENTS\tARGS")
-			for _, v := range views {
-				args := string(v.Args)
-				if args == "" {
-					args = "-"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", tty.Line(v.Name), tty.Line(v.Check), time.Duration(v.Every), time.Duration(v.Timeout), tty.Line(v.Agents), oneLine(args))
-			}
-			return tw.Flush()
-		},
+		Action:  func(c *cli.Context) error { return runScheduleList(c.Context, envOf(c)) },
 	}
+}
+
+// runScheduleList prints the schedules.
+func runScheduleList(ctx context.Context, e env) error {
+	return query(ctx, e, askList[ScheduleView]("/v1/schedules", 0), printSchedules)
+}
+
+func printSchedules(w io.Writer, views []ScheduleView) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tCHECK\tEVERY\tTIMEOUT\tAGENTS\tARGS")
+	for _, v := range views {
+		args := string(v.Args)
+		if args == "" {
+			args = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", tty.Line(v.Name), tty.Line(v.Check), time.Duration(v.Every), time.Duration(v.Timeout), tty.Line(v.Agents), oneLine(args))
+	}
+	return tw.Flush()
 }
 
 func scheduleRmCommand() *cli.Command {
@@ -136,17 +110,14 @@ func scheduleRmCommand() *cli.Command {
 		Usage:     "remove a schedule and the statuses of its runs",
 		ArgsUsage: "NAME",
 		Flags:     []cli.Flag{dataFlag(), dbCheckFlag()},
-		Action: func(c *cli.Context) error {
-			name := c.Args().First()
-			err := withHelen(c, func(a *adminClient) error {
-				var out map[string]string
-				return a.do(c.Context, http.MethodDelete, "/v1/schedules/"+url.PathEscape(name), nil, &out)
-			}, func(db *state.DB) error { return monitor.DeleteSchedule(db, name) })
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(c.App.Writer, "removed schedule %s\n", name)
-			return nil
-		},
+		Action:    func(c *cli.Context) error { return runScheduleRm(c.Context, envOf(c), c.Args().First()) },
 	}
+}
+
+// runScheduleRm removes schedule name.
+func runScheduleRm(ctx context.Context, e env, name string) error {
+	return query(ctx, e, ask[map[string]string](http.MethodDelete, "/v1/schedules/"+pathSegment(name), nil), func(w io.Writer, _ map[string]string) error {
+		_, err := fmt.Fprintf(w, "removed schedule %s\n", name)
+		return err
+	})
 }

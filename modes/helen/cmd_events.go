@@ -1,7 +1,9 @@
 package helen
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net/url"
 	"slices"
 	"strings"
@@ -10,7 +12,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/equus-monitoring/equus/internal/tty"
-	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/modes/setup"
 	"github.com/equus-monitoring/equus/state"
 )
@@ -32,41 +33,37 @@ func eventsCommand() *cli.Command {
 			jsonFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			since := time.Now().Add(-c.Duration("since"))
 			limit := c.Int("limit")
 			if limit < 1 || limit > maxEventsLimit {
 				return setup.Usagef(c, "--limit %d: want 1 to %d", limit, maxEventsLimit)
 			}
-			var evs []state.Event
-			err := withHelen(c, func(a *adminClient) error {
-				q := url.Values{"since": {since.Format(time.RFC3339Nano)}}
-				pages, err := listPages[state.Event](c.Context, a, "/v1/events?"+q.Encode(), limit)
-				// Pages go back in time, each oldest first: the newest
-				// limit of them, oldest first, is the end of the pages
-				// taken last first.
-				slices.Reverse(pages)
-				evs = slices.Concat(pages...)
-				evs = evs[max(0, len(evs)-limit):]
-				return err
-			}, func(db *state.DB) error {
-				var err error
-				evs, err = monitor.StoredEvents(db, since, limit)
-				return err
-			})
-			if err != nil {
-				return err
-			}
-			if c.Bool("json") {
-				if evs == nil {
-					evs = []state.Event{}
-				}
-				return printJSON(c.App.Writer, evs)
-			}
-			for _, ev := range evs {
-				fmt.Fprintln(c.App.Writer, eventLine(ev))
-			}
-			return nil
+			return runEvents(c.Context, envOf(c), time.Now().Add(-c.Duration("since")), limit)
 		},
+	}
+}
+
+// runEvents prints the newest limit events since then, oldest first.
+func runEvents(ctx context.Context, e env, since time.Time, limit int) error {
+	q := url.Values{"since": {since.Format(time.RFC3339Nano)}}
+	return query(ctx, e, newestEvents("/v1/events?"+q.Encode(), limit), func(w io.Writer, evs []state.Event) error {
+		for _, ev := range evs {
+			if _, err := fmt.Fprintln(w, eventLine(ev)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// newestEvents is the request of the newest limit events of path, oldest
+// first. Its pages go back in time, each oldest first: the newest limit
+// of them, oldest first, is the end of the pages taken last first.
+func newestEvents(path string, limit int) request[[]state.Event] {
+	return func(ctx context.Context, a *adminClient) ([]state.Event, error) {
+		pages, err := listPages[state.Event](ctx, a, path, limit)
+		slices.Reverse(pages)
+		evs := firstOf(pages, 0)
+		return evs[max(0, len(evs)-limit):], err
 	}
 }
 
