@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/equus-monitoring/equus/modes/dev"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/equus-monitoring/equus/modes/check"
@@ -29,7 +31,7 @@ func App(b Build) *cli.App {
 		// ExitCode, never by the library calling os.Exit.
 		ExitErrHandler: func(*cli.Context, error) {},
 		Commands: []*cli.Command{
-			helen.Command(version),
+			helen.Command(version, dev.Run),
 			equus.Command(version),
 			stage0.Command(version),
 			check.Command(),

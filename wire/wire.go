@@ -107,4 +107,10 @@ const (
 	// InfoCheck answers the agent's version, platform and bundle hash; it
 	// is the first check on every connection.
 	InfoCheck = "equus.info"
+	// ChecksCheck answers the names and descriptions of the loaded checks.
+	ChecksCheck = "equus.checks"
 )
+
+// Builtins returns the names of the built-in checks, which every agent
+// answers whatever its check library.
+func Builtins() []string { return []string{PingCheck, InfoCheck, ChecksCheck} }

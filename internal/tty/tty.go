@@ -27,6 +27,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -178,3 +179,16 @@ func escapeRune(r rune) string {
 	}
 	return fmt.Sprintf(`\U%08x`, r)
 }
+
+// Ago says how long ago t was, to the second, for people: "5m3s ago", or
+// "never" for the zero time.
+func Ago(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return time.Since(t).Round(time.Second).String() + " ago"
+}
+
+// OneLine is a message for a field of a table or a line: escaped (Line),
+// and cut to 120 bytes (Short).
+func OneLine(s string) string { return Short(s, 120) }

@@ -44,9 +44,9 @@ type checkEntry struct {
 
 // builtins lists the built-in checks with their descriptions.
 var builtins = []checkEntry{
-	{Name: "equus.ping", Description: "answers pong: the agent is alive and its link to helen works"},
-	{Name: "equus.info", Description: "agent version, protocol, OS, architecture, host name, uptime and check bundle hash"},
-	{Name: "equus.checks", Description: "the names and descriptions of the loaded checks"},
+	{Name: wire.PingCheck, Description: "answers pong: the agent is alive and its link to helen works"},
+	{Name: wire.InfoCheck, Description: "agent version, protocol, OS, architecture, host name, uptime and check bundle hash"},
+	{Name: wire.ChecksCheck, Description: "the names and descriptions of the loaded checks"},
 }
 
 // BuiltinChecks returns the names of the built-in checks, which every

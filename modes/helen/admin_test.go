@@ -14,7 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/equus-monitoring/equus/pki"
+	"github.com/equus-monitoring/equus/modes/helen/server"
+	"github.com/equus-monitoring/equus/modes/helen/web"
 	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/state"
 	"github.com/equus-monitoring/equus/wire"
@@ -32,13 +33,13 @@ func adminFor(t testing.TB, h *testHelen) *adminClient {
 }
 
 func TestAdminSocket(t *testing.T) {
-	h := startHelen(t, Config{})
+	h := startHelen(t, server.Config{})
 	a := startAgent(t, h, "web-1", behavior{})
-	a.ready()
+	a.Ready()
 	ac := adminFor(t, h)
 	ctx := context.Background()
 
-	fi, err := os.Stat(filepath.Join(h.dir, socketFile))
+	fi, err := os.Stat(filepath.Join(h.dir, server.SocketFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,8 +60,8 @@ func TestAdminSocket(t *testing.T) {
 	})
 
 	t.Run("token", func(t *testing.T) {
-		var tok tokenResponse
-		if err := ac.do(ctx, http.MethodPost, "/v1/tokens", tokenRequest{Uses: 2, TTL: Duration(time.Hour)}, &tok); err != nil {
+		var tok web.TokenResponse
+		if err := ac.do(ctx, http.MethodPost, "/v1/tokens", web.TokenRequest{Uses: 2, TTL: web.Duration(time.Hour)}, &tok); err != nil {
 			t.Fatal(err)
 		}
 		if tok.Token == "" || tok.Uses != 2 || !strings.Contains(tok.Join, "--token "+tok.Token) ||
@@ -77,7 +78,7 @@ func TestAdminSocket(t *testing.T) {
 				t.Fatalf("enroll %s with the token: %d", name, code)
 			}
 		}
-		for _, req := range []tokenRequest{{Uses: 0, TTL: Duration(time.Hour)}, {Uses: 1, TTL: 0}} {
+		for _, req := range []web.TokenRequest{{Uses: 0, TTL: web.Duration(time.Hour)}, {Uses: 1, TTL: 0}} {
 			if err := ac.do(ctx, http.MethodPost, "/v1/tokens", req, &tok); err == nil {
 				t.Errorf("token %+v: no error", req)
 			}
@@ -85,7 +86,7 @@ func TestAdminSocket(t *testing.T) {
 	})
 
 	t.Run("issue", func(t *testing.T) {
-		var iss issueResponse
+		var iss web.IssueResponse
 		if err := ac.do(ctx, http.MethodPost, "/v1/agents/db-1/certificate", nil, &iss); err != nil {
 			t.Fatal(err)
 		}
@@ -97,18 +98,18 @@ func TestAdminSocket(t *testing.T) {
 			t.Fatalf("issue answer names %q", iss.Name)
 		}
 		b := startAgentWith(t, h, "db-1", &cert, behavior{})
-		b.ready()
+		b.Ready()
 		if err := ac.do(ctx, http.MethodPost, "/v1/agents/..%2Fetc/certificate", nil, &iss); err == nil {
 			t.Error("issue ../etc: no error")
 		}
 	})
 
 	t.Run("agents", func(t *testing.T) {
-		var views []AgentView
+		var views []web.AgentView
 		if err := ac.do(ctx, http.MethodGet, "/v1/agents", nil, &views); err != nil {
 			t.Fatal(err)
 		}
-		byName := map[string]AgentView{}
+		byName := map[string]web.AgentView{}
 		for _, v := range views {
 			byName[v.Name] = v
 		}
@@ -124,14 +125,14 @@ func TestAdminSocket(t *testing.T) {
 		tests := []struct {
 			name  string
 			agent string
-			req   runRequest
+			req   web.RunRequest
 			want  result.Status
 			error string
 		}{
-			{"critical", "web-1", runRequest{Check: "disk", Args: json.RawMessage(`{"status":"critical"}`), Timeout: Duration(waitFor)}, result.Critical, ""},
-			{"default-timeout", "web-1", runRequest{Check: "load"}, result.OK, ""},
-			{"not-connected", "nobody", runRequest{Check: "load", Timeout: Duration(time.Second)}, "", "not connected"},
-			{"bad-check", "web-1", runRequest{Check: "a b", Timeout: Duration(time.Second)}, "", "bad check name"},
+			{"critical", "web-1", web.RunRequest{Check: "disk", Args: json.RawMessage(`{"status":"critical"}`), Timeout: web.Duration(waitFor)}, result.Critical, ""},
+			{"default-timeout", "web-1", web.RunRequest{Check: "load"}, result.OK, ""},
+			{"not-connected", "nobody", web.RunRequest{Check: "load", Timeout: web.Duration(time.Second)}, "", "not connected"},
+			{"bad-check", "web-1", web.RunRequest{Check: "a b", Timeout: web.Duration(time.Second)}, "", "bad check name"},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -181,15 +182,15 @@ func TestAdminSocket(t *testing.T) {
 		if err := ac.do(ctx, http.MethodPost, "/v1/agents/web-1/revoke", nil, &out); err != nil {
 			t.Fatal(err)
 		}
-		ms, err := a.waitClosed()
+		ms, err := a.WaitClosed()
 		if last := lastMessage(ms); last.Kind != wire.KindError || last.Text != string(wire.CodeNotAuthorized) || !endedCleanly(err) {
 			t.Fatalf("revoked agent got %+v then %v, want error not_authorized and the end", last, err)
 		}
 		rc := dialRaw(t, h, agentCert(t, h.srv, "web-1"), []string{wire.ALPN})
-		rc.write("hello 1 1.0.0\n")
-		rc.expectClosedWith(wire.CodeNotAuthorized)
+		rc.Write("hello 1 1.0.0\n")
+		rc.ExpectClosedWith(wire.CodeNotAuthorized)
 
-		var views []AgentView
+		var views []web.AgentView
 		if err := ac.do(ctx, http.MethodGet, "/v1/agents", nil, &views); err != nil {
 			t.Fatal(err)
 		}
@@ -198,7 +199,7 @@ func TestAdminSocket(t *testing.T) {
 				t.Errorf("web-1 after revocation: %+v", v)
 			}
 		}
-		var iss issueResponse
+		var iss web.IssueResponse
 		if err := ac.do(ctx, http.MethodPost, "/v1/agents/web-1/certificate", nil, &iss); err == nil {
 			t.Error("issued a certificate for a revoked agent")
 		}
@@ -209,9 +210,9 @@ func TestAdminSocket(t *testing.T) {
 }
 
 func TestAdminOffline(t *testing.T) {
-	h := startHelen(t, Config{})
+	h := startHelen(t, server.Config{})
 	a := startAgent(t, h, "web-1", behavior{})
-	a.ready()
+	a.Ready()
 	runCheck(t, h, "web-1", "disk", `{"status":"warning"}`)
 	if err := h.stop(); err != nil {
 		t.Fatal(err)
@@ -223,18 +224,14 @@ func TestAdminOffline(t *testing.T) {
 		t.Fatalf("dialAdmin with helen stopped: %v, want errNotRunning", err)
 	}
 
-	db, err := openOffline(h.dir, 0)
+	off, err := server.OpenOffline(h.dir, 0, "", errNotRunning)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	b, err := newOfflineBackend(db, h.dir, "", errNotRunning)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ac := inProcess(newAPI(db, b, 0))
+	defer off.Close()
+	ac := inProcess(off.Handler())
 	ctx := context.Background()
-	var views []AgentView
+	var views []web.AgentView
 	if err := ac.do(ctx, http.MethodGet, "/v1/agents", nil, &views); err != nil || len(views) != 1 || views[0].Connected {
 		t.Fatalf("agents offline: %v %+v", err, views)
 	}
@@ -243,47 +240,10 @@ func TestAdminOffline(t *testing.T) {
 		t.Fatalf("history offline: %v %+v", err, rs)
 	}
 	var doc result.Doc
-	if err := ac.do(ctx, http.MethodPost, "/v1/agents/web-1/run", runRequest{Check: "load"}, &doc); err == nil || err.Error() != errNotRunning.Error() {
+	if err := ac.do(ctx, http.MethodPost, "/v1/agents/web-1/run", web.RunRequest{Check: "load"}, &doc); err == nil || err.Error() != errNotRunning.Error() {
 		t.Errorf("run offline: %v, want %v", err, errNotRunning)
 	}
-	join, err := offlineJoiner(h.dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := newToken(db, tokenRequest{Uses: 1, TTL: Duration(time.Hour)}, join)
-	if err != nil || !strings.Contains(tok.Join, tok.Token) || !strings.Contains(tok.Join, h.srv.CA().Pin()) {
-		t.Fatalf("token offline: %v %+v", err, tok)
-	}
-	if err := db.Enroll(tok.Token, state.Agent{Name: "new-1"}, time.Now()); err != nil {
-		t.Fatalf("offline token unusable: %v", err)
-	}
-	tok, err = newToken(db, tokenRequest{Uses: 1, TTL: Duration(time.Hour), Agent: "web-1"}, join)
-	if err != nil || tok.Agent != "web-1" || !strings.HasSuffix(tok.Join, " --name web-1") {
-		t.Fatalf("token for web-1: %v %+v", err, tok)
-	}
-	if _, err := newToken(db, tokenRequest{Uses: 1, TTL: Duration(time.Hour), Agent: "two words"}, join); err == nil {
-		t.Error("token for an agent name with a space: no error")
-	}
-	if err := db.Revoke("gone-1", time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := newToken(db, tokenRequest{Uses: 1, TTL: Duration(time.Hour), Agent: "gone-1"}, join); err == nil || !strings.Contains(err.Error(), "revoked") {
-		t.Errorf("token for a revoked agent: %v, want an error saying it is revoked", err)
-	}
-	ca, err := pki.LoadOrCreateCA(h.dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := issue(ca, db, "db-1"); err != nil {
-		t.Fatalf("issue offline: %v", err)
-	}
-	if err := revoke(db, "db-1"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := issue(ca, db, "db-1"); err == nil {
-		t.Fatal("issued offline for a revoked agent")
-	}
-	if _, err := openOffline(filepath.Join(h.dir, "missing"), 0); err == nil {
-		t.Fatal("openOffline of a missing directory: no error")
+	if _, err := server.OpenOffline(filepath.Join(h.dir, "missing"), 0, "", errNotRunning); err == nil {
+		t.Fatal("OpenOffline of a missing directory: no error")
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/server"
+	"github.com/equus-monitoring/equus/modes/helen/web"
 	"github.com/equus-monitoring/equus/state"
 )
 
@@ -23,15 +25,15 @@ func walk[T any](t *testing.T, c *opsClient, path string) [][]T {
 		if len(pages) > 1000 {
 			t.Fatalf("%s: the pages never end", path)
 		}
-		req, _ := http.NewRequest(http.MethodGet, c.base+path, nil)
-		req.Header.Set("Authorization", "Bearer "+c.token)
-		resp, body := c.send(req)
+		req, _ := http.NewRequest(http.MethodGet, c.Base+path, nil)
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+		resp, body := c.Send(req)
 		var items []T
 		if err := json.Unmarshal(body, &items); err != nil || resp.StatusCode != http.StatusOK {
 			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
 		}
 		pages = append(pages, items)
-		path = parseNext(resp.Header.Get("Link"))
+		path = web.ParseNext(resp.Header.Get("Link"))
 	}
 	return pages
 }
@@ -39,9 +41,9 @@ func walk[T any](t *testing.T, c *opsClient, path string) [][]T {
 // TestAPIPages: every list endpoint, read two items a page, gives what one
 // page of all of them does, and a bad cursor or limit is 400.
 func TestAPIPages(t *testing.T) {
-	h := startHelen(t, Config{})
+	h := startHelen(t, server.Config{})
 	for _, name := range []string{"web-1", "web-2"} {
-		startAgent(t, h, name, behavior{}).ready()
+		startAgent(t, h, name, behavior{}).Ready()
 	}
 	for _, name := range []string{"db-1", "cache", "app-1"} {
 		if err := h.srv.DB().AgentSeen(state.Agent{Name: name}); err != nil {
@@ -120,7 +122,7 @@ func TestAPIPages(t *testing.T) {
 		"/v1/agents?cursor=%25", "/v1/status?cursor=bad", "/v1/schedules?cursor=%25",
 		"/v1/history?agent=web-1&cursor=bad", "/v1/events?cursor=AAAA", "/v1/status?limit=0", "/v1/events?limit=x",
 	} {
-		code, body := c.do(http.MethodGet, path, c.token, nil)
+		code, body := c.Do(http.MethodGet, path, c.Token, nil)
 		if code != http.StatusBadRequest || !isJSONError(body) {
 			t.Errorf("GET %s: %d %s, want 400 and an error", path, code, body)
 		}
@@ -130,7 +132,7 @@ func TestAPIPages(t *testing.T) {
 // TestCLIPages: the helen commands follow the pages to what was asked,
 // past one page.
 func TestCLIPages(t *testing.T) {
-	h := startHelen(t, Config{})
+	h := startHelen(t, server.Config{})
 	db := h.srv.DB()
 	now := time.Now()
 	evs := make([]state.Event, 2500)
@@ -185,7 +187,7 @@ func TestCLIPages(t *testing.T) {
 	}
 
 	out, code = helenCLI(t, "agents", data, "--json")
-	var agents []AgentView
+	var agents []web.AgentView
 	if err := json.Unmarshal([]byte(out), &agents); err != nil || code != 0 || len(agents) != 1100 {
 		t.Fatalf("agents: exit %d, %d agents, %v; want 1100", code, len(agents), err)
 	}

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/equus-monitoring/equus/modes/helen/monitor"
+	"github.com/equus-monitoring/equus/modes/helen/server"
+	"github.com/equus-monitoring/equus/modes/helen/web"
 	"github.com/equus-monitoring/equus/state"
 	"github.com/equus-monitoring/equus/wire"
 )
@@ -239,10 +241,10 @@ func short(v any) string {
 func TestAPIDocTables(t *testing.T) {
 	d := parseAPIDoc(t)
 	var routes, described []string
-	for _, rt := range (&api{}).routes() {
-		p := slices.Clone(rt.params)
+	for route, params := range web.Routes() {
+		p := slices.Clone(params)
 		sort.Strings(p)
-		routes = append(routes, fmt.Sprintf("%s %s %v", rt.method, rt.path, p))
+		routes = append(routes, fmt.Sprintf("%s %v", route, p))
 	}
 	used := map[string]bool{}
 	for _, e := range d.endpoints {
@@ -285,7 +287,7 @@ func TestAPIDocTables(t *testing.T) {
 // status keeps a metric's unit as the check wrote it, as the history does.
 func TestAPIDoc(t *testing.T) {
 	d := parseAPIDoc(t)
-	h := startHelen(t, Config{DownAfter: 50 * time.Millisecond})
+	h := startHelen(t, server.Config{DownAfter: 50 * time.Millisecond})
 	db := h.srv.DB()
 	c := newOpsClient(t, h)
 	answer := func(m wire.Message) []byte {
@@ -297,14 +299,14 @@ func TestAPIDoc(t *testing.T) {
 			`"metrics":[{"name":"used","value":85,"unit":"%","warn":80,"crit":90,"min":0,"max":100}]}`)
 	}
 	web := startAgent(t, h, "web-1", behavior{Answer: answer})
-	web.ready()
+	web.Ready()
 	gone := startAgent(t, h, "gone-1", behavior{})
-	gone.ready()
+	gone.Ready()
 	if _, err := h.srv.PutSchedule(state.Schedule{Name: "disk-root", Check: "disk", Args: json.RawMessage(`{"path":"/"}`), Every: 50 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	poll(t, "a status of disk-root on both agents", func() bool { return len(h.srv.Statuses(false)) == 2 })
-	gone.close()
+	gone.Close()
 	poll(t, "gone-1 down", func() bool {
 		sts := h.srv.Statuses(false)
 		return slices.ContainsFunc(sts, func(v monitor.StatusView) bool { return v.Kind == monitor.KindAgentDown })
@@ -366,7 +368,7 @@ func TestAPIDoc(t *testing.T) {
 		}
 		delete(requests, key)
 		for _, rq := range reqs {
-			code, data := c.do(e.method, rq.path, c.token, rq.body)
+			code, data := c.Do(e.method, rq.path, c.Token, rq.body)
 			if rq.code == 0 {
 				rq.code = http.StatusOK
 			}
@@ -430,9 +432,9 @@ func TestAPIDoc(t *testing.T) {
 
 	// Units as the check wrote them, in the status as in the history.
 	var sts []monitor.StatusView
-	c.get("/v1/status", &sts)
+	c.Get("/v1/status", &sts)
 	var rs []state.Result
-	c.get("/v1/history?agent=web-1&schedule=disk-root&limit=1", &rs)
+	c.Get("/v1/history?agent=web-1&schedule=disk-root&limit=1", &rs)
 	i := slices.IndexFunc(sts, func(v monitor.StatusView) bool { return v.Agent == "web-1" })
 	if i < 0 || len(rs) != 1 || len(sts[i].Metrics) != 1 || len(rs[0].Metrics) != 1 {
 		t.Fatalf("web-1's status %+v and last result %+v: want a metric each", sts, rs)

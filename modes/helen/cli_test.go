@@ -14,6 +14,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/equus-monitoring/equus/modes/helen/server"
+	"github.com/equus-monitoring/equus/modes/helen/web"
 	"github.com/equus-monitoring/equus/modes/setup"
 	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/state"
@@ -30,7 +32,7 @@ func helenCLI(t testing.TB, args ...string) (string, int) {
 		Writer:         &out,
 		ErrWriter:      &out,
 		ExitErrHandler: func(*cli.Context, error) {},
-		Commands:       []*cli.Command{Command("1.0.0")},
+		Commands:       []*cli.Command{Command("1.0.0", nil)},
 	}
 	setup.Guard(app)
 	err := app.RunContext(context.Background(), append([]string{"equus", "helen"}, args...))
@@ -39,9 +41,9 @@ func helenCLI(t testing.TB, args ...string) (string, int) {
 }
 
 func TestCLIOnline(t *testing.T) {
-	h := startHelen(t, Config{})
+	h := startHelen(t, server.Config{})
 	a := startAgent(t, h, "web-1", behavior{})
-	a.ready()
+	a.Ready()
 	data := "--data=" + h.dir
 
 	t.Run("run", func(t *testing.T) {
@@ -95,7 +97,7 @@ func TestCLIOnline(t *testing.T) {
 			t.Fatalf("token: exit %d, printed %q", code, out)
 		}
 		out, code = helenCLI(t, "token", data, "--json")
-		var tok tokenResponse
+		var tok web.TokenResponse
 		if err := json.Unmarshal([]byte(out), &tok); err != nil || code != 0 || tok.Token == "" {
 			t.Fatalf("token --json: exit %d, %q (%v)", code, out, err)
 		}
@@ -110,7 +112,7 @@ func TestCLIOnline(t *testing.T) {
 			t.Fatalf("agents: exit %d, printed %q", code, out)
 		}
 		out, code = helenCLI(t, "agents", data, "--json")
-		var views []AgentView
+		var views []web.AgentView
 		if err := json.Unmarshal([]byte(out), &views); err != nil || code != 0 || len(views) != 1 || !views[0].Connected {
 			t.Fatalf("agents --json: exit %d, %q (%v)", code, out, err)
 		}
@@ -164,14 +166,14 @@ func checkIssued(t *testing.T, h *testHelen, dir, name string) {
 		t.Fatal(err)
 	}
 	a := startAgentWith(t, h, name, &cert, behavior{})
-	a.ready()
-	a.close()
+	a.Ready()
+	a.Close()
 }
 
 func TestCLIOffline(t *testing.T) {
-	h := startHelen(t, Config{})
+	h := startHelen(t, server.Config{})
 	a := startAgent(t, h, "web-1", behavior{})
-	a.ready()
+	a.Ready()
 	runCheck(t, h, "web-1", "disk", `{"status":"critical"}`)
 	if err := h.stop(); err != nil {
 		t.Fatal(err)
@@ -226,10 +228,10 @@ func TestServeBadBounds(t *testing.T) {
 // print what they printed through the running helen, for the state it
 // left: the same lists, the same tables, the same errors.
 func TestCLIOfflineSame(t *testing.T) {
-	h := startHelen(t, Config{})
+	h := startHelen(t, server.Config{})
 	db := h.srv.DB()
 	a := startAgent(t, h, "web-1", behavior{})
-	a.ready()
+	a.Ready()
 	if _, err := h.srv.PutSchedule(state.Schedule{Name: "load", Check: "load", Every: 50 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +247,7 @@ func TestCLIOfflineSame(t *testing.T) {
 	if err := h.srv.Revoke("old-1"); err != nil {
 		t.Fatal(err)
 	}
-	a.close()
+	a.Close()
 	poll(t, "web-1 disconnected", func() bool {
 		ag, err := db.Agent("web-1")
 		return err == nil && !ag.Connected

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/equus-monitoring/equus/agentname"
+	"github.com/equus-monitoring/equus/modes/helen/server"
+	"github.com/equus-monitoring/equus/modes/helen/web"
 )
 
 // errNotRunning means no helen serves the data directory's admin socket.
@@ -30,7 +32,7 @@ type adminClient struct {
 
 // dialAdmin connects to the admin socket in dataDir.
 func dialAdmin(dataDir string) (*adminClient, error) {
-	path := filepath.Join(dataDir, socketFile)
+	path := filepath.Join(dataDir, server.SocketFile)
 	c, err := net.DialTimeout("unix", path, 2*time.Second)
 	if err != nil {
 		if errors.Is(err, os.ErrPermission) {
@@ -139,7 +141,7 @@ func (w *replyWriter) Write(p []byte) (int, error) {
 // admin socket; a longer one is an error, never a cut body decoded. Every
 // reply of helen fits: lists come in pages (page.go), and results are
 // capped by the store (state.Cap).
-const maxAdminReply = 16 << 20
+const maxAdminReply = web.MaxReply
 
 // errReplyTooLarge is a reply longer than maxAdminReply.
 var errReplyTooLarge = fmt.Errorf("reply larger than %d bytes", maxAdminReply)
@@ -218,7 +220,7 @@ func listPages[T any](ctx context.Context, a *adminClient, path string, want int
 		if want > 0 && got >= want {
 			break
 		}
-		path = parseNext(h.Get("Link"))
+		path = web.ParseNext(h.Get("Link"))
 	}
 	return pages, nil
 }
@@ -231,8 +233,8 @@ func withLimit(path string, left int) (string, error) {
 		return "", fmt.Errorf("helen: next page %q: %w", path, err)
 	}
 	q := u.Query()
-	if left <= 0 || left > maxPageLimit {
-		left = maxPageLimit
+	if left <= 0 || left > web.MaxPageLimit {
+		left = web.MaxPageLimit
 	}
 	q.Set("limit", fmt.Sprint(left))
 	u.RawQuery = q.Encode()

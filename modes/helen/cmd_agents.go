@@ -6,6 +6,8 @@ import (
 	"io"
 	"text/tabwriter"
 
+	"github.com/equus-monitoring/equus/modes/helen/web"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/equus-monitoring/equus/internal/tty"
@@ -22,10 +24,10 @@ func agentsCommand() *cli.Command {
 
 // runAgents prints the agents.
 func runAgents(ctx context.Context, e env) error {
-	return query(ctx, e, askList[AgentView]("/v1/agents", 0), printAgents)
+	return query(ctx, e, askList[web.AgentView]("/v1/agents", 0), printAgents)
 }
 
-func printAgents(w io.Writer, views []AgentView) error {
+func printAgents(w io.Writer, views []web.AgentView) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSTATE\tVERSION\tADDRESS\tLAST SEEN")
 	for _, v := range views {

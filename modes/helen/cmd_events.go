@@ -47,7 +47,7 @@ func runEvents(ctx context.Context, e env, since time.Time, limit int) error {
 	q := url.Values{"since": {since.Format(time.RFC3339Nano)}}
 	return query(ctx, e, newestEvents("/v1/events?"+q.Encode(), limit), func(w io.Writer, evs []state.Event) error {
 		for _, ev := range evs {
-			if _, err := fmt.Fprintln(w, eventLine(ev)); err != nil {
+			if _, err := fmt.Fprintln(w, EventLine(ev)); err != nil {
 				return err
 			}
 		}
@@ -67,11 +67,11 @@ func newestEvents(path string, limit int) request[[]state.Event] {
 	}
 }
 
-// eventLine is an event as a line for people:
+// EventLine is an event as a line for people:
 //
 //	2025-06-01 12:00:00  web-1  load (load)  OK -> CRITICAL  load 9.10, 8.00, 7.20
 //	2025-06-01 12:01:00  web-1  agent UP -> DOWN  agent down: no connection for 1m0s
-func eventLine(ev state.Event) string {
+func EventLine(ev state.Event) string {
 	what := "agent"
 	if ev.Schedule != "" {
 		what = ev.Schedule

@@ -81,13 +81,8 @@ func dash(s string) string {
 	return tty.Line(s)
 }
 
-func since(t time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	return time.Since(t).Round(time.Second).String() + " ago"
-}
+// oneLine is a message for a field of a table or a line (tty.OneLine).
+func oneLine(s string) string { return tty.OneLine(s) }
 
-// oneLine is a message for a field of a table or a line: escaped (tty.Line),
-// and cut to 120 bytes.
-func oneLine(s string) string { return tty.Short(s, 120) }
+// since says how long ago t was (tty.Ago).
+func since(t time.Time) string { return tty.Ago(t) }

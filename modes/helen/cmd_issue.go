@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/equus-monitoring/equus/modes/helen/web"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/equus-monitoring/equus/pki"
@@ -31,7 +33,7 @@ func issueCommand() *cli.Command {
 // runIssue issues agent name a certificate and writes it, its key and
 // helen's CA in the directory out.
 func runIssue(ctx context.Context, e env, name, out string) error {
-	return query(ctx, e, askAgent[issueResponse](http.MethodPost, name, "/certificate", nil), func(w io.Writer, resp issueResponse) error {
+	return query(ctx, e, askAgent[web.IssueResponse](http.MethodPost, name, "/certificate", nil), func(w io.Writer, resp web.IssueResponse) error {
 		files := []struct {
 			name string
 			data string

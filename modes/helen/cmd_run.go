@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/web"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/equus-monitoring/equus/internal/tty"
@@ -28,7 +30,7 @@ func runCommand() *cli.Command {
 			jsonFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			req := runRequest{Check: c.Args().Get(1), Timeout: Duration(c.Duration("timeout"))}
+			req := web.RunRequest{Check: c.Args().Get(1), Timeout: web.Duration(c.Duration("timeout"))}
 			if a := c.Args().Get(2); a != "" {
 				if !json.Valid([]byte(a)) {
 					return setup.Usagef(c, "ARGS_JSON is not valid JSON")
@@ -43,7 +45,7 @@ func runCommand() *cli.Command {
 // runRun runs a check on agent now, which needs a running helen, and
 // prints its result. It exits with the result's Nagios code: a failure to
 // run it is a result of status unknown.
-func runRun(ctx context.Context, e env, agent string, req runRequest) error {
+func runRun(ctx context.Context, e env, agent string, req web.RunRequest) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(req.Timeout)+10*time.Second)
 	defer cancel()
 	var doc result.Doc

@@ -9,6 +9,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/server"
+	"github.com/equus-monitoring/equus/modes/helen/web"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/equus-monitoring/equus/internal/tty"
@@ -37,7 +40,7 @@ func scheduleAddCommand() *cli.Command {
 			dataFlag(), dbCheckFlag(),
 			&cli.StringFlag{Name: "check", Usage: "the `CHECK` to run: built in, in the embedded library or in helen's check bundle", Required: true, EnvVars: []string{"HELEN_SCHEDULE_CHECK"}},
 			&cli.StringFlag{Name: "args", Usage: "the check's arguments, a `JSON` object", EnvVars: []string{"HELEN_SCHEDULE_ARGS"}},
-			&cli.DurationFlag{Name: "every", Usage: fmt.Sprintf("run it every `INTERVAL` (at least %v)", minRequestEvery), Required: true, EnvVars: []string{"HELEN_SCHEDULE_EVERY"}},
+			&cli.DurationFlag{Name: "every", Usage: fmt.Sprintf("run it every `INTERVAL` (at least %v)", server.MinRequestEvery), Required: true, EnvVars: []string{"HELEN_SCHEDULE_EVERY"}},
 			&cli.DurationFlag{Name: "timeout", Usage: "give up on a run after `DURATION`, at most the interval",
 				DefaultText: fmt.Sprintf("%v, or the interval when shorter", monitor.DefaultTimeout), EnvVars: []string{"HELEN_SCHEDULE_TIMEOUT"}},
 			&cli.StringFlag{Name: "agents", Value: "*", Usage: "run it on the agents whose names match `GLOB`", EnvVars: []string{"HELEN_SCHEDULE_AGENTS"}},
@@ -47,9 +50,9 @@ func scheduleAddCommand() *cli.Command {
 			jsonFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			v := ScheduleView{
+			v := web.ScheduleView{
 				Name: c.Args().First(), Check: c.String("check"),
-				Every: Duration(c.Duration("every")), Timeout: Duration(c.Duration("timeout")), Agents: c.String("agents"),
+				Every: web.Duration(c.Duration("every")), Timeout: web.Duration(c.Duration("timeout")), Agents: c.String("agents"),
 			}
 			if a := c.String("args"); a != "" {
 				if !json.Valid([]byte(a)) {
@@ -59,8 +62,8 @@ func scheduleAddCommand() *cli.Command {
 			}
 			// The interval and timeout are the command line's to get
 			// right, whether helen runs or not; helen checks them again.
-			sch := v.schedule()
-			if err := checkTiming(&sch); err != nil {
+			sch := v.Schedule()
+			if err := server.CheckTiming(&sch); err != nil {
 				return setup.Usagef(c, "%v", err)
 			}
 			return runScheduleAdd(c.Context, envOf(c), v)
@@ -69,8 +72,8 @@ func scheduleAddCommand() *cli.Command {
 }
 
 // runScheduleAdd adds schedule v, or replaces the one of its name.
-func runScheduleAdd(ctx context.Context, e env, v ScheduleView) error {
-	return query(ctx, e, ask[ScheduleView](http.MethodPost, "/v1/schedules", v), func(w io.Writer, out ScheduleView) error {
+func runScheduleAdd(ctx context.Context, e env, v web.ScheduleView) error {
+	return query(ctx, e, ask[web.ScheduleView](http.MethodPost, "/v1/schedules", v), func(w io.Writer, out web.ScheduleView) error {
 		_, err := fmt.Fprintf(w, "schedule %s: %s every %s on %s\n", tty.Line(out.Name), tty.Line(out.Check), time.Duration(out.Every), tty.Line(out.Agents))
 		return err
 	})
@@ -88,10 +91,10 @@ func scheduleListCommand() *cli.Command {
 
 // runScheduleList prints the schedules.
 func runScheduleList(ctx context.Context, e env) error {
-	return query(ctx, e, askList[ScheduleView]("/v1/schedules", 0), printSchedules)
+	return query(ctx, e, askList[web.ScheduleView]("/v1/schedules", 0), printSchedules)
 }
 
-func printSchedules(w io.Writer, views []ScheduleView) error {
+func printSchedules(w io.Writer, views []web.ScheduleView) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tCHECK\tEVERY\tTIMEOUT\tAGENTS\tARGS")
 	for _, v := range views {

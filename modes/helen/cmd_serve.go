@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/server"
+
 	"aead.dev/minisign"
 	"github.com/urfave/cli/v2"
 
@@ -17,7 +19,7 @@ import (
 	"github.com/equus-monitoring/equus/update"
 )
 
-func serveCommand(version string) *cli.Command {
+func serveCommand(version string, dev DevFunc) *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
 		Usage: "run helen",
@@ -45,7 +47,7 @@ that joins a machine.`,
 			&cli.DurationFlag{Name: "down-after", Value: 60 * time.Second, Usage: "declare an agent down when it has not come back within `DURATION`", EnvVars: []string{"HELEN_DOWN_AFTER"}},
 			&cli.IntFlag{Name: "max-unauthenticated", Usage: "accept at most `N` connections without a valid agent certificate on --listen (0: half the file descriptors left after helen's reserves, at most 10000)", EnvVars: []string{"HELEN_MAX_UNAUTHENTICATED"}},
 			&cli.IntFlag{Name: "max-unauthenticated-per-address", Value: netlimit.DefaultMaxUnauthPerAddr, Usage: "of which at most `N` from one source address (an IPv6 /64)", EnvVars: []string{"HELEN_MAX_UNAUTHENTICATED_PER_ADDRESS"}},
-			&cli.DurationFlag{Name: "cert-lifetime", Value: DefaultCertLifetime, Usage: "issue agent certificates valid for `DURATION` (agents renew theirs at two thirds of it)", EnvVars: []string{"HELEN_CERT_LIFETIME"}},
+			&cli.DurationFlag{Name: "cert-lifetime", Value: server.DefaultCertLifetime, Usage: "issue agent certificates valid for `DURATION` (agents renew theirs at two thirds of it)", EnvVars: []string{"HELEN_CERT_LIFETIME"}},
 			&cli.BoolFlag{Name: "metrics-auth", Usage: "ask for the admin token on /metrics too", EnvVars: []string{"HELEN_METRICS_AUTH"}},
 			&cli.BoolFlag{Name: "insecure-plaintext", Usage: "DEBUG ONLY: speak the protocol without TLS on a loopback --listen", EnvVars: []string{"HELEN_INSECURE_PLAINTEXT"}},
 		},
@@ -69,7 +71,7 @@ that joins a machine.`,
 			if err != nil {
 				return setup.Usagef(c, "%v", err)
 			}
-			cfg := Config{
+			cfg := server.Config{
 				DataDir:            c.String("data"),
 				Version:            version,
 				SANs:               c.StringSlice("san"),
@@ -92,7 +94,10 @@ that joins a machine.`,
 				Log:                          log,
 			}
 			if c.Bool("dev") {
-				return runDev(c.Context, c, cfg)
+				if dev == nil {
+					return setup.Usagef(c, "--dev: this build has no dev mode")
+				}
+				return dev(c.Context, c, cfg)
 			}
 			return runServe(c.Context, cfg, c.String("listen"), c.String("http"), c.App.Writer)
 		},
@@ -102,14 +107,14 @@ that joins a machine.`,
 // runServe runs helen with cfg, serving agents on listen and operators
 // on httpAddr ("" for none), until ctx ends. What it prints for its
 // operator at start goes to out; the rest to cfg.Log.
-func runServe(ctx context.Context, cfg Config, listen, httpAddr string, out io.Writer) error {
+func runServe(ctx context.Context, cfg server.Config, listen, httpAddr string, out io.Writer) error {
 	log := cfg.Log
-	srv, err := New(cfg)
+	srv, err := server.New(cfg)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	if err := recordUpdateKey(cfg.DataDir, cfg.UpdateKey); err != nil {
+	if err := server.RecordUpdateKey(cfg.DataDir, cfg.UpdateKey); err != nil {
 		return err
 	}
 	if cfg.UpdateKey != nil {
@@ -130,10 +135,9 @@ func runServe(ctx context.Context, cfg Config, listen, httpAddr string, out io.W
 	}
 	fmt.Fprintf(out, "\ndata: %s\nCA pin: %s\n", cfg.DataDir, srv.CA().Pin())
 	if token, created := srv.AdminToken(); created {
-		fmt.Fprintf(out, "admin token for the operators' API (printed once; kept in %s):\n  %s\n", filepath.Join(cfg.DataDir, adminTokenFile), token)
+		fmt.Fprintf(out, "admin token for the operators' API (printed once; kept in %s):\n  %s\n", filepath.Join(cfg.DataDir, server.AdminTokenFile), token)
 	}
-	join := srv.joiner()
-	fmt.Fprintf(out, "%s\njoin a machine, as root on it (make a token with `equus helen token`):\n  %s\n", join.helen.explain(), join.command("TOKEN"))
+	fmt.Fprintf(out, "%s\njoin a machine, as root on it (make a token with `equus helen token`):\n  %s\n", srv.JoinWhere(), srv.JoinCommand("TOKEN"))
 	log.Info("helen started", "version", cfg.Version, "pid", os.Getpid())
 	err = srv.Serve(ctx, ls)
 	log.Info("helen stopped")

@@ -7,6 +7,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/server"
+	"github.com/equus-monitoring/equus/modes/helen/web"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/equus-monitoring/equus/internal/tty"
@@ -25,24 +28,24 @@ func tokenCommand() *cli.Command {
 			jsonFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			return runToken(c.Context, envOf(c), tokenRequest{Uses: c.Int("uses"), TTL: Duration(c.Duration("ttl")), Agent: c.String("agent")})
+			return runToken(c.Context, envOf(c), web.TokenRequest{Uses: c.Int("uses"), TTL: web.Duration(c.Duration("ttl")), Agent: c.String("agent")})
 		},
 	}
 }
 
 // runToken makes an enrollment token and prints it with its join command.
-func runToken(ctx context.Context, e env, req tokenRequest) error {
-	return query(ctx, e, ask[tokenResponse](http.MethodPost, "/v1/tokens", req), printToken)
+func runToken(ctx context.Context, e env, req web.TokenRequest) error {
+	return query(ctx, e, ask[web.TokenResponse](http.MethodPost, "/v1/tokens", req), printToken)
 }
 
-func printToken(w io.Writer, t tokenResponse) error {
+func printToken(w io.Writer, t web.TokenResponse) error {
 	agent := ""
 	if t.Agent != "" {
 		agent = ", for agent " + t.Agent
 	}
 	fmt.Fprintf(w, "token: %s\nuses: %d, expires %s%s\n", t.Token, t.Uses, t.Expires.Local().Format(time.RFC3339), agent)
 	if t.Helen != "" { // a helen of an earlier version does not say
-		fmt.Fprintln(w, tty.Line(advertisement{Addr: t.Helen, From: t.HelenFrom}.explain()))
+		fmt.Fprintln(w, tty.Line(server.ExplainAdvertised(t.Helen, t.HelenFrom)))
 	}
 	_, err := fmt.Fprintf(w, "join a machine, as root on it:\n  %s\n", t.Join)
 	return err

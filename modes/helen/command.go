@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"time"
+
+	"github.com/equus-monitoring/equus/modes/helen/server"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/equus-monitoring/equus/modes/setup"
-	"github.com/equus-monitoring/equus/state"
 )
 
 // The helen commands, one file each (cmd_*.go): the command with its
@@ -20,13 +20,18 @@ import (
 // admin socket when helen runs, or served in process over the data
 // directory when it does not (offline.go).
 
-// Command returns `equus helen` and its subcommands.
-func Command(version string) *cli.Command {
+// DevFunc runs `helen serve --dev` with the configuration serve made of
+// its flags (modes/dev.Run: it is given, not imported, so that helen does
+// not import the agent).
+type DevFunc func(ctx context.Context, c *cli.Context, cfg server.Config) error
+
+// Command returns `equus helen` and its subcommands; dev runs --dev.
+func Command(version string, dev DevFunc) *cli.Command {
 	return &cli.Command{
 		Name:  "helen",
 		Usage: "the Equus server: agents connect to it, it runs their checks and keeps the results",
 		Subcommands: []*cli.Command{
-			serveCommand(version),
+			serveCommand(version, dev),
 			tokenCommand(),
 			issueCommand(),
 			agentsCommand(),
@@ -91,7 +96,7 @@ func (e env) withHelen(offline bool, f func(*adminClient) error) error {
 	if !errors.Is(notRunning, errNotRunning) {
 		return notRunning
 	}
-	if err := checkDataDir(e.dataDir); errors.Is(err, errNotHelenDir) {
+	if err := server.CheckDataDir(e.dataDir); errors.Is(err, server.ErrNotHelenDir) {
 		return e.usagef("%v", err)
 	} else if err != nil {
 		return err
@@ -99,30 +104,15 @@ func (e env) withHelen(offline bool, f func(*adminClient) error) error {
 	if !offline {
 		return notRunning
 	}
-	db, err := openOffline(e.dataDir, e.dbCheckTimeout)
+	off, err := server.OpenOffline(e.dataDir, e.dbCheckTimeout, e.checksDir, notRunning)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	if msg, level, args := checkLine(db); level > slog.LevelInfo {
-		line := "equus: " + msg
-		for i := 0; i+1 < len(args); i += 2 {
-			line += fmt.Sprintf(" %v=%v", args[i], args[i+1])
-		}
-		fmt.Fprintln(e.errOut, line)
+	defer off.Close()
+	if w := off.Warning(); w != "" {
+		fmt.Fprintln(e.errOut, "equus: "+w)
 	}
-	b, err := newOfflineBackend(db, e.dataDir, e.checksDir, notRunning)
-	if err != nil {
-		return err
-	}
-	return f(inProcess(newAPI(db, b, 0)))
-}
-
-// openOffline opens helen's database for a command run while no helen is
-// running, its check bounded by checkTimeout (0: the default). It never
-// makes one: only helen serve does.
-func openOffline(dataDir string, checkTimeout time.Duration) (*state.DB, error) {
-	return openStore(dataDir, state.Options{CheckTimeout: checkTimeout, Existing: true})
+	return f(inProcess(off.Handler()))
 }
 
 // query asks helen what get asks, online or offline, and prints the
@@ -174,5 +164,14 @@ func askList[T any](path string, want int) request[[]T] {
 	return func(ctx context.Context, a *adminClient) ([]T, error) {
 		pages, err := listPages[T](ctx, a, path, want)
 		return firstOf(pages, want), err
+	}
+}
+
+func dbCheckFlag() cli.Flag {
+	return &cli.DurationFlag{
+		Name:    "db-check-timeout",
+		Value:   server.DefaultDBCheckTimeout,
+		Usage:   "check the database's consistency at start for at most `DURATION` (out of time: not finished, a warning; negative: no check)",
+		EnvVars: []string{"HELEN_DB_CHECK_TIMEOUT"},
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/server"
 	"github.com/equus-monitoring/equus/state"
 )
 
@@ -25,11 +26,11 @@ func statusLines(t *testing.T, out string) []string {
 // dashboard; ?all=true and --all list them under it; /metrics still has
 // each schedule's series, unknown.
 func TestAgentDownIsOneLine(t *testing.T) {
-	h := startHelen(t, Config{DownAfter: 50 * time.Millisecond})
+	h := startHelen(t, server.Config{DownAfter: 50 * time.Millisecond})
 	c := newOpsClient(t, h)
 	gone := startAgent(t, h, "gone-1", behavior{})
-	gone.ready()
-	startAgent(t, h, "live-1", behavior{}).ready()
+	gone.Ready()
+	startAgent(t, h, "live-1", behavior{}).Ready()
 	const schedules = 4
 	for i := range schedules {
 		if _, err := h.srv.PutSchedule(state.Schedule{Name: fmt.Sprint("s", i), Check: "c", Every: 50 * time.Millisecond}); err != nil {
@@ -40,14 +41,14 @@ func TestAgentDownIsOneLine(t *testing.T) {
 		evs, err := h.srv.DB().Events(time.Time{}, time.Time{}, 0)
 		return err == nil && len(evs) == 2*schedules
 	})
-	gone.close()
+	gone.Close()
 	poll(t, "gone-1 down", func() bool {
 		evs, err := h.srv.DB().Events(time.Time{}, time.Time{}, 0)
 		return err == nil && len(evs) > 0 && evs[len(evs)-1].Agent == "gone-1" && evs[len(evs)-1].To == "down"
 	})
 
 	var list []map[string]any
-	c.get("/v1/status", &list)
+	c.Get("/v1/status", &list)
 	var lines []map[string]any
 	for _, it := range list {
 		if it["agent"] == "gone-1" {
@@ -57,7 +58,7 @@ func TestAgentDownIsOneLine(t *testing.T) {
 	if len(list) != schedules+1 || len(lines) != 1 || lines[0]["kind"] != "agent_down" || lines[0]["status"] != "unknown" || lines[0]["folded"] != float64(schedules) {
 		t.Errorf("/v1/status: %d lines, of gone-1 %v; want %d lines, one of gone-1, kind agent_down, %d folded", len(list), lines, schedules+1, schedules)
 	}
-	c.get("/v1/status?all=true", &list)
+	c.Get("/v1/status?all=true", &list)
 	kinds := map[string]int{}
 	for _, it := range list {
 		if it["agent"] == "gone-1" {
@@ -94,9 +95,9 @@ func TestAgentDownIsOneLine(t *testing.T) {
 
 	// The dashboard's status table: a line for each schedule on live-1,
 	// one for gone-1.
-	req, _ := http.NewRequest(http.MethodGet, c.base+"/", nil)
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, page := c.send(req)
+	req, _ := http.NewRequest(http.MethodGet, c.Base+"/", nil)
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	resp, page := c.Send(req)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("dashboard: %d %s", resp.StatusCode, page)
 	}
@@ -117,7 +118,7 @@ func TestAgentDownIsOneLine(t *testing.T) {
 			t.Errorf("equus_check_status of gone-1 s%d = %v, %v; want 3", i, v, ok)
 		}
 	}
-	if code, data := c.do(http.MethodGet, "/v1/status?all=maybe", c.token, nil); code != http.StatusBadRequest || !isJSONError(data) {
+	if code, data := c.Do(http.MethodGet, "/v1/status?all=maybe", c.Token, nil); code != http.StatusBadRequest || !isJSONError(data) {
 		t.Errorf("/v1/status?all=maybe: %d %s, want 400", code, data)
 	}
 }

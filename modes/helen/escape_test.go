@@ -8,6 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/equus-monitoring/equus/modes/helen/server"
 	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/state"
 	"github.com/equus-monitoring/equus/wire"
@@ -42,14 +43,14 @@ func rawControls(out string) []string {
 // comes out escaped, with no raw control in the output, and its row still
 // says CRITICAL.
 func TestNoTerminalInjection(t *testing.T) {
-	h := startHelen(t, Config{})
+	h := startHelen(t, server.Config{})
 	events, unsubscribe := h.srv.Subscribe(16)
 	defer unsubscribe()
 	a := startAgent(t, h, "web-1", behavior{Answer: func(wire.Message) []byte {
 		return result.Doc{Status: result.Critical, Message: spoof,
 			Metrics: []result.Metric{{Name: "used\x1b[2J", Value: 99, Unit: "%\u202e"}}}.Encode(wire.MaxBlob)
 	}})
-	a.ready()
+	a.Ready()
 	if _, err := h.srv.PutSchedule(state.Schedule{Name: "disk", Check: "disk", Every: time.Second}); err != nil {
 		t.Fatal(err)
 	}

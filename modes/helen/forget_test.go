@@ -2,10 +2,12 @@ package helen
 
 import (
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/server"
 	"github.com/equus-monitoring/equus/state"
 	"github.com/equus-monitoring/equus/wire"
 )
@@ -43,13 +45,13 @@ func eventsTo(t *testing.T, db *state.DB, agent, to string) []state.Event {
 // event), keeps its history, and refuses a connected agent or an unknown
 // name changing nothing; online and offline. Revoking is an event too.
 func TestForget(t *testing.T) {
-	h := startHelen(t, Config{DownAfter: time.Hour})
+	h := startHelen(t, server.Config{DownAfter: time.Hour})
 	c := newOpsClient(t, h)
 	db := h.srv.DB()
 	agents := map[string]*fakeAgent{}
 	for _, name := range []string{"web-1", "web-2", "web-3"} {
 		agents[name] = startAgent(t, h, name, behavior{})
-		agents[name].ready()
+		agents[name].Ready()
 	}
 	for _, name := range []string{"s1", "s2"} {
 		if _, err := h.srv.PutSchedule(state.Schedule{Name: name, Check: "c", Every: 50 * time.Millisecond}); err != nil {
@@ -60,12 +62,12 @@ func TestForget(t *testing.T) {
 	data := "--data=" + h.dir
 	status := func() map[string]int {
 		var list []map[string]any
-		c.get("/v1/status", &list)
+		c.Get("/v1/status", &list)
 		return agentsIn(list, "agent")
 	}
 	listed := func() map[string]int {
 		var list []map[string]any
-		c.get("/v1/agents", &list)
+		c.Get("/v1/agents", &list)
 		return agentsIn(list, "name")
 	}
 
@@ -81,8 +83,8 @@ func TestForget(t *testing.T) {
 	}
 
 	// Disconnected, in its grace period: forgotten.
-	agents["web-2"].close()
-	poll(t, "web-2 disconnected", func() bool { _, ok := h.srv.hub.Session("web-2"); return !ok })
+	agents["web-2"].Close()
+	poll(t, "web-2 disconnected", func() bool { _, ok := h.srv.Hub().Session("web-2"); return !ok })
 	if out, code := helenCLI(t, "forget", data, "web-2"); code != 0 || !strings.Contains(out, "forgot web-2") {
 		t.Fatalf("forget web-2: exit %d, %q", code, out)
 	}
@@ -93,14 +95,14 @@ func TestForget(t *testing.T) {
 		t.Errorf("agents after forget web-2: %v", n)
 	}
 	var rs []map[string]any
-	c.get("/v1/history?agent=web-2", &rs)
+	c.Get("/v1/history?agent=web-2", &rs)
 	if len(rs) == 0 {
 		t.Error("forget removed web-2's history")
 	}
 	if evs := eventsTo(t, db, "web-2", "forgotten"); len(evs) != 1 || evs[0].From != "down" {
 		t.Errorf("events of forget web-2: %+v", evs)
 	}
-	if h.srv.monitor.Waiting("web-2") {
+	if h.srv.Monitor().Waiting("web-2") {
 		t.Error("web-2's grace period goes on after it was forgotten: it would be declared down")
 	}
 	if _, code := helenCLI(t, "forget", data, "web-2"); code == 0 {
@@ -118,10 +120,10 @@ func TestForget(t *testing.T) {
 	if out, code := helenCLI(t, "forget", data, "web-3"); code != 0 {
 		t.Fatalf("forget web-3: exit %d, %q", code, out)
 	}
-	if _, err := agents["web-3"].waitClosed(); err != nil && !endedCleanly(err) {
+	if _, err := agents["web-3"].WaitClosed(); err != nil && !endedCleanly(err) {
 		t.Logf("web-3 closed: %v", err)
 	}
-	poll(t, "web-3's session gone", func() bool { _, ok := h.srv.hub.Session("web-3"); return !ok })
+	poll(t, "web-3's session gone", func() bool { _, ok := h.srv.Hub().Session("web-3"); return !ok })
 	if n := status(); n["web-3"] != 0 {
 		t.Errorf("statuses of web-3 after forget: %v", n)
 	}
@@ -129,12 +131,12 @@ func TestForget(t *testing.T) {
 		t.Errorf("events of forget web-3: %+v", evs)
 	}
 	rc := dialRaw(t, h, agentCert(t, h.srv, "web-3"), []string{wire.ALPN})
-	rc.write("hello 1 1.0.0\n")
-	rc.expectClosedWith(wire.CodeNotAuthorized)
+	rc.Write("hello 1 1.0.0\n")
+	rc.ExpectClosedWith(wire.CodeNotAuthorized)
 
 	// web-2 connects again: back, as new.
 	agents["web-2"] = startAgent(t, h, "web-2", behavior{})
-	agents["web-2"].ready()
+	agents["web-2"].Ready()
 	poll(t, "web-2's statuses back", func() bool { return status()["web-2"] == 2 })
 	if listed()["web-2"] != 1 {
 		t.Errorf("web-2 not among the agents once back: %v", listed())
@@ -195,7 +197,7 @@ func TestForget(t *testing.T) {
 // database of a helen stopped.
 func eventsOffline(t *testing.T, dir, agent, to string) []state.Event {
 	t.Helper()
-	db, err := openOffline(dir, 0)
+	db, err := state.Open(filepath.Join(dir, server.DBFile), state.Options{Existing: true})
 	if err != nil {
 		t.Fatal(err)
 	}

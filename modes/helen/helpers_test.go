@@ -3,31 +3,30 @@ package helen
 import (
 	"context"
 	"crypto/tls"
-	"errors"
-	"fmt"
-	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/equus-monitoring/equus/internal/logtest"
+	"github.com/equus-monitoring/equus/modes/helen/internal/helentest"
+	"github.com/equus-monitoring/equus/modes/helen/server"
+	"github.com/equus-monitoring/equus/pki"
+	"github.com/equus-monitoring/equus/result"
 
 	"github.com/equus-monitoring/equus/internal/leakcheck"
 	"github.com/equus-monitoring/equus/internal/wait"
-	"github.com/equus-monitoring/equus/pki"
-	"github.com/equus-monitoring/equus/wire"
 )
 
 // waitFor is how long a test waits for something that should happen.
-const waitFor = 10 * time.Second
+const waitFor = helentest.WaitFor
 
 // TestMain fails the run when goroutines started by the tests outlive them.
-func TestMain(m *testing.M) { leakcheck.Main(m, "equus/modes/helen.", "equus/state.") }
+func TestMain(m *testing.M) { leakcheck.Main(m, "equus/modes/helen", "equus/state.") }
 
 // newFakeClock returns a clock that moves only when the test moves it.
 func newFakeClock() *clocktesting.FakeClock {
@@ -42,8 +41,8 @@ func poll(t testing.TB, what string, cond func() bool) {
 
 // testHelen is a helen serving on loopback for one test.
 type testHelen struct {
-	srv    *Server
-	ls     Listeners
+	srv    *server.Server
+	ls     server.Listeners
 	dir    string
 	cancel context.CancelFunc
 	done   chan error
@@ -52,7 +51,7 @@ type testHelen struct {
 // startHelen starts a helen in a fresh data directory, with cfg's fields
 // that are set overriding the defaults of tests. It is stopped and closed
 // when the test ends.
-func startHelen(t testing.TB, cfg Config) *testHelen {
+func startHelen(t testing.TB, cfg server.Config) *testHelen {
 	t.Helper()
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
@@ -71,7 +70,7 @@ func startHelen(t testing.TB, cfg Config) *testHelen {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewTextHandler(logtest.Writer{T: t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	srv, err := New(cfg)
+	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,104 +106,106 @@ func (h *testHelen) stop() error {
 // addr is the agents' port.
 func (h *testHelen) addr() string { return h.ls.Agents.Addr().String() }
 
-// agentCert issues an agent certificate from helen's CA.
-func agentCert(t testing.TB, srv *Server, name string) *tls.Certificate {
+// The shared test agent and raw clients (helentest), under the names the
+// tests use.
+type (
+	behavior  = helentest.Behavior
+	fakeAgent = helentest.Agent
+	rawConn   = helentest.RawConn
+)
+
+var (
+	lastMessage      = helentest.LastMessage
+	endedCleanly     = helentest.EndedCleanly
+	checkErrorEnding = helentest.CheckErrorEnding
+)
+
+// startAgent connects an agent named name to h and says hello. It does
+// not wait for helen to accept it: see Ready.
+func startAgent(t testing.TB, h *testHelen, name string, beh behavior) *fakeAgent {
 	t.Helper()
-	certPEM, keyPEM, err := srv.CA().IssueClient(name, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &cert
+	return helentest.StartAgent(t, h.addr(), h.srv.CA(), name, beh)
+}
+
+// startAgentWith is startAgent with the certificate given.
+func startAgentWith(t testing.TB, h *testHelen, name string, cert *tls.Certificate, beh behavior) *fakeAgent {
+	t.Helper()
+	return helentest.StartAgentWith(t, h.addr(), h.srv.CA(), name, cert, beh)
+}
+
+// agentCert issues an agent certificate from helen's CA.
+func agentCert(t testing.TB, srv *server.Server, name string) *tls.Certificate {
+	t.Helper()
+	return helentest.AgentCert(t, srv.CA(), name)
 }
 
 // dialTLS connects to the agents' port trusting helen's CA, presenting
 // cert (none when nil) and offering alpn.
 func dialTLS(t testing.TB, h *testHelen, cert *tls.Certificate, alpn []string) (*tls.Conn, error) {
 	t.Helper()
-	cfg, err := pki.ClientConfig(pki.Trust{CA: h.srv.CA().Cert}, "127.0.0.1", cert, alpn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-	defer cancel()
-	d := tls.Dialer{Config: cfg}
-	c, err := d.DialContext(ctx, "tcp", h.addr())
-	if err != nil {
-		return nil, err
-	}
-	return c.(*tls.Conn), nil
-}
-
-// rawConn is a client that writes bytes of its choosing and reads what
-// helen answers, for the cases a well-behaved agent never provokes.
-type rawConn struct {
-	t testing.TB
-	c *tls.Conn
+	return helentest.DialTLS(t, h.addr(), h.srv.CA(), cert, alpn)
 }
 
 // dialRaw connects like dialTLS, failing the test if it cannot.
 func dialRaw(t testing.TB, h *testHelen, cert *tls.Certificate, alpn []string) *rawConn {
 	t.Helper()
-	c, err := dialTLS(t, h, cert, alpn)
+	return helentest.DialRaw(t, h.addr(), h.srv.CA(), cert, alpn)
+}
+
+// httpsClient is a client of h's agents' HTTPS endpoints presenting cert
+// (none when nil).
+func httpsClient(t testing.TB, h *testHelen, cert *tls.Certificate) *http.Client {
+	t.Helper()
+	return helentest.HTTPSClient(t, h.srv.CA(), cert)
+}
+
+// get fetches path from h's agents' port with hc.
+func get(t testing.TB, hc *http.Client, h *testHelen, path string) (int, []byte) {
+	t.Helper()
+	return helentest.Get(t, hc, h.addr(), path)
+}
+
+// The shared clients and helpers of helentest, under the names the tests
+// use.
+type opsClient = helentest.OpsClient
+
+var (
+	isJSONError = helentest.IsJSONError
+	csrfOf      = helentest.CSRFOf
+	scrape      = helentest.Scrape
+	gauge       = helentest.Gauge
+	newCSR      = helentest.NewCSR
+	waitEvent   = helentest.WaitEvent
+)
+
+// newOpsClient is a client of h's operators' port.
+func newOpsClient(t testing.TB, h *testHelen) *opsClient {
+	t.Helper()
+	token, _ := h.srv.AdminToken()
+	return helentest.NewOpsClient(t, h.ls.Ops.Addr().String(), h.srv.CA(), token)
+}
+
+// browser is a client of h's operators' port that keeps cookies and does
+// not follow redirects.
+func browser(t testing.TB, h *testHelen) *opsClient {
+	t.Helper()
+	token, _ := h.srv.AdminToken()
+	return helentest.Browser(t, h.ls.Ops.Addr().String(), h.srv.CA(), token)
+}
+
+// enroll posts an enrollment request to h and returns the status and
+// answer.
+func enroll(t testing.TB, hc *http.Client, h *testHelen, token string, csr []byte) (int, pki.EnrollResponse) {
+	t.Helper()
+	return helentest.Enroll(t, hc, h.addr(), token, csr)
+}
+
+// runCheck is srv.Run with a test's context and a generous timeout.
+func runCheck(t testing.TB, h *testHelen, agent, check, args string) result.Doc {
+	t.Helper()
+	doc, err := h.srv.Run(context.Background(), agent, check, []byte(args), waitFor)
 	if err != nil {
-		t.Fatalf("dial helen: %v", err)
+		t.Fatalf("run %s on %s: %v", check, agent, err)
 	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(waitFor))
-	return &rawConn{t: t, c: c}
-}
-
-// write sends s as it is. An error is not fatal: helen may have closed the
-// connection already, and what it said is what the test looks at.
-func (rc *rawConn) write(s string) {
-	if _, err := io.WriteString(rc.c, s); err != nil {
-		rc.t.Logf("write: %v", err)
-	}
-}
-
-// readAll returns everything helen sends until it closes the connection.
-func (rc *rawConn) readAll() ([]byte, error) {
-	return io.ReadAll(rc.c)
-}
-
-// expectClosedWith checks that helen sent, after any checks, exactly
-// "error <code>\n" and then closed the connection.
-func (rc *rawConn) expectClosedWith(code wire.Code) {
-	rc.t.Helper()
-	got, err := rc.readAll()
-	if err != nil {
-		rc.t.Fatalf("read until close: %v (got %q)", err, got)
-	}
-	if err := checkErrorEnding(got, code); err != nil {
-		rc.t.Fatal(err)
-	}
-}
-
-// checkErrorEnding reports whether data is zero or more check messages
-// followed by exactly "error <code>\n".
-func checkErrorEnding(data []byte, code wire.Code) error {
-	want := "error " + string(code) + "\n"
-	if !strings.HasSuffix(string(data), want) {
-		return fmt.Errorf("helen sent %q, want it to end with %q", data, want)
-	}
-	r := wire.NewReader(strings.NewReader(string(data)))
-	for {
-		m, err := r.Read()
-		if err != nil {
-			return fmt.Errorf("helen sent %q: %v", data, err)
-		}
-		if m.Kind == wire.KindError {
-			if _, err := r.Read(); !errors.Is(err, io.EOF) {
-				return fmt.Errorf("helen sent %q: more after the error", data)
-			}
-			return nil
-		}
-		if m.Kind != wire.KindCheck {
-			return fmt.Errorf("helen sent %q: a %s before the error", data, m.Kind)
-		}
-	}
+	return doc
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/server"
 	"github.com/equus-monitoring/equus/state"
 )
 
@@ -43,9 +44,9 @@ func messagesOf(items []map[string]any, schedules ...string) (map[string]bool, b
 // and helen history AGENT NAME by schedule or check name, online and
 // offline.
 func TestHistoryBySchedule(t *testing.T) {
-	h := startHelen(t, Config{})
+	h := startHelen(t, server.Config{})
 	a := startAgent(t, h, "web-1", behavior{})
-	a.ready()
+	a.Ready()
 	for _, sch := range []state.Schedule{
 		{Name: "disk-root", Check: "disk", Args: json.RawMessage(`{"path":"/","tag":"root"}`), Every: 50 * time.Millisecond},
 		{Name: "disk-var", Check: "disk", Args: json.RawMessage(`{"path":"/var","tag":"var"}`), Every: 50 * time.Millisecond},
@@ -65,7 +66,7 @@ func TestHistoryBySchedule(t *testing.T) {
 	})
 	c := newOpsClient(t, h)
 	get := func(path string) []map[string]any {
-		code, data := c.do(http.MethodGet, path, c.token, nil)
+		code, data := c.Do(http.MethodGet, path, c.Token, nil)
 		if code != http.StatusOK {
 			t.Fatalf("GET %s: %d %s", path, code, data)
 		}
@@ -83,7 +84,7 @@ func TestHistoryBySchedule(t *testing.T) {
 	if !msgs["disk root"] || len(msgs) != 1 {
 		t.Errorf("GET /v1/history?name=disk-root: messages %v", msgs)
 	}
-	if code, data := c.do(http.MethodGet, "/v1/history?agent=web-1&schedul=disk-var", c.token, nil); code != http.StatusBadRequest || !isJSONError(data) {
+	if code, data := c.Do(http.MethodGet, "/v1/history?agent=web-1&schedul=disk-var", c.Token, nil); code != http.StatusBadRequest || !isJSONError(data) {
 		t.Errorf("GET /v1/history with a parameter it does not take: %d %s, want 400", code, data)
 	}
 

@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	helenweb "github.com/equus-monitoring/equus/modes/helen/web"
+
 	"github.com/equus-monitoring/equus/modes/helen/monitor"
+	"github.com/equus-monitoring/equus/modes/helen/server"
 	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/state"
 	"github.com/equus-monitoring/equus/wire"
@@ -54,13 +57,13 @@ func checkCapped(t *testing.T, what, msg string, metrics []state.Metric) {
 // amount a result, its history comes in bounded pages, and helen status
 // still works for every agent.
 func TestHostileAgent(t *testing.T) {
-	h := startHelen(t, Config{})
+	h := startHelen(t, server.Config{})
 	events, unsubscribe := h.srv.Subscribe(64)
 	defer unsubscribe()
 	web := startAgent(t, h, "web-1", behavior{})
-	web.ready()
+	web.Ready()
 	bad := startAgent(t, h, "hostile", behavior{Answer: floodBlob})
-	bad.ready()
+	bad.Ready()
 	db := h.srv.DB()
 
 	// Results one after the other, each on disk when Run returns.
@@ -100,9 +103,9 @@ func TestHostileAgent(t *testing.T) {
 	// The history of the hostile agent: a bounded page, and a Link to the
 	// next, which goes on where it ended.
 	c := newOpsClient(t, h)
-	req, _ := http.NewRequest(http.MethodGet, c.base+"/v1/history?agent=hostile&check=flood&limit=10", nil)
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, body := c.send(req)
+	req, _ := http.NewRequest(http.MethodGet, c.Base+"/v1/history?agent=hostile&check=flood&limit=10", nil)
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	resp, body := c.Send(req)
 	var page1 []state.Result
 	if err := json.Unmarshal(body, &page1); err != nil || resp.StatusCode != http.StatusOK || len(page1) != 10 {
 		t.Fatalf("history page: %d, %d results, %v", resp.StatusCode, len(page1), err)
@@ -110,12 +113,12 @@ func TestHostileAgent(t *testing.T) {
 	if len(body) > 10*2*len(stored) {
 		t.Errorf("a page of 10 results is %d bytes, want at most %d", len(body), 10*2*len(stored))
 	}
-	next := parseNext(resp.Header.Get("Link"))
+	next := helenweb.ParseNext(resp.Header.Get("Link"))
 	if !strings.HasPrefix(next, "/v1/history?") || !strings.Contains(next, "cursor=") {
 		t.Fatalf("Link %q, want one to the next page", resp.Header.Get("Link"))
 	}
 	var page2 []state.Result
-	c.get(next, &page2)
+	c.Get(next, &page2)
 	if len(page2) != 10 || !page2[0].Time.Before(page1[9].Time) {
 		t.Errorf("next page: %d results, the first at %v after the last of the first page at %v", len(page2), page2[0].Time, page1[9].Time)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/server"
 	"github.com/equus-monitoring/equus/state"
 )
 
@@ -26,9 +27,9 @@ var diskArgs = `{"doc":` + diskDoc + `}`
 // under the message; without, as a count of lines), the API and the
 // dashboard.
 func TestLongOutputShown(t *testing.T) {
-	h := startHelen(t, Config{})
+	h := startHelen(t, server.Config{})
 	a := startAgent(t, h, "web-1", behavior{})
-	a.ready()
+	a.Ready()
 	data := "--data=" + h.dir
 
 	out, code := helenCLI(t, "run", data, "web-1", "nagios", diskArgs)
@@ -68,7 +69,7 @@ func TestLongOutputShown(t *testing.T) {
 	c := newOpsClient(t, h)
 	for _, path := range []string{"/v1/history?agent=web-1&check=nagios&limit=1", "/v1/status"} {
 		var got []map[string]json.RawMessage
-		c.get(path, &got)
+		c.Get(path, &got)
 		if len(got) != 1 {
 			t.Fatalf("GET %s: %d items", path, len(got))
 		}
@@ -88,11 +89,11 @@ func TestLongOutputShown(t *testing.T) {
 	// The dashboard: the long output in a details element under the
 	// message, escaped.
 	b := browser(t, h)
-	resp, _ := b.page(http.MethodPost, "/login", url.Values{"token": {b.token}}, nil)
+	resp, _ := b.Page(http.MethodPost, "/login", url.Values{"token": {b.Token}}, nil)
 	if len(resp.Cookies()) != 1 {
 		t.Fatalf("login: %d", resp.StatusCode)
 	}
-	_, body := b.page(http.MethodGet, "/", nil, resp.Cookies()[0])
+	_, body := b.Page(http.MethodGet, "/", nil, resp.Cookies()[0])
 	wantHTML := `<details><summary>DISK WARNING - free space: / 3326 MB (9%);</summary><pre>/ 15272 MB (77%);` + "\n/boot\t68 MB (69%);</pre></details>"
 	if !strings.Contains(body, wantHTML) {
 		t.Errorf("dashboard lacks %q", wantHTML)

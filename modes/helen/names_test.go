@@ -28,6 +28,8 @@ import (
 
 	"github.com/equus-monitoring/equus/agentname"
 	"github.com/equus-monitoring/equus/modes/equus"
+	"github.com/equus-monitoring/equus/modes/helen/server"
+	"github.com/equus-monitoring/equus/modes/helen/web"
 	"github.com/equus-monitoring/equus/modes/setup"
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/state"
@@ -71,7 +73,7 @@ func equusCLI(ctx context.Context, t testing.TB, args ...string) (string, int) {
 // and take the same good ones; a token for a good name enrolls a real
 // agent under it, which connects.
 func TestAgentNameRule(t *testing.T) {
-	h := startHelen(t, Config{})
+	h := startHelen(t, server.Config{})
 	db := h.srv.DB()
 	data := "--data=" + h.dir
 	pin := h.srv.CA().Pin()
@@ -151,8 +153,8 @@ func TestAgentNameRule(t *testing.T) {
 			// some other way: the handshake verifies, the name does not.
 			cert := certSignedFor(t, h.srv.CA(), name, key)
 			rc := dialRaw(t, h, cert, []string{wire.ALPN})
-			rc.write("hello 1 1.0.0\n")
-			rc.expectClosedWith(wire.CodeNotAuthorized)
+			rc.Write("hello 1 1.0.0\n")
+			rc.ExpectClosedWith(wire.CodeNotAuthorized)
 			if _, err := db.Agent(name); !errors.Is(err, state.ErrNotFound) {
 				t.Errorf("agent %q recorded: %v", name, err)
 			}
@@ -171,7 +173,7 @@ func TestAgentNameRule(t *testing.T) {
 	for _, name := range goodAgentNames {
 		t.Run(name[:min(len(name), 10)], func(t *testing.T) {
 			got, code := helenCLI(t, "token", data, "--json", "--agent="+name)
-			var tok tokenResponse
+			var tok web.TokenResponse
 			if err := json.Unmarshal([]byte(got), &tok); code != 0 || err != nil || tok.Agent != name {
 				t.Fatalf("helen token --agent %s: exit %d, %v: %s", name, code, err, got)
 			}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/server"
+	"github.com/equus-monitoring/equus/modes/helen/web"
 	"github.com/equus-monitoring/equus/state"
 )
 
@@ -74,7 +76,7 @@ func TestNotHelenDir(t *testing.T) {
 // the CA say so instead of making one (the next helen serve does).
 func TestOfflineMakesNoCA(t *testing.T) {
 	dir := t.TempDir()
-	db, err := state.Open(filepath.Join(dir, dbFile), state.Options{})
+	db, err := state.Open(filepath.Join(dir, server.DBFile), state.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +108,7 @@ func TestScheduleRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	h := startHelen(t, Config{DataDir: dir, ChecksDir: bundle})
+	h := startHelen(t, server.Config{DataDir: dir, ChecksDir: bundle})
 	h.stop()
 	h.srv.Close()
 
@@ -142,7 +144,7 @@ func TestScheduleRequests(t *testing.T) {
 			}
 		}
 		out, code := helenCLI(t, "schedule", "list", "--json", "--data", dir)
-		var views []ScheduleView
+		var views []web.ScheduleView
 		if err := json.Unmarshal([]byte(out), &views); err != nil || code != 0 {
 			t.Fatalf("schedule list: exit %d, %q (%v)", code, out, err)
 		}
@@ -150,7 +152,7 @@ func TestScheduleRequests(t *testing.T) {
 		for _, v := range views {
 			names = append(names, v.Name)
 			// The timeout is the default's or the interval's, the shorter.
-			if v.Name == "embedded" && v.Timeout != Duration(10*time.Second) {
+			if v.Name == "embedded" && v.Timeout != web.Duration(10*time.Second) {
 				t.Errorf("schedule embedded: timeout %v, want the interval, 10s", time.Duration(v.Timeout))
 			}
 		}
@@ -163,16 +165,16 @@ func TestScheduleRequests(t *testing.T) {
 		}
 	}
 	run(false)
-	h = startHelen(t, Config{DataDir: dir, ChecksDir: bundle})
+	h = startHelen(t, server.Config{DataDir: dir, ChecksDir: bundle})
 	run(true)
 }
 
 // helen revoke of a name helen never knew (a typo) is an error and
 // revokes nothing; of a known agent, or one revoked already, it revokes.
 func TestRevokeUnknown(t *testing.T) {
-	h := startHelen(t, Config{})
+	h := startHelen(t, server.Config{})
 	a := startAgent(t, h, "web-1", behavior{})
-	a.ready()
+	a.Ready()
 	data := "--data=" + h.dir
 	revoke := func(online bool) {
 		if out, code := helenCLI(t, "revoke", data, "ghost"); code != 1 || !strings.Contains(out, "no such agent: ghost") {
@@ -191,7 +193,7 @@ func TestRevokeUnknown(t *testing.T) {
 	}
 	revoke(false)
 
-	db, err := state.Open(filepath.Join(h.dir, dbFile), state.Options{Existing: true})
+	db, err := state.Open(filepath.Join(h.dir, server.DBFile), state.Options{Existing: true})
 	if err != nil {
 		t.Fatal(err)
 	}

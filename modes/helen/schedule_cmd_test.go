@@ -9,6 +9,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/equus-monitoring/equus/modes/helen/server"
+	"github.com/equus-monitoring/equus/modes/helen/web"
 	"github.com/equus-monitoring/equus/modes/setup"
 )
 
@@ -16,7 +18,7 @@ import (
 func runCLI(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
-	app := &cli.App{Name: "equus", Flags: setup.GlobalFlags(), Writer: &out, ErrWriter: &out, Commands: []*cli.Command{Command("1.0.0")},
+	app := &cli.App{Name: "equus", Flags: setup.GlobalFlags(), Writer: &out, ErrWriter: &out, Commands: []*cli.Command{Command("1.0.0", nil)},
 		ExitErrHandler: func(*cli.Context, error) {}}
 	setup.Guard(app)
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
@@ -30,7 +32,7 @@ func runCLI(t *testing.T, args ...string) (string, error) {
 func TestScheduleCommands(t *testing.T) {
 	dir := t.TempDir()
 	// Offline: the data directory must exist, as after a first start.
-	h := startHelen(t, Config{DataDir: dir})
+	h := startHelen(t, server.Config{DataDir: dir})
 	h.stop()
 	h.srv.Close()
 	if _, err := runCLI(t, "schedule", "add", "--data", dir, "--check", "disk", "--args", `{"path":"/"}`, "--every", "1m", "--agents", "web-*", "disk"); err != nil {
@@ -44,15 +46,15 @@ func TestScheduleCommands(t *testing.T) {
 		t.Errorf("schedule list: %v\n%s", err, out)
 	}
 
-	h = startHelen(t, Config{DataDir: dir})
+	h = startHelen(t, server.Config{DataDir: dir})
 	a := startAgent(t, h, "web-1", behavior{})
-	a.ready()
+	a.Ready()
 	if _, err := runCLI(t, "schedule", "add", "--data", dir, "--check", "uptime", "--every", "1s", "quick"); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, "the schedule added through the socket to run", func() bool { return a.countChecks("uptime") >= 2 })
+	poll(t, "the schedule added through the socket to run", func() bool { return a.CountChecks("uptime") >= 2 })
 	out, err = runCLI(t, "schedule", "list", "--json", "--data", dir)
-	var views []ScheduleView
+	var views []web.ScheduleView
 	if err != nil || json.Unmarshal([]byte(out), &views) != nil || len(views) != 2 {
 		t.Fatalf("schedule list --json: %v\n%s", err, out)
 	}
@@ -71,7 +73,7 @@ func TestScheduleCommands(t *testing.T) {
 	if _, err := runCLI(t, "schedule", "rm", "--data", dir, "quick"); err == nil {
 		t.Error("removing a removed schedule: no error")
 	}
-	if on := h.srv.monitor.Runs("quick"); len(on) > 0 {
+	if on := h.srv.Monitor().Runs("quick"); len(on) > 0 {
 		t.Errorf("the schedule removed through the socket still runs on %s", on)
 	}
 }

@@ -21,6 +21,7 @@ import (
 
 	"aead.dev/minisign"
 
+	"github.com/equus-monitoring/equus/modes/helen/server"
 	"github.com/equus-monitoring/equus/modes/setup"
 	"github.com/equus-monitoring/equus/update"
 )
@@ -72,22 +73,6 @@ func sum256(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-// get fetches path from the agents' port with client and returns the
-// status and body.
-func get(t *testing.T, hc *http.Client, h *testHelen, path string) (int, []byte) {
-	t.Helper()
-	resp, err := hc.Get("https://" + h.addr() + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, body
-}
-
 // The join command that helen prints, online and offline, and the
 // bootstrap script it serves carry its update key, so that the machines
 // that join take only what the key signed; without a key they carry none.
@@ -101,7 +86,7 @@ func TestJoinCarriesUpdateKey(t *testing.T) {
 		{"no-key", nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			h := startHelen(t, Config{UpdateKey: tt.key})
+			h := startHelen(t, server.Config{UpdateKey: tt.key})
 			flag, line := "--update-key", "helen_update_key=''\n"
 			if tt.key != nil {
 				flag = fmt.Sprintf("--update-key '%s'", tt.key.String())
@@ -121,7 +106,7 @@ func TestJoinCarriesUpdateKey(t *testing.T) {
 
 			// Offline, helen token reads the key the last helen serve of
 			// the data directory recorded.
-			if err := recordUpdateKey(h.dir, tt.key); err != nil {
+			if err := server.RecordUpdateKey(h.dir, tt.key); err != nil {
 				t.Fatal(err)
 			}
 			if err := h.stop(); err != nil {
@@ -138,30 +123,30 @@ func TestJoinCarriesUpdateKey(t *testing.T) {
 	}
 }
 
-// recordUpdateKey keeps the key a helen serves with, and forgets it when
+// server.RecordUpdateKey keeps the key a helen serves with, and forgets it when
 // helen serves without one.
 func TestRecordUpdateKey(t *testing.T) {
 	key, _ := newUpdateKey(t)
 	dir := t.TempDir()
-	if k, err := recordedUpdateKey(dir); k != nil || err != nil {
+	if k, err := server.RecordedUpdateKey(dir); k != nil || err != nil {
 		t.Fatalf("before: %v, %v", k, err)
 	}
-	if err := recordUpdateKey(dir, key); err != nil {
+	if err := server.RecordUpdateKey(dir, key); err != nil {
 		t.Fatal(err)
 	}
-	if k, err := recordedUpdateKey(dir); err != nil || k == nil || !k.Equal(*key) {
+	if k, err := server.RecordedUpdateKey(dir); err != nil || k == nil || !k.Equal(*key) {
 		t.Fatalf("recorded: %v, %v", k, err)
 	}
-	if err := recordUpdateKey(dir, nil); err != nil {
+	if err := server.RecordUpdateKey(dir, nil); err != nil {
 		t.Fatal(err)
 	}
-	if k, err := recordedUpdateKey(dir); k != nil || err != nil {
+	if k, err := server.RecordedUpdateKey(dir); k != nil || err != nil {
 		t.Fatalf("after serving without: %v, %v", k, err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, updateKeyFile), []byte("garbage"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, server.UpdateKeyFile), []byte("garbage"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := recordedUpdateKey(dir); err == nil {
+	if _, err := server.RecordedUpdateKey(dir); err == nil {
 		t.Fatal("a garbled key file: no error")
 	}
 }
@@ -208,7 +193,7 @@ func TestSignedReleases(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir, path := release(t, bin, tt.sig)
 			logs := &capturedLog{}
-			h := startHelen(t, Config{ReleasesDir: dir, UpdateKey: key, Log: loggingTo(t, logs)})
+			h := startHelen(t, server.Config{ReleasesDir: dir, UpdateKey: key, Log: loggingTo(t, logs)})
 			hc := httpsClient(t, h, agentCert(t, h.srv, "web-1"))
 			code, body := get(t, hc, h, "/v1/update"+platform)
 			if tt.wantLog != "" {
@@ -282,7 +267,7 @@ func TestSignedBundle(t *testing.T) {
 	key, priv := newUpdateKey(t)
 	checks := signedChecks(t, priv)
 	logs := &capturedLog{}
-	h := startHelen(t, Config{ChecksDir: checks, UpdateKey: key, Log: loggingTo(t, logs)})
+	h := startHelen(t, server.Config{ChecksDir: checks, UpdateKey: key, Log: loggingTo(t, logs)})
 	hc := httpsClient(t, h, agentCert(t, h.srv, "web-1"))
 	code, data := get(t, hc, h, "/v1/bundle")
 	if code != http.StatusOK {
@@ -321,7 +306,7 @@ func TestServeBadUpdateKey(t *testing.T) {
 	if code != setup.ExitConfig || !strings.Contains(out, "--update-key") {
 		t.Fatalf("serve with a bad key: exit %d, printed %q", code, out)
 	}
-	if _, err := os.Stat(filepath.Join(dir, dbFile)); err == nil {
+	if _, err := os.Stat(filepath.Join(dir, server.DBFile)); err == nil {
 		t.Error("helen opened its database with a bad key")
 	}
 }

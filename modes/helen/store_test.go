@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/equus-monitoring/equus/internal/logtest"
+	"github.com/equus-monitoring/equus/modes/helen/server"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -24,7 +25,7 @@ import (
 func newDataDir(t *testing.T, revoked ...string) string {
 	t.Helper()
 	dir := t.TempDir()
-	srv, err := New(Config{DataDir: dir})
+	srv, err := server.New(server.Config{DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +58,7 @@ func wantStoreRefusal(t *testing.T, what, msg, dir string) {
 // panic.
 func wantStoreError(t *testing.T, what, msg, dir string, wanted ...string) {
 	t.Helper()
-	for _, want := range append([]string{filepath.Join(dir, dbFile), "backup"}, wanted...) {
+	for _, want := range append([]string{filepath.Join(dir, server.DBFile), "backup"}, wanted...) {
 		if !strings.Contains(msg, want) {
 			t.Errorf("%s: %q does not say %q", what, msg, want)
 		}
@@ -81,13 +82,13 @@ func TestNoDatabaseBesideCA(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := newDataDir(t, "web-2")
-			path := filepath.Join(dir, dbFile)
+			path := filepath.Join(dir, server.DBFile)
 			if err := tt.lose(path); err != nil {
 				t.Fatal(err)
 			}
 			before := dirState(t, dir)
 
-			srv, err := New(Config{DataDir: dir})
+			srv, err := server.New(server.Config{DataDir: dir})
 			if err == nil {
 				revoked, _ := srv.DB().Revoked("web-2")
 				srv.Close()
@@ -138,7 +139,7 @@ func dirState(t *testing.T, dir string) string {
 // database but no CA yet (a first start cut short) gets its CA.
 func TestNewDataDir(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "new")
-	srv, err := New(Config{DataDir: dir})
+	srv, err := server.New(server.Config{DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +147,7 @@ func TestNewDataDir(t *testing.T) {
 	for _, f := range []string{"ca.pem", "ca-key.pem"} {
 		os.Remove(filepath.Join(dir, f))
 	}
-	srv, err = New(Config{DataDir: dir})
+	srv, err = server.New(server.Config{DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +159,7 @@ func TestNewDataDir(t *testing.T) {
 // page id and the file's page size, and must be a leaf.
 func damagePage(t *testing.T, dir, bucket string) {
 	t.Helper()
-	path := filepath.Join(dir, dbFile)
+	path := filepath.Join(dir, server.DBFile)
 	b, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, PreLoadFreelist: true, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +207,7 @@ func TestDamagedDatabaseRefused(t *testing.T) {
 	dir := newDataDir(t, revokedNames()...)
 	damagePage(t, dir, "revoked")
 
-	srv, err := New(Config{DataDir: dir})
+	srv, err := server.New(server.Config{DataDir: dir})
 	if err == nil {
 		srv.Close()
 		t.Fatal("New with a damaged database: no error")
@@ -239,33 +240,16 @@ func TestDamagedDatabaseAtRuntime(t *testing.T) {
 	wantStoreError(t, "helen agents", out, dir, "damaged")
 
 	logs := &logtest.Buffer{}
-	h := startHelen(t, Config{DataDir: dir, DBCheckTimeout: -1,
+	h := startHelen(t, server.Config{DataDir: dir, DBCheckTimeout: -1,
 		Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	for _, name := range []string{"web-1", "old-07"} {
 		rc := dialRaw(t, h, agentCert(t, h.srv, name), []string{wire.ALPN})
-		rc.expectClosedWith(wire.CodeNotAuthorized)
+		rc.ExpectClosedWith(wire.CodeNotAuthorized)
 	}
 	poll(t, "the damage logged at error level", func() bool {
 		return strings.Contains(logs.String(), `level=ERROR msg="database damaged`)
 	})
-	if s := logs.String(); !strings.Contains(s, filepath.Join(dir, dbFile)) || strings.Contains(s, "goroutine") {
+	if s := logs.String(); !strings.Contains(s, filepath.Join(dir, server.DBFile)) || strings.Contains(s, "goroutine") {
 		t.Errorf("log %q: want the file named, no stack", s)
-	}
-}
-
-// The damage is logged at most once per corruptLogEvery, with how many
-// errors were left out.
-func TestCorruptLogBounded(t *testing.T) {
-	logs := &logtest.Buffer{}
-	now := time.Unix(1e9, 0)
-	l := &corruptLog{log: slog.New(slog.NewTextHandler(logs, nil)), now: func() time.Time { return now }}
-	for range 5 {
-		l.report(errors.New("damaged"))
-	}
-	now = now.Add(corruptLogEvery)
-	l.report(errors.New("damaged"))
-	got := logs.String()
-	if n := strings.Count(got, "level=ERROR"); n != 2 || !strings.Contains(got, "more_since_last=4") {
-		t.Errorf("logged %q: want 2 lines, the second counting 4 left out", got)
 	}
 }

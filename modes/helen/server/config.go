@@ -1,0 +1,134 @@
+package server
+
+import (
+	"log/slog"
+	"time"
+
+	"aead.dev/minisign"
+	"k8s.io/utils/clock"
+)
+
+// DefaultCertLifetime is how long agent certificates are valid unless
+// Config.CertLifetime says otherwise.
+const DefaultCertLifetime = 365 * 24 * time.Hour
+
+// Config is what a helen server is made of. The zero value of a duration
+// or size means its default.
+type Config struct {
+	// DataDir holds the database, the CA, the server certificate and the
+	// admin socket.
+	DataDir string
+	// Version is helen's own version, the one it offers agents when no
+	// releases directory offers a newer one.
+	Version string
+	// Advertise is the HOST:PORT agents reach helen at, for the join
+	// command; its host is added to the server certificate. By default
+	// the first of SANs, else the agents' listener's own address, else
+	// the host name, with the agents' port.
+	Advertise string
+	// SANs are names and addresses added to the server certificate
+	// (pki.CheckSAN).
+	SANs []string
+	// ChecksDir is the check bundle served to agents ("" for none).
+	ChecksDir string
+	// ReleasesDir is a goreleaser dist/ folder of agent releases.
+	ReleasesDir string
+	// UpdateKey, when not nil, is the minisign key that signs releases
+	// and the check bundle: helen offers only binaries it signed, serves
+	// only a check bundle whose manifest it signed, and hands it to
+	// agents that join (see join.go).
+	UpdateKey *minisign.PublicKey
+	// UpdateDisabled reports whether helen offers no update at all.
+	UpdateDisabled bool
+	// Executable is helen's own binary, offered as the release of its
+	// own OS and architecture when there is no releases directory.
+	Executable string
+	// RolloutSpread is the window over which agents already connected
+	// are asked to take a newly offered version (default 2 minutes).
+	RolloutSpread time.Duration
+	// InsecurePlaintext reports whether the agents' port speaks the
+	// protocol without TLS: for debugging only, on loopback only.
+	InsecurePlaintext bool
+
+	HelloTimeout       time.Duration // default 10s
+	PingInterval       time.Duration // default 30s
+	WriteTimeout       time.Duration // default 10s
+	HistoryMaxAge      time.Duration // default 30 days
+	HistoryMaxPerCheck int           // default 10000, per agent, check and schedule
+	DBCheckTimeout     time.Duration // bounds the database check at start; default 1 minute, negative no check
+
+	// DownAfter is how long a disconnected agent has to come back before
+	// it is declared down (an event); default 60s.
+	DownAfter time.Duration
+	// MetricsAuth reports whether /metrics asks for the admin token.
+	MetricsAuth bool
+	// CertLifetime is how long the agent certificates helen issues are
+	// valid (enrollment, helen issue, renewal); default a year, at least
+	// pki.MinClientLifetime. Agents renew theirs at two thirds of it.
+	CertLifetime time.Duration
+	// Clock tells the time of agent certificates: when enrollments and
+	// renewals issue them, when the agents' port finds them expired, and
+	// how soon an agent may renew again. Nil: the real one.
+	Clock clock.PassiveClock
+
+	// MaxUnauthenticated bounds the connections of the agents' port that
+	// have shown no valid agent certificate (default: half the file
+	// descriptors left after helen's reserves), and
+	// MaxUnauthenticatedPerAddress those of one source address (default
+	// 256). MaxOpsConns bounds the operators' port's (default 256).
+	MaxUnauthenticated           int
+	MaxUnauthenticatedPerAddress int
+	MaxOpsConns                  int
+	// HTTPIdleTimeout is how long an HTTPS keep-alive connection may wait
+	// for its next request (default 60s).
+	HTTPIdleTimeout time.Duration
+
+	Log *slog.Logger
+
+	// logClock is the clock of the log rate limit (tests).
+	logClock func() time.Time
+	// dashClock is the clock of the dashboard's sessions (tests).
+	dashClock func() time.Time
+	// downloadTimeout bounds a download's whole response (tests; default
+	// maxDownloadTime).
+	downloadTimeout time.Duration
+	// offersRecheck is how often the release on offer is looked at again
+	// (tests; default 5s).
+	offersRecheck time.Duration
+	// hubClock is the clock of the pings (tests); nil: the real one.
+	hubClock clock.WithDelayedExecution
+	// downClock is the clock of the agents' grace periods (tests); nil:
+	// the real one.
+	downClock clock.WithDelayedExecution
+}
+
+func (c Config) withDefaults() Config {
+	if c.HelloTimeout <= 0 {
+		c.HelloTimeout = 10 * time.Second
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = 30 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.HTTPIdleTimeout <= 0 {
+		c.HTTPIdleTimeout = defaultHTTPIdleTimeout
+	}
+	if c.Clock == nil {
+		c.Clock = clock.RealClock{}
+	}
+	if c.CertLifetime == 0 {
+		c.CertLifetime = DefaultCertLifetime
+	}
+	if c.DownAfter <= 0 {
+		c.DownAfter = 60 * time.Second
+	}
+	if c.Version == "" {
+		c.Version = "0.0.0-dev"
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
