@@ -7,4 +7,6 @@ import (
 )
 
 // TestMain fails the run when goroutines started by the tests outlive them.
-func TestMain(m *testing.M) { leakcheck.Main(m, "equus/modes/dev", "equus/modes/helen", "equus/state.") }
+func TestMain(m *testing.M) {
+	leakcheck.Main(m, "equus/modes/dev", "equus/modes/helen", "equus/state.")
+}

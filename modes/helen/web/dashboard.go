@@ -28,11 +28,11 @@ import (
 var dashboardFiles embed.FS
 
 var dashboardTemplate = template.Must(template.New("dashboard.html").Funcs(template.FuncMap{
-	"ago":         tty.Ago,
-	"oneLine": tty.OneLine,
-	"longOutput":  dashboardLong,
-	"upper":       strings.ToUpper,
-	"clock":       func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
+	"ago":        tty.Ago,
+	"oneLine":    tty.OneLine,
+	"longOutput": dashboardLong,
+	"upper":      strings.ToUpper,
+	"clock":      func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
 }).ParseFS(dashboardFiles, "dashboard.html"))
 
 const (
