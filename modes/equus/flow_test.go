@@ -232,9 +232,10 @@ func TestHelenThatDoesNotRead(t *testing.T) {
 	if senderDone() {
 		t.Fatalf("helen sent all %d checks and read no result: the agent never stopped reading (held %d at most)", len(checks), s.peak.Load())
 	}
-	if !a.log.contains(`level=WARN msg="helen is not reading results: reading no more checks until it does"`) {
-		t.Error("no warning that helen does not read")
-	}
+	// The stall is counted before its warning is logged: wait for it.
+	poll(t, "a warning that helen does not read", func() bool {
+		return a.log.contains(`level=WARN msg="helen is not reading results: reading no more checks until it does"`)
+	})
 	if peak := s.peak.Load(); peak > bound || peak < int64(cfg.MaxUnsentResults) {
 		t.Errorf("the agent held at most %d checks, want %d to %d", peak, cfg.MaxUnsentResults, bound)
 	}
