@@ -99,7 +99,12 @@ func Run(ctx context.Context, c *cli.Context, cfg server.Config) error {
 		}
 	}
 	printDevBanner(out, srv, cfg.DataDir, keep, ls)
+	return watch(ctx, out, events, agentDone, served, stopHelen)
+}
 
+// watch prints each event until ctx ends, the agent stops or helen does,
+// then stops them both, helen last, and returns what went wrong first.
+func watch(ctx context.Context, out io.Writer, events <-chan state.Event, agentDone, served <-chan error, stopHelen func()) error {
 	var runErr error
 loop:
 	for {

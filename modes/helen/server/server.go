@@ -78,25 +78,49 @@ func New(cfg Config) (*Server, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("helen: no data directory")
 	}
+	db, ca, cert, err := openDataDir(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Log,
+		db:      db,
+		ca:      ca,
+		cert:    cert,
+		metrics: newMetrics(),
+	}
+	if err := s.buildRooms(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("helen: %w", err)
+	}
+	return s, nil
+}
+
+// openDataDir checks the names cfg gives, then opens (on a first start,
+// makes) the data directory: the database, the CA and the server
+// certificate.
+func openDataDir(cfg Config) (*state.DB, *pki.CA, tls.Certificate, error) {
+	var none tls.Certificate
 	// Names first: a bad one changes nothing in the data directory.
 	for _, san := range cfg.SANs {
 		if err := pki.CheckSAN(san); err != nil {
-			return nil, fmt.Errorf("helen: --san: %w", err)
+			return nil, nil, none, fmt.Errorf("helen: --san: %w", err)
 		}
 	}
 	var advertiseHost string
 	if cfg.Advertise != "" {
 		var err error
 		if advertiseHost, err = checkAdvertise(cfg.Advertise); err != nil {
-			return nil, fmt.Errorf("helen: %w", err)
+			return nil, nil, none, fmt.Errorf("helen: %w", err)
 		}
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("helen: data directory: %w", err)
+		return nil, nil, none, fmt.Errorf("helen: data directory: %w", err)
 	}
 	// It holds the CA key and the admin socket: helen's user alone.
 	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("helen: data directory: %w", err)
+		return nil, nil, none, fmt.Errorf("helen: data directory: %w", err)
 	}
 	// The database first: on a first start it is made before the CA, so
 	// that a CA never stands without its database (openStore).
@@ -107,17 +131,18 @@ func New(cfg Config) (*Server, error) {
 		OnCorrupt:          (&corruptLog{log: cfg.Log, now: time.Now}).report,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("helen: %w", err)
+		return nil, nil, none, fmt.Errorf("helen: %w", err)
 	}
 	msg, level, args := checkLine(db)
 	cfg.Log.Log(context.Background(), level, msg, args...)
 	ca, err := pki.LoadOrCreateCA(cfg.DataDir)
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("helen: CA: %w", err)
+		return nil, nil, none, fmt.Errorf("helen: CA: %w", err)
 	}
 	if err := ca.SetClientLifetime(cfg.CertLifetime); err != nil {
-		return nil, fmt.Errorf("helen: --cert-lifetime: %w", err)
+		db.Close()
+		return nil, nil, none, fmt.Errorf("helen: --cert-lifetime: %w", err)
 	}
 	// The address agents are told to dial (--advertise) is one the
 	// certificate they verify names.
@@ -130,20 +155,21 @@ func New(cfg Config) (*Server, error) {
 	cert, err := pki.LoadOrCreateServer(cfg.DataDir, ca, sans)
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("helen: server certificate: %w", err)
+		return nil, nil, none, fmt.Errorf("helen: server certificate: %w", err)
 	}
 	if err := db.DisconnectAll(time.Now()); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("helen: %w", err)
+		return nil, nil, none, fmt.Errorf("helen: %w", err)
 	}
-	s := &Server{
-		cfg:     cfg,
-		log:     cfg.Log,
-		db:      db,
-		ca:      ca,
-		cert:    cert,
-		metrics: newMetrics(),
-	}
+	return db, ca, cert, nil
+}
+
+// buildRooms makes the rooms of a server whose data directory is open:
+// the connection bounds, the monitor, the hub, the agents' endpoints and
+// the operators' port.
+func (s *Server) buildRooms() error {
+	cfg, db := s.cfg, s.db
+	var err error
 	s.plog = peerlog.New(cfg.Log, cfg.logClock)
 	s.limits = netlimit.Budget(netlimit.FDLimit(), netlimit.Bounds{MaxUnauthenticated: cfg.MaxUnauthenticated, MaxUnauthenticatedPerAddress: cfg.MaxUnauthenticatedPerAddress, MaxOpsConns: cfg.MaxOpsConns})
 	s.agentsAdm = netlimit.NewAdmission("agents", s.limits.Unauth, s.limits.UnauthPerAddr, s.metrics.conns, s.logRefusal("agents"))
@@ -151,15 +177,13 @@ func New(cfg Config) (*Server, error) {
 	s.opsAdm = netlimit.NewAdmission("operators", s.limits.Ops, s.limits.OpsPerAddr, s.metrics.conns, s.logRefusal("operators"))
 	s.offers = offers.New(offers.Config{Version: cfg.Version, Executable: cfg.Executable, ReleasesDir: cfg.ReleasesDir, UpdateKey: cfg.UpdateKey, Disabled: cfg.UpdateDisabled, Recheck: cfg.offersRecheck}, s.log)
 	if s.adminToken, s.tokenCreated, err = loadOrCreateAdminToken(cfg.DataDir); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("helen: %w", err)
+		return err
 	}
 	s.monitor, err = monitor.New(db, monitor.Config{
 		Log: s.log, DownAfter: cfg.DownAfter, HistoryMaxAge: cfg.HistoryMaxAge, GraceClock: cfg.downClock,
 	}, s.metrics.reg)
 	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("helen: %w", err)
+		return err
 	}
 	s.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "helen_database_bytes", Help: "Size of helen's database file.",
@@ -170,7 +194,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		return float64(n)
 	}))
-	tlsConf := pki.ServerConfig(ca, cert, []string{wire.ALPN, "http/1.1"})
+	tlsConf := pki.ServerConfig(s.ca, s.cert, []string{wire.ALPN, "http/1.1"})
 	tlsConf.Time = cfg.Clock.Now
 	s.hub = hub.New(hub.Config{
 		Log: s.log, Peers: s.plog,
@@ -181,12 +205,12 @@ func New(cfg Config) (*Server, error) {
 	s.agents = agentapi.New(agentapi.Config{
 		ChecksDir: cfg.ChecksDir, UpdateKey: cfg.UpdateKey, CertLifetime: cfg.CertLifetime,
 		Clock: cfg.Clock, DownloadTimeout: cfg.downloadTimeout,
-	}, db, ca, s.offers, s.hub, s.plog)
+	}, db, s.ca, s.offers, s.hub, s.plog)
 	s.web = web.New(web.Config{
 		Log: s.log, Peers: s.plog, Token: s.adminToken, MetricsAuth: cfg.MetricsAuth,
 		Metrics: s.metrics.reg, Version: cfg.Version, Now: cfg.dashClock,
 	}, db, s)
-	return s, nil
+	return nil
 }
 
 // watcher tells the monitor of the hub's sessions.
