@@ -25,7 +25,7 @@ func agentsIn(items []map[string]any, key string) map[string]int {
 }
 
 // eventsTo returns the events of agent whose To is to.
-func eventsTo(t *testing.T, db *state.DB, agent, to string) []state.Event {
+func eventsTo(t *testing.T, db state.Store, agent, to string) []state.Event {
 	t.Helper()
 	evs, err := db.Events(time.Time{}, time.Time{}, 0)
 	if err != nil {

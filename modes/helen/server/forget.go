@@ -60,7 +60,7 @@ func (s *Server) Forget(name string) error {
 
 // forget forgets an agent offline: no helen runs, so it is not
 // connected.
-func forget(db *state.DB, name string) error {
+func forget(db state.Store, name string) error {
 	if err := agentname.Check(name); err != nil {
 		return err
 	}

@@ -21,8 +21,7 @@ import (
 // connection. A run or a reload, which need one, answers that helen is
 // not running.
 type offlineBackend struct {
-	// db is the concrete store: the offline forget (forget.go) takes it.
-	db        *state.DB
+	db        state.Store
 	dataDir   string
 	checksDir string // the check bundle to find a schedule's check in; "" for none known
 	// notRunning says that no helen runs, and where it was looked for.
@@ -37,7 +36,7 @@ var _ web.Backend = (*offlineBackend)(nil)
 // newOfflineBackend loads what a helen would at its start from db, opened
 // in dataDir. checksDir is the check bundle a schedule's check is looked
 // for in; notRunning the error a run or a reload answers.
-func newOfflineBackend(db *state.DB, dataDir, checksDir string, notRunning error) (*offlineBackend, error) {
+func newOfflineBackend(db state.Store, dataDir, checksDir string, notRunning error) (*offlineBackend, error) {
 	b := &offlineBackend{db: db, dataDir: dataDir, checksDir: checksDir, notRunning: notRunning}
 	return b, b.load()
 }
@@ -129,7 +128,7 @@ func (b *offlineBackend) Reload(context.Context, string) error { return b.notRun
 // a helen command: it serves the same API as the admin socket, over the
 // data directory, so that the command prints the same either way.
 type Offline struct {
-	db      *state.DB
+	db      state.Store
 	handler http.Handler
 	warning string
 }

@@ -42,7 +42,7 @@ const (
 type Server struct {
 	cfg    Config
 	log    *slog.Logger
-	db     *state.DB
+	db     state.Store
 	ca     *pki.CA
 	cert   tls.Certificate
 	offers *offers.Catalog
@@ -227,7 +227,7 @@ func (s *Server) Close() error { return s.db.Close() }
 func (s *Server) CA() *pki.CA { return s.ca }
 
 // DB returns helen's store.
-func (s *Server) DB() *state.DB { return s.db }
+func (s *Server) DB() state.Store { return s.db }
 
 // Listen opens the listeners of a Server: the agents' port, the operators'
 // port (none when httpAddr is empty) and the admin socket in the data
