@@ -37,7 +37,7 @@ type Agent interface {
 }
 
 // Clock is what the monitor waits on: its schedules' timers, its
-// periodic writes and the agents' grace periods.
+// periodic writes and the agents' grace periods, all of them.
 type Clock interface {
 	clock.WithTicker
 	clock.WithDelayedExecution
@@ -53,9 +53,6 @@ type Config struct {
 	HistoryMaxAge time.Duration
 	// Clock is the monitor's time (nil: the real one).
 	Clock Clock
-	// GraceClock, when not nil, times the agents' grace periods instead
-	// of Clock.
-	GraceClock clock.WithDelayedExecution
 }
 
 // How often the status table is written and the events pruned.
@@ -94,11 +91,7 @@ func New(store state.Store, cfg Config, reg prometheus.Registerer) (*Monitor, er
 		return nil, err
 	}
 	m := &Monitor{cfg: cfg, store: store, clock: clk, metrics: newMetrics()}
-	var grace clock.WithDelayedExecution = clk
-	if cfg.GraceClock != nil {
-		grace = cfg.GraceClock
-	}
-	if m.status, err = newStatusTable(store, cfg.Log, cfg.DownAfter, grace, m.metrics); err != nil {
+	if m.status, err = newStatusTable(store, cfg.Log, cfg.DownAfter, clk, m.metrics); err != nil {
 		return nil, err
 	}
 	m.sched = newScheduler(m, schedules)
@@ -121,7 +114,7 @@ func New(store state.Store, cfg Config, reg prometheus.Registerer) (*Monitor, er
 // connected yet, and the loop that writes statuses and prunes events,
 // until ctx ends.
 func (m *Monitor) Start(ctx context.Context) {
-	m.status.start(m.status.clock.Now())
+	m.status.start(m.clock.Now())
 	m.sched.start(ctx)
 	m.stopped = make(chan struct{})
 	go func() { defer close(m.stopped); m.loop(ctx) }()
@@ -163,7 +156,7 @@ func (m *Monitor) loop(ctx context.Context) {
 // Connected hands the monitor a new connection of an agent, which takes
 // the place of its older one.
 func (m *Monitor) Connected(a Agent) {
-	m.status.connected(a.Name(), m.status.clock.Now())
+	m.status.connected(a.Name(), m.clock.Now())
 	m.sched.attach(a)
 }
 
@@ -172,7 +165,7 @@ func (m *Monitor) Connected(a Agent) {
 func (m *Monitor) Disconnected(a Agent, current bool) {
 	m.sched.detach(a)
 	if current {
-		m.status.disconnected(a.Name(), m.status.clock.Now())
+		m.status.disconnected(a.Name(), m.clock.Now())
 	}
 }
 

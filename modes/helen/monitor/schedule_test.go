@@ -2,6 +2,8 @@ package monitor
 
 import (
 	"encoding/json"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -96,5 +98,156 @@ func TestCheckSchedule(t *testing.T) {
 				t.Errorf("defaults not filled in: %+v", tc.s)
 			}
 		})
+	}
+}
+
+// The waiters on the clock of a monitor with no agent gone and no check
+// in progress: its two tickers, and a timer for each loop.
+const tickers = 2
+
+// TestScheduleRuns runs a schedule on the agents its glob matches, at the
+// ticks of its interval, stores the results, and runs it again after a
+// restart.
+func TestScheduleRuns(t *testing.T) {
+	h := newHarness(t, Config{})
+	web1 := h.connect("web-1", behavior{})
+	web2 := h.connect("web-2", behavior{})
+	db1 := h.connect("db-1", behavior{})
+	const every = 150 * time.Millisecond
+	sch := h.put(state.Schedule{Name: "web-load", Check: "load", Every: every, Agents: "web-*"})
+	if sch.Timeout != DefaultTimeout || !sch.Created.Equal(epoch) {
+		t.Errorf("stored schedule %+v: want the default timeout and the creation time %v", sch, epoch)
+	}
+	h.settle(tickers + 2)
+	if on := h.m.Runs("web-load"); !slices.Equal(on, []string{"web-1", "web-2"}) {
+		t.Errorf("web-load runs on %v, want web-1 and web-2", on)
+	}
+
+	// Each agent's first run falls on its tick, within an interval of
+	// the start, and not a nanosecond before.
+	ticks := map[*fakeAgent]time.Time{web1: h.tick("web-1", "web-load", every), web2: h.tick("web-2", "web-load", every)}
+	order := []*fakeAgent{web1, web2}
+	if ticks[web2].Before(ticks[web1]) {
+		order = []*fakeAgent{web2, web1}
+	}
+	for _, a := range order {
+		if d := ticks[a].Sub(epoch); d <= 0 || d > every {
+			t.Errorf("first tick of %s %v after the start, want within (0, %v]", a.name, d, every)
+		}
+		h.stepTo(ticks[a].Add(-time.Nanosecond), tickers+2)
+		if n := a.count("load"); n != 0 {
+			t.Fatalf("%s ran load %d times before its tick", a.name, n)
+		}
+		h.step(time.Nanosecond, tickers+2)
+		if n := a.count("load"); n != 1 {
+			t.Fatalf("%s ran load %d times at its tick, want 1", a.name, n)
+		}
+	}
+	// Then once an interval each.
+	h.steps(7, every, tickers+2)
+	for _, a := range []*fakeAgent{web1, web2} {
+		if n := a.count("load"); n != 8 {
+			t.Errorf("%s ran load %d times in 7 intervals after its first, want 8", a.name, n)
+		}
+	}
+	if n := db1.count("load"); n != 0 {
+		t.Errorf("db-1 ran load %d times; the glob web-* does not match it", n)
+	}
+	last := order[1]
+	rs, err := h.db.History(last.name, "load", 0, time.Time{}, time.Time{})
+	if err != nil || len(rs) != 8 {
+		t.Fatalf("history of %s load: %d results, %v", last.name, len(rs), err)
+	}
+	for i, r := range rs { // newest first
+		k := time.Duration(len(rs) - 1 - i)
+		if want := ticks[last].Add(k * every); !r.Time.Equal(want) || r.Schedule != "web-load" {
+			t.Errorf("result %d of %s at %v, schedule %q: want its tick %v, schedule web-load", k, last.name, r.Time, r.Schedule, want)
+		}
+	}
+
+	// A restart keeps the schedule and runs it again.
+	h.restart(nil)
+	if got := h.m.Schedules(); len(got) != 1 || got[0].Name != "web-load" || got[0].Every != every {
+		t.Fatalf("schedules after restart = %+v", got)
+	}
+	again := h.connect("web-1", behavior{})
+	// Web-2, not back, has its grace period.
+	h.settle(tickers + 2)
+	h.step(every, tickers+2)
+	if n := again.count("load"); n != 1 {
+		t.Errorf("web-1 ran load %d times in an interval after the restart, want 1", n)
+	}
+}
+
+// TestScheduleChanges checks that a change to a schedule takes effect at
+// its next tick and that a removed one stops at once.
+func TestScheduleChanges(t *testing.T) {
+	h := newHarness(t, Config{})
+	a := h.connect("web-1", behavior{})
+	const every = 100 * time.Millisecond
+	h.put(state.Schedule{Name: "s", Check: "one", Every: every})
+	h.settle(tickers + 1)
+	h.steps(2, every, tickers+1)
+	if n := a.count("one"); n != 2 {
+		t.Fatalf("check one ran %d times in two intervals, want 2", n)
+	}
+	h.put(state.Schedule{Name: "s", Check: "two", Every: every})
+	h.loops(2)
+	h.settle(tickers + 1)
+	h.steps(2, every, tickers+1)
+	if one, two := a.count("one"), a.count("two"); one != 2 || two != 2 {
+		t.Errorf("after the change, one ran %d times (want 2, as before), two %d (want 2)", one, two)
+	}
+	if err := h.m.DeleteSchedule("s"); err != nil {
+		t.Fatal(err)
+	}
+	h.settle(tickers)
+	h.steps(10, every, tickers)
+	if one, two := a.count("one"), a.count("two"); one != 2 || two != 2 {
+		t.Errorf("runs went on after the removal: one %d, two %d, want 2 and 2", one, two)
+	}
+	if on := h.m.Runs("s"); len(on) != 0 {
+		t.Errorf("the removed schedule still runs on %v", on)
+	}
+	if err := h.m.DeleteSchedule("s"); !errors.Is(err, ErrNoSchedule) {
+		t.Errorf("removing a removed schedule: %v, want ErrNoSchedule", err)
+	}
+	if sts := h.m.Statuses(false); len(sts) != 0 {
+		t.Errorf("statuses of a removed schedule remain: %+v", sts)
+	}
+	if sts, err := h.db.Statuses(""); err != nil || len(sts) != 0 {
+		t.Errorf("stored statuses of a removed schedule remain: %+v, %v", sts, err)
+	}
+}
+
+// TestScheduleNoOverlap gives a check that takes 350 ms, every 100 ms:
+// it never runs twice at once on the agent, and the ticks that pass while
+// it runs are skipped. In steps of 50 ms over 1.5 s from its first tick
+// it runs at 0, 400, 800 and 1200 ms, each of the three runs that end
+// skipping three ticks.
+func TestScheduleNoOverlap(t *testing.T) {
+	h := newHarness(t, Config{})
+	a := h.connect("web-1", behavior{Delay: map[string]time.Duration{"slow": 350 * time.Millisecond}})
+	const every = 100 * time.Millisecond
+	h.put(state.Schedule{Name: "slow", Check: "slow", Every: every})
+	h.settle(tickers + 1)
+	first := h.tick("web-1", "slow", every)
+	// From here one waiter, the loop's timer or the check's, besides the
+	// tickers.
+	h.stepTo(first, tickers+1)
+	for h.clk.Now().Before(first.Add(1500 * time.Millisecond)) {
+		h.step(50*time.Millisecond, tickers+1)
+	}
+	if most := a.mostAtOnce(); most != 1 {
+		t.Errorf("%d checks outstanding at once, want 1", most)
+	}
+	if n := a.count("slow"); n != 4 {
+		t.Errorf("%d runs in 1.5 s, want 4", n)
+	}
+	if n := h.counter("helen_scheduled_runs_total"); n != 4 {
+		t.Errorf("%v scheduled runs counted, want 4", n)
+	}
+	if skipped := h.counter("helen_schedule_ticks_skipped_total"); skipped != 9 {
+		t.Errorf("%v ticks skipped, want 9", skipped)
 	}
 }

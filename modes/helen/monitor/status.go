@@ -48,7 +48,7 @@ type statusTable struct {
 	db        state.Store
 	log       *slog.Logger
 	downAfter time.Duration
-	clock     clock.WithDelayedExecution // of the grace periods
+	clock     clock.WithDelayedExecution // the monitor's, of the grace periods
 	metrics   *metrics
 
 	// writes orders the table's writes of an agent's statuses and down

@@ -97,9 +97,8 @@ type Config struct {
 	offersRecheck time.Duration
 	// hubClock is the clock of the pings (tests); nil: the real one.
 	hubClock clock.WithDelayedExecution
-	// downClock is the clock of the agents' grace periods (tests); nil:
-	// the real one.
-	downClock clock.WithDelayedExecution
+	// monitorClock is the monitor's clock (tests); nil: the real one.
+	monitorClock clock.WithTickerAndDelayedExecution
 }
 
 func (c Config) withDefaults() Config {

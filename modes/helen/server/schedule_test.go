@@ -1,50 +1,83 @@
 package server
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/equus-monitoring/equus/internal/wait"
 	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/state"
 )
 
-// TestScheduleRuns runs a schedule on the agents its glob matches, at its
-// interval, stores the results, and runs it again after a restart.
+// The timing of schedules is the monitor's, and tested there on a fake
+// clock (package monitor). Here a schedule runs end to end: over TLS, on
+// the monitor's fake clock (Config.monitorClock).
+
+// monitorTickers are the waiters on the monitor's clock of a helen with no
+// schedule and no agent gone: its status writes and its event pruning.
+const monitorTickers = 2
+
+// settleMonitor waits until n waiters wait on the monitor's clock clk:
+// its tickers, a timer for each loop of a schedule on an agent waiting
+// for its tick, a grace period for each agent gone. A test steps clk only
+// then, so that no step comes before a loop has armed its timer.
+func settleMonitor(t testing.TB, clk *clocktesting.FakeClock, n int) {
+	t.Helper()
+	wait.Until(t, fmt.Sprintf("%d waiters on the monitor's clock", n), waitFor, time.Millisecond,
+		func() bool { return clk.Waiters() == n })
+}
+
+// stepMonitor makes k steps of d on the monitor's clock, waiting for n
+// waiters after each: each step of a schedule's interval runs it once on
+// each agent, and its loop waits again once the result is in.
+func stepMonitor(t testing.TB, clk *clocktesting.FakeClock, k int, d time.Duration, n int) {
+	t.Helper()
+	for range k {
+		clk.Step(d)
+		settleMonitor(t, clk, n)
+	}
+}
+
+// TestScheduleRuns runs a schedule over TLS on the agents its glob
+// matches, once an interval, stores the results, shows their statuses
+// in /v1/status, and runs it again after a restart.
 func TestScheduleRuns(t *testing.T) {
 	dir := t.TempDir()
-	h := startHelen(t, Config{DataDir: dir})
+	clk := newFakeClock()
+	h := startHelen(t, Config{DataDir: dir, monitorClock: clk})
 	web1 := startAgent(t, h, "web-1", behavior{})
 	web2 := startAgent(t, h, "web-2", behavior{})
 	db1 := startAgent(t, h, "db-1", behavior{})
 	for _, a := range []*fakeAgent{web1, web2, db1} {
 		a.Ready()
 	}
-	const every = 150 * time.Millisecond
+	const every = 10 * time.Second // three of them inside the grace period of web-2 after the restart
 	sch, err := h.srv.PutSchedule(state.Schedule{Name: "web-load", Check: "load", Every: every, Agents: "web-*"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sch.Timeout != monitor.DefaultTimeout || sch.Created.IsZero() {
-		t.Errorf("stored schedule %+v: want the default timeout and a creation time", sch)
+	if sch.Timeout != monitor.DefaultTimeout || !sch.Created.Equal(clk.Now()) {
+		t.Errorf("stored schedule %+v: want the default timeout and the creation time %v", sch, clk.Now())
 	}
-	start := time.Now()
-	poll(t, "8 runs on web-1", func() bool { return web1.CountChecks("load") >= 8 })
-	elapsed := time.Since(start)
-	// 8 runs take 7 intervals after the first tick, which comes within one.
-	if elapsed < 7*every || elapsed > 9*every+time.Second {
-		t.Errorf("8 runs took %v at an interval of %v", elapsed, every)
-	}
-	if n := web2.CountChecks("load"); n < 6 {
-		t.Errorf("web-2 ran load %d times, want about 8", n)
-	}
-	if n := db1.CountChecks("load"); n != 0 {
-		t.Errorf("db-1 ran load %d times; the glob web-* does not match it", n)
+	settleMonitor(t, clk, monitorTickers+2)
+	stepMonitor(t, clk, 3, every, monitorTickers+2)
+	for a, want := range map[*fakeAgent]int{web1: 3, web2: 3, db1: 0} {
+		if n := a.CountChecks("load"); n != want {
+			t.Errorf("%s ran load %d times in 3 intervals, want %d", a.Name(), n, want)
+		}
 	}
 	rs, err := h.srv.DB().History("web-1", "load", 0, time.Time{}, time.Time{})
-	if err != nil || len(rs) < 7 {
-		t.Fatalf("history of web-1 load: %d results, %v", len(rs), err)
+	if err != nil || len(rs) != 3 || rs[0].Schedule != "web-load" || !rs[0].Time.Equal(clk.Now()) {
+		t.Fatalf("history of web-1 load: %+v, %v; want 3 results of web-load, the last at %v", rs, err, clk.Now())
+	}
+	var sts []monitor.StatusView
+	newOpsClient(t, h).Get("/v1/status", &sts)
+	if len(sts) != 2 || sts[0].Agent != "web-1" || sts[1].Agent != "web-2" || sts[0].Schedule != "web-load" || sts[0].Status.Status != "ok" || !sts[0].Time.Equal(clk.Now()) {
+		t.Errorf("GET /v1/status = %+v, want web-load ok on web-1 and web-2", sts)
 	}
 
 	// A restart keeps the schedule and runs it again.
@@ -57,70 +90,20 @@ func TestScheduleRuns(t *testing.T) {
 	if err := h.srv.Close(); err != nil {
 		t.Fatal(err)
 	}
-	h2 := startHelen(t, Config{DataDir: dir})
+	clk = clocktesting.NewFakeClock(clk.Now())
+	h2 := startHelen(t, Config{DataDir: dir, monitorClock: clk})
 	if got := h2.srv.Schedules(); len(got) != 1 || got[0].Name != "web-load" || got[0].Every != every {
 		t.Fatalf("schedules after restart = %+v", got)
 	}
 	again := startAgent(t, h2, "web-1", behavior{})
 	again.Ready()
-	poll(t, "runs after the restart", func() bool { return again.CountChecks("load") >= 3 })
-}
-
-// TestScheduleChanges checks that a change to a schedule takes effect at
-// once and that a removed one stops.
-func TestScheduleChanges(t *testing.T) {
-	h := startHelen(t, Config{})
-	a := startAgent(t, h, "web-1", behavior{})
-	a.Ready()
-	if _, err := h.srv.PutSchedule(state.Schedule{Name: "s", Check: "one", Every: 100 * time.Millisecond}); err != nil {
-		t.Fatal(err)
-	}
-	poll(t, "check one", func() bool { return a.CountChecks("one") >= 2 })
-	if _, err := h.srv.PutSchedule(state.Schedule{Name: "s", Check: "two", Every: 100 * time.Millisecond}); err != nil {
-		t.Fatal(err)
-	}
-	poll(t, "check two", func() bool { return a.CountChecks("two") >= 2 })
-	ones := a.CountChecks("one")
-	if err := h.srv.DeleteSchedule("s"); err != nil {
-		t.Fatal(err)
-	}
-	twos := a.CountChecks("two")
-	time.Sleep(400 * time.Millisecond)
-	if a.CountChecks("one") != ones || a.CountChecks("two") > twos+1 {
-		t.Errorf("runs went on after the change or removal: one %d->%d, two %d->%d",
-			ones, a.CountChecks("one"), twos, a.CountChecks("two"))
-	}
-	if err := h.srv.DeleteSchedule("s"); err == nil {
-		t.Error("removing a removed schedule: no error")
-	}
-	if len(h.srv.Statuses(false)) != 0 {
-		t.Errorf("statuses of a removed schedule remain: %+v", h.srv.Statuses(false))
-	}
-}
-
-// TestScheduleNoOverlap gives a check that takes longer than its interval:
-// it never runs twice at once on the agent, and the missed ticks are
-// skipped.
-func TestScheduleNoOverlap(t *testing.T) {
-	h := startHelen(t, Config{})
-	a := startAgent(t, h, "web-1", behavior{Delay: map[string]time.Duration{"slow": 350 * time.Millisecond}})
-	a.Ready()
-	if _, err := h.srv.PutSchedule(state.Schedule{Name: "slow", Check: "slow", Every: 100 * time.Millisecond}); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(1500 * time.Millisecond)
-	most := a.MaxOutstanding()
-	n := a.CountChecks("slow")
-	if most != 1 {
-		t.Errorf("%d checks outstanding at once, want 1", most)
-	}
-	// Each run takes 350 ms and the next starts at the first tick after it:
-	// about one run every 400 ms.
-	if n < 2 || n > 5 {
-		t.Errorf("%d runs in 1.5 s, want about 4", n)
-	}
-	if skipped := gathered(t, h.srv.metrics.reg, "helen_schedule_ticks_skipped_total"); skipped < 2 {
-		t.Errorf("%v ticks skipped, want several", skipped)
+	// Web-1's grace period ends when the monitor hears of it (which may
+	// come after equus.info); web-2, not back, keeps its own.
+	poll(t, "web-1 back to the monitor", func() bool { return !h2.srv.monitor.Waiting("web-1") })
+	settleMonitor(t, clk, monitorTickers+2)
+	stepMonitor(t, clk, 3, every, monitorTickers+2)
+	if n := again.CountChecks("load"); n != 3 {
+		t.Errorf("web-1 ran load %d times in 3 intervals after the restart, want 3", n)
 	}
 }
 

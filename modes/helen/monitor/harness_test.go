@@ -1,0 +1,396 @@
+package monitor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/utils/clock"
+	testingclock "k8s.io/utils/clock/testing"
+
+	"github.com/equus-monitoring/equus/internal/leakcheck"
+	"github.com/equus-monitoring/equus/internal/logtest"
+	"github.com/equus-monitoring/equus/internal/wait"
+	"github.com/equus-monitoring/equus/result"
+	"github.com/equus-monitoring/equus/state"
+)
+
+// TestMain fails the run when goroutines started by the tests outlive them.
+func TestMain(m *testing.M) { leakcheck.Main(m, "equus/modes/helen/monitor.", "equus/state.") }
+
+// waitFor is how long a test waits for something that should happen.
+const waitFor = 10 * time.Second
+
+// epoch is where the first fake clock of a test starts: a fixed time, so
+// that the ticks of a schedule (offset, nextTick) fall at the same times
+// in every run.
+var epoch = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// testClock is the monitor's clock in the tests: a fake clock that counts
+// the timers the monitor makes, one for each loop of a schedule on an
+// agent. A loop that takes the place of another (a schedule changed, an
+// agent reconnected) waits for the old one to end before it arms its
+// timer, and the two are one waiter each: the count tells them apart.
+type testClock struct {
+	*testingclock.FakeClock
+	timers atomic.Int64
+}
+
+func (c *testClock) NewTimer(d time.Duration) clock.Timer {
+	c.timers.Add(1)
+	return c.FakeClock.NewTimer(d)
+}
+
+// harness is a monitor on a bbolt store under t.TempDir, on a fake clock,
+// with the fake agents a test connects to it.
+type harness struct {
+	t      *testing.T
+	cfg    Config
+	path   string
+	db     *state.DB
+	clk    *testClock
+	reg    *prometheus.Registry
+	m      *Monitor
+	cancel context.CancelFunc
+	agents map[*fakeAgent]bool // connected
+}
+
+// newHarness starts a monitor with cfg (its Clock and Log set by the
+// harness, DownAfter helen's default if not set) on a new store. It is
+// stopped when the test ends.
+func newHarness(t *testing.T, cfg Config) *harness {
+	t.Helper()
+	if cfg.DownAfter == 0 {
+		cfg.DownAfter = time.Minute
+	}
+	h := &harness{t: t, cfg: cfg, path: filepath.Join(t.TempDir(), "helen.db"), agents: map[*fakeAgent]bool{}}
+	h.start(epoch)
+	t.Cleanup(h.stop)
+	return h
+}
+
+// start opens the store and starts a monitor on it, on a new fake clock
+// at now.
+func (h *harness) start(now time.Time) {
+	h.t.Helper()
+	db, err := state.Open(h.path, state.Options{PruneInterval: -1})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.db = db
+	h.clk = &testClock{FakeClock: testingclock.NewFakeClock(now)}
+	h.reg = prometheus.NewRegistry()
+	cfg := h.cfg
+	cfg.Clock = h.clk
+	cfg.Log = logtest.Logger(h.t)
+	if h.m, err = New(db, cfg, h.reg); err != nil {
+		db.Close()
+		h.db = nil
+		h.t.Fatal(err)
+	}
+	var ctx context.Context
+	ctx, h.cancel = context.WithCancel(context.Background())
+	h.m.Start(ctx)
+}
+
+// stop stops the monitor as helen does: its context ends, then the
+// agents' connections, then Stop; and closes the store. Calling it again
+// is harmless.
+func (h *harness) stop() {
+	if h.db == nil {
+		return
+	}
+	h.cancel()
+	for a := range h.agents {
+		h.disconnect(a)
+	}
+	h.m.Stop()
+	if err := h.db.Close(); err != nil {
+		h.t.Error(err)
+	}
+	h.db = nil
+}
+
+// restart stops the monitor and closes the store, runs offline (if not
+// nil) on the store as the helen commands do while helen is not running,
+// and starts again on the store reopened, on a new clock where the old
+// one was.
+func (h *harness) restart(offline func(db state.Store)) {
+	h.t.Helper()
+	now := h.clk.Now()
+	h.stop()
+	if offline != nil {
+		db, err := state.Open(h.path, state.Options{PruneInterval: -1, Existing: true})
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		offline(db)
+		if err := db.Close(); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	h.start(now)
+}
+
+// connect connects an agent named name, answering as beh says.
+func (h *harness) connect(name string, beh behavior) *fakeAgent {
+	a := &fakeAgent{name: name, beh: beh, clk: h.clk.FakeClock, log: logtest.Logger(h.t).With("agent", name), done: make(chan struct{})}
+	h.agents[a] = true
+	h.m.Connected(a)
+	return a
+}
+
+// disconnect ends a's connection, its agent's current one, as the link
+// to the agents tells it: the connection is closed first.
+func (h *harness) disconnect(a *fakeAgent) {
+	if !h.agents[a] {
+		return
+	}
+	delete(h.agents, a)
+	a.close()
+	h.m.Disconnected(a, true)
+}
+
+// put creates or changes a schedule.
+func (h *harness) put(sch state.Schedule) state.Schedule {
+	h.t.Helper()
+	sch, err := h.m.PutSchedule(sch)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return sch
+}
+
+// settle waits until n waiters wait on the clock: the monitor's two
+// tickers (status writes and event pruning), a timer for each loop of a
+// schedule waiting for its tick, a grace period for each agent gone, a
+// timer for each slow check in progress. A test steps the clock only
+// then: a step that comes before a goroutine has armed its timer does not
+// fire it. Each step removes the timers it fires at once and they are
+// armed again once their work is done, so the count comes back to n only
+// when the monitor waits again.
+func (h *harness) settle(n int) {
+	h.t.Helper()
+	got := 0
+	defer func() {
+		if h.t.Failed() && got != n {
+			h.t.Logf("%d waiters on the clock, not %d", got, n)
+		}
+	}()
+	wait.Until(h.t, fmt.Sprintf("%d waiters on the clock", n), waitFor, time.Millisecond,
+		func() bool { got = h.clk.Waiters(); return got == n })
+}
+
+// loops waits until the monitor has started n loops of schedules on
+// agents, each of which makes its timer: a loop that replaces another
+// makes it once the old one has ended.
+func (h *harness) loops(n int) {
+	h.t.Helper()
+	wait.Until(h.t, fmt.Sprintf("%d loops of schedules", n), waitFor, time.Millisecond,
+		func() bool { return h.clk.timers.Load() == int64(n) })
+}
+
+// step moves the clock by d, then waits until n waiters wait on it.
+func (h *harness) step(d time.Duration, n int) {
+	h.t.Helper()
+	h.clk.Step(d)
+	h.settle(n)
+}
+
+// steps makes k steps of d, waiting for n waiters after each.
+func (h *harness) steps(k int, d time.Duration, n int) {
+	h.t.Helper()
+	for range k {
+		h.step(d, n)
+	}
+}
+
+// stepTo moves the clock to when, then waits until n waiters wait on it.
+func (h *harness) stepTo(when time.Time, n int) {
+	h.t.Helper()
+	h.step(when.Sub(h.clk.Now()), n)
+}
+
+// tick is the next tick after now of schedule on agent, every every.
+func (h *harness) tick(agent, schedule string, every time.Duration) time.Time {
+	return nextTick(h.clk.Now(), every, offset(agent, schedule, every))
+}
+
+// counter returns the value of the counter name that the monitor's
+// registry gathers.
+func (h *harness) counter(name string) float64 {
+	h.t.Helper()
+	fams, err := h.reg.Gather()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
+			return f.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	h.t.Fatalf("no counter %s gathered", name)
+	return 0
+}
+
+// nextEvent waits for the next event of ch, failing the test after
+// waitFor.
+func nextEvent(t *testing.T, ch <-chan state.Event, what string) state.Event {
+	t.Helper()
+	select {
+	case ev := <-ch:
+		return ev
+	case <-time.After(waitFor):
+		t.Fatalf("timed out waiting for the event %s", what)
+		return state.Event{}
+	}
+}
+
+// event returns the event that ch holds now: the monitor publishes the
+// events of a run before its loop waits again, and that of an agent up
+// before Connected returns.
+func event(t *testing.T, ch <-chan state.Event, what string) state.Event {
+	t.Helper()
+	select {
+	case ev := <-ch:
+		return ev
+	default:
+		t.Fatalf("no event %s", what)
+		return state.Event{}
+	}
+}
+
+// noEvent fails the test if ch holds an event.
+func noEvent(t *testing.T, ch <-chan state.Event, after string) {
+	t.Helper()
+	select {
+	case ev := <-ch:
+		t.Errorf("an event after %s: %+v", after, ev)
+	default:
+	}
+}
+
+// behavior is how a fake agent answers.
+type behavior struct {
+	// Delay is how long a check takes on the test's clock, by name.
+	Delay map[string]time.Duration
+	// Silent are the checks never answered, by name: they wait for the
+	// end of their context.
+	Silent map[string]bool
+}
+
+// sent is a check a fake agent was sent.
+type sent struct {
+	check string
+	args  []byte
+}
+
+// fakeAgent is a connection of an agent, in memory. A check's result has
+// the status its args name in "status" (ok by default) and a message of
+// the check's name and the args' "tag"; it comes at once, after its
+// Delay on the test's clock, or never (Silent). The agent keeps every
+// check it was sent and how many it had at once.
+type fakeAgent struct {
+	name      string
+	beh       behavior
+	clk       clock.Clock
+	log       *slog.Logger
+	done      chan struct{}
+	closeOnce sync.Once
+
+	mu          sync.Mutex
+	sent        []sent
+	outstanding int
+	most        int // outstanding at most
+}
+
+// errClosed is what a check on a closed connection returns.
+var errClosed = errors.New("connection closed")
+
+func (a *fakeAgent) Name() string          { return a.name }
+func (a *fakeAgent) Done() <-chan struct{} { return a.done }
+func (a *fakeAgent) Log() *slog.Logger     { return a.log }
+
+func (a *fakeAgent) close() { a.closeOnce.Do(func() { close(a.done) }) }
+
+// Check answers as the agent's behavior says; a check whose context ends
+// first has status unknown at its deadline, an error when cancelled, as
+// the link to the agents has it.
+func (a *fakeAgent) Check(ctx context.Context, check string, args []byte) (result.Doc, error) {
+	a.mu.Lock()
+	a.sent = append(a.sent, sent{check, slices.Clone(args)})
+	a.outstanding++
+	a.most = max(a.most, a.outstanding)
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		a.outstanding--
+		a.mu.Unlock()
+	}()
+	if closed(a) {
+		return result.Doc{}, errClosed
+	}
+	var answered <-chan time.Time
+	switch d := a.beh.Delay[check]; {
+	case d > 0:
+		t := a.clk.NewTimer(d)
+		defer t.Stop()
+		answered = t.C()
+	case !a.beh.Silent[check]:
+		return answer(check, args), nil
+	}
+	select {
+	case <-answered:
+		return answer(check, args), nil
+	case <-a.done:
+		return result.Doc{}, errClosed
+	case <-ctx.Done():
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return result.Unknownf("no result from %s", a.name), nil
+	}
+	return result.Doc{}, ctx.Err()
+}
+
+// answer is the result of check with args.
+func answer(check string, args []byte) result.Doc {
+	var in struct{ Status, Tag string }
+	json.Unmarshal(args, &in)
+	doc := result.Doc{Status: result.Status(in.Status), Message: check, DurationMS: 0.1}
+	if doc.Status == "" {
+		doc.Status = result.OK
+	}
+	if in.Tag != "" {
+		doc.Message += " " + in.Tag
+	}
+	return doc
+}
+
+// count returns how many checks named check the agent was sent.
+func (a *fakeAgent) count(check string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, s := range a.sent {
+		if s.check == check {
+			n++
+		}
+	}
+	return n
+}
+
+// mostAtOnce returns how many checks the agent had at once, at most.
+func (a *fakeAgent) mostAtOnce() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.most
+}
