@@ -170,3 +170,36 @@ func TestAgentDownIsOneLine(t *testing.T) {
 		}
 	}
 }
+
+// TestReconnectTakesOver: a new connection of an agent takes the place of
+// its older one as the link to the agents tells it, the new one connected
+// before the old one is gone. The schedules run on the new one alone, and
+// the old one's end starts no grace period.
+func TestReconnectTakesOver(t *testing.T) {
+	const every = 100 * time.Millisecond
+	h := newHarness(t, Config{DownAfter: time.Second})
+	events, unsubscribe := h.m.Subscribe(64)
+	defer unsubscribe()
+	old := h.connect("web-1", behavior{})
+	h.put(state.Schedule{Name: "s", Check: "c", Every: every})
+	h.settle(tickers + 1)
+	h.step(every, tickers+1)
+	event(t, events, "of the first result")
+
+	cur := h.connect("web-1", behavior{})
+	h.loops(2) // the new connection's, once the old one's has ended
+	h.settle(tickers + 1)
+	h.replaced(old)
+	h.settle(tickers + 1)
+	if h.m.Waiting("web-1") {
+		t.Error("the end of a replaced connection started a grace period")
+	}
+	h.steps(20, every, tickers+1) // twice the grace period
+	if o, c := old.count("c"), cur.count("c"); o != 1 || c != 20 {
+		t.Errorf("runs on the old connection %d (want 1), on the new %d (want 20)", o, c)
+	}
+	noEvent(t, events, "a reconnection")
+	if sts := h.m.Statuses(false); len(sts) != 1 || sts[0].Kind != KindSchedule || sts[0].Status.Status != "ok" {
+		t.Errorf("statuses = %+v", sts)
+	}
+}

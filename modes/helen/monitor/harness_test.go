@@ -160,6 +160,14 @@ func (h *harness) disconnect(a *fakeAgent) {
 	h.m.Disconnected(a, true)
 }
 
+// replaced ends a's connection after a newer one of its agent took its
+// place: the link to the agents tells it with current false.
+func (h *harness) replaced(a *fakeAgent) {
+	delete(h.agents, a)
+	a.close()
+	h.m.Disconnected(a, false)
+}
+
 // put creates or changes a schedule.
 func (h *harness) put(sch state.Schedule) state.Schedule {
 	h.t.Helper()
