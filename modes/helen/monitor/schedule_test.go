@@ -251,3 +251,36 @@ func TestScheduleNoOverlap(t *testing.T) {
 		t.Errorf("%v ticks skipped, want 9", skipped)
 	}
 }
+
+// TestSilentCheckTimesOut: a scheduled check that gets no answer within
+// its schedule's timeout is a result of status unknown, kept like any
+// other, and the agent was told the time it has. The timeout is a
+// deadline of the run's context, on the real clock: the test waits
+// 50 ms for it.
+func TestSilentCheckTimesOut(t *testing.T) {
+	h := newHarness(t, Config{})
+	events, unsubscribe := h.m.Subscribe(64)
+	defer unsubscribe()
+	a := h.connect("web-1", behavior{Silent: map[string]bool{"hang": true}})
+	const every = time.Minute
+	h.put(state.Schedule{Name: "s", Check: "hang", Every: every, Timeout: 50 * time.Millisecond, Args: json.RawMessage(`{"x":1}`)})
+	h.settle(tickers + 1)
+	// The loop waits again once the run has timed out.
+	h.step(every, tickers+1)
+	a.mu.Lock()
+	got := a.sent
+	a.mu.Unlock()
+	if len(got) != 1 || string(got[0].args) != `{"_timeout_ms":45,"x":1}` {
+		t.Errorf("checks sent %+v, want one, its args with _timeout_ms 45", got)
+	}
+	ev := event(t, events, "new -> unknown")
+	if ev.To != "unknown" || ev.Message != "no result from web-1" {
+		t.Errorf("event %+v, want new -> unknown, no result", ev)
+	}
+	if sts := h.m.Statuses(false); len(sts) != 1 || sts[0].Status.Status != "unknown" {
+		t.Errorf("statuses = %+v", sts)
+	}
+	if rs, err := h.db.History("web-1", "hang", 0, time.Time{}, time.Time{}); err != nil || len(rs) != 1 || rs[0].Status != "unknown" || !rs[0].Time.Equal(h.clk.Now()) {
+		t.Errorf("history = %+v, %v; want one result, unknown, at %v", rs, err, h.clk.Now())
+	}
+}
