@@ -112,6 +112,9 @@ func (a *Agent) readLoop() {
 			a.mu.Lock()
 			a.readErr = err
 			a.mu.Unlock()
+			// Helen ended the stream: hang up, as equus does, rather
+			// than leave helen draining the connection for a second.
+			a.conn.Close()
 			return
 		}
 		a.mu.Lock()
