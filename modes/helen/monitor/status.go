@@ -1,9 +1,7 @@
 package monitor
 
 import (
-	"cmp"
 	"context"
-	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -13,32 +11,6 @@ import (
 	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/state"
 	"k8s.io/utils/clock"
-)
-
-// StatusView is a line of the status list, as the API, the helen
-// commands and the dashboard show it: the status of a schedule on an
-// agent, or for an agent down one line for the agent, its schedules
-// folded under it (they say nothing new until it is back). Kind says
-// which.
-type StatusView struct {
-	Kind string `json:"kind"`
-	state.Status
-	// Folded is how many schedules an agent down has folded under its
-	// line (KindAgentDown).
-	Folded int `json:"folded,omitempty"`
-}
-
-// The kinds of StatusView.
-const (
-	// KindSchedule is the status of a schedule on an agent not down.
-	KindSchedule = "schedule"
-	// KindAgentDown is an agent down: status unknown since it went down,
-	// Schedule and Check "", Time its last result's.
-	KindAgentDown = "agent_down"
-	// KindFolded is, in the list unfolded (?all=true), a schedule on an
-	// agent down: status unknown since it went down, Previous what its
-	// last result said.
-	KindFolded = "folded"
 )
 
 // statusTable is the state of every schedule on every agent, in memory,
@@ -68,12 +40,6 @@ type statusTable struct {
 	forgotten map[string]bool
 	subs      map[chan state.Event]struct{}
 	wg        sync.WaitGroup // grace expiries in progress
-}
-
-// grace is the wait before a disconnected agent is declared down.
-type grace struct {
-	t     clock.Timer
-	since time.Time
 }
 
 // newStatusTable loads the statuses of db; clk, nil for the real one,
@@ -259,108 +225,6 @@ func (t *statusTable) drop(match func(pair) bool) {
 	}
 }
 
-// connected notes that an agent connected: an agent that was down is up
-// again, an event, and one forgotten is remembered.
-func (t *statusTable) connected(agent string, now time.Time) {
-	t.writes.RLock()
-	defer t.writes.RUnlock()
-	t.mu.Lock()
-	delete(t.forgotten, agent)
-	if g := t.gone[agent]; g != nil {
-		g.t.Stop()
-		delete(t.gone, agent)
-	}
-	downSince, wasDown := t.down[agent]
-	delete(t.down, agent)
-	t.mu.Unlock()
-	if !wasDown {
-		return
-	}
-	if err := t.db.SetAgentDown(agent, time.Time{}); err != nil {
-		t.log.Error("record agent up", "agent", agent, "err", err)
-	}
-	t.event(state.Event{Time: now, Agent: agent, From: "down", To: "up",
-		Message: fmt.Sprintf("agent up after %s down", now.Sub(downSince).Round(time.Second))})
-}
-
-// disconnected starts the grace period of an agent whose session ended.
-func (t *statusTable) disconnected(agent string, now time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.disconnectedLocked(agent, now)
-}
-
-func (t *statusTable) disconnectedLocked(agent string, now time.Time) {
-	if t.closed || t.forgotten[agent] {
-		return
-	}
-	if _, down := t.down[agent]; down {
-		return
-	}
-	if g := t.gone[agent]; g != nil {
-		g.t.Stop()
-	}
-	g := &grace{since: now}
-	t.gone[agent] = g
-	// Set under the lock, which expire takes first, so g.t is set before
-	// expire can look at it. Expire runs in a goroutine of its own: a
-	// fake clock calls back with its lock held, which expire's look at
-	// the clock would wait for.
-	g.t = t.clock.AfterFunc(t.downAfter, func() { go t.expire(agent, g) })
-}
-
-// expire declares an agent down when its grace period ends with no new
-// session.
-func (t *statusTable) expire(agent string, g *grace) {
-	t.writes.RLock()
-	defer t.writes.RUnlock()
-	t.mu.Lock()
-	if t.closed || t.gone[agent] != g {
-		t.mu.Unlock()
-		return
-	}
-	delete(t.gone, agent)
-	now := t.clock.Now()
-	t.down[agent] = now
-	t.wg.Add(1)
-	t.mu.Unlock()
-	defer t.wg.Done()
-	if err := t.db.SetAgentDown(agent, now); err != nil {
-		t.log.Error("record agent down", "agent", agent, "err", err)
-	}
-	t.event(state.Event{Time: now, Agent: agent, From: "up", To: "down",
-		Message: fmt.Sprintf("agent down: no connection for %s", now.Sub(g.since).Round(time.Millisecond))})
-}
-
-// forget forgets an agent, which helen has checked is not connected or
-// is revoked: its statuses, its grace period or mark as down, in memory
-// and in the store (state.Forget, with ev), and what its last session, if
-// still ending, records. It returns an error wrapping state.ErrNotFound
-// when there is nothing to forget.
-func (t *statusTable) forget(agent string, ev state.Event) error {
-	t.writes.Lock()
-	defer t.writes.Unlock()
-	if err := t.db.Forget(agent, ev.Time, ev); err != nil {
-		return err
-	}
-	t.mu.Lock()
-	for k := range t.rows {
-		if k.agent == agent {
-			delete(t.rows, k)
-			delete(t.dirty, k)
-		}
-	}
-	delete(t.down, agent)
-	if g := t.gone[agent]; g != nil {
-		g.t.Stop()
-		delete(t.gone, agent)
-	}
-	t.forgotten[agent] = true
-	t.mu.Unlock()
-	t.publish(ev)
-	return nil
-}
-
 // views returns the status list, worst first, folded (unfold false) or
 // not.
 func (t *statusTable) views(unfold bool) []StatusView {
@@ -372,79 +236,4 @@ func (t *statusTable) views(unfold bool) []StatusView {
 	down := maps.Clone(t.down)
 	t.mu.Unlock()
 	return statusViews(rows, down, unfold)
-}
-
-// statusViews turns stored statuses into the status list, worst first:
-// one line for each agent down, with the number of its schedules, and
-// with unfold a line for each of those too, saying unknown.
-func statusViews(rows []state.Status, down map[string]time.Time, unfold bool) []StatusView {
-	out := make([]StatusView, 0, len(rows))
-	agents := map[string]*StatusView{}
-	for _, st := range rows {
-		since, ok := down[st.Agent]
-		if !ok {
-			out = append(out, StatusView{Kind: KindSchedule, Status: st})
-			continue
-		}
-		a := agents[st.Agent]
-		if a == nil {
-			a = &StatusView{Kind: KindAgentDown, Status: state.Status{Agent: st.Agent, Status: string(result.Unknown), Since: since}}
-			agents[st.Agent] = a
-		}
-		a.Folded++
-		if st.Time.After(a.Time) {
-			a.Time = st.Time
-		}
-		if unfold {
-			out = append(out, StatusView{Kind: KindFolded, Status: state.Status{
-				Agent: st.Agent, Schedule: st.Schedule, Check: st.Check, Status: string(result.Unknown), Since: since,
-				Previous: st.Status, Message: downMessage(since), Time: st.Time,
-			}})
-		}
-	}
-	for _, a := range agents {
-		schedules := "schedules"
-		if a.Folded == 1 {
-			schedules = "schedule"
-		}
-		a.Message = fmt.Sprintf("%s; %d %s folded", downMessage(a.Since), a.Folded, schedules)
-		out = append(out, *a)
-	}
-	slices.SortFunc(out, func(a, b StatusView) int { return CompareKeys(KeyOf(a), KeyOf(b)) })
-	return out
-}
-
-// downMessage is the message of the line of an agent down.
-func downMessage(since time.Time) string {
-	return "agent down since " + since.Local().Format(time.DateTime)
-}
-
-// severity orders statuses worst first: critical, warning, unknown, ok.
-func severity(status string) int {
-	switch result.Status(status) {
-	case result.Critical:
-		return 0
-	case result.Warning:
-		return 1
-	case result.Unknown:
-		return 2
-	}
-	return 3
-}
-
-// StatusKey is the place of a status in the list, worst first: its
-// severity, agent and schedule.
-type StatusKey struct {
-	Severity        int
-	Agent, Schedule string
-}
-
-// KeyOf returns the place of v in the list.
-func KeyOf(v StatusView) StatusKey {
-	return StatusKey{severity(v.Status.Status), v.Agent, v.Schedule}
-}
-
-// CompareKeys orders the places of statuses in the list.
-func CompareKeys(a, b StatusKey) int {
-	return cmp.Or(cmp.Compare(a.Severity, b.Severity), cmp.Compare(a.Agent, b.Agent), cmp.Compare(a.Schedule, b.Schedule))
 }
