@@ -42,10 +42,17 @@ var (
 	// (timeKey).
 	bucketDown = []byte("down")
 
+	// bucketRoutes maps a route's name to the JSON of Route.
+	bucketRoutes = []byte("routes")
+	// bucketSilences maps a silence's id to the JSON of Silence.
+	bucketSilences = []byte("silences")
+	// bucketAcks maps latestKey(agent, schedule) to the JSON of Ack.
+	bucketAcks = []byte("acks")
+
 	keySchema = []byte("schema")
 
 	allBuckets = [][]byte{bucketMeta, bucketAgents, bucketRevoked, bucketTokens, bucketResults, bucketLatest,
-		bucketSchedules, bucketStatus, bucketEvents, bucketDown}
+		bucketSchedules, bucketStatus, bucketEvents, bucketDown, bucketRoutes, bucketSilences, bucketAcks}
 )
 
 // resultKeyLen is the length of a key in a check bucket.

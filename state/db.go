@@ -32,9 +32,12 @@ var (
 	// enrollment (or helen issue) replaced.
 	ErrCertReplaced = errors.New("state: certificate replaced by a later one")
 	ErrInvalid      = errors.New("state: invalid input")
-	ErrClosed       = errors.New("state: closed")
-	ErrLocked       = errors.New("state: database in use by another process")
-	ErrSchema       = errors.New("state: unsupported schema version")
+	// ErrFull refuses a new item of a kind whose count is bounded
+	// (MaxRoutes, MaxSilences, MaxAcks) when the bound is reached.
+	ErrFull   = errors.New("state: limit reached")
+	ErrClosed = errors.New("state: closed")
+	ErrLocked = errors.New("state: database in use by another process")
+	ErrSchema = errors.New("state: unsupported schema version")
 	// ErrCorrupt is a damaged database file: one the consistency check
 	// of Open finds a problem in, that bbolt cannot read, or that makes it
 	// panic in a transaction. Its error names the file.
@@ -137,6 +140,18 @@ type Store interface {
 	Events(since, until time.Time, limit int) ([]Event, error)
 	EventsPage(q Query) ([]Event, []string, error)
 	PruneEvents(before time.Time) (int, error)
+
+	PutRoute(r Route) error
+	Route(name string) (Route, error)
+	Routes() ([]Route, error)
+	DeleteRoute(name string) error
+	AddSilence(s Silence) (Silence, error)
+	Silences() ([]Silence, error)
+	DeleteSilence(id string) error
+	EndSilence(id string, at time.Time) error
+	Ack(a Ack) error
+	Unack(agent, schedule string) error
+	Acks() ([]Ack, error)
 
 	Path() string
 	Size() (int64, error)
