@@ -304,7 +304,7 @@ func (db *DB) Revoke(name string, at time.Time, evs ...Event) error {
 		if err := b.Put([]byte(name), timeKey(at)); err != nil {
 			return err
 		}
-		if err := putEventsTx(tx, evs, vals); err != nil {
+		if _, err := putEventsTx(tx, evs, vals); err != nil {
 			return err
 		}
 		return disconnectTx(tx, name, at)

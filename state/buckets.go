@@ -49,10 +49,18 @@ var (
 	// bucketAcks maps latestKey(agent, schedule) to the JSON of Ack.
 	bucketAcks = []byte("acks")
 
+	// The outbox of notifications (outbox.go says what each holds).
+	bucketOutbox      = []byte("outbox")
+	bucketOutboxOpen  = []byte("outbox-open")
+	bucketOutboxQueue = []byte("outbox-queue")
+	bucketOutboxDue   = []byte("outbox-due")
+	bucketOutboxCount = []byte("outbox-count")
+
 	keySchema = []byte("schema")
 
 	allBuckets = [][]byte{bucketMeta, bucketAgents, bucketRevoked, bucketTokens, bucketResults, bucketLatest,
-		bucketSchedules, bucketStatus, bucketEvents, bucketDown, bucketRoutes, bucketSilences, bucketAcks}
+		bucketSchedules, bucketStatus, bucketEvents, bucketDown, bucketRoutes, bucketSilences, bucketAcks,
+		bucketOutbox, bucketOutboxOpen, bucketOutboxQueue, bucketOutboxDue, bucketOutboxCount}
 )
 
 // resultKeyLen is the length of a key in a check bucket.

@@ -63,6 +63,12 @@ type Options struct {
 	// Open refuses a missing or empty one with ErrNoDatabase instead of
 	// making a new database.
 	Existing bool
+	// NotifyClaim is how long a notification NextDue gives out is held
+	// for its worker (default DefaultClaim).
+	NotifyClaim time.Duration
+	// NotificationsKept is the most delivered and expired notifications
+	// kept (default MaxNotificationsKept).
+	NotificationsKept int
 	// OnCorrupt, if set, is called with the error of each transaction
 	// that a damaged page made fail (ErrCorrupt), on its goroutine, so
 	// that the owner can report it wherever the error goes.
@@ -92,6 +98,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.CheckTimeout == 0 {
 		o.CheckTimeout = time.Minute
+	}
+	if o.NotificationsKept <= 0 {
+		o.NotificationsKept = MaxNotificationsKept
+	}
+	if o.NotifyClaim <= 0 {
+		o.NotifyClaim = DefaultClaim
 	}
 	if o.now == nil {
 		o.now = time.Now
@@ -153,6 +165,16 @@ type Store interface {
 	Unack(agent, schedule string) error
 	Acks() ([]Ack, error)
 
+	AddEventsWithNotifications(ens ...EventNotifications) error
+	NextDue(now time.Time, limit int) ([]Notification, error)
+	Release(id string) error
+	RecordAttempt(id string, a Attempt, outcome Outcome, nextAt time.Time) error
+	Expire(now time.Time, maxAge time.Duration) (int, error)
+	Notifications(q NotificationQuery) ([]Notification, []string, error)
+	Notification(id string) (Notification, error)
+	OutboxStats() (OutboxStats, error)
+	PruneNotifications(before time.Time) (int, error)
+
 	Path() string
 	Size() (int64, error)
 	Close() error
@@ -179,6 +201,8 @@ type DB struct {
 	pending atomic.Int64 // results enqueued and not yet answered
 
 	checked CheckReport // how the check of Open went
+
+	claims claims // of the outbox's groups, by NextDue
 }
 
 // Open opens (or creates, mode 0600) the database at path, checks its

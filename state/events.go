@@ -34,7 +34,10 @@ func (db *DB) AddEvents(evs ...Event) error {
 	}
 	// Should Batch run this twice, the first run's transaction was rolled
 	// back, sequence numbers included, so nothing is written twice.
-	err = db.batch(func(tx *bolt.Tx) error { return putEventsTx(tx, evs, vals) })
+	err = db.batch(func(tx *bolt.Tx) error {
+		_, err := putEventsTx(tx, evs, vals)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("add events: %w", err)
 	}
@@ -61,19 +64,22 @@ func encodeEvents(evs []Event) ([][]byte, error) {
 	return vals, nil
 }
 
-// putEventsTx writes events in the stored forms of encodeEvents.
-func putEventsTx(tx *bolt.Tx, evs []Event, vals [][]byte) error {
+// putEventsTx writes events in the stored forms of encodeEvents and
+// returns their keys.
+func putEventsTx(tx *bolt.Tx, evs []Event, vals [][]byte) ([][]byte, error) {
 	b := tx.Bucket(bucketEvents)
+	keys := make([][]byte, len(evs))
 	for i, ev := range evs {
 		seq, err := b.NextSequence()
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if err := b.Put(resultKey(ev.Time.UnixNano(), uint32(seq)), vals[i]); err != nil {
-			return err
+		keys[i] = resultKey(ev.Time.UnixNano(), uint32(seq))
+		if err := b.Put(keys[i], vals[i]); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	return keys, nil
 }
 
 // Events returns the events with since <= Time < until, oldest first: the

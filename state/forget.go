@@ -64,7 +64,8 @@ func (db *DB) Forget(name string, at time.Time, evs ...Event) error {
 				return err
 			}
 		}
-		return putEventsTx(tx, evs, vals)
+		_, err = putEventsTx(tx, evs, vals)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("forget %s: %w", name, err)

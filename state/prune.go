@@ -24,7 +24,8 @@ const pruneStep = 1_000
 // loses its bucket and its latest record. It
 // returns how many results it deleted. Enrollment tokens that expired before
 // the same cutoff go too, and silences that ended SilenceKeep before now
-// (PruneSilences). It works in transactions of at most
+// (PruneSilences), and notifications delivered or expired before the
+// cutoff (PruneNotifications). It works in transactions of at most
 // pruneStep deletions, one series at a time; a pruner goroutine runs it
 // every PruneInterval.
 func (db *DB) Prune(now time.Time) (int, error) {
@@ -47,6 +48,9 @@ func (db *DB) Prune(now time.Time) (int, error) {
 		return 0, fmt.Errorf("prune: %w", err)
 	}
 	if _, err := db.PruneSilences(now); err != nil {
+		return 0, fmt.Errorf("prune: %w", err)
+	}
+	if _, err := db.PruneNotifications(time.Unix(0, cutoff)); err != nil {
 		return 0, fmt.Errorf("prune: %w", err)
 	}
 	total := 0

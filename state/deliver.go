@@ -1,0 +1,237 @@
+package state
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// What delivery workers do with the outbox: take what is due (NextDue),
+// send it, and record how it went (RecordAttempt), or give it back
+// (Release).
+
+// claimSweep is how many claims NextDue holds before it looks for ones
+// run out among them all, so that claims of groups that emptied do not
+// pile up.
+const claimSweep = 1024
+
+// NextDue returns at most limit notifications (every one due, when limit
+// <= 0) whose next attempt is at or before now, the heads of their groups
+// by time of next attempt, and holds each group for its worker: until it
+// records an attempt (RecordAttempt) or releases it (Release), or
+// Options.NotifyClaim after now, no other call of NextDue gives out a
+// notification of that group (agent, schedule, route and receiver). So
+// two workers never send two notifications of one group at once, and a
+// group's notifications go out in the order they were made.
+func (db *DB) NextDue(now time.Time, limit int) ([]Notification, error) {
+	db.claims.mu.Lock()
+	defer db.claims.mu.Unlock()
+	if db.claims.m == nil {
+		db.claims.m = map[string]claim{}
+	}
+	if len(db.claims.m) > claimSweep {
+		for g, c := range db.claims.m {
+			if !now.Before(c.until) {
+				delete(db.claims.m, g)
+			}
+		}
+	}
+	var out []Notification
+	var groups []string
+	err := db.view(func(tx *bolt.Tx) error {
+		out, groups = nil, nil
+		b := tx.Bucket(bucketOutbox)
+		c := tx.Bucket(bucketOutboxDue).Cursor()
+		end := now.UnixNano()
+		for k, group := c.First(); k != nil && keyNanos(k) <= end && (limit <= 0 || len(out) < limit); k, group = c.Next() {
+			if cl, ok := db.claims.m[string(group)]; ok && now.Before(cl.until) {
+				continue
+			}
+			n, err := getNotificationTx(b, k[8:])
+			if err != nil {
+				return err
+			}
+			out = append(out, n)
+			groups = append(groups, string(group))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("next due: %w", err)
+	}
+	for i, n := range out {
+		db.claims.m[groups[i]] = claim{key: n.ID, until: now.Add(db.opt.NotifyClaim)}
+	}
+	return out, nil
+}
+
+// release ends the claim on the group of n if n holds it.
+func (db *DB) release(n Notification) {
+	g := string(outboxGroup(n.Agent, n.Schedule, n.Route, n.Receiver))
+	db.claims.mu.Lock()
+	defer db.claims.mu.Unlock()
+	if c, ok := db.claims.m[g]; ok && c.key == n.ID {
+		delete(db.claims.m, g)
+	}
+}
+
+// Release gives back a notification NextDue gave out and no attempt was
+// made at (its worker is stopping): its group may be given out again at
+// once.
+func (db *DB) Release(id string) error {
+	n, err := db.Notification(id)
+	if err != nil {
+		return fmt.Errorf("release: %w", err)
+	}
+	db.release(n)
+	return nil
+}
+
+// Notification returns the notification id, or ErrNotFound.
+func (db *DB) Notification(id string) (Notification, error) {
+	key, err := notificationKey(id)
+	if err != nil {
+		return Notification{}, err
+	}
+	var n Notification
+	err = db.view(func(tx *bolt.Tx) (err error) {
+		n, err = getNotificationTx(tx.Bucket(bucketOutbox), key)
+		return err
+	})
+	if err != nil {
+		return Notification{}, fmt.Errorf("notification %s: %w", id, err)
+	}
+	return n, nil
+}
+
+// RecordAttempt records an attempt at delivering notification id and what
+// it came to: Delivered, or Retry at nextAt. It ends the claim of
+// NextDue on its group. The attempt's answer and error are cut to
+// MaxAnswer bytes, and only the last MaxAttemptsKept attempts are kept.
+// An attempt at a notification delivered already is recorded and changes
+// nothing else; one delivered after it expired is delivered. Concurrent
+// callers share a transaction.
+func (db *DB) RecordAttempt(id string, a Attempt, outcome Outcome, nextAt time.Time) error {
+	key, err := notificationKey(id)
+	if err != nil {
+		return fmt.Errorf("record attempt: %w", err)
+	}
+	switch {
+	case outcome != Delivered && outcome != Retry:
+		return fmt.Errorf("record attempt %s: %w: outcome %d", id, ErrInvalid, outcome)
+	case outcome == Retry && nextAt.Before(time.Unix(0, 0)):
+		return fmt.Errorf("record attempt %s: %w: next attempt at %v", id, ErrInvalid, nextAt)
+	}
+	a.Answer = capText(a.Answer, MaxAnswer, "")
+	a.Error = capText(a.Error, MaxAnswer, "")
+	var n Notification
+	err = db.batch(func(tx *bolt.Tx) error {
+		var err error
+		b := tx.Bucket(bucketOutbox)
+		if n, err = getNotificationTx(b, key); err != nil {
+			return err
+		}
+		n.Attempts = append(n.Attempts, a)
+		if len(n.Attempts) > MaxAttemptsKept {
+			n.Attempts = n.Attempts[len(n.Attempts)-MaxAttemptsKept:]
+		}
+		n.AttemptCount++
+		switch {
+		case outcome == Delivered && n.State.Open():
+			if err := closeTx(tx, key, &n, NotifyDelivered, a.Time); err != nil {
+				return err
+			}
+		case outcome == Delivered && n.State == NotifyExpired:
+			if err := countTx(tx, NotifyExpired, -1); err != nil {
+				return err
+			}
+			if err := countTx(tx, NotifyDelivered, 1); err != nil {
+				return err
+			}
+			n.State, n.Ended = NotifyDelivered, a.Time
+		case outcome == Retry && n.State.Open():
+			if err := retryTx(tx, key, &n, nextAt); err != nil {
+				return err
+			}
+		}
+		return putRecordTx(b, key, n)
+	})
+	if err != nil {
+		return fmt.Errorf("record attempt %s: %w", id, err)
+	}
+	db.release(n)
+	return nil
+}
+
+// retryTx moves an open notification to retrying at nextAt, and its
+// group's entry of outbox-due with it when it is the head.
+func retryTx(tx *bolt.Tx, key []byte, n *Notification, nextAt time.Time) error {
+	if n.State != NotifyRetrying {
+		if err := countTx(tx, n.State, -1); err != nil {
+			return err
+		}
+		if err := countTx(tx, NotifyRetrying, 1); err != nil {
+			return err
+		}
+	}
+	group := outboxGroup(n.Agent, n.Schedule, n.Route, n.Receiver)
+	head, err := headTx(tx.Bucket(bucketOutboxQueue), group)
+	if err != nil {
+		return err
+	}
+	if bytes.Equal(head, key) {
+		due := tx.Bucket(bucketOutboxDue)
+		if err := due.Delete(dueKey(n.NextAt, key)); err != nil {
+			return err
+		}
+		if err := due.Put(dueKey(nextAt, key), group); err != nil {
+			return err
+		}
+	}
+	n.State, n.NextAt = NotifyRetrying, nextAt
+	return nil
+}
+
+// Expire records as expired every notification not delivered that was
+// made more than maxAge before now (--notify-max-age), and returns how
+// many. They stay listed, as every delivered one does, until Prune. It
+// works in transactions of at most pruneStep notifications.
+func (db *DB) Expire(now time.Time, maxAge time.Duration) (int, error) {
+	if maxAge <= 0 {
+		return 0, fmt.Errorf("expire: %w: age %v", ErrInvalid, maxAge)
+	}
+	cutoff := now.Add(-maxAge).UnixNano()
+	total := 0
+	for {
+		n := 0
+		err := db.update(func(tx *bolt.Tx) error {
+			n = 0
+			b := tx.Bucket(bucketOutbox)
+			c := tx.Bucket(bucketOutboxOpen).Cursor()
+			for k, _ := c.First(); k != nil && keyNanos(k) < cutoff && n < pruneStep; k, _ = c.First() {
+				key := bytes.Clone(k)
+				rec, err := getNotificationTx(b, key)
+				if err != nil {
+					return err
+				}
+				if err := closeTx(tx, key, &rec, NotifyExpired, now); err != nil {
+					return err
+				}
+				if err := putRecordTx(b, key, rec); err != nil {
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("expire: %w", err)
+		}
+		if n < pruneStep {
+			return total, nil
+		}
+	}
+}
