@@ -2,11 +2,7 @@ package helen
 
 import (
 	"context"
-	"crypto/tls"
 	"log/slog"
-	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -60,12 +56,7 @@ func startHelen(t testing.TB, cfg server.Config) *testHelen {
 		cfg.Version = "1.0.0"
 	}
 	if cfg.Executable == "" {
-		// A small stand-in for helen's own binary, so that offering it
-		// does not hash the test binary.
-		cfg.Executable = filepath.Join(t.TempDir(), "equus")
-		if err := os.WriteFile(cfg.Executable, []byte("#!/bin/sh\n"), 0o755); err != nil {
-			t.Fatal(err)
-		}
+		cfg.Executable = helentest.Executable(t)
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewTextHandler(logtest.Writer{T: t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -106,6 +97,15 @@ func (h *testHelen) stop() error {
 // addr is the agents' port.
 func (h *testHelen) addr() string { return h.ls.Agents.Addr().String() }
 
+// What helentest's helpers ask of a helen (helentest.Helen).
+func (h *testHelen) AgentsAddr() string { return h.addr() }
+func (h *testHelen) OpsAddr() string    { return h.ls.Ops.Addr().String() }
+func (h *testHelen) CA() *pki.CA        { return h.srv.CA() }
+func (h *testHelen) AdminToken() string { t, _ := h.srv.AdminToken(); return t }
+func (h *testHelen) Run(ctx context.Context, agent, check string, args []byte, timeout time.Duration) (result.Doc, error) {
+	return h.srv.Run(ctx, agent, check, args, timeout)
+}
+
 // The shared test agent and raw clients (helentest), under the names the
 // tests use.
 type (
@@ -120,50 +120,20 @@ var (
 	checkErrorEnding = helentest.CheckErrorEnding
 )
 
-// startAgent connects an agent named name to h and says hello. It does
-// not wait for helen to accept it: see Ready.
-func startAgent(t testing.TB, h *testHelen, name string, beh behavior) *fakeAgent {
-	t.Helper()
-	return helentest.StartAgent(t, h.addr(), h.srv.CA(), name, beh)
-}
-
-// startAgentWith is startAgent with the certificate given.
-func startAgentWith(t testing.TB, h *testHelen, name string, cert *tls.Certificate, beh behavior) *fakeAgent {
-	t.Helper()
-	return helentest.StartAgentWith(t, h.addr(), h.srv.CA(), name, cert, beh)
-}
-
-// agentCert issues an agent certificate from helen's CA.
-func agentCert(t testing.TB, srv *server.Server, name string) *tls.Certificate {
-	t.Helper()
-	return helentest.AgentCert(t, srv.CA(), name)
-}
-
-// dialTLS connects to the agents' port trusting helen's CA, presenting
-// cert (none when nil) and offering alpn.
-func dialTLS(t testing.TB, h *testHelen, cert *tls.Certificate, alpn []string) (*tls.Conn, error) {
-	t.Helper()
-	return helentest.DialTLS(t, h.addr(), h.srv.CA(), cert, alpn)
-}
-
-// dialRaw connects like dialTLS, failing the test if it cannot.
-func dialRaw(t testing.TB, h *testHelen, cert *tls.Certificate, alpn []string) *rawConn {
-	t.Helper()
-	return helentest.DialRaw(t, h.addr(), h.srv.CA(), cert, alpn)
-}
-
-// httpsClient is a client of h's agents' HTTPS endpoints presenting cert
-// (none when nil).
-func httpsClient(t testing.TB, h *testHelen, cert *tls.Certificate) *http.Client {
-	t.Helper()
-	return helentest.HTTPSClient(t, h.srv.CA(), cert)
-}
-
-// get fetches path from h's agents' port with hc.
-func get(t testing.TB, hc *http.Client, h *testHelen, path string) (int, []byte) {
-	t.Helper()
-	return helentest.Get(t, hc, h.addr(), path)
-}
+// The helpers of helentest for this package's helen.
+var (
+	startAgent     = helentest.StartAgentOn
+	startAgentWith = helentest.StartAgentWithOn
+	agentCert      = helentest.AgentCertOf
+	dialTLS        = helentest.DialTLSTo
+	dialRaw        = helentest.DialRawTo
+	httpsClient    = helentest.HTTPSClientOf
+	get            = helentest.GetFrom
+	newOpsClient   = helentest.OpsClientOf
+	browser        = helentest.BrowserOf
+	enroll         = helentest.EnrollAt
+	runCheck       = helentest.RunCheck
+)
 
 // The shared clients and helpers of helentest, under the names the tests
 // use.
@@ -177,35 +147,3 @@ var (
 	newCSR      = helentest.NewCSR
 	waitEvent   = helentest.WaitEvent
 )
-
-// newOpsClient is a client of h's operators' port.
-func newOpsClient(t testing.TB, h *testHelen) *opsClient {
-	t.Helper()
-	token, _ := h.srv.AdminToken()
-	return helentest.NewOpsClient(t, h.ls.Ops.Addr().String(), h.srv.CA(), token)
-}
-
-// browser is a client of h's operators' port that keeps cookies and does
-// not follow redirects.
-func browser(t testing.TB, h *testHelen) *opsClient {
-	t.Helper()
-	token, _ := h.srv.AdminToken()
-	return helentest.Browser(t, h.ls.Ops.Addr().String(), h.srv.CA(), token)
-}
-
-// enroll posts an enrollment request to h and returns the status and
-// answer.
-func enroll(t testing.TB, hc *http.Client, h *testHelen, token string, csr []byte) (int, pki.EnrollResponse) {
-	t.Helper()
-	return helentest.Enroll(t, hc, h.addr(), token, csr)
-}
-
-// runCheck is srv.Run with a test's context and a generous timeout.
-func runCheck(t testing.TB, h *testHelen, agent, check, args string) result.Doc {
-	t.Helper()
-	doc, err := h.srv.Run(context.Background(), agent, check, []byte(args), waitFor)
-	if err != nil {
-		t.Fatalf("run %s on %s: %v", check, agent, err)
-	}
-	return doc
-}
