@@ -29,6 +29,9 @@ var rules = []rule{
 	{from: "modes/helen/monitor/...", deny: []string{"modes/helen/..."},
 		allow: []string{"modes/helen/monitor/..."},
 		why:   "the monitor knows agents only through monitor.Agent and its state through state.Store"},
+	{from: "modes/helen/monitor/notify/...", deny: []string{"modes/..."},
+		allow: []string{"modes/helen/monitor/notify/..."},
+		why:   "the receivers send a notification and say what came back: they know nothing else of helen"},
 	{from: "modes/helen/hub/...", deny: []string{"modes/helen/..."},
 		allow: []string{"modes/helen/hub/...", "modes/helen/netlimit", "modes/helen/peerlog", "modes/helen/offers"},
 		why:   "the hub offers sessions and a Watcher; it knows nothing of monitoring, the web or the CLI"},
@@ -138,6 +141,7 @@ func TestWalls(t *testing.T) {
 func TestWallsCatch(t *testing.T) {
 	for _, tc := range []struct{ pkg, dep string }{
 		{"modes/helen/monitor", "modes/helen/hub"},
+		{"modes/helen/monitor/notify", "modes/helen/monitor"},
 		{"modes/helen", "modes/equus"},
 		{"modes/helen/server", "modes/equus"},
 		{"modes/helen/hub", "modes/helen/monitor"},

@@ -1,0 +1,119 @@
+package notify
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/equus-monitoring/equus/result"
+)
+
+// Kind says what a notification tells.
+type Kind string
+
+// The kinds of notification.
+const (
+	// Problem: a schedule on an agent became warning, critical or
+	// unknown, or went from one of these to another.
+	Problem Kind = "problem"
+	// Recovery: a schedule on an agent is ok again after a problem.
+	Recovery Kind = "recovery"
+	// Acknowledgement: someone took a problem (Author, Comment).
+	Acknowledgement Kind = "acknowledgement"
+	// FlappingStart: a schedule on an agent started flapping; nothing
+	// more is told of it until FlappingEnd.
+	FlappingStart Kind = "flapping_start"
+	FlappingEnd   Kind = "flapping_end"
+	// AgentDown: an agent is down, one notification for all its
+	// schedules; AgentUp: it is back.
+	AgentDown Kind = "agent_down"
+	AgentUp   Kind = "agent_up"
+	// Test: sent on request, to see that a receiver works.
+	Test Kind = "test"
+)
+
+// Kinds lists every kind, in the order the documentation gives them.
+var Kinds = []Kind{Problem, Recovery, Acknowledgement, FlappingStart, FlappingEnd, AgentDown, AgentUp, Test}
+
+// Valid reports whether k is one of Kinds.
+func (k Kind) Valid() bool {
+	for _, v := range Kinds {
+		if k == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Firing reports whether k starts or continues something that lasts until
+// a later notification ends it: a problem (or its acknowledgement),
+// flapping, an agent down. Alertmanager is told these with an end ahead,
+// and told them again while they last.
+func (k Kind) Firing() bool {
+	switch k {
+	case Problem, Acknowledgement, FlappingStart, AgentDown:
+		return true
+	}
+	return false
+}
+
+// The statuses of an agent in AgentDown and AgentUp notifications; a
+// schedule's are result.Status's.
+const (
+	StatusDown = "down"
+	StatusUp   = "up"
+)
+
+// Notification is what a receiver is told. Its JSON form is the webhook's
+// body, the program's standard input and the template's data; each field
+// is described in docs/NOTIFICATIONS.md.
+type Notification struct {
+	ID        string          `json:"id"`
+	Kind      Kind            `json:"kind"`
+	Agent     string          `json:"agent"`
+	Schedule  string          `json:"schedule,omitempty"`
+	Check     string          `json:"check,omitempty"`
+	Status    string          `json:"status"`
+	Previous  string          `json:"previous,omitempty"`
+	Message   string          `json:"message"`
+	Metrics   []result.Metric `json:"metrics,omitempty"`
+	Since     time.Time       `json:"since"`
+	Time      time.Time       `json:"time"`
+	Attempt   int             `json:"attempt"`
+	Author    string          `json:"author,omitempty"`
+	Comment   string          `json:"comment,omitempty"`
+	Dashboard string          `json:"dashboard,omitempty"`
+	Delivery  string          `json:"delivery"`
+}
+
+// ErrInvalid is the error of a notification that no receiver can send: a
+// bug of its maker, never worth a retry.
+var ErrInvalid = errors.New("notify: invalid notification")
+
+// Validate reports what keeps n from being sent: an unknown kind, no
+// agent, id or delivery id, no time, or a schedule's kind without its
+// schedule.
+func (n Notification) Validate() error {
+	bad := func(what string) error { return fmt.Errorf("%w: %s", ErrInvalid, what) }
+	switch {
+	case !n.Kind.Valid():
+		return bad(fmt.Sprintf("kind %q", n.Kind))
+	case n.ID == "":
+		return bad("no id")
+	case n.Delivery == "":
+		return bad("no delivery id")
+	case n.Agent == "":
+		return bad("no agent")
+	case n.Time.IsZero():
+		return bad("no time")
+	case n.Status == "":
+		return bad("no status")
+	}
+	switch n.Kind {
+	case Problem, Recovery, Acknowledgement, FlappingStart, FlappingEnd:
+		if n.Schedule == "" {
+			return bad(fmt.Sprintf("%s without a schedule", n.Kind))
+		}
+	}
+	return nil
+}
