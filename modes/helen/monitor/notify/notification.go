@@ -3,6 +3,7 @@ package notify
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/equus-monitoring/equus/result"
@@ -91,7 +92,7 @@ type Notification struct {
 var ErrInvalid = errors.New("notify: invalid notification")
 
 // Validate reports what keeps n from being sent: an unknown kind, no
-// agent, id or delivery id, no time, or a schedule's kind without its
+// agent (but for a test), id or delivery id, no time, or a schedule's kind without its
 // schedule.
 func (n Notification) Validate() error {
 	bad := func(what string) error { return fmt.Errorf("%w: %s", ErrInvalid, what) }
@@ -102,7 +103,7 @@ func (n Notification) Validate() error {
 		return bad("no id")
 	case n.Delivery == "":
 		return bad("no delivery id")
-	case n.Agent == "":
+	case n.Agent == "" && n.Kind != Test:
 		return bad("no agent")
 	case n.Time.IsZero():
 		return bad("no time")
@@ -116,4 +117,31 @@ func (n Notification) Validate() error {
 		}
 	}
 	return nil
+}
+
+// Headline is n in a line: what it tells, of which schedule on which
+// agent ("CRITICAL: disk-root on web-1"). It is an email's subject, and
+// templates may use it ({{.Headline}}).
+func (n Notification) Headline() string {
+	what := n.Agent
+	if n.Schedule != "" {
+		what = n.Schedule + " on " + n.Agent
+	}
+	switch n.Kind {
+	case Recovery:
+		return fmt.Sprintf("RECOVERED: %s is %s", what, n.Status)
+	case Acknowledgement:
+		by := ""
+		if n.Author != "" {
+			by = " by " + n.Author
+		}
+		return fmt.Sprintf("ACKNOWLEDGED: %s (%s)%s", what, n.Status, by)
+	case FlappingStart:
+		return fmt.Sprintf("FLAPPING: %s", what)
+	case FlappingEnd:
+		return fmt.Sprintf("FLAPPING ENDED: %s is %s", what, n.Status)
+	case Test:
+		return "TEST: " + n.Message
+	}
+	return fmt.Sprintf("%s: %s", strings.ToUpper(n.Status), what)
 }
