@@ -59,23 +59,11 @@ func docTable(t *testing.T, heading string, afterLine string) []string {
 	return out
 }
 
-// jsonFields returns the JSON names of the fields of the struct type t.
-func jsonFields(t reflect.Type) []string {
-	var out []string
-	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		if name != "" && name != "-" {
-			out = append(out, name)
-		}
-	}
-	return out
-}
-
 // TestNotificationDoc holds docs/NOTIFICATIONS.md to the Notification
 // type: the same fields in the same order, and every kind described.
 func TestNotificationDoc(t *testing.T) {
 	doc := docTable(t, "## The notification", "")
-	code := jsonFields(reflect.TypeOf(Notification{}))
+	code := jsonNames(reflect.TypeOf(Notification{}))
 	if !slices.Equal(doc, code) {
 		t.Errorf("the notification's fields:\n  docs: %v\n  code: %v", doc, code)
 	}

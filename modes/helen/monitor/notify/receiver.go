@@ -41,10 +41,15 @@ const MaxAnswer = 512
 // included) made single spaces so the answer is one line.
 func answer(status string, body []byte) string {
 	s := strings.Join(strings.Fields(status+" "+strings.ToValidUTF8(string(body), "\uFFFD")), " ")
-	if len(s) <= MaxAnswer {
+	return answerCut(s, MaxAnswer)
+}
+
+// answerCut returns s cut to at most max bytes on a rune boundary.
+func answerCut(s string, max int) string {
+	if len(s) <= max {
 		return s
 	}
-	cut := MaxAnswer
+	cut := max
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}

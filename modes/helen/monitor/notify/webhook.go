@@ -14,7 +14,6 @@ import (
 	"sync"
 	"text/template"
 	"time"
-	"unicode/utf8"
 )
 
 // The headers of a webhook's request.
@@ -156,11 +155,7 @@ var TemplateFuncs = template.FuncMap{
 		if len(s) <= n {
 			return s
 		}
-		cut := max(n-len("…"), 0)
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		return s[:cut] + "…"
+		return answerCut(s, max(n-len("…"), 0)) + "…"
 	},
 }
 
