@@ -1,0 +1,259 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/equus-monitoring/equus/internal/wait"
+)
+
+func TestAlertsFireAndEnd(t *testing.T) {
+	now := time.Date(2025, 3, 14, 15, 10, 0, 0, time.UTC)
+	a := &Alertmanager{Now: func() time.Time { return now }}
+	problem := Sample(Problem)
+	labels := map[string]string{"alertname": "disk-root", "agent": "web-1", "schedule": "disk-root", "check": "disk", "severity": "critical"}
+
+	got := a.Alerts(problem)
+	if len(got) != 1 {
+		t.Fatalf("%d alerts", len(got))
+	}
+	want := Alert{
+		Labels: labels,
+		Annotations: map[string]string{"summary": "CRITICAL: disk-root on web-1", "message": problem.Message,
+			"dashboard": problem.Dashboard},
+		StartsAt: problem.Since, EndsAt: now.Add(DefaultHold), GeneratorURL: problem.Dashboard,
+	}
+	if !reflect.DeepEqual(got[0], want) {
+		t.Errorf("problem:\n got %+v\nwant %+v", got[0], want)
+	}
+
+	// Pushed again a minute later, it ends a minute later.
+	now = now.Add(ResendEvery)
+	if got := a.Alerts(problem)[0].EndsAt; !got.Equal(now.Add(DefaultHold)) {
+		t.Errorf("re-sent: ends %s", got)
+	}
+
+	rec := Sample(Recovery)
+	rec.Time = now
+	got = a.Alerts(rec)
+	if len(got) != 1 || !reflect.DeepEqual(got[0].Labels, labels) || !got[0].EndsAt.Equal(now) {
+		t.Errorf("recovery: %+v, want the problem's labels ending now", got)
+	}
+
+	// From warning to critical: the warning's alert ends.
+	worse := Sample(Problem)
+	worse.Previous = "warning"
+	got = a.Alerts(worse)
+	if len(got) != 2 || got[0].Labels["severity"] != "critical" || !got[0].EndsAt.After(now) ||
+		got[1].Labels["severity"] != "warning" || !got[1].EndsAt.Equal(worse.Time) {
+		t.Errorf("warning to critical: %+v", got)
+	}
+
+	ack := Sample(Acknowledgement)
+	got = a.Alerts(ack)
+	if len(got) != 1 || !reflect.DeepEqual(got[0].Labels, labels) || got[0].Annotations["acknowledged_by"] != "alice" ||
+		got[0].Annotations["comment"] != ack.Comment || !got[0].EndsAt.After(now) {
+		t.Errorf("acknowledgement: %+v, want the problem's alert, still firing", got)
+	}
+
+	down, up := Sample(AgentDown), Sample(AgentUp)
+	dl, ul := a.Alerts(down)[0].Labels, a.Alerts(up)[0].Labels
+	if !reflect.DeepEqual(dl, map[string]string{"alertname": AlertAgentDown, "agent": "web-1", "severity": "critical"}) ||
+		!reflect.DeepEqual(dl, ul) {
+		t.Errorf("agent down %v, up %v", dl, ul)
+	}
+	fs, fe := a.Alerts(Sample(FlappingStart))[0], a.Alerts(Sample(FlappingEnd))[0]
+	if fs.Labels["alertname"] != AlertFlapping || !reflect.DeepEqual(fs.Labels, fe.Labels) || !fs.EndsAt.After(now) || fe.EndsAt.After(now) {
+		t.Errorf("flapping %+v, then %+v", fs, fe)
+	}
+
+	if _, err := a.Refresh(context.Background(), rec); !errors.Is(err, ErrInvalid) {
+		t.Errorf("refreshed a recovery: %v", err)
+	}
+}
+
+// alertmanagerBinary returns the path of Alertmanager's executable, or
+// skips the test when there is none (fails it with
+// EQUUS_REQUIRE_ALERTMANAGER=1, as CI sets).
+func alertmanagerBinary(t *testing.T) string {
+	for _, name := range []string{"prometheus-alertmanager", "alertmanager"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("EQUUS_REQUIRE_ALERTMANAGER") == "1" {
+		t.Fatal("no prometheus-alertmanager on PATH, and EQUUS_REQUIRE_ALERTMANAGER=1 (apt-get install prometheus-alertmanager)")
+	}
+	t.Skip("no prometheus-alertmanager on PATH (apt-get install prometheus-alertmanager); EQUUS_REQUIRE_ALERTMANAGER=1 makes this a failure")
+	return ""
+}
+
+// syncBuffer is a bytes.Buffer that a child's output and the test share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startAlertmanager runs a real Alertmanager on a free loopback port
+// with its own configuration and storage, without clustering, until the
+// test ends, and returns its URL.
+func startAlertmanager(t *testing.T) string {
+	bin := alertmanagerBinary(t)
+	dir := t.TempDir()
+	config := filepath.Join(dir, "alertmanager.yml")
+	err := os.WriteFile(config, []byte("route:\n  receiver: nobody\n  group_wait: 1s\nreceivers:\n  - name: nobody\n"), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The port is free when asked and taken a moment later; another
+	// process may take it in between, and then Alertmanager exits and
+	// is started again on another.
+	for try := 0; try < 3; try++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		out := &syncBuffer{}
+		cmd := exec.Command(bin, "--config.file="+config, "--storage.path="+filepath.Join(dir, "data"),
+			"--web.listen-address="+addr, "--cluster.listen-address=", "--log.level=warn")
+		cmd.Stdout, cmd.Stderr = out, out
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		t.Cleanup(func() {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		})
+		url := "http://" + addr
+		ready := false
+		wait.Until(t, "alertmanager to be ready", 30*time.Second, 20*time.Millisecond, func() bool {
+			select {
+			case <-exited:
+				return true
+			default:
+			}
+			resp, err := http.Get(url + "/-/ready")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			ready = resp.StatusCode == http.StatusOK
+			return ready
+		})
+		if ready {
+			return url
+		}
+		t.Logf("alertmanager on %s exited: %s", addr, out.String())
+	}
+	t.Fatal("alertmanager did not start")
+	return ""
+}
+
+// gettable is an alert as Alertmanager lists it.
+type gettable struct {
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+	StartsAt    time.Time         `json:"startsAt"`
+	EndsAt      time.Time         `json:"endsAt"`
+	Status      struct {
+		State string `json:"state"`
+	} `json:"status"`
+}
+
+func listAlerts(t *testing.T, url string) []gettable {
+	t.Helper()
+	resp, err := http.Get(url + "/api/v2/alerts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out []gettable
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestAlertmanagerReal pushes a problem to a real Alertmanager, sees it
+// active with its labels and annotations, makes it worse, and sees it
+// resolved by its recovery.
+func TestAlertmanagerReal(t *testing.T) {
+	url := startAlertmanager(t)
+	a := &Alertmanager{URL: url}
+	defer a.CloseIdleConnections()
+	at := time.Now().UTC().Truncate(time.Second)
+	n := Sample(Problem)
+	n.Status, n.Previous, n.Since, n.Time = "warning", "ok", at, at
+	ans, err := a.Send(context.Background(), n)
+	if err != nil {
+		t.Fatalf("%v (answer %q)", err, ans)
+	}
+	if ans != "HTTP/1.1 200 OK" {
+		t.Errorf("answer %q", ans)
+	}
+	labels := map[string]string{"alertname": "disk-root", "agent": "web-1", "schedule": "disk-root", "check": "disk", "severity": "warning"}
+	active := func(want map[string]string) func() bool {
+		return func() bool {
+			got := listAlerts(t, url)
+			return len(got) == 1 && got[0].Status.State == "active" && reflect.DeepEqual(got[0].Labels, want)
+		}
+	}
+	wait.Until(t, "the warning to be active", 10*time.Second, 20*time.Millisecond, active(labels))
+	got := listAlerts(t, url)[0]
+	if got.Annotations["message"] != n.Message || got.Annotations["dashboard"] != n.Dashboard {
+		t.Errorf("annotations %v", got.Annotations)
+	}
+	if !got.StartsAt.Equal(at) || got.EndsAt.Before(at.Add(DefaultHold-time.Minute)) || got.EndsAt.After(time.Now().Add(DefaultHold)) {
+		t.Errorf("starts %s, ends %s: want %s, and %s ahead", got.StartsAt, got.EndsAt, at, DefaultHold)
+	}
+	if _, err := a.Refresh(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+
+	// Worse: the critical alert replaces the warning's.
+	worse := n
+	worse.Status, worse.Previous = "critical", "warning"
+	if _, err := a.Send(context.Background(), worse); err != nil {
+		t.Fatal(err)
+	}
+	labels["severity"] = "critical"
+	wait.Until(t, "the critical alert alone", 10*time.Second, 20*time.Millisecond, active(labels))
+
+	rec := worse
+	rec.Kind, rec.Status, rec.Previous, rec.Time, rec.Since = Recovery, "ok", "critical", time.Now(), time.Now()
+	if _, err := a.Send(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	wait.Until(t, "the alert to be resolved", 10*time.Second, 20*time.Millisecond, func() bool {
+		return len(listAlerts(t, url)) == 0
+	})
+}
