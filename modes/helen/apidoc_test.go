@@ -287,7 +287,7 @@ func TestAPIDocTables(t *testing.T) {
 // status keeps a metric's unit as the check wrote it, as the history does.
 func TestAPIDoc(t *testing.T) {
 	d := parseAPIDoc(t)
-	h := startHelen(t, server.Config{DownAfter: 50 * time.Millisecond})
+	h := startHelen(t, server.Config{DownAfter: 2 * time.Second})
 	db := h.srv.DB()
 	c := newOpsClient(t, h)
 	answer := func(m wire.Message) []byte {

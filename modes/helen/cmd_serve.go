@@ -44,7 +44,8 @@ that joins a machine.`,
 			dbCheckFlag(),
 			&cli.BoolFlag{Name: "dev", Usage: "try it out: a fresh data directory (unless --data), helen on loopback, one agent in this process, a few checks scheduled", EnvVars: []string{"HELEN_DEV"}},
 			&cli.DurationFlag{Name: "rollout-spread", Value: hub.DefaultRolloutSpread, Usage: "ask connected agents to take a newly offered version over `DURATION`", EnvVars: []string{"HELEN_ROLLOUT_SPREAD"}},
-			&cli.DurationFlag{Name: "down-after", Value: 60 * time.Second, Usage: "declare an agent down when it has not come back within `DURATION`", EnvVars: []string{"HELEN_DOWN_AFTER"}},
+			&cli.DurationFlag{Name: "down-after", Value: 60 * time.Second, Usage: "declare an agent down when nothing was heard from it, connected or not, for `DURATION`", EnvVars: []string{"HELEN_DOWN_AFTER"}},
+			&cli.DurationFlag{Name: "ping-interval", Usage: "ping an idle agent every `DURATION`, at most half of --down-after (0: a third of it)", EnvVars: []string{"HELEN_PING_INTERVAL"}},
 			&cli.IntFlag{Name: "max-unauthenticated", Usage: "accept at most `N` connections without a valid agent certificate on --listen (0: half the file descriptors left after helen's reserves, at most 10000)", EnvVars: []string{"HELEN_MAX_UNAUTHENTICATED"}},
 			&cli.IntFlag{Name: "max-unauthenticated-per-address", Value: netlimit.DefaultMaxUnauthPerAddr, Usage: "of which at most `N` from one source address (an IPv6 /64)", EnvVars: []string{"HELEN_MAX_UNAUTHENTICATED_PER_ADDRESS"}},
 			&cli.DurationFlag{Name: "cert-lifetime", Value: server.DefaultCertLifetime, Usage: "issue agent certificates valid for `DURATION` (agents renew theirs at two thirds of it)", EnvVars: []string{"HELEN_CERT_LIFETIME"}},
@@ -58,6 +59,13 @@ that joins a machine.`,
 			for _, name := range []string{"max-unauthenticated", "max-unauthenticated-per-address"} {
 				if c.Int(name) < 0 {
 					return setup.Usagef(c, "--%s %d: want 0 or more", name, c.Int(name))
+				}
+			}
+			if p, d := c.Duration("ping-interval"), c.Duration("down-after"); p < 0 {
+				return setup.Usagef(c, "--ping-interval %s: want 0 or more", p)
+			} else if p > 0 && d > 0 {
+				if err := server.CheckPingInterval(p, d); err != nil {
+					return setup.Usagef(c, "--ping-interval: %v", err)
 				}
 			}
 			var key *minisign.PublicKey
@@ -84,6 +92,7 @@ that joins a machine.`,
 				HistoryMaxPerCheck: c.Int("history-max-per-check"),
 				DBCheckTimeout:     c.Duration("db-check-timeout"),
 				DownAfter:          c.Duration("down-after"),
+				PingInterval:       c.Duration("ping-interval"),
 				RolloutSpread:      c.Duration("rollout-spread"),
 				MetricsAuth:        c.Bool("metrics-auth"),
 

@@ -26,7 +26,7 @@ func statusLines(t *testing.T, out string) []string {
 // dashboard; ?all=true and --all list them under it; /metrics still has
 // each schedule's series, unknown.
 func TestAgentDownIsOneLine(t *testing.T) {
-	h := startHelen(t, server.Config{DownAfter: 50 * time.Millisecond})
+	h := startHelen(t, server.Config{DownAfter: 2 * time.Second})
 	c := newOpsClient(t, h)
 	gone := startAgent(t, h, "gone-1", behavior{})
 	gone.Ready()

@@ -28,7 +28,7 @@ type Config struct {
 	Peers *peerlog.Limiter // the log of the lines peers can make helen write
 
 	HelloTimeout time.Duration // for the TLS handshake and the hello
-	PingInterval time.Duration // of equus.ping on an idle session
+	PingInterval time.Duration // of equus.ping on an idle session, well within the monitor's down-after
 	WriteTimeout time.Duration // of each write to an agent
 	// RolloutSpread is the window over which agents already connected are
 	// asked to take a newer version.

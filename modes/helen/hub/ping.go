@@ -14,6 +14,16 @@ import (
 // and closes the connection after two unanswered in a row. It runs from a
 // timer rather than a goroutine of its own, so that an idle session costs
 // no stack for it.
+//
+// The pings are what keeps a live idle agent heard: the monitor declares
+// down an agent silent for its down-after (Session.Silence), connection
+// open or not, and the ping interval is at most half of that, by default
+// a third. Closing is not how an agent is found down, then, but how a
+// connection that brings nothing is let go: its resources freed, and the
+// agent, if it was only cut off, made to reconnect. With the default
+// interval the close comes at four intervals of silence, after the down;
+// a shorter interval closes sooner, and the monitor still counts the
+// silence from the last message, not from the close.
 type pinger struct {
 	mu      sync.Mutex // held while a tick runs
 	timer   clock.Timer

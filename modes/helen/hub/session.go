@@ -226,6 +226,14 @@ func (ss *Session) settle(check string, start time.Time, blob []byte, err error)
 	}
 }
 
+// Silence is how long the agent has sent nothing on this connection, on
+// the hub's clock. The pinger asks an idle agent for a word every ping
+// interval, so a live agent's silence stays under an interval and the
+// time it takes to answer.
+func (ss *Session) Silence() time.Duration {
+	return ss.hub.clock.Since(time.Unix(0, ss.lastRead.Load()))
+}
+
 // Fingerprint is that of the certificate the agent connected with.
 func (ss *Session) Fingerprint() string { return ss.cert }
 

@@ -14,13 +14,32 @@ type grace struct {
 	since time.Time
 }
 
+// An agent is down when nothing was heard from it for downAfter: its
+// connection ended, or it is still open and the agent does not answer (a
+// process stopped, a host frozen, a link that drops everything). The
+// silence is counted from the last message its link heard, so a hung
+// agent is down at that deadline whatever its socket says, rather than
+// once the link has given up on the connection and a grace period has run
+// after that. A connected agent's silence is looked at by a sweep, as
+// Kubernetes' node controller looks at the nodes' heartbeats: one timer
+// for all the agents, at most a second behind a deadline, instead of a
+// timer reset on every message.
+
+// sweepEvery is how often the agents connected are looked at for silence:
+// a tenth of downAfter, at least 10 ms and at most a second.
+func sweepEvery(downAfter time.Duration) time.Duration {
+	return max(10*time.Millisecond, min(time.Second, downAfter/10))
+}
+
 // connected notes that an agent connected: an agent that was down is up
 // again, an event, and one forgotten is remembered.
-func (t *statusTable) connected(agent string, now time.Time) {
+func (t *statusTable) connected(a Agent, now time.Time) {
+	agent := a.Name()
 	t.writes.RLock()
 	defer t.writes.RUnlock()
 	t.mu.Lock()
 	delete(t.forgotten, agent)
+	t.conns[agent] = a
 	if g := t.gone[agent]; g != nil {
 		g.t.Stop()
 		delete(t.gone, agent)
@@ -28,24 +47,26 @@ func (t *statusTable) connected(agent string, now time.Time) {
 	downSince, wasDown := t.down[agent]
 	delete(t.down, agent)
 	t.mu.Unlock()
-	if !wasDown {
-		return
+	if wasDown {
+		t.up(agent, downSince, now)
 	}
-	if err := t.db.SetAgentDown(agent, time.Time{}); err != nil {
-		t.log.Error("record agent up", "agent", agent, "err", err)
-	}
-	t.event(state.Event{Time: now, Agent: agent, From: "down", To: "up",
-		Message: fmt.Sprintf("agent up after %s down", now.Sub(downSince).Round(time.Second))})
 }
 
-// disconnected starts the grace period of an agent whose session ended.
-func (t *statusTable) disconnected(agent string, now time.Time) {
+// disconnected starts the grace period of an agent whose session ended,
+// counted from the last message heard on it.
+func (t *statusTable) disconnected(a Agent, now time.Time) {
+	agent := a.Name()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.disconnectedLocked(agent, now)
+	if t.conns[agent] == a {
+		delete(t.conns, agent)
+	}
+	t.disconnectedLocked(agent, now, a.Silence())
 }
 
-func (t *statusTable) disconnectedLocked(agent string, now time.Time) {
+// disconnectedLocked starts the grace period of an agent silent for
+// silence at now.
+func (t *statusTable) disconnectedLocked(agent string, now time.Time, silence time.Duration) {
 	if t.closed || t.forgotten[agent] {
 		return
 	}
@@ -55,13 +76,14 @@ func (t *statusTable) disconnectedLocked(agent string, now time.Time) {
 	if g := t.gone[agent]; g != nil {
 		g.t.Stop()
 	}
-	g := &grace{since: now}
+	silence = min(max(silence, 0), t.downAfter)
+	g := &grace{since: now.Add(-silence)}
 	t.gone[agent] = g
 	// Set under the lock, which expire takes first, so g.t is set before
 	// expire can look at it. Expire runs in a goroutine of its own: a
 	// fake clock calls back with its lock held, which expire's look at
 	// the clock would wait for.
-	g.t = t.clock.AfterFunc(t.downAfter, func() { go t.expire(agent, g) })
+	g.t = t.clock.AfterFunc(t.downAfter-silence, func() { go t.expire(agent, g) })
 }
 
 // expire declares an agent down when its grace period ends with no new
@@ -80,11 +102,81 @@ func (t *statusTable) expire(agent string, g *grace) {
 	t.wg.Add(1)
 	t.mu.Unlock()
 	defer t.wg.Done()
+	t.declareDown(agent, now, fmt.Sprintf("agent down: no connection, nothing heard for %s", now.Sub(g.since).Round(time.Millisecond)))
+}
+
+// armSweepLocked sets the next sweep, unless the table is closed. Like
+// expire, the sweep runs in a goroutine of its own.
+func (t *statusTable) armSweepLocked() {
+	if !t.closed {
+		t.sweep = t.clock.AfterFunc(sweepEvery(t.downAfter), func() { go t.sweepSilent() })
+	}
+}
+
+// sweepSilent declares down the agents connected that have been silent for
+// downAfter, and up again those it declared down that have spoken since,
+// then sets the next sweep.
+func (t *statusTable) sweepSilent() {
+	type change struct {
+		agent   string
+		silence time.Duration
+		since   time.Time // down since, for an agent up again
+	}
+	t.writes.RLock()
+	defer t.writes.RUnlock()
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	now := t.clock.Now()
+	var downs, ups []change
+	for agent, a := range t.conns {
+		if t.forgotten[agent] {
+			continue
+		}
+		silence := a.Silence()
+		since, down := t.down[agent]
+		switch {
+		case !down && silence >= t.downAfter:
+			t.down[agent] = now
+			downs = append(downs, change{agent: agent, silence: silence})
+		case down && silence < t.downAfter:
+			delete(t.down, agent)
+			ups = append(ups, change{agent: agent, since: since})
+		}
+	}
+	t.wg.Add(1)
+	t.mu.Unlock()
+	for _, c := range downs {
+		t.declareDown(c.agent, now, fmt.Sprintf("agent down: connected, nothing heard for %s", c.silence.Round(time.Millisecond)))
+	}
+	for _, c := range ups {
+		t.up(c.agent, c.since, now)
+	}
+	t.mu.Lock()
+	t.armSweepLocked()
+	t.mu.Unlock()
+	t.wg.Done()
+}
+
+// declareDown stores that agent is down since now, marked in memory
+// already, with its event.
+func (t *statusTable) declareDown(agent string, now time.Time, message string) {
 	if err := t.db.SetAgentDown(agent, now); err != nil {
 		t.log.Error("record agent down", "agent", agent, "err", err)
 	}
-	t.event(state.Event{Time: now, Agent: agent, From: "up", To: "down",
-		Message: fmt.Sprintf("agent down: no connection for %s", now.Sub(g.since).Round(time.Millisecond))})
+	t.event(state.Event{Time: now, Agent: agent, From: "up", To: "down", Message: message})
+}
+
+// up stores that agent, down since downSince, is up again at now, its
+// mark in memory gone already, with its event.
+func (t *statusTable) up(agent string, downSince, now time.Time) {
+	if err := t.db.SetAgentDown(agent, time.Time{}); err != nil {
+		t.log.Error("record agent up", "agent", agent, "err", err)
+	}
+	t.event(state.Event{Time: now, Agent: agent, From: "down", To: "up",
+		Message: fmt.Sprintf("agent up after %s down", now.Sub(downSince).Round(time.Second))})
 }
 
 // forget forgets an agent, which helen has checked is not connected or

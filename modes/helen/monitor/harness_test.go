@@ -179,7 +179,8 @@ func (h *harness) put(sch state.Schedule) state.Schedule {
 }
 
 // settle waits until n waiters wait on the clock: the monitor's two
-// tickers (status writes and event pruning), a timer for each loop of a
+// tickers (status writes and event pruning) and its sweep of the agents
+// connected for silence, a timer for each loop of a
 // schedule waiting for its tick, a grace period for each agent gone, a
 // timer for each slow check in progress. A test steps the clock only
 // then: a step that comes before a goroutine has armed its timer does not
@@ -318,7 +319,8 @@ type fakeAgent struct {
 	mu          sync.Mutex
 	sent        []sent
 	outstanding int
-	most        int // outstanding at most
+	most        int       // outstanding at most
+	mutedAt     time.Time // when the agent fell silent, if it has
 }
 
 // errClosed is what a check on a closed connection returns.
@@ -330,6 +332,32 @@ func (a *fakeAgent) Log() *slog.Logger     { return a.log }
 
 func (a *fakeAgent) close() { a.closeOnce.Do(func() { close(a.done) }) }
 
+// Silence is how long the agent has been mute: a connection of a live
+// agent, which the link pings when idle, is never silent long.
+func (a *fakeAgent) Silence() time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.mutedAt.IsZero() {
+		return 0
+	}
+	return a.clk.Since(a.mutedAt)
+}
+
+// mute makes the agent silent from now, as a process stopped is: its link
+// hears nothing more from it. Its checks are not answered meanwhile.
+func (a *fakeAgent) mute() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.mutedAt = a.clk.Now()
+}
+
+// speak ends the agent's silence: its link hears from it again.
+func (a *fakeAgent) speak() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.mutedAt = time.Time{}
+}
+
 // Check answers as the agent's behavior says; a check whose context ends
 // first has status unknown at its deadline, an error when cancelled, as
 // the link to the agents has it.
@@ -338,6 +366,7 @@ func (a *fakeAgent) Check(ctx context.Context, check string, args []byte) (resul
 	a.sent = append(a.sent, sent{check, slices.Clone(args)})
 	a.outstanding++
 	a.most = max(a.most, a.outstanding)
+	muted := !a.mutedAt.IsZero()
 	a.mu.Unlock()
 	defer func() {
 		a.mu.Lock()
@@ -353,7 +382,7 @@ func (a *fakeAgent) Check(ctx context.Context, check string, args []byte) (resul
 		t := a.clk.NewTimer(d)
 		defer t.Stop()
 		answered = t.C()
-	case !a.beh.Silent[check]:
+	case !a.beh.Silent[check] && !muted:
 		return answer(check, args), nil
 	}
 	select {

@@ -34,6 +34,11 @@ type Agent interface {
 	Done() <-chan struct{}
 	// Log is the logger of the lines about the agent.
 	Log() *slog.Logger
+	// Silence is how long the connection has brought nothing from the
+	// agent, on the link's clock. The link asks an idle agent for a word
+	// well within DownAfter (helen's pings), so that only an agent that
+	// cannot answer stays silent that long.
+	Silence() time.Duration
 }
 
 // Clock is what the monitor waits on: its schedules' timers, its
@@ -46,8 +51,9 @@ type Clock interface {
 // Config is the monitor's configuration.
 type Config struct {
 	Log *slog.Logger
-	// DownAfter is how long an agent may stay disconnected before it is
-	// declared down.
+	// DownAfter is how long an agent may stay silent, connected or not,
+	// before it is declared down: its silence is counted from the last
+	// message its link heard from it.
 	DownAfter time.Duration
 	// HistoryMaxAge is how long events are kept (0: 30 days).
 	HistoryMaxAge time.Duration
@@ -156,7 +162,7 @@ func (m *Monitor) loop(ctx context.Context) {
 // Connected hands the monitor a new connection of an agent, which takes
 // the place of its older one.
 func (m *Monitor) Connected(a Agent) {
-	m.status.connected(a.Name(), m.clock.Now())
+	m.status.connected(a, m.clock.Now())
 	m.sched.attach(a)
 }
 
@@ -165,7 +171,7 @@ func (m *Monitor) Connected(a Agent) {
 func (m *Monitor) Disconnected(a Agent, current bool) {
 	m.sched.detach(a)
 	if current {
-		m.status.disconnected(a.Name(), m.clock.Now())
+		m.status.disconnected(a, m.clock.Now())
 	}
 }
 

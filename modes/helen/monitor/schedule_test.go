@@ -102,8 +102,9 @@ func TestCheckSchedule(t *testing.T) {
 }
 
 // The waiters on the clock of a monitor with no agent gone and no check
-// in progress: its two tickers, and a timer for each loop.
-const tickers = 2
+// in progress: its two tickers, its sweep of the agents for silence, and
+// a timer for each loop.
+const tickers = 3
 
 // TestScheduleRuns runs a schedule on the agents its glob matches, at the
 // ticks of its interval, stores the results, and runs it again after a

@@ -35,11 +35,13 @@ type statusTable struct {
 	dirty  map[pair]bool
 	down   map[string]time.Time // agents declared down, since when
 	gone   map[string]*grace    // agents disconnected, not yet down
+	conns  map[string]Agent     // agents' current connections, swept for silence
+	sweep  clock.Timer          // the next sweep (sweepSilent)
 	// forgotten are the agents forgotten (forget) and not connected
 	// since: what their last session still says is not recorded.
 	forgotten map[string]bool
 	subs      map[chan state.Event]struct{}
-	wg        sync.WaitGroup // grace expiries in progress
+	wg        sync.WaitGroup // grace expiries and sweeps in progress
 }
 
 // newStatusTable loads the statuses of db; clk, nil for the real one,
@@ -62,6 +64,7 @@ func newStatusTable(db state.Store, log *slog.Logger, downAfter time.Duration, c
 		dirty: map[pair]bool{},
 		down:  down,
 		gone:  map[string]*grace{},
+		conns: map[string]Agent{},
 		subs:  map[chan state.Event]struct{}{},
 
 		forgotten: map[string]bool{},
@@ -73,21 +76,27 @@ func newStatusTable(db state.Store, log *slog.Logger, downAfter time.Duration, c
 }
 
 // start gives every agent with statuses that is not known to be down the
-// grace period to connect: none is connected when helen starts.
+// grace period to connect (none is connected when helen starts), and
+// starts the sweeps of the agents connected for silence.
 func (t *statusTable) start(now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for k := range t.rows {
 		if _, down := t.down[k.agent]; !down && t.gone[k.agent] == nil {
-			t.disconnectedLocked(k.agent, now)
+			t.disconnectedLocked(k.agent, now, 0)
 		}
 	}
+	t.armSweepLocked()
 }
 
-// stop stops the grace timers and writes what is not yet written.
+// stop stops the grace timers and the sweeps and writes what is not yet
+// written.
 func (t *statusTable) stop() {
 	t.mu.Lock()
 	t.closed = true
+	if t.sweep != nil {
+		t.sweep.Stop()
+	}
 	for name, g := range t.gone {
 		g.t.Stop()
 		delete(t.gone, name)

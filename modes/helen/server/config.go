@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -51,15 +52,18 @@ type Config struct {
 	InsecurePlaintext bool
 
 	HelloTimeout       time.Duration // default 10s
-	PingInterval       time.Duration // default 30s
 	WriteTimeout       time.Duration // default 10s
 	HistoryMaxAge      time.Duration // default 30 days
 	HistoryMaxPerCheck int           // default 10000, per agent, check and schedule
 	DBCheckTimeout     time.Duration // bounds the database check at start; default 1 minute, negative no check
 
-	// DownAfter is how long a disconnected agent has to come back before
-	// it is declared down (an event); default 60s.
+	// DownAfter is how long an agent may be silent, connected or not,
+	// before it is declared down (an event); default 60s.
 	DownAfter time.Duration
+	// PingInterval is how often an idle agent is pinged: by default a
+	// third of DownAfter, at most half of it (CheckPingInterval), so that
+	// a live idle agent answers pings well within DownAfter.
+	PingInterval time.Duration
 	// MetricsAuth reports whether /metrics asks for the admin token.
 	MetricsAuth bool
 	// CertLifetime is how long the agent certificates helen issues are
@@ -101,12 +105,19 @@ type Config struct {
 	monitorClock clock.WithTickerAndDelayedExecution
 }
 
+// CheckPingInterval returns an error unless ping, an idle agent's ping
+// interval, is at most half of downAfter: a live agent that is asked less
+// often could be declared down between two answers.
+func CheckPingInterval(ping, downAfter time.Duration) error {
+	if 2*ping > downAfter {
+		return fmt.Errorf("ping interval %s: want at most half the down-after, %s", ping, downAfter/2)
+	}
+	return nil
+}
+
 func (c Config) withDefaults() Config {
 	if c.HelloTimeout <= 0 {
 		c.HelloTimeout = 10 * time.Second
-	}
-	if c.PingInterval <= 0 {
-		c.PingInterval = 30 * time.Second
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
@@ -122,6 +133,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DownAfter <= 0 {
 		c.DownAfter = 60 * time.Second
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = c.DownAfter / 3
 	}
 	if c.Version == "" {
 		c.Version = "0.0.0-dev"

@@ -49,7 +49,7 @@ func TestVersionGate(t *testing.T) {
 func TestPing(t *testing.T) {
 	const every = time.Minute
 	clk := newFakeClock()
-	h := startHelen(t, Config{PingInterval: every, hubClock: clk})
+	h := startHelen(t, Config{PingInterval: every, DownAfter: 3 * every, hubClock: clk})
 	live := startAgent(t, h, "live", behavior{})
 	live.Ready()
 	mute := startAgent(t, h, "mute", behavior{Mute: true})
@@ -102,7 +102,7 @@ func TestPing(t *testing.T) {
 func TestNoPingWhenBusy(t *testing.T) {
 	const every = time.Minute
 	clk := newFakeClock()
-	h := startHelen(t, Config{PingInterval: every, hubClock: clk})
+	h := startHelen(t, Config{PingInterval: every, DownAfter: 3 * every, hubClock: clk})
 	a := startAgent(t, h, "web-1", behavior{})
 	a.Ready()
 	for range 10 {

@@ -18,8 +18,9 @@ import (
 // the monitor's fake clock (Config.monitorClock).
 
 // monitorTickers are the waiters on the monitor's clock of a helen with no
-// schedule and no agent gone: its status writes and its event pruning.
-const monitorTickers = 2
+// schedule and no agent gone: its status writes, its event pruning and
+// its sweep of the agents for silence.
+const monitorTickers = 3
 
 // settleMonitor waits until n waiters wait on the monitor's clock clk:
 // its tickers, a timer for each loop of a schedule on an agent waiting

@@ -78,6 +78,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("helen: no data directory")
 	}
+	if err := CheckPingInterval(cfg.PingInterval, cfg.DownAfter); err != nil {
+		return nil, fmt.Errorf("helen: %w", err)
+	}
 	db, ca, cert, err := openDataDir(cfg)
 	if err != nil {
 		return nil, err
