@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/state"
 )
@@ -479,5 +481,31 @@ func BenchmarkEvaluate(b *testing.B) {
 	for b.Loop() {
 		evaluate(&st, false, statuses[i&1], epoch, 3, DefaultFlapping)
 		i++
+	}
+}
+
+// TestFlappingThresholds: a monitor refuses thresholds out of order or
+// out of 0 to 100.
+func TestFlappingThresholds(t *testing.T) {
+	for _, tc := range []struct {
+		f  Flapping
+		ok bool
+	}{
+		{DefaultFlapping, true},
+		{Flapping{Start: 100, End: 0}, true},
+		{Flapping{Start: 20, End: 30}, false},
+		{Flapping{Start: 101, End: 25}, false},
+		{Flapping{Start: 30, End: -1}, false},
+		{Flapping{Start: math.NaN(), End: 25}, false},
+	} {
+		db, err := state.Open(t.TempDir()+"/helen.db", state.Options{PruneInterval: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = New(db, Config{Flapping: &tc.f}, prometheus.NewRegistry())
+		if (err == nil) != tc.ok {
+			t.Errorf("New with %+v: %v, want ok %v", tc.f, err, tc.ok)
+		}
+		db.Close()
 	}
 }

@@ -6,6 +6,8 @@ import (
 
 	"aead.dev/minisign"
 	"k8s.io/utils/clock"
+
+	"github.com/equus-monitoring/equus/modes/helen/monitor"
 )
 
 // DefaultCertLifetime is how long agent certificates are valid unless
@@ -60,6 +62,9 @@ type Config struct {
 	// DownAfter is how long a disconnected agent has to come back before
 	// it is declared down (an event); default 60s.
 	DownAfter time.Duration
+	// Flapping says when a schedule flaps on an agent (nil:
+	// monitor.DefaultFlapping).
+	Flapping *monitor.Flapping
 	// MetricsAuth reports whether /metrics asks for the admin token.
 	MetricsAuth bool
 	// CertLifetime is how long the agent certificates helen issues are
