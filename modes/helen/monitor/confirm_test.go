@@ -57,12 +57,12 @@ func drain(ch <-chan state.Event) []state.Event {
 func TestConfirmedStates(t *testing.T) {
 	const every = time.Minute
 	for _, tc := range []struct {
-		name       string
-		attempts   int
-		retry      time.Duration // 0: the default, every
-		script     []result.Status
-		runs       []int // seconds after the first, on the fake clock
-		events     []string
+		name     string
+		attempts int
+		retry    time.Duration // 0: the default, every
+		script   []result.Status
+		runs     []int // seconds after the first, on the fake clock
+		events   []string
 	}{
 		{
 			name: "attempts-3", attempts: 3, retry: 10 * time.Second,
