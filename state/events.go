@@ -14,6 +14,10 @@ import (
 // Event is a change: of the status of a schedule on an agent (From and To
 // are statuses, From "" for a first result), or of an agent itself
 // (Schedule "", From and To among "up", "down", "revoked" and "forgotten").
+//
+// A schedule's event is a result that changed its status (soft or hard),
+// confirmed a problem (From and To the same, HardChange), or began or
+// ended its flapping (Flap). What it asks to be told is Decisions.
 type Event struct {
 	Time     time.Time `json:"time"`
 	Agent    string    `json:"agent"`
@@ -22,6 +26,60 @@ type Event struct {
 	From     string    `json:"from"`
 	To       string    `json:"to"`
 	Message  string    `json:"message"`
+
+	// StateType, Attempt and MaxAttempts are the status's after the
+	// result (Status).
+	StateType   string `json:"state_type,omitempty"`
+	Attempt     int    `json:"attempt,omitempty"`
+	MaxAttempts int    `json:"max_attempts,omitempty"`
+	// HardChange reports whether the result changed the confirmed status,
+	// from HardFrom to To.
+	HardChange bool   `json:"hard_change,omitempty"`
+	HardFrom   string `json:"hard_from,omitempty"`
+	// Flapping reports whether the schedule flaps on the agent after the
+	// result, FlapPercent by how much; Flap is FlapStarted or FlapEnded
+	// when the result began or ended that.
+	Flapping    bool    `json:"flapping,omitempty"`
+	FlapPercent float64 `json:"flap_percent,omitempty"`
+	Flap        string  `json:"flap,omitempty"`
+}
+
+// The values of Event.Flap.
+const (
+	FlapStarted = "started"
+	FlapEnded   = "ended"
+)
+
+// The decisions of an event (Decisions).
+const (
+	// DecisionHardChange: the confirmed status changed, From HardFrom to
+	// To (ok: a recovery), and the schedule does not flap.
+	DecisionHardChange = "hard_change"
+	// DecisionFlappingStart: the schedule began to flap on the agent; the
+	// hard changes that follow until DecisionFlappingEnd notify no one.
+	DecisionFlappingStart = "flapping_start"
+	// DecisionFlappingEnd: it stopped flapping; To is its status now, and
+	// the event's HardChange whether this same result changed it.
+	DecisionFlappingEnd = "flapping_end"
+)
+
+// Decisions returns what ev asks to be told, in order: none for a soft
+// change or a hard change while flapping, one for a hard change or the
+// start or end of flapping, and at most two, the end of flapping then a
+// hard change, when the result that ended flapping also confirmed a
+// problem.
+func (ev Event) Decisions() []string {
+	var out []string
+	switch ev.Flap {
+	case FlapStarted:
+		out = append(out, DecisionFlappingStart)
+	case FlapEnded:
+		out = append(out, DecisionFlappingEnd)
+	}
+	if ev.HardChange && !ev.Flapping {
+		out = append(out, DecisionHardChange)
+	}
+	return out
 }
 
 // AddEvents appends events, with messages capped (Cap). Their keys are their times then a sequence

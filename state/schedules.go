@@ -9,7 +9,7 @@ import (
 )
 
 // Schedule says which check helen runs, with which arguments, how often and
-// on which agents.
+// on which agents, and how many results in a row confirm a problem.
 type Schedule struct {
 	Name    string          `json:"name"`
 	Check   string          `json:"check"`
@@ -17,8 +17,38 @@ type Schedule struct {
 	Every   time.Duration   `json:"every"`
 	Timeout time.Duration   `json:"timeout"`
 	Agents  string          `json:"agents"` // a path.Match pattern of agent names
-	Created time.Time       `json:"created"`
-	Updated time.Time       `json:"updated"`
+	// Attempts is how many problems in a row make a problem hard
+	// (confirmed), 1 to MaxAttempts; RetryEvery how often the schedule
+	// runs while a problem is soft, at most Every. Records written before
+	// schedules had them read as 1 and Every (withDefaults).
+	Attempts   int           `json:"attempts,omitempty"`
+	RetryEvery time.Duration `json:"retry_every,omitempty"`
+	Created    time.Time     `json:"created"`
+	Updated    time.Time     `json:"updated"`
+}
+
+// MaxAttempts bounds a schedule's Attempts.
+const MaxAttempts = 20
+
+// withDefaults fills in what a record of a schedule made before its field
+// existed lacks: one attempt, retried at the interval.
+func (s Schedule) withDefaults() Schedule {
+	if s.Attempts == 0 {
+		s.Attempts = 1
+	}
+	if s.RetryEvery == 0 {
+		s.RetryEvery = s.Every
+	}
+	return s
+}
+
+// decodeSchedule reads a stored schedule, defaults filled in.
+func decodeSchedule(v []byte) (Schedule, error) {
+	var s Schedule
+	if err := json.Unmarshal(v, &s); err != nil {
+		return Schedule{}, err
+	}
+	return s.withDefaults(), nil
 }
 
 // PutSchedule creates the schedule s.Name or replaces it, keeping the
@@ -33,7 +63,12 @@ func (db *DB) PutSchedule(s Schedule) error {
 		return fmt.Errorf("put schedule %s: %w: interval %v", s.Name, ErrInvalid, s.Every)
 	case len(s.Args) > 0 && !json.Valid(s.Args):
 		return fmt.Errorf("put schedule %s: %w: args are not JSON", s.Name, ErrInvalid)
+	case s.Attempts < 0 || s.Attempts > MaxAttempts:
+		return fmt.Errorf("put schedule %s: %w: attempts %d, not 1 to %d", s.Name, ErrInvalid, s.Attempts, MaxAttempts)
+	case s.RetryEvery < 0 || s.RetryEvery > s.Every:
+		return fmt.Errorf("put schedule %s: %w: retry interval %v, not up to the interval %v", s.Name, ErrInvalid, s.RetryEvery, s.Every)
 	}
+	s = s.withDefaults()
 	err := db.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSchedules)
 		if v := b.Get([]byte(s.Name)); v != nil {
@@ -63,7 +98,9 @@ func (db *DB) Schedule(name string) (Schedule, error) {
 		if v == nil {
 			return ErrNotFound
 		}
-		return json.Unmarshal(v, &s)
+		var err error
+		s, err = decodeSchedule(v)
+		return err
 	})
 	if err != nil {
 		return Schedule{}, fmt.Errorf("schedule %s: %w", name, err)
@@ -76,8 +113,8 @@ func (db *DB) Schedules() ([]Schedule, error) {
 	var out []Schedule
 	err := db.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketSchedules).ForEach(func(k, v []byte) error {
-			var s Schedule
-			if err := json.Unmarshal(v, &s); err != nil {
+			s, err := decodeSchedule(v)
+			if err != nil {
 				return fmt.Errorf("decode schedule %s: %w", k, err)
 			}
 			out = append(out, s)

@@ -12,7 +12,8 @@ import (
 )
 
 // Status is the state of one schedule on one agent: what its last result
-// said, since when, and what it said before.
+// said, since when, and what it said before; whether that is confirmed
+// (hard) or not yet (soft), and whether it flaps.
 type Status struct {
 	Agent    string    `json:"agent"`
 	Schedule string    `json:"schedule"`
@@ -25,6 +26,48 @@ type Status struct {
 	LongOutput string    `json:"long_output,omitempty"`
 	Time       time.Time `json:"time"`              // of the last result
 	Metrics    []Metric  `json:"metrics,omitempty"` // of the last result
+
+	// StateType is Soft while a problem is not confirmed yet, Hard
+	// otherwise; Attempt is how many results in a row were problems
+	// (warning, critical, unknown), counted up to MaxAttempts, the
+	// schedule's Attempts (1 for ok). HardStatus is the last confirmed
+	// status, what notifications go by. A record made before statuses had
+	// them is hard (there was no soft) at attempt 1 of 1.
+	StateType   string `json:"state_type,omitempty"`
+	Attempt     int    `json:"attempt,omitempty"`
+	MaxAttempts int    `json:"max_attempts,omitempty"`
+	HardStatus  string `json:"hard_status,omitempty"`
+	// FlapWindow is the last FlapWindow results, bit 0 the newest: a bit
+	// is set for a result whose status differs from the one before.
+	// FlapPercent is its weighted share of changes (as Icinga 2 counts
+	// it); Flapping whether the schedule flaps on the agent.
+	FlapWindow  uint32  `json:"flap_window,omitempty"`
+	FlapPercent float64 `json:"flap_percent,omitempty"`
+	Flapping    bool    `json:"flapping,omitempty"`
+}
+
+// The state types of a status.
+const (
+	Soft = "soft"
+	Hard = "hard"
+)
+
+// FlapWindow is how many results of a schedule on an agent the measure of
+// flapping looks at.
+const FlapWindow = 20
+
+// withDefaults fills in what a record of a status made before its field
+// existed lacks: it was hard, confirmed by one result.
+func (st Status) withDefaults() Status {
+	if st.StateType == "" {
+		st.StateType = Hard
+	}
+	if st.HardStatus == "" {
+		st.HardStatus = st.Status
+	}
+	st.Attempt = max(st.Attempt, 1)
+	st.MaxAttempts = max(st.MaxAttempts, 1)
+	return st
 }
 
 // PutStatuses stores statuses, each replacing the one of its agent and
@@ -38,6 +81,12 @@ func (db *DB) PutStatuses(sts ...Status) error {
 			return fmt.Errorf("put status %q %q: %w: name", st.Agent, st.Schedule, ErrInvalid)
 		case !result.Status(st.Status).Valid():
 			return fmt.Errorf("put status %s %s: %w: status %q", st.Agent, st.Schedule, ErrInvalid, st.Status)
+		case st.HardStatus != "" && !result.Status(st.HardStatus).Valid():
+			return fmt.Errorf("put status %s %s: %w: hard status %q", st.Agent, st.Schedule, ErrInvalid, st.HardStatus)
+		case st.StateType != "" && st.StateType != Soft && st.StateType != Hard:
+			return fmt.Errorf("put status %s %s: %w: state type %q", st.Agent, st.Schedule, ErrInvalid, st.StateType)
+		case st.FlapWindow >= 1<<FlapWindow:
+			return fmt.Errorf("put status %s %s: %w: flap window %#x of more than %d results", st.Agent, st.Schedule, ErrInvalid, st.FlapWindow, FlapWindow)
 		}
 		st.Message, st.Metrics = Cap(st.Message, st.Metrics)
 		st.LongOutput = CapLongOutput(st.LongOutput)
@@ -78,7 +127,7 @@ func (db *DB) Statuses(agent string) ([]Status, error) {
 			if err := json.Unmarshal(v, &st); err != nil {
 				return fmt.Errorf("decode status %q: %w", k, err)
 			}
-			out = append(out, st)
+			out = append(out, st.withDefaults())
 		}
 		return nil
 	})

@@ -68,3 +68,32 @@ func TestAgentsDown(t *testing.T) {
 		t.Errorf("down = %v, want web-1 only", down)
 	}
 }
+
+// TestStatusConfirmationRoundTrip: a status's state type, attempts,
+// confirmed status and flap window are stored as they are, and bad ones
+// refused.
+func TestStatusConfirmationRoundTrip(t *testing.T) {
+	db := openTest(t, Options{})
+	in := Status{Agent: "web-1", Schedule: "s", Check: "c", Status: "critical", Since: at(0), Time: at(0),
+		StateType: Soft, Attempt: 2, MaxAttempts: 3, HardStatus: "ok", FlapWindow: 0b1011, FlapPercent: 12.5, Flapping: true}
+	if err := db.PutStatuses(in); err != nil {
+		t.Fatal(err)
+	}
+	db = reopen(t, db, Options{})
+	got, err := db.Statuses("web-1")
+	if err != nil || len(got) != 1 {
+		t.Fatalf("statuses %+v, %v", got, err)
+	}
+	if g := got[0]; g.StateType != Soft || g.Attempt != 2 || g.MaxAttempts != 3 || g.HardStatus != "ok" || g.FlapWindow != 0b1011 || g.FlapPercent != 12.5 || !g.Flapping {
+		t.Errorf("stored %+v, want %+v", g, in)
+	}
+	for _, bad := range []Status{
+		{Agent: "web-1", Schedule: "s", Status: "ok", StateType: "maybe"},
+		{Agent: "web-1", Schedule: "s", Status: "ok", HardStatus: "fine"},
+		{Agent: "web-1", Schedule: "s", Status: "ok", FlapWindow: 1 << FlapWindow},
+	} {
+		if err := db.PutStatuses(bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("put %+v: %v, want ErrInvalid", bad, err)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -290,7 +291,14 @@ func TestAPIDoc(t *testing.T) {
 	h := startHelen(t, server.Config{DownAfter: 2 * time.Second})
 	db := h.srv.DB()
 	c := newOpsClient(t, h)
+	var flips atomic.Int64
 	answer := func(m wire.Message) []byte {
+		if m.Name == "flip" { // a schedule that flaps: ok, critical, ok...
+			if flips.Add(1)%2 == 0 {
+				return []byte(`{"status":"critical","message":"flip","duration_ms":1}`)
+			}
+			return []byte(`{"status":"ok","message":"flip","duration_ms":1}`)
+		}
 		if m.Name == "load" { // what POST /v1/agents/web-1/run asks
 			return []byte(`{"status":"ok","message":"load 0.5","long_output":"1 min 0.5\n5 min 0.4","duration_ms":2,` +
 				`"metrics":[{"name":"load1","value":0.5,"warn_range":"@2:4","crit_range":"4:"}]}`)
@@ -305,7 +313,15 @@ func TestAPIDoc(t *testing.T) {
 	if _, err := h.srv.PutSchedule(state.Schedule{Name: "disk-root", Check: "disk", Args: json.RawMessage(`{"path":"/"}`), Every: 50 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, "a status of disk-root on both agents", func() bool { return len(h.srv.Statuses(false)) == 2 })
+	// Flip confirms its problems after two results in a row, which never
+	// come: it flaps, its changes soft.
+	if _, err := h.srv.PutSchedule(state.Schedule{Name: "flip", Check: "flip", Every: 50 * time.Millisecond, Agents: "web-1", Attempts: 2}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "a status of disk-root on both agents, and flip flapping", func() bool {
+		sts := h.srv.Statuses(false)
+		return len(sts) == 3 && slices.ContainsFunc(sts, func(v monitor.StatusView) bool { return v.Schedule == "flip" && v.Flapping })
+	})
 	gone.Close()
 	poll(t, "gone-1 down", func() bool {
 		sts := h.srv.Statuses(false)
@@ -435,7 +451,7 @@ func TestAPIDoc(t *testing.T) {
 	c.Get("/v1/status", &sts)
 	var rs []state.Result
 	c.Get("/v1/history?agent=web-1&schedule=disk-root&limit=1", &rs)
-	i := slices.IndexFunc(sts, func(v monitor.StatusView) bool { return v.Agent == "web-1" })
+	i := slices.IndexFunc(sts, func(v monitor.StatusView) bool { return v.Agent == "web-1" && v.Schedule == "disk-root" })
 	if i < 0 || len(rs) != 1 || len(sts[i].Metrics) != 1 || len(rs[0].Metrics) != 1 {
 		t.Fatalf("web-1's status %+v and last result %+v: want a metric each", sts, rs)
 	}

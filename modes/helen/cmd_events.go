@@ -83,6 +83,24 @@ func EventLine(ev state.Event) string {
 	if from == "" {
 		from = "NEW"
 	}
-	return fmt.Sprintf("%s  %s  %s  %s -> %s  %s", ev.Time.Local().Format(time.DateTime), tty.Line(ev.Agent), tty.Line(what),
-		from, strings.ToUpper(ev.To), oneLine(ev.Message))
+	return fmt.Sprintf("%s  %s  %s  %s -> %s%s  %s", ev.Time.Local().Format(time.DateTime), tty.Line(ev.Agent), tty.Line(what),
+		from, strings.ToUpper(ev.To), confirmed(ev.StateType, ev.Attempt, ev.MaxAttempts, ev.Flapping, ev.Flap), oneLine(ev.Message))
+}
+
+// confirmed says, for a schedule that takes more than one result to
+// confirm a problem, whether its status is soft or hard and at which
+// attempt (" (soft 1/3)"), and whether it flaps, or has just begun or
+// stopped to.
+func confirmed(stateType string, attempt, attempts int, flapping bool, flap string) string {
+	out := ""
+	if attempts > 1 {
+		out = fmt.Sprintf(" (%s %d/%d)", stateType, attempt, attempts)
+	}
+	switch {
+	case flap != "":
+		out += " flapping " + flap
+	case flapping:
+		out += " flapping"
+	}
+	return out
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/equus-monitoring/equus/modes/helen/hub"
+	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/modes/helen/netlimit"
 	"github.com/equus-monitoring/equus/modes/setup"
 	"github.com/equus-monitoring/equus/update"
@@ -46,6 +47,8 @@ that joins a machine.`,
 			&cli.DurationFlag{Name: "rollout-spread", Value: hub.DefaultRolloutSpread, Usage: "ask connected agents to take a newly offered version over `DURATION`", EnvVars: []string{"HELEN_ROLLOUT_SPREAD"}},
 			&cli.DurationFlag{Name: "down-after", Value: 60 * time.Second, Usage: "declare an agent down when nothing was heard from it, connected or not, for `DURATION`", EnvVars: []string{"HELEN_DOWN_AFTER"}},
 			&cli.DurationFlag{Name: "ping-interval", Usage: "ping an idle agent every `DURATION`, at most half of --down-after (0: a third of it)", EnvVars: []string{"HELEN_PING_INTERVAL"}},
+			&cli.Float64Flag{Name: "flap-start", Value: monitor.DefaultFlapping.Start, Usage: "a schedule flaps on an agent from a result that takes its weighted share of changes of status in its last 20 results above `PERCENT` (100: never)", EnvVars: []string{"HELEN_FLAP_START"}},
+			&cli.Float64Flag{Name: "flap-end", Value: monitor.DefaultFlapping.End, Usage: "and stops at a result that takes that share to `PERCENT` or below (at most --flap-start)", EnvVars: []string{"HELEN_FLAP_END"}},
 			&cli.IntFlag{Name: "max-unauthenticated", Usage: "accept at most `N` connections without a valid agent certificate on --listen (0: half the file descriptors left after helen's reserves, at most 10000)", EnvVars: []string{"HELEN_MAX_UNAUTHENTICATED"}},
 			&cli.IntFlag{Name: "max-unauthenticated-per-address", Value: netlimit.DefaultMaxUnauthPerAddr, Usage: "of which at most `N` from one source address (an IPv6 /64)", EnvVars: []string{"HELEN_MAX_UNAUTHENTICATED_PER_ADDRESS"}},
 			&cli.DurationFlag{Name: "cert-lifetime", Value: server.DefaultCertLifetime, Usage: "issue agent certificates valid for `DURATION` (agents renew theirs at two thirds of it)", EnvVars: []string{"HELEN_CERT_LIFETIME"}},
@@ -67,6 +70,10 @@ that joins a machine.`,
 				if err := server.CheckPingInterval(p, d); err != nil {
 					return setup.Usagef(c, "--ping-interval: %v", err)
 				}
+			}
+			flapping := monitor.Flapping{Start: c.Float64("flap-start"), End: c.Float64("flap-end")}
+			if err := flapping.Check(); err != nil {
+				return setup.Usagef(c, "--flap-start %v, --flap-end %v: %v", flapping.Start, flapping.End, err)
 			}
 			var key *minisign.PublicKey
 			if k := c.String("update-key"); k != "" {
@@ -93,6 +100,7 @@ that joins a machine.`,
 				DBCheckTimeout:     c.Duration("db-check-timeout"),
 				DownAfter:          c.Duration("down-after"),
 				PingInterval:       c.Duration("ping-interval"),
+				Flapping:           &flapping,
 				RolloutSpread:      c.Duration("rollout-spread"),
 				MetricsAuth:        c.Bool("metrics-auth"),
 

@@ -44,6 +44,9 @@ func printStatuses(w io.Writer, views []monitor.StatusView) error {
 	fmt.Fprintln(tw, "STATUS\tAGENT\tSCHEDULE\tCHECK\tSINCE\tLAST\tMESSAGE")
 	for _, v := range views {
 		status, schedule, check, msg := strings.ToUpper(v.Status.Status), tty.Line(v.Schedule), tty.Line(v.Check), oneLine(v.Message)
+		if v.Kind == monitor.KindSchedule {
+			status += confirmed(v.StateType, v.Attempt, v.MaxAttempts, v.Flapping, "")
+		}
 		switch v.Kind {
 		case monitor.KindAgentDown:
 			schedule, check = "(agent down)", "-"

@@ -4,14 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/equus-monitoring/equus/modes/helen/server"
 	"github.com/equus-monitoring/equus/modes/helen/web"
 	"github.com/equus-monitoring/equus/modes/setup"
+	"github.com/equus-monitoring/equus/state"
 )
 
 // runCLI runs `equus helen ARGS...` and returns what it printed.
@@ -75,5 +80,71 @@ func TestScheduleCommands(t *testing.T) {
 	}
 	if on := h.srv.Monitor().Runs("quick"); len(on) > 0 {
 		t.Errorf("the schedule removed through the socket still runs on %s", on)
+	}
+}
+
+// TestScheduleConfirmation: schedule add stores --attempts and
+// --retry-every (defaults 1 and the interval), from the flags or their
+// variables, and refuses values out of bounds as usage errors, storing
+// nothing.
+func TestScheduleConfirmation(t *testing.T) {
+	dir := t.TempDir()
+	h := startHelen(t, server.Config{DataDir: dir})
+	h.stop()
+	h.srv.Close()
+	add := func(args ...string) (string, error) {
+		return runCLI(t, append([]string{"schedule", "add", "--data", dir, "--check", "load", "--every", "1m"}, args...)...)
+	}
+	if out, err := add("--attempts", "3", "--retry-every", "10s", "three"); err != nil || !strings.Contains(out, "confirmed after 3 in a row, retried every 10s") {
+		t.Fatalf("add --attempts 3 --retry-every 10s: %v\n%s", err, out)
+	}
+	if _, err := add("plain"); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HELEN_SCHEDULE_ATTEMPTS", "5")
+	t.Setenv("HELEN_SCHEDULE_RETRY_EVERY", "30s")
+	if _, err := add("env"); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]string{
+		{"--attempts", "0"}, {"--attempts", "21"}, {"--retry-every", "500ms"}, {"--retry-every", "2m"},
+	} {
+		out, err := add(append(bad, "bad")...)
+		var code cli.ExitCoder
+		if err == nil || !errors.As(err, &code) || code.ExitCode() != 2 {
+			t.Errorf("add %v: %v (want a usage error)\n%s", bad, err, out)
+		}
+	}
+	out, err := runCLI(t, "schedule", "list", "--json", "--data", dir)
+	var views []web.ScheduleView
+	if err != nil || json.Unmarshal([]byte(out), &views) != nil {
+		t.Fatalf("schedule list --json: %v\n%s", err, out)
+	}
+	got := map[string]string{}
+	for _, v := range views {
+		got[v.Name] = fmt.Sprintf("%d %v", v.Attempts, time.Duration(v.RetryEvery))
+	}
+	want := map[string]string{"three": "3 10s", "plain": "1 1m0s", "env": "5 30s"}
+	if !maps.Equal(got, want) {
+		t.Errorf("schedules stored: %v, want %v", got, want)
+	}
+}
+
+// TestEventLineConfirmation: an event line says soft or hard and the
+// attempt when a schedule takes more than one, and flapping's start.
+func TestEventLineConfirmation(t *testing.T) {
+	at := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		ev   state.Event
+		want string
+	}{
+		{state.Event{Time: at, Agent: "web-1", Schedule: "s", From: "ok", To: "critical", StateType: state.Soft, Attempt: 1, MaxAttempts: 3, Message: "m"}, "s  OK -> CRITICAL (soft 1/3)  m"},
+		{state.Event{Time: at, Agent: "web-1", Schedule: "s", From: "critical", To: "critical", StateType: state.Hard, Attempt: 3, MaxAttempts: 3, HardChange: true, Message: "m"}, "s  CRITICAL -> CRITICAL (hard 3/3)  m"},
+		{state.Event{Time: at, Agent: "web-1", Schedule: "s", From: "ok", To: "critical", StateType: state.Hard, Attempt: 1, MaxAttempts: 1, Flapping: true, Flap: state.FlapStarted, Message: "m"}, "s  OK -> CRITICAL flapping started  m"},
+		{state.Event{Time: at, Agent: "web-1", From: "up", To: "down", Message: "m"}, "agent  UP -> DOWN  m"},
+	} {
+		if got := EventLine(tc.ev); !strings.HasSuffix(got, "web-1  "+tc.want) {
+			t.Errorf("EventLine = %q, want it to end in %q", got, "web-1  "+tc.want)
+		}
 	}
 }

@@ -295,12 +295,16 @@ type behavior struct {
 	// Silent are the checks never answered, by name: they wait for the
 	// end of their context.
 	Silent map[string]bool
+	// Script are the statuses of the results of checks, by name, one a
+	// run in order; past its end the args say.
+	Script map[string][]result.Status
 }
 
-// sent is a check a fake agent was sent.
+// sent is a check a fake agent was sent, and when.
 type sent struct {
 	check string
 	args  []byte
+	at    time.Time
 }
 
 // fakeAgent is a connection of an agent, in memory. A check's result has
@@ -318,6 +322,7 @@ type fakeAgent struct {
 
 	mu          sync.Mutex
 	sent        []sent
+	ran         map[string]int // checks sent, by name
 	outstanding int
 	most        int       // outstanding at most
 	mutedAt     time.Time // when the agent fell silent, if it has
@@ -363,7 +368,15 @@ func (a *fakeAgent) speak() {
 // the link to the agents has it.
 func (a *fakeAgent) Check(ctx context.Context, check string, args []byte) (result.Doc, error) {
 	a.mu.Lock()
-	a.sent = append(a.sent, sent{check, slices.Clone(args)})
+	a.sent = append(a.sent, sent{check, slices.Clone(args), a.clk.Now()})
+	var scripted result.Status
+	if n := a.ran[check]; n < len(a.beh.Script[check]) {
+		scripted = a.beh.Script[check][n]
+	}
+	if a.ran == nil {
+		a.ran = map[string]int{}
+	}
+	a.ran[check]++
 	a.outstanding++
 	a.most = max(a.most, a.outstanding)
 	muted := !a.mutedAt.IsZero()
@@ -383,11 +396,11 @@ func (a *fakeAgent) Check(ctx context.Context, check string, args []byte) (resul
 		defer t.Stop()
 		answered = t.C()
 	case !a.beh.Silent[check] && !muted:
-		return answer(check, args), nil
+		return answer(check, args, scripted), nil
 	}
 	select {
 	case <-answered:
-		return answer(check, args), nil
+		return answer(check, args, scripted), nil
 	case <-a.done:
 		return result.Doc{}, errClosed
 	case <-ctx.Done():
@@ -398,11 +411,14 @@ func (a *fakeAgent) Check(ctx context.Context, check string, args []byte) (resul
 	return result.Doc{}, ctx.Err()
 }
 
-// answer is the result of check with args.
-func answer(check string, args []byte) result.Doc {
+// answer is the result of check with args, of status scripted if not "".
+func answer(check string, args []byte, scripted result.Status) result.Doc {
 	var in struct{ Status, Tag string }
 	json.Unmarshal(args, &in)
 	doc := result.Doc{Status: result.Status(in.Status), Message: check, DurationMS: 0.1}
+	if scripted != "" {
+		doc.Status = scripted
+	}
 	if doc.Status == "" {
 		doc.Status = result.OK
 	}
@@ -423,6 +439,19 @@ func (a *fakeAgent) count(check string) int {
 		}
 	}
 	return n
+}
+
+// times returns when the agent was sent the checks named check.
+func (a *fakeAgent) times(check string) []time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []time.Time
+	for _, s := range a.sent {
+		if s.check == check {
+			out = append(out, s.at)
+		}
+	}
+	return out
 }
 
 // mostAtOnce returns how many checks the agent had at once, at most.

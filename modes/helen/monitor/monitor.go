@@ -57,6 +57,9 @@ type Config struct {
 	DownAfter time.Duration
 	// HistoryMaxAge is how long events are kept (0: 30 days).
 	HistoryMaxAge time.Duration
+	// Flapping says when a schedule flaps on an agent (nil:
+	// DefaultFlapping).
+	Flapping *Flapping
 	// Clock is the monitor's time (nil: the real one).
 	Clock Clock
 }
@@ -92,12 +95,19 @@ func New(store state.Store, cfg Config, reg prometheus.Registerer) (*Monitor, er
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
+	fl := DefaultFlapping
+	if cfg.Flapping != nil {
+		fl = *cfg.Flapping
+	}
+	if err := fl.Check(); err != nil {
+		return nil, err
+	}
 	schedules, err := store.Schedules()
 	if err != nil {
 		return nil, err
 	}
 	m := &Monitor{cfg: cfg, store: store, clock: clk, metrics: newMetrics()}
-	if m.status, err = newStatusTable(store, cfg.Log, cfg.DownAfter, clk, m.metrics); err != nil {
+	if m.status, err = newStatusTable(store, cfg.Log, cfg.DownAfter, fl, clk, m.metrics); err != nil {
 		return nil, err
 	}
 	m.sched = newScheduler(m, schedules)

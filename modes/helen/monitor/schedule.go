@@ -31,6 +31,12 @@ func CheckSchedule(s *state.Schedule) error {
 	if s.Timeout == 0 {
 		s.Timeout = DefaultTimeout
 	}
+	if s.Attempts == 0 {
+		s.Attempts = 1
+	}
+	if s.RetryEvery == 0 {
+		s.RetryEvery = s.Every
+	}
 	switch {
 	case !agentname.Valid(s.Name): // schedule names follow the same rule
 		return fmt.Errorf("bad schedule name %q: 1 to 64 of A-Z a-z 0-9 . _ -", s.Name)
@@ -40,6 +46,10 @@ func CheckSchedule(s *state.Schedule) error {
 		return fmt.Errorf("schedule %s: interval %v is under %v", s.Name, s.Every, minEvery)
 	case s.Timeout < 0:
 		return fmt.Errorf("schedule %s: negative timeout %v", s.Name, s.Timeout)
+	case s.Attempts < 1 || s.Attempts > state.MaxAttempts:
+		return fmt.Errorf("schedule %s: %d attempts: give 1 to %d", s.Name, s.Attempts, state.MaxAttempts)
+	case s.RetryEvery < minEvery || s.RetryEvery > s.Every:
+		return fmt.Errorf("schedule %s: retry interval %v: give %v to the interval, %v", s.Name, s.RetryEvery, minEvery, s.Every)
 	}
 	if _, err := path.Match(s.Agents, ""); err != nil {
 		return fmt.Errorf("schedule %s: agents %q: %w", s.Name, s.Agents, err)
@@ -254,11 +264,21 @@ func (sc *scheduler) startLocked(a Agent, s state.Schedule) {
 }
 
 // loop runs s on ss at its ticks until ctx ends or the session closes. A
-// run still going at a tick skips that tick.
+// run still going at a tick skips that tick. While the status is soft (a
+// problem not confirmed yet) the next run comes s.RetryEvery after the
+// result instead, and once it is hard or ok again at the next tick.
 func (sc *scheduler) loop(ctx context.Context, a Agent, s state.Schedule) {
 	clk := sc.m.clock
 	off := offset(a.Name(), s.Name, s.Every)
 	next := nextTick(clk.Now(), s.Every, off)
+	onTick := true
+	// A status left soft (helen restarted, the schedule changed) has its
+	// retry where the last result put it, if that comes first.
+	if last, soft := sc.m.status.soft(pair{a.Name(), s.Name}); soft {
+		if retry := last.Add(s.RetryEvery); retry.Before(next) {
+			next, onTick = later(retry, clk.Now()), false
+		}
+	}
 	t := clk.NewTimer(next.Sub(clk.Now()))
 	defer t.Stop()
 	for {
@@ -270,22 +290,37 @@ func (sc *scheduler) loop(ctx context.Context, a Agent, s state.Schedule) {
 		case <-t.C():
 		}
 		sc.m.metrics.scheduledRuns.Inc()
-		sc.runOnce(ctx, a, s)
-		prev := next
-		next = nextTick(clk.Now(), s.Every, off)
-		if skipped := int(next.Sub(prev)/s.Every) - 1; skipped > 0 {
-			sc.m.metrics.ticksSkipped.Add(float64(skipped))
+		soft := sc.runOnce(ctx, a, s)
+		prev, prevOnTick := next, onTick
+		if soft {
+			next, onTick = clk.Now().Add(s.RetryEvery), false
+		} else {
+			next, onTick = nextTick(clk.Now(), s.Every, off), true
+		}
+		if prevOnTick && onTick {
+			if skipped := int(next.Sub(prev)/s.Every) - 1; skipped > 0 {
+				sc.m.metrics.ticksSkipped.Add(float64(skipped))
+			}
 		}
 		t.Reset(next.Sub(clk.Now()))
 	}
 }
 
-// runOnce runs s on ss and records the result in the status table.
-func (sc *scheduler) runOnce(ctx context.Context, a Agent, s state.Schedule) {
+// later returns the later of two times.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// runOnce runs s on ss and records the result in the status table. It
+// reports whether the status is soft after it.
+func (sc *scheduler) runOnce(ctx context.Context, a Agent, s state.Schedule) (soft bool) {
 	args, err := WithTimeout(s.Args, s.Timeout)
 	if err != nil {
 		a.Log().Error("schedule args", "schedule", s.Name, "err", err)
-		return
+		return false
 	}
 	rctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	doc, err := sc.m.dispatch(rctx, a, s.Check, s.Name, args)
@@ -293,9 +328,10 @@ func (sc *scheduler) runOnce(ctx context.Context, a Agent, s state.Schedule) {
 	if err != nil && ctx.Err() == nil && !closed(a) {
 		a.Log().Warn("scheduled check", "schedule", s.Name, "check", s.Check, "err", err)
 	}
-	if doc.Status.Valid() {
-		sc.m.status.record(ctx, a.Name(), s, doc, sc.m.clock.Now())
+	if !doc.Status.Valid() {
+		return false
 	}
+	return sc.m.status.record(ctx, a.Name(), s, doc, sc.m.clock.Now())
 }
 
 // closed reports whether a's connection has ended.

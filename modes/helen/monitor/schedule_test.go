@@ -88,13 +88,18 @@ func TestCheckSchedule(t *testing.T) {
 		{"negative-timeout", state.Schedule{Name: "a", Check: "load", Every: time.Minute, Timeout: -time.Second}, false},
 		{"args-too-large", state.Schedule{Name: "a", Check: "load", Every: time.Minute,
 			Args: json.RawMessage(`{"x":"` + strings.Repeat("x", wire.MaxBlob) + `"}`)}, false},
+		{"attempts-20", state.Schedule{Name: "a", Check: "load", Every: time.Minute, Attempts: 20, RetryEvery: time.Second}, true},
+		{"attempts-21", state.Schedule{Name: "a", Check: "load", Every: time.Minute, Attempts: 21}, false},
+		{"attempts-negative", state.Schedule{Name: "a", Check: "load", Every: time.Minute, Attempts: -1}, false},
+		{"retry-longer", state.Schedule{Name: "a", Check: "load", Every: time.Minute, RetryEvery: time.Minute + 1}, false},
+		{"retry-too-often", state.Schedule{Name: "a", Check: "load", Every: time.Minute, RetryEvery: time.Millisecond}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := CheckSchedule(&tc.s)
 			if (err == nil) != tc.ok {
 				t.Errorf("checkSchedule = %v, want ok %v", err, tc.ok)
 			}
-			if tc.ok && (tc.s.Agents != "*" || tc.s.Timeout != DefaultTimeout) {
+			if tc.ok && (tc.s.Agents != "*" || tc.s.Timeout != DefaultTimeout || tc.s.Attempts < 1 || tc.s.RetryEvery == 0) {
 				t.Errorf("defaults not filled in: %+v", tc.s)
 			}
 		})

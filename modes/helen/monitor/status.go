@@ -20,6 +20,7 @@ type statusTable struct {
 	db        state.Store
 	log       *slog.Logger
 	downAfter time.Duration
+	flapping  Flapping
 	clock     clock.WithDelayedExecution // the monitor's, of the grace periods
 	metrics   *metrics
 
@@ -45,8 +46,8 @@ type statusTable struct {
 }
 
 // newStatusTable loads the statuses of db; clk, nil for the real one,
-// times the grace periods of downAfter.
-func newStatusTable(db state.Store, log *slog.Logger, downAfter time.Duration, clk clock.WithDelayedExecution, m *metrics) (*statusTable, error) {
+// times the grace periods of downAfter; fl says when a schedule flaps.
+func newStatusTable(db state.Store, log *slog.Logger, downAfter time.Duration, fl Flapping, clk clock.WithDelayedExecution, m *metrics) (*statusTable, error) {
 	rows, err := db.Statuses("")
 	if err != nil {
 		return nil, err
@@ -59,7 +60,7 @@ func newStatusTable(db state.Store, log *slog.Logger, downAfter time.Duration, c
 		clk = clock.RealClock{}
 	}
 	t := &statusTable{
-		db: db, log: log, downAfter: downAfter, clock: clk, metrics: m,
+		db: db, log: log, downAfter: downAfter, flapping: fl, clock: clk, metrics: m,
 		rows:  make(map[pair]*state.Status, len(rows)),
 		dirty: map[pair]bool{},
 		down:  down,
@@ -107,34 +108,31 @@ func (t *statusTable) stop() {
 }
 
 // record takes the result of a run of schedule s on agent, received at
-// now. A new status, or a first result, is an event. A run whose ctx has
-// ended (its schedule removed or changed meanwhile) records nothing: the
-// check under the lock orders it with drop, which comes after the cancel.
-func (t *statusTable) record(ctx context.Context, agent string, s state.Schedule, doc result.Doc, now time.Time) {
+// now, and reports whether the status is soft after it: a problem not
+// confirmed yet, to run again at s.RetryEvery. A result that is an event
+// (evaluate) is stored at once with the new status, and so is one that
+// moved the status's confirmation or flapping; others are written with
+// the next flush. A run whose ctx has ended (its schedule removed or
+// changed meanwhile) records nothing: the check under the lock orders it
+// with drop, which comes after the cancel.
+func (t *statusTable) record(ctx context.Context, agent string, s state.Schedule, doc result.Doc, now time.Time) (soft bool) {
 	k := pair{agent, s.Name}
-	status := string(doc.Status)
 	t.writes.RLock()
 	defer t.writes.RUnlock()
 	t.mu.Lock()
 	if ctx.Err() != nil || t.forgotten[agent] {
 		t.mu.Unlock()
-		return
+		return false
 	}
 	row := t.rows[k]
-	var ev *state.Event
-	if row == nil || row.Status != status {
-		from := ""
-		if row == nil {
-			row = &state.Status{Agent: agent, Schedule: s.Name}
-			t.rows[k] = row
-		} else {
-			from = row.Status
-			row.Previous = row.Status
-		}
-		row.Status, row.Since = status, now
-		ev = &state.Event{Time: now, Agent: agent, Schedule: s.Name, Check: s.Check, From: from, To: status, Message: doc.Message}
+	first := row == nil
+	if first {
+		row = &state.Status{Agent: agent, Schedule: s.Name}
+		t.rows[k] = row
 	}
+	from := row.Status
 	row.Check = s.Check
+	v := evaluate(row, first, string(doc.Status), now, s.Attempts, t.flapping)
 	row.Message = doc.Message
 	row.LongOutput = doc.LongOutput
 	row.Time = now
@@ -142,19 +140,33 @@ func (t *statusTable) record(ctx context.Context, agent string, s state.Schedule
 	// cleans their names for Prometheus where it exports them.
 	row.Metrics = slices.Clone(doc.Metrics)
 	snap := *row
-	if ev == nil {
+	soft = row.StateType == state.Soft
+	if !v.eventful() && !v.moved {
 		t.dirty[k] = true
-	} else {
-		delete(t.dirty, k)
+		t.mu.Unlock()
+		return soft
 	}
+	delete(t.dirty, k)
 	t.mu.Unlock()
-	if ev == nil {
-		return
-	}
 	if err := t.db.PutStatuses(snap); err != nil {
 		t.log.Error("store status", "agent", agent, "schedule", s.Name, "err", err)
 	}
-	t.event(*ev)
+	if v.eventful() {
+		t.event(eventOf(&snap, v, from, doc.Message, now))
+	}
+	return soft
+}
+
+// soft returns the time of the last result of a schedule on an agent
+// whose status is soft, and false if it is not.
+func (t *statusTable) soft(k pair) (time.Time, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	row := t.rows[k]
+	if row == nil || row.StateType != state.Soft {
+		return time.Time{}, false
+	}
+	return row.Time, true
 }
 
 // event stores ev and hands it to the subscribers.

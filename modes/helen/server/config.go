@@ -7,6 +7,8 @@ import (
 
 	"aead.dev/minisign"
 	"k8s.io/utils/clock"
+
+	"github.com/equus-monitoring/equus/modes/helen/monitor"
 )
 
 // DefaultCertLifetime is how long agent certificates are valid unless
@@ -64,6 +66,9 @@ type Config struct {
 	// third of DownAfter, at most half of it (CheckPingInterval), so that
 	// a live idle agent answers pings well within DownAfter.
 	PingInterval time.Duration
+	// Flapping says when a schedule flaps on an agent (nil:
+	// monitor.DefaultFlapping).
+	Flapping *monitor.Flapping
 	// MetricsAuth reports whether /metrics asks for the admin token.
 	MetricsAuth bool
 	// CertLifetime is how long the agent certificates helen issues are

@@ -22,7 +22,8 @@ var errNoCheck = errors.New("no such check")
 
 // CheckTiming fills in the timeout of a schedule an operator asks for, the
 // shorter of monitor.DefaultTimeout and the interval, and refuses an interval
-// under MinRequestEvery or a timeout longer than the interval: a run still
+// or a retry interval under MinRequestEvery, a retry interval longer than
+// the interval, or a timeout longer than the interval: a run still
 // going at the next tick makes the schedule skip it, so it would run less
 // often than it says.
 //
@@ -40,6 +41,10 @@ func CheckTiming(s *state.Schedule) error {
 	case s.Timeout > s.Every:
 		return fmt.Errorf("schedule %s: timeout %v is longer than the interval %v: a run still going at the next tick would skip it; give a timeout of at most the interval",
 			s.Name, s.Timeout, s.Every)
+	case s.RetryEvery != 0 && s.RetryEvery < MinRequestEvery:
+		return fmt.Errorf("schedule %s: retry interval %v is under the minimum of %v", s.Name, s.RetryEvery, MinRequestEvery)
+	case s.RetryEvery > s.Every:
+		return fmt.Errorf("schedule %s: retry interval %v is longer than the interval %v: give one of at most the interval", s.Name, s.RetryEvery, s.Every)
 	}
 	return nil
 }

@@ -183,7 +183,7 @@ func (s *Server) buildRooms() error {
 		return err
 	}
 	s.monitor, err = monitor.New(db, monitor.Config{
-		Log: s.log, DownAfter: cfg.DownAfter, HistoryMaxAge: cfg.HistoryMaxAge, Clock: cfg.monitorClock,
+		Log: s.log, DownAfter: cfg.DownAfter, HistoryMaxAge: cfg.HistoryMaxAge, Flapping: cfg.Flapping, Clock: cfg.monitorClock,
 	}, s.metrics.reg)
 	if err != nil {
 		return err

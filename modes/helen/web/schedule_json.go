@@ -19,8 +19,12 @@ type ScheduleView struct {
 	Every   Duration        `json:"every"`
 	Timeout Duration        `json:"timeout"`
 	Agents  string          `json:"agents"` // a path.Match pattern; default "*"
-	Created time.Time       `json:"created"`
-	Updated time.Time       `json:"updated"`
+	// Attempts is how many problems in a row confirm one (default 1),
+	// RetryEvery how often it runs meanwhile (default Every).
+	Attempts   int       `json:"attempts"`
+	RetryEvery Duration  `json:"retry_every"`
+	Created    time.Time `json:"created"`
+	Updated    time.Time `json:"updated"`
 }
 
 // Duration is a time.Duration that is a string in JSON ("10s"). It also
@@ -55,6 +59,7 @@ func viewOf(s state.Schedule) ScheduleView {
 	return ScheduleView{
 		Name: s.Name, Check: s.Check, Args: s.Args,
 		Every: Duration(s.Every), Timeout: Duration(s.Timeout), Agents: s.Agents,
+		Attempts: s.Attempts, RetryEvery: Duration(s.RetryEvery),
 		Created: s.Created, Updated: s.Updated,
 	}
 }
@@ -71,5 +76,6 @@ func (v ScheduleView) Schedule() state.Schedule {
 	return state.Schedule{
 		Name: v.Name, Check: v.Check, Args: v.Args,
 		Every: time.Duration(v.Every), Timeout: time.Duration(v.Timeout), Agents: v.Agents,
+		Attempts: v.Attempts, RetryEvery: time.Duration(v.RetryEvery),
 	}
 }
