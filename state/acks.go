@@ -55,6 +55,7 @@ func (db *DB) Ack(a Ack) error {
 	if err != nil {
 		return fmt.Errorf("ack %s %s: %w", a.Agent, a.Schedule, err)
 	}
+	db.notifyChanged()
 	return nil
 }
 
@@ -72,6 +73,7 @@ func (db *DB) Unack(agent, schedule string) error {
 	if err != nil {
 		return fmt.Errorf("unack %s %s: %w", agent, schedule, err)
 	}
+	db.notifyChanged()
 	return nil
 }
 

@@ -164,6 +164,7 @@ type Store interface {
 	Ack(a Ack) error
 	Unack(agent, schedule string) error
 	Acks() ([]Ack, error)
+	NotifyGeneration() uint64
 
 	AddEventsWithNotifications(ens ...EventNotifications) error
 	NextDue(now time.Time, limit int) ([]Notification, error)
@@ -203,6 +204,9 @@ type DB struct {
 	checked CheckReport // how the check of Open went
 
 	claims claims // of the outbox's groups, by NextDue
+	// notifyGen counts the writes of routes, silences and
+	// acknowledgements (NotifyGeneration).
+	notifyGen atomic.Uint64
 }
 
 // Open opens (or creates, mode 0600) the database at path, checks its

@@ -107,7 +107,7 @@ func (db *DB) Notification(id string) (Notification, error) {
 }
 
 // RecordAttempt records an attempt at delivering notification id and what
-// it came to: Delivered, or Retry at nextAt. It ends the claim of
+// it came to: Delivered, Retry at nextAt, or GiveUp. It ends the claim of
 // NextDue on its group. The attempt's answer and error are cut to
 // MaxAnswer bytes, and only the last MaxAttemptsKept attempts are kept.
 // An attempt at a notification delivered already is recorded and changes
@@ -119,7 +119,7 @@ func (db *DB) RecordAttempt(id string, a Attempt, outcome Outcome, nextAt time.T
 		return fmt.Errorf("record attempt: %w", err)
 	}
 	switch {
-	case outcome != Delivered && outcome != Retry:
+	case outcome != Delivered && outcome != Retry && outcome != GiveUp:
 		return fmt.Errorf("record attempt %s: %w: outcome %d", id, ErrInvalid, outcome)
 	case outcome == Retry && nextAt.Before(time.Unix(0, 0)):
 		return fmt.Errorf("record attempt %s: %w: next attempt at %v", id, ErrInvalid, nextAt)
@@ -151,6 +151,10 @@ func (db *DB) RecordAttempt(id string, a Attempt, outcome Outcome, nextAt time.T
 				return err
 			}
 			n.State, n.Ended = NotifyDelivered, a.Time
+		case outcome == GiveUp && n.State.Open():
+			if err := closeTx(tx, key, &n, NotifyExpired, a.Time); err != nil {
+				return err
+			}
 		case outcome == Retry && n.State.Open():
 			if err := retryTx(tx, key, &n, nextAt); err != nil {
 				return err

@@ -136,6 +136,10 @@ const (
 	Delivered Outcome = iota + 1
 	// Retry: it failed; try again at the time given.
 	Retry
+	// GiveUp: it failed as any retry would (the receiver refused it): it
+	// ends expired at the attempt's time, its error kept with the
+	// attempt, and the next of its group takes its place.
+	GiveUp
 )
 
 // outboxGroup is the key of the group of a notification: agent NUL

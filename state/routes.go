@@ -237,6 +237,7 @@ func (db *DB) PutRoute(r Route) error {
 	if err != nil {
 		return fmt.Errorf("put route %s: %w", r.Name, err)
 	}
+	db.notifyChanged()
 	return nil
 }
 
@@ -289,5 +290,6 @@ func (db *DB) DeleteRoute(name string) error {
 	if err != nil {
 		return fmt.Errorf("delete route %s: %w", name, err)
 	}
+	db.notifyChanged()
 	return nil
 }

@@ -99,6 +99,7 @@ func (db *DB) AddSilence(s Silence) (Silence, error) {
 	if err != nil {
 		return Silence{}, fmt.Errorf("add silence: %w", err)
 	}
+	db.notifyChanged()
 	return s, nil
 }
 
@@ -168,6 +169,7 @@ func (db *DB) DeleteSilence(id string) error {
 	if err != nil {
 		return fmt.Errorf("delete silence %s: %w", id, err)
 	}
+	db.notifyChanged()
 	return nil
 }
 
@@ -200,6 +202,7 @@ func (db *DB) EndSilence(id string, at time.Time) error {
 	if err != nil {
 		return fmt.Errorf("end silence %s: %w", id, err)
 	}
+	db.notifyChanged()
 	return nil
 }
 
@@ -238,6 +241,9 @@ func (db *DB) PruneSilences(now time.Time) (int, error) {
 	})
 	if err != nil {
 		return 0, fmt.Errorf("prune silences: %w", err)
+	}
+	if n > 0 {
+		db.notifyChanged()
 	}
 	return n, nil
 }
