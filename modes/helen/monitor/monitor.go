@@ -157,6 +157,7 @@ func (m *Monitor) loop(ctx context.Context) {
 			return
 		case <-flush.C():
 			m.status.flush()
+			m.status.renotify(m.clock.Now())
 		case <-prune.C():
 			age := m.cfg.HistoryMaxAge
 			if age <= 0 {

@@ -23,6 +23,9 @@ type statusTable struct {
 	flapping  Flapping
 	clock     clock.WithDelayedExecution // the monitor's, of the grace periods
 	metrics   *metrics
+	engine    *engine // decides the notifications of the events
+	// notified, when not nil, is told that notifications were stored.
+	notified func()
 
 	// writes orders the table's writes of an agent's statuses and down
 	// mark (read-locked around each, from the change in memory to the
@@ -59,8 +62,12 @@ func newStatusTable(db state.Store, log *slog.Logger, downAfter time.Duration, f
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
+	eng, err := newEngine(db, log)
+	if err != nil {
+		return nil, err
+	}
 	t := &statusTable{
-		db: db, log: log, downAfter: downAfter, flapping: fl, clock: clk, metrics: m,
+		db: db, log: log, downAfter: downAfter, flapping: fl, clock: clk, metrics: m, engine: eng,
 		rows:  make(map[pair]*state.Status, len(rows)),
 		dirty: map[pair]bool{},
 		down:  down,
@@ -141,6 +148,11 @@ func (t *statusTable) record(ctx context.Context, agent string, s state.Schedule
 	row.Metrics = slices.Clone(doc.Metrics)
 	snap := *row
 	soft = row.StateType == state.Soft
+	_, agentDown := t.down[agent]
+	log := t.log
+	if a := t.conns[agent]; a != nil {
+		log = a.Log()
+	}
 	if !v.eventful() && !v.moved {
 		t.dirty[k] = true
 		t.mu.Unlock()
@@ -152,7 +164,11 @@ func (t *statusTable) record(ctx context.Context, agent string, s state.Schedule
 		t.log.Error("store status", "agent", agent, "schedule", s.Name, "err", err)
 	}
 	if v.eventful() {
-		t.event(eventOf(&snap, v, from, doc.Message, now))
+		ev := eventOf(&snap, v, from, doc.Message, now)
+		if ev.HardChange {
+			log.Info("hard change", "agent", agent, "schedule", s.Name, "from", ev.HardFrom, "to", ev.To, "flapping", ev.Flapping, "message", ev.Message)
+		}
+		t.eventOf(ev, &snap, agentDown, log)
 	}
 	return soft
 }
@@ -169,12 +185,72 @@ func (t *statusTable) soft(k pair) (time.Time, bool) {
 	return row.Time, true
 }
 
-// event stores ev and hands it to the subscribers.
-func (t *statusTable) event(ev state.Event) {
-	if err := t.db.AddEvents(ev); err != nil {
+// event stores ev, an agent's, with its notifications, and hands it to
+// the subscribers.
+func (t *statusTable) event(ev state.Event) { t.eventOf(ev, nil, false, t.log) }
+
+// eventOf stores ev with the notifications it makes (st the status it
+// made, nil for an agent's; agentDown whether its agent was down), in one
+// transaction, does what a recovery asks (a silence that expires on
+// resolve ends, the acknowledgement clears), and hands ev to the
+// subscribers. log is the lines' about its agent.
+func (t *statusTable) eventOf(ev state.Event, st *state.Status, agentDown bool, log *slog.Logger) {
+	p := t.engine.decide(ev, st, agentDown)
+	if err := t.db.AddEventsWithNotifications(state.EventNotifications{Event: ev, Notify: p.notify}); err != nil {
 		t.log.Error("store event", "agent", ev.Agent, "schedule", ev.Schedule, "err", err)
+	} else if len(p.notify) > 0 && t.notified != nil {
+		t.notified()
+	}
+	switch {
+	case p.silenced != "":
+		log.Info("notification silenced", "agent", ev.Agent, "schedule", ev.Schedule, "to", ev.To, "silence", p.silenced)
+	case ev.Schedule != "" && agentDown && len(kinds(ev)) > 0:
+		log.Info("notification folded into agent down", "agent", ev.Agent, "schedule", ev.Schedule, "to", ev.To)
+	}
+	for _, id := range p.endSilences {
+		if err := t.db.EndSilence(id, ev.Time); err != nil {
+			t.log.Error("end silence on resolve", "silence", id, "err", err)
+		} else {
+			log.Info("silence ended on resolve", "silence", id, "agent", ev.Agent, "schedule", ev.Schedule)
+		}
+	}
+	if p.unack != nil {
+		if err := t.db.Unack(p.unack.agent, p.unack.schedule); err != nil {
+			t.log.Error("clear acknowledgement", "agent", p.unack.agent, "schedule", p.unack.schedule, "err", err)
+		} else {
+			log.Info("acknowledgement cleared on recovery", "agent", p.unack.agent, "schedule", p.unack.schedule)
+		}
 	}
 	t.publish(ev)
+}
+
+// renotify stores the re-notifications due at now (engine.renotify).
+func (t *statusTable) renotify(now time.Time) {
+	row := func(k pair) (state.Status, bool) {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if r := t.rows[k]; r != nil {
+			return *r, true
+		}
+		return state.Status{}, false
+	}
+	down := func(agent string) bool {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		_, ok := t.down[agent]
+		return ok
+	}
+	ens := t.engine.renotify(now, row, down)
+	if len(ens) == 0 {
+		return
+	}
+	if err := t.db.AddEventsWithNotifications(ens...); err != nil {
+		t.log.Error("store re-notifications", "n", len(ens), "err", err)
+		return
+	}
+	if t.notified != nil {
+		t.notified()
+	}
 }
 
 // publish hands a stored event to the subscribers.
