@@ -62,6 +62,9 @@ type Config struct {
 	Flapping *Flapping
 	// Clock is the monitor's time (nil: the real one).
 	Clock Clock
+	// Notify, when not nil, starts the delivery workers, which send what
+	// the outbox holds; nil leaves it to be delivered by a later start.
+	Notify *NotifyConfig
 }
 
 // How often the status table is written and the events pruned.
@@ -82,7 +85,10 @@ type Monitor struct {
 	sched   *scheduler
 	status  *statusTable
 	metrics *metrics
+	deliver *deliverer    // nil when Config.Notify is
 	stopped chan struct{} // closed when the loop of Start has ended
+	// delivered is closed when the delivery workers have ended.
+	delivered chan struct{}
 }
 
 // New loads the schedules and the statuses of store, and registers the
@@ -123,6 +129,11 @@ func New(store state.Store, cfg Config, reg prometheus.Registerer) (*Monitor, er
 	})
 	m.metrics.register(reg)
 	reg.MustRegister(statusCollector{m.status})
+	if cfg.Notify != nil {
+		m.deliver = newDeliverer(store, cfg.Log, clk, *cfg.Notify)
+		m.status.notified = m.deliver.poke
+		reg.MustRegister(m.deliver.metrics)
+	}
 	return m, nil
 }
 
@@ -134,6 +145,10 @@ func (m *Monitor) Start(ctx context.Context) {
 	m.sched.start(ctx)
 	m.stopped = make(chan struct{})
 	go func() { defer close(m.stopped); m.loop(ctx) }()
+	if m.deliver != nil {
+		m.delivered = make(chan struct{})
+		go func() { defer close(m.delivered); m.deliver.run(ctx) }()
+	}
 }
 
 // Stop ends the runs of schedules and writes the statuses. Call it after
@@ -142,6 +157,9 @@ func (m *Monitor) Stop() {
 	m.sched.stop()
 	if m.stopped != nil {
 		<-m.stopped
+	}
+	if m.delivered != nil {
+		<-m.delivered
 	}
 	m.status.stop()
 }
