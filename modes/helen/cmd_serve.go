@@ -48,6 +48,7 @@ that joins a machine.`,
 			&cli.DurationFlag{Name: "down-after", Value: 60 * time.Second, Usage: "declare an agent down when nothing was heard from it, connected or not, for `DURATION`", EnvVars: []string{"HELEN_DOWN_AFTER"}},
 			&cli.DurationFlag{Name: "ping-interval", Usage: "ping an idle agent every `DURATION`, at most half of --down-after (0: a third of it)", EnvVars: []string{"HELEN_PING_INTERVAL"}},
 			&cli.Float64Flag{Name: "flap-start", Value: monitor.DefaultFlapping.Start, Usage: "a schedule flaps on an agent from a result that takes its weighted share of changes of status in its last 20 results above `PERCENT` (100: never)", EnvVars: []string{"HELEN_FLAP_START"}},
+			&cli.DurationFlag{Name: "notify-max-age", Value: monitor.DefaultNotifyMaxAge, Usage: "record a notification not delivered within `DURATION` of its making as expired", EnvVars: []string{"HELEN_NOTIFY_MAX_AGE"}},
 			&cli.Float64Flag{Name: "flap-end", Value: monitor.DefaultFlapping.End, Usage: "and stops at a result that takes that share to `PERCENT` or below (at most --flap-start)", EnvVars: []string{"HELEN_FLAP_END"}},
 			&cli.IntFlag{Name: "max-unauthenticated", Usage: "accept at most `N` connections without a valid agent certificate on --listen (0: half the file descriptors left after helen's reserves, at most 10000)", EnvVars: []string{"HELEN_MAX_UNAUTHENTICATED"}},
 			&cli.IntFlag{Name: "max-unauthenticated-per-address", Value: netlimit.DefaultMaxUnauthPerAddr, Usage: "of which at most `N` from one source address (an IPv6 /64)", EnvVars: []string{"HELEN_MAX_UNAUTHENTICATED_PER_ADDRESS"}},
@@ -70,6 +71,9 @@ that joins a machine.`,
 				if err := server.CheckPingInterval(p, d); err != nil {
 					return setup.Usagef(c, "--ping-interval: %v", err)
 				}
+			}
+			if a := c.Duration("notify-max-age"); a <= 0 {
+				return setup.Usagef(c, "--notify-max-age %s: want more than 0", a)
 			}
 			flapping := monitor.Flapping{Start: c.Float64("flap-start"), End: c.Float64("flap-end")}
 			if err := flapping.Check(); err != nil {
@@ -101,6 +105,7 @@ that joins a machine.`,
 				DownAfter:          c.Duration("down-after"),
 				PingInterval:       c.Duration("ping-interval"),
 				Flapping:           &flapping,
+				NotifyMaxAge:       c.Duration("notify-max-age"),
 				RolloutSpread:      c.Duration("rollout-spread"),
 				MetricsAuth:        c.Bool("metrics-auth"),
 

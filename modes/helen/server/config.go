@@ -69,6 +69,9 @@ type Config struct {
 	// Flapping says when a schedule flaps on an agent (nil:
 	// monitor.DefaultFlapping).
 	Flapping *monitor.Flapping
+	// NotifyMaxAge is how long a notification is tried before it is
+	// recorded expired; default monitor.DefaultNotifyMaxAge.
+	NotifyMaxAge time.Duration
 	// MetricsAuth reports whether /metrics asks for the admin token.
 	MetricsAuth bool
 	// CertLifetime is how long the agent certificates helen issues are

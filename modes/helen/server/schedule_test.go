@@ -18,9 +18,10 @@ import (
 // the monitor's fake clock (Config.monitorClock).
 
 // monitorTickers are the waiters on the monitor's clock of a helen with no
-// schedule and no agent gone: its status writes, its event pruning and
-// its sweep of the agents for silence.
-const monitorTickers = 3
+// schedule and no agent gone: its status writes, its event pruning, its
+// sweep of the agents for silence and its delivery workers' look at the
+// outbox.
+const monitorTickers = 4
 
 // settleMonitor waits until n waiters wait on the monitor's clock clk:
 // its tickers, a timer for each loop of a schedule on an agent waiting
