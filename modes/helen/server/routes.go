@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/equus-monitoring/equus/agentname"
 	"github.com/equus-monitoring/equus/modes/helen/monitor/notify"
 	"github.com/equus-monitoring/equus/modes/helen/web"
 	"github.com/equus-monitoring/equus/state"
@@ -27,6 +29,11 @@ var ErrPlainWebhook = errors.New("webhook URL: want https:// (http:// only to a 
 // runs, a secret file helen can read) and a webhook must use TLS. Its
 // errors of bad input wrap state.ErrInvalid.
 func putRoute(db state.Store, r state.Route, now time.Time) (state.Route, error) {
+	// A route's name is in paths and lines as an agent's is, under the
+	// same rule.
+	if agentname.Check(r.Name) != nil {
+		return r, fmt.Errorf("%w: bad route name %q: %s", state.ErrInvalid, r.Name, strings.Replace(agentname.Rule, "an agent name", "a route name", 1))
+	}
 	for i, rc := range r.Receivers {
 		if rc.Kind == state.KindWebhook && rc.Webhook != nil {
 			if u, err := url.Parse(rc.Webhook.URL); err == nil && u.Scheme == "http" && !notify.IsLoopback(u.Host) {
