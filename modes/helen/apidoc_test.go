@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -156,6 +157,17 @@ func (c *docChecker) value(where, typ string, v any) {
 		return
 	}
 	switch typ {
+	case "list of strings":
+		items, ok := v.([]any)
+		if !ok {
+			bad()
+			return
+		}
+		for _, it := range items {
+			if _, ok := it.(string); !ok {
+				bad()
+			}
+		}
 	case "string":
 		if _, ok := v.(string); !ok {
 			bad()
@@ -342,6 +354,42 @@ func TestAPIDoc(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Alerting: a secret file, a notification delivered after a failed
+	// attempt and one pending, an acknowledgement.
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	err = db.AddEventsWithNotifications(state.EventNotifications{
+		Event: state.Event{Time: now, Agent: "web-1", Schedule: "disk-root", Check: "disk", From: "ok", To: "critical", Message: "full"},
+		Notify: []state.Outgoing{
+			{Route: "ops", Receiver: 0, Doc: json.RawMessage(`{"kind":"problem"}`)},
+			{Route: "ops", Receiver: 1, Doc: json.RawMessage(`{"kind":"problem"}`)},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, _, err := db.Notifications(state.NotificationQuery{})
+	if err != nil || len(ns) != 2 {
+		t.Fatalf("notifications: %v %v", ns, err)
+	}
+	if err := db.RecordAttempt(ns[0].ID, state.Attempt{Time: now, Error: "503 Service Unavailable"}, state.Retry, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RecordAttempt(ns[0].ID, state.Attempt{Time: now, Answer: "200 OK"}, state.Delivered, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	route := map[string]any{"name": "ops", "agents": "web-*", "schedules": "disk-*", "statuses": []string{"critical"}, "renotify": "1h", "no_recovery": true,
+		"receivers": []any{
+			map[string]any{"kind": "webhook", "webhook": map[string]any{"url": "https://127.0.0.1:1/hook", "template": `{"text": {{json .Headline}}}`, "secret_file": secret, "timeout": "5s"}},
+			map[string]any{"kind": "alertmanager", "alertmanager": map[string]any{"url": "http://127.0.0.1:1"}},
+			map[string]any{"kind": "email", "email": map[string]any{"to": []string{"ops@example.com"}, "smtp": "127.0.0.1:1", "user": "u", "password_file": secret, "from": "helen@example.com"}},
+			map[string]any{"kind": "exec", "exec": map[string]any{"program": "/bin/true", "timeout": "5s"}},
+		}}
+	silence := map[string]any{"agents": "web-*", "schedules": "disk-*", "end": now.Add(time.Hour), "comment": "maintenance", "author": "alice", "expire_on_resolve": true}
+
 	// The requests that exercise each endpoint described, and what they
 	// answer: a document, or an error.
 	type request struct {
@@ -373,6 +421,21 @@ func TestAPIDoc(t *testing.T) {
 			{path: "/v1/agents/web-1/run", body: map[string]any{"check": "load", "timeout": "1h"}, code: 400, doc: "Error"}},
 		"POST /v1/agents/{name}/reload": {{path: "/v1/agents/web-1/reload"},
 			{path: "/v1/agents/nobody/reload", code: 404, doc: "Error"}, {path: "/v1/agents/web-1/reload", body: "x", code: 400, doc: "Error"}},
+		"POST /v1/routes":             {{path: "/v1/routes", body: route}, {path: "/v1/routes", body: map[string]any{"name": "x"}, code: 400, doc: "Error"}},
+		"GET /v1/routes":              {{path: "/v1/routes"}},
+		"GET /v1/routes/{name}":       {{path: "/v1/routes/ops"}, {path: "/v1/routes/nothing", code: 404, doc: "Error"}},
+		"POST /v1/routes/{name}/test": {{path: "/v1/routes/ops/test"}, {path: "/v1/routes/nothing/test", code: 404, doc: "Error"}},
+		"DELETE /v1/routes/{name}":    {{path: "/v1/routes/ops"}, {path: "/v1/routes/ops", code: 404, doc: "Error"}},
+		"POST /v1/silences":           {{path: "/v1/silences", body: silence}, {path: "/v1/silences", body: map[string]any{"agents": "["}, code: 400, doc: "Error"}},
+		"GET /v1/silences":            {{path: "/v1/silences"}},
+		"DELETE /v1/silences/{id}":    {{path: "/v1/silences/nothing", code: 404, doc: "Error"}},
+		"POST /v1/acks": {{path: "/v1/acks", body: map[string]any{"agent": "web-1", "schedule": "disk-root", "comment": "on it", "author": "bob"}},
+			{path: "/v1/acks", body: map[string]any{"agent": "gone-1", "comment": "rebooting"}},
+			{path: "/v1/acks", body: map[string]any{"agent": "web-1"}, code: 400, doc: "Error"}},
+		"GET /v1/acks":                       {{path: "/v1/acks"}},
+		"DELETE /v1/acks/{agent}/{schedule}": {{path: "/v1/acks/web-1/disk-root"}, {path: "/v1/acks/web-1/disk-root", code: 404, doc: "Error"}},
+		"GET /v1/notifications": {{path: "/v1/notifications?since=1h&agent=web-1"}, {path: "/v1/notifications?state=pending"},
+			{path: "/v1/notifications?state=lost", code: 400, doc: "Error"}},
 	}
 	ck := &docChecker{t: t, doc: d, seen: map[string]map[string]bool{}}
 	for _, e := range d.endpoints {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -224,6 +225,17 @@ func TestServeBadBounds(t *testing.T) {
 	}
 }
 
+// withData is the command line cmd with the --data flag data after its
+// command's words (two for a command of subcommands: the flag is the
+// subcommand's).
+func withData(cmd []string, data string) []string {
+	n := 1
+	if slices.Contains([]string{"schedule", "notify", "silence"}, cmd[0]) {
+		n = 2
+	}
+	return slices.Concat(cmd[:n], []string{data}, cmd[n:])
+}
+
 // TestCLIOfflineSame: with helen stopped, the commands that work offline
 // print what they printed through the running helen, for the state it
 // left: the same lists, the same tables, the same errors.
@@ -252,6 +264,20 @@ func TestCLIOfflineSame(t *testing.T) {
 		ag, err := db.Agent("web-1")
 		return err == nil && !ag.Connected
 	})
+	// Alerting, in the store: a route, a silence, an acknowledgement and
+	// a notification.
+	if _, err := h.srv.PutRoute(state.Route{Name: "ops", Agents: "web-*", Renotify: time.Hour,
+		Receivers: []state.Receiver{{Kind: state.KindWebhook, Webhook: &state.WebhookReceiver{URL: "https://hooks.example.com/x"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	if _, err := db.AddSilence(state.Silence{Agents: "db-*", Start: start, End: start.Add(time.Hour), Comment: "disks", Author: "alice", Created: start}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Ack(state.Ack{Agent: "web-1", Schedule: "load", Comment: "on it", Time: start}); err != nil {
+		t.Fatal(err)
+	}
+	addNotification(t, db)
 	data := "--data=" + h.dir
 	out := t.TempDir()
 	// What changes nothing: the lists, with times that are not relative to
@@ -265,11 +291,26 @@ func TestCLIOfflineSame(t *testing.T) {
 		{"revoke", "nobody"}, {"revoke", "a/b"}, {"forget", "nobody"}, {"forget", ".."},
 		{"schedule", "rm", "nothing"}, {"schedule", "add", "--check=nosuchcheck", "--every=1m", "x"},
 		{"schedule", "add", "--check=load", "--every=1m", "--agents=[", "x"},
+		{"notify", "list"}, {"notify", "list", "--json"}, {"notify", "rm", "nothing"}, {"notify", "test", "nothing"},
+		{"notify", "add", "--webhook=https://hooks.example.com/x", "--webhook-template=" + filepath.Join(out, "none"), "x"},
+		{"notify", "add", "--exec=/bin/true", "a b"},
+		{"silence", "list"}, {"silence", "list", "--json"}, {"silence", "rm", "nothing"},
+		{"silence", "add", "--agents=[", "--for=1h", "--comment=x"},
+		{"unack", "web-1", "nothing"}, {"ack", "--comment=x", "a b", "load"},
+		{"notifications", "--since=1h"}, {"notifications", "--json", "--state=retrying"},
 	}
 	online := make([]string, len(cmds))
 	for i, cmd := range cmds {
-		o, code := helenCLI(t, append([]string{cmd[0], data}, cmd[1:]...)...)
+		o, code := helenCLI(t, withData(cmd, data)...)
 		online[i] = fmt.Sprintf("exit %d\n%s", code, o)
+		if strings.Contains(o, "flag provided but not defined") {
+			t.Fatalf("helen %s: %s (the test's command line is wrong)", strings.Join(cmd, " "), o)
+		}
+	}
+	for i, want := range map[int]string{len(cmds) - 14: "hooks.example.com", len(cmds) - 8: "disks", len(cmds) - 1: "retrying"} {
+		if !strings.Contains(online[i], want) {
+			t.Fatalf("helen %s printed %q, without %q", strings.Join(cmds[i], " "), online[i], want)
+		}
 	}
 	if err := h.stop(); err != nil {
 		t.Fatal(err)
@@ -278,7 +319,7 @@ func TestCLIOfflineSame(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, cmd := range cmds {
-		o, code := helenCLI(t, append([]string{cmd[0], data}, cmd[1:]...)...)
+		o, code := helenCLI(t, withData(cmd, data)...)
 		if offline := fmt.Sprintf("exit %d\n%s", code, o); offline != online[i] {
 			if cmd[0] == "schedule" && cmd[1] == "add" && strings.Contains(offline, "give --checks DIR") {
 				continue // offline, helen's check bundle is not known: it says so

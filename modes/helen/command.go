@@ -43,6 +43,11 @@ func Command(version string, dev DevFunc) *cli.Command {
 			statusCommand(),
 			eventsCommand(),
 			reloadCommand(),
+			silenceCommand(),
+			ackCommand(),
+			unackCommand(),
+			notifyCommand(),
+			notificationsCommand(),
 		},
 	}
 }

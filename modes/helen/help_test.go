@@ -19,7 +19,9 @@ var updateHelp = flag.Bool("update-help", false, "rewrite testdata/help.golden f
 // test with -update-help.
 func TestHelpGolden(t *testing.T) {
 	cmds := [][]string{{}, {"serve"}, {"token"}, {"issue"}, {"agents"}, {"revoke"}, {"forget"}, {"run"}, {"history"},
-		{"schedule"}, {"schedule", "add"}, {"schedule", "list"}, {"schedule", "rm"}, {"status"}, {"events"}, {"reload"}}
+		{"schedule"}, {"schedule", "add"}, {"schedule", "list"}, {"schedule", "rm"}, {"status"}, {"events"}, {"reload"},
+		{"silence"}, {"silence", "add"}, {"silence", "list"}, {"silence", "rm"}, {"ack"}, {"unack"},
+		{"notify"}, {"notify", "add"}, {"notify", "list"}, {"notify", "rm"}, {"notify", "test"}, {"notifications"}}
 	var b strings.Builder
 	for _, cmd := range cmds {
 		out, code := helenCLI(t, append(cmd, "--help")...)

@@ -38,6 +38,8 @@ var (
 	pageParams    = []string{"cursor", "limit"}
 	timeParams    = []string{"since", "until", "cursor", "limit"}
 	historyParams = append([]string{"agent", "check", "schedule", "name"}, timeParams...)
+	// notificationParams are those of the outbox's list.
+	notificationParams = append([]string{"state", "agent"}, timeParams...)
 )
 
 // Backend is what the API asks of a helen beyond its store: the lists it
@@ -60,6 +62,14 @@ type Backend interface {
 	Forget(name string) error
 	Run(ctx context.Context, agent, check string, args []byte, timeout time.Duration) (result.Doc, error)
 	Reload(ctx context.Context, name string) error
+	// PutRoute checks a route (its receivers must be ones that can
+	// work: notify.FromSpec) and stores it, replacing the one of its
+	// name; an error of bad input wraps state.ErrInvalid.
+	PutRoute(r state.Route) (state.Route, error)
+	// TestRoute sends a test notification through each receiver of the
+	// route called name, at once and whatever its filters, and returns
+	// what each answered; state.ErrNotFound for no such route.
+	TestRoute(ctx context.Context, name string) (RouteTest, error)
 }
 
 // api serves the API: the lists that come from the store, the rest from
@@ -104,6 +114,18 @@ func (a *api) routes() []apiRoute {
 		{"DELETE", "/v1/agents/{name}", nil, a.handleForget},
 		{"POST", "/v1/agents/{name}/run", nil, a.handleRun},
 		{"POST", "/v1/agents/{name}/reload", nil, a.handleReload},
+		{"GET", "/v1/routes", pageParams, a.handleRoutes},
+		{"POST", "/v1/routes", nil, a.handlePutRoute},
+		{"GET", "/v1/routes/{name}", nil, a.handleGetRoute},
+		{"DELETE", "/v1/routes/{name}", nil, a.handleDeleteRoute},
+		{"POST", "/v1/routes/{name}/test", nil, a.handleTestRoute},
+		{"GET", "/v1/silences", pageParams, a.handleSilences},
+		{"POST", "/v1/silences", nil, a.handleAddSilence},
+		{"DELETE", "/v1/silences/{id}", nil, a.handleDeleteSilence},
+		{"GET", "/v1/acks", pageParams, a.handleAcks},
+		{"POST", "/v1/acks", nil, a.handleAck},
+		{"DELETE", "/v1/acks/{agent}/{schedule}", nil, a.handleUnack},
+		{"GET", "/v1/notifications", notificationParams, a.handleNotifications},
 	}
 }
 
