@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -247,7 +248,9 @@ func (d *deliverer) receiver(rt state.Route, i int) (*builtReceiver, error) {
 		if err != nil {
 			return nil, fmt.Errorf("webhook secret: %w", err)
 		}
-		secret = string(b)
+		// As notify.FromSpec reads it, so that a delivery signs with the
+		// key `helen notify test` signs with.
+		secret = strings.TrimRight(string(b), "\r\n")
 	}
 	key := receiverKey{rt.Name, rt.Updated, i}
 	d.mu.Lock()
