@@ -75,6 +75,20 @@ type deliverer struct {
 
 	mu        sync.Mutex
 	receivers map[receiverKey]*builtReceiver
+	// firing are the alerts an Alertmanager was told of that have not
+	// ended yet, by route, receiver, agent and schedule: pushed again
+	// every notify.ResendEvery with their end moved ahead, so that an
+	// alert lasts as long as its problem (as Prometheus re-sends). Kept in
+	// memory: after a restart an alert resolves itself at its end unless
+	// its problem is told again.
+	firing map[firingKey]notify.Notification
+}
+
+// firingKey names an alert an Alertmanager receiver is told of.
+type firingKey struct {
+	route           string
+	index           int
+	agent, schedule string
 }
 
 // receiverKey names a receiver of a route as it was when built: a route
@@ -104,7 +118,7 @@ func newDeliverer(store state.Store, log *slog.Logger, clk Clock, cfg NotifyConf
 		cfg.Jitter = backoff.FullJitter
 	}
 	return &deliverer{store: store, log: log, clock: clk, cfg: cfg, metrics: newDeliveryMetrics(store, clk.Now),
-		wake: make(chan struct{}, 1), receivers: map[receiverKey]*builtReceiver{}}
+		wake: make(chan struct{}, 1), receivers: map[receiverKey]*builtReceiver{}, firing: map[firingKey]notify.Notification{}}
 }
 
 // poke wakes the workers: notifications were stored.
@@ -133,12 +147,17 @@ func (d *deliverer) run(ctx context.Context) {
 	tick := d.clock.NewTicker(deliverEvery)
 	defer tick.Stop()
 	lastExpire := d.clock.Now()
+	lastRefresh := lastExpire
 	d.expire(lastExpire)
 	for {
 		now := d.clock.Now()
 		if now.Sub(lastExpire) >= expireEvery {
 			lastExpire = now
 			d.expire(now)
+		}
+		if now.Sub(lastRefresh) >= notify.ResendEvery {
+			lastRefresh = now
+			d.refresh(ctx)
 		}
 		due, err := d.store.NextDue(now, 4*d.cfg.Workers)
 		if err != nil {
@@ -234,7 +253,49 @@ func (d *deliverer) send(ctx context.Context, n state.Notification) (kind, answe
 		return rt.Receivers[n.Receiver].Kind, "", err
 	}
 	answer, err = br.r.Send(ctx, doc)
+	if _, ok := br.r.(*notify.Alertmanager); ok && err == nil {
+		k := firingKey{n.Route, n.Receiver, doc.Agent, doc.Schedule}
+		d.mu.Lock()
+		if doc.Kind.Firing() {
+			d.firing[k] = doc
+		} else {
+			delete(d.firing, k)
+		}
+		d.mu.Unlock()
+	}
 	return br.kind, answer, err
+}
+
+// refresh pushes again every alert still firing to its Alertmanager, with
+// its end moved ahead. A failed push is logged; the next one, a minute
+// later, tries again before the alert's end (notify.DefaultHold).
+func (d *deliverer) refresh(ctx context.Context) {
+	d.mu.Lock()
+	alerts := make(map[firingKey]notify.Notification, len(d.firing))
+	for k, n := range d.firing {
+		alerts[k] = n
+	}
+	d.mu.Unlock()
+	for k, n := range alerts {
+		rt, err := d.store.Route(k.route)
+		if err != nil || k.index >= len(rt.Receivers) {
+			d.mu.Lock()
+			delete(d.firing, k) // the route or its receiver is gone
+			d.mu.Unlock()
+			continue
+		}
+		br, err := d.receiver(rt, k.index)
+		if err != nil {
+			continue
+		}
+		am, ok := br.r.(*notify.Alertmanager)
+		if !ok {
+			continue
+		}
+		if _, err := am.Refresh(ctx, n); err != nil && ctx.Err() == nil {
+			d.log.Info("alertmanager re-push failed", "agent", k.agent, "schedule", k.schedule, "route", k.route, "err", err)
+		}
+	}
 }
 
 // receiver returns the receiver i of rt, built once for the route as it

@@ -209,3 +209,73 @@ func TestNotifyFlapping(t *testing.T) {
 		t.Fatalf("received %v, want %v", got, want)
 	}
 }
+
+// An alert told to an Alertmanager is pushed again while its problem
+// lasts, with its end moved ahead, and no more once it has recovered.
+func TestAlertmanagerRepushed(t *testing.T) {
+	type push struct {
+		ends   time.Time
+		labels map[string]string
+	}
+	var mu sync.Mutex
+	var pushes []push
+	am := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var alerts []struct {
+			Labels map[string]string `json:"labels"`
+			EndsAt time.Time         `json:"endsAt"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&alerts); err != nil || r.URL.Path != "/api/v2/alerts" {
+			http.Error(w, "bad push", http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		for _, a := range alerts {
+			pushes = append(pushes, push{a.EndsAt, a.Labels})
+		}
+		mu.Unlock()
+	}))
+	t.Cleanup(am.Close)
+	roots := x509.NewCertPool()
+	roots.AddCert(am.Certificate())
+	h := newHarness(t, Config{Notify: &NotifyConfig{RootCAs: roots, Jitter: func(d time.Duration) time.Duration { return d }}})
+	if err := h.db.PutRoute(state.Route{Name: "am", Receivers: []state.Receiver{{Kind: state.KindAlertmanager, Alertmanager: &state.AlertmanagerReceiver{URL: am.URL}}}}); err != nil {
+		t.Fatal(err)
+	}
+	firing := func() (n int, last time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range pushes {
+			if p.ends.After(h.clk.Now()) {
+				n++
+				last = p.ends
+			}
+		}
+		return n, last
+	}
+	a := h.connect("web-1", script(ok, crit, crit, crit, crit, ok, ok, ok, ok))
+	h.put(state.Schedule{Name: "s", Check: "c", Every: time.Minute})
+	h.runs(a, 2)
+	wait.Until(t, "the problem pushed", waitFor, time.Millisecond, func() bool { n, _ := firing(); return n >= 1 })
+	_, first := firing()
+	h.steps(3, time.Minute, notifyWaiters)
+	wait.Until(t, "the alert pushed again, its end moved ahead", waitFor, time.Millisecond, func() bool {
+		n, last := firing()
+		return n >= 2 && last.After(first)
+	})
+	h.steps(1, time.Minute, notifyWaiters) // the recovery
+	wait.Until(t, "the recovery pushed", waitFor, time.Millisecond, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(pushes) > 0 && !pushes[len(pushes)-1].ends.After(h.clk.Now())
+	})
+	mu.Lock()
+	before := len(pushes)
+	mu.Unlock()
+	h.steps(3, time.Minute, notifyWaiters)
+	mu.Lock()
+	after := len(pushes)
+	mu.Unlock()
+	if after != before {
+		t.Errorf("%d pushes after the recovery, want none", after-before)
+	}
+}
