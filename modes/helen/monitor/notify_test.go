@@ -279,3 +279,30 @@ func TestAlertmanagerRepushed(t *testing.T) {
 		t.Errorf("%d pushes after the recovery, want none", after-before)
 	}
 }
+
+// An agent down is one agent_down notification and, when it is back, one
+// agent_up, however many schedules it has: never one per schedule.
+func TestNotifyAgentDownFolds(t *testing.T) {
+	const grace = 3 * time.Minute
+	hk := newHook(t)
+	h := newNotifyHarness(t, hk, 0, Config{DownAfter: grace})
+	a := h.connect("web-1", script(ok, ok))
+	h.put(state.Schedule{Name: "s", Check: "c", Every: time.Minute})
+	h.put(state.Schedule{Name: "t", Check: "c", Every: time.Minute})
+	h.settle(notifyWaiters + 1) // a loop of each schedule
+	h.steps(2, time.Minute, notifyWaiters+1)
+	h.disconnect(a)
+	h.settle(notifyWaiters) // the loops gone, the grace period's timer
+	h.step(grace, notifyWaiters-1)
+	got := hk.waitKinds(t, 1)
+	if want := []string{"agent_down"}; !slices.Equal(got, want) {
+		t.Fatalf("received %v, want %v", got, want)
+	}
+	h.connect("web-1", script(ok, ok, ok, ok))
+	h.settle(notifyWaiters + 1)
+	h.steps(2, time.Minute, notifyWaiters+1)
+	got = hk.waitKinds(t, 2)
+	if want := []string{"agent_down", "agent_up"}; !slices.Equal(got, want) {
+		t.Fatalf("received %v, want %v", got, want)
+	}
+}
