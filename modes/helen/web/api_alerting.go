@@ -36,14 +36,8 @@ func alertStatus(err error) int {
 }
 
 func (a *api) handleRoutes(w http.ResponseWriter, r *http.Request) {
-	q, err := parseQuery(r)
-	if err != nil {
-		reply.Error(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	from, err := parseNameCursor(q.cursor)
-	if err != nil {
-		reply.Error(w, http.StatusBadRequest, "%v", err)
+	q, from, ok := nameQuery(w, r)
+	if !ok {
 		return
 	}
 	rs, err := a.store.Routes()

@@ -17,14 +17,8 @@ import (
 // The list endpoints of the API, each a page at a time (page.go).
 
 func (a *api) handleAgents(w http.ResponseWriter, r *http.Request) {
-	q, err := parseQuery(r)
-	if err != nil {
-		reply.Error(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	from, err := parseNameCursor(q.cursor)
-	if err != nil {
-		reply.Error(w, http.StatusBadRequest, "%v", err)
+	q, from, ok := nameQuery(w, r)
+	if !ok {
 		return
 	}
 	agents, err := a.store.AgentsPage(from, q.limit+1)
@@ -111,14 +105,8 @@ func (a *api) handleEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) handleSchedules(w http.ResponseWriter, r *http.Request) {
-	q, err := parseQuery(r)
-	if err != nil {
-		reply.Error(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	from, err := parseNameCursor(q.cursor)
-	if err != nil {
-		reply.Error(w, http.StatusBadRequest, "%v", err)
+	q, from, ok := nameQuery(w, r)
+	if !ok {
 		return
 	}
 	ss := a.backend.Schedules()

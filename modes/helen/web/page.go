@@ -156,3 +156,18 @@ func after[T, K any](sorted []T, key K, cmp func(T, K) int) int {
 	}
 	return i
 }
+
+// nameQuery parses the query of a list in name order and its cursor, the
+// name after which the page starts; on an error it answers 400 and
+// reports false.
+func nameQuery(w http.ResponseWriter, r *http.Request) (listQuery, string, bool) {
+	q, err := parseQuery(r)
+	if err == nil {
+		var from string
+		if from, err = parseNameCursor(q.cursor); err == nil {
+			return q, from, true
+		}
+	}
+	reply.Error(w, http.StatusBadRequest, "%v", err)
+	return q, "", false
+}
