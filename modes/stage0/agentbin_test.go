@@ -5,6 +5,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -276,4 +278,65 @@ func TestRunDropsToken(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Stopped just as an update's new agent said ready, stage0 stops that
+// agent too before Run returns: no agent outlives its supervisor.
+func TestRunStoppedAtUpdateStopsNewAgent(t *testing.T) {
+	skipWithoutShell(t)
+	h := newFakeHelen(t)
+	h.offerBinary("1.1.0", agentScript("1.1.0", readyBody("1.1.0")))
+	a := newTestAgent(t, h, agentScript("1.0.0", readyBody("1.0.0")))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rec := &cancelOn{want: `msg="agent updated"`, cancel: cancel}
+	if err := Run(ctx, a.config(t, h, "1.0.0"), testLogger(t, rec)); err != nil {
+		t.Fatal(err)
+	}
+	if rec.count(`msg="agent updated"`) != 1 {
+		t.Fatal("stage0 did not update the agent")
+	}
+	pids := rec.pids()
+	if len(pids) == 0 {
+		t.Fatal("no agent started")
+	}
+	for _, pid := range pids {
+		if !gone(pid) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Errorf("agent %d still runs after Run returned", pid)
+		}
+	}
+}
+
+// cancelOn is a logRecorder that cancels a context once a line holds want.
+type cancelOn struct {
+	logRecorder
+	want   string
+	cancel context.CancelFunc
+}
+
+func (c *cancelOn) Write(p []byte) (int, error) {
+	n, err := c.logRecorder.Write(p)
+	if strings.Contains(string(p), c.want) {
+		c.cancel()
+	}
+	return n, err
+}
+
+// pids returns the pids of the agents stage0 logged as started.
+func (c *cancelOn) pids() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var pids []int
+	for _, l := range c.lines {
+		if !strings.Contains(l, `msg="agent started"`) {
+			continue
+		}
+		_, rest, _ := strings.Cut(l, " pid=")
+		f, _, _ := strings.Cut(rest, " ")
+		if pid, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }

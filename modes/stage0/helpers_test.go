@@ -249,7 +249,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 // testLogger is a logger that writes to the test log and to rec, for
 // tests that look at what was logged.
-func testLogger(t *testing.T, rec *logRecorder) *slog.Logger {
+func testLogger(t *testing.T, rec io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, rec), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 

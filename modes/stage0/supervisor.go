@@ -184,6 +184,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			break
 		}
 	}
+	if next != nil {
+		// Stopped just as an update's new agent said ready: that agent
+		// must not outlive stage0.
+		s.log.Info("stopping the agent")
+		next.stop(stopGrace)
+	}
 	log.Info("stage0 stopped")
 	return nil
 }
