@@ -146,6 +146,7 @@ type Store interface {
 	PutStatuses(sts ...Status) error
 	Statuses(agent string) ([]Status, error)
 	DeleteStatus(agent, schedule string) error
+	DeleteStatuses(keys []StatusKey) error
 	SetAgentDown(agent string, at time.Time) error
 	AgentsDown() (map[string]time.Time, error)
 	AddEvents(evs ...Event) error

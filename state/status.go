@@ -139,11 +139,32 @@ func (db *DB) Statuses(agent string) ([]Status, error) {
 
 // DeleteStatus removes the status of a schedule on an agent, if any.
 func (db *DB) DeleteStatus(agent, schedule string) error {
-	err := db.batch(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketStatus).Delete(latestKey(agent, schedule))
+	return db.DeleteStatuses([]StatusKey{{Agent: agent, Schedule: schedule}})
+}
+
+// StatusKey names the status of a schedule on an agent.
+type StatusKey struct{ Agent, Schedule string }
+
+// DeleteStatuses removes the statuses of keys that exist, in one
+// transaction however many there are.
+func (db *DB) DeleteStatuses(keys []StatusKey) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	err := db.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketStatus)
+		for _, k := range keys {
+			if err := b.Delete(latestKey(k.Agent, k.Schedule)); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("delete status %s %s: %w", agent, schedule, err)
+		if len(keys) == 1 {
+			return fmt.Errorf("delete status %s %s: %w", keys[0].Agent, keys[0].Schedule, err)
+		}
+		return fmt.Errorf("delete %d statuses: %w", len(keys), err)
 	}
 	return nil
 }

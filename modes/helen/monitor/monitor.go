@@ -218,11 +218,13 @@ func (m *Monitor) PutSchedule(sch state.Schedule) (state.Schedule, error) {
 
 // DeleteSchedule stops a schedule and forgets it and its statuses.
 func (m *Monitor) DeleteSchedule(name string) error {
-	if err := DeleteSchedule(m.store, name); err != nil {
+	of := func(k pair) bool { return k.schedule == name }
+	if err := m.status.dropAfter(of, func() error { return DeleteSchedule(m.store, name) }); err != nil {
 		return err
 	}
 	m.sched.remove(name)
-	m.status.drop(func(k pair) bool { return k.schedule == name })
+	// A run that ended as the schedule went may have recorded since.
+	m.status.drop(of)
 	return nil
 }
 

@@ -3,6 +3,7 @@ package monitor
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -288,5 +289,43 @@ func TestSilentCheckTimesOut(t *testing.T) {
 	}
 	if rs, err := h.db.History("web-1", "hang", 0, time.Time{}, time.Time{}); err != nil || len(rs) != 1 || rs[0].Status != "unknown" || !rs[0].Time.Equal(h.clk.Now()) {
 		t.Errorf("history = %+v, %v; want one result, unknown, at %v", rs, err, h.clk.Now())
+	}
+}
+
+// BenchmarkDeleteSchedule removes a schedule that has a status on each of
+// 10,000 agents, as Monitor.DeleteSchedule does: the schedule and its
+// statuses in the store in one transaction, then the status table's
+// rows.
+func BenchmarkDeleteSchedule(b *testing.B) {
+	const agents = 10_000
+	db, err := state.Open(b.TempDir()+"/helen.db", state.Options{PruneInterval: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	sch := state.Schedule{Name: "load", Check: "load", Every: time.Minute}
+	sts := make([]state.Status, agents)
+	for i := range sts {
+		sts[i] = state.Status{Agent: fmt.Sprintf("web-%05d", i), Schedule: sch.Name, Check: sch.Check,
+			Status: "ok", StateType: state.Hard, HardStatus: "ok", Since: epoch, Time: epoch}
+	}
+	for b.Loop() {
+		b.StopTimer()
+		if _, err := PutSchedule(db, sch, epoch); err != nil {
+			b.Fatal(err)
+		}
+		if err := db.PutStatuses(sts...); err != nil {
+			b.Fatal(err)
+		}
+		t, err := newStatusTable(db, nil, time.Minute, DefaultFlapping, nil, newMetrics())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		of := func(k pair) bool { return k.schedule == sch.Name }
+		if err := t.dropAfter(of, func() error { return DeleteSchedule(db, sch.Name) }); err != nil {
+			b.Fatal(err)
+		}
+		t.drop(of)
 	}
 }

@@ -303,22 +303,41 @@ func (t *statusTable) flush() {
 	}
 }
 
-// drop forgets the statuses for which match is true.
-func (t *statusTable) drop(match func(pair) bool) {
+// dropAfter runs store, which removes the statuses for which match is
+// true from the store, and then forgets them in memory, with no write of
+// the table in between: one transaction however many there are.
+func (t *statusTable) dropAfter(match func(pair) bool, store func() error) error {
+	t.writes.Lock()
+	defer t.writes.Unlock()
+	if err := store(); err != nil {
+		return err
+	}
 	t.mu.Lock()
-	var doomed []pair
 	for k := range t.rows {
 		if match(k) {
-			doomed = append(doomed, k)
 			delete(t.rows, k)
 			delete(t.dirty, k)
 		}
 	}
 	t.mu.Unlock()
-	for _, k := range doomed {
-		if err := t.db.DeleteStatus(k.agent, k.schedule); err != nil {
-			t.log.Error("delete status", "agent", k.agent, "schedule", k.schedule, "err", err)
+	return nil
+}
+
+// drop forgets the statuses for which match is true, in memory and in
+// the store (one transaction, none when there are none).
+func (t *statusTable) drop(match func(pair) bool) {
+	t.mu.Lock()
+	var doomed []state.StatusKey
+	for k := range t.rows {
+		if match(k) {
+			doomed = append(doomed, state.StatusKey{Agent: k.agent, Schedule: k.schedule})
+			delete(t.rows, k)
+			delete(t.dirty, k)
 		}
+	}
+	t.mu.Unlock()
+	if err := t.db.DeleteStatuses(doomed); err != nil {
+		t.log.Error("delete statuses", "n", len(doomed), "err", err)
 	}
 }
 
