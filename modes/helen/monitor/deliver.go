@@ -212,7 +212,7 @@ func (d *deliverer) deliver(ctx context.Context, n state.Notification) {
 	case err == nil:
 	case errors.Is(err, notify.ErrPermanent) || errors.Is(err, notify.ErrInvalid):
 		a.Error, outcome, result = err.Error(), state.GiveUp, "failed"
-		d.log.Info("notification failed for good", "agent", n.Agent, "schedule", n.Schedule, "route", n.Route, "receiver", n.Receiver, "delivery", n.ID, "err", err)
+		d.log.Info("notification failed for good", "agent", n.Agent, "schedule", n.Schedule, "route", n.Route, "receiver", n.Receiver, "delivery", n.ID, "attempt", n.AttemptCount+1, "err", err)
 	default:
 		b := backoff.Exponential{Min: retryMin, Max: retryMax, Jitter: d.cfg.Jitter}
 		var wait time.Duration

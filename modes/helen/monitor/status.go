@@ -185,9 +185,12 @@ func (t *statusTable) soft(k pair) (time.Time, bool) {
 	return row.Time, true
 }
 
-// event stores ev, an agent's, with its notifications, and hands it to
-// the subscribers.
-func (t *statusTable) event(ev state.Event) { t.eventOf(ev, nil, false, t.log) }
+// event stores ev, an agent's (down, or up again), with its
+// notifications, logs it, and hands it to the subscribers.
+func (t *statusTable) event(ev state.Event) {
+	t.log.Info("agent "+ev.To, "agent", ev.Agent, "from", ev.From, "to", ev.To, "message", ev.Message)
+	t.eventOf(ev, nil, false, t.log)
+}
 
 // eventOf stores ev with the notifications it makes (st the status it
 // made, nil for an agent's; agentDown whether its agent was down), in one

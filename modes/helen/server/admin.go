@@ -41,7 +41,7 @@ func listenAdmin(path string) (net.Listener, error) {
 var _ web.Backend = (*Server)(nil)
 
 // adminHandler is the API of the admin socket.
-func (s *Server) adminHandler() http.Handler { return web.NewAPI(s.DB(), s, 0) }
+func (s *Server) adminHandler() http.Handler { return web.NewAPI(s.DB(), s, s.log, 0) }
 
 // Token makes an enrollment token, and the join command that uses it.
 func (s *Server) Token(req web.TokenRequest) (web.TokenResponse, error) {

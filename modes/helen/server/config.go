@@ -110,8 +110,8 @@ type Config struct {
 	offersRecheck time.Duration
 	// hubClock is the clock of the pings (tests); nil: the real one.
 	hubClock clock.WithDelayedExecution
-	// receiverRoots verifies the certificates of the receivers of a
-	// route's test (tests); nil: the system's roots.
+	// receiverRoots verifies the certificates of the receivers, of a
+	// route's test and of deliveries (tests); nil: the system's roots.
 	receiverRoots *x509.CertPool
 	// monitorClock is the monitor's clock (tests); nil: the real one.
 	monitorClock clock.WithTickerAndDelayedExecution

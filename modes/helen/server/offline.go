@@ -154,7 +154,7 @@ func OpenOffline(dataDir string, checkTimeout time.Duration, checksDir string, n
 		db.Close()
 		return nil, err
 	}
-	o.handler = web.NewAPI(db, b, 0)
+	o.handler = web.NewAPI(db, b, nil, 0)
 	return o, nil
 }
 

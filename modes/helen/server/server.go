@@ -184,7 +184,7 @@ func (s *Server) buildRooms() error {
 	}
 	s.monitor, err = monitor.New(db, monitor.Config{
 		Log: s.log, DownAfter: cfg.DownAfter, HistoryMaxAge: cfg.HistoryMaxAge, Flapping: cfg.Flapping, Clock: cfg.monitorClock,
-		Notify: &monitor.NotifyConfig{MaxAge: cfg.NotifyMaxAge},
+		Notify: &monitor.NotifyConfig{MaxAge: cfg.NotifyMaxAge, RootCAs: cfg.receiverRoots},
 	}, s.metrics.reg)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -78,14 +79,20 @@ type Backend interface {
 type api struct {
 	store   state.Store
 	backend Backend
-	runMax  time.Duration // the longest run it asks for; 0: any
-	mux     *http.ServeMux
+	// log is told what the API changes that the monitor goes by (the
+	// silences, the acknowledgements), at info.
+	log    *slog.Logger
+	runMax time.Duration // the longest run it asks for; 0: any
+	mux    *http.ServeMux
 }
 
 // NewAPI returns the API over store and backend, whose runs take at most
-// runMax (0: as long as asked).
-func NewAPI(store state.Store, backend Backend, runMax time.Duration) *api {
-	a := &api{store: store, backend: backend, runMax: runMax, mux: http.NewServeMux()}
+// runMax (0: as long as asked), logging to log (nil: nowhere).
+func NewAPI(store state.Store, backend Backend, log *slog.Logger, runMax time.Duration) *api {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a := &api{store: store, backend: backend, log: log, runMax: runMax, mux: http.NewServeMux()}
 	for _, rt := range a.routes() {
 		a.mux.HandleFunc(rt.method+" "+rt.path, onlyParams(rt))
 	}

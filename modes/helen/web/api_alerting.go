@@ -165,6 +165,8 @@ func (a *api) handleAddSilence(w http.ResponseWriter, r *http.Request) {
 		reply.Error(w, alertStatus(err), "%v", err)
 		return
 	}
+	a.log.Info("silence added", "silence", s.ID, "author", s.Author, "agents", s.Agents, "schedules", s.Schedules,
+		"start", s.Start, "end", s.End, "expire_on_resolve", s.ExpireOnResolve, "comment", s.Comment)
 	reply.JSON(w, http.StatusOK, s)
 }
 
@@ -174,6 +176,7 @@ func (a *api) handleDeleteSilence(w http.ResponseWriter, r *http.Request) {
 		reply.Error(w, alertStatus(err), "%v", err)
 		return
 	}
+	a.log.Info("silence removed", "silence", id)
 	reply.JSON(w, http.StatusOK, map[string]string{"deleted": id})
 }
 
@@ -222,6 +225,7 @@ func (a *api) handleAck(w http.ResponseWriter, r *http.Request) {
 		reply.Error(w, alertStatus(err), "%v", err)
 		return
 	}
+	a.log.Info("acknowledged", "agent", ack.Agent, "schedule", ack.Schedule, "author", ack.Author, "comment", ack.Comment)
 	reply.JSON(w, http.StatusOK, ack)
 }
 
@@ -231,6 +235,7 @@ func (a *api) handleUnack(w http.ResponseWriter, r *http.Request) {
 		reply.Error(w, alertStatus(err), "%v", err)
 		return
 	}
+	a.log.Info("acknowledgement removed", "agent", agent, "schedule", schedule)
 	reply.JSON(w, http.StatusOK, map[string]string{"agent": agent, "schedule": schedule})
 }
 

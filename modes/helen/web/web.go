@@ -60,7 +60,7 @@ func (s *Web) Handler() http.Handler {
 		metrics = RequireToken(s.cfg.Token, metrics)
 	}
 	mux.Handle("GET /metrics", metrics)
-	mux.Handle("/v1/", RequireToken(s.cfg.Token, NewAPI(s.store, s.backend, opsRunTimeoutMax)))
+	mux.Handle("/v1/", RequireToken(s.cfg.Token, NewAPI(s.store, s.backend, s.cfg.Log, opsRunTimeoutMax)))
 	s.dashboardRoutes(mux)
 	return mux
 }
