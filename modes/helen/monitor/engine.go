@@ -237,7 +237,7 @@ func (e *engine) silencesLocked(agent, schedule string, t time.Time) []state.Sil
 		if !s.Active(t) {
 			continue
 		}
-		if (schedule == "" && s.Schedules == "") || (schedule != "" && match(s.Schedules, schedule)) {
+		if coversSchedule(s, schedule) {
 			out = append(out, s)
 		}
 	}

@@ -110,3 +110,19 @@ func KeyOf(v StatusView) StatusKey {
 func CompareKeys(a, b StatusKey) int {
 	return cmp.Or(cmp.Compare(a.Severity, b.Severity), cmp.Compare(a.Agent, b.Agent), cmp.Compare(a.Schedule, b.Schedule))
 }
+
+// Covers reports whether silence s, in force or not, covers schedule on
+// agent ("" for the agent itself, which only a silence of all its
+// schedules covers), as the engine decides it.
+func Covers(s state.Silence, agent, schedule string) bool {
+	return match(s.Agents, agent) && coversSchedule(s, schedule)
+}
+
+// coversSchedule reports whether s covers schedule on an agent its
+// Agents pattern matches.
+func coversSchedule(s state.Silence, schedule string) bool {
+	if schedule == "" {
+		return s.Schedules == ""
+	}
+	return match(s.Schedules, schedule)
+}
