@@ -197,3 +197,33 @@ func TestStoredAck(t *testing.T) {
 		t.Errorf("%d acknowledgements received after the restart, want 1", n)
 	}
 }
+
+// A problem that outlasts a restart is told again an interval after the
+// start (the start is taken as when it was last told): not at the
+// start, and not never.
+func TestRenotifyAfterRestart(t *testing.T) {
+	hk := newHook(t)
+	h := newNotifyHarness(t, hk, time.Hour, Config{})
+	h.connect("web-1", behavior{})
+	h.put(failing("s", "critical"))
+	h.settle(notifyWaiters)
+	h.steps(30, time.Minute, notifyWaiters)
+	h.delivered()
+	if n := hk.count(notify.Problem, "s"); n != 1 {
+		t.Fatalf("%d problems told before the restart, want 1", n)
+	}
+	h.restart(nil)
+	h.connect("web-1", behavior{})
+	h.settle(notifyWaiters)
+	h.steps(59, time.Minute, notifyWaiters)
+	h.delivered()
+	if n := hk.count(notify.Problem, "s"); n != 1 {
+		t.Fatalf("%d problems told in the hour after the restart, want 1 (none again yet)", n)
+	}
+	h.steps(3, time.Minute, notifyWaiters)
+	wait.Until(t, "the problem told again an hour after the start", waitFor, time.Millisecond, func() bool { return hk.count(notify.Problem, "s") >= 2 })
+	h.delivered()
+	if n := hk.count(notify.Problem, "s"); n != 2 {
+		t.Errorf("%d problems told, want 2", n)
+	}
+}

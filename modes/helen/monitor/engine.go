@@ -331,6 +331,39 @@ func notificationID(kind notify.Kind, ev state.Event) string {
 	return hex.EncodeToString(h[:12])
 }
 
+// reopen rebuilds, at a start at now, the problems told and not
+// recovered from the statuses the store kept (rows) and the agents down:
+// the map of them is in memory only, and without it a problem that
+// outlasts a restart would never be told again. Each hard problem of an
+// agent not down, not flapping, is taken as told at now to the routes
+// that take it (the outbox keeps no cheap index of when each was last
+// told), so that its next re-notification is at most an interval late,
+// never early, and a start is no burst. An acknowledged one is there too:
+// re-notification skips it while it is acknowledged.
+func (e *engine) reopen(rows map[pair]*state.Status, down map[string]time.Time, now time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.freshLocked()
+	told := func(kind notify.Kind, ev state.Event) *openProblem {
+		op := &openProblem{told: map[string]time.Time{}}
+		for _, i := range e.rulesLocked(ev.Agent).routes {
+			if rt := e.routes[i]; takes(rt, kind, ev) {
+				op.told[rt.Name] = now
+			}
+		}
+		return op
+	}
+	for k, st := range rows {
+		if _, isDown := down[k.agent]; isDown || st.Flapping || !hardProblem(*st) {
+			continue
+		}
+		e.open[k] = told(notify.Problem, state.Event{Agent: k.agent, Schedule: k.schedule, To: st.HardStatus})
+	}
+	for agent := range down {
+		e.open[pair{agent, ""}] = told(notify.AgentDown, state.Event{Agent: agent, To: "down"})
+	}
+}
+
 // renotify returns the problems to tell again at now: those told, still
 // a hard problem (row), not acknowledged, silenced, flapping or of an
 // agent down, to each route whose re-notify interval has passed since it
