@@ -24,9 +24,9 @@ type Ack struct {
 // at most): Ack refuses a new one beyond with ErrFull.
 const MaxAcks = 100_000
 
-// Ack stores a, replacing the acknowledgement of the same agent and
-// schedule.
-func (db *DB) Ack(a Ack) error {
+// CheckAck reports what is wrong with a as an acknowledgement to store,
+// an error wrapping ErrInvalid.
+func CheckAck(a Ack) error {
 	if err := checkAgent("ack", a.Agent); err != nil {
 		return err
 	}
@@ -38,7 +38,26 @@ func (db *DB) Ack(a Ack) error {
 	case !validText(a.Author):
 		return fmt.Errorf("ack %s %s: %w: author", a.Agent, a.Schedule, ErrInvalid)
 	}
+	return nil
+}
+
+// Ack stores a, replacing the acknowledgement of the same agent and
+// schedule.
+func (db *DB) Ack(a Ack) error { return db.AckWithNotifications(a) }
+
+// AckWithNotifications stores a, as Ack does, and the notifications
+// that tell it, in one transaction: either all of them are stored or
+// none. Each notification must have its Agent and Created (it is of no
+// event).
+func (db *DB) AckWithNotifications(a Ack, notify ...Outgoing) error {
+	if err := CheckAck(a); err != nil {
+		return err
+	}
 	v, err := json.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("ack %s %s: %w", a.Agent, a.Schedule, err)
+	}
+	outs, err := newNotifications(EventNotifications{Notify: notify})
 	if err != nil {
 		return fmt.Errorf("ack %s %s: %w", a.Agent, a.Schedule, err)
 	}
@@ -50,7 +69,15 @@ func (db *DB) Ack(a Ack) error {
 				return fmt.Errorf("%w: %d acknowledgements already, at most %d", ErrFull, n, MaxAcks)
 			}
 		}
-		return b.Put(k, v)
+		if err := b.Put(k, v); err != nil {
+			return err
+		}
+		for _, n := range outs {
+			if err := putNotificationTx(tx, n); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("ack %s %s: %w", a.Agent, a.Schedule, err)

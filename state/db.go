@@ -163,6 +163,7 @@ type Store interface {
 	DeleteSilence(id string) error
 	EndSilence(id string, at time.Time) error
 	Ack(a Ack) error
+	AckWithNotifications(a Ack, notify ...Outgoing) error
 	Unack(agent, schedule string) error
 	Acks() ([]Ack, error)
 	NotifyGeneration() uint64

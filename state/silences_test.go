@@ -191,3 +191,29 @@ func TestAcks(t *testing.T) {
 		t.Errorf("refused acks stored: %+v", acks)
 	}
 }
+
+// An acknowledgement and the notifications that tell it are stored
+// together, or neither: a notification the outbox refuses leaves no
+// acknowledgement behind.
+func TestAckWithNotifications(t *testing.T) {
+	db := openTest(t, Options{})
+	out := Outgoing{Route: "ops", Doc: []byte(`{"kind":"acknowledgement"}`), Agent: "web-1", Schedule: "load", Created: at(0)}
+	a := Ack{Agent: "web-1", Schedule: "load", Author: "ann", Comment: "looking", Time: at(0)}
+	bad := out
+	bad.Doc = []byte("{")
+	if err := db.AckWithNotifications(a, out, bad); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("with a notification not JSON: %v, want ErrInvalid", err)
+	}
+	if acks, _ := db.Acks(); len(acks) != 0 {
+		t.Fatalf("acks stored with a notification refused: %+v", acks)
+	}
+	if err := db.AckWithNotifications(a, out); err != nil {
+		t.Fatal(err)
+	}
+	db = reopen(t, db, Options{})
+	acks, _ := db.Acks()
+	ns, _, err := db.Notifications(NotificationQuery{})
+	if err != nil || len(acks) != 1 || len(ns) != 1 || ns[0].Route != "ops" || ns[0].Schedule != "load" || ns[0].State != NotifyPending || ns[0].Event != "" {
+		t.Fatalf("stored acks %+v, notifications %+v, %v", acks, ns, err)
+	}
+}

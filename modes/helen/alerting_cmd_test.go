@@ -93,6 +93,14 @@ func TestAlertingCommands(t *testing.T) {
 		t.Errorf("silences after rm: %+v", ss)
 	}
 
+	// Nothing to acknowledge yet: refused, nothing stored.
+	if out, code := helenCLI(t, "ack", data, "--comment=replacing the disk", "web-1", "disk"); code != 1 || !strings.Contains(out, "nothing to acknowledge: disk on web-1 has no status") {
+		t.Errorf("ack of no problem: exit %d, %q", code, out)
+	}
+	if acks, _ := db.Acks(); len(acks) != 0 {
+		t.Errorf("stored acks of no problem: %+v", acks)
+	}
+	failingDisk(t, h)
 	if out, code := helenCLI(t, "ack", data, "--comment=replacing the disk", "web-1", "disk"); code != 0 || out != "acknowledged disk on web-1\n" {
 		t.Errorf("ack: exit %d, %q", code, out)
 	}
@@ -116,6 +124,20 @@ func TestAlertingCommands(t *testing.T) {
 	if code != 0 || strings.TrimSpace(out) != "[]" {
 		t.Errorf("notifications --state=delivered: exit %d, %q", code, out)
 	}
+}
+
+// failingDisk connects web-1 with schedule disk critical on it, and waits
+// for its problem to be confirmed.
+func failingDisk(t *testing.T, h *testHelen) {
+	t.Helper()
+	startAgent(t, h, "web-1", behavior{}).Ready()
+	if _, err := h.srv.PutSchedule(state.Schedule{Name: "disk", Check: "disk", Args: json.RawMessage(`{"status":"critical"}`), Every: 50 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "disk critical on web-1", func() bool {
+		sts := h.srv.Statuses(false)
+		return len(sts) == 1 && sts[0].HardStatus == "critical"
+	})
 }
 
 // addNotification puts a notification of web-1's disk in the outbox,
@@ -226,5 +248,53 @@ func TestNotifyTestOffline(t *testing.T) {
 	}
 	if _, err := os.Stat(got); err != nil {
 		t.Errorf("the program did not run: %v", err)
+	}
+}
+
+// TestAckOffline: with helen stopped, ack goes through the same decision
+// as a running helen's: a problem the store has is acknowledged and its
+// acknowledgement notification, with author and comment, waits in the
+// outbox for the next start; an ok schedule's is refused.
+func TestAckOffline(t *testing.T) {
+	h := startHelen(t, server.Config{})
+	program, _ := writeProgram(t)
+	if _, err := h.srv.PutRoute(web.RouteView{Name: "ops", Receivers: []web.ReceiverView{{Kind: state.KindExec, Exec: &web.ExecView{Program: program}}}}.Route()); err != nil {
+		t.Fatal(err)
+	}
+	failingDisk(t, h)
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data := "--data=" + h.dir
+	if out, code := helenCLI(t, "ack", data, "--comment=x", "web-1", ""); code != 1 || !strings.Contains(out, "agent web-1 is not down") {
+		t.Errorf("ack of an agent up, offline: exit %d, %q", code, out)
+	}
+	if out, code := helenCLI(t, "ack", data, "--comment=swapping it", "web-1", "disk"); code != 0 || out != "acknowledged disk on web-1\n" {
+		t.Fatalf("ack offline: exit %d, %q", code, out)
+	}
+	db, err := state.Open(filepath.Join(h.dir, "helen.db"), state.Options{Existing: true, PruneInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ns, _, err := db.Notifications(state.NotificationQuery{State: state.NotifyPending})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var acks int
+	for _, n := range ns {
+		var doc struct{ Kind, Author, Comment, Status string }
+		if json.Unmarshal(n.Doc, &doc) == nil && doc.Kind == "acknowledgement" {
+			acks++
+			if doc.Author != osUser() || doc.Comment != "swapping it" || doc.Status != "critical" || n.Route != "ops" {
+				t.Errorf("acknowledgement pending: %+v, %s", n, n.Doc)
+			}
+		}
+	}
+	if as, _ := db.Acks(); acks != 1 || len(as) != 1 {
+		t.Errorf("%d acknowledgement notifications pending, acks %+v; want 1 of each", acks, as)
 	}
 }

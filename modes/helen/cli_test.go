@@ -291,6 +291,7 @@ func TestCLIOfflineSame(t *testing.T) {
 		{"revoke", "nobody"}, {"revoke", "a/b"}, {"forget", "nobody"}, {"forget", ".."},
 		{"schedule", "rm", "nothing"}, {"schedule", "add", "--check=nosuchcheck", "--every=1m", "x"},
 		{"schedule", "add", "--check=load", "--every=1m", "--agents=[", "x"},
+		{"ack", "--comment=x", "web-1", "load"}, {"ack", "--comment=x", "web-1", ""},
 		{"notify", "list"}, {"notify", "list", "--json"}, {"notify", "rm", "nothing"}, {"notify", "test", "nothing"},
 		{"notify", "add", "--webhook=https://hooks.example.com/x", "--webhook-template=" + filepath.Join(out, "none"), "x"},
 		{"notify", "add", "--exec=/bin/true", "a b"},

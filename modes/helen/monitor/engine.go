@@ -248,6 +248,12 @@ func (e *engine) silencesLocked(agent, schedule string, t time.Time) []state.Sil
 // receiver of the routes that take it; only, when not nil, says which
 // routes may.
 func (e *engine) outgoingLocked(kind notify.Kind, ev state.Event, st *state.Status, only func(state.Route) bool) []state.Outgoing {
+	return e.outgoingDocLocked(kind, ev, only, func() (json.RawMessage, error) { return document(kind, ev, st) })
+}
+
+// outgoingDocLocked is outgoingLocked with the document made by doc,
+// called once if a route takes it.
+func (e *engine) outgoingDocLocked(kind notify.Kind, ev state.Event, only func(state.Route) bool, mk func() (json.RawMessage, error)) []state.Outgoing {
 	var out []state.Outgoing
 	var doc json.RawMessage
 	for _, i := range e.rulesLocked(ev.Agent).routes {
@@ -257,7 +263,7 @@ func (e *engine) outgoingLocked(kind notify.Kind, ev state.Event, st *state.Stat
 		}
 		if doc == nil {
 			var err error
-			if doc, err = document(kind, ev, st); err != nil {
+			if doc, err = mk(); err != nil {
 				e.log.Error("notification document", "agent", ev.Agent, "schedule", ev.Schedule, "err", err)
 				return nil
 			}
@@ -273,8 +279,8 @@ func (e *engine) outgoingLocked(kind notify.Kind, ev state.Event, st *state.Stat
 // takes reports whether route rt takes a notification of kind about ev:
 // its schedules pattern matches (an agent's own kinds go to every route
 // of the agent), its statuses hold the problem's (the recovery's problem
-// for a recovery; flapping and an agent's kinds pass), and a recovery is
-// wanted.
+// for a recovery, the problem acknowledged for an acknowledgement;
+// flapping and an agent's kinds pass), and a recovery is wanted.
 func takes(rt state.Route, kind notify.Kind, ev state.Event) bool {
 	if ev.Schedule != "" && !match(rt.Schedules, ev.Schedule) {
 		return false
@@ -282,6 +288,10 @@ func takes(rt state.Route, kind notify.Kind, ev state.Event) bool {
 	switch kind {
 	case notify.Problem:
 		return len(rt.Statuses) == 0 || slices.Contains(rt.Statuses, ev.To)
+	case notify.Acknowledgement:
+		// The routes that take the problem it acknowledges (ev.To): an
+		// agent down's, every route of the agent.
+		return ev.Schedule == "" || len(rt.Statuses) == 0 || slices.Contains(rt.Statuses, ev.To)
 	case notify.Recovery:
 		return !rt.NoRecovery && (len(rt.Statuses) == 0 || slices.Contains(rt.Statuses, ev.HardFrom))
 	case notify.AgentUp:
@@ -319,6 +329,39 @@ func document(kind notify.Kind, ev state.Event, st *state.Status) (json.RawMessa
 func notificationID(kind notify.Kind, ev state.Event) string {
 	h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%s\x00%d", kind, ev.Agent, ev.Schedule, ev.Time.UnixNano()))
 	return hex.EncodeToString(h[:12])
+}
+
+// reopen rebuilds, at a start at now, the problems told and not
+// recovered from the statuses the store kept (rows) and the agents down:
+// the map of them is in memory only, and without it a problem that
+// outlasts a restart would never be told again. Each hard problem of an
+// agent not down, not flapping, is taken as told at now to the routes
+// that take it (the outbox keeps no cheap index of when each was last
+// told), so that its next re-notification is at most an interval late,
+// never early, and a start is no burst. An acknowledged one is there too:
+// re-notification skips it while it is acknowledged.
+func (e *engine) reopen(rows map[pair]*state.Status, down map[string]time.Time, now time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.freshLocked()
+	told := func(kind notify.Kind, ev state.Event) *openProblem {
+		op := &openProblem{told: map[string]time.Time{}}
+		for _, i := range e.rulesLocked(ev.Agent).routes {
+			if rt := e.routes[i]; takes(rt, kind, ev) {
+				op.told[rt.Name] = now
+			}
+		}
+		return op
+	}
+	for k, st := range rows {
+		if _, isDown := down[k.agent]; isDown || st.Flapping || !hardProblem(*st) {
+			continue
+		}
+		e.open[k] = told(notify.Problem, state.Event{Agent: k.agent, Schedule: k.schedule, To: st.HardStatus})
+	}
+	for agent := range down {
+		e.open[pair{agent, ""}] = told(notify.AgentDown, state.Event{Agent: agent, To: "down"})
+	}
 }
 
 // renotify returns the problems to tell again at now: those told, still

@@ -83,12 +83,14 @@ func newStatusTable(db state.Store, log *slog.Logger, downAfter time.Duration, f
 	return t, nil
 }
 
-// start gives every agent with statuses that is not known to be down the
-// grace period to connect (none is connected when helen starts), and
-// starts the sweeps of the agents connected for silence.
+// start rebuilds the problems told that re-notification looks at
+// (engine.reopen), gives every agent with statuses that is not known to
+// be down the grace period to connect (none is connected when helen
+// starts), and starts the sweeps of the agents connected for silence.
 func (t *statusTable) start(now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.engine.reopen(t.rows, t.down, now)
 	for k := range t.rows {
 		if _, down := t.down[k.agent]; !down && t.gone[k.agent] == nil {
 			t.disconnectedLocked(k.agent, now, 0)

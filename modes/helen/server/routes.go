@@ -12,7 +12,10 @@ import (
 	"sync"
 	"time"
 
+	"log/slog"
+
 	"github.com/equus-monitoring/equus/agentname"
+	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/modes/helen/monitor/notify"
 	"github.com/equus-monitoring/equus/modes/helen/web"
 	"github.com/equus-monitoring/equus/state"
@@ -135,4 +138,14 @@ func (b *offlineBackend) PutRoute(r state.Route) (state.Route, error) {
 // the stored route.
 func (b *offlineBackend) TestRoute(ctx context.Context, name string) (web.RouteTest, error) {
 	return testRoute(ctx, b.db, name, nil, time.Now())
+}
+
+// Ack stores an acknowledgement through the monitor, which knows the
+// problems, the routes and the silences (monitor.Monitor.Ack).
+func (s *Server) Ack(a state.Ack) (state.Ack, error) { return s.monitor.Ack(a) }
+
+// Ack stores an acknowledgement of a problem as the store has it, its
+// notifications left for the next helen serve to deliver.
+func (b *offlineBackend) Ack(a state.Ack) (state.Ack, error) {
+	return monitor.StoredAck(b.db, a, slog.New(slog.DiscardHandler))
 }

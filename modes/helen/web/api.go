@@ -71,6 +71,10 @@ type Backend interface {
 	// route called name, at once and whatever its filters, and returns
 	// what each answered; state.ErrNotFound for no such route.
 	TestRoute(ctx context.Context, name string) (RouteTest, error)
+	// Ack stores an acknowledgement of a problem with the notifications
+	// that tell it (monitor.Monitor.Ack); an error wrapping
+	// monitor.ErrNoProblem when there is no such problem to take.
+	Ack(a state.Ack) (state.Ack, error)
 }
 
 // api serves the API: the lists that come from the store, the rest from

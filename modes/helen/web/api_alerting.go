@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/modes/helen/reply"
 	"github.com/equus-monitoring/equus/state"
 )
@@ -22,9 +23,12 @@ import (
 // tested through it.
 
 // alertStatus is the HTTP status of a store's error: 404 for what is not
-// there, 400 for bad input, 409 for a store full, 500 for the rest.
+// there, 400 for bad input, 409 for a store full or an acknowledgement of
+// no problem, 500 for the rest.
 func alertStatus(err error) int {
 	switch {
+	case errors.Is(err, monitor.ErrNoProblem):
+		return http.StatusConflict
 	case errors.Is(err, state.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, state.ErrInvalid):
@@ -220,8 +224,8 @@ func (a *api) handleAck(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	ack := state.Ack{Agent: req.Agent, Schedule: req.Schedule, Comment: req.Comment, Author: req.Author, Time: time.Now()}
-	if err := a.store.Ack(ack); err != nil {
+	ack, err := a.backend.Ack(state.Ack{Agent: req.Agent, Schedule: req.Schedule, Comment: req.Comment, Author: req.Author, Time: time.Now()})
+	if err != nil {
 		reply.Error(w, alertStatus(err), "%v", err)
 		return
 	}

@@ -166,14 +166,15 @@ func alertLabels(n Notification) map[string]string {
 	if n.Schedule != "" {
 		l["schedule"], l["check"] = n.Schedule, n.Check
 	}
-	switch n.Kind {
-	case AgentDown, AgentUp:
+	switch {
+	case n.Kind == AgentDown || n.Kind == AgentUp || (n.Kind == Acknowledgement && n.Schedule == ""):
+		// An agent down's acknowledgement is its alert's.
 		l["alertname"], l["severity"] = AlertAgentDown, "critical"
-	case FlappingStart, FlappingEnd:
+	case n.Kind == FlappingStart || n.Kind == FlappingEnd:
 		l["alertname"], l["severity"] = AlertFlapping, "warning"
-	case Test:
+	case n.Kind == Test:
 		l["alertname"], l["severity"] = AlertTest, "none"
-	case Recovery:
+	case n.Kind == Recovery:
 		l["alertname"], l["severity"] = n.Schedule, n.Previous
 	default:
 		l["alertname"], l["severity"] = n.Schedule, n.Status

@@ -74,6 +74,12 @@ func TestAlertsFireAndEnd(t *testing.T) {
 		!reflect.DeepEqual(dl, ul) {
 		t.Errorf("agent down %v, up %v", dl, ul)
 	}
+	// An agent down's acknowledgement continues the agent's alert.
+	downAck := Sample(Acknowledgement)
+	downAck.Schedule, downAck.Check, downAck.Status = "", "", StatusDown
+	if al := a.Alerts(downAck)[0]; !reflect.DeepEqual(al.Labels, dl) || al.Annotations["acknowledged_by"] != "alice" || !al.EndsAt.After(now) {
+		t.Errorf("agent down's acknowledgement: %+v, want the agent down's alert, still firing", al)
+	}
 	fs, fe := a.Alerts(Sample(FlappingStart))[0], a.Alerts(Sample(FlappingEnd))[0]
 	if fs.Labels["alertname"] != AlertFlapping || !reflect.DeepEqual(fs.Labels, fe.Labels) || !fs.EndsAt.After(now) || fe.EndsAt.After(now) {
 		t.Errorf("flapping %+v, then %+v", fs, fe)

@@ -19,7 +19,8 @@ const (
 	Problem Kind = "problem"
 	// Recovery: a schedule on an agent is ok again after a problem.
 	Recovery Kind = "recovery"
-	// Acknowledgement: someone took a problem (Author, Comment).
+	// Acknowledgement: someone took a problem (Author, Comment): a
+	// schedule's, or an agent down (no Schedule).
 	Acknowledgement Kind = "acknowledgement"
 	// FlappingStart: a schedule on an agent started flapping; nothing
 	// more is told of it until FlappingEnd.
@@ -93,7 +94,7 @@ var ErrInvalid = errors.New("notify: invalid notification")
 
 // Validate reports what keeps n from being sent: an unknown kind, no
 // agent (but for a test), id or delivery id, no time, or a schedule's kind without its
-// schedule.
+// schedule (an acknowledgement may have none: it is of an agent down).
 func (n Notification) Validate() error {
 	bad := func(what string) error { return fmt.Errorf("%w: %s", ErrInvalid, what) }
 	switch {
@@ -111,7 +112,7 @@ func (n Notification) Validate() error {
 		return bad("no status")
 	}
 	switch n.Kind {
-	case Problem, Recovery, Acknowledgement, FlappingStart, FlappingEnd:
+	case Problem, Recovery, FlappingStart, FlappingEnd:
 		if n.Schedule == "" {
 			return bad(fmt.Sprintf("%s without a schedule", n.Kind))
 		}

@@ -34,6 +34,11 @@ func TestValidate(t *testing.T) {
 	if err := test.Validate(); err != nil {
 		t.Errorf("a test without an agent: %v", err)
 	}
+	ack := Sample(Acknowledgement)
+	ack.Schedule, ack.Check, ack.Status = "", "", StatusDown
+	if err := ack.Validate(); err != nil {
+		t.Errorf("an acknowledgement of an agent down: %v", err)
+	}
 }
 
 func TestHeadline(t *testing.T) {
