@@ -229,7 +229,6 @@ func (a *api) handleAck(w http.ResponseWriter, r *http.Request) {
 		reply.Error(w, alertStatus(err), "%v", err)
 		return
 	}
-	a.log.Info("acknowledged", "agent", ack.Agent, "schedule", ack.Schedule, "author", ack.Author, "comment", ack.Comment)
 	reply.JSON(w, http.StatusOK, ack)
 }
 
