@@ -154,11 +154,12 @@ func (wh *webhook) checkWellFormed(t *testing.T) {
 	}
 }
 
-// of returns the notifications in ns of kind about agent and schedule.
+// of returns the notifications in ns of kind about agent (any, for "")
+// and schedule.
 func of(ns []hookNote, kind, agent, schedule string) []hookNote {
 	var out []hookNote
 	for _, n := range ns {
-		if n.Kind == kind && n.Agent == agent && n.Schedule == schedule {
+		if n.Kind == kind && (agent == "" || n.Agent == agent) && n.Schedule == schedule {
 			out = append(out, n)
 		}
 	}
