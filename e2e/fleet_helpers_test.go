@@ -136,7 +136,7 @@ type fleetAgent struct {
 	pending sync.WaitGroup
 
 	mu        sync.Mutex
-	scheduled int  // scheduled checks received
+	scheduled int // scheduled checks received
 	info      bool
 	muted     bool // answer nothing more
 	err       error
