@@ -1,9 +1,6 @@
 package e2e
 
 import (
-	"context"
-	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -40,68 +37,15 @@ func testFleetDown(t *testing.T, goDown func(*fleetAgent)) {
 	t.Logf("%d agents enrolled in %s", agents, time.Since(start).Round(time.Millisecond))
 
 	start = time.Now()
-	trust := fleetCA(t, h)
-	fleet := make([]*fleetAgent, 0, agents)
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	var dialErr error
-	names := make(chan string)
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for name := range names {
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				a, err := dialFleetAgent(ctx, trust, h.addr, name, certs[name], 500*time.Millisecond)
-				cancel()
-				mu.Lock()
-				if err != nil && dialErr == nil {
-					dialErr = fmt.Errorf("%s: %w", name, err)
-				}
-				if a != nil {
-					fleet = append(fleet, a)
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	for name := range certs {
-		names <- name
-	}
-	close(names)
-	wg.Wait()
-	dropAll := func() {
-		var wg sync.WaitGroup
-		for _, a := range fleet {
-			wg.Add(1)
-			go func() { defer wg.Done(); a.drop() }()
-		}
-		wg.Wait()
-	}
-	t.Cleanup(dropAll)
-	if dialErr != nil {
-		t.Fatal(dialErr)
-	}
-	poll(t, "every agent to run its schedule", time.Minute, func() bool {
-		for _, a := range fleet {
-			if !a.ready() {
-				return false
-			}
-		}
-		return true
-	})
+	fleet := connectFleet(t, h, certs, 500*time.Millisecond)
+	fleetReady(t, fleet)
 	t.Logf("%d agents connected and ran their schedule in %s", agents, time.Since(start).Round(time.Millisecond))
 	if got := wh.got(); len(got) != 0 {
 		t.Fatalf("notifications before the links dropped: %d, the first %+v", len(got), got[0])
 	}
 
 	start = time.Now()
-	var downs sync.WaitGroup
-	for _, a := range fleet {
-		downs.Add(1)
-		go func() { defer downs.Done(); goDown(a) }()
-	}
-	downs.Wait()
+	eachAgent(fleet, goDown)
 	poll(t, "an agent_down notification of each agent", time.Minute, func() bool {
 		return len(of(wh.got(), "agent_down", "", "")) >= agents
 	})

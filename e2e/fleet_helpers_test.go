@@ -139,10 +139,30 @@ type fleetAgent struct {
 	scheduled int // scheduled checks received
 	info      bool
 	muted     bool // answer nothing more
+	status    result.Status
 	err       error
 }
 
 var okDoc = result.Doc{Status: result.OK, Message: "fine", DurationMS: 0.1}.Encode(wire.MaxBlob)
+
+// setStatus makes the agent answer its scheduled checks with status st
+// from now ("": ok).
+func (a *fleetAgent) setStatus(st result.Status) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.status = st
+}
+
+// answerOf is the agent's result of check m.
+func (a *fleetAgent) answerOf(m wire.Message) []byte {
+	a.mu.Lock()
+	st := a.status
+	a.mu.Unlock()
+	if st == "" || strings.HasPrefix(m.Name, "equus.") {
+		return okDoc
+	}
+	return result.Doc{Status: st, Message: "said " + string(st), DurationMS: 0.1}.Encode(wire.MaxBlob)
+}
 
 // dialFleetAgent connects name to helen with cert.
 func dialFleetAgent(ctx context.Context, trust pki.Trust, addr, name string, cert *tls.Certificate, delay time.Duration) (*fleetAgent, error) {
@@ -199,7 +219,7 @@ func (a *fleetAgent) read() {
 			continue
 		}
 		if !scheduled || a.delay == 0 {
-			a.send(wire.Result(m.ID, m.Name, okDoc))
+			a.send(wire.Result(m.ID, m.Name, a.answerOf(m)))
 			continue
 		}
 		a.pending.Add(1)
@@ -210,7 +230,7 @@ func (a *fleetAgent) read() {
 			select {
 			case <-t.C:
 				if !a.isMuted() {
-					a.send(wire.Result(m.ID, m.Name, okDoc))
+					a.send(wire.Result(m.ID, m.Name, a.answerOf(m)))
 				}
 			case <-a.stop:
 			}
@@ -251,4 +271,70 @@ func (a *fleetAgent) drop() {
 	a.conn.Close()
 	<-a.done
 	a.pending.Wait()
+}
+
+// connectFleet connects an agent for each of certs to h, 16 at a time,
+// each answering its scheduled checks after delay, and drops them all when
+// the test ends.
+func connectFleet(t *testing.T, h *helen, certs map[string]*tls.Certificate, delay time.Duration) []*fleetAgent {
+	t.Helper()
+	trust := fleetCA(t, h)
+	fleet := make([]*fleetAgent, 0, len(certs))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var dialErr error
+	names := make(chan string)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for name := range names {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				a, err := dialFleetAgent(ctx, trust, h.addr, name, certs[name], delay)
+				cancel()
+				mu.Lock()
+				if err != nil && dialErr == nil {
+					dialErr = fmt.Errorf("%s: %w", name, err)
+				}
+				if a != nil {
+					fleet = append(fleet, a)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for name := range certs {
+		names <- name
+	}
+	close(names)
+	wg.Wait()
+	t.Cleanup(func() { eachAgent(fleet, (*fleetAgent).drop) })
+	if dialErr != nil {
+		t.Fatal(dialErr)
+	}
+	return fleet
+}
+
+// eachAgent calls f on every agent of fleet at once, and returns when
+// all calls have.
+func eachAgent(fleet []*fleetAgent, f func(*fleetAgent)) {
+	var wg sync.WaitGroup
+	for _, a := range fleet {
+		wg.Add(1)
+		go func() { defer wg.Done(); f(a) }()
+	}
+	wg.Wait()
+}
+
+// fleetReady waits until every agent of fleet ran its schedule.
+func fleetReady(t *testing.T, fleet []*fleetAgent) {
+	t.Helper()
+	poll(t, "every agent to run its schedule", time.Minute, func() bool {
+		for _, a := range fleet {
+			if !a.ready() {
+				return false
+			}
+		}
+		return true
+	})
 }
