@@ -129,9 +129,15 @@ type proc struct {
 
 func startProc(t *testing.T, name, bin string, args ...string) *proc {
 	t.Helper()
+	return startProcEnv(t, name, nil, bin, args...)
+}
+
+// startProcEnv is startProc with env added to the process's environment.
+func startProcEnv(t *testing.T, name string, env []string, bin string, args ...string) *proc {
+	t.Helper()
 	p := &proc{name: name, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = testEnv(t)
+	p.cmd.Env = append(testEnv(t), env...)
 	p.cmd.Stdout = &p.out
 	p.cmd.Stderr = &p.out
 	p.cmd.WaitDelay = 5 * time.Second
@@ -214,6 +220,14 @@ func startHelen(t *testing.T, bin string, args ...string) *helen {
 	data := filepath.Join(t.TempDir(), "helen")
 	args = append([]string{"helen", "serve", "--listen=127.0.0.1:0", "--http=", "--data=" + data}, args...)
 	h := &helen{proc: startProc(t, "helen", bin, args...), bin: bin, data: data}
+	h.waitServing(t)
+	return h
+}
+
+// waitServing waits until helen prints its address and CA pin, and keeps
+// them.
+func (h *helen) waitServing(t *testing.T) {
+	t.Helper()
 	poll(t, "helen to print its address and CA pin", 30*time.Second, func() bool {
 		out := h.output()
 		a, p := servingRE.FindStringSubmatch(out), pinRE.FindStringSubmatch(out)
@@ -228,7 +242,6 @@ func startHelen(t *testing.T, bin string, args ...string) *helen {
 		h.addr, h.pin = strings.TrimSuffix(a[1], ","), p[1]
 		return true
 	})
-	return h
 }
 
 // tokenResponse is what `helen token --json` prints.

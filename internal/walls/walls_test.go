@@ -57,6 +57,8 @@ var rules = []rule{
 	{from: "update/...", deny: []string{"modes/...", "state/...", "lua/..."}, why: "updates know only releases"},
 	{from: "result/...", deny: []string{"modes/...", "state/...", "lua/...", "update/..."}, why: "a result is a document"},
 	{from: "semver/...", deny: []string{""}, why: "versions need only the standard library"},
+	{from: "internal/alertmanagertest", deny: []string{""}, allow: []string{"internal/wait"},
+		why: "the tests' Alertmanager is a process and its API, for any package's tests"},
 }
 
 // matches reports whether pkg (relative to the module) matches pattern,

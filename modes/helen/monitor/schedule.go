@@ -3,6 +3,7 @@ package monitor
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"path"
@@ -324,6 +325,7 @@ func (sc *scheduler) runOnce(ctx context.Context, a Agent, s state.Schedule) (so
 	}
 	rctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	doc, err := sc.m.dispatch(rctx, a, s.Check, s.Name, args)
+	timedOut := errors.Is(rctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	cancel()
 	if err != nil && ctx.Err() == nil && !closed(a) {
 		a.Log().Warn("scheduled check", "schedule", s.Name, "check", s.Check, "err", err)
@@ -331,7 +333,43 @@ func (sc *scheduler) runOnce(ctx context.Context, a Agent, s state.Schedule) (so
 	if !doc.Status.Valid() {
 		return false
 	}
+	if timedOut && !sc.heardSince(ctx, a, sc.m.clock.Now()) {
+		return false
+	}
 	return sc.m.status.record(ctx, a.Name(), s, doc, sc.m.clock.Now())
+}
+
+// heardSince reports, for a run that timed out at since, whether the
+// agent speaks at or after that: then it is alive, the check is what did
+// not answer, and its status unknown is the check's. An agent silent
+// since before is waited for, until it speaks (helen's pings ask an idle
+// agent for a word well within DownAfter) or has been silent for
+// DownAfter: then it is down (or its connection ended), which is one
+// agent_down notification, where a result of each of its schedules, all
+// unknown before it is declared down, would be a problem each. Its result
+// stays in the history; the status is left as it was.
+func (sc *scheduler) heardSince(ctx context.Context, a Agent, since time.Time) bool {
+	clk := sc.m.clock
+	downAfter := sc.m.status.downAfter
+	for {
+		silence := a.Silence()
+		switch {
+		case silence <= clk.Since(since):
+			return true
+		case silence >= downAfter:
+			return false
+		}
+		t := clk.NewTimer(sweepEvery(downAfter))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-a.Done():
+			t.Stop()
+			return false
+		case <-t.C():
+		}
+	}
 }
 
 // closed reports whether a's connection has ended.

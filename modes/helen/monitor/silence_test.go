@@ -3,6 +3,8 @@ package monitor
 import (
 	"testing"
 	"time"
+
+	"github.com/equus-monitoring/equus/state"
 )
 
 // TestAgentSilentIsDown: an agent connected that falls silent (a process
@@ -95,5 +97,45 @@ func TestSilenceBeforeDisconnectCounts(t *testing.T) {
 	down := nextEvent(t, events, "agent down")
 	if down.To != "down" || !down.Time.Equal(quiet.Add(downAfter)) || down.Message != "agent down: no connection, nothing heard for 1m0s" {
 		t.Errorf("down event = %+v, want web-1 down at %v, nothing heard for 1m0s", down, quiet.Add(downAfter))
+	}
+}
+
+// TestSilentAgentChecksAreNotProblems: the checks in flight on an agent
+// that falls silent time out before the agent is down; that is the
+// agent's silence, not a problem of each schedule (a thousand agents
+// behind a dead switch would be a thousand problems, then a thousand
+// agents down). The runs wait for the agent: silent for DownAfter, it is
+// down, one event, and its schedules have none.
+func TestSilentAgentChecksAreNotProblems(t *testing.T) {
+	const downAfter, every = time.Minute, 10 * time.Second
+	h := newHarness(t, Config{DownAfter: downAfter})
+	events, unsubscribe := h.m.Subscribe(64)
+	defer unsubscribe()
+	a := h.connect("web-1", behavior{})
+	h.put(state.Schedule{Name: "s", Check: "c", Every: every, Timeout: 50 * time.Millisecond})
+	h.settle(tickers + 1)
+	h.stepTo(h.tick("web-1", "s", every), tickers+1)
+	if ev := event(t, events, "the first result"); ev.Schedule != "s" || ev.To != "ok" {
+		t.Fatalf("event %+v, want s ok", ev)
+	}
+
+	a.mute()
+	quiet := h.clk.Now()
+	// The schedule's loop, or its run waiting for the agent, and the
+	// monitor's own: the same number of waiters all along.
+	for h.clk.Now().Before(quiet.Add(downAfter)) {
+		h.step(sweepEvery(downAfter), tickers+1)
+	}
+	down := event(t, events, "agent down")
+	if down.Schedule != "" || down.To != "down" {
+		t.Fatalf("event %+v, want web-1 down", down)
+	}
+	h.steps(3, every, tickers+1)
+	noEvent(t, events, "the agent down, its checks timed out")
+	if n := a.count("c"); n < 2 {
+		t.Errorf("the check ran %d times while the agent was silent, want it run and timed out", n)
+	}
+	if sts := h.m.Statuses(true); len(sts) != 2 || sts[1].Kind != KindFolded || sts[1].Previous != "ok" {
+		t.Errorf("statuses = %+v, want the agent down and s folded under it, ok before", sts)
 	}
 }

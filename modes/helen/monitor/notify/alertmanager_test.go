@@ -1,21 +1,13 @@
 package notify
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/internal/alertmanagertest"
 	"github.com/equus-monitoring/equus/internal/wait"
 )
 
@@ -90,130 +82,11 @@ func TestAlertsFireAndEnd(t *testing.T) {
 	}
 }
 
-// alertmanagerBinary returns the path of Alertmanager's executable, or
-// skips the test when there is none (fails it with
-// EQUUS_REQUIRE_ALERTMANAGER=1, as CI sets).
-func alertmanagerBinary(t *testing.T) string {
-	for _, name := range []string{"prometheus-alertmanager", "alertmanager"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("EQUUS_REQUIRE_ALERTMANAGER") == "1" {
-		t.Fatal("no prometheus-alertmanager on PATH, and EQUUS_REQUIRE_ALERTMANAGER=1 (apt-get install prometheus-alertmanager)")
-	}
-	t.Skip("no prometheus-alertmanager on PATH (apt-get install prometheus-alertmanager); EQUUS_REQUIRE_ALERTMANAGER=1 makes this a failure")
-	return ""
-}
-
-// syncBuffer is a bytes.Buffer that a child's output and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// startAlertmanager runs a real Alertmanager on a free loopback port
-// with its own configuration and storage, without clustering, until the
-// test ends, and returns its URL.
-func startAlertmanager(t *testing.T) string {
-	bin := alertmanagerBinary(t)
-	dir := t.TempDir()
-	config := filepath.Join(dir, "alertmanager.yml")
-	err := os.WriteFile(config, []byte("route:\n  receiver: nobody\n  group_wait: 1s\nreceivers:\n  - name: nobody\n"), 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The port is free when asked and taken a moment later; another
-	// process may take it in between, and then Alertmanager exits and
-	// is started again on another.
-	for try := 0; try < 3; try++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		out := &syncBuffer{}
-		cmd := exec.Command(bin, "--config.file="+config, "--storage.path="+filepath.Join(dir, "data"),
-			"--web.listen-address="+addr, "--cluster.listen-address=", "--log.level=warn")
-		cmd.Stdout, cmd.Stderr = out, out
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
-		t.Cleanup(func() {
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		})
-		url := "http://" + addr
-		ready := false
-		wait.Until(t, "alertmanager to be ready", 30*time.Second, 20*time.Millisecond, func() bool {
-			select {
-			case <-exited:
-				return true
-			default:
-			}
-			resp, err := http.Get(url + "/-/ready")
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			ready = resp.StatusCode == http.StatusOK
-			return ready
-		})
-		if ready {
-			return url
-		}
-		t.Logf("alertmanager on %s exited: %s", addr, out.String())
-	}
-	t.Fatal("alertmanager did not start")
-	return ""
-}
-
-// gettable is an alert as Alertmanager lists it.
-type gettable struct {
-	Labels      map[string]string `json:"labels"`
-	Annotations map[string]string `json:"annotations"`
-	StartsAt    time.Time         `json:"startsAt"`
-	EndsAt      time.Time         `json:"endsAt"`
-	Status      struct {
-		State string `json:"state"`
-	} `json:"status"`
-}
-
-func listAlerts(t *testing.T, url string) []gettable {
-	t.Helper()
-	resp, err := http.Get(url + "/api/v2/alerts")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out []gettable
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // TestAlertmanagerReal pushes a problem to a real Alertmanager, sees it
 // active with its labels and annotations, makes it worse, and sees it
 // resolved by its recovery.
 func TestAlertmanagerReal(t *testing.T) {
-	url := startAlertmanager(t)
+	url := alertmanagertest.Start(t)
 	a := &Alertmanager{URL: url}
 	defer a.CloseIdleConnections()
 	at := time.Now().UTC().Truncate(time.Second)
@@ -229,12 +102,12 @@ func TestAlertmanagerReal(t *testing.T) {
 	labels := map[string]string{"alertname": "disk-root", "agent": "web-1", "schedule": "disk-root", "check": "disk", "severity": "warning"}
 	active := func(want map[string]string) func() bool {
 		return func() bool {
-			got := listAlerts(t, url)
+			got := alertmanagertest.Alerts(t, url)
 			return len(got) == 1 && got[0].Status.State == "active" && reflect.DeepEqual(got[0].Labels, want)
 		}
 	}
 	wait.Until(t, "the warning to be active", 10*time.Second, 20*time.Millisecond, active(labels))
-	got := listAlerts(t, url)[0]
+	got := alertmanagertest.Alerts(t, url)[0]
 	if got.Annotations["message"] != n.Message || got.Annotations["dashboard"] != n.Dashboard {
 		t.Errorf("annotations %v", got.Annotations)
 	}
@@ -260,6 +133,6 @@ func TestAlertmanagerReal(t *testing.T) {
 		t.Fatal(err)
 	}
 	wait.Until(t, "the alert to be resolved", 10*time.Second, 20*time.Millisecond, func() bool {
-		return len(listAlerts(t, url)) == 0
+		return len(alertmanagertest.Alerts(t, url)) == 0
 	})
 }
