@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -27,13 +28,19 @@ import (
 //go:embed dashboard.html dashboard.css
 var dashboardFiles embed.FS
 
-var dashboardTemplate = template.Must(template.New("dashboard.html").Funcs(template.FuncMap{
-	"ago":        tty.Ago,
-	"oneLine":    tty.OneLine,
-	"longOutput": dashboardLong,
-	"upper":      strings.ToUpper,
-	"clock":      func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
-}).ParseFS(dashboardFiles, "dashboard.html"))
+// dashboardTemplate is the page's template, parsed when first asked for
+// rather than when the package starts: every command of the executable
+// links this package, and only a serving helen renders the page (New asks
+// for it, so that a broken template still stops helen at its start).
+var dashboardTemplate = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("dashboard.html").Funcs(template.FuncMap{
+		"ago":        tty.Ago,
+		"oneLine":    tty.OneLine,
+		"longOutput": dashboardLong,
+		"upper":      strings.ToUpper,
+		"clock":      func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
+	}).ParseFS(dashboardFiles, "dashboard.html"))
+})
 
 const (
 	SessionCookie    = "helen_session"
@@ -207,7 +214,7 @@ func (s *Web) renderDashboard(w http.ResponseWriter, code int, page dashboardPag
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(code)
-	if err := dashboardTemplate.Execute(w, page); err != nil {
+	if err := dashboardTemplate().Execute(w, page); err != nil {
 		s.cfg.Log.Debug("dashboard: render", "err", err)
 	}
 }
