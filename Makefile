@@ -3,11 +3,17 @@ GO      ?= go
 FUZZTIME ?= 15s
 VERSION ?= 0.0.0-dev
 LDFLAGS := -s -w -X main.version=$(VERSION)
+# As the release builds it (.goreleaser.yaml): static, so that no dynamic
+# loader runs before every command, and without urfave/cli's markdown and
+# man page writers (tools/equus-man has them), whose packages would set
+# themselves up at every start. Each costs a run of `helen run` about as
+# much CPU as the check (tools/equus-load/cli-cost.sh measures it).
+BUILDTAGS := urfave_cli_no_docs
 
 .PHONY: build test fmt vet tidy unit fuzz cross lint-scripts release-check bench
 
 build:
-	$(GO) build -ldflags '$(LDFLAGS)' -o equus .
+	CGO_ENABLED=0 $(GO) build -tags '$(BUILDTAGS)' -ldflags '$(LDFLAGS)' -o equus .
 
 test: fmt vet tidy unit fuzz cross lint-scripts release-check
 

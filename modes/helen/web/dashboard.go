@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -34,15 +35,21 @@ import (
 //go:embed dashboard.html dashboard.css
 var dashboardFiles embed.FS
 
-var dashboardTemplate = template.Must(template.New("dashboard.html").Funcs(template.FuncMap{
-	"ago":        tty.Ago,
-	"oneLine":    tty.OneLine,
-	"longOutput": dashboardLong,
-	"upper":      strings.ToUpper,
-	"clock":      func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
-	"in":         func(t time.Time) string { return "in " + time.Until(t).Round(time.Second).String() },
-	"percent":    func(f float64) string { return strconv.FormatFloat(f, 'f', 0, 64) + "%" },
-}).ParseFS(dashboardFiles, "dashboard.html"))
+// dashboardTemplate is the page's template, parsed when first asked for
+// rather than when the package starts: every command of the executable
+// links this package, and only a serving helen renders the page (New asks
+// for it, so that a broken template still stops helen at its start).
+var dashboardTemplate = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("dashboard.html").Funcs(template.FuncMap{
+		"ago":        tty.Ago,
+		"oneLine":    tty.OneLine,
+		"longOutput": dashboardLong,
+		"upper":      strings.ToUpper,
+		"clock":      func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
+		"in":         func(t time.Time) string { return "in " + time.Until(t).Round(time.Second).String() },
+		"percent":    func(f float64) string { return strconv.FormatFloat(f, 'f', 0, 64) + "%" },
+	}).ParseFS(dashboardFiles, "dashboard.html"))
+})
 
 const (
 	SessionCookie    = "helen_session"
@@ -416,7 +423,7 @@ func (s *Web) renderDashboard(w http.ResponseWriter, code int, page dashboardPag
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(code)
-	if err := dashboardTemplate.Execute(w, page); err != nil {
+	if err := dashboardTemplate().Execute(w, page); err != nil {
 		s.cfg.Log.Debug("dashboard: render", "err", err)
 	}
 }

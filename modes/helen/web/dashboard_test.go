@@ -38,7 +38,7 @@ func BenchmarkDashboardRender(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf.Reset()
-		if err := dashboardTemplate.Execute(&buf, page); err != nil {
+		if err := dashboardTemplate().Execute(&buf, page); err != nil {
 			b.Fatal(err)
 		}
 	}

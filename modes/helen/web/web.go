@@ -47,6 +47,7 @@ type Web struct {
 
 // New returns the operators' port of store and backend.
 func New(cfg Config, store state.Store, backend Backend) *Web {
+	dashboardTemplate()
 	return &Web{cfg: cfg, store: store, backend: backend, dash: newDashSessions(cfg.Now)}
 }
 
