@@ -205,10 +205,11 @@ func TestAlertingBadInput(t *testing.T) {
 		{[]string{"silence", "add", "--agents=*", "--for=1h", "--comment="}, 2, "--comment"},
 		{[]string{"silence", "add", "--agents=*", "--for=1h"}, 2, "comment"},
 		{[]string{"silence", "rm", "nothing"}, 1, "not found"},
-		{[]string{"ack", "--comment=x", "web-1"}, 2, "missing SCHEDULE"},
+		{[]string{"ack", "--comment=x"}, 2, "missing AGENT"},
+		{[]string{"ack", "--comment=x", "web-1", "disk", "more"}, 2, "takes AGENT [SCHEDULE]"},
 		{[]string{"ack", "web-1", "disk"}, 2, "comment"},
 		{[]string{"ack", "--comment=x", "a b", "disk"}, 1, "agent name"},
-		{[]string{"unack", "web-1"}, 2, "missing SCHEDULE"},
+		{[]string{"unack"}, 2, "missing AGENT"},
 		{[]string{"notifications", "--state=lost"}, 2, "--state \"lost\""},
 	} {
 		args := append([]string{tt.args[0], data}, tt.args[1:]...)

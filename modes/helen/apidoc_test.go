@@ -435,6 +435,7 @@ func TestAPIDoc(t *testing.T) {
 			{path: "/v1/acks", body: map[string]any{"agent": "web-1", "schedule": "nothing", "comment": "x"}, code: 409, doc: "Error"}},
 		"GET /v1/acks":                       {{path: "/v1/acks"}},
 		"DELETE /v1/acks/{agent}/{schedule}": {{path: "/v1/acks/web-1/disk-root"}, {path: "/v1/acks/web-1/disk-root", code: 404, doc: "Error"}},
+		"DELETE /v1/acks/{agent}":            {{path: "/v1/acks/gone-1"}, {path: "/v1/acks/gone-1", code: 404, doc: "Error"}},
 		"GET /v1/notifications": {{path: "/v1/notifications?since=1h&agent=web-1"}, {path: "/v1/notifications?state=pending"},
 			{path: "/v1/notifications?state=lost", code: 400, doc: "Error"}},
 	}

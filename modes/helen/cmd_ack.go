@@ -17,8 +17,8 @@ import (
 func ackCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "ack",
-		Usage:     "acknowledge the problem of a schedule on an agent: no more re-notifications of it until it recovers",
-		ArgsUsage: "AGENT SCHEDULE",
+		Usage:     "acknowledge the problem of a schedule on an agent (no SCHEDULE: the agent being down): no more re-notifications of it until it recovers",
+		ArgsUsage: "AGENT [SCHEDULE]",
 		Flags: []cli.Flag{
 			dataFlag(), dbCheckFlag(),
 			&cli.StringFlag{Name: "comment", Usage: "what is being done, for the others: `TEXT`", Required: true, EnvVars: []string{"HELEN_ACK_COMMENT"}},
@@ -37,7 +37,11 @@ func ackCommand() *cli.Command {
 // runAck acknowledges a problem.
 func runAck(ctx context.Context, e env, req web.AckRequest) error {
 	return query(ctx, e, ask[state.Ack](http.MethodPost, "/v1/acks", req), func(w io.Writer, a state.Ack) error {
-		_, err := fmt.Fprintf(w, "acknowledged %s on %s\n", tty.Line(a.Schedule), tty.Line(a.Agent))
+		what := "its being down"
+		if a.Schedule != "" {
+			what = tty.Line(a.Schedule)
+		}
+		_, err := fmt.Fprintf(w, "acknowledged %s on %s\n", what, tty.Line(a.Agent))
 		return err
 	})
 }
@@ -45,8 +49,8 @@ func runAck(ctx context.Context, e env, req web.AckRequest) error {
 func unackCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "unack",
-		Usage:     "remove the acknowledgement of the problem of a schedule on an agent",
-		ArgsUsage: "AGENT SCHEDULE",
+		Usage:     "remove the acknowledgement of the problem of a schedule on an agent (no SCHEDULE: of the agent being down)",
+		ArgsUsage: "AGENT [SCHEDULE]",
 		Flags:     []cli.Flag{dataFlag(), dbCheckFlag()},
 		Action: func(c *cli.Context) error {
 			return runUnack(c.Context, envOf(c), c.Args().Get(0), c.Args().Get(1))
@@ -56,9 +60,14 @@ func unackCommand() *cli.Command {
 
 // runUnack removes the acknowledgement of schedule on agent.
 func runUnack(ctx context.Context, e env, agent, schedule string) error {
-	p := "/v1/acks/" + pathSegment(agent) + "/" + pathSegment(schedule)
+	p := "/v1/acks/" + pathSegment(agent)
+	what := "its being down"
+	if schedule != "" {
+		p += "/" + pathSegment(schedule)
+		what = tty.Line(schedule)
+	}
 	return query(ctx, e, ask[map[string]string](http.MethodDelete, p, nil), func(w io.Writer, _ map[string]string) error {
-		_, err := fmt.Fprintf(w, "removed the acknowledgement of %s on %s\n", tty.Line(schedule), tty.Line(agent))
+		_, err := fmt.Fprintf(w, "removed the acknowledgement of %s on %s\n", what, tty.Line(agent))
 		return err
 	})
 }

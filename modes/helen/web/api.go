@@ -136,6 +136,7 @@ func (a *api) routes() []apiRoute {
 		{"GET", "/v1/acks", pageParams, a.handleAcks},
 		{"POST", "/v1/acks", nil, a.handleAck},
 		{"DELETE", "/v1/acks/{agent}/{schedule}", nil, a.handleUnack},
+		{"DELETE", "/v1/acks/{agent}", nil, a.handleUnack},
 		{"GET", "/v1/notifications", notificationParams, a.handleNotifications},
 	}
 }
