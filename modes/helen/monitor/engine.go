@@ -52,9 +52,11 @@ type engine struct {
 type agentRules struct{ routes, silences []int }
 
 // openProblem is a problem told to its routes: when each last heard of
-// it.
+// it. held marks one that a silence kept from them: it is told once no
+// silence covers it, if it is still there.
 type openProblem struct {
 	told map[string]time.Time // by route
+	held bool
 }
 
 // newEngine loads the routes, silences and acknowledgements of store: a
@@ -213,6 +215,9 @@ func (e *engine) decide(ev state.Event, st *state.Status, agentDown bool) plan {
 					p.endSilences = append(p.endSilences, s.ID)
 				}
 			}
+			if kind == notify.Problem || kind == notify.AgentDown {
+				e.open[k] = &openProblem{told: map[string]time.Time{}, held: true}
+			}
 			continue
 		}
 		p.notify = append(p.notify, e.outgoingLocked(kind, ev, st, nil)...)
@@ -353,14 +358,27 @@ func (e *engine) reopen(rows map[pair]*state.Status, down map[string]time.Time, 
 		}
 		return op
 	}
+	// A problem under a silence now was not told, or not lately: it is
+	// told once the silence ends.
+	held := func(k pair) *openProblem {
+		if len(e.silencesLocked(k.agent, k.schedule, now)) == 0 {
+			return nil
+		}
+		return &openProblem{told: map[string]time.Time{}, held: true}
+	}
 	for k, st := range rows {
 		if _, isDown := down[k.agent]; isDown || st.Flapping || !hardProblem(*st) {
 			continue
 		}
-		e.open[k] = told(notify.Problem, state.Event{Agent: k.agent, Schedule: k.schedule, To: st.HardStatus})
+		if e.open[k] = held(k); e.open[k] == nil {
+			e.open[k] = told(notify.Problem, state.Event{Agent: k.agent, Schedule: k.schedule, To: st.HardStatus})
+		}
 	}
 	for agent := range down {
-		e.open[pair{agent, ""}] = told(notify.AgentDown, state.Event{Agent: agent, To: "down"})
+		k := pair{agent, ""}
+		if e.open[k] = held(k); e.open[k] == nil {
+			e.open[k] = told(notify.AgentDown, state.Event{Agent: agent, To: "down"})
+		}
 	}
 }
 
@@ -374,6 +392,12 @@ func (e *engine) renotify(now time.Time, row func(pair) (state.Status, bool), do
 	e.freshLocked()
 	var out []state.EventNotifications
 	for k, op := range e.open {
+		if op.held {
+			if en, ok := e.unheldLocked(k, op, now, row, down); ok {
+				out = append(out, en)
+			}
+			continue
+		}
 		if k.schedule == "" {
 			continue
 		}
@@ -403,4 +427,36 @@ func (e *engine) renotify(now time.Time, row func(pair) (state.Status, bool), do
 		out = append(out, state.EventNotifications{Notify: outs})
 	}
 	return out
+}
+
+// unheldLocked returns the notifications of the problem k that a silence
+// kept from its routes, now that none covers it, if it is still there
+// (a hard problem, not flapping, not acknowledged; or its agent still
+// down), and marks it told.
+func (e *engine) unheldLocked(k pair, op *openProblem, now time.Time, row func(pair) (state.Status, bool), down func(string) bool) (state.EventNotifications, bool) {
+	if len(e.silencesLocked(k.agent, k.schedule, now)) > 0 {
+		return state.EventNotifications{}, false
+	}
+	if _, acked := e.acks[k]; acked {
+		return state.EventNotifications{}, false
+	}
+	kind, ev := notify.AgentDown, state.Event{Time: now, Agent: k.agent, From: "up", To: "down"}
+	var st *state.Status
+	if k.schedule != "" {
+		row, ok := row(k)
+		if !ok || !hardProblem(row) || row.Flapping || down(k.agent) {
+			return state.EventNotifications{}, false
+		}
+		kind, st = notify.Problem, &row
+		ev = state.Event{Time: now, Agent: k.agent, Schedule: k.schedule, Check: row.Check,
+			From: row.Previous, To: row.HardStatus, HardFrom: string(result.OK), Message: row.Message}
+	} else if !down(k.agent) {
+		return state.EventNotifications{}, false
+	}
+	op.held = false
+	outs := e.outgoingLocked(kind, ev, st, nil)
+	for _, o := range outs {
+		op.told[o.Route] = now
+	}
+	return state.EventNotifications{Notify: outs}, len(outs) > 0
 }

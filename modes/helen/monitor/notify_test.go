@@ -307,3 +307,50 @@ func TestNotifyAgentDownFolds(t *testing.T) {
 		t.Fatalf("received %v, want %v", got, want)
 	}
 }
+
+// A problem that a silence kept untold and that is still there when the
+// silence ends is told then, once; one that recovered under the silence
+// is not told at all, and neither is its recovery. A silence that ends on
+// recovery ends with the recovery of the problem it covers.
+func TestNotifySilenceEnds(t *testing.T) {
+	hk := newHook(t)
+	h := newNotifyHarness(t, hk, 0, Config{})
+	end := epoch.Add(30 * time.Minute)
+	if _, err := h.db.AddSilence(state.Silence{Agents: "web-1", Schedules: "s", Created: epoch, End: end, Comment: "maintenance"}); err != nil {
+		t.Fatal(err)
+	}
+	resolve, err := h.db.AddSilence(state.Silence{Agents: "web-1", Schedules: "u", Created: epoch, End: epoch.Add(24 * time.Hour),
+		Comment: "until fixed", ExpireOnResolve: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	still := []result.Status{ok}
+	for range 60 {
+		still = append(still, crit)
+	}
+	h.connect("web-1", behavior{Script: map[string][]result.Status{"c": still, "d": {ok, crit, crit, ok}}})
+	h.put(state.Schedule{Name: "s", Check: "c", Every: time.Minute})
+	h.put(state.Schedule{Name: "u", Check: "d", Every: time.Minute})
+	h.settle(notifyWaiters + 1) // a loop of each schedule
+	h.steps(20, time.Minute, notifyWaiters+1)
+	if got := hk.kinds(); len(got) != 0 {
+		t.Fatalf("received %v during the silences", got)
+	}
+	ss, err := h.db.Silences()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range ss {
+		if s.ID == resolve.ID && s.Active(h.clk.Now()) {
+			t.Errorf("silence %s still in force after the recovery it was to end with", s.ID)
+		}
+	}
+	for h.clk.Now().Before(end.Add(5 * time.Minute)) {
+		h.step(time.Minute, notifyWaiters+1)
+	}
+	hk.waitKinds(t, 1)
+	h.steps(5, time.Minute, notifyWaiters+1)
+	if got := hk.kinds(); !slices.Equal(got, []string{"problem s critical"}) {
+		t.Fatalf("received %v after the silence ended, want the problem still there, once", got)
+	}
+}
