@@ -63,9 +63,6 @@ type Options struct {
 	// Open refuses a missing or empty one with ErrNoDatabase instead of
 	// making a new database.
 	Existing bool
-	// NotifyClaim is how long a notification NextDue gives out is held
-	// for its worker (default DefaultClaim).
-	NotifyClaim time.Duration
 	// NotificationsKept is the most delivered and expired notifications
 	// kept (default MaxNotificationsKept).
 	NotificationsKept int
@@ -101,9 +98,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.NotificationsKept <= 0 {
 		o.NotificationsKept = MaxNotificationsKept
-	}
-	if o.NotifyClaim <= 0 {
-		o.NotifyClaim = DefaultClaim
 	}
 	if o.now == nil {
 		o.now = time.Now

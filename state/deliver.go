@@ -12,31 +12,21 @@ import (
 // send it, and record how it went (RecordAttempt), or give it back
 // (Release).
 
-// claimSweep is how many claims NextDue holds before it looks for ones
-// run out among them all, so that claims of groups that emptied do not
-// pile up.
-const claimSweep = 1024
-
 // NextDue returns at most limit notifications (every one due, when limit
 // <= 0) whose next attempt is at or before now, the heads of their groups
-// by time of next attempt, and holds each group for its worker: until it
-// records an attempt (RecordAttempt) or releases it (Release), or
-// Options.NotifyClaim after now, no other call of NextDue gives out a
-// notification of that group (agent, schedule, route and receiver). So
-// two workers never send two notifications of one group at once, and a
-// group's notifications go out in the order they were made.
+// by time of next attempt, and holds each group for its worker until it
+// records an attempt (RecordAttempt) or releases it (Release): meanwhile
+// no other call of NextDue gives out a notification of that group (agent,
+// schedule, route and receiver). So two workers never send two
+// notifications of one group at once, and a group's notifications go out
+// in the order they were made. A claim has no time limit, so no clock,
+// stepped or not, can hand a notification in flight out again; it lives
+// in memory only, so after a crash what was in flight is due again.
 func (db *DB) NextDue(now time.Time, limit int) ([]Notification, error) {
 	db.claims.mu.Lock()
 	defer db.claims.mu.Unlock()
-	if db.claims.m == nil {
-		db.claims.m = map[string]claim{}
-	}
-	if len(db.claims.m) > claimSweep {
-		for g, c := range db.claims.m {
-			if !now.Before(c.until) {
-				delete(db.claims.m, g)
-			}
-		}
+	if db.claims.byGroup == nil {
+		db.claims.byGroup, db.claims.byID = map[string]string{}, map[string]string{}
 	}
 	var out []Notification
 	var groups []string
@@ -46,7 +36,7 @@ func (db *DB) NextDue(now time.Time, limit int) ([]Notification, error) {
 		c := tx.Bucket(bucketOutboxDue).Cursor()
 		end := now.UnixNano()
 		for k, group := c.First(); k != nil && keyNanos(k) <= end && (limit <= 0 || len(out) < limit); k, group = c.Next() {
-			if cl, ok := db.claims.m[string(group)]; ok && now.Before(cl.until) {
+			if _, held := db.claims.byGroup[string(group)]; held {
 				continue
 			}
 			n, err := getNotificationTx(b, k[8:])
@@ -62,30 +52,31 @@ func (db *DB) NextDue(now time.Time, limit int) ([]Notification, error) {
 		return nil, fmt.Errorf("next due: %w", err)
 	}
 	for i, n := range out {
-		db.claims.m[groups[i]] = claim{key: n.ID, until: now.Add(db.opt.NotifyClaim)}
+		db.claims.byGroup[groups[i]] = n.ID
+		db.claims.byID[n.ID] = groups[i]
 	}
 	return out, nil
 }
 
-// release ends the claim on the group of n if n holds it.
-func (db *DB) release(n Notification) {
-	g := string(outboxGroup(n.Agent, n.Schedule, n.Route, n.Receiver))
+// release ends the claim of NextDue that notification id holds, if any.
+func (db *DB) release(id string) {
 	db.claims.mu.Lock()
 	defer db.claims.mu.Unlock()
-	if c, ok := db.claims.m[g]; ok && c.key == n.ID {
-		delete(db.claims.m, g)
+	if g, ok := db.claims.byID[id]; ok {
+		delete(db.claims.byID, id)
+		delete(db.claims.byGroup, g)
 	}
 }
 
-// Release gives back a notification NextDue gave out and no attempt was
-// made at (its worker is stopping): its group may be given out again at
-// once.
+// Release gives back a notification NextDue gave out that no attempt was
+// recorded for (its worker is stopping, or the record failed): its group
+// may be given out again at once. It reads nothing from the store, so it
+// cannot fail to end the claim.
 func (db *DB) Release(id string) error {
-	n, err := db.Notification(id)
-	if err != nil {
+	if _, err := notificationKey(id); err != nil {
 		return fmt.Errorf("release: %w", err)
 	}
-	db.release(n)
+	db.release(id)
 	return nil
 }
 
@@ -165,7 +156,7 @@ func (db *DB) RecordAttempt(id string, a Attempt, outcome Outcome, nextAt time.T
 	if err != nil {
 		return fmt.Errorf("record attempt %s: %w", id, err)
 	}
-	db.release(n)
+	db.release(id)
 	return nil
 }
 
