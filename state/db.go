@@ -166,6 +166,7 @@ type Store interface {
 	NextDue(now time.Time, limit int) ([]Notification, error)
 	Release(id string) error
 	RecordAttempt(id string, a Attempt, outcome Outcome, nextAt time.Time) error
+	RecordAttempts(recs ...AttemptRecord) error
 	Expire(now time.Time, maxAge time.Duration) (int, error)
 	Notifications(q NotificationQuery) ([]Notification, []string, error)
 	Notification(id string) (Notification, error)

@@ -547,3 +547,34 @@ func TestClaimsGoneAfterCrash(t *testing.T) {
 		t.Errorf("after a restart with it in flight: %v, want %s again", ids(again), got[0].ID)
 	}
 }
+
+// RecordAttempts records a batch in one transaction and ends its claims;
+// an invalid record makes it record none; one of a notification gone is
+// left out, the others recorded.
+func TestRecordAttempts(t *testing.T) {
+	db := openTest(t, Options{})
+	mustAdd(t, db, notify(problem("a", "s", 0), "r", 0))
+	mustAdd(t, db, notify(problem("b", "s", 0), "r", 0))
+	got := nextDue(t, db, at(time.Hour), 0)
+	if len(got) != 2 {
+		t.Fatalf("due %v", ids(got))
+	}
+	ok := func(id string) AttemptRecord {
+		return AttemptRecord{ID: id, Attempt: Attempt{Time: at(time.Hour)}, Outcome: Delivered}
+	}
+	bad := AttemptRecord{ID: got[1].ID, Outcome: 0}
+	if err := db.RecordAttempts(ok(got[0].ID), bad); !errors.Is(err, ErrInvalid) {
+		t.Errorf("with an invalid record: %v, want ErrInvalid", err)
+	}
+	wantStats(t, db, 2, 0, 0, 0)
+	gone := strings.Repeat("0", 2*resultKeyLen)
+	err := db.RecordAttempts(ok(got[0].ID), ok(gone), AttemptRecord{ID: got[1].ID, Attempt: Attempt{Time: at(time.Hour)}, Outcome: Retry, NextAt: at(2 * time.Hour)})
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), gone) {
+		t.Errorf("with a record of no notification: %v, want ErrNotFound naming it", err)
+	}
+	wantStats(t, db, 0, 1, 1, 0)
+	// Their claims ended: the retry is given out again when due.
+	if again := nextDue(t, db, at(2*time.Hour), 0); len(again) != 1 || again[0].ID != got[1].ID {
+		t.Errorf("after the batch: due %v, want %s", ids(again), got[1].ID)
+	}
+}
