@@ -51,7 +51,7 @@ var (
 type Options struct {
 	HistoryMaxAge      time.Duration // default 30 days (0 means default)
 	HistoryMaxPerCheck int           // default 10000 results per agent, check and schedule
-	BatchDelay         time.Duration // how long the result writer waits to group writes: one commit starts per BatchDelay at most; default 2ms
+	BatchDelay         time.Duration // how long writes wait to be grouped: the result writer starts one commit per BatchDelay at most, bolt's batches (statuses, events) wait as long; default 2ms
 	BatchSize          int           // max results per transaction; default 1000
 	OpenTimeout        time.Duration // wait for the file lock; default 1s
 	PruneInterval      time.Duration // how often the pruner runs Prune; default 10 minutes, negative never
@@ -223,6 +223,11 @@ func Open(path string, opt Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The writes that share bolt's batches (statuses, events and their
+	// notifications, ...) wait BatchDelay for company, as results do,
+	// not bolt's 10 ms: a hard change waits on two of them before its
+	// notification can go out.
+	b.MaxBatchDelay = opt.BatchDelay
 	db := &DB{
 		bolt:  b,
 		path:  path,

@@ -11,13 +11,16 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/utils/clock"
 
 	"github.com/equus-monitoring/equus/modes/helen/monitor/notify"
+	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/state"
 )
 
@@ -117,4 +120,56 @@ func BenchmarkDeliveries(b *testing.B) {
 		b.Fatalf("received %d of %d", got, b.N)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
+}
+
+// BenchmarkHardChangeToWebhook is the time from a result that makes a
+// hard change arriving at the monitor (the status table's record, as a
+// schedule's loop calls it with the agent's answer) to the webhook's
+// handler receiving its notification, one change at a time: a problem,
+// then its recovery, and so on. It reports the median and the 99th
+// percentile, and the same of the part until record returns (the status
+// and the event with its notification stored).
+func BenchmarkHardChangeToWebhook(b *testing.B) {
+	hk := newBenchHook(b)
+	arrived := make(chan time.Time, 1)
+	hk.got = func(notify.Notification) { arrived <- time.Now() }
+	db := benchStore(b, hk)
+	// A status that changes at every result flaps; here it never does, so
+	// that every change is told.
+	never := &Flapping{Start: 100, End: 100}
+	m, err := New(db, Config{Log: slog.New(slog.DiscardHandler), Flapping: never, Notify: &NotifyConfig{RootCAs: hk.roots()}}, prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m.Start(ctx)
+	defer func() { cancel(); m.Stop() }()
+	sch := state.Schedule{Name: "disk-root", Check: "disk", Every: time.Minute, Attempts: 1}
+	m.status.record(ctx, "web-1", sch, result.Doc{Status: result.OK, Message: "fine"}, time.Now())
+	lat := make([]time.Duration, 0, b.N)
+	var stored []time.Duration
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		st := result.Critical
+		if i%2 == 1 {
+			st = result.OK
+		}
+		start := time.Now()
+		m.status.record(ctx, "web-1", sch, result.Doc{Status: st, Message: "/ is 97.5% full"}, start)
+		stored = append(stored, time.Since(start))
+		select {
+		case at := <-arrived:
+			lat = append(lat, at.Sub(start))
+		case <-time.After(10 * time.Second):
+			b.Fatalf("change %d: no notification after 10s", i)
+		}
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	slices.Sort(stored)
+	b.ReportMetric(float64(stored[len(stored)/2].Microseconds())/1000, "stored-p50-ms")
+	b.ReportMetric(float64(stored[len(stored)*99/100].Microseconds())/1000, "stored-p99-ms")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }
