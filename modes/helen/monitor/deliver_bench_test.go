@@ -76,7 +76,7 @@ func benchStore(b *testing.B, hk *benchHook) *state.DB {
 
 // BenchmarkDeliveries is the outbox's throughput to a webhook: b.N
 // notifications of 1,000 agents stored, then sent by the delivery
-// workers as helen runs them (NextDue and RecordAttempt on a bbolt file,
+// workers as helen runs them (NextDue and RecordAttempts on a bbolt file,
 // the webhook receiver, HTTPS on loopback) until the store has them all
 // delivered.
 func BenchmarkDeliveries(b *testing.B) {
