@@ -51,7 +51,7 @@ var (
 type Options struct {
 	HistoryMaxAge      time.Duration // default 30 days (0 means default)
 	HistoryMaxPerCheck int           // default 10000 results per agent, check and schedule
-	BatchDelay         time.Duration // how long the result writer waits to group writes: one commit starts per BatchDelay at most; default 2ms
+	BatchDelay         time.Duration // how long writes wait to be grouped: the result writer starts one commit per BatchDelay at most, bolt's batches (statuses, events) wait as long; default 2ms
 	BatchSize          int           // max results per transaction; default 1000
 	OpenTimeout        time.Duration // wait for the file lock; default 1s
 	PruneInterval      time.Duration // how often the pruner runs Prune; default 10 minutes, negative never
@@ -63,9 +63,6 @@ type Options struct {
 	// Open refuses a missing or empty one with ErrNoDatabase instead of
 	// making a new database.
 	Existing bool
-	// NotifyClaim is how long a notification NextDue gives out is held
-	// for its worker (default DefaultClaim).
-	NotifyClaim time.Duration
 	// NotificationsKept is the most delivered and expired notifications
 	// kept (default MaxNotificationsKept).
 	NotificationsKept int
@@ -101,9 +98,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.NotificationsKept <= 0 {
 		o.NotificationsKept = MaxNotificationsKept
-	}
-	if o.NotifyClaim <= 0 {
-		o.NotifyClaim = DefaultClaim
 	}
 	if o.now == nil {
 		o.now = time.Now
@@ -172,6 +166,7 @@ type Store interface {
 	NextDue(now time.Time, limit int) ([]Notification, error)
 	Release(id string) error
 	RecordAttempt(id string, a Attempt, outcome Outcome, nextAt time.Time) error
+	RecordAttempts(recs ...AttemptRecord) error
 	Expire(now time.Time, maxAge time.Duration) (int, error)
 	Notifications(q NotificationQuery) ([]Notification, []string, error)
 	Notification(id string) (Notification, error)
@@ -228,6 +223,11 @@ func Open(path string, opt Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The writes that share bolt's batches (statuses, events and their
+	// notifications, ...) wait BatchDelay for company, as results do,
+	// not bolt's 10 ms: a hard change waits on two of them before its
+	// notification can go out.
+	b.MaxBatchDelay = opt.BatchDelay
 	db := &DB{
 		bolt:  b,
 		path:  path,

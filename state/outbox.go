@@ -51,11 +51,6 @@ const (
 	// than HistoryMaxAge. Those not delivered are never dropped: Expire
 	// records them expired once past their age.
 	MaxNotificationsKept = 100_000
-	// DefaultClaim is how long a notification NextDue gave out is held
-	// for its worker, when Options.NotifyClaim is 0: past it, a worker
-	// that neither recorded an attempt nor released it is taken to be
-	// gone, and another may send it. It is above MaxReceiverTimeout.
-	DefaultClaim = 10 * time.Minute
 )
 
 // NotificationState is where a notification is in its delivery.
@@ -168,16 +163,12 @@ func dueKey(next time.Time, key []byte) []byte {
 }
 
 // claims are the groups whose head NextDue gave to a worker, until it
-// records an attempt, releases it, or its claim runs out. They are the
-// process's own: after a restart nothing is in flight.
+// records an attempt or releases it. They are the process's own: after a
+// restart nothing is in flight.
 type claims struct {
-	mu sync.Mutex
-	m  map[string]claim // by group
-}
-
-type claim struct {
-	key   string // of the notification given out
-	until time.Time
+	mu      sync.Mutex
+	byGroup map[string]string // the id given out, by group
+	byID    map[string]string // the group, by id given out
 }
 
 // AddEventsWithNotifications stores events and their notifications in

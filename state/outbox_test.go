@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -176,7 +177,7 @@ func record(t *testing.T, db *DB, id string, when time.Time, outcome Outcome, ne
 // a time and in order, whatever their next attempts say; other groups are
 // not held up by it.
 func TestNextDueOrder(t *testing.T) {
-	db := openTest(t, Options{NotifyClaim: time.Minute})
+	db := openTest(t, Options{})
 	mustAdd(t, db, notify(problem("web-1", "load", 0), "oncall", 0, 1))
 	mustAdd(t, db, notify(problem("web-1", "load", time.Second), "oncall", 0)) // after web-1 load's first, same group as its receiver 0
 	mustAdd(t, db, notify(problem("web-2", "load", 2*time.Second), "oncall", 0))
@@ -228,7 +229,8 @@ func TestNextDueOrder(t *testing.T) {
 	wantStats(t, db, 3, 0, 1, 0)
 
 	// Given back, second0 is due again at once; left alone, the claims
-	// on first1 and web2 run out after NotifyClaim.
+	// on first1 and web2 hold whatever the clock says, a year on, until
+	// their attempts are recorded.
 	if err := db.Release(second0.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -236,19 +238,23 @@ func TestNextDueOrder(t *testing.T) {
 	if want := []string{second0.ID}; fmt.Sprint(ids(got)) != fmt.Sprint(want) {
 		t.Errorf("after Release: %v, want %v", ids(got), want)
 	}
-	if got := nextDue(t, db, at(time.Hour+time.Minute-1), 0); len(got) != 0 {
-		t.Errorf("before the claims ran out: %v", ids(got))
+	if got := nextDue(t, db, at(365*24*time.Hour), 0); len(got) != 0 {
+		t.Errorf("a year later, in flight still, yet given out again: %v", ids(got))
 	}
-	got = nextDue(t, db, at(time.Hour+time.Minute), 0)
-	if want := []string{first1.ID, web2.ID}; fmt.Sprint(ids(got)) != fmt.Sprint(want) {
-		t.Errorf("after the claim ran out: %v, want %v", ids(got), want)
+	record(t, db, first1.ID, at(365*24*time.Hour), Retry, at(365*24*time.Hour))
+	if err := db.Release("not-an-id"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Release of a bad id: %v, want ErrInvalid", err)
+	}
+	got = nextDue(t, db, at(365*24*time.Hour), 0)
+	if want := []string{first1.ID}; fmt.Sprint(ids(got)) != fmt.Sprint(want) {
+		t.Errorf("after first1's attempt: %v, want %v", ids(got), want)
 	}
 	// A late attempt at a delivered one is recorded and changes nothing.
 	record(t, db, first0.ID, at(2*time.Hour), Retry, at(3*time.Hour))
 	if n, _ = db.Notification(first0.ID); n.State != NotifyDelivered || n.AttemptCount != 3 {
 		t.Errorf("attempt after delivery: %+v", n)
 	}
-	wantStats(t, db, 3, 0, 1, 0)
+	wantStats(t, db, 2, 1, 1, 0) // first1 retrying
 }
 
 // An event that comes late (earlier than one stored already) goes before
@@ -310,7 +316,7 @@ func TestRecordAttemptBounds(t *testing.T) {
 // Past their age, open notifications are recorded expired, and listed;
 // the next of their group takes their place.
 func TestExpire(t *testing.T) {
-	db := openTest(t, Options{NotifyClaim: 1000 * time.Hour})
+	db := openTest(t, Options{})
 	mustAdd(t, db, notify(problem("a", "s", 0), "r", 0))
 	mustAdd(t, db, notify(problem("a", "s", time.Hour), "r", 0))
 	mustAdd(t, db, notify(problem("b", "s", 2*time.Hour), "r", 0))
@@ -510,5 +516,65 @@ func TestOutboxInOldFile(t *testing.T) {
 	}
 	if evs, _ := db.Events(time.Time{}, time.Time{}, 0); len(evs) != 2 {
 		t.Errorf("events: %+v, want the file's one and the new one", evs)
+	}
+}
+
+// Claims live in memory: a notification in flight when helen dies (its
+// store closed, here, with no attempt recorded) is due again once the
+// store is opened again.
+func TestClaimsGoneAfterCrash(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "helen.db")
+	db, err := Open(path, Options{PruneInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAdd(t, db, notify(problem("web-1", "load", 0), "oncall", 0))
+	got := nextDue(t, db, at(time.Hour), 0)
+	if len(got) != 1 {
+		db.Close()
+		t.Fatalf("due %v, want one", ids(got))
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(path, Options{PruneInterval: -1, Existing: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	again := nextDue(t, db, at(time.Hour), 0)
+	if len(again) != 1 || again[0].ID != got[0].ID || again[0].AttemptCount != 0 {
+		t.Errorf("after a restart with it in flight: %v, want %s again", ids(again), got[0].ID)
+	}
+}
+
+// RecordAttempts records a batch in one transaction and ends its claims;
+// an invalid record makes it record none; one of a notification gone is
+// left out, the others recorded.
+func TestRecordAttempts(t *testing.T) {
+	db := openTest(t, Options{})
+	mustAdd(t, db, notify(problem("a", "s", 0), "r", 0))
+	mustAdd(t, db, notify(problem("b", "s", 0), "r", 0))
+	got := nextDue(t, db, at(time.Hour), 0)
+	if len(got) != 2 {
+		t.Fatalf("due %v", ids(got))
+	}
+	ok := func(id string) AttemptRecord {
+		return AttemptRecord{ID: id, Attempt: Attempt{Time: at(time.Hour)}, Outcome: Delivered}
+	}
+	bad := AttemptRecord{ID: got[1].ID, Outcome: 0}
+	if err := db.RecordAttempts(ok(got[0].ID), bad); !errors.Is(err, ErrInvalid) {
+		t.Errorf("with an invalid record: %v, want ErrInvalid", err)
+	}
+	wantStats(t, db, 2, 0, 0, 0)
+	gone := strings.Repeat("0", 2*resultKeyLen)
+	err := db.RecordAttempts(ok(got[0].ID), ok(gone), AttemptRecord{ID: got[1].ID, Attempt: Attempt{Time: at(time.Hour)}, Outcome: Retry, NextAt: at(2 * time.Hour)})
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), gone) {
+		t.Errorf("with a record of no notification: %v, want ErrNotFound naming it", err)
+	}
+	wantStats(t, db, 0, 1, 1, 0)
+	// Their claims ended: the retry is given out again when due.
+	if again := nextDue(t, db, at(2*time.Hour), 0); len(again) != 1 || again[0].ID != got[1].ID {
+		t.Errorf("after the batch: due %v, want %s", ids(again), got[1].ID)
 	}
 }

@@ -22,7 +22,8 @@ import (
 // Delivery: a small pool of workers takes what the outbox has due
 // (NextDue, which holds each group, agent, schedule, route and receiver,
 // for one worker at a time, so each group goes out in order), builds the
-// receiver from its route as stored, sends, and records the attempt: a
+// receiver from its route as stored, sends, and records the attempt (the
+// attempts of all the workers grouped into one transaction, record): a
 // failure that a retry may mend is tried again after a capped exponential
 // backoff with full jitter, on the monitor's clock; one a retry would
 // repeat (notify.ErrPermanent) is given up, which the store records as
@@ -47,6 +48,8 @@ const (
 	// expireEvery is how often open notifications past their age are
 	// recorded expired.
 	expireEvery = time.Minute
+	// maxRecordBatch is the most attempts recorded in one transaction.
+	maxRecordBatch = 256
 )
 
 // NotifyConfig configures delivery.
@@ -129,21 +132,29 @@ func (d *deliverer) poke() {
 	}
 }
 
-// run delivers until ctx ends, and returns once no attempt is in flight.
+// run delivers until ctx ends, and returns once no attempt is in flight
+// and every attempt made is recorded.
 func (d *deliverer) run(ctx context.Context) {
 	jobs := make(chan state.Notification)
+	records := make(chan state.AttemptRecord, maxRecordBatch)
+	recorded := make(chan struct{})
+	go func() { defer close(recorded); d.record(records) }()
 	var wg sync.WaitGroup
 	for range d.cfg.Workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for n := range jobs {
-				d.deliver(ctx, n)
+				d.deliver(ctx, n, records)
 			}
 		}()
 	}
-	defer wg.Wait()
-	defer close(jobs)
+	defer func() {
+		close(jobs)
+		wg.Wait()
+		close(records)
+		<-recorded
+	}()
 	tick := d.clock.NewTicker(deliverEvery)
 	defer tick.Stop()
 	lastExpire := d.clock.Now()
@@ -197,8 +208,46 @@ func (d *deliverer) expire(now time.Time) {
 	}
 }
 
-// deliver makes one attempt at n and records it.
-func (d *deliverer) deliver(ctx context.Context, n state.Notification) {
+// record records the attempts the workers made, those queued together
+// in one transaction (at most maxRecordBatch), until records is closed
+// and drained. So a worker goes on to its next delivery without waiting
+// for the disk, and a commit is shared by as many deliveries as were
+// made meanwhile. Each group stays held until its attempt is committed,
+// so its next notification is not sent before it is recorded; a batch
+// whose commit fails gives its claims back, to be sent again (at least
+// once).
+func (d *deliverer) record(records <-chan state.AttemptRecord) {
+	batch := make([]state.AttemptRecord, 0, maxRecordBatch)
+	for r := range records {
+		batch = append(batch[:0], r)
+	gather:
+		for len(batch) < maxRecordBatch {
+			select {
+			case r, ok := <-records:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, r)
+			default:
+				break gather
+			}
+		}
+		err := d.store.RecordAttempts(batch...)
+		switch {
+		case errors.Is(err, state.ErrNotFound):
+			d.log.Error("record attempts", "err", err) // the others are recorded
+		case err != nil:
+			d.log.Error("record attempts", "n", len(batch), "err", err)
+			for _, r := range batch {
+				d.store.Release(r.ID)
+			}
+		}
+		d.poke() // the next of their groups may be due
+	}
+}
+
+// deliver makes one attempt at n and hands it to the recorder.
+func (d *deliverer) deliver(ctx context.Context, n state.Notification, records chan<- state.AttemptRecord) {
 	kind, ans, err := d.send(ctx, n)
 	if ctx.Err() != nil && err != nil {
 		// Stopping: the attempt was cut short, not failed.
@@ -225,11 +274,7 @@ func (d *deliverer) deliver(ctx context.Context, n state.Notification) {
 		d.log.Info("notification failed", "agent", n.Agent, "schedule", n.Schedule, "route", n.Route, "receiver", n.Receiver, "delivery", n.ID, "attempt", n.AttemptCount+1, "retry_at", next, "err", err)
 	}
 	d.metrics.results.WithLabelValues(kind, result).Inc()
-	if err := d.store.RecordAttempt(n.ID, a, outcome, next); err != nil {
-		d.log.Error("record attempt", "delivery", n.ID, "err", err)
-		d.store.Release(n.ID)
-	}
-	d.poke() // the next of its group may be due
+	records <- state.AttemptRecord{ID: n.ID, Attempt: a, Outcome: outcome, NextAt: next}
 }
 
 // send sends n to its receiver, and returns the receiver's kind.

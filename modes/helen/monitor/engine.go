@@ -42,6 +42,10 @@ type engine struct {
 	silences []state.Silence
 	acks     map[pair]state.Ack
 	byAgent  map[string]*agentRules // what matches an agent, by name
+	// routeAgents and silenceAgents index the agents patterns of routes
+	// and silences, so that an agent first seen is not matched against
+	// every one.
+	routeAgents, silenceAgents patterns
 	// open are the problems told and not recovered: what re-notification
 	// looks at.
 	open map[pair]*openProblem
@@ -94,7 +98,19 @@ func (e *engine) loadLocked() error {
 		e.acks[pair{a.Agent, a.Schedule}] = a
 	}
 	e.byAgent = map[string]*agentRules{}
+	e.indexLocked()
 	return nil
+}
+
+// indexLocked indexes the agents patterns of the routes and silences.
+func (e *engine) indexLocked() {
+	e.routeAgents, e.silenceAgents = patterns{}, patterns{}
+	for i, rt := range e.routes {
+		e.routeAgents.add(i, rt.Agents)
+	}
+	for i, s := range e.silences {
+		e.silenceAgents.add(i, s.Agents)
+	}
 }
 
 // freshLocked reads the rules again if the store has changed them. A
@@ -117,17 +133,7 @@ func (e *engine) rulesLocked(agent string) *agentRules {
 	if len(e.byAgent) >= maxAgentCache {
 		clear(e.byAgent)
 	}
-	r := &agentRules{}
-	for i, rt := range e.routes {
-		if match(rt.Agents, agent) {
-			r.routes = append(r.routes, i)
-		}
-	}
-	for i, s := range e.silences {
-		if match(s.Agents, agent) {
-			r.silences = append(r.silences, i)
-		}
-	}
+	r := &agentRules{routes: e.routeAgents.matching(agent), silences: e.silenceAgents.matching(agent)}
 	e.byAgent[agent] = r
 	return r
 }
