@@ -114,12 +114,16 @@ func (h *Hub) HTTPS() net.Listener { return h.httpConns }
 
 // Serve accepts agents on ln, counted by the configured admission, until
 // ln is closed, and runs the rollout until ctx ends. It returns once
-// every connection it took has ended (after Shutdown).
+// every connection it took has ended (after Shutdown), and after a
+// Shutdown, their agents recorded disconnected in one transaction.
 func (h *Hub) Serve(ctx context.Context, ln net.Listener) {
 	h.wg.Add(1)
 	go func() { defer h.wg.Done(); h.rolloutLoop(ctx) }()
 	h.acceptLoop(h.adm.Listener(ln))
 	h.wg.Wait()
+	if h.closing.Load() {
+		h.recordEnds()
+	}
 }
 
 // Shutdown stops the hub: no session is taken any more, the HTTPS

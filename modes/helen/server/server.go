@@ -85,10 +85,14 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	var store state.Store = db
+	if cfg.wrapStore != nil {
+		store = cfg.wrapStore(db)
+	}
 	s := &Server{
 		cfg:     cfg,
 		log:     cfg.Log,
-		db:      db,
+		db:      store,
 		ca:      ca,
 		cert:    cert,
 		metrics: newMetrics(),
