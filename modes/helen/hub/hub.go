@@ -39,10 +39,13 @@ type Config struct {
 	// Clock times the pings (nil: the real one).
 	Clock clock.WithDelayedExecution
 
-	TLS        *tls.Config          // the agents' port's
-	Admission  *netlimit.Admission  // of the connections without a valid certificate
-	AgentConns *netlimit.AgentConns // of those with one
-	Conns      *netlimit.Metrics    // the connections' refusals
+	TLS *tls.Config // the agents' port's (the hub sets its GetConfigForClient)
+	// MaxHandshakes bounds the TLS handshakes at once (0:
+	// DefaultMaxHandshakes).
+	MaxHandshakes int
+	Admission     *netlimit.Admission  // of the connections without a valid certificate
+	AgentConns    *netlimit.AgentConns // of those with one
+	Conns         *netlimit.Metrics    // the connections' refusals
 }
 
 // A Watcher is told of the sessions that begin and end. The hub calls it
@@ -69,6 +72,7 @@ type Hub struct {
 	tlsConf    *tls.Config
 	agentConns *netlimit.AgentConns
 	adm        *netlimit.Admission
+	handshakes *handshakes
 
 	mu       sync.Mutex
 	sessions map[string]*Session
@@ -90,7 +94,13 @@ func New(cfg Config, store state.Store, cat *offers.Catalog, w Watcher, reg prom
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
+	hs := newHandshakes(cfg.MaxHandshakes, cfg.HelloTimeout, reg)
+	var tlsConf *tls.Config
+	if cfg.TLS != nil {
+		tlsConf = hs.serverConfig(cfg.TLS)
+	}
 	return &Hub{
+		handshakes: hs,
 		cfg:        cfg,
 		clock:      clk,
 		log:        cfg.Log,
@@ -100,7 +110,7 @@ func New(cfg Config, store state.Store, cat *offers.Catalog, w Watcher, reg prom
 		rollout:    newRollout(cfg.RolloutSpread),
 		watch:      w,
 		metrics:    newMetrics(reg, cfg.Conns),
-		tlsConf:    cfg.TLS,
+		tlsConf:    tlsConf,
 		agentConns: cfg.AgentConns,
 		adm:        cfg.Admission,
 		sessions:   map[string]*Session{},
@@ -175,10 +185,11 @@ func (h *Hub) handleConn(c net.Conn) {
 		h.serveSession(c, name, "")
 		return
 	}
-	tc := tls.Server(c, h.tlsConf)
+	// The ClientHello within the hello timeout; then the wait for a
+	// handshake slot and the handshake, within one each (handshakes).
 	c.SetDeadline(time.Now().Add(h.cfg.HelloTimeout))
-	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.HelloTimeout)
-	err := tc.HandshakeContext(ctx)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*h.cfg.HelloTimeout)
+	tc, err := h.handshakes.handshake(ctx, c, h.tlsConf)
 	cancel()
 	if err != nil {
 		h.plog.For(peerlog.Addr(c.RemoteAddr().String())).Debug("tls handshake failed", "remote", c.RemoteAddr().String(), "err", err)

@@ -93,6 +93,9 @@ type Config struct {
 	MaxUnauthenticated           int
 	MaxUnauthenticatedPerAddress int
 	MaxOpsConns                  int
+	// MaxHandshakes bounds the TLS handshakes of the agents' port that run
+	// at once (default hub.DefaultMaxHandshakes); more wait their turn.
+	MaxHandshakes int
 	// HTTPIdleTimeout is how long an HTTPS keep-alive connection may wait
 	// for its next request (default 60s).
 	HTTPIdleTimeout time.Duration
