@@ -76,11 +76,16 @@ type Hub struct {
 
 	mu       sync.Mutex
 	sessions map[string]*Session
-	// connMu orders the bookkeeping of agents connecting and
-	// disconnecting (store, status, schedules), so that an agent that
-	// reconnects while its old session ends is never left recorded as
-	// disconnected, nor declared down.
-	connMu sync.Mutex
+	// The bookkeeping of agents connecting and disconnecting (store,
+	// status, schedules) is ordered for each agent by its lock in names,
+	// so that an agent that reconnects while its old session ends is
+	// never left recorded as disconnected, nor declared down; agents
+	// apart are recorded at once, so that the store batches their
+	// writes. connMu, read-locked around each, lets Hold stop them all;
+	// watchMu keeps the watcher's calls one at a time.
+	connMu  sync.RWMutex
+	names   nameLocks
+	watchMu sync.Mutex
 
 	httpConns *connListener // agents' HTTPS connections, after ALPN
 	closing   atomic.Bool
