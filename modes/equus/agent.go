@@ -3,6 +3,7 @@ package equus
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -44,6 +45,10 @@ type agent struct {
 	cert       tls.Certificate
 	trust      pki.Trust
 	endSession context.CancelFunc
+	// tickets are the TLS sessions to resume, of the certificate
+	// ticketsCert (sessionCache).
+	tickets     tls.ClientSessionCache
+	ticketsCert *x509.Certificate
 }
 
 // Run runs the agent until ctx ends, when it lets running checks finish

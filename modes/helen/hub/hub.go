@@ -123,6 +123,14 @@ func New(cfg Config, store state.Store, cat *offers.Catalog, w Watcher, reg prom
 	}
 }
 
+// SetSessionTicketKeys sets the keys of the agents' port's TLS session
+// tickets, the first encrypting (tls.Config.SetSessionTicketKeys).
+func (h *Hub) SetSessionTicketKeys(keys [][32]byte) {
+	if h.tlsConf != nil {
+		h.tlsConf.SetSessionTicketKeys(keys)
+	}
+}
+
 // HTTPS returns the listener of the agents' HTTPS connections, handed over
 // by Serve once ALPN chose HTTPS.
 func (h *Hub) HTTPS() net.Listener { return h.httpConns }

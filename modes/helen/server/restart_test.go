@@ -1,11 +1,14 @@
 package server
 
 import (
+	"context"
+	"crypto/tls"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/state"
 	"github.com/equus-monitoring/equus/wire"
 )
@@ -76,5 +79,79 @@ func TestShutdownRecordsEndsTogether(t *testing.T) {
 		if a.Connected {
 			t.Errorf("%s recorded connected after the shutdown", a.Name)
 		}
+	}
+}
+
+// resumingAgent dials h as name with the TLS session cache cache, says
+// hello and returns the connection and the first message helen sends.
+func resumingAgent(t *testing.T, h *testHelen, cert *tls.Certificate, cache tls.ClientSessionCache) (*tls.Conn, wire.Message) {
+	t.Helper()
+	cfg, err := pki.ClientConfig(pki.Trust{CA: h.CA().Cert}, "127.0.0.1", cert, []string{wire.ALPN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ClientSessionCache = cache
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	d := tls.Dialer{Config: cfg}
+	nc, err := d.DialContext(ctx, "tcp", h.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := nc.(*tls.Conn)
+	t.Cleanup(func() { c.Close() })
+	w := wire.NewWriter(c)
+	if err := w.Write(wire.Hello("1.0.0")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(waitFor))
+	// Reading takes in the session ticket helen sent after the handshake.
+	m, err := wire.NewReader(c).Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, m
+}
+
+// TestResumeAcrossRestart: an agent that reconnects to a restarted helen
+// resumes its TLS session, and is then recorded as any; revoked, it
+// resumes no session into a wire session.
+func TestResumeAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	h := startHelen(t, Config{DataDir: dir})
+	cert := agentCert(t, h.srv, "web-1")
+	cache := tls.NewLRUClientSessionCache(4)
+	c, m := resumingAgent(t, h, cert, cache)
+	if m.Kind != wire.KindCheck || c.ConnectionState().DidResume {
+		t.Fatalf("first connection: %+v, resumed %v", m, c.ConnectionState().DidResume)
+	}
+	c.Close()
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	h.srv.Close()
+
+	h2 := startHelen(t, Config{DataDir: dir})
+	c, m = resumingAgent(t, h2, cert, cache)
+	if !c.ConnectionState().DidResume {
+		t.Fatal("no TLS session resumed across helen's restart")
+	}
+	if m.Kind != wire.KindCheck || m.Name != wire.InfoCheck {
+		t.Fatalf("resumed connection: first message %+v, want equus.info", m)
+	}
+	c.Close()
+
+	if err := h2.srv.DB().Revoke("web-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	c, m = resumingAgent(t, h2, cert, cache)
+	if !c.ConnectionState().DidResume {
+		t.Fatal("the revoked agent's session was not resumed: this test no longer tests resumption")
+	}
+	if m.Kind != wire.KindError || m.Text != string(wire.CodeNotAuthorized) {
+		t.Fatalf("revoked agent on a resumed session: %+v, want error not_authorized", m)
 	}
 }

@@ -61,6 +61,7 @@ type Server struct {
 	metrics      *metrics
 	monitor      *monitor.Monitor // schedules, statuses, events
 	adminToken   string           // the operators' admin token
+	ticketSecret []byte           // the TLS session ticket keys' (tickets.go)
 	tokenCreated bool             // reports whether this start created it
 }
 
@@ -202,8 +203,12 @@ func (s *Server) buildRooms() error {
 		}
 		return float64(n)
 	}))
+	if s.ticketSecret, err = loadOrCreateTicketSecret(cfg.DataDir); err != nil {
+		return err
+	}
 	tlsConf := pki.ServerConfig(s.ca, s.cert, []string{wire.ALPN, "http/1.1"})
 	tlsConf.Time = cfg.Clock.Now
+	tlsConf.SetSessionTicketKeys(ticketKeys(s.ticketSecret, cfg.Clock.Now()))
 	s.hub = hub.New(hub.Config{
 		Log: s.log, Peers: s.plog,
 		HelloTimeout: cfg.HelloTimeout, PingInterval: cfg.PingInterval, WriteTimeout: cfg.WriteTimeout,
@@ -333,7 +338,8 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	// shutdown waits for them.
 	loopCtx, stopLoops := context.WithCancel(ctx)
 	defer stopLoops()
-	s.wg.Add(2)
+	s.wg.Add(3)
+	go func() { defer s.wg.Done(); s.rotateTicketKeys(loopCtx) }()
 	go func() { defer s.wg.Done(); s.hub.Serve(loopCtx, ls.Agents) }()
 	go func() { defer s.wg.Done(); s.plog.Run(loopCtx) }()
 	s.monitor.Start(loopCtx)
