@@ -98,7 +98,10 @@ func (db *DB) AgentSeen(a Agent) error {
 	if seen.IsZero() {
 		seen = time.Now()
 	}
-	err := db.update(func(tx *bolt.Tx) error {
+	// Batched: a fleet that comes back at once (helen restarted) is
+	// recorded in a few transactions rather than one synced each. The
+	// function may run twice (bolt's Batch): it writes what it read.
+	err := db.batch(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketRevoked).Get([]byte(a.Name)) != nil {
 			return ErrRevoked
 		}
@@ -143,7 +146,8 @@ func replace(dst *string, s string) {
 // returns ErrNotFound for an agent never seen, and ErrRevoked when a revoked
 // agent connects.
 func (db *DB) SetConnected(name string, connected bool, at time.Time) error {
-	err := db.update(func(tx *bolt.Tx) error {
+	// Batched, as AgentSeen is.
+	err := db.batch(func(tx *bolt.Tx) error {
 		if connected && tx.Bucket(bucketRevoked).Get([]byte(name)) != nil {
 			return ErrRevoked
 		}

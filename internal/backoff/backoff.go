@@ -31,6 +31,14 @@ type Exponential struct {
 // off together (helen restarting) do not all come back in the same second.
 func FullJitter(ceiling time.Duration) time.Duration { return rand.N(ceiling + 1) }
 
+// RestartCeiling is the ceiling of the agent's wait after helen said it is
+// shutting down (error shutting_down): helen is restarting, as a rule, and
+// back within a second or two, so the agent comes back after a short wait
+// drawn from [0, RestartCeiling] rather than after the backoff its
+// earlier failures grew. Spread over it, 10,000 agents come back at 5,000
+// a second, which helen's bound on handshakes at once then paces.
+const RestartCeiling = 2 * time.Second
+
 // Ceiling returns the longest the next wait may be: min(Max, Min*2^n)
 // after n waits since the start or the last Reset.
 func (b *Exponential) Ceiling() time.Duration {

@@ -3,9 +3,11 @@ package equus
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/equus-monitoring/equus/internal/backoff"
 	"github.com/equus-monitoring/equus/lua"
 	"github.com/equus-monitoring/equus/pki"
+	"github.com/equus-monitoring/equus/wire"
 )
 
 // ErrReload is returned by Run when helen asked for a reload and stage0
@@ -42,6 +45,10 @@ type agent struct {
 	cert       tls.Certificate
 	trust      pki.Trust
 	endSession context.CancelFunc
+	// tickets are the TLS sessions to resume, of the certificate
+	// ticketsCert (sessionCache).
+	tickets     tls.ClientSessionCache
+	ticketsCert *x509.Certificate
 }
 
 // Run runs the agent until ctx ends, when it lets running checks finish
@@ -107,6 +114,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 // loop runs sessions one after the other until one must end the agent.
 func (a *agent) loop(ctx context.Context, bo *backoff.Exponential) error {
 	log := a.log.With("helen", a.cfg.Helen)
+	restarting := false // the last session ended with helen shutting down
 	for {
 		log.Debug("connecting")
 		o := a.session(ctx)
@@ -136,12 +144,39 @@ func (a *agent) loop(ctx context.Context, bo *backoff.Exponential) error {
 		}
 		// A reload right after hello is for the version, which only stage0
 		// can change: backing off keeps the agent from spinning on it.
-		wait := bo.Next()
+		wait := retryWait(bo, o, restarting)
+		restarting = helenRestarting(o)
 		a.logEnding(log, o, wait)
 		if err := bo.Sleep(ctx, wait); err != nil {
 			return nil
 		}
 	}
+}
+
+// retryWait returns the wait before the session after one that ended
+// with o, counted by bo. When helen said it is shutting down, it is
+// restarting as a rule: the wait is short and jittered
+// (backoff.RestartCeiling) and the backoff starts over, so that agents
+// whose earlier failures grew it do not stay away for a minute after a
+// restart. Only the first such end in a row: an agent that meets helen
+// still shutting down, or a helen that says it again and again, backs
+// off as after any other error. wasRestarting reports whether the
+// session before o ended so.
+func retryWait(bo *backoff.Exponential, o outcome, wasRestarting bool) time.Duration {
+	if !helenRestarting(o) || wasRestarting {
+		return bo.Next()
+	}
+	bo.Reset()
+	if bo.Jitter == nil {
+		return backoff.RestartCeiling
+	}
+	return bo.Jitter(backoff.RestartCeiling)
+}
+
+// helenRestarting reports whether o is helen's error shutting_down.
+func helenRestarting(o outcome) bool {
+	code, _, _ := strings.Cut(o.message, " ")
+	return o.end == endError && wire.Code(code) == wire.CodeShuttingDown
 }
 
 // reloadChecks reads the check files again, in place.

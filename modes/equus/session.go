@@ -35,8 +35,23 @@ func (a *agent) dial(ctx context.Context, cert tls.Certificate) (net.Conn, error
 	if err != nil {
 		return nil, err
 	}
+	tlsCfg.ClientSessionCache = a.sessionCache(cert)
 	d := &tls.Dialer{NetDialer: nd, Config: tlsCfg}
 	return d.DialContext(ctx, "tcp", a.cfg.Helen)
+}
+
+// sessionCache returns the TLS session cache of cert: the agent resumes
+// its TLS session when it reconnects (helen restarted), which spares both
+// sides most of a handshake's work. A new certificate (a renewal) gets a
+// new cache, so that no resumed session presents the old one.
+func (a *agent) sessionCache(cert tls.Certificate) tls.ClientSessionCache {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.tickets == nil || a.ticketsCert != cert.Leaf {
+		a.tickets = tls.NewLRUClientSessionCache(4)
+		a.ticketsCert = cert.Leaf
+	}
+	return a.tickets
 }
 
 // session runs one connection to helen, from the dial to the close.

@@ -6,6 +6,10 @@
 //
 //	equus-load -data DIR -helen 127.0.0.1:7480 -n 1000 -every 10s -for 70s
 //
+// With -reconnect its agents reconnect as equus does, and it prints how
+// long the fleet took to be all back after each restart of helen (see
+// reconnect.go and restart.sh).
+//
 // With -idle N it instead holds N idle HTTPS connections without a client
 // certificate (see idle.go), and with -probe times an agent connecting
 // meanwhile:
@@ -29,6 +33,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/equus-monitoring/equus/internal/backoff"
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/wire"
@@ -50,6 +55,10 @@ type options struct {
 	sources string // loopback prefix the idle connections come from
 	refresh time.Duration
 	probe   bool
+
+	reconnect   bool          // agents that come back as equus does
+	restartWait time.Duration // their wait after shutting_down
+	resume      bool          // their TLS session cache
 }
 
 func run() error {
@@ -68,6 +77,9 @@ func run() error {
 	flag.StringVar(&o.sources, "sources", "", "with -idle: spread the connections over the source addresses of this loopback `PREFIX` (e.g. 127.1.0.0/16)")
 	flag.DurationVar(&o.refresh, "refresh", 0, "with -idle: send GET /healthz again every `DURATION` on each connection (0: never)")
 	flag.BoolVar(&o.probe, "probe", false, "with -idle: then connect one agent and print how long it took to get its first check")
+	flag.BoolVar(&o.reconnect, "reconnect", false, "agents that reconnect as equus does when their connection ends; prints how long each round of losses (a restart of helen) took to be all back")
+	flag.DurationVar(&o.restartWait, "restart-wait", backoff.RestartCeiling, "with -reconnect: the ceiling of the jittered wait after helen's shutting_down (0: back off as after any error, as equus did before)")
+	flag.BoolVar(&o.resume, "resume", true, "with -reconnect: keep a TLS session cache and resume sessions, as equus does")
 	flag.Parse()
 	if o.data == "" {
 		return errors.New("give -data DIR, helen's data directory")
@@ -86,6 +98,9 @@ func run() error {
 	defer stop()
 	if o.idle > 0 {
 		return runIdle(ctx, o, ca)
+	}
+	if o.reconnect {
+		return runReconnect(ctx, o, ca)
 	}
 
 	st := &stats{buckets: make([]atomic.Int64, o.buckets), every: o.every}

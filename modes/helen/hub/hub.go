@@ -39,10 +39,13 @@ type Config struct {
 	// Clock times the pings (nil: the real one).
 	Clock clock.WithDelayedExecution
 
-	TLS        *tls.Config          // the agents' port's
-	Admission  *netlimit.Admission  // of the connections without a valid certificate
-	AgentConns *netlimit.AgentConns // of those with one
-	Conns      *netlimit.Metrics    // the connections' refusals
+	TLS *tls.Config // the agents' port's (the hub sets its GetConfigForClient)
+	// MaxHandshakes bounds the TLS handshakes at once (0:
+	// DefaultMaxHandshakes).
+	MaxHandshakes int
+	Admission     *netlimit.Admission  // of the connections without a valid certificate
+	AgentConns    *netlimit.AgentConns // of those with one
+	Conns         *netlimit.Metrics    // the connections' refusals
 }
 
 // A Watcher is told of the sessions that begin and end. The hub calls it
@@ -69,14 +72,20 @@ type Hub struct {
 	tlsConf    *tls.Config
 	agentConns *netlimit.AgentConns
 	adm        *netlimit.Admission
+	handshakes *handshakes
 
 	mu       sync.Mutex
 	sessions map[string]*Session
-	// connMu orders the bookkeeping of agents connecting and
-	// disconnecting (store, status, schedules), so that an agent that
-	// reconnects while its old session ends is never left recorded as
-	// disconnected, nor declared down.
-	connMu sync.Mutex
+	// The bookkeeping of agents connecting and disconnecting (store,
+	// status, schedules) is ordered for each agent by its lock in names,
+	// so that an agent that reconnects while its old session ends is
+	// never left recorded as disconnected, nor declared down; agents
+	// apart are recorded at once, so that the store batches their
+	// writes. connMu, read-locked around each, lets Hold stop them all;
+	// watchMu keeps the watcher's calls one at a time.
+	connMu  sync.RWMutex
+	names   nameLocks
+	watchMu sync.Mutex
 
 	httpConns *connListener // agents' HTTPS connections, after ALPN
 	closing   atomic.Bool
@@ -90,7 +99,13 @@ func New(cfg Config, store state.Store, cat *offers.Catalog, w Watcher, reg prom
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
+	hs := newHandshakes(cfg.MaxHandshakes, cfg.HelloTimeout, reg)
+	var tlsConf *tls.Config
+	if cfg.TLS != nil {
+		tlsConf = hs.serverConfig(cfg.TLS)
+	}
 	return &Hub{
+		handshakes: hs,
 		cfg:        cfg,
 		clock:      clk,
 		log:        cfg.Log,
@@ -100,11 +115,19 @@ func New(cfg Config, store state.Store, cat *offers.Catalog, w Watcher, reg prom
 		rollout:    newRollout(cfg.RolloutSpread),
 		watch:      w,
 		metrics:    newMetrics(reg, cfg.Conns),
-		tlsConf:    cfg.TLS,
+		tlsConf:    tlsConf,
 		agentConns: cfg.AgentConns,
 		adm:        cfg.Admission,
 		sessions:   map[string]*Session{},
 		httpConns:  newConnListener(),
+	}
+}
+
+// SetSessionTicketKeys sets the keys of the agents' port's TLS session
+// tickets, the first encrypting (tls.Config.SetSessionTicketKeys).
+func (h *Hub) SetSessionTicketKeys(keys [][32]byte) {
+	if h.tlsConf != nil {
+		h.tlsConf.SetSessionTicketKeys(keys)
 	}
 }
 
@@ -114,12 +137,16 @@ func (h *Hub) HTTPS() net.Listener { return h.httpConns }
 
 // Serve accepts agents on ln, counted by the configured admission, until
 // ln is closed, and runs the rollout until ctx ends. It returns once
-// every connection it took has ended (after Shutdown).
+// every connection it took has ended (after Shutdown), and after a
+// Shutdown, their agents recorded disconnected in one transaction.
 func (h *Hub) Serve(ctx context.Context, ln net.Listener) {
 	h.wg.Add(1)
 	go func() { defer h.wg.Done(); h.rolloutLoop(ctx) }()
 	h.acceptLoop(h.adm.Listener(ln))
 	h.wg.Wait()
+	if h.closing.Load() {
+		h.recordEnds()
+	}
 }
 
 // Shutdown stops the hub: no session is taken any more, the HTTPS
@@ -171,10 +198,11 @@ func (h *Hub) handleConn(c net.Conn) {
 		h.serveSession(c, name, "")
 		return
 	}
-	tc := tls.Server(c, h.tlsConf)
+	// The ClientHello within the hello timeout; then the wait for a
+	// handshake slot and the handshake, within one each (handshakes).
 	c.SetDeadline(time.Now().Add(h.cfg.HelloTimeout))
-	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.HelloTimeout)
-	err := tc.HandshakeContext(ctx)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*h.cfg.HelloTimeout)
+	tc, err := h.handshakes.handshake(ctx, c, h.tlsConf)
 	cancel()
 	if err != nil {
 		h.plog.For(peerlog.Addr(c.RemoteAddr().String())).Debug("tls handshake failed", "remote", c.RemoteAddr().String(), "err", err)

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/equus-monitoring/equus/state"
@@ -17,8 +18,9 @@ var errShuttingDown = errors.New("helen: shutting down")
 // came before SetConnected, which then refuses, or after ss was in the
 // map, where revoking finds it and closes it.
 func (h *Hub) register(ss *Session) error {
-	h.connMu.Lock()
-	defer h.connMu.Unlock()
+	h.connMu.RLock()
+	defer h.connMu.RUnlock()
+	defer h.names.lock(ss.name)()
 	h.mu.Lock()
 	if h.closing.Load() {
 		h.mu.Unlock()
@@ -44,13 +46,16 @@ func (h *Hub) register(ss *Session) error {
 		ss.log.Error("record agent connected", "err", err)
 	}
 	h.metrics.agentsConnected.Inc()
+	h.watchMu.Lock()
 	h.watch.Connected(ss)
+	h.watchMu.Unlock()
 	return nil
 }
 
 func (h *Hub) unregister(ss *Session) {
-	h.connMu.Lock()
-	defer h.connMu.Unlock()
+	h.connMu.RLock()
+	defer h.connMu.RUnlock()
+	defer h.names.lock(ss.name)()
 	h.metrics.agentsConnected.Dec()
 	h.mu.Lock()
 	current := h.sessions[ss.name] == ss
@@ -58,12 +63,26 @@ func (h *Hub) unregister(ss *Session) {
 		delete(h.sessions, ss.name)
 	}
 	h.mu.Unlock()
-	if current {
+	// A session that ends as helen shuts down is recorded with all the
+	// others, in one transaction, once the last has ended (recordEnds):
+	// one synced transaction each would make the shutdown of 10,000
+	// agents seconds long. Nothing registers meanwhile.
+	if current && !h.closing.Load() {
 		if err := h.store.SetConnected(ss.name, false, time.Now()); err != nil {
 			ss.log.Error("record agent disconnected", "err", err)
 		}
 	}
+	h.watchMu.Lock()
 	h.watch.Disconnected(ss, current)
+	h.watchMu.Unlock()
+}
+
+// recordEnds records every agent disconnected, in one transaction, once
+// the sessions have ended at shutdown.
+func (h *Hub) recordEnds() {
+	if err := h.store.DisconnectAll(time.Now()); err != nil {
+		h.log.Error("record agents disconnected", "err", err)
+	}
 }
 
 // Sessions returns the sessions open now.
@@ -108,4 +127,41 @@ func (h *Hub) Hold(fn func() error) error {
 	h.connMu.Lock()
 	defer h.connMu.Unlock()
 	return fn()
+}
+
+// nameLocks are a lock for each agent name in use; its zero value is
+// ready. An entry lives while someone holds or waits for it, so the map
+// holds at most the agents connecting or disconnecting now.
+type nameLocks struct {
+	mu sync.Mutex
+	m  map[string]*nameLock
+}
+
+type nameLock struct {
+	sync.Mutex
+	refs int // under nameLocks.mu
+}
+
+// lock locks name and returns the function that unlocks it.
+func (l *nameLocks) lock(name string) (unlock func()) {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = map[string]*nameLock{}
+	}
+	nl := l.m[name]
+	if nl == nil {
+		nl = &nameLock{}
+		l.m[name] = nl
+	}
+	nl.refs++
+	l.mu.Unlock()
+	nl.Lock()
+	return func() {
+		nl.Unlock()
+		l.mu.Lock()
+		if nl.refs--; nl.refs == 0 {
+			delete(l.m, name)
+		}
+		l.mu.Unlock()
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/equus-monitoring/equus/modes/helen/monitor"
+	"github.com/equus-monitoring/equus/state"
 )
 
 // DefaultCertLifetime is how long agent certificates are valid unless
@@ -92,6 +93,9 @@ type Config struct {
 	MaxUnauthenticated           int
 	MaxUnauthenticatedPerAddress int
 	MaxOpsConns                  int
+	// MaxHandshakes bounds the TLS handshakes of the agents' port that run
+	// at once (default hub.DefaultMaxHandshakes); more wait their turn.
+	MaxHandshakes int
 	// HTTPIdleTimeout is how long an HTTPS keep-alive connection may wait
 	// for its next request (default 60s).
 	HTTPIdleTimeout time.Duration
@@ -115,6 +119,9 @@ type Config struct {
 	receiverRoots *x509.CertPool
 	// monitorClock is the monitor's clock (tests); nil: the real one.
 	monitorClock clock.WithTickerAndDelayedExecution
+	// wrapStore, when not nil, wraps the store the rooms use (tests that
+	// count what is written).
+	wrapStore func(state.Store) state.Store
 }
 
 // CheckPingInterval returns an error unless ping, an idle agent's ping

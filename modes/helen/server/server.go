@@ -61,6 +61,7 @@ type Server struct {
 	metrics      *metrics
 	monitor      *monitor.Monitor // schedules, statuses, events
 	adminToken   string           // the operators' admin token
+	ticketSecret []byte           // the TLS session ticket keys' (tickets.go)
 	tokenCreated bool             // reports whether this start created it
 }
 
@@ -85,10 +86,14 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	var store state.Store = db
+	if cfg.wrapStore != nil {
+		store = cfg.wrapStore(db)
+	}
 	s := &Server{
 		cfg:     cfg,
 		log:     cfg.Log,
-		db:      db,
+		db:      store,
 		ca:      ca,
 		cert:    cert,
 		metrics: newMetrics(),
@@ -198,13 +203,17 @@ func (s *Server) buildRooms() error {
 		}
 		return float64(n)
 	}))
+	if s.ticketSecret, err = loadOrCreateTicketSecret(cfg.DataDir); err != nil {
+		return err
+	}
 	tlsConf := pki.ServerConfig(s.ca, s.cert, []string{wire.ALPN, "http/1.1"})
 	tlsConf.Time = cfg.Clock.Now
+	tlsConf.SetSessionTicketKeys(ticketKeys(s.ticketSecret, cfg.Clock.Now()))
 	s.hub = hub.New(hub.Config{
 		Log: s.log, Peers: s.plog,
 		HelloTimeout: cfg.HelloTimeout, PingInterval: cfg.PingInterval, WriteTimeout: cfg.WriteTimeout,
 		RolloutSpread: cfg.RolloutSpread, InsecurePlaintext: cfg.InsecurePlaintext, Clock: cfg.hubClock,
-		TLS: tlsConf, Admission: s.agentsAdm, AgentConns: s.agentConns, Conns: s.metrics.conns,
+		TLS: tlsConf, MaxHandshakes: cfg.MaxHandshakes, Admission: s.agentsAdm, AgentConns: s.agentConns, Conns: s.metrics.conns,
 	}, db, s.offers, watcher{s.monitor}, s.metrics.reg)
 	s.agents = agentapi.New(agentapi.Config{
 		ChecksDir: cfg.ChecksDir, UpdateKey: cfg.UpdateKey, CertLifetime: cfg.CertLifetime,
@@ -329,7 +338,8 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	// shutdown waits for them.
 	loopCtx, stopLoops := context.WithCancel(ctx)
 	defer stopLoops()
-	s.wg.Add(2)
+	s.wg.Add(3)
+	go func() { defer s.wg.Done(); s.rotateTicketKeys(loopCtx) }()
 	go func() { defer s.wg.Done(); s.hub.Serve(loopCtx, ls.Agents) }()
 	go func() { defer s.wg.Done(); s.plog.Run(loopCtx) }()
 	s.monitor.Start(loopCtx)

@@ -1,0 +1,67 @@
+#!/bin/sh
+# restart.sh: helen with N agents (default 10000) that reconnect as equus
+# does (equus-load -reconnect), restarted ROUNDS times (3) the way MODE
+# says: graceful (SIGTERM, then started again once it exited) or kill
+# (SIGKILL, then started again at once). Prints how long each shutdown
+# took and, from equus-load, how long the agents took to be all back and
+# their registrations by second. Run from the module root:
+#
+#	MODE=graceful sh tools/equus-load/restart.sh
+#	MODE=kill N=10000 sh tools/equus-load/restart.sh
+#
+# EQUUS=path uses that equus binary for helen instead of building one
+# (to measure another version); RESTART_WAIT and RESUME are equus-load's
+# -restart-wait and -resume (0 and false play the agents of before).
+set -eu
+N=${N:-10000}
+MODE=${MODE:-graceful}
+ROUNDS=${ROUNDS:-3}
+PORT=${PORT:-17680}
+RESTART_WAIT=${RESTART_WAIT:-2s}
+RESUME=${RESUME:-true}
+W=$(mktemp -d)
+HP=
+LP=
+cleanup() {
+	[ -z "$LP" ] || kill -INT "$LP" 2>/dev/null || true
+	[ -z "$HP" ] || { kill -INT "$HP" 2>/dev/null; wait "$HP" 2>/dev/null || true; }
+	rm -rf "$W"
+}
+trap cleanup EXIT
+case $MODE in graceful | kill) ;; *) echo "MODE is graceful or kill" >&2; exit 2 ;; esac
+if [ -n "${EQUUS:-}" ]; then cp "$EQUUS" "$W/equus"; else go build -o "$W/equus" .; fi
+go build -o "$W/equus-load" ./tools/equus-load
+D="$W/data"
+start_helen() {
+	"$W/equus" --log-level warn helen serve --data "$D" --listen "127.0.0.1:$PORT" --http "127.0.0.1:$((PORT + 1))" --no-update >>"$W/helen.out" 2>>"$W/helen.err" &
+	HP=$!
+}
+start_helen
+until [ -S "$D/helen.sock" ]; do sleep 0.2; done
+"$W/equus-load" -data "$D" -helen "127.0.0.1:$PORT" -n "$N" -reconnect -restart-wait "$RESTART_WAIT" -resume="$RESUME" -dialers 64 -for 24h >"$W/load.out" 2>&1 &
+LP=$!
+wait_line() { # wait_line PATTERN: until equus-load printed it
+	until grep -q "$1" "$W/load.out"; do
+		kill -0 "$LP" 2>/dev/null || { cat "$W/load.out"; exit 1; }
+		sleep 0.2
+	done
+}
+wait_line "all $N agents registered"
+echo "$N agents registered; restarting helen ($MODE) $ROUNDS times"
+r=1
+while [ "$r" -le "$ROUNDS" ]; do
+	sleep 5 # settled: the first pings and results stored
+	t0=$(date +%s.%N)
+	if [ "$MODE" = graceful ]; then kill -TERM "$HP"; else kill -KILL "$HP"; fi
+	wait "$HP" 2>/dev/null || true
+	t1=$(date +%s.%N)
+	echo "round $r: helen stopped in $(echo "$t1 - $t0" | bc | cut -c1-5) s"
+	start_helen
+	wait_line "^round $r:"
+	grep "^round $r:" "$W/load.out"
+	r=$((r + 1))
+done
+kill -INT "$LP"
+wait "$LP" || true
+LP=
+tail -1 "$W/load.out"
