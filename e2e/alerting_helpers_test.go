@@ -13,8 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
+	"github.com/equus-monitoring/equus/internal/smtptest"
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/state"
 )
@@ -236,73 +235,9 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// mailbox is an SMTP server on loopback (go-smtp) offering STARTTLS with
-// a certificate of a receiverCA, that keeps the messages it takes.
-type mailbox struct {
-	addr string
-
-	mu       sync.Mutex
-	messages []mailed
-}
-
-type mailed struct {
-	from string
-	to   []string
-	data []byte
-	tls  bool
-}
-
-func newMailbox(t *testing.T, rc *receiverCA) *mailbox {
+// newMailbox starts an SMTP server on loopback offering STARTTLS with a
+// certificate of a receiverCA, that keeps the messages it takes.
+func newMailbox(t *testing.T, rc *receiverCA) *smtptest.Server {
 	t.Helper()
-	mb := &mailbox{}
-	s := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		return &mailSession{mb: mb, c: c}, nil
-	}))
-	s.Domain = "mail.test"
-	s.ReadTimeout, s.WriteTimeout = 10*time.Second, 10*time.Second
-	s.MaxMessageBytes = 1 << 20
-	s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{rc.serverCert(t)}}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mb.addr = l.Addr().String()
-	done := make(chan struct{})
-	go func() { defer close(done); s.Serve(l) }()
-	t.Cleanup(func() { s.Close(); <-done })
-	return mb
+	return smtptest.Start(t, smtptest.Options{TLS: &tls.Config{Certificates: []tls.Certificate{rc.serverCert(t)}}})
 }
-
-func (mb *mailbox) got() []mailed {
-	mb.mu.Lock()
-	defer mb.mu.Unlock()
-	return append([]mailed(nil), mb.messages...)
-}
-
-type mailSession struct {
-	mb   *mailbox
-	c    *smtp.Conn
-	from string
-	to   []string
-}
-
-func (s *mailSession) Mail(from string, _ *smtp.MailOptions) error { s.from = from; return nil }
-func (s *mailSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	s.to = append(s.to, to)
-	return nil
-}
-
-func (s *mailSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	_, tlsOn := s.c.TLSConnectionState()
-	s.mb.mu.Lock()
-	s.mb.messages = append(s.mb.messages, mailed{s.from, s.to, b, tlsOn})
-	s.mb.mu.Unlock()
-	return nil
-}
-
-func (s *mailSession) Reset()        { s.from, s.to = "", nil }
-func (s *mailSession) Logout() error { return nil }

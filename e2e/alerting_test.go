@@ -51,7 +51,7 @@ func TestAlertingReachesReceivers(t *testing.T) {
 		}
 	}
 	h.cli(t, "notify", "add", "--webhook", wh.url(), "--alertmanager", am,
-		"--email", "ops@example.com", "--smtp", mb.addr, "--smtp-from", "helen@example.com", "--agents", agentName, "ops")
+		"--email", "ops@example.com", "--smtp", mb.Addr, "--smtp-from", "helen@example.com", "--agents", agentName, "ops")
 	for name, f := range map[string]string{"file-a": fileA, "file-b": fileB} {
 		h.cli(t, "schedule", "add", "--check", "file", "--args", `{"path":"`+f+`"}`, "--every", "1s", name)
 	}
@@ -83,16 +83,16 @@ func TestAlertingReachesReceivers(t *testing.T) {
 	if want := map[string]string{"alertname": "file-a", "agent": agentName, "schedule": "file-a", "check": "file", "severity": "critical"}; !maps.Equal(labels, want) {
 		t.Errorf("the alert's labels %v, want %v", labels, want)
 	}
-	poll(t, "the mail of file-a's problem", 30*time.Second, func() bool { return len(mb.got()) > 0 })
-	m := mb.got()[0]
-	msg, err := mail.ReadMessage(bytes.NewReader(m.data))
+	poll(t, "the mail of file-a's problem", 30*time.Second, func() bool { return len(mb.Messages()) > 0 })
+	m := mb.Messages()[0]
+	msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(msg.Body)
-	if !m.tls || m.from != "helen@example.com" || !slices.Equal(m.to, []string{"ops@example.com"}) ||
+	if !m.TLS || m.From != "helen@example.com" || !slices.Equal(m.To, []string{"ops@example.com"}) ||
 		!strings.Contains(msg.Header.Get("Subject"), "CRITICAL: file-a on "+agentName) || !strings.Contains(string(body), "does not exist") {
-		t.Errorf("mail: tls %v, from %q, to %q, subject %q, body %q", m.tls, m.from, m.to, msg.Header.Get("Subject"), body)
+		t.Errorf("mail: tls %v, from %q, to %q, subject %q, body %q", m.TLS, m.From, m.To, msg.Header.Get("Subject"), body)
 	}
 
 	// A silence keeps file-b's problem from the webhook.
@@ -134,8 +134,8 @@ func TestAlertingReachesReceivers(t *testing.T) {
 	if got := firing(alertmanagertest.Alerts(t, am), "file-b"); len(got) != 0 {
 		t.Errorf("alerts of silenced file-b: %+v", got)
 	}
-	poll(t, "the mail of file-a's recovery", 30*time.Second, func() bool { return len(mb.got()) >= 2 })
-	if got := mb.got(); len(got) != 2 || !strings.Contains(string(got[1].data), "file-a") {
+	poll(t, "the mail of file-a's recovery", 30*time.Second, func() bool { return len(mb.Messages()) >= 2 })
+	if got := mb.Messages(); len(got) != 2 || !strings.Contains(string(got[1].Data), "file-a") {
 		t.Errorf("%d mails, want file-a's problem and recovery alone", len(got))
 	}
 }

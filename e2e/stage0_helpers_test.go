@@ -17,12 +17,12 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/equus-monitoring/equus/internal/leakcheck"
+	"github.com/equus-monitoring/equus/internal/logtest"
 	"github.com/equus-monitoring/equus/internal/testfs"
 	"github.com/equus-monitoring/equus/internal/wait"
 	"github.com/equus-monitoring/equus/result"
@@ -98,31 +98,12 @@ func testEnv(t *testing.T) []string {
 	return append(env, "XDG_STATE_HOME="+t.TempDir())
 }
 
-// lockedBuffer is a bytes.Buffer safe for the writers of a process and
-// the test reading it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // proc is a process a test started; it is stopped when the test ends, and
 // its output is logged if the test failed.
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  lockedBuffer // stdout and stderr
+	out  logtest.Buffer // stdout and stderr
 	done chan struct{}
 	err  error
 }

@@ -4,18 +4,17 @@
 package alertmanagertest
 
 import (
-	"bytes"
 	"encoding/json"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/internal/logtest"
 	"github.com/equus-monitoring/equus/internal/wait"
 )
 
@@ -34,24 +33,6 @@ func Binary(t testing.TB) string {
 	}
 	t.Skip("no prometheus-alertmanager on PATH (apt-get install prometheus-alertmanager); EQUUS_REQUIRE_ALERTMANAGER=1 makes this a failure")
 	return ""
-}
-
-// syncBuffer is a bytes.Buffer that a child's output and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // Start runs a real Alertmanager on a free loopback port with its own
@@ -76,7 +57,7 @@ func Start(t testing.TB) string {
 		}
 		addr := l.Addr().String()
 		l.Close()
-		out := &syncBuffer{}
+		out := &logtest.Buffer{}
 		cmd := exec.Command(bin, "--config.file="+config, "--storage.path="+filepath.Join(dir, "data"),
 			"--web.listen-address="+addr, "--cluster.listen-address=", "--log.level=warn")
 		cmd.Stdout, cmd.Stderr = out, out

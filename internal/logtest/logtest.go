@@ -1,5 +1,5 @@
 // Package logtest holds what tests need of log output: a writer to the
-// test's log, and a buffer of JSON lines to read back.
+// test's log, and a buffer that keeps output to read back.
 package logtest
 
 import (
@@ -25,8 +25,9 @@ func Logger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(Writer{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// Buffer is a log handler's output, as JSON lines, kept for a test to
-// read. It is safe for concurrent writers.
+// Buffer keeps what is written to it for a test to read: a log handler's
+// output (Lines reads it as JSON lines) or a child process's. It is safe
+// for concurrent writers and readers.
 type Buffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer

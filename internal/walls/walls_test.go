@@ -57,8 +57,10 @@ var rules = []rule{
 	{from: "update/...", deny: []string{"modes/...", "state/...", "lua/..."}, why: "updates know only releases"},
 	{from: "result/...", deny: []string{"modes/...", "state/...", "lua/...", "update/..."}, why: "a result is a document"},
 	{from: "semver/...", deny: []string{""}, why: "versions need only the standard library"},
-	{from: "internal/alertmanagertest", deny: []string{""}, allow: []string{"internal/wait"},
+	{from: "internal/alertmanagertest", deny: []string{""}, allow: []string{"internal/wait", "internal/logtest"},
 		why: "the tests' Alertmanager is a process and its API, for any package's tests"},
+	{from: "internal/smtptest", deny: []string{""},
+		why: "the tests' SMTP server is go-smtp on loopback, for any package's tests"},
 }
 
 // matches reports whether pkg (relative to the module) matches pattern,
@@ -150,6 +152,7 @@ func TestWallsCatch(t *testing.T) {
 		{"modes/helen/web", "modes/helen/hub"},
 		{"state", "modes/helen"},
 		{"semver", "wire"},
+		{"internal/smtptest", "pki"},
 	} {
 		caught := false
 		for _, r := range rules {

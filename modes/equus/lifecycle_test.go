@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/internal/logtest"
 	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/wire"
 )
@@ -164,7 +165,7 @@ func TestSupervised(t *testing.T) {
 	h := startHelen(t, p)
 	cfg := testConfig(t, p, h)
 	cfg.Supervised = true
-	ready := &syncBuffer{}
+	ready := &logtest.Buffer{}
 	cfg.Ready = ready
 	a := startAgent(t, cfg)
 

@@ -16,145 +16,54 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/equus-monitoring/equus/internal/smtptest"
 	"github.com/equus-monitoring/equus/pki"
 )
 
-// mailbox is an SMTP server on loopback (go-smtp) with STARTTLS under an
-// in-test CA, that keeps the messages it takes.
+// mailbox is an SMTP server on loopback with STARTTLS under an in-test
+// CA, and an Email that trusts the CA and sends to it.
 type mailbox struct {
-	addr string
-	ca   *pki.CA
+	*smtptest.Server
+	ca *pki.CA
+}
 
-	mu       sync.Mutex
-	messages []delivered
-	auths    []string
+type mailboxOpts struct {
+	noTLS bool
 	// refuse, when it returns an error for a command ("MAIL", "RCPT
 	// bob@example.com", "DATA"), refuses it with that error.
 	refuse func(cmd string) error
 }
 
-type delivered struct {
-	from string
-	to   []string
-	data []byte
-	tls  bool
-}
-
-type mailboxOpts struct {
-	noTLS bool
-	// ca signs the server's certificate; nil makes a new CA.
-	ca *pki.CA
-}
-
+// newMailbox starts a mailbox that takes the login helen:hunter2.
 func newMailbox(t *testing.T, o mailboxOpts) *mailbox {
 	t.Helper()
 	now := time.Now()
-	ca := o.ca
-	if ca == nil {
-		var err error
-		if ca, err = pki.NewCA("mail test CA", now); err != nil {
-			t.Fatal(err)
-		}
+	ca, err := pki.NewCA("mail test CA", now)
+	if err != nil {
+		t.Fatal(err)
 	}
 	cert, err := ca.IssueServer([]string{"127.0.0.1"}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mb := &mailbox{ca: ca}
-	s := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		return &mailSession{mb: mb, c: c}, nil
-	}))
-	s.Domain = "mail.test"
-	s.ReadTimeout, s.WriteTimeout = 10*time.Second, 10*time.Second
-	s.MaxMessageBytes = 1 << 20
-	if !o.noTLS {
-		s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mb.addr = l.Addr().String()
-	done := make(chan struct{})
-	go func() { defer close(done); s.Serve(l) }()
-	t.Cleanup(func() { s.Close(); <-done })
-	return mb
-}
-
-func (mb *mailbox) got() []delivered {
-	mb.mu.Lock()
-	defer mb.mu.Unlock()
-	return append([]delivered(nil), mb.messages...)
-}
-
-func (mb *mailbox) check(cmd string) error {
-	mb.mu.Lock()
-	defer mb.mu.Unlock()
-	if mb.refuse == nil {
+	so := smtptest.Options{Refuse: o.refuse, Login: func(user, password string) error {
+		if user != "helen" || password != "hunter2" {
+			return errors.New("wrong login")
+		}
 		return nil
+	}}
+	if !o.noTLS {
+		so.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	}
-	return mb.refuse(cmd)
+	return &mailbox{Server: smtptest.Start(t, so), ca: ca}
 }
 
 func (mb *mailbox) email(to ...string) *Email {
-	return &Email{To: to, SMTP: mb.addr, From: "helen@example.com", Hostname: "helen.example",
+	return &Email{To: to, SMTP: mb.Addr, From: "helen@example.com", Hostname: "helen.example",
 		RootCAs: mb.ca.Pool(), Timeout: 10 * time.Second}
 }
-
-type mailSession struct {
-	mb   *mailbox
-	c    *smtp.Conn
-	from string
-	to   []string
-}
-
-func (s *mailSession) AuthMechanisms() []string { return []string{sasl.Plain} }
-
-func (s *mailSession) Auth(mech string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(identity, user, password string) error {
-		s.mb.mu.Lock()
-		s.mb.auths = append(s.mb.auths, user+":"+password)
-		s.mb.mu.Unlock()
-		if user != "helen" || password != "hunter2" {
-			return smtp.ErrAuthFailed
-		}
-		return nil
-	}), nil
-}
-
-func (s *mailSession) Mail(from string, _ *smtp.MailOptions) error {
-	s.from = from
-	return s.mb.check("MAIL")
-}
-
-func (s *mailSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if err := s.mb.check("RCPT " + to); err != nil {
-		return err
-	}
-	s.to = append(s.to, to)
-	return nil
-}
-
-func (s *mailSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	if err := s.mb.check("DATA"); err != nil {
-		return err
-	}
-	_, tlsOn := s.c.TLSConnectionState()
-	s.mb.mu.Lock()
-	s.mb.messages = append(s.mb.messages, delivered{s.from, s.to, b, tlsOn})
-	s.mb.mu.Unlock()
-	return nil
-}
-
-func (s *mailSession) Reset()        { s.from, s.to = "", nil }
-func (s *mailSession) Logout() error { return nil }
 
 func passwordFile(t *testing.T, pw string) string {
 	p := filepath.Join(t.TempDir(), "password")
@@ -181,15 +90,15 @@ func TestEmailArrives(t *testing.T) {
 	if ans != "250 taken for ops@example.com, oncall@example.com over TLS" {
 		t.Errorf("answer %q", ans)
 	}
-	got := mb.got()
+	got := mb.Messages()
 	if len(got) != 1 {
 		t.Fatalf("%d messages", len(got))
 	}
 	d := got[0]
-	if !d.tls || d.from != "helen@example.com" || strings.Join(d.to, " ") != "ops@example.com oncall@example.com" {
-		t.Errorf("tls %v, from %q, to %q", d.tls, d.from, d.to)
+	if !d.TLS || d.From != "helen@example.com" || strings.Join(d.To, " ") != "ops@example.com oncall@example.com" {
+		t.Errorf("tls %v, from %q, to %q", d.TLS, d.From, d.To)
 	}
-	msg, err := mail.ReadMessage(strings.NewReader(string(d.data)))
+	msg, err := mail.ReadMessage(strings.NewReader(string(d.Data)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,10 +136,7 @@ func TestEmailArrives(t *testing.T) {
 			t.Errorf("no %q in the body:\n%s", want, body)
 		}
 	}
-	mb.mu.Lock()
-	auths := mb.auths
-	mb.mu.Unlock()
-	if len(auths) != 1 || auths[0] != "helen:hunter2" {
+	if auths := mb.Logins(); len(auths) != 1 || auths[0] != "helen:hunter2" {
 		t.Errorf("logins %q", auths)
 	}
 }
@@ -244,17 +150,15 @@ func TestEmailInTheClear(t *testing.T) {
 	if err != nil || ans != "250 taken for ops@example.com in the clear" {
 		t.Fatalf("%q %v", ans, err)
 	}
-	if got := mb.got(); len(got) != 1 || got[0].tls {
+	if got := mb.Messages(); len(got) != 1 || got[0].TLS {
 		t.Fatalf("%+v", got)
 	}
 	e.User, e.PasswordFile = "helen", passwordFile(t, "hunter2")
 	if _, err := e.Send(context.Background(), Sample(AgentDown)); !errors.Is(err, ErrPermanent) || !errors.Is(err, errNoTLS) {
 		t.Fatalf("err %v, want a refusal to log in in the clear", err)
 	}
-	mb.mu.Lock()
-	defer mb.mu.Unlock()
-	if len(mb.auths) != 0 || len(mb.messages) != 1 {
-		t.Errorf("logins %q, %d messages", mb.auths, len(mb.messages))
+	if auths, got := mb.Logins(), mb.Messages(); len(auths) != 0 || len(got) != 1 {
+		t.Errorf("logins %q, %d messages", auths, len(got))
 	}
 }
 
@@ -272,7 +176,7 @@ func TestEmailVerifiesTLS(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "STARTTLS") {
 		t.Fatalf("err %v, want a failed STARTTLS", err)
 	}
-	if len(mb.got()) != 0 {
+	if len(mb.Messages()) != 0 {
 		t.Error("delivered")
 	}
 }
@@ -311,8 +215,7 @@ func TestEmailRefused(t *testing.T) {
 		{name: "wrong-password", user: "helen", permanent: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			mb := newMailbox(t, mailboxOpts{})
-			mb.refuse = tc.refuse
+			mb := newMailbox(t, mailboxOpts{refuse: tc.refuse})
 			e := mb.email("ops@example.com")
 			if tc.user != "" {
 				e.User, e.PasswordFile = tc.user, passwordFile(t, "wrong")
@@ -324,19 +227,18 @@ func TestEmailRefused(t *testing.T) {
 			if tc.answer != "" && ans != tc.answer {
 				t.Errorf("answer %q, want %q", ans, tc.answer)
 			}
-			if len(mb.got()) != 0 {
+			if len(mb.Messages()) != 0 {
 				t.Error("delivered")
 			}
 		})
 	}
 	t.Run("one-recipient-of-two", func(t *testing.T) {
-		mb := newMailbox(t, mailboxOpts{})
-		mb.refuse = func(cmd string) error {
+		mb := newMailbox(t, mailboxOpts{refuse: func(cmd string) error {
 			if cmd == "RCPT gone@example.com" {
 				return smtpErr(550, "no such user")
 			}
 			return nil
-		}
+		}})
 		ans, err := mb.email("gone@example.com", "ops@example.com").Send(context.Background(), Sample(Problem))
 		if err != nil {
 			t.Fatal(err)
@@ -344,7 +246,7 @@ func TestEmailRefused(t *testing.T) {
 		if want := "250 taken for ops@example.com over TLS; refused gone@example.com (550 5.0.0 no such user)"; ans != want {
 			t.Errorf("answer %q, want %q", ans, want)
 		}
-		if got := mb.got(); len(got) != 1 || len(got[0].to) != 1 {
+		if got := mb.Messages(); len(got) != 1 || len(got[0].To) != 1 {
 			t.Errorf("%+v", got)
 		}
 	})
