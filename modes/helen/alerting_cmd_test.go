@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/internal/helentest"
 	"github.com/equus-monitoring/equus/modes/helen/server"
 	"github.com/equus-monitoring/equus/modes/helen/web"
 	"github.com/equus-monitoring/equus/state"
@@ -100,7 +101,7 @@ func TestAlertingCommands(t *testing.T) {
 	if acks, _ := db.Acks(); len(acks) != 0 {
 		t.Errorf("stored acks of no problem: %+v", acks)
 	}
-	failingDisk(t, h)
+	helentest.FailingDisk(t, h, h.srv)
 	if out, code := helenCLI(t, "ack", data, "--comment=replacing the disk", "web-1", "disk"); code != 0 || out != "acknowledged disk on web-1\n" {
 		t.Errorf("ack: exit %d, %q", code, out)
 	}
@@ -124,20 +125,6 @@ func TestAlertingCommands(t *testing.T) {
 	if code != 0 || strings.TrimSpace(out) != "[]" {
 		t.Errorf("notifications --state=delivered: exit %d, %q", code, out)
 	}
-}
-
-// failingDisk connects web-1 with schedule disk critical on it, and waits
-// for its problem to be confirmed.
-func failingDisk(t *testing.T, h *testHelen) {
-	t.Helper()
-	startAgent(t, h, "web-1", behavior{}).Ready()
-	if _, err := h.srv.PutSchedule(state.Schedule{Name: "disk", Check: "disk", Args: json.RawMessage(`{"status":"critical"}`), Every: 50 * time.Millisecond}); err != nil {
-		t.Fatal(err)
-	}
-	poll(t, "disk critical on web-1", func() bool {
-		sts := h.srv.Statuses(false)
-		return len(sts) == 1 && sts[0].HardStatus == "critical"
-	})
 }
 
 // addNotification puts a notification of web-1's disk in the outbox,
@@ -262,7 +249,7 @@ func TestAckOffline(t *testing.T) {
 	if _, err := h.srv.PutRoute(web.RouteView{Name: "ops", Receivers: []web.ReceiverView{{Kind: state.KindExec, Exec: &web.ExecView{Program: program}}}}.Route()); err != nil {
 		t.Fatal(err)
 	}
-	failingDisk(t, h)
+	helentest.FailingDisk(t, h, h.srv)
 	if err := h.stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/internal/helentest"
 	"github.com/equus-monitoring/equus/modes/helen/monitor/notify"
 	"github.com/equus-monitoring/equus/modes/helen/web"
 	"github.com/equus-monitoring/equus/state"
@@ -189,14 +190,7 @@ func TestSilencesAcksAPI(t *testing.T) {
 		!strings.Contains(string(data), "nothing to acknowledge") {
 		t.Errorf("ack of no problem: %d %s, want 409", code, data)
 	}
-	startAgent(t, h, "web-1", behavior{}).Ready()
-	if _, err := h.srv.PutSchedule(state.Schedule{Name: "disk", Check: "disk", Args: json.RawMessage(`{"status":"critical"}`), Every: 50 * time.Millisecond}); err != nil {
-		t.Fatal(err)
-	}
-	poll(t, "disk critical on web-1", func() bool {
-		sts := h.srv.Statuses(false)
-		return len(sts) == 1 && sts[0].HardStatus == "critical"
-	})
+	helentest.FailingDisk(t, h, h.srv)
 	if code, data := c.Do("POST", "/v1/acks", c.Token, web.AckRequest{Agent: "web-1", Schedule: "disk", Comment: "on it", Author: "bob"}); code != http.StatusOK {
 		t.Fatalf("ack: %d %s", code, data)
 	}
