@@ -6,14 +6,8 @@
 set -eu
 N=${N:-1000}
 PORT=${PORT:-17580}
-W=$(mktemp -d)
-trap 'kill -INT "$HP" 2>/dev/null; wait "$HP" 2>/dev/null; rm -rf "$W"' EXIT
-go build -o "$W/equus" .
-go build -o "$W/equus-load" ./tools/equus-load
-D="$W/data"
-"$W/equus" --log-level warn helen serve --data "$D" --listen "127.0.0.1:$PORT" --http "127.0.0.1:$((PORT + 1))" --no-update >"$W/helen.out" 2>"$W/helen.err" &
-HP=$!
-until [ -S "$D/helen.sock" ]; do sleep 0.2; done
+# shellcheck source=tools/equus-load/helen.sh
+. tools/equus-load/helen.sh
 "$W/equus" helen schedule add load --check load --every 10s --data "$D"
 "$W/equus-load" -data "$D" -helen "127.0.0.1:$PORT" -n "$N" -every 10s -warmup 12s -for 80s >"$W/load.out" &
 LP=$!

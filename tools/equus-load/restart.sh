@@ -19,25 +19,9 @@ ROUNDS=${ROUNDS:-3}
 PORT=${PORT:-17680}
 RESTART_WAIT=${RESTART_WAIT:-2s}
 RESUME=${RESUME:-true}
-W=$(mktemp -d)
-HP=
-LP=
-cleanup() {
-	[ -z "$LP" ] || kill -INT "$LP" 2>/dev/null || true
-	[ -z "$HP" ] || { kill -INT "$HP" 2>/dev/null; wait "$HP" 2>/dev/null || true; }
-	rm -rf "$W"
-}
-trap cleanup EXIT
 case $MODE in graceful | kill) ;; *) echo "MODE is graceful or kill" >&2; exit 2 ;; esac
-if [ -n "${EQUUS:-}" ]; then cp "$EQUUS" "$W/equus"; else go build -o "$W/equus" .; fi
-go build -o "$W/equus-load" ./tools/equus-load
-D="$W/data"
-start_helen() {
-	"$W/equus" --log-level warn helen serve --data "$D" --listen "127.0.0.1:$PORT" --http "127.0.0.1:$((PORT + 1))" --no-update >>"$W/helen.out" 2>>"$W/helen.err" &
-	HP=$!
-}
-start_helen
-until [ -S "$D/helen.sock" ]; do sleep 0.2; done
+# shellcheck source=tools/equus-load/helen.sh
+. tools/equus-load/helen.sh
 "$W/equus-load" -data "$D" -helen "127.0.0.1:$PORT" -n "$N" -reconnect -restart-wait "$RESTART_WAIT" -resume="$RESUME" -dialers 64 -for 24h >"$W/load.out" 2>&1 &
 LP=$!
 wait_line() { # wait_line PATTERN: until equus-load printed it
