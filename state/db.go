@@ -51,8 +51,8 @@ var (
 type Options struct {
 	HistoryMaxAge      time.Duration // default 30 days (0 means default)
 	HistoryMaxPerCheck int           // default 10000 results per agent, check and schedule
-	BatchDelay         time.Duration // how long writes wait to be grouped: the result writer starts one commit per BatchDelay at most, bolt's batches (statuses, events) wait as long; default 2ms
-	BatchSize          int           // max results per transaction; default 1000
+	BatchDelay         time.Duration // how long bolt's batches (statuses, events) wait for company; default 2ms. The result writer waits for none (group commit)
+	BatchSize          int           // max results per transaction of the writer (group commit); default 1000
 	OpenTimeout        time.Duration // wait for the file lock; default 1s
 	PruneInterval      time.Duration // how often the pruner runs Prune; default 10 minutes, negative never
 	// CheckTimeout bounds the consistency check of Open: default 1
@@ -72,6 +72,10 @@ type Options struct {
 	OnCorrupt func(err error)
 
 	now func() time.Time // the clock of the check; default time.Now
+	// beforeCommit, if set, is called by the writer with the size of each
+	// batch before it commits it, on the writer's goroutine: a test
+	// counts batches with it, or holds the writer in it.
+	beforeCommit func(n int)
 }
 
 func (o Options) withDefaults() Options {
@@ -224,9 +228,9 @@ func Open(path string, opt Options) (*DB, error) {
 		return nil, err
 	}
 	// The writes that share bolt's batches (statuses, events and their
-	// notifications, ...) wait BatchDelay for company, as results do,
-	// not bolt's 10 ms: a hard change waits on two of them before its
-	// notification can go out.
+	// notifications, ...) wait BatchDelay for company, not bolt's 10 ms:
+	// a hard change waits on two of them before its notification can go
+	// out. (Results wait for none: their writer is a group commit.)
 	b.MaxBatchDelay = opt.BatchDelay
 	db := &DB{
 		bolt:  b,
