@@ -30,6 +30,7 @@ func benchAddResult(b *testing.B, writers int) {
 	db := openTest(b, Options{beforeCommit: func(int) { commits.Add(1) }})
 	var next atomic.Int64
 	b.ReportAllocs()
+	before := db.bolt.Stats().TxStats
 	b.ResetTimer()
 	var wg sync.WaitGroup
 	for w := range writers {
@@ -48,6 +49,10 @@ func benchAddResult(b *testing.B, writers int) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "results/s")
 	b.ReportMetric(float64(b.N)/float64(commits.Load()), "batch")
+	// What the commits wrote, in bytes of pages a result: the measure of
+	// a layout, and one that the load of the machine does not move.
+	after := db.bolt.Stats().TxStats
+	b.ReportMetric(float64(after.GetPageAlloc()-before.GetPageAlloc())/float64(b.N), "page-B/result")
 }
 
 // BenchmarkHistory reads the newest 100 of a check's 10,000 results.

@@ -125,6 +125,11 @@ func (db *DB) drain(batch *[]*pending) bool {
 	return true
 }
 
+// appendFill is the fill percent of the buckets of series, whose keys
+// mostly append: bolt's default of half leaves the pages a run of appends
+// splits off half empty, so the file and the pages a commit writes double.
+const appendFill = 0.95
+
 // addResultsTx writes a batch of results, updates the latest record of
 // each series, and trims each series to HistoryMaxPerCheck.
 func (db *DB) addResultsTx(tx *bolt.Tx, batch []*pending) error {
@@ -139,6 +144,9 @@ func (db *DB) addResultsTx(tx *bolt.Tx, batch []*pending) error {
 		if err != nil {
 			return fmt.Errorf("series bucket %s %s: %w", p.agent, p.check, err)
 		}
+		// Results come in time order: fill the pages the appends split
+		// off, instead of leaving half of each empty.
+		cb.FillPercent = appendFill
 		seq, err := cb.NextSequence()
 		if err != nil {
 			return err
