@@ -11,7 +11,7 @@ set -eu
 N=${N:-1000}
 S=${S:-32}
 WINDOW=${WINDOW:-30}
-PORT=${PORT:-17780}
+PORT=${PORT:-27780}
 # shellcheck source=tools/equus-load/helen.sh
 . tools/equus-load/helen.sh
 
