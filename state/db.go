@@ -52,7 +52,7 @@ type Options struct {
 	HistoryMaxAge      time.Duration // default 30 days (0 means default)
 	HistoryMaxPerCheck int           // default 10000 results per agent, check and schedule
 	BatchDelay         time.Duration // how long bolt's batches (statuses, events) wait for company; default 2ms. The result writer waits for none (group commit)
-	BatchSize          int           // max results per transaction of the writer (group commit); default 1000
+	BatchSize          int           // max results per transaction of the writer (group commit), and how many wait in its queue; default 8192
 	OpenTimeout        time.Duration // wait for the file lock; default 1s
 	PruneInterval      time.Duration // how often the pruner runs Prune; default 10 minutes, negative never
 	// CheckTimeout bounds the consistency check of Open: default 1
@@ -78,6 +78,13 @@ type Options struct {
 	beforeCommit func(n int)
 }
 
+// defaultBatchSize bounds a transaction of the writer. Under load the
+// fsyncs of a commit, not its size, set the pace (with 8,192 callers on a
+// virtual disk: 12,000-17,000 results/s at 1,000 a transaction,
+// 32,000-36,000 at 8,192), while a transaction of 8,192 results of as
+// many series dirties some 100 MiB of pages at most.
+const defaultBatchSize = 8192
+
 func (o Options) withDefaults() Options {
 	if o.HistoryMaxAge <= 0 {
 		o.HistoryMaxAge = 30 * 24 * time.Hour
@@ -89,7 +96,7 @@ func (o Options) withDefaults() Options {
 		o.BatchDelay = 2 * time.Millisecond
 	}
 	if o.BatchSize <= 0 {
-		o.BatchSize = 1000
+		o.BatchSize = defaultBatchSize
 	}
 	if o.OpenTimeout <= 0 {
 		o.OpenTimeout = time.Second
