@@ -65,7 +65,7 @@ type options struct {
 	restartWait time.Duration // their wait after shutting_down
 	resume      bool          // their TLS session cache
 	run, agent, args string // run a check through the admin API, instead of agents
-	inflight         int
+	inflight, batch  int
 }
 
 func run() error {
@@ -91,6 +91,7 @@ func run() error {
 	flag.StringVar(&o.agent, "agent", "", "with -run: the `AGENT` to run the check on (a real agent, connected)")
 	flag.StringVar(&o.args, "args", "{}", "with -run: the check's args, a JSON `OBJECT`")
 	flag.IntVar(&o.inflight, "inflight", 64, "with -run: requests in flight at once")
+	flag.IntVar(&o.batch, "batch", 1, "with -run: runs a request, through POST /v1/agents/AGENT/runs when more than 1 (at most 1000)")
 	flag.Parse()
 	if o.data == "" {
 		return errors.New("give -data DIR, helen's data directory")
@@ -99,8 +100,8 @@ func run() error {
 		return errors.New("bad -n, -idle, -buckets, -every or -dialers")
 	}
 	if o.run != "" {
-		if o.agent == "" || o.inflight < 1 || o.inflight > 10000 || !json.Valid([]byte(o.args)) {
-			return errors.New("-run takes -agent NAME, -inflight 1 to 10000 and -args a JSON object")
+		if o.agent == "" || o.inflight < 1 || o.inflight > 10000 || o.batch < 1 || o.batch > 1000 || !json.Valid([]byte(o.args)) {
+			return errors.New("-run takes -agent NAME, -inflight 1 to 10000, -batch 1 to 1000 and -args a JSON object")
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 		defer stop()

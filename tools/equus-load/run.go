@@ -18,7 +18,8 @@ import (
 // runAPI does what helen run does, through helen's admin socket in its
 // data directory, with o.inflight requests at once: POST
 // /v1/agents/AGENT/run of o.run on o.agent until o.duration has passed.
-// It prints each second's count and latencies, then those of the whole
+// With o.batch > 1 each request is POST /v1/agents/AGENT/runs of that
+// many runs. It prints each second's count of runs and latencies, then those of the whole
 // run after the warmup. Every request is one check run on the agent, and
 // every result but equus.ping's is stored before helen answers.
 func runAPI(ctx context.Context, o options) error {
@@ -32,12 +33,17 @@ func runAPI(ctx context.Context, o options) error {
 	}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	body, err := json.Marshal(map[string]any{"check": o.run, "args": json.RawMessage(o.args), "timeout": "10s"})
+	one := map[string]any{"check": o.run, "args": json.RawMessage(o.args), "timeout": "10s"}
+	body, err := json.Marshal(one)
+	url := "http://helen/v1/agents/" + o.agent + "/run"
+	if o.batch > 1 {
+		body, err = json.Marshal(map[string]any{"runs": slices.Repeat([]any{one}, o.batch)})
+		url += "s"
+	}
 	if err != nil {
 		return fmt.Errorf("-args: %w", err)
 	}
-	url := "http://helen/v1/agents/" + o.agent + "/run"
-	one := func(ctx context.Context) error {
+	do := func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 		if err != nil {
 			return err
@@ -54,9 +60,20 @@ func runAPI(ctx context.Context, o options) error {
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(b))
 		}
+		if o.batch > 1 {
+			var out []struct{ Error string }
+			if err := json.Unmarshal(b, &out); err != nil {
+				return err
+			}
+			for _, r := range out {
+				if r.Error != "" {
+					return fmt.Errorf("a run of the batch: %s", r.Error)
+				}
+			}
+		}
 		return nil
 	}
-	if err := one(ctx); err != nil {
+	if err := do(ctx); err != nil {
 		return fmt.Errorf("run %s on %s: %w", o.run, o.agent, err)
 	}
 
@@ -75,7 +92,7 @@ func runAPI(ctx context.Context, o options) error {
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				t0 := time.Now()
-				if err := one(ctx); err != nil {
+				if err := do(ctx); err != nil {
 					if ctx.Err() == nil {
 						failed.Add(1)
 						lastErr.Store(err.Error())
@@ -85,14 +102,20 @@ func runAPI(ctx context.Context, o options) error {
 				d := time.Since(t0)
 				mu.Lock()
 				sec := int(t0.Sub(start) / time.Second)
-				bySec[sec] = append(bySec[sec], d)
+				for range max(o.batch, 1) {
+					bySec[sec] = append(bySec[sec], d)
+				}
 				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
 
-	fmt.Printf("%s on %s through the admin API, %d in flight:\n", o.run, o.agent, o.inflight)
+	if o.batch > 1 {
+		fmt.Printf("%s on %s through the admin API, %d requests of %d runs in flight (latency of a request):\n", o.run, o.agent, o.inflight, o.batch)
+	} else {
+		fmt.Printf("%s on %s through the admin API, %d in flight:\n", o.run, o.agent, o.inflight)
+	}
 	var all []time.Duration
 	last := int(time.Since(start)/time.Second) - 1 // whole seconds only
 	for sec := 0; sec <= last; sec++ {

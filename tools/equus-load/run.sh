@@ -2,7 +2,7 @@
 # run.sh: the kept-open link. Starts helen and one real agent (equus, its
 # certificate issued by helen issue) on loopback, then runs CHECK (default
 # equus.ping) on it through helen's admin socket with INFLIGHT requests at
-# once (default 64) for FOR (default 20s), and prints the rate and the
+# once (default 64), each of BATCH runs (default 1), for FOR (default 20s), and prints the rate and the
 # latencies. CHECK=uptime runs a Lua check, whose result helen stores
 # before it answers. Run from the module root:
 #   sh tools/equus-load/run.sh
@@ -10,6 +10,7 @@
 set -eu
 CHECK=${CHECK:-equus.ping}
 INFLIGHT=${INFLIGHT:-64}
+BATCH=${BATCH:-1}
 FOR=${FOR:-20s}
 PORT=${PORT:-27880}
 # shellcheck source=tools/equus-load/helen.sh
@@ -24,4 +25,4 @@ until "$W/equus" helen agents --data "$D" --json 2>/dev/null | grep -q '"connect
 	[ "$n" -lt 150 ] || { echo "the agent did not connect:" >&2; cat "$W/agent.out" >&2; exit 1; }
 	sleep 0.2
 done
-"$W/equus-load" -data "$D" -run "$CHECK" -agent runner -inflight "$INFLIGHT" -for "$FOR" -warmup 3s
+"$W/equus-load" -data "$D" -run "$CHECK" -agent runner -inflight "$INFLIGHT" -batch "$BATCH" -for "$FOR" -warmup 3s
