@@ -2,7 +2,8 @@
 # run.sh: the kept-open link. Starts helen and one real agent (equus, its
 # certificate issued by helen issue) on loopback, then runs CHECK (default
 # equus.ping) on it through helen's admin socket with INFLIGHT requests at
-# once (default 64), each of BATCH runs (default 1), for FOR (default 20s), and prints the rate and the
+# once (default 64), each of BATCH runs (default 1: POST .../run; more:
+# POST .../runs), for FOR (default 20s), and prints the rate and the
 # latencies. CHECK=uptime runs a Lua check, whose result helen stores
 # before it answers. Run from the module root:
 #   sh tools/equus-load/run.sh
