@@ -9,6 +9,7 @@
 // With -reconnect its agents reconnect as equus does, and it prints how
 // long the fleet took to be all back after each restart of helen (see
 // reconnect.go and restart.sh).
+//
 // With -run CHECK it instead runs a check on a connected agent through
 // helen's admin socket, -inflight requests at once (see run.go):
 //
@@ -61,10 +62,10 @@ type options struct {
 	refresh time.Duration
 	probe   bool
 
-	reconnect   bool          // agents that come back as equus does
-	restartWait time.Duration // their wait after shutting_down
-	resume      bool          // their TLS session cache
-	run, agent, args string // run a check through the admin API, instead of agents
+	reconnect        bool          // agents that come back as equus does
+	restartWait      time.Duration // their wait after shutting_down
+	resume           bool          // their TLS session cache
+	run, agent, args string        // run a check through the admin API, instead of agents
 	inflight, batch  int
 }
 
