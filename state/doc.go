@@ -4,9 +4,9 @@
 // Every write of results goes through one background writer that groups the
 // results of many concurrent callers into one transaction (group commit), so
 // that thousands of agents cost one fsync per batch rather than one per
-// result. Commits start at most once per BatchDelay: under load a batch
-// gathers what comes in meanwhile, and a result after a quiet spell is
-// written at once. AddResult returns only once its result is committed: a
+// result. The writer commits at once what it has, and what comes in while a
+// commit runs goes into the next: a result that finds the writer idle is
+// written at once, and under load batches grow with the load. AddResult returns only once its result is committed: a
 // result acknowledged to anyone is on disk.
 //
 // Results live in nested buckets results/<agent>/<check>, keyed by the

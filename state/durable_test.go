@@ -60,21 +60,35 @@ func TestDurableAcrossReopen(t *testing.T) {
 	}
 }
 
-// primeWriter adds a result to a DB with a long BatchDelay. The first
-// result after a quiet spell is written at once; the next ones then wait
-// for the delay.
-func primeWriter(t *testing.T, db *DB) {
+// holdWriter returns options whose writer stops before its first commit
+// until release is called, and a channel that gets the size of each
+// batch: a test queues results behind the held commit.
+func holdWriter(opt Options) (_ Options, sizes <-chan int, release func()) {
+	gate := make(chan struct{})
+	ch := make(chan int, 1000)
+	opt.beforeCommit = func(n int) {
+		ch <- n
+		<-gate
+	}
+	var once sync.Once
+	return opt, ch, func() { once.Do(func() { close(gate) }) }
+}
+
+// primeWriter adds a result to a DB whose writer is held (holdWriter),
+// and waits until the writer holds it: the results after it queue.
+func primeWriter(t *testing.T, db *DB, sizes <-chan int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	if err := db.AddResult(ctx, newResult("a", "c", "first", at(-time.Hour))); err != nil {
-		t.Fatalf("first result after a quiet spell: %v", err)
+	go db.AddResult(context.Background(), newResult("a", "c", "first", at(-time.Hour)))
+	if n := <-sizes; n != 1 {
+		t.Fatalf("first batch of %d results, want 1", n)
 	}
 }
 
 func TestCloseFlushes(t *testing.T) {
-	db := openTest(t, Options{BatchDelay: time.Hour})
-	primeWriter(t, db)
+	opt, sizes, release := holdWriter(Options{})
+	db := openTest(t, opt)
+	defer release()
+	primeWriter(t, db, sizes)
 	const n = 50
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -83,14 +97,22 @@ func TestCloseFlushes(t *testing.T) {
 			errs[i] = db.AddResult(context.Background(), newResult("a", "c", fmt.Sprint(i), at(time.Duration(i))))
 		})
 	}
-	waitFor(t, func() bool { return db.Pending() == n })
+	waitFor(t, func() bool { return db.Pending() == n+1 })
 	before := txID(t, db.bolt)
-	start := time.Now()
-	if err := db.Close(); err != nil {
+	closed := make(chan error)
+	go func() { closed <- db.Close() }()
+	// Close stops new results before the held commit ends.
+	waitFor(t, func() bool {
+		db.mu.RLock()
+		defer db.mu.RUnlock()
+		return db.closed
+	})
+	release()
+	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d > 10*time.Second {
-		t.Errorf("Close took %v: it waited for the batch delay", d)
+	if n := <-sizes; n != 50 {
+		t.Errorf("Close committed a batch of %d, want the 50 queued", n)
 	}
 	wg.Wait()
 	for i, err := range errs {
@@ -105,8 +127,8 @@ func TestCloseFlushes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if after := txID(t, b); after != before+1 {
-		t.Errorf("%d transactions for %d results, want one", after-before, n)
+	if after := txID(t, b); after != before+2 {
+		t.Errorf("%d transactions for the held result and %d queued, want two", after-before, n)
 	}
 	b.Close()
 	db2, err := Open(db.Path(), Options{})
@@ -120,8 +142,10 @@ func TestCloseFlushes(t *testing.T) {
 }
 
 func TestAddResultContext(t *testing.T) {
-	db := openTest(t, Options{BatchDelay: time.Hour})
-	primeWriter(t, db)
+	opt, sizes, release := holdWriter(Options{})
+	db := openTest(t, opt)
+	defer release()
+	primeWriter(t, db, sizes)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := db.AddResult(ctx, newResult("a", "c", "cancelled", at(0))); !errors.Is(err, context.Canceled) {
@@ -133,6 +157,7 @@ func TestAddResultContext(t *testing.T) {
 		t.Errorf("AddResult past its deadline = %v", err)
 	}
 	// Not acknowledged, but queued: Close still commits it.
+	release()
 	db = reopen(t, db, Options{})
 	got := messages(t, db, "a")
 	if !got["slow"] || got["cancelled"] || len(got) != 2 {

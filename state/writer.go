@@ -3,7 +3,6 @@ package state
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/equus-monitoring/equus/result"
 	bolt "go.etcd.io/bbolt"
@@ -77,72 +76,59 @@ func (db *DB) Pending() int { return int(db.pending.Load()) }
 
 // The writer is this package's own rather than bolt's DB.Batch so that
 // Close can commit what is queued, Pending can tell how far behind it is,
-// and commits can be spaced (below) instead of each waiting a fixed delay.
+// and a commit never waits on a timer (bolt's Batch waits MaxBatchDelay
+// for company).
 
-// write is the writer. It takes a first result, gathers more until the
-// batch is full or BatchDelay has passed since its previous commit began,
-// commits them in one transaction and answers every caller. So commits
-// start at most once per BatchDelay (bounding fsyncs under load) and a
-// result that comes after a quiet spell is written at once instead of
-// waiting for company that is not coming. It returns when Close has closed
-// the queue and everything queued before is committed.
+// write is the writer, a group commit: it takes what is queued, commits
+// it in one transaction and answers every caller, then takes what came in
+// while that commit ran. So a result that finds the writer idle is
+// committed at once, and under load each batch holds what came during the
+// commit before: batches grow with the load, and the fsyncs per result
+// fall, up to BatchSize a transaction. It returns when Close has closed the
+// queue and everything queued before is committed.
 func (db *DB) write() {
 	defer close(db.done)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
 	batch := make([]*pending, 0, db.opt.BatchSize)
-	var lastCommit time.Time
 	for open := true; open; {
 		p, ok := <-db.queue
 		if !ok {
 			return
 		}
 		batch = append(batch[:0], p)
-		open = db.gather(&batch, timer, db.opt.BatchDelay-time.Since(lastCommit))
-
-		lastCommit = time.Now()
+		open = db.drain(&batch)
+		if db.opt.beforeCommit != nil {
+			db.opt.beforeCommit(len(batch))
+		}
 		err := db.update(func(tx *bolt.Tx) error { return db.addResultsTx(tx, batch) })
 		for _, p := range batch {
 			p.err <- err
 		}
 		db.pending.Add(-int64(len(batch)))
 		clear(batch)
-
 	}
 }
 
-// gather adds results to batch until it is full, or until wait has passed
-// and nothing more is queued. With wait <= 0 it takes only what is queued.
-// It reports whether the queue is still open.
-func (db *DB) gather(batch *[]*pending, timer *time.Timer, wait time.Duration) bool {
-	var expired <-chan time.Time
-	if wait > 0 {
-		timer.Reset(wait)
-		defer timer.Stop()
-		expired = timer.C
-	}
+// drain adds to batch what is queued, without waiting, until it holds
+// BatchSize. It reports whether the queue is still open.
+func (db *DB) drain(batch *[]*pending) bool {
 	for len(*batch) < db.opt.BatchSize {
-		var p *pending
-		var ok bool
 		select {
-		case p, ok = <-db.queue:
+		case p, ok := <-db.queue:
+			if !ok {
+				return false
+			}
+			*batch = append(*batch, p)
 		default:
-			if expired == nil {
-				return true
-			}
-			select {
-			case p, ok = <-db.queue:
-			case <-expired:
-				return true
-			}
+			return true
 		}
-		if !ok {
-			return false
-		}
-		*batch = append(*batch, p)
 	}
 	return true
 }
+
+// appendFill is the fill percent of the buckets of series, whose keys
+// mostly append: bolt's default of half leaves the pages a run of appends
+// splits off half empty, so the file and the pages a commit writes double.
+const appendFill = 0.95
 
 // addResultsTx writes a batch of results, updates the latest record of
 // each series, and trims each series to HistoryMaxPerCheck.
@@ -158,6 +144,9 @@ func (db *DB) addResultsTx(tx *bolt.Tx, batch []*pending) error {
 		if err != nil {
 			return fmt.Errorf("series bucket %s %s: %w", p.agent, p.check, err)
 		}
+		// Results come in time order: fill the pages the appends split
+		// off, instead of leaving half of each empty.
+		cb.FillPercent = appendFill
 		seq, err := cb.NextSequence()
 		if err != nil {
 			return err

@@ -177,6 +177,45 @@ func TestAdminSocket(t *testing.T) {
 		}
 	})
 
+	// A batch of runs: each answered in the order asked, a failed one
+	// beside the others, and every result in the history by the answer.
+	t.Run("runs", func(t *testing.T) {
+		statuses := []string{"ok", "warning", "critical", "unknown", "ok"}
+		var req web.RunsRequest
+		for _, st := range statuses {
+			req.Runs = append(req.Runs, web.RunRequest{Check: "cpu", Args: json.RawMessage(`{"status":"` + st + `"}`), Timeout: web.Duration(waitFor)})
+		}
+		req.Runs = append(req.Runs, web.RunRequest{Check: "a b"})
+		var out []web.RunOutcome
+		if err := ac.do(ctx, http.MethodPost, "/v1/agents/web-1/runs", req, &out); err != nil {
+			t.Fatal(err)
+		}
+		if len(out) != len(req.Runs) {
+			t.Fatalf("%d outcomes for %d runs", len(out), len(req.Runs))
+		}
+		for i, st := range statuses {
+			if out[i].Result == nil || string(out[i].Result.Status) != st || out[i].Error != "" {
+				t.Errorf("run %d: %+v, want status %s", i, out[i], st)
+			}
+		}
+		if last := out[len(out)-1]; last.Result != nil || !strings.Contains(last.Error, "bad check name") {
+			t.Errorf("run of a bad check name: %+v", last)
+		}
+		var rs []state.Result
+		if err := ac.do(ctx, http.MethodGet, "/v1/history?agent=web-1&check=cpu", nil, &rs); err != nil {
+			t.Fatal(err)
+		}
+		if len(rs) != len(statuses) {
+			t.Errorf("%d results of cpu in the history, want %d", len(rs), len(statuses))
+		}
+		for _, n := range []int{0, web.MaxRuns + 1} {
+			err := ac.do(ctx, http.MethodPost, "/v1/agents/web-1/runs", web.RunsRequest{Runs: make([]web.RunRequest, n)}, &out)
+			if err == nil || !strings.Contains(err.Error(), "give 1 to") {
+				t.Errorf("%d runs: %v, want refused", n, err)
+			}
+		}
+	})
+
 	t.Run("revoke", func(t *testing.T) {
 		var out map[string]string
 		if err := ac.do(ctx, http.MethodPost, "/v1/agents/web-1/revoke", nil, &out); err != nil {

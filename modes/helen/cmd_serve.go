@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/equus-monitoring/equus/modes/helen/server"
@@ -54,6 +55,7 @@ that joins a machine.`,
 			&cli.IntFlag{Name: "max-unauthenticated-per-address", Value: netlimit.DefaultMaxUnauthPerAddr, Usage: "of which at most `N` from one source address (an IPv6 /64)", EnvVars: []string{"HELEN_MAX_UNAUTHENTICATED_PER_ADDRESS"}},
 			&cli.DurationFlag{Name: "cert-lifetime", Value: server.DefaultCertLifetime, Usage: "issue agent certificates valid for `DURATION` (agents renew theirs at two thirds of it)", EnvVars: []string{"HELEN_CERT_LIFETIME"}},
 			&cli.BoolFlag{Name: "metrics-auth", Usage: "ask for the admin token on /metrics too", EnvVars: []string{"HELEN_METRICS_AUTH"}},
+			&cli.StringFlag{Name: "cpu-profile", Usage: "write a CPU profile of helen from start to stop to `FILE` (for go tool pprof)", EnvVars: []string{"HELEN_CPU_PROFILE"}},
 			&cli.BoolFlag{Name: "insecure-plaintext", Usage: "DEBUG ONLY: speak the protocol without TLS on a loopback --listen", EnvVars: []string{"HELEN_INSECURE_PLAINTEXT"}},
 		},
 		// helen.service runs it: a usage error exits 78 (EX_CONFIG), on
@@ -121,9 +123,30 @@ that joins a machine.`,
 				}
 				return dev(c.Context, c, cfg)
 			}
+			if p := c.String("cpu-profile"); p != "" {
+				stop, err := startCPUProfile(p)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			return runServe(c.Context, cfg, c.String("listen"), c.String("http"), c.App.Writer)
 		},
 	}
+}
+
+// startCPUProfile starts profiling the process into path, and returns
+// what ends it and closes the file.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // runServe runs helen with cfg, serving agents on listen and operators

@@ -23,4 +23,7 @@ start_helen() { # its output is added to helen.out and helen.err
 	HP=$!
 }
 start_helen
-until [ -S "$D/helen.sock" ]; do sleep 0.2; done
+until [ -S "$D/helen.sock" ]; do
+	kill -0 "$HP" 2>/dev/null || { cat "$W/helen.err" >&2; exit 1; }
+	sleep 0.2
+done

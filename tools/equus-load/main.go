@@ -10,6 +10,11 @@
 // long the fleet took to be all back after each restart of helen (see
 // reconnect.go and restart.sh).
 //
+// With -run CHECK it instead runs a check on a connected agent through
+// helen's admin socket, -inflight requests at once (see run.go):
+//
+//	equus-load -data DIR -run equus.ping -agent web-1 -inflight 64 -for 20s
+//
 // With -idle N it instead holds N idle HTTPS connections without a client
 // certificate (see idle.go), and with -probe times an agent connecting
 // meanwhile:
@@ -20,6 +25,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -56,9 +62,11 @@ type options struct {
 	refresh time.Duration
 	probe   bool
 
-	reconnect   bool          // agents that come back as equus does
-	restartWait time.Duration // their wait after shutting_down
-	resume      bool          // their TLS session cache
+	reconnect        bool          // agents that come back as equus does
+	restartWait      time.Duration // their wait after shutting_down
+	resume           bool          // their TLS session cache
+	run, agent, args string        // run a check through the admin API, instead of agents
+	inflight, batch  int
 }
 
 func run() error {
@@ -80,12 +88,25 @@ func run() error {
 	flag.BoolVar(&o.reconnect, "reconnect", false, "agents that reconnect as equus does when their connection ends; prints how long each round of losses (a restart of helen) took to be all back")
 	flag.DurationVar(&o.restartWait, "restart-wait", backoff.RestartCeiling, "with -reconnect: the ceiling of the jittered wait after helen's shutting_down (0: back off as after any error, as equus did before)")
 	flag.BoolVar(&o.resume, "resume", true, "with -reconnect: keep a TLS session cache and resume sessions, as equus does")
+	flag.StringVar(&o.run, "run", "", "instead of agents, run `CHECK` on -agent through helen's admin socket, as helen run does, and print the rate and latencies")
+	flag.StringVar(&o.agent, "agent", "", "with -run: the `AGENT` to run the check on (a real agent, connected)")
+	flag.StringVar(&o.args, "args", "{}", "with -run: the check's args, a JSON `OBJECT`")
+	flag.IntVar(&o.inflight, "inflight", 64, "with -run: requests in flight at once")
+	flag.IntVar(&o.batch, "batch", 1, "with -run: runs a request, through POST /v1/agents/AGENT/runs when more than 1 (at most 1000)")
 	flag.Parse()
 	if o.data == "" {
 		return errors.New("give -data DIR, helen's data directory")
 	}
 	if o.n < 1 || o.n > 100000 || o.buckets < 1 || o.every <= 0 || o.dialers < 1 || o.idle < 0 || o.idle > 100000 {
 		return errors.New("bad -n, -idle, -buckets, -every or -dialers")
+	}
+	if o.run != "" {
+		if o.agent == "" || o.inflight < 1 || o.inflight > 10000 || o.batch < 1 || o.batch > 1000 || !json.Valid([]byte(o.args)) {
+			return errors.New("-run takes -agent NAME, -inflight 1 to 10000, -batch 1 to 1000 and -args a JSON object")
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer stop()
+		return runAPI(ctx, o)
 	}
 	if _, err := os.Stat(filepath.Join(o.data, "ca.pem")); err != nil {
 		return fmt.Errorf("no helen CA in %s: %w", o.data, err)

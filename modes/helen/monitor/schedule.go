@@ -282,6 +282,7 @@ func (sc *scheduler) loop(ctx context.Context, a Agent, s state.Schedule) {
 	}
 	t := clk.NewTimer(next.Sub(clk.Now()))
 	defer t.Stop()
+	var args []byte // of every run, made by the first (runOnce)
 	for {
 		select {
 		case <-ctx.Done():
@@ -291,7 +292,7 @@ func (sc *scheduler) loop(ctx context.Context, a Agent, s state.Schedule) {
 		case <-t.C():
 		}
 		sc.m.metrics.scheduledRuns.Inc()
-		soft := sc.runOnce(ctx, a, s)
+		soft := sc.runOnce(ctx, a, s, &args)
 		prev, prevOnTick := next, onTick
 		if soft {
 			next, onTick = clk.Now().Add(s.RetryEvery), false
@@ -316,15 +317,21 @@ func later(a, b time.Time) time.Time {
 }
 
 // runOnce runs s on ss and records the result in the status table. It
-// reports whether the status is soft after it.
-func (sc *scheduler) runOnce(ctx context.Context, a Agent, s state.Schedule) (soft bool) {
-	args, err := WithTimeout(s.Args, s.Timeout)
-	if err != nil {
-		a.Log().Error("schedule args", "schedule", s.Name, "err", err)
-		return false
+// reports whether the status is soft after it. *args are the args of the
+// check with its timeout, made by the first run of the loop and kept for
+// the next ones: a run is thousands a second under load, and the args
+// change only with the schedule, which starts a new loop.
+func (sc *scheduler) runOnce(ctx context.Context, a Agent, s state.Schedule, args *[]byte) (soft bool) {
+	if *args == nil {
+		b, err := WithTimeout(s.Args, s.Timeout)
+		if err != nil {
+			a.Log().Error("schedule args", "schedule", s.Name, "err", err)
+			return false
+		}
+		*args = b
 	}
 	rctx, cancel := context.WithTimeout(ctx, s.Timeout)
-	doc, err := sc.m.dispatch(rctx, a, s.Check, s.Name, args)
+	doc, err := sc.m.dispatch(rctx, a, s.Check, s.Name, *args)
 	timedOut := errors.Is(rctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	cancel()
 	if err != nil && ctx.Err() == nil && !closed(a) {

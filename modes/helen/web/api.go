@@ -124,6 +124,7 @@ func (a *api) routes() []apiRoute {
 		{"POST", "/v1/agents/{name}/revoke", nil, a.handleRevoke},
 		{"DELETE", "/v1/agents/{name}", nil, a.handleForget},
 		{"POST", "/v1/agents/{name}/run", nil, a.handleRun},
+		{"POST", "/v1/agents/{name}/runs", nil, a.handleRuns},
 		{"POST", "/v1/agents/{name}/reload", nil, a.handleReload},
 		{"GET", "/v1/routes", pageParams, a.handleRoutes},
 		{"POST", "/v1/routes", nil, a.handlePutRoute},

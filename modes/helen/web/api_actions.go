@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/equus-monitoring/equus/modes/helen/monitor"
@@ -127,6 +128,41 @@ func (a *api) handleRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reply.JSON(w, http.StatusOK, doc)
+}
+
+// handleRuns runs a batch of checks on an agent, all at once, each as
+// handleRun does, and answers their outcomes in the order asked: one
+// request instead of one a check, while the store still commits each
+// result (with the others of its batch) before the answer.
+func (a *api) handleRuns(w http.ResponseWriter, r *http.Request) {
+	var req RunsRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if len(req.Runs) == 0 || len(req.Runs) > MaxRuns {
+		reply.Error(w, http.StatusBadRequest, "%d runs: give 1 to %d", len(req.Runs), MaxRuns)
+		return
+	}
+	for i, run := range req.Runs {
+		if t := time.Duration(run.Timeout); a.runMax > 0 && t > a.runMax {
+			reply.Error(w, http.StatusBadRequest, "run %d: timeout %v: runs here take at most %v (helen run on the admin socket takes longer ones)", i, t, a.runMax)
+			return
+		}
+	}
+	out := make([]RunOutcome, len(req.Runs))
+	var wg sync.WaitGroup
+	for i, run := range req.Runs {
+		wg.Go(func() {
+			doc, err := a.backend.Run(r.Context(), r.PathValue("name"), run.Check, run.Args, time.Duration(run.Timeout))
+			if err != nil {
+				out[i].Error = err.Error()
+				return
+			}
+			out[i].Result = &doc
+		})
+	}
+	wg.Wait()
+	reply.JSON(w, http.StatusOK, out)
 }
 
 func (a *api) handleReload(w http.ResponseWriter, r *http.Request) {

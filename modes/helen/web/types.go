@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/state"
 )
 
@@ -34,6 +35,22 @@ type IssueResponse struct {
 	CA   string `json:"ca"`
 	Cert string `json:"cert"`
 	Key  string `json:"key"`
+}
+
+// RunsRequest is the body of POST /v1/agents/{name}/runs: runs of checks
+// on one agent, at most MaxRuns.
+type RunsRequest struct {
+	Runs []RunRequest `json:"runs"`
+}
+
+// MaxRuns bounds the runs of one POST /v1/agents/{name}/runs.
+const MaxRuns = 1000
+
+// RunOutcome is what became of one run of POST /v1/agents/{name}/runs:
+// its result, or why it has none.
+type RunOutcome struct {
+	Result *result.Doc `json:"result,omitempty"`
+	Error  string      `json:"error,omitempty"`
 }
 
 // RunRequest is the body of POST /v1/agents/{name}/run.
