@@ -6,7 +6,8 @@
 # PSS once idle, its CPU seconds over IDLE (60s) of idling (helen pings it
 # every 20 s), then its RSS with RATE (100) `load` checks a second: RATE
 # schedules of the load check every second, read after LOAD (30s), with
-# the checks per second helen got results of. Run from the module root:
+# the checks per second helen got results of. AGENT=path measures that
+# agent binary instead of one built from the tree. Run from the module root:
 # sh tools/equus-load/agent-footprint.sh
 set -eu
 PORT=${PORT:-17780}
@@ -17,7 +18,7 @@ LOAD=${LOAD:-30}
 . tools/equus-load/helen.sh
 AP=
 trap '[ -z "$AP" ] || { kill -TERM "$AP" 2>/dev/null; wait "$AP" 2>/dev/null || true; }; cleanup' EXIT
-CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$W/agent" .
+if [ -n "${AGENT:-}" ]; then cp "$AGENT" "$W/agent"; else CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$W/agent" .; fi
 
 "$W/equus" helen issue fp --out "$W/id" --data "$D" >/dev/null
 "$W/agent" --log-level info equus --helen "127.0.0.1:$PORT" --name fp \
