@@ -79,6 +79,7 @@ func compile(name, source string, code []byte) *entry {
 	if err != nil {
 		e.err = fmt.Errorf("compile: %w", err)
 	}
+	compact(e.proto)
 	return e
 }
 

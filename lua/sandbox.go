@@ -44,10 +44,22 @@ var openLibs = []struct {
 	{glua.OsLibName, glua.OpenOs},
 }
 
+// registryStart is the size, in values, a state's registry starts at and
+// grows by.
+const registryStart = 256
+
 // newSandbox returns a Lua state with the sandboxed libraries and every Go
 // module preloaded, each module function guarded against Go panics.
 func newSandbox(env *Env, onPanic func(what string, v any)) *glua.LState {
-	L := glua.NewState(glua.Options{SkipOpenLibs: true, IncludeGoStackTrace: true})
+	// The registry (the data stack) and the call stack start small and
+	// grow as a check needs, up to gopher-lua's fixed sizes, which stay
+	// the bounds: a state made at those sizes holds about 110 KiB before
+	// it runs anything, and a check of the library needs a few KiB.
+	L := glua.NewState(glua.Options{
+		SkipOpenLibs: true, IncludeGoStackTrace: true,
+		RegistrySize: registryStart, RegistryMaxSize: glua.RegistrySize, RegistryGrowStep: registryStart,
+		CallStackSize: glua.CallStackSize, MinimizeStackMemory: true,
+	})
 	for _, lib := range openLibs {
 		L.Push(L.NewFunction(lib.open))
 		L.Push(glua.LString(lib.name))

@@ -35,6 +35,8 @@ type agent struct {
 	// check an ended session left behind keeps its token until it returns.
 	sem   chan struct{}
 	ready sync.Once
+	// settled gives back the memory of start-up once (settle).
+	settled sync.Once
 	// clock tells the time for renewing and expiring the certificate.
 	clock clock.Clock
 
@@ -270,6 +272,7 @@ func (a *agent) enroll(ctx context.Context, name string) error {
 // line stage0 waits for.
 func (a *agent) accepted() {
 	a.log.Info("connected to helen", "helen", a.cfg.Helen)
+	a.settle()
 	if !a.cfg.Supervised || a.cfg.Ready == nil {
 		return
 	}

@@ -2,6 +2,7 @@ package equus
 
 import (
 	"errors"
+	"os"
 	"os/signal"
 	"syscall"
 
@@ -31,6 +32,7 @@ func Command(version string) *cli.Command {
 			if err != nil {
 				return err
 			}
+			tuneGC(os.LookupEnv)
 			ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			err = Run(ctx, cfg, log)
