@@ -73,7 +73,7 @@ func (s *Set) Histogram(name, help string, buckets []float64) *metrics.Prometheu
 // of labels, each made when it is first counted.
 func (s *Set) CounterVec(name, help string, labels ...string) *CounterVec {
 	s.Describe(name, help)
-	return &CounterVec{vm: s.vm, name: name, labels: labels}
+	return &CounterVec{vm: s.vm, name: name, labels: labels, order: byName(labels)}
 }
 
 // Writer adds write to what the page has: it writes families computed at
@@ -128,6 +128,7 @@ type CounterVec struct {
 	vm     *metrics.Set
 	name   string
 	labels []string
+	order  []int // of labels, by name
 }
 
 // With returns the counter of values, the labels' in their order, made at
@@ -137,7 +138,7 @@ func (v *CounterVec) With(values ...string) *metrics.Counter {
 		panic("metricset: " + v.name + " has labels " + strings.Join(v.labels, ",") + ", given " + strconv.Itoa(len(values)) + " values")
 	}
 	b := []byte(v.name)
-	b = appendLabels(b, v.labels, values)
+	b = appendLabels(b, v.labels, values, v.order)
 	return v.vm.GetOrCreateCounter(string(b))
 }
 
@@ -154,12 +155,13 @@ func (v *CounterVec) Get(values ...string) uint64 {
 type Family struct {
 	name   string
 	labels []string
+	order  []int // of labels, by name
 	b      []byte
 }
 
 // NewFamily returns the empty family name with labels.
 func NewFamily(name string, labels ...string) *Family {
-	return &Family{name: name, labels: labels}
+	return &Family{name: name, labels: labels, order: byName(labels)}
 }
 
 // Add adds the series of values (the labels' in their order) with v. A
@@ -171,15 +173,12 @@ func (f *Family) Add(v float64, values ...string) {
 	}
 	if !slices.ContainsFunc(values, func(s string) bool { return !utf8.ValidString(s) }) {
 		f.b = append(f.b, f.name...)
-		f.b = appendLabels(f.b, f.labels, values)
+		f.b = appendLabels(f.b, f.labels, values, f.order)
 		f.b = append(f.b, ' ')
 		f.b = appendFloat(f.b, v)
 		f.b = append(f.b, '\n')
 	}
 }
-
-// Reset empties f for the next scrape, keeping its room.
-func (f *Family) Reset() { f.b = f.b[:0] }
 
 // WriteFamilies writes the families that have series, each with its TYPE
 // (and HELP) lines, as gauges.
@@ -193,17 +192,30 @@ func WriteFamilies(w io.Writer, fams ...*Family) {
 	}
 }
 
-// appendLabels appends {name="value",...}, or nothing for no labels.
-func appendLabels(b []byte, names, values []string) []byte {
+// byName returns the indexes of labels in the order of their names, the
+// order the labels of a series are written in (as Prometheus's own client
+// writes them).
+func byName(labels []string) []int {
+	order := make([]int, len(labels))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(i, j int) int { return strings.Compare(labels[i], labels[j]) })
+	return order
+}
+
+// appendLabels appends {name="value",...} in order, or nothing for no
+// labels.
+func appendLabels(b []byte, names, values []string, order []int) []byte {
 	if len(names) == 0 {
 		return b
 	}
 	b = append(b, '{')
-	for i, n := range names {
-		if i > 0 {
+	for k, i := range order {
+		if k > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, n...)
+		b = append(b, names[i]...)
 		b = append(b, '=', '"')
 		b = append(b, labelEscaper.Replace(values[i])...)
 		b = append(b, '"')

@@ -42,10 +42,8 @@ newline.`)
 	h.Update(1)
 	h.Update(3)
 	s.Describe("x_status", "Status, by agent.")
-	st := NewFamily("x_status", "agent", "check")
-	empty := NewFamily("x_none", "agent")
 	s.Writer(func(w io.Writer) {
-		st.Reset()
+		st, empty := NewFamily("x_status", "agent", "check"), NewFamily("x_none", "agent")
 		st.Add(2, "web-1", `say "hi"\`)
 		st.Add(1, "web-2", "line\nbreak")
 		st.Add(9, "web-3", "\xff")
@@ -110,6 +108,9 @@ newline.`)
 	}
 	if want := []string{"x_seconds_bucket", "x_seconds_sum", "x_seconds_count"}; !slices.Equal(names, want) {
 		t.Errorf("histogram series %v, want %v", names, want)
+	}
+	if !strings.Contains(text, `x_refused_total{bound="total",port="agents"} 2`+"\n") {
+		t.Errorf("labels not by name:\n%s", text)
 	}
 	if v.Get("agents", "total") != 2 || v.Get("agents", "per_address") != 0 {
 		t.Errorf("Get: %d %d", v.Get("agents", "total"), v.Get("agents", "per_address"))
@@ -177,8 +178,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, a, b string, v float64) {
 		s := New(false)
 		s.Describe("x", "X.")
-		fam := NewFamily("x", "a", "b")
-		s.Writer(func(w io.Writer) { fam.Reset(); fam.Add(v, a, b); WriteFamilies(w, fam) })
+		s.Writer(func(w io.Writer) { fam := NewFamily("x", "a", "b"); fam.Add(v, a, b); WriteFamilies(w, fam) })
 		var out strings.Builder
 		s.WritePrometheus(&out)
 		fams, err := Parse(out.String())
