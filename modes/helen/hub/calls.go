@@ -27,7 +27,7 @@ func (ss *Session) deliver(m wire.Message) {
 		ss.log.Warn("dropped a result whose check name does not match", "id", m.ID, "check", m.Name, "sent", c.Name())
 		ss.hub.metrics.resultsDropped.Inc()
 	default:
-		ss.hub.metrics.roundTrip.Observe(time.Since(c.Sent()).Seconds())
+		ss.hub.metrics.roundTrip.Update(time.Since(c.Sent()).Seconds())
 	}
 }
 

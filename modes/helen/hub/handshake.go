@@ -8,7 +8,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/equus-monitoring/equus/internal/metricset"
 )
 
 // DefaultMaxHandshakes bounds the TLS handshakes of the agents' port that
@@ -35,25 +37,20 @@ type handshakes struct {
 	slots   chan struct{}
 	held    sync.Map      // of the net.Conn whose handshake holds a slot
 	timeout time.Duration // of the handshake once it has its slot
-	waiting prometheus.Gauge
-	running prometheus.Gauge
+	waiting *metrics.Gauge
+	running *metrics.Gauge
 }
 
-func newHandshakes(max int, timeout time.Duration, reg prometheus.Registerer) *handshakes {
+func newHandshakes(max int, timeout time.Duration, set *metricset.Set) *handshakes {
 	if max <= 0 {
 		max = DefaultMaxHandshakes
 	}
 	hs := &handshakes{
 		slots:   make(chan struct{}, max),
 		timeout: timeout,
-		waiting: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "helen_tls_handshakes_waiting", Help: "TLS handshakes on the agents' port waiting for a slot (their ClientHello came).",
-		}),
-		running: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "helen_tls_handshakes_running", Help: "TLS handshakes on the agents' port running now, at most the bound of handshakes at once.",
-		}),
+		waiting: set.Gauge("helen_tls_handshakes_waiting", "TLS handshakes on the agents' port waiting for a slot (their ClientHello came).", nil),
+		running: set.Gauge("helen_tls_handshakes_running", "TLS handshakes on the agents' port running now, at most the bound of handshakes at once.", nil),
 	}
-	reg.MustRegister(hs.waiting, hs.running)
 	return hs
 }
 

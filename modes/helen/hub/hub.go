@@ -11,10 +11,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/equus-monitoring/equus/internal/metricset"
 	"github.com/equus-monitoring/equus/modes/helen/netlimit"
 	"github.com/equus-monitoring/equus/modes/helen/offers"
 	"github.com/equus-monitoring/equus/modes/helen/peerlog"
-	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/utils/clock"
 
 	"github.com/equus-monitoring/equus/pki"
@@ -68,7 +68,7 @@ type Hub struct {
 	offers     *offers.Catalog
 	rollout    *rollout
 	watch      Watcher
-	metrics    *metrics
+	metrics    *hubMetrics
 	tlsConf    *tls.Config
 	agentConns *netlimit.AgentConns
 	adm        *netlimit.Admission
@@ -93,13 +93,13 @@ type Hub struct {
 }
 
 // New returns the hub of store's agents, offering them cat's release and
-// telling w of their sessions; its metrics go to reg.
-func New(cfg Config, store state.Store, cat *offers.Catalog, w Watcher, reg prometheus.Registerer) *Hub {
+// telling w of their sessions; its metrics go to set.
+func New(cfg Config, store state.Store, cat *offers.Catalog, w Watcher, set *metricset.Set) *Hub {
 	clk := cfg.Clock
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
-	hs := newHandshakes(cfg.MaxHandshakes, cfg.HelloTimeout, reg)
+	hs := newHandshakes(cfg.MaxHandshakes, cfg.HelloTimeout, set)
 	var tlsConf *tls.Config
 	if cfg.TLS != nil {
 		tlsConf = hs.serverConfig(cfg.TLS)
@@ -114,7 +114,7 @@ func New(cfg Config, store state.Store, cat *offers.Catalog, w Watcher, reg prom
 		offers:     cat,
 		rollout:    newRollout(cfg.RolloutSpread),
 		watch:      w,
-		metrics:    newMetrics(reg, cfg.Conns),
+		metrics:    newMetrics(set, cfg.Conns),
 		tlsConf:    tlsConf,
 		agentConns: cfg.AgentConns,
 		adm:        cfg.Admission,
@@ -257,7 +257,7 @@ func (h *Hub) handleConn(c net.Conn) {
 
 // refuse sends error code and closes c.
 func (h *Hub) refuse(c net.Conn, code wire.Code) {
-	h.metrics.protocolErrors.WithLabelValues(string(code)).Inc()
+	h.metrics.protocolErrors.With(string(code)).Inc()
 	c.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
 	w := wire.NewWriter(c)
 	if w.Write(wire.Error(code)) == nil {
@@ -328,7 +328,7 @@ func (l *connListener) Addr() net.Addr { return &net.TCPAddr{} }
 func (h *Hub) admitAgent(c net.Conn, name string) bool {
 	release, ok := h.agentConns.Acquire(name)
 	if !ok {
-		h.metrics.conns.Refused.WithLabelValues("agents", "per_agent").Inc()
+		h.metrics.conns.Refused.With("agents", "per_agent").Inc()
 		h.plog.For(name).Warn("connection refused: the agent has too many connections open", "agent", name,
 			"remote", c.RemoteAddr().String(), "bound", h.agentConns.Max)
 		return false

@@ -123,7 +123,7 @@ var writeBufs = sync.Pool{New: func() any {
 
 // fail sends error code to the agent and closes the session.
 func (ss *Session) fail(code wire.Code, detail string) {
-	ss.hub.metrics.protocolErrors.WithLabelValues(string(code)).Inc()
+	ss.hub.metrics.protocolErrors.With(string(code)).Inc()
 	ss.log.Debug("closing with error", "code", code, "detail", detail)
 	ctx, cancel := context.WithTimeout(context.Background(), ss.hub.cfg.WriteTimeout)
 	defer cancel()

@@ -8,8 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/equus-monitoring/equus/internal/metricset"
 	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/state"
 )
@@ -449,7 +448,7 @@ func BenchmarkRecord(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	t, err := newStatusTable(db, nil, time.Minute, DefaultFlapping, nil, newMetrics())
+	t, err := newStatusTable(db, nil, time.Minute, DefaultFlapping, nil, newMetrics(metricset.New(false)))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -501,7 +500,7 @@ func TestFlappingThresholds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = New(db, Config{Flapping: &tc.f}, prometheus.NewRegistry())
+		_, err = New(db, Config{Flapping: &tc.f}, metricset.New(false))
 		if (err == nil) != tc.ok {
 			t.Errorf("New with %+v: %v, want ok %v", tc.f, err, tc.ok)
 		}

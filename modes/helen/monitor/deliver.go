@@ -6,15 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/equus-monitoring/equus/internal/backoff"
+	"github.com/equus-monitoring/equus/internal/metricset"
 	"github.com/equus-monitoring/equus/modes/helen/monitor/notify"
 	"github.com/equus-monitoring/equus/state"
 )
@@ -110,7 +110,7 @@ type builtReceiver struct {
 	r      notify.Receiver
 }
 
-func newDeliverer(store state.Store, log *slog.Logger, clk Clock, cfg NotifyConfig) *deliverer {
+func newDeliverer(store state.Store, log *slog.Logger, clk Clock, cfg NotifyConfig, set *metricset.Set) *deliverer {
 	if cfg.Workers <= 0 {
 		cfg.Workers = DefaultWorkers
 	}
@@ -120,7 +120,7 @@ func newDeliverer(store state.Store, log *slog.Logger, clk Clock, cfg NotifyConf
 	if cfg.Jitter == nil {
 		cfg.Jitter = backoff.FullJitter
 	}
-	return &deliverer{store: store, log: log, clock: clk, cfg: cfg, metrics: newDeliveryMetrics(store, clk.Now),
+	return &deliverer{store: store, log: log, clock: clk, cfg: cfg, metrics: newDeliveryMetrics(set, store, clk.Now),
 		wake: make(chan struct{}, 1), receivers: map[receiverKey]*builtReceiver{}, firing: map[firingKey]notify.Notification{}}
 }
 
@@ -203,7 +203,7 @@ func (d *deliverer) expire(now time.Time) {
 		d.log.Error("expire notifications", "err", err)
 	}
 	if n > 0 {
-		d.metrics.results.WithLabelValues("any", "expired").Add(float64(n))
+		d.metrics.results.With("any", "expired").Add(n)
 		d.log.Info("notifications expired", "n", n, "max_age", d.cfg.MaxAge)
 	}
 }
@@ -273,7 +273,7 @@ func (d *deliverer) deliver(ctx context.Context, n state.Notification, records c
 		a.Error, outcome, next, result = err.Error(), state.Retry, now.Add(wait), "retry"
 		d.log.Info("notification failed", "agent", n.Agent, "schedule", n.Schedule, "route", n.Route, "receiver", n.Receiver, "delivery", n.ID, "attempt", n.AttemptCount+1, "retry_at", next, "err", err)
 	}
-	d.metrics.results.WithLabelValues(kind, result).Inc()
+	d.metrics.results.With(kind, result).Inc()
 	records <- state.AttemptRecord{ID: n.ID, Attempt: a, Outcome: outcome, NextAt: next}
 }
 
@@ -400,44 +400,41 @@ func (d *deliverer) receiver(rt state.Route, i int) (*builtReceiver, error) {
 
 // deliveryMetrics are the figures of delivery on /metrics.
 type deliveryMetrics struct {
-	results *prometheus.CounterVec
-	outbox  *prometheus.Desc
-	oldest  *prometheus.Desc
+	results *metricset.CounterVec // by receiver and result
 	store   state.Store
 	now     func() time.Time
 }
 
-func newDeliveryMetrics(store state.Store, now func() time.Time) *deliveryMetrics {
-	return &deliveryMetrics{
-		results: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "helen_notifications_total",
-			Help: "Attempts at delivering notifications, by receiver kind and result (delivered, retry, failed; expired with kind any).",
-		}, []string{"receiver", "result"}),
-		outbox: prometheus.NewDesc("helen_outbox_notifications", "Notifications kept in the outbox, by state.", []string{"state"}, nil),
-		oldest: prometheus.NewDesc("helen_outbox_oldest_open_seconds", "Age of the oldest notification not yet delivered nor expired (0: none).", nil, nil),
-		store:  store,
-		now:    now,
+func newDeliveryMetrics(set *metricset.Set, store state.Store, now func() time.Time) *deliveryMetrics {
+	m := &deliveryMetrics{
+		results: set.CounterVec("helen_notifications_total",
+			"Attempts at delivering notifications, by receiver kind and result (delivered, retry, failed; expired with kind any).",
+			"receiver", "result"),
+		store: store,
+		now:   now,
 	}
+	set.Describe("helen_outbox_notifications", "Notifications kept in the outbox, by state.")
+	set.Describe("helen_outbox_oldest_open_seconds", "Age of the oldest notification not yet delivered nor expired (0: none).")
+	set.Writer(m.writeOutbox)
+	return m
 }
 
-func (m *deliveryMetrics) Describe(ch chan<- *prometheus.Desc) {
-	m.results.Describe(ch)
-	ch <- m.outbox
-	ch <- m.oldest
-}
-
-func (m *deliveryMetrics) Collect(ch chan<- prometheus.Metric) {
-	m.results.Collect(ch)
+// writeOutbox writes the figures of the outbox, read from the store at
+// each scrape; none when the store cannot say.
+func (m *deliveryMetrics) writeOutbox(w io.Writer) {
 	st, err := m.store.OutboxStats()
 	if err != nil {
 		return
 	}
+	outbox := metricset.NewFamily("helen_outbox_notifications", "state")
 	for _, s := range []state.NotificationState{state.NotifyPending, state.NotifyRetrying, state.NotifyDelivered, state.NotifyExpired} {
-		ch <- prometheus.MustNewConstMetric(m.outbox, prometheus.GaugeValue, float64(st.Count[s]), string(s))
+		outbox.Add(float64(st.Count[s]), string(s))
 	}
 	age := 0.0
 	if !st.OldestOpen.IsZero() {
 		age = max(0, m.now().Sub(st.OldestOpen).Seconds())
 	}
-	ch <- prometheus.MustNewConstMetric(m.oldest, prometheus.GaugeValue, age)
+	oldest := metricset.NewFamily("helen_outbox_oldest_open_seconds")
+	oldest.Add(age)
+	metricset.WriteFamilies(w, outbox, oldest)
 }

@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/utils/clock"
 
+	"github.com/equus-monitoring/equus/internal/metricset"
 	"github.com/equus-monitoring/equus/modes/helen/monitor/notify"
 	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/state"
@@ -97,7 +97,7 @@ func BenchmarkDeliveries(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	d := newDeliverer(db, slog.New(slog.DiscardHandler), clock.RealClock{}, NotifyConfig{RootCAs: hk.roots()})
+	d := newDeliverer(db, slog.New(slog.DiscardHandler), clock.RealClock{}, NotifyConfig{RootCAs: hk.roots()}, metricset.New(false))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	b.ReportAllocs()
@@ -137,7 +137,7 @@ func BenchmarkHardChangeToWebhook(b *testing.B) {
 	// A status that changes at every result flaps; here it never does, so
 	// that every change is told.
 	never := &Flapping{Start: 100, End: 100}
-	m, err := New(db, Config{Log: slog.New(slog.DiscardHandler), Flapping: never, Notify: &NotifyConfig{RootCAs: hk.roots()}}, prometheus.NewRegistry())
+	m, err := New(db, Config{Log: slog.New(slog.DiscardHandler), Flapping: never, Notify: &NotifyConfig{RootCAs: hk.roots()}}, metricset.New(false))
 	if err != nil {
 		b.Fatal(err)
 	}

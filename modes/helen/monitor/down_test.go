@@ -144,21 +144,10 @@ func TestAgentDownIsOneLine(t *testing.T) {
 	}
 
 	// Each schedule keeps its series, unknown (3) while its agent is down.
-	fams, err := h.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
 	got := map[string]float64{}
-	for _, f := range fams {
-		if f.GetName() != "equus_check_status" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			got[labels["agent"]+"/"+labels["schedule"]] = m.GetGauge().GetValue()
+	if f := h.page()["equus_check_status"]; f != nil {
+		for _, s := range f.Series {
+			got[s.Labels["agent"]+"/"+s.Labels["schedule"]] = s.Value
 		}
 	}
 	for i := range schedules {

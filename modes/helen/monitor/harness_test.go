@@ -8,17 +8,18 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/utils/clock"
 	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/equus-monitoring/equus/internal/leakcheck"
 	"github.com/equus-monitoring/equus/internal/logtest"
+	"github.com/equus-monitoring/equus/internal/metricset"
 	"github.com/equus-monitoring/equus/internal/wait"
 	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/state"
@@ -58,7 +59,7 @@ type harness struct {
 	path   string
 	db     *state.DB
 	clk    *testClock
-	reg    *prometheus.Registry
+	reg    *metricset.Set
 	m      *Monitor
 	cancel context.CancelFunc
 	agents map[*fakeAgent]bool // connected
@@ -88,7 +89,7 @@ func (h *harness) start(now time.Time) {
 	}
 	h.db = db
 	h.clk = &testClock{FakeClock: testingclock.NewFakeClock(now)}
-	h.reg = prometheus.NewRegistry()
+	h.reg = metricset.New(false)
 	cfg := h.cfg
 	cfg.Clock = h.clk
 	cfg.Log = logtest.Logger(h.t)
@@ -234,20 +235,27 @@ func (h *harness) tick(agent, schedule string, every time.Duration) time.Time {
 	return nextTick(h.clk.Now(), every, offset(agent, schedule, every))
 }
 
-// counter returns the value of the counter name that the monitor's
-// registry gathers.
-func (h *harness) counter(name string) float64 {
+// page returns the families of the monitor's metrics, as /metrics
+// writes them.
+func (h *harness) page() map[string]*metricset.ParsedFamily {
 	h.t.Helper()
-	fams, err := h.reg.Gather()
+	var b strings.Builder
+	h.reg.WritePrometheus(&b)
+	fams, err := metricset.Parse(b.String())
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	for _, f := range fams {
-		if f.GetName() == name && len(f.GetMetric()) == 1 {
-			return f.GetMetric()[0].GetCounter().GetValue()
-		}
+	return fams
+}
+
+// counter returns the value of the counter name of the monitor's
+// metrics.
+func (h *harness) counter(name string) float64 {
+	h.t.Helper()
+	if f := h.page()[name]; f != nil && f.Type == "counter" && len(f.Series) == 1 {
+		return f.Series[0].Value
 	}
-	h.t.Fatalf("no counter %s gathered", name)
+	h.t.Fatalf("no counter %s on the page", name)
 	return 0
 }
 

@@ -14,9 +14,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/utils/clock"
 
+	"github.com/equus-monitoring/equus/internal/metricset"
 	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/state"
 )
@@ -91,9 +91,9 @@ type Monitor struct {
 	delivered chan struct{}
 }
 
-// New loads the schedules and the statuses of store, and registers the
-// monitor's metrics with reg.
-func New(store state.Store, cfg Config, reg prometheus.Registerer) (*Monitor, error) {
+// New loads the schedules and the statuses of store, and puts the
+// monitor's metrics in set.
+func New(store state.Store, cfg Config, set *metricset.Set) (*Monitor, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
@@ -112,7 +112,7 @@ func New(store state.Store, cfg Config, reg prometheus.Registerer) (*Monitor, er
 	if err != nil {
 		return nil, err
 	}
-	m := &Monitor{cfg: cfg, store: store, clock: clk, metrics: newMetrics()}
+	m := &Monitor{cfg: cfg, store: store, clock: clk, metrics: newMetrics(set)}
 	if m.status, err = newStatusTable(store, cfg.Log, cfg.DownAfter, fl, clk, m.metrics); err != nil {
 		return nil, err
 	}
@@ -127,12 +127,10 @@ func New(store state.Store, cfg Config, reg prometheus.Registerer) (*Monitor, er
 		sch, ok := byName[k.schedule]
 		return !ok || !Matches(sch, k.agent)
 	})
-	m.metrics.register(reg)
-	reg.MustRegister(statusCollector{m.status})
+	registerStatus(set, m.status)
 	if cfg.Notify != nil {
-		m.deliver = newDeliverer(store, cfg.Log, clk, *cfg.Notify)
+		m.deliver = newDeliverer(store, cfg.Log, clk, *cfg.Notify, set)
 		m.status.notified = m.deliver.poke
-		reg.MustRegister(m.deliver.metrics)
 	}
 	return m, nil
 }

@@ -301,7 +301,7 @@ func (sc *scheduler) loop(ctx context.Context, a Agent, s state.Schedule) {
 		}
 		if prevOnTick && onTick {
 			if skipped := int(next.Sub(prev)/s.Every) - 1; skipped > 0 {
-				sc.m.metrics.ticksSkipped.Add(float64(skipped))
+				sc.m.metrics.ticksSkipped.Add(skipped)
 			}
 		}
 		t.Reset(next.Sub(clk.Now()))

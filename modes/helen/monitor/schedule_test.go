@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/internal/metricset"
 	"github.com/equus-monitoring/equus/state"
 	"github.com/equus-monitoring/equus/wire"
 )
@@ -317,7 +318,7 @@ func BenchmarkDeleteSchedule(b *testing.B) {
 		if err := db.PutStatuses(sts...); err != nil {
 			b.Fatal(err)
 		}
-		t, err := newStatusTable(db, nil, time.Minute, DefaultFlapping, nil, newMetrics())
+		t, err := newStatusTable(db, nil, time.Minute, DefaultFlapping, nil, newMetrics(metricset.New(false)))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -8,7 +8,9 @@ import (
 	"net/netip"
 	"sync"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/equus-monitoring/equus/internal/metricset"
 )
 
 // An admission bounds the connections of a port that have not proved who
@@ -30,8 +32,8 @@ import (
 type Admission struct {
 	port           string // "agents" or "operators", in metrics
 	total, perAddr int
-	refused        *prometheus.CounterVec // by bound
-	evicted        prometheus.Counter
+	refused        *metricset.CounterVec // by port and bound
+	evicted        *metrics.Counter
 	// onRefuse logs a refusal, by bound: "per_address" or "total".
 	onRefuse func(c net.Conn, bound string)
 
@@ -68,16 +70,14 @@ func NewAdmission(port string, total, perAddr int, m *Metrics, onRefuse func(net
 		port:     port,
 		total:    total,
 		perAddr:  min(perAddr, total),
-		refused:  m.Refused.MustCurryWith(prometheus.Labels{"port": port}),
-		evicted:  m.Evicted.WithLabelValues(port),
+		refused:  m.Refused,
+		evicted:  m.Evicted.With(port),
 		onRefuse: onRefuse,
 		addrs:    map[netip.Prefix]*addrConns{},
 	}
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name:        "helen_unauthenticated_connections",
-		Help:        "Connections counted against the port's bounds: on the agents' port those without a valid agent certificate, on the operators' port all.",
-		ConstLabels: prometheus.Labels{"port": port},
-	}, func() float64 { return float64(a.Count()) }))
+	m.set.Gauge(`helen_unauthenticated_connections{port="`+port+`"}`,
+		"Connections counted against the port's bounds: on the agents' port those without a valid agent certificate, on the operators' port all.",
+		func() float64 { return float64(a.Count()) })
 	return a
 }
 
@@ -143,7 +143,7 @@ func (a *Admission) admit(c net.Conn) (*admitted, bool) {
 }
 
 func (a *Admission) refuse(c net.Conn, bound string) {
-	a.refused.WithLabelValues(bound).Inc()
+	a.refused.With(a.port, bound).Inc()
 	if a.onRefuse != nil {
 		a.onRefuse(c, bound)
 	}

@@ -5,7 +5,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/equus-monitoring/equus/internal/metricset"
 )
 
 func TestConnBudget(t *testing.T) {
@@ -51,7 +51,7 @@ func from(addr string) *stubConn {
 }
 
 func TestAdmission(t *testing.T) {
-	m := NewMetrics(prometheus.NewRegistry())
+	m := NewMetrics(metricset.New(false))
 	var refusals []string
 	a := NewAdmission("test", 4, 2, m, func(c net.Conn, bound string) { refusals = append(refusals, bound) })
 	admit := func(c *stubConn) *admitted {

@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/equus-monitoring/equus/internal/logtest"
 	"github.com/equus-monitoring/equus/modes/helen/netlimit"
 	"github.com/equus-monitoring/equus/modes/helen/peerlog"
@@ -117,9 +115,9 @@ func TestUnauthenticatedBounds(t *testing.T) {
 	h := startHelen(t, Config{MaxUnauthenticated: 8, MaxUnauthenticatedPerAddress: 3, HelloTimeout: time.Minute})
 	adm := h.srv.agentsAdm
 	refused := func() int {
-		return int(testutil.ToFloat64(h.srv.metrics.conns.Refused.WithLabelValues("agents", "per_address")))
+		return int(float64(h.srv.metrics.conns.Refused.Get("agents", "per_address")))
 	}
-	evicted := func() int { return int(testutil.ToFloat64(h.srv.metrics.conns.Evicted.WithLabelValues("agents"))) }
+	evicted := func() int { return int(float64(h.srv.metrics.conns.Evicted.Get("agents"))) }
 
 	// Connections that never start their handshake: past 3 from one
 	// address, refused at once.
@@ -212,7 +210,7 @@ func TestOpsConnBound(t *testing.T) {
 	held := []*hostile{rawFrom(t, "127.0.0.1", ops), rawFrom(t, "127.0.0.1", ops)}
 	poll(t, "2 counted", func() bool { return h.srv.opsAdm.Count() == 2 })
 	rawFrom(t, "127.0.0.1", ops).expectClosed("3rd connection to the operators' port")
-	if got := testutil.ToFloat64(h.srv.metrics.conns.Refused.WithLabelValues("operators", "per_address")); got != 1 {
+	if got := float64(h.srv.metrics.conns.Refused.Get("operators", "per_address")); got != 1 {
 		t.Errorf("%v refused, want 1", got)
 	}
 	startAgent(t, h, "web-1", behavior{}).Ready()
@@ -240,7 +238,7 @@ func TestAgentConnBound(t *testing.T) {
 	h := startHelen(t, Config{HelloTimeout: time.Minute, Log: slog.New(slog.NewJSONHandler(&out, nil)), logClock: clock.Now})
 	cert := issued(t, h, "web-1", time.Now())
 	refused := func() int {
-		return int(testutil.ToFloat64(h.srv.metrics.conns.Refused.WithLabelValues("agents", "per_agent")))
+		return int(float64(h.srv.metrics.conns.Refused.Get("agents", "per_agent")))
 	}
 	wireConn := func() *hostile {
 		c, err := dialTLS(t, h, &cert, []string{wire.ALPN})

@@ -68,12 +68,12 @@ func TestMetricsCarryStatus(t *testing.T) {
 		t.Errorf("equus_check_metric used_7percent = %v, %v; want 7", v, ok)
 	}
 	n := 0
-	for _, m := range fams["equus_check_metric"].GetMetric() {
-		for _, l := range m.GetLabel() {
-			if l.GetName() == "agent" && l.GetValue() == "web-2" {
+	for _, m := range fams["equus_check_metric"].Series {
+		for name, value := range m.Labels {
+			if name == "agent" && value == "web-2" {
 				n++
 			}
-			if strings.Contains(l.GetValue(), "secret") {
+			if strings.Contains(value, "secret") {
 				t.Errorf("a label carries the message: %v", m)
 			}
 		}

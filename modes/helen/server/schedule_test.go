@@ -2,12 +2,13 @@ package server
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/equus-monitoring/equus/internal/metricset"
 	"github.com/equus-monitoring/equus/internal/wait"
 	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/state"
@@ -109,18 +110,18 @@ func TestScheduleRuns(t *testing.T) {
 	}
 }
 
-// gathered returns the value of the counter name that reg gathers.
-func gathered(t testing.TB, reg prometheus.Gatherer, name string) float64 {
+// gathered returns the value of the counter name on set's page.
+func gathered(t testing.TB, set *metricset.Set, name string) float64 {
 	t.Helper()
-	fams, err := reg.Gather()
+	var b strings.Builder
+	set.WritePrometheus(&b)
+	fams, err := metricset.Parse(b.String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range fams {
-		if f.GetName() == name && len(f.GetMetric()) == 1 {
-			return f.GetMetric()[0].GetCounter().GetValue()
-		}
+	if f := fams[name]; f != nil && f.Type == "counter" && len(f.Series) == 1 {
+		return f.Series[0].Value
 	}
-	t.Fatalf("no counter %s gathered", name)
+	t.Fatalf("no counter %s on the page", name)
 	return 0
 }

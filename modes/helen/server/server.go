@@ -25,7 +25,6 @@ import (
 	"github.com/equus-monitoring/equus/modes/helen/offers"
 	"github.com/equus-monitoring/equus/modes/helen/peerlog"
 	"github.com/equus-monitoring/equus/modes/helen/web"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/state"
@@ -194,15 +193,13 @@ func (s *Server) buildRooms() error {
 	if err != nil {
 		return err
 	}
-	s.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "helen_database_bytes", Help: "Size of helen's database file.",
-	}, func() float64 {
+	s.metrics.reg.Gauge("helen_database_bytes", "Size of helen's database file.", func() float64 {
 		n, err := db.Size()
 		if err != nil {
 			return 0
 		}
 		return float64(n)
-	}))
+	})
 	if s.ticketSecret, err = loadOrCreateTicketSecret(cfg.DataDir); err != nil {
 		return err
 	}

@@ -6,9 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/equus-monitoring/equus/modes/helen/peerlog"
 	"github.com/equus-monitoring/equus/state"
 )
@@ -26,7 +23,7 @@ type Config struct {
 	Token       string
 	MetricsAuth bool
 	// Metrics are what /metrics serves.
-	Metrics prometheus.Gatherer
+	Metrics Metrics
 	// Version is helen's, which the dashboard shows.
 	Version string
 	// Now is the clock of the dashboard's sessions (nil: time.Now).
@@ -56,7 +53,7 @@ func New(cfg Config, store state.Store, backend Backend) *Web {
 func (s *Web) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
-	var metrics http.Handler = promhttp.HandlerFor(s.cfg.Metrics, promhttp.HandlerOpts{})
+	var metrics http.Handler = metricsHandler(s.cfg.Metrics)
 	if s.cfg.MetricsAuth {
 		metrics = RequireToken(s.cfg.Token, metrics)
 	}

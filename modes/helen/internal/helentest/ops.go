@@ -12,12 +12,9 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-
+	"github.com/equus-monitoring/equus/internal/metricset"
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/state"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 )
 
 // OpsClient is an HTTPS client of the operators' port that trusts helen's
@@ -164,15 +161,14 @@ func (c *OpsClient) Opens(cookie *http.Cookie) bool {
 	return in
 }
 
-// Scrape fetches /metrics and parses it with the Prometheus text parser.
-func Scrape(t testing.TB, c *OpsClient) map[string]*dto.MetricFamily {
+// Scrape fetches /metrics and parses it as a scraper would.
+func Scrape(t testing.TB, c *OpsClient) map[string]*metricset.ParsedFamily {
 	t.Helper()
 	code, data := c.Do(http.MethodGet, "/metrics", "", nil)
 	if code != http.StatusOK {
 		t.Fatalf("GET /metrics: %d %s", code, data)
 	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(strings.NewReader(string(data)))
+	fams, err := metricset.Parse(string(data))
 	if err != nil {
 		t.Fatalf("parse /metrics: %v", err)
 	}
@@ -180,24 +176,8 @@ func Scrape(t testing.TB, c *OpsClient) map[string]*dto.MetricFamily {
 }
 
 // Gauge returns the value of the series of fam whose labels include want.
-func Gauge(fam *dto.MetricFamily, want map[string]string) (float64, bool) {
-	if fam == nil {
-		return 0, false
-	}
-next:
-	for _, m := range fam.GetMetric() {
-		labels := map[string]string{}
-		for _, l := range m.GetLabel() {
-			labels[l.GetName()] = l.GetValue()
-		}
-		for k, v := range want {
-			if labels[k] != v {
-				continue next
-			}
-		}
-		return m.GetGauge().GetValue(), true
-	}
-	return 0, false
+func Gauge(fam *metricset.ParsedFamily, want map[string]string) (float64, bool) {
+	return fam.Value(want)
 }
 
 // Enroll posts an enrollment request and returns the status and answer.
