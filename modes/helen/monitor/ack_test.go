@@ -3,6 +3,7 @@ package monitor
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -66,10 +67,13 @@ func TestAckStopsRenotify(t *testing.T) {
 	}
 	h.delivered()
 	// Re-notifications come with the status writes, on a ticker the
-	// steps do not wait for: wait for u's, at 1, 2 and 3 hours, which
-	// come with a look at s.
-	h.steps(3*60+10, time.Minute, waiters)
-	wait.Until(t, "u told again three times", waitFor, time.Millisecond, func() bool { return hk.count(notify.Problem, "u") >= 4 })
+	// steps do not wait for (a tick that finds the monitor busy waits
+	// for it, and the clock may be ahead by then): wait for each of u's,
+	// an hour apart, before the next hour, each with a look at s.
+	for i := range 3 {
+		h.steps(60, time.Minute, waiters)
+		wait.Until(t, fmt.Sprintf("u told again %d times", i+1), waitFor, time.Millisecond, func() bool { return hk.count(notify.Problem, "u") >= i+2 })
+	}
 	h.delivered()
 	if s, u, a := hk.count(notify.Problem, "s"), hk.count(notify.Problem, "u"), hk.count(notify.Acknowledgement, "s"); s != 1 || u != 4 || a != 1 {
 		t.Errorf("after 3 h: problems of s %d (acknowledged), of u %d, acknowledgements %d; want 1, 4 (told and again each hour), 1", s, u, a)
