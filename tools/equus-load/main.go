@@ -34,6 +34,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -67,6 +68,8 @@ type options struct {
 	resume           bool          // their TLS session cache
 	run, agent, args string        // run a check through the admin API, instead of agents
 	inflight, batch  int
+
+	cpuProfile string // where to write a CPU profile of the tool itself
 }
 
 func run() error {
@@ -93,7 +96,15 @@ func run() error {
 	flag.StringVar(&o.args, "args", "{}", "with -run: the check's args, a JSON `OBJECT`")
 	flag.IntVar(&o.inflight, "inflight", 64, "with -run: requests in flight at once")
 	flag.IntVar(&o.batch, "batch", 1, "with -run: runs a request, through POST /v1/agents/AGENT/runs when more than 1 (at most 1000)")
+	flag.StringVar(&o.cpuProfile, "cpu-profile", "", "write a CPU profile of equus-load from start to end to `FILE` (for go tool pprof), to see what the load itself costs")
 	flag.Parse()
+	if o.cpuProfile != "" {
+		stop, err := startCPUProfile(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	if o.data == "" {
 		return errors.New("give -data DIR, helen's data directory")
 	}
@@ -153,6 +164,20 @@ func run() error {
 	wg.Wait()
 	st.report(os.Stdout)
 	return nil
+}
+
+// startCPUProfile starts profiling the process into path, and returns
+// what stops it and closes the file.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("-cpu-profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("-cpu-profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // connectAll issues a certificate for every agent and connects them, a
