@@ -69,22 +69,26 @@ func BenchmarkHistory(b *testing.B) {
 }
 
 // fill writes n results of one check in a few transactions, the way the
-// writer does, without its batch delay.
+// writer does, and moves them into their series.
 func fill(b *testing.B, db *DB, agent, check string, n int) {
 	b.Helper()
 	for start := 0; start < n; start += db.opt.BatchSize {
 		var batch []*pending
 		for i := start; i < min(n, start+db.opt.BatchSize); i++ {
-			v, err := encodeResult(newResult(agent, check, "load 0.42", time.Unix(0, 1e18+int64(i)*1e9)))
+			nanos := 1e18 + int64(i)*1e9
+			v, err := encodeResult(newResult(agent, check, "load 0.42", time.Unix(0, nanos)))
 			if err != nil {
 				b.Fatal(err)
 			}
-			batch = append(batch, &pending{agent: agent, check: check, nanos: 1e18 + int64(i)*1e9, value: v})
+			batch = append(batch, &pending{entry: encodeLog(agent, check, nanos, 0, v)})
 		}
-		err := db.bolt.Update(func(tx *bolt.Tx) error { return db.addResultsTx(tx, batch) })
-		if err != nil {
+		if err := db.update(func(tx *bolt.Tx) error { return appendLogTx(tx, batch) }); err != nil {
 			b.Fatal(err)
 		}
+		db.logLen.Add(int64(len(batch)))
+	}
+	if _, err := db.compactAll(nil); err != nil {
+		b.Fatal(err)
 	}
 }
 

@@ -31,6 +31,10 @@ var (
 	// bucketLatest maps latestKey(agent, series) to a latest record (see
 	// latest.go).
 	bucketLatest = []byte("latest")
+	// bucketLog maps logKey(sequence) to a result not yet moved into its
+	// series (encodeLog); keyCompact, in bucketMeta, is the round record
+	// of its compaction (log.go).
+	bucketLog = []byte("log")
 
 	// bucketSchedules maps a schedule name to the JSON of Schedule.
 	bucketSchedules = []byte("schedules")
@@ -56,9 +60,10 @@ var (
 	bucketOutboxDue   = []byte("outbox-due")
 	bucketOutboxCount = []byte("outbox-count")
 
-	keySchema = []byte("schema")
+	keySchema  = []byte("schema")
+	keyCompact = []byte("compact")
 
-	allBuckets = [][]byte{bucketMeta, bucketAgents, bucketRevoked, bucketTokens, bucketResults, bucketLatest,
+	allBuckets = [][]byte{bucketMeta, bucketAgents, bucketRevoked, bucketTokens, bucketResults, bucketLatest, bucketLog,
 		bucketSchedules, bucketStatus, bucketEvents, bucketDown, bucketRoutes, bucketSilences, bucketAcks,
 		bucketOutbox, bucketOutboxOpen, bucketOutboxQueue, bucketOutboxDue, bucketOutboxCount}
 )

@@ -76,6 +76,9 @@ type Options struct {
 	// batch before it commits it, on the writer's goroutine: a test
 	// counts batches with it, or holds the writer in it.
 	beforeCommit func(n int)
+	// compact bounds the results log and its compactor; zero fields
+	// take defaultCompact's.
+	compact compactBounds
 }
 
 // defaultBatchSize bounds a transaction of the writer. Under load the
@@ -113,6 +116,7 @@ func (o Options) withDefaults() Options {
 	if o.now == nil {
 		o.now = time.Now
 	}
+	o.compact = o.compact.withDefaults()
 	return o
 }
 
@@ -209,6 +213,19 @@ type DB struct {
 
 	pending atomic.Int64 // results enqueued and not yet answered
 
+	// The results log (log.go, compact.go): logLen counts its entries,
+	// moved or not; logMu guards compactErr (the last round's outcome)
+	// and logRoom, where the writer waits for room in a full log.
+	// compactMu makes rounds one at a time.
+	logLen      atomic.Int64
+	logMu       sync.Mutex
+	logRoom     *sync.Cond
+	compactErr  error
+	compactMu   sync.Mutex
+	compactWake chan struct{} // buffered 1: a round is asked for
+	stopCompact chan struct{} // closed by Close once the writer is done
+	compactDone chan struct{} // closed when the compactor has returned
+
 	checked CheckReport // how the check of Open went
 
 	claims claims // of the outbox's groups, by NextDue
@@ -248,12 +265,23 @@ func Open(path string, opt Options) (*DB, error) {
 
 		stopPruner: make(chan struct{}),
 		prunerDone: make(chan struct{}),
+
+		compactWake: make(chan struct{}, 1),
+		stopCompact: make(chan struct{}),
+		compactDone: make(chan struct{}),
 	}
+	db.logRoom = sync.NewCond(&db.logMu)
 	if err := db.prepare(); err != nil {
 		b.Close()
 		return nil, err
 	}
+	if err := db.view(func(tx *bolt.Tx) error { db.logLen.Store(countLogTx(tx)); return nil }); err != nil {
+		b.Close()
+		return nil, err
+	}
 	go db.write()
+	go db.compactor()
+	db.wakeCompactor()
 	if opt.PruneInterval > 0 {
 		go db.pruner()
 	} else {
@@ -382,6 +410,11 @@ func (db *DB) Close() error {
 	close(db.stopPruner)
 	db.mu.Unlock()
 	<-db.done
+	// The compactor outlives the writer, which may wait for room in the
+	// log; it stops between two steps of its round, which the next Open
+	// goes on with.
+	close(db.stopCompact)
+	<-db.compactDone
 	<-db.prunerDone
 	if err := db.bolt.Close(); err != nil {
 		return fmt.Errorf("close %s: %w", db.path, err)

@@ -27,12 +27,18 @@ const pruneStep = 1_000
 // (PruneSilences), and notifications delivered or expired before the
 // cutoff (PruneNotifications). It works in transactions of at most
 // pruneStep deletions, one series at a time; a pruner goroutine runs it
-// every PruneInterval.
+// every PruneInterval. It moves the results log into the series first.
 func (db *DB) Prune(now time.Time) (int, error) {
 	cutoff := now.Add(-db.opt.HistoryMaxAge).UnixNano()
+	// What the log holds now goes into the series first, to be pruned
+	// with them.
+	trimmed, err := db.compactAll(db.stopPruner)
+	if err != nil {
+		return trimmed, fmt.Errorf("prune: %w", err)
+	}
 	type pair struct{ agent, series []byte }
 	var pairs []pair
-	err := db.view(func(tx *bolt.Tx) error {
+	err = db.view(func(tx *bolt.Tx) error {
 		results := tx.Bucket(bucketResults)
 		for _, agent := range bucketNamesTx(results) {
 			for _, series := range bucketNamesTx(results.Bucket(agent)) {
@@ -53,7 +59,7 @@ func (db *DB) Prune(now time.Time) (int, error) {
 	if _, err := db.PruneNotifications(time.Unix(0, cutoff)); err != nil {
 		return 0, fmt.Errorf("prune: %w", err)
 	}
-	total := 0
+	total := trimmed
 	for i, p := range pairs {
 		for {
 			n, err := db.pruneStepTx(p.agent, p.series, cutoff, i == len(pairs)-1 || string(pairs[i+1].agent) != string(p.agent))

@@ -107,36 +107,75 @@ func (db *DB) HistoryPage(agent string, f Filter, q Query) ([]Result, []string, 
 	if !q.Since.IsZero() {
 		low = boundKey(q.Since)
 	}
-	// The results after the cursor: older ones, and of its time those of
-	// the series after its series.
-	scan := func(b *bolt.Bucket, name string, found []entry) []entry {
-		var upto []byte
-		if afterKey != nil {
-			upto = afterKey
-			if name > afterSeries {
-				upto = keyAfter(afterKey)
-			}
-		}
-		return scanBackTx(b, name, q.Limit, low, below(q.Until, upto), found)
-	}
 	var out []Result
 	var cursors []string
 	err = db.view(func(tx *bolt.Tx) error {
-		ab := tx.Bucket(bucketResults).Bucket([]byte(agent))
-		if ab == nil {
-			return nil
+		// The series' buckets and the log's entries not moved into them
+		// yet (log.go): each result is in one of the two.
+		logged, err := visibleLogTx(tx, agent)
+		if err != nil {
+			return err
+		}
+		bySeries := map[string][]logEntry{}
+		for _, e := range logged {
+			bySeries[e.series] = append(bySeries[e.series], e)
+		}
+		var ab *bolt.Bucket
+		if results := tx.Bucket(bucketResults).Bucket([]byte(agent)); results != nil {
+			ab = results
 		}
 		// An agent has a series per check and schedule of it: few
 		// enough to walk them all for any filter.
-		var found []entry
-		err := ab.ForEachBucket(func(name []byte) error {
-			if f.matches(splitSeries(name)) {
-				found = scan(ab.Bucket(name), string(name), found)
+		var names []string
+		if ab != nil {
+			_ = ab.ForEachBucket(func(name []byte) error {
+				names = append(names, string(name))
+				return nil
+			})
+		}
+		for name := range bySeries {
+			if ab == nil || ab.Bucket([]byte(name)) == nil {
+				names = append(names, name)
 			}
-			return nil
-		})
-		if err != nil {
-			return err
+		}
+		lb := tx.Bucket(bucketLatest)
+		var found []entry
+		for _, name := range names {
+			if !f.matches(splitSeries([]byte(name))) {
+				continue
+			}
+			var b *bolt.Bucket
+			if ab != nil {
+				b = ab.Bucket([]byte(name))
+			}
+			logs := bySeries[name]
+			// What trimming the series will delete once the log is
+			// moved into it is out of its history already.
+			slow, err := db.trimmedLowTx(lb, b, agent, name, logs)
+			if err != nil {
+				return err
+			}
+			if bytes.Compare(slow, low) < 0 {
+				slow = low
+			}
+			// The results after the cursor: older ones, and of its
+			// time those of the series after its series.
+			var upto []byte
+			if afterKey != nil {
+				upto = afterKey
+				if name > afterSeries {
+					upto = keyAfter(afterKey)
+				}
+			}
+			high := below(q.Until, upto)
+			if b != nil {
+				found = scanBackTx(b, name, q.Limit, slow, high, found)
+			}
+			for _, e := range logs {
+				if k := e.key(); bytes.Compare(k, slow) >= 0 && (high == nil || bytes.Compare(k, high) < 0) {
+					found = append(found, entry{k, e.value, name})
+				}
+			}
 		}
 		slices.SortStableFunc(found, func(a, b entry) int {
 			return cmp.Or(bytes.Compare(b.key, a.key), cmp.Compare(a.series, b.series))
@@ -204,6 +243,14 @@ type CheckState struct {
 func (db *DB) CheckStates(agent string) ([]CheckState, error) {
 	var states []CheckState
 	err := db.view(func(tx *bolt.Tx) error {
+		// The latest records of the series, with the log's entries not
+		// moved into them yet counted in, as the compactor will.
+		type series struct {
+			l             latest
+			found, logged bool
+		}
+		all := map[string]*series{}
+		var keys []string
 		c := tx.Bucket(bucketLatest).Cursor()
 		var prefix []byte
 		if agent != "" {
@@ -214,8 +261,32 @@ func (db *DB) CheckStates(agent string) ([]CheckState, error) {
 			if err != nil {
 				return fmt.Errorf("latest %q: %w", k, err)
 			}
-			st := CheckState{Since: time.Unix(0, l.since), Count: int(l.count)}
-			if err := json.Unmarshal(l.result, &st.Result); err != nil {
+			all[string(k)] = &series{l: l, found: true}
+			keys = append(keys, string(k))
+		}
+		logged, err := visibleLogTx(tx, agent)
+		if err != nil {
+			return err
+		}
+		for _, e := range logged {
+			lk := e.latestKey()
+			s := all[lk]
+			if s == nil {
+				s = &series{}
+				all[lk] = s
+				keys = append(keys, lk)
+			}
+			s.l.add(&s.found, e.nanos, e.code, e.value)
+			s.logged = true
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			s := all[k]
+			if keep := uint64(db.opt.HistoryMaxPerCheck); s.logged && s.l.count > keep {
+				s.l.count = keep // the oldest go, as moveTx trims
+			}
+			st := CheckState{Since: time.Unix(0, s.l.since), Count: int(s.l.count)}
+			if err := json.Unmarshal(s.l.result, &st.Result); err != nil {
 				return fmt.Errorf("latest %q: %w", k, err)
 			}
 			states = append(states, st)

@@ -9,14 +9,11 @@ import (
 )
 
 // pending is a result waiting for the writer, already checked and encoded
-// by its caller so that the writer only writes.
+// as a log entry (encodeLog) by its caller, so that the writer only
+// writes.
 type pending struct {
-	agent, check string
-	series       string // seriesName of check and schedule
-	nanos        int64
-	code         byte
-	value        []byte
-	err          chan error // buffered: the writer never waits on a caller
+	entry []byte
+	err   chan error // buffered: the writer never waits on a caller
 }
 
 // AddResult stores r and returns once it is committed to disk. Results of
@@ -38,8 +35,8 @@ func (db *DB) addResult(ctx context.Context, r Result) error {
 		return err
 	}
 	p := &pending{
-		agent: r.Agent, check: r.Check, series: seriesName(r.Check, r.Schedule), nanos: r.Time.UnixNano(),
-		code: byte(result.Status(r.Status).Code()), value: v, err: make(chan error, 1),
+		entry: encodeLog(r.Agent, seriesName(r.Check, r.Schedule), r.Time.UnixNano(), byte(result.Status(r.Status).Code()), v),
+		err:   make(chan error, 1),
 	}
 	if err := db.enqueue(ctx, p); err != nil {
 		return err
@@ -96,10 +93,16 @@ func (db *DB) write() {
 		}
 		batch = append(batch[:0], p)
 		open = db.drain(&batch)
-		if db.opt.beforeCommit != nil {
-			db.opt.beforeCommit(len(batch))
+		err := db.waitLogRoom()
+		if err == nil {
+			if db.opt.beforeCommit != nil {
+				db.opt.beforeCommit(len(batch))
+			}
+			err = db.update(func(tx *bolt.Tx) error { return appendLogTx(tx, batch) })
 		}
-		err := db.update(func(tx *bolt.Tx) error { return db.addResultsTx(tx, batch) })
+		if err == nil && db.logLen.Add(int64(len(batch))) >= int64(db.opt.compact.At) {
+			db.wakeCompactor()
+		}
 		for _, p := range batch {
 			p.err <- err
 		}
@@ -125,57 +128,24 @@ func (db *DB) drain(batch *[]*pending) bool {
 	return true
 }
 
-// appendFill is the fill percent of the buckets of series, whose keys
-// mostly append: bolt's default of half leaves the pages a run of appends
-// splits off half empty, so the file and the pages a commit writes double.
+// appendFill is the fill percent of the buckets whose keys mostly append
+// (the log, the series): bolt's default of half leaves the pages a run of
+// appends splits off half empty, so the file and the pages a commit
+// writes double.
 const appendFill = 0.95
 
-// addResultsTx writes a batch of results, updates the latest record of
-// each series, and trims each series to HistoryMaxPerCheck.
-func (db *DB) addResultsTx(tx *bolt.Tx, batch []*pending) error {
-	results := tx.Bucket(bucketResults)
-	lb := tx.Bucket(bucketLatest)
+// appendLogTx appends a batch of results to the log: a few pages at its
+// end, whatever the series. The compactor moves them into their series.
+func appendLogTx(tx *bolt.Tx, batch []*pending) error {
+	lb := tx.Bucket(bucketLog)
+	lb.FillPercent = appendFill
 	for _, p := range batch {
-		ab, err := results.CreateBucketIfNotExists([]byte(p.agent))
-		if err != nil {
-			return fmt.Errorf("agent bucket %s: %w", p.agent, err)
-		}
-		cb, err := ab.CreateBucketIfNotExists([]byte(p.series))
-		if err != nil {
-			return fmt.Errorf("series bucket %s %s: %w", p.agent, p.check, err)
-		}
-		// Results come in time order: fill the pages the appends split
-		// off, instead of leaving half of each empty.
-		cb.FillPercent = appendFill
-		seq, err := cb.NextSequence()
+		seq, err := lb.NextSequence()
 		if err != nil {
 			return err
 		}
-		if err := cb.Put(resultKey(p.nanos, uint32(seq)), p.value); err != nil {
-			return fmt.Errorf("put result %s %s: %w", p.agent, p.check, err)
-		}
-
-		lk := latestKey(p.agent, p.series)
-		l, found, err := getLatestTx(lb, lk)
-		if err != nil {
-			return err
-		}
-		l.count++
-		if !found || p.nanos >= l.time {
-			if !found || p.code != l.code {
-				l.since = p.nanos
-			}
-			l.time, l.code, l.result = p.nanos, p.code, p.value
-		}
-		if keep := uint64(db.opt.HistoryMaxPerCheck); l.count > keep {
-			n, err := deleteOldestTx(cb, int(l.count-keep), maxNanos)
-			if err != nil {
-				return fmt.Errorf("trim %s %s: %w", p.agent, p.check, err)
-			}
-			l.count -= uint64(n)
-		}
-		if err := lb.Put(lk, l.encode()); err != nil {
-			return fmt.Errorf("put latest %s %s: %w", p.agent, p.check, err)
+		if err := lb.Put(logKey(seq), p.entry); err != nil {
+			return fmt.Errorf("append result to the log: %w", err)
 		}
 	}
 	return nil
