@@ -340,14 +340,22 @@ func (db *DB) deleteStep(r round) (round, error) {
 	next, n := r, 0
 	err := db.update(func(tx *bolt.Tx) error {
 		next, n = r, 0
-		c := tx.Bucket(bucketLog).Cursor()
+		logb := tx.Bucket(bucketLog)
+		// The keys first, then each deleted by its key: a cursor's
+		// First after each deletion would walk again every leaf the
+		// step has emptied (bolt rebalances them at the commit).
+		var keys [][]byte
+		c := logb.Cursor()
 		k, _ := c.First()
-		for ; k != nil && binary.BigEndian.Uint64(k) <= r.upto && n < db.opt.compact.DeleteStep; k, _ = c.First() {
-			if err := c.Delete(); err != nil {
+		for ; k != nil && binary.BigEndian.Uint64(k) <= r.upto && len(keys) < db.opt.compact.DeleteStep; k, _ = c.Next() {
+			keys = append(keys, bytes.Clone(k))
+		}
+		for _, k := range keys {
+			if err := logb.Delete(k); err != nil {
 				return err
 			}
-			n++
 		}
+		n = len(keys)
 		if k == nil || binary.BigEndian.Uint64(k) > r.upto {
 			next = round{}
 		}
