@@ -3,6 +3,7 @@ package state
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -136,11 +137,15 @@ func (db *DB) compactRound(limit uint64, stop <-chan struct{}) (bool, int, error
 	db.compactMu.Lock()
 	defer db.compactMu.Unlock()
 	trimmed, err := db.runRound(limit, stop)
+	none := errors.Is(err, errNoRound)
 	db.logMu.Lock()
 	db.compactErr = err
+	if none {
+		db.compactErr = nil
+	}
 	db.logRoom.Broadcast()
 	db.logMu.Unlock()
-	if err == errNoRound {
+	if none {
 		return false, 0, nil
 	}
 	if err != nil {
@@ -149,7 +154,8 @@ func (db *DB) compactRound(limit uint64, stop <-chan struct{}) (bool, int, error
 	return true, trimmed, nil
 }
 
-var errNoRound = fmt.Errorf("no round")
+// errNoRound is runRound finding nothing to compact.
+var errNoRound = errors.New("no round")
 
 func (db *DB) runRound(limit uint64, stop <-chan struct{}) (int, error) {
 	var r round
