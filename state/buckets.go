@@ -13,7 +13,7 @@ import (
 //	1  results of an agent in one bucket per check
 //	2  and one per schedule of a check (seriesName): a version 1 bucket is
 //	   a version 2 one of a check's results without a schedule
-const schemaVersion uint64 = 2
+const schemaVersion uint64 = 3
 
 var (
 	// bucketMeta holds keySchema, the schema version as 8 big-endian bytes.

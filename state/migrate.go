@@ -19,6 +19,12 @@ var migrations = map[uint64]func(tx *bolt.Tx) error{
 	// the version says that a program reading the file must know buckets
 	// named check NUL schedule.
 	1: func(*bolt.Tx) error { return nil },
+	// Version 3 writes results first to the log bucket, from which the
+	// compactor moves them into their series; a file may be closed with
+	// results still in the log. Nothing to rewrite (the log bucket is
+	// made on open); the version keeps a program that knows only the
+	// series from opening a file whose newest results it would not see.
+	2: func(*bolt.Tx) error { return nil },
 }
 
 // migrateTx brings a file of version from to schemaVersion.
