@@ -12,7 +12,20 @@ import (
 // becomes a document with status Unknown whose message says what was wrong,
 // followed by the original message where there was one. Well-formed metrics
 // are kept.
+//
+// A document as agents write it is read in one pass (parseClean); any
+// other, and every one with a problem, is read as it always was
+// (parseChecked), which says what the problems are.
 func Parse(blob []byte) Doc {
+	if d, ok := parseClean(blob); ok {
+		return d
+	}
+	return parseChecked(blob)
+}
+
+// parseChecked is Parse for any blob: each field decoded on its own, so
+// that every problem is found and said.
+func parseChecked(blob []byte) Doc {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(blob, &raw); err != nil {
 		return Unknownf("invalid result document: %v", err)
