@@ -66,6 +66,13 @@ func (ss *Session) begin(ctx context.Context, check string, args []byte) (*wire.
 
 // await waits for the result of a check that begin sent; the check is no
 // longer outstanding when it returns, so a later result is dropped as late.
+// A wait that ctx ended returns ctx's cause: a deadline that the caller's
+// own timer put (context.WithCancelCause) is context.DeadlineExceeded, as
+// context.WithTimeout's is.
 func (ss *Session) await(ctx context.Context, c *wire.Call) (wire.Message, error) {
-	return ss.calls.Await(ctx, c)
+	m, err := ss.calls.Await(ctx, c)
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		err = context.Cause(ctx)
+	}
+	return m, err
 }

@@ -57,7 +57,7 @@ func (ss *Session) send(ctx context.Context, m outMsg) error {
 	case <-ss.done:
 		return errSessionClosed
 	case <-ctx.Done():
-		return ctx.Err()
+		return context.Cause(ctx) // as await returns it
 	}
 }
 

@@ -413,7 +413,7 @@ func (a *fakeAgent) Check(ctx context.Context, check string, args []byte) (resul
 		return result.Doc{}, errClosed
 	case <-ctx.Done():
 	}
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
 		return result.Unknownf("no result from %s", a.name), nil
 	}
 	return result.Doc{}, ctx.Err()

@@ -283,6 +283,8 @@ func (sc *scheduler) loop(ctx context.Context, a Agent, s state.Schedule) {
 	t := clk.NewTimer(next.Sub(clk.Now()))
 	defer t.Stop()
 	var args []byte // of every run, made by the first (runOnce)
+	var dl deadline // of every run, one timer rearmed
+	defer dl.stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -292,7 +294,7 @@ func (sc *scheduler) loop(ctx context.Context, a Agent, s state.Schedule) {
 		case <-t.C():
 		}
 		sc.m.metrics.scheduledRuns.Inc()
-		soft := sc.runOnce(ctx, a, s, &args)
+		soft := sc.runOnce(ctx, a, s, &args, &dl)
 		prev, prevOnTick := next, onTick
 		if soft {
 			next, onTick = clk.Now().Add(s.RetryEvery), false
@@ -321,7 +323,7 @@ func later(a, b time.Time) time.Time {
 // check with its timeout, made by the first run of the loop and kept for
 // the next ones: a run is thousands a second under load, and the args
 // change only with the schedule, which starts a new loop.
-func (sc *scheduler) runOnce(ctx context.Context, a Agent, s state.Schedule, args *[]byte) (soft bool) {
+func (sc *scheduler) runOnce(ctx context.Context, a Agent, s state.Schedule, args *[]byte, dl *deadline) (soft bool) {
 	if *args == nil {
 		b, err := WithTimeout(s.Args, s.Timeout)
 		if err != nil {
@@ -330,10 +332,10 @@ func (sc *scheduler) runOnce(ctx context.Context, a Agent, s state.Schedule, arg
 		}
 		*args = b
 	}
-	rctx, cancel := context.WithTimeout(ctx, s.Timeout)
+	rctx := dl.start(ctx, s.Timeout)
 	doc, err := sc.m.dispatch(rctx, a, s.Check, s.Name, *args)
-	timedOut := errors.Is(rctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
-	cancel()
+	timedOut := errors.Is(context.Cause(rctx), context.DeadlineExceeded) && ctx.Err() == nil
+	dl.end()
 	if err != nil && ctx.Err() == nil && !closed(a) {
 		a.Log().Warn("scheduled check", "schedule", s.Name, "check", s.Check, "err", err)
 	}
@@ -344,6 +346,62 @@ func (sc *scheduler) runOnce(ctx context.Context, a Agent, s state.Schedule, arg
 		return false
 	}
 	return sc.m.status.record(ctx, a.Name(), s, doc, sc.m.clock.Now())
+}
+
+// A deadline ends the runs of one loop at their timeout, on the real
+// clock, with one timer rearmed for each run instead of the timer and
+// goroutine-safe context.WithTimeout makes for each: a run is thousands a
+// second under load. The runs of a loop come one at a time. A run's
+// context ends with the cause context.DeadlineExceeded, as the agent's
+// link tells a check that did not answer in time.
+type deadline struct {
+	mu     sync.Mutex
+	t      *time.Timer
+	at     time.Time               // the current run's deadline
+	cancel context.CancelCauseFunc // the current run's; nil between runs
+}
+
+// start returns the context of a run that ends at its timeout after now.
+func (d *deadline) start(parent context.Context, timeout time.Duration) context.Context {
+	ctx, cancel := context.WithCancelCause(parent)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.cancel, d.at = cancel, time.Now().Add(timeout)
+	if d.t == nil {
+		d.t = time.AfterFunc(timeout, d.expire)
+	} else {
+		d.t.Reset(timeout)
+	}
+	return ctx
+}
+
+// expire ends the current run if its deadline has passed: a timer that
+// fired for a run that ended as it fired finds the next run's deadline
+// ahead, or none.
+func (d *deadline) expire() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cancel != nil && !time.Now().Before(d.at) {
+		d.cancel(context.DeadlineExceeded)
+	}
+}
+
+// end ends the current run's context.
+func (d *deadline) end() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.t.Stop()
+	d.cancel(context.Canceled)
+	d.cancel = nil
+}
+
+// stop stops the timer for good.
+func (d *deadline) stop() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.t != nil {
+		d.t.Stop()
+	}
 }
 
 // heardSince reports, for a run that timed out at since, whether the

@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/equus-monitoring/equus/internal/metricset"
+	"github.com/equus-monitoring/equus/internal/wait"
 	"github.com/equus-monitoring/equus/state"
 	"github.com/equus-monitoring/equus/wire"
 )
@@ -329,4 +331,28 @@ func BenchmarkDeleteSchedule(b *testing.B) {
 		}
 		t.drop(of)
 	}
+}
+
+// TestDeadline: a loop's deadline ends a run at its timeout with the
+// cause context.DeadlineExceeded, a run that ended is cancelled, and the
+// timer of a run that ended as it fired does not end the next run.
+func TestDeadline(t *testing.T) {
+	var dl deadline
+	defer dl.stop()
+	ctx := dl.start(context.Background(), time.Nanosecond)
+	wait.Until(t, "the run's timeout", waitFor, time.Millisecond, func() bool { return ctx.Err() != nil })
+	if cause := context.Cause(ctx); !errors.Is(cause, context.DeadlineExceeded) {
+		t.Errorf("cause of the run that timed out: %v, want the deadline", cause)
+	}
+	dl.end()
+	ctx = dl.start(context.Background(), time.Hour)
+	dl.expire() // what a late firing for the run before does
+	if ctx.Err() != nil {
+		t.Fatalf("the next run ended: %v", context.Cause(ctx))
+	}
+	dl.end()
+	if cause := context.Cause(ctx); !errors.Is(cause, context.Canceled) {
+		t.Errorf("cause of the run that ended: %v, want canceled", cause)
+	}
+	dl.expire() // between runs
 }
