@@ -30,18 +30,31 @@ wait_line() { # wait_line PATTERN: until equus-load printed it
 		sleep 0.2
 	done
 }
+# cpu PID: the processor seconds (user and system) PID used so far.
+TCK=$(getconf CLK_TCK)
+cpu() { awk -v t="$TCK" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / t }' "/proc/$1/stat" 2>/dev/null; }
+# stopped PID: until PID is gone, its CPU read every 10 ms into LAST
+# (the shell reaps it on its own, so the last reading is at most 10 ms
+# of it short).
+stopped() {
+	while c=$(cpu "$1") && [ -n "$c" ]; do LAST=$c; sleep 0.01; done
+}
 wait_line "all $N agents registered"
 echo "$N agents registered; restarting helen ($MODE) $ROUNDS times"
 r=1
 while [ "$r" -le "$ROUNDS" ]; do
 	sleep 5 # settled: the first pings and results stored
+	echo "round $r: load $(cut -d' ' -f1-3 /proc/loadavg)"
+	c0=$(cpu "$HP")
 	t0=$(date +%s.%N)
 	if [ "$MODE" = graceful ]; then kill -TERM "$HP"; else kill -KILL "$HP"; fi
-	wait "$HP" 2>/dev/null || true
+	stopped "$HP"
 	t1=$(date +%s.%N)
-	echo "round $r: helen stopped in $(echo "$t1 - $t0" | bc | cut -c1-5) s"
+	wait "$HP" 2>/dev/null || true
+	echo "round $r: helen stopped in $(echo "$t1 - $t0" | bc | cut -c1-5) s, $(echo "$LAST - $c0" | bc) s of CPU"
 	start_helen
 	wait_line "^round $r:"
+	echo "round $r: the new helen used $(cpu "$HP") s of CPU until all were back"
 	grep "^round $r:" "$W/load.out"
 	r=$((r + 1))
 done
