@@ -4,6 +4,7 @@
 package backoff
 
 import (
+	"cmp"
 	"context"
 	"math/rand/v2"
 	"time"
@@ -31,13 +32,76 @@ type Exponential struct {
 // off together (helen restarting) do not all come back in the same second.
 func FullJitter(ceiling time.Duration) time.Duration { return rand.N(ceiling + 1) }
 
-// RestartCeiling is the ceiling of the agent's wait after helen said it is
-// shutting down (error shutting_down): helen is restarting, as a rule, and
-// back within a second or two, so the agent comes back after a short wait
-// drawn from [0, RestartCeiling] rather than after the backoff its
-// earlier failures grew. Spread over it, 10,000 agents come back at 5,000
-// a second, which helen's bound on handshakes at once then paces.
-const RestartCeiling = 2 * time.Second
+// The agent's fast retry while helen restarts (Restart): for at most
+// RestartWindow after the sign of a restart, each wait drawn uniformly
+// from [RestartRetryMin, RestartRetryMax]. 10,000 agents retry so at
+// about 16,000 attempts a second, each agent at most 4 a second; a helen
+// that stays down meets them for 30 s, then their backoff.
+const (
+	RestartWindow   = 30 * time.Second
+	RestartRetryMin = 250 * time.Millisecond
+	RestartRetryMax = time.Second
+)
+
+// Restart is the fast retry of a client whose server restarts, as a rule,
+// when it ends a session (says it is shutting down, or is killed and the
+// connection breaks): for a window after such a sign the client retries
+// every fraction of a second, jittered, whatever its backoff grew to,
+// rather than stay away for the backoff the refused dials of the restart
+// grow. Past the window it backs off as always, and a sign opens a window
+// only once until the server accepts a session again, so that a server
+// that stays down, or refuses again and again, meets the backoff. Its
+// zero value is ready, one window allowed; it is not safe for concurrent
+// use.
+type Restart struct {
+	// Window, RetryMin and RetryMax: zero is RestartWindow,
+	// RestartRetryMin and RestartRetryMax.
+	Window, RetryMin, RetryMax time.Duration
+	// Draw, when not nil, draws a wait from [lo, hi]; nil draws
+	// uniformly.
+	Draw func(lo, hi time.Duration) time.Duration
+	// Clock tells the window's time; nil is the real clock.
+	Clock clock.PassiveClock
+
+	until time.Time // the end of the open window; zero: none opened
+	spent bool      // a window opened since the last session accepted
+}
+
+// Accepted records that the server accepted a session: the next sign of
+// a restart opens a window again.
+func (r *Restart) Accepted() { r.spent = false }
+
+// Sign records a sign that the server restarts. It opens the window,
+// and reports whether it did, unless one opened since the last session
+// accepted.
+func (r *Restart) Sign() bool {
+	if r.spent {
+		return false
+	}
+	r.spent = true
+	r.until = r.now().Add(cmp.Or(r.Window, RestartWindow))
+	return true
+}
+
+// Next returns the wait before the next attempt and reports true while
+// the window is open; false when it is not, and the caller backs off.
+func (r *Restart) Next() (time.Duration, bool) {
+	if r.until.IsZero() || !r.now().Before(r.until) {
+		return 0, false
+	}
+	lo, hi := cmp.Or(r.RetryMin, RestartRetryMin), cmp.Or(r.RetryMax, RestartRetryMax)
+	if r.Draw != nil {
+		return r.Draw(lo, hi), true
+	}
+	return lo + rand.N(hi-lo+1), true
+}
+
+func (r *Restart) now() time.Time {
+	if r.Clock == nil {
+		return time.Now()
+	}
+	return r.Clock.Now()
+}
 
 // Ceiling returns the longest the next wait may be: min(Max, Min*2^n)
 // after n waits since the start or the last Reset.

@@ -116,7 +116,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 // loop runs sessions one after the other until one must end the agent.
 func (a *agent) loop(ctx context.Context, bo *backoff.Exponential) error {
 	log := a.log.With("helen", a.cfg.Helen)
-	restarting := false // the last session ended with helen shutting down
+	rs := &backoff.Restart{Clock: a.clock}
 	for {
 		log.Debug("connecting")
 		o := a.session(ctx)
@@ -146,8 +146,7 @@ func (a *agent) loop(ctx context.Context, bo *backoff.Exponential) error {
 		}
 		// A reload right after hello is for the version, which only stage0
 		// can change: backing off keeps the agent from spinning on it.
-		wait := retryWait(bo, o, restarting)
-		restarting = helenRestarting(o)
+		wait := retryWait(bo, rs, o)
 		a.logEnding(log, o, wait)
 		if err := bo.Sleep(ctx, wait); err != nil {
 			return nil
@@ -156,23 +155,29 @@ func (a *agent) loop(ctx context.Context, bo *backoff.Exponential) error {
 }
 
 // retryWait returns the wait before the session after one that ended
-// with o, counted by bo. When helen said it is shutting down, it is
-// restarting as a rule: the wait is short and jittered
-// (backoff.RestartCeiling) and the backoff starts over, so that agents
-// whose earlier failures grew it do not stay away for a minute after a
-// restart. Only the first such end in a row: an agent that meets helen
-// still shutting down, or a helen that says it again and again, backs
-// off as after any other error. wasRestarting reports whether the
-// session before o ended so.
-func retryWait(bo *backoff.Exponential, o outcome, wasRestarting bool) time.Duration {
-	if !helenRestarting(o) || wasRestarting {
-		return bo.Next()
+// with o: counted by bo, or by rs while helen restarts. Helen's
+// shutting_down, and the connection of a session helen had accepted
+// breaking (helen killed), are signs of a restart: they open rs's window,
+// within which the agent retries every fraction of a second a session
+// that could not be made, broke, or met shutting_down again, whatever the
+// backoff grew to; the backoff starts over. Other errors, and all past
+// the window, back off.
+func retryWait(bo *backoff.Exponential, rs *backoff.Restart, o outcome) time.Duration {
+	// equus.info is the first check of every session helen accepted.
+	accepted := o.checks > 0
+	if accepted {
+		rs.Accepted()
 	}
-	bo.Reset()
-	if bo.Jitter == nil {
-		return backoff.RestartCeiling
+	restart := helenRestarting(o)
+	if (restart || o.end == endFailed && accepted) && rs.Sign() {
+		bo.Reset()
 	}
-	return bo.Jitter(backoff.RestartCeiling)
+	if restart || o.end == endFailed || o.end == endUnreachable {
+		if wait, ok := rs.Next(); ok {
+			return wait
+		}
+	}
+	return bo.Next()
 }
 
 // helenRestarting reports whether o is helen's error shutting_down.

@@ -64,7 +64,7 @@ type options struct {
 	probe   bool
 
 	reconnect        bool          // agents that come back as equus does
-	restartWait      time.Duration // their wait after shutting_down
+	restartWindow    time.Duration // their fast retry after a restart
 	resume           bool          // their TLS session cache
 	run, agent, args string        // run a check through the admin API, instead of agents
 	inflight, batch  int
@@ -89,7 +89,7 @@ func run() error {
 	flag.DurationVar(&o.refresh, "refresh", 0, "with -idle: send GET /healthz again every `DURATION` on each connection (0: never)")
 	flag.BoolVar(&o.probe, "probe", false, "with -idle: then connect one agent and print how long it took to get its first check")
 	flag.BoolVar(&o.reconnect, "reconnect", false, "agents that reconnect as equus does when their connection ends; prints how long each round of losses (a restart of helen) took to be all back")
-	flag.DurationVar(&o.restartWait, "restart-wait", backoff.RestartCeiling, "with -reconnect: the ceiling of the jittered wait after helen's shutting_down (0: back off as after any error, as equus did before)")
+	flag.DurationVar(&o.restartWindow, "restart-window", backoff.RestartWindow, "with -reconnect: how long agents retry every 0.25-1 s after helen's shutting_down or a broken session, as equus does (0: back off as after any error, as equus did before)")
 	flag.BoolVar(&o.resume, "resume", true, "with -reconnect: keep a TLS session cache and resume sessions, as equus does")
 	flag.StringVar(&o.run, "run", "", "instead of agents, run `CHECK` on -agent through helen's admin socket, as helen run does, and print the rate and latencies")
 	flag.StringVar(&o.agent, "agent", "", "with -run: the `AGENT` to run the check on (a real agent, connected)")

@@ -20,9 +20,10 @@ import (
 )
 
 // The reconnect mode (-reconnect) plays agents that come back as equus
-// does when their connection ends: after helen's error shutting_down a
-// wait drawn from [0, -restart-wait] and the backoff started over; after
-// anything else the agent's backoff (full jitter, 1 s doubling to 60 s,
+// does when their connection ends: after helen's error shutting_down, or
+// an accepted session's connection broken, they retry every 0.25-1 s for
+// -restart-window whatever their backoff grew to (backoff.Restart), and
+// otherwise back off as equus does (full jitter, 1 s doubling to 60 s,
 // reset after a session up for 60 s). With -resume they keep a TLS
 // session cache, as equus does, and resume their session when helen
 // allows. An agent counts as registered from the first check helen sends
@@ -167,10 +168,10 @@ func reconnectAgent(ctx context.Context, o options, cfg *tls.Config, f *fleet, s
 	case <-ctx.Done():
 		return
 	}
-	restarting := false
+	rs := &backoff.Restart{Window: o.restartWindow}
 	for ctx.Err() == nil {
 		start := time.Now()
-		err := reconnectSession(ctx, o, cfg, f, func() {
+		accepted, err := reconnectSession(ctx, o, cfg, f, func() {
 			if first {
 				first = false
 				<-sem
@@ -179,17 +180,26 @@ func reconnectAgent(ctx context.Context, o options, cfg *tls.Config, f *fleet, s
 		if time.Since(start) >= time.Minute {
 			bo.Reset()
 		}
-		// As equus's retryWait does; -restart-wait 0 plays an agent that
+		// As equus's retryWait does; -restart-window 0 plays an agent that
 		// backs off after shutting_down as after any error.
-		shutting := errors.Is(err, errShuttingDown)
 		var wait time.Duration
-		if shutting && o.restartWait > 0 && !restarting {
-			bo.Reset()
-			wait = backoff.FullJitter(o.restartWait)
-		} else {
+		fast := false
+		if o.restartWindow > 0 {
+			if accepted {
+				rs.Accepted()
+			}
+			shutting := errors.Is(err, errShuttingDown)
+			broke := !errors.Is(err, errHelen)
+			if (shutting || broke && accepted) && rs.Sign() {
+				bo.Reset()
+			}
+			if shutting || broke {
+				wait, fast = rs.Next()
+			}
+		}
+		if !fast {
 			wait = bo.Next()
 		}
-		restarting = shutting
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -202,18 +212,22 @@ func reconnectAgent(ctx context.Context, o options, cfg *tls.Config, f *fleet, s
 	}
 }
 
-var errShuttingDown = errors.New("helen: shutting_down")
+var (
+	errShuttingDown = fmt.Errorf("%w: shutting_down", errHelen)
+	errHelen        = errors.New("helen said") // an error or reload from helen, not a broken connection
+)
 
 // reconnectSession runs one connection: dial, hello, answer checks until
-// it ends. registered is called once helen sent the first check.
-func reconnectSession(ctx context.Context, o options, cfg *tls.Config, f *fleet, registered func()) error {
+// it ends. registered is called once helen sent the first check, and
+// accepted reports whether it did.
+func reconnectSession(ctx context.Context, o options, cfg *tls.Config, f *fleet, registered func()) (accepted bool, err error) {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	d := tls.Dialer{Config: cfg}
 	nc, err := d.DialContext(dctx, "tcp", o.helen)
 	cancel()
 	if err != nil {
 		f.refused.Add(1)
-		return err
+		return false, err
 	}
 	c := nc.(*tls.Conn)
 	defer c.Close()
@@ -225,7 +239,7 @@ func reconnectSession(ctx context.Context, o options, cfg *tls.Config, f *fleet,
 	}
 	w := wire.NewWriter(c)
 	if w.Write(wire.Hello(o.version)) != nil || w.Flush() != nil {
-		return errors.New("hello")
+		return false, errors.New("hello")
 	}
 	r := wire.NewReader(c)
 	doc := result.Doc{Status: result.OK, Message: "ok", DurationMS: 0.01}
@@ -242,7 +256,7 @@ func reconnectSession(ctx context.Context, o options, cfg *tls.Config, f *fleet,
 			if errors.Is(err, io.EOF) {
 				err = io.EOF
 			}
-			return err
+			return counted, err
 		}
 		switch m.Kind {
 		case wire.KindCheck:
@@ -252,16 +266,16 @@ func reconnectSession(ctx context.Context, o options, cfg *tls.Config, f *fleet,
 				registered()
 			}
 			if w.Write(wire.Result(m.ID, m.Name, blob)) != nil || w.Flush() != nil {
-				return errors.New("write")
+				return true, errors.New("write")
 			}
 		case wire.KindError:
 			if code, _, _ := strings.Cut(m.Text, " "); wire.Code(code) == wire.CodeShuttingDown {
 				f.shutting.Add(1)
-				return errShuttingDown
+				return counted, errShuttingDown
 			}
-			return fmt.Errorf("helen: %s", m.Text)
+			return counted, fmt.Errorf("%w: %s", errHelen, m.Text)
 		case wire.KindReload:
-			return errors.New("reload")
+			return counted, fmt.Errorf("%w: reload", errHelen)
 		}
 	}
 }

@@ -10,19 +10,19 @@
 #	MODE=kill N=10000 sh tools/equus-load/restart.sh
 #
 # EQUUS=path uses that equus binary for helen instead of building one
-# (to measure another version); RESTART_WAIT and RESUME are equus-load's
-# -restart-wait and -resume (0 and false play the agents of before).
+# (to measure another version); RESTART_WINDOW and RESUME are equus-load's
+# -restart-window and -resume (0 and false play the agents of before).
 set -eu
 N=${N:-10000}
 MODE=${MODE:-graceful}
 ROUNDS=${ROUNDS:-3}
 PORT=${PORT:-17680}
-RESTART_WAIT=${RESTART_WAIT:-2s}
+RESTART_WINDOW=${RESTART_WINDOW:-30s}
 RESUME=${RESUME:-true}
 case $MODE in graceful | kill) ;; *) echo "MODE is graceful or kill" >&2; exit 2 ;; esac
 # shellcheck source=tools/equus-load/helen.sh
 . tools/equus-load/helen.sh
-"$W/equus-load" -data "$D" -helen "127.0.0.1:$PORT" -n "$N" -reconnect -restart-wait "$RESTART_WAIT" -resume="$RESUME" -dialers 64 -for 24h >"$W/load.out" 2>&1 &
+"$W/equus-load" -data "$D" -helen "127.0.0.1:$PORT" -n "$N" -reconnect -restart-window "$RESTART_WINDOW" -resume="$RESUME" -dialers 64 -for 24h >"$W/load.out" 2>&1 &
 LP=$!
 wait_line() { # wait_line PATTERN: until equus-load printed it
 	until grep -q "$1" "$W/load.out"; do
