@@ -49,7 +49,7 @@ type agent struct {
 	endSession context.CancelFunc
 	// tickets are the TLS sessions to resume, of the certificate
 	// ticketsCert (sessionCache).
-	tickets     tls.ClientSessionCache
+	tickets     *pki.SessionCache
 	ticketsCert *x509.Certificate
 }
 

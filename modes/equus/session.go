@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/wire"
 )
@@ -35,20 +36,26 @@ func (a *agent) dial(ctx context.Context, cert tls.Certificate) (net.Conn, error
 	if err != nil {
 		return nil, err
 	}
-	tlsCfg.ClientSessionCache = a.sessionCache(cert)
+	cache := a.sessionCache(cert)
+	tlsCfg.ClientSessionCache = cache
 	d := &tls.Dialer{NetDialer: nd, Config: tlsCfg}
-	return d.DialContext(ctx, "tcp", a.cfg.Helen)
+	c, err := d.DialContext(ctx, "tcp", a.cfg.Helen)
+	if err != nil {
+		cache.Failed(err)
+	}
+	return c, err
 }
 
 // sessionCache returns the TLS session cache of cert: the agent resumes
 // its TLS session when it reconnects (helen restarted), which spares both
 // sides most of a handshake's work. A new certificate (a renewal) gets a
-// new cache, so that no resumed session presents the old one.
-func (a *agent) sessionCache(cert tls.Certificate) tls.ClientSessionCache {
+// new cache, so that no resumed session presents the old one. A
+// handshake a restarting helen broke keeps the session (pki.SessionCache).
+func (a *agent) sessionCache(cert tls.Certificate) *pki.SessionCache {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.tickets == nil || a.ticketsCert != cert.Leaf {
-		a.tickets = tls.NewLRUClientSessionCache(4)
+		a.tickets = pki.NewSessionCache(4)
 		a.ticketsCert = cert.Leaf
 	}
 	return a.tickets

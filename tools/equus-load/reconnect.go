@@ -72,7 +72,7 @@ func runReconnect(ctx context.Context, o options, ca *pki.CA) error {
 			return err
 		}
 		if o.resume {
-			cfgs[i].ClientSessionCache = tls.NewLRUClientSessionCache(1)
+			cfgs[i].ClientSessionCache = pki.NewSessionCache(1)
 		}
 	}
 	fmt.Printf("%d agents, certificates issued; connecting to %s\n", o.n, o.helen)
@@ -226,6 +226,9 @@ func reconnectSession(ctx context.Context, o options, cfg *tls.Config, f *fleet,
 	nc, err := d.DialContext(dctx, "tcp", o.helen)
 	cancel()
 	if err != nil {
+		if c, ok := cfg.ClientSessionCache.(*pki.SessionCache); ok {
+			c.Failed(err)
+		}
 		f.refused.Add(1)
 		return false, err
 	}
