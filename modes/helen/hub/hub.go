@@ -89,6 +89,7 @@ type Hub struct {
 
 	httpConns *connListener // agents' HTTPS connections, after ALPN
 	closing   atomic.Bool
+	drainEnd  atomic.Int64 // unix nanoseconds: the end of the drains at shutdown (closeGently)
 	wg        sync.WaitGroup
 }
 
@@ -153,6 +154,7 @@ func (h *Hub) Serve(ctx context.Context, ln net.Listener) {
 // listener closes, and every agent is told `error shutting_down`. The
 // caller closes the agents' listener.
 func (h *Hub) Shutdown() {
+	h.drainEnd.Store(time.Now().Add(ShutdownDrain).UnixNano())
 	h.closing.Store(true)
 	h.httpConns.Close()
 	for _, ss := range h.Sessions() {
@@ -263,17 +265,25 @@ func (h *Hub) refuse(c net.Conn, code wire.Code) {
 	if w.Write(wire.Error(code)) == nil {
 		w.Flush()
 	}
-	closeGently(c)
+	h.closeGently(c)
 }
 
 // closeGently closes c after giving the peer a moment to read what was
 // sent: it stops writing and drains what the peer still sends briefly, so
-// the close does not reset the connection under the last message.
-func closeGently(c net.Conn) {
+// the close does not reset the connection under the last message. Once
+// helen shuts down, the moment ends for all at once (ShutdownDrain after
+// Shutdown), so that 10,000 agents slow to close do not hold the
+// shutdown for a second; an agent whose connection is reset then sees
+// helen's restart all the same (a broken session).
+func (h *Hub) closeGently(c net.Conn) {
 	type closeWriter interface{ CloseWrite() error }
 	if cw, ok := c.(closeWriter); ok {
 		cw.CloseWrite()
-		c.SetReadDeadline(time.Now().Add(time.Second))
+		deadline := time.Now().Add(time.Second)
+		if end := h.drainEnd.Load(); end != 0 {
+			deadline = time.Unix(0, min(end, deadline.UnixNano()))
+		}
+		c.SetReadDeadline(deadline)
 		var buf [512]byte
 		for {
 			if _, err := c.Read(buf[:]); err != nil {
@@ -283,6 +293,10 @@ func closeGently(c net.Conn) {
 	}
 	c.Close()
 }
+
+// ShutdownDrain is how long after Shutdown the agents' connections stay
+// open for them to read shutting_down and close first.
+const ShutdownDrain = 250 * time.Millisecond
 
 // connListener is a net.Listener of connections handed over by the accept
 // loop once ALPN chose HTTPS.

@@ -106,7 +106,7 @@ func (ss *Session) writeLoop() {
 			return
 		}
 		if last {
-			ss.closeWith(closeGently)
+			ss.closeWith(ss.hub.closeGently)
 			return
 		}
 	}

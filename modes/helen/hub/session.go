@@ -73,7 +73,7 @@ func (h *Hub) serveSession(c net.Conn, name, fingerprint string) {
 	info, err := ss.begin(infoCtx, wire.InfoCheck, nil)
 	if err != nil {
 		ss.log.Error("queue equus.info", "err", err)
-		closeGently(c)
+		h.closeGently(c)
 		return
 	}
 	if err := h.register(ss); err != nil {
@@ -156,7 +156,7 @@ func (h *Hub) admit(c net.Conn, name, fingerprint string, hello wire.Message, pl
 	if w.Write(wire.Reload()) == nil {
 		w.Flush()
 	}
-	closeGently(c)
+	h.closeGently(c)
 	return false
 }
 

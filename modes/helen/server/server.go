@@ -348,8 +348,10 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	}
 	stopLoops()
 	s.shutdown(ls, servers)
+	start := time.Now()
 	s.monitor.Stop()
 	s.plog.Flush()
+	s.log.Info("monitor stopped", "took", time.Since(start).Round(time.Millisecond))
 	return err
 }
 
@@ -360,15 +362,23 @@ func serveHTTP(name string, srv *http.Server, ln net.Listener) error {
 	return nil
 }
 
+// shutdown closes the agents' port first: an agent that comes back
+// meanwhile has its dial refused, which it retries, rather than its
+// handshake reset by the close of the port, which also drops its TLS
+// session. Then it tells the agents shutting_down and waits for the
+// sessions and the servers.
 func (s *Server) shutdown(ls Listeners, servers []*http.Server) {
-	s.hub.Shutdown()
+	start := time.Now()
 	ls.Agents.Close()
+	s.hub.Shutdown()
+	told := time.Since(start)
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, srv := range servers {
 		srv.Shutdown(sctx)
 	}
 	s.wg.Wait()
+	s.log.Info("agents told and their sessions ended", "told", told.Round(time.Millisecond), "took", time.Since(start).Round(time.Millisecond))
 }
 
 // logRefusal returns the log of the connections an admission of port
