@@ -84,7 +84,7 @@ func runReconnect(ctx context.Context, o options, ca *pki.CA) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			reconnectAgent(ctx, o, cfgs[i], f, sem)
+			reconnectAgent(ctx, o, cfgs[i], sourceAddr(host, i), f, sem)
 		}()
 	}
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -160,7 +160,7 @@ func (f *fleet) gained() {
 }
 
 // reconnectAgent runs one agent's sessions until ctx ends.
-func reconnectAgent(ctx context.Context, o options, cfg *tls.Config, f *fleet, sem chan struct{}) {
+func reconnectAgent(ctx context.Context, o options, cfg *tls.Config, from net.Addr, f *fleet, sem chan struct{}) {
 	bo := &backoff.Exponential{Min: time.Second, Max: time.Minute, Jitter: backoff.FullJitter}
 	first := true // holds a place in sem until registered
 	select {
@@ -171,7 +171,7 @@ func reconnectAgent(ctx context.Context, o options, cfg *tls.Config, f *fleet, s
 	rs := &backoff.Restart{Window: o.restartWindow}
 	for ctx.Err() == nil {
 		start := time.Now()
-		accepted, err := reconnectSession(ctx, o, cfg, f, func() {
+		accepted, err := reconnectSession(ctx, o, cfg, from, f, func() {
 			if first {
 				first = false
 				<-sem
@@ -212,6 +212,18 @@ func reconnectAgent(ctx context.Context, o options, cfg *tls.Config, f *fleet, s
 	}
 }
 
+// sourceAddr returns the address agent i dials helen from: with helen on
+// IPv4 loopback, 127.1.x.y, one each, so that helen counts them apart
+// as it does a fleet's machines (its bound of connections per address
+// would refuse most of a fleet from one); else the system's choice.
+func sourceAddr(helenHost string, i int) net.Addr {
+	ip := net.ParseIP(helenHost).To4()
+	if ip == nil || !ip.IsLoopback() {
+		return nil
+	}
+	return &net.TCPAddr{IP: net.IPv4(127, 1, byte(i>>8), byte(i))}
+}
+
 var (
 	errShuttingDown = fmt.Errorf("%w: shutting_down", errHelen)
 	errHelen        = errors.New("helen said") // an error or reload from helen, not a broken connection
@@ -220,9 +232,9 @@ var (
 // reconnectSession runs one connection: dial, hello, answer checks until
 // it ends. registered is called once helen sent the first check, and
 // accepted reports whether it did.
-func reconnectSession(ctx context.Context, o options, cfg *tls.Config, f *fleet, registered func()) (accepted bool, err error) {
+func reconnectSession(ctx context.Context, o options, cfg *tls.Config, from net.Addr, f *fleet, registered func()) (accepted bool, err error) {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	d := tls.Dialer{Config: cfg}
+	d := tls.Dialer{NetDialer: &net.Dialer{LocalAddr: from}, Config: cfg}
 	nc, err := d.DialContext(dctx, "tcp", o.helen)
 	cancel()
 	if err != nil {
