@@ -228,6 +228,8 @@ type DB struct {
 
 	checked CheckReport // how the check of Open went
 
+	tail *tail // the file's written tail, kept by the writer (tail.go)
+
 	claims claims // of the outbox's groups, by NextDue
 	// notifyGen counts the writes of routes, silences and
 	// acknowledgements (NotifyGeneration).
@@ -279,6 +281,7 @@ func Open(path string, opt Options) (*DB, error) {
 		b.Close()
 		return nil, err
 	}
+	db.tail = openTail(path)
 	go db.write()
 	go db.compactor()
 	db.wakeCompactor()
@@ -416,6 +419,7 @@ func (db *DB) Close() error {
 	close(db.stopCompact)
 	<-db.compactDone
 	<-db.prunerDone
+	db.tail.close()
 	if err := db.bolt.Close(); err != nil {
 		return fmt.Errorf("close %s: %w", db.path, err)
 	}

@@ -98,7 +98,10 @@ func (db *DB) write() {
 			if db.opt.beforeCommit != nil {
 				db.opt.beforeCommit(len(batch))
 			}
-			err = db.update(func(tx *bolt.Tx) error { return appendLogTx(tx, batch) })
+			err = db.update(func(tx *bolt.Tx) error {
+				db.tail.keep(tx)
+				return appendLogTx(tx, batch)
+			})
 		}
 		if err == nil && db.logLen.Add(int64(len(batch))) >= int64(db.opt.compact.At) {
 			db.wakeCompactor()

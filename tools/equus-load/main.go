@@ -70,6 +70,9 @@ type options struct {
 	inflight, batch  int
 
 	cpuProfile string // where to write a CPU profile of the tool itself
+
+	fsync         string // measure write+fdatasync in this directory, instead of helen
+	writes, syncs int
 }
 
 func run() error {
@@ -97,7 +100,16 @@ func run() error {
 	flag.IntVar(&o.inflight, "inflight", 64, "with -run: requests in flight at once")
 	flag.IntVar(&o.batch, "batch", 1, "with -run: runs a request, through POST /v1/agents/AGENT/runs when more than 1 (at most 1000)")
 	flag.StringVar(&o.cpuProfile, "cpu-profile", "", "write a CPU profile of equus-load from start to end to `FILE` (for go tool pprof), to see what the load itself costs")
+	flag.StringVar(&o.fsync, "fsync", "", "instead of helen, measure the latency of write+fdatasync on the filesystem of `DIR` (no -data needed)")
+	flag.IntVar(&o.writes, "writes", 2000, "with -fsync: operations to measure (1 to 1000000)")
+	flag.IntVar(&o.syncs, "syncs", 2, "with -fsync: write+fdatasync pairs an operation (1 to 16; a bolt commit does two)")
 	flag.Parse()
+	if o.fsync != "" {
+		if o.writes < 1 || o.writes > 1000000 || o.syncs < 1 || o.syncs > 16 {
+			return errors.New("-fsync takes -writes 1 to 1000000 and -syncs 1 to 16")
+		}
+		return runFsync(os.Stdout, o.fsync, o.writes, o.syncs)
+	}
 	if o.cpuProfile != "" {
 		stop, err := startCPUProfile(o.cpuProfile)
 		if err != nil {

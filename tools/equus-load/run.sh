@@ -4,8 +4,11 @@
 # equus.ping) on it through helen's admin socket with INFLIGHT requests at
 # once (default 64), each of BATCH runs (default 1: POST .../run; more:
 # POST .../runs), for FOR (default 20s), and prints the rate and the
-# latencies. CHECK=uptime runs a Lua check, whose result helen stores
-# before it answers. Run from the module root:
+# latencies, then the CPU helen and the agent each took a check after the
+# warmup (from /proc/PID/stat, so that a busy machine's waits do not count).
+# CHECK=uptime runs a Lua check, whose result helen stores before it
+# answers; TMPDIR=/dev/shm puts helen's data on tmpfs, to see what the
+# disk's fsyncs cost. Run from the module root:
 #   sh tools/equus-load/run.sh
 #   CHECK=uptime INFLIGHT=1 sh tools/equus-load/run.sh
 set -eu
@@ -26,4 +29,15 @@ until "$W/equus" helen agents --data "$D" --json 2>/dev/null | grep -q '"connect
 	[ "$n" -lt 150 ] || { echo "the agent did not connect:" >&2; cat "$W/agent.out" >&2; exit 1; }
 	sleep 0.2
 done
-"$W/equus-load" -data "$D" -run "$CHECK" -agent runner -inflight "$INFLIGHT" -batch "$BATCH" -for "$FOR" -warmup 3s
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user and system ticks
+"$W/equus-load" -data "$D" -run "$CHECK" -agent runner -inflight "$INFLIGHT" -batch "$BATCH" -for "$FOR" -warmup 3s | tee "$W/load.out" &
+RP=$!
+sleep 3
+h0=$(cpu "$HP") a0=$(cpu "$LP")
+wait "$RP"
+h1=$(cpu "$HP") a1=$(cpu "$LP")
+# "after the warmup: N/s over T s, ...": N*T checks in the ticks measured.
+sed -n 's/^after the warmup: \([0-9]*\)\/s over \([0-9]*\) s.*/\1 \2/p' "$W/load.out" |
+	awk -v h=$((h1 - h0)) -v a=$((a1 - a0)) -v hz="$(getconf CLK_TCK)" \
+		'{ n = $1 * $2; if (n > 0) printf "CPU a check: helen %.0f us, the agent %.0f us (load average %s)\n", h * 1e6 / hz / n, a * 1e6 / hz / n, la }' \
+		la="$(cut -d' ' -f1-3 /proc/loadavg)"
