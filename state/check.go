@@ -30,8 +30,14 @@ type CheckReport struct {
 // maxProblems is how many of the problems a check finds its error lists.
 const maxProblems = 5
 
+// DefaultCheckWhole is the largest file the check of Open checks in one
+// part (Options.CheckWhole): bbolt checks 256 MiB of pages in well under
+// the check's default minute.
+const DefaultCheckWhole = 256 << 20
+
 // bbolt's check cannot be stopped once started, and must not run beside a
-// writer, so to be bounded in time the file is checked in parts, each with
+// writer. A file of at most Options.CheckWhole bytes is checked whole, in
+// one part; a larger one, to be bounded in time, is checked in parts, each with
 // bolt's own Tx.Check from the part's root page, and the deadline is
 // looked at between parts: a check takes at most its timeout plus one
 // part. A part is a top-level bucket, or for the results (most of the
@@ -42,7 +48,8 @@ const maxProblems = 5
 // the transaction boundary. Each part is read whole (readPart) before
 // bbolt checks it.
 
-// checkPart is one part of the file to check: a bucket and its root page.
+// checkPart is one part of the file to check: a bucket and its root page,
+// or (bucket nil) the whole file.
 type checkPart struct {
 	name   string
 	bucket *bolt.Bucket
@@ -70,6 +77,17 @@ func (db *DB) checkFile() (rep CheckReport, err error) {
 		}
 	}
 	err = db.view(func(tx *bolt.Tx) error {
+		if db.opt.CheckWhole >= 0 && tx.Size() <= db.opt.CheckWhole {
+			rep.Parts, rep.Checked = 1, 1
+			if err := readFile(tx); err != nil {
+				note("the file", err)
+				return nil
+			}
+			for err := range tx.Check() {
+				note("the file", err)
+			}
+			return nil
+		}
 		parts := checkParts(tx)
 		rep.Parts = len(parts)
 		for _, p := range parts {
@@ -154,6 +172,11 @@ func readPart(b *bolt.Bucket) (err error) {
 	}()
 	readBucket(b)
 	return nil
+}
+
+// readFile reads every bucket of tx as readPart does.
+func readFile(tx *bolt.Tx) error {
+	return tx.ForEach(func(_ []byte, b *bolt.Bucket) error { return readPart(b) })
 }
 
 // readBucket returns a byte of no meaning, so that its reads are not

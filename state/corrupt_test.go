@@ -198,26 +198,37 @@ func TestCheckRefusesDamagedPages(t *testing.T) {
 		{"child-out-of-file", 400, "branch", func(p []byte) { p[16+8+3] ^= 0x01; p[16+8+4] ^= 0x01 }},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			path := agentsFileOf(t, tt.agents)
-			damagePageOf(t, path, agentsBucket, tt.typ, tt.damage)
-			before, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
+		for _, whole := range []int64{DefaultCheckWhole, -1} {
+			name := tt.name + "/whole"
+			if whole < 0 {
+				name = tt.name + "/parts"
 			}
-			db, err := Open(path, Options{})
-			if err == nil {
-				db.Close()
-			}
-			wantCorrupt(t, "Open", err, path)
-			if !strings.Contains(err.Error(), "consistency check") {
-				t.Errorf("Open = %v, want the check's finding", err)
-			}
-			after, err := os.ReadFile(path)
-			if err != nil || !bytes.Equal(before, after) {
-				t.Errorf("refused Open changed the file (%v)", err)
-			}
-		})
+			t.Run(name, func(t *testing.T) { checkRefuses(t, tt.agents, tt.typ, tt.damage, whole) })
+		}
+	}
+}
+
+// checkRefuses damages the page of typ of the agents bucket of a file of
+// agents, and wants Open, checking it whole or in parts, to refuse it
+// and leave it as it was.
+func checkRefuses(t *testing.T, agents int, typ string, damage func([]byte), whole int64) {
+	path := agentsFileOf(t, agents)
+	damagePageOf(t, path, agentsBucket, typ, damage)
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(path, Options{CheckWhole: whole})
+	if err == nil {
+		db.Close()
+	}
+	wantCorrupt(t, "Open", err, path)
+	if !strings.Contains(err.Error(), "consistency check") {
+		t.Errorf("Open = %v, want the check's finding", err)
+	}
+	after, err := os.ReadFile(path)
+	if err != nil || !bytes.Equal(before, after) {
+		t.Errorf("refused Open changed the file (%v)", err)
 	}
 }
 
@@ -308,7 +319,7 @@ func TestDamagedPageBatch(t *testing.T) {
 // failed, even with a damaged part it did not reach.
 func TestCheckTimeout(t *testing.T) {
 	path := agentsFile(t)
-	healthy, err := Open(path, Options{PruneInterval: -1})
+	healthy, err := Open(path, Options{PruneInterval: -1, CheckWhole: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +337,7 @@ func TestCheckTimeout(t *testing.T) {
 	// before the last (results/web-2).
 	var clock time.Time
 	tick := func() time.Time { clock = clock.Add(time.Second); return clock }
-	db, err := Open(path, Options{CheckTimeout: 2 * time.Second, PruneInterval: -1, now: tick})
+	db, err := Open(path, Options{CheckTimeout: 2 * time.Second, CheckWhole: -1, PruneInterval: -1, now: tick})
 	if err != nil {
 		t.Fatalf("Open with a check out of time = %v, want no error", err)
 	}
@@ -445,6 +456,46 @@ func TestTransactionsGuarded(t *testing.T) {
 				}
 			}
 			return true
+		})
+	}
+}
+
+// BenchmarkOpenCheck opens a file with the results of 10,000 agents, the
+// check of Open checking it whole or in parts (one a agent), each part
+// costing bbolt a copy of the whole free list.
+func BenchmarkOpenCheck(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "helen.db")
+	db, err := Open(path, Options{PruneInterval: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 10_000 {
+		for j := range 3 {
+			if err := db.AddResult(b.Context(), newResult(fmt.Sprintf("web-%05d", i), "load", "ok", at(time.Duration(j)*time.Minute))); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if _, err := db.compactAll(nil); err != nil {
+		b.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		b.Fatal(err)
+	}
+	for _, whole := range []int64{DefaultCheckWhole, -1} {
+		name := "whole"
+		if whole < 0 {
+			name = "parts"
+		}
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				db, err := Open(path, Options{PruneInterval: -1, CheckWhole: whole})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(db.Checked().Parts), "parts")
+				db.Close()
+			}
 		})
 	}
 }

@@ -59,6 +59,13 @@ type Options struct {
 	// minute, negative no check. A check that runs out of time is not
 	// finished (CheckReport), not failed.
 	CheckTimeout time.Duration
+	// CheckWhole is the size of a file up to which the check of Open
+	// checks it in one part, whole, ties between its buckets included:
+	// bbolt copies the whole free list for each part it checks, which
+	// for a file of many agents cost more than the check itself. Larger
+	// files are checked in parts, as the deadline needs. Default
+	// DefaultCheckWhole, negative always in parts.
+	CheckWhole int64
 	// Existing reports whether the file must hold a database already:
 	// Open refuses a missing or empty one with ErrNoDatabase instead of
 	// making a new database.
@@ -109,6 +116,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.CheckTimeout == 0 {
 		o.CheckTimeout = time.Minute
+	}
+	if o.CheckWhole == 0 {
+		o.CheckWhole = DefaultCheckWhole
 	}
 	if o.NotificationsKept <= 0 {
 		o.NotificationsKept = MaxNotificationsKept
