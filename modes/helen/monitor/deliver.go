@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"os"
@@ -85,6 +86,11 @@ type deliverer struct {
 	// memory: after a restart an alert resolves itself at its end unless
 	// its problem is told again.
 	firing map[firingKey]notify.Notification
+	// pushing orders the pushes of one alert: a worker's (problem,
+	// recovery) and the re-push, each held across its push, so that a
+	// re-push read before a recovery cannot land after it and fire the
+	// alert again. Striped by the alert's key.
+	pushing [64]sync.Mutex
 }
 
 // firingKey names an alert an Alertmanager receiver is told of.
@@ -92,6 +98,13 @@ type firingKey struct {
 	route           string
 	index           int
 	agent, schedule string
+}
+
+// pushLock returns the lock that orders the pushes of the alert k.
+func (d *deliverer) pushLock(k firingKey) *sync.Mutex {
+	h := fnv.New32a()
+	fmt.Fprintf(h, "%s\x00%d\x00%s\x00%s", k.route, k.index, k.agent, k.schedule)
+	return &d.pushing[h.Sum32()%uint32(len(d.pushing))]
 }
 
 // receiverKey names a receiver of a route as it was when built: a route
@@ -297,17 +310,24 @@ func (d *deliverer) send(ctx context.Context, n state.Notification) (kind, answe
 	if err != nil {
 		return rt.Receivers[n.Receiver].Kind, "", err
 	}
-	answer, err = br.r.Send(ctx, doc)
-	if _, ok := br.r.(*notify.Alertmanager); ok && err == nil {
+	if _, ok := br.r.(*notify.Alertmanager); ok {
 		k := firingKey{n.Route, n.Receiver, doc.Agent, doc.Schedule}
-		d.mu.Lock()
-		if doc.Kind.Firing() {
-			d.firing[k] = doc
-		} else {
-			delete(d.firing, k)
+		l := d.pushLock(k)
+		l.Lock()
+		defer l.Unlock()
+		answer, err = br.r.Send(ctx, doc)
+		if err == nil {
+			d.mu.Lock()
+			if doc.Kind.Firing() {
+				d.firing[k] = doc
+			} else {
+				delete(d.firing, k)
+			}
+			d.mu.Unlock()
 		}
-		d.mu.Unlock()
+		return br.kind, answer, err
 	}
+	answer, err = br.r.Send(ctx, doc)
 	return br.kind, answer, err
 }
 
@@ -337,9 +357,24 @@ func (d *deliverer) refresh(ctx context.Context) {
 		if !ok {
 			continue
 		}
-		if _, err := am.Refresh(ctx, n); err != nil && ctx.Err() == nil {
-			d.log.Info("alertmanager re-push failed", "agent", k.agent, "schedule", k.schedule, "route", k.route, "err", err)
-		}
+		d.repush(ctx, am, k, n)
+	}
+}
+
+// repush pushes the alert k again, as n, unless it ended or was told
+// anew since refresh read it.
+func (d *deliverer) repush(ctx context.Context, am *notify.Alertmanager, k firingKey, n notify.Notification) {
+	l := d.pushLock(k)
+	l.Lock()
+	defer l.Unlock()
+	d.mu.Lock()
+	now, firing := d.firing[k]
+	d.mu.Unlock()
+	if !firing || now.ID != n.ID {
+		return
+	}
+	if _, err := am.Refresh(ctx, n); err != nil && ctx.Err() == nil {
+		d.log.Info("alertmanager re-push failed", "agent", k.agent, "schedule", k.schedule, "route", k.route, "err", err)
 	}
 }
 
