@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/equus-monitoring/equus/internal/procgroup"
 	glua "github.com/yuin/gopher-lua"
 )
 
@@ -75,11 +76,11 @@ func execRun(L *glua.LState, env *Env) int {
 	// A program may leave children holding its output open; do not wait
 	// for them once it has exited.
 	cmd.WaitDelay = time.Second
-	startGroup(cmd)
+	procgroup.Start(cmd)
 	start := time.Now()
 	err = cmd.Run()
 	duration := msSince(start)
-	endGroup(cmd)
+	procgroup.End(cmd)
 	var exitErr *exec.ExitError
 	switch {
 	case ctx.Err() != nil:

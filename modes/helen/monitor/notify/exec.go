@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/equus-monitoring/equus/internal/procgroup"
 )
 
 // Bounds of the program receiver.
@@ -75,7 +77,7 @@ func (e *Exec) Send(ctx context.Context, n Notification) (string, error) {
 	cmd.Env = append(baseEnv(), Env(n)...)
 	cmd.Stdin = bytes.NewReader(stdin)
 	cmd.WaitDelay = execWaitDelay
-	startGroup(cmd)
+	procgroup.Start(cmd)
 	out, err := run(cmd)
 	var exit *exec.ExitError
 	switch {
@@ -116,7 +118,7 @@ func run(cmd *exec.Cmd) (*prefix, error) {
 		_, _ = io.Copy(out, r)
 	}()
 	err = cmd.Wait()
-	endGroup(cmd)
+	procgroup.End(cmd)
 	// What the group held open is closed now; a process that left the
 	// group is not waited for long.
 	_ = r.SetReadDeadline(time.Now().Add(execWaitDelay))
