@@ -5,9 +5,7 @@ package main
 import (
 	"context"
 	"os"
-	"os/signal"
 	"runtime/debug"
-	"syscall"
 
 	"github.com/equus-monitoring/equus/modes"
 )
@@ -24,8 +22,11 @@ var (
 func main() {
 	info, _ := debug.ReadBuildInfo()
 	build := modes.Build{Version: version, Commit: commit, Date: date}.WithVCS(info)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := modes.Run(ctx, build, os.Args)
-	stop()
+	// Signals are caught only by the commands that run until stopped
+	// (helen serve, equus, stage0, check), each with its own
+	// signal.NotifyContext: catching them costs threads, a fifth of the
+	// CPU of a short command such as `helen run`, which Ctrl-C ends as
+	// it ends any process.
+	err := modes.Run(context.Background(), build, os.Args)
 	os.Exit(modes.ExitCode(os.Stderr, err))
 }

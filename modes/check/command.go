@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os/signal"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -106,7 +108,9 @@ func action(c *cli.Context) error {
 		}
 		return describe(c.App.Writer, ci, c.Bool("json"))
 	}
-	doc := rt.Run(c.Context, c.Args().Get(0), args)
+	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	doc := rt.Run(ctx, c.Args().Get(0), args)
 	if err := printDoc(c.App.Writer, doc, c.Bool("json")); err != nil {
 		return cli.Exit(err.Error(), setup.NagiosUsageExitCode)
 	}

@@ -1,6 +1,7 @@
 package helen
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/equus-monitoring/equus/agentname"
@@ -40,12 +42,95 @@ func dialAdmin(dataDir string) (*adminClient, error) {
 		}
 		return nil, fmt.Errorf("%w (no admin socket at %s)", errNotRunning, path)
 	}
-	c.Close()
-	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+	return &adminClient{hc: newClient(&socketTransport{path: path, first: c}), path: path}, nil
+}
+
+// socketTransport sends each request on a connection of its own to the
+// admin socket at path, in the caller's goroutine, and closes it with
+// the answer's body. A helen command sends one request or a few, one
+// after another; net/http's Transport would start two goroutines per
+// connection, and with them threads, which cost a `helen run` a fifth
+// of its CPU (tools/equus-load/cli-cost.sh). The request's context
+// bounds the whole exchange, the body's reads too.
+type socketTransport struct {
+	path  string
+	mu    sync.Mutex
+	first net.Conn // the connection dialAdmin opened, for the first request
+}
+
+func (t *socketTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	c := t.take()
+	if c == nil {
 		var d net.Dialer
-		return d.DialContext(ctx, "unix", path)
-	}}
-	return &adminClient{hc: newClient(tr), path: path}, nil
+		var err error
+		if c, err = d.DialContext(ctx, "unix", t.path); err != nil {
+			return nil, err
+		}
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	// A cancelled context ends the exchange at once: a deadline in the
+	// past fails the read or write under way.
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	fail := func(err error) (*http.Response, error) {
+		stop()
+		c.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	out := req.Clone(ctx)
+	out.Close = true // helen closes its end after the answer
+	if err := out.Write(c); err != nil {
+		return fail(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), req)
+	if err != nil {
+		return fail(err)
+	}
+	resp.Body = &connBody{body: resp.Body, c: c, ctx: ctx, stop: stop}
+	return resp, nil
+}
+
+func (t *socketTransport) take() net.Conn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c := t.first
+	t.first = nil
+	return c
+}
+
+// CloseIdleConnections closes the connection dialAdmin opened, if no
+// request took it.
+func (t *socketTransport) CloseIdleConnections() {
+	if c := t.take(); c != nil {
+		c.Close()
+	}
+}
+
+// connBody is an answer's body, which closes its connection when closed.
+type connBody struct {
+	body io.ReadCloser
+	c    net.Conn
+	ctx  context.Context
+	stop func() bool
+}
+
+func (b *connBody) Read(p []byte) (int, error) {
+	n, err := b.body.Read(p)
+	if err != nil && err != io.EOF && b.ctx.Err() != nil {
+		err = b.ctx.Err()
+	}
+	return n, err
+}
+
+func (b *connBody) Close() error {
+	b.stop()
+	b.body.Close()
+	return b.c.Close()
 }
 
 // newClient is an HTTP client of helen over tr. It follows no redirect:

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"syscall"
 	"time"
 
 	"github.com/equus-monitoring/equus/modes/helen/server"
@@ -117,11 +119,13 @@ that joins a machine.`,
 				UpdateKey:                    key,
 				Log:                          log,
 			}
+			ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
 			if c.Bool("dev") {
 				if dev == nil {
 					return setup.Usagef(c, "--dev: this build has no dev mode")
 				}
-				return dev(c.Context, c, cfg)
+				return dev(ctx, c, cfg)
 			}
 			if p := c.String("cpu-profile"); p != "" {
 				stop, err := startCPUProfile(p)
@@ -130,7 +134,7 @@ that joins a machine.`,
 				}
 				defer stop()
 			}
-			return runServe(c.Context, cfg, c.String("listen"), c.String("http"), c.App.Writer)
+			return runServe(ctx, cfg, c.String("listen"), c.String("http"), c.App.Writer)
 		},
 	}
 }

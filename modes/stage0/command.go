@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 
@@ -49,7 +51,9 @@ func Command(version string) *cli.Command {
 			if err != nil {
 				return err
 			}
-			err = Run(c.Context, cfg, log)
+			ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			err = Run(ctx, cfg, log)
 			if errors.Is(err, equus.ErrCertExpired) {
 				return cli.Exit("", equus.CertExpiredExitCode)
 			}
