@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/equus-monitoring/equus/modes/helen/web"
+	"github.com/equus-monitoring/equus/modes/helen/console"
 	"github.com/equus-monitoring/equus/state"
 )
 
@@ -84,7 +84,7 @@ func TestDashboard(t *testing.T) {
 	} else {
 		resp.Body.Close()
 	}
-	_, body = c.Page(http.MethodGet, "/", nil, &http.Cookie{Name: web.SessionCookie, Value: c.Token})
+	_, body = c.Page(http.MethodGet, "/", nil, &http.Cookie{Name: console.SessionCookie, Value: c.Token})
 	if strings.Contains(body, "web-1") {
 		t.Error("the token itself as the cookie opened the page")
 	}
@@ -108,10 +108,10 @@ func TestDashboardSessionExpires(t *testing.T) {
 	h := startHelen(t, Config{dashClock: clock.Now})
 	c := browser(t, h)
 	cookie, _ := c.Login()
-	if cookie.MaxAge != int(web.SessionLifetime/time.Second) {
-		t.Errorf("cookie MaxAge %d, want %d", cookie.MaxAge, int(web.SessionLifetime/time.Second))
+	if cookie.MaxAge != int(console.SessionLifetime/time.Second) {
+		t.Errorf("cookie MaxAge %d, want %d", cookie.MaxAge, int(console.SessionLifetime/time.Second))
 	}
-	clock.Step(web.SessionLifetime - time.Second)
+	clock.Step(console.SessionLifetime - time.Second)
 	if !c.Opens(cookie) {
 		t.Fatal("the session ended before 12 hours")
 	}
@@ -119,7 +119,7 @@ func TestDashboardSessionExpires(t *testing.T) {
 	if c.Opens(cookie) {
 		t.Fatal("a cookie kept by the browser opens the page 12 hours after its login")
 	}
-	if n := h.srv.web.Sessions(); n != 0 {
+	if n := h.srv.console.Sessions(); n != 0 {
 		t.Errorf("%d sessions kept after expiry", n)
 	}
 	resp, _ := c.Page(http.MethodGet, "/", nil, cookie)
@@ -187,7 +187,7 @@ func TestDashboardForgedCookie(t *testing.T) {
 		"the-token": c.Token,
 		"old-mac":   base64.RawURLEncoding.EncodeToString(mac.Sum(nil)),
 	} {
-		if c.Opens(&http.Cookie{Name: web.SessionCookie, Value: v}) {
+		if c.Opens(&http.Cookie{Name: console.SessionCookie, Value: v}) {
 			t.Errorf("a %s cookie %q opens the page", name, v)
 		}
 	}
@@ -196,13 +196,13 @@ func TestDashboardForgedCookie(t *testing.T) {
 	}
 }
 
-// TestDashboardSessionBound: the table holds at most web.MaxSessions; a
+// TestDashboardSessionBound: the table holds at most console.MaxSessions; a
 // login past it ends the session used longest ago, and no other.
 func TestDashboardSessionBound(t *testing.T) {
 	clock := newFakeClock()
 	h := startHelen(t, Config{dashClock: clock.Now})
 	c := browser(t, h)
-	cookies := make([]*http.Cookie, web.MaxSessions)
+	cookies := make([]*http.Cookie, console.MaxSessions)
 	for i := range cookies {
 		cookies[i], _ = c.Login()
 		clock.Step(time.Second)
@@ -213,8 +213,8 @@ func TestDashboardSessionBound(t *testing.T) {
 	}
 	clock.Step(time.Second)
 	last, _ := c.Login()
-	if n := h.srv.web.Sessions(); n != web.MaxSessions {
-		t.Fatalf("%d sessions, want the bound %d", n, web.MaxSessions)
+	if n := h.srv.console.Sessions(); n != console.MaxSessions {
+		t.Fatalf("%d sessions, want the bound %d", n, console.MaxSessions)
 	}
 	if c.Opens(cookies[1]) {
 		t.Error("the session used longest ago survived a login past the bound")

@@ -1,4 +1,4 @@
-package web
+package console
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/equus-monitoring/equus/modes/helen/monitor"
+	"github.com/equus-monitoring/equus/modes/helen/web"
 	"github.com/equus-monitoring/equus/state"
 )
 
@@ -28,7 +29,7 @@ func BenchmarkDashboardRender(b *testing.B) {
 		name := fmt.Sprintf("web-%04d", i)
 		page.Statuses = append(page.Statuses, statusLine{StatusView: monitor.StatusView{Status: state.Status{Agent: name, Schedule: "disk", Check: "disk", Status: "ok",
 			Since: now.Add(-time.Hour), Time: now, Message: "/ 20.4% used (18.5 GiB of 252.0 GiB)", StateType: state.Hard, Attempt: 1, MaxAttempts: 1}}})
-		page.AgentList = append(page.AgentList, AgentView{Agent: state.Agent{Name: name, Version: "1.0.0", Addr: "10.0.0.1:40000",
+		page.AgentList = append(page.AgentList, web.AgentView{Agent: state.Agent{Name: name, Version: "1.0.0", Addr: "10.0.0.1:40000",
 			Connected: true, FirstSeen: now.Add(-24 * time.Hour), LastSeen: now}})
 	}
 	for range dashboardEvents {
@@ -61,7 +62,7 @@ func TestDashboardLongBound(t *testing.T) {
 // status list as the store has it, what the helen commands show when no
 // helen runs. The page asks nothing else of a backend.
 type storeBackend struct {
-	Backend
+	web.Backend
 	db state.Store
 }
 

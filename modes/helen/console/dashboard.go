@@ -1,4 +1,4 @@
-package web
+package console
 
 import (
 	"cmp"
@@ -18,6 +18,7 @@ import (
 	"github.com/equus-monitoring/equus/internal/tty"
 	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/modes/helen/peerlog"
+	"github.com/equus-monitoring/equus/modes/helen/web"
 
 	"github.com/equus-monitoring/equus/state"
 )
@@ -94,10 +95,10 @@ type dashboardPage struct {
 	Refresh  int
 
 	Agents, Connected int
-	Counts            map[string]int // lines by status, and agent_down: the agents down
-	Statuses          []statusLine   // the worst dashboardRows
-	MoreStatuses      int            // how many more there are
-	AgentList         []AgentView    // the disconnected first, at most dashboardRows
+	Counts            map[string]int  // lines by status, and agent_down: the agents down
+	Statuses          []statusLine    // the worst dashboardRows
+	MoreStatuses      int             // how many more there are
+	AgentList         []web.AgentView // the disconnected first, at most dashboardRows
 	MoreAgents        int
 	Events            []state.Event // newest first
 
@@ -176,7 +177,7 @@ func sessionID(r *http.Request) string {
 	return c.Value
 }
 
-func (s *Web) dashboardRoutes(mux *http.ServeMux) {
+func (s *Console) dashboardRoutes(mux *http.ServeMux) {
 	token := s.cfg.Token
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		csrf, ok := s.dashboardLogin(w, r)
@@ -208,7 +209,7 @@ func (s *Web) dashboardRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxLoginForm)
-		if !isToken(r.PostFormValue("token"), token) {
+		if !web.IsToken(r.PostFormValue("token"), token) {
 			s.cfg.Peers.For(peerlog.Addr(r.RemoteAddr)).Info("dashboard: login with a wrong token", "remote", r.RemoteAddr)
 			s.renderDashboard(w, http.StatusUnauthorized, dashboardPage{Failed: true})
 			return
@@ -240,10 +241,10 @@ func (s *Web) dashboardRoutes(mux *http.ServeMux) {
 // dashboardLogin returns the csrf token of r's session ("" for the
 // bearer token) and true when r may see the dashboard; otherwise it
 // answers the login form, and false.
-func (s *Web) dashboardLogin(w http.ResponseWriter, r *http.Request) (string, bool) {
+func (s *Console) dashboardLogin(w http.ResponseWriter, r *http.Request) (string, bool) {
 	token := s.cfg.Token
 	switch sess, ok := s.dash.use(sessionID(r)); {
-	case token != "" && authorized(r, token):
+	case token != "" && web.Authorized(r, token):
 		return "", true
 	case token != "" && ok:
 		return sess.csrf, true
@@ -257,8 +258,8 @@ func (s *Web) dashboardLogin(w http.ResponseWriter, r *http.Request) (string, bo
 }
 
 // dashboardPage gathers what the page shows.
-func (s *Web) dashboardPage() (dashboardPage, error) {
-	agents, err := AgentViews(s.store)
+func (s *Console) dashboardPage() (dashboardPage, error) {
+	agents, err := web.AgentViews(s.store)
 	if err != nil {
 		return dashboardPage{}, err
 	}
@@ -296,7 +297,7 @@ func (s *Web) dashboardPage() (dashboardPage, error) {
 	}
 	// What needs a look comes first: statuses are worst first, and agents
 	// not connected go before those that are.
-	slices.SortStableFunc(page.AgentList, func(a, b AgentView) int {
+	slices.SortStableFunc(page.AgentList, func(a, b web.AgentView) int {
 		return cmp.Compare(b2i(a.Connected), b2i(b.Connected))
 	})
 	if n := len(page.Silences); n > dashboardSilences {
@@ -316,7 +317,7 @@ func (s *Web) dashboardPage() (dashboardPage, error) {
 
 // alerting fills in the status list with what silences and
 // acknowledgements say of each line, and lists those in force.
-func (s *Web) alerting(page *dashboardPage) error {
+func (s *Console) alerting(page *dashboardPage) error {
 	silences, err := s.store.Silences()
 	if err != nil {
 		return err
@@ -373,7 +374,7 @@ func (s *Web) alerting(page *dashboardPage) error {
 
 // outbox returns the counts of the outbox and the page of deliveries q
 // selects.
-func (s *Web) outbox(q state.NotificationQuery, now time.Time) (outboxView, error) {
+func (s *Console) outbox(q state.NotificationQuery, now time.Time) (outboxView, error) {
 	stats, err := s.store.OutboxStats()
 	if err != nil {
 		return outboxView{}, err
@@ -399,7 +400,7 @@ func (s *Web) outbox(q state.NotificationQuery, now time.Time) (outboxView, erro
 // the state asked for (all by default), notificationsPage of them from
 // the cursor asked for, and the answer's code: 400 for a state or a
 // cursor that is not one, said on the page.
-func (s *Web) notificationsPage(v url.Values) (dashboardPage, int, error) {
+func (s *Console) notificationsPage(v url.Values) (dashboardPage, int, error) {
 	page := dashboardPage{LoggedIn: true, Version: s.cfg.Version, Now: time.Now(), Refresh: dashboardRefresh, View: "notifications"}
 	q := state.NotificationQuery{Query: state.Query{Limit: notificationsPage, After: v.Get("cursor")}, State: state.NotificationState(v.Get("state"))}
 	var err error
@@ -414,7 +415,7 @@ func (s *Web) notificationsPage(v url.Values) (dashboardPage, int, error) {
 	return page, http.StatusOK, err
 }
 
-func (s *Web) renderDashboard(w http.ResponseWriter, code int, page dashboardPage) {
+func (s *Console) renderDashboard(w http.ResponseWriter, code int, page dashboardPage) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
