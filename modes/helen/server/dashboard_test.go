@@ -47,7 +47,7 @@ func TestDashboard(t *testing.T) {
 	}
 
 	resp, body = c.Page(http.MethodPost, "/login", url.Values{"token": {"eqa_wrong"}}, nil)
-	if resp.StatusCode != http.StatusUnauthorized || len(resp.Cookies()) != 0 || !strings.Contains(body, "not the admin token") {
+	if resp.StatusCode != http.StatusUnauthorized || len(resp.Cookies()) != 0 || !strings.Contains(body, "nor the admin token") {
 		t.Fatalf("login with a wrong token: %d, cookies %v", resp.StatusCode, resp.Cookies())
 	}
 	resp, _ = c.Page(http.MethodPost, "/login", url.Values{"token": {c.Token}}, nil)
@@ -64,13 +64,17 @@ func TestDashboard(t *testing.T) {
 		t.Fatalf("page with a session: %d", resp.StatusCode)
 	}
 	csrf := csrfOf(t, body)
-	for _, want := range []string{"web-1", "disk-root", "CRITICAL", "1 of 1 agents", "&lt;script&gt;alert(1)&lt;/script&gt;", "NEW</span> → <span class=\"critical\">CRITICAL"} {
+	for _, want := range []string{"web-1", "disk-root", "CRITICAL", "1 of 1 agents", "&lt;script&gt;alert(1)&lt;/script&gt;"} {
 		if !strings.Contains(body, strings.ReplaceAll(want, "1 of 1 agents", "<b>1</b> of 1 agents")) {
 			t.Errorf("page lacks %q", want)
 		}
 	}
 	if strings.Contains(body, "<script>") {
 		t.Error("page holds an agent's message unescaped")
+	}
+	_, events := c.Page(http.MethodGet, "/events", nil, cookie)
+	if want := `<span class="critical">CRITICAL</span>`; !strings.Contains(events, want) || strings.Contains(events, "<script>") {
+		t.Errorf("/events lacks %q, or holds a message unescaped:\n%s", want, events)
 	}
 	if i, j := strings.Index(body, ">disk-root<"), strings.Index(body, ">load<"); i < 0 || j < 0 || i > j {
 		t.Errorf("statuses not worst first: critical at %d, ok at %d", i, j)
@@ -93,8 +97,8 @@ func TestDashboard(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 || resp.Cookies()[0].MaxAge >= 0 {
 		t.Errorf("logout: %d, cookies %v", resp.StatusCode, resp.Cookies())
 	}
-	if resp, css := c.Page(http.MethodGet, "/dashboard.css", nil, nil); resp.StatusCode != http.StatusOK || !strings.Contains(css, ".critical") {
-		t.Errorf("dashboard.css: %d", resp.StatusCode)
+	if resp, css := c.Page(http.MethodGet, "/console.css", nil, nil); resp.StatusCode != http.StatusOK || !strings.Contains(css, ".critical") {
+		t.Errorf("console.css: %d", resp.StatusCode)
 	}
 	if resp, _ := c.Page(http.MethodGet, "/nope", nil, cookie); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("GET /nope: %d, want 404", resp.StatusCode)
