@@ -26,18 +26,12 @@ type agentPage struct {
 	Agent    state.Agent
 	Revoked  bool
 	Down     bool
-	Lines    []agentLine
+	Lines    []statusLine
 	Silences []state.Silence
 	Events   []state.Event
 	Notes    []deliveryLine
 	Token    *tokenShown // made by the action just taken, shown once
 	Confirm  bool        // forget asked: the page asks to confirm
-}
-
-// agentLine is a schedule's line with its sparkline.
-type agentLine struct {
-	statusLine
-	Spark template.HTML
 }
 
 type tokenShown struct{ Token, Join string }
@@ -81,7 +75,8 @@ func (s *Console) renderAgent(w http.ResponseWriter, v viewer, name string, code
 	}
 	_, page.Down = down[name]
 	for _, l := range lines {
-		page.Lines = append(page.Lines, agentLine{statusLine: l, Spark: s.sparkline(name, l.Schedule, page.Now)})
+		l.Spark = s.sparkline(name, l.Schedule, page.Now)
+		page.Lines = append(page.Lines, l)
 	}
 	active, err := s.activeSilences(page.Now)
 	if err != nil {

@@ -2,6 +2,7 @@ package console
 
 import (
 	"cmp"
+	"html/template"
 	"net/http"
 	"net/url"
 	"path"
@@ -136,6 +137,7 @@ type statusLine struct {
 	Silence      *state.Silence
 	MoreSilences int
 	Ack          *state.Ack
+	Spark        template.HTML // its main metric's sparkline, on the agent's page
 }
 
 // Problem reports whether the line is a problem, which is soft or hard.
