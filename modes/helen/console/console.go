@@ -2,6 +2,7 @@ package console
 
 import (
 	"embed"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -107,7 +108,7 @@ var funcs = template.FuncMap{
 	"ago":        tty.Ago,
 	"oneLine":    tty.OneLine,
 	"longOutput": longOutput,
-	"upper":      strings.ToUpper,
+	"upper":      func(s any) string { return strings.ToUpper(fmt.Sprint(s)) },
 	"clock":      func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
 	"percent":    func(f float64) string { return strconv.FormatFloat(f, 'f', 0, 64) + "%" },
 	"icon":       statusIcon,
@@ -117,8 +118,8 @@ var funcs = template.FuncMap{
 
 // statusIcon is a sign of a status beside its word, so that the page
 // reads without its colours.
-func statusIcon(status string) string {
-	switch status {
+func statusIcon(status any) string {
+	switch fmt.Sprint(status) {
 	case "ok":
 		return "✓"
 	case "warning":
