@@ -55,7 +55,9 @@ func (b *fakeBackend) Statuses(unfold bool) []monitor.StatusView {
 	return v
 }
 
-func (b *fakeBackend) Ack(a state.Ack) (state.Ack, error) { return monitor.StoredAck(b.db, a, slog.New(slog.DiscardHandler)) }
+func (b *fakeBackend) Ack(a state.Ack) (state.Ack, error) {
+	return monitor.StoredAck(b.db, a, slog.New(slog.DiscardHandler))
+}
 
 func (b *fakeBackend) Run(ctx context.Context, agent, check string, args []byte, timeout time.Duration) (result.Doc, error) {
 	b.mu.Lock()

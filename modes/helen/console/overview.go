@@ -1,12 +1,10 @@
 package console
 
 import (
-	"cmp"
 	"html/template"
 	"net/http"
 	"net/url"
 	"path"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -95,7 +93,14 @@ func (f filter) query(p int) string {
 	return "/?" + v.Encode()
 }
 
-func (f filter) matches(l *statusLine) bool {
+// lineRef is a line of the overview: annotated already, or a view
+// annotated if on the page.
+type lineRef struct {
+	line *statusLine
+	view *monitor.StatusView
+}
+
+func (f filter) matches(l *monitor.StatusView) bool {
 	st := &l.Status
 	if f.Agent != "" {
 		if ok, _ := path.Match(f.Agent, st.Agent); !ok {
@@ -119,7 +124,7 @@ func (f filter) matches(l *statusLine) bool {
 		}
 	}
 	if f.Text != "" {
-		t := strings.ToLower(f.Text)
+		t := f.Text
 		if !containsFold(st.Agent, t) && !containsFold(st.Schedule, t) && !containsFold(st.Check, t) && !containsFold(st.Message, t) {
 			return false
 		}
@@ -127,7 +132,17 @@ func (f filter) matches(l *statusLine) bool {
 	return true
 }
 
-func containsFold(s, lower string) bool { return strings.Contains(strings.ToLower(s), lower) }
+// containsFold reports whether sub is in s, whatever the case, without
+// the copies strings.ToLower makes of each line of a large fleet.
+func containsFold(s, sub string) bool {
+	n := len(sub)
+	for i := 0; i+n <= len(s); i++ {
+		if strings.EqualFold(s[i:i+n], sub) {
+			return true
+		}
+	}
+	return n == 0
+}
 
 // statusLine is a line of the status list with what alerting makes of
 // it: the silence in force over it, if any (the one ending last, and how
@@ -147,19 +162,6 @@ func (l statusLine) Problem() bool {
 
 // Handled reports whether someone has seen to the line's problem.
 func (l statusLine) Handled() bool { return l.Silence != nil || l.Ack != nil }
-
-// group is where the line goes in the overview.
-func (l statusLine) group() int {
-	switch {
-	case l.Kind == monitor.KindAgentDown:
-		return 2
-	case l.Status.Status == "ok":
-		return 3
-	case l.Handled():
-		return 1
-	}
-	return 0
-}
 
 type overviewPage struct {
 	frame
@@ -189,28 +191,68 @@ func (s *Console) overview(w http.ResponseWriter, r *http.Request, v viewer) {
 			page.Connected++
 		}
 	}
-	lines, err := s.statusLines(s.backend.Statuses(false), page.Now)
+	// The lines are 50,000 in a large fleet: each is read once to count
+	// and filter it, the problems alone are matched with the silences
+	// and acknowledgements to place them, and the rest when on the page.
+	sts := s.backend.Statuses(false)
+	var problems []monitor.StatusView
+	var down, rest []int
+	for i := range sts {
+		st := &sts[i]
+		page.Counts[st.Status.Status]++
+		if st.Kind == monitor.KindAgentDown {
+			page.Counts[monitor.KindAgentDown]++
+		}
+		switch {
+		case !f.matches(st):
+		case st.Kind == monitor.KindAgentDown:
+			down = append(down, i)
+		case st.Status.Status == "ok":
+			rest = append(rest, i)
+		default:
+			problems = append(problems, *st)
+		}
+	}
+	annotated, err := s.statusLines(problems, page.Now)
 	if err != nil {
 		s.fail(w, v, http.StatusInternalServerError, "alerting", err)
 		return
 	}
-	kept := lines[:0]
-	for i := range lines {
-		l := &lines[i]
-		page.Counts[l.Status.Status]++
-		if l.Kind == monitor.KindAgentDown {
-			page.Counts[monitor.KindAgentDown]++
-		}
-		if f.matches(l) {
-			kept = append(kept, *l)
+	// Worst first within each group, as the backend orders them.
+	kept := make([]lineRef, 0, len(problems)+len(down)+len(rest))
+	for i := range annotated {
+		if !annotated[i].Handled() {
+			kept = append(kept, lineRef{line: &annotated[i]})
 		}
 	}
-	// Worst first within each group, as the backend orders them.
-	slices.SortStableFunc(kept, func(a, b statusLine) int { return cmp.Compare(a.group(), b.group()) })
+	for i := range annotated {
+		if annotated[i].Handled() {
+			kept = append(kept, lineRef{line: &annotated[i]})
+		}
+	}
+	for _, i := range down {
+		kept = append(kept, lineRef{view: &sts[i]})
+	}
+	for _, i := range rest {
+		kept = append(kept, lineRef{view: &sts[i]})
+	}
 	page.Matching = len(kept)
 	page.Pages = max(1, (len(kept)+f.Per-1)/f.Per)
 	from := min(len(kept), (f.Page-1)*f.Per)
-	page.Lines = kept[from:min(len(kept), from+f.Per)]
+	var views []monitor.StatusView
+	for _, ref := range kept[from:min(len(kept), from+f.Per)] {
+		if ref.line != nil {
+			page.Lines = append(page.Lines, *ref.line)
+		} else {
+			views = append(views, *ref.view)
+		}
+	}
+	more, err := s.statusLines(views, page.Now)
+	if err != nil {
+		s.fail(w, v, http.StatusInternalServerError, "alerting", err)
+		return
+	}
+	page.Lines = append(page.Lines, more...)
 	if f.Page > 1 {
 		page.Prev = f.query(min(f.Page-1, page.Pages))
 	}
