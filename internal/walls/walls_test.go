@@ -42,7 +42,7 @@ var rules = []rule{
 		why: "the operators' port sees helen through the interfaces it declares, and serves the console as the http.Handler it is given"},
 	{from: "modes/helen/console/...", deny: []string{"modes/helen/..."},
 		allow: []string{"modes/helen/console/...", "modes/helen/web", "modes/helen/monitor", "modes/helen/peerlog", "modes/helen/reply"},
-		why: "the console acts through web.Backend, the API's own, and reads the store; it knows no session, no server, no CLI"},
+		why:   "the console acts through web.Backend, the API's own, and reads the store; it knows no session, no server, no CLI"},
 	{from: "modes/helen/offers/...", deny: []string{"modes/..."}, allow: []string{"modes/helen/offers/..."},
 		why: "what is offered is files and signatures"},
 	{from: "modes/helen/netlimit/...", deny: []string{"modes/..."}, allow: []string{"modes/helen/netlimit/..."},

@@ -37,7 +37,9 @@ type UserView struct {
 	Token string `json:"token,omitempty"`
 }
 
-func userViewOf(u state.User) UserView { return UserView{Name: u.Name, Role: u.Role, Created: u.Created} }
+func userViewOf(u state.User) UserView {
+	return UserView{Name: u.Name, Role: u.Role, Created: u.Created}
+}
 
 func (a *api) handleUsers(w http.ResponseWriter, r *http.Request) {
 	q, from, ok := nameQuery(w, r)
