@@ -495,7 +495,7 @@ func TestAPIDoc(t *testing.T) {
 		{[]string{"agents", data}, "Agent"},
 		{[]string{"status", data}, "Status"},
 		{[]string{"status", data, "--all"}, "Status"},
-		{[]string{"history", data, "--json", "web-1"}, "Result"},
+		{[]string{"history", data, "--json", "--limit=1000", "web-1"}, "Result"},
 		{[]string{"events", data}, "Event"},
 		{[]string{"schedule", "list", data}, "Schedule"},
 	} {
