@@ -14,6 +14,7 @@ require (
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1
 	github.com/yuin/gopher-lua v1.1.2
 	go.etcd.io/bbolt v1.5.0
+	golang.org/x/crypto v0.13.0
 	golang.org/x/sys v0.49.0
 	k8s.io/utils v0.0.0-20261023123148-ca04ba58ecab
 )
@@ -30,6 +31,5 @@ require (
 	github.com/valyala/fastrand v1.1.0 // indirect
 	github.com/valyala/histogram v1.2.0 // indirect
 	github.com/yusufpapurcu/wmi v1.2.4 // indirect
-	golang.org/x/crypto v0.13.0 // indirect
 	golang.org/x/sync v0.22.0 // indirect
 )

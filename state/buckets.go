@@ -53,6 +53,9 @@ var (
 	// bucketAcks maps latestKey(agent, schedule) to the JSON of Ack.
 	bucketAcks = []byte("acks")
 
+	// bucketUsers maps an operator's account name to the JSON of User.
+	bucketUsers = []byte("users")
+
 	// The outbox of notifications (outbox.go says what each holds).
 	bucketOutbox      = []byte("outbox")
 	bucketOutboxOpen  = []byte("outbox-open")
@@ -65,7 +68,7 @@ var (
 
 	allBuckets = [][]byte{bucketMeta, bucketAgents, bucketRevoked, bucketTokens, bucketResults, bucketLatest, bucketLog,
 		bucketSchedules, bucketStatus, bucketEvents, bucketDown, bucketRoutes, bucketSilences, bucketAcks,
-		bucketOutbox, bucketOutboxOpen, bucketOutboxQueue, bucketOutboxDue, bucketOutboxCount}
+		bucketOutbox, bucketOutboxOpen, bucketOutboxQueue, bucketOutboxDue, bucketOutboxCount, bucketUsers}
 )
 
 // resultKeyLen is the length of a key in a check bucket.

@@ -36,6 +36,8 @@ var (
 	// (MaxRoutes, MaxSilences, MaxAcks) when the bound is reached.
 	ErrFull   = errors.New("state: limit reached")
 	ErrClosed = errors.New("state: closed")
+	// ErrExists refuses a new item whose name is taken (AddUser).
+	ErrExists = errors.New("state: exists already")
 	ErrLocked = errors.New("state: database in use by another process")
 	ErrSchema = errors.New("state: unsupported schema version")
 	// ErrCorrupt is a damaged database file: one the consistency check
@@ -186,6 +188,11 @@ type Store interface {
 	Unack(agent, schedule string) error
 	Acks() ([]Ack, error)
 	NotifyGeneration() uint64
+
+	AddUser(u User) error
+	User(name string) (User, error)
+	Users() ([]User, error)
+	DeleteUser(name string) error
 
 	AddEventsWithNotifications(ens ...EventNotifications) error
 	NextDue(now time.Time, limit int) ([]Notification, error)

@@ -441,6 +441,12 @@ func TestAPIDoc(t *testing.T) {
 		"DELETE /v1/acks/{agent}":            {{path: "/v1/acks/gone-1"}, {path: "/v1/acks/gone-1", code: 404, doc: "Error"}},
 		"GET /v1/notifications": {{path: "/v1/notifications?since=1h&agent=web-1"}, {path: "/v1/notifications?state=pending"},
 			{path: "/v1/notifications?state=lost", code: 400, doc: "Error"}},
+		"POST /v1/users": {{path: "/v1/users", body: map[string]any{"name": "alice", "password": "correct horse battery"}},
+			{path: "/v1/users", body: map[string]any{"name": "bob", "read_only": true, "token": true}},
+			{path: "/v1/users", body: map[string]any{"name": "carol", "password": "short"}, code: 400, doc: "Error"},
+			{path: "/v1/users", body: map[string]any{"name": "alice", "token": true}, code: 409, doc: "Error"}},
+		"GET /v1/users":           {{path: "/v1/users"}},
+		"DELETE /v1/users/{name}": {{path: "/v1/users/bob"}, {path: "/v1/users/bob", code: 404, doc: "Error"}},
 	}
 	ck := &docChecker{t: t, doc: d, seen: map[string]map[string]bool{}}
 	for _, e := range d.endpoints {
@@ -489,7 +495,7 @@ func TestAPIDoc(t *testing.T) {
 		{[]string{"agents", data}, "Agent"},
 		{[]string{"status", data}, "Status"},
 		{[]string{"status", data, "--all"}, "Status"},
-		{[]string{"history", data, "--json", "web-1"}, "Result"},
+		{[]string{"history", data, "--json", "--limit=1000", "web-1"}, "Result"},
 		{[]string{"events", data}, "Event"},
 		{[]string{"schedule", "list", data}, "Schedule"},
 	} {

@@ -48,6 +48,7 @@ func Command(version string, dev DevFunc) *cli.Command {
 			unackCommand(),
 			notifyCommand(),
 			notificationsCommand(),
+			userCommand(),
 		},
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/equus-monitoring/equus/modes/helen/web"
+	"github.com/equus-monitoring/equus/modes/helen/console"
 	"github.com/equus-monitoring/equus/state"
 )
 
@@ -47,7 +47,7 @@ func TestDashboard(t *testing.T) {
 	}
 
 	resp, body = c.Page(http.MethodPost, "/login", url.Values{"token": {"eqa_wrong"}}, nil)
-	if resp.StatusCode != http.StatusUnauthorized || len(resp.Cookies()) != 0 || !strings.Contains(body, "not the admin token") {
+	if resp.StatusCode != http.StatusUnauthorized || len(resp.Cookies()) != 0 || !strings.Contains(body, "nor the admin token") {
 		t.Fatalf("login with a wrong token: %d, cookies %v", resp.StatusCode, resp.Cookies())
 	}
 	resp, _ = c.Page(http.MethodPost, "/login", url.Values{"token": {c.Token}}, nil)
@@ -64,13 +64,17 @@ func TestDashboard(t *testing.T) {
 		t.Fatalf("page with a session: %d", resp.StatusCode)
 	}
 	csrf := csrfOf(t, body)
-	for _, want := range []string{"web-1", "disk-root", "CRITICAL", "1 of 1 agents", "&lt;script&gt;alert(1)&lt;/script&gt;", "NEW</span> → <span class=\"critical\">CRITICAL"} {
+	for _, want := range []string{"web-1", "disk-root", "CRITICAL", "1 of 1 agents", "&lt;script&gt;alert(1)&lt;/script&gt;"} {
 		if !strings.Contains(body, strings.ReplaceAll(want, "1 of 1 agents", "<b>1</b> of 1 agents")) {
 			t.Errorf("page lacks %q", want)
 		}
 	}
 	if strings.Contains(body, "<script>") {
 		t.Error("page holds an agent's message unescaped")
+	}
+	_, events := c.Page(http.MethodGet, "/events", nil, cookie)
+	if want := `<span class="critical">CRITICAL</span>`; !strings.Contains(events, want) || strings.Contains(events, "<script>") {
+		t.Errorf("/events lacks %q, or holds a message unescaped:\n%s", want, events)
 	}
 	if i, j := strings.Index(body, ">disk-root<"), strings.Index(body, ">load<"); i < 0 || j < 0 || i > j {
 		t.Errorf("statuses not worst first: critical at %d, ok at %d", i, j)
@@ -84,7 +88,7 @@ func TestDashboard(t *testing.T) {
 	} else {
 		resp.Body.Close()
 	}
-	_, body = c.Page(http.MethodGet, "/", nil, &http.Cookie{Name: web.SessionCookie, Value: c.Token})
+	_, body = c.Page(http.MethodGet, "/", nil, &http.Cookie{Name: console.SessionCookie, Value: c.Token})
 	if strings.Contains(body, "web-1") {
 		t.Error("the token itself as the cookie opened the page")
 	}
@@ -93,8 +97,8 @@ func TestDashboard(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 || resp.Cookies()[0].MaxAge >= 0 {
 		t.Errorf("logout: %d, cookies %v", resp.StatusCode, resp.Cookies())
 	}
-	if resp, css := c.Page(http.MethodGet, "/dashboard.css", nil, nil); resp.StatusCode != http.StatusOK || !strings.Contains(css, ".critical") {
-		t.Errorf("dashboard.css: %d", resp.StatusCode)
+	if resp, css := c.Page(http.MethodGet, "/console.css", nil, nil); resp.StatusCode != http.StatusOK || !strings.Contains(css, ".critical") {
+		t.Errorf("console.css: %d", resp.StatusCode)
 	}
 	if resp, _ := c.Page(http.MethodGet, "/nope", nil, cookie); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("GET /nope: %d, want 404", resp.StatusCode)
@@ -108,10 +112,10 @@ func TestDashboardSessionExpires(t *testing.T) {
 	h := startHelen(t, Config{dashClock: clock.Now})
 	c := browser(t, h)
 	cookie, _ := c.Login()
-	if cookie.MaxAge != int(web.SessionLifetime/time.Second) {
-		t.Errorf("cookie MaxAge %d, want %d", cookie.MaxAge, int(web.SessionLifetime/time.Second))
+	if cookie.MaxAge != int(console.SessionLifetime/time.Second) {
+		t.Errorf("cookie MaxAge %d, want %d", cookie.MaxAge, int(console.SessionLifetime/time.Second))
 	}
-	clock.Step(web.SessionLifetime - time.Second)
+	clock.Step(console.SessionLifetime - time.Second)
 	if !c.Opens(cookie) {
 		t.Fatal("the session ended before 12 hours")
 	}
@@ -119,7 +123,7 @@ func TestDashboardSessionExpires(t *testing.T) {
 	if c.Opens(cookie) {
 		t.Fatal("a cookie kept by the browser opens the page 12 hours after its login")
 	}
-	if n := h.srv.web.Sessions(); n != 0 {
+	if n := h.srv.console.Sessions(); n != 0 {
 		t.Errorf("%d sessions kept after expiry", n)
 	}
 	resp, _ := c.Page(http.MethodGet, "/", nil, cookie)
@@ -187,7 +191,7 @@ func TestDashboardForgedCookie(t *testing.T) {
 		"the-token": c.Token,
 		"old-mac":   base64.RawURLEncoding.EncodeToString(mac.Sum(nil)),
 	} {
-		if c.Opens(&http.Cookie{Name: web.SessionCookie, Value: v}) {
+		if c.Opens(&http.Cookie{Name: console.SessionCookie, Value: v}) {
 			t.Errorf("a %s cookie %q opens the page", name, v)
 		}
 	}
@@ -196,13 +200,13 @@ func TestDashboardForgedCookie(t *testing.T) {
 	}
 }
 
-// TestDashboardSessionBound: the table holds at most web.MaxSessions; a
+// TestDashboardSessionBound: the table holds at most console.MaxSessions; a
 // login past it ends the session used longest ago, and no other.
 func TestDashboardSessionBound(t *testing.T) {
 	clock := newFakeClock()
 	h := startHelen(t, Config{dashClock: clock.Now})
 	c := browser(t, h)
-	cookies := make([]*http.Cookie, web.MaxSessions)
+	cookies := make([]*http.Cookie, console.MaxSessions)
 	for i := range cookies {
 		cookies[i], _ = c.Login()
 		clock.Step(time.Second)
@@ -213,8 +217,8 @@ func TestDashboardSessionBound(t *testing.T) {
 	}
 	clock.Step(time.Second)
 	last, _ := c.Login()
-	if n := h.srv.web.Sessions(); n != web.MaxSessions {
-		t.Fatalf("%d sessions, want the bound %d", n, web.MaxSessions)
+	if n := h.srv.console.Sessions(); n != console.MaxSessions {
+		t.Fatalf("%d sessions, want the bound %d", n, console.MaxSessions)
 	}
 	if c.Opens(cookies[1]) {
 		t.Error("the session used longest ago survived a login past the bound")

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/equus-monitoring/equus/modes/helen/agentapi"
+	"github.com/equus-monitoring/equus/modes/helen/console"
 	"github.com/equus-monitoring/equus/modes/helen/hub"
 	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/modes/helen/netlimit"
@@ -54,8 +55,9 @@ type Server struct {
 	agentConns   *netlimit.AgentConns // and those with one, by agent name
 	opsAdm       *netlimit.Admission  // the operators' port's connections
 	plog         *peerlog.Limiter
-	web          *web.Web      // the operators' port
-	advertised   advertisement // the address in join commands, once listening
+	web          *web.Web         // the operators' port
+	console      *console.Console // the operators' pages, which web serves
+	advertised   advertisement    // the address in join commands, once listening
 	wg           sync.WaitGroup
 	metrics      *metrics
 	monitor      *monitor.Monitor // schedules, statuses, events
@@ -216,9 +218,12 @@ func (s *Server) buildRooms() error {
 		ChecksDir: cfg.ChecksDir, UpdateKey: cfg.UpdateKey, CertLifetime: cfg.CertLifetime,
 		Clock: cfg.Clock, DownloadTimeout: cfg.downloadTimeout,
 	}, db, s.ca, s.offers, s.hub, s.plog)
+	s.console = console.New(console.Config{
+		Log: s.log, Peers: s.plog, Token: s.adminToken, Version: cfg.Version, Now: cfg.dashClock,
+	}, db, s)
 	s.web = web.New(web.Config{
 		Log: s.log, Peers: s.plog, Token: s.adminToken, MetricsAuth: cfg.MetricsAuth,
-		Metrics: s.metrics.reg, Version: cfg.Version, Now: cfg.dashClock,
+		Metrics: s.metrics.reg, Console: s.console.Handler(),
 	}, db, s)
 	return nil
 }

@@ -139,6 +139,9 @@ func (a *api) routes() []apiRoute {
 		{"DELETE", "/v1/acks/{agent}/{schedule}", nil, a.handleUnack},
 		{"DELETE", "/v1/acks/{agent}", nil, a.handleUnack},
 		{"GET", "/v1/notifications", notificationParams, a.handleNotifications},
+		{"GET", "/v1/users", pageParams, a.handleUsers},
+		{"POST", "/v1/users", nil, a.handleAddUser},
+		{"DELETE", "/v1/users/{name}", nil, a.handleDeleteUser},
 	}
 }
 

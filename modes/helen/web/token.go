@@ -9,17 +9,17 @@ import (
 	"github.com/equus-monitoring/equus/modes/helen/reply"
 )
 
-// authorized reports whether r carries the admin token as a bearer token.
+// Authorized reports whether r carries the admin token as a bearer token.
 // Both sides are hashed first, so that the comparison takes the same time
 // whatever the length of what was sent.
-func authorized(r *http.Request, token string) bool {
+func Authorized(r *http.Request, token string) bool {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && isToken(got, token)
+	return ok && IsToken(got, token)
 }
 
-// isToken reports whether got, trimmed, is the admin token, comparing
+// IsToken reports whether got, trimmed, is the admin token, comparing
 // hashes in constant time.
-func isToken(got, token string) bool {
+func IsToken(got, token string) bool {
 	if token == "" {
 		return false
 	}
@@ -32,7 +32,7 @@ func isToken(got, token string) bool {
 // answers the others 401 with a JSON error and nothing else.
 func RequireToken(token string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !authorized(r, token) {
+		if !Authorized(r, token) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="helen"`)
 			reply.Error(w, http.StatusUnauthorized, "unauthorized: send the admin token as Authorization: Bearer <token>")
 			return

@@ -10,24 +10,24 @@ import (
 	"github.com/equus-monitoring/equus/state"
 )
 
-// Package web is the operators' port: the /v1/ API (api.go), the
-// dashboard (dashboard.go) and /metrics. It sees helen only through the
-// store and the Backend it declares.
+// Package web is the operators' port: the /v1/ API (api.go), /healthz
+// and /metrics, and beside them the console (modes/helen/console), whose
+// handler it is given. It sees helen only through the store and the
+// Backend it declares.
 
 // Config is the operators' port's configuration.
 type Config struct {
 	Log   *slog.Logger
 	Peers *peerlog.Limiter // the log of what clients can make helen write
-	// Token is the admin token that the API, the dashboard's login and,
-	// with MetricsAuth, /metrics ask for.
+	// Token is the admin token that the API and, with MetricsAuth,
+	// /metrics ask for.
 	Token       string
 	MetricsAuth bool
 	// Metrics are what /metrics serves.
 	Metrics Metrics
-	// Version is helen's, which the dashboard shows.
-	Version string
-	// Now is the clock of the dashboard's sessions (nil: time.Now).
-	Now func() time.Time
+	// Console serves every path the port serves nothing else at (the
+	// operators' console); nil: none, a 404.
+	Console http.Handler
 }
 
 // WriteTimeout bounds a response of the operators' port, which may be a
@@ -39,17 +39,15 @@ type Web struct {
 	cfg     Config
 	store   state.Store
 	backend Backend
-	dash    *dashSessions // the dashboard's login sessions
 }
 
 // New returns the operators' port of store and backend.
 func New(cfg Config, store state.Store, backend Backend) *Web {
-	dashboardTemplate()
-	return &Web{cfg: cfg, store: store, backend: backend, dash: newDashSessions(cfg.Now)}
+	return &Web{cfg: cfg, store: store, backend: backend}
 }
 
 // Handler serves the operators' port: /healthz, /metrics, the API behind
-// the token, and the dashboard.
+// the token, and the console.
 func (s *Web) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
@@ -59,9 +57,8 @@ func (s *Web) Handler() http.Handler {
 	}
 	mux.Handle("GET /metrics", metrics)
 	mux.Handle("/v1/", RequireToken(s.cfg.Token, NewAPI(s.store, s.backend, s.cfg.Log, opsRunTimeoutMax)))
-	s.dashboardRoutes(mux)
+	if s.cfg.Console != nil {
+		mux.Handle("/", s.cfg.Console)
+	}
 	return mux
 }
-
-// Sessions returns how many dashboard sessions are open.
-func (s *Web) Sessions() int { return s.dash.len() }

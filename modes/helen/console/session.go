@@ -1,4 +1,4 @@
-package web
+package console
 
 import (
 	"crypto/rand"
@@ -21,11 +21,14 @@ const (
 	MaxSessions     = 64
 )
 
-// dashSession is one browser's login.
+// dashSession is one browser's login: who, in which role, and the
+// token every form of its pages carries.
 type dashSession struct {
 	issued  time.Time
 	lastUse time.Time
-	csrf    string // the token its forms carry (logout), random per session
+	user    string // state.UserAdmin for the admin token
+	role    string // state.RoleOperator or state.RoleReadOnly
+	csrf    string // the token its forms carry, random per session
 }
 
 // dashSessions is the table, keyed by the SHA-256 of the cookie's id so
@@ -46,10 +49,10 @@ func newDashSessions(now func() time.Time) *dashSessions {
 
 // create starts a session and returns the id its cookie carries. It ends
 // the expired sessions and, at the bound, the one used longest ago.
-func (t *dashSessions) create() (id string, s dashSession) {
+func (t *dashSessions) create(user, role string) (id string, s dashSession) {
 	id = rand.Text()
 	now := t.now()
-	s = dashSession{issued: now, lastUse: now, csrf: rand.Text()}
+	s = dashSession{issued: now, lastUse: now, user: user, role: role, csrf: rand.Text()}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for k, old := range t.byID {
@@ -91,6 +94,19 @@ func (t *dashSessions) use(id string) (dashSession, bool) {
 	}
 	s.lastUse = now
 	return *s, true
+}
+
+// csrfOK reports whether got is the token of s, in constant time.
+func csrfOK(s dashSession, got string) bool {
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.csrf)) == 1
+}
+
+// drop ends the session of id, whatever its token: its account is gone.
+func (t *dashSessions) drop(id string) {
+	k := sha256.Sum256([]byte(id))
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.byID, k)
 }
 
 // end ends the session of id when csrf is its token, and reports whether
