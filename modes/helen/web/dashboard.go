@@ -228,7 +228,13 @@ func (s *Web) dashboardRoutes(mux *http.ServeMux) {
 				return
 			}
 		}
-		http.SetCookie(w, sessionCookieOf("", -1))
+		if id != "" {
+			// Only a request that carries the cookie clears it: one from
+			// another site's page carries none (SameSite=Strict), and the
+			// browser would still apply the clearing to the session's
+			// cookie, logging its operator out.
+			http.SetCookie(w, sessionCookieOf("", -1))
+		}
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
 	mux.HandleFunc("GET /dashboard.css", func(w http.ResponseWriter, r *http.Request) {
