@@ -20,10 +20,7 @@ func TestConsoleLogin(t *testing.T) {
 	h.withHistory(t)
 
 	h.login(t, ctx)
-	page, err := chromedp.Run(ctx, chromedp.Text("main"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	page := text(t, ctx, "main")
 	for _, want := range []string{agentName, "file-log", "file-gone", "CRITICAL"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the dashboard does not show %q:\n%s", want, page)
