@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/internal/browsertest"
 	"github.com/equus-monitoring/equus/internal/leakcheck"
 	"github.com/equus-monitoring/equus/internal/logtest"
 	"github.com/equus-monitoring/equus/internal/testfs"
@@ -44,7 +45,8 @@ var built = map[string]string{}
 // TestMain builds equus once for the package, as each version the tests
 // run, into a temporary directory removed at the end, and fails the run
 // when the tests leave a goroutine of theirs behind (one that waits for a
-// process or copies its output).
+// process or copies its output); the browser of the console's tests, if
+// they started it, is stopped once they ran.
 func TestMain(m *testing.M) {
 	if runtime.GOOS == "windows" {
 		fmt.Println("e2e: skipped on Windows: the tests use shell scripts and signals")
@@ -59,7 +61,7 @@ func TestMain(m *testing.M) {
 	if err := buildVersions(dir, v100, v110, v120); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: build:", err)
 	} else {
-		code = leakcheck.Run(m, "equus/e2e.")
+		code = leakcheck.Run(browsertest.Stopping(m), "equus/e2e.")
 	}
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -64,6 +64,8 @@ var rules = []rule{
 		why: "the tests' Alertmanager is a process and its API, for any package's tests"},
 	{from: "internal/smtptest", deny: []string{""},
 		why: "the tests' SMTP server is go-smtp on loopback, for any package's tests"},
+	{from: "internal/browsertest", deny: []string{""},
+		why: "the tests' browser is chromium driven by chromedp, for any package's tests"},
 }
 
 // matches reports whether pkg (relative to the module) matches pattern,

@@ -182,7 +182,13 @@ func (s *Console) logout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	http.SetCookie(w, sessionCookieOf("", -1))
+	if id != "" {
+		// Only a request that carries the cookie clears it: one from
+		// another site's page carries none (SameSite=Strict), and the
+		// browser would still apply the clearing to the session's
+		// cookie, logging its operator out.
+		http.SetCookie(w, sessionCookieOf("", -1))
+	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
