@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -113,11 +114,11 @@ type rollups struct {
 	closed bool
 	stats  RollupStats
 
-	flushMu   sync.Mutex // one flush at a time
-	stop      chan struct{}
-	done      chan struct{}
-	interval  time.Duration
-	lastFlush time.Time
+	flushMu  sync.Mutex   // one flush at a time
+	mark     atomic.Int64 // the hour tier's mark (rolledTx) as the last flush left it
+	stop     chan struct{}
+	done     chan struct{}
+	interval time.Duration
 }
 
 // RollupStats counts what became of the points fed.
@@ -290,6 +291,20 @@ func (ro *rollups) dropped(agent, schedule string) bool {
 	defer ro.mu.Unlock()
 	for _, m := range ro.drops {
 		if m(agent, schedule) {
+			return true
+		}
+	}
+	return false
+}
+
+// fed reports whether a series has points in memory of the last
+// minutes before now, where those since the last flush are.
+func (ro *rollups) fed(agent, schedule, metric string, now time.Time) bool {
+	ro.mu.Lock()
+	defer ro.mu.Unlock()
+	m := now.Truncate(time.Minute).UnixNano()
+	for i := range int64(3) {
+		if _, ok := ro.open[rollKey{agent, schedule, metric, m - i*int64(time.Minute)}]; ok {
 			return true
 		}
 	}

@@ -129,10 +129,20 @@ func (db *DB) flushRollups(now time.Time) error {
 	ro.flushMu.Lock()
 	defer ro.flushMu.Unlock()
 	keys, accs := ro.take()
+	// Idle, with no hour to make: no transaction (and no fsync).
+	if len(keys) == 0 && ro.mark.Load() >= hourOf(now.Add(-rollGrace).UnixNano()) {
+		ro.recycle(keys, accs)
+		return nil
+	}
 	var dropped uint64
+	var mark int64
 	err := db.update(func(tx *bolt.Tx) error {
 		dropped = 0
-		return db.flushTx(tx, keys, accs, now, &dropped)
+		if err := db.flushTx(tx, keys, accs, now, &dropped); err != nil {
+			return err
+		}
+		mark = rolledTx(tx)
+		return nil
 	})
 	if err != nil {
 		ro.putBack(keys, accs)
@@ -142,6 +152,7 @@ func (db *DB) flushRollups(now time.Time) error {
 		ro.mu.Unlock()
 		return err
 	}
+	ro.mark.Store(mark)
 	ro.recycle(keys, accs)
 	ro.mu.Lock()
 	ro.stats.Flushes++

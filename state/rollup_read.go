@@ -14,11 +14,13 @@ import (
 // start within [from, to), in ascending order, with gaps where it had no
 // value: for a range of RollupFineRange or less, a bucket a result from
 // the history when it holds every result of the range (an older one is
-// kept) and at most MaxRawPoints of them, else a bucket a minute; for a
+// kept, or the series began in the range) and at most MaxRawPoints of
+// them, else a bucket a minute; for a
 // longer range, a bucket an hour. A range older than HistoryMaxAge is cut
 // to it. A series never fed, or deleted, gives none and no error. The
 // minute and hour tiers hold what was flushed: up to
-// RollupFlushInterval behind.
+// RollupFlushInterval behind, and a series not flushed yet has only its
+// raw results.
 func (db *DB) Series(agent, schedule, metric string, from, to time.Time) ([]Bucket, error) {
 	if err := db.checkSeries(agent, schedule, metric); err != nil {
 		return nil, err
@@ -39,11 +41,16 @@ func (db *DB) Series(agent, schedule, metric string, from, to time.Time) ([]Buck
 		}
 		return nil
 	})
-	if err != nil || id == 0 {
+	if err != nil {
 		return nil, err
 	}
+	// A series not flushed yet is one of the last minutes' points in
+	// memory: the history may have it.
+	if id == 0 && (!fine || !db.rollups.fed(agent, schedule, metric, db.opt.now())) {
+		return nil, nil
+	}
 	if fine {
-		if out, ok, err := db.rawSeries(agent, schedule, metric, from, to); err != nil || ok {
+		if out, ok, err := db.rawSeries(agent, schedule, metric, id, from, to); err != nil || ok {
 			return out, err
 		}
 	}
@@ -87,17 +94,33 @@ func appendPoint(out []Bucket, start int64, from time.Time, a acc) []Bucket {
 }
 
 // rawSeries returns a bucket a result of the metric within [from, to),
-// and reports whether the history answers: it holds a result before from
-// (the range is not cut by its bounds) and at most MaxRawPoints in it.
-func (db *DB) rawSeries(agent, schedule, metric string, from, to time.Time) ([]Bucket, bool, error) {
+// and reports whether the history answers: it holds at most MaxRawPoints
+// results in the range, and every result of the range that the series
+// id has points of: it holds one before from, or the minute tier has
+// none before its oldest in the range (the series began there).
+func (db *DB) rawSeries(agent, schedule, metric string, id uint64, from, to time.Time) ([]Bucket, bool, error) {
 	f := Filter{Schedule: schedule}
-	older, _, err := db.HistoryPage(agent, f, Query{Until: from, Limit: 1})
-	if err != nil || len(older) == 0 {
+	rs, _, err := db.HistoryPage(agent, f, Query{Since: from, Until: to, Limit: MaxRawPoints + 1})
+	if err != nil || len(rs) == 0 || len(rs) > MaxRawPoints {
 		return nil, false, err
 	}
-	rs, _, err := db.HistoryPage(agent, f, Query{Since: from, Until: to, Limit: MaxRawPoints + 1})
-	if err != nil || len(rs) > MaxRawPoints {
+	older, _, err := db.HistoryPage(agent, f, Query{Until: from, Limit: 1})
+	if err != nil {
 		return nil, false, err
+	}
+	if len(older) == 0 {
+		before := false
+		oldest := rs[len(rs)-1].Time.Truncate(time.Minute).UnixNano()
+		err := db.view(func(tx *bolt.Tx) error {
+			minutes := tx.Bucket(bucketRollMinute)
+			for m := from.Truncate(time.Minute).UnixNano(); m < oldest && !before; m += int64(time.Minute) {
+				before = minutes.Get(pointKey(m, id)) != nil
+			}
+			return nil
+		})
+		if err != nil || before {
+			return nil, false, err
+		}
 	}
 	out := make([]Bucket, 0, len(rs))
 	for _, r := range slices.Backward(rs) {

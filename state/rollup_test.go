@@ -366,7 +366,7 @@ func TestRollupBounds(t *testing.T) {
 // the results, a bucket each.
 func TestSeriesRaw(t *testing.T) {
 	h0 := at(0).Truncate(time.Hour)
-	c := newFakeNow(h0.Add(time.Hour))
+	c := newFakeNow(h0.Add(5 * time.Minute))
 	db := rollupDB(t, c)
 	for i := range 30 {
 		r := point(h0.Add(time.Duration(i)*10*time.Second), mv("x", float64(i)))
@@ -375,12 +375,30 @@ func TestSeriesRaw(t *testing.T) {
 		}
 		feed(t, db, r)
 	}
+	if raw := series(t, db, "x", h0.Add(-time.Hour), h0.Add(time.Hour)); len(raw) != 30 {
+		t.Errorf("raw before the first flush: %d buckets", len(raw))
+	}
 	flush(t, db, c.now())
 	raw := series(t, db, "x", h0.Add(15*time.Second), h0.Add(time.Hour))
 	if len(raw) != 28 || raw[0].Count != 1 || raw[0].Mean != 2 || !raw[0].Start.Equal(h0.Add(20*time.Second)) {
 		t.Errorf("raw: %d buckets, first %+v", len(raw), raw[0])
 	}
-	// From the series' start, the history holds nothing older: minutes.
-	checkBuckets(t, "minutes", series(t, db, "x", h0, h0.Add(2*time.Minute)),
+	// From before the series' start, the history holds it whole: raw
+	// too, flushed or not.
+	if raw := series(t, db, "x", h0.Add(-time.Hour), h0.Add(time.Hour)); len(raw) != 30 {
+		t.Errorf("raw from before the start: %d buckets", len(raw))
+	}
+	// A history cut (pruned by count): the minutes the tier has before
+	// the oldest result kept say so, and the tier answers.
+	if _, err := db.compactAll(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.update(func(tx *bolt.Tx) error {
+		_, err := deleteOldestTx(tx.Bucket(bucketResults).Bucket([]byte("web-1")).Bucket([]byte(seriesName("load", "cpu"))), 10, maxNanos)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	checkBuckets(t, "minutes", series(t, db, "x", h0.Add(-time.Hour), h0.Add(2*time.Minute)),
 		want{h0, 0, 5, 2.5, 6}, want{h0.Add(time.Minute), 6, 11, 8.5, 6})
 }

@@ -209,7 +209,7 @@ func TestDownsample(t *testing.T) {
 		{Start: t0.Add(10 * time.Second), Min: 0, Max: 9, Mean: 3, Count: 3},
 		{Start: t0.Add(70 * time.Second), Min: 5, Max: 5, Mean: 5, Count: 2},
 		{Start: t0.Add(130 * time.Second), Min: 6, Max: 8, Mean: 7, Count: 5},
-		{Start: t0.Add(200 * time.Second), Min: 7, Max: 7, Mean: 7, Count: 1},   // a slot alone
+		{Start: t0.Add(200 * time.Second), Min: 7, Max: 7, Mean: 7, Count: 1},  // a slot alone
 		{Start: t0.Add(-time.Second), Min: 100, Max: 100, Mean: 100, Count: 1}, // out of order: before the range
 		{Start: t0.Add(500 * time.Second), Min: 100, Max: 100, Mean: 100, Count: 1},
 	}
