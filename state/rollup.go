@@ -114,7 +114,13 @@ type rollups struct {
 	closed bool
 	stats  RollupStats
 
-	flushMu  sync.Mutex   // one flush at a time
+	flushMu sync.Mutex // one flush at a time, and the cache
+	// cache holds the records of the series flushed, as committed (at
+	// most MaxRollupOpen), valid while cacheGen is cacheAt: a deletion
+	// of series adds to cacheGen.
+	cache    map[[3]string]seriesRec
+	cacheAt  uint64
+	cacheGen atomic.Uint64
 	mark     atomic.Int64 // the hour tier's mark (rolledTx) as the last flush left it
 	stop     chan struct{}
 	done     chan struct{}
@@ -133,7 +139,8 @@ type RollupStats struct {
 }
 
 func newRollups(interval time.Duration) *rollups {
-	return &rollups{open: map[rollKey]int{}, interval: interval, stop: make(chan struct{}), done: make(chan struct{})}
+	return &rollups{open: map[rollKey]int{}, cache: map[[3]string]seriesRec{}, interval: interval,
+		stop: make(chan struct{}), done: make(chan struct{})}
 }
 
 // Feed adds the known metrics of r, a result of a schedule just stored,

@@ -98,3 +98,33 @@ func BenchmarkRender30Days(b *testing.B) {
 	}
 	b.ReportMetric(float64(out.Len()), "svg-bytes")
 }
+
+// BenchmarkFlush is a flush of the store benchmark's load: a point of
+// each of 32,000 series (1,000 agents, 32 schedules, a metric each), in
+// a minute the file holds already.
+func BenchmarkFlush(b *testing.B) {
+	c := newFakeNow(at(0))
+	db := openTest(b, Options{PruneInterval: -1, now: c.now, rollupFlush: -1})
+	rs := make([]Result, 32_000)
+	for i := range rs {
+		rs[i] = point(at(0), mv("value", 1))
+		rs[i].Agent, rs[i].Schedule = fmt.Sprintf("web-%d", i/32), fmt.Sprintf("load%d", i%32)
+	}
+	b.ReportAllocs()
+	for i := range b.N + 1 {
+		if i == 1 {
+			b.ResetTimer() // the first made the series
+		}
+		b.StopTimer()
+		for j := range rs {
+			rs[j].Time = at(time.Duration(i) * 10 * time.Second)
+			if err := db.Feed(rs[j]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		if err := db.flushRollups(rs[0].Time); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

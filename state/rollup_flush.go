@@ -136,9 +136,17 @@ func (db *DB) flushRollups(now time.Time) error {
 	}
 	var dropped uint64
 	var mark int64
-	err := db.update(func(tx *bolt.Tx) error {
+	var recs map[[3]string]*seriesRec
+	var gen uint64
+	err := db.update(func(tx *bolt.Tx) (err error) {
 		dropped = 0
-		if err := db.flushTx(tx, keys, accs, now, &dropped); err != nil {
+		// Within bolt's writer lock, which deletions take too: a
+		// deletion committed since the cache was filled emptied it.
+		if gen = ro.cacheGen.Load(); gen != ro.cacheAt {
+			clear(ro.cache)
+			ro.cacheAt = gen
+		}
+		if recs, err = db.flushTx(tx, keys, accs, now, &dropped); err != nil {
 			return err
 		}
 		mark = rolledTx(tx)
@@ -152,6 +160,16 @@ func (db *DB) flushRollups(now time.Time) error {
 		ro.mu.Unlock()
 		return err
 	}
+	// The records as committed, for the next flushes to find without
+	// a look-up each, unless a deletion came since.
+	if len(ro.cache)+len(recs) > MaxRollupOpen {
+		clear(ro.cache)
+	}
+	if ro.cacheGen.Load() == gen {
+		for sk, rec := range recs {
+			ro.cache[sk] = seriesRec{id: rec.id, last: rec.last, lastStored: rec.last}
+		}
+	}
 	ro.mark.Store(mark)
 	ro.recycle(keys, accs)
 	ro.mu.Lock()
@@ -164,12 +182,13 @@ func (db *DB) flushRollups(now time.Time) error {
 // seriesRec is a series' record in a flush.
 type seriesRec struct {
 	id         uint64 // 0: dropped, its schedule is full
-	last       int64
-	key        []byte
-	lastStored int64
+	last       int64  // its newest minute
+	lastStored int64  // the newest minute its record says
 }
 
-func (db *DB) flushTx(tx *bolt.Tx, keys []rollKey, accs []acc, now time.Time, dropped *uint64) error {
+// flushTx writes the points and returns the records of their series,
+// as written. Its caller holds flushMu, which guards the cache.
+func (db *DB) flushTx(tx *bolt.Tx, keys []rollKey, accs []acc, now time.Time, dropped *uint64) (map[[3]string]*seriesRec, error) {
 	names := tx.Bucket(bucketRollSeries)
 	minutes, hours := tx.Bucket(bucketRollMinute), tx.Bucket(bucketRollHour)
 	rolled := rolledTx(tx)
@@ -191,9 +210,13 @@ func (db *DB) flushTx(tx *bolt.Tx, keys []rollKey, accs []acc, now time.Time, dr
 		sk := [3]string{k.agent, k.schedule, k.metric}
 		rec, ok := recs[sk]
 		if !ok {
-			var err error
-			if rec, err = seriesRecTx(names, k); err != nil {
-				return err
+			if c, cached := ro.cache[sk]; cached {
+				rec = &c
+			} else {
+				var err error
+				if rec, err = seriesRecTx(names, k); err != nil {
+					return nil, err
+				}
 			}
 			recs[sk] = rec
 		}
@@ -208,25 +231,25 @@ func (db *DB) flushTx(tx *bolt.Tx, keys []rollKey, accs []acc, now time.Time, dr
 	slices.SortFunc(pts, func(a, b point) int { return cmp.Or(cmp.Compare(a.minute, b.minute), cmp.Compare(a.id, b.id)) })
 	for _, p := range pts {
 		if err := mergeTx(minutes, pointKey(p.minute, p.id), p.a); err != nil {
-			return err
+			return nil, err
 		}
 		if rolled != 0 && p.minute < rolled {
 			if err := mergeTx(hours, pointKey(hourOf(p.minute), p.id), p.a); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
 	// The newest minute of a series is written when its hour changes:
 	// pruning needs no finer.
-	for _, rec := range recs {
+	for sk, rec := range recs {
 		if rec.id != 0 && hourOf(rec.last) != hourOf(rec.lastStored) {
 			v := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, rec.id), uint64(rec.last))
-			if err := names.Put(rec.key, v); err != nil {
-				return err
+			if err := names.Put(rollSeriesKey(sk[0], sk[1], sk[2]), v); err != nil {
+				return nil, err
 			}
 		}
 	}
-	return rollHoursTx(tx, rolled, now)
+	return recs, rollHoursTx(tx, rolled, now)
 }
 
 // seriesRecTx finds the record of k's series, or makes one when its
@@ -235,7 +258,7 @@ func seriesRecTx(names *bolt.Bucket, k rollKey) (*seriesRec, error) {
 	key := rollSeriesKey(k.agent, k.schedule, k.metric)
 	if v := names.Get(key); len(v) == 16 {
 		last := int64(binary.BigEndian.Uint64(v[8:]))
-		return &seriesRec{id: binary.BigEndian.Uint64(v), last: last, lastStored: last, key: key}, nil
+		return &seriesRec{id: binary.BigEndian.Uint64(v), last: last, lastStored: last}, nil
 	}
 	prefix := []byte(k.agent + "\x00" + k.schedule + "\x00")
 	n := 0
@@ -254,7 +277,7 @@ func seriesRecTx(names *bolt.Bucket, k rollKey) (*seriesRec, error) {
 	if err := names.Put(key, v); err != nil {
 		return nil, err
 	}
-	return &seriesRec{id: id, last: k.minute, lastStored: k.minute, key: key}, nil
+	return &seriesRec{id: id, last: k.minute, lastStored: k.minute}, nil
 }
 
 // rollHoursTx makes each hour over (rollGrace past its end), from the
@@ -315,6 +338,7 @@ func rollHoursTx(tx *bolt.Tx, mark int64, now time.Time) error {
 // their tiers.
 func (db *DB) deleteRollupsTx(tx *bolt.Tx, match func(agent, schedule string) bool) error {
 	db.rollups.drop(match)
+	db.rollups.cacheGen.Add(1)
 	names := tx.Bucket(bucketRollSeries)
 	var doomed [][]byte
 	err := names.ForEach(func(k, _ []byte) error {
@@ -379,6 +403,9 @@ func (db *DB) pruneRollups(now time.Time) (int, error) {
 			if err := names.Delete(k); err != nil {
 				return err
 			}
+		}
+		if len(doomed) > 0 {
+			db.rollups.cacheGen.Add(1)
 		}
 		total += len(doomed)
 		return nil
