@@ -84,9 +84,17 @@ func rolledTx(tx *bolt.Tx) int64 {
 	return int64(binary.BigEndian.Uint64(v))
 }
 
-// startRollups starts the flusher.
+// startRollups starts the flusher, knowing from the file whether it has
+// hours to make: with no minutes, a flush with no points writes nothing.
 func (db *DB) startRollups() {
 	ro := db.rollups
+	_ = db.view(func(tx *bolt.Tx) error {
+		ro.mark.Store(rolledTx(tx))
+		if k, _ := tx.Bucket(bucketRollMinute).Cursor().First(); k == nil {
+			ro.mark.Store(math.MaxInt64)
+		}
+		return nil
+	})
 	if ro.interval <= 0 {
 		close(ro.done)
 		return
