@@ -63,12 +63,21 @@ var (
 	bucketOutboxDue   = []byte("outbox-due")
 	bucketOutboxCount = []byte("outbox-count")
 
+	// The graphs' rollups (rollup_flush.go says what each holds);
+	// keyRolled, in bucketMeta, is the hour before which the minute tier
+	// is in the hour tier.
+	bucketRollSeries = []byte("rollup-series")
+	bucketRollMinute = []byte("rollup-minute")
+	bucketRollHour   = []byte("rollup-hour")
+
 	keySchema  = []byte("schema")
 	keyCompact = []byte("compact")
+	keyRolled  = []byte("rollup-rolled")
 
 	allBuckets = [][]byte{bucketMeta, bucketAgents, bucketRevoked, bucketTokens, bucketResults, bucketLatest, bucketLog,
 		bucketSchedules, bucketStatus, bucketEvents, bucketDown, bucketRoutes, bucketSilences, bucketAcks,
-		bucketOutbox, bucketOutboxOpen, bucketOutboxQueue, bucketOutboxDue, bucketOutboxCount, bucketUsers}
+		bucketOutbox, bucketOutboxOpen, bucketOutboxQueue, bucketOutboxDue, bucketOutboxCount, bucketUsers,
+		bucketRollSeries, bucketRollMinute, bucketRollHour}
 )
 
 // resultKeyLen is the length of a key in a check bucket.

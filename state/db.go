@@ -88,6 +88,9 @@ type Options struct {
 	// compact bounds the results log and its compactor; zero fields
 	// take defaultCompact's.
 	compact compactBounds
+	// rollupFlush is how often the graphs' points are flushed: default
+	// RollupFlushInterval, negative never (a test flushes them itself).
+	rollupFlush time.Duration
 }
 
 // defaultBatchSize bounds a transaction of the writer. Under load the
@@ -128,6 +131,9 @@ func (o Options) withDefaults() Options {
 	if o.now == nil {
 		o.now = time.Now
 	}
+	if o.rollupFlush == 0 {
+		o.rollupFlush = RollupFlushInterval
+	}
 	o.compact = o.compact.withDefaults()
 	return o
 }
@@ -159,6 +165,10 @@ type Store interface {
 	Latest(agent string) ([]Result, error)
 	CheckStates(agent string) ([]CheckState, error)
 	Prune(now time.Time) (int, error)
+
+	Feed(r Result) error
+	Series(agent, schedule, metric string, from, to time.Time) ([]Bucket, error)
+	SeriesNames(agent, schedule string) ([]string, error)
 
 	PutSchedule(s Schedule) error
 	Schedule(name string) (Schedule, error)
@@ -251,6 +261,8 @@ type DB struct {
 	// notifyGen counts the writes of routes, silences and
 	// acknowledgements (NotifyGeneration).
 	notifyGen atomic.Uint64
+
+	rollups *rollups // the graphs' points not flushed yet (rollup.go)
 }
 
 // Open opens (or creates, mode 0600) the database at path, checks its
@@ -288,6 +300,8 @@ func Open(path string, opt Options) (*DB, error) {
 		compactWake: make(chan struct{}, 1),
 		stopCompact: make(chan struct{}),
 		compactDone: make(chan struct{}),
+
+		rollups: newRollups(opt.rollupFlush),
 	}
 	db.logRoom = sync.NewCond(&db.logMu)
 	if err := db.prepare(); err != nil {
@@ -302,6 +316,7 @@ func Open(path string, opt Options) (*DB, error) {
 	go db.write()
 	go db.compactor()
 	db.wakeCompactor()
+	db.startRollups()
 	if opt.PruneInterval > 0 {
 		go db.pruner()
 	} else {
@@ -436,9 +451,13 @@ func (db *DB) Close() error {
 	close(db.stopCompact)
 	<-db.compactDone
 	<-db.prunerDone
+	flushErr := db.closeRollups()
 	db.tail.close()
 	if err := db.bolt.Close(); err != nil {
 		return fmt.Errorf("close %s: %w", db.path, err)
+	}
+	if flushErr != nil {
+		return fmt.Errorf("close %s: graphs' points: %w", db.path, flushErr)
 	}
 	return nil
 }

@@ -57,6 +57,9 @@ func (db *DB) Forget(name string, at time.Time, evs ...Event) error {
 		if err := down.Delete([]byte(name)); err != nil {
 			return err
 		}
+		if err := db.deleteRollupsTx(tx, func(agent, _ string) bool { return agent == name }); err != nil {
+			return err
+		}
 		if listed {
 			setConnected(&rec, false, at)
 			rec.Forgotten = at

@@ -59,6 +59,9 @@ func (db *DB) Prune(now time.Time) (int, error) {
 	if _, err := db.PruneNotifications(time.Unix(0, cutoff)); err != nil {
 		return 0, fmt.Errorf("prune: %w", err)
 	}
+	if _, err := db.pruneRollups(now); err != nil {
+		return 0, fmt.Errorf("prune graphs: %w", err)
+	}
 	total := trimmed
 	for i, p := range pairs {
 		for {

@@ -138,6 +138,9 @@ func (db *DB) DeleteSchedule(name string) error {
 		if err := b.Delete([]byte(name)); err != nil {
 			return err
 		}
+		if err := db.deleteRollupsTx(tx, func(_, schedule string) bool { return schedule == name }); err != nil {
+			return err
+		}
 		return deleteStatusesTx(tx, func(_, schedule string) bool { return schedule == name })
 	})
 	if err != nil {

@@ -54,9 +54,14 @@ func (m *Monitor) dispatch(ctx context.Context, a Agent, check, schedule string,
 
 // Store writes a result to the store, returning once it is on disk.
 func Store(ctx context.Context, store state.Store, agent, check, schedule string, at time.Time, doc result.Doc) error {
-	if err := store.AddResult(ctx, state.ResultOf(agent, check, schedule, at, doc)); err != nil {
+	r := state.ResultOf(agent, check, schedule, at, doc)
+	if err := store.AddResult(ctx, r); err != nil {
 		return fmt.Errorf("store result of %s on %s: %w", check, agent, err)
 	}
+	// Its metrics' points for the graphs: an update in memory, no I/O. A
+	// metric not graphed is no failure of the result; the store counts
+	// it, with why (RollupStats).
+	_ = store.Feed(r)
 	return nil
 }
 

@@ -220,6 +220,7 @@ func (s *Server) buildRooms() error {
 	}, db, s.ca, s.offers, s.hub, s.plog)
 	s.console = console.New(console.Config{
 		Log: s.log, Peers: s.plog, Token: s.adminToken, Version: cfg.Version, Now: cfg.dashClock,
+		Graphs: console.StoreGrapher(db),
 	}, db, s)
 	s.web = web.New(web.Config{
 		Log: s.log, Peers: s.plog, Token: s.adminToken, MetricsAuth: cfg.MetricsAuth,
