@@ -32,6 +32,9 @@ type Agent struct {
 	Pending string `json:"pending_fingerprint,omitempty"`
 	// Renewed is when the agent last renewed its certificate.
 	Renewed time.Time `json:"renewed,omitzero"`
+	// CertExpires is when the certificate the agent connected with last
+	// expires; zero until it connects.
+	CertExpires time.Time `json:"cert_expires,omitzero"`
 	// Forgotten is when helen forgot the agent (Forget), zero unless it
 	// did and the agent has not come back since. The lists leave such
 	// agents out, so it is not in the API.
@@ -50,6 +53,7 @@ type agentRecord struct {
 	Pinned      bool      `json:"pinned,omitempty"`
 	Pending     string    `json:"pending,omitempty"`
 	Renewed     time.Time `json:"renewed,omitzero"`
+	CertExpires time.Time `json:"cert_expires,omitzero"`
 	Forgotten   time.Time `json:"forgotten,omitzero"`
 }
 
@@ -57,7 +61,7 @@ func (r agentRecord) agent(name string) Agent {
 	return Agent{
 		Name: name, Fingerprint: r.Fingerprint, Version: r.Version, Addr: r.Addr,
 		FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, Connected: r.Connected, Since: r.Since,
-		Pinned: r.Pinned, Pending: r.Pending, Renewed: r.Renewed, Forgotten: r.Forgotten,
+		Pinned: r.Pinned, Pending: r.Pending, Renewed: r.Renewed, CertExpires: r.CertExpires, Forgotten: r.Forgotten,
 	}
 }
 
@@ -128,6 +132,9 @@ func (db *DB) AgentSeen(a Agent) error {
 		replace(&rec.Fingerprint, a.Fingerprint)
 		replace(&rec.Version, a.Version)
 		replace(&rec.Addr, a.Addr)
+		if !a.CertExpires.IsZero() {
+			rec.CertExpires = a.CertExpires
+		}
 		return putAgentTx(tx, a.Name, rec)
 	})
 	if err != nil {

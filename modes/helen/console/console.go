@@ -105,15 +105,16 @@ var templates = sync.OnceValue(func() map[string]*template.Template {
 })
 
 var funcs = template.FuncMap{
-	"ago":        tty.Ago,
-	"oneLine":    tty.OneLine,
-	"longOutput": longOutput,
-	"upper":      func(s any) string { return strings.ToUpper(fmt.Sprint(s)) },
-	"clock":      func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
-	"percent":    func(f float64) string { return strconv.FormatFloat(f, 'f', 0, 64) + "%" },
-	"icon":       statusIcon,
-	"num":        func(f float64) string { return strconv.FormatFloat(f, 'g', 6, 64) },
-	"pathEscape": pathEscape,
+	"ago":            tty.Ago,
+	"oneLine":        tty.OneLine,
+	"longOutput":     longOutput,
+	"upper":          func(s any) string { return strings.ToUpper(fmt.Sprint(s)) },
+	"clock":          func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
+	"refreshSeconds": func() int { return overviewRefresh },
+	"percent":        func(f float64) string { return strconv.FormatFloat(f, 'f', 0, 64) + "%" },
+	"icon":           statusIcon,
+	"num":            func(f float64) string { return strconv.FormatFloat(f, 'g', 6, 64) },
+	"pathEscape":     pathEscape,
 }
 
 // statusIcon is a sign of a status beside its word, so that the page
@@ -134,6 +135,11 @@ func statusIcon(status any) string {
 
 // csp allows no script, styles from helen, SVG inline and images of
 // data: URLs only, and no framing.
+// overviewRefresh is how often, in seconds, a browser reloads the
+// overview (its URL, filter and page with it); the other pages stay as
+// they are, so that a form being filled in is never lost.
+const overviewRefresh = 30
+
 const csp = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // frame is what the layout shows around every page.

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -133,7 +134,13 @@ func (h *Hub) readHello(c net.Conn, r *wire.Reader, name string, plog *slog.Logg
 // and the connection closes).
 func (h *Hub) admit(c net.Conn, name, fingerprint string, hello wire.Message, plog *slog.Logger) bool {
 	addr := c.RemoteAddr().String()
-	err := h.store.AgentSeen(state.Agent{Name: name, Fingerprint: fingerprint, Version: hello.Version, Addr: addr, LastSeen: time.Now()})
+	seen := state.Agent{Name: name, Fingerprint: fingerprint, Version: hello.Version, Addr: addr, LastSeen: time.Now()}
+	if tc, ok := c.(*tls.Conn); ok {
+		if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 {
+			seen.CertExpires = certs[0].NotAfter
+		}
+	}
+	err := h.store.AgentSeen(seen)
 	if errors.Is(err, state.ErrRevoked) || errors.Is(err, state.ErrCertReplaced) {
 		plog.Info("agent refused: "+state.WhyRefused(err), "agent", name, "remote", addr)
 		h.refuse(c, wire.CodeNotAuthorized)

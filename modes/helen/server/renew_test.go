@@ -113,10 +113,16 @@ func TestRenew(t *testing.T) {
 	// makes it the agent's only certificate.
 	old := startAgentWith(t, h, "web-1", &cert, behavior{})
 	old.Ready()
+	if a := mustAgent(t, h, "web-1"); !a.CertExpires.Equal(cert.Leaf.NotAfter) {
+		t.Fatalf("connected with a certificate expiring %v, the agent's record says %v", cert.Leaf.NotAfter, a.CertExpires)
+	}
 	next := startAgentWith(t, h, "web-1", &renewed, behavior{})
 	next.Ready()
 	if a := mustAgent(t, h, "web-1"); a.Fingerprint != pki.Fingerprint(renewed.Leaf) || a.Pending != "" {
 		t.Fatalf("the renewed certificate's use did not pin it: %+v", a)
+	}
+	if a := mustAgent(t, h, "web-1"); !a.CertExpires.Equal(renewed.Leaf.NotAfter) {
+		t.Fatalf("connected with the renewed certificate, expiring %v, the agent's record says %v", renewed.Leaf.NotAfter, a.CertExpires)
 	}
 	rc := dialRaw(t, h, &cert, []string{wire.ALPN})
 	rc.Write("hello 1 1.0.0\n")
