@@ -335,12 +335,21 @@ func (s *session) answer(m wire.Message, doc result.Doc) {
 	}
 }
 
-// answerNow is answer for a worker: when no one is writing, the worker
-// writes the result itself, in its own goroutine, rather than wake the
-// writer's, which would cost more than the write. The reader never
-// writes: it would stop reading while helen does not read.
+// answerNow is answer for a worker: when its check is the only one held
+// and no one is writing, the worker writes the result itself, in its own
+// goroutine, rather than wake the writer's, which would cost more than
+// the write. With other checks held, more results are likely on their
+// way, and the writer writes those that come together in one TLS record.
+// The reader never writes: it would stop reading while helen does not
+// read.
 func (s *session) answerNow(m wire.Message, doc result.Doc) {
 	r := wire.Result(m.ID, m.Name, doc.Encode(wire.MaxBlob))
+	if s.held.Load() > 1 {
+		if !s.out.put(r) {
+			s.held.Add(-1)
+		}
+		return
+	}
 	ok, mine := s.out.putOrWrite(r)
 	switch {
 	case !ok:

@@ -54,7 +54,7 @@ func (ss *Session) fail(code wire.Code, detail string) {
 	ss.log.Debug("closing with error", "code", code, "detail", detail)
 	ctx, cancel := context.WithTimeout(context.Background(), ss.hub.cfg.WriteTimeout)
 	defer cancel()
-	if ss.send(ctx, outMsg{m: wire.Error(code), last: true}) != nil {
+	if ss.send(ctx, outMsg{m: wire.Error(code), last: true}, false) != nil {
 		ss.close()
 	}
 }

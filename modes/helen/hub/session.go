@@ -33,7 +33,8 @@ type Session struct {
 	done      chan struct{}
 	closeOnce sync.Once
 
-	calls wire.Caller // the checks outstanding, by message id
+	calls       wire.Caller  // the checks outstanding, by message id
+	outstanding atomic.Int64 // the checks begun and not yet awaited
 
 	lastRead atomic.Int64 // unix nanoseconds of the last message from the agent
 	ping     pinger

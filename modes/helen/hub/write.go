@@ -12,14 +12,16 @@ import (
 
 // A session's messages to its agent are written by whoever holds its
 // write, one holder at a time, so that they go out in the order they were
-// sent. A message sent while no write is under way is written at once by
-// its sender, in its own goroutine: handing it to another goroutine would
-// wake a thread, which costs more than the write. What is sent while a
-// write is under way queues (up to maxQueued messages, then the senders
-// wait), and the holder hands it on to the session's writer, which
-// writes bursts out together. Every write is under the write deadline,
-// so a stuck agent holds up its own session only, and a sender no longer
-// than that.
+// sent. A check sent while no write is under way and no other check is
+// outstanding is written at once by its sender, in its own goroutine:
+// handing it to another goroutine would wake a thread, which costs more
+// than the write. The rest queues (up to maxQueued messages, then the
+// senders wait) for the session's writer, to which the holder hands the
+// write on: with checks outstanding more are likely on their way (a
+// batch of runs, a schedule's tick), and the writer writes those that
+// come together in one write, one system call and TLS record for many.
+// Every write is under the write deadline, so a stuck agent holds up its
+// own session only, and a sender no longer than that.
 
 // maxQueued is how many messages wait for a session's writer; more
 // senders wait for room.
@@ -44,18 +46,18 @@ func (w *writeState) init() {
 	w.kick = make(chan struct{}, 1)
 }
 
-// send writes m, or queues it for the writer, until ctx ends. A message
-// that ends the session (last) always goes to the writer, which closes
-// the connection once it is out, gently, so that no sender waits for
-// that.
-func (ss *Session) send(ctx context.Context, m outMsg) error {
+// send writes m, or queues it for the writer, until ctx ends. alone
+// reports whether no other check is outstanding. A message that ends the
+// session (last) always goes to the writer, which closes the connection
+// once it is out, gently, so that no sender waits for that.
+func (ss *Session) send(ctx context.Context, m outMsg, alone bool) error {
 	w := &ss.w
 	w.mu.Lock()
 	switch {
 	case w.ending:
 		w.mu.Unlock()
 		return errSessionClosed
-	case !w.writing && !m.last:
+	case alone && !w.writing && !m.last:
 		w.writing = true
 		w.mu.Unlock()
 		return ss.writeNow(m.m)

@@ -128,16 +128,17 @@ func readChecks(t *testing.T, agent net.Conn, n int) []int32 {
 func check(id int32) outMsg { return outMsg{m: wire.Check("c", id, nil)} }
 
 // TestSessionWritesInOrder: what is sent before the writer starts waits
-// for it and goes first; a message sent while no write is under way is
-// written by its sender, and those sent meanwhile queue without waiting
-// for it and go out after it, together, in the order they were sent,
-// whichever of the sender and the writer then writes the next.
+// for it and goes first; a check sent alone while no write is under way
+// is written by its sender, and those sent meanwhile queue without
+// waiting for it and go out after it, together, in the order they were
+// sent, whichever of the sender and the writer then writes the next; a
+// check sent with others outstanding goes to the writer.
 func TestSessionWritesInOrder(t *testing.T) {
 	helen, agent := tlsPair(t)
 	hc := &heldConn{Conn: helen, writing: make(chan struct{}), gate: make(chan struct{})}
 	ss, start := testSession(t, hc, time.Minute)
 	ctx := t.Context()
-	if err := ss.send(ctx, check(1)); err != nil {
+	if err := ss.send(ctx, check(1), true); err != nil {
 		t.Fatal(err)
 	}
 	if n := hc.writes.Load(); n != 0 {
@@ -155,11 +156,11 @@ func TestSessionWritesInOrder(t *testing.T) {
 
 	hc.hold.Store(true)
 	direct := make(chan error, 1)
-	go func() { direct <- ss.send(ctx, check(2)) }()
+	go func() { direct <- ss.send(ctx, check(2), true) }()
 	<-hc.writing // check 2's sender writes it, held
 	hc.hold.Store(false)
 	for id := int32(3); id <= 7; id++ {
-		if err := ss.send(ctx, check(id)); err != nil { // queued: returns at once
+		if err := ss.send(ctx, check(id), true); err != nil { // queued: returns at once
 			t.Fatal(err)
 		}
 	}
@@ -169,7 +170,7 @@ func TestSessionWritesInOrder(t *testing.T) {
 	}
 	wait.Until(t, "the queued checks written", 10*time.Second, time.Millisecond, func() bool { return hc.writes.Load() == 3 })
 	// The writer may still hold the write, or have let go of it.
-	if err := ss.send(ctx, check(8)); err != nil {
+	if err := ss.send(ctx, check(8), true); err != nil {
 		t.Fatal(err)
 	}
 	got := readChecks(t, agent, 7)
@@ -179,6 +180,25 @@ func TestSessionWritesInOrder(t *testing.T) {
 		}
 	}
 
+	// A check sent with others outstanding goes to the writer, even when
+	// no write is under way: its sender does not wait for the write.
+	wait.Until(t, "the write let go of", 10*time.Second, time.Millisecond, func() bool {
+		ss.w.mu.Lock()
+		defer ss.w.mu.Unlock()
+		return !ss.w.writing
+	})
+	hc.gate = make(chan struct{})
+	hc.hold.Store(true)
+	if err := ss.send(ctx, check(9), false); err != nil {
+		t.Fatal(err)
+	}
+	<-hc.writing // the writer's write, held
+	hc.hold.Store(false)
+	close(hc.gate)
+	if got := readChecks(t, agent, 1); got[0] != 9 {
+		t.Fatalf("check %d, want 9", got[0])
+	}
+
 	// Many senders at once: each one's checks arrive in the order it sent
 	// them, the direct writes and the writer's bursts taking turns.
 	const senders, each = 8, 200
@@ -186,7 +206,7 @@ func TestSessionWritesInOrder(t *testing.T) {
 	for s := range senders {
 		wg.Go(func() {
 			for i := range each {
-				if err := ss.send(ctx, check(int32(1000*(s+1)+i))); err != nil {
+				if err := ss.send(ctx, check(int32(1000*(s+1)+i)), i%2 == 0); err != nil {
 					t.Error(err)
 					return
 				}
@@ -212,13 +232,13 @@ func TestSessionLastEndsWrites(t *testing.T) {
 	ss, start := testSession(t, helen, time.Minute)
 	start()
 	ctx := t.Context()
-	if err := ss.send(ctx, check(1)); err != nil {
+	if err := ss.send(ctx, check(1), true); err != nil {
 		t.Fatal(err)
 	}
-	if err := ss.send(ctx, outMsg{m: wire.Error(wire.CodeShuttingDown), last: true}); err != nil {
+	if err := ss.send(ctx, outMsg{m: wire.Error(wire.CodeShuttingDown), last: true}, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := ss.send(ctx, check(2)); !errors.Is(err, errSessionClosed) {
+	if err := ss.send(ctx, check(2), true); !errors.Is(err, errSessionClosed) {
 		t.Errorf("send after the last message: %v, want errSessionClosed", err)
 	}
 	agent.SetReadDeadline(time.Now().Add(time.Minute))
@@ -249,7 +269,7 @@ func TestSessionDirectWriteDeadline(t *testing.T) {
 	start()
 	big := make([]byte, wire.MaxBlob)
 	for i := range 1000 {
-		err := ss.send(t.Context(), outMsg{m: wire.Check("c", int32(i), big)})
+		err := ss.send(t.Context(), outMsg{m: wire.Check("c", int32(i), big)}, true)
 		if errors.Is(err, errSessionClosed) {
 			select {
 			case <-ss.Done():
