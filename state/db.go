@@ -81,10 +81,14 @@ type Options struct {
 	OnCorrupt func(err error)
 
 	now func() time.Time // the clock of the check; default time.Now
-	// beforeCommit, if set, is called by the writer with the size of each
-	// batch before it commits it, on the writer's goroutine: a test
-	// counts batches with it, or holds the writer in it.
+	// beforeCommit, if set, is called with the size of each batch of
+	// results before it is committed, on the goroutine that commits it (a
+	// caller's or the writer's): a test counts batches with it, or holds
+	// the commit in it. beforeGather, if set, is called by the caller that
+	// finds no commit under way and commits itself, before it gathers the
+	// results queued meanwhile into its batch.
 	beforeCommit func(n int)
+	beforeGather func()
 	// compact bounds the results log and its compactor; zero fields
 	// take defaultCompact's.
 	compact compactBounds
@@ -228,12 +232,17 @@ type DB struct {
 	path string
 	opt  Options
 
-	// mu guards closed and the sends on queue, so that Close can close queue
-	// with no sender in flight.
-	mu     sync.RWMutex
-	closed bool
-	queue  chan *pending
-	done   chan struct{} // closed when the writer has returned
+	// The group commit of results (writer.go). mu guards closed, queued
+	// and committing.
+	mu         sync.Mutex
+	closed     bool
+	queued     []*pending     // waiting for the next commit, in the order they came
+	committing bool           // a commit is under way: a caller's, or the writer's
+	slots      chan struct{}  // buffered BatchSize: a result in queued holds one
+	kick       chan struct{}  // buffered 1: hands the commits on to the writer
+	callers    sync.WaitGroup // the callers let in and not yet queued or done committing, that Close waits for
+	stopWriter chan struct{}  // closed by Close once no caller commits
+	done       chan struct{}  // closed when the writer has returned
 
 	stopPruner chan struct{} // closed by Close
 	prunerDone chan struct{} // closed when the pruner has returned
@@ -288,11 +297,13 @@ func Open(path string, opt Options) (*DB, error) {
 	// out. (Results wait for none: their writer is a group commit.)
 	b.MaxBatchDelay = opt.BatchDelay
 	db := &DB{
-		bolt:  b,
-		path:  path,
-		opt:   opt,
-		queue: make(chan *pending, opt.BatchSize),
-		done:  make(chan struct{}),
+		bolt:       b,
+		path:       path,
+		opt:        opt,
+		slots:      make(chan struct{}, opt.BatchSize),
+		kick:       make(chan struct{}, 1),
+		stopWriter: make(chan struct{}),
+		done:       make(chan struct{}),
 
 		stopPruner: make(chan struct{}),
 		prunerDone: make(chan struct{}),
@@ -441,9 +452,13 @@ func (db *DB) Close() error {
 		return nil
 	}
 	db.closed = true
-	close(db.queue)
 	close(db.stopPruner)
 	db.mu.Unlock()
+	// No caller comes in now. Those in queue their results, or commit
+	// and hand what is queued on to the writer, which commits it all
+	// before it returns.
+	db.callers.Wait()
+	close(db.stopWriter)
 	<-db.done
 	// The compactor outlives the writer, which may wait for room in the
 	// log; it stops between two steps of its round, which the next Open

@@ -103,8 +103,8 @@ func TestCloseFlushes(t *testing.T) {
 	go func() { closed <- db.Close() }()
 	// Close stops new results before the held commit ends.
 	waitFor(t, func() bool {
-		db.mu.RLock()
-		defer db.mu.RUnlock()
+		db.mu.Lock()
+		defer db.mu.Unlock()
 		return db.closed
 	})
 	release()

@@ -8,16 +8,16 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// pending is a result waiting for the writer, already checked and encoded
-// as a log entry (encodeLog) by its caller, so that the writer only
-// writes.
+// pending is a result waiting to be committed, already checked and
+// encoded as a log entry (encodeLog) by its caller, so that the commit
+// only writes.
 type pending struct {
 	entry []byte
-	err   chan error // buffered: the writer never waits on a caller
+	err   chan error // buffered: a committer never waits on a caller
 }
 
 // AddResult stores r and returns once it is committed to disk. Results of
-// concurrent callers are grouped into one transaction by the writer. An
+// concurrent callers are grouped into one transaction (group commit). An
 // error from ctx means r was not acknowledged; it may still be committed.
 func (db *DB) AddResult(ctx context.Context, r Result) error {
 	if err := db.addResult(ctx, r); err != nil {
@@ -38,9 +38,78 @@ func (db *DB) addResult(ctx context.Context, r Result) error {
 		entry: encodeLog(r.Agent, seriesName(r.Check, r.Schedule), r.Time.UnixNano(), byte(result.Status(r.Status).Code()), v),
 		err:   make(chan error, 1),
 	}
-	if err := db.enqueue(ctx, p); err != nil {
-		return err
+	db.mu.Lock()
+	if db.closed {
+		db.mu.Unlock()
+		return ErrClosed
 	}
+	// Counted, p gets committed: Close waits until it is queued.
+	db.pending.Add(1)
+	db.callers.Add(1)
+	if !db.committing {
+		return db.lead(p)
+	}
+	db.mu.Unlock()
+	return db.queue(ctx, p)
+}
+
+// The group commit is this package's own rather than bolt's DB.Batch so
+// that Close can commit what is queued, Pending can tell how far behind
+// the commits are, and a commit never waits on a timer (bolt's Batch
+// waits MaxBatchDelay for company).
+//
+// One commit runs at a time. A result that finds none under way is
+// committed by its caller, in its own goroutine: an idle store hands
+// nothing to another goroutine, whose wakeup would cost more than the
+// rest of the commit but the fsyncs. The results that come while a commit
+// runs queue (up to BatchSize, then their callers wait for room), and
+// the committer hands them on to the writer, a goroutine that commits
+// what is queued, a batch at a time, until the queue is empty. So under
+// load each batch holds what came during the commit before: batches grow
+// with the load, and the fsyncs per result fall, up to BatchSize a
+// transaction. No caller is answered before the transaction that holds
+// its result is on disk.
+
+// lead commits p, with what is queued by then, in the caller's goroutine,
+// and hands what queued meanwhile on to the writer. db.mu is held, and
+// no commit is under way; lead unlocks it.
+func (db *DB) lead(p *pending) error {
+	db.committing = true
+	db.mu.Unlock()
+	if db.opt.beforeGather != nil {
+		db.opt.beforeGather()
+	}
+	db.commit([]*pending{p})
+	db.mu.Lock()
+	if len(db.queued) == 0 {
+		db.committing = false
+	} else {
+		db.kick <- struct{}{} // the only kick: the writer is idle
+	}
+	db.mu.Unlock()
+	db.callers.Done()
+	return <-p.err
+}
+
+// queue queues p for the commit under way, or commits it when that one
+// ended meanwhile, and waits for its answer. A full queue is waited for
+// until ctx ends.
+func (db *DB) queue(ctx context.Context, p *pending) error {
+	select {
+	case db.slots <- struct{}{}:
+	case <-ctx.Done():
+		db.pending.Add(-1)
+		db.callers.Done()
+		return ctx.Err()
+	}
+	db.mu.Lock()
+	if !db.committing {
+		<-db.slots
+		return db.lead(p)
+	}
+	db.queued = append(db.queued, p)
+	db.mu.Unlock()
+	db.callers.Done()
 	select {
 	case err := <-p.err:
 		return err
@@ -49,86 +118,86 @@ func (db *DB) addResult(ctx context.Context, r Result) error {
 	}
 }
 
-// enqueue hands p to the writer. The read lock keeps Close from closing the
-// queue while a send is in flight; the writer keeps draining until then.
-func (db *DB) enqueue(ctx context.Context, p *pending) error {
-	db.mu.RLock()
-	defer db.mu.RUnlock()
-	if db.closed {
-		return ErrClosed
-	}
-	db.pending.Add(1)
-	select {
-	case db.queue <- p:
-		return nil
-	case <-ctx.Done():
-		db.pending.Add(-1)
-		return ctx.Err()
-	}
-}
-
 // Pending returns how many results are queued or being written: a measure
-// of how far the writer is behind.
+// of how far the commits are behind.
 func (db *DB) Pending() int { return int(db.pending.Load()) }
 
-// The writer is this package's own rather than bolt's DB.Batch so that
-// Close can commit what is queued, Pending can tell how far behind it is,
-// and a commit never waits on a timer (bolt's Batch waits MaxBatchDelay
-// for company).
-
-// write is the writer, a group commit: it takes what is queued, commits
-// it in one transaction and answers every caller, then takes what came in
-// while that commit ran. So a result that finds the writer idle is
-// committed at once, and under load each batch holds what came during the
-// commit before: batches grow with the load, and the fsyncs per result
-// fall, up to BatchSize a transaction. It returns when Close has closed the
-// queue and everything queued before is committed.
+// write is the writer: handed the commits by a caller whose commit found
+// results queued, it commits them until none is left. It returns when
+// Close has stopped it, having committed everything queued before.
 func (db *DB) write() {
 	defer close(db.done)
 	batch := make([]*pending, 0, db.opt.BatchSize)
-	for open := true; open; {
-		p, ok := <-db.queue
-		if !ok {
+	for {
+		select {
+		case <-db.kick:
+			db.commitQueued(batch)
+		case <-db.stopWriter:
+			// No caller commits now, so no other kick can come.
+			select {
+			case <-db.kick:
+				db.commitQueued(batch)
+			default:
+			}
 			return
 		}
-		batch = append(batch[:0], p)
-		open = db.drain(&batch)
-		err := db.waitLogRoom()
-		if err == nil {
-			if db.opt.beforeCommit != nil {
-				db.opt.beforeCommit(len(batch))
-			}
-			err = db.update(func(tx *bolt.Tx) error {
-				db.tail.keep(tx)
-				return appendLogTx(tx, batch)
-			})
-		}
-		if err == nil && db.logLen.Add(int64(len(batch))) >= int64(db.opt.compact.At) {
-			db.wakeCompactor()
-		}
-		for _, p := range batch {
-			p.err <- err
-		}
-		db.pending.Add(-int64(len(batch)))
-		clear(batch)
 	}
 }
 
-// drain adds to batch what is queued, without waiting, until it holds
-// BatchSize. It reports whether the queue is still open.
-func (db *DB) drain(batch *[]*pending) bool {
-	for len(*batch) < db.opt.BatchSize {
-		select {
-		case p, ok := <-db.queue:
-			if !ok {
-				return false
-			}
-			*batch = append(*batch, p)
-		default:
-			return true
+// commitQueued commits what is queued, a batch at a time, until the
+// queue is empty, and then ends the commit under way.
+func (db *DB) commitQueued(batch []*pending) {
+	for {
+		db.mu.Lock()
+		if len(db.queued) == 0 {
+			db.committing = false
+			db.mu.Unlock()
+			return
 		}
+		db.mu.Unlock()
+		db.commit(batch[:0])
 	}
-	return true
+}
+
+// commit commits batch and what is queued, up to BatchSize results a
+// transaction (a batch the caller of lead holds, then the writer's), and
+// answers each with the outcome, once it is on disk.
+func (db *DB) commit(batch []*pending) {
+	err := db.waitLogRoom()
+	batch = db.gather(batch)
+	if err == nil {
+		if db.opt.beforeCommit != nil {
+			db.opt.beforeCommit(len(batch))
+		}
+		err = db.update(func(tx *bolt.Tx) error {
+			db.tail.keep(tx)
+			return appendLogTx(tx, batch)
+		})
+	}
+	if err == nil && db.logLen.Add(int64(len(batch))) >= int64(db.opt.compact.At) {
+		db.wakeCompactor()
+	}
+	for _, p := range batch {
+		p.err <- err
+	}
+	db.pending.Add(-int64(len(batch)))
+	clear(batch) // the writer's batch outlives it
+}
+
+// gather moves what is queued into batch, in order, until it holds
+// BatchSize, and frees their room in the queue.
+func (db *DB) gather(batch []*pending) []*pending {
+	db.mu.Lock()
+	n := min(len(db.queued), db.opt.BatchSize-len(batch))
+	batch = append(batch, db.queued[:n]...)
+	rest := copy(db.queued, db.queued[n:])
+	clear(db.queued[rest:])
+	db.queued = db.queued[:rest]
+	db.mu.Unlock()
+	for range n {
+		<-db.slots
+	}
+	return batch
 }
 
 // appendFill is the fill percent of the buckets whose keys mostly append

@@ -2,13 +2,18 @@ package state
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/equus-monitoring/equus/internal/testfs"
 )
 
 // TestWriterCommitsAtOnceWhenIdle: a result that finds the writer idle is
@@ -105,4 +110,150 @@ func inFile(t *testing.T, path, agent, msg string) bool {
 	}
 	defer db.Close()
 	return messages(t, db, agent)[msg]
+}
+
+// holdLeader returns options whose first caller to find no commit under
+// way stops before it gathers the results queued behind it, until
+// release is called; leading is closed once it is held there.
+func holdLeader(opt Options) (_ Options, leading <-chan struct{}, release func()) {
+	gate, held := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	opt.beforeGather = func() {
+		once.Do(func() {
+			close(held)
+			<-gate
+		})
+	}
+	var releaseOnce sync.Once
+	return opt, held, func() { releaseOnce.Do(func() { close(gate) }) }
+}
+
+// waitHeld waits for ch to close, failing the test after a while.
+func waitHeld(t *testing.T, ch <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no caller committed its own result")
+	}
+}
+
+// TestLeaderBatchOnDiskBeforeAnyReturns: a result that finds no commit
+// under way is committed by its caller, and the results that queue
+// before that caller gathers its batch join it: one transaction, and
+// none of its callers returns before the whole batch is in the file.
+func TestLeaderBatchOnDiskBeforeAnyReturns(t *testing.T) {
+	opt, leading, release := holdLeader(Options{})
+	sizes := make(chan int, 100)
+	opt.beforeCommit = func(n int) { sizes <- n }
+	db := openTest(t, opt)
+	defer release()
+	const joiners = 9
+	copies := make([][]byte, joiners+1)
+	errs := make([]error, joiners+1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	add := func(i int) {
+		errs[i] = db.AddResult(context.Background(), newResult("a", "c", fmt.Sprint(i), at(time.Duration(i))))
+		// The file as this caller is answered.
+		copies[i], _ = os.ReadFile(db.Path())
+	}
+	wg.Go(func() { add(0) })
+	waitHeld(t, leading)
+	for i := 1; i <= joiners; i++ {
+		wg.Go(func() { add(i) })
+	}
+	waitFor(t, func() bool { return db.Pending() == joiners+1 })
+	release()
+	wg.Wait()
+	close(sizes)
+	var got []int
+	for n := range sizes {
+		got = append(got, n)
+	}
+	if want := []int{joiners + 1}; !slices.Equal(got, want) {
+		t.Errorf("batches %v, want %v: the queued results join the caller's commit", got, want)
+	}
+	copyPath := filepath.Join(t.TempDir(), "copy.db")
+	for i, b := range copies {
+		if errs[i] != nil {
+			t.Fatalf("result %d: %v", i, errs[i])
+		}
+		if err := os.WriteFile(copyPath, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for j := range joiners + 1 {
+			if !inFile(t, copyPath, "a", fmt.Sprint(j)) {
+				t.Errorf("caller %d answered before result %d of its batch was in the file", i, j)
+			}
+		}
+	}
+}
+
+// TestCommitErrorReachesEveryCaller: when the disk fails the commit of a
+// batch that a caller leads (a full disk here; an fsync's error leaves
+// bolt's Commit the same way), every caller of the batch gets the error,
+// none is acknowledged, and the store goes on once the disk has room.
+func TestCommitErrorReachesEveryCaller(t *testing.T) {
+	dir := testfs.Tmpfs(t, 1<<20)
+	opt, leading, release := holdLeader(Options{PruneInterval: -1})
+	sizes := make(chan int, 100)
+	opt.beforeCommit = func(n int) { sizes <- n }
+	db, err := Open(filepath.Join(dir, "helen.db"), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	defer release()
+	// Fill the disk, all but what the file has taken.
+	ballast := filepath.Join(dir, "ballast")
+	f, err := os.Create(ballast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err = f.Write(make([]byte, 4096)); err == nil; _, err = f.Write(make([]byte, 4096)) {
+	}
+	f.Close()
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("filling the disk: %v", err)
+	}
+	msg := strings.Repeat("m", 1000)
+	const callers = 8
+	errs := make([]error, callers)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	add := func(i int) {
+		errs[i] = db.AddResult(context.Background(), newResult("a", "big", fmt.Sprint(i, msg), at(time.Duration(i))))
+	}
+	wg.Go(func() { add(0) })
+	waitHeld(t, leading)
+	for i := 1; i < callers; i++ {
+		wg.Go(func() { add(i) })
+	}
+	waitFor(t, func() bool { return db.Pending() == callers })
+	release()
+	wg.Wait()
+	if n := <-sizes; n != callers {
+		t.Errorf("a batch of %d, want the %d results as one", n, callers)
+	}
+	for i, err := range errs {
+		if !errors.Is(err, syscall.ENOSPC) {
+			t.Errorf("result %d of the failed batch: %v, want ENOSPC", i, err)
+		}
+	}
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AddResult(context.Background(), newResult("a", "big", "after", at(time.Hour))); err != nil {
+		t.Fatalf("after the disk has room again: %v", err)
+	}
+	got := messages(t, db, "a")
+	for i := range callers {
+		if got[fmt.Sprint(i, msg)] {
+			t.Errorf("result %d of the failed batch is stored", i)
+		}
+	}
+	if !got["after"] {
+		t.Error("the result after the failed batch is not stored")
+	}
 }

@@ -40,7 +40,11 @@ type outbox struct {
 	// closed reports whether the writer has stopped: later results are
 	// dropped.
 	closed bool
-	// ready wakes the writer when a result comes.
+	// writing reports whether a worker or the writer holds the write:
+	// one at a time writes to helen. quitting reports whether the writer
+	// has been told to stop: it takes the write back from a worker.
+	writing, quitting bool
+	// ready hands the write on to the writer.
 	ready chan struct{}
 }
 
@@ -58,24 +62,78 @@ func (o *outbox) fullLocked() bool { return o.n >= o.maxMsgs || o.bytes >= o.max
 // for a full outbox: the bound is kept by those who wait for room before
 // they make a result (see waitRoom).
 func (o *outbox) put(m wire.Message) bool {
+	ok, _ := o.add(m, false)
+	return ok
+}
+
+// putOrWrite is put for a caller that writes m itself when no one holds
+// the write: it reports mine then, and the caller, holding the write now,
+// writes m and calls letGo. m counts in the outbox until sent, as a
+// queued result does.
+func (o *outbox) putOrWrite(m wire.Message) (ok, mine bool) {
+	return o.add(m, true)
+}
+
+func (o *outbox) add(m wire.Message, mayWrite bool) (ok, mine bool) {
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
-		return false
+		return false, false
 	}
 	wasFull := o.fullLocked()
-	o.msgs = append(o.msgs, m)
 	o.n++
 	o.bytes += resultSize(m)
 	if !wasFull && o.fullLocked() {
 		o.room = make(chan struct{})
 	}
-	o.mu.Unlock()
-	select {
-	case o.ready <- struct{}{}:
-	default:
+	if mayWrite && !o.writing && !o.quitting {
+		o.writing = true
+		o.mu.Unlock()
+		return true, true
 	}
+	o.msgs = append(o.msgs, m)
+	hand := !o.writing
+	o.writing = true
+	o.mu.Unlock()
+	if hand {
+		o.ready <- struct{}{} // the only hand-off: no one holds the write
+	}
+	return true, false
+}
+
+// letGo is called by a worker that holds the write once it is done: what
+// was queued meanwhile, or a writer told to stop, gets the write.
+func (o *outbox) letGo() {
+	o.mu.Lock()
+	hand := len(o.msgs) > 0 || o.quitting
+	o.writing = hand
+	o.mu.Unlock()
+	if hand {
+		o.ready <- struct{}{}
+	}
+}
+
+// idle is called by the writer with nothing left to send: it lets go of
+// the write and reports true, unless more came meanwhile.
+func (o *outbox) idle() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.msgs) > 0 {
+		return false
+	}
+	o.writing = false
 	return true
+}
+
+// quit tells the outbox the writer is stopping, and reports whether
+// another holds the write, which it then hands on to the writer (ready).
+func (o *outbox) quit() (held bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.quitting = true
+	held = o.writing
+	o.writing = true
+	return held
 }
 
 // roomChan returns a channel that is closed once the outbox is not full,

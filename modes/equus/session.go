@@ -87,6 +87,7 @@ func (a *agent) session(ctx context.Context) outcome {
 		runCtx:    runCtx,
 		cancelRun: cancelRun,
 		conn:      conn,
+		w:         w,
 		queue:     make(chan wire.Message, a.cfg.MaxQueuedChecks),
 		out:       newOutbox(a.cfg.MaxUnsentResults, a.cfg.MaxUnsentBytes),
 		draining:  make(chan struct{}),
@@ -99,7 +100,7 @@ func (a *agent) session(ctx context.Context) outcome {
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		s.writeResults(w)
+		s.writeResults()
 	}()
 	for range a.cfg.Concurrency {
 		s.workers.Add(1)
@@ -124,6 +125,10 @@ func (a *agent) session(ctx context.Context) outcome {
 type session struct {
 	agent *agent
 	conn  net.Conn
+	// w writes to helen, and writeErr is its first failure: both belong
+	// to whoever holds the write (outbox.writing), a worker or the writer.
+	w        *wire.Writer
+	writeErr error
 	// queue holds the Lua checks waiting for a worker, and queuedBytes the
 	// bytes of their args.
 	queue       chan wire.Message
@@ -301,7 +306,7 @@ func (s *session) work() {
 		doc := a.rt.Run(s.runCtx, m.Name, m.Blob)
 		s.running.Add(-1)
 		<-a.sem
-		s.answer(m, doc)
+		s.answerNow(m, doc)
 	}
 }
 
@@ -330,34 +335,76 @@ func (s *session) answer(m wire.Message, doc result.Doc) {
 	}
 }
 
-// writeResults is the session's only writer. It flushes whenever nothing
-// more waits, so that results finishing together share a TLS record and a
-// lone result is not held back.
-func (s *session) writeResults(w *wire.Writer) {
-	var failed error
-	write := func(m wire.Message) {
-		// held drops before out has room again, so a reader woken by
-		// the room never counts one past the bound.
-		defer s.out.sent(m)
-		defer s.held.Add(-1)
-		if failed != nil {
-			return
+// answerNow is answer for a worker: when its check is the only one held
+// and no one is writing, the worker writes the result itself, in its own
+// goroutine, rather than wake the writer's, which would cost more than
+// the write. With other checks held, more results are likely on their
+// way, and the writer writes those that come together in one TLS record.
+// The reader never writes: it would stop reading while helen does not
+// read.
+func (s *session) answerNow(m wire.Message, doc result.Doc) {
+	r := wire.Result(m.ID, m.Name, doc.Encode(wire.MaxBlob))
+	if s.held.Load() > 1 {
+		if !s.out.put(r) {
+			s.held.Add(-1)
 		}
-		err := w.Write(m)
-		var pe *wire.ProtocolError
-		if errors.As(err, &pe) {
-			// Nothing was written; the stream is fine. Unreachable: names
-			// come from the reader and documents are encoded to fit.
-			s.agent.log.Error("result not sent", "id", m.ID, "check", m.Name, "err", err)
-			return
-		}
-		if err != nil {
-			failed = err
-			s.agent.log.Warn("writing to helen failed", "err", err)
-			// Wake the reader: the session is over.
-			s.conn.Close()
+		return
+	}
+	ok, mine := s.out.putOrWrite(r)
+	switch {
+	case !ok:
+		s.held.Add(-1) // the writer is gone
+	case mine:
+		s.write(r)
+		s.flush()
+		s.out.letGo()
+	}
+}
+
+// write writes m, unless writing has failed; the caller holds the write.
+func (s *session) write(m wire.Message) {
+	// held drops before out has room again, so a reader woken by the room
+	// never counts one past the bound.
+	defer s.out.sent(m)
+	defer s.held.Add(-1)
+	if s.writeErr != nil {
+		return
+	}
+	err := s.w.Write(m)
+	var pe *wire.ProtocolError
+	if errors.As(err, &pe) {
+		// Nothing was written; the stream is fine. Unreachable: names
+		// come from the reader and documents are encoded to fit.
+		s.agent.log.Error("result not sent", "id", m.ID, "check", m.Name, "err", err)
+		return
+	}
+	if err != nil {
+		s.writeFailed(err)
+	}
+}
+
+// flush sends what the writes buffered; the caller holds the write.
+func (s *session) flush() {
+	if s.writeErr == nil {
+		if err := s.w.Flush(); err != nil {
+			s.writeFailed(err)
 		}
 	}
+}
+
+func (s *session) writeFailed(err error) {
+	s.writeErr = err
+	s.agent.log.Warn("writing to helen failed", "err", err)
+	// Wake the reader: the session is over.
+	s.conn.Close()
+}
+
+// writeResults is the session's writer. It writes the results that a
+// worker did not (one came while another was written, or from the
+// reader), and flushes whenever nothing more waits, so that results
+// finishing together share a TLS record and a lone result is not held
+// back.
+func (s *session) writeResults() {
 	// sendAll writes what waits, and what comes meanwhile, then flushes.
 	var batch []wire.Message
 	sendAll := func() {
@@ -367,22 +414,20 @@ func (s *session) writeResults(w *wire.Writer) {
 				break
 			}
 			for _, m := range batch {
-				write(m)
+				s.write(m)
 			}
 		}
-		if failed == nil {
-			if err := w.Flush(); err != nil {
-				failed = err
-				s.agent.log.Warn("writing to helen failed", "err", err)
-				s.conn.Close()
-			}
-		}
+		s.flush()
 	}
 	for {
 		select {
 		case <-s.out.ready:
-			sendAll()
+			for sendAll(); !s.out.idle(); sendAll() {
+			}
 		case <-s.quit:
+			if s.out.quit() {
+				<-s.out.ready // from the worker writing
+			}
 			sendAll()
 			return
 		}

@@ -56,7 +56,9 @@ func (ss *Session) begin(ctx context.Context, check string, args []byte) (*wire.
 	if err != nil {
 		return nil, err // errSessionClosed, once closeWith ran
 	}
-	if err := ss.send(ctx, outMsg{m: wire.Check(check, c.ID(), args)}); err != nil {
+	alone := ss.outstanding.Add(1) == 1
+	if err := ss.send(ctx, outMsg{m: wire.Check(check, c.ID(), args)}, alone); err != nil {
+		ss.outstanding.Add(-1)
 		ss.calls.Forget(c)
 		return nil, err
 	}
@@ -71,6 +73,7 @@ func (ss *Session) begin(ctx context.Context, check string, args []byte) (*wire.
 // context.WithTimeout's is.
 func (ss *Session) await(ctx context.Context, c *wire.Call) (wire.Message, error) {
 	m, err := ss.calls.Await(ctx, c)
+	ss.outstanding.Add(-1)
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		err = context.Cause(ctx)
 	}

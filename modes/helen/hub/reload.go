@@ -17,7 +17,7 @@ func (h *Hub) Reload(ctx context.Context, name string) error {
 	if !ok {
 		return fmt.Errorf("reload %s: %w", name, ErrNotConnected)
 	}
-	if err := ss.send(ctx, outMsg{m: wire.Reload()}); err != nil {
+	if err := ss.send(ctx, outMsg{m: wire.Reload()}, false); err != nil {
 		return fmt.Errorf("reload %s: %w", name, err)
 	}
 	ss.log.Info("reload sent")

@@ -29,11 +29,12 @@ type Session struct {
 	version string
 	cert    string // fingerprint of the agent's certificate
 
-	out       chan outMsg
+	w         writeState // the messages to the agent (write.go)
 	done      chan struct{}
 	closeOnce sync.Once
 
-	calls wire.Caller // the checks outstanding, by message id
+	calls       wire.Caller  // the checks outstanding, by message id
+	outstanding atomic.Int64 // the checks begun and not yet awaited
 
 	lastRead atomic.Int64 // unix nanoseconds of the last message from the agent
 	ping     pinger
@@ -62,13 +63,14 @@ func (h *Hub) serveSession(c net.Conn, name, fingerprint string) {
 		addr:    c.RemoteAddr().String(),
 		version: hello.Version,
 		cert:    fingerprint,
-		out:     make(chan outMsg, 16),
 		done:    make(chan struct{}),
 	}
+	ss.w.init()
 	ss.lastRead.Store(ss.hub.clock.Now().UnixNano())
 	// equus.info is queued before the session is visible to schedules and
-	// runs, so that it is the first check on every connection. The queue
-	// is new and empty: this does not block.
+	// runs, so that it is the first check on every connection: the
+	// writer, not started yet, holds the write. The queue is new and
+	// empty: this does not block.
 	infoCtx, cancelInfo := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancelInfo()
 	info, err := ss.begin(infoCtx, wire.InfoCheck, nil)

@@ -1,9 +1,11 @@
 package monitor
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/equus-monitoring/equus/result"
@@ -68,19 +70,49 @@ func Store(ctx context.Context, store state.Store, agent, check, schedule string
 // WithTimeout adds _timeout_ms to the args of a check when they have none,
 // a little under the time helen waits, so that the agent answers first.
 func WithTimeout(args []byte, wait time.Duration) ([]byte, error) {
+	ms := wait.Milliseconds() * 9 / 10
+	if wait-time.Duration(ms)*time.Millisecond > 2*time.Second {
+		ms = (wait - 2*time.Second).Milliseconds()
+	}
+	ms = max(ms, 1)
+	if b, ok := spliceTimeout(args, ms); ok {
+		return b, nil
+	}
 	obj := map[string]json.RawMessage{}
 	if len(args) > 0 {
 		if err := json.Unmarshal(args, &obj); err != nil {
 			return nil, fmt.Errorf("check args must be a JSON object: %w", err)
 		}
+		if obj == nil { // null
+			return nil, fmt.Errorf("check args must be a JSON object, not %s", args)
+		}
 	}
 	if _, ok := obj["_timeout_ms"]; ok {
 		return args, nil
 	}
-	ms := wait.Milliseconds() * 9 / 10
-	if wait-time.Duration(ms)*time.Millisecond > 2*time.Second {
-		ms = (wait - 2*time.Second).Milliseconds()
-	}
-	obj["_timeout_ms"] = json.RawMessage(fmt.Sprint(max(ms, 1)))
+	obj["_timeout_ms"] = json.RawMessage(strconv.FormatInt(ms, 10))
 	return json.Marshal(obj)
+}
+
+// spliceTimeout is WithTimeout for the common args, none or an object
+// that does not name _timeout_ms: it writes _timeout_ms in as the first
+// member rather than decode the object and encode it again, once for
+// every run. It reports false for the rest, which WithTimeout decodes. A
+// key that spells _timeout_ms with escapes comes after the one added,
+// and wins, as it would decoded.
+func spliceTimeout(args []byte, ms int64) ([]byte, bool) {
+	const key = `_timeout_ms`
+	if len(args) == 0 {
+		return append(strconv.AppendInt([]byte(`{"`+key+`":`), ms, 10), '}'), true
+	}
+	body := bytes.Trim(args, " \t\r\n")
+	if len(body) == 0 || body[0] != '{' || bytes.Contains(body, []byte(key)) || !json.Valid(body) {
+		return nil, false
+	}
+	b := make([]byte, 0, len(body)+len(key)+24)
+	b = strconv.AppendInt(append(b, `{"`+key+`":`...), ms, 10)
+	if rest := bytes.TrimLeft(body[1:], " \t\r\n"); rest[0] != '}' {
+		b = append(b, ',')
+	}
+	return append(b, body[1:]...), true
 }
