@@ -230,9 +230,9 @@ func (h *harness) stepTo(when time.Time, n int) {
 	h.step(when.Sub(h.clk.Now()), n)
 }
 
-// tick is the next tick after now of schedule on agent, every every.
-func (h *harness) tick(agent, schedule string, every time.Duration) time.Time {
-	return nextTick(h.clk.Now(), every, offset(agent, schedule, every))
+// tick is the next tick after now of the schedules on agent every every.
+func (h *harness) tick(agent string, every time.Duration) time.Time {
+	return nextTick(h.clk.Now(), every, offset(agent, every))
 }
 
 // page returns the families of the monitor's metrics, as /metrics

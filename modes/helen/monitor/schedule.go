@@ -73,14 +73,21 @@ func Matches(s state.Schedule, agent string) bool {
 	return ok
 }
 
-// offset is where in every the runs of a schedule on an agent fall: a
-// hash of the two names, so that it is the same after a restart and the
-// agents that share a schedule are spread over its interval.
-func offset(agent, schedule string, every time.Duration) time.Duration {
+// offset is where in every the runs of an agent's schedules fall: a
+// hash of the agent's name, so that it is the same after a restart and
+// the agents that share a schedule are spread over its interval. Every
+// schedule of an agent with one interval ticks at the same instant, as
+// Prometheus scrapes all of a target at its one offset: its checks go
+// out in one write and their results come back together, where an
+// offset per schedule costs a write, a read and a wakeup at both ends
+// for each check. Intervals that divide one another share ticks too
+// (every sixth tick of a 10s schedule is that of a 60s one). The price
+// is that an agent starts its checks of an instant at once; it runs up
+// to its --concurrency of them together and queues the rest
+// (docs/DESIGN.md, "Schedules").
+func offset(agent string, every time.Duration) time.Duration {
 	h := fnv.New64a()
 	h.Write([]byte(agent))
-	h.Write([]byte{0})
-	h.Write([]byte(schedule))
 	return time.Duration(mix(h.Sum64()) % uint64(every))
 }
 
@@ -270,7 +277,7 @@ func (sc *scheduler) startLocked(a Agent, s state.Schedule) {
 // result instead, and once it is hard or ok again at the next tick.
 func (sc *scheduler) loop(ctx context.Context, a Agent, s state.Schedule) {
 	clk := sc.m.clock
-	off := offset(a.Name(), s.Name, s.Every)
+	off := offset(a.Name(), s.Every)
 	next := nextTick(clk.Now(), s.Every, off)
 	onTick := true
 	// A status left soft (helen restarted, the schedule changed) has its

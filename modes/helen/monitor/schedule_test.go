@@ -50,11 +50,11 @@ func TestOffsetSpread(t *testing.T) {
 	var counts [buckets]int
 	for i := range agents {
 		name := "web-" + itoa(i+1)
-		off := offset(name, "load", every)
+		off := offset(name, every)
 		if off < 0 || off >= every {
 			t.Fatalf("offset of %s = %v, outside [0, %v)", name, off, every)
 		}
-		if again := offset(name, "load", every); again != off {
+		if again := offset(name, every); again != off {
 			t.Fatalf("offset of %s changed: %v then %v", name, off, again)
 		}
 		counts[off*buckets/every]++
@@ -69,9 +69,6 @@ func TestOffsetSpread(t *testing.T) {
 	t.Logf("offsets per tenth of the interval: %v (chi-square %.1f)", counts, chi)
 	if chi > 27.9 {
 		t.Errorf("offsets are not spread: %v (chi-square %.1f)", counts, chi)
-	}
-	if offset("web-1", "load", every) == offset("web-1", "disk", every) {
-		t.Error("two schedules of one agent share an offset")
 	}
 }
 
@@ -135,7 +132,7 @@ func TestScheduleRuns(t *testing.T) {
 
 	// Each agent's first run falls on its tick, within an interval of
 	// the start, and not a nanosecond before.
-	ticks := map[*fakeAgent]time.Time{web1: h.tick("web-1", "web-load", every), web2: h.tick("web-2", "web-load", every)}
+	ticks := map[*fakeAgent]time.Time{web1: h.tick("web-1", every), web2: h.tick("web-2", every)}
 	order := []*fakeAgent{web1, web2}
 	if ticks[web2].Before(ticks[web1]) {
 		order = []*fakeAgent{web2, web1}
@@ -241,7 +238,7 @@ func TestScheduleNoOverlap(t *testing.T) {
 	const every = 100 * time.Millisecond
 	h.put(state.Schedule{Name: "slow", Check: "slow", Every: every})
 	h.settle(tickers + 1)
-	first := h.tick("web-1", "slow", every)
+	first := h.tick("web-1", every)
 	// From here one waiter, the loop's timer or the check's, besides the
 	// tickers.
 	h.stepTo(first, tickers+1)
@@ -355,4 +352,34 @@ func TestDeadline(t *testing.T) {
 		t.Errorf("cause of the run that ended: %v, want canceled", cause)
 	}
 	dl.expire() // between runs
+}
+
+// TestAgentSchedulesShareTicks checks that the schedules of one agent
+// with one interval run at the same instants, so that its checks go out
+// together, that a schedule whose interval is a multiple of theirs runs
+// at one of those instants, and that two agents still fall apart.
+func TestAgentSchedulesShareTicks(t *testing.T) {
+	h := newHarness(t, Config{})
+	web1 := h.connect("web-1", behavior{})
+	web2 := h.connect("web-2", behavior{})
+	const every = 150 * time.Millisecond
+	h.put(state.Schedule{Name: "a", Check: "one", Every: every})
+	h.put(state.Schedule{Name: "b", Check: "two", Every: every})
+	h.put(state.Schedule{Name: "c", Check: "three", Every: 4 * every})
+	const waiters = tickers + 2*3
+	h.settle(waiters)
+	// In steps of a millisecond, so that the clock says each tick.
+	h.steps(int(8*every/time.Millisecond), time.Millisecond, waiters)
+	for _, a := range []*fakeAgent{web1, web2} {
+		one, two, three := a.times("one"), a.times("two"), a.times("three")
+		if len(one) != 8 || !slices.EqualFunc(one, two, time.Time.Equal) {
+			t.Errorf("%s: schedule a ran at %v, b at %v: want the same 8 instants", a.name, one, two)
+		}
+		if len(three) != 2 || !slices.ContainsFunc(one, three[0].Equal) || !slices.ContainsFunc(one, three[1].Equal) {
+			t.Errorf("%s: schedule c ran at %v, not 2 of a's instants %v", a.name, three, one)
+		}
+	}
+	if t1, t2 := web1.times("one"), web2.times("one"); len(t1) > 0 && len(t2) > 0 && t1[0].Equal(t2[0]) {
+		t.Errorf("web-1 and web-2 share their ticks (%v): agents are not spread", t1[0])
+	}
 }
