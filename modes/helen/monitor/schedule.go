@@ -290,8 +290,8 @@ func (sc *scheduler) loop(ctx context.Context, a Agent, s state.Schedule) {
 	t := clk.NewTimer(next.Sub(clk.Now()))
 	defer t.Stop()
 	var args []byte // of every run, made by the first (runOnce)
-	var dl deadline // of every run, one timer rearmed
-	defer dl.stop()
+	rc := newRunCtx(ctx)
+	defer rc.close()
 	for {
 		select {
 		case <-ctx.Done():
@@ -301,7 +301,7 @@ func (sc *scheduler) loop(ctx context.Context, a Agent, s state.Schedule) {
 		case <-t.C():
 		}
 		sc.m.metrics.scheduledRuns.Inc()
-		soft := sc.runOnce(ctx, a, s, &args, &dl)
+		soft := sc.runOnce(ctx, a, s, &args, rc)
 		prev, prevOnTick := next, onTick
 		if soft {
 			next, onTick = clk.Now().Add(s.RetryEvery), false
@@ -330,7 +330,7 @@ func later(a, b time.Time) time.Time {
 // check with its timeout, made by the first run of the loop and kept for
 // the next ones: a run is thousands a second under load, and the args
 // change only with the schedule, which starts a new loop.
-func (sc *scheduler) runOnce(ctx context.Context, a Agent, s state.Schedule, args *[]byte, dl *deadline) (soft bool) {
+func (sc *scheduler) runOnce(ctx context.Context, a Agent, s state.Schedule, args *[]byte, rc *runCtx) (soft bool) {
 	if *args == nil {
 		b, err := WithTimeout(s.Args, s.Timeout)
 		if err != nil {
@@ -339,10 +339,10 @@ func (sc *scheduler) runOnce(ctx context.Context, a Agent, s state.Schedule, arg
 		}
 		*args = b
 	}
-	rctx := dl.start(ctx, s.Timeout)
+	rctx := rc.begin(s.Timeout)
 	doc, err := sc.m.dispatch(rctx, a, s.Check, s.Name, *args)
 	timedOut := errors.Is(context.Cause(rctx), context.DeadlineExceeded) && ctx.Err() == nil
-	dl.end()
+	rc.end()
 	if err != nil && ctx.Err() == nil && !closed(a) {
 		a.Log().Warn("scheduled check", "schedule", s.Name, "check", s.Check, "err", err)
 	}
@@ -355,61 +355,124 @@ func (sc *scheduler) runOnce(ctx context.Context, a Agent, s state.Schedule, arg
 	return sc.m.status.record(ctx, a.Name(), s, doc, sc.m.clock.Now())
 }
 
-// A deadline ends the runs of one loop at their timeout, on the real
-// clock, with one timer rearmed for each run instead of the timer and
-// goroutine-safe context.WithTimeout makes for each: a run is thousands a
-// second under load. The runs of a loop come one at a time. A run's
-// context ends with the cause context.DeadlineExceeded, as the agent's
-// link tells a check that did not answer in time.
-type deadline struct {
-	mu     sync.Mutex
-	t      *time.Timer
-	at     time.Time               // the current run's deadline
-	cancel context.CancelCauseFunc // the current run's; nil between runs
+// A runCtx is the context of the runs of one loop, one at a time, which
+// ends a run at its timeout on the real clock or when the loop's context
+// (parent) ends. It is one value for all the runs of the loop, with one
+// timer rearmed for each, where context.WithTimeout, or WithCancelCause
+// and a timer, allocates a context, a channel and a function for each:
+// a run is thousands a second under load, and what it allocates is most
+// of the collector's work. Its Done channel is made again only after a
+// run it ended. A run's context ends with the cause
+// context.DeadlineExceeded, as the agent's link tells a check that did
+// not answer in time; it must not be kept past the run (Agent.Check), as
+// the next run's is the same value.
+type runCtx struct {
+	parent context.Context
+	// values are parent's without its cancellation, so that
+	// context.Cause of a run is its Err: parent's cause is not the run's.
+	values context.Context
+	stop   func() bool // of the context.AfterFunc on parent
+
+	mu      sync.Mutex
+	t       *time.Timer
+	at      time.Time     // the current run's deadline
+	running bool          // a run is between begin and end
+	done    chan struct{} // nil until asked for; closed when err is set
+	err     error         // why the current run ended, nil while it goes on
 }
 
-// start returns the context of a run that ends at its timeout after now.
-func (d *deadline) start(parent context.Context, timeout time.Duration) context.Context {
-	ctx, cancel := context.WithCancelCause(parent)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.cancel, d.at = cancel, time.Now().Add(timeout)
-	if d.t == nil {
-		d.t = time.AfterFunc(timeout, d.expire)
-	} else {
-		d.t.Reset(timeout)
+// newRunCtx returns the context of the runs of a loop whose context is
+// parent. Its close undoes it.
+func newRunCtx(parent context.Context) *runCtx {
+	rc := &runCtx{parent: parent, values: context.WithoutCancel(parent)}
+	rc.stop = context.AfterFunc(parent, func() { rc.cancel(context.Canceled, time.Time{}) })
+	return rc
+}
+
+// begin starts a run that ends timeout from now, and returns its context.
+func (rc *runCtx) begin(timeout time.Duration) context.Context {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.running, rc.at = true, time.Now().Add(timeout)
+	if rc.parent.Err() != nil {
+		rc.cancelLocked(context.Canceled)
+		return rc
 	}
-	return ctx
+	if rc.t == nil {
+		rc.t = time.AfterFunc(timeout, rc.expire)
+	} else {
+		rc.t.Reset(timeout)
+	}
+	return rc
 }
 
 // expire ends the current run if its deadline has passed: a timer that
 // fired for a run that ended as it fired finds the next run's deadline
 // ahead, or none.
-func (d *deadline) expire() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.cancel != nil && !time.Now().Before(d.at) {
-		d.cancel(context.DeadlineExceeded)
+func (rc *runCtx) expire() { rc.cancel(context.DeadlineExceeded, time.Now()) }
+
+// cancel ends the current run with err, if its deadline is not after
+// now (the zero time: whatever its deadline).
+func (rc *runCtx) cancel(err error, now time.Time) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.running && rc.err == nil && (now.IsZero() || !now.Before(rc.at)) {
+		rc.cancelLocked(err)
 	}
 }
 
-// end ends the current run's context.
-func (d *deadline) end() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.t.Stop()
-	d.cancel(context.Canceled)
-	d.cancel = nil
+func (rc *runCtx) cancelLocked(err error) {
+	rc.err = err
+	if rc.done == nil {
+		rc.done = make(chan struct{})
+	}
+	close(rc.done)
 }
 
-// stop stops the timer for good.
-func (d *deadline) stop() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.t != nil {
-		d.t.Stop()
+// end ends the current run. A Done channel it did not close serves the
+// next run.
+func (rc *runCtx) end() {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.t != nil {
+		rc.t.Stop()
+	}
+	rc.running = false
+	if rc.err != nil {
+		rc.err, rc.done = nil, nil
 	}
 }
+
+// close stops the timer and the watch on parent for good.
+func (rc *runCtx) close() {
+	rc.stop()
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.t != nil {
+		rc.t.Stop()
+	}
+}
+
+// Deadline is parent's: a run's deadline is its own timer's business, as
+// it was with the WithCancelCause context it replaces.
+func (rc *runCtx) Deadline() (time.Time, bool) { return rc.parent.Deadline() }
+
+func (rc *runCtx) Done() <-chan struct{} {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.done == nil {
+		rc.done = make(chan struct{})
+	}
+	return rc.done
+}
+
+func (rc *runCtx) Err() error {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.err
+}
+
+func (rc *runCtx) Value(key any) any { return rc.values.Value(key) }
 
 // heardSince reports, for a run that timed out at since, whether the
 // agent speaks at or after that: then it is alive, the check is what did

@@ -330,28 +330,79 @@ func BenchmarkDeleteSchedule(b *testing.B) {
 	}
 }
 
-// TestDeadline: a loop's deadline ends a run at its timeout with the
-// cause context.DeadlineExceeded, a run that ended is cancelled, and the
-// timer of a run that ended as it fired does not end the next run.
-func TestDeadline(t *testing.T) {
-	var dl deadline
-	defer dl.stop()
-	ctx := dl.start(context.Background(), time.Nanosecond)
+// TestRunCtx: a loop's run context ends a run at its timeout with the
+// cause context.DeadlineExceeded, the timer of a run that ended as it
+// fired does not end the next run, a run after one that timed out starts
+// afresh, and the end of the loop's context ends the run going on and
+// every run after it.
+func TestRunCtx(t *testing.T) {
+	parent, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rc := newRunCtx(parent)
+	defer rc.close()
+	ctx := rc.begin(time.Nanosecond)
 	wait.Until(t, "the run's timeout", waitFor, time.Millisecond, func() bool { return ctx.Err() != nil })
 	if cause := context.Cause(ctx); !errors.Is(cause, context.DeadlineExceeded) {
 		t.Errorf("cause of the run that timed out: %v, want the deadline", cause)
 	}
-	dl.end()
-	ctx = dl.start(context.Background(), time.Hour)
-	dl.expire() // what a late firing for the run before does
+	select {
+	case <-ctx.Done():
+	default:
+		t.Error("the run that timed out is not done")
+	}
+	rc.end()
+	ctx = rc.begin(time.Hour)
+	rc.expire() // what a late firing for the run before does
 	if ctx.Err() != nil {
 		t.Fatalf("the next run ended: %v", context.Cause(ctx))
 	}
-	dl.end()
-	if cause := context.Cause(ctx); !errors.Is(cause, context.Canceled) {
-		t.Errorf("cause of the run that ended: %v, want canceled", cause)
+	select {
+	case <-ctx.Done():
+		t.Fatal("the next run is done: it has the channel of the run that timed out")
+	default:
 	}
-	dl.expire() // between runs
+	rc.end()
+	rc.expire() // between runs
+	ctx = rc.begin(time.Hour)
+	cancel()
+	wait.Until(t, "the end of the loop's context", waitFor, time.Millisecond, func() bool { return ctx.Err() != nil })
+	if cause := context.Cause(ctx); !errors.Is(cause, context.Canceled) {
+		t.Errorf("cause of the run whose loop ended: %v, want canceled", cause)
+	}
+	rc.end()
+	if ctx = rc.begin(time.Hour); !errors.Is(ctx.Err(), context.Canceled) {
+		t.Errorf("a run begun after its loop ended: %v, want canceled", ctx.Err())
+	}
+	rc.end()
+}
+
+// TestRunCtxAllocs checks that a run's context costs no allocation once
+// its loop has run once: a run is thousands a second under load.
+func TestRunCtxAllocs(t *testing.T) {
+	type key struct{}
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
+	defer cancel()
+	rc := newRunCtx(parent)
+	defer rc.close()
+	allocs := testing.AllocsPerRun(1000, func() {
+		ctx := rc.begin(time.Hour)
+		select {
+		case <-ctx.Done():
+			t.Fatal("run done at once")
+		default:
+		}
+		if context.Cause(ctx) != nil {
+			t.Fatal("the run has a cause")
+		}
+		rc.end()
+	})
+	if v := rc.begin(time.Hour).Value(key{}); v != "v" {
+		t.Errorf("the run's context has %v for its parent's value v", v)
+	}
+	rc.end()
+	if allocs != 0 {
+		t.Errorf("a run's context allocates %.1f times, want none", allocs)
+	}
 }
 
 // TestAgentSchedulesShareTicks checks that the schedules of one agent
