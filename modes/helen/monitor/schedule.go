@@ -15,6 +15,7 @@ import (
 	"github.com/equus-monitoring/equus/agentname"
 	"github.com/equus-monitoring/equus/state"
 	"github.com/equus-monitoring/equus/wire"
+	"k8s.io/utils/clock"
 )
 
 // Bounds of a schedule.
@@ -113,11 +114,33 @@ func nextTick(now time.Time, every, off time.Duration) time.Time {
 // pair names the runs of one schedule on one agent.
 type pair struct{ agent, schedule string }
 
-// run is a goroutine that runs one schedule on one session.
+// run runs one schedule on one session at its ticks: a timer whose
+// function runs the schedule once and arms the timer again, so that a
+// schedule waiting for its tick holds no goroutine. A goroutine a
+// schedule on an agent was tens of thousands of stacks with a thousand
+// agents, which every collection scans; the runs going at once are a few
+// hundred.
 type run struct {
+	sc     *scheduler
 	a      Agent
+	s      state.Schedule
+	ctx    context.Context
 	cancel context.CancelFunc
-	done   chan struct{}
+	done   chan struct{} // closed once no run goes on and none will
+	off    time.Duration // of its ticks (offset)
+
+	// Of the runs, one at a time: made by arm, then the timer's alone.
+	args   []byte  // made by the first run (runOnce)
+	rc     *runCtx // the context of each run
+	next   time.Time
+	onTick bool // next is a tick, not a retry
+
+	mu        sync.Mutex
+	t         clock.Timer // nil until armed
+	going     bool        // a run is going
+	ended     bool        // no more runs: ctx ended, or the session
+	finished  bool        // done is closed
+	stopWatch func() bool // the context.AfterFunc of ctx
 }
 
 // scheduler runs every schedule on the connected agents it matches.
@@ -244,7 +267,7 @@ func (sc *scheduler) stopLocked(k pair) {
 	}
 }
 
-// startLocked starts running s on ss, in place of the run of the pair
+// startLocked starts running s on a, in place of the run of the pair
 // that was there; the new run waits for the old one to end, so that a
 // schedule never runs twice at once on an agent.
 func (sc *scheduler) startLocked(a Agent, s state.Schedule) {
@@ -257,64 +280,115 @@ func (sc *scheduler) startLocked(a Agent, s state.Schedule) {
 		prev.cancel()
 	}
 	ctx, cancel := context.WithCancel(sc.ctx)
-	r := &run{a: a, cancel: cancel, done: make(chan struct{})}
+	r := &run{sc: sc, a: a, s: s, ctx: ctx, cancel: cancel, done: make(chan struct{}), off: offset(a.Name(), s.Every)}
 	sc.runs[k] = r
 	sc.wg.Add(1)
-	go func() {
-		defer sc.wg.Done()
-		defer close(r.done)
-		defer cancel()
-		if prev != nil {
-			<-prev.done
-		}
-		sc.loop(ctx, a, s)
-	}()
+	r.mu.Lock()
+	r.stopWatch = context.AfterFunc(ctx, r.halt)
+	r.mu.Unlock()
+	go r.arm(prev)
 }
 
-// loop runs s on ss at its ticks until ctx ends or the session closes. A
-// run still going at a tick skips that tick. While the status is soft (a
-// problem not confirmed yet) the next run comes s.RetryEvery after the
-// result instead, and once it is hard or ok again at the next tick.
-func (sc *scheduler) loop(ctx context.Context, a Agent, s state.Schedule) {
-	clk := sc.m.clock
-	off := offset(a.Name(), s.Every)
-	next := nextTick(clk.Now(), s.Every, off)
-	onTick := true
-	// A status left soft (helen restarted, the schedule changed) has its
-	// retry where the last result put it, if that comes first.
-	if last, soft := sc.m.status.soft(pair{a.Name(), s.Name}); soft {
-		if retry := last.Add(s.RetryEvery); retry.Before(next) {
-			next, onTick = later(retry, clk.Now()), false
+// arm arms the timer of the first run, once prev (nil for none) has
+// ended. While the status is soft (a problem not confirmed yet) the next
+// run comes s.RetryEvery after the result instead of at the tick, and
+// once it is hard or ok again at the next tick. A status left soft
+// (helen restarted, the schedule changed) has its retry where the last
+// result put it, if that comes first.
+func (r *run) arm(prev *run) {
+	if prev != nil {
+		<-prev.done
+	}
+	clk := r.sc.m.clock
+	r.next, r.onTick = nextTick(clk.Now(), r.s.Every, r.off), true
+	if last, soft := r.sc.m.status.soft(pair{r.a.Name(), r.s.Name}); soft {
+		if retry := last.Add(r.s.RetryEvery); retry.Before(r.next) {
+			r.next, r.onTick = later(retry, clk.Now()), false
 		}
 	}
-	t := clk.NewTimer(next.Sub(clk.Now()))
-	defer t.Stop()
-	var args []byte // of every run, made by the first (runOnce)
-	rc := newRunCtx(ctx)
-	defer rc.close()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-a.Done():
-			return
-		case <-t.C():
-		}
-		sc.m.metrics.scheduledRuns.Inc()
-		soft := sc.runOnce(ctx, a, s, &args, rc)
-		prev, prevOnTick := next, onTick
-		if soft {
-			next, onTick = clk.Now().Add(s.RetryEvery), false
-		} else {
-			next, onTick = nextTick(clk.Now(), s.Every, off), true
-		}
-		if prevOnTick && onTick {
-			if skipped := int(next.Sub(prev)/s.Every) - 1; skipped > 0 {
-				sc.m.metrics.ticksSkipped.Add(skipped)
-			}
-		}
-		t.Reset(next.Sub(clk.Now()))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ended {
+		r.finishLocked()
+		return
 	}
+	r.rc = newRunCtx(r.ctx)
+	r.t = clk.AfterFunc(r.next.Sub(clk.Now()), r.fire)
+}
+
+// fire runs the schedule at a tick (or retry) and arms the timer for the
+// next. A run still going at a tick skips that tick.
+func (r *run) fire() {
+	r.mu.Lock()
+	if r.ended {
+		r.mu.Unlock()
+		return
+	}
+	if closed(r.a) {
+		r.ended = true
+		r.finishLocked()
+		r.mu.Unlock()
+		return
+	}
+	r.going = true
+	r.mu.Unlock()
+
+	sc, clk, s := r.sc, r.sc.m.clock, r.s
+	sc.m.metrics.scheduledRuns.Inc()
+	soft := sc.runOnce(r.ctx, r.a, s, &r.args, r.rc)
+	prev, prevOnTick := r.next, r.onTick
+	if soft {
+		r.next, r.onTick = clk.Now().Add(s.RetryEvery), false
+	} else {
+		r.next, r.onTick = nextTick(clk.Now(), s.Every, r.off), true
+	}
+	if prevOnTick && r.onTick {
+		if skipped := int(r.next.Sub(prev)/s.Every) - 1; skipped > 0 {
+			sc.m.metrics.ticksSkipped.Add(skipped)
+		}
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.going = false
+	if r.ended {
+		r.finishLocked()
+		return
+	}
+	r.t.Reset(r.next.Sub(clk.Now()))
+}
+
+// halt ends the runs once ctx has ended: at once if none is going, else
+// when it ends.
+func (r *run) halt() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ended = true
+	if r.t != nil {
+		r.t.Stop()
+	}
+	if !r.going {
+		r.finishLocked()
+	}
+}
+
+// finishLocked releases what the runs hold and tells that they ended,
+// once.
+func (r *run) finishLocked() {
+	if r.finished {
+		return
+	}
+	r.finished = true
+	if r.t != nil {
+		r.t.Stop()
+	}
+	if r.rc != nil {
+		r.rc.close()
+	}
+	r.stopWatch()
+	r.cancel()
+	close(r.done)
+	r.sc.wg.Done()
 }
 
 // later returns the later of two times.
@@ -325,11 +399,11 @@ func later(a, b time.Time) time.Time {
 	return b
 }
 
-// runOnce runs s on ss and records the result in the status table. It
+// runOnce runs s on a and records the result in the status table. It
 // reports whether the status is soft after it. *args are the args of the
-// check with its timeout, made by the first run of the loop and kept for
-// the next ones: a run is thousands a second under load, and the args
-// change only with the schedule, which starts a new loop.
+// check with its timeout, made by the first run and kept for the next
+// ones: a run is thousands a second under load, and the args change only
+// with the schedule, which starts new runs (startLocked).
 func (sc *scheduler) runOnce(ctx context.Context, a Agent, s state.Schedule, args *[]byte, rc *runCtx) (soft bool) {
 	if *args == nil {
 		b, err := WithTimeout(s.Args, s.Timeout)
@@ -355,14 +429,14 @@ func (sc *scheduler) runOnce(ctx context.Context, a Agent, s state.Schedule, arg
 	return sc.m.status.record(ctx, a.Name(), s, doc, sc.m.clock.Now())
 }
 
-// A runCtx is the context of the runs of one loop, one at a time, which
-// ends a run at its timeout on the real clock or when the loop's context
-// (parent) ends. It is one value for all the runs of the loop, with one
-// timer rearmed for each, where context.WithTimeout, or WithCancelCause
-// and a timer, allocates a context, a channel and a function for each:
-// a run is thousands a second under load, and what it allocates is most
-// of the collector's work. Its Done channel is made again only after a
-// run it ended. A run's context ends with the cause
+// A runCtx is the context of the runs of one schedule on one agent, one
+// at a time, which ends a run at its timeout on the real clock or when
+// the context of the runs (parent) ends. It is one value for all the
+// runs, with one timer rearmed for each, where context.WithTimeout, or
+// WithCancelCause and a timer, allocates a context, a channel and a
+// function for each: a run is thousands a second under load, and what it
+// allocates is most of the collector's work. Its Done channel is made
+// again only after a run it ended. A run's context ends with the cause
 // context.DeadlineExceeded, as the agent's link tells a check that did
 // not answer in time; it must not be kept past the run (Agent.Check), as
 // the next run's is the same value.
@@ -381,8 +455,8 @@ type runCtx struct {
 	err     error         // why the current run ended, nil while it goes on
 }
 
-// newRunCtx returns the context of the runs of a loop whose context is
-// parent. Its close undoes it.
+// newRunCtx returns the context of runs whose own context is parent.
+// Its close undoes it.
 func newRunCtx(parent context.Context) *runCtx {
 	rc := &runCtx{parent: parent, values: context.WithoutCancel(parent)}
 	rc.stop = context.AfterFunc(parent, func() { rc.cancel(context.Canceled, time.Time{}) })

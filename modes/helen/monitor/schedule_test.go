@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -199,7 +200,7 @@ func TestScheduleChanges(t *testing.T) {
 		t.Fatalf("check one ran %d times in two intervals, want 2", n)
 	}
 	h.put(state.Schedule{Name: "s", Check: "two", Every: every})
-	h.loops(2)
+	h.armed(1)
 	h.settle(tickers + 1)
 	h.steps(2, every, tickers+1)
 	if one, two := a.count("one"), a.count("two"); one != 2 || two != 2 {
@@ -433,4 +434,23 @@ func TestAgentSchedulesShareTicks(t *testing.T) {
 	if t1, t2 := web1.times("one"), web2.times("one"); len(t1) > 0 && len(t2) > 0 && t1[0].Equal(t2[0]) {
 		t.Errorf("web-1 and web-2 share their ticks (%v): agents are not spread", t1[0])
 	}
+}
+
+// TestWaitingRunsHoldNoGoroutine checks that schedules waiting for their
+// ticks hold no goroutine: a goroutine a schedule on an agent was tens
+// of thousands of stacks with a thousand agents.
+func TestWaitingRunsHoldNoGoroutine(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.connect("web-1", behavior{})
+	h.settle(tickers)
+	before := runtime.NumGoroutine()
+	const schedules = 100
+	for i := range schedules {
+		h.put(state.Schedule{Name: fmt.Sprintf("s%d", i), Check: "one", Every: time.Minute})
+	}
+	h.settle(tickers + schedules)
+	h.armed(schedules)
+	// What settles: the goroutines that armed the timers end.
+	wait.Until(t, fmt.Sprintf("under %d goroutines more than the %d before the schedules", schedules/10, before),
+		waitFor, time.Millisecond, func() bool { return runtime.NumGoroutine()-before < schedules/10 })
 }

@@ -59,7 +59,7 @@ func TestStatusChangeIsOneEvent(t *testing.T) {
 
 	sch.Args = json.RawMessage(`{"status":"critical","tag":"on fire"}`)
 	h.put(sch)
-	h.loops(2)
+	h.armed(1)
 	h.settle(tickers + 1)
 	h.step(every, tickers+1)
 	change := event(t, events, "ok -> critical")
