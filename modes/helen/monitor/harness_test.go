@@ -218,18 +218,19 @@ func (h *harness) armed(n int) {
 	wait.Until(h.t, fmt.Sprintf("%d runs armed", n), waitFor, time.Millisecond, func() bool {
 		sc.mu.Lock()
 		defer sc.mu.Unlock()
-		if len(sc.runs) != n {
-			return false
-		}
-		for _, r := range sc.runs {
-			r.mu.Lock()
-			ok := r.t != nil
-			r.mu.Unlock()
-			if !ok {
-				return false
+		got := 0
+		for _, rs := range sc.runs {
+			for _, r := range rs {
+				r.mu.Lock()
+				ok := r.t != nil
+				r.mu.Unlock()
+				if !ok {
+					return false
+				}
+				got++
 			}
 		}
-		return true
+		return got == n
 	})
 }
 

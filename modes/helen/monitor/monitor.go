@@ -263,9 +263,9 @@ func (m *Monitor) Runs(schedule string) []string {
 	m.sched.mu.Lock()
 	defer m.sched.mu.Unlock()
 	var on []string
-	for k := range m.sched.runs {
-		if k.schedule == schedule {
-			on = append(on, k.agent)
+	for agent, rs := range m.sched.runs {
+		if rs[schedule] != nil {
+			on = append(on, agent)
 		}
 	}
 	slices.Sort(on)
