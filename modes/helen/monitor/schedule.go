@@ -298,11 +298,14 @@ func (sc *scheduler) startLocked(a Agent, s state.Schedule) {
 	ctx, cancel := context.WithCancel(sc.ctx)
 	r := &run{sc: sc, a: a, s: s, ctx: ctx, cancel: cancel, done: make(chan struct{}), off: offset(a.Name(), s.Every)}
 	rs[s.Name] = r
-	sc.wg.Add(1)
+	sc.wg.Add(2) // the runs, and arm
 	r.mu.Lock()
 	r.stopWatch = context.AfterFunc(ctx, r.halt)
 	r.mu.Unlock()
-	go r.arm(prev)
+	go func() {
+		defer sc.wg.Done()
+		r.arm(prev)
+	}()
 }
 
 // arm arms the timer of the first run, once prev (nil for none) has
@@ -314,6 +317,9 @@ func (sc *scheduler) startLocked(a Agent, s state.Schedule) {
 func (r *run) arm(prev *run) {
 	if prev != nil {
 		<-prev.done
+	}
+	if r.ctx.Err() != nil {
+		return // halt finishes it
 	}
 	clk := r.sc.m.clock
 	r.next, r.onTick = nextTick(clk.Now(), r.s.Every, r.off), true
