@@ -84,8 +84,8 @@ func Matches(s state.Schedule, agent string) bool {
 // for each check. Intervals that divide one another share ticks too
 // (every sixth tick of a 10s schedule is that of a 60s one). The price
 // is that an agent starts its checks of an instant at once; it runs up
-// to its --concurrency of them together and queues the rest
-// (docs/DESIGN.md, "Schedules").
+// to its --concurrency of them together and queues the rest (docs/DESIGN.md
+// weighs it where it describes schedule add).
 func offset(agent string, every time.Duration) time.Duration {
 	h := fnv.New64a()
 	h.Write([]byte(agent))
@@ -116,10 +116,10 @@ type pair struct{ agent, schedule string }
 
 // run runs one schedule on one session at its ticks: a timer whose
 // function runs the schedule once and arms the timer again, so that a
-// schedule waiting for its tick holds no goroutine. A goroutine a
-// schedule on an agent was tens of thousands of stacks with a thousand
-// agents, which every collection scans; the runs going at once are a few
-// hundred.
+// schedule waiting for its tick holds no goroutine. A goroutine for each
+// schedule on each agent would be tens of thousands of stacks with a
+// thousand agents, which every collection scans; the runs going at once
+// are a few hundred.
 type run struct {
 	sc     *scheduler
 	a      Agent
