@@ -35,28 +35,9 @@ const waitFor = 10 * time.Second
 // in every run.
 var epoch = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// testClock is the monitor's clock in the tests: a fake clock whose
-// AfterFunc calls its function in a goroutine of its own, as
-// time.AfterFunc does (the fake clock calls it in Step, holding its
-// lock). It also empties the channel the fake timer sends on, which
-// nobody reads: else the next firing after a Reset would block Step.
+// testClock is the monitor's clock in the tests: a fake clock.
 type testClock struct {
 	*testingclock.FakeClock
-}
-
-func (c *testClock) AfterFunc(d time.Duration, f func()) clock.Timer {
-	var mu sync.Mutex
-	var t clock.Timer
-	mu.Lock()
-	defer mu.Unlock()
-	t = c.FakeClock.AfterFunc(d, func() {
-		mu.Lock()
-		ch := t.C()
-		mu.Unlock()
-		<-ch
-		go f()
-	})
-	return t
 }
 
 // harness is a monitor on a bbolt store under t.TempDir, on a fake clock,

@@ -335,13 +335,22 @@ func (r *run) arm(prev *run) {
 		return
 	}
 	r.rc = newRunCtx(r.ctx)
-	r.t = clk.AfterFunc(r.next.Sub(clk.Now()), r.fire)
+	// In a goroutine of its own: a fake clock calls f as it steps,
+	// holding its lock, which the run's clk.Now would wait for.
+	r.t = clk.AfterFunc(r.next.Sub(clk.Now()), func() { go r.fire() })
 }
 
 // fire runs the schedule at a tick (or retry) and arms the timer for the
 // next. A run still going at a tick skips that tick.
 func (r *run) fire() {
 	r.mu.Lock()
+	// A fake clock's timer also sends on its channel, which nobody
+	// reads: emptied here, or its next firing after the Reset below
+	// would block the clock. The real clock's has none.
+	select {
+	case <-r.t.C():
+	default:
+	}
 	if r.ended {
 		r.mu.Unlock()
 		return
