@@ -119,6 +119,7 @@ that joins a machine.`,
 				UpdateKey:                    key,
 				Log:                          log,
 			}
+			tuneGC(os.LookupEnv)
 			ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			if c.Bool("dev") {

@@ -123,7 +123,7 @@ func TestConfirmedStates(t *testing.T) {
 				t.Fatalf("schedule stored as %+v: want %d attempts, retried every %v", sch, tc.attempts, want)
 			}
 			h.settle(tickers + 1)
-			first := h.tick("web-1", "s", every)
+			first := h.tick("web-1", every)
 			h.stepTo(first, tickers+1)
 			last := time.Duration(tc.runs[len(tc.runs)-1]) * time.Second
 			for h.clk.Now().Before(first.Add(last)) {
@@ -274,7 +274,7 @@ func TestFlapping(t *testing.T) {
 			h.connect("web-1", behavior{Script: map[string][]result.Status{"c": tc.script}})
 			h.put(state.Schedule{Name: "s", Check: "c", Every: every})
 			h.settle(tickers + 1)
-			first := h.tick("web-1", "s", every)
+			first := h.tick("web-1", every)
 			h.stepTo(first, tickers+1)
 			h.steps(len(tc.script)-1, every, tickers+1)
 			sts := h.m.Statuses(false)
@@ -361,7 +361,7 @@ func TestRestartKeepsConfirmation(t *testing.T) {
 	a := h.connect("web-1", behavior{Script: map[string][]result.Status{"c": script}})
 	h.put(state.Schedule{Name: "s", Check: "c", Every: every, Attempts: 3, RetryEvery: retry})
 	h.settle(tickers + 1)
-	first := h.tick("web-1", "s", every)
+	first := h.tick("web-1", every)
 	h.stepTo(first, tickers+1)
 	h.step(every, tickers+1)
 	h.step(retry, tickers+1)
@@ -409,7 +409,7 @@ func TestRestartKeepsFlapping(t *testing.T) {
 	h.connect("web-1", behavior{Script: map[string][]result.Status{"c": script}})
 	h.put(state.Schedule{Name: "s", Check: "c", Every: every})
 	h.settle(tickers + 1)
-	h.stepTo(h.tick("web-1", "s", every), tickers+1)
+	h.stepTo(h.tick("web-1", every), tickers+1)
 	h.steps(len(script)-1, every, tickers+1)
 	evs := drain(events)
 	unsubscribe()

@@ -176,7 +176,7 @@ func TestReconnectTakesOver(t *testing.T) {
 	event(t, events, "of the first result")
 
 	cur := h.connect("web-1", behavior{})
-	h.loops(2) // the new connection's, once the old one's has ended
+	h.armed(1) // the new connection's, once the old one's has ended
 	h.settle(tickers + 1)
 	h.replaced(old)
 	h.settle(tickers + 1)

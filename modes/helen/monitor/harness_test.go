@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,19 +35,9 @@ const waitFor = 10 * time.Second
 // in every run.
 var epoch = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// testClock is the monitor's clock in the tests: a fake clock that counts
-// the timers the monitor makes, one for each loop of a schedule on an
-// agent. A loop that takes the place of another (a schedule changed, an
-// agent reconnected) waits for the old one to end before it arms its
-// timer, and the two are one waiter each: the count tells them apart.
+// testClock is the monitor's clock in the tests: a fake clock.
 type testClock struct {
 	*testingclock.FakeClock
-	timers atomic.Int64
-}
-
-func (c *testClock) NewTimer(d time.Duration) clock.Timer {
-	c.timers.Add(1)
-	return c.FakeClock.NewTimer(d)
 }
 
 // harness is a monitor on a bbolt store under t.TempDir, on a fake clock,
@@ -181,8 +170,8 @@ func (h *harness) put(sch state.Schedule) state.Schedule {
 
 // settle waits until n waiters wait on the clock: the monitor's two
 // tickers (status writes and event pruning) and its sweep of the agents
-// connected for silence, a timer for each loop of a
-// schedule waiting for its tick, a grace period for each agent gone, a
+// connected for silence, a timer for the runs of each schedule on an
+// agent waiting for its tick, a grace period for each agent gone, a
 // timer for each slow check in progress. A test steps the clock only
 // then: a step that comes before a goroutine has armed its timer does not
 // fire it. Each step removes the timers it fires at once and they are
@@ -200,13 +189,30 @@ func (h *harness) settle(n int) {
 		func() bool { got = h.clk.Waiters(); return got == n })
 }
 
-// loops waits until the monitor has started n loops of schedules on
-// agents, each of which makes its timer: a loop that replaces another
-// makes it once the old one has ended.
-func (h *harness) loops(n int) {
+// armed waits until the scheduler holds n runs of schedules on agents
+// and each has armed its timer: runs that take the place of others (a
+// schedule changed, an agent reconnected) arm theirs once the old ones
+// have ended.
+func (h *harness) armed(n int) {
 	h.t.Helper()
-	wait.Until(h.t, fmt.Sprintf("%d loops of schedules", n), waitFor, time.Millisecond,
-		func() bool { return h.clk.timers.Load() == int64(n) })
+	sc := h.m.sched
+	wait.Until(h.t, fmt.Sprintf("%d runs armed", n), waitFor, time.Millisecond, func() bool {
+		sc.mu.Lock()
+		defer sc.mu.Unlock()
+		got := 0
+		for _, rs := range sc.runs {
+			for _, r := range rs {
+				r.mu.Lock()
+				ok := r.t != nil
+				r.mu.Unlock()
+				if !ok {
+					return false
+				}
+				got++
+			}
+		}
+		return got == n
+	})
 }
 
 // step moves the clock by d, then waits until n waiters wait on it.
@@ -230,9 +236,9 @@ func (h *harness) stepTo(when time.Time, n int) {
 	h.step(when.Sub(h.clk.Now()), n)
 }
 
-// tick is the next tick after now of schedule on agent, every every.
-func (h *harness) tick(agent, schedule string, every time.Duration) time.Time {
-	return nextTick(h.clk.Now(), every, offset(agent, schedule, every))
+// tick is the next tick after now of the schedules on agent every every.
+func (h *harness) tick(agent string, every time.Duration) time.Time {
+	return nextTick(h.clk.Now(), every, offset(agent, every))
 }
 
 // page returns the families of the monitor's metrics, as /metrics
@@ -273,7 +279,7 @@ func nextEvent(t *testing.T, ch <-chan state.Event, what string) state.Event {
 }
 
 // event returns the event that ch holds now: the monitor publishes the
-// events of a run before its loop waits again, and that of an agent up
+// events of a run before its timer is armed again, and that of an agent up
 // before Connected returns.
 func event(t *testing.T, ch <-chan state.Event, what string) state.Event {
 	t.Helper()

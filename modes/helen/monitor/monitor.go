@@ -28,7 +28,8 @@ type Agent interface {
 	Name() string
 	// Check sends a check with args and waits for its result until ctx
 	// ends: the agent's, capped as the store keeps it (state.Cap), or
-	// status unknown once ctx's deadline has passed.
+	// status unknown once ctx's deadline has passed. It keeps ctx no
+	// longer than it runs: a schedule's runs share one (runCtx).
 	Check(ctx context.Context, check string, args []byte) (result.Doc, error)
 	// Done is closed when the connection has ended.
 	Done() <-chan struct{}
@@ -262,9 +263,9 @@ func (m *Monitor) Runs(schedule string) []string {
 	m.sched.mu.Lock()
 	defer m.sched.mu.Unlock()
 	var on []string
-	for k := range m.sched.runs {
-		if k.schedule == schedule {
-			on = append(on, k.agent)
+	for agent, rs := range m.sched.runs {
+		if rs[schedule] != nil {
+			on = append(on, agent)
 		}
 	}
 	slices.Sort(on)

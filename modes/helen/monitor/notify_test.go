@@ -104,7 +104,7 @@ func newNotifyHarness(t *testing.T, hk *hook, renotify time.Duration, cfg Config
 func (h *harness) runs(a *fakeAgent, n int) {
 	h.t.Helper()
 	h.settle(notifyWaiters)
-	h.stepTo(h.tick(a.name, "s", time.Minute), notifyWaiters)
+	h.stepTo(h.tick(a.name, time.Minute), notifyWaiters)
 	h.steps(n-1, time.Minute, notifyWaiters)
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -50,11 +51,11 @@ func TestOffsetSpread(t *testing.T) {
 	var counts [buckets]int
 	for i := range agents {
 		name := "web-" + itoa(i+1)
-		off := offset(name, "load", every)
+		off := offset(name, every)
 		if off < 0 || off >= every {
 			t.Fatalf("offset of %s = %v, outside [0, %v)", name, off, every)
 		}
-		if again := offset(name, "load", every); again != off {
+		if again := offset(name, every); again != off {
 			t.Fatalf("offset of %s changed: %v then %v", name, off, again)
 		}
 		counts[off*buckets/every]++
@@ -69,9 +70,6 @@ func TestOffsetSpread(t *testing.T) {
 	t.Logf("offsets per tenth of the interval: %v (chi-square %.1f)", counts, chi)
 	if chi > 27.9 {
 		t.Errorf("offsets are not spread: %v (chi-square %.1f)", counts, chi)
-	}
-	if offset("web-1", "load", every) == offset("web-1", "disk", every) {
-		t.Error("two schedules of one agent share an offset")
 	}
 }
 
@@ -135,7 +133,7 @@ func TestScheduleRuns(t *testing.T) {
 
 	// Each agent's first run falls on its tick, within an interval of
 	// the start, and not a nanosecond before.
-	ticks := map[*fakeAgent]time.Time{web1: h.tick("web-1", "web-load", every), web2: h.tick("web-2", "web-load", every)}
+	ticks := map[*fakeAgent]time.Time{web1: h.tick("web-1", every), web2: h.tick("web-2", every)}
 	order := []*fakeAgent{web1, web2}
 	if ticks[web2].Before(ticks[web1]) {
 		order = []*fakeAgent{web2, web1}
@@ -202,7 +200,7 @@ func TestScheduleChanges(t *testing.T) {
 		t.Fatalf("check one ran %d times in two intervals, want 2", n)
 	}
 	h.put(state.Schedule{Name: "s", Check: "two", Every: every})
-	h.loops(2)
+	h.armed(1)
 	h.settle(tickers + 1)
 	h.steps(2, every, tickers+1)
 	if one, two := a.count("one"), a.count("two"); one != 2 || two != 2 {
@@ -241,7 +239,7 @@ func TestScheduleNoOverlap(t *testing.T) {
 	const every = 100 * time.Millisecond
 	h.put(state.Schedule{Name: "slow", Check: "slow", Every: every})
 	h.settle(tickers + 1)
-	first := h.tick("web-1", "slow", every)
+	first := h.tick("web-1", every)
 	// From here one waiter, the loop's timer or the check's, besides the
 	// tickers.
 	h.stepTo(first, tickers+1)
@@ -333,26 +331,126 @@ func BenchmarkDeleteSchedule(b *testing.B) {
 	}
 }
 
-// TestDeadline: a loop's deadline ends a run at its timeout with the
-// cause context.DeadlineExceeded, a run that ended is cancelled, and the
-// timer of a run that ended as it fired does not end the next run.
-func TestDeadline(t *testing.T) {
-	var dl deadline
-	defer dl.stop()
-	ctx := dl.start(context.Background(), time.Nanosecond)
+// TestRunCtx: a loop's run context ends a run at its timeout with the
+// cause context.DeadlineExceeded, the timer of a run that ended as it
+// fired does not end the next run, a run after one that timed out starts
+// afresh, and the end of the loop's context ends the run going on and
+// every run after it.
+func TestRunCtx(t *testing.T) {
+	parent, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rc := newRunCtx(parent)
+	defer rc.close()
+	ctx := rc.begin(time.Nanosecond)
 	wait.Until(t, "the run's timeout", waitFor, time.Millisecond, func() bool { return ctx.Err() != nil })
 	if cause := context.Cause(ctx); !errors.Is(cause, context.DeadlineExceeded) {
 		t.Errorf("cause of the run that timed out: %v, want the deadline", cause)
 	}
-	dl.end()
-	ctx = dl.start(context.Background(), time.Hour)
-	dl.expire() // what a late firing for the run before does
+	select {
+	case <-ctx.Done():
+	default:
+		t.Error("the run that timed out is not done")
+	}
+	rc.end()
+	ctx = rc.begin(time.Hour)
+	rc.expire() // what a late firing for the run before does
 	if ctx.Err() != nil {
 		t.Fatalf("the next run ended: %v", context.Cause(ctx))
 	}
-	dl.end()
-	if cause := context.Cause(ctx); !errors.Is(cause, context.Canceled) {
-		t.Errorf("cause of the run that ended: %v, want canceled", cause)
+	select {
+	case <-ctx.Done():
+		t.Fatal("the next run is done: it has the channel of the run that timed out")
+	default:
 	}
-	dl.expire() // between runs
+	rc.end()
+	rc.expire() // between runs
+	ctx = rc.begin(time.Hour)
+	cancel()
+	wait.Until(t, "the end of the loop's context", waitFor, time.Millisecond, func() bool { return ctx.Err() != nil })
+	if cause := context.Cause(ctx); !errors.Is(cause, context.Canceled) {
+		t.Errorf("cause of the run whose loop ended: %v, want canceled", cause)
+	}
+	rc.end()
+	if ctx = rc.begin(time.Hour); !errors.Is(ctx.Err(), context.Canceled) {
+		t.Errorf("a run begun after its loop ended: %v, want canceled", ctx.Err())
+	}
+	rc.end()
+}
+
+// TestRunCtxAllocs checks that a run's context costs no allocation once
+// its loop has run once: a run is thousands a second under load.
+func TestRunCtxAllocs(t *testing.T) {
+	type key struct{}
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
+	defer cancel()
+	rc := newRunCtx(parent)
+	defer rc.close()
+	allocs := testing.AllocsPerRun(1000, func() {
+		ctx := rc.begin(time.Hour)
+		select {
+		case <-ctx.Done():
+			t.Fatal("run done at once")
+		default:
+		}
+		if context.Cause(ctx) != nil {
+			t.Fatal("the run has a cause")
+		}
+		rc.end()
+	})
+	if v := rc.begin(time.Hour).Value(key{}); v != "v" {
+		t.Errorf("the run's context has %v for its parent's value v", v)
+	}
+	rc.end()
+	if allocs != 0 {
+		t.Errorf("a run's context allocates %.1f times, want none", allocs)
+	}
+}
+
+// TestAgentSchedulesShareTicks checks that the schedules of one agent
+// with one interval run at the same instants, so that its checks go out
+// together, that a schedule whose interval is a multiple of theirs runs
+// at one of those instants, and that two agents still fall apart.
+func TestAgentSchedulesShareTicks(t *testing.T) {
+	h := newHarness(t, Config{})
+	web1 := h.connect("web-1", behavior{})
+	web2 := h.connect("web-2", behavior{})
+	const every = 150 * time.Millisecond
+	h.put(state.Schedule{Name: "a", Check: "one", Every: every})
+	h.put(state.Schedule{Name: "b", Check: "two", Every: every})
+	h.put(state.Schedule{Name: "c", Check: "three", Every: 4 * every})
+	const waiters = tickers + 2*3
+	h.settle(waiters)
+	// In steps of a millisecond, so that the clock says each tick.
+	h.steps(int(8*every/time.Millisecond), time.Millisecond, waiters)
+	for _, a := range []*fakeAgent{web1, web2} {
+		one, two, three := a.times("one"), a.times("two"), a.times("three")
+		if len(one) != 8 || !slices.EqualFunc(one, two, time.Time.Equal) {
+			t.Errorf("%s: schedule a ran at %v, b at %v: want the same 8 instants", a.name, one, two)
+		}
+		if len(three) != 2 || !slices.ContainsFunc(one, three[0].Equal) || !slices.ContainsFunc(one, three[1].Equal) {
+			t.Errorf("%s: schedule c ran at %v, not 2 of a's instants %v", a.name, three, one)
+		}
+	}
+	if t1, t2 := web1.times("one"), web2.times("one"); len(t1) > 0 && len(t2) > 0 && t1[0].Equal(t2[0]) {
+		t.Errorf("web-1 and web-2 share their ticks (%v): agents are not spread", t1[0])
+	}
+}
+
+// TestWaitingRunsHoldNoGoroutine checks that schedules waiting for their
+// ticks hold no goroutine: a goroutine a schedule on an agent was tens
+// of thousands of stacks with a thousand agents.
+func TestWaitingRunsHoldNoGoroutine(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.connect("web-1", behavior{})
+	h.settle(tickers)
+	before := runtime.NumGoroutine()
+	const schedules = 100
+	for i := range schedules {
+		h.put(state.Schedule{Name: fmt.Sprintf("s%d", i), Check: "one", Every: time.Minute})
+	}
+	h.settle(tickers + schedules)
+	h.armed(schedules)
+	// What settles: the goroutines that armed the timers end.
+	wait.Until(t, fmt.Sprintf("under %d goroutines more than the %d before the schedules", schedules/10, before),
+		waitFor, time.Millisecond, func() bool { return runtime.NumGoroutine()-before < schedules/10 })
 }

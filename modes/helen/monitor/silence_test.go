@@ -114,7 +114,7 @@ func TestSilentAgentChecksAreNotProblems(t *testing.T) {
 	a := h.connect("web-1", behavior{})
 	h.put(state.Schedule{Name: "s", Check: "c", Every: every, Timeout: 50 * time.Millisecond})
 	h.settle(tickers + 1)
-	h.stepTo(h.tick("web-1", "s", every), tickers+1)
+	h.stepTo(h.tick("web-1", every), tickers+1)
 	if ev := event(t, events, "the first result"); ev.Schedule != "s" || ev.To != "ok" {
 		t.Fatalf("event %+v, want s ok", ev)
 	}

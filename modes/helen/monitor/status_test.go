@@ -46,7 +46,7 @@ func TestStatusChangeIsOneEvent(t *testing.T) {
 	sch := state.Schedule{Name: "s", Check: "c", Every: every, Args: json.RawMessage(`{"status":"ok"}`)}
 	h.put(sch)
 	h.settle(tickers + 1)
-	h.stepTo(h.tick("web-1", "s", every), tickers+1)
+	h.stepTo(h.tick("web-1", every), tickers+1)
 	first := event(t, events, "new -> ok")
 	if first.From != "" || first.To != "ok" || first.Agent != "web-1" || first.Schedule != "s" || first.Check != "c" || !first.Time.Equal(h.clk.Now()) {
 		t.Errorf("first event = %+v, want new -> ok of web-1 s (c) at %v", first, h.clk.Now())
@@ -59,7 +59,7 @@ func TestStatusChangeIsOneEvent(t *testing.T) {
 
 	sch.Args = json.RawMessage(`{"status":"critical","tag":"on fire"}`)
 	h.put(sch)
-	h.loops(2)
+	h.armed(1)
 	h.settle(tickers + 1)
 	h.step(every, tickers+1)
 	change := event(t, events, "ok -> critical")
@@ -98,7 +98,7 @@ func TestStatusWrites(t *testing.T) {
 	const every = time.Second
 	h.put(state.Schedule{Name: "s", Check: "c", Every: every})
 	h.settle(tickers + 1)
-	h.stepTo(h.tick("web-1", "s", every), tickers+1)
+	h.stepTo(h.tick("web-1", every), tickers+1)
 	changed := h.clk.Now()
 	h.step(every, tickers+1)
 	stored := func() time.Time {
