@@ -33,6 +33,7 @@ func Command(version string) *cli.Command {
 				return err
 			}
 			tuneGC(os.LookupEnv)
+			tuneProcs(os.LookupEnv)
 			ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			err = Run(ctx, cfg, log)
