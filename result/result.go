@@ -10,7 +10,7 @@ import (
 
 // Metric is one measured value of a check, with optional thresholds and
 // bounds, as in the performance data of a Nagios plugin. Its JSON form is
-// metricJSON's.
+// MetricJSON's.
 type Metric struct {
 	Name string
 	// Value is the figure, unless Unknown: the check could not determine
@@ -30,9 +30,11 @@ type Metric struct {
 	Min, Max             *float64
 }
 
-// metricJSON is a Metric in the result document: the value is null when
-// unknown.
-type metricJSON struct {
+// MetricJSON is a Metric in the result document: the value is null when
+// unknown. It is what MarshalJSON writes, for an encoder that marshals
+// many metrics and would rather not have encoding/json marshal and
+// compact each MarshalJSON's bytes again (state's results).
+type MetricJSON struct {
 	Name      string   `json:"name"`
 	Value     *float64 `json:"value"`
 	Unit      string   `json:"unit,omitempty"`
@@ -45,19 +47,23 @@ type metricJSON struct {
 }
 
 // MarshalJSON writes m as the result document has it.
-func (m Metric) MarshalJSON() ([]byte, error) {
-	j := metricJSON{Name: m.Name, Unit: m.Unit, Warn: m.Warn, WarnRange: m.WarnRange,
+func (m Metric) MarshalJSON() ([]byte, error) { return json.Marshal(m.JSON()) }
+
+// JSON returns m as the result document holds it; its value points at
+// m's.
+func (m *Metric) JSON() MetricJSON {
+	j := MetricJSON{Name: m.Name, Unit: m.Unit, Warn: m.Warn, WarnRange: m.WarnRange,
 		Crit: m.Crit, CritRange: m.CritRange, Min: m.Min, Max: m.Max}
 	if !m.Unknown {
 		j.Value = &m.Value
 	}
-	return json.Marshal(j)
+	return j
 }
 
 // UnmarshalJSON reads a metric as MarshalJSON writes it, without the checks
 // of Parse: it reads what helen stored.
 func (m *Metric) UnmarshalJSON(b []byte) error {
-	var j metricJSON
+	var j MetricJSON
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}

@@ -52,40 +52,25 @@ func encodeResult(r Result) ([]byte, error) {
 	}
 	r.Message, r.Metrics = Cap(r.Message, r.Metrics)
 	r.LongOutput = CapLongOutput(r.LongOutput)
-	// The bytes of json.Marshal(r), with each metric as a struct of
-	// Metric.MarshalJSON's fields instead of through it: encoding/json
+	// The bytes of json.Marshal(r), with each metric as the struct
+	// Metric.MarshalJSON marshals instead of through it: encoding/json
 	// marshals what a MarshalJSON returns again, to check and compact
 	// it, which was most of the cost of a result with metrics
 	// (TestEncodeResultAsMarshal holds the two the same).
-	type metric struct {
-		Name      string   `json:"name"`
-		Value     *float64 `json:"value"`
-		Unit      string   `json:"unit,omitempty"`
-		Warn      *float64 `json:"warn,omitempty"`
-		WarnRange string   `json:"warn_range,omitempty"`
-		Crit      *float64 `json:"crit,omitempty"`
-		CritRange string   `json:"crit_range,omitempty"`
-		Min       *float64 `json:"min,omitempty"`
-		Max       *float64 `json:"max,omitempty"`
-	}
 	type stored struct {
-		Agent      string    `json:"agent"`
-		Check      string    `json:"check"`
-		Schedule   string    `json:"schedule"`
-		Time       time.Time `json:"time"`
-		Status     string    `json:"status"`
-		Message    string    `json:"message"`
-		LongOutput string    `json:"long_output,omitempty"`
-		Metrics    []metric  `json:"metrics,omitempty"`
-		DurationMS float64   `json:"duration_ms"`
+		Agent      string              `json:"agent"`
+		Check      string              `json:"check"`
+		Schedule   string              `json:"schedule"`
+		Time       time.Time           `json:"time"`
+		Status     string              `json:"status"`
+		Message    string              `json:"message"`
+		LongOutput string              `json:"long_output,omitempty"`
+		Metrics    []result.MetricJSON `json:"metrics,omitempty"`
+		DurationMS float64             `json:"duration_ms"`
 	}
-	ms := make([]metric, len(r.Metrics))
-	for i, m := range r.Metrics {
-		ms[i] = metric{Name: m.Name, Unit: m.Unit, Warn: m.Warn, WarnRange: m.WarnRange,
-			Crit: m.Crit, CritRange: m.CritRange, Min: m.Min, Max: m.Max}
-		if !m.Unknown {
-			ms[i].Value = &r.Metrics[i].Value
-		}
+	ms := make([]result.MetricJSON, len(r.Metrics))
+	for i := range r.Metrics {
+		ms[i] = r.Metrics[i].JSON()
 	}
 	v, err := json.Marshal(stored{Agent: r.Agent, Check: r.Check, Schedule: r.Schedule, Time: r.Time,
 		Status: r.Status, Message: r.Message, LongOutput: r.LongOutput, Metrics: ms, DurationMS: r.DurationMS})

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/equus-monitoring/equus/internal/tty"
-	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/modes/helen/web"
 	"github.com/equus-monitoring/equus/state"
 )
@@ -106,7 +105,7 @@ func (s *Console) addSilence(w http.ResponseWriter, r *http.Request, v viewer) {
 	sl, err := s.store.AddSilence(state.Silence{Agents: agent, Schedules: schedule, Start: now, End: now.Add(d),
 		Comment: comment, Author: v.User, Created: now})
 	if err != nil {
-		s.refuse(w, v, storeStatus(err), "Silence: "+err.Error())
+		s.refuse(w, v, web.StatusOf(err), "Silence: "+err.Error())
 		return
 	}
 	s.record(v, agent, schedule, evSilenced, "silence %s added by %s for %v: %s", sl.ID, v.User, d, tty.OneLine(comment))
@@ -131,7 +130,7 @@ func (s *Console) deleteSilence(w http.ResponseWriter, r *http.Request, v viewer
 		return
 	}
 	if err := s.store.DeleteSilence(id); err != nil {
-		s.refuse(w, v, storeStatus(err), "Remove the silence: "+err.Error())
+		s.refuse(w, v, web.StatusOf(err), "Remove the silence: "+err.Error())
 		return
 	}
 	s.record(v, sl.Agents, sl.Schedules, evUnsilence, "silence %s removed by %s (%s)", id, v.User, tty.OneLine(sl.Comment))
@@ -148,7 +147,7 @@ func (s *Console) ack(w http.ResponseWriter, r *http.Request, v viewer) {
 	}
 	a, err := s.backend.Ack(state.Ack{Agent: agent, Schedule: schedule, Comment: comment, Author: v.User, Time: s.cfg.Now()})
 	if err != nil {
-		s.refuse(w, v, storeStatus(err), "Acknowledge: "+err.Error())
+		s.refuse(w, v, web.StatusOf(err), "Acknowledge: "+err.Error())
 		return
 	}
 	s.record(v, a.Agent, a.Schedule, evAcked, "acknowledged by %s: %s", v.User, tty.OneLine(comment))
@@ -189,18 +188,4 @@ func (s *Console) forget(w http.ResponseWriter, r *http.Request, v viewer) {
 	}
 	s.record(v, name, "", evForgotten, "agent forgotten by %s", v.User)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
-}
-
-// storeStatus is the HTTP status of a store's or an acknowledgement's
-// error, as the API answers it.
-func storeStatus(err error) int {
-	switch {
-	case errors.Is(err, monitor.ErrNoProblem), errors.Is(err, state.ErrFull):
-		return http.StatusConflict
-	case errors.Is(err, state.ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, state.ErrInvalid):
-		return http.StatusBadRequest
-	}
-	return http.StatusInternalServerError
 }

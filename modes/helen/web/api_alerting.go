@@ -22,10 +22,11 @@ import (
 // not. A route is checked by the backend (it builds its receivers), and
 // tested through it.
 
-// alertStatus is the HTTP status of a store's error: 404 for what is not
+// StatusOf is the HTTP status of a store's error: 404 for what is not
 // there, 400 for bad input, 409 for a store full or an acknowledgement of
-// no problem, 500 for the rest.
-func alertStatus(err error) int {
+// no problem, 500 for the rest. The console answers its forms' errors
+// with it too.
+func StatusOf(err error) int {
 	switch {
 	case errors.Is(err, monitor.ErrNoProblem):
 		return http.StatusConflict
@@ -64,7 +65,7 @@ func (a *api) handleRoutes(w http.ResponseWriter, r *http.Request) {
 func (a *api) handleGetRoute(w http.ResponseWriter, r *http.Request) {
 	rt, err := a.store.Route(r.PathValue("name"))
 	if err != nil {
-		reply.Error(w, alertStatus(err), "%v", err)
+		reply.Error(w, StatusOf(err), "%v", err)
 		return
 	}
 	reply.JSON(w, http.StatusOK, RouteViewOf(rt))
@@ -77,7 +78,7 @@ func (a *api) handlePutRoute(w http.ResponseWriter, r *http.Request) {
 	}
 	rt, err := a.backend.PutRoute(v.Route())
 	if err != nil {
-		reply.Error(w, alertStatus(err), "%v", err)
+		reply.Error(w, StatusOf(err), "%v", err)
 		return
 	}
 	reply.JSON(w, http.StatusOK, RouteViewOf(rt))
@@ -86,7 +87,7 @@ func (a *api) handlePutRoute(w http.ResponseWriter, r *http.Request) {
 func (a *api) handleDeleteRoute(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	if err := a.store.DeleteRoute(name); err != nil {
-		reply.Error(w, alertStatus(err), "%v", err)
+		reply.Error(w, StatusOf(err), "%v", err)
 		return
 	}
 	reply.JSON(w, http.StatusOK, map[string]string{"deleted": name})
@@ -98,7 +99,7 @@ func (a *api) handleTestRoute(w http.ResponseWriter, r *http.Request) {
 	}
 	t, err := a.backend.TestRoute(r.Context(), r.PathValue("name"))
 	if err != nil {
-		reply.Error(w, alertStatus(err), "%v", err)
+		reply.Error(w, StatusOf(err), "%v", err)
 		return
 	}
 	reply.JSON(w, http.StatusOK, t)
@@ -166,7 +167,7 @@ func (a *api) handleAddSilence(w http.ResponseWriter, r *http.Request) {
 		Comment: req.Comment, Author: req.Author, ExpireOnResolve: req.ExpireOnResolve, Created: time.Now(),
 	})
 	if err != nil {
-		reply.Error(w, alertStatus(err), "%v", err)
+		reply.Error(w, StatusOf(err), "%v", err)
 		return
 	}
 	a.log.Info("silence added", "silence", s.ID, "author", s.Author, "agents", s.Agents, "schedules", s.Schedules,
@@ -177,7 +178,7 @@ func (a *api) handleAddSilence(w http.ResponseWriter, r *http.Request) {
 func (a *api) handleDeleteSilence(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if err := a.store.DeleteSilence(id); err != nil {
-		reply.Error(w, alertStatus(err), "%v", err)
+		reply.Error(w, StatusOf(err), "%v", err)
 		return
 	}
 	a.log.Info("silence removed", "silence", id)
@@ -226,7 +227,7 @@ func (a *api) handleAck(w http.ResponseWriter, r *http.Request) {
 	}
 	ack, err := a.backend.Ack(state.Ack{Agent: req.Agent, Schedule: req.Schedule, Comment: req.Comment, Author: req.Author, Time: time.Now()})
 	if err != nil {
-		reply.Error(w, alertStatus(err), "%v", err)
+		reply.Error(w, StatusOf(err), "%v", err)
 		return
 	}
 	reply.JSON(w, http.StatusOK, ack)
@@ -235,7 +236,7 @@ func (a *api) handleAck(w http.ResponseWriter, r *http.Request) {
 func (a *api) handleUnack(w http.ResponseWriter, r *http.Request) {
 	agent, schedule := r.PathValue("agent"), r.PathValue("schedule")
 	if err := a.store.Unack(agent, schedule); err != nil {
-		reply.Error(w, alertStatus(err), "%v", err)
+		reply.Error(w, StatusOf(err), "%v", err)
 		return
 	}
 	a.log.Info("acknowledgement removed", "agent", agent, "schedule", schedule)

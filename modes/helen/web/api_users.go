@@ -88,7 +88,7 @@ func (a *api) handleAddUser(w http.ResponseWriter, r *http.Request) {
 		u.Role = state.RoleReadOnly
 	}
 	if err := a.store.AddUser(u); err != nil {
-		code := alertStatus(err)
+		code := StatusOf(err)
 		if errors.Is(err, state.ErrExists) {
 			code = http.StatusConflict
 		}
@@ -106,7 +106,7 @@ func (a *api) handleAddUser(w http.ResponseWriter, r *http.Request) {
 func (a *api) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	if err := a.store.DeleteUser(name); err != nil {
-		reply.Error(w, alertStatus(err), "%v", err)
+		reply.Error(w, StatusOf(err), "%v", err)
 		return
 	}
 	a.log.Info("user removed", "user", name)
