@@ -189,7 +189,7 @@ func printDevBanner(w io.Writer, srv *server.Server, dir string, keep bool, ls s
 	ca := filepath.Join(dir, "ca.pem")
 	if ls.Ops != nil {
 		base := "https://" + ls.Ops.Addr().String()
-		fmt.Fprintf(w, "  dashboard %s/ (log in with the admin token; the browser must trust %s)\n", base, ca)
+		fmt.Fprintf(w, "  console   %s/ (log in with the admin token; the browser must trust %s)\n", base, ca)
 		fmt.Fprintf(w, "  API       %s/v1/ (Authorization: Bearer %s)\n", base, token)
 		fmt.Fprintf(w, "  metrics   %s/metrics\n", base)
 	}

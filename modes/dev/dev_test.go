@@ -65,7 +65,7 @@ func TestServeDev(t *testing.T) {
 
 	var dataDir, token, dashboard string
 	dataRE := regexp.MustCompile(`^\s+data\s+(\S+)`)
-	dashboardRE := regexp.MustCompile(`^\s+dashboard\s+(https://\S+/) `)
+	dashboardRE := regexp.MustCompile(`^\s+console\s+(https://\S+/) `)
 	tokenRE := regexp.MustCompile(`Bearer (\S+)\)`)
 	deadline := time.After(15 * time.Second)
 	var first string
