@@ -36,6 +36,9 @@ type Config struct {
 	// InsecurePlaintext reports whether the agents' port speaks the
 	// protocol without TLS (a debug mode on loopback).
 	InsecurePlaintext bool
+	// ShellJoinTimeout bounds the wait for an agent's shell connection
+	// (0: DefaultShellJoinTimeout).
+	ShellJoinTimeout time.Duration
 	// Clock times the pings (nil: the real one).
 	Clock clock.WithDelayedExecution
 
@@ -102,6 +105,9 @@ func New(cfg Config, store state.Store, cat *offers.Catalog, w Watcher, set *met
 		clk = clock.RealClock{}
 	}
 	hs := newHandshakes(cfg.MaxHandshakes, cfg.HelloTimeout, set)
+	if cfg.ShellJoinTimeout <= 0 {
+		cfg.ShellJoinTimeout = DefaultShellJoinTimeout
+	}
 	var tlsConf *tls.Config
 	if cfg.TLS != nil {
 		tlsConf = hs.serverConfig(cfg.TLS)

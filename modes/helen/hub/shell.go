@@ -35,16 +35,17 @@ const ShellCheck = "equus.shell"
 // sessions, in its equus.info.
 const CapabilityShell = "shell"
 
-// ShellJoinTimeout bounds the time from asking an agent for a session to
-// its shell connection's hello: a session not joined in it fails.
-const ShellJoinTimeout = 15 * time.Second
+// DefaultShellJoinTimeout bounds the time from asking an agent for a
+// session to its shell connection's hello: a session not joined in it
+// fails.
+const DefaultShellJoinTimeout = 15 * time.Second
 
 // ErrNoShell refuses a session on an agent that does not offer them.
 var ErrNoShell = errors.New("helen: the agent does not offer shell sessions (it runs without --allow-shell, or a version without them)")
 
 // ErrShellNotJoined fails a session whose agent agreed to it but did not
 // connect for it within ShellJoinTimeout.
-var ErrShellNotJoined = fmt.Errorf("helen: the agent did not connect for the shell session within %s", ShellJoinTimeout)
+var ErrShellNotJoined = errors.New("helen: the agent did not connect for the shell session in time")
 
 // A ShellRefusal is the agent's answer to equus.shell when it is not ok:
 // the refusal, in its words.
@@ -171,7 +172,7 @@ func (h *Hub) OpenShell(ctx context.Context, agent, id string, req ShellRequest)
 	if !ok {
 		return nil, fmt.Errorf("%w: %s", ErrNotConnected, agent)
 	}
-	ctx, cancel := context.WithTimeout(ctx, ShellJoinTimeout)
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.ShellJoinTimeout)
 	defer cancel()
 	// Its equus.info is the session's first check: wait for its answer,
 	// so that an agent just connected is not refused.

@@ -121,6 +121,9 @@ type Config struct {
 	// offersRecheck is how often the release on offer is looked at again
 	// (tests; default 5s).
 	offersRecheck time.Duration
+	// shellJoinTimeout bounds the wait for an agent's shell connection
+	// (tests; default hub.DefaultShellJoinTimeout).
+	shellJoinTimeout time.Duration
 	// hubClock is the clock of the pings (tests); nil: the real one.
 	hubClock clock.WithDelayedExecution
 	// receiverRoots verifies the certificates of the receivers, of a

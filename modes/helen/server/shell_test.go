@@ -1,0 +1,409 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/equus-monitoring/equus/internal/shellwire"
+	"github.com/equus-monitoring/equus/modes/helen/hub"
+	"github.com/equus-monitoring/equus/modes/helen/recording"
+	"github.com/equus-monitoring/equus/modes/helen/web"
+	"github.com/equus-monitoring/equus/result"
+	"github.com/equus-monitoring/equus/state"
+	"github.com/equus-monitoring/equus/wire"
+)
+
+// shellAgent is a fake agent that offers shell sessions: it answers
+// equus.shell and dials helen's agents' port with ALPN equus-shell/1 and
+// its certificate, as equus does, then runs serve on the connection.
+type shellAgent struct {
+	*fakeAgent
+	cert  *tls.Certificate
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	conns []net.Conn
+	args  []json.RawMessage // of every equus.shell, in order
+}
+
+// shellBehavior is how a fake shell agent answers equus.shell: the
+// result, and what it does on its shell connection (nil: dial none).
+type shellBehavior struct {
+	refuse string                                              // a critical result with this message, and no connection
+	hello  func(id, secret string) shellwire.Frame             // the hello it sends (nil: the right one)
+	serve  func(t *testing.T, c net.Conn, args map[string]any) // the session, after the hello
+	caps   []string                                            // of equus.info (nil: shell)
+}
+
+func startShellAgent(t *testing.T, h *testHelen, name string, sb shellBehavior) *shellAgent {
+	t.Helper()
+	sa := &shellAgent{cert: agentCert(t, h.srv, name)}
+	caps := sb.caps
+	if caps == nil {
+		caps = []string{hub.CapabilityShell}
+	}
+	info, _ := json.Marshal(map[string]any{"status": "ok", "message": "info", "capabilities": caps})
+	beh := behavior{Builtins: map[string]func(wire.Message) []byte{
+		wire.InfoCheck: func(wire.Message) []byte { return info },
+		hub.ShellCheck: func(m wire.Message) []byte {
+			sa.mu.Lock()
+			sa.args = append(sa.args, json.RawMessage(slices.Clone(m.Blob)))
+			sa.mu.Unlock()
+			if sb.refuse != "" {
+				return result.Doc{Status: result.Critical, Message: sb.refuse}.Encode(wire.MaxBlob)
+			}
+			var args map[string]any
+			json.Unmarshal(m.Blob, &args)
+			sa.wg.Add(1)
+			go func() {
+				defer sa.wg.Done()
+				c, err := dialTLS(t, h, sa.cert, []string{hub.ShellALPN})
+				if err != nil {
+					t.Errorf("shell connection: %v", err)
+					return
+				}
+				sa.mu.Lock()
+				sa.conns = append(sa.conns, c)
+				sa.mu.Unlock()
+				defer c.Close()
+				hello := shellwire.NewHello(args["id"].(string), args["secret"].(string))
+				if sb.hello != nil {
+					hello = sb.hello(args["id"].(string), args["secret"].(string))
+				}
+				if err := shellwire.Write(c, hello); err != nil {
+					t.Errorf("hello: %v", err)
+					return
+				}
+				if sb.serve != nil {
+					sb.serve(t, c, args)
+				}
+			}()
+			return result.Doc{Status: result.OK, Message: "session started"}.Encode(wire.MaxBlob)
+		},
+	}}
+	sa.fakeAgent = startAgentWith(t, h, name, sa.cert, beh)
+	sa.Ready()
+	t.Cleanup(sa.close)
+	return sa
+}
+
+// close ends the agent's shell connections and waits for them.
+func (sa *shellAgent) close() {
+	sa.mu.Lock()
+	for _, c := range sa.conns {
+		c.Close()
+	}
+	sa.mu.Unlock()
+	sa.wg.Wait()
+}
+
+// echoShell echoes its input as output until stdin closes, then exits 7;
+// a resize it answers with "size COLSxROWS".
+func echoShell(t *testing.T, c net.Conn, _ map[string]any) {
+	r := shellwire.NewReader(c)
+	for {
+		f, err := r.Read()
+		if err != nil {
+			return
+		}
+		switch f.Type {
+		case shellwire.TypeStdin:
+			shellwire.Write(c, shellwire.Frame{Type: shellwire.TypeStdout, Payload: f.Payload})
+		case shellwire.TypeResize:
+			cols, rows, _ := shellwire.ParseResize(f.Payload)
+			shellwire.Write(c, shellwire.Frame{Type: shellwire.TypeStderr, Payload: fmt.Appendf(nil, "size %dx%d", cols, rows)})
+		case shellwire.TypeStdinClosed:
+			shellwire.Write(c, shellwire.Exit(shellwire.ExitMsg{Status: 7}))
+			return
+		}
+	}
+}
+
+// openShell asks h's admin socket for a shell session on agent. It
+// returns the upgraded connection, or the API's status and error.
+func openShell(t *testing.T, h *testHelen, agent string, req web.ShellRequest, upgrade bool) (net.Conn, *bufio.Reader, int, string) {
+	t.Helper()
+	c, err := net.Dial("unix", filepath.Join(h.dir, SocketFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(req)
+	hdr := "POST /v1/agents/" + agent + "/shell HTTP/1.1\r\nHost: helen\r\nContent-Type: application/json\r\n"
+	if upgrade {
+		hdr += "Connection: Upgrade\r\nUpgrade: equus-shell/1\r\n"
+	}
+	fmt.Fprintf(c, "%sContent-Length: %d\r\n\r\n%s\n", hdr, len(body)+1, body)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		defer c.Close()
+		var e struct{ Error string }
+		json.NewDecoder(resp.Body).Decode(&e)
+		return nil, nil, resp.StatusCode, e.Error
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, br, resp.StatusCode, ""
+}
+
+// readUntilExit reads frames until the exit frame, returning the output
+// and the exit.
+func readUntilExit(t *testing.T, r *shellwire.Reader) (string, shellwire.ExitMsg) {
+	t.Helper()
+	var out strings.Builder
+	for {
+		f, err := r.Read()
+		if err != nil {
+			t.Fatalf("read after %q: %v", out.String(), err)
+		}
+		switch f.Type {
+		case shellwire.TypeStdout, shellwire.TypeStderr:
+			out.Write(f.Payload)
+		case shellwire.TypeExit:
+			exit, err := shellwire.ParseExit(f.Payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return out.String(), exit
+		default:
+			t.Fatalf("frame %q from helen", f.Type)
+		}
+	}
+}
+
+func eventsOf(t *testing.T, h *testHelen, to string) []state.Event {
+	t.Helper()
+	evs, err := h.srv.DB().Events(time.Time{}, time.Time{}, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []state.Event
+	for _, ev := range evs {
+		if ev.To == to {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+func TestShellSession(t *testing.T) {
+	h := startHelen(t, Config{})
+	events, stop := h.srv.Subscribe(16)
+	defer stop()
+	startShellAgent(t, h, "web1", shellBehavior{serve: echoShell})
+	c, br, code, msg := openShell(t, h, "web1", web.ShellRequest{User: "root", Command: []string{"sh", "-c", "cat"}, TTY: true, Cols: 80, Rows: 24, Term: "xterm-256color"}, true)
+	if c == nil {
+		t.Fatalf("open: %d %s", code, msg)
+	}
+	r := shellwire.NewReader(br)
+	if err := shellwire.Write(c, shellwire.Frame{Type: shellwire.TypeStdin, Payload: []byte("echo hi\r")}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := r.Read()
+	if err != nil || f.Type != shellwire.TypeStdout || string(f.Payload) != "echo hi\r" {
+		t.Fatalf("echo: %q %q %v", f.Type, f.Payload, err)
+	}
+	shellwire.Write(c, shellwire.Resize(100, 30))
+	shellwire.Write(c, shellwire.Frame{Type: shellwire.TypeStdinClosed})
+	out, exit := readUntilExit(t, r)
+	if out != "size 100x30" || exit.Status != 7 || exit.Error != "" {
+		t.Errorf("output %q, exit %+v", out, exit)
+	}
+	waitEvent(t, events, "session-ended", func(ev state.Event) bool { return ev.To == EventSessionEnd })
+
+	sums, err := h.srv.recordings.List()
+	if err != nil || len(sums) != 1 {
+		t.Fatalf("recordings %+v, %v", sums, err)
+	}
+	sum := sums[0]
+	if sum.Who != "admin" || sum.Agent != "web1" || sum.User != "root" || sum.Status == nil || *sum.Status != 7 || sum.End.IsZero() {
+		t.Errorf("summary %+v", sum)
+	}
+	f2, err := h.srv.recordings.OpenCast(sum.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f2.Close()
+	cr := recording.NewReader(f2)
+	hd, err := cr.Header()
+	if err != nil || hd.Width != 80 || hd.Height != 24 || hd.Env["TERM"] != "xterm-256color" || hd.Who != "admin" {
+		t.Errorf("header %+v %v", hd, err)
+	}
+	var got []string
+	for {
+		ev, err := cr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ev.Code+":"+ev.Data)
+	}
+	// No input: helen records it only with --record-input.
+	want := []string{"o:echo hi\r", "r:100x30", "o:size 100x30"}
+	if !slices.Equal(got, want) {
+		t.Errorf("recorded %q, want %q", got, want)
+	}
+	starts, ends := eventsOf(t, h, EventSessionStart), eventsOf(t, h, EventSessionEnd)
+	if len(starts) != 1 || len(ends) != 1 || !strings.Contains(starts[0].Message, "admin") || !strings.Contains(starts[0].Message, "sh -c cat") ||
+		!strings.Contains(ends[0].Message, "exit status 7") || starts[0].Agent != "web1" {
+		t.Errorf("events %+v %+v", starts, ends)
+	}
+}
+
+func TestShellRecordInput(t *testing.T) {
+	h := startHelen(t, Config{RecordInput: true})
+	startShellAgent(t, h, "web1", shellBehavior{serve: echoShell})
+	c, br, code, msg := openShell(t, h, "web1", web.ShellRequest{TTY: true, Cols: 80, Rows: 24}, true)
+	if c == nil {
+		t.Fatalf("open: %d %s", code, msg)
+	}
+	shellwire.Write(c, shellwire.Frame{Type: shellwire.TypeStdin, Payload: []byte("x")})
+	shellwire.Write(c, shellwire.Frame{Type: shellwire.TypeStdinClosed})
+	readUntilExit(t, shellwire.NewReader(br))
+	poll(t, "the session's end", func() bool { return len(eventsOf(t, h, EventSessionEnd)) == 1 })
+	sums, _ := h.srv.recordings.List()
+	f, _ := h.srv.recordings.OpenCast(sums[0].ID)
+	defer f.Close()
+	cr := recording.NewReader(f)
+	cr.Header()
+	ev, err := cr.Next()
+	if err != nil || ev.Code != recording.Input || ev.Data != "x" {
+		t.Errorf("first event %+v %v, want the input", ev, err)
+	}
+}
+
+func TestShellRefusals(t *testing.T) {
+	h := startHelen(t, Config{})
+	plain := startShellAgent(t, h, "plain", shellBehavior{caps: []string{}})
+	strict := startShellAgent(t, h, "strict", shellBehavior{refuse: "user root is not in --shell-users"})
+	for _, tc := range []struct {
+		name, agent string
+		req         web.ShellRequest
+		upgrade     bool
+		code        int
+		msg         string
+	}{
+		{"no-capability", "plain", web.ShellRequest{}, true, http.StatusConflict, "does not offer shell sessions"},
+		{"refused", "strict", web.ShellRequest{User: "root"}, true, http.StatusConflict, "user root is not in --shell-users"},
+		{"not-connected", "nobody", web.ShellRequest{}, true, http.StatusConflict, "not connected"},
+		{"no-upgrade", "strict", web.ShellRequest{}, false, http.StatusBadRequest, "Upgrade"},
+		{"bad-term", "strict", web.ShellRequest{Term: "x\x1b"}, true, http.StatusBadRequest, "term"},
+		{"bad-size", "strict", web.ShellRequest{Cols: -1}, true, http.StatusBadRequest, "size"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _, code, msg := openShell(t, h, tc.agent, tc.req, tc.upgrade)
+			if c != nil || code != tc.code || !strings.Contains(msg, tc.msg) {
+				t.Errorf("%d %q, want %d with %q", code, msg, tc.code, tc.msg)
+			}
+		})
+	}
+	// Nothing new goes to an agent that did not say it takes it.
+	if n := plain.CountChecks(hub.ShellCheck); n != 0 {
+		t.Errorf("the agent without the capability got %d equus.shell", n)
+	}
+	if n := strict.CountChecks(hub.ShellCheck); n != 1 {
+		t.Errorf("the refusing agent got %d equus.shell, want 1", n)
+	}
+	// The attempts that reached an agent are recorded, saying why they
+	// ended; none runs.
+	sums, _ := h.srv.recordings.List()
+	if len(sums) != 2 {
+		t.Fatalf("recordings %+v", sums)
+	}
+	for _, s := range sums {
+		if s.End.IsZero() || s.Status != nil || !strings.Contains(s.Error, map[string]string{"plain": "does not offer", "strict": "shell-users"}[s.Agent]) {
+			t.Errorf("recording %+v", s)
+		}
+	}
+}
+
+// A shell connection must be the agent's, with the session's secret; one
+// a session.
+func TestShellJoinChecked(t *testing.T) {
+	h := startHelen(t, Config{shellJoinTimeout: 2 * time.Second})
+	var refused atomic.Int32
+	expectClosed := func(t *testing.T, c net.Conn, _ map[string]any) {
+		c.SetReadDeadline(time.Now().Add(waitFor))
+		if _, err := c.Read(make([]byte, 1)); err != nil && !errors.Is(err, context.DeadlineExceeded) && !isTimeout(err) {
+			refused.Add(1)
+		}
+	}
+	startShellAgent(t, h, "web1", shellBehavior{
+		hello: func(id, _ string) shellwire.Frame { return shellwire.NewHello(id, "AAAA") },
+		serve: expectClosed,
+	})
+	// Another agent's connection with web1's session id and no secret.
+	_, _, code, msg := openShell(t, h, "web1", web.ShellRequest{}, true)
+	if code != http.StatusBadGateway || !strings.Contains(msg, "did not connect") {
+		t.Errorf("%d %q", code, msg)
+	}
+	if refused.Load() != 1 {
+		t.Errorf("%d shell connections with a wrong secret closed by helen, want 1", refused.Load())
+	}
+	sums, _ := h.srv.recordings.List()
+	if len(sums) != 1 || !strings.Contains(sums[0].Error, "did not connect") {
+		t.Errorf("recordings %+v", sums)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// No recording, no session: a directory at its bound refuses the session
+// before the agent is asked, and a session that reaches it is ended.
+func TestShellRecordingBound(t *testing.T) {
+	t.Run("refused", func(t *testing.T) {
+		h := startHelen(t, Config{SessionMaxBytes: 64})
+		sa := startShellAgent(t, h, "web1", shellBehavior{serve: echoShell})
+		_, _, code, msg := openShell(t, h, "web1", web.ShellRequest{}, true)
+		if code != http.StatusInternalServerError || !strings.Contains(msg, "recording") {
+			t.Errorf("%d %q", code, msg)
+		}
+		if n := sa.CountChecks(hub.ShellCheck); n != 0 {
+			t.Errorf("the agent was asked %d times", n)
+		}
+	})
+	t.Run("ended", func(t *testing.T) {
+		h := startHelen(t, Config{SessionMaxBytes: 4096})
+		startShellAgent(t, h, "web1", shellBehavior{serve: echoShell})
+		c, br, code, msg := openShell(t, h, "web1", web.ShellRequest{}, true)
+		if c == nil {
+			t.Fatalf("open: %d %s", code, msg)
+		}
+		go func() {
+			for range 100 {
+				if shellwire.Write(c, shellwire.Frame{Type: shellwire.TypeStdin, Payload: []byte(strings.Repeat("y", 100))}) != nil {
+					return
+				}
+			}
+		}()
+		_, exit := readUntilExit(t, shellwire.NewReader(br))
+		if !strings.Contains(exit.Error, "--session-max-bytes") {
+			t.Errorf("exit %+v", exit)
+		}
+		poll(t, "the session's end", func() bool { return len(eventsOf(t, h, EventSessionEnd)) == 1 })
+		if used := h.srv.recordings.Used(); used > 4096+1024 {
+			t.Errorf("recordings hold %d bytes, bound 4096 (and a summary)", used)
+		}
+	})
+}
