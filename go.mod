@@ -35,4 +35,5 @@ require (
 	github.com/valyala/histogram v1.2.0 // indirect
 	github.com/yusufpapurcu/wmi v1.2.4 // indirect
 	golang.org/x/sync v0.22.0 // indirect
+	golang.org/x/term v0.41.0 // indirect
 )

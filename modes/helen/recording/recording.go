@@ -414,3 +414,19 @@ func (d *Dir) Prune(cutoff time.Time, live func(id string) bool) (int, error) {
 	}
 	return n, nil
 }
+
+// OpenExisting opens the directory at path to read it (List, Get,
+// OpenCast), making nothing.
+func OpenExisting(path string) (*Dir, error) {
+	info, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("recording: %s: no sessions recorded yet", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("recording: %w", err)
+	}
+	if !info.IsDir() {
+		return nil, fmt.Errorf("recording: %s is not a directory", path)
+	}
+	return &Dir{path: path}, nil
+}
