@@ -30,7 +30,8 @@ func execCommand() *cli.Command {
 		Name: "exec",
 		Usage: "run a command on every connected agent whose name matches, at once, each line of output prefixed by the agent's name; " +
 			"exit 1 if it failed on any",
-		ArgsUsage: "--agents GLOB -- COMMAND [ARGS...]",
+		// As in `helen exec --agents 'web*' -- uptime`: flags first.
+		ArgsUsage: "COMMAND [ARGS...]",
 		Flags: append(shellFlags("HELEN_EXEC"),
 			&cli.StringFlag{Name: "agents", Usage: "the agents' names, a `GLOB` (path.Match: web*, db[12])", Required: true, EnvVars: []string{"HELEN_EXEC_AGENTS"}},
 			&cli.IntFlag{Name: "parallel", Value: 10, Usage: "run on at most `N` agents at once", EnvVars: []string{"HELEN_EXEC_PARALLEL"}},
@@ -141,9 +142,9 @@ func (r ExecResult) how() string {
 }
 
 // execOn runs the command on one agent.
-func execOn(ctx context.Context, e env, name string, timeout time.Duration, req web.ShellRequest, outMu *sync.Mutex) ExecResult {
+func execOn(ctx context.Context, e env, name string, timeout time.Duration, req web.ShellRequest, outMu *sync.Mutex) (res ExecResult) {
 	start := time.Now()
-	res := ExecResult{Agent: name}
+	res.Agent = name
 	defer func() { res.DurationMS = float64(time.Since(start).Microseconds()) / 1000 }()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -157,10 +158,9 @@ func execOn(ctx context.Context, e env, name string, timeout time.Duration, req 
 	// close.
 	stop := context.AfterFunc(ctx, func() { s.Close() })
 	defer stop()
-	if err := s.write(shellwireStdinClosed); err != nil {
-		res.Error = err.Error()
-		return res
-	}
+	// No input. A command that is over already may have closed the
+	// connection's way in: its output still comes.
+	s.write(shellwireStdinClosed)
 	var stdout, stderr io.Writer
 	var outBuf, errBuf *capped
 	if e.json {

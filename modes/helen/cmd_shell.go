@@ -38,7 +38,12 @@ func shellCommand() *cli.Command {
 			if c.NArg() < 1 {
 				return envOf(c).usagef("name the AGENT")
 			}
-			req := web.ShellRequest{User: c.String("user"), Command: c.Args().Tail(),
+			// The flags end at AGENT: the "--" after it is an argument.
+			command := c.Args().Tail()
+			if len(command) > 0 && command[0] == "--" {
+				command = command[1:]
+			}
+			req := web.ShellRequest{User: c.String("user"), Command: command,
 				IdleTimeout: web.Duration(c.Duration("idle-timeout")), MaxDuration: web.Duration(c.Duration("max-duration"))}
 			code, err := runShell(c.Context, envOf(c), c.Args().First(), req, os.Stdin)
 			if err != nil {
@@ -67,6 +72,8 @@ func runShell(ctx context.Context, e env, agent string, req web.ShellRequest, in
 		return 0, err
 	}
 	defer s.Close()
+	done := make(chan struct{})
+	defer close(done)
 	restore := func() {}
 	if req.TTY {
 		old, err := term.MakeRaw(fd)
@@ -79,7 +86,12 @@ func runShell(ctx context.Context, e env, agent string, req web.ShellRequest, in
 		signal.Notify(winch, syscall.SIGWINCH)
 		defer signal.Stop(winch)
 		go func() {
-			for range winch {
+			for {
+				select {
+				case <-winch:
+				case <-done:
+					return
+				}
 				if w, h, err := term.GetSize(fd); err == nil {
 					s.write(shellwire.Resize(uint16(w), uint16(h)))
 				}
@@ -92,7 +104,13 @@ func runShell(ctx context.Context, e env, agent string, req web.ShellRequest, in
 		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 		defer signal.Stop(sigs)
 		go func() {
-			for sig := range sigs {
+			for {
+				var sig os.Signal
+				select {
+				case sig = <-sigs:
+				case <-done:
+					return
+				}
 				name := map[os.Signal]string{syscall.SIGINT: "INT", syscall.SIGTERM: "TERM", syscall.SIGHUP: "HUP", syscall.SIGQUIT: "QUIT"}[sig]
 				if n, ok := shellwire.SignalNumber(name); ok {
 					s.write(shellwire.SignalFrame(n))

@@ -202,10 +202,17 @@ func (sh *shellSession) Relay(c net.Conn, br *bufio.Reader) {
 	}()
 	exit, exited := sh.toOperator(c, func() error { inMu.Lock(); defer inMu.Unlock(); return inErr })
 	close(stopped)
-	// The operator's side is over too: its read ends with its connection.
 	sh.agentConn.Close()
-	c.Close()
+	// The exit frame is the operator's last: what the operator still
+	// sends is read until it hangs up (or for a moment), so that the
+	// close does not reset the connection under that frame.
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	c.SetReadDeadline(time.Now().Add(time.Second))
 	wg.Wait()
+	io.Copy(io.Discard, br)
+	c.Close()
 	if !exited {
 		inMu.Lock()
 		if inErr != nil && exit.Error == "" {

@@ -3,7 +3,6 @@ package server
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,124 +12,17 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/equus-monitoring/equus/internal/shellwire"
 	"github.com/equus-monitoring/equus/modes/helen/hub"
+	"github.com/equus-monitoring/equus/modes/helen/internal/helentest"
 	"github.com/equus-monitoring/equus/modes/helen/recording"
 	"github.com/equus-monitoring/equus/modes/helen/web"
-	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/state"
-	"github.com/equus-monitoring/equus/wire"
 )
-
-// shellAgent is a fake agent that offers shell sessions: it answers
-// equus.shell and dials helen's agents' port with ALPN equus-shell/1 and
-// its certificate, as equus does, then runs serve on the connection.
-type shellAgent struct {
-	*fakeAgent
-	cert  *tls.Certificate
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	conns []net.Conn
-	args  []json.RawMessage // of every equus.shell, in order
-}
-
-// shellBehavior is how a fake shell agent answers equus.shell: the
-// result, and what it does on its shell connection (nil: dial none).
-type shellBehavior struct {
-	refuse string                                              // a critical result with this message, and no connection
-	hello  func(id, secret string) shellwire.Frame             // the hello it sends (nil: the right one)
-	serve  func(t *testing.T, c net.Conn, args map[string]any) // the session, after the hello
-	caps   []string                                            // of equus.info (nil: shell)
-}
-
-func startShellAgent(t *testing.T, h *testHelen, name string, sb shellBehavior) *shellAgent {
-	t.Helper()
-	sa := &shellAgent{cert: agentCert(t, h.srv, name)}
-	caps := sb.caps
-	if caps == nil {
-		caps = []string{hub.CapabilityShell}
-	}
-	info, _ := json.Marshal(map[string]any{"status": "ok", "message": "info", "capabilities": caps})
-	beh := behavior{Builtins: map[string]func(wire.Message) []byte{
-		wire.InfoCheck: func(wire.Message) []byte { return info },
-		hub.ShellCheck: func(m wire.Message) []byte {
-			sa.mu.Lock()
-			sa.args = append(sa.args, json.RawMessage(slices.Clone(m.Blob)))
-			sa.mu.Unlock()
-			if sb.refuse != "" {
-				return result.Doc{Status: result.Critical, Message: sb.refuse}.Encode(wire.MaxBlob)
-			}
-			var args map[string]any
-			json.Unmarshal(m.Blob, &args)
-			sa.wg.Add(1)
-			go func() {
-				defer sa.wg.Done()
-				c, err := dialTLS(t, h, sa.cert, []string{hub.ShellALPN})
-				if err != nil {
-					t.Errorf("shell connection: %v", err)
-					return
-				}
-				sa.mu.Lock()
-				sa.conns = append(sa.conns, c)
-				sa.mu.Unlock()
-				defer c.Close()
-				hello := shellwire.NewHello(args["id"].(string), args["secret"].(string))
-				if sb.hello != nil {
-					hello = sb.hello(args["id"].(string), args["secret"].(string))
-				}
-				if err := shellwire.Write(c, hello); err != nil {
-					t.Errorf("hello: %v", err)
-					return
-				}
-				if sb.serve != nil {
-					sb.serve(t, c, args)
-				}
-			}()
-			return result.Doc{Status: result.OK, Message: "session started"}.Encode(wire.MaxBlob)
-		},
-	}}
-	sa.fakeAgent = startAgentWith(t, h, name, sa.cert, beh)
-	sa.Ready()
-	t.Cleanup(sa.close)
-	return sa
-}
-
-// close ends the agent's shell connections and waits for them.
-func (sa *shellAgent) close() {
-	sa.mu.Lock()
-	for _, c := range sa.conns {
-		c.Close()
-	}
-	sa.mu.Unlock()
-	sa.wg.Wait()
-}
-
-// echoShell echoes its input as output until stdin closes, then exits 7;
-// a resize it answers with "size COLSxROWS".
-func echoShell(t *testing.T, c net.Conn, _ map[string]any) {
-	r := shellwire.NewReader(c)
-	for {
-		f, err := r.Read()
-		if err != nil {
-			return
-		}
-		switch f.Type {
-		case shellwire.TypeStdin:
-			shellwire.Write(c, shellwire.Frame{Type: shellwire.TypeStdout, Payload: f.Payload})
-		case shellwire.TypeResize:
-			cols, rows, _ := shellwire.ParseResize(f.Payload)
-			shellwire.Write(c, shellwire.Frame{Type: shellwire.TypeStderr, Payload: fmt.Appendf(nil, "size %dx%d", cols, rows)})
-		case shellwire.TypeStdinClosed:
-			shellwire.Write(c, shellwire.Exit(shellwire.ExitMsg{Status: 7}))
-			return
-		}
-	}
-}
 
 // openShell asks h's admin socket for a shell session on agent. It
 // returns the upgraded connection, or the API's status and error.
@@ -206,7 +98,7 @@ func TestShellSession(t *testing.T) {
 	h := startHelen(t, Config{})
 	events, stop := h.srv.Subscribe(16)
 	defer stop()
-	startShellAgent(t, h, "web1", shellBehavior{serve: echoShell})
+	helentest.StartShellAgent(t, h, "web1", helentest.ShellBehavior{Serve: helentest.EchoShell})
 	c, br, code, msg := openShell(t, h, "web1", web.ShellRequest{User: "root", Command: []string{"sh", "-c", "cat"}, TTY: true, Cols: 80, Rows: 24, Term: "xterm-256color"}, true)
 	if c == nil {
 		t.Fatalf("open: %d %s", code, msg)
@@ -270,7 +162,7 @@ func TestShellSession(t *testing.T) {
 
 func TestShellRecordInput(t *testing.T) {
 	h := startHelen(t, Config{RecordInput: true})
-	startShellAgent(t, h, "web1", shellBehavior{serve: echoShell})
+	helentest.StartShellAgent(t, h, "web1", helentest.ShellBehavior{Serve: helentest.EchoShell})
 	c, br, code, msg := openShell(t, h, "web1", web.ShellRequest{TTY: true, Cols: 80, Rows: 24}, true)
 	if c == nil {
 		t.Fatalf("open: %d %s", code, msg)
@@ -292,8 +184,8 @@ func TestShellRecordInput(t *testing.T) {
 
 func TestShellRefusals(t *testing.T) {
 	h := startHelen(t, Config{})
-	plain := startShellAgent(t, h, "plain", shellBehavior{caps: []string{}})
-	strict := startShellAgent(t, h, "strict", shellBehavior{refuse: "user root is not in --shell-users"})
+	plain := helentest.StartShellAgent(t, h, "plain", helentest.ShellBehavior{Caps: []string{}})
+	strict := helentest.StartShellAgent(t, h, "strict", helentest.ShellBehavior{Refuse: "user root is not in --shell-users"})
 	for _, tc := range []struct {
 		name, agent string
 		req         web.ShellRequest
@@ -340,15 +232,15 @@ func TestShellRefusals(t *testing.T) {
 func TestShellJoinChecked(t *testing.T) {
 	h := startHelen(t, Config{shellJoinTimeout: 2 * time.Second})
 	var refused atomic.Int32
-	expectClosed := func(t *testing.T, c net.Conn, _ map[string]any) {
+	expectClosed := func(t testing.TB, c net.Conn, _ map[string]any) {
 		c.SetReadDeadline(time.Now().Add(waitFor))
 		if _, err := c.Read(make([]byte, 1)); err != nil && !errors.Is(err, context.DeadlineExceeded) && !isTimeout(err) {
 			refused.Add(1)
 		}
 	}
-	startShellAgent(t, h, "web1", shellBehavior{
-		hello: func(id, _ string) shellwire.Frame { return shellwire.NewHello(id, "AAAA") },
-		serve: expectClosed,
+	helentest.StartShellAgent(t, h, "web1", helentest.ShellBehavior{
+		Hello: func(id, _ string) shellwire.Frame { return shellwire.NewHello(id, "AAAA") },
+		Serve: expectClosed,
 	})
 	// Another agent's connection with web1's session id and no secret.
 	_, _, code, msg := openShell(t, h, "web1", web.ShellRequest{}, true)
@@ -374,7 +266,7 @@ func isTimeout(err error) bool {
 func TestShellRecordingBound(t *testing.T) {
 	t.Run("refused", func(t *testing.T) {
 		h := startHelen(t, Config{SessionMaxBytes: 64})
-		sa := startShellAgent(t, h, "web1", shellBehavior{serve: echoShell})
+		sa := helentest.StartShellAgent(t, h, "web1", helentest.ShellBehavior{Serve: helentest.EchoShell})
 		_, _, code, msg := openShell(t, h, "web1", web.ShellRequest{}, true)
 		if code != http.StatusInternalServerError || !strings.Contains(msg, "recording") {
 			t.Errorf("%d %q", code, msg)
@@ -385,7 +277,7 @@ func TestShellRecordingBound(t *testing.T) {
 	})
 	t.Run("ended", func(t *testing.T) {
 		h := startHelen(t, Config{SessionMaxBytes: 4096})
-		startShellAgent(t, h, "web1", shellBehavior{serve: echoShell})
+		helentest.StartShellAgent(t, h, "web1", helentest.ShellBehavior{Serve: helentest.EchoShell})
 		c, br, code, msg := openShell(t, h, "web1", web.ShellRequest{}, true)
 		if c == nil {
 			t.Fatalf("open: %d %s", code, msg)
