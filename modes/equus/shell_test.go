@@ -163,7 +163,9 @@ func (sc *shellConn) exit() shellwire.ExitMsg {
 	}
 }
 
-func stdin(s string) shellwire.Frame { return shellwire.Frame{Type: shellwire.TypeStdin, Payload: []byte(s)} }
+func stdin(s string) shellwire.Frame {
+	return shellwire.Frame{Type: shellwire.TypeStdin, Payload: []byte(s)}
+}
 
 func TestShellTerminal(t *testing.T) {
 	checkGoroutines(t)
@@ -354,4 +356,76 @@ func TestShellUser(t *testing.T) {
 	if doc := sh.check(shellwire.CheckName, args); doc.Status != result.Critical || !strings.Contains(doc.Message, "--shell-users (nobody)") {
 		t.Fatalf("the agent's own user not listed: %s %q", doc.Status, doc.Message)
 	}
+}
+
+// written returns the bytes process pid has written, from /proc/PID/io.
+func written(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "wchar: "); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no wchar in /proc/%d/io", pid)
+	return 0
+}
+
+// TestShellFloodStopsAtHelen holds a flood of output to what helen reads:
+// with a helen that stops reading, the program stops writing once TCP's
+// windows and the pipe are full, the agent's heap does not grow, and a
+// ping on the link is still answered.
+func TestShellFloodStopsAtHelen(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
+	}
+	checkGoroutines(t)
+	sh := startShellAgent(t, nil)
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	sc := sh.open(shellwire.Request{Command: []string{"sh", "-c", "echo $$; exec yes flood"}})
+	sc.until("\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(sc.out.String(), "\n", 2)[0]))
+	if err != nil {
+		t.Fatalf("output %q: %v", sc.out.String(), err)
+	}
+	// helen reads nothing more. The program stops once what it wrote
+	// stays the same between two pings of the link.
+	last, same := int64(-1), 0
+	poll(t, "yes to stop writing", func() bool {
+		if doc := sh.check(wire.PingCheck, nil); doc.Message != "pong" {
+			t.Fatalf("ping during the flood: %+v", doc)
+		}
+		n := written(t, pid)
+		if n == last {
+			same++
+		} else {
+			same = 0
+		}
+		last = n
+		return same >= 3
+	})
+	// Socket buffers of a few MiB, the pipe's 64 KiB and a frame.
+	const most = 64 << 20
+	if last > most {
+		t.Fatalf("yes wrote %d bytes before it stopped, more than %d", last, most)
+	}
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 8<<20 {
+		t.Fatalf("the heap grew %d bytes during the flood", grew)
+	}
+	t.Logf("yes wrote %d bytes; heap %d to %d", last, before.HeapAlloc, after.HeapAlloc)
+	// helen hangs up: the session ends, and yes with it.
+	sc.c.Close()
+	poll(t, "yes to end", func() bool { return gone(pid) })
 }
