@@ -192,6 +192,8 @@ func TestShellTerminal(t *testing.T) {
 
 func TestShellPipes(t *testing.T) {
 	checkGoroutines(t)
+	// A clean environment: none of the agent's own.
+	t.Setenv("EQUUS_TEST_SECRET", "x")
 	sh := startShellAgent(t, nil)
 	sc := sh.open(shellwire.Request{Command: []string{"sh", "-c", `echo out; echo err >&2; env | sort; exit 5`}})
 	if e := sc.exit(); e != (shellwire.ExitMsg{Status: 5}) {
@@ -200,9 +202,6 @@ func TestShellPipes(t *testing.T) {
 	if !strings.HasPrefix(sc.out.String(), "out\n") || sc.errs.String() != "err\n" {
 		t.Fatalf("stdout %q, stderr %q: want them apart", sc.out.String(), sc.errs.String())
 	}
-	// A clean environment: none of the agent's own.
-	os.Setenv("EQUUS_TEST_SECRET", "x")
-	defer os.Unsetenv("EQUUS_TEST_SECRET")
 	var names []string
 	for _, l := range strings.Split(strings.TrimSpace(sc.out.String()), "\n")[1:] {
 		name, _, _ := strings.Cut(l, "=")

@@ -370,20 +370,6 @@ func (s *session) command() (*exec.Cmd, error) {
 	return cmd, nil
 }
 
-// lookPath finds file in the directories of path, not the agent's PATH.
-func lookPath(file, path string) (string, error) {
-	if strings.Contains(file, "/") {
-		return file, nil
-	}
-	for _, dir := range filepath.SplitList(path) {
-		p := filepath.Join(dir, file)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%s: not found in %s", file, path)
-}
-
 // pollable returns the terminal's master side as a file the runtime
 // polls, so that its reads take a deadline and end when it is closed.
 // creack/pty leaves it in blocking mode (its ioctls go through Fd), in
