@@ -266,8 +266,14 @@ func TestShellEndsKillWhole(t *testing.T) {
 		{"duration-tty", true, 0, 2 * 3600_000, 2 * time.Hour, "the session lasted 2h0m0s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			// With a tty, job control puts the child in a process group
+			// of its own, as an interactive shell does its jobs.
+			script := "sleep 1000 & echo child=$! ; sleep 1000"
+			if tc.tty {
+				script = "set -m; " + script
+			}
 			sc := sh.open(shellwire.Request{
-				Command: []string{"sh", "-c", "sleep 1000 & echo child=$! ; sleep 1000"},
+				Command: []string{"sh", "-c", script},
 				TTY:     tc.tty, IdleTimeoutMS: tc.idleMS, MaxDurationMS: tc.maxMS,
 			})
 			sc.until("\n")
@@ -276,6 +282,11 @@ func TestShellEndsKillWhole(t *testing.T) {
 			if err != nil {
 				t.Fatalf("output %q: %v", line, err)
 			}
+			t.Cleanup(func() {
+				if !gone(pid) {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+			})
 			poll(t, "the session's timers", func() bool { return clk.Waiters() >= 2 })
 			clk.Step(tc.step - time.Second)
 			if gone(pid) {
