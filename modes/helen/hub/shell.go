@@ -25,15 +25,13 @@ import (
 // (OpenShell), which then owns it. docs/PROTOCOL.md, "Shell sessions
 // (extension)", says why a second connection.
 
-// ShellALPN is the ALPN of an agent's shell connection.
-const ShellALPN = "equus-shell/1"
-
-// ShellCheck is the check that asks an agent for a shell session.
-const ShellCheck = "equus.shell"
-
-// CapabilityShell is the capability of an agent that offers shell
-// sessions, in its equus.info.
-const CapabilityShell = "shell"
+// The names of the extension: the shell connection's ALPN, the check
+// that asks for a session, the capability in equus.info.
+const (
+	ShellALPN       = shellwire.ALPN
+	ShellCheck      = shellwire.CheckName
+	CapabilityShell = shellwire.Capability
+)
 
 // DefaultShellJoinTimeout bounds the time from asking an agent for a
 // session to its shell connection's hello: a session not joined in it
@@ -66,20 +64,6 @@ type ShellRequest struct {
 	Term        string        // its TERM, with a tty
 	IdleTimeout time.Duration // 0: the agent's
 	MaxDuration time.Duration // 0: the agent's
-}
-
-// shellArgs are equus.shell's args on the wire.
-type shellArgs struct {
-	ID            string   `json:"id"`
-	Secret        string   `json:"secret"`
-	User          string   `json:"user"`
-	Command       []string `json:"command"`
-	TTY           bool     `json:"tty"`
-	Cols          int      `json:"cols"`
-	Rows          int      `json:"rows"`
-	Term          string   `json:"term"`
-	IdleTimeoutMS int64    `json:"idle_timeout_ms"`
-	MaxDurationMS int64    `json:"max_duration_ms"`
 }
 
 // pendingShell is a session asked of an agent and not joined yet.
@@ -203,9 +187,9 @@ func (h *Hub) OpenShell(ctx context.Context, agent, id string, req ShellRequest)
 	if command == nil {
 		command = []string{} // the login shell is [] on the wire, not null
 	}
-	args, err := json.Marshal(shellArgs{
+	args, err := json.Marshal(shellwire.Request{
 		ID: id, Secret: base64.RawURLEncoding.EncodeToString(secret[:]),
-		User: req.User, Command: command, TTY: req.TTY, Cols: req.Cols, Rows: req.Rows, Term: req.Term,
+		User: req.User, Command: command, TTY: req.TTY, Cols: uint16(req.Cols), Rows: uint16(req.Rows), Term: req.Term,
 		IdleTimeoutMS: req.IdleTimeout.Milliseconds(), MaxDurationMS: req.MaxDuration.Milliseconds(),
 	})
 	if err != nil {

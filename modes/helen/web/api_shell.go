@@ -11,13 +11,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/equus-monitoring/equus/internal/shellwire"
 	"github.com/equus-monitoring/equus/modes/helen/reply"
 )
 
 // ShellALPN names the protocol of a shell session's connection once the
 // API upgraded it, as the agent's shell connection's ALPN does: the
 // frames of package shellwire, both ways.
-const ShellALPN = "equus-shell/1"
+const ShellALPN = shellwire.ALPN
 
 // ShellRequest is the body of POST /v1/agents/{name}/shell.
 type ShellRequest struct {

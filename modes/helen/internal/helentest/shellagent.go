@@ -14,11 +14,10 @@ import (
 	"github.com/equus-monitoring/equus/wire"
 )
 
-// The names of the shell sessions' extension (hub's), written here
-// again so that the hub's own tests may use this package.
+// The names of the shell sessions' extension.
 const (
-	ShellALPN  = "equus-shell/1"
-	ShellCheck = "equus.shell"
+	ShellALPN  = shellwire.ALPN
+	ShellCheck = shellwire.CheckName
 )
 
 // ShellAgent is a fake agent that offers shell sessions: it answers
@@ -49,7 +48,7 @@ func StartShellAgent(t testing.TB, h Helen, name string, sb ShellBehavior) *Shel
 	sa := &ShellAgent{cert: AgentCert(t, h.CA(), name)}
 	caps := sb.Caps
 	if caps == nil {
-		caps = []string{"shell"}
+		caps = []string{shellwire.Capability}
 	}
 	info, _ := json.Marshal(map[string]any{"status": "ok", "message": "info", "capabilities": caps})
 	beh := Behavior{Builtins: map[string]func(wire.Message) []byte{
