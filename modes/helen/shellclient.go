@@ -30,7 +30,7 @@ type shellConn struct {
 }
 
 // errShellRefused is a session helen or the agent would not open.
-var errShellRefused = errors.New("shell session refused")
+var errShellRefused = errors.New("no shell session")
 
 // dialShell opens a shell session on agent through the admin socket of
 // the helen of dataDir. Its errors before the upgrade are helen's.

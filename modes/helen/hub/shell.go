@@ -39,7 +39,7 @@ const (
 const DefaultShellJoinTimeout = 15 * time.Second
 
 // ErrNoShell refuses a session on an agent that does not offer them.
-var ErrNoShell = errors.New("helen: the agent does not offer shell sessions (it runs without --allow-shell, or a version without them)")
+var ErrNoShell = errors.New("the agent does not offer shell sessions: it runs without --allow-shell, or a version without them")
 
 // ErrShellNotJoined fails a session whose agent agreed to it but did not
 // connect for it within ShellJoinTimeout.
@@ -137,12 +137,14 @@ func (ss *Session) Capabilities() []string {
 	return nil
 }
 
-// setCapabilities keeps the capabilities of equus.info's answer, blob.
+// setCapabilities keeps the capabilities of equus.info's answer, blob,
+// whose message is the agent's info as JSON.
 func (ss *Session) setCapabilities(blob []byte) {
 	var info struct {
 		Capabilities []string `json:"capabilities"`
 	}
-	if json.Unmarshal(blob, &info) == nil && len(info.Capabilities) > 0 {
+	doc := result.Parse(blob)
+	if doc.Status == result.OK && json.Unmarshal([]byte(doc.Message), &info) == nil && len(info.Capabilities) > 0 {
 		ss.caps.Store(&info.Capabilities)
 	}
 }
@@ -166,7 +168,7 @@ func (h *Hub) OpenShell(ctx context.Context, agent, id string, req ShellRequest)
 		return nil, ErrShellNotJoined
 	}
 	if !slices.Contains(ss.Capabilities(), CapabilityShell) {
-		return nil, fmt.Errorf("%w: %s", ErrNoShell, agent)
+		return nil, fmt.Errorf("%s: %w", agent, ErrNoShell)
 	}
 	var secret [32]byte
 	rand.Read(secret[:])

@@ -45,7 +45,7 @@ func (s *Server) OpenShell(ctx context.Context, who, agent string, req web.Shell
 	select {
 	case s.shellSlots <- struct{}{}:
 	default:
-		return nil, fmt.Errorf("%w: %d sessions open already, the most helen opens at once", web.ErrNoShell, MaxShellSessions)
+		return nil, web.NoShell(fmt.Sprintf("helen: %d shell sessions open already, the most it opens at once", MaxShellSessions))
 	}
 	sh, err := s.openShell(ctx, who, agent, req)
 	if err != nil {
@@ -90,9 +90,9 @@ func (s *Server) openShell(ctx context.Context, who, agent string, req web.Shell
 		case errors.Is(err, hub.ErrNotConnected):
 			err = fmt.Errorf("%w: %s", ErrNotConnected, agent)
 		case errors.As(err, &refusal):
-			err = fmt.Errorf("%w: %s", web.ErrNoShell, refusal.Message)
+			err = web.NoShell(agent + " refused the session: " + refusal.Message)
 		case errors.Is(err, hub.ErrNoShell):
-			err = fmt.Errorf("%w: %v", web.ErrNoShell, err)
+			err = web.NoShell(err.Error())
 		}
 		return nil, err
 	}

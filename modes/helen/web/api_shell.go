@@ -89,6 +89,14 @@ var (
 	ErrNoRecording = errors.New("helen: the session's recording could not begin")
 )
 
+// NoShell returns an error that is ErrNoShell and says why.
+func NoShell(why string) error { return noShell(why) }
+
+type noShell string
+
+func (e noShell) Error() string        { return string(e) }
+func (e noShell) Is(target error) bool { return target == ErrNoShell }
+
 // ShellOpener is the backend that opens shell sessions (a running helen).
 type ShellOpener interface {
 	// OpenShell opens a session on agent for who (the operator): its

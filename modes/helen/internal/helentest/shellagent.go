@@ -50,7 +50,9 @@ func StartShellAgent(t testing.TB, h Helen, name string, sb ShellBehavior) *Shel
 	if caps == nil {
 		caps = []string{shellwire.Capability}
 	}
-	info, _ := json.Marshal(map[string]any{"status": "ok", "message": "info", "capabilities": caps})
+	// As equus answers: its info as JSON in the message.
+	msg, _ := json.Marshal(map[string]any{"version": "1.0.0", "capabilities": caps})
+	info := result.Doc{Status: result.OK, Message: string(msg)}.Encode(wire.MaxBlob)
 	beh := Behavior{Builtins: map[string]func(wire.Message) []byte{
 		wire.InfoCheck: func(wire.Message) []byte { return info },
 		ShellCheck: func(m wire.Message) []byte {
