@@ -22,6 +22,7 @@ import (
 	"github.com/equus-monitoring/equus/modes/helen/recording"
 	"github.com/equus-monitoring/equus/modes/helen/web"
 	"github.com/equus-monitoring/equus/state"
+	"github.com/equus-monitoring/equus/wire"
 )
 
 // openShell asks h's admin socket for a shell session on agent. It
@@ -298,4 +299,84 @@ func TestShellRecordingBound(t *testing.T) {
 			t.Errorf("recordings hold %d bytes, bound 4096 (and a summary)", used)
 		}
 	})
+}
+
+// An operator who reads nothing stops the relay, and TCP stops the
+// agent: what the agent could write is what the sockets' buffers hold,
+// not what it has to say, and a check on that agent is answered in time
+// meanwhile, the session being on a connection of its own.
+func TestShellSlowReader(t *testing.T) {
+	h := startHelen(t, Config{})
+	var written atomic.Int64
+	var writing atomic.Int64 // unix nanoseconds a write under way began; 0 for none
+	stop := make(chan struct{})
+	flood := func(t testing.TB, c net.Conn, _ map[string]any) {
+		go func() { // its input: stdin closed ends the flood
+			r := shellwire.NewReader(c)
+			for {
+				f, err := r.Read()
+				if err != nil || f.Type == shellwire.TypeStdinClosed {
+					close(stop)
+					return
+				}
+			}
+		}()
+		chunk := shellwire.Frame{Type: shellwire.TypeStdout, Payload: []byte(strings.Repeat("y\n", shellwire.MaxPayload/2))}
+		for {
+			select {
+			case <-stop:
+				shellwire.Write(c, shellwire.Exit(shellwire.ExitMsg{Status: 0}))
+				return
+			default:
+			}
+			writing.Store(time.Now().UnixNano())
+			if err := shellwire.Write(c, chunk); err != nil {
+				return
+			}
+			writing.Store(0)
+			written.Add(int64(len(chunk.Payload)))
+		}
+	}
+	helentest.StartShellAgent(t, h, "web1", helentest.ShellBehavior{Serve: flood})
+	c, br, code, msg := openShell(t, h, "web1", web.ShellRequest{}, true)
+	if c == nil {
+		t.Fatalf("open: %d %s", code, msg)
+	}
+	poll(t, "the agent's writes to stop", func() bool {
+		began := writing.Load()
+		return began != 0 && time.Since(time.Unix(0, began)) > 500*time.Millisecond
+	})
+	// Loopback's socket buffers, on both connections, and one frame in
+	// the relay: a few MiB.
+	const bound = 32 << 20
+	held := written.Load()
+	t.Logf("the agent wrote %d bytes before its writes stopped", held)
+	if held > bound {
+		t.Errorf("the agent wrote %d bytes to an operator who reads nothing, over %d", held, bound)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	doc, err := h.srv.Run(ctx, "web1", wire.PingCheck, nil, 5*time.Second)
+	if err != nil || doc.Status != "ok" {
+		t.Errorf("equus.ping during the flood: %+v %v", doc, err)
+	}
+	t.Logf("equus.ping answered in %s during the flood", time.Since(start))
+	// Nothing was lost: the operator reads all of it, then the exit.
+	shellwire.Write(c, shellwire.Frame{Type: shellwire.TypeStdinClosed})
+	r := shellwire.NewReader(br)
+	var read int64
+	for {
+		f, err := r.Read()
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", read, err)
+		}
+		if f.Type == shellwire.TypeExit {
+			break
+		}
+		read += int64(len(f.Payload))
+	}
+	if read != written.Load() {
+		t.Errorf("read %d bytes, the agent wrote %d", read, written.Load())
+	}
 }
