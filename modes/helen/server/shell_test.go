@@ -228,29 +228,41 @@ func TestShellRefusals(t *testing.T) {
 	}
 }
 
-// A shell connection must be the agent's, with the session's secret; one
-// a session.
+// A shell connection must be the agent's, with the session's secret: one
+// with a wrong secret, and one of another agent with the right one, are
+// closed, and the session is not joined.
 func TestShellJoinChecked(t *testing.T) {
 	h := startHelen(t, Config{shellJoinTimeout: 2 * time.Second})
 	var refused atomic.Int32
-	expectClosed := func(t testing.TB, c net.Conn, _ map[string]any) {
+	closedByHelen := func(c net.Conn) bool {
 		c.SetReadDeadline(time.Now().Add(waitFor))
-		if _, err := c.Read(make([]byte, 1)); err != nil && !errors.Is(err, context.DeadlineExceeded) && !isTimeout(err) {
-			refused.Add(1)
-		}
+		_, err := c.Read(make([]byte, 1))
+		return err != nil && !isTimeout(err)
 	}
+	intruder := agentCert(t, h.srv, "intruder")
 	helentest.StartShellAgent(t, h, "web1", helentest.ShellBehavior{
 		Hello: func(id, _ string) shellwire.Frame { return shellwire.NewHello(id, "AAAA") },
-		Serve: expectClosed,
+		Serve: func(t testing.TB, c net.Conn, args map[string]any) {
+			if closedByHelen(c) {
+				refused.Add(1)
+			}
+			ic, err := dialTLS(t, h, intruder, []string{hub.ShellALPN})
+			if err != nil {
+				t.Errorf("intruder: %v", err)
+				return
+			}
+			defer ic.Close()
+			shellwire.Write(ic, shellwire.NewHello(args["id"].(string), args["secret"].(string)))
+			if closedByHelen(ic) {
+				refused.Add(1)
+			}
+		},
 	})
-	// Another agent's connection with web1's session id and no secret.
 	_, _, code, msg := openShell(t, h, "web1", web.ShellRequest{}, true)
 	if code != http.StatusBadGateway || !strings.Contains(msg, "did not connect") {
 		t.Errorf("%d %q", code, msg)
 	}
-	if refused.Load() != 1 {
-		t.Errorf("%d shell connections with a wrong secret closed by helen, want 1", refused.Load())
-	}
+	poll(t, "both shell connections closed by helen", func() bool { return refused.Load() == 2 })
 	sums, _ := h.srv.recordings.List()
 	if len(sums) != 1 || !strings.Contains(sums[0].Error, "did not connect") {
 		t.Errorf("recordings %+v", sums)
