@@ -6,6 +6,7 @@ require (
 	aead.dev/minisign v0.3.0
 	github.com/VictoriaMetrics/metrics v1.45.0
 	github.com/chromedp/chromedp v0.23.0
+	github.com/creack/pty v1.1.24
 	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6
 	github.com/emersion/go-smtp v0.25.1
 	github.com/minio/selfupdate v0.6.0
@@ -17,6 +18,7 @@ require (
 	go.etcd.io/bbolt v1.5.0
 	golang.org/x/crypto v0.13.0
 	golang.org/x/sys v0.49.0
+	golang.org/x/term v0.41.0
 	k8s.io/utils v0.0.0-20261023123148-ca04ba58ecab
 )
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/equus-monitoring/equus/internal/backoff"
 	"github.com/equus-monitoring/equus/lua"
+	"github.com/equus-monitoring/equus/modes/equus/shell"
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/wire"
 )
@@ -51,6 +52,9 @@ type agent struct {
 	// ticketsCert (sessionCache).
 	tickets     *pki.SessionCache
 	ticketsCert *x509.Certificate
+
+	// shells runs the shell sessions; nil without --allow-shell.
+	shells *shell.Manager
 }
 
 // Run runs the agent until ctx ends, when it lets running checks finish
@@ -110,7 +114,31 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			<-renewing
 		}()
 	}
+	if cfg.AllowShell {
+		// The sessions end with Run, whatever ends it: their processes
+		// hung up, then killed.
+		shellCtx, stopShells := context.WithCancel(ctx)
+		shells, err := shell.New(shellCtx, cfg.Shell, a.dialShell, log)
+		if err != nil {
+			stopShells()
+			return err
+		}
+		a.shells = shells
+		defer func() {
+			stopShells()
+			shells.Wait()
+		}()
+		log.Warn("shell sessions allowed: helen's operators may run commands on this host", "users", shellUsersLog(cfg.Shell.Users))
+	}
 	return a.loop(ctx, bo)
+}
+
+// shellUsersLog names the users shell sessions may run as, for the log.
+func shellUsersLog(users []string) string {
+	if len(users) == 0 {
+		return "the agent's own"
+	}
+	return strings.Join(users, ",")
 }
 
 // loop runs sessions one after the other until one must end the agent.

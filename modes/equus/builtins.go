@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/equus-monitoring/equus/internal/shellwire"
 	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/wire"
 )
@@ -31,6 +32,10 @@ type info struct {
 	Hostname   string  `json:"hostname"`
 	UptimeS    float64 `json:"uptime_s"`
 	BundleHash string  `json:"bundle_hash"`
+	// Capabilities lists what the agent takes beyond the checks, as
+	// "shell"; absent when none, so that an agent that takes nothing
+	// more answers what agents always have.
+	Capabilities []string `json:"capabilities,omitempty"`
 }
 
 // checkEntry is one element of equus.checks's message.
@@ -79,13 +84,14 @@ func (a *agent) builtin(ctx context.Context, name string) result.Doc {
 	case "equus.info":
 		host, _ := os.Hostname()
 		return jsonDoc(info{
-			Version:    a.cfg.Version,
-			Protocol:   wire.Version,
-			OS:         runtime.GOOS,
-			Arch:       runtime.GOARCH,
-			Hostname:   host,
-			UptimeS:    time.Since(a.start).Truncate(time.Millisecond).Seconds(),
-			BundleHash: a.rt.BundleHash(),
+			Version:      a.cfg.Version,
+			Protocol:     wire.Version,
+			OS:           runtime.GOOS,
+			Arch:         runtime.GOARCH,
+			Hostname:     host,
+			UptimeS:      time.Since(a.start).Truncate(time.Millisecond).Seconds(),
+			BundleHash:   a.rt.BundleHash(),
+			Capabilities: a.capabilities(),
 		})
 	case "equus.checks":
 		list := append([]checkEntry(nil), builtins...)
@@ -104,4 +110,12 @@ func jsonDoc(v any) result.Doc {
 		return result.Unknownf("encode: %v", err)
 	}
 	return result.Doc{Status: result.OK, Message: string(b)}
+}
+
+// capabilities returns what equus.info lists in capabilities.
+func (a *agent) capabilities() []string {
+	if a.shells != nil {
+		return []string{shellwire.Capability}
+	}
+	return nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/equus-monitoring/equus/agentname"
 	"github.com/equus-monitoring/equus/lua"
+	"github.com/equus-monitoring/equus/modes/equus/shell"
 	"github.com/equus-monitoring/equus/modes/setup"
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/semver"
@@ -108,6 +109,11 @@ type Config struct {
 	MaxUnsentResults int
 	MaxUnsentBytes   int64
 
+	// AllowShell reports whether the agent takes shell sessions
+	// (equus.shell), bounded by Shell.
+	AllowShell bool
+	Shell      shell.Config
+
 	// onSession, for tests, is called with every session as it starts.
 	onSession func(*session)
 
@@ -163,7 +169,13 @@ func (cfg Config) validate() error {
 	if err != nil || host == "" {
 		return fmt.Errorf("--helen %q: want HOST:PORT", cfg.Helen)
 	}
+	if err := cfg.Shell.Validate(); err != nil {
+		return err
+	}
 	if cfg.InsecurePlaintext {
+		if cfg.AllowShell {
+			return errors.New("--allow-shell needs TLS: a shell connection is told from the link by its ALPN, and authenticated by the agent's certificate")
+		}
 		if !isLoopback(host) {
 			return fmt.Errorf("--insecure-plaintext: helen %s is not a loopback address", cfg.Helen)
 		}
@@ -241,6 +253,11 @@ func Flags() []cli.Flag {
 		&cli.IntFlag{Name: "max-queued-checks", Usage: "let at most `N` checks wait for a slot; more are answered at once that the agent is busy", EnvVars: []string{"EQUUS_MAX_QUEUED_CHECKS"}, Value: DefaultMaxQueuedChecks},
 		&cli.IntFlag{Name: "max-unsent-results", Usage: "stop reading checks while `N` results wait for helen to read them", EnvVars: []string{"EQUUS_MAX_UNSENT_RESULTS"}, Value: DefaultMaxUnsentResults},
 		&cli.IntFlag{Name: "max-check-heap", Usage: "stop running checks when the agent's heap passes `MiB` (0: 1 GiB or a quarter of memory; -1: no limit)", EnvVars: []string{"EQUUS_MAX_CHECK_HEAP"}},
+		&cli.BoolFlag{Name: "allow-shell", Usage: "take shell sessions helen's operators ask for (equus.shell)", EnvVars: []string{"EQUUS_ALLOW_SHELL"}},
+		&cli.StringSliceFlag{Name: "shell-users", Usage: "the users a shell session may run as, `LIST` separated by commas (default: the agent's own user; others need the agent to run as root)", EnvVars: []string{"EQUUS_SHELL_USERS"}},
+		&cli.DurationFlag{Name: "shell-idle-timeout", Usage: "end a shell session with no input or output for `DURATION`", EnvVars: []string{"EQUUS_SHELL_IDLE_TIMEOUT"}, Value: shell.DefaultIdleTimeout},
+		&cli.DurationFlag{Name: "shell-max-duration", Usage: "end a shell session that lasted `DURATION`", EnvVars: []string{"EQUUS_SHELL_MAX_DURATION"}, Value: shell.DefaultMaxDuration},
+		&cli.IntFlag{Name: "shell-sessions", Usage: "run at most `N` shell sessions at once", EnvVars: []string{"EQUUS_SHELL_SESSIONS"}, Value: shell.DefaultSessions},
 		&cli.BoolFlag{Name: "insecure-plaintext", Usage: "DEBUG ONLY: talk to a loopback helen without TLS", EnvVars: []string{"EQUUS_INSECURE_PLAINTEXT"}},
 	}, setup.ExecFlags()...)
 }
@@ -266,8 +283,15 @@ func ConfigFromCLI(c *cli.Context, version string) (Config, error) {
 		MaxUnsentResults:  c.Int("max-unsent-results"),
 		MaxCheckHeap:      int64(c.Int("max-check-heap")) << 20,
 		InsecurePlaintext: c.Bool("insecure-plaintext"),
-		Supervised:        os.Getenv(SupervisedEnv) == "1",
-		Ready:             c.App.Writer,
+		AllowShell:        c.Bool("allow-shell"),
+		Shell: shell.Config{
+			Users:       shellUsers(c.StringSlice("shell-users")),
+			IdleTimeout: c.Duration("shell-idle-timeout"),
+			MaxDuration: c.Duration("shell-max-duration"),
+			Sessions:    c.Int("shell-sessions"),
+		},
+		Supervised: os.Getenv(SupervisedEnv) == "1",
+		Ready:      c.App.Writer,
 	}
 	if cfg.Ready == nil {
 		cfg.Ready = os.Stdout
@@ -275,7 +299,12 @@ func ConfigFromCLI(c *cli.Context, version string) (Config, error) {
 	if exe := os.Getenv(Stage0ExecutableEnv); cfg.Supervised && exe != "" {
 		cfg.Exec.Self = append(cfg.Exec.Self, exe)
 	}
-	for _, f := range []string{"concurrency", "max-queued-checks", "max-unsent-results"} {
+	for _, f := range []string{"shell-idle-timeout", "shell-max-duration"} {
+		if d := c.Duration(f); d <= 0 {
+			return cfg, setup.Configf("--%s %s: want more than 0", f, d)
+		}
+	}
+	for _, f := range []string{"concurrency", "max-queued-checks", "max-unsent-results", "shell-sessions"} {
 		if n := c.Int(f); n < 1 {
 			return cfg, setup.Configf("--%s %d: want at least 1", f, n)
 		}
@@ -296,6 +325,20 @@ func ConfigFromCLI(c *cli.Context, version string) (Config, error) {
 		return cfg, &setup.ConfigError{Err: err}
 	}
 	return cfg, nil
+}
+
+// shellUsers returns the names of --shell-users, whose elements may hold
+// several separated by commas (EQUUS_SHELL_USERS=a,b), without blanks.
+func shellUsers(list []string) []string {
+	var users []string
+	for _, l := range list {
+		for _, u := range strings.Split(l, ",") {
+			if u = strings.TrimSpace(u); u != "" {
+				users = append(users, u)
+			}
+		}
+	}
+	return users
 }
 
 func isDir(path string) bool {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -162,5 +163,33 @@ func TestSessionBoundFlags(t *testing.T) {
 		if _, err := runCLI(t, nil, append(base, flag, "0")...); err == nil || !strings.Contains(err.Error(), flag+" 0: want at least 1") {
 			t.Errorf("%s 0: %v, want an error naming it", flag, err)
 		}
+	}
+}
+
+func TestShellFlags(t *testing.T) {
+	p := newTestPKI(t)
+	base := []string{"--helen", "h:1", "--ca", p.caFile, "--cert", p.certFile, "--key", p.keyFile}
+	cfg, err := runCLI(t, map[string]string{"EQUUS_ALLOW_SHELL": "1", "EQUUS_SHELL_USERS": "ops, deploy", "EQUUS_SHELL_SESSIONS": "2"},
+		append(base, "--shell-idle-timeout", "5m", "--shell-max-duration", "1h")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.AllowShell || !slices.Equal(cfg.Shell.Users, []string{"ops", "deploy"}) || cfg.Shell.Sessions != 2 ||
+		cfg.Shell.IdleTimeout != 5*time.Minute || cfg.Shell.MaxDuration != time.Hour {
+		t.Errorf("shell flags: allow %v, %+v", cfg.AllowShell, cfg.Shell)
+	}
+	cfg, err = runCLI(t, map[string]string{"EQUUS_ALLOW_SHELL": "", "EQUUS_SHELL_USERS": "", "EQUUS_SHELL_SESSIONS": ""}, base...)
+	if err != nil || cfg.AllowShell || cfg.Shell.Users != nil || cfg.Shell.Sessions != 4 ||
+		cfg.Shell.IdleTimeout != 15*time.Minute || cfg.Shell.MaxDuration != 8*time.Hour {
+		t.Errorf("shell defaults: allow %v, %+v, %v", cfg.AllowShell, cfg.Shell, err)
+	}
+	for _, args := range [][]string{{"--shell-sessions", "0"}, {"--shell-idle-timeout", "0s"}, {"--shell-max-duration", "-1h"}} {
+		if _, err := runCLI(t, nil, append(base, args...)...); err == nil || !strings.Contains(err.Error(), args[0]) {
+			t.Errorf("%v: %v, want an error naming it", args, err)
+		}
+	}
+	_, err = runCLI(t, nil, "--helen", "127.0.0.1:1", "--insecure-plaintext", "--allow-shell")
+	if err == nil || !strings.Contains(err.Error(), "--allow-shell needs TLS") {
+		t.Errorf("--allow-shell --insecure-plaintext: %v", err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/equus-monitoring/equus/internal/leakcheck"
+	"github.com/equus-monitoring/equus/internal/shellwire"
 	"github.com/equus-monitoring/equus/internal/wait"
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/wire"
@@ -113,21 +114,24 @@ type fakeHelen struct {
 	t     testing.TB
 	ln    net.Listener
 	conns chan *helenConn
-	wg    sync.WaitGroup
+	// shells receives the connections that chose the shell's ALPN, their
+	// handshake done.
+	shells chan *tls.Conn
+	wg     sync.WaitGroup
 }
 
 func startHelen(t testing.TB, p *testPKI) *fakeHelen {
 	t.Helper()
 	var cfg *tls.Config
 	if p != nil {
-		cfg = pki.ServerConfig(p.ca, p.server, []string{wire.ALPN})
+		cfg = pki.ServerConfig(p.ca, p.server, []string{wire.ALPN, shellwire.ALPN})
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &fakeHelen{t: t, ln: ln, conns: make(chan *helenConn, 16)}
+	h := &fakeHelen{t: t, ln: ln, conns: make(chan *helenConn, 16), shells: make(chan *tls.Conn, 16)}
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
@@ -136,13 +140,24 @@ func startHelen(t testing.TB, p *testPKI) *fakeHelen {
 			if err != nil {
 				return
 			}
-			if cfg != nil {
-				c = tls.Server(c, cfg)
-			}
-			hc := &helenConn{t: t, c: c, msgs: make(chan wire.Message, 256), done: make(chan struct{})}
 			h.wg.Add(1)
 			go func() {
 				defer h.wg.Done()
+				if cfg != nil {
+					tc := tls.Server(c, cfg)
+					tc.SetDeadline(time.Now().Add(waitFor))
+					if err := tc.Handshake(); err != nil {
+						tc.Close()
+						return
+					}
+					tc.SetDeadline(time.Time{})
+					if tc.ConnectionState().NegotiatedProtocol == shellwire.ALPN {
+						h.shells <- tc
+						return
+					}
+					c = tc
+				}
+				hc := &helenConn{t: t, c: c, msgs: make(chan wire.Message, 256), done: make(chan struct{})}
 				hc.serve(h.conns)
 			}()
 		}
@@ -153,6 +168,9 @@ func startHelen(t testing.TB, p *testPKI) *fakeHelen {
 			select {
 			case hc := <-h.conns:
 				hc.c.Close()
+				continue
+			case c := <-h.shells:
+				c.Close()
 				continue
 			default:
 			}

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/equus-monitoring/equus/internal/shellwire"
+	"github.com/equus-monitoring/equus/modes/equus/shell"
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/wire"
@@ -24,6 +26,16 @@ var longAgo = time.Unix(1, 0)
 // dial connects to helen: TLS with the agent's certificate cert, or plain
 // TCP in insecure mode.
 func (a *agent) dial(ctx context.Context, cert tls.Certificate) (net.Conn, error) {
+	return a.dialALPN(ctx, cert, wire.ALPN)
+}
+
+// dialShell connects to helen for a shell session: the link's address and
+// certificate, the shell's ALPN.
+func (a *agent) dialShell(ctx context.Context) (net.Conn, error) {
+	return a.dialALPN(ctx, a.currentCert(), shellwire.ALPN)
+}
+
+func (a *agent) dialALPN(ctx context.Context, cert tls.Certificate, alpn string) (net.Conn, error) {
 	nd := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
 	if a.cfg.InsecurePlaintext {
 		return nd.DialContext(ctx, "tcp", a.cfg.Helen)
@@ -32,7 +44,7 @@ func (a *agent) dial(ctx context.Context, cert tls.Certificate) (net.Conn, error
 	if err != nil {
 		return nil, err
 	}
-	tlsCfg, err := agentTLS(trust, &cert, wire.ALPN, a.clock)
+	tlsCfg, err := agentTLS(trust, &cert, alpn, a.clock)
 	if err != nil {
 		return nil, err
 	}
@@ -244,6 +256,10 @@ func (s *session) take(m wire.Message) {
 		s.peak.Store(h)
 	}
 	a := s.agent
+	if m.Name == shellwire.CheckName {
+		s.startShell(m)
+		return
+	}
 	if isBuiltin(m.Name) {
 		s.answer(m, a.runBuiltin(s.runCtx, m.Name))
 		return
@@ -251,6 +267,18 @@ func (s *session) take(m wire.Message) {
 	if !s.enqueue(m) {
 		s.answer(m, result.Unknownf("agent busy: %d checks queued, %d running; %s not run", len(s.queue), s.running.Load(), m.Name))
 	}
+}
+
+// startShell answers equus.shell: at once when the agent takes no shell
+// sessions or refuses this one, once its connection said hello otherwise;
+// the dial is not the reader's to wait for.
+func (s *session) startShell(m wire.Message) {
+	a := s.agent
+	if a.shells == nil {
+		s.answer(m, result.Doc{Status: result.Unknown, Message: shell.OffMessage})
+		return
+	}
+	a.shells.Start(m.Blob, func(doc result.Doc) { s.answer(m, doc) })
 }
 
 // enqueue queues m for a worker and reports whether there was room, in

@@ -424,6 +424,8 @@ func TestAPIDoc(t *testing.T) {
 			{path: "/v1/agents/web-1/runs", body: map[string]any{"runs": []any{map[string]any{"check": "load", "timeout": "1h"}}}, code: 400, doc: "Error"}},
 		"POST /v1/agents/{name}/reload": {{path: "/v1/agents/web-1/reload"},
 			{path: "/v1/agents/nobody/reload", code: 404, doc: "Error"}, {path: "/v1/agents/web-1/reload", body: "x", code: 400, doc: "Error"}},
+		// Its answer is an upgrade (TestShell*, in package server).
+		"POST /v1/agents/{name}/shell": {{path: "/v1/agents/web-1/shell", body: map[string]any{}, code: 400, doc: "Error"}},
 		"GET /v1/agents/{name}/schedules/{schedule}/series": {{path: "/v1/agents/web-1/schedules/disk-root/series"},
 			{path: "/v1/agents/web-1/schedules/disk-root/series?metric=used&range=1h"},
 			{path: "/v1/agents/web-1/schedules/disk-root/series?metric=used&range=30d"},

@@ -21,7 +21,8 @@ func TestHelpGolden(t *testing.T) {
 	cmds := [][]string{{}, {"serve"}, {"token"}, {"issue"}, {"agents"}, {"revoke"}, {"forget"}, {"run"}, {"history"},
 		{"schedule"}, {"schedule", "add"}, {"schedule", "list"}, {"schedule", "rm"}, {"status"}, {"events"}, {"reload"},
 		{"silence"}, {"silence", "add"}, {"silence", "list"}, {"silence", "rm"}, {"ack"}, {"unack"},
-		{"notify"}, {"notify", "add"}, {"notify", "list"}, {"notify", "rm"}, {"notify", "test"}, {"notifications"}}
+		{"notify"}, {"notify", "add"}, {"notify", "list"}, {"notify", "rm"}, {"notify", "test"}, {"notifications"},
+		{"shell"}, {"exec"}, {"sessions"}, {"sessions", "play"}}
 	var b strings.Builder
 	for _, cmd := range cmds {
 		out, code := helenCLI(t, append(cmd, "--help")...)

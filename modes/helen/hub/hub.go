@@ -36,6 +36,9 @@ type Config struct {
 	// InsecurePlaintext reports whether the agents' port speaks the
 	// protocol without TLS (a debug mode on loopback).
 	InsecurePlaintext bool
+	// ShellJoinTimeout bounds the wait for an agent's shell connection
+	// (0: DefaultShellJoinTimeout).
+	ShellJoinTimeout time.Duration
 	// Clock times the pings (nil: the real one).
 	Clock clock.WithDelayedExecution
 
@@ -88,6 +91,7 @@ type Hub struct {
 	watchMu sync.Mutex
 
 	httpConns *connListener // agents' HTTPS connections, after ALPN
+	shells    shells        // the shell sessions (shell.go)
 	closing   atomic.Bool
 	drainEnd  atomic.Int64 // unix nanoseconds: the end of the drains at shutdown (closeGently)
 	wg        sync.WaitGroup
@@ -101,6 +105,9 @@ func New(cfg Config, store state.Store, cat *offers.Catalog, w Watcher, set *met
 		clk = clock.RealClock{}
 	}
 	hs := newHandshakes(cfg.MaxHandshakes, cfg.HelloTimeout, set)
+	if cfg.ShellJoinTimeout <= 0 {
+		cfg.ShellJoinTimeout = DefaultShellJoinTimeout
+	}
 	var tlsConf *tls.Config
 	if cfg.TLS != nil {
 		tlsConf = hs.serverConfig(cfg.TLS)
@@ -121,6 +128,7 @@ func New(cfg Config, store state.Store, cat *offers.Catalog, w Watcher, set *met
 		adm:        cfg.Admission,
 		sessions:   map[string]*Session{},
 		httpConns:  newConnListener(),
+		shells:     shells{pending: map[string]*pendingShell{}, open: map[string]*ShellConn{}},
 	}
 }
 
@@ -157,6 +165,7 @@ func (h *Hub) Shutdown() {
 	h.drainEnd.Store(time.Now().Add(ShutdownDrain).UnixNano())
 	h.closing.Store(true)
 	h.httpConns.Close()
+	h.closeShells("")
 	for _, ss := range h.Sessions() {
 		ss.fail(wire.CodeShuttingDown, "helen shutting down")
 	}
@@ -233,13 +242,21 @@ func (h *Hub) handleConn(c net.Conn) {
 	name, err := pki.AgentName(st)
 	if err != nil {
 		h.plog.For(peerlog.Addr(c.RemoteAddr().String())).Info("agent refused: no valid client certificate", "remote", c.RemoteAddr().String(), "err", err)
-		h.refuse(tc, wire.CodeNotAuthorized)
+		h.refuseALPN(tc, st.NegotiatedProtocol)
 		return
 	}
 	fp := pki.Fingerprint(st.PeerCertificates[0])
 	if err := h.store.CheckCert(name, fp); err != nil {
 		h.plog.For(name).Info("agent refused: "+state.WhyRefused(err), "agent", name, "remote", c.RemoteAddr().String(), "err", err)
-		h.refuse(tc, wire.CodeNotAuthorized)
+		h.refuseALPN(tc, st.NegotiatedProtocol)
+		return
+	}
+	if st.NegotiatedProtocol == ShellALPN {
+		if h.admitAgent(c, name) {
+			h.serveShellConn(tc, name)
+		} else {
+			tc.Close()
+		}
 		return
 	}
 	if !h.admitAgent(c, name) {
@@ -255,6 +272,18 @@ func (h *Hub) handleConn(c net.Conn) {
 		defer h.wg.Done()
 		h.serveSession(tc, name, fp)
 	}()
+}
+
+// refuseALPN refuses a connection without a valid agent certificate: a
+// wire session is told not_authorized, a shell connection, which speaks
+// frames, is closed.
+func (h *Hub) refuseALPN(c net.Conn, alpn string) {
+	if alpn == ShellALPN {
+		h.metrics.protocolErrors.With(string(wire.CodeNotAuthorized)).Inc()
+		c.Close()
+		return
+	}
+	h.refuse(c, wire.CodeNotAuthorized)
 }
 
 // refuse sends error code and closes c.

@@ -109,6 +109,7 @@ func (h *Hub) Disconnect(name string) {
 	if ss, ok := h.Session(name); ok {
 		ss.fail(wire.CodeNotAuthorized, "agent revoked")
 	}
+	h.closeShells(name)
 }
 
 // CertReplaced closes the session of an agent that uses another

@@ -36,6 +36,9 @@ type Session struct {
 	calls       wire.Caller  // the checks outstanding, by message id
 	outstanding atomic.Int64 // the checks begun and not yet awaited
 
+	caps     atomic.Pointer[[]string] // equus.info's capabilities
+	infoDone chan struct{}            // closed once equus.info's answer came or did not
+
 	lastRead atomic.Int64 // unix nanoseconds of the last message from the agent
 	ping     pinger
 }
@@ -64,6 +67,8 @@ func (h *Hub) serveSession(c net.Conn, name, fingerprint string) {
 		version: hello.Version,
 		cert:    fingerprint,
 		done:    make(chan struct{}),
+
+		infoDone: make(chan struct{}),
 	}
 	ss.w.init()
 	ss.lastRead.Store(ss.hub.clock.Now().UnixNano())
@@ -191,6 +196,10 @@ func (ss *Session) run(r *wire.Reader, infoCtx context.Context, info *wire.Call)
 // history.
 func (ss *Session) info(ctx context.Context, c *wire.Call) {
 	m, err := ss.await(ctx, c)
+	if err == nil {
+		ss.setCapabilities(m.Blob)
+	}
+	close(ss.infoDone)
 	doc, err := ss.settle(c.Name(), c.Sent(), m.Blob, err)
 	if err == nil {
 		err = ss.hub.store.AddResult(context.WithoutCancel(ctx), state.ResultOf(ss.name, c.Name(), "", c.Sent(), doc))

@@ -5,10 +5,12 @@ import (
 )
 
 // MaxConnsPerAgent bounds the connections open at once with one agent
-// name's valid certificate, wire sessions and HTTPS together: an agent
-// needs one session and, now and then, an HTTPS connection or two (its
-// update, the check bundle, a renewal), and a reconnecting one a second
-// session until the first is closed.
+// name's valid certificate, wire sessions, shell sessions and HTTPS
+// together: an agent needs one session and, now and then, an HTTPS
+// connection or two (its update, the check bundle, a renewal), a
+// reconnecting one a second session until the first is closed, and one
+// with --allow-shell a connection a shell session (at most 4 by its own
+// default).
 const MaxConnsPerAgent = 8
 
 // AgentConns counts the connections of each agent name, from the TLS

@@ -74,6 +74,15 @@ type Config struct {
 	// NotifyMaxAge is how long a notification is tried before it is
 	// recorded expired; default monitor.DefaultNotifyMaxAge.
 	NotifyMaxAge time.Duration
+	// RecordInput reports whether shell sessions' recordings keep what the
+	// operator typed too (passwords among it).
+	RecordInput bool
+	// SessionRetention is how long shell sessions' recordings are kept
+	// (default 90 days); SessionMaxBytes bounds them all together
+	// (default 2 GiB): a session that would pass it is ended, and none
+	// begins while it is reached.
+	SessionRetention time.Duration
+	SessionMaxBytes  int64
 	// MetricsAuth reports whether /metrics asks for the admin token.
 	MetricsAuth bool
 	// CertLifetime is how long the agent certificates helen issues are
@@ -112,6 +121,9 @@ type Config struct {
 	// offersRecheck is how often the release on offer is looked at again
 	// (tests; default 5s).
 	offersRecheck time.Duration
+	// shellJoinTimeout bounds the wait for an agent's shell connection
+	// (tests; default hub.DefaultShellJoinTimeout).
+	shellJoinTimeout time.Duration
 	// hubClock is the clock of the pings (tests); nil: the real one.
 	hubClock clock.WithDelayedExecution
 	// receiverRoots verifies the certificates of the receivers, of a
@@ -123,6 +135,12 @@ type Config struct {
 	// count what is written).
 	wrapStore func(state.Store) state.Store
 }
+
+// The defaults of the shell sessions' recordings.
+const (
+	DefaultSessionRetention       = 90 * 24 * time.Hour
+	DefaultSessionMaxBytes  int64 = 2 << 30
+)
 
 // CheckPingInterval returns an error unless ping, an idle agent's ping
 // interval, is at most half of downAfter: a live agent that is asked less
@@ -161,6 +179,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.SessionRetention <= 0 {
+		c.SessionRetention = DefaultSessionRetention
+	}
+	if c.SessionMaxBytes <= 0 {
+		c.SessionMaxBytes = DefaultSessionMaxBytes
 	}
 	return c
 }

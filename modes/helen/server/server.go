@@ -25,6 +25,7 @@ import (
 	"github.com/equus-monitoring/equus/modes/helen/netlimit"
 	"github.com/equus-monitoring/equus/modes/helen/offers"
 	"github.com/equus-monitoring/equus/modes/helen/peerlog"
+	"github.com/equus-monitoring/equus/modes/helen/recording"
 	"github.com/equus-monitoring/equus/modes/helen/web"
 
 	"github.com/equus-monitoring/equus/pki"
@@ -64,6 +65,10 @@ type Server struct {
 	adminToken   string           // the operators' admin token
 	ticketSecret []byte           // the TLS session ticket keys' (tickets.go)
 	tokenCreated bool             // reports whether this start created it
+
+	recordings    *recording.Dir // of the shell sessions; nil when it could not open
+	recordingsErr error          // why it could not
+	shellSlots    chan struct{}  // of the shell sessions open, at most MaxShellSessions
 }
 
 // Listeners are the sockets a Server serves. Ops and Admin may be nil.
@@ -205,19 +210,26 @@ func (s *Server) buildRooms() error {
 	if s.ticketSecret, err = loadOrCreateTicketSecret(cfg.DataDir); err != nil {
 		return err
 	}
-	tlsConf := pki.ServerConfig(s.ca, s.cert, []string{wire.ALPN, "http/1.1"})
+	tlsConf := pki.ServerConfig(s.ca, s.cert, []string{wire.ALPN, "http/1.1", hub.ShellALPN})
 	tlsConf.Time = cfg.Clock.Now
 	tlsConf.SetSessionTicketKeys(ticketKeys(s.ticketSecret, cfg.Clock.Now()))
 	s.hub = hub.New(hub.Config{
 		Log: s.log, Peers: s.plog,
 		HelloTimeout: cfg.HelloTimeout, PingInterval: cfg.PingInterval, WriteTimeout: cfg.WriteTimeout,
 		RolloutSpread: cfg.RolloutSpread, InsecurePlaintext: cfg.InsecurePlaintext, Clock: cfg.hubClock,
-		TLS: tlsConf, MaxHandshakes: cfg.MaxHandshakes, Admission: s.agentsAdm, AgentConns: s.agentConns, Conns: s.metrics.conns,
+		ShellJoinTimeout: cfg.shellJoinTimeout,
+		TLS:              tlsConf, MaxHandshakes: cfg.MaxHandshakes, Admission: s.agentsAdm, AgentConns: s.agentConns, Conns: s.metrics.conns,
 	}, db, s.offers, watcher{s.monitor}, s.metrics.reg)
 	s.agents = agentapi.New(agentapi.Config{
 		ChecksDir: cfg.ChecksDir, UpdateKey: cfg.UpdateKey, CertLifetime: cfg.CertLifetime,
 		Clock: cfg.Clock, DownloadTimeout: cfg.downloadTimeout,
 	}, db, s.ca, s.offers, s.hub, s.plog)
+	s.shellSlots = make(chan struct{}, MaxShellSessions)
+	// Helen serves without its recordings' directory: only shell
+	// sessions are refused, each saying why.
+	if s.recordings, s.recordingsErr = recording.Open(filepath.Join(cfg.DataDir, SessionsDir), cfg.SessionMaxBytes); s.recordingsErr != nil {
+		s.log.Error("shell sessions' recordings: sessions are refused", "err", s.recordingsErr)
+	}
 	s.console = console.New(console.Config{
 		Log: s.log, Peers: s.plog, Token: s.adminToken, Version: cfg.Version, Now: cfg.dashClock,
 		Graphs: console.StoreGrapher(db),
@@ -341,8 +353,9 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	// shutdown waits for them.
 	loopCtx, stopLoops := context.WithCancel(ctx)
 	defer stopLoops()
-	s.wg.Add(3)
+	s.wg.Add(4)
 	go func() { defer s.wg.Done(); s.rotateTicketKeys(loopCtx) }()
+	go func() { defer s.wg.Done(); s.pruneRecordings(loopCtx) }()
 	go func() { defer s.wg.Done(); s.hub.Serve(loopCtx, ls.Agents) }()
 	go func() { defer s.wg.Done(); s.plog.Run(loopCtx) }()
 	s.monitor.Start(loopCtx)

@@ -126,6 +126,7 @@ func (a *api) routes() []apiRoute {
 		{"POST", "/v1/agents/{name}/run", nil, a.handleRun},
 		{"POST", "/v1/agents/{name}/runs", nil, a.handleRuns},
 		{"POST", "/v1/agents/{name}/reload", nil, a.handleReload},
+		{"POST", "/v1/agents/{name}/shell", nil, a.handleShell},
 		{"GET", "/v1/agents/{name}/schedules/{schedule}/series", []string{"metric", "range"}, a.handleSeries},
 		{"GET", "/v1/routes", pageParams, a.handleRoutes},
 		{"POST", "/v1/routes", nil, a.handlePutRoute},
