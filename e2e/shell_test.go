@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -87,13 +88,19 @@ func TestShell(t *testing.T) {
 		if err := pty.Setsize(tty, &pty.Winsize{Cols: 120, Rows: 40}); err != nil {
 			t.Fatal(err)
 		}
-		poll(t, "the resize", 30*time.Second, func() bool {
-			type_("stty size\r")
-			time.Sleep(100 * time.Millisecond)
-			return strings.Contains(out.String(), "40 120")
-		})
-		type_("sleep 100\r")
-		time.Sleep(200 * time.Millisecond) // for sleep to start; the check below does not depend on it
+		// The SIGWINCH and the next command race; each try's answer is
+		// waited for (its marker printed after it) before the next.
+		for i := 0; !strings.Contains(out.String(), "40 120"); i++ {
+			if i == 50 {
+				t.Fatalf("no resize seen after %d tries: %q", i, out.String())
+			}
+			type_(fmt.Sprintf("stty size; echo size-done-$((%d+1))\r", i))
+			waitFor("stty size's answer", fmt.Sprintf("size-done-%d", i+1))
+		}
+		// The foreground job prints its marker and becomes sleep: a
+		// Ctrl-C after the marker reaches it, whether it is sh or sleep.
+		type_("sh -c 'echo started-$((1+1)); exec sleep 100'\r")
+		waitFor("sleep to start", "started-2")
 		type_("\x03")
 		type_("echo rc=$?\r")
 		waitFor("Ctrl-C to interrupt sleep", "rc=130")
@@ -174,5 +181,94 @@ func bufioCopy(w *ptyOutput, r interface{ Read([]byte) (int, error) }) {
 		if err != nil {
 			return
 		}
+	}
+}
+
+// TestShellAgentPolicy: the agent's own bounds, through helen shell: its
+// idle timeout ends a session that neither reads nor writes, and a user
+// outside its --shell-users is refused with the agent's reason printed.
+func TestShellAgentPolicy(t *testing.T) {
+	h := startHelen(t, built[v100])
+	startShellAgent(t, h, "web-1", "--allow-shell", "--shell-idle-timeout", "2s")
+
+	t.Run("idle", func(t *testing.T) {
+		// No stdin (closed at once), no output: idle from the start.
+		_, err := run(t, h.bin, "helen", "shell", "--data", h.data, "web-1", "--", "sleep", "100")
+		if err == nil || !strings.Contains(err.Error(), "no input or output for 2s") {
+			t.Errorf("helen shell on an idle session: %v, want it ended by the idle timeout", err)
+		}
+	})
+
+	t.Run("user", func(t *testing.T) {
+		_, err := run(t, h.bin, "helen", "shell", "--data", h.data, "--user", "nobody", "web-1", "--", "true")
+		if err == nil || !strings.Contains(err.Error(), `user "nobody" is not in this agent's --shell-users`) {
+			t.Errorf("helen shell --user nobody: %v, want the agent's refusal", err)
+		}
+	})
+}
+
+// TestShellExecFleet: helen exec over 20 real agents returns 20 results,
+// each its own agent's output.
+func TestShellExecFleet(t *testing.T) {
+	const n = 20
+	h := startHelen(t, built[v100])
+	out, err := run(t, h.bin, "helen", "token", "--data", h.data, "--uses", fmt.Sprint(n), "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok tokenResponse
+	if err := json.Unmarshal([]byte(out), &tok); err != nil || tok.Token == "" {
+		t.Fatalf("helen token --json: %q: %v", out, err)
+	}
+	dir := t.TempDir()
+	for i := range n {
+		name := fmt.Sprintf("fleet-%02d", i)
+		startProc(t, name, built[v100], "equus", "--helen", h.addr, "--ca-pin", h.pin, "--token", tok.Token,
+			"--name", name, "--data", filepath.Join(dir, name), "--allow-shell")
+	}
+	poll(t, fmt.Sprintf("%d agents connected", n), time.Minute, func() bool {
+		out, err := run(t, h.bin, "helen", "agents", "--data", h.data, "--json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var agents []agentView
+		if err := json.Unmarshal([]byte(out), &agents); err != nil {
+			t.Fatalf("helen agents --json: %q: %v", out, err)
+		}
+		up := 0
+		for _, a := range agents {
+			if a.Connected {
+				up++
+			}
+		}
+		return up == n
+	})
+	// equus.info, which says the agent offers sessions, comes before a
+	// check's answer.
+	for i := range n {
+		h.agentReady(t, fmt.Sprintf("fleet-%02d", i), v100, time.Minute)
+	}
+
+	out, err = run(t, h.bin, "helen", "exec", "--data", h.data, "--json", "--agents", "fleet-*", "--", "sh", "-c", `echo "$USER on $(hostname)"`)
+	if err != nil {
+		t.Fatalf("helen exec: %v, printed %s", err, out)
+	}
+	var res []struct {
+		Agent  string
+		Status *int
+		Stdout string
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	seen := map[string]bool{}
+	for _, r := range res {
+		if r.Status == nil || *r.Status != 0 || !strings.Contains(r.Stdout, " on ") {
+			t.Errorf("%s: %+v", r.Agent, r)
+		}
+		seen[r.Agent] = true
+	}
+	if len(res) != n || len(seen) != n {
+		t.Errorf("%d results of %d agents, want %d: %s", len(res), len(seen), n, out)
 	}
 }

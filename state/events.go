@@ -42,6 +42,33 @@ type Event struct {
 	Flapping    bool    `json:"flapping,omitempty"`
 	FlapPercent float64 `json:"flap_percent,omitempty"`
 	Flap        string  `json:"flap,omitempty"`
+
+	// Session is a shell session's, for its start and end (To
+	// EventSessionStarted or EventSessionEnded).
+	Session *Session `json:"session,omitempty"`
+}
+
+// The To of an agent's event that is a shell session's start or end.
+const (
+	EventSessionStarted = "session-started"
+	EventSessionEnded   = "session-ended"
+)
+
+// Session is what an event says of a shell session: who opened it on the
+// agent, as which user, to run what, and at its end for how long and how
+// it ended.
+type Session struct {
+	ID      string   `json:"id"`
+	Who     string   `json:"who"`
+	User    string   `json:"user,omitempty"`    // "" is the agent's own
+	Command []string `json:"command,omitempty"` // none is the user's login shell
+	// Duration, ExitStatus, Signal and Error are the end's: the exit
+	// status when the command exited, the signal that killed it, or
+	// what ended the session otherwise.
+	Duration   time.Duration `json:"duration,omitempty"`
+	ExitStatus *int          `json:"exit_status,omitempty"`
+	Signal     string        `json:"signal,omitempty"`
+	Error      string        `json:"error,omitempty"`
 }
 
 // The values of Event.Flap.

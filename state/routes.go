@@ -82,16 +82,22 @@ type ExecReceiver struct {
 	Timeout time.Duration `json:"timeout,omitempty"` // 0 is the receiver's default
 }
 
+// RouteStatuses are the values a route's Statuses may hold: a problem's
+// statuses, and the shell sessions' events, which only a route that
+// names them takes.
+var RouteStatuses = []string{"critical", "warning", "unknown", EventSessionStarted, EventSessionEnded}
+
 // Route says which notifications go to which receivers: those of agents
 // matching Agents and schedules matching Schedules (path.Match patterns;
 // "" matches every name), of a problem whose status is among Statuses
-// (none: every problem).
+// (none: every problem), and the shell sessions' starts and ends its
+// Statuses name.
 type Route struct {
 	Name      string     `json:"name"`
 	Receivers []Receiver `json:"receivers"`
 	Agents    string     `json:"agents,omitempty"`
 	Schedules string     `json:"schedules,omitempty"`
-	Statuses  []string   `json:"statuses,omitempty"` // among critical, warning, unknown
+	Statuses  []string   `json:"statuses,omitempty"` // among RouteStatuses
 	// Renotify is how often a problem not acknowledged is told again; 0
 	// is never.
 	Renotify time.Duration `json:"renotify,omitempty"`
@@ -122,8 +128,8 @@ func (r Route) validate() error {
 		return bad("renotify %v", r.Renotify)
 	}
 	for _, s := range r.Statuses {
-		if !slices.Contains([]string{"critical", "warning", "unknown"}, s) {
-			return bad("status %q: not critical, warning or unknown", s)
+		if !slices.Contains(RouteStatuses, s) {
+			return bad("status %q: not critical, warning, unknown, %s or %s", s, EventSessionStarted, EventSessionEnded)
 		}
 	}
 	for i, rc := range r.Receivers {

@@ -169,7 +169,7 @@ func TestAlertingBadInput(t *testing.T) {
 		{[]string{"notify", "add", "--webhook=http://hooks.example.com/x", "x"}, 2, "want https://"},
 		{[]string{"notify", "add", "--webhook=hooks.example.com/x", "x"}, 2, "want an https:// URL"},
 		{[]string{"notify", "add", "--webhook=https://hooks.example.com/x", "--agents=[", "x"}, 2, "--agents \"[\": not a glob"},
-		{[]string{"notify", "add", "--webhook=https://hooks.example.com/x", "--statuses=ok", "x"}, 2, "not critical, warning or unknown"},
+		{[]string{"notify", "add", "--webhook=https://hooks.example.com/x", "--statuses=ok", "x"}, 2, "is not critical, warning, unknown, session-started, session-ended"},
 		{[]string{"notify", "add", "--webhook=https://hooks.example.com/x", "--webhook-template=" + badTmpl, "x"}, 2, "template"},
 		{[]string{"notify", "add", "--webhook=https://hooks.example.com/x", "--webhook-template=" + filepath.Join(dir, "none"), "x"}, 2, "--webhook-template"},
 		{[]string{"notify", "add", "--secret-file=" + badTmpl, "--exec=/bin/true", "x"}, 2, "give --webhook URL"},

@@ -371,6 +371,12 @@ func TestAPIDoc(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A shell session's end, as helen stores it.
+	exit := 0
+	if err := db.AddEvents(state.Event{Time: now, Agent: "web-1", To: state.EventSessionEnded, Message: "shell session ended",
+		Session: &state.Session{ID: "s1", Who: "admin", User: "root", Command: []string{"id"}, Duration: time.Second, ExitStatus: &exit}}); err != nil {
+		t.Fatal(err)
+	}
 	ns, _, err := db.Notifications(state.NotificationQuery{})
 	if err != nil || len(ns) != 2 {
 		t.Fatalf("notifications: %v %v", ns, err)

@@ -58,7 +58,7 @@ func notifyAddCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "exec", Usage: "run `PROGRAM` (an absolute path) with each notification on its standard input", EnvVars: []string{"HELEN_NOTIFY_EXEC"}},
 			&cli.StringFlag{Name: "agents", Usage: "only the notifications of the agents whose names match `GLOB`", DefaultText: "every agent", EnvVars: []string{"HELEN_NOTIFY_AGENTS"}},
 			&cli.StringFlag{Name: "schedules", Usage: "only those of the schedules whose names match `GLOB`", DefaultText: "every schedule", EnvVars: []string{"HELEN_NOTIFY_SCHEDULES"}},
-			&cli.StringSliceFlag{Name: "statuses", Usage: "only the problems of these `STATUSES`: critical, warning, unknown", DefaultText: "every problem", EnvVars: []string{"HELEN_NOTIFY_STATUSES"}},
+			&cli.StringSliceFlag{Name: "statuses", Usage: "only the problems of these `STATUSES`: critical, warning, unknown; session-started, session-ended for shell sessions (only a route that names them)", DefaultText: "every problem", EnvVars: []string{"HELEN_NOTIFY_STATUSES"}},
 			&cli.DurationFlag{Name: "renotify", Usage: "tell a problem not acknowledged again every `DURATION`", DefaultText: "never", EnvVars: []string{"HELEN_NOTIFY_RENOTIFY"}},
 			&cli.BoolFlag{Name: "no-recovery", Usage: "do not tell recoveries", EnvVars: []string{"HELEN_NOTIFY_NO_RECOVERY"}},
 			jsonFlag(),
@@ -85,8 +85,8 @@ func routeOf(c *cli.Context) (web.RouteView, error) {
 	}
 	for _, s := range c.StringSlice("statuses") {
 		for s := range strings.SplitSeq(s, ",") {
-			if s = strings.TrimSpace(s); !slices.Contains([]string{"critical", "warning", "unknown"}, s) {
-				return v, fmt.Errorf("--statuses: %q is not critical, warning or unknown", s)
+			if s = strings.TrimSpace(s); !slices.Contains(state.RouteStatuses, s) {
+				return v, fmt.Errorf("--statuses: %q is not %s", s, strings.Join(state.RouteStatuses, ", "))
 			}
 			v.Statuses = append(v.Statuses, s)
 		}

@@ -165,6 +165,10 @@ type plan struct {
 func kinds(ev state.Event) []notify.Kind {
 	if ev.Schedule == "" {
 		switch {
+		case ev.To == state.EventSessionStarted && ev.Session != nil:
+			return []notify.Kind{notify.SessionStarted}
+		case ev.To == state.EventSessionEnded && ev.Session != nil:
+			return []notify.Kind{notify.SessionEnded}
 		case ev.To == "down":
 			return []notify.Kind{notify.AgentDown}
 		case ev.From == "down" && ev.To == "up":
@@ -200,6 +204,11 @@ func (e *engine) decide(ev state.Event, st *state.Status, agentDown bool) plan {
 	defer e.mu.Unlock()
 	e.freshLocked()
 	var p plan
+	if ks[0] == notify.SessionStarted || ks[0] == notify.SessionEnded {
+		// An audit: no silence holds it, nothing is open after it.
+		p.notify = e.outgoingLocked(ks[0], ev, st, nil)
+		return p
+	}
 	k := pair{ev.Agent, ev.Schedule}
 	for _, kind := range ks {
 		recovery := kind == notify.Recovery || kind == notify.AgentUp
@@ -291,7 +300,9 @@ func (e *engine) outgoingDocLocked(kind notify.Kind, ev state.Event, only func(s
 // its schedules pattern matches (an agent's own kinds go to every route
 // of the agent), its statuses hold the problem's (the recovery's problem
 // for a recovery, the problem acknowledged for an acknowledgement;
-// flapping and an agent's kinds pass), and a recovery is wanted.
+// flapping and an agent's kinds pass), and a recovery is wanted. A shell
+// session's start or end goes only to the routes whose statuses name it
+// (session-started, session-ended).
 func takes(rt state.Route, kind notify.Kind, ev state.Event) bool {
 	if ev.Schedule != "" && !match(rt.Schedules, ev.Schedule) {
 		return false
@@ -307,6 +318,9 @@ func takes(rt state.Route, kind notify.Kind, ev state.Event) bool {
 		return !rt.NoRecovery && (len(rt.Statuses) == 0 || slices.Contains(rt.Statuses, ev.HardFrom))
 	case notify.AgentUp:
 		return !rt.NoRecovery
+	case notify.SessionStarted, notify.SessionEnded:
+		// Only the routes that ask for it by its status.
+		return slices.Contains(rt.Statuses, ev.To)
 	}
 	return true
 }
@@ -327,6 +341,14 @@ func document(kind notify.Kind, ev state.Event, st *state.Status) (json.RawMessa
 		n.Status, n.Previous = notify.StatusDown, notify.StatusUp
 	case notify.AgentUp:
 		n.Status, n.Previous = notify.StatusUp, notify.StatusDown
+	}
+	if s := ev.Session; s != nil && (kind == notify.SessionStarted || kind == notify.SessionEnded) {
+		n.Session = &notify.Session{ID: s.ID, Who: s.Who, User: s.User, Command: s.Command,
+			ExitStatus: s.ExitStatus, Signal: s.Signal, Error: s.Error}
+		if kind == notify.SessionEnded {
+			d := s.Duration.Seconds()
+			n.Session.Duration = &d
+		}
 	}
 	if st != nil {
 		n.Since = st.Since

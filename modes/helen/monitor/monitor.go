@@ -246,6 +246,16 @@ func (m *Monitor) Subscribe(buf int) (<-chan state.Event, func()) {
 // revocation).
 func (m *Monitor) Published(ev state.Event) { m.status.publish(ev) }
 
+// Record stores ev, an event of an agent made outside the monitor (a
+// shell session's start or end), with the notifications of the routes
+// that take it in the same transaction, and hands it to the subscribers.
+func (m *Monitor) Record(ev state.Event) error {
+	if ev.Agent == "" || ev.Schedule != "" {
+		return fmt.Errorf("monitor: record an event of agent %q, schedule %q: only an agent's own", ev.Agent, ev.Schedule)
+	}
+	return m.status.eventOf(ev, nil, false, m.status.log)
+}
+
 // Forget forgets an agent's statuses, grace period and down mark, and
 // stores its forgetting (state.Store.Forget) with ev.
 func (m *Monitor) Forget(agent string, ev state.Event) error { return m.status.forget(agent, ev) }

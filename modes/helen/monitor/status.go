@@ -198,10 +198,12 @@ func (t *statusTable) event(ev state.Event) {
 // made, nil for an agent's; agentDown whether its agent was down), in one
 // transaction, does what a recovery asks (a silence that expires on
 // resolve ends, the acknowledgement clears), and hands ev to the
-// subscribers. log is the lines' about its agent.
-func (t *statusTable) eventOf(ev state.Event, st *state.Status, agentDown bool, log *slog.Logger) {
+// subscribers. log is the lines' about its agent. It returns the error
+// of storing it, which it logs too.
+func (t *statusTable) eventOf(ev state.Event, st *state.Status, agentDown bool, log *slog.Logger) error {
 	p := t.engine.decide(ev, st, agentDown)
-	if err := t.db.AddEventsWithNotifications(state.EventNotifications{Event: ev, Notify: p.notify}); err != nil {
+	err := t.db.AddEventsWithNotifications(state.EventNotifications{Event: ev, Notify: p.notify})
+	if err != nil {
 		t.log.Error("store event", "agent", ev.Agent, "schedule", ev.Schedule, "err", err)
 	} else if len(p.notify) > 0 && t.notified != nil {
 		t.notified()
@@ -227,6 +229,7 @@ func (t *statusTable) eventOf(ev state.Event, st *state.Status, agentDown bool, 
 		}
 	}
 	t.publish(ev)
+	return err
 }
 
 // renotify stores the re-notifications due at now (engine.renotify).

@@ -33,8 +33,8 @@ const SessionsDir = "sessions"
 
 // The events' To of a session's start and end.
 const (
-	EventSessionStart = "session-started"
-	EventSessionEnd   = "session-ended"
+	EventSessionStart = state.EventSessionStarted
+	EventSessionEnd   = state.EventSessionEnded
 )
 
 var _ web.ShellOpener = (*Server)(nil)
@@ -100,7 +100,8 @@ func (s *Server) openShell(ctx context.Context, who, agent string, req web.Shell
 	sh.start = time.Now()
 	s.wg.Add(1) // Serve's shutdown waits for its end to be recorded
 	s.recordEvent(state.Event{Time: sh.start, Agent: agent, To: EventSessionStart,
-		Message: fmt.Sprintf("%s opened shell session %s as %s: %s", who, id, userOf(req.User), commandOf(req.Command))})
+		Message: fmt.Sprintf("%s opened shell session %s as %s: %s", who, id, userOf(req.User), commandOf(req.Command)),
+		Session: &state.Session{ID: id, Who: who, User: req.User, Command: req.Command}})
 	sh.log.Info("shell session started", "user", req.User, "command", req.Command, "tty", req.TTY)
 	return sh, nil
 }
@@ -132,13 +133,12 @@ func (s *Server) pruneRecordings(ctx context.Context) {
 	}
 }
 
-// recordEvent stores ev and hands it to the monitor's subscribers.
+// recordEvent stores ev with the notifications of the routes that take
+// it, and hands it to the monitor's subscribers.
 func (s *Server) recordEvent(ev state.Event) {
-	if err := s.db.AddEvents(ev); err != nil {
+	if err := s.monitor.Record(ev); err != nil {
 		s.log.Error("record a shell session's event", "err", err)
-		return
 	}
-	s.monitor.Published(ev)
 }
 
 func userOf(u string) string {
@@ -345,7 +345,9 @@ func (sh *shellSession) end(exit shellwire.ExitMsg, exited bool) {
 			how = exit.Error
 		}
 		sh.srv.recordEvent(state.Event{Time: time.Now(), Agent: sh.agent, To: EventSessionEnd,
-			Message: fmt.Sprintf("shell session %s of %s as %s (%s) ended after %s: %s", sh.id, sh.who, userOf(sh.req.User), commandOf(sh.req.Command), d, how)})
+			Message: fmt.Sprintf("shell session %s of %s as %s (%s) ended after %s: %s", sh.id, sh.who, userOf(sh.req.User), commandOf(sh.req.Command), d, how),
+			Session: &state.Session{ID: sh.id, Who: sh.who, User: sh.req.User, Command: sh.req.Command,
+				Duration: d, ExitStatus: status, Signal: exit.Signal, Error: exit.Error}})
 		sh.log.Info("shell session ended", "duration", d, "how", how)
 	})
 }

@@ -17,8 +17,10 @@ import (
 	"time"
 
 	"github.com/equus-monitoring/equus/internal/shellwire"
+	"github.com/equus-monitoring/equus/internal/wait"
 	"github.com/equus-monitoring/equus/modes/helen/hub"
 	"github.com/equus-monitoring/equus/modes/helen/internal/helentest"
+	"github.com/equus-monitoring/equus/modes/helen/monitor/notify"
 	"github.com/equus-monitoring/equus/modes/helen/recording"
 	"github.com/equus-monitoring/equus/modes/helen/web"
 	"github.com/equus-monitoring/equus/state"
@@ -390,5 +392,73 @@ func TestShellSlowReader(t *testing.T) {
 	}
 	if read != written.Load() {
 		t.Errorf("read %d bytes, the agent wrote %d", read, written.Load())
+	}
+}
+
+// TestShellSessionNotified: a route whose statuses name session-started
+// and session-ended tells its webhook a session's start and end, with
+// who, the agent, the user, the command, and at the end the duration and
+// exit status; a route that does not name them is told nothing of it.
+func TestShellSessionNotified(t *testing.T) {
+	hook, other := startWebhookReceiver(t), startWebhookReceiver(t)
+	roots := hook.roots()
+	roots.AddCert(other.srv.Certificate())
+	h := startHelen(t, Config{receiverRoots: roots})
+	c := newOpsClient(t, h)
+	for _, rt := range []web.RouteView{
+		{Name: "audit", Statuses: []string{state.EventSessionStarted, state.EventSessionEnded},
+			Receivers: []web.ReceiverView{{Kind: state.KindWebhook, Webhook: &web.WebhookView{URL: hook.srv.URL + "/hook"}}}},
+		{Name: "problems", Receivers: []web.ReceiverView{{Kind: state.KindWebhook, Webhook: &web.WebhookView{URL: other.srv.URL}}}},
+	} {
+		if code, data := c.Do("POST", "/v1/routes", c.Token, rt); code != http.StatusOK {
+			t.Fatalf("POST /v1/routes %s: %d %s", rt.Name, code, data)
+		}
+	}
+	helentest.StartShellAgent(t, h, "web1", helentest.ShellBehavior{Serve: helentest.EchoShell})
+	conn, br, code, msg := openShell(t, h, "web1", web.ShellRequest{User: "root", Command: []string{"sh", "-c", "cat"}, TTY: true, Cols: 80, Rows: 24}, true)
+	if conn == nil {
+		t.Fatalf("open: %d %s", code, msg)
+	}
+	shellwire.Write(conn, shellwire.Frame{Type: shellwire.TypeStdinClosed})
+	if _, exit := readUntilExit(t, shellwire.NewReader(br)); exit.Status != 7 {
+		t.Fatalf("exit %+v", exit)
+	}
+	var got []notify.Notification
+	wait.Until(t, "the webhook told the session's start and end", 10*time.Second, 20*time.Millisecond, func() bool {
+		got = got[:0]
+		for _, b := range hook.got() {
+			var n notify.Notification
+			if err := json.Unmarshal([]byte(b), &n); err != nil {
+				t.Fatalf("body %q: %v", b, err)
+			}
+			got = append(got, n)
+		}
+		return len(got) >= 2
+	})
+	slices.SortFunc(got, func(a, b notify.Notification) int { return a.Time.Compare(b.Time) })
+	start, end := got[0], got[1]
+	if len(got) != 2 || start.Kind != notify.SessionStarted || end.Kind != notify.SessionEnded {
+		t.Fatalf("told %+v", got)
+	}
+	for _, n := range got {
+		s := n.Session
+		if n.Agent != "web1" || s == nil || s.Who != "admin" || s.User != "root" || !slices.Equal(s.Command, []string{"sh", "-c", "cat"}) || s.ID == "" {
+			t.Errorf("%s: %+v, session %+v", n.Kind, n, s)
+		}
+	}
+	if start.Status != state.EventSessionStarted || start.Session.Duration != nil || start.Session.ExitStatus != nil {
+		t.Errorf("start %+v, session %+v", start, start.Session)
+	}
+	if s := end.Session; end.Status != state.EventSessionEnded || s.Duration == nil || *s.Duration < 0 || s.ExitStatus == nil || *s.ExitStatus != 7 ||
+		s.ID != start.Session.ID || !strings.Contains(end.Message, "exit status 7") {
+		t.Errorf("end %+v, session %+v", end, s)
+	}
+	// Both events are in the store, each with its session.
+	if starts, ends := eventsOf(t, h, EventSessionStart), eventsOf(t, h, EventSessionEnd); len(starts) != 1 || len(ends) != 1 ||
+		starts[0].Session == nil || ends[0].Session == nil || ends[0].Session.ExitStatus == nil {
+		t.Errorf("events %+v %+v", starts, ends)
+	}
+	if b := other.got(); len(b) != 0 {
+		t.Errorf("a route without the sessions' statuses was told %q", b)
 	}
 }

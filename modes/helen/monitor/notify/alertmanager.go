@@ -65,6 +65,9 @@ const (
 	AlertAgentDown = "AgentDown"
 	AlertFlapping  = "Flapping"
 	AlertTest      = "EquusTest"
+	// AlertShellSession is a shell session's start or end: an alert
+	// that starts and ends at its time, a record rather than a page.
+	AlertShellSession = "ShellSession"
 )
 
 // Send pushes the alerts of n (Alerts).
@@ -174,6 +177,8 @@ func alertLabels(n Notification) map[string]string {
 		l["alertname"], l["severity"] = AlertFlapping, "warning"
 	case n.Kind == Test:
 		l["alertname"], l["severity"] = AlertTest, "none"
+	case n.Kind == SessionStarted || n.Kind == SessionEnded:
+		l["alertname"], l["severity"] = AlertShellSession, "none"
 	case n.Kind == Recovery:
 		l["alertname"], l["severity"] = n.Schedule, n.Previous
 	default:

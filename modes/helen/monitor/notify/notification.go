@@ -30,12 +30,16 @@ const (
 	// schedules; AgentUp: it is back.
 	AgentDown Kind = "agent_down"
 	AgentUp   Kind = "agent_up"
+	// SessionStarted and SessionEnded: a shell session on an agent
+	// started or ended (Session says whose, and how it ended).
+	SessionStarted Kind = "session_started"
+	SessionEnded   Kind = "session_ended"
 	// Test: sent on request, to see that a receiver works.
 	Test Kind = "test"
 )
 
 // Kinds lists every kind, in the order the documentation gives them.
-var Kinds = []Kind{Problem, Recovery, Acknowledgement, FlappingStart, FlappingEnd, AgentDown, AgentUp, Test}
+var Kinds = []Kind{Problem, Recovery, Acknowledgement, FlappingStart, FlappingEnd, AgentDown, AgentUp, SessionStarted, SessionEnded, Test}
 
 // Valid reports whether k is one of Kinds.
 func (k Kind) Valid() bool {
@@ -85,7 +89,24 @@ type Notification struct {
 	Author    string          `json:"author,omitempty"`
 	Comment   string          `json:"comment,omitempty"`
 	Dashboard string          `json:"dashboard,omitempty"`
+	Session   *Session        `json:"session,omitempty"`
 	Delivery  string          `json:"delivery"`
+}
+
+// Session is a shell session's notification's account of it: who opened
+// it, as which local user ("" the agent's own), to run what (none: the
+// user's login shell), and at its end how long it lasted (in seconds)
+// and how it ended: the exit status when the command exited, the signal
+// that killed it, or what ended it otherwise.
+type Session struct {
+	ID         string   `json:"id"`
+	Who        string   `json:"who"`
+	User       string   `json:"user,omitempty"`
+	Command    []string `json:"command,omitempty"`
+	Duration   *float64 `json:"duration,omitempty"`
+	ExitStatus *int     `json:"exit_status,omitempty"`
+	Signal     string   `json:"signal,omitempty"`
+	Error      string   `json:"error,omitempty"`
 }
 
 // ErrInvalid is the error of a notification that no receiver can send: a
@@ -116,6 +137,10 @@ func (n Notification) Validate() error {
 		if n.Schedule == "" {
 			return bad(fmt.Sprintf("%s without a schedule", n.Kind))
 		}
+	case SessionStarted, SessionEnded:
+		if n.Session == nil {
+			return bad(fmt.Sprintf("%s without its session", n.Kind))
+		}
 	}
 	return nil
 }
@@ -141,6 +166,10 @@ func (n Notification) Headline() string {
 		return fmt.Sprintf("FLAPPING: %s", what)
 	case FlappingEnd:
 		return fmt.Sprintf("FLAPPING ENDED: %s is %s", what, n.Status)
+	case SessionStarted:
+		return fmt.Sprintf("SHELL SESSION: %s opened one on %s", n.Session.Who, n.Agent)
+	case SessionEnded:
+		return fmt.Sprintf("SHELL SESSION ENDED: %s's on %s", n.Session.Who, n.Agent)
 	case Test:
 		return "TEST: " + n.Message
 	}

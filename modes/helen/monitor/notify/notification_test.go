@@ -51,6 +51,8 @@ func TestHeadline(t *testing.T) {
 		AgentDown:       "DOWN: web-1",
 		AgentUp:         "UP: web-1",
 		Test:            "TEST: a test notification",
+		SessionStarted:  "SHELL SESSION: alice opened one on web-1",
+		SessionEnded:    "SHELL SESSION ENDED: alice's on web-1",
 	} {
 		if got := Sample(k).Headline(); got != want {
 			t.Errorf("%s: %q, want %q", k, got, want)

@@ -37,6 +37,16 @@ func Sample(k Kind) Notification {
 			n.Status, n.Previous, n.Message = StatusUp, StatusDown, "web-1 is back"
 		}
 		n.Dashboard = "https://helen.example:7481/agents/web-1"
+	case SessionStarted, SessionEnded:
+		n.Schedule, n.Check, n.Metrics, n.Previous = "", "", nil, ""
+		n.Status, n.Message = "session-started", "alice opened shell session 20250314T150926-1a2b3c as root: the login shell"
+		n.Session = &Session{ID: "20250314T150926-1a2b3c", Who: "alice", User: "root"}
+		if k == SessionEnded {
+			d, status := 42.5, 0
+			n.Status, n.Message = "session-ended", "shell session 20250314T150926-1a2b3c of alice as root (the login shell) ended after 42.5s: exit status 0"
+			n.Session.Duration, n.Session.ExitStatus = &d, &status
+		}
+		n.Dashboard = "https://helen.example:7481/agents/web-1"
 	case Test:
 		n.Schedule, n.Check, n.Metrics, n.Previous = "", "", nil, ""
 		n.Status, n.Message = "ok", "a test notification"
