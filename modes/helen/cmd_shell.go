@@ -83,7 +83,7 @@ func runShell(ctx context.Context, e env, agent string, req web.ShellRequest, in
 		restore = sync.OnceFunc(func() { term.Restore(fd, old) })
 		defer restore()
 		winch := make(chan os.Signal, 1)
-		signal.Notify(winch, syscall.SIGWINCH)
+		notifyResize(winch)
 		defer signal.Stop(winch)
 		go func() {
 			for {
