@@ -9,7 +9,7 @@
 #   - the output rate of one session of head -c BYTES (100 MiB) /dev/zero,
 #     without a terminal (pipes) and with one, and the CPU helen and the
 #     agent took for it (user and system, from /proc/PID/stat);
-#   - the RSS helen and the agent hold for each of SESSIONS (20) idle
+#   - the RSS helen and the agent hold for each of SESSIONS (6) idle
 #     terminal sessions of sh (from /proc/PID/status, before and with them;
 #     the agent runs with --shell-sessions SESSIONS).
 # HELEN_CPU_PROFILE=FILE has helen write its CPU profile there.
@@ -19,7 +19,7 @@
 set -eu
 KEYS=${KEYS:-1000}
 BYTES=${BYTES:-104857600}
-SESSIONS=${SESSIONS:-20}
+SESSIONS=${SESSIONS:-6}
 PORT=${PORT:-27980}
 # shellcheck source=tools/equus-load/helen.sh
 . tools/equus-load/helen.sh
