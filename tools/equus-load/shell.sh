@@ -6,16 +6,18 @@
 #   - the keystroke echo round trip: KEYS (1000) bytes typed one at a
 #     time into a terminal session of cat (raw, its echo off), each timed
 #     until it came back;
+#   - (before the floods, so that their garbage does not blur it) the RSS
+#     helen and the agent hold for each of SESSIONS (6) idle terminal
+#     sessions of sh (from /proc/PID/status, before and with them; the
+#     agent runs with --shell-sessions SESSIONS; helen takes at most 8
+#     connections from one agent, its link among them);
 #   - the output rate of one session of head -c BYTES (100 MiB) /dev/zero,
 #     without a terminal (pipes) and with one, and the CPU helen and the
 #     agent took for it (user and system, from /proc/PID/stat);
-#   - the RSS helen and the agent hold for each of SESSIONS (6) idle
-#     terminal sessions of sh (from /proc/PID/status, before and with them;
-#     the agent runs with --shell-sessions SESSIONS).
 # HELEN_CPU_PROFILE=FILE has helen write its CPU profile there.
 # Linux only (it reads /proc). Run from the module root:
 #   sh tools/equus-load/shell.sh
-#   KEYS=5000 BYTES=1073741824 SESSIONS=100 sh tools/equus-load/shell.sh
+#   KEYS=5000 BYTES=1073741824 SESSIONS=7 sh tools/equus-load/shell.sh
 set -eu
 KEYS=${KEYS:-1000}
 BYTES=${BYTES:-104857600}
@@ -42,16 +44,6 @@ echo "$(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 "$W/equus-load" -data "$D" -shell echo -agent sh-1 -keys "$KEYS"
 
-for tty in false true; do
-	h0=$(cpu "$HP") a0=$(cpu "$AP")
-	"$W/equus-load" -data "$D" -shell throughput -agent sh-1 -bytes "$BYTES" -tty=$tty
-	h1=$(cpu "$HP") a1=$(cpu "$AP")
-	awk -v h=$((h1 - h0)) -v a=$((a1 - a0)) -v hz="$hz" -v b="$BYTES" \
-		'BEGIN { printf "  CPU: helen %.2f s (%.1f ms a MB), the agent %.2f s (%.1f ms a MB)\n", h / hz, h * 1000 / hz / (b / 1e6), a / hz, a * 1000 / hz / (b / 1e6) }'
-	echo "  RSS after: helen $(rss "$HP") KiB (peak $(awk '/^VmHWM:/ { print $2 }' "/proc/$HP/status")), the agent $(rss "$AP") KiB (peak $(awk '/^VmHWM:/ { print $2 }' "/proc/$AP/status"))"
-done
-
-sleep 2
 hr0=$(rss "$HP") ar0=$(rss "$AP")
 "$W/equus-load" -data "$D" -shell idle -agent sh-1 -sessions "$SESSIONS" -for 1h >"$W/idle.out" &
 LP=$!
@@ -65,3 +57,13 @@ echo "idle: $SESSIONS sessions: helen RSS $hr0 -> $hr1 KiB ($(((hr1 - hr0) / SES
 kill -INT "$LP"
 wait "$LP" || true
 LP=
+
+for tty in false true; do
+	h0=$(cpu "$HP") a0=$(cpu "$AP")
+	"$W/equus-load" -data "$D" -shell throughput -agent sh-1 -bytes "$BYTES" -tty=$tty
+	h1=$(cpu "$HP") a1=$(cpu "$AP")
+	awk -v h=$((h1 - h0)) -v a=$((a1 - a0)) -v hz="$hz" -v b="$BYTES" \
+		'BEGIN { printf "  CPU: helen %.2f s (%.1f ms a MB), the agent %.2f s (%.1f ms a MB)\n", h / hz, h * 1000 / hz / (b / 1e6), a / hz, a * 1000 / hz / (b / 1e6) }'
+	echo "  RSS after: helen $(rss "$HP") KiB (peak $(awk '/^VmHWM:/ { print $2 }' "/proc/$HP/status")), the agent $(rss "$AP") KiB (peak $(awk '/^VmHWM:/ { print $2 }' "/proc/$AP/status"))"
+done
+
