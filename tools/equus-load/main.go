@@ -80,6 +80,7 @@ type options struct {
 	bytes    int64  // with -shell throughput: bytes of output
 	sessions int    // with -shell idle: sessions held
 	tty      bool   // with -shell throughput: with a terminal
+	source   string // with -shell throughput: zero (/dev/zero) or yes
 
 	cpuProfile string // where to write a CPU profile of the tool itself
 
@@ -115,6 +116,7 @@ func run() error {
 	flag.IntVar(&o.keys, "keys", 1000, "with -shell echo: keys to type, one at a time")
 	flag.Int64Var(&o.bytes, "bytes", 100<<20, "with -shell throughput: bytes of output (head -c N /dev/zero)")
 	flag.IntVar(&o.sessions, "sessions", 10, "with -shell idle: sessions to hold open")
+	flag.StringVar(&o.source, "source", "zero", "with -shell throughput: the output, `zero` (head -c N /dev/zero) or yes (the first N bytes of yes)")
 	flag.BoolVar(&o.tty, "tty", false, "with -shell throughput: run the command with a terminal (default: pipes)")
 	flag.StringVar(&o.cpuProfile, "cpu-profile", "", "write a CPU profile of equus-load from start to end to `FILE` (for go tool pprof), to see what the load itself costs")
 	flag.StringVar(&o.fsync, "fsync", "", "instead of helen, measure the latency of write+fdatasync on the filesystem of `DIR` (no -data needed)")
@@ -138,7 +140,7 @@ func run() error {
 		return errors.New("give -data DIR, helen's data directory")
 	}
 	if o.shell != "" {
-		if o.agent == "" || o.keys < 1 || o.keys > 1000000 || o.bytes < 1 || o.bytes > 1e12 || o.sessions < 1 || o.sessions > 1000 {
+		if o.agent == "" || o.keys < 1 || o.keys > 1000000 || o.bytes < 1 || o.bytes > 1e12 || o.sessions < 1 || o.sessions > 1000 || (o.source != "zero" && o.source != "yes") {
 			return errShellFlags
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)

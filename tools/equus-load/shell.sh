@@ -12,7 +12,8 @@
 #     agent runs with --shell-sessions SESSIONS; helen takes at most 8
 #     connections from one agent, its link among them);
 #   - the output rate of one session of head -c BYTES (100 MiB) /dev/zero,
-#     without a terminal (pipes) and with one, and the CPU helen and the
+#     without a terminal (pipes) and with one, and of the first BYTES of
+#     yes (lines of "y") without one, and the CPU helen and the
 #     agent took for it (user and system, from /proc/PID/stat);
 # HELEN_CPU_PROFILE=FILE has helen write its CPU profile there.
 # Linux only (it reads /proc). Run from the module root:
@@ -58,9 +59,10 @@ kill -INT "$LP"
 wait "$LP" || true
 LP=
 
-for tty in false true; do
+for run in "zero false" "zero true" "yes false"; do
+	set -- $run
 	h0=$(cpu "$HP") a0=$(cpu "$AP")
-	"$W/equus-load" -data "$D" -shell throughput -agent sh-1 -bytes "$BYTES" -tty=$tty
+	"$W/equus-load" -data "$D" -shell throughput -agent sh-1 -bytes "$BYTES" -source "$1" -tty="$2"
 	h1=$(cpu "$HP") a1=$(cpu "$AP")
 	awk -v h=$((h1 - h0)) -v a=$((a1 - a0)) -v hz="$hz" -v b="$BYTES" \
 		'BEGIN { printf "  CPU: helen %.2f s (%.1f ms a MB), the agent %.2f s (%.1f ms a MB)\n", h / hz, h * 1000 / hz / (b / 1e6), a / hz, a * 1000 / hz / (b / 1e6) }'
