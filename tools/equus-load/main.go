@@ -15,6 +15,11 @@
 //
 //	equus-load -data DIR -run equus.ping -agent web-1 -inflight 64 -for 20s
 //
+// With -shell echo|throughput|idle it instead measures shell sessions on
+// a connected agent through helen's admin socket (see shell.go):
+//
+//	equus-load -data DIR -shell echo -agent web-1 -keys 1000
+//
 // With -idle N it instead holds N idle HTTPS connections without a client
 // certificate (see idle.go), and with -probe times an agent connecting
 // meanwhile:
@@ -70,6 +75,13 @@ type options struct {
 	run, agent, args string        // run a check through the admin API, instead of agents
 	inflight, batch  int
 
+	shell    string // measure shell sessions on -agent: echo, throughput or idle
+	keys     int    // with -shell echo: keys typed
+	bytes    int64  // with -shell throughput: bytes of output
+	sessions int    // with -shell idle: sessions held
+	tty      bool   // with -shell throughput: with a terminal
+	source   string // with -shell throughput: zero (/dev/zero) or yes
+
 	cpuProfile string // where to write a CPU profile of the tool itself
 
 	fsync         string // measure write+fdatasync in this directory, instead of helen
@@ -96,10 +108,16 @@ func run() error {
 	flag.DurationVar(&o.restartWindow, "restart-window", backoff.RestartWindow, "with -reconnect: how long agents retry every 0.25-1 s after helen's shutting_down or a broken session, as equus does (0: back off as after any error, as equus did before)")
 	flag.BoolVar(&o.resume, "resume", true, "with -reconnect: keep a TLS session cache and resume sessions, as equus does")
 	flag.StringVar(&o.run, "run", "", "instead of agents, run `CHECK` on -agent through helen's admin socket, as helen run does, and print the rate and latencies")
-	flag.StringVar(&o.agent, "agent", "", "with -run: the `AGENT` to run the check on (a real agent, connected)")
+	flag.StringVar(&o.agent, "agent", "", "with -run and -shell: the `AGENT` to run the check or open the sessions on (a real agent, connected)")
 	flag.StringVar(&o.args, "args", "{}", "with -run: the check's args, a JSON `OBJECT`")
 	flag.IntVar(&o.inflight, "inflight", 64, "with -run: requests in flight at once")
 	flag.IntVar(&o.batch, "batch", 1, "with -run: runs a request, through POST /v1/agents/AGENT/runs when more than 1 (at most 1000)")
+	flag.StringVar(&o.shell, "shell", "", "instead of agents, measure shell sessions on -agent through helen's admin socket: `MODE` echo (keystroke round trip), throughput (one session's output rate) or idle (hold -sessions idle sessions for -for)")
+	flag.IntVar(&o.keys, "keys", 1000, "with -shell echo: keys to type, one at a time")
+	flag.Int64Var(&o.bytes, "bytes", 100<<20, "with -shell throughput: bytes of output (head -c N /dev/zero)")
+	flag.IntVar(&o.sessions, "sessions", 10, "with -shell idle: sessions to hold open")
+	flag.StringVar(&o.source, "source", "zero", "with -shell throughput: the output, `zero` (head -c N /dev/zero) or yes (the first N bytes of yes)")
+	flag.BoolVar(&o.tty, "tty", false, "with -shell throughput: run the command with a terminal (default: pipes)")
 	flag.StringVar(&o.cpuProfile, "cpu-profile", "", "write a CPU profile of equus-load from start to end to `FILE` (for go tool pprof), to see what the load itself costs")
 	flag.StringVar(&o.fsync, "fsync", "", "instead of helen, measure the latency of write+fdatasync on the filesystem of `DIR` (no -data needed)")
 	flag.IntVar(&o.writes, "writes", 2000, "with -fsync: operations to measure (1 to 1000000)")
@@ -120,6 +138,14 @@ func run() error {
 	}
 	if o.data == "" {
 		return errors.New("give -data DIR, helen's data directory")
+	}
+	if o.shell != "" {
+		if o.agent == "" || o.keys < 1 || o.keys > 1000000 || o.bytes < 1 || o.bytes > 1e12 || o.sessions < 1 || o.sessions > 1000 || (o.source != "zero" && o.source != "yes") {
+			return errShellFlags
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer stop()
+		return runShell(ctx, o)
 	}
 	if o.n < 1 || o.n > 100000 || o.buckets < 1 || o.every <= 0 || o.dialers < 1 || o.idle < 0 || o.idle > 100000 {
 		return errors.New("bad -n, -idle, -buckets, -every or -dialers")
