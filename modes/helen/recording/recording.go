@@ -218,7 +218,9 @@ func (r *Recorder) Event(code string, data []byte) error {
 		return r.err
 	}
 	if code != Resize {
-		data = append(r.partial[code], data...)
+		if len(r.partial[code]) > 0 {
+			data = append(r.partial[code], data...)
+		}
 		cut := incompleteTail(data)
 		r.partial[code] = append(r.partial[code][:0], data[len(data)-cut:]...)
 		data = data[:len(data)-cut]
@@ -232,8 +234,7 @@ func (r *Recorder) Event(code string, data []byte) error {
 	r.buf = append(r.buf, ',', '"')
 	r.buf = append(r.buf, code...)
 	r.buf = append(r.buf, '"', ',')
-	s, _ := json.Marshal(strings.ToValidUTF8(string(data), "\uFFFD"))
-	r.buf = append(r.buf, s...)
+	r.buf = appendJSONString(r.buf, data)
 	r.buf = append(r.buf, ']', '\n')
 	if !r.dir.reserve(int64(len(r.buf))) {
 		r.err = ErrFull
@@ -429,4 +430,56 @@ func OpenExisting(path string) (*Dir, error) {
 		return nil, fmt.Errorf("recording: %s is not a directory", path)
 	}
 	return &Dir{path: path}, nil
+}
+
+// appendJSONString appends data to dst as a JSON string, its bytes that
+// are not UTF-8 as U+FFFD (as asciinema records them): what
+// json.Marshal(strings.ToValidUTF8(string(data), "\uFFFD")) writes (a run
+// of such bytes one U+FFFD), up
+// to the escapes of <, >, & and U+2028/2029 that it adds for HTML, in
+// one pass and without a copy. A session's output is all of a
+// recording, and encoding/json's copies and checks took two thirds of
+// helen's CPU under a flood of it (tools/equus-load/shell.sh).
+func appendJSONString(dst, data []byte) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0     // of the run of bytes that go as they are
+	afterBad := -1 // the index after the last byte that is not UTF-8
+	for i := 0; i < len(data); {
+		c := data[i]
+		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			if r, size := utf8.DecodeRune(data[i:]); r != utf8.RuneError || size != 1 {
+				i += size
+				continue
+			}
+		}
+		dst = append(dst, data[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			if c >= utf8.RuneSelf { // not UTF-8: one U+FFFD a run of them
+				if afterBad != i {
+					dst = append(dst, "\uFFFD"...)
+				}
+				afterBad = i + 1
+			} else {
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+		}
+		i++
+		start = i
+	}
+	dst = append(dst, data[start:]...)
+	return append(dst, '"')
 }
