@@ -59,8 +59,8 @@ kill -INT "$LP"
 wait "$LP" || true
 LP=
 
-for run in "zero false" "zero true" "yes false"; do
-	set -- $run
+for run in zero:false zero:true yes:false; do
+	set -- "${run%:*}" "${run#*:}" # the source, and whether with a terminal
 	h0=$(cpu "$HP") a0=$(cpu "$AP")
 	"$W/equus-load" -data "$D" -shell throughput -agent sh-1 -bytes "$BYTES" -source "$1" -tty="$2"
 	h1=$(cpu "$HP") a1=$(cpu "$AP")
