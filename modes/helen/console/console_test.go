@@ -264,3 +264,31 @@ func TestReadOnly(t *testing.T) {
 		t.Errorf("refused actions recorded events: %+v", evs)
 	}
 }
+
+// TestSessionEventsListed: a shell session's start and end are on the
+// events page like every event, and filtered by their state.
+func TestSessionEventsListed(t *testing.T) {
+	r := newRig(t)
+	seven := 7
+	for _, e := range []state.Event{
+		{Time: r.now, Agent: "web-1", From: "", To: "session-started", Message: "shell session abc opened by alice as root: sh",
+			Session: &state.Session{ID: "abc", Who: "alice", User: "root", Command: []string{"sh"}}},
+		{Time: r.now.Add(time.Minute), Agent: "web-1", From: "session-started", To: "session-ended", Message: "shell session abc ended: exit status 7",
+			Session: &state.Session{ID: "abc", Who: "alice", User: "root", Command: []string{"sh"}, Duration: time.Minute, ExitStatus: &seven}},
+	} {
+		if err := r.db.AddEvents(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cookie, _ := r.login("", adminToken)
+	body := r.do(http.MethodGet, "/events", nil, cookie).Body.String()
+	for _, want := range []string{"shell session abc opened by alice as root: sh", "shell session abc ended: exit status 7"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/events does not list %q", want)
+		}
+	}
+	body = r.do(http.MethodGet, "/events?state=session-ended", nil, cookie).Body.String()
+	if !strings.Contains(body, "ended: exit status 7") || strings.Contains(body, "opened by alice") {
+		t.Errorf("/events?state=session-ended lists the wrong events:\n%s", body)
+	}
+}
