@@ -3,9 +3,9 @@ package equus
 import (
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/equus-monitoring/equus/internal/waitgroup"
 	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/wire"
 )
@@ -57,7 +57,7 @@ func (s *session) finish(end ending, writerDone <-chan struct{}) {
 		grace = min(cancelGrace, a.cfg.Drain/2)
 		close(s.draining)
 		s.conn.SetWriteDeadline(time.Now().Add(a.cfg.Drain))
-		if !waitTimeout(&s.workers, a.cfg.Drain-grace) {
+		if !waitgroup.Within(&s.workers, a.cfg.Drain-grace) {
 			a.log.Warn("checks still running near the end of the drain time, cancelling them", "checks", s.running.Load(), "queued", len(s.queue), "drain", a.cfg.Drain)
 		}
 	default:
@@ -66,7 +66,7 @@ func (s *session) finish(end ending, writerDone <-chan struct{}) {
 	close(s.stopping)
 	s.unqueue()
 	s.cancelRun()
-	if !waitTimeout(&s.workers, grace) {
+	if !waitgroup.Within(&s.workers, grace) {
 		a.log.Warn("checks ignore cancellation; leaving them behind", "checks", s.running.Load())
 	}
 	close(s.quit)
@@ -87,23 +87,6 @@ func (s *session) unqueue() {
 		default:
 			return
 		}
-	}
-}
-
-// waitTimeout waits for wg for at most d and reports whether it was done.
-func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
-	done := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(done)
-	}()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-done:
-		return true
-	case <-t.C:
-		return false
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/equus-monitoring/equus/internal/shellwire"
+	"github.com/equus-monitoring/equus/internal/waitgroup"
 )
 
 // session is one shell session, from its start to its exit frame.
@@ -86,7 +87,7 @@ func (s *session) run() shellwire.ExitMsg {
 	// The program has exited: what is left of its group goes too, and
 	// the output still buffered is sent, for a grace at most.
 	s.kill(syscall.SIGKILL)
-	if !waitTimeout(&pumps, s.m.cfg.Grace) {
+	if !waitgroup.Within(&pumps, s.m.cfg.Grace) {
 		for _, p := range s.sources() {
 			p.f.SetReadDeadline(time.Now())
 		}
@@ -420,21 +421,4 @@ func signalName(sig syscall.Signal) string {
 		return strings.TrimPrefix(name, "SIG")
 	}
 	return fmt.Sprint(int(sig))
-}
-
-// waitTimeout waits for wg for d at most, and reports whether it ended.
-func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
-	done := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(done)
-	}()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-done:
-		return true
-	case <-t.C:
-		return false
-	}
 }
