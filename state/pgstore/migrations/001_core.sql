@@ -1,0 +1,1 @@
+-- 001_core: filled in by its area

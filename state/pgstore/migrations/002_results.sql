@@ -1,0 +1,1 @@
+-- 002_results: filled in by its area

@@ -1,0 +1,1 @@
+-- 003_monitor: filled in by its area

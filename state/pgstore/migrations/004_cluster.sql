@@ -1,0 +1,1 @@
+-- 004_cluster: filled in by its area
