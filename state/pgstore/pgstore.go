@@ -10,6 +10,8 @@ package pgstore
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -51,6 +53,11 @@ func (o Options) withDefaults() Options {
 	if o.MaxConns <= 0 {
 		o.MaxConns = 16
 	}
+	if o.Helen == "" {
+		var b [8]byte
+		rand.Read(b[:])
+		o.Helen = "helen-" + hex.EncodeToString(b[:])
+	}
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = 10 * time.Second
 	}
@@ -62,6 +69,7 @@ type Store struct {
 	pool *pgxpool.Pool
 	url  string // redacted, for Path and errors
 	opt  Options
+	held held // this store's claims (claims.go)
 }
 
 var _ state.Store = (*Store)(nil)
