@@ -244,7 +244,7 @@ func startRealAgent(t *testing.T, h *testHelen, clk *testingclock.FakeClock, nam
 		t.Fatal(err)
 	}
 	a := runAgent(t, equus.Config{
-		Version: "1.0.0", Helen: h.addr(), CAPin: h.srv.CA().Pin(), Token: secret, Name: name,
+		Version: "1.0.0", Helens: []string{h.addr()}, CAPin: h.srv.CA().Pin(), Token: secret, Name: name,
 		DataDir: t.TempDir(), Clock: clk,
 	})
 	t.Cleanup(func() {
@@ -463,7 +463,7 @@ func TestExpiredAgent(t *testing.T) {
 			}
 		}
 	}
-	cfg := equus.Config{Version: "1.0.0", Helen: h.addr(), CAPin: h.srv.CA().Pin(), DataDir: first.dir, Clock: clk}
+	cfg := equus.Config{Version: "1.0.0", Helens: []string{h.addr()}, CAPin: h.srv.CA().Pin(), DataDir: first.dir, Clock: clk}
 
 	t.Run("at-start", func(t *testing.T) {
 		clk.SetTime(leaf[0].NotAfter.Add(time.Second))
