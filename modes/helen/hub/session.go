@@ -55,7 +55,15 @@ func (h *Hub) serveSession(c net.Conn, name, fingerprint string) {
 	plog := h.plog.For(name)
 	r := wire.NewReader(c)
 	hello, ok := h.readHello(c, r, name, plog)
-	if !ok || !h.admit(c, name, fingerprint, hello, plog) {
+	if !ok {
+		return
+	}
+	// Before anything of the agent is recorded: it goes to another helen.
+	if h.full(name) {
+		h.sendElsewhere(c, name, plog)
+		return
+	}
+	if !h.admit(c, name, fingerprint, hello, plog) {
 		return
 	}
 	ss := &Session{
@@ -86,6 +94,10 @@ func (h *Hub) serveSession(c net.Conn, name, fingerprint string) {
 	}
 	if err := h.register(ss); err != nil {
 		// No writer runs yet to send what fail queues.
+		if errors.Is(err, errFull) {
+			h.sendElsewhere(c, name, plog)
+			return
+		}
 		code := wire.CodeShuttingDown
 		if errors.Is(err, state.ErrRevoked) {
 			plog.Info("agent refused: revoked", "agent", name, "remote", ss.addr)
