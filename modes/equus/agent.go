@@ -85,6 +85,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if a.clock == nil {
 		a.clock = clock.RealClock{}
 	}
+	if cfg.onRotation != nil {
+		cfg.onRotation(a.rot)
+	}
 	bo := &backoff.Exponential{Min: cfg.BackoffMin, Max: cfg.BackoffMax, Jitter: backoff.FullJitter}
 	if cfg.InsecurePlaintext {
 		log.Warn("INSECURE: --insecure-plaintext talks to helen WITHOUT TLS: no encryption, no authentication. For debugging on one machine only.", "helen", strings.Join(cfg.Helens, ","))

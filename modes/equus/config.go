@@ -118,6 +118,9 @@ type Config struct {
 
 	// onSession, for tests, is called with every session as it starts.
 	onSession func(*session)
+	// onRotation, for tests, is called with the order of helens before
+	// the first is dialed.
+	onRotation func(*rotation)
 
 	// Clock tells the time for renewing the certificate and for finding
 	// it expired; nil: the real one. Tests move a fake one.

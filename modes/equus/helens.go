@@ -82,8 +82,9 @@ func checkHelen(addr string) (string, error) {
 // dialed where there is another. It is not safe for concurrent use: the
 // loop of sessions owns it.
 type rotation struct {
-	names  []string
-	lookup func(ctx context.Context, host string) ([]string, error)
+	names   []string
+	lookup  func(ctx context.Context, host string) ([]string, error)
+	shuffle func(n int, swap func(i, j int)) // rand.Shuffle; tests keep the order
 
 	cur    helenAddr   // the address of the last attempt
 	left   []helenAddr // the round's addresses not tried yet
@@ -93,7 +94,7 @@ type rotation struct {
 }
 
 func newRotation(names []string) *rotation {
-	return &rotation{names: slices.Clone(names), lookup: net.DefaultResolver.LookupHost}
+	return &rotation{names: slices.Clone(names), lookup: net.DefaultResolver.LookupHost, shuffle: rand.Shuffle}
 }
 
 // next returns the address to dial now.
@@ -137,7 +138,7 @@ func (r *rotation) elsewhere(addrs []string) {
 		r.hinted++
 		hints = append(hints, h)
 	}
-	rand.Shuffle(len(hints), func(i, j int) { hints[i], hints[j] = hints[j], hints[i] })
+	r.shuffle(len(hints), func(i, j int) { hints[i], hints[j] = hints[j], hints[i] })
 	r.left = append(hints, slices.DeleteFunc(r.left, func(h helenAddr) bool { return slices.Contains(hints, h) })...)
 }
 
@@ -147,7 +148,7 @@ func (r *rotation) elsewhere(addrs []string) {
 func (r *rotation) begin(ctx context.Context) {
 	r.left = r.resolve(ctx)
 	r.tried, r.hinted = nil, 0
-	rand.Shuffle(len(r.left), func(i, j int) { r.left[i], r.left[j] = r.left[j], r.left[i] })
+	r.shuffle(len(r.left), func(i, j int) { r.left[i], r.left[j] = r.left[j], r.left[i] })
 	if i := slices.Index(r.left, r.cur); i >= 0 && len(r.left) > 1 {
 		r.left = append(slices.Delete(r.left, i, i+1), r.cur)
 	}

@@ -260,11 +260,14 @@ func startRealAgent(t *testing.T, h *testHelen, clk *testingclock.FakeClock, nam
 	return a
 }
 
-// runAgent runs equus.Run with cfg, quick to reconnect, until the test
-// ends or wait is called.
+// runAgent runs equus.Run with cfg, quick to reconnect unless cfg says
+// otherwise, until the test ends or wait is called.
 func runAgent(t *testing.T, cfg equus.Config) *realAgent {
 	t.Helper()
-	cfg.BackoffMin, cfg.BackoffMax, cfg.Drain = 10*time.Millisecond, 100*time.Millisecond, time.Second
+	if cfg.BackoffMin == 0 {
+		cfg.BackoffMin, cfg.BackoffMax = 10*time.Millisecond, 100*time.Millisecond
+	}
+	cfg.Drain = time.Second
 	logs := &logtest.Buffer{}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, logtest.Writer{T: t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
