@@ -292,3 +292,22 @@ func TestHelensConfig(t *testing.T) {
 		t.Errorf("listOf: %q", got)
 	}
 }
+
+// --helen is taken more than once, and from EQUUS_HELEN as a list
+// separated by commas. (The config file's list: e2e's
+// TestBootstrapHelens.)
+func TestHelensFromCLI(t *testing.T) {
+	data := t.TempDir()
+	common := []string{"--ca-pin", testPin, "--token", "tok", "--name", "web-9", "--data", data}
+	cfg, err := runCLI(t, nil, append([]string{"--helen", "h1:7480", "--helen", "h2:7480, h3:7480"}, common...)...)
+	if err != nil || !slices.Equal(cfg.Helens, []string{"h1:7480", "h2:7480", "h3:7480"}) {
+		t.Errorf("--helen twice: %q, %v", cfg.Helens, err)
+	}
+	cfg, err = runCLI(t, map[string]string{"EQUUS_HELEN": "h1:7480,h2:7480"}, common...)
+	if err != nil || !slices.Equal(cfg.Helens, []string{"h1:7480", "h2:7480"}) {
+		t.Errorf("EQUUS_HELEN: %q, %v", cfg.Helens, err)
+	}
+	if _, err := runCLI(t, nil, append([]string{"--helen", "h1:7480,nope"}, common...)...); err == nil || !strings.Contains(err.Error(), `--helen "nope": want HOST:PORT`) {
+		t.Errorf("a bad one among them: %v", err)
+	}
+}
