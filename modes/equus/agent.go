@@ -338,7 +338,9 @@ func (a *agent) enrollRetrying(ctx context.Context, bo *backoff.Exponential, nam
 		}
 	}
 	bo.Reset()
+	// The first session goes to the helen that enrolled the agent.
 	a.rot.accepted()
+	a.rot.again()
 	// Helen's CA is saved now; the pin, if any, still has to match it.
 	a.trust = a.cfg.Trust()
 	return nil
