@@ -97,6 +97,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		return err
 	}
+	// The helen of the first session is the renewal's from the start,
+	// which may come before that session.
+	a.dialNext(ctx)
+	a.rot.again()
 	_, keyPath := cfg.KeyPairFiles()
 	rt, err := lua.New(lua.Options{
 		Dir: cfg.ChecksDir, Exec: cfg.Exec, Log: a.luaLog, MaxHeap: cfg.MaxCheckHeap,
