@@ -218,3 +218,28 @@ func TestEnrolledRestart(t *testing.T) {
 		t.Errorf("helen sees agent %q (%v)", name, err)
 	}
 }
+
+// An agent of two helens, the first of which refuses connections,
+// enrolls with the other, with its CA fetched there by the pin.
+func TestEnrollAnyHelen(t *testing.T) {
+	checkGoroutines(t)
+	p := newTestPKI(t)
+	es := startEnrollServer(t, p)
+	dir := filepath.Join(t.TempDir(), "data")
+	gone := refusing(t)
+	a := startAgent(t, Config{
+		Version:    "0.0.0-dev",
+		Helens:     []string{gone, es.addr()},
+		CAPin:      p.ca.Pin(),
+		Token:      "good-token",
+		Name:       "db-2",
+		DataDir:    dir,
+		BackoffMin: 10 * time.Millisecond,
+		BackoffMax: 20 * time.Millisecond,
+		onRotation: inOrder,
+	})
+	poll(t, "enrolled at the second helen", func() bool { return enrolled(dir) })
+	if !a.log.contains("enrollment failed, will retry") || !a.log.contains("helen="+gone) {
+		t.Error("the agent did not try the first helen")
+	}
+}
