@@ -49,11 +49,24 @@ func tellTx(ctx context.Context, tx pgx.Tx, kind string) error {
 	return err
 }
 
-// monitorTx runs f in a transaction bounded by monitorTimeout.
+// monitorTries is how many times monitorTx runs a transaction that
+// PostgreSQL ended to break a deadlock.
+const monitorTries = 3
+
+// monitorTx runs f in a transaction bounded by monitorTimeout, and again
+// when PostgreSQL ended it to break a deadlock (retryable): f must start
+// from what it reads.
 func (s *Store) monitorTx(f func(ctx context.Context, tx pgx.Tx) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), monitorTimeout)
 	defer cancel()
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return f(ctx, tx) })
+	var err error
+	for range monitorTries {
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return f(ctx, tx) })
+		if !retryable(err) {
+			return err
+		}
+	}
+	return err
 }
 
 // monitorCtx returns a context bounded by monitorTimeout.
@@ -356,6 +369,13 @@ func checkEvents(evs []state.Event) ([]string, error) {
 		docs[i] = string(v)
 	}
 	return docs, nil
+}
+
+// putEventsTx stores the events evs in tx: what the core area's writes
+// (a revocation, a forgetting) store with their own.
+func (s *Store) putEventsTx(ctx context.Context, tx pgx.Tx, evs []state.Event) error {
+	_, err := addEventsTx(ctx, tx, evs)
+	return err
 }
 
 // addEventsTx writes events in tx, refusing those state.CheckEvent
