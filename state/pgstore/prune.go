@@ -35,13 +35,13 @@ const pruneAged = `WITH walk AS (
 		SELECT id, agent, check_name, schedule FROM result_series
 		WHERE (agent, check_name, schedule) > ($3::text COLLATE "C", $4::text COLLATE "C", $5::text COLLATE "C")
 		ORDER BY agent, check_name, schedule LIMIT $2 FOR UPDATE),
-	doomed AS (
-		SELECT w.id, d.at, d.seq FROM walk w
-		CROSS JOIN LATERAL (SELECT at, seq FROM results WHERE series = w.id AND at < $1 ORDER BY at, seq LIMIT $2) d
+	doomed AS MATERIALIZED (
+		SELECT d.ctid FROM walk w
+		CROSS JOIN LATERAL (SELECT ctid FROM results WHERE series = w.id AND at < $1 ORDER BY at, seq LIMIT $2) d
 		LIMIT $2),
 	gone AS (
-		DELETE FROM results r USING doomed WHERE r.series = doomed.id AND r.at = doomed.at AND r.seq = doomed.seq
-		RETURNING r.series),
+		DELETE FROM results WHERE ctid = ANY(ARRAY(SELECT ctid FROM doomed))
+		RETURNING series),
 	counted AS (
 		UPDATE result_series l SET count = l.count - g.n
 		FROM (SELECT series, count(*) AS n FROM gone GROUP BY series) g WHERE l.id = g.series
@@ -55,13 +55,13 @@ const pruneAged = `WITH walk AS (
 const pruneCounted = `WITH over AS (
 		SELECT id, count - $1 AS n FROM result_series WHERE count > $1
 		ORDER BY agent, check_name, schedule LIMIT $2 FOR UPDATE),
-	doomed AS (
-		SELECT o.id, d.at, d.seq FROM over o
-		CROSS JOIN LATERAL (SELECT at, seq FROM results WHERE series = o.id ORDER BY at, seq LIMIT least(o.n, $2)) d
+	doomed AS MATERIALIZED (
+		SELECT d.ctid FROM over o
+		CROSS JOIN LATERAL (SELECT ctid FROM results WHERE series = o.id ORDER BY at, seq LIMIT least(o.n, $2)) d
 		LIMIT $2),
 	gone AS (
-		DELETE FROM results r USING doomed WHERE r.series = doomed.id AND r.at = doomed.at AND r.seq = doomed.seq
-		RETURNING r.series),
+		DELETE FROM results WHERE ctid = ANY(ARRAY(SELECT ctid FROM doomed))
+		RETURNING series),
 	counted AS (
 		UPDATE result_series l SET count = l.count - g.n
 		FROM (SELECT series, count(*) AS n FROM gone GROUP BY series) g WHERE l.id = g.series

@@ -266,16 +266,18 @@ var roundSeries = `WITH ` + batchRows + ` ` + upsertSeries
 // $2, $3) beyond HistoryMaxPerCheck ($4), as the bbolt store trims its
 // series when it writes them.
 const trimSeries = `WITH over AS (
-		SELECT l.id, l.count - $4 AS n FROM result_series l
-		JOIN unnest($1::text[], $2::text[], $3::text[]) AS b(agent, check_name, schedule)
-			ON l.agent = b.agent COLLATE "C" AND l.check_name = b.check_name COLLATE "C" AND l.schedule = b.schedule COLLATE "C"
+		SELECT l.id, l.count - $4 AS n FROM unnest($1::text[], $2::text[], $3::text[]) AS b(agent, check_name, schedule)
+		CROSS JOIN LATERAL (
+			SELECT id, count FROM result_series
+			WHERE agent = b.agent COLLATE "C" AND check_name = b.check_name COLLATE "C" AND schedule = b.schedule COLLATE "C"
+			LIMIT 1) l
 		WHERE l.count > $4),
-	doomed AS (
-		SELECT o.id, d.at, d.seq FROM over o
-		CROSS JOIN LATERAL (SELECT at, seq FROM results WHERE series = o.id ORDER BY at, seq LIMIT o.n) d),
+	doomed AS MATERIALIZED (
+		SELECT d.ctid FROM over o
+		CROSS JOIN LATERAL (SELECT ctid FROM results WHERE series = o.id ORDER BY at, seq LIMIT o.n) d),
 	gone AS (
-		DELETE FROM results r USING doomed WHERE r.series = doomed.id AND r.at = doomed.at AND r.seq = doomed.seq
-		RETURNING r.series)
+		DELETE FROM results WHERE ctid = ANY(ARRAY(SELECT ctid FROM doomed))
+		RETURNING series)
 	UPDATE result_series l SET count = l.count - g.n
 	FROM (SELECT series, count(*) AS n FROM gone GROUP BY series) g WHERE l.id = g.series`
 

@@ -21,7 +21,7 @@ CREATE TABLE result_series (
 	metrics jsonb,
 	duration_ms double precision NOT NULL,
 	UNIQUE (agent, check_name, schedule)
-);
+) WITH (fillfactor = 50); -- room on each page to update a row in place (HOT)
 
 -- The results: seq, from results_seq, orders those of one time (the
 -- later written first) and makes (at, seq) the place of a result in any
