@@ -42,6 +42,7 @@ type Options struct {
 	// minutes, negative never.
 	PruneInterval time.Duration
 
+	committers  int              // commits under way at once at most; default committers
 	now         func() time.Time // default time.Now
 	rollupFlush time.Duration    // default state.RollupFlushInterval, negative never (a test flushes)
 }
@@ -75,6 +76,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.PruneInterval == 0 {
 		o.PruneInterval = 10 * time.Minute
+	}
+	if o.committers <= 0 {
+		o.committers = committers
 	}
 	if o.now == nil {
 		o.now = time.Now

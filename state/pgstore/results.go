@@ -37,13 +37,14 @@ type pending struct {
 
 // writer is the group commit's state.
 type writer struct {
-	mu     sync.Mutex
-	closed bool
-	queued []*pending
-	slots  chan struct{} // buffered BatchSize: a result in queued holds one
-	wake   chan struct{} // buffered 1
-	stop   chan struct{} // closed by Close
-	done   chan struct{} // closed when the writer has returned
+	mu        sync.Mutex
+	closed    bool
+	queued    []*pending
+	slots     chan struct{}  // buffered BatchSize: a result in queued holds one
+	cond      *sync.Cond     // of mu: results queued, or closed
+	wg        sync.WaitGroup // the committers
+	closeOnce sync.Once
+	closeErr  error
 	// beforeCommit, if set, is called with the size of each batch
 	// before it is committed: a test counts batches with it, or holds
 	// the commit in it.
@@ -51,8 +52,9 @@ type writer struct {
 }
 
 func newWriter(size int) *writer {
-	return &writer{slots: make(chan struct{}, size), wake: make(chan struct{}, 1),
-		stop: make(chan struct{}), done: make(chan struct{})}
+	w := &writer{slots: make(chan struct{}, size)}
+	w.cond = sync.NewCond(&w.mu)
+	return w
 }
 
 // AddResult stores r and returns once it is committed. Results of
@@ -104,10 +106,7 @@ func (s *Store) addResult(ctx context.Context, r state.Result) error {
 	}
 	w.queued = append(w.queued, p)
 	w.mu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
+	w.cond.Signal()
 	select {
 	case err := <-p.err:
 		return err
@@ -121,37 +120,30 @@ func (s *Store) addResult(ctx context.Context, r state.Result) error {
 // is left.
 func (s *Store) write() {
 	w := s.writer
-	defer close(w.done)
+	defer w.wg.Done()
 	batch := make([]*pending, 0, s.opt.BatchSize)
 	for {
-		select {
-		case <-w.wake:
-		case <-w.stop:
+		w.mu.Lock()
+		for len(w.queued) == 0 && !w.closed {
+			w.cond.Wait()
 		}
-		for {
-			w.mu.Lock()
-			n := min(len(w.queued), s.opt.BatchSize)
-			batch = append(batch[:0], w.queued[:n]...)
-			rest := copy(w.queued, w.queued[n:])
-			clear(w.queued[rest:])
-			w.queued = w.queued[:rest]
-			closed := w.closed
-			w.mu.Unlock()
-			for range n {
-				<-w.slots
-			}
-			if n == 0 {
-				if closed {
-					return
-				}
-				break
-			}
-			if w.beforeCommit != nil {
-				w.beforeCommit(n)
-			}
-			s.commit(batch)
-			clear(batch)
+		n := min(len(w.queued), s.opt.BatchSize)
+		batch = append(batch[:0], w.queued[:n]...)
+		rest := copy(w.queued, w.queued[n:])
+		clear(w.queued[rest:])
+		w.queued = w.queued[:rest]
+		w.mu.Unlock()
+		if n == 0 {
+			return // closed, and nothing is left
 		}
+		for range n {
+			<-w.slots
+		}
+		if w.beforeCommit != nil {
+			w.beforeCommit(n)
+		}
+		s.commit(batch)
+		clear(batch)
 	}
 }
 
@@ -160,15 +152,10 @@ func (s *Store) write() {
 func (s *Store) closeWriter() {
 	w := s.writer
 	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
-		<-w.done
-		return
-	}
 	w.closed = true
 	w.mu.Unlock()
-	close(w.stop)
-	<-w.done
+	w.cond.Broadcast()
+	w.wg.Wait()
 }
 
 // commit commits batch in one transaction and answers each of its
@@ -353,7 +340,10 @@ func (s *Store) startResults() {
 	s.writer = newWriter(s.opt.BatchSize)
 	s.rollups = newRollups()
 	s.stopPruner, s.prunerDone = make(chan struct{}), make(chan struct{})
-	go s.write()
+	for range s.opt.committers {
+		s.writer.wg.Add(1)
+		go s.write()
+	}
 	s.startRollups()
 	if s.opt.PruneInterval > 0 {
 		go s.pruner(s.stopPruner, s.prunerDone)
@@ -366,17 +356,19 @@ func (s *Store) startResults() {
 // flushes the graphs' points, and stops the pruner. Closing twice is
 // harmless.
 func (s *Store) closeResults() error {
-	s.writer.mu.Lock()
-	again := s.writer.closed
-	s.writer.mu.Unlock()
-	if again {
-		return nil
-	}
-	close(s.stopPruner)
-	<-s.prunerDone
-	s.closeWriter()
-	if err := s.closeRollups(); err != nil {
-		return fmt.Errorf("close %s: graphs' points: %w", s.url, err)
-	}
-	return nil
+	s.writer.closeOnce.Do(func() {
+		close(s.stopPruner)
+		<-s.prunerDone
+		s.closeWriter()
+		if err := s.closeRollups(); err != nil {
+			s.writer.closeErr = fmt.Errorf("close %s: graphs' points: %w", s.url, err)
+		}
+	})
+	return s.writer.closeErr
 }
+
+// committers is how many batches are committed at once at most: while
+// one waits for the server's fsync, the next is written. Their writes
+// do not deadlock: each locks the series it writes in the order of
+// their names.
+const committers = 2

@@ -60,7 +60,7 @@ func msgs(rs []state.Result) []string {
 	return out
 }
 
-// holdWriter makes s's writer stop before each commit until release is
+// holdWriter makes s's writer (of one committer) stop before each commit until release is
 // called, and send the size of each batch on the channel returned.
 func holdWriter(s *Store) (sizes <-chan int, release func()) {
 	gate := make(chan struct{})
@@ -118,7 +118,7 @@ func claim(t *testing.T, s *Store, agent string, epoch int64) {
 // their callers only: the results of the same batch for other agents
 // (one held still, one never claimed) land.
 func TestAddResultFenced(t *testing.T) {
-	s := openTest(t, Options{Helen: "helen-a"})
+	s := openTest(t, Options{Helen: "helen-a", committers: 1})
 	claim(t, s, "web-1", 1)
 	claim(t, s, "web-2", 4)
 	addAll(t, s, newResult("web-1", "c", "before", at(0)))
@@ -184,7 +184,7 @@ func TestAddResultFenced(t *testing.T) {
 // TestAddResultBatches: the results that come while a commit runs are
 // committed together, in one batch.
 func TestAddResultBatches(t *testing.T) {
-	s := openTest(t, Options{})
+	s := openTest(t, Options{committers: 1})
 	sizes, release := holdWriter(s)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -220,7 +220,7 @@ func TestAddResultBatches(t *testing.T) {
 // TestCommitErrorReachesEveryCaller: a batch that fails fails whole,
 // and every caller of it is told.
 func TestCommitErrorReachesEveryCaller(t *testing.T) {
-	s := openTest(t, Options{})
+	s := openTest(t, Options{committers: 1})
 	if _, err := s.pool.Exec(context.Background(), `ALTER TABLE results ADD CONSTRAINT no_poison CHECK (message <> 'poison')`); err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +257,7 @@ func TestCommitErrorReachesEveryCaller(t *testing.T) {
 // callers; a store opened again on the database finds it all.
 func TestCloseCommitsQueued(t *testing.T) {
 	url := pgtest.DB(t)
-	s := openURL(t, url, Options{})
+	s := openURL(t, url, Options{committers: 1})
 	sizes, release := holdWriter(s)
 	var wg sync.WaitGroup
 	defer wg.Wait()
