@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"time"
 
@@ -127,11 +128,11 @@ func (s *Store) flushPoints(ctx context.Context, open map[rollKey]acc) error {
 	for i, h := range hourKeys {
 		hs[i] = point{h[0], time.Unix(0, h[1]), hours[h]}
 	}
-	var ids []int64
-	var last []time.Time
-	for id, l := range lasts {
-		ids = append(ids, id)
-		last = append(last, time.Unix(0, l))
+	// In order of id, as another helen's flush locks them.
+	ids := slices.Sorted(maps.Keys(lasts))
+	last := make([]time.Time, len(ids))
+	for i, id := range ids {
+		last[i] = time.Unix(0, lasts[id])
 	}
 	b := &pgx.Batch{}
 	live := map[int64]bool{}
