@@ -408,3 +408,59 @@ func TestPruneWalksManySeries(t *testing.T) {
 		t.Errorf("latest after prune: %d series, %v; want zz's alone", len(latest), err)
 	}
 }
+
+// TestPruneWhileWriting: Prune (by age, by count, of series left empty)
+// beside writers of the same series, with two commits under way at once,
+// neither deadlocks nor loses count: at the end each series' count is
+// the results it holds, and no result is of a series gone.
+func TestPruneWhileWriting(t *testing.T) {
+	s := openTest(t, Options{HistoryMaxAge: time.Hour, HistoryMaxPerCheck: 30, PruneInterval: -1})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 40 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				// Half of them old, for Prune to delete, and series that
+				// come and go.
+				d := time.Duration(i) * time.Second
+				if i%2 == 0 {
+					d -= 2 * time.Hour
+				}
+				r := newResult(fmt.Sprintf("a%d", w%10), fmt.Sprintf("c%d", (w+i)%5), fmt.Sprint(i), at(d))
+				if err := s.AddResult(context.Background(), r); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	for range 5 {
+		if _, err := s.Prune(at(0)); err != nil {
+			t.Error(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	var drift, orphans int
+	ctx := context.Background()
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM result_series l
+		WHERE l.count <> (SELECT count(*) FROM results r WHERE r.series = l.id)`).Scan(&drift); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM results r
+		WHERE NOT EXISTS (SELECT 1 FROM result_series l WHERE l.id = r.series)`).Scan(&orphans); err != nil {
+		t.Fatal(err)
+	}
+	if drift != 0 || orphans != 0 {
+		t.Errorf("%d series whose count is not their results, %d results of no series", drift, orphans)
+	}
+	var most int
+	if err := s.pool.QueryRow(ctx, `SELECT coalesce(max(count), 0) FROM result_series`).Scan(&most); err != nil || most > 30 {
+		t.Errorf("a series holds %d results (%v), want at most 30", most, err)
+	}
+}
