@@ -92,8 +92,8 @@ func (s *Store) historyPage(agent string, f state.Filter, q state.Query) ([]stat
 	if err != nil {
 		return nil, nil, err
 	}
-	var out []state.Result
-	var cursors []string
+	// Not nil when empty, as the bbolt store's: an API's list is [].
+	out, cursors := []state.Result{}, []string{}
 	for rows.Next() {
 		var r state.Result
 		var seq int64
@@ -154,6 +154,9 @@ func (s *Store) CheckStates(agent string) ([]state.CheckState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("states %s: %w", agent, err)
 	}
+	if len(states) == 0 {
+		return nil, nil // as the bbolt store's
+	}
 	return states, nil
 }
 
@@ -164,9 +167,9 @@ func (s *Store) Latest(agent string) ([]state.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []state.Result
-	for _, st := range states {
-		out = append(out, st.Result)
+	out := make([]state.Result, len(states))
+	for i, st := range states {
+		out[i] = st.Result
 	}
 	return out, nil
 }

@@ -142,6 +142,9 @@ func (s *Store) SeriesNames(agent, schedule string) ([]string, error) {
 			out = append(out, n)
 		}
 	}
+	if len(out) == 0 {
+		return nil, nil // as the bbolt store's
+	}
 	slices.Sort(out)
 	return out[:min(len(out), state.MaxSeriesPerSchedule)], nil
 }
