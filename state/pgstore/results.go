@@ -15,13 +15,15 @@ import (
 )
 
 // The results' writer is a group commit: AddResult queues its result and
-// waits; one goroutine commits what is queued, up to BatchSize results,
-// in one transaction (a pipeline of a few set statements over arrays,
-// one round trip), and answers each caller once it is committed. Under
-// load each batch holds what came during the commit before, so that
-// the commits (and the server's fsyncs) per result fall as the load
-// grows. One commit runs at a time: the writes of two batches never
-// wait on each other's locks.
+// waits; a committer takes what is queued, up to BatchSize results, and
+// commits it in one transaction (a pipeline of a few set statements over
+// arrays, one round trip), then answers each caller. Under load each
+// batch holds what came during the commits before, so that the commits
+// (and the server's fsyncs) per result fall as the load grows. Two
+// committers take turns (committers), so that one batch is written while
+// the other waits for its commit; every statement locks the series it
+// writes in the order of their names, so that two batches (or a batch and
+// Prune) wait for each other at worst, and never deadlock.
 
 // commitTimeout bounds one commit of a batch of results: past it, the
 // batch fails and its callers are told so.
@@ -115,8 +117,8 @@ func (s *Store) addResult(ctx context.Context, r state.Result) error {
 	}
 }
 
-// write is the writer's goroutine: it commits what is queued until the
-// queue is empty, each time it is woken, and once Close stopped it, what
+// write is a committer's goroutine: it commits what is queued, a batch
+// at a time, and returns once Close has stopped the writer and nothing
 // is left.
 func (s *Store) write() {
 	w := s.writer
