@@ -230,3 +230,11 @@ func (s *Store) deleteRollups(ctx context.Context, tx execer, agent, schedule st
 	_, err := tx.Exec(ctx, `DELETE FROM rollup_series WHERE ($1 = '' OR agent = $1) AND ($2 = '' OR schedule = $2)`, agent, schedule)
 	return err
 }
+
+// forgetGraphs drops the points in memory of agent's graphs, not flushed
+// yet, that a flush would otherwise write into a series made anew: Forget
+// calls it once it has deleted the agent's rows of rollup_series (with
+// the rest of its present).
+func (s *Store) forgetGraphs(agent string) {
+	s.rollups.drop(func(a, _ string) bool { return a == agent })
+}

@@ -253,6 +253,14 @@ func TestRollupDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	flush(t, s, c.now())
+	// As Forget does it: the rows with the agent's present, then the
+	// points in memory.
+	feed(t, s, graphResult(h0, mv("w", 1)))
+	if _, err := s.pool.Exec(ctx, `DELETE FROM rollup_series WHERE agent = 'web-1'`); err != nil {
+		t.Fatal(err)
+	}
+	s.forgetGraphs("web-1")
+	flush(t, s, c.now())
 	for _, sc := range []string{"cpu", "disk"} {
 		if names, _ := s.SeriesNames("web-1", sc); len(names) != 0 {
 			t.Errorf("web-1 %s after its deletion: %q", sc, names)
