@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -72,9 +74,14 @@ func (s *Store) AddResult(ctx context.Context, r state.Result) error {
 }
 
 func (s *Store) addResult(ctx context.Context, r state.Result) error {
-	r, err := state.PrepareResult(r)
+	r, err := state.PrepareResult(textOf(r))
 	if err != nil {
 		return err
+	}
+	// A name is a key: not made over as a text is. The bbolt store
+	// keeps any bytes but a NUL; PostgreSQL's text, only UTF-8.
+	if !utf8.ValidString(r.Check) || !utf8.ValidString(r.Schedule) {
+		return fmt.Errorf("%w: check %q or schedule %q is not UTF-8", state.ErrInvalid, r.Check, r.Schedule)
 	}
 	p := &pending{r: r, err: make(chan error, 1)}
 	if len(r.Metrics) > 0 {
@@ -335,6 +342,33 @@ func (s *Store) commitBatch(ctx context.Context, batch []*pending) (map[string]b
 		return nil, err
 	}
 	return fenced, nil
+}
+
+// textOf returns r with its texts as PostgreSQL's text and jsonb can hold
+// them: a NUL, which neither can, as U+FFFD, and so bytes that are not
+// UTF-8, as JSON makes them on the bbolt store. One result that the
+// server refused would fail the whole batch it is in.
+func textOf(r state.Result) state.Result {
+	r.Message, r.LongOutput = pgText(r.Message), pgText(r.LongOutput)
+	copied := false
+	for i, m := range r.Metrics {
+		t := []string{pgText(m.Name), pgText(m.Unit), pgText(m.WarnRange), pgText(m.CritRange)}
+		if t[0] == m.Name && t[1] == m.Unit && t[2] == m.WarnRange && t[3] == m.CritRange {
+			continue
+		}
+		if !copied {
+			r.Metrics, copied = slices.Clone(r.Metrics), true
+		}
+		r.Metrics[i].Name, r.Metrics[i].Unit, r.Metrics[i].WarnRange, r.Metrics[i].CritRange = t[0], t[1], t[2], t[3]
+	}
+	return r
+}
+
+func pgText(s string) string {
+	if utf8.ValidString(s) && !strings.Contains(s, "\x00") {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 // startResults starts the writer, the graphs' flusher and the pruner.

@@ -464,3 +464,32 @@ func TestPruneWhileWriting(t *testing.T) {
 		t.Errorf("a series holds %d results (%v), want at most 30", most, err)
 	}
 }
+
+// TestAddResultNameNotUTF8: a check or schedule name that is not UTF-8,
+// which PostgreSQL's text cannot hold, is refused alone with ErrInvalid
+// (the bbolt store keeps it), and takes no other result down.
+func TestAddResultNameNotUTF8(t *testing.T) {
+	s := openTest(t, Options{})
+	bad := newResult("a", "c\xff", "bad", at(0))
+	badSchedule := newResult("a", "c", "bad", at(0))
+	badSchedule.Schedule = "s\xfe"
+	var wg sync.WaitGroup
+	for _, r := range []state.Result{bad, badSchedule} {
+		wg.Go(func() {
+			if err := s.AddResult(context.Background(), r); !errors.Is(err, state.ErrInvalid) {
+				t.Errorf("AddResult of %q %q: %v, want ErrInvalid", r.Check, r.Schedule, err)
+			}
+		})
+	}
+	for i := range 10 {
+		wg.Go(func() {
+			if err := s.AddResult(context.Background(), newResult("b", "c", fmt.Sprint(i), at(time.Duration(i)*time.Second))); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if rs, err := s.History("b", "", 0, time.Time{}, time.Time{}); err != nil || len(rs) != 10 {
+		t.Errorf("%d results of b, %v; want 10", len(rs), err)
+	}
+}
