@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -77,6 +78,10 @@ func (s *Store) addResult(ctx context.Context, r state.Result) error {
 	r, err := state.PrepareResult(textOf(r))
 	if err != nil {
 		return err
+	}
+	// As the bbolt store's JSON refuses it.
+	if math.IsNaN(r.DurationMS) || math.IsInf(r.DurationMS, 0) {
+		return fmt.Errorf("%w: duration %v", state.ErrInvalid, r.DurationMS)
 	}
 	// A name is a key: not made over as a text is. The bbolt store
 	// keeps any bytes but a NUL; PostgreSQL's text, only UTF-8.

@@ -266,6 +266,9 @@ func testAddResultInvalid(t *testing.T, open Opener) {
 		{"no-time", func(r *state.Result) { r.Time = time.Time{} }},
 		{"before-1970", func(r *state.Result) { r.Time = time.Date(1969, 1, 1, 0, 0, 0, 0, time.UTC) }},
 		{"nan-metric", func(r *state.Result) { r.Metrics = []state.Metric{{Name: "x", Value: math.NaN()}} }},
+		{"inf-metric", func(r *state.Result) { r.Metrics = []state.Metric{{Name: "x", Value: math.Inf(1)}} }},
+		{"nan-duration", func(r *state.Result) { r.DurationMS = math.NaN() }},
+		{"inf-duration", func(r *state.Result) { r.DurationMS = math.Inf(-1) }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := ok
