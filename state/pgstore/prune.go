@@ -21,11 +21,6 @@ const pruneTimeout = 10 * time.Minute
 // helens pruning at once one does the work and the others skip theirs.
 const pruneLock = 0x65717570 // "equp"
 
-// otherPrunes are what Prune deletes beside the results, the graphs and
-// the tokens expired before the cutoff: each area of the store registers
-// its own (silences ended, notifications delivered), in an init function.
-var otherPrunes []func(s *Store, ctx context.Context, now, cutoff time.Time) error
-
 // pruneAged deletes a step of results older than the cutoff ($1): the
 // series walked in order of their names after the one named $3, $4, $5,
 // at most $2 of them and of their results, each series locked (as
@@ -72,8 +67,9 @@ const pruneCounted = `WITH over AS (
 // oldest results of any series holding more than HistoryMaxPerCheck; a
 // series left with no results loses its latest record. It returns how
 // many results it deleted. The graphs' points past their tiers' ages go
-// too, the tokens expired before the cutoff, and what the other areas
-// registered (otherPrunes). It works in
+// too, the tokens expired before the cutoff, the silences ended
+// state.SilenceKeep before now (PruneSilences), and the notifications
+// delivered or expired before the cutoff (PruneNotifications). It works in
 // statements of at most pruneStep deletions, under an advisory lock: of
 // helens pruning at once, one does. A pruner goroutine runs it every
 // PruneInterval.
@@ -102,13 +98,16 @@ func (s *Store) Prune(now time.Time) (int, error) {
 
 func (s *Store) prune(ctx context.Context, now time.Time) (int, error) {
 	cutoff := now.Add(-s.opt.HistoryMaxAge)
+	// The other areas' parts of Prune, as the bbolt store's Prune
+	// does them.
 	if err := s.pruneTokens(ctx, cutoff); err != nil {
 		return 0, err
 	}
-	for _, p := range otherPrunes {
-		if err := p(s, ctx, now, cutoff); err != nil {
-			return 0, err
-		}
+	if _, err := s.PruneSilences(now); err != nil {
+		return 0, err
+	}
+	if _, err := s.PruneNotifications(cutoff); err != nil {
+		return 0, err
 	}
 	if err := s.pruneRollups(ctx, now); err != nil {
 		return 0, fmt.Errorf("graphs: %w", err)
