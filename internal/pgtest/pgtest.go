@@ -48,10 +48,17 @@ var (
 // for them, if it started one. Call it from TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
+	Stop()
+	os.Exit(code)
+}
+
+// Stop stops the server this package started, if it started one: for a
+// TestMain that does more than Main.
+func Stop() {
 	if stopFn != nil {
 		stopFn()
+		stopFn = nil
 	}
-	os.Exit(code)
 }
 
 // Available reports whether a server can be had, and why not.
