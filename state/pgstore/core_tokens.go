@@ -74,8 +74,13 @@ func (s *Store) Enroll(secret string, a state.Agent, now time.Time) error {
 		if !r.found {
 			agent = state.Agent{Name: a.Name, FirstSeen: now, Since: now}
 		}
-		if _, err := tx.Exec(ctx, `UPDATE tokens SET used = used + 1 WHERE hash = $1`, hash); err != nil {
+		// The row is locked; the condition says again what it holds to.
+		tag, err := tx.Exec(ctx, `UPDATE tokens SET used = used + 1 WHERE hash = $1 AND used < uses`, hash)
+		if err != nil {
 			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return state.ErrTokenUsedUp
 		}
 		agent.Remember(now)
 		agent.LastSeen = now
