@@ -11,22 +11,20 @@ import (
 )
 
 // forgetKeeps names the tables with a column agent whose rows Forget
-// keeps, as the bbolt store's Forget keeps them: the agent's history
-// (results and latest results, pruned in time), its events, acks and
-// notifications, and its claims, whose epochs must go on growing. Every
-// other table of the schema with a column agent holds the agent's
-// present (its statuses, its mark as down, its graphs' rollups), which
-// Forget deletes: an area that adds such a table need not tell Forget,
-// and one that adds a table to keep names it here.
+// keeps, as the bbolt store's Forget keeps them: the agent's history and
+// latest results (result_series, pruned in time), its events,
+// acknowledgements and notifications (outbox_groups, notifications), and
+// its claim, whose epochs must go on growing. Every other table of the
+// schema with a column agent holds the agent's present (its statuses,
+// its mark as down, its graphs' rollups), which Forget deletes: an area
+// that adds such a table need not tell Forget, and one that adds a table
+// to keep names it here. The store suite's ForgetPresent tests both.
 var forgetKeeps = map[string]bool{
-	"results":       true,
-	"latest":        true,
+	"result_series": true,
 	"events":        true,
 	"acks":          true,
-	"silences":      true,
+	"outbox_groups": true,
 	"notifications": true,
-	"outbox":        true,
-	"attempts":      true,
 	"claims":        true,
 }
 

@@ -106,7 +106,8 @@ func testForget(t *testing.T, open Opener) {
 }
 
 // testForgetPresent: forgetting an agent removes its statuses and its
-// down mark, with its event, in one go; it keeps its history; a forget
+// down mark, with its event, in one go; it keeps its history and latest
+// results, its events, acknowledgements and notifications; a forget
 // refused stores no event. It needs the results and monitor areas.
 func testForgetPresent(t *testing.T, open Opener) {
 	db := open(t)
@@ -124,8 +125,10 @@ func testForgetPresent(t *testing.T, open Opener) {
 	}
 	// A name that only begins as web-1's.
 	coreNeeds(t, db.PutStatuses(state.Status{Agent: "web-10", Schedule: "load", Status: "ok"}))
-	_, err := db.Events(time.Time{}, time.Time{}, 0)
-	coreNeeds(t, err)
+	coreNeeds(t, db.Ack(state.Ack{Agent: "web-1", Schedule: "disk-root", Author: "alice", Comment: "known", Time: coreAt(time.Minute)}))
+	down := state.Event{Time: coreAt(time.Minute), Agent: "web-1", From: "up", To: "down", Message: "down"}
+	coreNeeds(t, db.AddEventsWithNotifications(state.EventNotifications{Event: down,
+		Notify: []state.Outgoing{{Route: "ops", Doc: []byte(`{"down":true}`)}}}))
 
 	ev := state.Event{Time: coreAt(time.Hour), Agent: "web-1", From: "down", To: "forgotten", Message: "forgotten"}
 	if err := db.Forget("web-1", coreAt(time.Hour), ev); err != nil {
@@ -143,15 +146,26 @@ func testForgetPresent(t *testing.T, open Opener) {
 	if rs, _ := db.History("web-1", "", 0, time.Time{}, time.Time{}); len(rs) != 1 {
 		t.Errorf("history of web-1 after forget: %+v, want it kept", rs)
 	}
-	if evs, _ := db.Events(time.Time{}, time.Time{}, 0); len(evs) != 1 || !same(evs[0].Time, ev.Time) || evs[0].To != "forgotten" {
-		t.Errorf("events after forget: %+v", evs)
+	if latest, _ := db.Latest("web-1"); len(latest) != 1 {
+		t.Errorf("latest results of web-1 after forget: %+v, want them kept", latest)
+	}
+	if evs, _ := db.Events(time.Time{}, time.Time{}, 0); len(evs) != 2 || evs[0].To != "down" || !same(evs[1].Time, ev.Time) || evs[1].To != "forgotten" {
+		t.Errorf("events after forget: %+v, want the down and the forgetting", evs)
+	}
+	// What was said and done about it stays: acknowledgements and
+	// notifications.
+	if acks, _ := db.Acks(); len(acks) != 1 || acks[0].Agent != "web-1" {
+		t.Errorf("acks after forget: %+v, want web-1's kept", acks)
+	}
+	if ns, _, _ := db.Notifications(state.NotificationQuery{Agent: "web-1"}); len(ns) != 1 || ns[0].State != state.NotifyPending {
+		t.Errorf("notifications of web-1 after forget: %+v, want the pending one kept", ns)
 	}
 	for _, name := range []string{"web-1", "nobody"} {
 		if err := db.Forget(name, coreAt(2*time.Hour), state.Event{Time: coreAt(2 * time.Hour), Agent: name, To: "forgotten"}); !errors.Is(err, state.ErrNotFound) {
 			t.Errorf("forget %s: %v, want ErrNotFound", name, err)
 		}
 	}
-	if evs, _ := db.Events(time.Time{}, time.Time{}, 0); len(evs) != 1 {
+	if evs, _ := db.Events(time.Time{}, time.Time{}, 0); len(evs) != 2 {
 		t.Errorf("a forget refused stored its event: %+v", evs)
 	}
 	// An agent known by its statuses alone (the record gone, as after a
