@@ -203,3 +203,43 @@ func TestForgetEveryAgentTable(t *testing.T) {
 		t.Errorf("record after forgets: %+v", a)
 	}
 }
+
+// TestDisconnectAllLeavesOthers: DisconnectAll, at a helen's start, marks
+// disconnected the agents no other helen holds (its own claims, from
+// before its restart, and claims released), and leaves connected those
+// whose session another helen holds.
+func TestDisconnectAllLeavesOthers(t *testing.T) {
+	s := openTest(t, Options{Helen: "helen-a"})
+	claims := map[string]struct {
+		helen string
+		held  bool
+	}{
+		"mine":     {"helen-a", true},
+		"others":   {"helen-b", true},
+		"released": {"helen-b", false},
+		"unheld":   {},
+	}
+	for name, c := range claims {
+		if err := s.AgentSeen(state.Agent{Name: name, Connected: true, LastSeen: coreT0}); err != nil {
+			t.Fatal(err)
+		}
+		if c.helen != "" {
+			if _, err := s.pool.Exec(t.Context(), `INSERT INTO claims (agent, helen, epoch, held, at) VALUES ($1, $2, 1, $3, $4)`,
+				name, c.helen, c.held, coreT0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := s.DisconnectAll(coreT0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for name := range claims {
+		a, err := s.Agent(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := name == "others"; a.Connected != want {
+			t.Errorf("%s: connected %v after DisconnectAll, want %v", name, a.Connected, want)
+		}
+	}
+}
