@@ -161,6 +161,29 @@ func TestSharedStoreLiveIDRefused(t *testing.T) {
 	}
 }
 
+// A helen that stops says so: the others take it for dead at once, and it
+// takes its id back at once when it starts again.
+func TestSharedStoreStopRecorded(t *testing.T) {
+	url, key := pgtest.DB(t), newStoreKey()
+	a := startShared(t, url, "helen-a", key)
+	st := cluster(t, url)
+	if err := a.stop(); err != nil {
+		t.Fatal(err)
+	}
+	hs, err := st.Helens(context.Background())
+	if err != nil || len(hs) != 1 {
+		t.Fatalf("helens %+v, %v", hs, err)
+	}
+	if age := time.Since(hs[0].Beat); age < HelenDead {
+		t.Fatalf("a stopped helen's last beat is %s old, want at least %s", age, HelenDead)
+	}
+	var slept bool
+	err = waitHelenGone(context.Background(), st, "helen-a", time.Now, func(time.Duration) { slept = true })
+	if err != nil || slept {
+		t.Fatalf("the id of a stopped helen: %v, waited %v; want it free at once", err, slept)
+	}
+}
+
 func TestParseStoreKey(t *testing.T) {
 	key := newStoreKey()
 	for _, tt := range []struct {
