@@ -12,11 +12,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/equus-monitoring/equus/internal/pgtest"
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/state"
 	"github.com/equus-monitoring/equus/state/pgstore"
 )
+
+// pgxQueryRow runs a query of one row on the store's database.
+func pgxQueryRow(t *testing.T, url, sql string, dest ...any) error {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	return conn.QueryRow(context.Background(), sql).Scan(dest...)
+}
 
 // newStoreKey returns a store key of its own for a test.
 func newStoreKey() []byte {
@@ -120,6 +133,33 @@ func TestAgentMovesBetweenHelens(t *testing.T) {
 		c, err := st.Owner(context.Background(), "web-1")
 		return err == nil && !c.Held && c.Helen == "helen-b"
 	})
+}
+
+// A claim told while a helen's watch had lost its connection to the
+// database still ends that helen's session: it reconnects and rechecks
+// the claims of the agents it holds (resync).
+func TestClaimAcrossWatchReconnect(t *testing.T) {
+	url, key := pgtest.DB(t), newStoreKey()
+	a := startShared(t, url, "helen-a", key)
+	st := cluster(t, url)
+	ctx := context.Background()
+	onA := startAgent(t, a, "web-1", behavior{})
+	onA.Ready()
+	poll(t, "a holds web-1", func() bool { _, ok := a.srv.hub.Session("web-1"); return ok })
+	var n int
+	err := pgxQueryRow(t, url, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE application_name = 'equus-watch' AND datname = current_database()`, &n)
+	if err != nil || n == 0 {
+		t.Fatalf("ended %d watch connections, %v", n, err)
+	}
+	// Told while a's watch waits to reconnect (pgstore.WatchReconnect).
+	if _, err := st.Claim(ctx, "web-1", "helen-x", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := onA.WaitClosed(); err != nil {
+		t.Logf("a closed web-1's session: %v", err)
+	}
+	poll(t, "a lets web-1 go", func() bool { _, ok := a.srv.hub.Session("web-1"); return !ok })
 }
 
 // A helen given another store key than the store's first is refused at
