@@ -224,6 +224,47 @@ func TestSharedStoreStopRecorded(t *testing.T) {
 	}
 }
 
+// A helen alone moved onto a store (helen migrate) is served there with its
+// own CA and admin token, in its own data directory; a data directory of
+// a helen alone is refused on a store that holds another CA, or none.
+func TestMoveSecrets(t *testing.T) {
+	url, key := pgtest.DB(t), newStoreKey()
+	alone := func() (dir string, pin, token string) {
+		dir = t.TempDir()
+		srv, err := New(Config{DataDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pin, token = srv.CA().Pin(), srv.adminToken
+		if err := srv.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return dir, pin, token
+	}
+	dir, pin, token := alone()
+	if _, err := New(Config{DataDir: dir, Store: url, HelenID: "helen-a", StoreKey: key}); err == nil || !strings.Contains(err.Error(), "helen migrate") {
+		t.Fatalf("a helen alone's directory on a store without a CA: %v, want refused, saying helen migrate", err)
+	}
+	st := cluster(t, url)
+	if err := MoveSecrets(context.Background(), st, dir, key); err != nil {
+		t.Fatal(err)
+	}
+	a := startHelen(t, Config{DataDir: dir, Store: url, HelenID: "helen-a", StoreKey: key})
+	b := startShared(t, url, "helen-b", key)
+	for _, h := range []*testHelen{a, b} {
+		if got, _ := h.srv.AdminToken(); h.CA().Pin() != pin || got != token {
+			t.Fatalf("a helen of the store serves CA %s and token %q, want the moved helen's %s and %q", h.CA().Pin(), got, pin, token)
+		}
+	}
+	other, _, _ := alone()
+	if err := MoveSecrets(context.Background(), st, other, key); err == nil {
+		t.Fatal("a second helen's CA moved into a store that has one")
+	}
+	if _, err := New(Config{DataDir: other, Store: url, HelenID: "helen-c", StoreKey: key}); err == nil || !strings.Contains(err.Error(), "not the one of --store") {
+		t.Fatalf("a helen alone's directory on a store of another CA: %v, want refused", err)
+	}
+}
+
 func TestParseStoreKey(t *testing.T) {
 	key := newStoreKey()
 	for _, tt := range []struct {
