@@ -79,7 +79,7 @@ type shared struct {
 // the CA and the admin token (on the first helen's start, makes them),
 // then issues this helen's server certificate in its data directory. A
 // key that does not open the store's secrets is an error before anything
-// is written.
+// is written, in the store or in the data directory.
 func openShared(cfg Config) (*shared, error) {
 	if len(cfg.StoreKey) != StoreKeySize {
 		return nil, fmt.Errorf("helen: --store %s: %w: --store-key-file or EQUUS_STORE_KEY is needed, %d bytes that every helen of the store is given",
@@ -88,7 +88,7 @@ func openShared(cfg Config) (*shared, error) {
 	if err := checkHelenID(cfg.HelenID); err != nil {
 		return nil, fmt.Errorf("helen: --helen-id: %w", err)
 	}
-	advertiseHost, err := prepareDataDir(cfg)
+	advertiseHost, err := checkNames(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -144,6 +144,11 @@ func takeShared(ctx context.Context, cfg Config, st *pgstore.Store, advertiseHos
 	token, created, err := sharedAdminToken(ctx, st, cfg.StoreKey)
 	if err != nil {
 		return nil, fmt.Errorf("helen: --store %s: %w", st.Path(), err)
+	}
+	// The data directory once the store's secrets opened: a helen refused
+	// before leaves none behind.
+	if err := makeDataDir(cfg.DataDir); err != nil {
+		return nil, err
 	}
 	cert, err := serverCert(cfg, ca, advertiseHost)
 	if err != nil {

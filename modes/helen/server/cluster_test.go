@@ -7,7 +7,10 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -173,11 +176,15 @@ func TestSharedStoreWrongKeyRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = New(Config{DataDir: t.TempDir(), Store: url, HelenID: "helen-b", StoreKey: newStoreKey(), Log: a.srv.log})
+	dataB := filepath.Join(t.TempDir(), "helen-b")
+	_, err = New(Config{DataDir: dataB, Store: url, HelenID: "helen-b", StoreKey: newStoreKey(), Log: a.srv.log})
 	if !errors.Is(err, ErrStoreKey) {
 		t.Fatalf("a helen with a wrong store key: %v, want ErrStoreKey", err)
 	}
 	t.Log(err)
+	if _, err := os.Stat(dataB); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a refused helen made its data directory: %v", err)
+	}
 	hs, err := st.Helens(ctx)
 	if err != nil || len(hs) != 1 || hs[0].ID != "helen-a" {
 		t.Fatalf("helens %+v, %v: want helen-a alone", hs, err)
