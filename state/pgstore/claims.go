@@ -51,7 +51,7 @@ func (s *Store) hold(agent string, epoch int64) {
 }
 
 // claimPayload is the notification of a claim or a release on
-// changesChannel: the Change's kind and its Claim.
+// ChangesChannel: the Change's kind and its Claim.
 func claimPayload(table string) string {
 	return `json_build_object('kind', 'claim', 'agent', ` + table + `.agent, 'helen', ` + table + `.helen,
 		'epoch', ` + table + `.epoch, 'held', ` + table + `.held, 'at', ` + table + `.at)::text`
@@ -78,7 +78,7 @@ func (s *Store) Claim(ctx context.Context, agent, helen string, at time.Time) (s
 				held = true, at = excluded.at
 			RETURNING agent, helen, epoch, held, at)
 		SELECT epoch, at, pg_notify($4, `+claimPayload("c")+`) FROM c`,
-		agent, helen, at.UTC(), changesChannel).Scan(&c.Epoch, &c.At, nil)
+		agent, helen, at.UTC(), ChangesChannel).Scan(&c.Epoch, &c.At, nil)
 	if err != nil {
 		return state.Claim{}, fmt.Errorf("claim %s: %w", agent, err)
 	}
@@ -98,7 +98,7 @@ func (s *Store) Unclaim(ctx context.Context, c state.Claim, at time.Time) error 
 			WHERE agent = $1 AND helen = $2 AND epoch = $3 AND held
 			RETURNING agent, helen, epoch, held, at)
 		SELECT pg_notify($5, `+claimPayload("c")+`) FROM c`,
-		c.Agent, c.Helen, c.Epoch, at.UTC(), changesChannel)
+		c.Agent, c.Helen, c.Epoch, at.UTC(), ChangesChannel)
 	if err != nil {
 		return fmt.Errorf("unclaim %s: %w", c.Agent, err)
 	}

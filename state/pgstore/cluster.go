@@ -34,7 +34,7 @@ func (s *Store) Beat(ctx context.Context, h state.Helen) error {
 			RETURNING id)
 		SELECT pg_notify($6, 'helens') FROM up
 		WHERE NOT EXISTS (SELECT 1 FROM old WHERE old.addr = $2 AND old.started = $4)`,
-		h.ID, h.Addr, h.Version, h.Started.UTC(), h.Beat.UTC(), changesChannel)
+		h.ID, h.Addr, h.Version, h.Started.UTC(), h.Beat.UTC(), ChangesChannel)
 	if err != nil {
 		return fmt.Errorf("beat %s: %w", h.ID, err)
 	}

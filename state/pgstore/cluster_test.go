@@ -213,7 +213,7 @@ func TestWatchSeesClaims(t *testing.T) {
 		t.Fatalf("change %+v, want b's release %+v", c, want)
 	}
 	// A kind told by another area's write is delivered as it is.
-	if _, err := b.pool.Exec(ctx, "SELECT pg_notify($1, 'schedules')", changesChannel); err != nil {
+	if _, err := b.pool.Exec(ctx, "SELECT pg_notify($1, 'schedules')", ChangesChannel); err != nil {
 		t.Fatal(err)
 	}
 	if c := next(t, ch); c.Kind != "schedules" {
@@ -257,7 +257,7 @@ func TestWatchResyncOnOverflow(t *testing.T) {
 	// them (NOTIFY folds equal payloads of one transaction into one).
 	const told = 3 * WatchQueue
 	_, err := b.pool.Exec(ctx, `SELECT pg_notify($1, json_build_object('kind', 'claim', 'agent', 'a' || i,
-		'helen', 'b', 'epoch', 1, 'held', true, 'at', now())::text) FROM generate_series(1, $2) i`, changesChannel, told)
+		'helen', 'b', 'epoch', 1, 'held', true, 'at', now())::text) FROM generate_series(1, $2) i`, ChangesChannel, told)
 	if err != nil {
 		t.Fatal(err)
 	}

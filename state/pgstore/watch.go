@@ -15,12 +15,11 @@ import (
 	"github.com/equus-monitoring/equus/state"
 )
 
-// changesChannel is the NOTIFY channel of the changes helens must act on
-// at once (state.Change). A notification's payload is the change's kind
-// ("schedules", "silences"...), or for a claim a JSON object of the kind
-// and the claim: {"kind":"claim","agent":...,"helen":...,"epoch":...,
-// "held":...,"at":...}.
-const changesChannel = "equus_changes"
+// A notification on ChangesChannel (monitor.go) says what helens must act
+// on at once (state.Change): its payload is the change's kind
+// ("schedules", "silences", "helens"...), or for a claim a JSON object of
+// the kind and the claim: {"kind":"claim","agent":...,"helen":...,
+// "epoch":...,"held":...,"at":...}.
 
 // The bounds of a Watch.
 const (
@@ -34,7 +33,7 @@ const (
 	WatchReconnect = time.Second
 )
 
-// Watch listens on changesChannel on a connection of its own (LISTEN holds
+// Watch listens on ChangesChannel on a connection of its own (LISTEN holds
 // its connection: one from the pool would be taken from it for as long as
 // the Watch lasts), reconnecting when it is lost. It returns once it
 // listens, so that every change committed after it returns is delivered,
@@ -54,7 +53,7 @@ func (s *Store) Watch(ctx context.Context) (<-chan state.Change, error) {
 		LogError:       w.logError,
 		ReconnectDelay: WatchReconnect,
 	}
-	l.Handle(changesChannel, w)
+	l.Handle(ChangesChannel, w)
 	if watchStarted != nil {
 		watchStarted(w)
 	}
@@ -199,7 +198,7 @@ func (w *watch) next() (state.Change, bool) {
 	return state.Change{}, false
 }
 
-// parseChange reads a notification's payload (changesChannel).
+// parseChange reads a notification's payload (ChangesChannel).
 func parseChange(payload string) (state.Change, error) {
 	if !strings.HasPrefix(payload, "{") {
 		if payload == "" {
