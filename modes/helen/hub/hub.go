@@ -55,6 +55,11 @@ type Config struct {
 	// addresses Elsewhere returns (nil: none), and closed.
 	MaxSessions int
 	Elsewhere   func() []string
+
+	// Cluster is the store shared with other helens, nil for a helen
+	// alone; Helen is this helen's id in it (cluster.go).
+	Cluster state.Cluster
+	Helen   string
 }
 
 // A Watcher is told of the sessions that begin and end. The hub calls it
@@ -157,6 +162,10 @@ func (h *Hub) HTTPS() net.Listener { return h.httpConns }
 func (h *Hub) Serve(ctx context.Context, ln net.Listener) {
 	h.wg.Add(1)
 	go func() { defer h.wg.Done(); h.rolloutLoop(ctx) }()
+	if h.cfg.Cluster != nil {
+		h.wg.Add(1)
+		go func() { defer h.wg.Done(); h.claimsLoop(ctx) }()
+	}
 	h.acceptLoop(h.adm.Listener(ln))
 	h.wg.Wait()
 	if h.closing.Load() {

@@ -28,6 +28,11 @@ type Session struct {
 	addr    string
 	version string
 	cert    string // fingerprint of the agent's certificate
+	// claim is this helen's claim of the agent for the session, with a
+	// cluster (cluster.go); takenOver reports whether another helen
+	// claimed the agent since, which ended the session.
+	claim     state.Claim
+	takenOver atomic.Bool
 
 	w         writeState // the messages to the agent (write.go)
 	done      chan struct{}
@@ -63,7 +68,15 @@ func (h *Hub) serveSession(c net.Conn, name, fingerprint string) {
 		h.sendElsewhere(c, name, plog)
 		return
 	}
+	// Claimed before anything is written for the agent, so that every
+	// write of the session carries its claim.
+	claim, ok := h.claim(name, plog)
+	if !ok {
+		h.closeGently(c)
+		return
+	}
 	if !h.admit(c, name, fingerprint, hello, plog) {
+		h.unclaim(claim, plog)
 		return
 	}
 	ss := &Session{
@@ -74,6 +87,7 @@ func (h *Hub) serveSession(c net.Conn, name, fingerprint string) {
 		addr:    c.RemoteAddr().String(),
 		version: hello.Version,
 		cert:    fingerprint,
+		claim:   claim,
 		done:    make(chan struct{}),
 
 		infoDone: make(chan struct{}),
@@ -89,10 +103,17 @@ func (h *Hub) serveSession(c net.Conn, name, fingerprint string) {
 	info, err := ss.begin(infoCtx, wire.InfoCheck, nil)
 	if err != nil {
 		ss.log.Error("queue equus.info", "err", err)
+		h.unclaim(claim, plog)
 		h.closeGently(c)
 		return
 	}
 	if err := h.register(ss); err != nil {
+		h.unclaim(claim, plog)
+		if errors.Is(err, state.ErrFenced) {
+			plog.Info("agent refused: it connected to another helen meanwhile", "agent", name, "remote", ss.addr)
+			h.closeGently(c)
+			return
+		}
 		// No writer runs yet to send what fail queues.
 		if errors.Is(err, errFull) {
 			h.sendElsewhere(c, name, plog)
