@@ -27,9 +27,3 @@ func (*Store) PutSecret(ctx context.Context, name string, value []byte) ([]byte,
 	return nil, errUnimplemented
 }
 func (*Store) Secret(ctx context.Context, name string) ([]byte, error) { return nil, errUnimplemented }
-func (*Store) MarkDown(ctx context.Context, agent string, at time.Time, unheld time.Duration, ens ...state.EventNotifications) (bool, error) {
-	return false, errUnimplemented
-}
-func (*Store) MarkUp(ctx context.Context, agent string, at time.Time, ens ...state.EventNotifications) (time.Time, bool, error) {
-	return time.Time{}, false, errUnimplemented
-}
