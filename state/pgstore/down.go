@@ -52,7 +52,7 @@ func (s *Store) MarkDown(ctx context.Context, agent string, at time.Time, unheld
 		// released less than unheld ago, or held by a helen that beat
 		// (or claimed it) less than DeadHelen+unheld ago.
 		err := tx.QueryRow(ctx, `
-			INSERT INTO down_marks (agent, since)
+			INSERT INTO agents_down (agent, at)
 			SELECT $1, $2
 			WHERE NOT EXISTS (
 				SELECT 1 FROM claims c LEFT JOIN helens h ON h.id = c.helen
@@ -69,7 +69,7 @@ func (s *Store) MarkDown(ctx context.Context, agent string, at time.Time, unheld
 			return err
 		}
 		if events != nil {
-			return storeEventsTx(ctx, tx, events())
+			return addEventsWithNotificationsTx(ctx, tx, events())
 		}
 		return nil
 	})
@@ -93,7 +93,7 @@ func (s *Store) MarkUp(ctx context.Context, agent string, at time.Time, events f
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1, hashtext($2))", int32(downLock), agent); err != nil {
 			return err
 		}
-		err := tx.QueryRow(ctx, "DELETE FROM down_marks WHERE agent = $1 RETURNING since", agent).Scan(&since)
+		err := tx.QueryRow(ctx, "DELETE FROM agents_down WHERE agent = $1 RETURNING at", agent).Scan(&since)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
@@ -102,7 +102,7 @@ func (s *Store) MarkUp(ctx context.Context, agent string, at time.Time, events f
 		}
 		won, since = true, since.UTC()
 		if events != nil {
-			return storeEventsTx(ctx, tx, events(since))
+			return addEventsWithNotificationsTx(ctx, tx, events(since))
 		}
 		return nil
 	})
@@ -124,7 +124,7 @@ func (s *Store) Unheld(ctx context.Context, at time.Time, unheld time.Duration, 
 	rows, err := s.pool.Query(ctx, `
 		SELECT c.agent FROM claims c LEFT JOIN helens h ON h.id = c.helen
 		WHERE ((NOT c.held AND c.at <= $1) OR (c.held AND GREATEST(c.at, h.beat) <= $2))
-			AND NOT EXISTS (SELECT 1 FROM down_marks d WHERE d.agent = c.agent)
+			AND NOT EXISTS (SELECT 1 FROM agents_down d WHERE d.agent = c.agent)
 		ORDER BY c.agent LIMIT $3`,
 		at.Add(-unheld), at.Add(-unheld-state.DeadHelen), limit)
 	if err != nil {
@@ -135,12 +135,4 @@ func (s *Store) Unheld(ctx context.Context, at time.Time, unheld time.Duration, 
 		return nil, fmt.Errorf("agents unheld: %w", err)
 	}
 	return out, nil
-}
-
-// storeEventsTx stores ens, events and their notifications, in tx.
-func storeEventsTx(ctx context.Context, tx pgx.Tx, ens []state.EventNotifications) error {
-	if len(ens) == 0 {
-		return nil
-	}
-	return errUnimplemented
 }

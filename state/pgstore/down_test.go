@@ -72,7 +72,13 @@ func TestMarkDownOnce(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				won, err := s.MarkDown(ctx, agent, at, unheld, func() []state.EventNotifications { made[i]++; return nil })
+				won, err := s.MarkDown(ctx, agent, at, unheld, func() []state.EventNotifications {
+					made[i]++
+					return []state.EventNotifications{{
+						Event:  state.Event{Time: at, Agent: agent, From: "up", To: "down", Message: fmt.Sprintf("by h%d", i+1)},
+						Notify: []state.Outgoing{{Route: "pager", Doc: []byte(`{"kind":"agent_down"}`)}},
+					}}
+				})
 				if err != nil {
 					t.Error(err)
 				}
@@ -93,7 +99,7 @@ func TestMarkDownOnce(t *testing.T) {
 				<-start
 				got, won, err := s.MarkUp(ctx, agent, at.Add(time.Second), func(s time.Time) []state.EventNotifications {
 					since = append(since, s)
-					return nil
+					return []state.EventNotifications{{Event: state.Event{Time: at.Add(time.Second), Agent: agent, From: "down", To: "up"}}}
 				})
 				if err != nil {
 					t.Error(err)
@@ -109,6 +115,21 @@ func TestMarkDownOnce(t *testing.T) {
 		if n := count(wins); n != 1 || len(since) != 1 || !since[0].Equal(at) {
 			t.Fatalf("round %d: %d of 3 helens won the up of %s, events made for %v; want 1, for %v", round, n, agent, since, at)
 		}
+	}
+	// The winners' events alone, and their notifications, are stored.
+	evs, err := stores[1].Events(time.Time{}, time.Time{}, 0)
+	if err != nil || len(evs) != 2*40 {
+		t.Fatalf("%d events stored (%v), want 80: a down and an up for each of 40 rounds", len(evs), err)
+	}
+	for i, ev := range evs {
+		want := []string{"down", "up"}[i%2]
+		if ev.To != want || !ev.Time.Equal(t0.Add(time.Duration(i/2)*time.Hour+time.Duration(i%2)*time.Second)) {
+			t.Errorf("event %d = %+v, want %s of round %d", i, ev, want, i/2)
+		}
+	}
+	ns, _, err := stores[2].Notifications(state.NotificationQuery{})
+	if err != nil || len(ns) != 40 {
+		t.Errorf("%d notifications stored (%v), want one for each down", len(ns), err)
 	}
 }
 

@@ -25,9 +25,3 @@ CREATE TABLE secrets (
 	made timestamptz NOT NULL DEFAULT now()
 );
 
--- The agents declared down, since when: each marked by the one helen
--- whose decision won (MarkDown), cleared by one (MarkUp).
-CREATE TABLE down_marks (
-	agent text PRIMARY KEY,
-	since timestamptz NOT NULL
-);
