@@ -45,8 +45,9 @@ var (
 )
 
 // Main runs the tests of m, then stops the server this package started
-// for them, if it started one. Call it from TestMain.
-func Main(m *testing.M) {
+// for them, if it started one. Call it from TestMain. m is a *testing.M,
+// or what runs one and checks more (a leak check's runner).
+func Main(m interface{ Run() int }) {
 	code := m.Run()
 	if stopFn != nil {
 		stopFn()

@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"maps"
@@ -74,6 +75,23 @@ func (t *statusTable) load(agent string, now time.Time) {
 	}
 	t.mu.Unlock()
 	t.engine.reopenAgent(agent, rows, now)
+}
+
+// putEach writes sts agent by agent, after a write of them all was
+// refused for an agent that another helen has claimed since: the
+// statuses of the others are written, that agent's are its new holder's.
+func (t *statusTable) putEach(sts []state.Status) {
+	byAgent := map[string][]state.Status{}
+	for _, st := range sts {
+		byAgent[st.Agent] = append(byAgent[st.Agent], st)
+	}
+	for agent, sts := range byAgent {
+		if err := t.db.PutStatuses(sts...); errors.Is(err, state.ErrFenced) {
+			t.log.Info("statuses not stored: another helen holds the agent since", "agent", agent, "n", len(sts))
+		} else if err != nil {
+			t.log.Error("store statuses", "agent", agent, "n", len(sts), "err", err)
+		}
+	}
 }
 
 // markDown asks the store to decide ev, an agent's down: if this helen's
@@ -215,7 +233,9 @@ func (t *statusTable) clusterViews(unfold bool) []StatusView {
 // watch reads again what another helen changed, as the store's Watch
 // tells it, until ctx ends.
 func (m *Monitor) watch(ctx context.Context) {
-	lost := false
+	// What changed between New's read of the store and the first
+	// listen is read again once listening, as after a lost watch.
+	lost := true
 	for ctx.Err() == nil {
 		ch, err := m.cluster.Watch(ctx)
 		if err != nil {

@@ -19,13 +19,24 @@ import (
 	"github.com/equus-monitoring/equus/internal/leakcheck"
 	"github.com/equus-monitoring/equus/internal/logtest"
 	"github.com/equus-monitoring/equus/internal/metricset"
+	"github.com/equus-monitoring/equus/internal/pgtest"
 	"github.com/equus-monitoring/equus/internal/wait"
 	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/state"
 )
 
-// TestMain fails the run when goroutines started by the tests outlive them.
-func TestMain(m *testing.M) { leakcheck.Main(m, "equus/modes/helen/monitor.", "equus/state.") }
+// TestMain fails the run when goroutines started by the tests outlive
+// them, and stops the PostgreSQL server of the cluster's tests, if it
+// started one.
+func TestMain(m *testing.M) { pgtest.Main(leakChecked{m}) }
+
+// leakChecked runs the tests and checks that no goroutine of the code
+// under test outlives them.
+type leakChecked struct{ m *testing.M }
+
+func (l leakChecked) Run() int {
+	return leakcheck.Run(l.m, "equus/modes/helen/monitor.", "equus/state.")
+}
 
 // waitFor is how long a test waits for something that should happen.
 const waitFor = 10 * time.Second

@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"maps"
 	"slices"
@@ -176,7 +177,9 @@ func (t *statusTable) record(ctx context.Context, agent string, s state.Schedule
 	}
 	delete(t.dirty, k)
 	t.mu.Unlock()
-	if err := t.db.PutStatuses(snap); err != nil {
+	if err := t.db.PutStatuses(snap); errors.Is(err, state.ErrFenced) {
+		log.Info("status not stored: another helen holds the agent since", "schedule", s.Name)
+	} else if err != nil {
 		t.log.Error("store status", "agent", agent, "schedule", s.Name, "err", err)
 	}
 	if v.eventful() {
@@ -335,6 +338,10 @@ func (t *statusTable) flush() {
 		return
 	}
 	if err := t.db.PutStatuses(sts...); err != nil {
+		if t.cluster != nil && errors.Is(err, state.ErrFenced) {
+			t.putEach(sts)
+			return
+		}
 		t.log.Error("store statuses", "n", len(sts), "err", err)
 	}
 }
