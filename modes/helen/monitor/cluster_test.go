@@ -417,3 +417,51 @@ func TestClusterMove(t *testing.T) {
 	}
 	wait.Until(t, "s gone on h1", waitFor, time.Millisecond, func() bool { return len(h1.m.Schedules()) == 0 })
 }
+
+// TestClusterRules: routes, silences and acknowledgements changed through
+// one helen are the next decisions' on the other at once: a problem of
+// an agent held by the other goes to a route added through the first.
+func TestClusterRules(t *testing.T) {
+	c := newCluster(t, 2, Config{})
+	h1, h2 := c.helens[0], c.helens[1]
+	const every = 10 * time.Second
+	b := h2.connect("db-1")
+	rules := func(h *node) (routes, silences, acks int) {
+		e := h.m.status.engine
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return len(e.routes), len(e.silences), len(e.acks)
+	}
+	route := state.Route{Name: "ops", Receivers: []state.Receiver{{Kind: state.KindWebhook, Webhook: &state.WebhookReceiver{URL: "https://127.0.0.1:1/hook"}}}}
+	if err := h1.store.PutRoute(route); err != nil {
+		t.Fatal(err)
+	}
+	wait.Until(t, "the route on h2", waitFor, time.Millisecond, func() bool { r, _, _ := rules(h2); return r == 1 })
+	if _, err := h1.m.PutSchedule(state.Schedule{Name: "s", Check: "c", Every: every, Args: []byte(`{"status":"critical"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	wait.Until(t, "s running on db-1 on h2", waitFor, time.Millisecond, func() bool {
+		return slices.Equal(h2.m.Runs("s"), []string{"db-1"})
+	})
+	c.settle()
+	c.steps(1, every)
+	if b.count("c") != 1 {
+		t.Fatalf("%d runs of s on db-1, want 1", b.count("c"))
+	}
+	ns, _, err := h1.store.Notifications(state.NotificationQuery{Agent: "db-1"})
+	if err != nil || len(ns) != 1 || ns[0].Route != "ops" || ns[0].Schedule != "s" {
+		t.Errorf("notifications of db-1 = %+v, %v; want the problem of s to ops", ns, err)
+	}
+	if _, err := h1.store.AddSilence(state.Silence{ID: "quiet", Agents: "db-*", Start: epoch, End: epoch.Add(time.Hour), Comment: "work"}); err != nil {
+		t.Fatal(err)
+	}
+	wait.Until(t, "the silence on h2", waitFor, time.Millisecond, func() bool { _, s, _ := rules(h2); return s == 1 })
+	if err := h1.store.Ack(state.Ack{Agent: "db-1", Schedule: "s", Author: "ann", Comment: "on it", Time: c.clk.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	wait.Until(t, "the acknowledgement on h2", waitFor, time.Millisecond, func() bool { _, _, a := rules(h2); return a == 1 })
+	if err := h1.store.DeleteRoute("ops"); err != nil {
+		t.Fatal(err)
+	}
+	wait.Until(t, "the route gone on h2", waitFor, time.Millisecond, func() bool { r, _, _ := rules(h2); return r == 0 })
+}
