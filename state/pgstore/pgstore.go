@@ -35,6 +35,12 @@ type Options struct {
 	Helen string
 	// ConnectTimeout bounds Open's wait for the server; default 10 s.
 	ConnectTimeout time.Duration
+	// PruneInterval is how often the pruner runs Prune; default 10
+	// minutes, negative never.
+	PruneInterval time.Duration
+
+	now         func() time.Time // default time.Now
+	rollupFlush time.Duration    // default state.RollupFlushInterval, negative never (a test flushes)
 }
 
 func (o Options) withDefaults() Options {
@@ -61,6 +67,15 @@ func (o Options) withDefaults() Options {
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = 10 * time.Second
 	}
+	if o.PruneInterval == 0 {
+		o.PruneInterval = 10 * time.Minute
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+	if o.rollupFlush == 0 {
+		o.rollupFlush = state.RollupFlushInterval
+	}
 	return o
 }
 
@@ -70,6 +85,10 @@ type Store struct {
 	url  string // redacted, for Path and errors
 	opt  Options
 	held held // this store's claims (claims.go)
+
+	writer                 *writer  // the results' group commit (results.go)
+	rollups                *rollups // the graphs' points not flushed yet (rollup.go)
+	stopPruner, prunerDone chan struct{}
 }
 
 var _ state.Store = (*Store)(nil)
@@ -99,6 +118,7 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("store %s: %w", red, err)
 	}
 	s := &Store{pool: pool, url: red, opt: opt}
+	s.startResults()
 	return s, nil
 }
 
@@ -114,8 +134,9 @@ func (s *Store) Size() (int64, error) {
 
 // Close closes the store's connections.
 func (s *Store) Close() error {
+	err := s.closeResults()
 	s.pool.Close()
-	return nil
+	return err
 }
 
 // IsURL reports whether a --store value names a PostgreSQL database.
