@@ -44,6 +44,10 @@ type writer struct {
 	wake   chan struct{} // buffered 1
 	stop   chan struct{} // closed by Close
 	done   chan struct{} // closed when the writer has returned
+	// beforeCommit, if set, is called with the size of each batch
+	// before it is committed: a test counts batches with it, or holds
+	// the commit in it.
+	beforeCommit func(n int)
 }
 
 func newWriter(size int) *writer {
@@ -141,6 +145,9 @@ func (s *Store) write() {
 					return
 				}
 				break
+			}
+			if w.beforeCommit != nil {
+				w.beforeCommit(n)
 			}
 			s.commit(batch)
 			clear(batch)
