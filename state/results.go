@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/equus-monitoring/equus/agentname"
 	"github.com/equus-monitoring/equus/result"
 	bolt "go.etcd.io/bbolt"
 )
@@ -37,21 +36,10 @@ type Result struct {
 // encodeResult checks r and returns its stored form, capped (Cap,
 // CapLongOutput).
 func encodeResult(r Result) ([]byte, error) {
-	switch {
-	case !agentname.Valid(r.Agent):
-		return nil, fmt.Errorf("%w: agent name %q", ErrInvalid, r.Agent)
-	case !validName(r.Check):
-		return nil, fmt.Errorf("%w: check name %q", ErrInvalid, r.Check)
-	case r.Schedule != "" && !validName(r.Schedule):
-		return nil, fmt.Errorf("%w: schedule name %q", ErrInvalid, r.Schedule)
-	case !result.Status(r.Status).Valid():
-		return nil, fmt.Errorf("%w: status %q", ErrInvalid, r.Status)
-	case r.Time.Before(time.Unix(0, 0)) || r.Time.After(time.Unix(0, 1<<63-1)):
-		// Outside these, UnixNano does not fit in the key.
-		return nil, fmt.Errorf("%w: time %v", ErrInvalid, r.Time)
+	r, err := PrepareResult(r)
+	if err != nil {
+		return nil, err
 	}
-	r.Message, r.Metrics = Cap(r.Message, r.Metrics)
-	r.LongOutput = CapLongOutput(r.LongOutput)
 	// The bytes of json.Marshal(r), with each metric as the struct
 	// Metric.MarshalJSON marshals instead of through it: encoding/json
 	// marshals what a MarshalJSON returns again, to check and compact

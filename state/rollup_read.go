@@ -164,16 +164,7 @@ func (db *DB) SeriesNames(agent, schedule string) ([]string, error) {
 }
 
 func (db *DB) checkSeries(agent, schedule, metric string) error {
-	if err := checkAgent("series", agent); err != nil {
-		return err
-	}
-	if !validName(schedule) {
-		return fmt.Errorf("series %s: %w: schedule name %q", agent, ErrInvalid, schedule)
-	}
-	if err := checkMetricName(metric); err != nil {
-		return fmt.Errorf("series %s %s: %w", agent, schedule, err)
-	}
-	return nil
+	return CheckSeries(agent, schedule, metric)
 }
 
 // later returns the later of two times.

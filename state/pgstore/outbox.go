@@ -31,10 +31,6 @@ import (
 // due again. Options.DeliveryLease changes it.
 const DeliveryLease = 10 * time.Minute
 
-// pruneStep bounds the notifications one transaction of Expire or
-// PruneNotifications changes, as in the bbolt store.
-const pruneStep = 1000
-
 // openStates is the SQL condition of a notification still to deliver.
 const openStates = "state IN ('pending', 'retrying')"
 

@@ -38,6 +38,12 @@ type Options struct {
 	// DeliveryLease is how long NextDue's hold of a group of the outbox
 	// lasts without an attempt recorded; default DeliveryLease.
 	DeliveryLease time.Duration
+	// PruneInterval is how often the pruner runs Prune; default 10
+	// minutes, negative never.
+	PruneInterval time.Duration
+
+	now         func() time.Time // default time.Now
+	rollupFlush time.Duration    // default state.RollupFlushInterval, negative never (a test flushes)
 }
 
 func (o Options) withDefaults() Options {
@@ -67,6 +73,15 @@ func (o Options) withDefaults() Options {
 	if o.DeliveryLease <= 0 {
 		o.DeliveryLease = DeliveryLease
 	}
+	if o.PruneInterval == 0 {
+		o.PruneInterval = 10 * time.Minute
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+	if o.rollupFlush == 0 {
+		o.rollupFlush = state.RollupFlushInterval
+	}
 	return o
 }
 
@@ -77,6 +92,10 @@ type Store struct {
 	opt  Options
 	held held    // this store's claims (claims.go)
 	mon  monitor // the monitor area's (monitor.go)
+
+	writer                 *writer  // the results' group commit (results.go)
+	rollups                *rollups // the graphs' points not flushed yet (rollup.go)
+	stopPruner, prunerDone chan struct{}
 }
 
 var _ state.Store = (*Store)(nil)
@@ -106,6 +125,7 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("store %s: %w", red, err)
 	}
 	s := &Store{pool: pool, url: red, opt: opt}
+	s.startResults()
 	return s, nil
 }
 
@@ -121,8 +141,9 @@ func (s *Store) Size() (int64, error) {
 
 // Close closes the store's connections.
 func (s *Store) Close() error {
+	err := s.closeResults()
 	s.pool.Close()
-	return nil
+	return err
 }
 
 // IsURL reports whether a --store value names a PostgreSQL database.
