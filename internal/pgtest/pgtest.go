@@ -49,10 +49,17 @@ var (
 // or what runs one and checks more (a leak check's runner).
 func Main(m interface{ Run() int }) {
 	code := m.Run()
+	Stop()
+	os.Exit(code)
+}
+
+// Stop stops the server this package started, if it started one: for a
+// TestMain that does more than Main.
+func Stop() {
 	if stopFn != nil {
 		stopFn()
+		stopFn = nil
 	}
-	os.Exit(code)
 }
 
 // Available reports whether a server can be had, and why not.

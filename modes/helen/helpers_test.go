@@ -3,6 +3,7 @@ package helen
 import (
 	"context"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -15,14 +16,20 @@ import (
 	"github.com/equus-monitoring/equus/result"
 
 	"github.com/equus-monitoring/equus/internal/leakcheck"
+	"github.com/equus-monitoring/equus/internal/pgtest"
 	"github.com/equus-monitoring/equus/internal/wait"
 )
 
 // waitFor is how long a test waits for something that should happen.
 const waitFor = helentest.WaitFor
 
-// TestMain fails the run when goroutines started by the tests outlive them.
-func TestMain(m *testing.M) { leakcheck.Main(m, "equus/modes/helen", "equus/state.") }
+// TestMain fails the run when goroutines started by the tests outlive
+// them, and stops the PostgreSQL server internal/pgtest started for them.
+func TestMain(m *testing.M) {
+	code := leakcheck.Run(m, "equus/modes/helen", "equus/state.")
+	pgtest.Stop()
+	os.Exit(code)
+}
 
 // newFakeClock returns a clock that moves only when the test moves it.
 func newFakeClock() *clocktesting.FakeClock {

@@ -42,6 +42,56 @@ func init() {
 	register("AgentsConnection", testAgentsConnection)
 	register("AgentsPage", testAgentsPage)
 	register("Revoke", testRevoke)
+	register("AgentSeenRace", testAgentSeenRace)
+	register("AgentTimesMicroseconds", testAgentTimesMicroseconds)
+}
+
+// testAgentTimesMicroseconds: times come back the same to the
+// microsecond, whatever their nanoseconds: a backend that keeps
+// microseconds cuts the rest, as same does, rather than round it (pgx
+// cuts them as it sends them).
+func testAgentTimesMicroseconds(t *testing.T, open Opener) {
+	db := open(t)
+	seen := coreAt(1999 * time.Nanosecond)
+	if err := db.AgentSeen(state.Agent{Name: "web-1", Connected: true, LastSeen: seen}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Revoke("web-1", coreAt(time.Hour+999*time.Nanosecond)); err != nil {
+		t.Fatal(err)
+	}
+	_, tok, err := db.CreateToken(state.TokenSpec{Uses: 1, TTL: time.Hour}, coreAt(1500*time.Nanosecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := coreMustAgent(t, db, "web-1")
+	if !same(a.LastSeen, seen) || !same(a.FirstSeen, seen) || !same(a.Since, coreAt(time.Hour+999*time.Nanosecond)) {
+		t.Errorf("agent's times: %+v, want %v and the revocation's", a, seen)
+	}
+	toks, err := db.Tokens()
+	if err != nil || len(toks) != 1 || !same(toks[0].Created, tok.Created) || !same(toks[0].Expires, tok.Expires) {
+		t.Errorf("tokens: %+v, %v; want %+v", toks, err, tok)
+	}
+}
+
+// testAgentSeenRace: many first sightings of one new agent at once, and
+// certificates pinned for it meanwhile, all land: one record, seen by
+// each.
+func testAgentSeenRace(t *testing.T, open Opener) {
+	db := open(t)
+	const n = 16
+	won := coreRace(t, n, nil, func(i int) error {
+		if i%4 == 0 {
+			return db.PinCert("new-1", "fp", coreAt(time.Duration(i)*time.Second))
+		}
+		return db.AgentSeen(state.Agent{Name: "new-1", Version: "1", Fingerprint: "fp", Connected: true, LastSeen: coreAt(time.Duration(i) * time.Second)})
+	})
+	if won != n {
+		t.Errorf("%d of %d first sightings at once landed", won, n)
+	}
+	all, err := db.Agents()
+	if err != nil || len(all) != 1 || all[0].Name != "new-1" || !all[0].Pinned || all[0].Fingerprint != "fp" || all[0].Version != "1" {
+		t.Errorf("agents after the race: %+v, %v", all, err)
+	}
 }
 
 // testAgentSeen: an agent seen again keeps its first sighting and what
