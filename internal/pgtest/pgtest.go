@@ -45,9 +45,8 @@ var (
 )
 
 // Main runs the tests of m, then stops the server this package started
-// for them, if it started one. Call it from TestMain. m is a *testing.M,
-// or what runs one and checks more (a leak check's runner).
-func Main(m interface{ Run() int }) {
+// for them, if it started one. Call it from TestMain.
+func Main(m *testing.M) {
 	code := m.Run()
 	Stop()
 	os.Exit(code)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -28,14 +29,10 @@ import (
 // TestMain fails the run when goroutines started by the tests outlive
 // them, and stops the PostgreSQL server of the cluster's tests, if it
 // started one.
-func TestMain(m *testing.M) { pgtest.Main(leakChecked{m}) }
-
-// leakChecked runs the tests and checks that no goroutine of the code
-// under test outlives them.
-type leakChecked struct{ m *testing.M }
-
-func (l leakChecked) Run() int {
-	return leakcheck.Run(l.m, "equus/modes/helen/monitor.", "equus/state.")
+func TestMain(m *testing.M) {
+	code := leakcheck.Run(m, "equus/modes/helen/monitor.", "equus/state.")
+	pgtest.Stop()
+	os.Exit(code)
 }
 
 // waitFor is how long a test waits for something that should happen.
