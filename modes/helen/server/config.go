@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"aead.dev/minisign"
@@ -21,8 +22,21 @@ const DefaultCertLifetime = 365 * 24 * time.Hour
 // or size means its default.
 type Config struct {
 	// DataDir holds the database, the CA, the server certificate and the
-	// admin socket.
+	// admin socket; with a shared Store, what is this helen's own only
+	// (its server certificate, the admin socket...).
 	DataDir string
+	// Store is the URL of a PostgreSQL database shared with other helens
+	// (postgres://...); empty for the bbolt database in DataDir.
+	Store string
+	// HelenID is this helen's id among those of Store (default the host
+	// name), StoreKey the 32-byte key that seals the secrets kept there
+	// (the CA's key, the admin token): every helen of Store has the
+	// same. Neither serves without Store.
+	HelenID  string
+	StoreKey []byte
+	// PeerAdvertise is the HOST:PORT other helens of Store reach this one
+	// at, in its heartbeat's row.
+	PeerAdvertise string
 	// Version is helen's own version, the one it offers agents when no
 	// releases directory offers a newer one.
 	Version string
@@ -176,6 +190,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Version == "" {
 		c.Version = "0.0.0-dev"
+	}
+	if c.HelenID == "" {
+		c.HelenID, _ = os.Hostname()
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
