@@ -17,7 +17,7 @@ import (
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-func at(d time.Duration) time.Time { return t0.Add(d) }
+func monAt(d time.Duration) time.Time { return t0.Add(d) }
 
 // helens opens n stores on one database, as n helens named h0, h1...
 // would, with opt otherwise.
@@ -41,7 +41,7 @@ func helens(t *testing.T, n int, opt Options) (string, []*Store) {
 // problem is a notification to receivers of route of a problem of
 // schedule on agent at d.
 func problem(agent, schedule string, d time.Duration, route string, receivers ...int) state.EventNotifications {
-	ev := state.Event{Time: at(d), Agent: agent, Schedule: schedule, Check: schedule, From: "ok", To: "critical", Message: "bad"}
+	ev := state.Event{Time: monAt(d), Agent: agent, Schedule: schedule, Check: schedule, From: "ok", To: "critical", Message: "bad"}
 	en := state.EventNotifications{Event: ev}
 	for _, r := range receivers {
 		en.Notify = append(en.Notify, state.Outgoing{Route: route, Receiver: r, Doc: json.RawMessage(`{"kind":"problem"}`)})
@@ -69,7 +69,7 @@ func TestNextDueTwoHelens(t *testing.T) {
 	_, hs := helens(t, 2, Options{})
 	const agents, each = 6, 20
 	total := agents * each * 2
-	now := at(time.Hour)
+	now := monAt(time.Hour)
 	var (
 		mu        sync.Mutex
 		inFlight  = map[string]string{} // group -> id
@@ -189,7 +189,7 @@ func TestNextDueLeaseTakeover(t *testing.T) {
 	if err := a.AddEventsWithNotifications(problem("web-1", "load", 2*time.Second, "oncall", 0)); err != nil {
 		t.Fatal(err)
 	}
-	now := at(time.Hour)
+	now := monAt(time.Hour)
 	taken, err := a.NextDue(now, 0)
 	if err != nil || len(taken) != 3 {
 		t.Fatalf("a takes %v, %v; want the 3 heads", ids(taken), err)
@@ -234,7 +234,7 @@ func TestNextDueLeaseTakeover(t *testing.T) {
 	// web-1's second to receiver 0 is next, once its group's first is
 	// delivered.
 	next, err := a2.NextDue(now.Add(lease+time.Second), 0)
-	if err != nil || len(next) != 1 || next[0].Agent != "web-1" || next[0].Receiver != 0 || !next[0].Created.Equal(at(2*time.Second)) {
+	if err != nil || len(next) != 1 || next[0].Agent != "web-1" || next[0].Receiver != 0 || !next[0].Created.Equal(monAt(2*time.Second)) {
 		t.Fatalf("after b's deliveries: %+v, %v", next, err)
 	}
 	n, _ := b.Notification(taken[0].ID)
@@ -250,30 +250,30 @@ func TestNextDueReleaseEndsHold(t *testing.T) {
 	if err := a.AddEventsWithNotifications(problem("web-1", "load", 0, "oncall", 0)); err != nil {
 		t.Fatal(err)
 	}
-	got, err := a.NextDue(at(time.Hour), 0)
+	got, err := a.NextDue(monAt(time.Hour), 0)
 	if err != nil || len(got) != 1 {
 		t.Fatalf("%v, %v", ids(got), err)
 	}
-	if again, _ := b.NextDue(at(time.Hour), 0); len(again) != 0 {
+	if again, _ := b.NextDue(monAt(time.Hour), 0); len(again) != 0 {
 		t.Fatalf("b given a's: %v", ids(again))
 	}
 	if err := b.Release(got[0].ID); err != nil { // not b's to give back
 		t.Fatal(err)
 	}
-	if again, _ := b.NextDue(at(time.Hour), 0); len(again) != 0 {
+	if again, _ := b.NextDue(monAt(time.Hour), 0); len(again) != 0 {
 		t.Fatalf("b's release ended a's hold: %v", ids(again))
 	}
 	if err := a.Release(got[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	again, err := b.NextDue(at(time.Hour), 0)
+	again, err := b.NextDue(monAt(time.Hour), 0)
 	if err != nil || len(again) != 1 || again[0].ID != got[0].ID {
 		t.Fatalf("after a's release, b has %v, %v", ids(again), err)
 	}
-	if err := b.RecordAttempt(again[0].ID, state.Attempt{Time: at(time.Hour)}, state.Retry, at(time.Hour)); err != nil {
+	if err := b.RecordAttempt(again[0].ID, state.Attempt{Time: monAt(time.Hour)}, state.Retry, monAt(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if last, _ := a.NextDue(at(time.Hour), 0); len(last) != 1 {
+	if last, _ := a.NextDue(monAt(time.Hour), 0); len(last) != 1 {
 		t.Fatalf("after b's attempt, a has %v", ids(last))
 	}
 }
@@ -288,16 +288,16 @@ func TestPruneNotifications(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	due, err := s.NextDue(at(100*time.Hour), 6)
+	due, err := s.NextDue(monAt(100*time.Hour), 6)
 	if err != nil || len(due) != 6 {
 		t.Fatalf("%v, %v", ids(due), err)
 	}
 	for _, n := range due {
-		if err := s.RecordAttempt(n.ID, state.Attempt{Time: at(100 * time.Hour)}, state.Delivered, time.Time{}); err != nil {
+		if err := s.RecordAttempt(n.ID, state.Attempt{Time: monAt(100 * time.Hour)}, state.Delivered, time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	n, err := s.PruneNotifications(at(time.Hour + time.Minute)) // a0, a1 by age; a2 by count
+	n, err := s.PruneNotifications(monAt(time.Hour + time.Minute)) // a0, a1 by age; a2 by count
 	if err != nil || n != 3 {
 		t.Fatalf("prune = %d, %v; want 3", n, err)
 	}
@@ -305,7 +305,7 @@ func TestPruneNotifications(t *testing.T) {
 	if len(ns) != 5 || ns[4].Agent != "a3" {
 		t.Errorf("after prune: %+v", ns)
 	}
-	if n, err := s.PruneNotifications(at(31 * time.Hour)); err != nil || n != 3 {
+	if n, err := s.PruneNotifications(monAt(31 * time.Hour)); err != nil || n != 3 {
 		t.Errorf("prune of every delivered one = %d, %v; want 3", n, err)
 	}
 	var groups int
@@ -316,7 +316,7 @@ func TestPruneNotifications(t *testing.T) {
 	if err := s.AddEventsWithNotifications(problem("a0", "s", 200*time.Hour, "r", 0)); err != nil {
 		t.Fatal(err)
 	}
-	if due, err := s.NextDue(at(300*time.Hour), 0); err != nil || len(due) != 3 {
+	if due, err := s.NextDue(monAt(300*time.Hour), 0); err != nil || len(due) != 3 {
 		t.Errorf("due %v, %v; want a6's, a7's and a0's new one", ids(due), err)
 	}
 }
@@ -386,10 +386,10 @@ func TestChangesNotified(t *testing.T) {
 		{"", func() error { return s.PutSchedule(state.Schedule{Name: "bad"}) }},
 		{ChangeRoutes, func() error { return s.PutRoute(route) }},
 		{ChangeSilences, func() (err error) {
-			sil, err = s.AddSilence(state.Silence{Agents: "*", Created: t0, End: at(time.Hour), Comment: "deploy"})
+			sil, err = s.AddSilence(state.Silence{Agents: "*", Created: t0, End: monAt(time.Hour), Comment: "deploy"})
 			return err
 		}},
-		{ChangeSilences, func() error { return s.EndSilence(sil.ID, at(time.Minute)) }},
+		{ChangeSilences, func() error { return s.EndSilence(sil.ID, monAt(time.Minute)) }},
 		{ChangeAcks, func() error { return s.Ack(state.Ack{Agent: "web-1", Comment: "on it", Time: t0}) }},
 		{"", func() error { return s.Unack("web-9", "") }},
 		{ChangeAcks, func() error { return s.Unack("web-1", "") }},
