@@ -97,7 +97,8 @@ type Cluster interface {
 	MarkUp(ctx context.Context, agent string, at time.Time, events func(since time.Time) []EventNotifications) (since time.Time, won bool, err error)
 	// Unheld returns the agents not down that no helen has held for
 	// unheld at at, as MarkDown decides it, whose claim says so (an
-	// agent never claimed is not among them): at most limit, by name.
+	// agent never claimed is not among them, nor one forgotten): at most
+	// limit, by name.
 	// Their down is any helen's to decide, their holder being gone.
 	Unheld(ctx context.Context, at time.Time, unheld time.Duration, limit int) ([]string, error)
 }

@@ -114,7 +114,8 @@ func (s *Store) MarkUp(ctx context.Context, agent string, at time.Time, events f
 
 // Unheld returns the agents not down whose claim has held them for
 // nobody for unheld at at (state.Cluster), at most limit (and
-// MaxUnheld), by name.
+// MaxUnheld), by name. An agent forgotten, whose claim Forget keeps (its
+// epochs go on growing), is not among them: it is no longer an agent.
 func (s *Store) Unheld(ctx context.Context, at time.Time, unheld time.Duration, limit int) ([]string, error) {
 	if limit <= 0 || limit > MaxUnheld {
 		limit = MaxUnheld
@@ -125,6 +126,7 @@ func (s *Store) Unheld(ctx context.Context, at time.Time, unheld time.Duration, 
 		SELECT c.agent FROM claims c LEFT JOIN helens h ON h.id = c.helen
 		WHERE ((NOT c.held AND c.at <= $1) OR (c.held AND GREATEST(c.at, h.beat) <= $2))
 			AND NOT EXISTS (SELECT 1 FROM agents_down d WHERE d.agent = c.agent)
+			AND EXISTS (SELECT 1 FROM agents a WHERE a.name = c.agent AND a.forgotten IS NULL)
 		ORDER BY c.agent LIMIT $3`,
 		at.Add(-unheld), at.Add(-unheld-state.DeadHelen), limit)
 	if err != nil {

@@ -215,7 +215,8 @@ func TestMarkDownHeld(t *testing.T) {
 	}
 }
 
-// TestUnheld: the agents no helen has held for unheld, not down, by name.
+// TestUnheld: the agents no helen has held for unheld, not down and not
+// forgotten (a claim with no agent), by name.
 func TestUnheld(t *testing.T) {
 	s := openHelens(t, 1)[0]
 	const unheld = time.Minute
@@ -228,6 +229,16 @@ func TestUnheld(t *testing.T) {
 	setClaim(t, s, "c-held", "live", true, at.Add(-time.Hour))
 	setClaim(t, s, "d-released-lately", "live", false, at.Add(-time.Second))
 	setClaim(t, s, "e-down", "dead", true, at.Add(-time.Hour))
+	setClaim(t, s, "f-forgotten", "dead", true, at.Add(-time.Hour))
+	setClaim(t, s, "g-never-seen", "dead", true, at.Add(-time.Hour))
+	for _, name := range []string{"a-dead", "b-released", "c-held", "d-released-lately", "e-down", "f-forgotten"} {
+		if err := s.AgentSeen(state.Agent{Name: name, LastSeen: at.Add(-time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Forget("f-forgotten", at.Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.MarkDown(ctx, "e-down", at, unheld, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -124,11 +124,15 @@ func (c *cluster) beat() {
 	}
 }
 
-// connect claims name for h and hands h its new session.
+// connect claims name for h, records it seen, and hands h its new
+// session, as the hub does at its hello.
 func (h *node) connect(name string) *fakeAgent {
 	h.c.t.Helper()
 	cl, err := h.store.Claim(context.Background(), name, h.id, h.c.clk.Now())
 	if err != nil {
+		h.c.t.Fatal(err)
+	}
+	if err := h.store.AgentSeen(state.Agent{Name: name, Connected: true, LastSeen: h.c.clk.Now()}); err != nil {
 		h.c.t.Fatal(err)
 	}
 	a := &fakeAgent{name: name, clk: h.c.clk.FakeClock, log: logtest.Logger(h.c.t).With("agent", name, "helen", h.id), done: make(chan struct{})}
@@ -321,11 +325,12 @@ func TestClusterDownOnce(t *testing.T) {
 
 // TestClusterKilledHelen: the agents of a helen that dies (its claims
 // left held, its heartbeat stopped) and that no helen takes are declared
-// down once, by one of the two others, DownAfter after it is dead.
+// down once, by one of the two others, DownAfter after it is dead; one
+// forgotten meanwhile on one of them is not.
 func TestClusterKilledHelen(t *testing.T) {
 	c := newCluster(t, 3, Config{})
-	h1 := c.helens[0]
-	for i := range 3 {
+	h1, h2 := c.helens[0], c.helens[1]
+	for i := range 4 {
 		h1.connect(fmt.Sprintf("web-%d", i))
 	}
 	c.settle()
@@ -333,6 +338,11 @@ func TestClusterKilledHelen(t *testing.T) {
 	h1.stop()
 	killed := c.clk.Now()
 	c.settle()
+	// Forgotten through the store, as helen forget on another helen
+	// does: none of these knows it.
+	if err := h2.store.Forget("web-3", killed); err != nil {
+		t.Fatal(err)
+	}
 	for c.clk.Now().Before(killed.Add(state.DeadHelen + c.cfg.DownAfter - 5*time.Second)) {
 		c.steps(1, 5*time.Second)
 	}
@@ -355,6 +365,9 @@ func TestClusterKilledHelen(t *testing.T) {
 		if got := c.stored(agent, "down"); len(got) != 1 {
 			t.Errorf("%s: %d down events stored, want 1", agent, len(got))
 		}
+	}
+	if got := c.published("web-3", "down"); total(got) != 0 {
+		t.Errorf("web-3, forgotten, down published %v", got)
 	}
 }
 
