@@ -209,21 +209,22 @@ func (s *Store) PutStatuses(sts ...state.Status) error {
 		}
 		agents, schedules, docs, epochs = append(agents, st.Agent), append(schedules, st.Schedule), append(docs, string(v)), append(epochs, epoch)
 	}
-	err := s.inTx(func(ctx context.Context, tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO statuses (agent, schedule, doc)
-			SELECT u.agent, u.schedule, u.doc::json
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS u(agent, schedule, doc, epoch)
-			WHERE u.epoch < 0 OR EXISTS (SELECT 1 FROM claims c WHERE c.agent = u.agent AND c.helen = $5 AND c.epoch = u.epoch)
-			ON CONFLICT (agent, schedule) DO UPDATE SET doc = EXCLUDED.doc`,
-			agents, schedules, docs, epochs, s.opt.Helen)
-		if err != nil {
-			return err
-		}
-		if n := tag.RowsAffected(); n != int64(len(agents)) {
-			return fmt.Errorf("%w: %d of %d statuses of agents whose claim this helen lost", state.ErrFenced, int64(len(agents))-n, len(agents))
-		}
-		return nil
-	})
+	// One statement, so one round trip: it writes all of them, or none
+	// when one is fenced.
+	ctx, cancel := bounded()
+	defer cancel()
+	tag, err := s.pool.Exec(ctx, `WITH u AS (
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS u(agent, schedule, doc, epoch)),
+		fenced AS (
+			SELECT 1 FROM u WHERE u.epoch >= 0
+			AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.agent = u.agent AND c.helen = $5 AND c.epoch = u.epoch))
+		INSERT INTO statuses (agent, schedule, doc)
+		SELECT u.agent, u.schedule, u.doc::json FROM u WHERE NOT EXISTS (SELECT 1 FROM fenced)
+		ON CONFLICT (agent, schedule) DO UPDATE SET doc = EXCLUDED.doc`,
+		agents, schedules, docs, epochs, s.opt.Helen)
+	if err == nil && tag.RowsAffected() != int64(len(agents)) {
+		err = fmt.Errorf("%w: statuses of an agent whose claim this helen lost", state.ErrFenced)
+	}
 	if err != nil {
 		return fmt.Errorf("put statuses: %w", err)
 	}
@@ -328,14 +329,13 @@ func (s *Store) AddEvents(evs ...state.Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	if _, err := checkEvents(evs); err != nil {
+	docs, err := checkEvents(evs)
+	if err != nil {
 		return err
 	}
-	err := s.inTx(func(ctx context.Context, tx pgx.Tx) error {
-		_, err := addEventsTx(ctx, tx, evs)
-		return err
-	})
-	if err != nil {
+	ctx, cancel := bounded()
+	defer cancel()
+	if _, err := insertEvents(ctx, s.pool, evs, docs); err != nil {
 		return fmt.Errorf("add events: %w", err)
 	}
 	return nil
@@ -369,23 +369,39 @@ func addEventsTx(ctx context.Context, tx pgx.Tx, evs []state.Event) ([]state.Key
 	if err != nil {
 		return nil, err
 	}
-	seqs, err := nextSeqs(ctx, tx, "event_seq", len(evs))
+	return insertEvents(ctx, tx, evs, docs)
+}
+
+// insertEvents writes events in their stored forms, docs, in one
+// statement, and returns their keys.
+func insertEvents(ctx context.Context, q rowsQuerier, evs []state.Event, docs []string) ([]state.Key, error) {
+	ns := make([]int64, len(evs))
+	agents := make([]string, len(evs))
+	for i, ev := range evs {
+		ns[i], agents[i] = ev.Time.UnixNano(), ev.Agent
+	}
+	rows, err := q.Query(ctx, `WITH u AS (
+			SELECT u.ns, nextval('event_seq') AS seq, u.agent, u.doc, u.i
+			FROM unnest($1::bigint[], $2::text[], $3::json[]) WITH ORDINALITY AS u(ns, agent, doc, i)),
+		ins AS (INSERT INTO events (ns, seq, agent, doc) SELECT ns, seq, agent, doc FROM u)
+		SELECT seq FROM u ORDER BY i`, ns, agents, docs)
+	if err != nil {
+		return nil, err
+	}
+	seqs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil {
 		return nil, err
 	}
 	keys := make([]state.Key, len(evs))
-	ns := make([]int64, len(evs))
-	agents := make([]string, len(evs))
-	for i, ev := range evs {
-		keys[i] = state.Key{Nanos: ev.Time.UnixNano(), Seq: uint32(seqs[i])}
-		ns[i], agents[i] = keys[i].Nanos, ev.Agent
-	}
-	_, err = tx.Exec(ctx, `INSERT INTO events (ns, seq, agent, doc)
-		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::json[])`, ns, seqs, agents, docs)
-	if err != nil {
-		return nil, err
+	for i := range evs {
+		keys[i] = state.Key{Nanos: ns[i], Seq: uint32(seqs[i])}
 	}
 	return keys, nil
+}
+
+// rowsQuerier is a pool or a transaction.
+type rowsQuerier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
 // nextSeqs returns n numbers of the sequence seq.
