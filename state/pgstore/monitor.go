@@ -42,22 +42,22 @@ type monitor struct {
 	gen atomic.Uint64
 }
 
-// tell marks kind changed, in tx: the other helens hear of it when tx
+// tellTx marks kind changed, in tx: the other helens hear of it when tx
 // commits.
-func tell(ctx context.Context, tx pgx.Tx, kind string) error {
+func tellTx(ctx context.Context, tx pgx.Tx, kind string) error {
 	_, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", ChangesChannel, kind)
 	return err
 }
 
-// inTx runs f in a transaction bounded by monitorTimeout.
-func (s *Store) inTx(f func(ctx context.Context, tx pgx.Tx) error) error {
+// monitorTx runs f in a transaction bounded by monitorTimeout.
+func (s *Store) monitorTx(f func(ctx context.Context, tx pgx.Tx) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), monitorTimeout)
 	defer cancel()
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return f(ctx, tx) })
 }
 
-// bounded returns a context bounded by monitorTimeout.
-func bounded() (context.Context, context.CancelFunc) {
+// monitorCtx returns a context bounded by monitorTimeout.
+func monitorCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), monitorTimeout)
 }
 
@@ -68,7 +68,7 @@ func (s *Store) PutSchedule(sc state.Schedule) error {
 	if err != nil {
 		return err
 	}
-	err = s.inTx(func(ctx context.Context, tx pgx.Tx) error {
+	err = s.monitorTx(func(ctx context.Context, tx pgx.Tx) error {
 		var old []byte
 		err := tx.QueryRow(ctx, "SELECT doc FROM schedules WHERE name = $1 FOR UPDATE", sc.Name).Scan(&old)
 		switch {
@@ -89,7 +89,7 @@ func (s *Store) PutSchedule(sc state.Schedule) error {
 			ON CONFLICT (name) DO UPDATE SET doc = EXCLUDED.doc`, sc.Name, string(v)); err != nil {
 			return err
 		}
-		return tell(ctx, tx, ChangeSchedules)
+		return tellTx(ctx, tx, ChangeSchedules)
 	})
 	if err != nil {
 		return fmt.Errorf("put schedule %s: %w", sc.Name, err)
@@ -99,7 +99,7 @@ func (s *Store) PutSchedule(sc state.Schedule) error {
 
 // Schedule returns the schedule called name, or ErrNotFound.
 func (s *Store) Schedule(name string) (state.Schedule, error) {
-	ctx, cancel := bounded()
+	ctx, cancel := monitorCtx()
 	defer cancel()
 	var v []byte
 	err := s.pool.QueryRow(ctx, "SELECT doc FROM schedules WHERE name = $1", name).Scan(&v)
@@ -127,16 +127,16 @@ func decodeSchedule(v []byte) (state.Schedule, error) {
 
 // Schedules returns every schedule, by name.
 func (s *Store) Schedules() ([]state.Schedule, error) {
-	out, err := queryDocs(s, "SELECT doc FROM schedules ORDER BY name", decodeSchedule)
+	out, err := monitorDocs(s, "SELECT doc FROM schedules ORDER BY name", decodeSchedule)
 	if err != nil {
 		return nil, fmt.Errorf("schedules: %w", err)
 	}
 	return out, nil
 }
 
-// queryDocs returns the records of the documents q selects, decoded.
-func queryDocs[T any](s *Store, q string, decode func([]byte) (T, error), args ...any) ([]T, error) {
-	ctx, cancel := bounded()
+// monitorDocs returns the records of the documents q selects, decoded.
+func monitorDocs[T any](s *Store, q string, decode func([]byte) (T, error), args ...any) ([]T, error) {
+	ctx, cancel := monitorCtx()
 	defer cancel()
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
@@ -155,7 +155,7 @@ func queryDocs[T any](s *Store, q string, decode func([]byte) (T, error), args .
 // DeleteSchedule removes the schedule called name and the statuses of its
 // runs, or returns ErrNotFound.
 func (s *Store) DeleteSchedule(name string) error {
-	err := s.inTx(func(ctx context.Context, tx pgx.Tx) error {
+	err := s.monitorTx(func(ctx context.Context, tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, "DELETE FROM schedules WHERE name = $1", name)
 		if err != nil {
 			return err
@@ -166,7 +166,7 @@ func (s *Store) DeleteSchedule(name string) error {
 		if _, err := tx.Exec(ctx, "DELETE FROM statuses WHERE schedule = $1", name); err != nil {
 			return err
 		}
-		return tell(ctx, tx, ChangeSchedules)
+		return tellTx(ctx, tx, ChangeSchedules)
 	})
 	if err != nil {
 		return fmt.Errorf("delete schedule %s: %w", name, err)
@@ -211,7 +211,7 @@ func (s *Store) PutStatuses(sts ...state.Status) error {
 	}
 	// One statement, so one round trip: it writes all of them, or none
 	// when one is fenced.
-	ctx, cancel := bounded()
+	ctx, cancel := monitorCtx()
 	defer cancel()
 	tag, err := s.pool.Exec(ctx, `WITH u AS (
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS u(agent, schedule, doc, epoch)),
@@ -244,9 +244,9 @@ func (s *Store) Statuses(agent string) ([]state.Status, error) {
 	var out []state.Status
 	var err error
 	if agent == "" {
-		out, err = queryDocs(s, "SELECT doc FROM statuses ORDER BY agent, schedule", decode)
+		out, err = monitorDocs(s, "SELECT doc FROM statuses ORDER BY agent, schedule", decode)
 	} else {
-		out, err = queryDocs(s, "SELECT doc FROM statuses WHERE agent = $1 ORDER BY schedule", decode, agent)
+		out, err = monitorDocs(s, "SELECT doc FROM statuses WHERE agent = $1 ORDER BY schedule", decode, agent)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("statuses %s: %w", agent, err)
@@ -269,7 +269,7 @@ func (s *Store) DeleteStatuses(keys []state.StatusKey) error {
 	for i, k := range keys {
 		agents[i], schedules[i] = k.Agent, k.Schedule
 	}
-	ctx, cancel := bounded()
+	ctx, cancel := monitorCtx()
 	defer cancel()
 	_, err := s.pool.Exec(ctx, `DELETE FROM statuses s USING unnest($1::text[], $2::text[]) AS u(agent, schedule)
 		WHERE s.agent = u.agent AND s.schedule = u.schedule`, agents, schedules)
@@ -288,7 +288,7 @@ func (s *Store) SetAgentDown(agent string, at time.Time) error {
 	if err := agentname.Check(agent); err != nil {
 		return fmt.Errorf("set agent down: %w: %w", state.ErrInvalid, err)
 	}
-	ctx, cancel := bounded()
+	ctx, cancel := monitorCtx()
 	defer cancel()
 	var err error
 	if at.IsZero() {
@@ -305,7 +305,7 @@ func (s *Store) SetAgentDown(agent string, at time.Time) error {
 
 // AgentsDown returns the agents declared down, with the time each was.
 func (s *Store) AgentsDown() (map[string]time.Time, error) {
-	ctx, cancel := bounded()
+	ctx, cancel := monitorCtx()
 	defer cancel()
 	rows, err := s.pool.Query(ctx, "SELECT agent, at FROM agents_down")
 	if err != nil {
@@ -333,7 +333,7 @@ func (s *Store) AddEvents(evs ...state.Event) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := bounded()
+	ctx, cancel := monitorCtx()
 	defer cancel()
 	if _, err := insertEvents(ctx, s.pool, evs, docs); err != nil {
 		return fmt.Errorf("add events: %w", err)
@@ -404,8 +404,8 @@ type rowsQuerier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// nextSeqs returns n numbers of the sequence seq.
-func nextSeqs(ctx context.Context, tx pgx.Tx, seq string, n int) ([]int64, error) {
+// nextSeqsTx returns n numbers of the sequence seq.
+func nextSeqsTx(ctx context.Context, tx pgx.Tx, seq string, n int) ([]int64, error) {
 	rows, err := tx.Query(ctx, "SELECT nextval($1::regclass) FROM generate_series(1, $2)", seq, n)
 	if err != nil {
 		return nil, err
@@ -431,12 +431,12 @@ func (s *Store) EventsPage(q state.Query) ([]state.Event, []string, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("events: %w", err)
 	}
-	lo, hi := pageBounds(q, after, hasAfter)
-	ctx, cancel := bounded()
+	lo, hi := keyBounds(q, after, hasAfter)
+	ctx, cancel := monitorCtx()
 	defer cancel()
 	rows, err := s.pool.Query(ctx, `SELECT ns, seq, doc FROM events
 		WHERE ns >= $1 AND (ns, seq) < ($2, $3)
-		ORDER BY ns DESC, seq DESC LIMIT $4`, lo, hi.Nanos, int64(hi.Seq), limitArg(q.Limit))
+		ORDER BY ns DESC, seq DESC LIMIT $4`, lo, hi.Nanos, int64(hi.Seq), sqlLimit(q.Limit))
 	if err != nil {
 		return nil, nil, fmt.Errorf("events: %w", err)
 	}
@@ -459,10 +459,10 @@ func (s *Store) EventsPage(q state.Query) ([]state.Event, []string, error) {
 	return out, cursors, nil
 }
 
-// pageBounds returns the bounds of a page of q back in time: keys from
+// keyBounds returns the bounds of a page of q back in time: keys from
 // lo nanoseconds (inclusive) to hi (exclusive), the smaller of Until's
 // bound and after's.
-func pageBounds(q state.Query, after state.Key, hasAfter bool) (lo int64, hi state.Key) {
+func keyBounds(q state.Query, after state.Key, hasAfter bool) (lo int64, hi state.Key) {
 	lo = -1 << 63
 	if !q.Since.IsZero() {
 		lo = q.Since.UnixNano()
@@ -478,8 +478,8 @@ func pageBounds(q state.Query, after state.Key, hasAfter bool) (lo int64, hi sta
 	return lo, hi
 }
 
-// limitArg is a LIMIT's argument: NULL, no limit, for limit <= 0.
-func limitArg(limit int) *int64 {
+// sqlLimit is a LIMIT's argument: NULL, no limit, for limit <= 0.
+func sqlLimit(limit int) *int64 {
 	if limit <= 0 {
 		return nil
 	}
@@ -489,7 +489,7 @@ func limitArg(limit int) *int64 {
 
 // PruneEvents deletes the events older than before and returns how many.
 func (s *Store) PruneEvents(before time.Time) (int, error) {
-	ctx, cancel := bounded()
+	ctx, cancel := monitorCtx()
 	defer cancel()
 	tag, err := s.pool.Exec(ctx, "DELETE FROM events WHERE ns < $1", before.UnixNano())
 	if err != nil {
