@@ -361,7 +361,7 @@ func checkEvents(evs []state.Event) ([]string, error) {
 // addEventsTx writes events in tx, refusing those state.CheckEvent
 // refuses, and returns their keys (their cursors are the keys' Cursor):
 // what any write of events (a revocation's, say) calls.
-func addEventsTx(ctx context.Context, tx pgx.Tx, evs []state.Event) ([]state.Key, error) {
+func addEventsTx(ctx context.Context, tx pgx.Tx, evs []state.Event) ([]state.ListKey, error) {
 	if len(evs) == 0 {
 		return nil, nil
 	}
@@ -374,7 +374,7 @@ func addEventsTx(ctx context.Context, tx pgx.Tx, evs []state.Event) ([]state.Key
 
 // insertEvents writes events in their stored forms, docs, in one
 // statement, and returns their keys.
-func insertEvents(ctx context.Context, q rowsQuerier, evs []state.Event, docs []string) ([]state.Key, error) {
+func insertEvents(ctx context.Context, q rowsQuerier, evs []state.Event, docs []string) ([]state.ListKey, error) {
 	ns := make([]int64, len(evs))
 	agents := make([]string, len(evs))
 	for i, ev := range evs {
@@ -392,9 +392,9 @@ func insertEvents(ctx context.Context, q rowsQuerier, evs []state.Event, docs []
 	if err != nil {
 		return nil, err
 	}
-	keys := make([]state.Key, len(evs))
+	keys := make([]state.ListKey, len(evs))
 	for i := range evs {
-		keys[i] = state.Key{Nanos: ns[i], Seq: uint32(seqs[i])}
+		keys[i] = state.ListKey{Nanos: ns[i], Seq: uint32(seqs[i])}
 	}
 	return keys, nil
 }
@@ -427,7 +427,7 @@ func (s *Store) Events(since, until time.Time, limit int) ([]state.Event, error)
 // q.After, and for each the cursor of the events before it, which the next
 // page begins from.
 func (s *Store) EventsPage(q state.Query) ([]state.Event, []string, error) {
-	after, hasAfter, err := state.ParseCursor(q.After)
+	after, hasAfter, err := state.ParseListCursor(q.After)
 	if err != nil {
 		return nil, nil, fmt.Errorf("events: %w", err)
 	}
@@ -450,7 +450,7 @@ func (s *Store) EventsPage(q state.Query) ([]state.Event, []string, error) {
 			return fmt.Errorf("decode event %d.%d: %w", ns, seq, err)
 		}
 		out = append(out, ev)
-		cursors = append(cursors, state.Key{Nanos: ns, Seq: uint32(seq)}.Cursor())
+		cursors = append(cursors, state.ListKey{Nanos: ns, Seq: uint32(seq)}.Cursor())
 		return nil
 	})
 	if err != nil {
@@ -462,15 +462,15 @@ func (s *Store) EventsPage(q state.Query) ([]state.Event, []string, error) {
 // keyBounds returns the bounds of a page of q back in time: keys from
 // lo nanoseconds (inclusive) to hi (exclusive), the smaller of Until's
 // bound and after's.
-func keyBounds(q state.Query, after state.Key, hasAfter bool) (lo int64, hi state.Key) {
+func keyBounds(q state.Query, after state.ListKey, hasAfter bool) (lo int64, hi state.ListKey) {
 	lo = -1 << 63
 	if !q.Since.IsZero() {
 		lo = q.Since.UnixNano()
 	}
 	// (MaxInt64, MaxUint32) is above every key.
-	hi = state.Key{Nanos: 1<<63 - 1, Seq: 1<<32 - 1}
+	hi = state.ListKey{Nanos: 1<<63 - 1, Seq: 1<<32 - 1}
 	if !q.Until.IsZero() {
-		hi = state.Key{Nanos: q.Until.UnixNano()}
+		hi = state.ListKey{Nanos: q.Until.UnixNano()}
 	}
 	if hasAfter && (after.Nanos < hi.Nanos || after.Nanos == hi.Nanos && after.Seq < hi.Seq) {
 		hi = after

@@ -29,7 +29,9 @@ import (
 // than the longest delivery (state.MaxReceiverTimeout) with the wait in
 // the deliverer's queue, so that no live helen's delivery is given out
 // again; past it, a helen that died is taken to have, and its group is
-// due again. Options.DeliveryLease changes it.
+// due again. Options.DeliveryLease changes it. The lease runs on the
+// clocks of the helens (the now of NextDue), which are taken to agree to
+// well within it.
 const DeliveryLease = 10 * time.Minute
 
 // outboxStep bounds the notifications one transaction of Expire or
@@ -222,7 +224,7 @@ func scanNotification(row pgx.CollectableRow) (state.Notification, error) {
 		&n.NextAt, &atts, &n.AttemptCount, &ended); err != nil {
 		return state.Notification{}, err
 	}
-	n.ID = state.Key{Nanos: ns, Seq: uint32(seq)}.NotificationID()
+	n.ID = state.ListKey{Nanos: ns, Seq: uint32(seq)}.NotificationID()
 	n.Doc, n.State = json.RawMessage(doc), state.NotificationState(st)
 	n.Created, n.NextAt = n.Created.UTC(), n.NextAt.UTC()
 	if ended != nil {
@@ -262,7 +264,7 @@ func (s *Store) Notification(id string) (state.Notification, error) {
 // Notifications returns a page of the notifications q selects, newest
 // first, and for each the cursor of those before it.
 func (s *Store) Notifications(q state.NotificationQuery) ([]state.Notification, []string, error) {
-	after, hasAfter, err := state.ParseCursor(q.After)
+	after, hasAfter, err := state.ParseListCursor(q.After)
 	if err != nil {
 		return nil, nil, fmt.Errorf("notifications: %w", err)
 	}
