@@ -1,6 +1,7 @@
 package state
 
 import (
+	"encoding/binary"
 	"fmt"
 )
 
@@ -40,43 +41,43 @@ func CapAttempt(a Attempt) Attempt {
 	return a
 }
 
-// Key is the place of an event or a notification in its list: the Unix
+// ListKey is the place of an event or a notification in its list: the Unix
 // nanoseconds of its time, then a sequence number. Events' cursors and
 // notifications' ids are made of it.
-type Key struct {
+type ListKey struct {
 	Nanos int64
 	Seq   uint32
 }
 
 // Cursor returns the cursor of EventsPage and NotificationQuery for the
 // item at k.
-func (k Key) Cursor() string { return encodeCursor(resultKey(k.Nanos, k.Seq), "") }
+func (k ListKey) Cursor() string { return encodeCursor(resultKey(k.Nanos, k.Seq), "") }
 
 // NotificationID returns the id of the notification at k.
-func (k Key) NotificationID() string { return notificationID(resultKey(k.Nanos, k.Seq)) }
+func (k ListKey) NotificationID() string { return notificationID(resultKey(k.Nanos, k.Seq)) }
 
-// ParseCursor returns the key of an event's or notification's cursor, an
-// error wrapping ErrInvalid for one no list gave; "" is the zero Key and
+// ParseListCursor returns the key of an event's or notification's cursor, an
+// error wrapping ErrInvalid for one no list gave; "" is the zero ListKey and
 // false.
-func ParseCursor(c string) (Key, bool, error) {
+func ParseListCursor(c string) (ListKey, bool, error) {
 	k, series, err := decodeCursor(c)
 	switch {
 	case err != nil:
-		return Key{}, false, err
+		return ListKey{}, false, err
 	case k == nil:
-		return Key{}, false, nil
+		return ListKey{}, false, nil
 	case series != "":
-		return Key{}, false, fmt.Errorf("%w: cursor %q", ErrInvalid, c)
+		return ListKey{}, false, fmt.Errorf("%w: cursor %q", ErrInvalid, c)
 	}
-	return Key{keyNanos(k), uint32(k[8])<<24 | uint32(k[9])<<16 | uint32(k[10])<<8 | uint32(k[11])}, true, nil
+	return ListKey{keyNanos(k), binary.BigEndian.Uint32(k[8:])}, true, nil
 }
 
 // ParseNotificationID returns the key of a notification's id, or an error
 // wrapping ErrInvalid.
-func ParseNotificationID(id string) (Key, error) {
+func ParseNotificationID(id string) (ListKey, error) {
 	k, err := notificationKey(id)
 	if err != nil {
-		return Key{}, err
+		return ListKey{}, err
 	}
-	return Key{keyNanos(k), uint32(k[8])<<24 | uint32(k[9])<<16 | uint32(k[10])<<8 | uint32(k[11])}, nil
+	return ListKey{keyNanos(k), binary.BigEndian.Uint32(k[8:])}, nil
 }

@@ -12,8 +12,8 @@ import (
 	"github.com/equus-monitoring/equus/state"
 )
 
-// openHelens opens n stores on one new database, of helens h1 to hn.
-func openHelens(t *testing.T, n int) []*Store {
+// downHelens opens n stores on one new database, of helens h1 to hn.
+func downHelens(t *testing.T, n int) []*Store {
 	t.Helper()
 	url := pgtest.DB(t)
 	var out []*Store
@@ -54,7 +54,7 @@ func setBeat(t *testing.T, s *Store, helen string, at time.Time) {
 // TestMarkDownOnce: helens that decide an agent down at once, and then up
 // at once, each time one of them wins, and only its events are made.
 func TestMarkDownOnce(t *testing.T) {
-	stores := openHelens(t, 3)
+	stores := downHelens(t, 3)
 	const unheld = time.Minute
 	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	ctx := context.Background()
@@ -158,7 +158,7 @@ func asInts(bs []bool) []int {
 // (its heartbeat DeadHelen old) that long; its own holder's decision,
 // and one for an agent never claimed, go through; a mark is made once.
 func TestMarkDownHeld(t *testing.T) {
-	st := openHelens(t, 2)
+	st := downHelens(t, 2)
 	me, other := st[0], st[1]
 	const unheld = time.Minute
 	at := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -218,7 +218,7 @@ func TestMarkDownHeld(t *testing.T) {
 // TestUnheld: the agents no helen has held for unheld, not down and not
 // forgotten (a claim with no agent), by name.
 func TestUnheld(t *testing.T) {
-	s := openHelens(t, 1)[0]
+	s := downHelens(t, 1)[0]
 	const unheld = time.Minute
 	at := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	ctx := context.Background()

@@ -42,22 +42,22 @@ type monitor struct {
 	gen atomic.Uint64
 }
 
-// tell marks kind changed, in tx: the other helens hear of it when tx
+// tellTx marks kind changed, in tx: the other helens hear of it when tx
 // commits.
-func tell(ctx context.Context, tx pgx.Tx, kind string) error {
+func tellTx(ctx context.Context, tx pgx.Tx, kind string) error {
 	_, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", ChangesChannel, kind)
 	return err
 }
 
-// inTx runs f in a transaction bounded by monitorTimeout.
-func (s *Store) inTx(f func(ctx context.Context, tx pgx.Tx) error) error {
+// monitorTx runs f in a transaction bounded by monitorTimeout.
+func (s *Store) monitorTx(f func(ctx context.Context, tx pgx.Tx) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), monitorTimeout)
 	defer cancel()
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return f(ctx, tx) })
 }
 
-// bounded returns a context bounded by monitorTimeout.
-func bounded() (context.Context, context.CancelFunc) {
+// monitorCtx returns a context bounded by monitorTimeout.
+func monitorCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), monitorTimeout)
 }
 
@@ -68,7 +68,7 @@ func (s *Store) PutSchedule(sc state.Schedule) error {
 	if err != nil {
 		return err
 	}
-	err = s.inTx(func(ctx context.Context, tx pgx.Tx) error {
+	err = s.monitorTx(func(ctx context.Context, tx pgx.Tx) error {
 		var old []byte
 		err := tx.QueryRow(ctx, "SELECT doc FROM schedules WHERE name = $1 FOR UPDATE", sc.Name).Scan(&old)
 		switch {
@@ -89,7 +89,7 @@ func (s *Store) PutSchedule(sc state.Schedule) error {
 			ON CONFLICT (name) DO UPDATE SET doc = EXCLUDED.doc`, sc.Name, string(v)); err != nil {
 			return err
 		}
-		return tell(ctx, tx, ChangeSchedules)
+		return tellTx(ctx, tx, ChangeSchedules)
 	})
 	if err != nil {
 		return fmt.Errorf("put schedule %s: %w", sc.Name, err)
@@ -99,7 +99,7 @@ func (s *Store) PutSchedule(sc state.Schedule) error {
 
 // Schedule returns the schedule called name, or ErrNotFound.
 func (s *Store) Schedule(name string) (state.Schedule, error) {
-	ctx, cancel := bounded()
+	ctx, cancel := monitorCtx()
 	defer cancel()
 	var v []byte
 	err := s.pool.QueryRow(ctx, "SELECT doc FROM schedules WHERE name = $1", name).Scan(&v)
@@ -127,16 +127,16 @@ func decodeSchedule(v []byte) (state.Schedule, error) {
 
 // Schedules returns every schedule, by name.
 func (s *Store) Schedules() ([]state.Schedule, error) {
-	out, err := queryDocs(s, "SELECT doc FROM schedules ORDER BY name", decodeSchedule)
+	out, err := monitorDocs(s, "SELECT doc FROM schedules ORDER BY name", decodeSchedule)
 	if err != nil {
 		return nil, fmt.Errorf("schedules: %w", err)
 	}
 	return out, nil
 }
 
-// queryDocs returns the records of the documents q selects, decoded.
-func queryDocs[T any](s *Store, q string, decode func([]byte) (T, error), args ...any) ([]T, error) {
-	ctx, cancel := bounded()
+// monitorDocs returns the records of the documents q selects, decoded.
+func monitorDocs[T any](s *Store, q string, decode func([]byte) (T, error), args ...any) ([]T, error) {
+	ctx, cancel := monitorCtx()
 	defer cancel()
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
@@ -155,7 +155,7 @@ func queryDocs[T any](s *Store, q string, decode func([]byte) (T, error), args .
 // DeleteSchedule removes the schedule called name and the statuses of its
 // runs, or returns ErrNotFound.
 func (s *Store) DeleteSchedule(name string) error {
-	err := s.inTx(func(ctx context.Context, tx pgx.Tx) error {
+	err := s.monitorTx(func(ctx context.Context, tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, "DELETE FROM schedules WHERE name = $1", name)
 		if err != nil {
 			return err
@@ -166,7 +166,7 @@ func (s *Store) DeleteSchedule(name string) error {
 		if _, err := tx.Exec(ctx, "DELETE FROM statuses WHERE schedule = $1", name); err != nil {
 			return err
 		}
-		return tell(ctx, tx, ChangeSchedules)
+		return tellTx(ctx, tx, ChangeSchedules)
 	})
 	if err != nil {
 		return fmt.Errorf("delete schedule %s: %w", name, err)
@@ -209,21 +209,22 @@ func (s *Store) PutStatuses(sts ...state.Status) error {
 		}
 		agents, schedules, docs, epochs = append(agents, st.Agent), append(schedules, st.Schedule), append(docs, string(v)), append(epochs, epoch)
 	}
-	err := s.inTx(func(ctx context.Context, tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO statuses (agent, schedule, doc)
-			SELECT u.agent, u.schedule, u.doc::json
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS u(agent, schedule, doc, epoch)
-			WHERE u.epoch < 0 OR EXISTS (SELECT 1 FROM claims c WHERE c.agent = u.agent AND c.helen = $5 AND c.epoch = u.epoch)
-			ON CONFLICT (agent, schedule) DO UPDATE SET doc = EXCLUDED.doc`,
-			agents, schedules, docs, epochs, s.opt.Helen)
-		if err != nil {
-			return err
-		}
-		if n := tag.RowsAffected(); n != int64(len(agents)) {
-			return fmt.Errorf("%w: %d of %d statuses of agents whose claim this helen lost", state.ErrFenced, int64(len(agents))-n, len(agents))
-		}
-		return nil
-	})
+	// One statement, so one round trip: it writes all of them, or none
+	// when one is fenced.
+	ctx, cancel := monitorCtx()
+	defer cancel()
+	tag, err := s.pool.Exec(ctx, `WITH u AS (
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS u(agent, schedule, doc, epoch)),
+		fenced AS (
+			SELECT 1 FROM u WHERE u.epoch >= 0
+			AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.agent = u.agent AND c.helen = $5 AND c.epoch = u.epoch))
+		INSERT INTO statuses (agent, schedule, doc)
+		SELECT u.agent, u.schedule, u.doc::json FROM u WHERE NOT EXISTS (SELECT 1 FROM fenced)
+		ON CONFLICT (agent, schedule) DO UPDATE SET doc = EXCLUDED.doc`,
+		agents, schedules, docs, epochs, s.opt.Helen)
+	if err == nil && tag.RowsAffected() != int64(len(agents)) {
+		err = fmt.Errorf("%w: statuses of an agent whose claim this helen lost", state.ErrFenced)
+	}
 	if err != nil {
 		return fmt.Errorf("put statuses: %w", err)
 	}
@@ -243,9 +244,9 @@ func (s *Store) Statuses(agent string) ([]state.Status, error) {
 	var out []state.Status
 	var err error
 	if agent == "" {
-		out, err = queryDocs(s, "SELECT doc FROM statuses ORDER BY agent, schedule", decode)
+		out, err = monitorDocs(s, "SELECT doc FROM statuses ORDER BY agent, schedule", decode)
 	} else {
-		out, err = queryDocs(s, "SELECT doc FROM statuses WHERE agent = $1 ORDER BY schedule", decode, agent)
+		out, err = monitorDocs(s, "SELECT doc FROM statuses WHERE agent = $1 ORDER BY schedule", decode, agent)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("statuses %s: %w", agent, err)
@@ -268,7 +269,7 @@ func (s *Store) DeleteStatuses(keys []state.StatusKey) error {
 	for i, k := range keys {
 		agents[i], schedules[i] = k.Agent, k.Schedule
 	}
-	ctx, cancel := bounded()
+	ctx, cancel := monitorCtx()
 	defer cancel()
 	_, err := s.pool.Exec(ctx, `DELETE FROM statuses s USING unnest($1::text[], $2::text[]) AS u(agent, schedule)
 		WHERE s.agent = u.agent AND s.schedule = u.schedule`, agents, schedules)
@@ -287,7 +288,7 @@ func (s *Store) SetAgentDown(agent string, at time.Time) error {
 	if err := agentname.Check(agent); err != nil {
 		return fmt.Errorf("set agent down: %w: %w", state.ErrInvalid, err)
 	}
-	ctx, cancel := bounded()
+	ctx, cancel := monitorCtx()
 	defer cancel()
 	var err error
 	if at.IsZero() {
@@ -304,7 +305,7 @@ func (s *Store) SetAgentDown(agent string, at time.Time) error {
 
 // AgentsDown returns the agents declared down, with the time each was.
 func (s *Store) AgentsDown() (map[string]time.Time, error) {
-	ctx, cancel := bounded()
+	ctx, cancel := monitorCtx()
 	defer cancel()
 	rows, err := s.pool.Query(ctx, "SELECT agent, at FROM agents_down")
 	if err != nil {
@@ -328,14 +329,13 @@ func (s *Store) AddEvents(evs ...state.Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	if _, err := checkEvents(evs); err != nil {
+	docs, err := checkEvents(evs)
+	if err != nil {
 		return err
 	}
-	err := s.inTx(func(ctx context.Context, tx pgx.Tx) error {
-		_, err := addEventsTx(ctx, tx, evs)
-		return err
-	})
-	if err != nil {
+	ctx, cancel := monitorCtx()
+	defer cancel()
+	if _, err := insertEvents(ctx, s.pool, evs, docs); err != nil {
 		return fmt.Errorf("add events: %w", err)
 	}
 	return nil
@@ -361,7 +361,7 @@ func checkEvents(evs []state.Event) ([]string, error) {
 // addEventsTx writes events in tx, refusing those state.CheckEvent
 // refuses, and returns their keys (their cursors are the keys' Cursor):
 // what any write of events (a revocation's, say) calls.
-func addEventsTx(ctx context.Context, tx pgx.Tx, evs []state.Event) ([]state.Key, error) {
+func addEventsTx(ctx context.Context, tx pgx.Tx, evs []state.Event) ([]state.ListKey, error) {
 	if len(evs) == 0 {
 		return nil, nil
 	}
@@ -369,27 +369,43 @@ func addEventsTx(ctx context.Context, tx pgx.Tx, evs []state.Event) ([]state.Key
 	if err != nil {
 		return nil, err
 	}
-	seqs, err := nextSeqs(ctx, tx, "event_seq", len(evs))
-	if err != nil {
-		return nil, err
-	}
-	keys := make([]state.Key, len(evs))
+	return insertEvents(ctx, tx, evs, docs)
+}
+
+// insertEvents writes events in their stored forms, docs, in one
+// statement, and returns their keys.
+func insertEvents(ctx context.Context, q rowsQuerier, evs []state.Event, docs []string) ([]state.ListKey, error) {
 	ns := make([]int64, len(evs))
 	agents := make([]string, len(evs))
 	for i, ev := range evs {
-		keys[i] = state.Key{Nanos: ev.Time.UnixNano(), Seq: uint32(seqs[i])}
-		ns[i], agents[i] = keys[i].Nanos, ev.Agent
+		ns[i], agents[i] = ev.Time.UnixNano(), ev.Agent
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO events (ns, seq, agent, doc)
-		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::json[])`, ns, seqs, agents, docs)
+	rows, err := q.Query(ctx, `WITH u AS (
+			SELECT u.ns, nextval('event_seq') AS seq, u.agent, u.doc, u.i
+			FROM unnest($1::bigint[], $2::text[], $3::json[]) WITH ORDINALITY AS u(ns, agent, doc, i)),
+		ins AS (INSERT INTO events (ns, seq, agent, doc) SELECT ns, seq, agent, doc FROM u)
+		SELECT seq FROM u ORDER BY i`, ns, agents, docs)
 	if err != nil {
 		return nil, err
+	}
+	seqs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]state.ListKey, len(evs))
+	for i := range evs {
+		keys[i] = state.ListKey{Nanos: ns[i], Seq: uint32(seqs[i])}
 	}
 	return keys, nil
 }
 
-// nextSeqs returns n numbers of the sequence seq.
-func nextSeqs(ctx context.Context, tx pgx.Tx, seq string, n int) ([]int64, error) {
+// rowsQuerier is a pool or a transaction.
+type rowsQuerier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// nextSeqsTx returns n numbers of the sequence seq.
+func nextSeqsTx(ctx context.Context, tx pgx.Tx, seq string, n int) ([]int64, error) {
 	rows, err := tx.Query(ctx, "SELECT nextval($1::regclass) FROM generate_series(1, $2)", seq, n)
 	if err != nil {
 		return nil, err
@@ -411,16 +427,16 @@ func (s *Store) Events(since, until time.Time, limit int) ([]state.Event, error)
 // q.After, and for each the cursor of the events before it, which the next
 // page begins from.
 func (s *Store) EventsPage(q state.Query) ([]state.Event, []string, error) {
-	after, hasAfter, err := state.ParseCursor(q.After)
+	after, hasAfter, err := state.ParseListCursor(q.After)
 	if err != nil {
 		return nil, nil, fmt.Errorf("events: %w", err)
 	}
-	lo, hi := pageBounds(q, after, hasAfter)
-	ctx, cancel := bounded()
+	lo, hi := keyBounds(q, after, hasAfter)
+	ctx, cancel := monitorCtx()
 	defer cancel()
 	rows, err := s.pool.Query(ctx, `SELECT ns, seq, doc FROM events
 		WHERE ns >= $1 AND (ns, seq) < ($2, $3)
-		ORDER BY ns DESC, seq DESC LIMIT $4`, lo, hi.Nanos, int64(hi.Seq), limitArg(q.Limit))
+		ORDER BY ns DESC, seq DESC LIMIT $4`, lo, hi.Nanos, int64(hi.Seq), sqlLimit(q.Limit))
 	if err != nil {
 		return nil, nil, fmt.Errorf("events: %w", err)
 	}
@@ -434,7 +450,7 @@ func (s *Store) EventsPage(q state.Query) ([]state.Event, []string, error) {
 			return fmt.Errorf("decode event %d.%d: %w", ns, seq, err)
 		}
 		out = append(out, ev)
-		cursors = append(cursors, state.Key{Nanos: ns, Seq: uint32(seq)}.Cursor())
+		cursors = append(cursors, state.ListKey{Nanos: ns, Seq: uint32(seq)}.Cursor())
 		return nil
 	})
 	if err != nil {
@@ -443,18 +459,18 @@ func (s *Store) EventsPage(q state.Query) ([]state.Event, []string, error) {
 	return out, cursors, nil
 }
 
-// pageBounds returns the bounds of a page of q back in time: keys from
+// keyBounds returns the bounds of a page of q back in time: keys from
 // lo nanoseconds (inclusive) to hi (exclusive), the smaller of Until's
 // bound and after's.
-func pageBounds(q state.Query, after state.Key, hasAfter bool) (lo int64, hi state.Key) {
+func keyBounds(q state.Query, after state.ListKey, hasAfter bool) (lo int64, hi state.ListKey) {
 	lo = -1 << 63
 	if !q.Since.IsZero() {
 		lo = q.Since.UnixNano()
 	}
 	// (MaxInt64, MaxUint32) is above every key.
-	hi = state.Key{Nanos: 1<<63 - 1, Seq: 1<<32 - 1}
+	hi = state.ListKey{Nanos: 1<<63 - 1, Seq: 1<<32 - 1}
 	if !q.Until.IsZero() {
-		hi = state.Key{Nanos: q.Until.UnixNano()}
+		hi = state.ListKey{Nanos: q.Until.UnixNano()}
 	}
 	if hasAfter && (after.Nanos < hi.Nanos || after.Nanos == hi.Nanos && after.Seq < hi.Seq) {
 		hi = after
@@ -462,8 +478,8 @@ func pageBounds(q state.Query, after state.Key, hasAfter bool) (lo int64, hi sta
 	return lo, hi
 }
 
-// limitArg is a LIMIT's argument: NULL, no limit, for limit <= 0.
-func limitArg(limit int) *int64 {
+// sqlLimit is a LIMIT's argument: NULL, no limit, for limit <= 0.
+func sqlLimit(limit int) *int64 {
 	if limit <= 0 {
 		return nil
 	}
@@ -473,7 +489,7 @@ func limitArg(limit int) *int64 {
 
 // PruneEvents deletes the events older than before and returns how many.
 func (s *Store) PruneEvents(before time.Time) (int, error) {
-	ctx, cancel := bounded()
+	ctx, cancel := monitorCtx()
 	defer cancel()
 	tag, err := s.pool.Exec(ctx, "DELETE FROM events WHERE ns < $1", before.UnixNano())
 	if err != nil {

@@ -15,13 +15,13 @@ import (
 	"github.com/equus-monitoring/equus/state"
 )
 
-var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+var mon0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-func monAt(d time.Duration) time.Time { return t0.Add(d) }
+func monAt(d time.Duration) time.Time { return mon0.Add(d) }
 
-// helens opens n stores on one database, as n helens named h0, h1...
+// openHelens opens n stores on one database, as n helens named h0, h1...
 // would, with opt otherwise.
-func helens(t *testing.T, n int, opt Options) (string, []*Store) {
+func openHelens(t *testing.T, n int, opt Options) (string, []*Store) {
 	t.Helper()
 	url := pgtest.DB(t)
 	var out []*Store
@@ -38,9 +38,9 @@ func helens(t *testing.T, n int, opt Options) (string, []*Store) {
 	return url, out
 }
 
-// problem is a notification to receivers of route of a problem of
+// problemOut is a notification to receivers of route of a problem of
 // schedule on agent at d.
-func problem(agent, schedule string, d time.Duration, route string, receivers ...int) state.EventNotifications {
+func problemOut(agent, schedule string, d time.Duration, route string, receivers ...int) state.EventNotifications {
 	ev := state.Event{Time: monAt(d), Agent: agent, Schedule: schedule, Check: schedule, From: "ok", To: "critical", Message: "bad"}
 	en := state.EventNotifications{Event: ev}
 	for _, r := range receivers {
@@ -49,7 +49,7 @@ func problem(agent, schedule string, d time.Duration, route string, receivers ..
 	return en
 }
 
-func ids(ns []state.Notification) []string {
+func idsOf(ns []state.Notification) []string {
 	out := make([]string, len(ns))
 	for i, n := range ns {
 		out[i] = n.ID
@@ -57,7 +57,7 @@ func ids(ns []state.Notification) []string {
 	return out
 }
 
-func group(n state.Notification) string {
+func groupName(n state.Notification) string {
 	return fmt.Sprintf("%q %q %q %d", n.Agent, n.Schedule, n.Route, n.Receiver)
 }
 
@@ -66,7 +66,7 @@ func group(n state.Notification) string {
 // of one group are in flight together, each group's go out in the order
 // they were made, and each is delivered once.
 func TestNextDueTwoHelens(t *testing.T) {
-	_, hs := helens(t, 2, Options{})
+	_, hs := openHelens(t, 2, Options{})
 	const agents, each = 6, 20
 	total := agents * each * 2
 	now := monAt(time.Hour)
@@ -83,7 +83,7 @@ func TestNextDueTwoHelens(t *testing.T) {
 		for i := from; i < to; i++ {
 			var ens []state.EventNotifications
 			for a := range agents {
-				ens = append(ens, problem(fmt.Sprintf("agent-%d", a), "load", time.Duration(i)*time.Second, "oncall", 0, 1))
+				ens = append(ens, problemOut(fmt.Sprintf("agent-%d", a), "load", time.Duration(i)*time.Second, "oncall", 0, 1))
 			}
 			if err := hs[i%2].AddEventsWithNotifications(ens...); err != nil {
 				t.Error(err)
@@ -112,10 +112,10 @@ func TestNextDueTwoHelens(t *testing.T) {
 				}
 				mu.Lock()
 				for _, n := range due {
-					if other, ok := inFlight[group(n)]; ok {
+					if other, ok := inFlight[groupName(n)]; ok {
 						t.Errorf("%s and %s of one group in flight at once", other, n.ID)
 					}
-					inFlight[group(n)] = n.ID
+					inFlight[groupName(n)] = n.ID
 				}
 				mu.Unlock()
 				var recs []state.AttemptRecord
@@ -125,9 +125,9 @@ func TestNextDueTwoHelens(t *testing.T) {
 						outcome = state.Retry
 					}
 					mu.Lock()
-					delete(inFlight, group(n))
+					delete(inFlight, groupName(n))
 					if outcome == state.Delivered {
-						delivered[group(n)] = append(delivered[group(n)], n.Created)
+						delivered[groupName(n)] = append(delivered[groupName(n)], n.Created)
 						byID[n.ID]++
 						count++
 					}
@@ -180,34 +180,34 @@ func TestNextDueTwoHelens(t *testing.T) {
 // on them ends no hold of the other's.
 func TestNextDueLeaseTakeover(t *testing.T) {
 	const lease = time.Minute
-	url, hs := helens(t, 2, Options{DeliveryLease: lease})
+	url, hs := openHelens(t, 2, Options{DeliveryLease: lease})
 	a, b := hs[0], hs[1]
-	if err := a.AddEventsWithNotifications(problem("web-1", "load", 0, "oncall", 0, 1), problem("web-2", "load", time.Second, "oncall", 0)); err != nil {
+	if err := a.AddEventsWithNotifications(problemOut("web-1", "load", 0, "oncall", 0, 1), problemOut("web-2", "load", time.Second, "oncall", 0)); err != nil {
 		t.Fatal(err)
 	}
 	// A second of web-1's receiver 0, behind the first in its group.
-	if err := a.AddEventsWithNotifications(problem("web-1", "load", 2*time.Second, "oncall", 0)); err != nil {
+	if err := a.AddEventsWithNotifications(problemOut("web-1", "load", 2*time.Second, "oncall", 0)); err != nil {
 		t.Fatal(err)
 	}
 	now := monAt(time.Hour)
 	taken, err := a.NextDue(now, 0)
 	if err != nil || len(taken) != 3 {
-		t.Fatalf("a takes %v, %v; want the 3 heads", ids(taken), err)
+		t.Fatalf("a takes %v, %v; want the 3 heads", idsOf(taken), err)
 	}
 	a.Close() // dies with the three in flight
 
 	for _, d := range []time.Duration{0, lease / 2, lease - time.Microsecond} {
 		if got, err := b.NextDue(now.Add(d), 0); err != nil || len(got) != 0 {
-			t.Errorf("b at %v into a's lease: %v, %v; want nothing", d, ids(got), err)
+			t.Errorf("b at %v into a's lease: %v, %v; want nothing", d, idsOf(got), err)
 		}
 	}
 	got, err := b.NextDue(now.Add(lease), 0)
-	if err != nil || fmt.Sprint(ids(got)) != fmt.Sprint(ids(taken)) {
-		t.Fatalf("b after the lease: %v, %v; want a's %v", ids(got), err, ids(taken))
+	if err != nil || fmt.Sprint(idsOf(got)) != fmt.Sprint(idsOf(taken)) {
+		t.Fatalf("b after the lease: %v, %v; want a's %v", idsOf(got), err, idsOf(taken))
 	}
 	// b holds them now, under a lease of its own.
 	if again, _ := b.NextDue(now.Add(lease+time.Second), 0); len(again) != 0 {
-		t.Errorf("given out again while b holds them: %v", ids(again))
+		t.Errorf("given out again while b holds them: %v", idsOf(again))
 	}
 	// a comes back under its name and speaks of what it held: its
 	// release ends nothing of b's, and its attempt is recorded but b's
@@ -224,7 +224,7 @@ func TestNextDueLeaseTakeover(t *testing.T) {
 		t.Fatal(err)
 	}
 	if again, _ := a2.NextDue(now.Add(lease+time.Second), 0); len(again) != 0 {
-		t.Errorf("given out by the helen come back while b holds them: %v", ids(again))
+		t.Errorf("given out by the helen come back while b holds them: %v", idsOf(again))
 	}
 	for _, n := range got {
 		if err := b.RecordAttempt(n.ID, state.Attempt{Time: now.Add(lease)}, state.Delivered, time.Time{}); err != nil {
@@ -245,52 +245,52 @@ func TestNextDueLeaseTakeover(t *testing.T) {
 
 // Release and RecordAttempt end the hold at once, whatever the lease.
 func TestNextDueReleaseEndsHold(t *testing.T) {
-	_, hs := helens(t, 2, Options{})
+	_, hs := openHelens(t, 2, Options{})
 	a, b := hs[0], hs[1]
-	if err := a.AddEventsWithNotifications(problem("web-1", "load", 0, "oncall", 0)); err != nil {
+	if err := a.AddEventsWithNotifications(problemOut("web-1", "load", 0, "oncall", 0)); err != nil {
 		t.Fatal(err)
 	}
 	got, err := a.NextDue(monAt(time.Hour), 0)
 	if err != nil || len(got) != 1 {
-		t.Fatalf("%v, %v", ids(got), err)
+		t.Fatalf("%v, %v", idsOf(got), err)
 	}
 	if again, _ := b.NextDue(monAt(time.Hour), 0); len(again) != 0 {
-		t.Fatalf("b given a's: %v", ids(again))
+		t.Fatalf("b given a's: %v", idsOf(again))
 	}
 	if err := b.Release(got[0].ID); err != nil { // not b's to give back
 		t.Fatal(err)
 	}
 	if again, _ := b.NextDue(monAt(time.Hour), 0); len(again) != 0 {
-		t.Fatalf("b's release ended a's hold: %v", ids(again))
+		t.Fatalf("b's release ended a's hold: %v", idsOf(again))
 	}
 	if err := a.Release(got[0].ID); err != nil {
 		t.Fatal(err)
 	}
 	again, err := b.NextDue(monAt(time.Hour), 0)
 	if err != nil || len(again) != 1 || again[0].ID != got[0].ID {
-		t.Fatalf("after a's release, b has %v, %v", ids(again), err)
+		t.Fatalf("after a's release, b has %v, %v", idsOf(again), err)
 	}
 	if err := b.RecordAttempt(again[0].ID, state.Attempt{Time: monAt(time.Hour)}, state.Retry, monAt(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if last, _ := a.NextDue(monAt(time.Hour), 0); len(last) != 1 {
-		t.Fatalf("after b's attempt, a has %v", ids(last))
+		t.Fatalf("after b's attempt, a has %v", idsOf(last))
 	}
 }
 
 // Delivered and expired notifications go by age and by count (Options'
 // NotificationsKept); open ones stay whatever their age, and groups left
 // with none go too.
-func TestPruneNotifications(t *testing.T) {
+func TestPruneNotificationsKept(t *testing.T) {
 	s := openTest(t, Options{NotificationsKept: 3})
 	for i := range 8 {
-		if err := s.AddEventsWithNotifications(problem(fmt.Sprintf("a%d", i), "s", time.Duration(i)*time.Hour, "r", 0)); err != nil {
+		if err := s.AddEventsWithNotifications(problemOut(fmt.Sprintf("a%d", i), "s", time.Duration(i)*time.Hour, "r", 0)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	due, err := s.NextDue(monAt(100*time.Hour), 6)
 	if err != nil || len(due) != 6 {
-		t.Fatalf("%v, %v", ids(due), err)
+		t.Fatalf("%v, %v", idsOf(due), err)
 	}
 	for _, n := range due {
 		if err := s.RecordAttempt(n.ID, state.Attempt{Time: monAt(100 * time.Hour)}, state.Delivered, time.Time{}); err != nil {
@@ -313,11 +313,11 @@ func TestPruneNotifications(t *testing.T) {
 		t.Errorf("%d groups left, %v; want a6's and a7's", groups, err)
 	}
 	// A group dropped is made again by the next notification of it.
-	if err := s.AddEventsWithNotifications(problem("a0", "s", 200*time.Hour, "r", 0)); err != nil {
+	if err := s.AddEventsWithNotifications(problemOut("a0", "s", 200*time.Hour, "r", 0)); err != nil {
 		t.Fatal(err)
 	}
 	if due, err := s.NextDue(monAt(300*time.Hour), 0); err != nil || len(due) != 3 {
-		t.Errorf("due %v, %v; want a6's, a7's and a0's new one", ids(due), err)
+		t.Errorf("due %v, %v; want a6's, a7's and a0's new one", idsOf(due), err)
 	}
 }
 
@@ -326,7 +326,7 @@ func TestPruneNotifications(t *testing.T) {
 // agent, none of the call's statuses is stored (ErrFenced). Statuses of
 // an agent it never claimed are not fenced.
 func TestPutStatusesFenced(t *testing.T) {
-	_, hs := helens(t, 1, Options{})
+	_, hs := openHelens(t, 1, Options{})
 	s := hs[0]
 	ctx := context.Background()
 	// The claim as Claim (the cluster's) makes it: the row, and the epoch
@@ -338,7 +338,7 @@ func TestPutStatusesFenced(t *testing.T) {
 	s.held.m = map[string]int64{"web-1": 1}
 	s.held.mu.Unlock()
 	st := func(agent, status string) state.Status {
-		return state.Status{Agent: agent, Schedule: "load", Check: "load", Status: status, Since: t0, Time: t0}
+		return state.Status{Agent: agent, Schedule: "load", Check: "load", Status: status, Since: mon0, Time: mon0}
 	}
 	if err := s.PutStatuses(st("web-1", "ok"), st("web-2", "ok")); err != nil {
 		t.Fatal(err)
@@ -363,7 +363,7 @@ func TestPutStatusesFenced(t *testing.T) {
 // the other helens on ChangesChannel, with the kind; a refused write
 // tells nothing.
 func TestChangesNotified(t *testing.T) {
-	url, hs := helens(t, 1, Options{})
+	url, hs := openHelens(t, 1, Options{})
 	s := hs[0]
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -386,11 +386,11 @@ func TestChangesNotified(t *testing.T) {
 		{"", func() error { return s.PutSchedule(state.Schedule{Name: "bad"}) }},
 		{ChangeRoutes, func() error { return s.PutRoute(route) }},
 		{ChangeSilences, func() (err error) {
-			sil, err = s.AddSilence(state.Silence{Agents: "*", Created: t0, End: monAt(time.Hour), Comment: "deploy"})
+			sil, err = s.AddSilence(state.Silence{Agents: "*", Created: mon0, End: monAt(time.Hour), Comment: "deploy"})
 			return err
 		}},
 		{ChangeSilences, func() error { return s.EndSilence(sil.ID, monAt(time.Minute)) }},
-		{ChangeAcks, func() error { return s.Ack(state.Ack{Agent: "web-1", Comment: "on it", Time: t0}) }},
+		{ChangeAcks, func() error { return s.Ack(state.Ack{Agent: "web-1", Comment: "on it", Time: mon0}) }},
 		{"", func() error { return s.Unack("web-9", "") }},
 		{ChangeAcks, func() error { return s.Unack("web-1", "") }},
 		{ChangeSilences, func() error { return s.DeleteSilence(sil.ID) }},

@@ -33,7 +33,7 @@ func (s *Store) PutRoute(r state.Route) error {
 	if err := state.CheckRoute(r); err != nil {
 		return err
 	}
-	err := s.inTx(func(ctx context.Context, tx pgx.Tx) error {
+	err := s.monitorTx(func(ctx context.Context, tx pgx.Tx) error {
 		// Writers of routes one at a time, so that the count holds.
 		if _, err := tx.Exec(ctx, "LOCK TABLE routes IN EXCLUSIVE MODE"); err != nil {
 			return err
@@ -66,7 +66,7 @@ func (s *Store) PutRoute(r state.Route) error {
 			ON CONFLICT (name) DO UPDATE SET doc = EXCLUDED.doc`, r.Name, string(v)); err != nil {
 			return err
 		}
-		return tell(ctx, tx, ChangeRoutes)
+		return tellTx(ctx, tx, ChangeRoutes)
 	})
 	if err != nil {
 		return fmt.Errorf("put route %s: %w", r.Name, err)
@@ -85,7 +85,7 @@ func decodeRoute(v []byte) (state.Route, error) {
 
 // Route returns the route called name, or ErrNotFound.
 func (s *Store) Route(name string) (state.Route, error) {
-	rs, err := queryDocs(s, "SELECT doc FROM routes WHERE name = $1", decodeRoute, name)
+	rs, err := monitorDocs(s, "SELECT doc FROM routes WHERE name = $1", decodeRoute, name)
 	if err == nil && len(rs) == 0 {
 		err = state.ErrNotFound
 	}
@@ -97,7 +97,7 @@ func (s *Store) Route(name string) (state.Route, error) {
 
 // Routes returns every route, by name.
 func (s *Store) Routes() ([]state.Route, error) {
-	rs, err := queryDocs(s, "SELECT doc FROM routes ORDER BY name", decodeRoute)
+	rs, err := monitorDocs(s, "SELECT doc FROM routes ORDER BY name", decodeRoute)
 	if err != nil {
 		return nil, fmt.Errorf("routes: %w", err)
 	}
@@ -118,7 +118,7 @@ func (s *Store) DeleteRoute(name string) error {
 // deleteTold runs a DELETE and tells kind changed, or returns
 // ErrNotFound when it deleted nothing.
 func (s *Store) deleteTold(kind, q string, args ...any) error {
-	return s.inTx(func(ctx context.Context, tx pgx.Tx) error {
+	return s.monitorTx(func(ctx context.Context, tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, q, args...)
 		if err != nil {
 			return err
@@ -126,7 +126,7 @@ func (s *Store) deleteTold(kind, q string, args ...any) error {
 		if tag.RowsAffected() == 0 {
 			return state.ErrNotFound
 		}
-		return tell(ctx, tx, kind)
+		return tellTx(ctx, tx, kind)
 	})
 }
 
@@ -139,7 +139,7 @@ func (s *Store) AddSilence(sl state.Silence) (state.Silence, error) {
 	if err != nil {
 		return state.Silence{}, err
 	}
-	err = s.inTx(func(ctx context.Context, tx pgx.Tx) error {
+	err = s.monitorTx(func(ctx context.Context, tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "LOCK TABLE silences IN EXCLUSIVE MODE"); err != nil {
 			return err
 		}
@@ -173,7 +173,7 @@ func (s *Store) AddSilence(sl state.Silence) (state.Silence, error) {
 				break
 			}
 		}
-		return tell(ctx, tx, ChangeSilences)
+		return tellTx(ctx, tx, ChangeSilences)
 	})
 	if err != nil {
 		return state.Silence{}, fmt.Errorf("add silence: %w", err)
@@ -192,7 +192,7 @@ func decodeSilence(v []byte) (state.Silence, error) {
 
 // Silences returns every silence kept, ended ones too, by start then id.
 func (s *Store) Silences() ([]state.Silence, error) {
-	out, err := queryDocs(s, "SELECT doc FROM silences", decodeSilence)
+	out, err := monitorDocs(s, "SELECT doc FROM silences", decodeSilence)
 	if err != nil {
 		return nil, fmt.Errorf("silences: %w", err)
 	}
@@ -212,7 +212,7 @@ func (s *Store) DeleteSilence(id string) error {
 // EndSilence ends the silence id at at, if it was to end later, or
 // returns ErrNotFound.
 func (s *Store) EndSilence(id string, at time.Time) error {
-	err := s.inTx(func(ctx context.Context, tx pgx.Tx) error {
+	err := s.monitorTx(func(ctx context.Context, tx pgx.Tx) error {
 		var v []byte
 		err := tx.QueryRow(ctx, "SELECT doc FROM silences WHERE id = $1 FOR UPDATE", id).Scan(&v)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -238,7 +238,7 @@ func (s *Store) EndSilence(id string, at time.Time) error {
 		if _, err := tx.Exec(ctx, "UPDATE silences SET end_ns = $2, doc = $3 WHERE id = $1", id, sl.End.UnixNano(), string(v)); err != nil {
 			return err
 		}
-		return tell(ctx, tx, ChangeSilences)
+		return tellTx(ctx, tx, ChangeSilences)
 	})
 	if err != nil {
 		return fmt.Errorf("end silence %s: %w", id, err)
@@ -251,7 +251,7 @@ func (s *Store) EndSilence(id string, at time.Time) error {
 // state.SilenceKeep before now and returns how many. Prune runs it.
 func (s *Store) PruneSilences(now time.Time) (int, error) {
 	var n int
-	err := s.inTx(func(ctx context.Context, tx pgx.Tx) error {
+	err := s.monitorTx(func(ctx context.Context, tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, "DELETE FROM silences WHERE end_ns < $1", now.Add(-state.SilenceKeep).UnixNano())
 		if err != nil {
 			return err
@@ -259,7 +259,7 @@ func (s *Store) PruneSilences(now time.Time) (int, error) {
 		if n = int(tag.RowsAffected()); n == 0 {
 			return nil
 		}
-		return tell(ctx, tx, ChangeSilences)
+		return tellTx(ctx, tx, ChangeSilences)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("prune silences: %w", err)
@@ -289,7 +289,7 @@ func (s *Store) AckWithNotifications(a state.Ack, notify ...state.Outgoing) erro
 	if err != nil {
 		return fmt.Errorf("ack %s %s: %w", a.Agent, a.Schedule, err)
 	}
-	err = s.inTx(func(ctx context.Context, tx pgx.Tx) error {
+	err = s.monitorTx(func(ctx context.Context, tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "LOCK TABLE acks IN EXCLUSIVE MODE"); err != nil {
 			return err
 		}
@@ -313,7 +313,7 @@ func (s *Store) AckWithNotifications(a state.Ack, notify ...state.Outgoing) erro
 		if err := putNotificationsTx(ctx, tx, outs); err != nil {
 			return err
 		}
-		return tell(ctx, tx, ChangeAcks)
+		return tellTx(ctx, tx, ChangeAcks)
 	})
 	if err != nil {
 		return fmt.Errorf("ack %s %s: %w", a.Agent, a.Schedule, err)
@@ -334,7 +334,7 @@ func (s *Store) Unack(agent, schedule string) error {
 
 // Acks returns every acknowledgement, by agent then schedule.
 func (s *Store) Acks() ([]state.Ack, error) {
-	out, err := queryDocs(s, "SELECT doc FROM acks ORDER BY agent, schedule", func(v []byte) (state.Ack, error) {
+	out, err := monitorDocs(s, "SELECT doc FROM acks ORDER BY agent, schedule", func(v []byte) (state.Ack, error) {
 		var a state.Ack
 		if err := json.Unmarshal(v, &a); err != nil {
 			return state.Ack{}, fmt.Errorf("decode ack: %w", err)

@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,8 +29,14 @@ import (
 // than the longest delivery (state.MaxReceiverTimeout) with the wait in
 // the deliverer's queue, so that no live helen's delivery is given out
 // again; past it, a helen that died is taken to have, and its group is
-// due again. Options.DeliveryLease changes it.
+// due again. Options.DeliveryLease changes it. The lease runs on the
+// clocks of the helens (the now of NextDue), which are taken to agree to
+// well within it.
 const DeliveryLease = 10 * time.Minute
+
+// outboxStep bounds the notifications one transaction of Expire or
+// PruneNotifications changes, as in the bbolt store.
+const outboxStep = 1000
 
 // openStates is the SQL condition of a notification still to deliver.
 const openStates = "state IN ('pending', 'retrying')"
@@ -47,7 +54,7 @@ func groupOf(n state.Notification) groupKey {
 // AddEventsWithNotifications stores events and their notifications in
 // one transaction: either all of them are stored or none.
 func (s *Store) AddEventsWithNotifications(ens ...state.EventNotifications) error {
-	err := s.inTx(func(ctx context.Context, tx pgx.Tx) error { return addEventsWithNotificationsTx(ctx, tx, ens) })
+	err := s.monitorTx(func(ctx context.Context, tx pgx.Tx) error { return addEventsWithNotificationsTx(ctx, tx, ens) })
 	if err != nil {
 		return fmt.Errorf("add events with notifications: %w", err)
 	}
@@ -97,11 +104,11 @@ func putNotificationsTx(ctx context.Context, tx pgx.Tx, ns []state.Notification)
 	if len(ns) == 0 {
 		return nil
 	}
-	ids, err := lockGroupsOf(ctx, tx, ns)
+	ids, err := lockGroupsOfTx(ctx, tx, ns)
 	if err != nil {
 		return err
 	}
-	seqs, err := nextSeqs(ctx, tx, "notification_seq", len(ns))
+	seqs, err := nextSeqsTx(ctx, tx, "notification_seq", len(ns))
 	if err != nil {
 		return err
 	}
@@ -132,13 +139,13 @@ func putNotificationsTx(ctx context.Context, tx pgx.Tx, ns []state.Notification)
 	if err != nil {
 		return err
 	}
-	return refreshHeads(ctx, tx, gids)
+	return refreshHeadsTx(ctx, tx, gids)
 }
 
-// lockGroupsOf makes the groups of ns that are not yet, locks them all
+// lockGroupsOfTx makes the groups of ns that are not yet, locks them all
 // (in order of id, as every writer of groups does, so that writers do not
 // deadlock) and returns their ids.
-func lockGroupsOf(ctx context.Context, tx pgx.Tx, ns []state.Notification) (map[groupKey]int64, error) {
+func lockGroupsOfTx(ctx context.Context, tx pgx.Tx, ns []state.Notification) (map[groupKey]int64, error) {
 	set := map[groupKey]bool{}
 	for _, n := range ns {
 		set[groupOf(n)] = true
@@ -148,15 +155,8 @@ func lockGroupsOf(ctx context.Context, tx pgx.Tx, ns []state.Notification) (map[
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b groupKey) int {
-		switch {
-		case a.agent != b.agent:
-			return cmpStr(a.agent, b.agent)
-		case a.schedule != b.schedule:
-			return cmpStr(a.schedule, b.schedule)
-		case a.route != b.route:
-			return cmpStr(a.route, b.route)
-		}
-		return a.receiver - b.receiver
+		return cmp.Or(cmp.Compare(a.agent, b.agent), cmp.Compare(a.schedule, b.schedule),
+			cmp.Compare(a.route, b.route), cmp.Compare(a.receiver, b.receiver))
 	})
 	agents, schedules, routes := make([]string, len(keys)), make([]string, len(keys)), make([]string, len(keys))
 	receivers := make([]int32, len(keys))
@@ -196,25 +196,15 @@ func lockGroupsOf(ctx context.Context, tx pgx.Tx, ns []state.Notification) (map[
 	return nil, errors.New("outbox groups dropped as they were made, three times")
 }
 
-func cmpStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// lockGroups locks the groups of ids, in order.
-func lockGroups(ctx context.Context, tx pgx.Tx, gids []int64) error {
+// lockGroupsTx locks the groups of ids, in order.
+func lockGroupsTx(ctx context.Context, tx pgx.Tx, gids []int64) error {
 	_, err := tx.Exec(ctx, "SELECT id FROM outbox_groups WHERE id = ANY($1) ORDER BY id FOR UPDATE", gids)
 	return err
 }
 
-// refreshHeads sets the head of each group of gids: its oldest open
+// refreshHeadsTx sets the head of each group of gids: its oldest open
 // notification, and when it is due.
-func refreshHeads(ctx context.Context, tx pgx.Tx, gids []int64) error {
+func refreshHeadsTx(ctx context.Context, tx pgx.Tx, gids []int64) error {
 	_, err := tx.Exec(ctx, `UPDATE outbox_groups g SET (head_ns, head_seq, head_next) = (
 			SELECT n.ns, n.seq, n.next_at FROM notifications n
 			WHERE n.grp = g.id AND n.`+openStates+` ORDER BY n.ns, n.seq LIMIT 1)
@@ -238,7 +228,7 @@ func scanNotification(row pgx.CollectableRow) (state.Notification, error) {
 		&n.NextAt, &atts, &n.AttemptCount, &ended); err != nil {
 		return state.Notification{}, err
 	}
-	n.ID = state.Key{Nanos: ns, Seq: uint32(seq)}.NotificationID()
+	n.ID = state.ListKey{Nanos: ns, Seq: uint32(seq)}.NotificationID()
 	n.Doc, n.State = json.RawMessage(doc), state.NotificationState(st)
 	n.Created, n.NextAt = n.Created.UTC(), n.NextAt.UTC()
 	if ended != nil {
@@ -253,82 +243,13 @@ func scanNotification(row pgx.CollectableRow) (state.Notification, error) {
 	return n, nil
 }
 
-// NextDue returns at most limit notifications (every one due, when limit
-// <= 0) whose next attempt is at or before now, the heads of their groups
-// by time of next attempt, and holds each group for this helen until it
-// records an attempt (RecordAttempt) or releases it (Release), or until
-// the lease (Options.DeliveryLease) runs out after now: meanwhile no call
-// of NextDue, of this store or of another on the same database, gives
-// out a notification of that group. A group whose lease ran out (its
-// helen died, or took longer than the lease) is given out again.
-func (s *Store) NextDue(now time.Time, limit int) ([]state.Notification, error) {
-	var out []state.Notification
-	err := s.inTx(func(ctx context.Context, tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `WITH picked AS (
-				SELECT id FROM outbox_groups
-				WHERE head_next <= $1 AND (claimed_by IS NULL OR lease_until <= $1)
-				ORDER BY head_next, head_ns, head_seq
-				LIMIT $2
-				FOR UPDATE SKIP LOCKED)
-			UPDATE outbox_groups g SET claimed_by = $3, claimed_ns = g.head_ns, claimed_seq = g.head_seq, lease_until = $4
-			FROM picked WHERE g.id = picked.id
-			RETURNING g.head_ns, g.head_seq`, now, limitArg(limit), s.opt.Helen, now.Add(s.opt.DeliveryLease))
-		if err != nil {
-			return err
-		}
-		var nanos, seqs []int64
-		var ns, seq int64
-		if _, err := pgx.ForEachRow(rows, []any{&ns, &seq}, func() error {
-			nanos, seqs = append(nanos, ns), append(seqs, seq)
-			return nil
-		}); err != nil {
-			return err
-		}
-		if len(nanos) == 0 {
-			return nil
-		}
-		rows, err = tx.Query(ctx, `SELECT `+notificationCols+` FROM notifications
-			WHERE (ns, seq) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))
-			ORDER BY next_at, ns, seq`, nanos, seqs)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, scanNotification)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("next due: %w", err)
-	}
-	return out, nil
-}
-
-// Release gives back a notification NextDue gave out that no attempt was
-// recorded for: its group may be given out again at once. A hold that is
-// no longer this helen's (its lease ran out and another took the group)
-// stays.
-func (s *Store) Release(id string) error {
-	k, err := state.ParseNotificationID(id)
-	if err != nil {
-		return fmt.Errorf("release: %w", err)
-	}
-	ctx, cancel := bounded()
-	defer cancel()
-	_, err = s.pool.Exec(ctx, `UPDATE outbox_groups SET claimed_by = NULL, claimed_ns = NULL, claimed_seq = NULL, lease_until = NULL
-		WHERE id = (SELECT grp FROM notifications WHERE ns = $1 AND seq = $2)
-		AND claimed_by = $3 AND claimed_ns = $1 AND claimed_seq = $2`, k.Nanos, int64(k.Seq), s.opt.Helen)
-	if err != nil {
-		return fmt.Errorf("release %s: %w", id, err)
-	}
-	return nil
-}
-
 // Notification returns the notification id, or ErrNotFound.
 func (s *Store) Notification(id string) (state.Notification, error) {
 	k, err := state.ParseNotificationID(id)
 	if err != nil {
 		return state.Notification{}, err
 	}
-	ctx, cancel := bounded()
+	ctx, cancel := monitorCtx()
 	defer cancel()
 	rows, err := s.pool.Query(ctx, `SELECT `+notificationCols+` FROM notifications WHERE ns = $1 AND seq = $2`, k.Nanos, int64(k.Seq))
 	var n state.Notification
@@ -344,198 +265,10 @@ func (s *Store) Notification(id string) (state.Notification, error) {
 	return n, nil
 }
 
-// RecordAttempt records an attempt at delivering notification id and what
-// it came to: Delivered, Retry at nextAt, or GiveUp, and ends this
-// helen's hold of its group, as the bbolt store's.
-func (s *Store) RecordAttempt(id string, a state.Attempt, outcome state.Outcome, nextAt time.Time) error {
-	r := state.AttemptRecord{ID: id, Attempt: a, Outcome: outcome, NextAt: nextAt}
-	if err := r.Check(); err != nil {
-		return fmt.Errorf("record attempt: %w", err)
-	}
-	missing, err := s.recordAttempts([]state.AttemptRecord{r})
-	if err == nil && len(missing) > 0 {
-		err = state.ErrNotFound
-	}
-	if err != nil {
-		return fmt.Errorf("record attempt %s: %w", id, err)
-	}
-	return nil
-}
-
-// RecordAttempts records attempts as RecordAttempt does, all in one
-// transaction, which ends their holds. An invalid record makes it record
-// none (ErrInvalid). A record of a notification no longer stored is left
-// out and the others recorded: the error then wraps ErrNotFound and names
-// it. Any other error records none, and the holds are kept: the caller
-// releases them.
-func (s *Store) RecordAttempts(recs ...state.AttemptRecord) error {
-	for _, r := range recs {
-		if err := r.Check(); err != nil {
-			return fmt.Errorf("record attempts: %w", err)
-		}
-	}
-	missing, err := s.recordAttempts(recs)
-	if err != nil {
-		return fmt.Errorf("record attempts: %w", err)
-	}
-	if len(missing) > 0 {
-		errs := make([]error, len(missing))
-		for i, id := range missing {
-			errs[i] = fmt.Errorf("%s: %w", id, state.ErrNotFound)
-		}
-		return fmt.Errorf("record attempts: %w", errors.Join(errs...))
-	}
-	return nil
-}
-
-// recordAttempts records recs, checked, in one transaction, and returns
-// the ids of those not stored.
-func (s *Store) recordAttempts(recs []state.AttemptRecord) (missing []string, err error) {
-	if len(recs) == 0 {
-		return nil, nil
-	}
-	nanos, seqs := make([]int64, len(recs)), make([]int64, len(recs))
-	for i, r := range recs {
-		k, _ := state.ParseNotificationID(r.ID)
-		nanos[i], seqs[i] = k.Nanos, int64(k.Seq)
-	}
-	err = s.inTx(func(ctx context.Context, tx pgx.Tx) error {
-		missing = nil
-		rows, err := tx.Query(ctx, `SELECT DISTINCT grp FROM notifications
-			WHERE (ns, seq) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))`, nanos, seqs)
-		if err != nil {
-			return err
-		}
-		gids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil {
-			return err
-		}
-		if err := lockGroups(ctx, tx, gids); err != nil {
-			return err
-		}
-		rows, err = tx.Query(ctx, `SELECT `+notificationCols+` FROM notifications
-			WHERE (ns, seq) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[])) ORDER BY ns, seq FOR UPDATE`, nanos, seqs)
-		if err != nil {
-			return err
-		}
-		found, err := pgx.CollectRows(rows, scanNotification)
-		if err != nil {
-			return err
-		}
-		byID := make(map[string]*state.Notification, len(found))
-		for i := range found {
-			byID[found[i].ID] = &found[i]
-		}
-		for _, r := range recs {
-			n := byID[r.ID]
-			if n == nil {
-				missing = append(missing, r.ID)
-				continue
-			}
-			apply(n, r)
-		}
-		b := &pgx.Batch{}
-		for _, n := range found {
-			atts, err := json.Marshal(n.Attempts)
-			if err != nil {
-				return err
-			}
-			if n.Attempts == nil {
-				atts = []byte("[]")
-			}
-			var ended *time.Time
-			if !n.Ended.IsZero() {
-				ended = &n.Ended
-			}
-			k, _ := state.ParseNotificationID(n.ID)
-			b.Queue(`UPDATE notifications SET state = $3, next_at = $4, attempts = $5, attempt_count = $6, ended = $7
-				WHERE ns = $1 AND seq = $2`, k.Nanos, int64(k.Seq), string(n.State), n.NextAt, string(atts), n.AttemptCount, ended)
-		}
-		b.Queue(`UPDATE outbox_groups g SET claimed_by = NULL, claimed_ns = NULL, claimed_seq = NULL, lease_until = NULL
-			FROM unnest($1::bigint[], $2::bigint[]) AS u(ns, seq)
-			WHERE g.id = ANY($3) AND g.claimed_by = $4 AND g.claimed_ns = u.ns AND g.claimed_seq = u.seq`,
-			nanos, seqs, gids, s.opt.Helen)
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return err
-		}
-		return refreshHeads(ctx, tx, gids)
-	})
-	return missing, err
-}
-
-// apply records r in n, as the bbolt store's recordAttemptTx does.
-func apply(n *state.Notification, r state.AttemptRecord) {
-	a := state.CapAttempt(r.Attempt)
-	n.Attempts = append(n.Attempts, a)
-	if len(n.Attempts) > state.MaxAttemptsKept {
-		n.Attempts = n.Attempts[len(n.Attempts)-state.MaxAttemptsKept:]
-	}
-	n.AttemptCount++
-	switch {
-	case r.Outcome == state.Delivered && (n.State.Open() || n.State == state.NotifyExpired):
-		n.State, n.Ended = state.NotifyDelivered, a.Time
-	case r.Outcome == state.GiveUp && n.State.Open():
-		n.State, n.Ended = state.NotifyExpired, a.Time
-	case r.Outcome == state.Retry && n.State.Open():
-		n.State, n.NextAt = state.NotifyRetrying, r.NextAt
-	}
-}
-
-// Expire records as expired every notification not delivered that was
-// made more than maxAge before now, and returns how many. It works in
-// transactions of at most pruneStep notifications.
-func (s *Store) Expire(now time.Time, maxAge time.Duration) (int, error) {
-	if maxAge <= 0 {
-		return 0, fmt.Errorf("expire: %w: age %v", state.ErrInvalid, maxAge)
-	}
-	cutoff := now.Add(-maxAge).UnixNano()
-	total := 0
-	for {
-		n, picked := 0, 0
-		err := s.inTx(func(ctx context.Context, tx pgx.Tx) error {
-			rows, err := tx.Query(ctx, `SELECT ns, seq, grp FROM notifications WHERE `+openStates+` AND ns < $1
-				ORDER BY ns, seq LIMIT $2`, cutoff, pruneStep)
-			if err != nil {
-				return err
-			}
-			var nanos, seqs, gids []int64
-			var ns, seq, grp int64
-			if _, err := pgx.ForEachRow(rows, []any{&ns, &seq, &grp}, func() error {
-				nanos, seqs, gids = append(nanos, ns), append(seqs, seq), append(gids, grp)
-				return nil
-			}); err != nil {
-				return err
-			}
-			if picked = len(nanos); picked == 0 {
-				return nil
-			}
-			slices.Sort(gids)
-			gids = slices.Compact(gids)
-			if err := lockGroups(ctx, tx, gids); err != nil {
-				return err
-			}
-			tag, err := tx.Exec(ctx, `UPDATE notifications SET state = 'expired', ended = $3
-				WHERE (ns, seq) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[])) AND `+openStates, nanos, seqs, now)
-			if err != nil {
-				return err
-			}
-			n = int(tag.RowsAffected())
-			return refreshHeads(ctx, tx, gids)
-		})
-		if err != nil {
-			return total, fmt.Errorf("expire: %w", err)
-		}
-		total += n
-		if picked < pruneStep {
-			return total, nil
-		}
-	}
-}
-
 // Notifications returns a page of the notifications q selects, newest
 // first, and for each the cursor of those before it.
 func (s *Store) Notifications(q state.NotificationQuery) ([]state.Notification, []string, error) {
-	after, hasAfter, err := state.ParseCursor(q.After)
+	after, hasAfter, err := state.ParseListCursor(q.After)
 	if err != nil {
 		return nil, nil, fmt.Errorf("notifications: %w", err)
 	}
@@ -552,12 +285,12 @@ func (s *Store) Notifications(q state.NotificationQuery) ([]state.Notification, 
 	if cond == "" {
 		cond = " AND $5 = ''"
 	}
-	lo, hi := pageBounds(q.Query, after, hasAfter)
-	ctx, cancel := bounded()
+	lo, hi := keyBounds(q.Query, after, hasAfter)
+	ctx, cancel := monitorCtx()
 	defer cancel()
 	rows, err := s.pool.Query(ctx, `SELECT `+notificationCols+` FROM notifications
 		WHERE ns >= $1 AND (ns, seq) < ($2, $3)`+cond+` AND ($6 = '' OR agent = $6)
-		ORDER BY ns DESC, seq DESC LIMIT $4`, lo, hi.Nanos, int64(hi.Seq), limitArg(q.Limit), string(q.State), q.Agent)
+		ORDER BY ns DESC, seq DESC LIMIT $4`, lo, hi.Nanos, int64(hi.Seq), sqlLimit(q.Limit), string(q.State), q.Agent)
 	if err != nil {
 		return nil, nil, fmt.Errorf("notifications: %w", err)
 	}
@@ -580,7 +313,7 @@ func (s *Store) OutboxStats() (state.OutboxStats, error) {
 	for _, ns := range []state.NotificationState{state.NotifyPending, state.NotifyRetrying, state.NotifyDelivered, state.NotifyExpired} {
 		st.Count[ns] = 0
 	}
-	ctx, cancel := bounded()
+	ctx, cancel := monitorCtx()
 	defer cancel()
 	rows, err := s.pool.Query(ctx, "SELECT state, count(*) FROM notifications GROUP BY state")
 	if err != nil {
@@ -607,12 +340,12 @@ func (s *Store) OutboxStats() (state.OutboxStats, error) {
 // PruneNotifications deletes the delivered and expired notifications made
 // before before, and the oldest of them beyond Options.NotificationsKept,
 // and returns how many; then the groups left with none. Those still open
-// stay whatever their age. It works in transactions of at most pruneStep
+// stay whatever their age. It works in transactions of at most outboxStep
 // deletions.
 func (s *Store) PruneNotifications(before time.Time) (int, error) {
 	total := 0
 	step := func(q string, args ...any) (int, error) {
-		ctx, cancel := bounded()
+		ctx, cancel := monitorCtx()
 		defer cancel()
 		tag, err := s.pool.Exec(ctx, q, args...)
 		return int(tag.RowsAffected()), err
@@ -620,17 +353,17 @@ func (s *Store) PruneNotifications(before time.Time) (int, error) {
 	const closed = "state IN ('delivered', 'expired')"
 	for {
 		n, err := step(`DELETE FROM notifications WHERE (ns, seq) IN (
-			SELECT ns, seq FROM notifications WHERE `+closed+` AND ns < $1 ORDER BY ns, seq LIMIT $2)`, before.UnixNano(), pruneStep)
+			SELECT ns, seq FROM notifications WHERE `+closed+` AND ns < $1 ORDER BY ns, seq LIMIT $2)`, before.UnixNano(), outboxStep)
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("prune notifications: %w", err)
 		}
-		if n < pruneStep {
+		if n < outboxStep {
 			break
 		}
 	}
 	for {
-		ctx, cancel := bounded()
+		ctx, cancel := monitorCtx()
 		var kept int
 		err := s.pool.QueryRow(ctx, "SELECT count(*) FROM notifications WHERE "+closed).Scan(&kept)
 		cancel()
@@ -642,7 +375,7 @@ func (s *Store) PruneNotifications(before time.Time) (int, error) {
 			break
 		}
 		n, err := step(`DELETE FROM notifications WHERE (ns, seq) IN (
-			SELECT ns, seq FROM notifications WHERE `+closed+` ORDER BY ns, seq LIMIT $1)`, min(over, pruneStep))
+			SELECT ns, seq FROM notifications WHERE `+closed+` ORDER BY ns, seq LIMIT $1)`, min(over, outboxStep))
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("prune notifications: %w", err)

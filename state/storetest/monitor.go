@@ -27,6 +27,7 @@ func init() {
 	register("Events", testEvents)
 	register("EventsConcurrent", testEventsConcurrent)
 	register("EventsPages", testEventsPages)
+	register("EventsBadCursor", testEventsBadCursor)
 	register("Routes", testRoutes)
 	register("PutRouteRefuses", testPutRouteRefuses)
 	register("RoutesBounded", testRoutesBounded)
@@ -675,3 +676,16 @@ func testNotifyGeneration(t *testing.T, open Opener) {
 
 // moment is the time d after t0.
 func moment(d time.Duration) time.Time { return t0.Add(d) }
+
+// testEventsBadCursor: a cursor no page gave is refused.
+func testEventsBadCursor(t *testing.T, open Opener) {
+	db := open(t)
+	for _, c := range []string{"!!!", "AAAA", "not base64"} {
+		if _, _, err := db.EventsPage(state.Query{After: c}); !errors.Is(err, state.ErrInvalid) {
+			t.Errorf("events after %q: %v, want ErrInvalid", c, err)
+		}
+		if _, _, err := db.Notifications(state.NotificationQuery{Query: state.Query{After: c}}); !errors.Is(err, state.ErrInvalid) {
+			t.Errorf("notifications after %q: %v, want ErrInvalid", c, err)
+		}
+	}
+}
