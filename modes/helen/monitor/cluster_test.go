@@ -14,6 +14,7 @@ import (
 	"github.com/equus-monitoring/equus/internal/metricset"
 	"github.com/equus-monitoring/equus/internal/pgtest"
 	"github.com/equus-monitoring/equus/internal/wait"
+	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/state"
 	"github.com/equus-monitoring/equus/state/pgstore"
 )
@@ -477,4 +478,41 @@ func TestClusterRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	wait.Until(t, "the route gone on h2", waitFor, time.Millisecond, func() bool { r, _, _ := rules(h2); return r == 0 })
+}
+
+// TestClusterFencedFlush: when another helen has taken one of a helen's
+// agents over, the helen's next write of statuses still stores those of
+// its other agents, and none of the agent taken.
+func TestClusterFencedFlush(t *testing.T) {
+	c := newCluster(t, 2, Config{})
+	h1, h2 := c.helens[0], c.helens[1]
+	const every = 10 * time.Second
+	h1.connect("web-1")
+	h1.connect("db-2")
+	sch, err := h1.m.PutSchedule(state.Schedule{Name: "s", Check: "c", Every: every})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.settle()
+	c.steps(1, every)
+	h1.m.status.flush()
+	// Results that change nothing wait in memory for the next flush.
+	for _, agent := range []string{"web-1", "db-2"} {
+		h1.m.status.record(context.Background(), agent, sch, result.Doc{Status: result.OK, Message: "later"}, c.clk.Now())
+	}
+	if _, err := h2.store.Claim(context.Background(), "web-1", h2.id, c.clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	h1.m.status.flush()
+	msgs := map[string]string{}
+	sts, err := h2.store.Statuses("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range sts {
+		msgs[st.Agent] = st.Message
+	}
+	if msgs["db-2"] != "later" || msgs["web-1"] == "later" {
+		t.Errorf("stored messages %v: want db-2's written by h1, web-1's not (h2 holds it)", msgs)
+	}
 }
