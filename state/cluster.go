@@ -15,6 +15,10 @@ import (
 // helen has taken over since: no write from a stale owner lands.
 var ErrFenced = errors.New("state: agent claimed by another helen since")
 
+// DeadHelen is how old a helen's heartbeat is when it is dead: its claims
+// hold no agent any longer.
+const DeadHelen = 10 * time.Second
+
 // Helen is one helen of those that share a store.
 type Helen struct {
 	ID string `json:"id"`
@@ -75,12 +79,26 @@ type Cluster interface {
 	PutSecret(ctx context.Context, name string, value []byte) ([]byte, error)
 	// Secret returns the value stored under name; ErrNotFound for none.
 	Secret(ctx context.Context, name string) ([]byte, error)
-	// MarkDown records agent down since at, with ens (its event and
-	// notifications) in the same transaction, if it is not down already
-	// and no helen has held it for unheld: won reports whether this call
-	// did it, so that of helens that decide at once one does.
-	MarkDown(ctx context.Context, agent string, at time.Time, unheld time.Duration, ens ...EventNotifications) (won bool, err error)
-	// MarkUp clears agent's mark of down, with ens, and returns since
-	// when it was down: won reports whether this call cleared it.
-	MarkUp(ctx context.Context, agent string, at time.Time, ens ...EventNotifications) (since time.Time, won bool, err error)
+	// MarkDown records agent down since at, if it is not down already
+	// and no other helen has held it for unheld: its claim released, or
+	// its holder's heartbeat stopped (DeadHelen), that long before at;
+	// an agent never claimed, or last claimed by this store's helen,
+	// which decides for itself, is not held. What events returns (the
+	// event and its notifications) is stored in the same transaction:
+	// won reports whether this call did it, so that of helens that
+	// decide at once one does, and only its event is stored. events is
+	// called only then, inside the transaction, and must not use the
+	// store.
+	MarkDown(ctx context.Context, agent string, at time.Time, unheld time.Duration, events func() []EventNotifications) (won bool, err error)
+	// MarkUp clears agent's mark of down, storing what events returns
+	// for the time it was down since in the same transaction, and
+	// returns that time: won reports whether this call cleared it
+	// (events is called only then, as MarkDown's).
+	MarkUp(ctx context.Context, agent string, at time.Time, events func(since time.Time) []EventNotifications) (since time.Time, won bool, err error)
+	// Unheld returns the agents not down that no helen has held for
+	// unheld at at, as MarkDown decides it, whose claim says so (an
+	// agent never claimed is not among them, nor one forgotten): at most
+	// limit, by name.
+	// Their down is any helen's to decide, their holder being gone.
+	Unheld(ctx context.Context, at time.Time, unheld time.Duration, limit int) ([]string, error)
 }

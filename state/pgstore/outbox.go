@@ -54,6 +54,16 @@ func groupOf(n state.Notification) groupKey {
 // AddEventsWithNotifications stores events and their notifications in
 // one transaction: either all of them are stored or none.
 func (s *Store) AddEventsWithNotifications(ens ...state.EventNotifications) error {
+	err := s.monitorTx(func(ctx context.Context, tx pgx.Tx) error { return addEventsWithNotificationsTx(ctx, tx, ens) })
+	if err != nil {
+		return fmt.Errorf("add events with notifications: %w", err)
+	}
+	return nil
+}
+
+// addEventsWithNotificationsTx is AddEventsWithNotifications in tx, for
+// a transaction that stores events with something else (MarkDown).
+func addEventsWithNotificationsTx(ctx context.Context, tx pgx.Tx, ens []state.EventNotifications) error {
 	var evs []state.Event
 	for _, en := range ens {
 		if en.Event.Agent != "" {
@@ -70,28 +80,22 @@ func (s *Store) AddEventsWithNotifications(ens ...state.EventNotifications) erro
 			return fmt.Errorf("add notifications: %w", err)
 		}
 	}
-	err := s.monitorTx(func(ctx context.Context, tx pgx.Tx) error {
-		keys, err := addEventsTx(ctx, tx, evs)
-		if err != nil {
-			return err
-		}
-		var all []state.Notification
-		for i, en := range ens {
-			ref := ""
-			if en.Event.Agent != "" {
-				ref, keys = keys[0].Cursor(), keys[1:]
-			}
-			for _, n := range outs[i] {
-				n.Event = ref
-				all = append(all, n)
-			}
-		}
-		return putNotificationsTx(ctx, tx, all)
-	})
+	keys, err := addEventsTx(ctx, tx, evs)
 	if err != nil {
-		return fmt.Errorf("add events with notifications: %w", err)
+		return err
 	}
-	return nil
+	var all []state.Notification
+	for i, en := range ens {
+		ref := ""
+		if en.Event.Agent != "" {
+			ref, keys = keys[0].Cursor(), keys[1:]
+		}
+		for _, n := range outs[i] {
+			n.Event = ref
+			all = append(all, n)
+		}
+	}
+	return putNotificationsTx(ctx, tx, all)
 }
 
 // putNotificationsTx writes new notifications (state.NewNotifications's,

@@ -37,6 +37,10 @@ func (t *statusTable) connected(a Agent, now time.Time) {
 	agent := a.Name()
 	t.writes.RLock()
 	defer t.writes.RUnlock()
+	if t.cluster != nil {
+		defer t.lockMarks(agent)()
+		t.load(agent, now)
+	}
 	t.mu.Lock()
 	delete(t.forgotten, agent)
 	t.conns[agent] = a
@@ -47,7 +51,9 @@ func (t *statusTable) connected(a Agent, now time.Time) {
 	downSince, wasDown := t.down[agent]
 	delete(t.down, agent)
 	t.mu.Unlock()
-	if wasDown {
+	// In a cluster another helen may have marked it down: the store
+	// says.
+	if wasDown || t.cluster != nil {
 		t.up(agent, downSince, now)
 	}
 }
@@ -91,6 +97,9 @@ func (t *statusTable) disconnectedLocked(agent string, now time.Time, silence ti
 func (t *statusTable) expire(agent string, g *grace) {
 	t.writes.RLock()
 	defer t.writes.RUnlock()
+	if t.cluster != nil {
+		defer t.lockMarks(agent)()
+	}
 	t.mu.Lock()
 	if t.closed || t.gone[agent] != g {
 		t.mu.Unlock()
@@ -98,7 +107,9 @@ func (t *statusTable) expire(agent string, g *grace) {
 	}
 	delete(t.gone, agent)
 	now := t.clock.Now()
-	t.down[agent] = now
+	if t.cluster == nil {
+		t.down[agent] = now
+	}
 	t.wg.Add(1)
 	t.mu.Unlock()
 	defer t.wg.Done()
@@ -139,7 +150,9 @@ func (t *statusTable) sweepSilent() {
 		since, down := t.down[agent]
 		switch {
 		case !down && silence >= t.downAfter:
-			t.down[agent] = now
+			if t.cluster == nil {
+				t.down[agent] = now
+			}
 			downs = append(downs, change{agent: agent, silence: silence})
 		case down && silence < t.downAfter:
 			delete(t.down, agent)
@@ -148,11 +161,21 @@ func (t *statusTable) sweepSilent() {
 	}
 	t.wg.Add(1)
 	t.mu.Unlock()
+	mark := func(agent string) func() {
+		if t.cluster == nil {
+			return func() {}
+		}
+		return t.lockMarks(agent)
+	}
 	for _, c := range downs {
+		unlock := mark(c.agent)
 		t.declareDown(c.agent, now, fmt.Sprintf("agent down: connected, nothing heard for %s", c.silence.Round(time.Millisecond)))
+		unlock()
 	}
 	for _, c := range ups {
+		unlock := mark(c.agent)
 		t.up(c.agent, c.since, now)
+		unlock()
 	}
 	t.mu.Lock()
 	t.armSweepLocked()
@@ -161,22 +184,39 @@ func (t *statusTable) sweepSilent() {
 }
 
 // declareDown stores that agent is down since now, marked in memory
-// already, with its event.
+// already, with its event. In a cluster the store decides it
+// (markDown), and the agent is marked in memory if this helen's decision
+// won.
 func (t *statusTable) declareDown(agent string, now time.Time, message string) {
+	ev := state.Event{Time: now, Agent: agent, From: "up", To: "down", Message: message}
+	if t.cluster != nil {
+		t.markDown(ev)
+		return
+	}
 	if err := t.db.SetAgentDown(agent, now); err != nil {
 		t.log.Error("record agent down", "agent", agent, "err", err)
 	}
-	t.event(state.Event{Time: now, Agent: agent, From: "up", To: "down", Message: message})
+	t.event(ev)
 }
 
 // up stores that agent, down since downSince, is up again at now, its
-// mark in memory gone already, with its event.
+// mark in memory gone already, with its event. In a cluster the store
+// decides it, and says since when it was down (markUp).
 func (t *statusTable) up(agent string, downSince, now time.Time) {
+	if t.cluster != nil {
+		t.markUp(agent, now)
+		return
+	}
 	if err := t.db.SetAgentDown(agent, time.Time{}); err != nil {
 		t.log.Error("record agent up", "agent", agent, "err", err)
 	}
-	t.event(state.Event{Time: now, Agent: agent, From: "down", To: "up",
-		Message: fmt.Sprintf("agent up after %s down", now.Sub(downSince).Round(time.Second))})
+	t.event(upEvent(agent, downSince, now))
+}
+
+// upEvent is the event of agent up at now after it was down since since.
+func upEvent(agent string, since, now time.Time) state.Event {
+	return state.Event{Time: now, Agent: agent, From: "down", To: "up",
+		Message: fmt.Sprintf("agent up after %s down", now.Sub(since).Round(time.Second))}
 }
 
 // forget forgets an agent, which helen has checked is not connected or

@@ -124,6 +124,25 @@ func (e *engine) freshLocked() {
 	}
 }
 
+// reload reads the rules again, as another helen changed them (a Change
+// of the store's Watch). A failed read keeps the rules known, and is
+// logged.
+func (e *engine) reload() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.loadLocked(); err != nil {
+		e.log.Error("notification rules", "err", err)
+	}
+}
+
+// fresh reads the rules again if the store has changed them, so that a
+// decision made next with decideAsKnown has them.
+func (e *engine) fresh() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.freshLocked()
+}
+
 // rulesLocked returns what matches agent, worked out once per agent and
 // generation.
 func (e *engine) rulesLocked(agent string) *agentRules {
@@ -203,6 +222,23 @@ func (e *engine) decide(ev state.Event, st *state.Status, agentDown bool) plan {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.freshLocked()
+	return e.decideLocked(ks, ev, st, agentDown)
+}
+
+// decideAsKnown is decide with the rules as the engine has them, not
+// read again: it reads nothing from the store, so that a store may call
+// it inside a transaction of its own (state.Cluster's MarkDown).
+func (e *engine) decideAsKnown(ev state.Event, st *state.Status, agentDown bool) plan {
+	ks := kinds(ev)
+	if len(ks) == 0 {
+		return plan{}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.decideLocked(ks, ev, st, agentDown)
+}
+
+func (e *engine) decideLocked(ks []notify.Kind, ev state.Event, st *state.Status, agentDown bool) plan {
 	var p plan
 	if ks[0] == notify.SessionStarted || ks[0] == notify.SessionEnded {
 		// An audit: no silence holds it, nothing is open after it.
@@ -407,6 +443,24 @@ func (e *engine) reopen(rows map[pair]*state.Status, down map[string]time.Time, 
 		if e.open[k] = held(k); e.open[k] == nil {
 			e.open[k] = told(notify.AgentDown, state.Event{Agent: agent, To: "down"})
 		}
+	}
+}
+
+// reopenAgent is reopen for one agent whose session starts on this
+// helen, one of many that share the store: its problems (rows, its
+// statuses) are re-notified by the helen that holds it. A problem the
+// engine has open already keeps when it was told.
+func (e *engine) reopenAgent(agent string, rows map[pair]*state.Status, now time.Time) {
+	e.mu.Lock()
+	fresh := map[pair]*state.Status{}
+	for k, st := range rows {
+		if k.agent == agent && e.open[k] == nil {
+			fresh[k] = st
+		}
+	}
+	e.mu.Unlock()
+	if len(fresh) > 0 {
+		e.reopen(fresh, nil, now)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,13 +20,20 @@ import (
 	"github.com/equus-monitoring/equus/internal/leakcheck"
 	"github.com/equus-monitoring/equus/internal/logtest"
 	"github.com/equus-monitoring/equus/internal/metricset"
+	"github.com/equus-monitoring/equus/internal/pgtest"
 	"github.com/equus-monitoring/equus/internal/wait"
 	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/state"
 )
 
-// TestMain fails the run when goroutines started by the tests outlive them.
-func TestMain(m *testing.M) { leakcheck.Main(m, "equus/modes/helen/monitor.", "equus/state.") }
+// TestMain fails the run when goroutines started by the tests outlive
+// them, and stops the PostgreSQL server of the cluster's tests, if it
+// started one.
+func TestMain(m *testing.M) {
+	code := leakcheck.Run(m, "equus/modes/helen/monitor.", "equus/state.")
+	pgtest.Stop()
+	os.Exit(code)
+}
 
 // waitFor is how long a test waits for something that should happen.
 const waitFor = 10 * time.Second

@@ -88,6 +88,11 @@ type Monitor struct {
 	metrics *metrics
 	deliver *deliverer    // nil when Config.Notify is
 	stopped chan struct{} // closed when the loop of Start has ended
+	// cluster is the store as one that many helens share, nil when it
+	// is not (cluster.go); watched is closed when the watch of its
+	// changes has ended.
+	cluster state.Cluster
+	watched chan struct{}
 	// delivered is closed when the delivery workers have ended.
 	delivered chan struct{}
 }
@@ -117,6 +122,9 @@ func New(store state.Store, cfg Config, set *metricset.Set) (*Monitor, error) {
 	if m.status, err = newStatusTable(store, cfg.Log, cfg.DownAfter, fl, clk, m.metrics); err != nil {
 		return nil, err
 	}
+	if cl, ok := store.(state.Cluster); ok {
+		m.cluster, m.status.cluster = cl, cl
+	}
 	m.sched = newScheduler(m, schedules)
 	// Statuses of schedules removed, or changed to other agents, while
 	// helen was not running (or written as they were removed) go.
@@ -144,6 +152,10 @@ func (m *Monitor) Start(ctx context.Context) {
 	m.sched.start(ctx)
 	m.stopped = make(chan struct{})
 	go func() { defer close(m.stopped); m.loop(ctx) }()
+	if m.cluster != nil {
+		m.watched = make(chan struct{})
+		go func() { defer close(m.watched); m.watch(ctx) }()
+	}
 	if m.deliver != nil {
 		m.delivered = make(chan struct{})
 		go func() { defer close(m.delivered); m.deliver.run(ctx) }()
@@ -160,6 +172,9 @@ func (m *Monitor) Stop() {
 	if m.delivered != nil {
 		<-m.delivered
 	}
+	if m.watched != nil {
+		<-m.watched
+	}
 	m.status.stop()
 }
 
@@ -175,6 +190,9 @@ func (m *Monitor) loop(ctx context.Context) {
 		case <-flush.C():
 			m.status.flush()
 			m.status.renotify(m.clock.Now())
+			if m.cluster != nil {
+				m.status.sweepUnheld(m.clock.Now())
+			}
 		case <-prune.C():
 			age := m.cfg.HistoryMaxAge
 			if age <= 0 {

@@ -236,6 +236,10 @@ func (sc *scheduler) detach(a Agent) {
 func (sc *scheduler) put(s state.Schedule) {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
+	sc.putLocked(s)
+}
+
+func (sc *scheduler) putLocked(s state.Schedule) {
 	sc.schedules[s.Name] = s
 	for name, a := range sc.agents {
 		if Matches(s, name) {
@@ -250,6 +254,10 @@ func (sc *scheduler) put(s state.Schedule) {
 func (sc *scheduler) remove(name string) {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
+	sc.removeLocked(name)
+}
+
+func (sc *scheduler) removeLocked(name string) {
 	delete(sc.schedules, name)
 	for agent := range sc.runs {
 		sc.stopLocked(pair{agent, name})

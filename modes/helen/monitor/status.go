@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"maps"
 	"slices"
@@ -46,6 +47,16 @@ type statusTable struct {
 	forgotten map[string]bool
 	subs      map[chan state.Event]struct{}
 	wg        sync.WaitGroup // grace expiries and sweeps in progress
+
+	// cluster is the store as one shared by many helens, nil when it is
+	// not (cluster.go).
+	cluster state.Cluster
+	// marks order this helen's decisions of each agent's down and up
+	// (striped by agent), each from the look at memory to the store's
+	// decision: a session that starts as the grace period ends sees the
+	// down decided before its up, or stops it.
+	marks [64]sync.Mutex
+	view  clusterView // the status list of every helen's agents
 }
 
 // newStatusTable loads the statuses of db; clk, nil for the real one,
@@ -90,7 +101,11 @@ func newStatusTable(db state.Store, log *slog.Logger, downAfter time.Duration, f
 func (t *statusTable) start(now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.engine.reopen(t.rows, t.down, now)
+	if t.cluster == nil {
+		// In a cluster no agent is held here yet: the problems of each
+		// are reopened as its session starts (load).
+		t.engine.reopen(t.rows, t.down, now)
+	}
 	for k := range t.rows {
 		if _, down := t.down[k.agent]; !down && t.gone[k.agent] == nil {
 			t.disconnectedLocked(k.agent, now, 0)
@@ -162,7 +177,9 @@ func (t *statusTable) record(ctx context.Context, agent string, s state.Schedule
 	}
 	delete(t.dirty, k)
 	t.mu.Unlock()
-	if err := t.db.PutStatuses(snap); err != nil {
+	if err := t.db.PutStatuses(snap); errors.Is(err, state.ErrFenced) {
+		log.Info("status not stored: another helen holds the agent since", "schedule", s.Name)
+	} else if err != nil {
 		t.log.Error("store status", "agent", agent, "schedule", s.Name, "err", err)
 	}
 	if v.eventful() {
@@ -205,9 +222,20 @@ func (t *statusTable) eventOf(ev state.Event, st *state.Status, agentDown bool, 
 	err := t.db.AddEventsWithNotifications(state.EventNotifications{Event: ev, Notify: p.notify})
 	if err != nil {
 		t.log.Error("store event", "agent", ev.Agent, "schedule", ev.Schedule, "err", err)
-	} else if len(p.notify) > 0 && t.notified != nil {
+	}
+	t.stored(ev, p, err == nil, agentDown, log)
+	return err
+}
+
+// stored does what follows the storing of ev, whose plan is p (ok
+// reports whether it was stored): it wakes the delivery, ends the
+// silences and clears the acknowledgement the recovery ends, and hands ev
+// to the subscribers.
+func (t *statusTable) stored(ev state.Event, p plan, ok, agentDown bool, log *slog.Logger) {
+	if ok && len(p.notify) > 0 && t.notified != nil {
 		t.notified()
 	}
+	t.viewsStale()
 	switch {
 	case p.silenced != "":
 		log.Info("notification silenced", "agent", ev.Agent, "schedule", ev.Schedule, "to", ev.To, "silence", p.silenced)
@@ -229,7 +257,6 @@ func (t *statusTable) eventOf(ev state.Event, st *state.Status, agentDown bool, 
 		}
 	}
 	t.publish(ev)
-	return err
 }
 
 // renotify stores the re-notifications due at now (engine.renotify).
@@ -237,6 +264,10 @@ func (t *statusTable) renotify(now time.Time) {
 	row := func(k pair) (state.Status, bool) {
 		t.mu.Lock()
 		defer t.mu.Unlock()
+		if t.cluster != nil && t.conns[k.agent] == nil {
+			// Another helen's, or none's: its holder tells it.
+			return state.Status{}, false
+		}
 		if r := t.rows[k]; r != nil {
 			return *r, true
 		}
@@ -307,6 +338,10 @@ func (t *statusTable) flush() {
 		return
 	}
 	if err := t.db.PutStatuses(sts...); err != nil {
+		if t.cluster != nil && errors.Is(err, state.ErrFenced) {
+			t.putEach(sts)
+			return
+		}
 		t.log.Error("store statuses", "n", len(sts), "err", err)
 	}
 }
@@ -352,6 +387,9 @@ func (t *statusTable) drop(match func(pair) bool) {
 // views returns the status list, worst first, folded (unfold false) or
 // not.
 func (t *statusTable) views(unfold bool) []StatusView {
+	if t.cluster != nil {
+		return t.clusterViews(unfold)
+	}
 	t.mu.Lock()
 	rows := make([]state.Status, 0, len(t.rows))
 	for _, row := range t.rows {

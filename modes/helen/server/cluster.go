@@ -31,8 +31,9 @@ import (
 const (
 	// BeatInterval is how often a helen records its heartbeat.
 	BeatInterval = 2 * time.Second
-	// HelenDead is how old a helen's last heartbeat is when it is dead.
-	HelenDead = 10 * time.Second
+	// HelenDead is how old a helen's last heartbeat is when it is dead:
+	// the store's, by which it decides an agent down (MarkDown).
+	HelenDead = state.DeadHelen
 	// StoreKeySize is the size of the store key, in bytes.
 	StoreKeySize = 32
 	// openTimeout bounds each step of opening a shared store.

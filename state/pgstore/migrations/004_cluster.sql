@@ -24,3 +24,4 @@ CREATE TABLE secrets (
 	value bytea NOT NULL,
 	made timestamptz NOT NULL DEFAULT now()
 );
+
