@@ -109,8 +109,23 @@ type Config struct {
 	// for its next request (default 60s).
 	HTTPIdleTimeout time.Duration
 
+	// HelenID names this helen among those that share a store, in its
+	// peer certificate (pki.CheckHelenID); default the host name.
+	HelenID string
+	// PeerListen is the address of the peer listener, where the other
+	// helens of a shared store ask this one for runs, reloads and shell
+	// sessions on the agents it holds: "" for DefaultPeerListen on a
+	// shared store (state.Cluster), none on a store of one helen.
+	PeerListen string
+	// PeerAdvertise is the HOST:PORT the other helens reach the peer
+	// listener at (Server.PeerAddr); default its own address.
+	PeerAdvertise string
+
 	Log *slog.Logger
 
+	// directory says which helen holds an agent's session instead of a
+	// shared store (tests of helens on stores of their own).
+	directory directory
 	// logClock is the clock of the log rate limit (tests).
 	logClock func() time.Time
 	// dashClock is the clock of the dashboard's sessions (tests).

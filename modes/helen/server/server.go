@@ -66,6 +66,13 @@ type Server struct {
 	ticketSecret []byte           // the TLS session ticket keys' (tickets.go)
 	tokenCreated bool             // reports whether this start created it
 
+	// Of a helen of a shared store (peer.go, forward.go).
+	id             string          // its ID among the helens
+	peerCert       tls.Certificate // its certificate as a helen's peer
+	peers          *peers          // the others; nil on a store of its own
+	peerListen     string          // the peer listener's address; "" for none
+	peerAdvertised string          // where the others reach it, once listening
+
 	recordings    *recording.Dir // of the shell sessions; nil when it could not open
 	recordingsErr error          // why it could not
 	shellSlots    chan struct{}  // of the shell sessions open, at most MaxShellSessions
@@ -76,6 +83,7 @@ type Listeners struct {
 	Agents net.Listener // the wire protocol and the agents' HTTPS endpoints
 	Ops    net.Listener // the operators' HTTPS port (TLS is added by Serve)
 	Admin  net.Listener // the unix socket of the helen commands
+	Peer   net.Listener // the other helens' of a shared store (TLS is added by Serve)
 }
 
 // New opens helen's data directory: the database, and the CA and server
@@ -103,6 +111,10 @@ func New(cfg Config) (*Server, error) {
 		ca:      ca,
 		cert:    cert,
 		metrics: newMetrics(),
+	}
+	if err := s.setupPeers(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("helen: %w", err)
 	}
 	if err := s.buildRooms(); err != nil {
 		db.Close()
@@ -283,15 +295,28 @@ func (s *Server) Listen(agentsAddr, httpAddr string) (Listeners, error) {
 		}
 		return ls, err
 	}
-	// Recorded once every listener is open: a helen that could not listen
-	// leaves the record as it was.
-	s.advertised = s.advertise(ls.Agents.Addr())
-	if err := recordAdvertised(s.cfg.DataDir, s.advertised); err != nil {
+	closeAll := func() {
 		ls.Agents.Close()
 		ls.Admin.Close()
 		if ls.Ops != nil {
 			ls.Ops.Close()
 		}
+		if ls.Peer != nil {
+			ls.Peer.Close()
+		}
+	}
+	if s.peerListen != "" {
+		if ls.Peer, err = net.Listen("tcp", s.peerListen); err != nil {
+			closeAll()
+			return ls, fmt.Errorf("peer listener: %w", err)
+		}
+		s.peerAdvertised = s.peerAdvertise(ls.Peer.Addr())
+	}
+	// Recorded once every listener is open: a helen that could not listen
+	// leaves the record as it was.
+	s.advertised = s.advertise(ls.Agents.Addr())
+	if err := recordAdvertised(s.cfg.DataDir, s.advertised); err != nil {
+		closeAll()
 		return ls, err
 	}
 	return ls, nil
@@ -319,7 +344,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		ConnState:         netlimit.ConnState,
 	}
 	servers := []*http.Server{agentHTTP}
-	errc := make(chan error, 4)
+	errc := make(chan error, 5)
 	go func() { errc <- serveHTTP("agents' https", agentHTTP, s.hub.HTTPS()) }()
 	if ls.Ops != nil {
 		ops := &http.Server{
@@ -348,6 +373,11 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		}
 		servers = append(servers, admin)
 		go func() { errc <- serveHTTP("admin socket", admin, netlimit.NewLimitListener(ls.Admin, s.limits.Admin)) }()
+	}
+	if ls.Peer != nil {
+		peer := s.peerServer()
+		servers = append(servers, peer)
+		go func() { errc <- serveHTTP("peer listener", peer, s.peerListener(ls.Peer)) }()
 	}
 	// The loops end with loopCtx, which also ends when a listener fails:
 	// shutdown waits for them.
@@ -390,6 +420,9 @@ func (s *Server) shutdown(ls Listeners, servers []*http.Server) {
 	start := time.Now()
 	ls.Agents.Close()
 	s.hub.Shutdown()
+	if s.peers != nil {
+		s.peers.close()
+	}
 	told := time.Since(start)
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

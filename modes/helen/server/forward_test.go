@@ -1,0 +1,307 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/equus-monitoring/equus/internal/shellwire"
+	"github.com/equus-monitoring/equus/modes/helen/internal/helentest"
+	"github.com/equus-monitoring/equus/modes/helen/web"
+	"github.com/equus-monitoring/equus/pki"
+	"github.com/equus-monitoring/equus/result"
+	"github.com/equus-monitoring/equus/state"
+	"github.com/equus-monitoring/equus/wire"
+)
+
+// testDirectory says which test helen holds an agent, as the claims of a
+// shared store do; the test sets it.
+type testDirectory struct {
+	mu    sync.Mutex
+	held  map[string]*testHelen
+	asked atomic.Int64
+}
+
+func (d *testDirectory) set(agent string, h *testHelen) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.held[agent] = h
+}
+
+func (d *testDirectory) holder(_ context.Context, agent string) (state.Helen, error) {
+	d.asked.Add(1)
+	d.mu.Lock()
+	h := d.held[agent]
+	d.mu.Unlock()
+	if h == nil {
+		return state.Helen{}, errNoHolder
+	}
+	return state.Helen{ID: h.srv.ID(), Addr: h.srv.PeerAddr(), Beat: time.Now()}, nil
+}
+
+// sharedDataDirs returns n data directories of helens that share one CA,
+// each with a database of its own.
+func sharedDataDirs(t testing.TB, n int) []string {
+	t.Helper()
+	dirs := make([]string, n)
+	for i := range dirs {
+		dirs[i] = t.TempDir()
+		db, err := state.Open(filepath.Join(dirs[i], DBFile), state.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+	}
+	if _, err := pki.LoadOrCreateCA(dirs[0]); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs[1:] {
+		for _, f := range pki.CAFiles() {
+			data, err := os.ReadFile(filepath.Join(dirs[0], f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(d, f), data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return dirs
+}
+
+// startPeers starts helens a and b of one CA, each with its peer listener
+// on loopback and its directory.
+func startPeers(t testing.TB, cfg Config) (a, b *testHelen, da, db *testDirectory) {
+	t.Helper()
+	dirs := sharedDataDirs(t, 2)
+	da, db = &testDirectory{held: map[string]*testHelen{}}, &testDirectory{held: map[string]*testHelen{}}
+	ca, cb := cfg, cfg
+	ca.DataDir, ca.HelenID, ca.PeerListen, ca.directory = dirs[0], "helen-a", "127.0.0.1:0", da
+	cb.DataDir, cb.HelenID, cb.PeerListen, cb.directory = dirs[1], "helen-b", "127.0.0.1:0", db
+	return startHelen(t, ca), startHelen(t, cb), da, db
+}
+
+// TestForwardRun: a helen asked for a run, a batch of runs or a reload on
+// an agent another helen holds has that helen do it, through the Server
+// (the console's call), the admin socket (helen run) and the
+// operators' port; the result is stored by the helen holding the agent.
+func TestForwardRun(t *testing.T) {
+	a, b, da, _ := startPeers(t, Config{})
+	agent := startAgent(t, b, "web-1", behavior{})
+	agent.Ready()
+	da.set("web-1", b)
+
+	doc, err := a.srv.Run(t.Context(), "web-1", "load", []byte(`{"x":1}`), waitFor)
+	if err != nil || doc.Status != result.OK {
+		t.Fatalf("run through helen-a: %+v %v", doc, err)
+	}
+	if rs, _ := b.srv.DB().History("web-1", "load", 0, time.Time{}, time.Time{}); len(rs) != 1 {
+		t.Errorf("helen-b stored %d results, want 1", len(rs))
+	}
+	if rs, _ := a.srv.DB().History("web-1", "load", 0, time.Time{}, time.Time{}); len(rs) != 0 {
+		t.Errorf("helen-a stored %d results, want none", len(rs))
+	}
+
+	sock := adminFor(t, a)
+	var got result.Doc
+	if err := sock.do(t.Context(), "POST", "/v1/agents/web-1/run", web.RunRequest{Check: "load"}, &got); err != nil || got.Status != result.OK {
+		t.Fatalf("helen run on helen-a's admin socket: %+v %v", got, err)
+	}
+	var outs []web.RunOutcome
+	runs := web.RunsRequest{Runs: []web.RunRequest{{Check: "load"}, {Check: "disk"}, {Check: "load"}}}
+	before := da.asked.Load()
+	if err := sock.do(t.Context(), "POST", "/v1/agents/web-1/runs", runs, &outs); err != nil || len(outs) != 3 {
+		t.Fatalf("runs: %+v %v", outs, err)
+	}
+	for i, o := range outs {
+		if o.Result == nil || o.Result.Status != result.OK {
+			t.Errorf("run %d: %+v", i, o)
+		}
+	}
+	if n := da.asked.Load() - before; n != 1 {
+		t.Errorf("a batch of 3 runs asked who holds the agent %d times, want once (forwarded whole)", n)
+	}
+	ops := newOpsClient(t, a)
+	if code, body := ops.Do("POST", "/v1/agents/web-1/run", ops.Token, web.RunRequest{Check: "load"}); code != http.StatusOK || !strings.Contains(string(body), `"status": "ok"`) {
+		t.Errorf("run on helen-a's operators' port: %d %s", code, body)
+	}
+	if rs, _ := b.srv.DB().History("web-1", "load", 0, time.Time{}, time.Time{}); len(rs) != 5 {
+		t.Errorf("helen-b stored %d results of load, want 5", len(rs))
+	}
+
+	if err := a.srv.Reload(t.Context(), "web-1"); err != nil {
+		t.Fatalf("reload through helen-a: %v", err)
+	}
+	poll(t, "the agent to get reload", func() bool {
+		ms := agent.Received()
+		return len(ms) > 0 && ms[len(ms)-1].Kind == wire.KindReload
+	})
+}
+
+// TestForwardNoHolder: an agent no live helen holds is not connected, in
+// the same words as on a helen alone.
+func TestForwardNoHolder(t *testing.T) {
+	a, _, _, _ := startPeers(t, Config{})
+	_, err := a.srv.Run(t.Context(), "web-9", "load", nil, waitFor)
+	if !errors.Is(err, ErrNotConnected) || err.Error() != "helen: agent not connected: web-9" {
+		t.Fatalf("run on an agent held by none: %v", err)
+	}
+	if err := a.srv.Reload(t.Context(), "web-9"); !errors.Is(err, ErrNotConnected) {
+		t.Fatalf("reload on an agent held by none: %v", err)
+	}
+	ops := newOpsClient(t, a)
+	code, body := ops.Do("POST", "/v1/agents/web-9/run", ops.Token, web.RunRequest{Check: "load"})
+	if code != http.StatusNotFound || !strings.Contains(string(body), "agent not connected: web-9") {
+		t.Errorf("operators' port: %d %s", code, body)
+	}
+}
+
+// TestForwardNoLoop: a helen asked by another for an agent it does not
+// hold says so and forwards no further, though its own directory points
+// back (a claim that moved meanwhile).
+func TestForwardNoLoop(t *testing.T) {
+	a, b, da, db := startPeers(t, Config{})
+	da.set("web-1", b)
+	db.set("web-1", a)
+	_, err := a.srv.Run(t.Context(), "web-1", "load", nil, waitFor)
+	if !errors.Is(err, ErrNotConnected) || !strings.Contains(err.Error(), "helen helen-b, asked by another helen, holds no session of it and forwards no further") {
+		t.Fatalf("run: %v", err)
+	}
+	if err := a.srv.Reload(t.Context(), "web-1"); !errors.Is(err, ErrNotConnected) || !strings.Contains(err.Error(), "forwards no further") {
+		t.Fatalf("reload: %v", err)
+	}
+	sock := adminFor(t, a)
+	var outs []web.RunOutcome
+	err = sock.do(t.Context(), "POST", "/v1/agents/web-1/runs", web.RunsRequest{Runs: []web.RunRequest{{Check: "load"}}}, &outs)
+	if err != nil || len(outs) != 1 || !strings.Contains(outs[0].Error, "forwards no further") {
+		t.Fatalf("runs: %+v %v", outs, err)
+	}
+	if n := db.asked.Load(); n != 0 {
+		t.Errorf("helen-b asked its directory %d times for calls from a peer", n)
+	}
+}
+
+// TestForwardShell: a shell session opened on a helen that does not hold
+// the agent is relayed by it to the one that does, which records it.
+func TestForwardShell(t *testing.T) {
+	a, b, da, _ := startPeers(t, Config{})
+	helentest.StartShellAgent(t, b, "web1", helentest.ShellBehavior{Serve: helentest.EchoShell})
+	da.set("web1", b)
+	c, br, code, msg := openShell(t, a, "web1", web.ShellRequest{Command: []string{"sh", "-c", "cat"}, TTY: true, Cols: 80, Rows: 24, Term: "xterm"}, true)
+	if c == nil {
+		t.Fatalf("open through helen-a: %d %s", code, msg)
+	}
+	r := shellwire.NewReader(br)
+	if err := shellwire.Write(c, shellwire.Frame{Type: shellwire.TypeStdin, Payload: []byte("echo hi\r")}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := r.Read()
+	if err != nil || f.Type != shellwire.TypeStdout || string(f.Payload) != "echo hi\r" {
+		t.Fatalf("echo: %q %q %v", f.Type, f.Payload, err)
+	}
+	shellwire.Write(c, shellwire.Resize(100, 30))
+	shellwire.Write(c, shellwire.Frame{Type: shellwire.TypeStdinClosed})
+	out, exit := readUntilExit(t, r)
+	if out != "size 100x30" || exit.Status != 7 || exit.Error != "" {
+		t.Fatalf("out %q exit %+v", out, exit)
+	}
+	poll(t, "helen-b to record the session's end", func() bool { return len(eventsOf(t, b, EventSessionEnd)) == 1 })
+	if n := len(eventsOf(t, a, EventSessionStart)); n != 0 {
+		t.Errorf("helen-a recorded %d sessions", n)
+	}
+	poll(t, "helen-a's slot back", func() bool { return len(a.srv.shellSlots) == 0 })
+
+	// A refusal by the helen holding the agent is passed on as it said it.
+	helentest.StartShellAgent(t, b, "web2", helentest.ShellBehavior{Refuse: "shell sessions are off"})
+	da.set("web2", b)
+	if c, _, code, msg := openShell(t, a, "web2", web.ShellRequest{}, true); c != nil || code != http.StatusConflict || !strings.Contains(msg, "shell sessions are off") {
+		t.Errorf("refused session: %v %d %s", c, code, msg)
+	}
+}
+
+// TestPeerListener: the peer listener takes a helen's peer certificate of
+// its CA, and no other; it serves the endpoints that need an agent's live
+// session and no other.
+func TestPeerListener(t *testing.T) {
+	a, _, _, _ := startPeers(t, Config{})
+	other, err := pki.NewCA("another", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := a.srv.CA().IssuePeer("helen-c", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	strange, err := other.IssuePeer("helen-c", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := func(cert *tls.Certificate) *http.Client {
+		cfg := pki.PeerClientConfig(a.srv.CA(), peer, "helen-a", nil)
+		cfg.Certificates = nil
+		if cert != nil {
+			cfg.Certificates = []tls.Certificate{*cert}
+		}
+		tr := &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}
+		t.Cleanup(tr.CloseIdleConnections)
+		return &http.Client{Transport: tr}
+	}
+	post := func(c *http.Client, method, path string) (int, string, error) {
+		req, _ := http.NewRequest(method, "https://"+a.srv.PeerAddr()+path, strings.NewReader(`{"check":"load"}`))
+		resp, err := c.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body), nil
+	}
+	for name, cert := range map[string]*tls.Certificate{
+		"agent":           agentCert(t, a.srv, "web-1"),
+		"none":            nil,
+		"another-ca":      &strange,
+		"server-of-helen": &a.srv.cert,
+	} {
+		if code, body, err := post(client(cert), "POST", "/v1/agents/web-1/run"); err == nil {
+			t.Errorf("%s certificate: answered %d %s", name, code, body)
+		}
+	}
+	c := client(&peer)
+	code, body, err := post(c, "POST", "/v1/agents/web-1/run")
+	if err != nil || code != http.StatusNotFound || !strings.Contains(body, "forwards no further") {
+		t.Errorf("run of an agent not held: %d %s %v", code, body, err)
+	}
+	for _, p := range []string{"GET /v1/agents", "POST /v1/tokens", "POST /v1/agents/web-1/certificate", "GET /metrics"} {
+		method, path, _ := strings.Cut(p, " ")
+		if code, body, err := post(c, method, path); err != nil || code != http.StatusNotFound {
+			t.Errorf("%s on the peer listener: %d %s %v", p, code, body, err)
+		}
+	}
+}
+
+// TestPeerListenerOff: a helen on a store of its own listens for no peer
+// unless told to, and makes no peer certificate.
+func TestPeerListenerOff(t *testing.T) {
+	h := startHelen(t, Config{})
+	if h.ls.Peer != nil || h.srv.PeerAddr() != "" {
+		t.Errorf("a peer listener at %s", h.srv.PeerAddr())
+	}
+	if _, err := os.Stat(filepath.Join(h.dir, "peer.pem")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("peer certificate: %v", err)
+	}
+	if _, err := New(Config{DataDir: t.TempDir(), PeerListen: "127.0.0.1:0", HelenID: "a b"}); err == nil || !strings.Contains(err.Error(), "--helen-id") {
+		t.Errorf("a bad helen ID: %v", err)
+	}
+	if _, err := New(Config{DataDir: t.TempDir(), PeerListen: "127.0.0.1:0", HelenID: "a", PeerAdvertise: "nowhere"}); err == nil || !strings.Contains(err.Error(), "--peer-advertise") {
+		t.Errorf("a bad --peer-advertise: %v", err)
+	}
+}
