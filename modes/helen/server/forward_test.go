@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptrace"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -304,4 +306,73 @@ func TestPeerListenerOff(t *testing.T) {
 	if _, err := New(Config{DataDir: t.TempDir(), PeerListen: "127.0.0.1:0", HelenID: "a", PeerAdvertise: "nowhere"}); err == nil || !strings.Contains(err.Error(), "--peer-advertise") {
 		t.Errorf("a bad --peer-advertise: %v", err)
 	}
+}
+
+// TestForwardConsoleRun: the console's run now on a helen that does not
+// hold the agent runs the check on the helen that does.
+func TestForwardConsoleRun(t *testing.T) {
+	a, b, da, _ := startPeers(t, Config{})
+	agent := startAgent(t, b, "web-1", behavior{})
+	agent.Ready()
+	da.set("web-1", b)
+	if _, err := a.srv.PutSchedule(state.Schedule{Name: "load", Check: "load", Every: time.Hour, Agents: "db-*"}); err != nil {
+		t.Fatal(err)
+	}
+	c := browser(t, a)
+	cookie, csrf := c.Login()
+	resp, body := c.Page(http.MethodPost, "/agents/web-1/schedules/load/run", url.Values{"csrf": {csrf}}, cookie)
+	if resp.StatusCode != http.StatusOK || strings.Contains(body, "not connected") {
+		t.Fatalf("run now: %d %.300s", resp.StatusCode, body)
+	}
+	if n := agent.CountChecks("load"); n != 1 {
+		t.Errorf("the agent on helen-b ran load %d times, want 1", n)
+	}
+}
+
+// TestForwardReusesConnection: the forwarded runs to a helen go over one
+// connection, kept between them.
+func TestForwardReusesConnection(t *testing.T) {
+	a, b, da, _ := startPeers(t, Config{})
+	startAgent(t, b, "web-1", behavior{}).Ready()
+	da.set("web-1", b)
+	var conns, reused atomic.Int64
+	ctx := httptrace.WithClientTrace(t.Context(), &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+		conns.Add(1)
+		if i.Reused {
+			reused.Add(1)
+		}
+	}})
+	for range 5 {
+		if _, err := a.srv.Run(ctx, "web-1", "load", nil, waitFor); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if conns.Load() != 5 || reused.Load() != 4 {
+		t.Errorf("%d connections got, %d of them reused; want 5 and 4", conns.Load(), reused.Load())
+	}
+}
+
+// TestForwardBound: past MaxForwarded calls in flight a forwarded call
+// waits for a slot, until its context ends.
+func TestForwardBound(t *testing.T) {
+	p := newPeers("helen-a", &testDirectory{held: map[string]*testHelen{}}, nil, tls.Certificate{})
+	var releases []func()
+	for range MaxForwarded {
+		release, err := p.acquire(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		releases = append(releases, release)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
+	defer cancel()
+	if _, err := p.acquire(ctx); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "512 calls forwarded") {
+		t.Fatalf("acquire past the bound: %v", err)
+	}
+	releases[0]()
+	release, err := p.acquire(t.Context())
+	if err != nil {
+		t.Fatalf("acquire once a slot is free: %v", err)
+	}
+	release()
 }
