@@ -20,6 +20,7 @@ import (
 	"github.com/equus-monitoring/equus/modes/helen/monitor"
 	"github.com/equus-monitoring/equus/modes/helen/netlimit"
 	"github.com/equus-monitoring/equus/modes/setup"
+	"github.com/equus-monitoring/equus/state/pgstore"
 	"github.com/equus-monitoring/equus/update"
 )
 
@@ -36,6 +37,9 @@ that joins a machine.`,
 			&cli.StringFlag{Name: "listen", Value: ":7480", Usage: "agents' `ADDRESS`", EnvVars: []string{"HELEN_LISTEN"}},
 			&cli.StringFlag{Name: "http", Value: ":7481", Usage: "operators' `ADDRESS` (empty: none)", EnvVars: []string{"HELEN_HTTP"}},
 			dataFlag(),
+			&cli.StringFlag{Name: "store", Usage: "keep the state in the PostgreSQL database at `URL` (postgres://...), shared with other helens, instead of the bbolt file in --data", EnvVars: []string{"EQUUS_STORE"}},
+			&cli.StringFlag{Name: "helen-id", Usage: "this helen's `ID` among those of --store, unique to a live helen (default: the host name)", EnvVars: []string{"HELEN_ID"}},
+			&cli.StringFlag{Name: "store-key-file", Usage: "`FILE` holding the key (32 bytes, hex or base64) that seals the CA's key and the admin token in --store, the same for every helen of it (or the key itself in EQUUS_STORE_KEY)", EnvVars: []string{"HELEN_STORE_KEY_FILE"}},
 			&cli.StringFlag{Name: "checks", Usage: "check bundle `DIR` served to agents", EnvVars: []string{"HELEN_CHECKS"}},
 			&cli.StringFlag{Name: "releases", Usage: "goreleaser dist/ `DIR` of agent releases to offer", EnvVars: []string{"HELEN_RELEASES"}},
 			&cli.BoolFlag{Name: "no-update", Usage: "offer agents no update", EnvVars: []string{"HELEN_NO_UPDATE"}},
@@ -100,8 +104,15 @@ that joins a machine.`,
 			if err != nil {
 				return setup.Usagef(c, "%v", err)
 			}
+			storeKey, err := storeKey(c, os.LookupEnv)
+			if err != nil {
+				return err
+			}
 			cfg := server.Config{
 				DataDir:            c.String("data"),
+				Store:              c.String("store"),
+				HelenID:            c.String("helen-id"),
+				StoreKey:           storeKey,
 				Version:            version,
 				SANs:               c.StringSlice("san"),
 				Advertise:          c.String("advertise"),
@@ -151,6 +162,63 @@ that joins a machine.`,
 	}
 }
 
+// storeKey returns the store key of --store-key-file or EQUUS_STORE_KEY,
+// and checks that a shared --store has one and a bbolt helen none.
+func storeKey(c *cli.Context, getenv func(string) (string, bool)) ([]byte, error) {
+	store, file := c.String("store"), c.String("store-key-file")
+	env, inEnv := getenv(StoreKeyEnv)
+	shared := pgstore.IsURL(store)
+	switch {
+	case store != "" && !shared:
+		return nil, setup.Usagef(c, "--store %s: want a postgres:// URL (without --store, the state is in --data's bbolt file)", pgstore.Redact(store))
+	case !shared && c.IsSet("helen-id"):
+		return nil, setup.Usagef(c, "--helen-id: a helen has an id among others only with a shared --store")
+	case !shared && (file != "" || inEnv):
+		return nil, setup.Usagef(c, "--store-key-file or %s: a store key seals the secrets of a shared --store only", StoreKeyEnv)
+	case !shared:
+		return nil, nil
+	case file != "" && inEnv:
+		return nil, setup.Usagef(c, "--store-key-file and %s: give the store key one way", StoreKeyEnv)
+	case file == "" && !inEnv:
+		return nil, setup.Usagef(c, "--store %s: a store key is needed (--store-key-file or %s), the same for every helen of the store; make one with: openssl rand -hex %d",
+			pgstore.Redact(store), StoreKeyEnv, server.StoreKeySize)
+	}
+	text, from := env, StoreKeyEnv
+	if file != "" {
+		b, err := readBounded(file, 1<<10)
+		if err != nil {
+			return nil, setup.Usagef(c, "--store-key-file: %v", err)
+		}
+		text, from = string(b), "--store-key-file "+file
+	}
+	key, err := server.ParseStoreKey(text)
+	if err != nil {
+		return nil, setup.Usagef(c, "%s: %v", from, err)
+	}
+	return key, nil
+}
+
+// StoreKeyEnv holds the store key itself, as --store-key-file's file
+// does.
+const StoreKeyEnv = "EQUUS_STORE_KEY"
+
+// readBounded reads the file at path, of at most max bytes.
+func readBounded(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s: more than %d bytes", path, max)
+	}
+	return b, nil
+}
+
 // startCPUProfile starts profiling the process into path, and returns
 // what ends it and closes the file.
 func startCPUProfile(path string) (stop func(), err error) {
@@ -196,7 +264,11 @@ func runServe(ctx context.Context, cfg server.Config, listen, httpAddr string, o
 	}
 	fmt.Fprintf(out, "\ndata: %s\nCA pin: %s\n", cfg.DataDir, srv.CA().Pin())
 	if token, created := srv.AdminToken(); created {
-		fmt.Fprintf(out, "admin token for the operators' API (printed once; kept in %s):\n  %s\n", filepath.Join(cfg.DataDir, server.AdminTokenFile), token)
+		kept := filepath.Join(cfg.DataDir, server.AdminTokenFile)
+		if cfg.Store != "" {
+			kept = "the store, sealed with the store key"
+		}
+		fmt.Fprintf(out, "admin token for the operators' API (printed once; kept in %s):\n  %s\n", kept, token)
 	}
 	fmt.Fprintf(out, "%s\njoin a machine, as root on it (make a token with `equus helen token`):\n  %s\n", srv.JoinWhere(), srv.JoinCommand("TOKEN"))
 	log.Info("helen started", "version", cfg.Version, "pid", os.Getpid())

@@ -49,6 +49,11 @@ type Config struct {
 	Admission     *netlimit.Admission  // of the connections without a valid certificate
 	AgentConns    *netlimit.AgentConns // of those with one
 	Conns         *netlimit.Metrics    // the connections' refusals
+
+	// Cluster is the store shared with other helens, nil for a helen
+	// alone; Helen is this helen's id in it (cluster.go).
+	Cluster state.Cluster
+	Helen   string
 }
 
 // A Watcher is told of the sessions that begin and end. The hub calls it
@@ -151,6 +156,10 @@ func (h *Hub) HTTPS() net.Listener { return h.httpConns }
 func (h *Hub) Serve(ctx context.Context, ln net.Listener) {
 	h.wg.Add(1)
 	go func() { defer h.wg.Done(); h.rolloutLoop(ctx) }()
+	if h.cfg.Cluster != nil {
+		h.wg.Add(1)
+		go func() { defer h.wg.Done(); h.claimsLoop(ctx) }()
+	}
 	h.acceptLoop(h.adm.Listener(ln))
 	h.wg.Wait()
 	if h.closing.Load() {

@@ -16,7 +16,9 @@ var errShuttingDown = errors.New("helen: shutting down")
 // returns errShuttingDown, or an error that is state.ErrRevoked for an
 // agent revoked since its certificate was checked: the revocation either
 // came before SetConnected, which then refuses, or after ss was in the
-// map, where revoking finds it and closes it.
+// map, where revoking finds it and closes it. In a cluster, a claim by
+// another helen since ss's is likewise either before SetConnected, which
+// returns state.ErrFenced, or after, and found in the map (claimed).
 func (h *Hub) register(ss *Session) error {
 	h.connMu.RLock()
 	defer h.connMu.RUnlock()
@@ -34,7 +36,7 @@ func (h *Hub) register(ss *Session) error {
 		old.close()
 	}
 	err := h.store.SetConnected(ss.name, true, time.Now())
-	if errors.Is(err, state.ErrRevoked) {
+	if errors.Is(err, state.ErrRevoked) || errors.Is(err, state.ErrFenced) {
 		h.mu.Lock()
 		if h.sessions[ss.name] == ss {
 			delete(h.sessions, ss.name)
@@ -63,6 +65,11 @@ func (h *Hub) unregister(ss *Session) {
 		delete(h.sessions, ss.name)
 	}
 	h.mu.Unlock()
+	// A session another helen took over is not its agent's current one:
+	// the agent is connected there.
+	if ss.takenOver.Load() {
+		current = false
+	}
 	// A session that ends as helen shuts down is recorded with all the
 	// others, in one transaction, once the last has ended (recordEnds):
 	// one synced transaction each would make the shutdown of 10,000
@@ -71,6 +78,9 @@ func (h *Hub) unregister(ss *Session) {
 		if err := h.store.SetConnected(ss.name, false, time.Now()); err != nil {
 			ss.log.Error("record agent disconnected", "err", err)
 		}
+	}
+	if current {
+		h.unclaim(ss.claim, ss.log)
 	}
 	h.watchMu.Lock()
 	h.watch.Disconnected(ss, current)

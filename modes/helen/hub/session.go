@@ -28,6 +28,11 @@ type Session struct {
 	addr    string
 	version string
 	cert    string // fingerprint of the agent's certificate
+	// claim is this helen's claim of the agent for the session, with a
+	// cluster (cluster.go); takenOver reports whether another helen
+	// claimed the agent since, which ended the session.
+	claim     state.Claim
+	takenOver atomic.Bool
 
 	w         writeState // the messages to the agent (write.go)
 	done      chan struct{}
@@ -55,7 +60,18 @@ func (h *Hub) serveSession(c net.Conn, name, fingerprint string) {
 	plog := h.plog.For(name)
 	r := wire.NewReader(c)
 	hello, ok := h.readHello(c, r, name, plog)
-	if !ok || !h.admit(c, name, fingerprint, hello, plog) {
+	if !ok {
+		return
+	}
+	// Claimed before anything is written for the agent, so that every
+	// write of the session carries its claim.
+	claim, ok := h.claim(name, plog)
+	if !ok {
+		h.closeGently(c)
+		return
+	}
+	if !h.admit(c, name, fingerprint, hello, plog) {
+		h.unclaim(claim, plog)
 		return
 	}
 	ss := &Session{
@@ -66,6 +82,7 @@ func (h *Hub) serveSession(c net.Conn, name, fingerprint string) {
 		addr:    c.RemoteAddr().String(),
 		version: hello.Version,
 		cert:    fingerprint,
+		claim:   claim,
 		done:    make(chan struct{}),
 
 		infoDone: make(chan struct{}),
@@ -81,10 +98,17 @@ func (h *Hub) serveSession(c net.Conn, name, fingerprint string) {
 	info, err := ss.begin(infoCtx, wire.InfoCheck, nil)
 	if err != nil {
 		ss.log.Error("queue equus.info", "err", err)
+		h.unclaim(claim, plog)
 		h.closeGently(c)
 		return
 	}
 	if err := h.register(ss); err != nil {
+		h.unclaim(claim, plog)
+		if errors.Is(err, state.ErrFenced) {
+			plog.Info("agent refused: it connected to another helen meanwhile", "agent", name, "remote", ss.addr)
+			h.closeGently(c)
+			return
+		}
 		// No writer runs yet to send what fail queues.
 		code := wire.CodeShuttingDown
 		if errors.Is(err, state.ErrRevoked) {

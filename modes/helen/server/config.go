@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"aead.dev/minisign"
@@ -21,8 +22,20 @@ const DefaultCertLifetime = 365 * 24 * time.Hour
 // or size means its default.
 type Config struct {
 	// DataDir holds the database, the CA, the server certificate and the
-	// admin socket.
+	// admin socket; with a shared Store, what is this helen's own only
+	// (its server certificate, the admin socket...).
 	DataDir string
+	// Store is the URL of a PostgreSQL database shared with other helens
+	// (postgres://...); empty for the bbolt database in DataDir.
+	Store string
+	// HelenID is this helen's id among those of Store (default the host
+	// name), StoreKey the 32-byte key that seals the secrets kept there
+	// (the CA's key, the admin token): every helen of Store has the
+	// same. HelenID also names this helen in its peer certificate
+	// (pki.CheckHelenID). Neither serves without Store, but for a peer
+	// listener (PeerListen).
+	HelenID  string
+	StoreKey []byte
 	// Version is helen's own version, the one it offers agents when no
 	// releases directory offers a newer one.
 	Version string
@@ -109,16 +122,14 @@ type Config struct {
 	// for its next request (default 60s).
 	HTTPIdleTimeout time.Duration
 
-	// HelenID names this helen among those that share a store, in its
-	// peer certificate (pki.CheckHelenID); default the host name.
-	HelenID string
 	// PeerListen is the address of the peer listener, where the other
 	// helens of a shared store ask this one for runs, reloads and shell
 	// sessions on the agents it holds: "" for DefaultPeerListen on a
 	// shared store (state.Cluster), none on a store of one helen.
 	PeerListen string
 	// PeerAdvertise is the HOST:PORT the other helens reach the peer
-	// listener at (Server.PeerAddr); default its own address.
+	// listener at, in this helen's row among them (Server.PeerAddr);
+	// default the listener's own address.
 	PeerAdvertise string
 
 	Log *slog.Logger
@@ -191,6 +202,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Version == "" {
 		c.Version = "0.0.0-dev"
+	}
+	if c.HelenID == "" {
+		c.HelenID, _ = os.Hostname()
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)

@@ -57,9 +57,6 @@ const (
 	// helensFresh is how long the list of helens (state.Cluster.Helens)
 	// is used before it is read again: their addresses rarely change.
 	helensFresh = time.Second
-	// HelenDeadAfter is how old a helen's last heartbeat may be before
-	// it is taken for dead: its claims are no longer forwarded to.
-	HelenDeadAfter = 10 * time.Second
 	// directoryTimeout bounds the store's answer of who holds an agent.
 	directoryTimeout = 5 * time.Second
 )
@@ -114,7 +111,7 @@ func (d *clusterDirectory) holder(ctx context.Context, agent string) (state.Hele
 	return h, nil
 }
 
-func (d *clusterDirectory) alive(h state.Helen) bool { return d.now().Sub(h.Beat) < HelenDeadAfter }
+func (d *clusterDirectory) alive(h state.Helen) bool { return d.now().Sub(h.Beat) < HelenDead }
 
 // helen returns the helen id from the list, read anew when fresh or when
 // it is older than helensFresh.

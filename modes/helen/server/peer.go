@@ -47,8 +47,8 @@ var peerAlpn = []string{"h2", "http/1.1"}
 // listen for peers (PeerListen).
 func (s *Server) setupPeers() error {
 	dir := s.cfg.directory
-	if cl, ok := s.db.(state.Cluster); ok && dir == nil {
-		dir = &clusterDirectory{store: cl, now: time.Now}
+	if s.cluster != nil && dir == nil {
+		dir = &clusterDirectory{store: s.cluster, now: time.Now}
 	}
 	if dir == nil && s.cfg.PeerListen == "" {
 		return nil

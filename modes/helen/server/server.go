@@ -30,6 +30,7 @@ import (
 
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/state"
+	"github.com/equus-monitoring/equus/state/pgstore"
 	"github.com/equus-monitoring/equus/wire"
 )
 
@@ -66,7 +67,13 @@ type Server struct {
 	ticketSecret []byte           // the TLS session ticket keys' (tickets.go)
 	tokenCreated bool             // reports whether this start created it
 
-	// Of a helen of a shared store (peer.go, forward.go).
+	// cluster is the store shared with other helens (cluster.go), nil
+	// for a helen alone on bbolt; started is when this helen started in it.
+	cluster state.Cluster
+	started time.Time
+
+	// Of a helen that forwards to others and is forwarded to (peer.go,
+	// forward.go).
 	id             string          // its ID among the helens
 	peerCert       tls.Certificate // its certificate as a helen's peer
 	peers          *peers          // the others; nil on a store of its own
@@ -96,21 +103,25 @@ func New(cfg Config) (*Server, error) {
 	if err := CheckPingInterval(cfg.PingInterval, cfg.DownAfter); err != nil {
 		return nil, fmt.Errorf("helen: %w", err)
 	}
-	db, ca, cert, err := openDataDir(cfg)
-	if err != nil {
-		return nil, err
+	s := &Server{cfg: cfg, log: cfg.Log, metrics: newMetrics()}
+	var db state.Store
+	if pgstore.IsURL(cfg.Store) {
+		sh, err := openShared(cfg)
+		if err != nil {
+			return nil, err
+		}
+		db, s.cluster, s.ca, s.cert = sh.store, sh.store, sh.ca, sh.cert
+		s.adminToken, s.tokenCreated, s.started = sh.adminToken, sh.tokenCreated, sh.started
+	} else {
+		bolt, ca, cert, err := openDataDir(cfg)
+		if err != nil {
+			return nil, err
+		}
+		db, s.ca, s.cert = bolt, ca, cert
 	}
-	var store state.Store = db
+	s.db = db
 	if cfg.wrapStore != nil {
-		store = cfg.wrapStore(db)
-	}
-	s := &Server{
-		cfg:     cfg,
-		log:     cfg.Log,
-		db:      store,
-		ca:      ca,
-		cert:    cert,
-		metrics: newMetrics(),
+		s.db = cfg.wrapStore(db)
 	}
 	if err := s.setupPeers(); err != nil {
 		db.Close()
@@ -128,25 +139,9 @@ func New(cfg Config) (*Server, error) {
 // certificate.
 func openDataDir(cfg Config) (*state.DB, *pki.CA, tls.Certificate, error) {
 	var none tls.Certificate
-	// Names first: a bad one changes nothing in the data directory.
-	for _, san := range cfg.SANs {
-		if err := pki.CheckSAN(san); err != nil {
-			return nil, nil, none, fmt.Errorf("helen: --san: %w", err)
-		}
-	}
-	var advertiseHost string
-	if cfg.Advertise != "" {
-		var err error
-		if advertiseHost, err = checkAdvertise(cfg.Advertise); err != nil {
-			return nil, nil, none, fmt.Errorf("helen: %w", err)
-		}
-	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, nil, none, fmt.Errorf("helen: data directory: %w", err)
-	}
-	// It holds the CA key and the admin socket: helen's user alone.
-	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
-		return nil, nil, none, fmt.Errorf("helen: data directory: %w", err)
+	advertiseHost, err := prepareDataDir(cfg)
+	if err != nil {
+		return nil, nil, none, err
 	}
 	// The database first: on a first start it is made before the CA, so
 	// that a CA never stands without its database (openStore).
@@ -166,9 +161,48 @@ func openDataDir(cfg Config) (*state.DB, *pki.CA, tls.Certificate, error) {
 		db.Close()
 		return nil, nil, none, fmt.Errorf("helen: CA: %w", err)
 	}
-	if err := ca.SetClientLifetime(cfg.CertLifetime); err != nil {
+	cert, err := serverCert(cfg, ca, advertiseHost)
+	if err != nil {
 		db.Close()
-		return nil, nil, none, fmt.Errorf("helen: --cert-lifetime: %w", err)
+		return nil, nil, none, err
+	}
+	if err := db.DisconnectAll(time.Now()); err != nil {
+		db.Close()
+		return nil, nil, none, fmt.Errorf("helen: %w", err)
+	}
+	return db, ca, cert, nil
+}
+
+// prepareDataDir checks the names cfg gives, and makes the data directory
+// if need be, helen's user's alone. It returns the host of --advertise.
+func prepareDataDir(cfg Config) (advertiseHost string, err error) {
+	// Names first: a bad one changes nothing in the data directory.
+	for _, san := range cfg.SANs {
+		if err := pki.CheckSAN(san); err != nil {
+			return "", fmt.Errorf("helen: --san: %w", err)
+		}
+	}
+	if cfg.Advertise != "" {
+		if advertiseHost, err = checkAdvertise(cfg.Advertise); err != nil {
+			return "", fmt.Errorf("helen: %w", err)
+		}
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return "", fmt.Errorf("helen: data directory: %w", err)
+	}
+	// It holds the CA key and the admin socket: helen's user alone.
+	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
+		return "", fmt.Errorf("helen: data directory: %w", err)
+	}
+	return advertiseHost, nil
+}
+
+// serverCert sets the lifetime of the agent certificates ca issues, and
+// loads the server certificate of the data directory, issued by ca anew
+// when ca did not issue it or its names changed.
+func serverCert(cfg Config, ca *pki.CA, advertiseHost string) (tls.Certificate, error) {
+	if err := ca.SetClientLifetime(cfg.CertLifetime); err != nil {
+		return tls.Certificate{}, fmt.Errorf("helen: --cert-lifetime: %w", err)
 	}
 	// The address agents are told to dial (--advertise) is one the
 	// certificate they verify names.
@@ -180,14 +214,9 @@ func openDataDir(cfg Config) (*state.DB, *pki.CA, tls.Certificate, error) {
 	}
 	cert, err := pki.LoadOrCreateServer(cfg.DataDir, ca, sans)
 	if err != nil {
-		db.Close()
-		return nil, nil, none, fmt.Errorf("helen: server certificate: %w", err)
+		return tls.Certificate{}, fmt.Errorf("helen: server certificate: %w", err)
 	}
-	if err := db.DisconnectAll(time.Now()); err != nil {
-		db.Close()
-		return nil, nil, none, fmt.Errorf("helen: %w", err)
-	}
-	return db, ca, cert, nil
+	return cert, nil
 }
 
 // buildRooms makes the rooms of a server whose data directory is open:
@@ -202,8 +231,11 @@ func (s *Server) buildRooms() error {
 	s.agentConns = netlimit.NewAgentConns(netlimit.MaxConnsPerAgent)
 	s.opsAdm = netlimit.NewAdmission("operators", s.limits.Ops, s.limits.OpsPerAddr, s.metrics.conns, s.logRefusal("operators"))
 	s.offers = offers.New(offers.Config{Version: cfg.Version, Executable: cfg.Executable, ReleasesDir: cfg.ReleasesDir, UpdateKey: cfg.UpdateKey, Disabled: cfg.UpdateDisabled, Recheck: cfg.offersRecheck}, s.log)
-	if s.adminToken, s.tokenCreated, err = loadOrCreateAdminToken(cfg.DataDir); err != nil {
-		return err
+	if s.cluster == nil {
+		// A cluster's is in the store (openShared).
+		if s.adminToken, s.tokenCreated, err = loadOrCreateAdminToken(cfg.DataDir); err != nil {
+			return err
+		}
 	}
 	s.monitor, err = monitor.New(db, monitor.Config{
 		Log: s.log, DownAfter: cfg.DownAfter, HistoryMaxAge: cfg.HistoryMaxAge, Flapping: cfg.Flapping, Clock: cfg.monitorClock,
@@ -231,6 +263,7 @@ func (s *Server) buildRooms() error {
 		RolloutSpread: cfg.RolloutSpread, InsecurePlaintext: cfg.InsecurePlaintext, Clock: cfg.hubClock,
 		ShellJoinTimeout: cfg.shellJoinTimeout,
 		TLS:              tlsConf, MaxHandshakes: cfg.MaxHandshakes, Admission: s.agentsAdm, AgentConns: s.agentConns, Conns: s.metrics.conns,
+		Cluster: s.cluster, Helen: cfg.HelenID,
 	}, db, s.offers, watcher{s.monitor}, s.metrics.reg)
 	s.agents = agentapi.New(agentapi.Config{
 		ChecksDir: cfg.ChecksDir, UpdateKey: cfg.UpdateKey, CertLifetime: cfg.CertLifetime,
@@ -384,6 +417,10 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	loopCtx, stopLoops := context.WithCancel(ctx)
 	defer stopLoops()
 	s.wg.Add(4)
+	if s.cluster != nil {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.beatLoop(loopCtx) }()
+	}
 	go func() { defer s.wg.Done(); s.rotateTicketKeys(loopCtx) }()
 	go func() { defer s.wg.Done(); s.pruneRecordings(loopCtx) }()
 	go func() { defer s.wg.Done(); s.hub.Serve(loopCtx, ls.Agents) }()
