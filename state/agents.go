@@ -110,31 +110,15 @@ func (db *DB) AgentSeen(a Agent) error {
 			return ErrRevoked
 		}
 		rec, err := getAgentTx(tx, a.Name)
-		switch {
-		case errors.Is(err, ErrNotFound):
-			rec = agentRecord{FirstSeen: a.FirstSeen, Since: seen}
-			if rec.FirstSeen.IsZero() {
-				rec.FirstSeen = seen
-			}
-		case err != nil:
+		found := err == nil
+		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
-		if err := rec.certAllowed(a.Fingerprint); err != nil {
+		seenRec, err := Seen(rec.agent(a.Name), found, a, seen)
+		if err != nil {
 			return err
 		}
-		rec.remember(seen)
-		rec.used(a.Fingerprint)
-		if rec.Connected != a.Connected {
-			rec.Since = seen
-		}
-		rec.Connected = a.Connected
-		rec.LastSeen = seen
-		replace(&rec.Fingerprint, a.Fingerprint)
-		replace(&rec.Version, a.Version)
-		replace(&rec.Addr, a.Addr)
-		if !a.CertExpires.IsZero() {
-			rec.CertExpires = a.CertExpires
-		}
+		rec = recordOf(seenRec)
 		return putAgentTx(tx, a.Name, rec)
 	})
 	if err != nil {

@@ -129,17 +129,27 @@ func (db *DB) AddEvents(evs ...Event) error {
 	return nil
 }
 
+// CheckEvent returns ev as AddEvents stores it, its message capped (Cap),
+// or an error wrapping ErrInvalid that says what is wrong with it.
+func CheckEvent(ev Event) (Event, error) {
+	if !agentname.Valid(ev.Agent) {
+		return Event{}, fmt.Errorf("add event: %w: agent %q", ErrInvalid, ev.Agent)
+	}
+	if ev.Time.Before(time.Unix(0, 0)) {
+		return Event{}, fmt.Errorf("add event: %w: time %v", ErrInvalid, ev.Time)
+	}
+	ev.Message, _ = Cap(ev.Message, nil)
+	return ev, nil
+}
+
 // encodeEvents checks events and returns their stored forms, capped.
 func encodeEvents(evs []Event) ([][]byte, error) {
 	vals := make([][]byte, len(evs))
 	for i, ev := range evs {
-		if !agentname.Valid(ev.Agent) {
-			return nil, fmt.Errorf("add event: %w: agent %q", ErrInvalid, ev.Agent)
+		ev, err := CheckEvent(ev)
+		if err != nil {
+			return nil, err
 		}
-		if ev.Time.Before(time.Unix(0, 0)) {
-			return nil, fmt.Errorf("add event: %w: time %v", ErrInvalid, ev.Time)
-		}
-		ev.Message, _ = Cap(ev.Message, nil)
 		v, err := json.Marshal(ev)
 		if err != nil {
 			return nil, fmt.Errorf("add event: %w: %w", ErrInvalid, err)

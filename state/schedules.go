@@ -51,25 +51,34 @@ func decodeSchedule(v []byte) (Schedule, error) {
 	return s.withDefaults(), nil
 }
 
+// CheckSchedule returns s as PutSchedule stores it (its defaults filled
+// in), or an error wrapping ErrInvalid that says what is wrong with it.
+func CheckSchedule(s Schedule) (Schedule, error) {
+	switch {
+	case !validName(s.Name):
+		return Schedule{}, fmt.Errorf("put schedule %q: %w: name", s.Name, ErrInvalid)
+	case !validName(s.Check):
+		return Schedule{}, fmt.Errorf("put schedule %s: %w: check %q", s.Name, ErrInvalid, s.Check)
+	case s.Every <= 0:
+		return Schedule{}, fmt.Errorf("put schedule %s: %w: interval %v", s.Name, ErrInvalid, s.Every)
+	case len(s.Args) > 0 && !json.Valid(s.Args):
+		return Schedule{}, fmt.Errorf("put schedule %s: %w: args are not JSON", s.Name, ErrInvalid)
+	case s.Attempts < 0 || s.Attempts > MaxAttempts:
+		return Schedule{}, fmt.Errorf("put schedule %s: %w: attempts %d, not 1 to %d", s.Name, ErrInvalid, s.Attempts, MaxAttempts)
+	case s.RetryEvery < 0 || s.RetryEvery > s.Every:
+		return Schedule{}, fmt.Errorf("put schedule %s: %w: retry interval %v, not up to the interval %v", s.Name, ErrInvalid, s.RetryEvery, s.Every)
+	}
+	return s.withDefaults(), nil
+}
+
 // PutSchedule creates the schedule s.Name or replaces it, keeping the
 // creation time of the one it replaces.
 func (db *DB) PutSchedule(s Schedule) error {
-	switch {
-	case !validName(s.Name):
-		return fmt.Errorf("put schedule %q: %w: name", s.Name, ErrInvalid)
-	case !validName(s.Check):
-		return fmt.Errorf("put schedule %s: %w: check %q", s.Name, ErrInvalid, s.Check)
-	case s.Every <= 0:
-		return fmt.Errorf("put schedule %s: %w: interval %v", s.Name, ErrInvalid, s.Every)
-	case len(s.Args) > 0 && !json.Valid(s.Args):
-		return fmt.Errorf("put schedule %s: %w: args are not JSON", s.Name, ErrInvalid)
-	case s.Attempts < 0 || s.Attempts > MaxAttempts:
-		return fmt.Errorf("put schedule %s: %w: attempts %d, not 1 to %d", s.Name, ErrInvalid, s.Attempts, MaxAttempts)
-	case s.RetryEvery < 0 || s.RetryEvery > s.Every:
-		return fmt.Errorf("put schedule %s: %w: retry interval %v, not up to the interval %v", s.Name, ErrInvalid, s.RetryEvery, s.Every)
+	s, err := CheckSchedule(s)
+	if err != nil {
+		return err
 	}
-	s = s.withDefaults()
-	err := db.update(func(tx *bolt.Tx) error {
+	err = db.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSchedules)
 		if v := b.Get([]byte(s.Name)); v != nil {
 			var old Schedule

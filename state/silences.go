@@ -54,7 +54,8 @@ const silenceIDLen = 8
 
 const idAlphabet = "abcdefghijklmnopqrstuvwxyz234567"
 
-func newSilenceID() string {
+// NewSilenceID returns a new random id of a silence.
+func NewSilenceID() string {
 	var b [silenceIDLen]byte
 	rand.Read(b[:]) // never fails (crypto/rand documents it)
 	for i := range b {
@@ -65,9 +66,10 @@ func newSilenceID() string {
 
 func validText(s string) bool { return len(s) <= MaxComment && utf8.ValidString(s) }
 
-// AddSilence stores s with a new id, which it returns with the silence as
-// stored. Start, when zero, is created.
-func (db *DB) AddSilence(s Silence) (Silence, error) {
+// CheckSilence returns s as AddSilence stores it, but for its id (Start,
+// when zero, is Created), or an error wrapping ErrInvalid that says what
+// is wrong with it.
+func CheckSilence(s Silence) (Silence, error) {
 	if s.Start.IsZero() {
 		s.Start = s.Created
 	}
@@ -83,12 +85,22 @@ func (db *DB) AddSilence(s Silence) (Silence, error) {
 	case !validText(s.Author):
 		return Silence{}, fmt.Errorf("add silence: %w: author", ErrInvalid)
 	}
-	err := db.update(func(tx *bolt.Tx) error {
+	return s, nil
+}
+
+// AddSilence stores s with a new id, which it returns with the silence as
+// stored. Start, when zero, is created.
+func (db *DB) AddSilence(s Silence) (Silence, error) {
+	s, err := CheckSilence(s)
+	if err != nil {
+		return Silence{}, err
+	}
+	err = db.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSilences)
 		if err := makeRoomTx(b, s.Created); err != nil {
 			return err
 		}
-		for s.ID = newSilenceID(); b.Get([]byte(s.ID)) != nil; s.ID = newSilenceID() {
+		for s.ID = NewSilenceID(); b.Get([]byte(s.ID)) != nil; s.ID = NewSilenceID() {
 		}
 		v, err := json.Marshal(s)
 		if err != nil {

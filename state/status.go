@@ -70,26 +70,38 @@ func (st Status) withDefaults() Status {
 	return st
 }
 
+// CheckStatus returns st as PutStatuses stores it and Statuses reads it
+// back, its message, long output and metrics capped (Cap, CapLongOutput)
+// and its defaults filled in, or an error wrapping ErrInvalid that says
+// what is wrong with it.
+func CheckStatus(st Status) (Status, error) {
+	switch {
+	case !agentname.Valid(st.Agent) || !validName(st.Schedule):
+		return Status{}, fmt.Errorf("put status %q %q: %w: name", st.Agent, st.Schedule, ErrInvalid)
+	case !result.Status(st.Status).Valid():
+		return Status{}, fmt.Errorf("put status %s %s: %w: status %q", st.Agent, st.Schedule, ErrInvalid, st.Status)
+	case st.HardStatus != "" && !result.Status(st.HardStatus).Valid():
+		return Status{}, fmt.Errorf("put status %s %s: %w: hard status %q", st.Agent, st.Schedule, ErrInvalid, st.HardStatus)
+	case st.StateType != "" && st.StateType != Soft && st.StateType != Hard:
+		return Status{}, fmt.Errorf("put status %s %s: %w: state type %q", st.Agent, st.Schedule, ErrInvalid, st.StateType)
+	case st.FlapWindow >= 1<<FlapWindow:
+		return Status{}, fmt.Errorf("put status %s %s: %w: flap window %#x of more than %d results", st.Agent, st.Schedule, ErrInvalid, st.FlapWindow, FlapWindow)
+	}
+	st.Message, st.Metrics = Cap(st.Message, st.Metrics)
+	st.LongOutput = CapLongOutput(st.LongOutput)
+	return st.withDefaults(), nil
+}
+
 // PutStatuses stores statuses, each replacing the one of its agent and
 // schedule, with message, long output and metrics capped (Cap,
 // CapLongOutput). Concurrent callers share a transaction.
 func (db *DB) PutStatuses(sts ...Status) error {
 	vals := make([][]byte, len(sts))
 	for i, st := range sts {
-		switch {
-		case !agentname.Valid(st.Agent) || !validName(st.Schedule):
-			return fmt.Errorf("put status %q %q: %w: name", st.Agent, st.Schedule, ErrInvalid)
-		case !result.Status(st.Status).Valid():
-			return fmt.Errorf("put status %s %s: %w: status %q", st.Agent, st.Schedule, ErrInvalid, st.Status)
-		case st.HardStatus != "" && !result.Status(st.HardStatus).Valid():
-			return fmt.Errorf("put status %s %s: %w: hard status %q", st.Agent, st.Schedule, ErrInvalid, st.HardStatus)
-		case st.StateType != "" && st.StateType != Soft && st.StateType != Hard:
-			return fmt.Errorf("put status %s %s: %w: state type %q", st.Agent, st.Schedule, ErrInvalid, st.StateType)
-		case st.FlapWindow >= 1<<FlapWindow:
-			return fmt.Errorf("put status %s %s: %w: flap window %#x of more than %d results", st.Agent, st.Schedule, ErrInvalid, st.FlapWindow, FlapWindow)
+		st, err := CheckStatus(st)
+		if err != nil {
+			return err
 		}
-		st.Message, st.Metrics = Cap(st.Message, st.Metrics)
-		st.LongOutput = CapLongOutput(st.LongOutput)
 		v, err := json.Marshal(st)
 		if err != nil {
 			return fmt.Errorf("put status %s %s: %w: %w", st.Agent, st.Schedule, ErrInvalid, err)

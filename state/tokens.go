@@ -1,9 +1,7 @@
 package state
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -61,19 +59,11 @@ func tokenHash(secret string) []byte {
 // now+spec.TTL. It returns the secret, url-safe base64 of 256 random bits,
 // which is not stored and cannot be recovered.
 func (db *DB) CreateToken(spec TokenSpec, now time.Time) (secret string, t Token, err error) {
-	if spec.Uses < 1 || spec.TTL <= 0 {
-		return "", Token{}, fmt.Errorf("create token: %w: uses %d, ttl %v", ErrInvalid, spec.Uses, spec.TTL)
+	secret, hash, t, err := NewToken(spec, now)
+	if err != nil {
+		return "", Token{}, err
 	}
-	if spec.Agent != "" {
-		if err := checkAgent("create token", spec.Agent); err != nil {
-			return "", Token{}, err
-		}
-	}
-	var buf [secretLen]byte
-	rand.Read(buf[:]) // never fails (crypto/rand documents it)
-	secret = base64.RawURLEncoding.EncodeToString(buf[:])
-	hash := tokenHash(secret)
-	rec := tokenRecord{Uses: spec.Uses, Created: now, Expires: now.Add(spec.TTL), Agent: spec.Agent}
+	rec := tokenRecord{Uses: t.Uses, Created: t.Created, Expires: t.Expires, Agent: t.Agent}
 	v, err := json.Marshal(rec)
 	if err != nil {
 		return "", Token{}, fmt.Errorf("create token: %w", err)
@@ -111,14 +101,8 @@ func (db *DB) Enroll(secret string, a Agent, now time.Time) error {
 		if err := json.Unmarshal(v, &rec); err != nil {
 			return fmt.Errorf("decode token: %w", err)
 		}
-		if !now.Before(rec.Expires) {
-			return ErrTokenExpired
-		}
-		if rec.Used >= rec.Uses {
-			return ErrTokenUsedUp
-		}
-		if rec.Agent != "" && rec.Agent != a.Name {
-			return fmt.Errorf("%w (%s)", ErrTokenOtherAgent, rec.Agent)
+		if err := rec.token(hash).Spend(a.Name, now); err != nil {
+			return err
 		}
 		if tx.Bucket(bucketRevoked).Get([]byte(a.Name)) != nil {
 			return ErrRevoked

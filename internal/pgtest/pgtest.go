@@ -46,12 +46,18 @@ var (
 
 // Main runs the tests of m, then stops the server this package started
 // for them, if it started one. Call it from TestMain.
-func Main(m *testing.M) {
-	code := m.Run()
+func Main(m *testing.M) { os.Exit(Run(m.Run)) }
+
+// Run runs run (the tests, perhaps inside another wrapper such as
+// leakcheck.Run) and then stops the server this package started for them,
+// and returns run's exit code: for a TestMain that has more to do than
+// Main.
+func Run(run func() int) int {
+	code := run()
 	if stopFn != nil {
 		stopFn()
 	}
-	os.Exit(code)
+	return code
 }
 
 // Available reports whether a server can be had, and why not.

@@ -35,6 +35,9 @@ type Options struct {
 	Helen string
 	// ConnectTimeout bounds Open's wait for the server; default 10 s.
 	ConnectTimeout time.Duration
+	// DeliveryLease is how long NextDue's hold of a group of the outbox
+	// lasts without an attempt recorded; default DeliveryLease.
+	DeliveryLease time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -61,6 +64,9 @@ func (o Options) withDefaults() Options {
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = 10 * time.Second
 	}
+	if o.DeliveryLease <= 0 {
+		o.DeliveryLease = DeliveryLease
+	}
 	return o
 }
 
@@ -69,7 +75,8 @@ type Store struct {
 	pool *pgxpool.Pool
 	url  string // redacted, for Path and errors
 	opt  Options
-	held held // this store's claims (claims.go)
+	held held    // this store's claims (claims.go)
+	mon  monitor // the monitor area's (monitor.go)
 }
 
 var _ state.Store = (*Store)(nil)

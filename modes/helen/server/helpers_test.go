@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/equus-monitoring/equus/internal/logtest"
+	"github.com/equus-monitoring/equus/internal/pgtest"
 	"github.com/equus-monitoring/equus/modes/helen/internal/helentest"
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/result"
@@ -29,7 +31,11 @@ import (
 const waitFor = helentest.WaitFor
 
 // TestMain fails the run when goroutines started by the tests outlive them.
-func TestMain(m *testing.M) { leakcheck.Main(m, "equus/modes/helen", "equus/state.") }
+// The PostgreSQL server of the tests of helens that share a store
+// (pgtest) is stopped after.
+func TestMain(m *testing.M) {
+	os.Exit(pgtest.Run(func() int { return leakcheck.Run(m, "equus/modes/helen", "equus/state.", "equus/state/pgstore.") }))
+}
 
 // newFakeClock returns a clock that moves only when the test moves it.
 func newFakeClock() *clocktesting.FakeClock {

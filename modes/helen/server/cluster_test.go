@@ -1,0 +1,212 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/equus-monitoring/equus/internal/pgtest"
+	"github.com/equus-monitoring/equus/pki"
+	"github.com/equus-monitoring/equus/state"
+	"github.com/equus-monitoring/equus/state/pgstore"
+)
+
+// newStoreKey returns a store key of its own for a test.
+func newStoreKey() []byte {
+	k := make([]byte, StoreKeySize)
+	rand.Read(k)
+	return k
+}
+
+// startShared starts a helen with id on the shared store at url.
+func startShared(t *testing.T, url, id string, key []byte) *testHelen {
+	t.Helper()
+	return startHelen(t, Config{Store: url, HelenID: id, StoreKey: key})
+}
+
+// cluster is the test's own handle on a shared store, as a third helen.
+func cluster(t *testing.T, url string) *pgstore.Store {
+	t.Helper()
+	st, err := pgstore.Open(context.Background(), url, pgstore.Options{Helen: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// Two helens on one store share the CA and the admin token, and a token
+// made on one enrolls an agent on the other.
+func TestSharedStoreEnrollsOnAnyHelen(t *testing.T) {
+	url, key := pgtest.DB(t), newStoreKey()
+	a := startShared(t, url, "helen-a", key)
+	b := startShared(t, url, "helen-b", key)
+	if a.CA().Pin() != b.CA().Pin() {
+		t.Fatalf("helens of one store with CAs %s and %s", a.CA().Pin(), b.CA().Pin())
+	}
+	ta, createdA := a.srv.AdminToken()
+	tb, createdB := b.srv.AdminToken()
+	if ta != tb || !createdA || createdB {
+		t.Fatalf("admin tokens %q (made %v) and %q (made %v): want one, made by the first", ta, createdA, tb, createdB)
+	}
+	// Each its own server certificate, from the shared CA.
+	if bytes.Equal(a.srv.cert.Certificate[0], b.srv.cert.Certificate[0]) {
+		t.Fatal("two helens serve one server certificate")
+	}
+	for _, h := range []*testHelen{a, b} {
+		if err := h.srv.cert.Leaf.CheckSignatureFrom(a.CA().Cert); err != nil {
+			t.Fatalf("server certificate not from the shared CA: %v", err)
+		}
+	}
+	secret, _, err := a.srv.DB().CreateToken(state.TokenSpec{Uses: 1, TTL: time.Hour}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, _ := newCSR(t, "web-1")
+	code, er := enroll(t, httpsClient(t, b, nil), b, secret, csr)
+	if code != http.StatusOK {
+		t.Fatalf("enroll on b with a's token: %d %s", code, er.Error)
+	}
+	certs, err := pki.ParseCertsPEM([]byte(er.Cert))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := certs[0].CheckSignatureFrom(a.CA().Cert); err != nil {
+		t.Fatalf("b issued a certificate the shared CA did not sign: %v", err)
+	}
+	// The token is spent for both.
+	if code, _ := enroll(t, httpsClient(t, a, nil), a, secret, csr); code == http.StatusOK {
+		t.Fatal("a token of one use enrolled twice, once on each helen")
+	}
+}
+
+// An agent that moves from one helen to another has its session on the
+// first closed: one session per agent across the helens of a store.
+func TestAgentMovesBetweenHelens(t *testing.T) {
+	url, key := pgtest.DB(t), newStoreKey()
+	a := startShared(t, url, "helen-a", key)
+	b := startShared(t, url, "helen-b", key)
+	st := cluster(t, url)
+	onA := startAgent(t, a, "web-1", behavior{})
+	onA.Ready()
+	poll(t, "a holds web-1", func() bool { _, ok := a.srv.hub.Session("web-1"); return ok })
+	first, err := st.Owner(context.Background(), "web-1")
+	if err != nil || first.Helen != "helen-a" || !first.Held {
+		t.Fatalf("claim of web-1 on a: %+v, %v", first, err)
+	}
+	onB := startAgentWith(t, b, "web-1", agentCert(t, a.srv, "web-1"), behavior{})
+	onB.Ready()
+	if _, err := onA.WaitClosed(); err == nil {
+		t.Log("a closed web-1's session")
+	}
+	poll(t, "a lets web-1 go", func() bool { _, ok := a.srv.hub.Session("web-1"); return !ok })
+	if _, ok := b.srv.hub.Session("web-1"); !ok || onB.Closed() {
+		t.Fatal("b does not hold web-1's session")
+	}
+	c, err := st.Owner(context.Background(), "web-1")
+	if err != nil || c.Helen != "helen-b" || !c.Held || c.Epoch <= first.Epoch {
+		t.Fatalf("claim of web-1 after it moved: %+v, %v; want b's, held, after epoch %d", c, err, first.Epoch)
+	}
+	// a's end of its session released nothing of b's.
+	onB.Close()
+	poll(t, "b releases web-1", func() bool {
+		c, err := st.Owner(context.Background(), "web-1")
+		return err == nil && !c.Held && c.Helen == "helen-b"
+	})
+}
+
+// A helen given another store key than the store's first is refused at
+// start, and leaves the store as it was.
+func TestSharedStoreWrongKeyRefused(t *testing.T) {
+	url := pgtest.DB(t)
+	a := startShared(t, url, "helen-a", newStoreKey())
+	st := cluster(t, url)
+	ctx := context.Background()
+	caBefore, err := st.Secret(ctx, secretCA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(Config{DataDir: t.TempDir(), Store: url, HelenID: "helen-b", StoreKey: newStoreKey(), Log: a.srv.log})
+	if !errors.Is(err, ErrStoreKey) {
+		t.Fatalf("a helen with a wrong store key: %v, want ErrStoreKey", err)
+	}
+	t.Log(err)
+	hs, err := st.Helens(ctx)
+	if err != nil || len(hs) != 1 || hs[0].ID != "helen-a" {
+		t.Fatalf("helens %+v, %v: want helen-a alone", hs, err)
+	}
+	if caAfter, _ := st.Secret(ctx, secretCA); !bytes.Equal(caAfter, caBefore) {
+		t.Fatal("a refused helen changed the CA in the store")
+	}
+	// No key at all is refused before the store is opened.
+	if _, err := New(Config{DataDir: t.TempDir(), Store: url, HelenID: "helen-c"}); !errors.Is(err, ErrStoreKey) {
+		t.Fatalf("a helen with no store key: %v, want ErrStoreKey", err)
+	}
+}
+
+// A second helen with the id of a live one is refused.
+func TestSharedStoreLiveIDRefused(t *testing.T) {
+	url, key := pgtest.DB(t), newStoreKey()
+	a := startShared(t, url, "helen-a", key)
+	_, err := New(Config{DataDir: t.TempDir(), Store: url, HelenID: "helen-a", StoreKey: key, Log: a.srv.log})
+	if err == nil || !strings.Contains(err.Error(), "a live helen has that id") {
+		t.Fatalf("a second helen-a: %v, want refused", err)
+	}
+}
+
+func TestParseStoreKey(t *testing.T) {
+	key := newStoreKey()
+	for _, tt := range []struct {
+		name, in string
+		ok       bool
+	}{
+		{"hex", hex.EncodeToString(key), true},
+		{"hex-newline", hex.EncodeToString(key) + "\n", true},
+		{"base64", base64.StdEncoding.EncodeToString(key), true},
+		{"base64-raw-url", base64.RawURLEncoding.EncodeToString(key), true},
+		{"short", hex.EncodeToString(key[:16]), false},
+		{"long", hex.EncodeToString(append(key, 0)), false},
+		{"empty", "", false},
+		{"words", "correct horse battery staple", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseStoreKey(tt.in)
+			if tt.ok != (err == nil) || tt.ok && !bytes.Equal(got, key) {
+				t.Fatalf("ParseStoreKey: %x, %v", got, err)
+			}
+			if err != nil && !errors.Is(err, ErrStoreKey) {
+				t.Fatalf("error %v is no ErrStoreKey", err)
+			}
+		})
+	}
+}
+
+func TestSealRoundTrip(t *testing.T) {
+	key := newStoreKey()
+	sealed, err := seal(key, []byte("the CA's key"), []byte("aad"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(sealed, []byte("the CA's key")) {
+		t.Fatal("sealed in the clear")
+	}
+	if plain, err := unseal(key, sealed, []byte("aad")); err != nil || string(plain) != "the CA's key" {
+		t.Fatalf("unseal: %q, %v", plain, err)
+	}
+	for name, try := range map[string]func() error{
+		"wrong-key": func() error { _, err := unseal(newStoreKey(), sealed, []byte("aad")); return err },
+		"wrong-aad": func() error { _, err := unseal(key, sealed, []byte("other")); return err },
+		"cut":       func() error { _, err := unseal(key, sealed[:5], []byte("aad")); return err },
+	} {
+		if err := try(); !errors.Is(err, ErrStoreKey) {
+			t.Errorf("%s: %v, want ErrStoreKey", name, err)
+		}
+	}
+}
