@@ -3,12 +3,14 @@ package helen
 import (
 	"context"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/equus-monitoring/equus/internal/logtest"
+	"github.com/equus-monitoring/equus/internal/pgtest"
 	"github.com/equus-monitoring/equus/modes/helen/internal/helentest"
 	"github.com/equus-monitoring/equus/modes/helen/server"
 	"github.com/equus-monitoring/equus/pki"
@@ -22,7 +24,11 @@ import (
 const waitFor = helentest.WaitFor
 
 // TestMain fails the run when goroutines started by the tests outlive them.
-func TestMain(m *testing.M) { leakcheck.Main(m, "equus/modes/helen", "equus/state.") }
+// The PostgreSQL server of the tests of helens that share a store
+// (pgtest) is stopped after.
+func TestMain(m *testing.M) {
+	os.Exit(pgtest.Run(func() int { return leakcheck.Run(m, "equus/modes/helen", "equus/state.", "equus/state/pgstore.") }))
+}
 
 // newFakeClock returns a clock that moves only when the test moves it.
 func newFakeClock() *clocktesting.FakeClock {
