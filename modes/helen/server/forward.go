@@ -192,10 +192,10 @@ func (p *peers) acquire(ctx context.Context) (release func(), err error) {
 	}
 }
 
-// call posts body as JSON (nil: no body) to path on helen h and returns
-// its answer, or its refusal as a *peerError. The caller closes the
-// answer.
-func (p *peers) call(ctx context.Context, h state.Helen, path string, body any) (io.ReadCloser, error) {
+// call posts body as JSON (nil: no body) to the endpoint verb of agent on
+// helen h and returns its answer, or its refusal as a *peerError. The
+// caller closes the answer.
+func (p *peers) call(ctx context.Context, h state.Helen, agent, verb string, body any) (io.ReadCloser, error) {
 	var rd io.Reader
 	if body != nil {
 		data, err := json.Marshal(body)
@@ -204,20 +204,27 @@ func (p *peers) call(ctx context.Context, h state.Helen, path string, body any) 
 		}
 		rd = bytes.NewReader(data)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+h.Addr+path, rd)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+h.Addr+agentPath(agent, verb), rd)
 	if err != nil {
 		return nil, fmt.Errorf("helen %s at %s: %w", h.ID, h.Addr, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := p.client(h).Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("helen %s at %s, which holds the agent: %w", h.ID, h.Addr, err)
+		return nil, unreachable(h, agent, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		defer resp.Body.Close()
 		return nil, refusalOf(h, resp)
 	}
 	return resp.Body, nil
+}
+
+// unreachable is the error of a call to helen h, which holds agent's
+// session, that did not get its answer: the agent is out of reach, as one
+// not connected is.
+func unreachable(h state.Helen, agent string, err error) error {
+	return fmt.Errorf("%w: %s (helen %s at %s, which holds its session, did not answer: %v)", ErrNotConnected, agent, h.ID, h.Addr, err)
 }
 
 // peerError is a peer's refusal: its status and its words, which are the
@@ -260,7 +267,7 @@ func (p *peers) run(ctx context.Context, h state.Helen, agent, check string, arg
 	defer release()
 	ctx, cancel := context.WithTimeout(ctx, max(timeout, 30*time.Second)+peerRunMargin)
 	defer cancel()
-	body, err := p.call(ctx, h, agentPath(agent, "run"), web.RunRequest{Check: check, Args: args, Timeout: web.Duration(timeout)})
+	body, err := p.call(ctx, h, agent, "run", web.RunRequest{Check: check, Args: args, Timeout: web.Duration(timeout)})
 	if err != nil {
 		return result.Doc{}, err
 	}
@@ -284,7 +291,7 @@ func (p *peers) runs(ctx context.Context, h state.Helen, agent string, runs []we
 		longest = max(longest, time.Duration(r.Timeout))
 	}
 	ctx, cancel := context.WithTimeout(ctx, longest+peerRunMargin)
-	body, err := p.call(ctx, h, agentPath(agent, "runs"), web.RunsRequest{Runs: runs})
+	body, err := p.call(ctx, h, agent, "runs", web.RunsRequest{Runs: runs})
 	if err != nil {
 		cancel()
 		release()
@@ -315,7 +322,7 @@ func (p *peers) reload(ctx context.Context, h state.Helen, agent string) error {
 	defer release()
 	ctx, cancel := context.WithTimeout(ctx, peerCallTimeout)
 	defer cancel()
-	body, err := p.call(ctx, h, agentPath(agent, "reload"), nil)
+	body, err := p.call(ctx, h, agent, "reload", nil)
 	if err != nil {
 		return err
 	}
@@ -333,7 +340,7 @@ func (p *peers) openShell(ctx context.Context, h state.Helen, agent string, req 
 	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: peerDialTimeout}, Config: pki.PeerClientConfig(p.ca, p.cert, h.ID, []string{"http/1.1"})}
 	c, err := d.DialContext(ctx, "tcp", h.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("helen %s at %s, which holds the agent: %w", h.ID, h.Addr, err)
+		return nil, unreachable(h, agent, err)
 	}
 	// Until the upgrade, ctx bounds the exchange.
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
@@ -359,7 +366,7 @@ func (p *peers) openShell(ctx context.Context, h state.Helen, agent string, req 
 	resp, err := http.ReadResponse(br, hr)
 	if err != nil {
 		c.Close()
-		return nil, fmt.Errorf("helen %s: %w", h.ID, err)
+		return nil, unreachable(h, agent, err)
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		defer c.Close()

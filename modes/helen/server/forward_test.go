@@ -5,7 +5,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httptrace"
 	"net/url"
 	"os"
@@ -30,7 +32,17 @@ import (
 type testDirectory struct {
 	mu    sync.Mutex
 	held  map[string]*testHelen
+	rows  map[string]state.Helen // of agents held by a helen the test makes up
 	asked atomic.Int64
+}
+
+func (d *testDirectory) setRow(agent string, h state.Helen) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.rows == nil {
+		d.rows = map[string]state.Helen{}
+	}
+	d.rows[agent] = h
 }
 
 func (d *testDirectory) set(agent string, h *testHelen) {
@@ -42,8 +54,11 @@ func (d *testDirectory) set(agent string, h *testHelen) {
 func (d *testDirectory) holder(_ context.Context, agent string) (state.Helen, error) {
 	d.asked.Add(1)
 	d.mu.Lock()
-	h := d.held[agent]
+	h, row, made := d.held[agent], d.rows[agent], d.rows[agent].ID != ""
 	d.mu.Unlock()
+	if made {
+		return row, nil
+	}
 	if h == nil {
 		return state.Helen{}, errNoHolder
 	}
@@ -375,4 +390,79 @@ func TestForwardBound(t *testing.T) {
 		t.Fatalf("acquire once a slot is free: %v", err)
 	}
 	release()
+}
+
+// TestForwardUnreachable: a helen that does not answer, or answers with
+// the peer certificate of another helen than the one the claim names,
+// leaves the agent out of reach: not connected, saying why.
+func TestForwardUnreachable(t *testing.T) {
+	a, b, da, _ := startPeers(t, Config{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	da.setRow("gone", state.Helen{ID: "helen-gone", Addr: closed, Beat: time.Now()})
+	// helen-b answers at the address of helen-x.
+	da.setRow("moved", state.Helen{ID: "helen-x", Addr: b.srv.PeerAddr(), Beat: time.Now()})
+	for agent, why := range map[string]string{"gone": "connection refused", "moved": "certificate is valid for helen-b.helen.equus.invalid, not helen-x.helen.equus.invalid"} {
+		_, err := a.srv.Run(t.Context(), agent, "load", nil, waitFor)
+		if !errors.Is(err, ErrNotConnected) || !strings.Contains(err.Error(), "did not answer") || !strings.Contains(err.Error(), why) {
+			t.Errorf("run on %s: %v; want not connected, %q", agent, err, why)
+		}
+		if err := a.srv.Reload(t.Context(), agent); !errors.Is(err, ErrNotConnected) {
+			t.Errorf("reload of %s: %v", agent, err)
+		}
+		if c, _, code, msg := openShell(t, a, agent, web.ShellRequest{}, true); c != nil || code != http.StatusConflict || !strings.Contains(msg, why) {
+			t.Errorf("shell on %s: %d %s", agent, code, msg)
+		}
+	}
+}
+
+// TestForwardHostilePeer: what a helen of the CA answers is read within
+// bounds: a run's answer past maxRunAnswer, or a refusal past
+// maxPeerError, is cut there.
+func TestForwardHostilePeer(t *testing.T) {
+	a, _, da, _ := startPeers(t, Config{})
+	cert, err := a.srv.CA().IssuePeer("helen-evil", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var served atomic.Int64 // bytes the hostile peer wrote
+	endless := func(w http.ResponseWriter, status int) {
+		w.WriteHeader(status)
+		buf := []byte(strings.Repeat(" ", 64<<10))
+		for {
+			n, err := w.Write(buf)
+			served.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/agents/big/run", func(w http.ResponseWriter, r *http.Request) { endless(w, http.StatusOK) })
+	mux.HandleFunc("POST /v1/agents/refused/run", func(w http.ResponseWriter, r *http.Request) { endless(w, http.StatusNotFound) })
+	evil := httptest.NewUnstartedServer(mux)
+	evil.TLS = pki.PeerServerConfig(a.srv.CA(), cert, []string{"h2", "http/1.1"})
+	evil.EnableHTTP2 = true
+	evil.StartTLS()
+	defer evil.Close()
+	row := state.Helen{ID: "helen-evil", Addr: evil.Listener.Addr().String(), Beat: time.Now()}
+	da.setRow("big", row)
+	da.setRow("refused", row)
+
+	if _, err := a.srv.Run(t.Context(), "big", "load", nil, waitFor); err == nil || !strings.Contains(err.Error(), "helen helen-evil's answer") {
+		t.Errorf("an endless answer: %v", err)
+	}
+	_, err = a.srv.Run(t.Context(), "refused", "load", nil, waitFor)
+	if !errors.Is(err, ErrNotConnected) || !strings.Contains(err.Error(), "404") {
+		t.Errorf("an endless refusal: %v", err)
+	}
+	// What was read is within the bounds, and what the peer wrote past
+	// them is what the connection's buffers took before it was reset.
+	if n := served.Load(); n > maxRunAnswer+maxPeerError+16<<20 {
+		t.Errorf("the hostile peer wrote %d bytes", n)
+	}
 }

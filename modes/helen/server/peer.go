@@ -136,7 +136,7 @@ func (s *Server) peerAdvertise(ln net.Addr) string {
 	return net.JoinHostPort(pki.DefaultSANs()[0], port)
 }
 
-// servePeers serves the peer listener ln until srv is shut down.
+// peerServer is the server of the peer listener.
 func (s *Server) peerServer() *http.Server {
 	return &http.Server{
 		Handler:           web.NewPeerAPI(peerBackend{Backend: s, s: s}, s.log),
@@ -146,6 +146,22 @@ func (s *Server) peerServer() *http.Server {
 		// the forwarding helen bounds.
 		IdleTimeout: s.cfg.HTTPIdleTimeout,
 	}
+}
+
+// peerShutdownGrace is how long a stopping helen lets the calls of other
+// helens end, its agents' sessions ended already (so that those calls
+// answer at once), before it closes their connections: an HTTP/2
+// connection that another helen keeps would hold the shutdown a second
+// more otherwise.
+const peerShutdownGrace = 250 * time.Millisecond
+
+// shutdownPeers shuts the peer listener's server down, within
+// peerShutdownGrace.
+func shutdownPeers(srv *http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), peerShutdownGrace)
+	defer cancel()
+	srv.Shutdown(ctx)
+	srv.Close()
 }
 
 func (s *Server) peerListener(ln net.Listener) net.Listener {

@@ -407,9 +407,9 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		servers = append(servers, admin)
 		go func() { errc <- serveHTTP("admin socket", admin, netlimit.NewLimitListener(ls.Admin, s.limits.Admin)) }()
 	}
+	var peer *http.Server
 	if ls.Peer != nil {
-		peer := s.peerServer()
-		servers = append(servers, peer)
+		peer = s.peerServer()
 		go func() { errc <- serveHTTP("peer listener", peer, s.peerListener(ls.Peer)) }()
 	}
 	// The loops end with loopCtx, which also ends when a listener fails:
@@ -433,7 +433,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	case err = <-errc:
 	}
 	stopLoops()
-	s.shutdown(ls, servers)
+	s.shutdown(ls, peer, servers)
 	start := time.Now()
 	s.monitor.Stop()
 	s.plog.Flush()
@@ -453,7 +453,7 @@ func serveHTTP(name string, srv *http.Server, ln net.Listener) error {
 // handshake reset by the close of the port, which also drops its TLS
 // session. Then it tells the agents shutting_down and waits for the
 // sessions and the servers.
-func (s *Server) shutdown(ls Listeners, servers []*http.Server) {
+func (s *Server) shutdown(ls Listeners, peer *http.Server, servers []*http.Server) {
 	start := time.Now()
 	ls.Agents.Close()
 	s.hub.Shutdown()
@@ -461,6 +461,9 @@ func (s *Server) shutdown(ls Listeners, servers []*http.Server) {
 		s.peers.close()
 	}
 	told := time.Since(start)
+	if peer != nil {
+		shutdownPeers(peer)
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, srv := range servers {
