@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -447,6 +448,7 @@ func TestForwardHostilePeer(t *testing.T) {
 	evil := httptest.NewUnstartedServer(mux)
 	evil.TLS = pki.PeerServerConfig(a.srv.CA(), cert, []string{"h2", "http/1.1"})
 	evil.EnableHTTP2 = true
+	evil.Config.ErrorLog = log.New(io.Discard, "", 0)
 	evil.StartTLS()
 	defer evil.Close()
 	row := state.Helen{ID: "helen-evil", Addr: evil.Listener.Addr().String(), Beat: time.Now()}
