@@ -64,7 +64,8 @@ func TestMain(m *testing.M) {
 	} else {
 		// The PostgreSQL server of the tests of helens that share a
 		// store (pgtest) is stopped after.
-		code = pgtest.Run(func() int { return leakcheck.Run(browsertest.Stopping(m), "equus/e2e.") })
+		code = leakcheck.Run(browsertest.Stopping(m), "equus/e2e.")
+		pgtest.Stop()
 	}
 	os.RemoveAll(dir)
 	os.Exit(code)

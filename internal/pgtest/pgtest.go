@@ -46,18 +46,19 @@ var (
 
 // Main runs the tests of m, then stops the server this package started
 // for them, if it started one. Call it from TestMain.
-func Main(m *testing.M) { os.Exit(Run(m.Run)) }
+func Main(m *testing.M) {
+	code := m.Run()
+	Stop()
+	os.Exit(code)
+}
 
-// Run runs run (the tests, perhaps inside another wrapper such as
-// leakcheck.Run) and then stops the server this package started for them,
-// and returns run's exit code: for a TestMain that has more to do than
-// Main.
-func Run(run func() int) int {
-	code := run()
+// Stop stops the server this package started, if it started one: for a
+// TestMain that does more than Main.
+func Stop() {
 	if stopFn != nil {
 		stopFn()
+		stopFn = nil
 	}
-	return code
 }
 
 // Available reports whether a server can be had, and why not.

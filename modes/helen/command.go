@@ -52,6 +52,7 @@ func Command(version string, dev DevFunc) *cli.Command {
 			notifyCommand(),
 			notificationsCommand(),
 			userCommand(),
+			migrateCommand(),
 		},
 	}
 }

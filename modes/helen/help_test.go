@@ -22,7 +22,7 @@ func TestHelpGolden(t *testing.T) {
 		{"schedule"}, {"schedule", "add"}, {"schedule", "list"}, {"schedule", "rm"}, {"status"}, {"events"}, {"reload"},
 		{"silence"}, {"silence", "add"}, {"silence", "list"}, {"silence", "rm"}, {"ack"}, {"unack"},
 		{"notify"}, {"notify", "add"}, {"notify", "list"}, {"notify", "rm"}, {"notify", "test"}, {"notifications"},
-		{"shell"}, {"exec"}, {"sessions"}, {"sessions", "play"}}
+		{"shell"}, {"exec"}, {"sessions"}, {"sessions", "play"}, {"migrate"}}
 	var b strings.Builder
 	for _, cmd := range cmds {
 		out, code := helenCLI(t, append(cmd, "--help")...)

@@ -10,24 +10,25 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/equus-monitoring/equus/internal/logtest"
-	"github.com/equus-monitoring/equus/internal/pgtest"
 	"github.com/equus-monitoring/equus/modes/helen/internal/helentest"
 	"github.com/equus-monitoring/equus/modes/helen/server"
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/result"
 
 	"github.com/equus-monitoring/equus/internal/leakcheck"
+	"github.com/equus-monitoring/equus/internal/pgtest"
 	"github.com/equus-monitoring/equus/internal/wait"
 )
 
 // waitFor is how long a test waits for something that should happen.
 const waitFor = helentest.WaitFor
 
-// TestMain fails the run when goroutines started by the tests outlive them.
-// The PostgreSQL server of the tests of helens that share a store
-// (pgtest) is stopped after.
+// TestMain fails the run when goroutines started by the tests outlive
+// them, and stops the PostgreSQL server internal/pgtest started for them.
 func TestMain(m *testing.M) {
-	os.Exit(pgtest.Run(func() int { return leakcheck.Run(m, "equus/modes/helen", "equus/state.", "equus/state/pgstore.") }))
+	code := leakcheck.Run(m, "equus/modes/helen", "equus/state.", "equus/state/pgstore.")
+	pgtest.Stop()
+	os.Exit(code)
 }
 
 // newFakeClock returns a clock that moves only when the test moves it.

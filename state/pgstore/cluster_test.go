@@ -34,7 +34,7 @@ func twoHelens(t *testing.T) (a, b *Store, url string) {
 	return open("a"), open("b"), url
 }
 
-var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+var at0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func TestClaimsAtOnce(t *testing.T) {
 	a, b, _ := twoHelens(t)
@@ -46,8 +46,8 @@ func TestClaimsAtOnce(t *testing.T) {
 		var ca, cb state.Claim
 		var ea, eb error
 		wg.Add(2)
-		go func() { defer wg.Done(); ca, ea = a.Claim(ctx, agent, "a", t0) }()
-		go func() { defer wg.Done(); cb, eb = b.Claim(ctx, agent, "b", t0) }()
+		go func() { defer wg.Done(); ca, ea = a.Claim(ctx, agent, "a", at0) }()
+		go func() { defer wg.Done(); cb, eb = b.Claim(ctx, agent, "b", at0) }()
 		wg.Wait()
 		if ea != nil || eb != nil {
 			t.Fatal(ea, eb)
@@ -81,11 +81,11 @@ func TestClaimEpochGrows(t *testing.T) {
 		t.Fatalf("owner of an agent never claimed: %v, want ErrNotFound", err)
 	}
 	for i, s := range []*Store{a, b, a} {
-		c, err := s.Claim(ctx, "web", s.opt.Helen, t0.Add(time.Duration(i)*time.Second))
+		c, err := s.Claim(ctx, "web", s.opt.Helen, at0.Add(time.Duration(i)*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := state.Claim{Agent: "web", Helen: s.opt.Helen, Epoch: int64(i + 1), At: t0.Add(time.Duration(i) * time.Second), Held: true}
+		want := state.Claim{Agent: "web", Helen: s.opt.Helen, Epoch: int64(i + 1), At: at0.Add(time.Duration(i) * time.Second), Held: true}
 		if c != want {
 			t.Fatalf("claim %d: %+v, want %+v", i, c, want)
 		}
@@ -94,7 +94,7 @@ func TestClaimEpochGrows(t *testing.T) {
 		t.Fatalf("b holds web under %d, %v; want 2", e, ok)
 	}
 	// A claim in another helen's name through a store is not its own.
-	if _, err := a.Claim(ctx, "db", "b", t0); err != nil {
+	if _, err := a.Claim(ctx, "db", "b", at0); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := a.heldEpoch("db"); ok {
@@ -112,7 +112,7 @@ func TestClaimRefusesBadInput(t *testing.T) {
 		{"long-helen", "web", string(bytes.Repeat([]byte("h"), MaxHelenID+1))},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if _, err := a.Claim(ctx, c.agent, c.helen, t0); !errors.Is(err, state.ErrInvalid) {
+			if _, err := a.Claim(ctx, c.agent, c.helen, at0); !errors.Is(err, state.ErrInvalid) {
 				t.Fatalf("claim: %v, want ErrInvalid", err)
 			}
 		})
@@ -125,37 +125,37 @@ func TestClaimRefusesBadInput(t *testing.T) {
 func TestUnclaimStaleIsNoop(t *testing.T) {
 	a, b, _ := twoHelens(t)
 	ctx := context.Background()
-	ca, err := a.Claim(ctx, "web", "a", t0)
+	ca, err := a.Claim(ctx, "web", "a", at0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cb, err := b.Claim(ctx, "web", "b", t0.Add(time.Second))
+	cb, err := b.Claim(ctx, "web", "b", at0.Add(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Unclaim(ctx, ca, t0.Add(2*time.Second)); err != nil {
+	if err := a.Unclaim(ctx, ca, at0.Add(2*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if o, err := a.Owner(ctx, "web"); err != nil || o != cb {
 		t.Fatalf("after a stale unclaim the owner is %+v, %v; want %+v", o, err, cb)
 	}
-	if err := b.Unclaim(ctx, cb, t0.Add(3*time.Second)); err != nil {
+	if err := b.Unclaim(ctx, cb, at0.Add(3*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	want := cb
-	want.Held, want.At = false, t0.Add(3*time.Second)
+	want.Held, want.At = false, at0.Add(3*time.Second)
 	if o, err := a.Owner(ctx, "web"); err != nil || o != want {
 		t.Fatalf("after unclaim the owner is %+v, %v; want %+v", o, err, want)
 	}
 	// Released twice: the second finds nothing held and changes nothing.
-	if err := b.Unclaim(ctx, cb, t0.Add(4*time.Second)); err != nil {
+	if err := b.Unclaim(ctx, cb, at0.Add(4*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if o, _ := a.Owner(ctx, "web"); o != want {
 		t.Fatalf("a second unclaim changed the claim to %+v", o)
 	}
 	// The next claim goes on from the released one's epoch.
-	if c, err := a.Claim(ctx, "web", "a", t0.Add(5*time.Second)); err != nil || c.Epoch != 3 {
+	if c, err := a.Claim(ctx, "web", "a", at0.Add(5*time.Second)); err != nil || c.Epoch != 3 {
 		t.Fatalf("claim after release: %+v, %v; want epoch 3", c, err)
 	}
 }
@@ -197,18 +197,18 @@ func TestWatchSeesClaims(t *testing.T) {
 	a, b, _ := twoHelens(t)
 	ctx := context.Background()
 	ch := startWatch(t, a)
-	cb, err := b.Claim(ctx, "web", "b", t0)
+	cb, err := b.Claim(ctx, "web", "b", at0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c := next(t, ch); c.Kind != "claim" || c.Claim != cb {
 		t.Fatalf("change %+v, want b's claim %+v", c, cb)
 	}
-	if err := b.Unclaim(ctx, cb, t0.Add(time.Second)); err != nil {
+	if err := b.Unclaim(ctx, cb, at0.Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	want := cb
-	want.Held, want.At = false, t0.Add(time.Second)
+	want.Held, want.At = false, at0.Add(time.Second)
 	if c := next(t, ch); c.Kind != "claim" || c.Claim != want {
 		t.Fatalf("change %+v, want b's release %+v", c, want)
 	}
@@ -236,7 +236,7 @@ func TestWatchResyncAfterReconnect(t *testing.T) {
 	if c := next(t, ch); c.Kind != "resync" {
 		t.Fatalf("change %+v after a reconnect, want resync", c)
 	}
-	cb, err := b.Claim(ctx, "web", "b", t0)
+	cb, err := b.Claim(ctx, "web", "b", at0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +263,7 @@ func TestWatchResyncOnOverflow(t *testing.T) {
 	}
 	// The last is the witness that all were received: once it comes,
 	// what was lost was said with a resync before it.
-	cb, err := b.Claim(ctx, "web", "b", t0)
+	cb, err := b.Claim(ctx, "web", "b", at0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,8 +322,8 @@ func TestBeatHelens(t *testing.T) {
 	a, b, _ := twoHelens(t)
 	ctx := context.Background()
 	ch := startWatch(t, a)
-	ha := state.Helen{ID: "a", Addr: "10.0.0.1:8445", Version: "1.0", Started: t0, Beat: t0}
-	hb := state.Helen{ID: "b", Addr: "10.0.0.2:8445", Started: t0, Beat: t0.Add(time.Second)}
+	ha := state.Helen{ID: "a", Addr: "10.0.0.1:8445", Version: "1.0", Started: at0, Beat: at0}
+	hb := state.Helen{ID: "b", Addr: "10.0.0.2:8445", Started: at0, Beat: at0.Add(time.Second)}
 	for _, h := range []state.Helen{ha, hb} {
 		if err := b.Beat(ctx, h); err != nil {
 			t.Fatal(err)
@@ -332,7 +332,7 @@ func TestBeatHelens(t *testing.T) {
 			t.Fatalf("change %+v for a new helen, want helens", c)
 		}
 	}
-	ha.Beat = t0.Add(2 * time.Second)
+	ha.Beat = at0.Add(2 * time.Second)
 	if err := a.Beat(ctx, ha); err != nil {
 		t.Fatal(err)
 	}
@@ -344,21 +344,21 @@ func TestBeatHelens(t *testing.T) {
 		t.Fatalf("helens %+v, want %+v and %+v", hs, ha, hb)
 	}
 	// A heartbeat is not told; a restart is.
-	cb, err := b.Claim(ctx, "web", "b", t0)
+	cb, err := b.Claim(ctx, "web", "b", at0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c := next(t, ch); c.Claim != cb {
 		t.Fatalf("change %+v, want the claim (a heartbeat is not a change)", c)
 	}
-	ha.Started = t0.Add(time.Minute)
+	ha.Started = at0.Add(time.Minute)
 	if err := a.Beat(ctx, ha); err != nil {
 		t.Fatal(err)
 	}
 	if c := next(t, ch); c.Kind != "helens" {
 		t.Fatalf("change %+v for a restarted helen, want helens", c)
 	}
-	if err := a.Beat(ctx, state.Helen{Started: t0, Beat: t0}); !errors.Is(err, state.ErrInvalid) {
+	if err := a.Beat(ctx, state.Helen{Started: at0, Beat: at0}); !errors.Is(err, state.ErrInvalid) {
 		t.Fatalf("beat without an id: %v, want ErrInvalid", err)
 	}
 }

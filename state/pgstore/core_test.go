@@ -12,7 +12,7 @@ import (
 	"github.com/equus-monitoring/equus/state"
 )
 
-var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+var coreT0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // TestOpenTwiceMigratesOnce: two stores opened at once on a fresh
 // database both open, and the schema is made once (the advisory lock).
@@ -105,7 +105,7 @@ func TestOpenBadURL(t *testing.T) {
 func hold(t *testing.T, s *Store, agent string, epoch int64) {
 	t.Helper()
 	if _, err := s.pool.Exec(t.Context(), `INSERT INTO claims (agent, helen, epoch, held, at) VALUES ($1, $2, $3, true, $4)
-		ON CONFLICT (agent) DO UPDATE SET helen = $2, epoch = $3, held = true, at = $4`, agent, s.opt.Helen, epoch, t0); err != nil {
+		ON CONFLICT (agent) DO UPDATE SET helen = $2, epoch = $3, held = true, at = $4`, agent, s.opt.Helen, epoch, coreT0); err != nil {
 		t.Fatal(err)
 	}
 	s.held.mu.Lock()
@@ -123,20 +123,20 @@ func hold(t *testing.T, s *Store, agent string, epoch int64) {
 func TestFencedWrites(t *testing.T) {
 	s := openTest(t, Options{Helen: "helen-a"})
 	hold(t, s, "web-1", 3)
-	if err := s.AgentSeen(state.Agent{Name: "web-1", Version: "1", Connected: true, LastSeen: t0}); err != nil {
+	if err := s.AgentSeen(state.Agent{Name: "web-1", Version: "1", Connected: true, LastSeen: coreT0}); err != nil {
 		t.Fatalf("AgentSeen under this store's claim: %v", err)
 	}
-	if err := s.SetConnected("web-1", false, t0.Add(time.Second)); err != nil {
+	if err := s.SetConnected("web-1", false, coreT0.Add(time.Second)); err != nil {
 		t.Fatalf("SetConnected under this store's claim: %v", err)
 	}
 	if _, err := s.pool.Exec(t.Context(), `UPDATE claims SET helen = 'helen-b', epoch = 4 WHERE agent = 'web-1'`); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := s.Agent("web-1")
-	if err := s.AgentSeen(state.Agent{Name: "web-1", Version: "2", Connected: true, LastSeen: t0.Add(time.Minute)}); !errors.Is(err, state.ErrFenced) {
+	if err := s.AgentSeen(state.Agent{Name: "web-1", Version: "2", Connected: true, LastSeen: coreT0.Add(time.Minute)}); !errors.Is(err, state.ErrFenced) {
 		t.Errorf("AgentSeen after the claim was taken over: %v, want ErrFenced", err)
 	}
-	if err := s.SetConnected("web-1", true, t0.Add(time.Minute)); !errors.Is(err, state.ErrFenced) {
+	if err := s.SetConnected("web-1", true, coreT0.Add(time.Minute)); !errors.Is(err, state.ErrFenced) {
 		t.Errorf("SetConnected after the claim was taken over: %v, want ErrFenced", err)
 	}
 	if after, _ := s.Agent("web-1"); after != before {
@@ -147,10 +147,10 @@ func TestFencedWrites(t *testing.T) {
 	if _, err := s.pool.Exec(t.Context(), `UPDATE claims SET helen = 'helen-a', epoch = 5 WHERE agent = 'web-1'`); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetConnected("web-1", true, t0.Add(time.Minute)); !errors.Is(err, state.ErrFenced) {
+	if err := s.SetConnected("web-1", true, coreT0.Add(time.Minute)); !errors.Is(err, state.ErrFenced) {
 		t.Errorf("SetConnected under an epoch not its own: %v, want ErrFenced", err)
 	}
-	if err := s.AgentSeen(state.Agent{Name: "db-1", Connected: true, LastSeen: t0}); err != nil {
+	if err := s.AgentSeen(state.Agent{Name: "db-1", Connected: true, LastSeen: coreT0}); err != nil {
 		t.Errorf("AgentSeen of an agent never claimed here: %v", err)
 	}
 }
@@ -172,10 +172,10 @@ func TestForgetEveryAgentTable(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.AgentSeen(state.Agent{Name: "web-1", LastSeen: t0}); err != nil {
+	if err := s.AgentSeen(state.Agent{Name: "web-1", LastSeen: coreT0}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Forget("web-1", t0.Add(time.Hour)); err != nil {
+	if err := s.Forget("web-1", coreT0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	var left string
@@ -193,13 +193,53 @@ func TestForgetEveryAgentTable(t *testing.T) {
 	if _, err := s.pool.Exec(ctx, `INSERT INTO probe_present VALUES ('web-1', 'e')`); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Forget("web-1", t0.Add(2*time.Hour)); err != nil {
+	if err := s.Forget("web-1", coreT0.Add(2*time.Hour)); err != nil {
 		t.Errorf("forget of an agent with rows left: %v", err)
 	}
-	if err := s.Forget("web-1", t0.Add(3*time.Hour)); !errors.Is(err, state.ErrNotFound) {
+	if err := s.Forget("web-1", coreT0.Add(3*time.Hour)); !errors.Is(err, state.ErrNotFound) {
 		t.Errorf("forget of nothing left: %v, want ErrNotFound", err)
 	}
-	if a, _ := s.Agent("web-1"); !a.Forgotten.Equal(t0.Add(time.Hour)) {
+	if a, _ := s.Agent("web-1"); !a.Forgotten.Equal(coreT0.Add(time.Hour)) {
 		t.Errorf("record after forgets: %+v", a)
+	}
+}
+
+// TestDisconnectAllLeavesOthers: DisconnectAll, at a helen's start, marks
+// disconnected the agents no other helen holds (its own claims, from
+// before its restart, and claims released), and leaves connected those
+// whose session another helen holds.
+func TestDisconnectAllLeavesOthers(t *testing.T) {
+	s := openTest(t, Options{Helen: "helen-a"})
+	claims := map[string]struct {
+		helen string
+		held  bool
+	}{
+		"mine":     {"helen-a", true},
+		"others":   {"helen-b", true},
+		"released": {"helen-b", false},
+		"unheld":   {},
+	}
+	for name, c := range claims {
+		if err := s.AgentSeen(state.Agent{Name: name, Connected: true, LastSeen: coreT0}); err != nil {
+			t.Fatal(err)
+		}
+		if c.helen != "" {
+			if _, err := s.pool.Exec(t.Context(), `INSERT INTO claims (agent, helen, epoch, held, at) VALUES ($1, $2, 1, $3, $4)`,
+				name, c.helen, c.held, coreT0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := s.DisconnectAll(coreT0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for name := range claims {
+		a, err := s.Agent(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := name == "others"; a.Connected != want {
+			t.Errorf("%s: connected %v after DisconnectAll, want %v", name, a.Connected, want)
+		}
 	}
 }

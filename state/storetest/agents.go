@@ -42,6 +42,28 @@ func init() {
 	register("AgentsConnection", testAgentsConnection)
 	register("AgentsPage", testAgentsPage)
 	register("Revoke", testRevoke)
+	register("AgentSeenRace", testAgentSeenRace)
+}
+
+// testAgentSeenRace: many first sightings of one new agent at once, and
+// certificates pinned for it meanwhile, all land: one record, seen by
+// each.
+func testAgentSeenRace(t *testing.T, open Opener) {
+	db := open(t)
+	const n = 16
+	won := coreRace(t, n, nil, func(i int) error {
+		if i%4 == 0 {
+			return db.PinCert("new-1", "fp", coreAt(time.Duration(i)*time.Second))
+		}
+		return db.AgentSeen(state.Agent{Name: "new-1", Version: "1", Fingerprint: "fp", Connected: true, LastSeen: coreAt(time.Duration(i) * time.Second)})
+	})
+	if won != n {
+		t.Errorf("%d of %d first sightings at once landed", won, n)
+	}
+	all, err := db.Agents()
+	if err != nil || len(all) != 1 || all[0].Name != "new-1" || !all[0].Pinned || all[0].Fingerprint != "fp" || all[0].Version != "1" {
+		t.Errorf("agents after the race: %+v, %v", all, err)
+	}
 }
 
 // testAgentSeen: an agent seen again keeps its first sighting and what

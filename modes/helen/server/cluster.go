@@ -226,6 +226,17 @@ func (s *Server) beatLoop(ctx context.Context) {
 	}
 }
 
+// beatStopped records this helen stopped, its sessions ended: a last beat
+// HelenDead old, so that the others take it for dead at once, and that it
+// takes its id back at once when it starts again.
+func (s *Server) beatStopped() {
+	ctx, cancel := context.WithTimeout(context.Background(), BeatInterval)
+	defer cancel()
+	if err := s.cluster.Beat(ctx, helenRow(s.cfg, s.started, time.Now().Add(-HelenDead))); err != nil {
+		s.log.Warn("record this helen stopped: the others take it for dead "+HelenDead.String()+" after its last heartbeat", "err", err)
+	}
+}
+
 // caSecret is the CA as the store keeps it: the certificate, and its key
 // sealed under the store key, bound to the certificate.
 type caSecret struct {

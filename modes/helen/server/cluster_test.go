@@ -161,6 +161,29 @@ func TestSharedStoreLiveIDRefused(t *testing.T) {
 	}
 }
 
+// A helen that stops says so: the others take it for dead at once, and it
+// takes its id back at once when it starts again.
+func TestSharedStoreStopRecorded(t *testing.T) {
+	url, key := pgtest.DB(t), newStoreKey()
+	a := startShared(t, url, "helen-a", key)
+	st := cluster(t, url)
+	if err := a.stop(); err != nil {
+		t.Fatal(err)
+	}
+	hs, err := st.Helens(context.Background())
+	if err != nil || len(hs) != 1 {
+		t.Fatalf("helens %+v, %v", hs, err)
+	}
+	if age := time.Since(hs[0].Beat); age < HelenDead {
+		t.Fatalf("a stopped helen's last beat is %s old, want at least %s", age, HelenDead)
+	}
+	var slept bool
+	err = waitHelenGone(context.Background(), st, "helen-a", time.Now, func(time.Duration) { slept = true })
+	if err != nil || slept {
+		t.Fatalf("the id of a stopped helen: %v, waited %v; want it free at once", err, slept)
+	}
+}
+
 func TestParseStoreKey(t *testing.T) {
 	key := newStoreKey()
 	for _, tt := range []struct {
@@ -208,5 +231,45 @@ func TestSealRoundTrip(t *testing.T) {
 		if err := try(); !errors.Is(err, ErrStoreKey) {
 			t.Errorf("%s: %v, want ErrStoreKey", name, err)
 		}
+	}
+}
+
+// helensOnly is a store whose Helens alone answer, from beats.
+type helensOnly struct {
+	state.Cluster
+	beat func() time.Time
+}
+
+func (h helensOnly) Helens(context.Context) ([]state.Helen, error) {
+	return []state.Helen{{ID: "other"}, {ID: "helen-a", Beat: h.beat()}}, nil
+}
+
+// waitHelenGone takes an id back from a dead helen (a restart), at once
+// when its beat is old, after its beat grows old when it is recent, and
+// refuses it to a helen whose beat moves.
+func TestWaitHelenGone(t *testing.T) {
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name   string
+		beat   func(now time.Time) time.Time
+		live   bool
+		waited time.Duration // at least
+	}{
+		{"none", func(time.Time) time.Time { return time.Time{} }, false, 0},
+		{"dead", func(time.Time) time.Time { return t0.Add(-HelenDead) }, false, 0},
+		{"just-stopped", func(time.Time) time.Time { return t0.Add(-time.Second) }, false, HelenDead - time.Second},
+		{"beating", func(now time.Time) time.Time { return now.Truncate(BeatInterval) }, true, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			now := t0
+			st := helensOnly{beat: func() time.Time { return tt.beat(now) }}
+			err := waitHelenGone(context.Background(), st, "helen-a", func() time.Time { return now }, func(d time.Duration) { now = now.Add(d) })
+			if tt.live != (err != nil) {
+				t.Fatalf("waitHelenGone: %v, want live %v", err, tt.live)
+			}
+			if waited := now.Sub(t0); waited < tt.waited || waited > HelenDead+BeatInterval {
+				t.Fatalf("waited %s, want %s to %s", waited, tt.waited, HelenDead+BeatInterval)
+			}
+		})
 	}
 }

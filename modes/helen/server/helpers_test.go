@@ -34,7 +34,9 @@ const waitFor = helentest.WaitFor
 // The PostgreSQL server of the tests of helens that share a store
 // (pgtest) is stopped after.
 func TestMain(m *testing.M) {
-	os.Exit(pgtest.Run(func() int { return leakcheck.Run(m, "equus/modes/helen", "equus/state.", "equus/state/pgstore.") }))
+	code := leakcheck.Run(m, "equus/modes/helen", "equus/state.", "equus/state/pgstore.")
+	pgtest.Stop()
+	os.Exit(code)
 }
 
 // newFakeClock returns a clock that moves only when the test moves it.

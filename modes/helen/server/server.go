@@ -438,6 +438,9 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	s.monitor.Stop()
 	s.plog.Flush()
 	s.log.Info("monitor stopped", "took", time.Since(start).Round(time.Millisecond))
+	if s.cluster != nil {
+		s.beatStopped()
+	}
 	return err
 }
 
