@@ -140,6 +140,9 @@ type peers struct {
 	ca    *pki.CA
 	cert  tls.Certificate // this helen's peer certificate
 	slots chan struct{}   // of the forwarded calls in flight
+	// ctx ends every call in flight at shutdown (close).
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu      sync.Mutex
 	clients map[string]*http.Client // by helen ID and address
@@ -148,8 +151,16 @@ type peers struct {
 }
 
 func newPeers(self string, dir directory, ca *pki.CA, cert tls.Certificate) *peers {
-	return &peers{self: self, dir: dir, ca: ca, cert: cert, slots: make(chan struct{}, MaxForwarded),
+	ctx, cancel := context.WithCancel(context.Background())
+	return &peers{self: self, dir: dir, ca: ca, cert: cert, slots: make(chan struct{}, MaxForwarded), ctx: ctx, cancel: cancel,
 		clients: map[string]*http.Client{}, shells: map[*forwardedShell]struct{}{}}
+}
+
+// bound returns ctx bounded by d, and ended by close.
+func (p *peers) bound(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	stop := context.AfterFunc(p.ctx, cancel)
+	return ctx, func() { stop(); cancel() }
 }
 
 // client returns the HTTP/2 client of helen h, kept for the next calls.
@@ -265,7 +276,7 @@ func (p *peers) run(ctx context.Context, h state.Helen, agent, check string, arg
 		return result.Doc{}, err
 	}
 	defer release()
-	ctx, cancel := context.WithTimeout(ctx, max(timeout, 30*time.Second)+peerRunMargin)
+	ctx, cancel := p.bound(ctx, max(timeout, 30*time.Second)+peerRunMargin)
 	defer cancel()
 	body, err := p.call(ctx, h, agent, "run", web.RunRequest{Check: check, Args: args, Timeout: web.Duration(timeout)})
 	if err != nil {
@@ -290,7 +301,7 @@ func (p *peers) runs(ctx context.Context, h state.Helen, agent string, runs []we
 	for _, r := range runs {
 		longest = max(longest, time.Duration(r.Timeout))
 	}
-	ctx, cancel := context.WithTimeout(ctx, longest+peerRunMargin)
+	ctx, cancel := p.bound(ctx, longest+peerRunMargin)
 	body, err := p.call(ctx, h, agent, "runs", web.RunsRequest{Runs: runs})
 	if err != nil {
 		cancel()
@@ -320,7 +331,7 @@ func (p *peers) reload(ctx context.Context, h state.Helen, agent string) error {
 		return err
 	}
 	defer release()
-	ctx, cancel := context.WithTimeout(ctx, peerCallTimeout)
+	ctx, cancel := p.bound(ctx, peerCallTimeout)
 	defer cancel()
 	body, err := p.call(ctx, h, agent, "reload", nil)
 	if err != nil {
@@ -335,7 +346,7 @@ func agentPath(agent, verb string) string { return "/v1/agents/" + url.PathEscap
 // openShell opens a shell session on agent through helen h: the request of
 // the admin socket's, on a connection of its own, upgraded.
 func (p *peers) openShell(ctx context.Context, h state.Helen, agent string, req web.ShellRequest) (*forwardedShell, error) {
-	ctx, cancel := context.WithTimeout(ctx, peerCallTimeout)
+	ctx, cancel := p.bound(ctx, peerCallTimeout)
 	defer cancel()
 	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: peerDialTimeout}, Config: pki.PeerClientConfig(p.ca, p.cert, h.ID, []string{"http/1.1"})}
 	c, err := d.DialContext(ctx, "tcp", h.Addr)
@@ -388,9 +399,10 @@ func (p *peers) openShell(ctx context.Context, h state.Helen, agent string, req 
 	return sh, nil
 }
 
-// close ends the forwarded shell sessions and drops the kept connections:
-// at shutdown.
+// close ends the calls in flight and the forwarded shell sessions, and
+// drops the kept connections: at shutdown.
 func (p *peers) close() {
+	p.cancel()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true

@@ -468,3 +468,31 @@ func TestForwardHostilePeer(t *testing.T) {
 		t.Errorf("the hostile peer wrote %d bytes", n)
 	}
 }
+
+// TestForwardEndsAtShutdown: a run forwarded and waiting for its answer
+// ends when the helen forwarding it stops, rather than holding its stop
+// for the run's timeout.
+func TestForwardEndsAtShutdown(t *testing.T) {
+	a, b, da, _ := startPeers(t, Config{})
+	agent := startAgent(t, b, "web-1", behavior{Silent: map[string]bool{"slow": true}})
+	agent.Ready()
+	da.set("web-1", b)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := a.srv.Run(context.Background(), "web-1", "slow", nil, time.Hour)
+		errc <- err
+	}()
+	poll(t, "the agent to get the slow check", func() bool { return agent.CountChecks("slow") == 1 })
+	if err := a.stop(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrNotConnected) || !strings.Contains(err.Error(), "context canceled") {
+			t.Fatalf("the run forwarded when helen-a stopped: %v", err)
+		}
+	case <-time.After(waitFor):
+		// The run would end with the test's helen-b.
+		t.Fatalf("the run forwarded still waits %v after helen-a stopped", waitFor)
+	}
+}
