@@ -316,11 +316,20 @@ func TestPeerListenerOff(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(h.dir, "peer.pem")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("peer certificate: %v", err)
 	}
-	if _, err := New(Config{DataDir: t.TempDir(), PeerListen: "127.0.0.1:0", HelenID: "a b"}); err == nil || !strings.Contains(err.Error(), "--helen-id") {
-		t.Errorf("a bad helen ID: %v", err)
-	}
-	if _, err := New(Config{DataDir: t.TempDir(), PeerListen: "127.0.0.1:0", HelenID: "a", PeerAdvertise: "nowhere"}); err == nil || !strings.Contains(err.Error(), "--peer-advertise") {
-		t.Errorf("a bad --peer-advertise: %v", err)
+	// Bad settings are refused before anything is made.
+	for _, cfg := range []Config{
+		{PeerListen: "127.0.0.1:0", HelenID: "a..b"},
+		{PeerListen: "127.0.0.1:0", HelenID: "a", PeerAdvertise: "nowhere"},
+		{PeerListen: "127.0.0.1:0", HelenID: "a", PeerAdvertise: "*.example.com:7482"},
+	} {
+		cfg.DataDir = filepath.Join(t.TempDir(), "helen")
+		_, err := New(cfg)
+		if err == nil || !strings.Contains(err.Error(), "--helen-id") && !strings.Contains(err.Error(), "--peer-advertise") {
+			t.Errorf("%+v: %v", cfg, err)
+		}
+		if _, err := os.Stat(cfg.DataDir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%+v: made the data directory (%v)", cfg, err)
+		}
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/result"
 	"github.com/equus-monitoring/equus/state"
+	"github.com/equus-monitoring/equus/state/pgstore"
 )
 
 // The peer listener: where the other helens of a shared store ask this one
@@ -53,24 +53,9 @@ func (s *Server) setupPeers() error {
 	if dir == nil && s.cfg.PeerListen == "" {
 		return nil
 	}
-	s.id = s.cfg.HelenID
-	if s.id == "" {
-		host, err := os.Hostname()
-		if err != nil {
-			return fmt.Errorf("helen ID: %w", err)
-		}
-		s.id = host
-	}
-	if err := pki.CheckHelenID(s.id); err != nil {
-		return fmt.Errorf("%w (give another with --helen-id)", err)
-	}
+	s.id = s.cfg.HelenID // checked by checkPeers
 	if cd, ok := dir.(*clusterDirectory); ok {
 		cd.self = s.id
-	}
-	if s.cfg.PeerAdvertise != "" {
-		if err := checkPeerAdvertise(s.cfg.PeerAdvertise); err != nil {
-			return err
-		}
 	}
 	var err error
 	if s.peerCert, err = pki.LoadOrCreatePeer(s.cfg.DataDir, s.ca, s.id); err != nil {
@@ -82,6 +67,21 @@ func (s *Server) setupPeers() error {
 	s.peerListen = s.cfg.PeerListen
 	if s.peerListen == "" {
 		s.peerListen = DefaultPeerListen
+	}
+	return nil
+}
+
+// checkPeers reports what is wrong with cfg's settings of peers, before
+// anything is opened: the helen ID that its peer certificate would name,
+// and --peer-advertise.
+func checkPeers(cfg Config) error {
+	if pgstore.IsURL(cfg.Store) || cfg.PeerListen != "" || cfg.directory != nil {
+		if err := pki.CheckHelenID(cfg.HelenID); err != nil {
+			return fmt.Errorf("%w (give another with --helen-id)", err)
+		}
+	}
+	if cfg.PeerAdvertise != "" {
+		return checkPeerAdvertise(cfg.PeerAdvertise)
 	}
 	return nil
 }

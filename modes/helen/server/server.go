@@ -103,6 +103,9 @@ func New(cfg Config) (*Server, error) {
 	if err := CheckPingInterval(cfg.PingInterval, cfg.DownAfter); err != nil {
 		return nil, fmt.Errorf("helen: %w", err)
 	}
+	if err := checkPeers(cfg); err != nil {
+		return nil, fmt.Errorf("helen: %w", err)
+	}
 	s := &Server{cfg: cfg, log: cfg.Log, metrics: newMetrics()}
 	var db state.Store
 	if pgstore.IsURL(cfg.Store) {
