@@ -48,6 +48,11 @@ const (
 	maxPeerError = 64 << 10
 	// peerDialTimeout bounds a connection to a peer and its handshake.
 	peerDialTimeout = 5 * time.Second
+	// peerPingAfter is how long a kept connection to a peer may be
+	// silent before it is pinged, and peerPingTimeout how long the ping
+	// may go unanswered before the connection is closed.
+	peerPingAfter   = 10 * time.Second
+	peerPingTimeout = 5 * time.Second
 	// peerRunMargin is how long past a run's own timeout a forwarded run
 	// waits for the peer's answer.
 	peerRunMargin = 10 * time.Second
@@ -186,6 +191,10 @@ func (p *peers) client(h state.Helen) *http.Client {
 		TLSHandshakeTimeout: peerDialTimeout,
 		IdleConnTimeout:     defaultHTTPIdleTimeout,
 		MaxIdleConnsPerHost: 4,
+		// A peer whose host is gone sends no FIN: the pings find out,
+		// rather than every call on the connection waiting out its
+		// timeout.
+		HTTP2: &http.HTTP2Config{SendPingTimeout: peerPingAfter, PingTimeout: peerPingTimeout},
 	}
 	c := &http.Client{Transport: tr}
 	p.clients[key] = c
