@@ -96,9 +96,11 @@ func TestNextDueTwoHelens(t *testing.T) {
 	for w := range 6 {
 		db := hs[w%2]
 		wg.Go(func() {
-			for i := 0; ; i++ {
+			// Bounded, so that a bug that loses a notification fails
+			// the test rather than hanging it.
+			for i := 0; i < 100*total; i++ {
 				mu.Lock()
-				finished := count == total
+				finished := count >= total
 				mu.Unlock()
 				if finished {
 					return

@@ -43,6 +43,34 @@ func init() {
 	register("AgentsPage", testAgentsPage)
 	register("Revoke", testRevoke)
 	register("AgentSeenRace", testAgentSeenRace)
+	register("AgentTimesMicroseconds", testAgentTimesMicroseconds)
+}
+
+// testAgentTimesMicroseconds: times come back the same to the
+// microsecond, whatever their nanoseconds: a backend that keeps
+// microseconds cuts the rest, as same does, rather than round it (pgx
+// cuts them as it sends them).
+func testAgentTimesMicroseconds(t *testing.T, open Opener) {
+	db := open(t)
+	seen := coreAt(1999 * time.Nanosecond)
+	if err := db.AgentSeen(state.Agent{Name: "web-1", Connected: true, LastSeen: seen}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Revoke("web-1", coreAt(time.Hour+999*time.Nanosecond)); err != nil {
+		t.Fatal(err)
+	}
+	_, tok, err := db.CreateToken(state.TokenSpec{Uses: 1, TTL: time.Hour}, coreAt(1500*time.Nanosecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := coreMustAgent(t, db, "web-1")
+	if !same(a.LastSeen, seen) || !same(a.FirstSeen, seen) || !same(a.Since, coreAt(time.Hour+999*time.Nanosecond)) {
+		t.Errorf("agent's times: %+v, want %v and the revocation's", a, seen)
+	}
+	toks, err := db.Tokens()
+	if err != nil || len(toks) != 1 || !same(toks[0].Created, tok.Created) || !same(toks[0].Expires, tok.Expires) {
+		t.Errorf("tokens: %+v, %v; want %+v", toks, err, tok)
+	}
 }
 
 // testAgentSeenRace: many first sightings of one new agent at once, and

@@ -79,7 +79,7 @@ type shared struct {
 // the CA and the admin token (on the first helen's start, makes them),
 // then issues this helen's server certificate in its data directory. A
 // key that does not open the store's secrets is an error before anything
-// is written.
+// is written, in the store or in the data directory.
 func openShared(cfg Config) (*shared, error) {
 	if len(cfg.StoreKey) != StoreKeySize {
 		return nil, fmt.Errorf("helen: --store %s: %w: --store-key-file or EQUUS_STORE_KEY is needed, %d bytes that every helen of the store is given",
@@ -88,16 +88,20 @@ func openShared(cfg Config) (*shared, error) {
 	if err := checkHelenID(cfg.HelenID); err != nil {
 		return nil, fmt.Errorf("helen: --helen-id: %w", err)
 	}
-	advertiseHost, err := prepareDataDir(cfg)
+	advertiseHost, err := checkNames(cfg)
 	if err != nil {
 		return nil, err
 	}
 	// A data directory of a helen alone holds its CA, which its agents
-	// trust: one of a store is not to take it for its own and ignore it.
+	// trust: a helen of a store serves there only once that CA is the
+	// store's (MoveSecrets, which helen migrate runs).
+	var local *pki.CA
 	if hasCA, err := pki.HasCA(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("helen: %w", err)
 	} else if hasCA {
-		return nil, fmt.Errorf("helen: %s holds the CA of a helen on its own database; a helen on a shared store keeps its CA in the store: give it a data directory of its own", cfg.DataDir)
+		if local, err = pki.LoadCA(cfg.DataDir); err != nil {
+			return nil, fmt.Errorf("helen: %w", err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
@@ -109,7 +113,7 @@ func openShared(cfg Config) (*shared, error) {
 	if err != nil {
 		return nil, fmt.Errorf("helen: %w", err)
 	}
-	sh, err := takeShared(ctx, cfg, st, advertiseHost)
+	sh, err := takeShared(ctx, cfg, st, advertiseHost, local)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -117,17 +121,34 @@ func openShared(cfg Config) (*shared, error) {
 	return sh, nil
 }
 
-func takeShared(ctx context.Context, cfg Config, st *pgstore.Store, advertiseHost string) (*shared, error) {
+func takeShared(ctx context.Context, cfg Config, st *pgstore.Store, advertiseHost string, local *pki.CA) (*shared, error) {
 	if err := waitHelenGone(ctx, st, cfg.HelenID, time.Now, time.Sleep); err != nil {
 		return nil, fmt.Errorf("helen: %w", err)
+	}
+	if local != nil {
+		// Not made here: the CA of a store without it would then be one
+		// whose agents, revoked ones too, the store knows nothing of.
+		if _, err := st.Secret(ctx, secretCA); errors.Is(err, state.ErrNotFound) {
+			return nil, fmt.Errorf("helen: %s holds the CA of a helen on its own database, and --store %s has none: "+
+				"copy that helen into the store with `equus helen migrate`, or give this one a data directory of its own", cfg.DataDir, st.Path())
+		}
 	}
 	ca, err := sharedCA(ctx, st, cfg.StoreKey)
 	if err != nil {
 		return nil, fmt.Errorf("helen: --store %s: %w", st.Path(), err)
 	}
+	if local != nil && !local.Cert.Equal(ca.Cert) {
+		return nil, fmt.Errorf("helen: %s holds the CA of a helen on its own database (%s), not the one of --store %s (%s): "+
+			"its agents would not trust this helen; give it a data directory of its own", cfg.DataDir, local.Pin(), st.Path(), ca.Pin())
+	}
 	token, created, err := sharedAdminToken(ctx, st, cfg.StoreKey)
 	if err != nil {
 		return nil, fmt.Errorf("helen: --store %s: %w", st.Path(), err)
+	}
+	// The data directory once the store's secrets opened: a helen refused
+	// before leaves none behind.
+	if err := makeDataDir(cfg.DataDir); err != nil {
+		return nil, err
 	}
 	cert, err := serverCert(cfg, ca, advertiseHost)
 	if err != nil {
@@ -257,7 +278,7 @@ func sharedCA(ctx context.Context, st state.Cluster, key []byte) (*pki.CA, error
 	if err := json.Unmarshal(v, &sec); err != nil {
 		return nil, fmt.Errorf("CA in the store: %w", err)
 	}
-	keyPEM, err := unseal(key, sec.Key, []byte("equus CA key\x00"+sec.Cert))
+	keyPEM, err := unseal(key, sec.Key, caKeyAAD(sec.Cert))
 	if err != nil {
 		return nil, err
 	}
@@ -268,6 +289,47 @@ func sharedCA(ctx context.Context, st state.Cluster, key []byte) (*pki.CA, error
 	return ca, nil
 }
 
+// MoveSecrets puts the CA and the admin token of the helen of dataDir, a
+// helen alone, into st, sealed with key, so that the helens of st are the
+// ones its agents trust and its operators know: helen migrate runs it with
+// the copy of the state. A store that holds another CA is an error, and
+// one that holds this one already is left as it is.
+func MoveSecrets(ctx context.Context, st state.Cluster, dataDir string, key []byte) error {
+	if len(key) != StoreKeySize {
+		return fmt.Errorf("%w: %d bytes are needed", ErrStoreKey, StoreKeySize)
+	}
+	ca, err := pki.LoadCA(dataDir)
+	if err != nil {
+		return err
+	}
+	v, err := caSecretOf(ca, key)
+	if err != nil {
+		return err
+	}
+	if _, err := st.PutSecret(ctx, secretCA, v); err != nil {
+		return fmt.Errorf("CA: %w", err)
+	}
+	stored, err := sharedCA(ctx, st, key)
+	if err != nil {
+		return err
+	}
+	if !stored.Cert.Equal(ca.Cert) {
+		return fmt.Errorf("the store holds another CA (%s) than %s's (%s)", stored.Pin(), dataDir, ca.Pin())
+	}
+	token, _, err := loadOrCreateAdminToken(dataDir)
+	if err != nil {
+		return err
+	}
+	sealed, err := seal(key, []byte(token), []byte(adminTokenAAD))
+	if err != nil {
+		return err
+	}
+	if _, err := st.PutSecret(ctx, secretAdminToken, sealed); err != nil {
+		return fmt.Errorf("admin token: %w", err)
+	}
+	return nil
+}
+
 // newCASecret makes a CA and offers it to the store, and returns the one
 // stored: another helen's when it made one first.
 func newCASecret(ctx context.Context, st state.Cluster, key []byte) ([]byte, error) {
@@ -275,25 +337,36 @@ func newCASecret(ctx context.Context, st state.Cluster, key []byte) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	keyPEM, err := ca.KeyPEM()
-	if err != nil {
-		return nil, err
-	}
-	sealed, err := seal(key, keyPEM, []byte("equus CA key\x00"+string(ca.CertPEM)))
-	if err != nil {
-		return nil, err
-	}
-	v, err := json.Marshal(caSecret{Cert: string(ca.CertPEM), Key: sealed})
+	v, err := caSecretOf(ca, key)
 	if err != nil {
 		return nil, err
 	}
 	return st.PutSecret(ctx, secretCA, v)
 }
 
+// caSecretOf is ca as the store keeps it, its key sealed with key.
+func caSecretOf(ca *pki.CA, key []byte) ([]byte, error) {
+	keyPEM, err := ca.KeyPEM()
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := seal(key, keyPEM, caKeyAAD(string(ca.CertPEM)))
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(caSecret{Cert: string(ca.CertPEM), Key: sealed})
+}
+
+// caKeyAAD binds a sealed CA key to its certificate.
+func caKeyAAD(certPEM string) []byte { return []byte("equus CA key\x00" + certPEM) }
+
+// adminTokenAAD is what a sealed admin token is bound to.
+const adminTokenAAD = "equus admin token"
+
 // sharedAdminToken returns the store's admin token, making it if there is
 // none, and reports whether this call made it.
 func sharedAdminToken(ctx context.Context, st state.Cluster, key []byte) (string, bool, error) {
-	aad := []byte("equus admin token")
+	aad := []byte(adminTokenAAD)
 	v, err := st.Secret(ctx, secretAdminToken)
 	mine := ""
 	if errors.Is(err, state.ErrNotFound) {

@@ -7,16 +7,32 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/equus-monitoring/equus/internal/pgtest"
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/state"
 	"github.com/equus-monitoring/equus/state/pgstore"
 )
+
+// pgxQueryRow runs a query of one row on the store's database.
+func pgxQueryRow(t *testing.T, url, sql string, dest ...any) error {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	return conn.QueryRow(context.Background(), sql).Scan(dest...)
+}
 
 // newStoreKey returns a store key of its own for a test.
 func newStoreKey() []byte {
@@ -122,6 +138,33 @@ func TestAgentMovesBetweenHelens(t *testing.T) {
 	})
 }
 
+// A claim told while a helen's watch had lost its connection to the
+// database still ends that helen's session: it reconnects and rechecks
+// the claims of the agents it holds (resync).
+func TestClaimAcrossWatchReconnect(t *testing.T) {
+	url, key := pgtest.DB(t), newStoreKey()
+	a := startShared(t, url, "helen-a", key)
+	st := cluster(t, url)
+	ctx := context.Background()
+	onA := startAgent(t, a, "web-1", behavior{})
+	onA.Ready()
+	poll(t, "a holds web-1", func() bool { _, ok := a.srv.hub.Session("web-1"); return ok })
+	var n int
+	err := pgxQueryRow(t, url, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE application_name = 'equus-watch' AND datname = current_database()`, &n)
+	if err != nil || n == 0 {
+		t.Fatalf("ended %d watch connections, %v", n, err)
+	}
+	// Told while a's watch waits to reconnect (pgstore.WatchReconnect).
+	if _, err := st.Claim(ctx, "web-1", "helen-x", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := onA.WaitClosed(); err != nil {
+		t.Logf("a closed web-1's session: %v", err)
+	}
+	poll(t, "a lets web-1 go", func() bool { _, ok := a.srv.hub.Session("web-1"); return !ok })
+}
+
 // A helen given another store key than the store's first is refused at
 // start, and leaves the store as it was.
 func TestSharedStoreWrongKeyRefused(t *testing.T) {
@@ -133,11 +176,15 @@ func TestSharedStoreWrongKeyRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = New(Config{DataDir: t.TempDir(), Store: url, HelenID: "helen-b", StoreKey: newStoreKey(), Log: a.srv.log})
+	dataB := filepath.Join(t.TempDir(), "helen-b")
+	_, err = New(Config{DataDir: dataB, Store: url, HelenID: "helen-b", StoreKey: newStoreKey(), Log: a.srv.log})
 	if !errors.Is(err, ErrStoreKey) {
 		t.Fatalf("a helen with a wrong store key: %v, want ErrStoreKey", err)
 	}
 	t.Log(err)
+	if _, err := os.Stat(dataB); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a refused helen made its data directory: %v", err)
+	}
 	hs, err := st.Helens(ctx)
 	if err != nil || len(hs) != 1 || hs[0].ID != "helen-a" {
 		t.Fatalf("helens %+v, %v: want helen-a alone", hs, err)
@@ -181,6 +228,47 @@ func TestSharedStoreStopRecorded(t *testing.T) {
 	err = waitHelenGone(context.Background(), st, "helen-a", time.Now, func(time.Duration) { slept = true })
 	if err != nil || slept {
 		t.Fatalf("the id of a stopped helen: %v, waited %v; want it free at once", err, slept)
+	}
+}
+
+// A helen alone moved onto a store (helen migrate) is served there with its
+// own CA and admin token, in its own data directory; a data directory of
+// a helen alone is refused on a store that holds another CA, or none.
+func TestMoveSecrets(t *testing.T) {
+	url, key := pgtest.DB(t), newStoreKey()
+	alone := func() (dir string, pin, token string) {
+		dir = t.TempDir()
+		srv, err := New(Config{DataDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pin, token = srv.CA().Pin(), srv.adminToken
+		if err := srv.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return dir, pin, token
+	}
+	dir, pin, token := alone()
+	if _, err := New(Config{DataDir: dir, Store: url, HelenID: "helen-a", StoreKey: key}); err == nil || !strings.Contains(err.Error(), "helen migrate") {
+		t.Fatalf("a helen alone's directory on a store without a CA: %v, want refused, saying helen migrate", err)
+	}
+	st := cluster(t, url)
+	if err := MoveSecrets(context.Background(), st, dir, key); err != nil {
+		t.Fatal(err)
+	}
+	a := startHelen(t, Config{DataDir: dir, Store: url, HelenID: "helen-a", StoreKey: key})
+	b := startShared(t, url, "helen-b", key)
+	for _, h := range []*testHelen{a, b} {
+		if got, _ := h.srv.AdminToken(); h.CA().Pin() != pin || got != token {
+			t.Fatalf("a helen of the store serves CA %s and token %q, want the moved helen's %s and %q", h.CA().Pin(), got, pin, token)
+		}
+	}
+	other, _, _ := alone()
+	if err := MoveSecrets(context.Background(), st, other, key); err == nil {
+		t.Fatal("a second helen's CA moved into a store that has one")
+	}
+	if _, err := New(Config{DataDir: other, Store: url, HelenID: "helen-c", StoreKey: key}); err == nil || !strings.Contains(err.Error(), "not the one of --store") {
+		t.Fatalf("a helen alone's directory on a store of another CA: %v, want refused", err)
 	}
 }
 

@@ -179,7 +179,15 @@ func openDataDir(cfg Config) (*state.DB, *pki.CA, tls.Certificate, error) {
 // prepareDataDir checks the names cfg gives, and makes the data directory
 // if need be, helen's user's alone. It returns the host of --advertise.
 func prepareDataDir(cfg Config) (advertiseHost string, err error) {
-	// Names first: a bad one changes nothing in the data directory.
+	if advertiseHost, err = checkNames(cfg); err != nil {
+		return "", err
+	}
+	return advertiseHost, makeDataDir(cfg.DataDir)
+}
+
+// checkNames checks the names cfg gives (--san, --advertise), first: a
+// bad one changes nothing. It returns the host of --advertise.
+func checkNames(cfg Config) (advertiseHost string, err error) {
 	for _, san := range cfg.SANs {
 		if err := pki.CheckSAN(san); err != nil {
 			return "", fmt.Errorf("helen: --san: %w", err)
@@ -190,14 +198,19 @@ func prepareDataDir(cfg Config) (advertiseHost string, err error) {
 			return "", fmt.Errorf("helen: %w", err)
 		}
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return "", fmt.Errorf("helen: data directory: %w", err)
-	}
-	// It holds the CA key and the admin socket: helen's user alone.
-	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
-		return "", fmt.Errorf("helen: data directory: %w", err)
-	}
 	return advertiseHost, nil
+}
+
+// makeDataDir makes dir if need be; it holds the CA key and the admin
+// socket: helen's user's alone.
+func makeDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("helen: data directory: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("helen: data directory: %w", err)
+	}
+	return nil
 }
 
 // serverCert sets the lifetime of the agent certificates ca issues, and
