@@ -455,3 +455,46 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// The join command takes more helens (a --helen more for each, as a join
+// command of helens that share a store names them): the script downloads
+// from the first, writes them all to equus.conf as one list, and stage0
+// and its agent, run from that config, reach helen whichever they dial
+// first, the other address refusing connections. A --helen that is no
+// HOST:PORT is a usage error.
+func TestBootstrapHelens(t *testing.T) {
+	t.Parallel()
+	needBootstrapTools(t)
+	h := startHelen(t, built[v110])
+	tok := h.token(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := ln.Addr().String()
+	ln.Close()
+	root := t.TempDir()
+	out, code := shell(t, tok.Join+" --helen "+gone+" --helen "+h.addr+" --name "+agentName+" --prefix "+root+" --no-start")
+	if code != 0 || !strings.Contains(out, "downloading equus for ") || !strings.Contains(out, " from "+h.addr+"\n") {
+		t.Fatalf("join command with two helens: exit %d, %s", code, out)
+	}
+	confPath := filepath.Join(root, "etc", "equus", "equus.conf")
+	conf := readFile(confPath)
+	if !strings.Contains(conf, "\nhelen = "+h.addr+","+gone+"\n") {
+		t.Errorf("equus.conf does not list both helens, each once:\n%s", conf)
+	}
+	installed := filepath.Join(root, "usr", "local", "bin", "equus")
+	startProc(t, "installed stage0", installed, "--config", confPath, "stage0")
+	h.agentReady(t, agentName, v110, time.Minute)
+
+	for _, bad := range []string{"helen.example", "a b:1", "h:1,x'y:2"} {
+		r := t.TempDir()
+		out, code := shell(t, "sh "+absPath(t, scriptFile)+" --helen h:1 --helen '"+strings.ReplaceAll(bad, "'", `'\''`)+"' --ca-pin x --pubkey-pin y --prefix "+r)
+		if code != 2 || !strings.Contains(out, "want HOST:PORT") {
+			t.Errorf("--helen %q: exit %d, %q; want a usage error", bad, code, out)
+		}
+		if left := tree(t, r); left != "" {
+			t.Errorf("--helen %q left %s", bad, left)
+		}
+	}
+}

@@ -16,6 +16,10 @@ const (
 	CodeUnsupportedProtocolVersion Code = "unsupported_protocol_version"
 	CodeNotAuthorized              Code = "not_authorized"
 	CodeShuttingDown               Code = "shutting_down"
+	// CodeTryElsewhere (an extension) is a helen at its bound of sessions
+	// sending the agent to another helen, whose addresses may follow
+	// (TryElsewhere).
+	CodeTryElsewhere Code = "try_elsewhere"
 )
 
 // Known reports whether c is one of the error codes of protocol version 1.
@@ -23,7 +27,7 @@ func (c Code) Known() bool {
 	switch c {
 	case CodeBadCommand, CodeUnknownCommand, CodeBadArgument, CodeLineTooLong,
 		CodeBlobTooLarge, CodeBadBlobTerminator, CodeBadHello, CodeHelloTimeout,
-		CodeUnsupportedProtocolVersion, CodeNotAuthorized, CodeShuttingDown:
+		CodeUnsupportedProtocolVersion, CodeNotAuthorized, CodeShuttingDown, CodeTryElsewhere:
 		return true
 	}
 	return false

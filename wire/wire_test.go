@@ -44,7 +44,7 @@ func TestKindString(t *testing.T) {
 func TestCodeKnown(t *testing.T) {
 	for _, c := range []Code{CodeBadCommand, CodeUnknownCommand, CodeBadArgument, CodeLineTooLong,
 		CodeBlobTooLarge, CodeBadBlobTerminator, CodeBadHello, CodeHelloTimeout,
-		CodeUnsupportedProtocolVersion, CodeNotAuthorized, CodeShuttingDown} {
+		CodeUnsupportedProtocolVersion, CodeNotAuthorized, CodeShuttingDown, CodeTryElsewhere} {
 		if !c.Known() || !ValidString(string(c)) {
 			t.Errorf("code %q: Known %v, ValidString %v", c, c.Known(), ValidString(string(c)))
 		}

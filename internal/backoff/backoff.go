@@ -127,6 +127,17 @@ func (b *Exponential) Next() time.Duration {
 	return b.Jitter(ceil)
 }
 
+// Again returns a wait drawn as Next's is, from the same ceiling, without
+// counting an attempt: for a client of several servers, which tries each
+// once before it backs off further (Next at the last).
+func (b *Exponential) Again() time.Duration {
+	ceil := b.Ceiling()
+	if b.Jitter == nil {
+		return ceil
+	}
+	return b.Jitter(ceil)
+}
+
 // Reset makes the next wait start from Min again.
 func (b *Exponential) Reset() { b.ceil = 0 }
 

@@ -89,6 +89,28 @@ func TestJitterGivenCeilings(t *testing.T) {
 	}
 }
 
+// Again draws from the ceiling Next would, without raising it: a client
+// of three servers waits under 1 s before each of the first round, and
+// under 2 s before each of the next.
+func TestAgain(t *testing.T) {
+	var given []time.Duration
+	b := Exponential{Min: time.Second, Max: 4 * time.Second, Jitter: func(ceil time.Duration) time.Duration {
+		given = append(given, ceil)
+		return ceil / 2
+	}}
+	waits := []time.Duration{b.Again(), b.Again(), b.Next(), b.Again(), b.Again(), b.Next(), b.Again()}
+	want := []time.Duration{1, 1, 1, 2, 2, 2, 4}
+	for i, w := range want {
+		if given[i] != w*time.Second || waits[i] != w*time.Second/2 {
+			t.Fatalf("ceilings %v, waits %v; want ceilings %v seconds, each wait half", given, waits, want)
+		}
+	}
+	plain := Exponential{Min: time.Second, Max: time.Minute}
+	if a, n, a2 := plain.Again(), plain.Next(), plain.Again(); a != time.Second || n != time.Second || a2 != 2*time.Second {
+		t.Errorf("no jitter: Again %v, Next %v, Again %v; want 1s, 1s, 2s", a, n, a2)
+	}
+}
+
 // A Min above Max waits Max; ceilings near the largest duration stop at
 // Max instead of doubling past it into negative waits.
 func TestBounds(t *testing.T) {

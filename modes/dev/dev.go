@@ -148,7 +148,7 @@ func startDevAgent(ctx context.Context, srv *server.Server, cfg server.Config, a
 	}
 	acfg := equus.Config{
 		Version:    cfg.Version,
-		Helen:      addr,
+		Helens:     []string{addr},
 		CAPin:      srv.CA().Pin(),
 		Token:      secret,
 		Name:       devAgent,

@@ -53,6 +53,10 @@ type agent struct {
 	tickets     *pki.SessionCache
 	ticketsCert *x509.Certificate
 
+	// helen is the helen dialed now (under mu), given by rot.
+	helen helenAddr
+	rot   *rotation
+
 	// shells runs the shell sessions; nil without --allow-shell.
 	shells *shell.Manager
 }
@@ -76,19 +80,27 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		sem:   make(chan struct{}, cfg.Concurrency),
 		trust: cfg.Trust(),
 		clock: cfg.Clock,
+		rot:   newRotation(cfg.Helens),
 	}
 	if a.clock == nil {
 		a.clock = clock.RealClock{}
 	}
+	if cfg.onRotation != nil {
+		cfg.onRotation(a.rot)
+	}
 	bo := &backoff.Exponential{Min: cfg.BackoffMin, Max: cfg.BackoffMax, Jitter: backoff.FullJitter}
 	if cfg.InsecurePlaintext {
-		log.Warn("INSECURE: --insecure-plaintext talks to helen WITHOUT TLS: no encryption, no authentication. For debugging on one machine only.", "helen", cfg.Helen)
+		log.Warn("INSECURE: --insecure-plaintext talks to helen WITHOUT TLS: no encryption, no authentication. For debugging on one machine only.", "helen", strings.Join(cfg.Helens, ","))
 	} else if err := a.identity(ctx, bo); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return err
 	}
+	// The helen of the first session is the renewal's from the start,
+	// which may come before that session.
+	a.dialNext(ctx)
+	a.rot.again()
 	_, keyPath := cfg.KeyPairFiles()
 	rt, err := lua.New(lua.Options{
 		Dir: cfg.ChecksDir, Exec: cfg.Exec, Log: a.luaLog, MaxHeap: cfg.MaxCheckHeap,
@@ -141,15 +153,19 @@ func shellUsersLog(users []string) string {
 	return strings.Join(users, ",")
 }
 
-// loop runs sessions one after the other until one must end the agent.
+// loop runs sessions one after the other until one must end the agent,
+// each with the helen the rotation gives.
 func (a *agent) loop(ctx context.Context, bo *backoff.Exponential) error {
-	log := a.log.With("helen", a.cfg.Helen)
 	rs := &backoff.Restart{Clock: a.clock}
 	for {
+		log := a.log.With("helen", a.dialNext(ctx).String())
 		log.Debug("connecting")
 		o := a.session(ctx)
 		if o.up >= a.cfg.BackoffReset {
 			bo.Reset()
+		}
+		if o.checks > 0 {
+			a.rot.accepted()
 		}
 		switch {
 		case o.end == endShutdown:
@@ -159,10 +175,12 @@ func (a *agent) loop(ctx context.Context, bo *backoff.Exponential) error {
 		case o.end == endReload && o.checks > 0:
 			a.reloadChecks(log)
 			bo.Reset()
+			a.rot.again()
 			continue
 		case o.end == endRenewed:
 			log.Info("session ended to switch to the renewed certificate; reconnecting")
 			bo.Reset()
+			a.rot.again()
 			continue
 		}
 		if !a.cfg.InsecurePlaintext {
@@ -174,7 +192,7 @@ func (a *agent) loop(ctx context.Context, bo *backoff.Exponential) error {
 		}
 		// A reload right after hello is for the version, which only stage0
 		// can change: backing off keeps the agent from spinning on it.
-		wait := retryWait(bo, rs, o)
+		wait := retryWait(bo, rs, a.rot, o)
 		a.logEnding(log, o, wait)
 		if err := bo.Sleep(ctx, wait); err != nil {
 			return nil
@@ -182,15 +200,36 @@ func (a *agent) loop(ctx context.Context, bo *backoff.Exponential) error {
 	}
 }
 
+// dialNext makes the rotation's next helen the one the agent dials, and
+// returns it.
+func (a *agent) dialNext(ctx context.Context) helenAddr {
+	h := a.rot.next(ctx)
+	a.mu.Lock()
+	a.helen = h
+	a.mu.Unlock()
+	return h
+}
+
+// currentHelen returns the helen the agent dials now: its session's, for
+// the shell connections and the renewal.
+func (a *agent) currentHelen() helenAddr {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.helen
+}
+
 // retryWait returns the wait before the session after one that ended
-// with o: counted by bo, or by rs while helen restarts. Helen's
-// shutting_down, and the connection of a session helen had accepted
-// breaking (helen killed), are signs of a restart: they open rs's window,
-// within which the agent retries every fraction of a second a session
-// that could not be made, broke, or met shutting_down again, whatever the
-// backoff grew to; the backoff starts over. Other errors, and all past
-// the window, back off.
-func retryWait(bo *backoff.Exponential, rs *backoff.Restart, o outcome) time.Duration {
+// with o: counted by bo, or by rs while helen restarts, or short when a
+// helen at its bound sent the agent elsewhere. Helen's shutting_down,
+// and the connection of a session helen had accepted breaking (helen
+// killed), are signs of a restart: they open rs's window, within which
+// the agent retries every fraction of a second a session that could not
+// be made, broke, or met shutting_down again, whatever the backoff grew
+// to; the backoff starts over. Other errors, and all past the window,
+// back off; the backoff grows only once rot's round is over, every helen
+// tried. After try_elsewhere the agent dials another helen within
+// elsewhereJitter, while the round has one it has not tried.
+func retryWait(bo *backoff.Exponential, rs *backoff.Restart, rot *rotation, o outcome) time.Duration {
 	// equus.info is the first check of every session helen accepted.
 	accepted := o.checks > 0
 	if accepted {
@@ -200,12 +239,30 @@ func retryWait(bo *backoff.Exponential, rs *backoff.Restart, o outcome) time.Dur
 	if (restart || o.end == endFailed && accepted) && rs.Sign() {
 		bo.Reset()
 	}
+	if addrs, ok := sentElsewhere(o); ok {
+		rot.elsewhere(addrs)
+		if !rot.over() {
+			return elsewhereWait()
+		}
+	}
 	if restart || o.end == endFailed || o.end == endUnreachable {
 		if wait, ok := rs.Next(); ok {
 			return wait
 		}
 	}
-	return bo.Next()
+	if rot.over() {
+		return bo.Next()
+	}
+	return bo.Again()
+}
+
+// sentElsewhere returns the addresses of o's try_elsewhere, and reports
+// whether helen sent it.
+func sentElsewhere(o outcome) ([]string, bool) {
+	if o.end != endError {
+		return nil, false
+	}
+	return wire.Elsewhere(o.message)
 }
 
 // helenRestarting reports whether o is helen's error shutting_down.
@@ -262,37 +319,46 @@ func (a *agent) identity(ctx context.Context, bo *backoff.Exponential) error {
 	return nil
 }
 
-// enrollRetrying enrolls the agent under name, retrying with backoff
-// while helen cannot be reached, not once helen refused it.
+// enrollRetrying enrolls the agent under name, at any of its helens:
+// retrying with the next, with backoff, while it cannot be reached, not
+// once a helen refused it (the helens share their tokens).
 func (a *agent) enrollRetrying(ctx context.Context, bo *backoff.Exponential, name string) error {
 	for {
-		err := a.enroll(ctx, name)
+		h := a.dialNext(ctx)
+		err := a.enroll(ctx, h, name)
 		if err == nil {
 			break
 		}
 		if errors.Is(err, ErrTokenRefused) {
 			return err
 		}
-		a.log.Warn("enrollment failed, will retry", "helen", a.cfg.Helen, "err", err)
-		if err := bo.Wait(ctx); err != nil {
+		wait := bo.Again()
+		if a.rot.over() {
+			wait = bo.Next()
+		}
+		a.log.Warn("enrollment failed, will retry", "helen", h.String(), "err", err, "retry_in", wait.Round(time.Millisecond))
+		if err := bo.Sleep(ctx, wait); err != nil {
 			return err
 		}
 	}
 	bo.Reset()
+	// The first session goes to the helen that enrolled the agent.
+	a.rot.accepted()
+	a.rot.again()
 	// Helen's CA is saved now; the pin, if any, still has to match it.
 	a.trust = a.cfg.Trust()
 	return nil
 }
 
-func (a *agent) enroll(ctx context.Context, name string) error {
-	trust, err := ResolveTrust(ctx, a.trust, a.cfg.Helen)
+func (a *agent) enroll(ctx context.Context, h helenAddr, name string) error {
+	trust, err := ResolveTrust(ctx, a.trust, h.dial, h.serverName)
 	if err != nil {
 		return fmt.Errorf("enroll: %w", err)
 	}
 	a.trust = trust
 	cfg := a.cfg
 	cfg.Name = name
-	name, err = enroll(ctx, cfg, trust)
+	name, err = enroll(ctx, cfg, h, trust)
 	if err != nil {
 		return err
 	}
@@ -304,7 +370,7 @@ func (a *agent) enroll(ctx context.Context, name string) error {
 // helen accepted the hello. Under stage0 the first one prints the ready
 // line stage0 waits for.
 func (a *agent) accepted() {
-	a.log.Info("connected to helen", "helen", a.cfg.Helen)
+	a.log.Info("connected to helen", "helen", a.currentHelen().String())
 	a.settle()
 	if !a.cfg.Supervised || a.cfg.Ready == nil {
 		return

@@ -48,8 +48,10 @@ const Stage0ExecutableEnv = "EQUUS_STAGE0_EXECUTABLE"
 type Config struct {
 	// Version is the agent's version, sent in hello; a semantic version.
 	Version string
-	// Helen is helen's agents' address, HOST:PORT.
-	Helen string
+	// Helens are the helens' agents' addresses, HOST:PORT, at most
+	// MaxHelens: the agent dials one at random, and another when it is
+	// gone. A host name counts once for each of its addresses.
+	Helens []string
 	// CAFile and CAPin say how helen is recognised (either, or both).
 	CAFile string
 	CAPin  string
@@ -116,6 +118,9 @@ type Config struct {
 
 	// onSession, for tests, is called with every session as it starts.
 	onSession func(*session)
+	// onRotation, for tests, is called with the order of helens before
+	// the first is dialed.
+	onRotation func(*rotation)
 
 	// Clock tells the time for renewing the certificate and for finding
 	// it expired; nil: the real one. Tests move a fake one.
@@ -165,9 +170,9 @@ func (cfg Config) validate() error {
 	if err := cfg.missing(); err != nil {
 		return err
 	}
-	host, _, err := net.SplitHostPort(cfg.Helen)
-	if err != nil || host == "" {
-		return fmt.Errorf("--helen %q: want HOST:PORT", cfg.Helen)
+	hosts, err := checkHelens(cfg.Helens)
+	if err != nil {
+		return err
 	}
 	if err := cfg.Shell.Validate(); err != nil {
 		return err
@@ -176,8 +181,10 @@ func (cfg Config) validate() error {
 		if cfg.AllowShell {
 			return errors.New("--allow-shell needs TLS: a shell connection is told from the link by its ALPN, and authenticated by the agent's certificate")
 		}
-		if !isLoopback(host) {
-			return fmt.Errorf("--insecure-plaintext: helen %s is not a loopback address", cfg.Helen)
+		for i, host := range hosts {
+			if !isLoopback(host) {
+				return fmt.Errorf("--insecure-plaintext: helen %s is not a loopback address", cfg.Helens[i])
+			}
 		}
 		return nil
 	}
@@ -204,7 +211,7 @@ func (cfg Config) validate() error {
 // what to set: where helen is, how to recognise it, how to enroll.
 func (cfg Config) missing() error {
 	var lacks []string
-	if cfg.Helen == "" {
+	if len(cfg.Helens) == 0 {
 		lacks = append(lacks, "--helen HOST:PORT is required (or EQUUS_HELEN, or helen = in the --config file)")
 	}
 	if !cfg.InsecurePlaintext {
@@ -240,7 +247,7 @@ func Flags() []cli.Flag {
 	return append([]cli.Flag{
 		// Not Required: validate reports it missing, with the other
 		// flags an agent needs.
-		&cli.StringFlag{Name: "helen", Usage: "helen's agents' address `HOST:PORT` (required)", EnvVars: []string{"EQUUS_HELEN"}},
+		&cli.StringSliceFlag{Name: "helen", Usage: "helen's agents' address `HOST:PORT` (required); repeatable or comma-separated, for several helens, at most 16", EnvVars: []string{"EQUUS_HELEN"}},
 		&cli.StringFlag{Name: "ca", Usage: "recognise helen by the CA certificate in `FILE`", EnvVars: []string{"EQUUS_CA"}, TakesFile: true},
 		&cli.StringFlag{Name: "ca-pin", Usage: "recognise helen by its CA's pin `sha256:HEX`", EnvVars: []string{"EQUUS_CA_PIN"}},
 		&cli.StringFlag{Name: "cert", Usage: "the agent's certificate `FILE` (offline enrollment)", EnvVars: []string{"EQUUS_CERT"}, TakesFile: true},
@@ -267,7 +274,7 @@ func Flags() []cli.Flag {
 func ConfigFromCLI(c *cli.Context, version string) (Config, error) {
 	cfg := Config{
 		Version:           version,
-		Helen:             c.String("helen"),
+		Helens:            listOf(c.StringSlice("helen")),
 		CAFile:            c.String("ca"),
 		CAPin:             c.String("ca-pin"),
 		CertFile:          c.String("cert"),
@@ -327,18 +334,21 @@ func ConfigFromCLI(c *cli.Context, version string) (Config, error) {
 	return cfg, nil
 }
 
-// shellUsers returns the names of --shell-users, whose elements may hold
+// shellUsers returns the names of --shell-users.
+func shellUsers(list []string) []string { return listOf(list) }
+
+// listOf returns the values of a list flag, whose elements may hold
 // several separated by commas (EQUUS_SHELL_USERS=a,b), without blanks.
-func shellUsers(list []string) []string {
-	var users []string
+func listOf(list []string) []string {
+	var out []string
 	for _, l := range list {
-		for _, u := range strings.Split(l, ",") {
-			if u = strings.TrimSpace(u); u != "" {
-				users = append(users, u)
+		for _, v := range strings.Split(l, ",") {
+			if v = strings.TrimSpace(v); v != "" {
+				out = append(out, v)
 			}
 		}
 	}
-	return users
+	return out
 }
 
 func isDir(path string) bool {

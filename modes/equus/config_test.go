@@ -19,7 +19,7 @@ const testPin = "sha256:00000000000000000000000000000000000000000000000000000000
 
 func TestValidate(t *testing.T) {
 	p := newTestPKI(t)
-	good := Config{Version: "0.0.0-dev", Helen: "helen.example:7480", CAFile: p.caFile, CertFile: p.certFile, KeyFile: p.keyFile, DataDir: t.TempDir()}
+	good := Config{Version: "0.0.0-dev", Helens: []string{"helen.example:7480"}, CAFile: p.caFile, CertFile: p.certFile, KeyFile: p.keyFile, DataDir: t.TempDir()}
 	for _, tc := range []struct {
 		name   string
 		change func(*Config)
@@ -28,11 +28,15 @@ func TestValidate(t *testing.T) {
 		{"good", func(*Config) {}, ""},
 		{"pin-only", func(c *Config) { c.CAFile, c.CAPin = "", testPin }, ""},
 		{"token", func(c *Config) { c.CertFile, c.KeyFile, c.Token, c.Name = "", "", "t", "web-1" }, ""},
-		{"insecure-loopback", func(c *Config) { *c = Config{Version: "1.0.0", Helen: "127.0.0.1:7480", InsecurePlaintext: true} }, ""},
-		{"insecure-localhost", func(c *Config) { *c = Config{Version: "1.0.0", Helen: "localhost:7480", InsecurePlaintext: true} }, ""},
+		{"insecure-loopback", func(c *Config) {
+			*c = Config{Version: "1.0.0", Helens: []string{"127.0.0.1:7480"}, InsecurePlaintext: true}
+		}, ""},
+		{"insecure-localhost", func(c *Config) {
+			*c = Config{Version: "1.0.0", Helens: []string{"localhost:7480"}, InsecurePlaintext: true}
+		}, ""},
 		{"insecure-remote", func(c *Config) { c.InsecurePlaintext = true }, "not a loopback"},
 		{"bad-version", func(c *Config) { c.Version = "dev" }, "semantic version"},
-		{"no-port", func(c *Config) { c.Helen = "helen.example" }, "HOST:PORT"},
+		{"no-port", func(c *Config) { c.Helens = []string{"helen.example"} }, "HOST:PORT"},
 		{"no-trust", func(c *Config) { c.CAFile = "" }, "--ca"},
 		{"bad-pin", func(c *Config) { c.CAPin = "md5:00" }, "--ca-pin"},
 		{"cert-without-key", func(c *Config) { c.KeyFile = "" }, "--cert and --key"},
@@ -92,7 +96,7 @@ func TestConfigFromCLI(t *testing.T) {
 	if cfg.MaxCheckHeap != 256<<20 {
 		t.Errorf("--max-check-heap 256: %d bytes, want %d", cfg.MaxCheckHeap, 256<<20)
 	}
-	if cfg.Helen != "helen.example:7480" || cfg.CAPin != testPin || cfg.Token != "tok" || cfg.Name != "web-9" ||
+	if !slices.Equal(cfg.Helens, []string{"helen.example:7480"}) || cfg.CAPin != testPin || cfg.Token != "tok" || cfg.Name != "web-9" ||
 		cfg.DataDir != data || cfg.Concurrency != 4 || !cfg.Supervised || cfg.Version != "1.2.3" ||
 		!slices.Equal(cfg.Exec.Dirs, []string{"/opt/a", "/opt/b"}) || cfg.Exec.Off ||
 		!slices.Equal(cfg.Exec.AllowWrappers, []string{"negate", "check_by_ssh"}) || cfg.Ready == nil {

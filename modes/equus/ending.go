@@ -129,6 +129,8 @@ func (a *agent) logHelenError(log *slog.Logger, message string) {
 	switch wire.Code(code) {
 	case wire.CodeShuttingDown:
 		log.Info("helen is shutting down; reconnecting", "message", message)
+	case wire.CodeTryElsewhere:
+		log.Info("a helen at its bound of sessions sends this agent elsewhere; dialing another helen", "message", message)
 	case wire.CodeNotAuthorized:
 		fix := "to join again, remove the certificate and start the agent with a token made for its name (equus helen token --agent NAME)"
 		if a.cfg.CertFile != "" {

@@ -33,7 +33,7 @@ const enrollTimeout = 30 * time.Second
 // writes it, its new key and helen's CA to the data directory. It returns
 // the name helen gave the agent. A refusal wraps ErrTokenRefused; any other
 // error (helen unreachable, a server error) is worth retrying.
-func enroll(ctx context.Context, cfg Config, trust pki.Trust) (string, error) {
+func enroll(ctx context.Context, cfg Config, h helenAddr, trust pki.Trust) (string, error) {
 	csrPEM, keyPEM, err := pki.NewCSR(cfg.Name)
 	if err != nil {
 		return "", fmt.Errorf("enroll: %w", err)
@@ -42,17 +42,18 @@ func enroll(ctx context.Context, cfg Config, trust pki.Trust) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("enroll: %w", err)
 	}
-	resp, state, err := postPKI(ctx, cfg.Helen, enrollPath, tlsCfg, pki.EnrollRequest{Token: cfg.Token, CSR: string(csrPEM)})
+	tlsCfg.ServerName = h.serverName
+	resp, state, err := postPKI(ctx, h.dial, enrollPath, tlsCfg, pki.EnrollRequest{Token: cfg.Token, CSR: string(csrPEM)})
 	var refused *refusal
 	if errors.As(err, &refused) && permanent(refused.status) {
 		err = fmt.Errorf("%w: %w", ErrTokenRefused, err)
 	}
 	if err != nil {
-		return "", fmt.Errorf("enroll at %s: %w", cfg.Helen, err)
+		return "", fmt.Errorf("enroll at %s: %w", h, err)
 	}
 	cert, err := checkIssued(resp, keyPEM, state)
 	if err != nil {
-		return "", fmt.Errorf("enroll at %s: %w", cfg.Helen, err)
+		return "", fmt.Errorf("enroll at %s: %w", h, err)
 	}
 	// The certificate goes last: its presence is what says "enrolled", so
 	// a crash in between leaves an agent that enrolls again; and an agent

@@ -80,7 +80,7 @@ func TestEnroll(t *testing.T) {
 			es := startEnrollServer(t, p)
 			cfg := Config{
 				Version:    "0.0.0-dev",
-				Helen:      es.addr(),
+				Helens:     []string{es.addr()},
 				Token:      "good-token",
 				Name:       "db-2",
 				DataDir:    filepath.Join(t.TempDir(), "data"),
@@ -138,7 +138,7 @@ func TestEnrollRefused(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	a := startAgent(t, Config{
 		Version:    "0.0.0-dev",
-		Helen:      es.addr(),
+		Helens:     []string{es.addr()},
 		CAPin:      p.ca.Pin(),
 		Token:      "bad-token",
 		Name:       "db-2",
@@ -165,7 +165,7 @@ func TestEnrollWrongPin(t *testing.T) {
 	es := startEnrollServer(t, p)
 	a := startAgent(t, Config{
 		Version:    "0.0.0-dev",
-		Helen:      es.addr(),
+		Helens:     []string{es.addr()},
 		CAPin:      other.ca.Pin(),
 		Token:      "good-token",
 		Name:       "db-2",
@@ -189,7 +189,7 @@ func TestEnrolledRestart(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	cfg := Config{
 		Version: "0.0.0-dev",
-		Helen:   es.addr(),
+		Helens:  []string{es.addr()},
 		CAPin:   p.ca.Pin(),
 		Token:   "good-token",
 		Name:    "db-2",
@@ -203,7 +203,7 @@ func TestEnrolledRestart(t *testing.T) {
 	}
 
 	h := startHelen(t, p)
-	cfg.Helen = h.addr()
+	cfg.Helens = []string{h.addr()}
 	cfg.Token = "bad-token"
 	startAgent(t, cfg)
 	hc := h.accept()
@@ -216,5 +216,30 @@ func TestEnrolledRestart(t *testing.T) {
 		ConnectionState() tls.ConnectionState
 	}).ConnectionState()); err != nil || name != "db-2" {
 		t.Errorf("helen sees agent %q (%v)", name, err)
+	}
+}
+
+// An agent of two helens, the first of which refuses connections,
+// enrolls with the other, with its CA fetched there by the pin.
+func TestEnrollAnyHelen(t *testing.T) {
+	checkGoroutines(t)
+	p := newTestPKI(t)
+	es := startEnrollServer(t, p)
+	dir := filepath.Join(t.TempDir(), "data")
+	gone := refusing(t)
+	a := startAgent(t, Config{
+		Version:    "0.0.0-dev",
+		Helens:     []string{gone, es.addr()},
+		CAPin:      p.ca.Pin(),
+		Token:      "good-token",
+		Name:       "db-2",
+		DataDir:    dir,
+		BackoffMin: 10 * time.Millisecond,
+		BackoffMax: 20 * time.Millisecond,
+		onRotation: inOrder,
+	})
+	poll(t, "enrolled at the second helen", func() bool { return enrolled(dir) })
+	if !a.log.contains("enrollment failed, will retry") || !a.log.contains("helen="+gone) {
+		t.Error("the agent did not try the first helen")
 	}
 }

@@ -297,7 +297,7 @@ func testConfig(t testing.TB, p *testPKI, h *fakeHelen) Config {
 	}
 	cfg := Config{
 		Version:    "0.0.0-dev",
-		Helen:      h.addr(),
+		Helens:     []string{h.addr()},
 		DataDir:    t.TempDir(),
 		ChecksDir:  checks,
 		BackoffMin: 10 * time.Millisecond,

@@ -54,9 +54,10 @@ func (cfg Config) Trust() pki.Trust {
 }
 
 // ResolveTrust returns t with helen's CA known, fetching it by the pin when
-// no CA file holds it. A saved CA file that no longer matches the pin (helen
+// no CA file holds it, from the helen at addr whose certificate names
+// serverName (empty: addr's host). A saved CA file that no longer matches the pin (helen
 // has a new CA) gives way to the pin: the pin is what the operator said.
-func ResolveTrust(ctx context.Context, t pki.Trust, addr string) (pki.Trust, error) {
+func ResolveTrust(ctx context.Context, t pki.Trust, addr, serverName string) (pki.Trust, error) {
 	if t.CAFile != "" {
 		_, err := pki.ClientConfig(t, "", nil, nil)
 		if err == nil {
@@ -67,7 +68,7 @@ func ResolveTrust(ctx context.Context, t pki.Trust, addr string) (pki.Trust, err
 		}
 		t.CAFile = ""
 	}
-	return t.Resolve(ctx, addr, "")
+	return t.Resolve(ctx, addr, serverName)
 }
 
 // agentTLS returns the TLS configuration of a connection to helen: helen

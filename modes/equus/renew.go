@@ -93,16 +93,18 @@ func (a *agent) renew(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	resp, state, err := postPKI(ctx, a.cfg.Helen, renewPath, tlsCfg, pki.RenewRequest{CSR: string(csrPEM)})
+	h := a.currentHelen()
+	tlsCfg.ServerName = h.serverName
+	resp, state, err := postPKI(ctx, h.dial, renewPath, tlsCfg, pki.RenewRequest{CSR: string(csrPEM)})
 	if err != nil {
-		return fmt.Errorf("renew at %s: %w", a.cfg.Helen, err)
+		return fmt.Errorf("renew at %s: %w", h, err)
 	}
 	cert, err := checkIssued(resp, keyPEM, state)
 	if err != nil {
-		return fmt.Errorf("renew at %s: %w", a.cfg.Helen, err)
+		return fmt.Errorf("renew at %s: %w", h, err)
 	}
 	if got := cert.Leaf.Subject.CommonName; got != name {
-		return fmt.Errorf("renew at %s: helen issued a certificate for %q, not %q", a.cfg.Helen, got, name)
+		return fmt.Errorf("renew at %s: helen issued a certificate for %q, not %q", h, got, name)
 	}
 	certPath, keyPath := a.cfg.KeyPairFiles()
 	if err := pki.ReplaceKeyPair(certPath, keyPath, []byte(resp.Cert), keyPEM); err != nil {
@@ -150,12 +152,12 @@ func (a *agent) switchCert(cert tls.Certificate) {
 }
 
 // resolvedTrust returns how helen is recognised, its CA fetched by the pin
-// the first time.
+// the first time, from the helen dialed now.
 func (a *agent) resolvedTrust(ctx context.Context) (pki.Trust, error) {
 	a.mu.Lock()
-	t := a.trust
+	t, h := a.trust, a.helen
 	a.mu.Unlock()
-	t, err := ResolveTrust(ctx, t, a.cfg.Helen)
+	t, err := ResolveTrust(ctx, t, h.dial, h.serverName)
 	if err != nil {
 		return t, err
 	}

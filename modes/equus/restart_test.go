@@ -58,7 +58,7 @@ func TestRestartWindow(t *testing.T) {
 	}
 	for _, s := range steps {
 		clk.SetTime(clk.Now().Add(s.advance))
-		if got := retryWait(bo, rs, s.o); got != s.want {
+		if got := retryWait(bo, rs, &rotation{}, s.o); got != s.want {
 			t.Errorf("%s: wait %v, want %v", s.name, got, s.want)
 		}
 	}

@@ -37,8 +37,9 @@ func (a *agent) dialShell(ctx context.Context) (net.Conn, error) {
 
 func (a *agent) dialALPN(ctx context.Context, cert tls.Certificate, alpn string) (net.Conn, error) {
 	nd := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	h := a.currentHelen()
 	if a.cfg.InsecurePlaintext {
-		return nd.DialContext(ctx, "tcp", a.cfg.Helen)
+		return nd.DialContext(ctx, "tcp", h.dial)
 	}
 	trust, err := a.resolvedTrust(ctx)
 	if err != nil {
@@ -48,10 +49,11 @@ func (a *agent) dialALPN(ctx context.Context, cert tls.Certificate, alpn string)
 	if err != nil {
 		return nil, err
 	}
+	tlsCfg.ServerName = h.serverName
 	cache := a.sessionCache(cert)
 	tlsCfg.ClientSessionCache = cache
 	d := &tls.Dialer{NetDialer: nd, Config: tlsCfg}
-	c, err := d.DialContext(ctx, "tcp", a.cfg.Helen)
+	c, err := d.DialContext(ctx, "tcp", h.dial)
 	if err != nil {
 		cache.Failed(err)
 	}

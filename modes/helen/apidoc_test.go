@@ -300,7 +300,8 @@ func TestAPIDocTables(t *testing.T) {
 // status keeps a metric's unit as the check wrote it, as the history does.
 func TestAPIDoc(t *testing.T) {
 	d := parseAPIDoc(t)
-	h := startHelen(t, server.Config{DownAfter: 2 * time.Second})
+	// One other helen shares its store, for the tokens' helens.
+	h := startHelen(t, server.Config{DownAfter: 2 * time.Second, Helens: func() []string { return []string{"helen-2.example:7480"} }})
 	db := h.srv.DB()
 	c := newOpsClient(t, h)
 	var flips atomic.Int64

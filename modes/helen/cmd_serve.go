@@ -59,6 +59,7 @@ that joins a machine.`,
 			&cli.Float64Flag{Name: "flap-end", Value: monitor.DefaultFlapping.End, Usage: "and stops at a result that takes that share to `PERCENT` or below (at most --flap-start)", EnvVars: []string{"HELEN_FLAP_END"}},
 			&cli.IntFlag{Name: "max-unauthenticated", Usage: "accept at most `N` connections without a valid agent certificate on --listen (0: half the file descriptors left after helen's reserves, at most 10000)", EnvVars: []string{"HELEN_MAX_UNAUTHENTICATED"}},
 			&cli.IntFlag{Name: "max-unauthenticated-per-address", Value: netlimit.DefaultMaxUnauthPerAddr, Usage: "of which at most `N` from one source address (an IPv6 /64)", EnvVars: []string{"HELEN_MAX_UNAUTHENTICATED_PER_ADDRESS"}},
+			&cli.IntFlag{Name: "max-sessions", Usage: "hold at most `N` agents' sessions; past it an agent is sent to another helen of the cluster (0: no bound but the file descriptors)", EnvVars: []string{"HELEN_MAX_SESSIONS"}},
 			&cli.DurationFlag{Name: "cert-lifetime", Value: server.DefaultCertLifetime, Usage: "issue agent certificates valid for `DURATION` (agents renew theirs at two thirds of it)", EnvVars: []string{"HELEN_CERT_LIFETIME"}},
 			&cli.BoolFlag{Name: "record-input", Usage: "record what operators type in shell sessions too (passwords among it), not only what the sessions print", EnvVars: []string{"HELEN_RECORD_INPUT"}},
 			&cli.DurationFlag{Name: "session-retention", Value: server.DefaultSessionRetention, Usage: "keep the recordings of shell sessions for `DURATION`", EnvVars: []string{"HELEN_SESSION_RETENTION"}},
@@ -74,7 +75,7 @@ that joins a machine.`,
 		// which the unit does not restart.
 		OnUsageError: setup.DaemonOnUsageError,
 		Action: func(c *cli.Context) error {
-			for _, name := range []string{"max-unauthenticated", "max-unauthenticated-per-address"} {
+			for _, name := range []string{"max-unauthenticated", "max-unauthenticated-per-address", "max-sessions"} {
 				if c.Int(name) < 0 {
 					return setup.Usagef(c, "--%s %d: want 0 or more", name, c.Int(name))
 				}
@@ -137,6 +138,7 @@ that joins a machine.`,
 
 				MaxUnauthenticated:           c.Int("max-unauthenticated"),
 				MaxUnauthenticatedPerAddress: c.Int("max-unauthenticated-per-address"),
+				MaxSessions:                  c.Int("max-sessions"),
 				CertLifetime:                 c.Duration("cert-lifetime"),
 				UpdateKey:                    key,
 				Log:                          log,

@@ -45,7 +45,7 @@ func printToken(w io.Writer, t web.TokenResponse) error {
 	}
 	fmt.Fprintf(w, "token: %s\nuses: %d, expires %s%s\n", t.Token, t.Uses, t.Expires.Local().Format(time.RFC3339), agent)
 	if t.Helen != "" { // a helen of an earlier version does not say
-		fmt.Fprintln(w, tty.Line(server.ExplainAdvertised(t.Helen, t.HelenFrom)))
+		fmt.Fprintln(w, tty.Line(server.ExplainAdvertised(t.Helen, t.HelenFrom, t.Helens)))
 	}
 	_, err := fmt.Fprintf(w, "join a machine, as root on it:\n  %s\n", t.Join)
 	return err

@@ -70,7 +70,7 @@ func TestAgentArgs(t *testing.T) {
 	}
 	app := &cli.App{Name: "equus", Flags: setup.GlobalFlags(), Commands: []*cli.Command{cmd}}
 	err := app.Run([]string{"equus", "--log-level", "debug", "stage0",
-		"--helen", "helen.example:7480", "--ca-pin", "sha256:00", "--token", "s3cret",
+		"--helen", "helen.example:7480", "--helen", "h2.example:7480,h3.example:7480", "--ca-pin", "sha256:00", "--token", "s3cret",
 		"--exec-dir", "/opt/a", "--exec-dir", "/opt/b", "--insecure-plaintext", "--concurrency", "4",
 		"--allow-wrappers", "negate,urlize", "--no-exec",
 		"--update-key", "RWQ", "--ready-timeout", "5s", "--restart-backoff", "2s"})
@@ -78,7 +78,7 @@ func TestAgentArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"--log-level=debug", "--log-format=text", "equus",
-		"--helen=helen.example:7480", "--ca-pin=sha256:00", "--name=from-env",
+		"--helen=helen.example:7480", "--helen=h2.example:7480", "--helen=h3.example:7480", "--ca-pin=sha256:00", "--name=from-env",
 		"--concurrency=4", "--insecure-plaintext=true", "--exec-dir=/opt/a", "--exec-dir=/opt/b",
 		"--allow-wrappers=negate", "--allow-wrappers=urlize", "--no-exec=true",
 		"--data=" + setup.DataDir("equus")}

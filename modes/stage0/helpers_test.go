@@ -207,7 +207,7 @@ func newTestAgent(t *testing.T, h *fakeHelen, bin []byte) testAgent {
 func (a testAgent) config(t *testing.T, h *fakeHelen, version string) Config {
 	return Config{
 		Version:        version,
-		Agent:          equus.Config{Version: version, Helen: h.addr(), DataDir: a.data},
+		Agent:          equus.Config{Version: version, Helens: []string{h.addr()}, DataDir: a.data},
 		Executable:     a.exe,
 		AgentBinary:    a.agent,
 		RestartBackoff: 10 * time.Millisecond,

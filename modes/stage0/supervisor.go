@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"aead.dev/minisign"
@@ -130,7 +131,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.UpdateKey != nil {
 		key = fmt.Sprintf("%X", cfg.UpdateKey.ID())
 	}
-	log.Info("stage0 started", "version", s.cfg.Version, "executable", s.cfg.Executable, "helen", cfg.Agent.Helen, "update_key", key)
+	log.Info("stage0 started", "version", s.cfg.Version, "executable", s.cfg.Executable, "helen", strings.Join(cfg.Agent.Helens, ","), "update_key", key)
 	s.prepareAgent(ctx)
 
 	var next *child

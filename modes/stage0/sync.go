@@ -2,13 +2,17 @@ package stage0
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -95,7 +99,9 @@ func (s *supervisor) enrolled() bool {
 // client returns an HTTP client for helen's agents' port: helen recognised
 // as the agent recognises it, the agent's certificate presented, HTTP/1.1
 // by ALPN. The certificate is read from its files for every client, so a
-// sync presents the one the agent last renewed.
+// sync presents the one the agent last renewed. Each connection goes to
+// the first of the agent's helens, in a random order, that answers
+// (dialAny): they all serve the same bundle and releases.
 func (s *supervisor) client(ctx context.Context) (*http.Client, error) {
 	certPath, keyPath := s.cfg.Agent.KeyPairFiles()
 	cert, err := pki.LoadKeyPair(certPath, keyPath)
@@ -112,8 +118,14 @@ func (s *supervisor) client(ctx context.Context) (*http.Client, error) {
 	}
 	return &http.Client{
 		Transport: &http.Transport{
-			TLSClientConfig:     tlsCfg,
-			TLSHandshakeTimeout: 15 * time.Second,
+			DialTLSContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return dialAny(ctx, s.cfg.Agent.Helens, func(ctx context.Context, addr string) (net.Conn, error) {
+					d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: handshakeTimeout}, Config: tlsCfg}
+					ctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+					defer cancel()
+					return d.DialContext(ctx, "tcp", addr)
+				})
+			},
 		},
 		// Everything stage0 fetches is on helen: no redirects elsewhere.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -121,22 +133,58 @@ func (s *supervisor) client(ctx context.Context) (*http.Client, error) {
 }
 
 // resolveTrust returns how helen is recognised, as the agent recognises
-// it (see equus.ResolveTrust), resolved once and then kept.
+// it (see equus.ResolveTrust), resolved once, at the first helen that
+// answers, and then kept.
 func (s *supervisor) resolveTrust(ctx context.Context) (pki.Trust, error) {
 	if s.trust != nil {
 		return *s.trust, nil
 	}
-	t, err := equus.ResolveTrust(ctx, s.cfg.Agent.Trust(), s.cfg.Agent.Helen)
-	if err != nil {
-		return t, err
+	var t pki.Trust
+	for _, addr := range shuffled(s.cfg.Agent.Helens) {
+		var err error
+		if t, err = equus.ResolveTrust(ctx, s.cfg.Agent.Trust(), addr, ""); err != nil {
+			s.log.Warn("helen's CA not resolved", "helen", addr, "err", err)
+			continue
+		}
+		s.trust = &t
+		return t, nil
 	}
-	s.trust = &t
-	return t, nil
+	return t, errors.New("helen's CA: no helen answered")
 }
 
-// url returns the address of path on helen's agents' port.
+// url returns the address of path on helen's agents' port. Its host is
+// the first helen's, for the request's Host line: the connection goes to
+// whichever answers first (client).
 func (s *supervisor) url(path string) string {
-	return "https://" + s.cfg.Agent.Helen + path
+	return "https://" + s.cfg.Agent.Helens[0] + path
+}
+
+// handshakeTimeout bounds a connection to one helen, its TLS handshake
+// included, before stage0 tries the next.
+const handshakeTimeout = 15 * time.Second
+
+// dialAny returns the connection dial makes to the first of addrs, in a
+// random order, that it connects to, or every address's error.
+func dialAny(ctx context.Context, addrs []string, dial func(context.Context, string) (net.Conn, error)) (net.Conn, error) {
+	var errs []error
+	for _, addr := range shuffled(addrs) {
+		c, err := dial(ctx, addr)
+		if err == nil {
+			return c, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, errors.Join(errs...)
+}
+
+// shuffled returns the addresses in a random order.
+func shuffled(addrs []string) []string {
+	out := slices.Clone(addrs)
+	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
 }
 
 // syncBundle installs helen's check bundle into DATA/checks and reports

@@ -21,7 +21,8 @@ import (
 const CoreTimeout = 30 * time.Second
 
 // coreTries is how many times a transaction of the core area runs when a
-// concurrent one made the same new agent under it.
+// concurrent one made the same new agent under it, or PostgreSQL chose it
+// to break a deadlock.
 const coreTries = 3
 
 func coreCtx() (context.Context, context.CancelFunc) {
@@ -29,18 +30,34 @@ func coreCtx() (context.Context, context.CancelFunc) {
 }
 
 // coreTx runs f in a transaction and commits it. A transaction that
-// inserted an agent that another made meanwhile is run again, so that f
-// reads it this time: f must start from what it reads.
+// inserted an agent that another made meanwhile, or that PostgreSQL
+// ended to break a deadlock, is run again, so that f reads what the other
+// wrote: f must start from what it reads.
 func (s *Store) coreTx(ctx context.Context, f func(tx pgx.Tx) error) error {
 	var err error
 	for range coreTries {
 		err = pgx.BeginFunc(ctx, s.pool, f)
-		var pe *pgconn.PgError
-		if !errors.As(err, &pe) || pe.Code != "23505" || pe.ConstraintName != "agents_pkey" {
+		if !retryable(err) {
 			return err
 		}
 	}
 	return err
+}
+
+// retryable reports whether err ends a transaction that may succeed if
+// run again.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	switch pe.Code {
+	case "23505": // unique_violation
+		return pe.ConstraintName == "agents_pkey"
+	case "40P01", "40001": // deadlock_detected, serialization_failure
+		return true
+	}
+	return false
 }
 
 // tz is t as a parameter: NULL for the zero time.

@@ -3,10 +3,13 @@ package pgstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/equus-monitoring/equus/internal/pgtest"
 	"github.com/equus-monitoring/equus/state"
@@ -240,6 +243,30 @@ func TestDisconnectAllLeavesOthers(t *testing.T) {
 		}
 		if want := name == "others"; a.Connected != want {
 			t.Errorf("%s: connected %v after DisconnectAll, want %v", name, a.Connected, want)
+		}
+	}
+}
+
+// TestRetryable: what ends a transaction of the core area that may
+// succeed if run again, and what does not.
+func TestRetryable(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"raced-insert", &pgconn.PgError{Code: "23505", ConstraintName: "agents_pkey"}, true},
+		{"wrapped", fmt.Errorf("agent seen: %w", &pgconn.PgError{Code: "23505", ConstraintName: "agents_pkey"}), true},
+		{"other-unique", &pgconn.PgError{Code: "23505", ConstraintName: "users_pkey"}, false},
+		{"deadlock", &pgconn.PgError{Code: "40P01"}, true},
+		{"serialization", &pgconn.PgError{Code: "40001"}, true},
+		{"syntax", &pgconn.PgError{Code: "42601"}, false},
+		{"refused", state.ErrRevoked, false},
+		{"none", nil, false},
+	}
+	for _, tt := range tests {
+		if got := retryable(tt.err); got != tt.want {
+			t.Errorf("%s: retryable = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }

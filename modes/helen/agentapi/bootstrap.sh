@@ -7,6 +7,8 @@
 #     printf "%s\n" "$b" | sh -s -- "$@"' bootstrap \
 #     --helen HELEN --ca-pin sha256:HEX --pubkey-pin 'sha256//KEY' --token TOKEN
 #
+# (with a --helen more for each other helen that shares HELEN's store).
+#
 # The command downloads the whole script before it runs any of it, and fails
 # when the download does (a wrong pin, helen unreachable, a cut transfer).
 # Everything here is in functions that the last line calls, so that a copy
@@ -17,7 +19,10 @@
 #
 # Install, or run again (with a new token, say):
 #
-#   --helen HOST:PORT    helen's agents' port (required)
+#   --helen HOST:PORT    helen's agents' port (required); repeated (or a list
+#                        separated by commas) for helens that share one
+#                        store, at most 16: the agent dials any of them, and
+#                        this script downloads from the first
 #   --ca-pin sha256:HEX  pin of helen's CA certificate, for the agent (required)
 #   --pubkey-pin PIN     curl pin of helen's server key, for the download (required)
 #   --token TOKEN        enrollment token (required unless already enrolled);
@@ -97,8 +102,30 @@ need_value() {
 	esac
 }
 
+# add_helens LIST adds the addresses of LIST, separated by commas, to
+# helens (separated by commas, as the config file takes a list), each
+# HOST:PORT with none of the characters that would break the config line.
+add_helens() {
+	rest=$1,
+	while [ -n "$rest" ]; do
+		h=${rest%%,*} rest=${rest#*,}
+		case $h in
+		'') continue ;;
+		*[!]A-Za-z0-9.:_[-]* | *:) usage "--helen $h: want HOST:PORT" ;;
+		*:*) ;;
+		*) usage "--helen $h: want HOST:PORT" ;;
+		esac
+		case ",$helens," in
+		*",$h,"*) continue ;;
+		esac
+		n=$(printf '%s' "${helens:+$helens,}" | tr -cd , | wc -c)
+		[ "$n" -lt 16 ] || usage "--helen: at most 16 helens"
+		helens=${helens:+$helens,}$h
+	done
+}
+
 parse_args() {
-	helen='' ca_pin='' pubkey_pin='' token='' name='' prefix='' start=yes
+	helen='' helens='' ca_pin='' pubkey_pin='' token='' name='' prefix='' start=yes
 	update_key=$helen_update_key
 	mode=install given=''
 	while [ $# -gt 0 ]; do
@@ -106,7 +133,7 @@ parse_args() {
 		--helen | --ca-pin | --pubkey-pin | --token | --update-key | --name | --prefix)
 			need_value "$@"
 			case $1 in
-			--helen) helen=$2 ;;
+			--helen) add_helens "$2" ;;
 			--ca-pin) ca_pin=$2 ;;
 			--pubkey-pin) pubkey_pin=$2 ;;
 			--token) token=$2 ;;
@@ -137,7 +164,10 @@ parse_args() {
 		[ -z "$given" ] || echo "bootstrap: --$mode: ignoring$given"
 		return
 	fi
-	[ -n "$helen" ] || usage "--helen is required"
+	[ -n "$helens" ] || usage "--helen is required"
+	# The script and the binary come from the first helen, whose key the
+	# join command pins; the agent gets them all.
+	helen=${helens%%,*}
 	[ -n "$ca_pin" ] || usage "--ca-pin is required"
 	[ -n "$pubkey_pin" ] || usage "--pubkey-pin is required"
 }
@@ -348,7 +378,7 @@ write_config() {
 	else
 		echo "$marker" >"$new"
 	fi
-	conf_set "$new" helen "$helen"
+	conf_set "$new" helen "$helens"
 	conf_set "$new" ca-pin "$ca_pin"
 	[ -n "$(conf_get "$new" data)" ] || conf_set "$new" data "$data"
 	[ -z "$token" ] || conf_set "$new" token "$token"

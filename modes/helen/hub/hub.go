@@ -49,6 +49,12 @@ type Config struct {
 	Admission     *netlimit.Admission  // of the connections without a valid certificate
 	AgentConns    *netlimit.AgentConns // of those with one
 	Conns         *netlimit.Metrics    // the connections' refusals
+	// MaxSessions bounds the agents' sessions the hub holds (0: none but
+	// the descriptors'): an agent that says hello past it, and has no
+	// session here to replace, is told try_elsewhere, naming the
+	// addresses Elsewhere returns (nil: none), and closed.
+	MaxSessions int
+	Elsewhere   func() []string
 
 	// Cluster is the store shared with other helens, nil for a helen
 	// alone; Helen is this helen's id in it (cluster.go).
@@ -296,11 +302,15 @@ func (h *Hub) refuseALPN(c net.Conn, alpn string) {
 }
 
 // refuse sends error code and closes c.
-func (h *Hub) refuse(c net.Conn, code wire.Code) {
-	h.metrics.protocolErrors.With(string(code)).Inc()
+func (h *Hub) refuse(c net.Conn, code wire.Code) { h.refuseWith(c, wire.Error(code)) }
+
+// refuseWith sends m, an error, and closes c.
+func (h *Hub) refuseWith(c net.Conn, m wire.Message) {
+	code, _, _ := strings.Cut(m.Text, " ")
+	h.metrics.protocolErrors.With(code).Inc()
 	c.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
 	w := wire.NewWriter(c)
-	if w.Write(wire.Error(code)) == nil {
+	if w.Write(m) == nil {
 		w.Flush()
 	}
 	h.closeGently(c)

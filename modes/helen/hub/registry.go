@@ -2,6 +2,9 @@ package hub
 
 import (
 	"errors"
+	"log/slog"
+	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -11,6 +14,35 @@ import (
 
 // errShuttingDown refuses a session that comes as helen shuts down.
 var errShuttingDown = errors.New("helen: shutting down")
+
+// errFull refuses a session past Config.MaxSessions.
+var errFull = errors.New("helen: at its most sessions")
+
+// fullLocked reports whether a session of name would pass MaxSessions:
+// one that replaces name's does not. The caller holds h.mu.
+func (h *Hub) fullLocked(name string) bool {
+	_, replaces := h.sessions[name]
+	return h.cfg.MaxSessions > 0 && !replaces && len(h.sessions) >= h.cfg.MaxSessions
+}
+
+// full is fullLocked for a caller that does not hold h.mu.
+func (h *Hub) full(name string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.fullLocked(name)
+}
+
+// sendElsewhere tells the agent of c, which said hello, to try another
+// helen, and closes c.
+func (h *Hub) sendElsewhere(c net.Conn, name string, plog *slog.Logger) {
+	var addrs []string
+	if h.cfg.Elsewhere != nil {
+		addrs = h.cfg.Elsewhere()
+	}
+	plog.Info("agent sent elsewhere: helen holds its most sessions", "agent", name, "remote", c.RemoteAddr().String(),
+		"max_sessions", h.cfg.MaxSessions, "helens", strings.Join(addrs, ","))
+	h.refuseWith(c, wire.TryElsewhere(addrs))
+}
 
 // register makes ss the session of its agent, closing an older one. It
 // returns errShuttingDown, or an error that is state.ErrRevoked for an
@@ -27,6 +59,10 @@ func (h *Hub) register(ss *Session) error {
 	if h.closing.Load() {
 		h.mu.Unlock()
 		return errShuttingDown
+	}
+	if h.fullLocked(ss.name) {
+		h.mu.Unlock()
+		return errFull
 	}
 	old := h.sessions[ss.name]
 	h.sessions[ss.name] = ss

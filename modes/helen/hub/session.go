@@ -63,6 +63,11 @@ func (h *Hub) serveSession(c net.Conn, name, fingerprint string) {
 	if !ok {
 		return
 	}
+	// Before anything of the agent is recorded: it goes to another helen.
+	if h.full(name) {
+		h.sendElsewhere(c, name, plog)
+		return
+	}
 	// Claimed before anything is written for the agent, so that every
 	// write of the session carries its claim.
 	claim, ok := h.claim(name, plog)
@@ -110,6 +115,10 @@ func (h *Hub) serveSession(c net.Conn, name, fingerprint string) {
 			return
 		}
 		// No writer runs yet to send what fail queues.
+		if errors.Is(err, errFull) {
+			h.sendElsewhere(c, name, plog)
+			return
+		}
 		code := wire.CodeShuttingDown
 		if errors.Is(err, state.ErrRevoked) {
 			plog.Info("agent refused: revoked", "agent", name, "remote", ss.addr)

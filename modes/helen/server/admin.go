@@ -88,7 +88,7 @@ func newToken(db state.Store, req web.TokenRequest, join joiner) (web.TokenRespo
 		cmd += " --name " + shellQuote(t.Agent)
 	}
 	return web.TokenResponse{Token: secret, ID: t.ID, Uses: t.Uses, Expires: t.Expires, Agent: t.Agent, Join: cmd,
-		Helen: join.helen.Addr, HelenFrom: join.helen.From}, nil
+		Helen: join.helen.Addr, HelenFrom: join.helen.From, Helens: join.helens()}, nil
 }
 
 // shellQuote quotes s for a POSIX shell where it needs it.

@@ -118,6 +118,15 @@ type Config struct {
 	// MaxHandshakes bounds the TLS handshakes of the agents' port that run
 	// at once (default hub.DefaultMaxHandshakes); more wait their turn.
 	MaxHandshakes int
+	// MaxSessions bounds the agents' sessions helen holds (0: none but
+	// its descriptors): an agent past it is told try_elsewhere, with the
+	// other helens' addresses (Helens).
+	MaxSessions int
+	// Helens, when not nil, returns the agents' addresses (HOST:PORT) of
+	// the helens that share this one's store, this one's among them or
+	// not: join commands name them all, this one's first, and a helen at
+	// MaxSessions sends agents to the others. Nil: this helen alone.
+	Helens func() []string
 	// HTTPIdleTimeout is how long an HTTPS keep-alive connection may wait
 	// for its next request (default 60s).
 	HTTPIdleTimeout time.Duration

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -146,13 +147,58 @@ func leafOf(leaf *x509.Certificate, chain [][]byte) *x509.Certificate {
 	return leaf
 }
 
+// maxHelens bounds the helens a join command names, this one with the
+// others, and those a try_elsewhere names: the agent's own bound
+// (equus.MaxHelens, wire.MaxElsewhere).
+const maxHelens = 16
+
+// otherHelens returns the agents' addresses of the other helens that
+// share this one's store, from the Helens hook: each HOST:PORT as
+// --advertise takes it, not own, at most max.
+func (s *Server) otherHelens(own string, max int) []string {
+	if s.cfg.Helens == nil {
+		return nil
+	}
+	var out []string
+	for _, addr := range s.cfg.Helens() {
+		if len(out) >= max {
+			break
+		}
+		if _, err := checkAdvertise(addr); err != nil || addr == own || slices.Contains(out, addr) {
+			continue
+		}
+		out = append(out, addr)
+	}
+	return out
+}
+
+// elsewhere returns the addresses a helen at its bound of sessions sends
+// agents to: the other helens'.
+func (s *Server) elsewhere() []string {
+	own := s.advertised.Addr
+	if own == "" {
+		own = s.advertise(nil).Addr
+	}
+	return s.otherHelens(own, maxHelens)
+}
+
 // joiner makes the one-line command that installs and enrolls an agent on
 // a machine, through helen's bootstrap script.
 type joiner struct {
 	helen     advertisement
-	caPin     string // of helen's CA, for the agent
-	pubkeyPin string // of helen's server key, for curl's --pinnedpubkey
-	updateKey string // helen's update key, "" for none
+	others    []string // the other helens' addresses, for the agent
+	caPin     string   // of helen's CA, for the agent
+	pubkeyPin string   // of helen's server key, for curl's --pinnedpubkey
+	updateKey string   // helen's update key, "" for none
+}
+
+// helens returns the addresses of every helen the join command names,
+// this one's first; none when it names this one alone.
+func (j joiner) helens() []string {
+	if len(j.others) == 0 {
+		return nil
+	}
+	return append([]string{j.helen.Addr}, j.others...)
 }
 
 // joiner returns the join command maker of this helen: its advertised
@@ -162,7 +208,7 @@ func (s *Server) joiner() joiner {
 	if adv.Addr == "" {
 		adv = s.advertise(nil)
 	}
-	j := joiner{helen: adv, caPin: s.ca.Pin(), pubkeyPin: pubkeyPin(s.leaf())}
+	j := joiner{helen: adv, others: s.otherHelens(adv.Addr, maxHelens-1), caPin: s.ca.Pin(), pubkeyPin: pubkeyPin(s.leaf())}
 	if s.cfg.UpdateKey != nil {
 		j.updateKey = s.cfg.UpdateKey.String()
 	}
@@ -215,11 +261,16 @@ func pubkeyPin(leaf *x509.Certificate) string {
 const joinFormat = `sh -c 'b=$(curl -fsS --insecure --pinnedpubkey "%s" https://%s/bootstrap.sh) && printf "%%s\n" "$b" | sh -s -- "$@"' bootstrap %s`
 
 // command returns the join command with token, which hands the agent
-// helen's update key when there is one.
+// helen's update key when there is one, and every helen's address: the
+// script comes from this one, the agent dials any.
 func (j joiner) command(token string) string {
 	addr := j.helen.Addr
+	helens := "--helen " + addr
+	for _, o := range j.others {
+		helens += " --helen " + shellQuote(o)
+	}
 	join := fmt.Sprintf(joinFormat, j.pubkeyPin, addr,
-		fmt.Sprintf("--helen %s --ca-pin %s --pubkey-pin '%s' --token %s", addr, j.caPin, j.pubkeyPin, token))
+		fmt.Sprintf("%s --ca-pin %s --pubkey-pin '%s' --token %s", helens, j.caPin, j.pubkeyPin, token))
 	if j.updateKey != "" {
 		// The agent then takes only binaries and check bundles signed by
 		// the key, starting with the binary the script installs.
@@ -233,12 +284,22 @@ func (j joiner) command(token string) string {
 func (s *Server) JoinCommand(token string) string { return s.joiner().command(token) }
 
 // JoinWhere says which address the join commands send agents to, why, and
-// how to change it.
-func (s *Server) JoinWhere() string { return s.joiner().helen.explain() }
+// how to change it, and the other helens' they name.
+func (s *Server) JoinWhere() string {
+	j := s.joiner()
+	return explainHelens(j.helen, j.others)
+}
 
 // ExplainAdvertised says, for an address a helen advertised and where it
 // came from (a token's answer: helen, helen_from), why and how to change
-// it.
-func ExplainAdvertised(addr, from string) string {
-	return advertisement{Addr: addr, From: from}.explain()
+// it, and which others the join command names (the rest of helens).
+func ExplainAdvertised(addr, from string, helens []string) string {
+	return explainHelens(advertisement{Addr: addr, From: from}, slices.DeleteFunc(slices.Clone(helens), func(h string) bool { return h == addr }))
+}
+
+func explainHelens(a advertisement, others []string) string {
+	if len(others) == 0 {
+		return a.explain()
+	}
+	return a.explain() + ", or at the other helens, " + strings.Join(others, ", ")
 }

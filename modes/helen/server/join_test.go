@@ -4,10 +4,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/equus-monitoring/equus/modes/helen/web"
 	"github.com/equus-monitoring/equus/pki"
 )
 
@@ -126,5 +130,61 @@ func TestBadAdvertise(t *testing.T) {
 				t.Error("the data directory was made")
 			}
 		})
+	}
+}
+
+// TestJoinHelens: the join command names every helen the Helens hook
+// gives, this one's first and the script's source, each once, the
+// hook's bad addresses left out and at most maxHelens in all; with one
+// helen it is the command of a helen alone, byte for byte, and a helen
+// at its bound of sessions names the others.
+func TestJoinHelens(t *testing.T) {
+	alone, _ := listenOnly(t, Config{Advertise: "h1.example:7480"}, "127.0.0.1:0")
+	single := alone.JoinCommand("TOKEN")
+	pin, pubkey := alone.ca.Pin(), pubkeyPin(alone.leaf())
+	want := `sh -c 'b=$(curl -fsS --insecure --pinnedpubkey "` + pubkey + `" https://h1.example:7480/bootstrap.sh) && printf "%s\n" "$b" | sh -s -- "$@"' bootstrap ` +
+		`--helen h1.example:7480 --ca-pin ` + pin + ` --pubkey-pin '` + pubkey + `' --token TOKEN`
+	if single != want {
+		t.Errorf("one helen's join command:\n  %s\nwant\n  %s", single, want)
+	}
+	if got := alone.elsewhere(); len(got) != 0 {
+		t.Errorf("a helen alone sends agents to %q", got)
+	}
+
+	many := []string{"h2.example:7480", "h1.example:7480", "bad host:1", "[2001:db8::3]:7480", "h2.example:7480", "no-port"}
+	for i := range 20 {
+		many = append(many, "h"+strconv.Itoa(10+i)+".example:7480")
+	}
+	dir := alone.cfg.DataDir
+	alone.Close()
+	srv, _ := listenOnly(t, Config{DataDir: dir, Advertise: "h1.example:7480", Helens: func() []string { return many }}, "127.0.0.1:0")
+	join := srv.JoinCommand("TOKEN")
+	helens := regexp.MustCompile(`--helen ('[^']*'|\S+)`).FindAllStringSubmatch(join, -1)
+	var got []string
+	for _, h := range helens {
+		got = append(got, strings.Trim(h[1], "'"))
+	}
+	wantHelens := []string{"h1.example:7480", "h2.example:7480", "[2001:db8::3]:7480"}
+	for i := range maxHelens - len(wantHelens) {
+		wantHelens = append(wantHelens, "h"+strconv.Itoa(10+i)+".example:7480")
+	}
+	if !slices.Equal(got, wantHelens) || !strings.Contains(join, "https://h1.example:7480/bootstrap.sh") {
+		t.Errorf("join command names %q, want %q from h1:\n%s", got, wantHelens, join)
+	}
+	if !strings.Contains(join, "--helen '[2001:db8::3]:7480'") {
+		t.Errorf("an IPv6 address unquoted, a glob to the shell: %s", join)
+	}
+	if others := srv.elsewhere(); !slices.Equal(others, append(wantHelens[1:], "h23.example:7480")) {
+		t.Errorf("sends agents to %q", others)
+	}
+	tok, err := srv.Token(web.TokenRequest{Uses: 1, TTL: web.Duration(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(tok.Helens, wantHelens) || tok.Helen != "h1.example:7480" {
+		t.Errorf("token's helens %q, helen %s", tok.Helens, tok.Helen)
+	}
+	if w := srv.JoinWhere(); !strings.Contains(w, "at h1.example:7480 (from --advertise), or at the other helens, h2.example:7480, [2001:db8::3]:7480, h10") {
+		t.Errorf("JoinWhere: %s", w)
 	}
 }

@@ -244,7 +244,7 @@ func startRealAgent(t *testing.T, h *testHelen, clk *testingclock.FakeClock, nam
 		t.Fatal(err)
 	}
 	a := runAgent(t, equus.Config{
-		Version: "1.0.0", Helen: h.addr(), CAPin: h.srv.CA().Pin(), Token: secret, Name: name,
+		Version: "1.0.0", Helens: []string{h.addr()}, CAPin: h.srv.CA().Pin(), Token: secret, Name: name,
 		DataDir: t.TempDir(), Clock: clk,
 	})
 	t.Cleanup(func() {
@@ -260,11 +260,14 @@ func startRealAgent(t *testing.T, h *testHelen, clk *testingclock.FakeClock, nam
 	return a
 }
 
-// runAgent runs equus.Run with cfg, quick to reconnect, until the test
-// ends or wait is called.
+// runAgent runs equus.Run with cfg, quick to reconnect unless cfg says
+// otherwise, until the test ends or wait is called.
 func runAgent(t *testing.T, cfg equus.Config) *realAgent {
 	t.Helper()
-	cfg.BackoffMin, cfg.BackoffMax, cfg.Drain = 10*time.Millisecond, 100*time.Millisecond, time.Second
+	if cfg.BackoffMin == 0 {
+		cfg.BackoffMin, cfg.BackoffMax = 10*time.Millisecond, 100*time.Millisecond
+	}
+	cfg.Drain = time.Second
 	logs := &logtest.Buffer{}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, logtest.Writer{T: t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -463,7 +466,7 @@ func TestExpiredAgent(t *testing.T) {
 			}
 		}
 	}
-	cfg := equus.Config{Version: "1.0.0", Helen: h.addr(), CAPin: h.srv.CA().Pin(), DataDir: first.dir, Clock: clk}
+	cfg := equus.Config{Version: "1.0.0", Helens: []string{h.addr()}, CAPin: h.srv.CA().Pin(), DataDir: first.dir, Clock: clk}
 
 	t.Run("at-start", func(t *testing.T) {
 		clk.SetTime(leaf[0].NotAfter.Add(time.Second))

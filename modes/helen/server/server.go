@@ -279,6 +279,7 @@ func (s *Server) buildRooms() error {
 		RolloutSpread: cfg.RolloutSpread, InsecurePlaintext: cfg.InsecurePlaintext, Clock: cfg.hubClock,
 		ShellJoinTimeout: cfg.shellJoinTimeout,
 		TLS:              tlsConf, MaxHandshakes: cfg.MaxHandshakes, Admission: s.agentsAdm, AgentConns: s.agentConns, Conns: s.metrics.conns,
+		MaxSessions: cfg.MaxSessions, Elsewhere: s.elsewhere,
 		Cluster: s.cluster, Helen: cfg.HelenID,
 	}, db, s.offers, watcher{s.monitor}, s.metrics.reg)
 	s.agents = agentapi.New(agentapi.Config{

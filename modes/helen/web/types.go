@@ -28,6 +28,9 @@ type TokenResponse struct {
 	// host name.
 	Helen     string `json:"helen"`
 	HelenFrom string `json:"helen_from"`
+	// Helens are the addresses of every helen the join command names,
+	// Helen's first, where there are others.
+	Helens []string `json:"helens,omitempty"`
 }
 
 type IssueResponse struct {
