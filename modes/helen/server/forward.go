@@ -103,7 +103,7 @@ func (d *clusterDirectory) holder(ctx context.Context, agent string) (state.Hele
 		return state.Helen{}, errNoHolder
 	}
 	h, ok, err := d.helen(ctx, c.Helen, false)
-	if err == nil && (!ok || !d.alive(h)) {
+	if err == nil && (!ok || !d.alive(h) || h.Addr == "") {
 		// A helen just started, or just beat: the list may be old.
 		h, ok, err = d.helen(ctx, c.Helen, true)
 	}
