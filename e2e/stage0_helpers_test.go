@@ -24,6 +24,7 @@ import (
 	"github.com/equus-monitoring/equus/internal/browsertest"
 	"github.com/equus-monitoring/equus/internal/leakcheck"
 	"github.com/equus-monitoring/equus/internal/logtest"
+	"github.com/equus-monitoring/equus/internal/pgtest"
 	"github.com/equus-monitoring/equus/internal/testfs"
 	"github.com/equus-monitoring/equus/internal/wait"
 	"github.com/equus-monitoring/equus/result"
@@ -61,7 +62,10 @@ func TestMain(m *testing.M) {
 	if err := buildVersions(dir, v100, v110, v120); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: build:", err)
 	} else {
+		// The PostgreSQL server of the tests of helens that share a
+		// store (pgtest) is stopped after.
 		code = leakcheck.Run(browsertest.Stopping(m), "equus/e2e.")
+		pgtest.Stop()
 	}
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -26,7 +26,7 @@ const waitFor = helentest.WaitFor
 // TestMain fails the run when goroutines started by the tests outlive
 // them, and stops the PostgreSQL server internal/pgtest started for them.
 func TestMain(m *testing.M) {
-	code := leakcheck.Run(m, "equus/modes/helen", "equus/state.")
+	code := leakcheck.Run(m, "equus/modes/helen", "equus/state.", "equus/state/pgstore.")
 	pgtest.Stop()
 	os.Exit(code)
 }
@@ -61,6 +61,10 @@ func startHelen(t testing.TB, cfg server.Config) *testHelen {
 	}
 	if cfg.Version == "" {
 		cfg.Version = "1.0.0"
+	}
+	if cfg.Store != "" && cfg.PeerListen == "" {
+		// Not DefaultPeerListen: tests listen on free ports.
+		cfg.PeerListen = "127.0.0.1:0"
 	}
 	if cfg.Executable == "" {
 		cfg.Executable = helentest.Executable(t)

@@ -222,14 +222,20 @@ func (s *Server) beatLoop(ctx context.Context) {
 	t := time.NewTicker(BeatInterval)
 	defer t.Stop()
 	failing := false
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	for first := true; ; first = false {
+		// The first at once: the row gets the peer listener's address
+		// (PeerAddr), known once it listens.
+		if !first {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
 		}
+		row := helenRow(s.cfg, s.started, time.Now())
+		row.Addr = s.PeerAddr()
 		bctx, cancel := context.WithTimeout(ctx, BeatInterval)
-		err := s.cluster.Beat(bctx, helenRow(s.cfg, s.started, time.Now()))
+		err := s.cluster.Beat(bctx, row)
 		cancel()
 		switch {
 		case err != nil && !failing && ctx.Err() == nil:

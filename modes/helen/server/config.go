@@ -31,12 +31,11 @@ type Config struct {
 	// HelenID is this helen's id among those of Store (default the host
 	// name), StoreKey the 32-byte key that seals the secrets kept there
 	// (the CA's key, the admin token): every helen of Store has the
-	// same. Neither serves without Store.
+	// same. HelenID also names this helen in its peer certificate
+	// (pki.CheckHelenID). Neither serves without Store, but for a peer
+	// listener (PeerListen).
 	HelenID  string
 	StoreKey []byte
-	// PeerAdvertise is the HOST:PORT other helens of Store reach this one
-	// at, in its heartbeat's row.
-	PeerAdvertise string
 	// Version is helen's own version, the one it offers agents when no
 	// releases directory offers a newer one.
 	Version string
@@ -132,8 +131,21 @@ type Config struct {
 	// for its next request (default 60s).
 	HTTPIdleTimeout time.Duration
 
+	// PeerListen is the address of the peer listener, where the other
+	// helens of a shared store ask this one for runs, reloads and shell
+	// sessions on the agents it holds: "" for DefaultPeerListen on a
+	// shared store (state.Cluster), none on a store of one helen.
+	PeerListen string
+	// PeerAdvertise is the HOST:PORT the other helens reach the peer
+	// listener at, in this helen's row among them (Server.PeerAddr);
+	// default the listener's own address.
+	PeerAdvertise string
+
 	Log *slog.Logger
 
+	// directory says which helen holds an agent's session instead of a
+	// shared store (tests of helens on stores of their own).
+	directory directory
 	// logClock is the clock of the log rate limit (tests).
 	logClock func() time.Time
 	// dashClock is the clock of the dashboard's sessions (tests).

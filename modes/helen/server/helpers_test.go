@@ -70,6 +70,10 @@ func startHelen(t testing.TB, cfg Config) *testHelen {
 	if cfg.Version == "" {
 		cfg.Version = "1.0.0"
 	}
+	if cfg.Store != "" && cfg.PeerListen == "" {
+		// Not DefaultPeerListen: tests listen on free ports.
+		cfg.PeerListen = "127.0.0.1:0"
+	}
 	if cfg.Executable == "" {
 		cfg.Executable = helentest.Executable(t)
 	}

@@ -19,7 +19,12 @@ import (
 func (s *Server) Run(ctx context.Context, agent, check string, args []byte, timeout time.Duration) (result.Doc, error) {
 	ss, ok := s.hub.Session(agent)
 	if !ok {
-		return result.Doc{}, fmt.Errorf("%w: %s", ErrNotConnected, agent)
+		// Another helen of a shared store may hold it (forward.go).
+		h, err := s.holder(ctx, agent)
+		if err != nil {
+			return result.Doc{}, err
+		}
+		return s.peers.run(ctx, h, agent, check, args, timeout)
 	}
 	return s.monitor.Run(ctx, ss, check, args, timeout)
 }
@@ -56,8 +61,21 @@ var _ monitor.Agent = (*hub.Session)(nil)
 // with no session.
 var ErrNotConnected = web.ErrNotConnected
 
-// Reload sends reload to the connected agent name (hub.Hub.Reload).
+// Reload sends reload to the connected agent name (hub.Hub.Reload), or
+// has the helen that holds it do so.
 func (s *Server) Reload(ctx context.Context, name string) error {
+	if _, ok := s.hub.Session(name); !ok && s.peers != nil {
+		h, err := s.holder(ctx, name)
+		if err != nil {
+			return fmt.Errorf("reload %s: %w", name, err)
+		}
+		return s.peers.reload(ctx, h, name)
+	}
+	return s.reloadHere(ctx, name)
+}
+
+// reloadHere sends reload to the agent name if this helen holds it.
+func (s *Server) reloadHere(ctx context.Context, name string) error {
 	err := s.hub.Reload(ctx, name)
 	if errors.Is(err, hub.ErrNotConnected) {
 		return fmt.Errorf("reload %s: %w", name, ErrNotConnected)

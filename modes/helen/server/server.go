@@ -72,6 +72,14 @@ type Server struct {
 	cluster state.Cluster
 	started time.Time
 
+	// Of a helen that forwards to others and is forwarded to (peer.go,
+	// forward.go).
+	id             string          // its ID among the helens
+	peerCert       tls.Certificate // its certificate as a helen's peer
+	peers          *peers          // the others; nil on a store of its own
+	peerListen     string          // the peer listener's address; "" for none
+	peerAdvertised string          // where the others reach it, once listening
+
 	recordings    *recording.Dir // of the shell sessions; nil when it could not open
 	recordingsErr error          // why it could not
 	shellSlots    chan struct{}  // of the shell sessions open, at most MaxShellSessions
@@ -82,6 +90,7 @@ type Listeners struct {
 	Agents net.Listener // the wire protocol and the agents' HTTPS endpoints
 	Ops    net.Listener // the operators' HTTPS port (TLS is added by Serve)
 	Admin  net.Listener // the unix socket of the helen commands
+	Peer   net.Listener // the other helens' of a shared store (TLS is added by Serve)
 }
 
 // New opens helen's data directory: the database, and the CA and server
@@ -92,6 +101,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("helen: no data directory")
 	}
 	if err := CheckPingInterval(cfg.PingInterval, cfg.DownAfter); err != nil {
+		return nil, fmt.Errorf("helen: %w", err)
+	}
+	if err := checkPeers(cfg); err != nil {
 		return nil, fmt.Errorf("helen: %w", err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Log, metrics: newMetrics()}
@@ -113,6 +125,10 @@ func New(cfg Config) (*Server, error) {
 	s.db = db
 	if cfg.wrapStore != nil {
 		s.db = cfg.wrapStore(db)
+	}
+	if err := s.setupPeers(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("helen: %w", err)
 	}
 	if err := s.buildRooms(); err != nil {
 		db.Close()
@@ -329,15 +345,28 @@ func (s *Server) Listen(agentsAddr, httpAddr string) (Listeners, error) {
 		}
 		return ls, err
 	}
-	// Recorded once every listener is open: a helen that could not listen
-	// leaves the record as it was.
-	s.advertised = s.advertise(ls.Agents.Addr())
-	if err := recordAdvertised(s.cfg.DataDir, s.advertised); err != nil {
+	closeAll := func() {
 		ls.Agents.Close()
 		ls.Admin.Close()
 		if ls.Ops != nil {
 			ls.Ops.Close()
 		}
+		if ls.Peer != nil {
+			ls.Peer.Close()
+		}
+	}
+	if s.peerListen != "" {
+		if ls.Peer, err = net.Listen("tcp", s.peerListen); err != nil {
+			closeAll()
+			return ls, fmt.Errorf("peer listener: %w", err)
+		}
+		s.peerAdvertised = s.peerAdvertise(ls.Peer.Addr())
+	}
+	// Recorded once every listener is open: a helen that could not listen
+	// leaves the record as it was.
+	s.advertised = s.advertise(ls.Agents.Addr())
+	if err := recordAdvertised(s.cfg.DataDir, s.advertised); err != nil {
+		closeAll()
 		return ls, err
 	}
 	return ls, nil
@@ -365,7 +394,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		ConnState:         netlimit.ConnState,
 	}
 	servers := []*http.Server{agentHTTP}
-	errc := make(chan error, 4)
+	errc := make(chan error, 5)
 	go func() { errc <- serveHTTP("agents' https", agentHTTP, s.hub.HTTPS()) }()
 	if ls.Ops != nil {
 		ops := &http.Server{
@@ -395,6 +424,11 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		servers = append(servers, admin)
 		go func() { errc <- serveHTTP("admin socket", admin, netlimit.NewLimitListener(ls.Admin, s.limits.Admin)) }()
 	}
+	var peer *http.Server
+	if ls.Peer != nil {
+		peer = s.peerServer()
+		go func() { errc <- serveHTTP("peer listener", peer, s.peerListener(ls.Peer)) }()
+	}
 	// The loops end with loopCtx, which also ends when a listener fails:
 	// shutdown waits for them.
 	loopCtx, stopLoops := context.WithCancel(ctx)
@@ -416,7 +450,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	case err = <-errc:
 	}
 	stopLoops()
-	s.shutdown(ls, servers)
+	s.shutdown(ls, peer, servers)
 	start := time.Now()
 	s.monitor.Stop()
 	s.plog.Flush()
@@ -439,11 +473,17 @@ func serveHTTP(name string, srv *http.Server, ln net.Listener) error {
 // handshake reset by the close of the port, which also drops its TLS
 // session. Then it tells the agents shutting_down and waits for the
 // sessions and the servers.
-func (s *Server) shutdown(ls Listeners, servers []*http.Server) {
+func (s *Server) shutdown(ls Listeners, peer *http.Server, servers []*http.Server) {
 	start := time.Now()
 	ls.Agents.Close()
 	s.hub.Shutdown()
+	if s.peers != nil {
+		s.peers.close()
+	}
 	told := time.Since(start)
+	if peer != nil {
+		shutdownPeers(peer)
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, srv := range servers {

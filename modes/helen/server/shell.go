@@ -40,12 +40,35 @@ const (
 var _ web.ShellOpener = (*Server)(nil)
 
 // OpenShell opens a shell session on agent for who: no recording, no
-// session.
+// session. A session on an agent another helen of a shared store holds is
+// that helen's, which records it; this one relays it (forward.go), and
+// counts it among its own.
 func (s *Server) OpenShell(ctx context.Context, who, agent string, req web.ShellRequest) (web.Shell, error) {
-	select {
-	case s.shellSlots <- struct{}{}:
-	default:
-		return nil, web.NoShell(fmt.Sprintf("helen: %d shell sessions open already, the most it opens at once", MaxShellSessions))
+	if _, ok := s.hub.Session(agent); ok || s.peers == nil {
+		return s.openShellHere(ctx, who, agent, req)
+	}
+	h, err := s.holder(ctx, agent)
+	if err != nil {
+		return nil, err
+	}
+	if !s.takeShellSlot() {
+		return nil, s.shellsFull()
+	}
+	sh, err := s.peers.openShell(ctx, h, agent, req)
+	if err != nil {
+		<-s.shellSlots
+		return nil, err
+	}
+	s.wg.Add(1) // Serve's shutdown waits for its end
+	sh.done = func() { <-s.shellSlots; s.wg.Done() }
+	s.log.Info("shell session forwarded", "session", sh.id, "agent", agent, "who", who, "helen", h.ID)
+	return sh, nil
+}
+
+// openShellHere opens a session on an agent this helen holds.
+func (s *Server) openShellHere(ctx context.Context, who, agent string, req web.ShellRequest) (web.Shell, error) {
+	if !s.takeShellSlot() {
+		return nil, s.shellsFull()
 	}
 	sh, err := s.openShell(ctx, who, agent, req)
 	if err != nil {
@@ -53,6 +76,19 @@ func (s *Server) OpenShell(ctx context.Context, who, agent string, req web.Shell
 		return nil, err
 	}
 	return sh, nil
+}
+
+func (s *Server) takeShellSlot() bool {
+	select {
+	case s.shellSlots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *Server) shellsFull() error {
+	return web.NoShell(fmt.Sprintf("helen: %d shell sessions open already, the most it opens at once", MaxShellSessions))
 }
 
 func (s *Server) openShell(ctx context.Context, who, agent string, req web.ShellRequest) (*shellSession, error) {

@@ -93,12 +93,37 @@ type api struct {
 // NewAPI returns the API over store and backend, whose runs take at most
 // runMax (0: as long as asked), logging to log (nil: nowhere).
 func NewAPI(store state.Store, backend Backend, log *slog.Logger, runMax time.Duration) *api {
+	return newAPI(store, backend, log, runMax, func(string) bool { return true })
+}
+
+// liveRoutes are the endpoints of the API that need an agent's live
+// session, which only the helen holding it has: what the helens that
+// share a store ask each other (NewPeerAPI).
+var liveRoutes = []string{
+	"POST /v1/agents/{name}/run",
+	"POST /v1/agents/{name}/runs",
+	"POST /v1/agents/{name}/reload",
+	"POST /v1/agents/{name}/shell",
+}
+
+// NewPeerAPI returns the endpoints of the API that need an agent's live
+// session (runs, reloads, shell sessions), over backend, for the other
+// helens of a shared store: the same handlers as NewAPI's, and no other.
+// Its runs take as long as asked: the helen that forwards them bounds
+// them as its own port does.
+func NewPeerAPI(backend Backend, log *slog.Logger) http.Handler {
+	return newAPI(nil, backend, log, 0, func(route string) bool { return slices.Contains(liveRoutes, route) })
+}
+
+func newAPI(store state.Store, backend Backend, log *slog.Logger, runMax time.Duration, serves func(route string) bool) *api {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &api{store: store, backend: backend, log: log, runMax: runMax, mux: http.NewServeMux()}
 	for _, rt := range a.routes() {
-		a.mux.HandleFunc(rt.method+" "+rt.path, onlyParams(rt))
+		if route := rt.method + " " + rt.path; serves(route) {
+			a.mux.HandleFunc(route, onlyParams(rt))
+		}
 	}
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		reply.Error(w, http.StatusNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -149,6 +150,20 @@ func (a *api) handleRuns(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if f, ok := a.backend.(RunsForwarder); ok {
+		answer, forwarded, err := f.ForwardRuns(r.Context(), r.PathValue("name"), req.Runs)
+		switch {
+		case err != nil:
+			reply.Error(w, actionStatus(err), "%v", err)
+			return
+		case forwarded:
+			defer answer.Close()
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			io.Copy(w, answer)
+			return
+		}
+	}
 	out := make([]RunOutcome, len(req.Runs))
 	var wg sync.WaitGroup
 	for i, run := range req.Runs {
@@ -163,6 +178,14 @@ func (a *api) handleRuns(w http.ResponseWriter, r *http.Request) {
 	}
 	wg.Wait()
 	reply.JSON(w, http.StatusOK, out)
+}
+
+// RunsForwarder is a backend that sends a batch of runs on an agent whose
+// session another helen holds to that helen, whole: forwarded reports
+// whether it did, and answer is then the other's, the JSON of the
+// outcomes, to pass on as it comes and close.
+type RunsForwarder interface {
+	ForwardRuns(ctx context.Context, agent string, runs []RunRequest) (answer io.ReadCloser, forwarded bool, err error)
 }
 
 func (a *api) handleReload(w http.ResponseWriter, r *http.Request) {
