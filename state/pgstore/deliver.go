@@ -24,19 +24,27 @@ import (
 // the lease (Options.DeliveryLease) runs out after now: meanwhile no call
 // of NextDue, of this store or of another on the same database, gives
 // out a notification of that group. A group whose lease ran out (its
-// helen died, or took longer than the lease) is given out again.
+// helen died, or took longer than the lease) is given out again, and so
+// is one whose helen is dead by its heartbeat (state.DeadHelen) or
+// started again since it took the group (its row's start is later than
+// the hold's, the lease's end less the lease, the helens sharing one
+// lease): a notification in flight on a helen killed is delivered by
+// another within seconds, not after the lease.
 func (s *Store) NextDue(now time.Time, limit int) ([]state.Notification, error) {
 	var out []state.Notification
 	err := s.monitorTx(func(ctx context.Context, tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `WITH picked AS (
 				SELECT id FROM outbox_groups
-				WHERE head_next <= $1 AND (claimed_by IS NULL OR lease_until <= $1)
+				WHERE head_next <= $1 AND (claimed_by IS NULL OR lease_until <= $1
+					OR EXISTS (SELECT 1 FROM helens h WHERE h.id = outbox_groups.claimed_by
+						AND (h.beat <= $5 OR h.started > outbox_groups.lease_until - $6 * interval '1 microsecond')))
 				ORDER BY head_next, head_ns, head_seq
 				LIMIT $2
 				FOR UPDATE SKIP LOCKED)
 			UPDATE outbox_groups g SET claimed_by = $3, claimed_ns = g.head_ns, claimed_seq = g.head_seq, lease_until = $4
 			FROM picked WHERE g.id = picked.id
-			RETURNING g.head_ns, g.head_seq`, now, sqlLimit(limit), s.opt.Helen, now.Add(s.opt.DeliveryLease))
+			RETURNING g.head_ns, g.head_seq`, now, sqlLimit(limit), s.opt.Helen, now.Add(s.opt.DeliveryLease),
+			now.Add(-state.DeadHelen), s.opt.DeliveryLease.Microseconds())
 		if err != nil {
 			return err
 		}

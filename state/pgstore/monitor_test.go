@@ -243,6 +243,58 @@ func TestNextDueLeaseTakeover(t *testing.T) {
 	}
 }
 
+// A group held by a helen whose heartbeat stopped (state.DeadHelen) is
+// given out again at once, well within its lease, and so is one held by
+// a helen that started again under its id since it took the group (a
+// helen killed mid-delivery and restarted); a live helen's hold stays.
+func TestNextDueDeadHolder(t *testing.T) {
+	ctx := context.Background()
+	_, hs := openHelens(t, 3, Options{DeliveryLease: time.Hour})
+	a, b, c := hs[0], hs[1], hs[2]
+	now := monAt(time.Hour)
+	beat := func(s *Store, started, at time.Time) {
+		t.Helper()
+		if err := s.Beat(ctx, state.Helen{ID: s.opt.Helen, Addr: "127.0.0.1:7482", Started: started, Beat: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.AddEventsWithNotifications(problemOut("web-1", "load", 0, "oncall", 0), problemOut("web-2", "load", 0, "oncall", 0)); err != nil {
+		t.Fatal(err)
+	}
+	beat(a, now.Add(-time.Minute), now)
+	beat(b, now.Add(-time.Minute), now)
+	taken, err := a.NextDue(now, 1)
+	if err != nil || len(taken) != 1 {
+		t.Fatalf("a takes %v, %v; want one", idsOf(taken), err)
+	}
+	taken2, err := b.NextDue(now, 1)
+	if err != nil || len(taken2) != 1 || taken2[0].ID == taken[0].ID {
+		t.Fatalf("b takes %v, %v; want the other", idsOf(taken2), err)
+	}
+	// Both alive: nothing for c.
+	at := now.Add(state.DeadHelen - time.Second)
+	if got, err := c.NextDue(at, 0); err != nil || len(got) != 0 {
+		t.Fatalf("c while a and b beat: %v, %v; want nothing", idsOf(got), err)
+	}
+	// a's last beat is DeadHelen old: its group is c's; b beat again.
+	at = now.Add(state.DeadHelen)
+	beat(b, now.Add(-time.Minute), at)
+	got, err := c.NextDue(at, 0)
+	if err != nil || fmt.Sprint(idsOf(got)) != fmt.Sprint(idsOf(taken)) {
+		t.Fatalf("c once a is dead: %v, %v; want a's %v", idsOf(got), err, idsOf(taken))
+	}
+	// b restarted under its id: the group it took before is c's too.
+	beat(b, at, at)
+	got, err = c.NextDue(at.Add(time.Second), 0)
+	if err != nil || fmt.Sprint(idsOf(got)) != fmt.Sprint(idsOf(taken2)) {
+		t.Fatalf("c once b restarted: %v, %v; want b's %v", idsOf(got), err, idsOf(taken2))
+	}
+	// c's own holds, c having no row, stay c's.
+	if again, err := b.NextDue(at.Add(2*time.Second), 0); err != nil || len(again) != 0 {
+		t.Errorf("given out again while c holds them: %v, %v", idsOf(again), err)
+	}
+}
+
 // Release and RecordAttempt end the hold at once, whatever the lease.
 func TestNextDueReleaseEndsHold(t *testing.T) {
 	_, hs := openHelens(t, 2, Options{})

@@ -29,7 +29,8 @@ import (
 // than the longest delivery (state.MaxReceiverTimeout) with the wait in
 // the deliverer's queue, so that no live helen's delivery is given out
 // again; past it, a helen that died is taken to have, and its group is
-// due again. Options.DeliveryLease changes it. The lease runs on the
+// due again (sooner when its heartbeat shows it dead or restarted, see
+// NextDue). Options.DeliveryLease changes it. The lease runs on the
 // clocks of the helens (the now of NextDue), which are taken to agree to
 // well within it.
 const DeliveryLease = 10 * time.Minute
