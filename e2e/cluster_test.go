@@ -433,6 +433,8 @@ func TestCluster(t *testing.T) {
 		}
 	}
 
+	checkRate(t, db, "after the restart", nil, 4*clusterEvery)
+
 	// Down and up were decided once each, for the victim alone.
 	events := db.agentEvents()
 	for _, a := range append(agents, late) {
