@@ -280,6 +280,21 @@ func TestCluster(t *testing.T) {
 			t.Fatalf("%s holds none of the agents: %v", h.id, countBy(holders))
 		}
 	}
+	// A token made on one helen enrolls on any: the agents enrolled with
+	// the helen they dialed first, at random.
+	elsewhere := 0
+	for i, a := range agents {
+		for _, h := range helens {
+			if h.count(`msg="agent enrolled" agent=`+a.name+" ") > 0 && h != helens[i%clusterHelens] {
+				elsewhere++
+			}
+		}
+	}
+	t.Logf("%d agents enrolled on another helen than their token's", elsewhere)
+	if elsewhere == 0 {
+		t.Errorf("every agent enrolled on the helen that made its token")
+	}
+
 	// Every helen lists every agent connected, wherever it is.
 	for _, h := range helens {
 		poll(t, h.id+" to list every agent connected", 30*time.Second, func() bool {
@@ -379,6 +394,21 @@ func TestCluster(t *testing.T) {
 	if lost > 0 {
 		t.Errorf("%d of the %d results stored before the kill are gone", lost, len(before))
 	}
+
+	// Their schedule kept its rate through the kill: no gap between two
+	// of their results around it longer than a few runs.
+	gaps := db.pairs(`SELECT s.agent, extract(epoch FROM max(gap))::text FROM (
+			SELECT series, at - lag(at) OVER (PARTITION BY series ORDER BY at, seq) AS gap FROM results) g
+		JOIN result_series s ON s.id = g.series
+		WHERE s.schedule = 'root' AND s.agent = ANY($1) GROUP BY s.agent`, moved)
+	for _, a := range moved {
+		var sec float64
+		fmt.Sscan(gaps[a], &sec)
+		if sec <= 0 || sec > 5*clusterEvery.Seconds() {
+			t.Errorf("agent %s of the killed helen: its longest gap between two results %q s, want a few runs of %s at most", a, gaps[a], clusterEvery)
+		}
+	}
+	t.Logf("the longest gaps between results of the killed helen's agents, s: %v", gaps)
 
 	// The notification in flight on the killed helen is delivered by
 	// another, once.
