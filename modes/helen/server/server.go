@@ -130,6 +130,12 @@ func New(cfg Config) (*Server, error) {
 		db.Close()
 		return nil, fmt.Errorf("helen: %w", err)
 	}
+	if s.cluster != nil && s.cfg.Helens == nil {
+		// The others' agents' addresses, from their rows, for join
+		// commands and agents sent elsewhere.
+		l := &helenList{store: s.cluster, self: cfg.HelenID, now: time.Now, log: s.log}
+		s.cfg.Helens = func() []string { return l.agents(s.advertised.Addr) }
+	}
 	if err := s.buildRooms(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("helen: %w", err)
