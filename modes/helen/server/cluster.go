@@ -153,6 +153,9 @@ func takeShared(ctx context.Context, cfg Config, st *pgstore.Store, advertiseHos
 	if err := makeDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
+	if err := recordShared(cfg.DataDir, cfg.Store); err != nil {
+		return nil, err
+	}
 	cert, err := serverCert(cfg, ca, advertiseHost)
 	if err != nil {
 		return nil, err

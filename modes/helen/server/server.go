@@ -163,6 +163,11 @@ func openDataDir(cfg Config) (*state.DB, *pki.CA, tls.Certificate, error) {
 	if err != nil {
 		return nil, nil, none, fmt.Errorf("helen: %w", err)
 	}
+	// Its state in the directory again, should it have been on a store.
+	if err := forgetShared(cfg.DataDir); err != nil {
+		db.Close()
+		return nil, nil, none, err
+	}
 	msg, level, args := checkLine(db)
 	cfg.Log.Log(context.Background(), level, msg, args...)
 	ca, err := pki.LoadOrCreateCA(cfg.DataDir)
