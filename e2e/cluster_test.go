@@ -444,6 +444,11 @@ func TestCluster(t *testing.T) {
 	poll(t, late.name+" held by "+restarted.id, 30*time.Second, func() bool {
 		return db.holders()[late.name] == restarted.id
 	})
+	// Its claim is made at hello, before its session is registered:
+	// the helen holding it answers first.
+	poll(t, late.name+" to answer equus.ping on "+restarted.id, 30*time.Second, func() bool {
+		return restarted.runCheck(t, late.name, "equus.ping").Status == result.OK
+	})
 	holders = db.holders()
 	for _, h := range helens {
 		if h.id == restarted.id {
