@@ -168,7 +168,7 @@ that joins a machine.`,
 // and checks that a shared --store has one and a bbolt helen none.
 func storeKey(c *cli.Context, getenv func(string) (string, bool)) ([]byte, error) {
 	store, file := c.String("store"), c.String("store-key-file")
-	env, inEnv := getenv(StoreKeyEnv)
+	_, inEnv := getenv(StoreKeyEnv)
 	shared := pgstore.IsURL(store)
 	switch {
 	case store != "" && !shared:
@@ -179,11 +179,21 @@ func storeKey(c *cli.Context, getenv func(string) (string, bool)) ([]byte, error
 		return nil, setup.Usagef(c, "--store-key-file or %s: a store key seals the secrets of a shared --store only", StoreKeyEnv)
 	case !shared:
 		return nil, nil
+	}
+	return readStoreKey(c, "--store "+pgstore.Redact(store), file, getenv)
+}
+
+// readStoreKey returns the store key of the shared store that the flag
+// named (its URL without its password), from file (--store-key-file) or
+// else EQUUS_STORE_KEY, which must not be both.
+func readStoreKey(c *cli.Context, flag, file string, getenv func(string) (string, bool)) ([]byte, error) {
+	env, inEnv := getenv(StoreKeyEnv)
+	switch {
 	case file != "" && inEnv:
 		return nil, setup.Usagef(c, "--store-key-file and %s: give the store key one way", StoreKeyEnv)
 	case file == "" && !inEnv:
-		return nil, setup.Usagef(c, "--store %s: a store key is needed (--store-key-file or %s), the same for every helen of the store; make one with: openssl rand -hex %d",
-			pgstore.Redact(store), StoreKeyEnv, server.StoreKeySize)
+		return nil, setup.Usagef(c, "%s: a store key is needed (--store-key-file or %s), the same for every helen of the store; make one with: openssl rand -hex %d",
+			flag, StoreKeyEnv, server.StoreKeySize)
 	}
 	text, from := env, StoreKeyEnv
 	if file != "" {
