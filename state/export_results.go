@@ -17,13 +17,21 @@ import (
 // (CheckStates), and the graphs' rollups whole (ExportRollups), which no
 // method gives as they are kept.
 
+// KeyedResult is a result and its key in its series: its time and the
+// sequence number of its writing, which orders results of one time, of
+// one series and across series.
+type KeyedResult struct {
+	Key    ListKey
+	Result Result
+}
+
 // ExportSeries returns the results of the series of agent's check that
 // schedule ran ("" for the runs asked for) oldest first, as its history
 // holds them: those of its bucket and of the log not moved into it yet,
 // but what trimming the series to HistoryMaxPerCheck will delete.
-func (db *DB) ExportSeries(agent, check, schedule string) ([]Result, error) {
+func (db *DB) ExportSeries(agent, check, schedule string) ([]KeyedResult, error) {
 	name := seriesName(check, schedule)
-	var out []Result
+	var out []KeyedResult
 	err := db.view(func(tx *bolt.Tx) error {
 		logged, err := visibleLogTx(tx, agent)
 		if err != nil {
@@ -60,9 +68,10 @@ func (db *DB) ExportSeries(agent, check, schedule string) ([]Result, error) {
 			}
 		}
 		slices.SortStableFunc(found, func(a, b entry) int { return bytes.Compare(a.key, b.key) })
-		out = make([]Result, len(found))
+		out = make([]KeyedResult, len(found))
 		for i, e := range found {
-			if err := json.Unmarshal(e.value, &out[i]); err != nil {
+			out[i].Key = listKeyOf(e.key)
+			if err := json.Unmarshal(e.value, &out[i].Result); err != nil {
 				return fmt.Errorf("decode result %x: %w", e.key, err)
 			}
 		}

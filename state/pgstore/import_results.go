@@ -15,11 +15,13 @@ import (
 // ImportResults writes, in one transaction, the records of the series of
 // series (each its latest result, since when its status is what it is,
 // and how many results it holds), which must not be stored yet, and
-// results, of those series or of series an earlier call wrote, each
-// series' oldest first and after those written before: helen migrate
-// writes a store's history in bounded batches by it. Texts are made
-// over as AddResult makes them (a NUL as U+FFFD).
-func (s *Store) ImportResults(ctx context.Context, series []state.CheckState, results []state.Result) error {
+// results, of those series or of series an earlier call wrote, at their
+// keys' times and sequence numbers (which order results of one time, as
+// the other store did): helen migrate writes a store's history in
+// bounded batches by it. Texts are made over as AddResult makes them (a
+// NUL as U+FFFD). The sequence of results goes on past the numbers
+// written.
+func (s *Store) ImportResults(ctx context.Context, series []state.CheckState, results []state.KeyedResult) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if len(series) > 0 {
 			_, err := tx.CopyFrom(ctx, pgx.Identifier{"result_series"}, []string{"agent", "check_name", "schedule", "count",
@@ -45,22 +47,22 @@ func (s *Store) ImportResults(ctx context.Context, series []state.CheckState, re
 		if err != nil {
 			return err
 		}
-		// The numbers of the results, one after the other in their
-		// order: this store is the sequence's only user meanwhile.
 		var last int64
-		if err := tx.QueryRow(ctx, "SELECT setval('results_seq', nextval('results_seq') + $1 - 1)", int64(len(results))).Scan(&last); err != nil {
+		for _, kr := range results {
+			last = max(last, int64(kr.Key.Seq))
+		}
+		if _, err := tx.Exec(ctx, "SELECT setval('results_seq', greatest($1, (SELECT last_value FROM results_seq)))", last); err != nil {
 			return err
 		}
-		first := last - int64(len(results)) + 1
 		_, err = tx.CopyFrom(ctx, pgx.Identifier{"results"}, []string{"series", "at", "seq", "status", "message", "long_output",
 			"metrics", "duration_ms"},
 			pgx.CopyFromSlice(len(results), func(i int) ([]any, error) {
-				r := textOf(results[i])
+				r := textOf(results[i].Result)
 				ms, err := metricsJSON(r.Metrics)
 				if err != nil {
 					return nil, err
 				}
-				return []any{ids[[3]string{r.Agent, r.Check, r.Schedule}], r.Time, first + int64(i), r.Status, r.Message,
+				return []any{ids[[3]string{r.Agent, r.Check, r.Schedule}], r.Time, int64(results[i].Key.Seq), r.Status, r.Message,
 					r.LongOutput, ms, r.DurationMS}, nil
 			}))
 		if err != nil {
@@ -76,10 +78,11 @@ func (s *Store) ImportResults(ctx context.Context, series []state.CheckState, re
 
 // seriesIDsTx returns the ids of the series of results, by agent, check
 // and schedule; a series not stored is an error.
-func seriesIDsTx(ctx context.Context, tx pgx.Tx, results []state.Result) (map[[3]string]int64, error) {
+func seriesIDsTx(ctx context.Context, tx pgx.Tx, results []state.KeyedResult) (map[[3]string]int64, error) {
 	ids := map[[3]string]int64{}
 	var agents, checks, schedules []string
-	for _, r := range results {
+	for _, kr := range results {
+		r := kr.Result
 		k := [3]string{r.Agent, r.Check, r.Schedule}
 		if _, ok := ids[k]; !ok {
 			ids[k] = 0

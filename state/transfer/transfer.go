@@ -39,9 +39,9 @@ var steps = []step{
 	{"graphs", copyRollups},
 }
 
-// ResultsBatch is the most results one transaction of the copy writes:
+// resultsBatch is the most results one transaction of the copy writes:
 // the history goes in batches of it, each told (Report) as it lands.
-const ResultsBatch = 10_000
+var resultsBatch = 10_000
 
 // Copy copies everything from into to, which must be empty (ErrNotEmpty
 // otherwise, and nothing is written). from must not change meanwhile: the
@@ -125,7 +125,7 @@ func copyMonitor(ctx context.Context, from *state.DB, to *pgstore.Store, report 
 }
 
 // copyResults copies the history, series by series, in batches of
-// ResultsBatch results, each told as it lands: the series' states as
+// resultsBatch results, each told as it lands: the series' states as
 // CheckStates gives them (latest, since when, how many), their results as
 // ExportSeries does.
 func copyResults(ctx context.Context, from *state.DB, to *pgstore.Store, report func(string)) error {
@@ -139,7 +139,7 @@ func copyResults(ctx context.Context, from *state.DB, to *pgstore.Store, report 
 	}
 	var (
 		series []state.CheckState
-		batch  []state.Result
+		batch  []state.KeyedResult
 		done   int
 	)
 	flush := func() error {
@@ -163,10 +163,10 @@ func copyResults(ctx context.Context, from *state.DB, to *pgstore.Store, report 
 		st.Count = len(rs)
 		series = append(series, st)
 		for len(rs) > 0 {
-			n := min(len(rs), ResultsBatch-len(batch))
+			n := min(len(rs), resultsBatch-len(batch))
 			batch = append(batch, rs[:n]...)
 			rs = rs[n:]
-			if len(batch) == ResultsBatch {
+			if len(batch) == resultsBatch {
 				if err := flush(); err != nil {
 					return err
 				}
