@@ -20,9 +20,11 @@ func migrateCommand() *cli.Command {
 	return &cli.Command{
 		Name: "migrate",
 		Usage: "copy the state of a stopped helen, from its data directory, into an empty PostgreSQL database " +
-			"that helens then share (helen serve --store URL): agents, tokens, accounts, schedules, statuses, events, " +
-			"routes, silences, acknowledgements, notifications, results, graphs, and the CA and admin token sealed " +
-			"with the store key; the data directory is left as it was",
+			"that helens then share (helen serve --store URL)",
+		Description: "Everything moves: agents, revocations, enrollment tokens, accounts, schedules, statuses, " +
+			"events, routes, silences, acknowledgements, notifications (those pending are delivered by the helens " +
+			"of the store), the history and the graphs, and the CA and the admin token, sealed with the store key. " +
+			"The data directory is left as it was.",
 		Flags: []cli.Flag{
 			dataFlag(), dbCheckFlag(),
 			&cli.StringFlag{
