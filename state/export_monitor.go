@@ -12,17 +12,17 @@ import (
 
 // MonitorExport is the whole of what the store keeps of the monitor, as
 // another store imports it (helen migrate): what the Store interface
-// cannot give or take back whole (the keys of events and notifications,
-// which their cursors and ids are made of, the silences' ids, the times
-// schedules were made, notifications with their attempts and states).
+// cannot give or take back whole (the keys of notifications, which their
+// ids are made of, the silences' ids, the times schedules were made,
+// notifications with their attempts and states). The events, which no
+// count bounds, are ExportEvents'.
 type MonitorExport struct {
 	Schedules []Schedule // by name
 	Statuses  []Status   // by agent, then schedule
 	Down      map[string]time.Time
-	Events    []KeyedEvent // oldest first
-	Routes    []Route      // by name
-	Silences  []Silence    // by id
-	Acks      []Ack        // by agent, then schedule
+	Routes    []Route   // by name
+	Silences  []Silence // by id
+	Acks      []Ack     // by agent, then schedule
 	// Notifications, oldest first, every state.
 	Notifications []KeyedNotification
 	// EventSeq and NotificationSeq are the last sequence numbers the keys
@@ -76,15 +76,6 @@ func (db *DB) ExportMonitor() (MonitorExport, error) {
 			})
 		}
 		if err == nil {
-			err = docs(bucketEvents, func(k, v []byte) error {
-				if len(k) != resultKeyLen {
-					return fmt.Errorf("key of %d bytes", len(k))
-				}
-				x.Events = append(x.Events, KeyedEvent{Key: listKeyOf(k)})
-				return json.Unmarshal(v, &x.Events[len(x.Events)-1].Event)
-			})
-		}
-		if err == nil {
 			err = docs(bucketRoutes, func(_, v []byte) error {
 				x.Routes = append(x.Routes, Route{})
 				return json.Unmarshal(v, &x.Routes[len(x.Routes)-1])
@@ -123,4 +114,36 @@ func (db *DB) ExportMonitor() (MonitorExport, error) {
 		return MonitorExport{}, fmt.Errorf("export: %w", err)
 	}
 	return x, nil
+}
+
+// ExportEvents calls each with the events, oldest first, batch of them at
+// most a call (batch > 0), read in one transaction: with their keys,
+// which their cursors are made of.
+func (db *DB) ExportEvents(batch int, each func([]KeyedEvent) error) error {
+	err := db.view(func(tx *bolt.Tx) error {
+		evs := make([]KeyedEvent, 0, batch)
+		err := tx.Bucket(bucketEvents).ForEach(func(k, v []byte) error {
+			if len(k) != resultKeyLen {
+				return fmt.Errorf("event key %x", k)
+			}
+			evs = append(evs, KeyedEvent{Key: listKeyOf(k)})
+			if err := json.Unmarshal(v, &evs[len(evs)-1].Event); err != nil {
+				return fmt.Errorf("event %x: %w", k, err)
+			}
+			if len(evs) < batch {
+				return nil
+			}
+			err := each(evs)
+			evs = evs[:0]
+			return err
+		})
+		if err != nil || len(evs) == 0 {
+			return err
+		}
+		return each(evs)
+	})
+	if err != nil {
+		return fmt.Errorf("export events: %w", err)
+	}
+	return nil
 }

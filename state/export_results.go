@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -83,93 +84,125 @@ func (db *DB) ExportSeries(agent, check, schedule string) ([]KeyedResult, error)
 	return out, nil
 }
 
-// RollupPoint is the figures of a series' values over a minute or an
-// hour from Start.
+// RollupSeries is a graph's series as the store keeps it, with its
+// newest minute written.
+type RollupSeries struct {
+	Agent, Schedule, Metric string
+	Last                    time.Time
+}
+
+// RollupPoint is the figures of the values of a series (its index in
+// the list ExportRollups gave) over a minute or an hour from Start.
 type RollupPoint struct {
+	Series        int
 	Start         time.Time
 	Min, Max, Sum float64
 	Count         uint64
 }
 
-// RollupExport is a graph's series as the store keeps it: its newest
-// minute written, and its points of each tier, oldest first. Hours holds
-// every minute kept, also those of hours not made into the hour tier yet
-// (rollGrace), merged into their hours.
-type RollupExport struct {
-	Agent, Schedule, Metric string
-	Last                    time.Time
-	Minutes, Hours          []RollupPoint
-}
-
-// ExportRollups returns every graph's series, by agent, schedule and
-// metric, read in one transaction.
-func (db *DB) ExportRollups() ([]RollupExport, error) {
-	var out []RollupExport
+// ExportRollups calls series with every graph's series, by agent,
+// schedule and metric, then points with their points of the minute tier
+// (hour false), then of the hour tier (hour true), batch of them at most
+// a call (batch > 0), all read in one transaction. The hour tier's
+// points hold every minute kept, those of the hours not made into the
+// hour tier yet (rollGrace) too, merged into their hours.
+func (db *DB) ExportRollups(batch int, series func([]RollupSeries) error, points func(hour bool, ps []RollupPoint) error) error {
 	err := db.view(func(tx *bolt.Tx) error {
+		var all []RollupSeries
 		byID := map[uint64]int{}
 		err := tx.Bucket(bucketRollSeries).ForEach(func(k, v []byte) error {
 			parts := bytes.SplitN(k, []byte{0}, 3)
 			if len(parts) != 3 || len(v) != 16 {
 				return corruptError(tx.DB().Path(), fmt.Sprintf("rollup series %q", k))
 			}
-			byID[binary.BigEndian.Uint64(v)] = len(out)
-			out = append(out, RollupExport{Agent: string(parts[0]), Schedule: string(parts[1]), Metric: string(parts[2]),
+			byID[binary.BigEndian.Uint64(v)] = len(all)
+			all = append(all, RollupSeries{Agent: string(parts[0]), Schedule: string(parts[1]), Metric: string(parts[2]),
 				Last: time.Unix(0, int64(binary.BigEndian.Uint64(v[8:]))).UTC()})
 			return nil
 		})
 		if err != nil {
 			return err
 		}
+		if err := series(all); err != nil {
+			return err
+		}
+		out := make([]RollupPoint, 0, batch)
+		emit := func(hour bool, p RollupPoint) error {
+			if out = append(out, p); len(out) < batch {
+				return nil
+			}
+			err := points(hour, out)
+			out = out[:0]
+			return err
+		}
+		flush := func(hour bool) error {
+			if len(out) == 0 {
+				return nil
+			}
+			err := points(hour, out)
+			out = out[:0]
+			return err
+		}
 		// Points of an id no series has any more are out of reach: they
 		// wait for their pruning, and are not copied.
-		points := func(bucket []byte, add func(i int, start int64, a acc)) error {
+		each := func(bucket []byte, f func(i int, start int64, a acc) error) error {
 			return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
 				if len(k) != 16 {
 					return corruptError(tx.DB().Path(), fmt.Sprintf("%s key %x", bucket, k))
 				}
 				if i, ok := byID[binary.BigEndian.Uint64(k[8:])]; ok {
-					add(i, keyNanos(k), decodeAcc(v))
+					return f(i, keyNanos(k), decodeAcc(v))
 				}
 				return nil
 			})
 		}
-		hours := make([]map[int64]acc, len(out))
-		for i := range hours {
-			hours[i] = map[int64]acc{}
+		// The minutes not in the hour tier yet, by series and hour: those
+		// of the last hours, but for a store that never made one.
+		type hourKey struct {
+			series int
+			start  int64
 		}
-		err = points(bucketRollHour, func(i int, start int64, a acc) {
-			h := hours[i][start]
-			h.merge(a)
-			hours[i][start] = h
-		})
-		if err != nil {
-			return err
-		}
+		unrolled := map[hourKey]acc{}
 		rolled := rolledTx(tx)
-		err = points(bucketRollMinute, func(i int, start int64, a acc) {
-			out[i].Minutes = append(out[i].Minutes, a.point(start))
-			if hour := hourOf(start); rolled == 0 || hour >= rolled {
-				h := hours[i][hour]
-				h.merge(a)
-				hours[i][hour] = h
+		err = each(bucketRollMinute, func(i int, start int64, a acc) error {
+			if h := hourOf(start); rolled == 0 || h >= rolled {
+				u := unrolled[hourKey{i, h}]
+				u.merge(a)
+				unrolled[hourKey{i, h}] = u
 			}
+			return emit(false, a.point(i, start))
 		})
+		if err == nil {
+			err = flush(false)
+		}
+		if err == nil {
+			err = each(bucketRollHour, func(i int, start int64, a acc) error {
+				if u, ok := unrolled[hourKey{i, start}]; ok {
+					a.merge(u)
+					delete(unrolled, hourKey{i, start})
+				}
+				return emit(true, a.point(i, start))
+			})
+		}
 		if err != nil {
 			return err
 		}
-		for i := range out {
-			for _, start := range slices.Sorted(maps.Keys(hours[i])) {
-				out[i].Hours = append(out[i].Hours, hours[i][start].point(start))
+		rest := slices.SortedFunc(maps.Keys(unrolled), func(a, b hourKey) int {
+			return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(a.series, b.series))
+		})
+		for _, k := range rest {
+			if err := emit(true, unrolled[k].point(k.series, k.start)); err != nil {
+				return err
 			}
 		}
-		return nil
+		return flush(true)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("export rollups: %w", err)
+		return fmt.Errorf("export rollups: %w", err)
 	}
-	return out, nil
+	return nil
 }
 
-func (a acc) point(start int64) RollupPoint {
-	return RollupPoint{Start: time.Unix(0, start).UTC(), Min: a.min, Max: a.max, Sum: a.sum, Count: a.count}
+func (a acc) point(series int, start int64) RollupPoint {
+	return RollupPoint{Series: series, Start: time.Unix(0, start).UTC(), Min: a.min, Max: a.max, Sum: a.sum, Count: a.count}
 }

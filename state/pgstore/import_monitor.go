@@ -15,32 +15,15 @@ import (
 )
 
 // ImportMonitor writes x, the monitor's area, exactly as the other store
-// kept it (events and notifications at their keys, so that their cursors
-// and ids are the same; silences with their ids; notifications in their
+// kept it (notifications at their keys, so that their ids are the same;
+// silences with their ids; notifications in their
 // states, with their attempts, queued in their groups so that NextDue
 // gives out those still open), into tables that must be empty, in one
 // transaction: all of it lands, or none.
 func (s *Store) ImportMonitor(ctx context.Context, x state.MonitorExport) error {
-	for _, ev := range x.Events {
-		if _, err := state.CheckEvent(ev.Event); err != nil {
-			return fmt.Errorf("import: %w", err)
-		}
-	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		copyDocs := func(table string, cols []string, n int, row func(i int) ([]any, any)) error {
-			_, err := tx.CopyFrom(ctx, pgx.Identifier{table}, append(cols, "doc"),
-				pgx.CopyFromSlice(n, func(i int) ([]any, error) {
-					vals, rec := row(i)
-					v, err := json.Marshal(rec)
-					if err != nil {
-						return nil, err
-					}
-					return append(vals, string(v)), nil
-				}))
-			if err != nil {
-				return fmt.Errorf("%s: %w", table, err)
-			}
-			return nil
+			return copyDocsTx(ctx, tx, table, cols, n, row)
 		}
 		err := copyDocs("schedules", []string{"name"}, len(x.Schedules), func(i int) ([]any, any) {
 			return []any{x.Schedules[i].Name}, x.Schedules[i]
@@ -48,12 +31,6 @@ func (s *Store) ImportMonitor(ctx context.Context, x state.MonitorExport) error 
 		if err == nil {
 			err = copyDocs("statuses", []string{"agent", "schedule"}, len(x.Statuses), func(i int) ([]any, any) {
 				return []any{x.Statuses[i].Agent, x.Statuses[i].Schedule}, x.Statuses[i]
-			})
-		}
-		if err == nil {
-			err = copyDocs("events", []string{"ns", "seq", "agent"}, len(x.Events), func(i int) ([]any, any) {
-				e := x.Events[i]
-				return []any{e.Key.Nanos, int64(e.Key.Seq), e.Event.Agent}, e.Event
 			})
 		}
 		if err == nil {
@@ -162,4 +139,43 @@ func importNotificationsTx(ctx context.Context, tx pgx.Tx, ns []state.KeyedNotif
 		return err
 	}
 	return refreshHeadsTx(ctx, tx, slices.Collect(maps.Values(ids)))
+}
+
+// copyDocsTx copies n rows into table: the values of cols, then the JSON
+// of a record into doc, each of row(i).
+func copyDocsTx(ctx context.Context, tx pgx.Tx, table string, cols []string, n int, row func(i int) ([]any, any)) error {
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{table}, append(cols, "doc"),
+		pgx.CopyFromSlice(n, func(i int) ([]any, error) {
+			vals, rec := row(i)
+			v, err := json.Marshal(rec)
+			if err != nil {
+				return nil, err
+			}
+			return append(vals, string(v)), nil
+		}))
+	if err != nil {
+		return fmt.Errorf("%s: %w", table, err)
+	}
+	return nil
+}
+
+// ImportEvents writes events at their keys, so that their cursors are
+// the other store's, in one transaction: helen migrate writes the events
+// in bounded batches by it.
+func (s *Store) ImportEvents(ctx context.Context, evs []state.KeyedEvent) error {
+	for _, ev := range evs {
+		if _, err := state.CheckEvent(ev.Event); err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		return copyDocsTx(ctx, tx, "events", []string{"ns", "seq", "agent"}, len(evs), func(i int) ([]any, any) {
+			e := evs[i]
+			return []any{e.Key.Nanos, int64(e.Key.Seq), e.Event.Agent}, e.Event
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("import into %s: %w", s.url, err)
+	}
+	return nil
 }

@@ -128,25 +128,27 @@ func metricsJSON(metrics []state.Metric) (any, error) {
 	return string(b), nil
 }
 
-// ImportRollups writes the graphs' series rs, with their points of both
-// tiers, into tables that must be empty, in one transaction.
-func (s *Store) ImportRollups(ctx context.Context, rs []state.RollupExport) error {
+// ImportRollupSeries writes the graphs' series rs, which must not be
+// stored yet, in one transaction, and returns their ids, in the order of
+// rs, for ImportRollupPoints.
+func (s *Store) ImportRollupSeries(ctx context.Context, rs []state.RollupSeries) ([]int64, error) {
 	if len(rs) == 0 {
-		return nil
+		return nil, nil
 	}
+	agents, schedules, metrics := make([]string, len(rs)), make([]string, len(rs)), make([]string, len(rs))
+	lasts := make([]time.Time, len(rs))
+	for i, r := range rs {
+		agents[i], schedules[i], metrics[i] = r.Agent, r.Schedule, r.Metric
+		// Here a series' record keeps its newest minute's hour.
+		lasts[i] = time.Unix(0, hourOf(r.Last.UnixNano())).UTC()
+	}
+	ids := make([]int64, len(rs))
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		agents, schedules, metrics := make([]string, len(rs)), make([]string, len(rs)), make([]string, len(rs))
-		lasts := make([]time.Time, len(rs))
-		for i, r := range rs {
-			agents[i], schedules[i], metrics[i] = r.Agent, r.Schedule, r.Metric
-			// Here a series' record keeps its newest minute's hour.
-			lasts[i] = time.Unix(0, hourOf(r.Last.UnixNano())).UTC()
-		}
 		rows, err := tx.Query(ctx, `INSERT INTO rollup_series (agent, schedule, metric, last)
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
 			RETURNING id, agent, schedule, metric`, agents, schedules, metrics, lasts)
 		if err != nil {
-			return fmt.Errorf("series: %w", err)
+			return err
 		}
 		byName := map[[3]string]int64{}
 		var id int64
@@ -155,36 +157,41 @@ func (s *Store) ImportRollups(ctx context.Context, rs []state.RollupExport) erro
 			byName[k] = id
 			return nil
 		}); err != nil {
-			return fmt.Errorf("series: %w", err)
+			return err
 		}
-		ids := make([]int64, len(rs))
 		for i, r := range rs {
 			if ids[i] = byName[[3]string{r.Agent, r.Schedule, r.Metric}]; ids[i] == 0 {
 				return fmt.Errorf("series %s %s %s: not stored", r.Agent, r.Schedule, r.Metric)
 			}
 		}
-		for _, tier := range []struct {
-			table  string
-			points func(r state.RollupExport) []state.RollupPoint
-		}{
-			{"rollup_minute", func(r state.RollupExport) []state.RollupPoint { return r.Minutes }},
-			{"rollup_hour", func(r state.RollupExport) []state.RollupPoint { return r.Hours }},
-		} {
-			var rows [][]any
-			for i, r := range rs {
-				for _, p := range tier.points(r) {
-					rows = append(rows, []any{ids[i], p.Start, p.Min, p.Max, p.Sum, int64(p.Count)})
-				}
-			}
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{tier.table}, []string{"series", "start", "min", "max", "sum", "count"},
-				pgx.CopyFromRows(rows)); err != nil {
-				return fmt.Errorf("%s: %w", tier.table, err)
-			}
-		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("import into %s: %w", s.url, err)
+		return nil, fmt.Errorf("import graphs' series into %s: %w", s.url, err)
+	}
+	return ids, nil
+}
+
+// ImportRollupPoints writes points of the minute tier (hour false) or of
+// the hour tier, each of the series ids[p.Series], in one transaction:
+// helen migrate writes the graphs in bounded batches by it.
+func (s *Store) ImportRollupPoints(ctx context.Context, hour bool, ids []int64, ps []state.RollupPoint) error {
+	table := "rollup_minute"
+	if hour {
+		table = "rollup_hour"
+	}
+	for _, p := range ps {
+		if p.Series < 0 || p.Series >= len(ids) {
+			return fmt.Errorf("import %s: point of series %d of %d", table, p.Series, len(ids))
+		}
+	}
+	_, err := s.pool.CopyFrom(ctx, pgx.Identifier{table}, []string{"series", "start", "min", "max", "sum", "count"},
+		pgx.CopyFromSlice(len(ps), func(i int) ([]any, error) {
+			p := ps[i]
+			return []any{ids[p.Series], p.Start, p.Min, p.Max, p.Sum, int64(p.Count)}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("import %s into %s: %w", table, s.url, err)
 	}
 	return nil
 }

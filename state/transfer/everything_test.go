@@ -127,8 +127,8 @@ func sameJSON(t *testing.T, what string, bbolt, pg any, errB, errP error) {
 // each told.
 func TestCopyEverything(t *testing.T) {
 	ctx := context.Background()
-	defer func(n int) { resultsBatch = n }(resultsBatch)
-	resultsBatch = 25
+	defer func(n int) { maxBatch = n }(maxBatch)
+	maxBatch = 25
 
 	path := filepath.Join(t.TempDir(), "helen.db")
 	db, err := state.Open(path, state.Options{PruneInterval: -1})
@@ -245,12 +245,23 @@ func TestCopyEverything(t *testing.T) {
 			t.Errorf("hours of %s on PostgreSQL: %+v", s[0], gb)
 		}
 	}
-	rolls, err := db.ExportRollups()
-	must(t, err)
+	var rolls []state.RollupSeries
+	minutes := map[int][]state.RollupPoint{}
+	must(t, db.ExportRollups(1000, func(rs []state.RollupSeries) error {
+		rolls = rs
+		return nil
+	}, func(hour bool, ps []state.RollupPoint) error {
+		for _, p := range ps {
+			if !hour {
+				minutes[p.Series] = append(minutes[p.Series], p)
+			}
+		}
+		return nil
+	}))
 	conn, err := pgx.Connect(ctx, url)
 	must(t, err)
 	defer conn.Close(ctx)
-	for _, r := range rolls {
+	for i, r := range rolls {
 		rows, err := conn.Query(ctx, `SELECT m.start, m.min, m.max, m.sum, m.count FROM rollup_minute m
 			JOIN rollup_series s ON s.id = m.series WHERE s.agent = $1 AND s.schedule = $2 AND s.metric = $3 ORDER BY m.start`,
 			r.Agent, r.Schedule, r.Metric)
@@ -259,10 +270,10 @@ func TestCopyEverything(t *testing.T) {
 			var p state.RollupPoint
 			var count int64
 			err := row.Scan(&p.Start, &p.Min, &p.Max, &p.Sum, &count)
-			p.Start, p.Count = p.Start.UTC(), uint64(count)
+			p.Series, p.Start, p.Count = i, p.Start.UTC(), uint64(count)
 			return p, err
 		})
-		sameJSON(t, "minutes of "+r.Agent, r.Minutes, got, nil, err)
+		sameJSON(t, "minutes of "+r.Agent, minutes[i], got, nil, err)
 		if len(got) < 100 {
 			t.Errorf("minutes of %s on PostgreSQL: %d", r.Agent, len(got))
 		}

@@ -39,9 +39,10 @@ var steps = []step{
 	{"graphs", copyRollups},
 }
 
-// resultsBatch is the most results one transaction of the copy writes:
-// the history goes in batches of it, each told (Report) as it lands.
-var resultsBatch = 10_000
+// maxBatch is the most results, events or graphs' points one
+// transaction of the copy writes: what no count bounds goes in batches
+// of it, the history's each told (Report) as it lands.
+var maxBatch = 10_000
 
 // Copy copies everything from into to, which must be empty (ErrNotEmpty
 // otherwise, and nothing is written). from must not change meanwhile: the
@@ -101,15 +102,23 @@ func copyUsers(ctx context.Context, from *state.DB, to *pgstore.Store, report fu
 	return nil
 }
 
-// copyMonitor copies schedules, statuses, agents down, events, routes,
+// copyMonitor copies schedules, statuses, agents down, routes,
 // silences, acknowledgements and the outbox, by export and import
-// (MonitorExport says why).
+// (MonitorExport says why), then the events in batches.
 func copyMonitor(ctx context.Context, from *state.DB, to *pgstore.Store, report func(string)) error {
 	x, err := from.ExportMonitor()
 	if err != nil {
 		return err
 	}
 	if err := to.ImportMonitor(ctx, x); err != nil {
+		return err
+	}
+	events := 0
+	err = from.ExportEvents(maxBatch, func(evs []state.KeyedEvent) error {
+		events += len(evs)
+		return to.ImportEvents(ctx, evs)
+	})
+	if err != nil {
 		return err
 	}
 	open := 0
@@ -120,12 +129,12 @@ func copyMonitor(ctx context.Context, from *state.DB, to *pgstore.Store, report 
 	}
 	report(fmt.Sprintf("copied %d schedules, %d statuses, %d agents down, %d events, %d routes, %d silences, "+
 		"%d acknowledgements, %d notifications (%d to deliver)", len(x.Schedules), len(x.Statuses), len(x.Down),
-		len(x.Events), len(x.Routes), len(x.Silences), len(x.Acks), len(x.Notifications), open))
+		events, len(x.Routes), len(x.Silences), len(x.Acks), len(x.Notifications), open))
 	return nil
 }
 
 // copyResults copies the history, series by series, in batches of
-// resultsBatch results, each told as it lands: the series' states as
+// maxBatch results, each told as it lands: the series' states as
 // CheckStates gives them (latest, since when, how many), their results as
 // ExportSeries does.
 func copyResults(ctx context.Context, from *state.DB, to *pgstore.Store, report func(string)) error {
@@ -163,10 +172,10 @@ func copyResults(ctx context.Context, from *state.DB, to *pgstore.Store, report 
 		st.Count = len(rs)
 		series = append(series, st)
 		for len(rs) > 0 {
-			n := min(len(rs), resultsBatch-len(batch))
+			n := min(len(rs), maxBatch-len(batch))
 			batch = append(batch, rs[:n]...)
 			rs = rs[n:]
-			if len(batch) == resultsBatch {
+			if len(batch) == maxBatch {
 				if err := flush(); err != nil {
 					return err
 				}
@@ -180,20 +189,26 @@ func copyResults(ctx context.Context, from *state.DB, to *pgstore.Store, report 
 	return nil
 }
 
-// copyRollups copies the graphs' series and their points, by export and
-// import (RollupExport says why).
+// copyRollups copies the graphs' series, then their points in batches,
+// by export and import (no method gives the tiers as they are kept).
 func copyRollups(ctx context.Context, from *state.DB, to *pgstore.Store, report func(string)) error {
-	rs, err := from.ExportRollups()
+	var ids []int64
+	var minutes, hours int
+	err := from.ExportRollups(maxBatch, func(rs []state.RollupSeries) error {
+		var err error
+		ids, err = to.ImportRollupSeries(ctx, rs)
+		return err
+	}, func(hour bool, ps []state.RollupPoint) error {
+		if hour {
+			hours += len(ps)
+		} else {
+			minutes += len(ps)
+		}
+		return to.ImportRollupPoints(ctx, hour, ids, ps)
+	})
 	if err != nil {
 		return err
 	}
-	if err := to.ImportRollups(ctx, rs); err != nil {
-		return err
-	}
-	minutes, hours := 0, 0
-	for _, r := range rs {
-		minutes, hours = minutes+len(r.Minutes), hours+len(r.Hours)
-	}
-	report(fmt.Sprintf("copied %d series, %d minute and %d hour points", len(rs), minutes, hours))
+	report(fmt.Sprintf("copied %d series, %d minute and %d hour points", len(ids), minutes, hours))
 	return nil
 }
