@@ -59,14 +59,19 @@ func (db *DB) ExportMonitor() (MonitorExport, error) {
 				return nil
 			})
 		}
+		// Records made before a field was are read with its default, as
+		// the store's reads give them.
 		err := docs(bucketSchedules, func(_, v []byte) error {
-			x.Schedules = append(x.Schedules, Schedule{})
-			return json.Unmarshal(v, &x.Schedules[len(x.Schedules)-1])
+			s, err := decodeSchedule(v)
+			x.Schedules = append(x.Schedules, s)
+			return err
 		})
 		if err == nil {
 			err = docs(bucketStatus, func(_, v []byte) error {
-				x.Statuses = append(x.Statuses, Status{})
-				return json.Unmarshal(v, &x.Statuses[len(x.Statuses)-1])
+				var st Status
+				err := json.Unmarshal(v, &st)
+				x.Statuses = append(x.Statuses, st.withDefaults())
+				return err
 			})
 		}
 		if err == nil {
