@@ -40,19 +40,22 @@ func migrateCommand() *cli.Command {
 			if !pgstore.IsURL(to) {
 				return setup.Usagef(c, "--to %s: not a postgres:// URL", pgstore.Redact(to))
 			}
+			e := envOf(c)
+			if err := migrateSource(e); err != nil {
+				return err
+			}
 			key, err := readStoreKey(c, "--to "+pgstore.Redact(to), c.String("store-key-file"), os.LookupEnv)
 			if err != nil {
 				return err
 			}
-			return runMigrate(c.Context, envOf(c), to, key)
+			return runMigrate(c.Context, e, to, key)
 		},
 	}
 }
 
-// runMigrate copies the state of the helen of e.dataDir, which must not
-// run, into the PostgreSQL database at to, and its CA and admin token
-// sealed with key.
-func runMigrate(ctx context.Context, e env, to string, key []byte) error {
+// migrateSource returns why e.dataDir is no data directory to migrate:
+// of a helen running, of none, or of one whose state is in PostgreSQL.
+func migrateSource(e env) error {
 	if a, err := dialAdmin(e.dataDir); err == nil {
 		a.close()
 		return fmt.Errorf("helen is running on %s: stop it first, so that its state does not change under the copy", e.dataDir)
@@ -62,6 +65,13 @@ func runMigrate(ctx context.Context, e env, to string, key []byte) error {
 	} else if err != nil {
 		return err
 	}
+	return nil
+}
+
+// runMigrate copies the state of the helen of e.dataDir, which
+// migrateSource found stopped, into the PostgreSQL database at to, and
+// its CA and admin token sealed with key.
+func runMigrate(ctx context.Context, e env, to string, key []byte) error {
 	db, err := state.Open(filepath.Join(e.dataDir, server.DBFile), state.Options{
 		Existing: true, PruneInterval: -1, CheckTimeout: e.dbCheckTimeout,
 	})
