@@ -78,40 +78,6 @@ func TestHistoryPageRange(t *testing.T) {
 	}
 }
 
-func TestEventsPages(t *testing.T) {
-	db := openTest(t, Options{})
-	var evs []Event
-	for i := range 25 {
-		// Pairs at the same instant.
-		evs = append(evs, Event{Time: at(time.Duration(i/2) * time.Second), Agent: "web", From: "up", To: "down", Message: fmt.Sprint(i)})
-	}
-	if err := db.AddEvents(evs...); err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	q := Query{Limit: 4}
-	for {
-		page, cursors, err := db.EventsPage(q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ev := range page {
-			got = append(got, ev.Message)
-		}
-		if len(page) < q.Limit {
-			break
-		}
-		q.After = cursors[len(cursors)-1]
-	}
-	var want []string
-	for i := 24; i >= 0; i-- {
-		want = append(want, fmt.Sprint(i))
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("pages give %v, want %v", got, want)
-	}
-}
-
 func TestAgentsPage(t *testing.T) {
 	db := openTest(t, Options{})
 	for _, name := range []string{"db-1", "web-1", "app-1", "web-2", "cache"} {

@@ -81,35 +81,6 @@ func TestSilences(t *testing.T) {
 	}
 }
 
-func TestAddSilenceRefuses(t *testing.T) {
-	db := openTest(t, Options{})
-	for _, tc := range []struct {
-		name string
-		mod  func(*Silence)
-	}{
-		{"no-agents", func(s *Silence) { s.Agents = "" }},
-		{"bad-agents", func(s *Silence) { s.Agents = "[" }},
-		{"bad-schedules", func(s *Silence) { s.Schedules = "[" }},
-		{"no-comment", func(s *Silence) { s.Comment = "" }},
-		{"long-comment", func(s *Silence) { s.Comment = strings.Repeat("x", MaxComment+1) }},
-		{"bad-utf8", func(s *Silence) { s.Comment = "\xff" }},
-		{"long-author", func(s *Silence) { s.Author = strings.Repeat("x", MaxComment+1) }},
-		{"ends-at-start", func(s *Silence) { s.End = s.Start }},
-		{"ends-before", func(s *Silence) { s.End = s.Start.Add(-time.Second) }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s := silence("*", 0, time.Hour)
-			tc.mod(&s)
-			if _, err := db.AddSilence(s); !errors.Is(err, ErrInvalid) {
-				t.Errorf("AddSilence = %v, want ErrInvalid", err)
-			}
-		})
-	}
-	if all, err := db.Silences(); err != nil || len(all) != 0 {
-		t.Errorf("refused silences stored: %+v, %v", all, err)
-	}
-}
-
 // At MaxSilences, a new silence takes the place of the one that ended
 // longest ago; with every one in force it is refused.
 func TestSilencesBounded(t *testing.T) {
@@ -144,76 +115,5 @@ func TestSilencesBounded(t *testing.T) {
 	s.Created = at(0)
 	if _, err := db.AddSilence(s); !errors.Is(err, ErrFull) {
 		t.Errorf("AddSilence at the bound, all in force: %v, want ErrFull", err)
-	}
-}
-
-func TestAcks(t *testing.T) {
-	db := openTest(t, Options{})
-	for _, a := range []Ack{
-		{Agent: "web-1", Schedule: "load", Author: "ann", Comment: "looking", Time: at(0)},
-		{Agent: "web-1", Comment: "rebooting", Time: at(time.Second)},
-		{Agent: "db-1", Schedule: "disk", Comment: "cleaning", Time: at(time.Second)},
-		{Agent: "web-1", Schedule: "load", Author: "bob", Comment: "mine now", Time: at(time.Minute)},
-	} {
-		if err := db.Ack(a); err != nil {
-			t.Fatal(err)
-		}
-	}
-	db = reopen(t, db, Options{})
-	acks, err := db.Acks()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(acks) != 3 || acks[0].Agent != "db-1" || acks[1].Schedule != "" || acks[2].Author != "bob" || !acks[2].Time.Equal(at(time.Minute)) {
-		t.Fatalf("acks = %+v", acks)
-	}
-	if err := db.Unack("web-1", "load"); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Unack("web-1", "load"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("second unack: %v, want ErrNotFound", err)
-	}
-	if acks, _ = db.Acks(); len(acks) != 2 {
-		t.Errorf("after unack: %+v", acks)
-	}
-	for name, a := range map[string]Ack{
-		"bad-agent":    {Agent: "-x", Comment: "c"},
-		"nul-schedule": {Agent: "a", Schedule: "a\x00b", Comment: "c"},
-		"no-comment":   {Agent: "a", Schedule: "s"},
-		"long-comment": {Agent: "a", Comment: strings.Repeat("x", MaxComment+1)},
-		"long-author":  {Agent: "a", Comment: "c", Author: strings.Repeat("x", MaxComment+1)},
-	} {
-		if err := db.Ack(a); !errors.Is(err, ErrInvalid) {
-			t.Errorf("%s: %v, want ErrInvalid", name, err)
-		}
-	}
-	if acks, _ = db.Acks(); len(acks) != 2 {
-		t.Errorf("refused acks stored: %+v", acks)
-	}
-}
-
-// An acknowledgement and the notifications that tell it are stored
-// together, or neither: a notification the outbox refuses leaves no
-// acknowledgement behind.
-func TestAckWithNotifications(t *testing.T) {
-	db := openTest(t, Options{})
-	out := Outgoing{Route: "ops", Doc: []byte(`{"kind":"acknowledgement"}`), Agent: "web-1", Schedule: "load", Created: at(0)}
-	a := Ack{Agent: "web-1", Schedule: "load", Author: "ann", Comment: "looking", Time: at(0)}
-	bad := out
-	bad.Doc = []byte("{")
-	if err := db.AckWithNotifications(a, out, bad); !errors.Is(err, ErrInvalid) {
-		t.Fatalf("with a notification not JSON: %v, want ErrInvalid", err)
-	}
-	if acks, _ := db.Acks(); len(acks) != 0 {
-		t.Fatalf("acks stored with a notification refused: %+v", acks)
-	}
-	if err := db.AckWithNotifications(a, out); err != nil {
-		t.Fatal(err)
-	}
-	db = reopen(t, db, Options{})
-	acks, _ := db.Acks()
-	ns, _, err := db.Notifications(NotificationQuery{})
-	if err != nil || len(acks) != 1 || len(ns) != 1 || ns[0].Route != "ops" || ns[0].Schedule != "load" || ns[0].State != NotifyPending || ns[0].Event != "" {
-		t.Fatalf("stored acks %+v, notifications %+v, %v", acks, ns, err)
 	}
 }
