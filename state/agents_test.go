@@ -30,19 +30,6 @@ func TestAgentSeen(t *testing.T) {
 	}
 }
 
-func TestAgentNotFound(t *testing.T) {
-	db := openTest(t, Options{})
-	if _, err := db.Agent("nobody"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Agent = %v, want ErrNotFound", err)
-	}
-	if err := db.SetConnected("nobody", true, at(0)); !errors.Is(err, ErrNotFound) {
-		t.Errorf("SetConnected = %v, want ErrNotFound", err)
-	}
-	if err := db.AgentSeen(Agent{Name: ""}); !errors.Is(err, ErrInvalid) {
-		t.Errorf("AgentSeen of no name = %v, want ErrInvalid", err)
-	}
-}
-
 func TestAgentsConnection(t *testing.T) {
 	db := openTest(t, Options{})
 	for _, name := range []string{"db2", "app1", "web3"} {

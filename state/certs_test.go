@@ -77,68 +77,6 @@ func TestRenewCert(t *testing.T) {
 	}
 }
 
-// TestRenewCertRefused: a renewal that is refused changes nothing.
-func TestRenewCertRefused(t *testing.T) {
-	db := openTest(t, Options{})
-	if err := db.PinCert("web-1", "fp1", at(0)); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.RenewCert("web-1", "fp1", "fp2", at(time.Hour), time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.PinCert("gone", "fpg", at(0)); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Revoke("gone", at(time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name, agent, current string
-		now                  time.Time
-		want                 error
-	}{
-		{"not-pinned", "web-1", "fp0", at(2 * time.Hour), ErrCertReplaced},
-		{"too-soon", "web-1", "fp1", at(time.Hour + time.Second), ErrRenewTooSoon},
-		{"revoked", "gone", "fpg", at(2 * time.Hour), ErrRevoked},
-		{"unknown", "nobody", "fpn", at(2 * time.Hour), ErrNotFound},
-		{"no-fingerprint", "web-1", "", at(2 * time.Hour), ErrInvalid},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			before, _ := db.Agent(tt.agent)
-			err := db.RenewCert(tt.agent, tt.current, "fpx", tt.now, time.Minute)
-			if !errors.Is(err, tt.want) {
-				t.Fatalf("RenewCert = %v, want %v", err, tt.want)
-			}
-			after, _ := db.Agent(tt.agent)
-			if !agentEqual(before, after) || before.Pending != after.Pending || !before.Renewed.Equal(after.Renewed) || before.Pinned != after.Pinned {
-				t.Fatalf("a refused renewal changed the agent:\n%+v\n%+v", before, after)
-			}
-		})
-	}
-}
-
-// TestRenewCertUnpinned: an agent taken by name (its certificate never
-// recorded) is pinned by its renewal.
-func TestRenewCertUnpinned(t *testing.T) {
-	db := openTest(t, Options{})
-	if err := db.AgentSeen(Agent{Name: "old-1", Fingerprint: "fp1", LastSeen: at(0)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.RenewCert("old-1", "fp1", "fp2", at(time.Hour), time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.CheckCert("old-1", "fp9"); !errors.Is(err, ErrCertReplaced) {
-		t.Errorf("CheckCert of another certificate after a renewal = %v, want ErrCertReplaced", err)
-	}
-	if err := db.AgentSeen(Agent{Name: "old-1", Fingerprint: "fp2", LastSeen: at(2 * time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
-	if a := mustAgent(t, db, "old-1"); a.Fingerprint != "fp2" || !a.Pinned || a.Pending != "" {
-		t.Fatalf("after the switch: %+v", a)
-	}
-}
-
 func mustAgent(t *testing.T, db *DB, name string) Agent {
 	t.Helper()
 	a, err := db.Agent(name)

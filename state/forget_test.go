@@ -138,24 +138,3 @@ func TestForget(t *testing.T) {
 		t.Errorf("agents after web-2 is forgotten: %v", names)
 	}
 }
-
-// TestRevokeEvent: a revocation stores its event with it, once.
-func TestRevokeEvent(t *testing.T) {
-	db := openTest(t, Options{})
-	ev := Event{Time: at(0), Agent: "web-1", From: "up", To: "revoked", Message: "revoked"}
-	for range 2 {
-		if err := db.Revoke("web-1", ev.Time, ev); err != nil {
-			t.Fatal(err)
-		}
-		ev.Time = at(time.Hour)
-	}
-	if evs, err := db.Events(time.Time{}, time.Time{}, 0); err != nil || len(evs) != 1 || !evs[0].Time.Equal(at(0)) {
-		t.Errorf("events of two revocations: %+v, %v; want the first's", evs, err)
-	}
-	if err := db.Revoke("web-2", at(0), Event{Agent: ""}); !errors.Is(err, ErrInvalid) {
-		t.Errorf("revoke with a bad event: %v, want ErrInvalid", err)
-	}
-	if revoked, _ := db.Revoked("web-2"); revoked {
-		t.Error("a revocation whose event was refused was stored")
-	}
-}

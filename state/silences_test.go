@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -13,72 +12,6 @@ import (
 
 func silence(agents string, start, end time.Duration) Silence {
 	return Silence{Agents: agents, Start: at(start), End: at(end), Comment: "maintenance", Author: "ops", Created: at(0)}
-}
-
-func TestSilences(t *testing.T) {
-	db := openTest(t, Options{})
-	a, err := db.AddSilence(silence("web-*", time.Hour, 3*time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := silence("db-1", 0, time.Hour)
-	b.Schedules, b.ExpireOnResolve, b.Start = "disk-*", true, time.Time{}
-	b, err = db.AddSilence(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(a.ID) != silenceIDLen || a.ID == b.ID || strings.Trim(a.ID, idAlphabet) != "" {
-		t.Errorf("ids %q and %q: want two distinct of %d letters and digits", a.ID, b.ID, silenceIDLen)
-	}
-	if !b.Start.Equal(at(0)) {
-		t.Errorf("start of a silence without one = %v, want its creation", b.Start)
-	}
-	db = reopen(t, db, Options{})
-	all, err := db.Silences()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(all) != 2 || all[0].ID != b.ID || all[1].ID != a.ID || !all[0].ExpireOnResolve || all[0].Schedules != "disk-*" || all[1].Author != "ops" {
-		t.Fatalf("silences = %+v", all)
-	}
-	for _, tc := range []struct {
-		at   time.Duration
-		want bool
-	}{{-time.Second, false}, {time.Hour, true}, {2 * time.Hour, true}, {3 * time.Hour, false}} {
-		if got := all[1].Active(at(tc.at)); got != tc.want {
-			t.Errorf("Active at %v = %v, want %v", tc.at, got, tc.want)
-		}
-	}
-	// Expire on resolve: ended early, never later than it was.
-	if err := db.EndSilence(b.ID, at(30*time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.EndSilence(b.ID, at(2*time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.EndSilence("nosuchid", at(0)); !errors.Is(err, ErrNotFound) {
-		t.Errorf("EndSilence of an unknown id = %v", err)
-	}
-	all, _ = db.Silences()
-	if !all[0].End.Equal(at(30 * time.Minute)) {
-		t.Errorf("ended silence ends at %v, want 30m", all[0].End)
-	}
-	// Kept SilenceKeep after its end, then pruned.
-	if n, err := db.PruneSilences(at(30*time.Minute + SilenceKeep)); err != nil || n != 0 {
-		t.Errorf("prune at the keep: %d, %v; want 0", n, err)
-	}
-	if _, err := db.Prune(at(30*time.Minute + SilenceKeep + time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	if all, _ = db.Silences(); len(all) != 1 || all[0].ID != a.ID {
-		t.Errorf("after prune: %+v, want %s alone", all, a.ID)
-	}
-	if err := db.DeleteSilence(a.ID); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.DeleteSilence(a.ID); !errors.Is(err, ErrNotFound) {
-		t.Errorf("second delete: %v, want ErrNotFound", err)
-	}
 }
 
 // At MaxSilences, a new silence takes the place of the one that ended
