@@ -1,7 +1,6 @@
 package state
 
 import (
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -54,32 +53,5 @@ func TestResultRoundTrip(t *testing.T) {
 		r.DurationMS != in.DurationMS || len(r.Metrics) != 2 || *r.Metrics[0].Warn != warn ||
 		*r.Metrics[0].Crit != crit || r.Metrics[0].Min != nil || r.Metrics[1].Unit != "c" {
 		t.Errorf("got %+v, want %+v", r, in)
-	}
-}
-
-func TestCheckStates(t *testing.T) {
-	db := openTest(t, Options{})
-	steps := []struct {
-		status string
-		since  time.Duration
-	}{
-		{"ok", 0}, {"ok", 0}, {"critical", 2}, {"critical", 2}, {"critical", 2}, {"ok", 5},
-	}
-	for i, st := range steps {
-		r := newResult("a", "http", fmt.Sprint(i), at(time.Duration(i)*time.Minute))
-		r.Status = st.status
-		addAll(t, db, r)
-		states, err := db.CheckStates("a")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(states) != 1 {
-			t.Fatalf("%d states, want 1", len(states))
-		}
-		got := states[0]
-		if got.Result.Status != st.status || !got.Since.Equal(at(st.since*time.Minute)) || got.Count != i+1 {
-			t.Errorf("step %d: status %s since %v count %d; want %s since %v count %d",
-				i, got.Result.Status, got.Since, got.Count, st.status, at(st.since*time.Minute), i+1)
-		}
 	}
 }
