@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/equus-monitoring/equus/internal/pgtest"
 	"github.com/equus-monitoring/equus/state"
@@ -45,3 +46,7 @@ func TestStoreSuite(t *testing.T) {
 		return openURL(t, u.(string))
 	})
 }
+
+// FlushGraphs writes the graphs' points held in memory, as the flush
+// every few seconds does: the store suite's storetest.Flusher.
+func (s *Store) FlushGraphs(now time.Time) error { return s.flushRollups(now) }
