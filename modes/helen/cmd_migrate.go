@@ -33,7 +33,7 @@ func migrateCommand() *cli.Command {
 				Required: true,
 				EnvVars:  []string{"HELEN_MIGRATE_TO"},
 			},
-			&cli.StringFlag{Name: "store-key-file", Usage: "`FILE` holding the store key (32 bytes, hex or base64) that seals the CA's key and the admin token in --to, the one every helen of it is given (or the key itself in EQUUS_STORE_KEY); one of the two is required", EnvVars: []string{"HELEN_STORE_KEY_FILE"}},
+			&cli.StringFlag{Name: "store-key-file", Usage: "`FILE` holding the store key (32 bytes, hex or base64) that seals the CA's key and the admin token in --to, the one every helen of it is given (or the key itself in HELEN_STORE_KEY); one of the two is required", EnvVars: []string{"HELEN_STORE_KEY_FILE"}},
 		},
 		Action: func(c *cli.Context) error {
 			to := c.String("to")
