@@ -148,37 +148,22 @@ func LoadOrCreatePeer(dir string, ca *CA, id string) (tls.Certificate, error) {
 	certPath := filepath.Join(dir, peerCertFile)
 	keyPath := filepath.Join(dir, peerKeyFile)
 	now := time.Now()
-	var key crypto.Signer
-	keyData, ok, err := readOptional(keyPath)
-	switch {
-	case err != nil:
-		return tls.Certificate{}, fmt.Errorf("peer certificate: %w", err)
-	case ok:
-		if key, err = parseKeyPEM(keyData); err != nil {
-			return tls.Certificate{}, fmt.Errorf("peer certificate %s: %w", keyPath, err)
-		}
+	key, kept, err := keyAt(keyPath, "peer certificate")
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	if kept {
 		cert, err := LoadKeyPair(certPath, keyPath)
 		if err == nil && peerCertCurrent(cert, ca, id, now) {
 			return cert, nil
-		}
-	default:
-		if key, err = newKey(); err != nil {
-			return tls.Certificate{}, fmt.Errorf("peer certificate: %w", err)
-		}
-		kp, err := keyPEMOf(key)
-		if err != nil {
-			return tls.Certificate{}, fmt.Errorf("peer certificate: %w", err)
-		}
-		if err := WritePEMFile(keyPath, kp, 0o600); err != nil {
-			return tls.Certificate{}, fmt.Errorf("peer certificate: %w", err)
 		}
 	}
 	cert, err := ca.issuePeer(key, id, now)
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	if err := WritePEMFile(certPath, append(CertPEM(cert.Leaf), ca.CertPEM...), 0o644); err != nil {
-		return tls.Certificate{}, fmt.Errorf("peer certificate: %w", err)
+	if err := ca.writeChain(certPath, cert, "peer certificate"); err != nil {
+		return tls.Certificate{}, err
 	}
 	return cert, nil
 }

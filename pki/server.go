@@ -155,40 +155,61 @@ func LoadOrCreateServer(dir string, ca *CA, sans []string) (tls.Certificate, err
 		return tls.Certificate{}, fmt.Errorf("server certificate: %w", err)
 	}
 	now := time.Now()
-	var key crypto.Signer
-	if keyData, ok, err := readOptional(keyPath); err != nil {
-		return tls.Certificate{}, fmt.Errorf("server certificate: %w", err)
-	} else if ok {
-		if key, err = parseKeyPEM(keyData); err != nil {
-			return tls.Certificate{}, fmt.Errorf("server certificate %s: %w", keyPath, err)
-		}
+	key, kept, err := keyAt(keyPath, "server certificate")
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	if kept {
 		cert, err := LoadKeyPair(certPath, keyPath)
 		if err == nil && serverCertCurrent(cert, ca, sanKey(dns, ips), now) {
 			return cert, nil
 		}
 		// A missing or unreadable certificate is reissued: the key is what
 		// matters, and it is still good.
-	} else {
-		if key, err = newKey(); err != nil {
-			return tls.Certificate{}, fmt.Errorf("server certificate: %w", err)
-		}
-		kp, err := keyPEMOf(key)
-		if err != nil {
-			return tls.Certificate{}, fmt.Errorf("server certificate: %w", err)
-		}
-		if err := WritePEMFile(keyPath, kp, 0o600); err != nil {
-			return tls.Certificate{}, fmt.Errorf("server certificate: %w", err)
-		}
 	}
 	cert, err := ca.issueServer(key, sans, now)
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	chain := append(CertPEM(cert.Leaf), ca.CertPEM...)
-	if err := WritePEMFile(certPath, chain, 0o644); err != nil {
-		return tls.Certificate{}, fmt.Errorf("server certificate: %w", err)
+	if err := ca.writeChain(certPath, cert, "server certificate"); err != nil {
+		return tls.Certificate{}, err
 	}
 	return cert, nil
+}
+
+// keyAt reads the key at keyPath or, where there is none, makes one and
+// writes it there, readable by its owner alone; kept reports that it was
+// there. what names the certificate the key is for, in errors.
+func keyAt(keyPath, what string) (key crypto.Signer, kept bool, err error) {
+	keyData, ok, err := readOptional(keyPath)
+	switch {
+	case err != nil:
+		return nil, false, fmt.Errorf("%s: %w", what, err)
+	case ok:
+		if key, err = parseKeyPEM(keyData); err != nil {
+			return nil, false, fmt.Errorf("%s %s: %w", what, keyPath, err)
+		}
+		return key, true, nil
+	}
+	if key, err = newKey(); err != nil {
+		return nil, false, fmt.Errorf("%s: %w", what, err)
+	}
+	kp, err := keyPEMOf(key)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: %w", what, err)
+	}
+	if err := WritePEMFile(keyPath, kp, 0o600); err != nil {
+		return nil, false, fmt.Errorf("%s: %w", what, err)
+	}
+	return key, false, nil
+}
+
+// writeChain writes cert, the CA's certificate after it, to certPath.
+func (ca *CA) writeChain(certPath string, cert tls.Certificate, what string) error {
+	if err := WritePEMFile(certPath, append(CertPEM(cert.Leaf), ca.CertPEM...), 0o644); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
 }
 
 // serverCertCurrent reports whether cert can be served as is: this CA

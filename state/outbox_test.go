@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -54,94 +53,6 @@ func wantStats(t *testing.T, db *DB, pending, retrying, delivered, expired int) 
 			t.Errorf("%s: %d, want %d (%v)", s, st.Count[s], n, st.Count)
 		}
 	}
-}
-
-func TestAddEventsWithNotifications(t *testing.T) {
-	db := openTest(t, Options{})
-	ack := Outgoing{Route: "oncall", Agent: "web-1", Schedule: "load", Doc: json.RawMessage(`{"kind":"acknowledgement"}`), Created: at(3 * time.Second)}
-	mustAdd(t, db,
-		notify(problem("web-1", "load", time.Second), "oncall", 0, 1, 2),
-		notify(problem("web-2", "disk", 2*time.Second), "oncall", 0),
-		EventNotifications{Notify: []Outgoing{ack}}, // no event
-	)
-	db = reopen(t, db, Options{})
-	evs, cursors, err := db.EventsPage(Query{})
-	if err != nil || len(evs) != 2 {
-		t.Fatalf("events %+v, %v", evs, err)
-	}
-	ns := listAll(t, db, NotificationQuery{})
-	if len(ns) != 5 {
-		t.Fatalf("%d notifications, want 5: %+v", len(ns), ns)
-	}
-	// Newest first: the acknowledgement, web-2's, then web-1's three.
-	if ns[0].Event != "" || ns[0].Agent != "web-1" || !ns[0].Created.Equal(at(3*time.Second)) {
-		t.Errorf("notification of no event: %+v", ns[0])
-	}
-	if ns[1].Event != cursors[0] || ns[1].Agent != "web-2" || ns[1].Schedule != "disk" {
-		t.Errorf("web-2's notification: %+v, want event %s", ns[1], cursors[0])
-	}
-	for i, n := range ns[2:] {
-		if n.Event != cursors[1] || n.Receiver != 2-i || n.State != NotifyPending || !n.NextAt.Equal(at(time.Second)) || n.Route != "oncall" {
-			t.Errorf("web-1's notification %d: %+v", i, n)
-		}
-		if !strings.Contains(string(n.Doc), `"kind":"problem"`) || len(n.ID) != 2*resultKeyLen {
-			t.Errorf("notification %d: doc %s, id %q", i, n.Doc, n.ID)
-		}
-		got, err := db.Notification(n.ID)
-		if err != nil || got.ID != n.ID {
-			t.Errorf("Notification(%s) = %+v, %v", n.ID, got, err)
-		}
-	}
-	wantStats(t, db, 5, 0, 0, 0)
-	st, _ := db.OutboxStats()
-	if !st.OldestOpen.Equal(at(time.Second)) {
-		t.Errorf("oldest open %v, want %v", st.OldestOpen, at(time.Second))
-	}
-	// AddEvents alone still writes events alone.
-	if err := db.AddEvents(problem("web-3", "load", 4*time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	wantStats(t, db, 5, 0, 0, 0)
-}
-
-// Bad input refuses the whole call: neither the events nor any of the
-// notifications are stored.
-func TestAddEventsWithNotificationsRefuses(t *testing.T) {
-	db := openTest(t, Options{})
-	good := notify(problem("web-1", "load", 0), "oncall", 0)
-	for _, tc := range []struct {
-		name string
-		mod  func(*Outgoing)
-	}{
-		{"no-route", func(o *Outgoing) { o.Route = "" }},
-		{"bad-receiver", func(o *Outgoing) { o.Receiver = -1 }},
-		{"receiver-beyond", func(o *Outgoing) { o.Receiver = MaxReceivers }},
-		{"not-json", func(o *Outgoing) { o.Doc = json.RawMessage(`{`) }},
-		{"no-doc", func(o *Outgoing) { o.Doc = nil }},
-		{"big-doc", func(o *Outgoing) { o.Doc = json.RawMessage(`"` + strings.Repeat("x", MaxNotificationDoc) + `"`) }},
-		{"bad-agent", func(o *Outgoing) { o.Agent = "-x" }},
-		{"bad-schedule", func(o *Outgoing) { o.Agent, o.Schedule = "a", "a\x00b" }},
-		{"before-1970", func(o *Outgoing) { o.Created = time.Unix(-1, 0) }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			bad := notify(problem("web-2", "disk", time.Second), "oncall", 0)
-			tc.mod(&bad.Notify[0])
-			if err := db.AddEventsWithNotifications(good, bad); !errors.Is(err, ErrInvalid) {
-				t.Errorf("add = %v, want ErrInvalid", err)
-			}
-		})
-	}
-	noAgent := EventNotifications{Notify: []Outgoing{{Route: "r", Doc: json.RawMessage(`{}`), Created: at(0)}}}
-	if err := db.AddEventsWithNotifications(good, noAgent); !errors.Is(err, ErrInvalid) {
-		t.Errorf("notification of no event and no agent: %v, want ErrInvalid", err)
-	}
-	if evs, _ := db.Events(time.Time{}, time.Time{}, 0); len(evs) != 0 {
-		t.Errorf("refused calls stored events: %+v", evs)
-	}
-	if ns := listAll(t, db, NotificationQuery{}); len(ns) != 0 {
-		t.Errorf("refused calls stored notifications: %+v", ns)
-	}
-	wantStats(t, db, 0, 0, 0, 0)
 }
 
 // ids returns the ids of ns.
@@ -257,62 +168,6 @@ func TestNextDueOrder(t *testing.T) {
 	wantStats(t, db, 2, 1, 1, 0) // first1 retrying
 }
 
-// An event that comes late (earlier than one stored already) goes before
-// it in its group.
-func TestNextDueLateEvent(t *testing.T) {
-	db := openTest(t, Options{})
-	mustAdd(t, db, notify(problem("a", "s", time.Minute), "r", 0))
-	mustAdd(t, db, notify(problem("a", "s", 0), "r", 0))
-	got := nextDue(t, db, at(time.Hour), 0)
-	if len(got) != 1 || !got[0].Created.Equal(at(0)) {
-		t.Fatalf("due %+v, want the earlier one alone", got)
-	}
-	record(t, db, got[0].ID, at(time.Hour), Delivered, time.Time{})
-	got = nextDue(t, db, at(time.Hour), 0)
-	if len(got) != 1 || !got[0].Created.Equal(at(time.Minute)) {
-		t.Fatalf("then %+v, want the later one", got)
-	}
-}
-
-func TestRecordAttemptBounds(t *testing.T) {
-	db := openTest(t, Options{})
-	mustAdd(t, db, notify(problem("a", "s", 0), "r", 0))
-	id := listAll(t, db, NotificationQuery{})[0].ID
-	for i := range MaxAttemptsKept + 5 {
-		a := Attempt{Time: at(time.Duration(i) * time.Second), Answer: strings.Repeat("a", 10*MaxAnswer), Error: fmt.Sprint(i) + strings.Repeat("e", 10*MaxAnswer)}
-		if err := db.RecordAttempt(id, a, Retry, at(time.Duration(i+1)*time.Second)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	n, _ := db.Notification(id)
-	if n.AttemptCount != MaxAttemptsKept+5 || len(n.Attempts) != MaxAttemptsKept || !strings.HasPrefix(n.Attempts[0].Error, "5") {
-		t.Errorf("%d attempts counted, %d kept, first kept %.5q", n.AttemptCount, len(n.Attempts), n.Attempts[0].Error)
-	}
-	for _, a := range n.Attempts {
-		if len(a.Answer) > MaxAnswer || len(a.Error) > MaxAnswer || !strings.Contains(a.Error, "[cut from") {
-			t.Fatalf("attempt not cut to %d bytes: %d, %d", MaxAnswer, len(a.Answer), len(a.Error))
-		}
-	}
-	if !n.NextAt.Equal(at(time.Duration(MaxAttemptsKept+5) * time.Second)) {
-		t.Errorf("next at %v", n.NextAt)
-	}
-	for name, err := range map[string]error{
-		"bad-id":      db.RecordAttempt("xyz", Attempt{}, Delivered, time.Time{}),
-		"bad-outcome": db.RecordAttempt(id, Attempt{}, 0, time.Time{}),
-		"retry-never": db.RecordAttempt(id, Attempt{}, Retry, time.Time{}),
-	} {
-		if !errors.Is(err, ErrInvalid) {
-			t.Errorf("%s: %v, want ErrInvalid", name, err)
-		}
-	}
-	if err := db.RecordAttempt(strings.Repeat("0", 2*resultKeyLen), Attempt{}, Delivered, time.Time{}); !errors.Is(err, ErrNotFound) {
-		t.Errorf("unknown id: %v, want ErrNotFound", err)
-	}
-	if n2, _ := db.Notification(id); n2.AttemptCount != n.AttemptCount {
-		t.Errorf("refused attempts recorded: %d", n2.AttemptCount)
-	}
-}
-
 // Past their age, open notifications are recorded expired, and listed;
 // the next of their group takes their place.
 func TestExpire(t *testing.T) {
@@ -365,65 +220,6 @@ func TestExpire(t *testing.T) {
 	st, _ = db.OutboxStats()
 	if !st.OldestOpen.IsZero() {
 		t.Errorf("oldest open %v with none open", st.OldestOpen)
-	}
-}
-
-func TestNotificationsPages(t *testing.T) {
-	db := openTest(t, Options{})
-	for i := range 10 {
-		mustAdd(t, db, notify(problem(fmt.Sprintf("a%d", i%2), "s", time.Duration(i)*time.Second), "r", 0))
-	}
-	due := nextDue(t, db, at(time.Hour), 0)
-	for _, n := range due { // the heads of a0 and a1: made at 0 and 1s
-		record(t, db, n.ID, at(time.Hour), Delivered, time.Time{})
-	}
-	for _, tc := range []struct {
-		name  string
-		q     NotificationQuery
-		count int
-		first time.Duration
-	}{
-		{"all", NotificationQuery{}, 10, 9 * time.Second},
-		{"limit", NotificationQuery{Query: Query{Limit: 3}}, 3, 9 * time.Second},
-		{"since", NotificationQuery{Query: Query{Since: at(5 * time.Second)}}, 5, 9 * time.Second},
-		{"until", NotificationQuery{Query: Query{Until: at(5 * time.Second)}}, 5, 4 * time.Second},
-		{"pending", NotificationQuery{State: NotifyPending}, 8, 9 * time.Second},
-		{"pending-since", NotificationQuery{State: NotifyPending, Query: Query{Since: at(8 * time.Second)}}, 2, 9 * time.Second},
-		{"delivered", NotificationQuery{State: NotifyDelivered}, 2, time.Second},
-		{"agent", NotificationQuery{Agent: "a1"}, 5, 9 * time.Second},
-		{"agent-delivered", NotificationQuery{Agent: "a0", State: NotifyDelivered}, 1, 0},
-		{"none", NotificationQuery{State: NotifyExpired}, 0, 0},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got := listAll(t, db, tc.q)
-			if len(got) != tc.count || (tc.count > 0 && !got[0].Created.Equal(at(tc.first))) {
-				t.Errorf("got %d from %v, want %d from %v", len(got), got, tc.count, tc.first)
-			}
-		})
-	}
-	// Pages of 3 of the pending ones, each after the previous one's last
-	// cursor, read each once.
-	var seen []string
-	after := ""
-	for range 10 {
-		ns, cursors, err := db.Notifications(NotificationQuery{State: NotifyPending, Query: Query{Limit: 3, After: after}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(ns) == 0 {
-			break
-		}
-		seen = append(seen, ids(ns)...)
-		after = cursors[len(cursors)-1]
-	}
-	if len(seen) != 8 {
-		t.Errorf("pages of pending ones read %d, want 8", len(seen))
-	}
-	if _, _, err := db.Notifications(NotificationQuery{State: "lost"}); !errors.Is(err, ErrInvalid) {
-		t.Errorf("unknown state: %v", err)
-	}
-	if _, _, err := db.Notifications(NotificationQuery{Query: Query{After: "!"}}); !errors.Is(err, ErrInvalid) {
-		t.Errorf("bad cursor: %v", err)
 	}
 }
 
@@ -545,36 +341,5 @@ func TestClaimsGoneAfterCrash(t *testing.T) {
 	again := nextDue(t, db, at(time.Hour), 0)
 	if len(again) != 1 || again[0].ID != got[0].ID || again[0].AttemptCount != 0 {
 		t.Errorf("after a restart with it in flight: %v, want %s again", ids(again), got[0].ID)
-	}
-}
-
-// RecordAttempts records a batch in one transaction and ends its claims;
-// an invalid record makes it record none; one of a notification gone is
-// left out, the others recorded.
-func TestRecordAttempts(t *testing.T) {
-	db := openTest(t, Options{})
-	mustAdd(t, db, notify(problem("a", "s", 0), "r", 0))
-	mustAdd(t, db, notify(problem("b", "s", 0), "r", 0))
-	got := nextDue(t, db, at(time.Hour), 0)
-	if len(got) != 2 {
-		t.Fatalf("due %v", ids(got))
-	}
-	ok := func(id string) AttemptRecord {
-		return AttemptRecord{ID: id, Attempt: Attempt{Time: at(time.Hour)}, Outcome: Delivered}
-	}
-	bad := AttemptRecord{ID: got[1].ID, Outcome: 0}
-	if err := db.RecordAttempts(ok(got[0].ID), bad); !errors.Is(err, ErrInvalid) {
-		t.Errorf("with an invalid record: %v, want ErrInvalid", err)
-	}
-	wantStats(t, db, 2, 0, 0, 0)
-	gone := strings.Repeat("0", 2*resultKeyLen)
-	err := db.RecordAttempts(ok(got[0].ID), ok(gone), AttemptRecord{ID: got[1].ID, Attempt: Attempt{Time: at(time.Hour)}, Outcome: Retry, NextAt: at(2 * time.Hour)})
-	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), gone) {
-		t.Errorf("with a record of no notification: %v, want ErrNotFound naming it", err)
-	}
-	wantStats(t, db, 0, 1, 1, 0)
-	// Their claims ended: the retry is given out again when due.
-	if again := nextDue(t, db, at(2*time.Hour), 0); len(again) != 1 || again[0].ID != got[1].ID {
-		t.Errorf("after the batch: due %v, want %s", ids(again), got[1].ID)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,97 +19,6 @@ func scheduled(agent, check, schedule, msg string, t time.Time) Result {
 	r := newResult(agent, check, msg, t)
 	r.Schedule = schedule
 	return r
-}
-
-// TestHistoryBySchedule: two schedules of one check keep their results
-// apart, each selected by its schedule, both (and the runs no schedule
-// made) by the check, and by Name whichever of the two it names.
-func TestHistoryBySchedule(t *testing.T) {
-	db := openTest(t, Options{})
-	var rs []Result
-	for i := range 3 {
-		ts := at(time.Duration(i) * time.Minute)
-		rs = append(rs,
-			scheduled("web-1", "disk", "disk-root", fmt.Sprint("root", i), ts.Add(2*time.Second)),
-			scheduled("web-1", "disk", "disk-var", fmt.Sprint("var", i), ts.Add(time.Second)),
-			scheduled("web-1", "load", "load", fmt.Sprint("load", i), ts))
-	}
-	rs = append(rs, newResult("web-1", "disk", "asked", at(10*time.Minute)))
-	addAll(t, db, rs...)
-
-	for _, tt := range []struct {
-		f    Filter
-		want []string
-	}{
-		{Filter{Schedule: "disk-var"}, []string{"var2", "var1", "var0"}},
-		{Filter{Schedule: "disk-root", Check: "disk"}, []string{"root2", "root1", "root0"}},
-		{Filter{Schedule: "disk-root", Check: "load"}, nil},
-		{Filter{Check: "disk"}, []string{"asked", "root2", "var2", "root1", "var1", "root0", "var0"}},
-		{Filter{Name: "disk-var"}, []string{"var2", "var1", "var0"}},
-		{Filter{Name: "disk"}, []string{"asked", "root2", "var2", "root1", "var1", "root0", "var0"}},
-		// A schedule named as its check: both are the same results.
-		{Filter{Name: "load"}, []string{"load2", "load1", "load0"}},
-		{Filter{Name: "nothing"}, nil},
-		{Filter{}, []string{"asked", "root2", "var2", "load2", "root1", "var1", "load1", "root0", "var0", "load0"}},
-	} {
-		got, _, err := db.HistoryPage("web-1", tt.f, Query{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !slices.Equal(msgs(got), tt.want) {
-			t.Errorf("%v: %v, want %v", tt.f, msgs(got), tt.want)
-		}
-		for _, r := range got {
-			want := map[string]string{"root": "disk-root", "var": "disk-var", "load": "load", "asked": ""}[strings.TrimRight(r.Message, "0123456789")]
-			if r.Schedule != want {
-				t.Errorf("%v: result %q has schedule %q, want %q", tt.f, r.Message, r.Schedule, want)
-			}
-		}
-	}
-
-	// Each series has its own latest record.
-	states, err := db.CheckStates("web-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var series []string
-	for _, st := range states {
-		series = append(series, st.Result.Check+"/"+st.Result.Schedule+"="+st.Result.Message)
-	}
-	if want := []string{"disk/=asked", "disk/disk-root=root2", "disk/disk-var=var2", "load/load=load2"}; !slices.Equal(series, want) {
-		t.Errorf("check states %v, want %v", series, want)
-	}
-
-	// Pages of a check's series give every result once and in order, those
-	// at the same instant included.
-	addAll(t, db, scheduled("web-1", "disk", "disk-root", "same0", at(time.Hour)), scheduled("web-1", "disk", "disk-var", "same1", at(time.Hour)),
-		scheduled("web-1", "disk", "disk-root", "same2", at(time.Hour)))
-	want, _, err := db.HistoryPage("web-1", Filter{Check: "disk"}, Query{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for size := 1; size <= len(want)+1; size++ {
-		var got []Result
-		q := Query{Limit: size}
-		for range len(want) + 1 {
-			page, cursors, err := db.HistoryPage("web-1", Filter{Check: "disk"}, q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, page...)
-			if len(page) < size {
-				break
-			}
-			q.After = cursors[len(cursors)-1]
-		}
-		if !slices.Equal(msgs(got), msgs(want)) {
-			t.Errorf("pages of %d: %v, want %v", size, msgs(got), msgs(want))
-		}
-	}
-
-	if err := db.AddResult(t.Context(), scheduled("web-1", "disk", "bad\x00name", "x", at(0))); err == nil {
-		t.Error("a schedule name with a NUL was stored")
-	}
 }
 
 // TestHistoryBoundPerSchedule: HistoryMaxPerCheck bounds each schedule of

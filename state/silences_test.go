@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -13,101 +12,6 @@ import (
 
 func silence(agents string, start, end time.Duration) Silence {
 	return Silence{Agents: agents, Start: at(start), End: at(end), Comment: "maintenance", Author: "ops", Created: at(0)}
-}
-
-func TestSilences(t *testing.T) {
-	db := openTest(t, Options{})
-	a, err := db.AddSilence(silence("web-*", time.Hour, 3*time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := silence("db-1", 0, time.Hour)
-	b.Schedules, b.ExpireOnResolve, b.Start = "disk-*", true, time.Time{}
-	b, err = db.AddSilence(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(a.ID) != silenceIDLen || a.ID == b.ID || strings.Trim(a.ID, idAlphabet) != "" {
-		t.Errorf("ids %q and %q: want two distinct of %d letters and digits", a.ID, b.ID, silenceIDLen)
-	}
-	if !b.Start.Equal(at(0)) {
-		t.Errorf("start of a silence without one = %v, want its creation", b.Start)
-	}
-	db = reopen(t, db, Options{})
-	all, err := db.Silences()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(all) != 2 || all[0].ID != b.ID || all[1].ID != a.ID || !all[0].ExpireOnResolve || all[0].Schedules != "disk-*" || all[1].Author != "ops" {
-		t.Fatalf("silences = %+v", all)
-	}
-	for _, tc := range []struct {
-		at   time.Duration
-		want bool
-	}{{-time.Second, false}, {time.Hour, true}, {2 * time.Hour, true}, {3 * time.Hour, false}} {
-		if got := all[1].Active(at(tc.at)); got != tc.want {
-			t.Errorf("Active at %v = %v, want %v", tc.at, got, tc.want)
-		}
-	}
-	// Expire on resolve: ended early, never later than it was.
-	if err := db.EndSilence(b.ID, at(30*time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.EndSilence(b.ID, at(2*time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.EndSilence("nosuchid", at(0)); !errors.Is(err, ErrNotFound) {
-		t.Errorf("EndSilence of an unknown id = %v", err)
-	}
-	all, _ = db.Silences()
-	if !all[0].End.Equal(at(30 * time.Minute)) {
-		t.Errorf("ended silence ends at %v, want 30m", all[0].End)
-	}
-	// Kept SilenceKeep after its end, then pruned.
-	if n, err := db.PruneSilences(at(30*time.Minute + SilenceKeep)); err != nil || n != 0 {
-		t.Errorf("prune at the keep: %d, %v; want 0", n, err)
-	}
-	if _, err := db.Prune(at(30*time.Minute + SilenceKeep + time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	if all, _ = db.Silences(); len(all) != 1 || all[0].ID != a.ID {
-		t.Errorf("after prune: %+v, want %s alone", all, a.ID)
-	}
-	if err := db.DeleteSilence(a.ID); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.DeleteSilence(a.ID); !errors.Is(err, ErrNotFound) {
-		t.Errorf("second delete: %v, want ErrNotFound", err)
-	}
-}
-
-func TestAddSilenceRefuses(t *testing.T) {
-	db := openTest(t, Options{})
-	for _, tc := range []struct {
-		name string
-		mod  func(*Silence)
-	}{
-		{"no-agents", func(s *Silence) { s.Agents = "" }},
-		{"bad-agents", func(s *Silence) { s.Agents = "[" }},
-		{"bad-schedules", func(s *Silence) { s.Schedules = "[" }},
-		{"no-comment", func(s *Silence) { s.Comment = "" }},
-		{"long-comment", func(s *Silence) { s.Comment = strings.Repeat("x", MaxComment+1) }},
-		{"bad-utf8", func(s *Silence) { s.Comment = "\xff" }},
-		{"long-author", func(s *Silence) { s.Author = strings.Repeat("x", MaxComment+1) }},
-		{"ends-at-start", func(s *Silence) { s.End = s.Start }},
-		{"ends-before", func(s *Silence) { s.End = s.Start.Add(-time.Second) }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s := silence("*", 0, time.Hour)
-			tc.mod(&s)
-			if _, err := db.AddSilence(s); !errors.Is(err, ErrInvalid) {
-				t.Errorf("AddSilence = %v, want ErrInvalid", err)
-			}
-		})
-	}
-	if all, err := db.Silences(); err != nil || len(all) != 0 {
-		t.Errorf("refused silences stored: %+v, %v", all, err)
-	}
 }
 
 // At MaxSilences, a new silence takes the place of the one that ended
@@ -144,76 +48,5 @@ func TestSilencesBounded(t *testing.T) {
 	s.Created = at(0)
 	if _, err := db.AddSilence(s); !errors.Is(err, ErrFull) {
 		t.Errorf("AddSilence at the bound, all in force: %v, want ErrFull", err)
-	}
-}
-
-func TestAcks(t *testing.T) {
-	db := openTest(t, Options{})
-	for _, a := range []Ack{
-		{Agent: "web-1", Schedule: "load", Author: "ann", Comment: "looking", Time: at(0)},
-		{Agent: "web-1", Comment: "rebooting", Time: at(time.Second)},
-		{Agent: "db-1", Schedule: "disk", Comment: "cleaning", Time: at(time.Second)},
-		{Agent: "web-1", Schedule: "load", Author: "bob", Comment: "mine now", Time: at(time.Minute)},
-	} {
-		if err := db.Ack(a); err != nil {
-			t.Fatal(err)
-		}
-	}
-	db = reopen(t, db, Options{})
-	acks, err := db.Acks()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(acks) != 3 || acks[0].Agent != "db-1" || acks[1].Schedule != "" || acks[2].Author != "bob" || !acks[2].Time.Equal(at(time.Minute)) {
-		t.Fatalf("acks = %+v", acks)
-	}
-	if err := db.Unack("web-1", "load"); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Unack("web-1", "load"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("second unack: %v, want ErrNotFound", err)
-	}
-	if acks, _ = db.Acks(); len(acks) != 2 {
-		t.Errorf("after unack: %+v", acks)
-	}
-	for name, a := range map[string]Ack{
-		"bad-agent":    {Agent: "-x", Comment: "c"},
-		"nul-schedule": {Agent: "a", Schedule: "a\x00b", Comment: "c"},
-		"no-comment":   {Agent: "a", Schedule: "s"},
-		"long-comment": {Agent: "a", Comment: strings.Repeat("x", MaxComment+1)},
-		"long-author":  {Agent: "a", Comment: "c", Author: strings.Repeat("x", MaxComment+1)},
-	} {
-		if err := db.Ack(a); !errors.Is(err, ErrInvalid) {
-			t.Errorf("%s: %v, want ErrInvalid", name, err)
-		}
-	}
-	if acks, _ = db.Acks(); len(acks) != 2 {
-		t.Errorf("refused acks stored: %+v", acks)
-	}
-}
-
-// An acknowledgement and the notifications that tell it are stored
-// together, or neither: a notification the outbox refuses leaves no
-// acknowledgement behind.
-func TestAckWithNotifications(t *testing.T) {
-	db := openTest(t, Options{})
-	out := Outgoing{Route: "ops", Doc: []byte(`{"kind":"acknowledgement"}`), Agent: "web-1", Schedule: "load", Created: at(0)}
-	a := Ack{Agent: "web-1", Schedule: "load", Author: "ann", Comment: "looking", Time: at(0)}
-	bad := out
-	bad.Doc = []byte("{")
-	if err := db.AckWithNotifications(a, out, bad); !errors.Is(err, ErrInvalid) {
-		t.Fatalf("with a notification not JSON: %v, want ErrInvalid", err)
-	}
-	if acks, _ := db.Acks(); len(acks) != 0 {
-		t.Fatalf("acks stored with a notification refused: %+v", acks)
-	}
-	if err := db.AckWithNotifications(a, out); err != nil {
-		t.Fatal(err)
-	}
-	db = reopen(t, db, Options{})
-	acks, _ := db.Acks()
-	ns, _, err := db.Notifications(NotificationQuery{})
-	if err != nil || len(acks) != 1 || len(ns) != 1 || ns[0].Route != "ops" || ns[0].Schedule != "load" || ns[0].State != NotifyPending || ns[0].Event != "" {
-		t.Fatalf("stored acks %+v, notifications %+v, %v", acks, ns, err)
 	}
 }

@@ -10,12 +10,22 @@ import (
 
 // TestStoreSuite runs the suite every store passes on the bbolt store.
 func TestStoreSuite(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) state.Store {
-		db, err := state.Open(filepath.Join(t.TempDir(), "helen.db"), state.Options{PruneInterval: -1})
+	opt := state.Options{PruneInterval: -1}
+	openFile := func(t *testing.T, path string) state.Store {
+		db, err := state.Open(path, opt)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
 		return db
+	}
+	storetest.Run(t, func(t *testing.T) state.Store {
+		return openFile(t, filepath.Join(t.TempDir(), "helen.db"))
+	}, func(t *testing.T, s state.Store) state.Store {
+		db := s.(*state.DB)
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return openFile(t, db.Path())
 	})
 }

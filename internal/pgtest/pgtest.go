@@ -169,7 +169,9 @@ func start(bin string) (string, error) {
 	}
 	run := func(args ...string) error {
 		args = append(as, args...)
-		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Dir = "/" // the postgres user may not enter the test's directory
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("%s: %v: %s", filepath.Base(args[len(as)]), err, out)
 		}

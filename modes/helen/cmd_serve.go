@@ -37,9 +37,9 @@ that joins a machine.`,
 			&cli.StringFlag{Name: "listen", Value: ":7480", Usage: "agents' `ADDRESS`", EnvVars: []string{"HELEN_LISTEN"}},
 			&cli.StringFlag{Name: "http", Value: ":7481", Usage: "operators' `ADDRESS` (empty: none)", EnvVars: []string{"HELEN_HTTP"}},
 			dataFlag(),
-			&cli.StringFlag{Name: "store", Usage: "keep the state in the PostgreSQL database at `URL` (postgres://...), shared with other helens, instead of the bbolt file in --data", EnvVars: []string{"EQUUS_STORE"}},
+			&cli.StringFlag{Name: "store", Usage: "keep the state in the PostgreSQL database at `URL` (postgres://...), shared with other helens, instead of the bbolt file in --data", EnvVars: []string{"HELEN_STORE"}},
 			&cli.StringFlag{Name: "helen-id", Usage: "this helen's `ID` among those of --store, unique to a live helen (default: the host name)", EnvVars: []string{"HELEN_ID"}},
-			&cli.StringFlag{Name: "store-key-file", Usage: "`FILE` holding the key (32 bytes, hex or base64) that seals the CA's key and the admin token in --store, the same for every helen of it (or the key itself in EQUUS_STORE_KEY)", EnvVars: []string{"HELEN_STORE_KEY_FILE"}},
+			&cli.StringFlag{Name: "store-key-file", Usage: "`FILE` holding the key (32 bytes, hex or base64) that seals the CA's key and the admin token in --store, the same for every helen of it (or the key itself in HELEN_STORE_KEY)", EnvVars: []string{"HELEN_STORE_KEY_FILE"}},
 			&cli.StringFlag{Name: "checks", Usage: "check bundle `DIR` served to agents", EnvVars: []string{"HELEN_CHECKS"}},
 			&cli.StringFlag{Name: "releases", Usage: "goreleaser dist/ `DIR` of agent releases to offer", EnvVars: []string{"HELEN_RELEASES"}},
 			&cli.BoolFlag{Name: "no-update", Usage: "offer agents no update", EnvVars: []string{"HELEN_NO_UPDATE"}},
@@ -164,11 +164,11 @@ that joins a machine.`,
 	}
 }
 
-// storeKey returns the store key of --store-key-file or EQUUS_STORE_KEY,
+// storeKey returns the store key of --store-key-file or HELEN_STORE_KEY,
 // and checks that a shared --store has one and a bbolt helen none.
 func storeKey(c *cli.Context, getenv func(string) (string, bool)) ([]byte, error) {
 	store, file := c.String("store"), c.String("store-key-file")
-	env, inEnv := getenv(StoreKeyEnv)
+	_, inEnv := getenv(StoreKeyEnv)
 	shared := pgstore.IsURL(store)
 	switch {
 	case store != "" && !shared:
@@ -179,11 +179,21 @@ func storeKey(c *cli.Context, getenv func(string) (string, bool)) ([]byte, error
 		return nil, setup.Usagef(c, "--store-key-file or %s: a store key seals the secrets of a shared --store only", StoreKeyEnv)
 	case !shared:
 		return nil, nil
+	}
+	return readStoreKey(c, "--store "+pgstore.Redact(store), file, getenv)
+}
+
+// readStoreKey returns the store key of the shared store that the flag
+// named (its URL without its password), from file (--store-key-file) or
+// else HELEN_STORE_KEY, which must not be both.
+func readStoreKey(c *cli.Context, flag, file string, getenv func(string) (string, bool)) ([]byte, error) {
+	env, inEnv := getenv(StoreKeyEnv)
+	switch {
 	case file != "" && inEnv:
 		return nil, setup.Usagef(c, "--store-key-file and %s: give the store key one way", StoreKeyEnv)
 	case file == "" && !inEnv:
-		return nil, setup.Usagef(c, "--store %s: a store key is needed (--store-key-file or %s), the same for every helen of the store; make one with: openssl rand -hex %d",
-			pgstore.Redact(store), StoreKeyEnv, server.StoreKeySize)
+		return nil, setup.Usagef(c, "%s: a store key is needed (--store-key-file or %s), the same for every helen of the store; make one with: openssl rand -hex %d",
+			flag, StoreKeyEnv, server.StoreKeySize)
 	}
 	text, from := env, StoreKeyEnv
 	if file != "" {
@@ -202,7 +212,7 @@ func storeKey(c *cli.Context, getenv func(string) (string, bool)) ([]byte, error
 
 // StoreKeyEnv holds the store key itself, as --store-key-file's file
 // does.
-const StoreKeyEnv = "EQUUS_STORE_KEY"
+const StoreKeyEnv = "HELEN_STORE_KEY"
 
 // readBounded reads the file at path, of at most max bytes.
 func readBounded(path string, max int64) ([]byte, error) {

@@ -2,13 +2,19 @@ package helen
 
 import (
 	"context"
+	"log/slog"
+	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/equus-monitoring/equus/internal/logtest"
 	"github.com/equus-monitoring/equus/internal/pgtest"
+	"github.com/equus-monitoring/equus/modes/helen/internal/helentest"
 	"github.com/equus-monitoring/equus/modes/helen/server"
+	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/state"
 	"github.com/equus-monitoring/equus/state/pgstore"
 )
@@ -18,8 +24,9 @@ import (
 // that database finds it; run again, it refuses the database it filled.
 func TestMigrate(t *testing.T) {
 	url := pgtest.DB(t)
-	dir := t.TempDir()
-	db, err := state.Open(filepath.Join(dir, server.DBFile), state.Options{PruneInterval: -1})
+	t.Setenv(StoreKeyEnv, testStoreKey)
+	dir, _, _ := stoppedHelen(t)
+	db, err := state.Open(filepath.Join(dir, server.DBFile), state.Options{PruneInterval: -1, Existing: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,6 +88,7 @@ func TestMigrate(t *testing.T) {
 // password. (The copy itself is state/transfer's TestCopy, on a real
 // PostgreSQL server.)
 func TestMigrateRefused(t *testing.T) {
+	t.Setenv(StoreKeyEnv, testStoreKey)
 	h := startHelen(t, server.Config{})
 	stopped := t.TempDir()
 	db, err := state.Open(filepath.Join(stopped, server.DBFile), state.Options{PruneInterval: -1})
@@ -115,4 +123,89 @@ func TestMigrateRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMigrateServe: a helen's data directory migrated through the command
+// line, with its CA, admin token and some of its state; a helen started
+// on the store, from a data directory of its own, has the same CA pin
+// and admin token, the schedule and results moved, and a token made on
+// the old helen enrolls on it, under the CA its agents trust.
+func TestMigrateServe(t *testing.T) {
+	url := pgtest.DB(t)
+	dir, oldCA, adminToken := stoppedHelen(t)
+	db, err := state.Open(filepath.Join(dir, server.DBFile), state.Options{PruneInterval: -1, Existing: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	secret, _, err := db.CreateToken(state.TokenSpec{Uses: 1, TTL: time.Hour, Agent: "web-9"}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range []error{
+		db.PutSchedule(state.Schedule{Name: "load", Check: "load", Every: time.Minute, Timeout: 10 * time.Second, Agents: "*",
+			Created: now, Updated: now}),
+		db.AddResult(context.Background(), state.Result{Agent: "web-1", Check: "load", Schedule: "load", Time: now,
+			Status: "ok", Message: "load 0.1"}),
+		db.Close(),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	keyFile := filepath.Join(t.TempDir(), "store.key")
+	if err := os.WriteFile(keyFile, []byte(testStoreKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code := helenCLI(t, "migrate", "--data", dir, "--to", url, "--store-key-file", keyFile)
+	for _, want := range []string{"results: 1 of 1\n", "results: copied 1 results of 1 series\n",
+		"monitor: copied 1 schedules,", "secrets: copied the CA and the admin token", "done: start helens with --store"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("migrate: exit %d, %q; want %q in it", code, out, want)
+		}
+	}
+	key, err := server.ParseStoreKey(testStoreKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := startHelen(t, server.Config{Store: url, StoreKey: key, HelenID: "helen-1"})
+	if got, want := h.CA().Pin(), oldCA.Pin(); got != want {
+		t.Errorf("CA pin on the store %s, want the old helen's %s", got, want)
+	}
+	if got := h.AdminToken(); got != adminToken {
+		t.Errorf("admin token on the store %q, want the old helen's", got)
+	}
+	csr, _, err := pki.NewCSR("web-9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, resp := helentest.EnrollAt(t, helentest.HTTPSClient(t, oldCA, nil), h, secret, csr); code != http.StatusOK || resp.Error != "" {
+		t.Errorf("a token of the old helen enrolls on the store's: %d %+v", code, resp)
+	}
+	out, code = helenCLI(t, "migrate", "--data", dir, "--to", url)
+	if code != 2 || !strings.Contains(out, "a store key is needed") {
+		t.Errorf("migrate with no store key: exit %d, %q", code, out)
+	}
+}
+
+// testStoreKey is a store key, as helen serve and migrate read it.
+var testStoreKey = strings.Repeat("5a", server.StoreKeySize)
+
+// stoppedHelen makes the data directory of a helen on bbolt that ran and
+// stopped, and returns it with its CA and admin token.
+func stoppedHelen(t *testing.T) (string, *pki.CA, string) {
+	t.Helper()
+	dir := t.TempDir()
+	srv, err := server.New(server.Config{DataDir: dir, Version: "1.0.0", Executable: helentest.Executable(t),
+		Log: slog.New(slog.NewTextHandler(logtest.Writer{T: t}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := srv.CA()
+	token, _ := srv.AdminToken()
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir, ca, token
 }

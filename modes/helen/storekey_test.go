@@ -25,7 +25,7 @@ func TestServeStoreFlags(t *testing.T) {
 	const pg = "--store=postgres://equus:secret@db.invalid/equus"
 	for _, tt := range []struct {
 		name string
-		env  string // EQUUS_STORE_KEY, when not empty
+		env  string // HELEN_STORE_KEY, when not empty
 		args []string
 		want string
 	}{

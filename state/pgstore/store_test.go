@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,7 +26,25 @@ func openTest(t *testing.T, opt Options) *Store {
 
 // TestStoreSuite runs the suite every store passes on PostgreSQL.
 func TestStoreSuite(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) state.Store { return openTest(t, Options{}) })
+	var urls sync.Map // *Store: the URL of its database, to reopen it
+	openURL := func(t *testing.T, u string) state.Store {
+		s, err := Open(context.Background(), u, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		urls.Store(s, u)
+		return s
+	}
+	storetest.Run(t, func(t *testing.T) state.Store {
+		return openURL(t, pgtest.DB(t))
+	}, func(t *testing.T, s state.Store) state.Store {
+		u, _ := urls.Load(s)
+		if err := s.(*Store).Close(); err != nil {
+			t.Fatal(err)
+		}
+		return openURL(t, u.(string))
+	})
 }
 
 // FlushGraphs writes the graphs' points held in memory, as the flush

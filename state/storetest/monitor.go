@@ -18,27 +18,27 @@ import (
 // routes, silences and acknowledgements.
 
 func init() {
-	register("Schedules", testSchedules)
+	registerReopening("Schedules", testSchedules)
 	register("PutScheduleRefuses", testPutScheduleRefuses)
 	register("ScheduleConfirmationBounds", testScheduleConfirmationBounds)
-	register("Statuses", testStatuses)
-	register("AgentsDown", testAgentsDown)
-	register("StatusConfirmationRoundTrip", testStatusConfirmationRoundTrip)
-	register("Events", testEvents)
+	registerReopening("Statuses", testStatuses)
+	registerReopening("AgentsDown", testAgentsDown)
+	registerReopening("StatusConfirmationRoundTrip", testStatusConfirmationRoundTrip)
+	registerReopening("Events", testEvents)
 	register("EventsConcurrent", testEventsConcurrent)
 	register("EventsPages", testEventsPages)
 	register("EventsBadCursor", testEventsBadCursor)
-	register("Routes", testRoutes)
+	registerReopening("Routes", testRoutes)
 	register("PutRouteRefuses", testPutRouteRefuses)
 	register("RoutesBounded", testRoutesBounded)
-	register("Silences", testSilences)
+	registerReopening("Silences", testSilences)
 	register("AddSilenceRefuses", testAddSilenceRefuses)
-	register("Acks", testAcks)
-	register("AckWithNotifications", testAckWithNotifications)
+	registerReopening("Acks", testAcks)
+	registerReopening("AckWithNotifications", testAckWithNotifications)
 	register("NotifyGeneration", testNotifyGeneration)
 }
 
-func testSchedules(t *testing.T, open Opener) {
+func testSchedules(t *testing.T, open Opener, reopen Reopener) {
 	db := open(t)
 	s := state.Schedule{Name: "load", Check: "load", Every: time.Minute, Timeout: 30 * time.Second, Agents: "web-*", Created: moment(0), Updated: moment(0)}
 	if err := db.PutSchedule(s); err != nil {
@@ -60,6 +60,7 @@ func testSchedules(t *testing.T, open Opener) {
 	if got.Every != 2*time.Minute || !got.Created.Equal(moment(0)) || !got.Updated.Equal(moment(time.Hour)) {
 		t.Errorf("replaced schedule = %+v", got)
 	}
+	db = reopen(t, db)
 	all, err := db.Schedules()
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +130,7 @@ func testScheduleConfirmationBounds(t *testing.T, open Opener) {
 	}
 }
 
-func testStatuses(t *testing.T, open Opener) {
+func testStatuses(t *testing.T, open Opener, reopen Reopener) {
 	db := open(t)
 	in := []state.Status{
 		{Agent: "web-1", Schedule: "load", Check: "load", Status: "critical", Since: moment(0), Previous: "ok", Message: "load 9", Time: moment(time.Second),
@@ -140,6 +141,7 @@ func testStatuses(t *testing.T, open Opener) {
 	if err := db.PutStatuses(in...); err != nil {
 		t.Fatal(err)
 	}
+	db = reopen(t, db)
 	all, err := db.Statuses("")
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +172,7 @@ func testStatuses(t *testing.T, open Opener) {
 	}
 }
 
-func testAgentsDown(t *testing.T, open Opener) {
+func testAgentsDown(t *testing.T, open Opener, reopen Reopener) {
 	db := open(t)
 	if err := db.SetAgentDown("web-1", moment(time.Minute)); err != nil {
 		t.Fatal(err)
@@ -181,6 +183,7 @@ func testAgentsDown(t *testing.T, open Opener) {
 	if err := db.SetAgentDown("web-2", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
+	db = reopen(t, db)
 	down, err := db.AgentsDown()
 	if err != nil {
 		t.Fatal(err)
@@ -193,13 +196,14 @@ func testAgentsDown(t *testing.T, open Opener) {
 // testStatusConfirmationRoundTrip: a status's state type, attempts,
 // confirmed status and flap window are stored as they are, and bad ones
 // refused.
-func testStatusConfirmationRoundTrip(t *testing.T, open Opener) {
+func testStatusConfirmationRoundTrip(t *testing.T, open Opener, reopen Reopener) {
 	db := open(t)
 	in := state.Status{Agent: "web-1", Schedule: "s", Check: "c", Status: "critical", Since: moment(0), Time: moment(0),
 		StateType: state.Soft, Attempt: 2, MaxAttempts: 3, HardStatus: "ok", FlapWindow: 0b1011, FlapPercent: 12.5, Flapping: true}
 	if err := db.PutStatuses(in); err != nil {
 		t.Fatal(err)
 	}
+	db = reopen(t, db)
 	got, err := db.Statuses("web-1")
 	if err != nil || len(got) != 1 {
 		t.Fatalf("statuses %+v, %v", got, err)
@@ -218,7 +222,7 @@ func testStatusConfirmationRoundTrip(t *testing.T, open Opener) {
 	}
 }
 
-func testEvents(t *testing.T, open Opener) {
+func testEvents(t *testing.T, open Opener, reopen Reopener) {
 	db := open(t)
 	// Out of order, and two at the same instant: both kept, in time order.
 	evs := []state.Event{
@@ -232,6 +236,7 @@ func testEvents(t *testing.T, open Opener) {
 			t.Fatal(err)
 		}
 	}
+	db = reopen(t, db)
 	all, err := db.Events(time.Time{}, time.Time{}, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -337,7 +342,7 @@ func webhook(url string) state.Receiver {
 	return state.Receiver{Kind: state.KindWebhook, Webhook: &state.WebhookReceiver{URL: url, Timeout: 5 * time.Second}}
 }
 
-func testRoutes(t *testing.T, open Opener) {
+func testRoutes(t *testing.T, open Opener, reopen Reopener) {
 	db := open(t)
 	r := state.Route{
 		Name: "oncall",
@@ -362,6 +367,7 @@ func testRoutes(t *testing.T, open Opener) {
 	if err := db.PutRoute(r2); err != nil {
 		t.Fatal(err)
 	}
+	db = reopen(t, db)
 	got, err := db.Route("oncall")
 	if err != nil {
 		t.Fatal(err)
@@ -474,7 +480,7 @@ func silence(agents string, start, end time.Duration) state.Silence {
 	return state.Silence{Agents: agents, Start: moment(start), End: moment(end), Comment: "maintenance", Author: "ops", Created: moment(0)}
 }
 
-func testSilences(t *testing.T, open Opener) {
+func testSilences(t *testing.T, open Opener, reopen Reopener) {
 	db := open(t)
 	a, err := db.AddSilence(silence("web-*", time.Hour, 3*time.Hour))
 	if err != nil {
@@ -521,9 +527,10 @@ func testSilences(t *testing.T, open Opener) {
 	if !all[0].End.Equal(moment(30 * time.Minute)) {
 		t.Errorf("ended silence ends at %v, want 30m", all[0].End)
 	}
-	// Kept SilenceKeep after its end, then pruned.
+	// Kept SilenceKeep after its end, then pruned, by Prune too.
 	// Both stores prune silences by PruneSilences, which their Prune
 	// calls.
+	db = reopen(t, db)
 	pruner, ok := db.(interface{ PruneSilences(time.Time) (int, error) })
 	if !ok {
 		t.Fatalf("%T has no PruneSilences", db)
@@ -531,7 +538,7 @@ func testSilences(t *testing.T, open Opener) {
 	if n, err := pruner.PruneSilences(moment(30*time.Minute + state.SilenceKeep)); err != nil || n != 0 {
 		t.Errorf("prune at the keep: %d, %v; want 0", n, err)
 	}
-	if n, err := pruner.PruneSilences(moment(30*time.Minute + state.SilenceKeep + time.Second)); err != nil || n != 1 {
+	if _, err := db.Prune(moment(30*time.Minute + state.SilenceKeep + time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if all, _ = db.Silences(); len(all) != 1 || all[0].ID != a.ID {
@@ -574,7 +581,7 @@ func testAddSilenceRefuses(t *testing.T, open Opener) {
 	}
 }
 
-func testAcks(t *testing.T, open Opener) {
+func testAcks(t *testing.T, open Opener, reopen Reopener) {
 	db := open(t)
 	for _, a := range []state.Ack{
 		{Agent: "web-1", Schedule: "load", Author: "ann", Comment: "looking", Time: moment(0)},
@@ -586,6 +593,7 @@ func testAcks(t *testing.T, open Opener) {
 			t.Fatal(err)
 		}
 	}
+	db = reopen(t, db)
 	acks, err := db.Acks()
 	if err != nil {
 		t.Fatal(err)
@@ -621,7 +629,7 @@ func testAcks(t *testing.T, open Opener) {
 // An acknowledgement and the notifications that tell it are stored
 // together, or neither: a notification the outbox refuses leaves no
 // acknowledgement behind.
-func testAckWithNotifications(t *testing.T, open Opener) {
+func testAckWithNotifications(t *testing.T, open Opener, reopen Reopener) {
 	db := open(t)
 	out := state.Outgoing{Route: "ops", Doc: []byte(`{"kind":"acknowledgement"}`), Agent: "web-1", Schedule: "load", Created: moment(0)}
 	a := state.Ack{Agent: "web-1", Schedule: "load", Author: "ann", Comment: "looking", Time: moment(0)}
@@ -636,6 +644,7 @@ func testAckWithNotifications(t *testing.T, open Opener) {
 	if err := db.AckWithNotifications(a, out); err != nil {
 		t.Fatal(err)
 	}
+	db = reopen(t, db)
 	acks, _ := db.Acks()
 	ns, _, err := db.Notifications(state.NotificationQuery{})
 	if err != nil || len(acks) != 1 || len(ns) != 1 || ns[0].Route != "ops" || ns[0].Schedule != "load" || ns[0].State != state.NotifyPending || ns[0].Event != "" {

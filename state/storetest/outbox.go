@@ -15,7 +15,7 @@ import (
 // The outbox of notifications, and their delivery.
 
 func init() {
-	register("AddEventsWithNotifications", testAddEventsWithNotifications)
+	registerReopening("AddEventsWithNotifications", testAddEventsWithNotifications)
 	register("AddEventsWithNotificationsRefuses", testAddEventsWithNotificationsRefuses)
 	register("NextDueOrder", testNextDueOrder)
 	register("NextDueLateEvent", testNextDueLateEvent)
@@ -73,7 +73,7 @@ func wantStats(t *testing.T, db state.Store, pending, retrying, delivered, expir
 	}
 }
 
-func testAddEventsWithNotifications(t *testing.T, open Opener) {
+func testAddEventsWithNotifications(t *testing.T, open Opener, reopen Reopener) {
 	db := open(t)
 	ack := state.Outgoing{Route: "oncall", Agent: "web-1", Schedule: "load", Doc: json.RawMessage(`{"kind":"acknowledgement"}`), Created: moment(3 * time.Second)}
 	mustAdd(t, db,
@@ -81,6 +81,7 @@ func testAddEventsWithNotifications(t *testing.T, open Opener) {
 		notify(problem("web-2", "disk", 2*time.Second), "oncall", 0),
 		state.EventNotifications{Notify: []state.Outgoing{ack}}, // no event
 	)
+	db = reopen(t, db)
 	evs, cursors, err := db.EventsPage(state.Query{})
 	if err != nil || len(evs) != 2 {
 		t.Fatalf("events %+v, %v", evs, err)

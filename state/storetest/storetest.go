@@ -17,10 +17,16 @@ import (
 // Opener returns a new, empty store for t, closed when t ends.
 type Opener func(t *testing.T) state.Store
 
-// test is one test of the suite.
+// Reopener closes s and opens the same store again (the same file, the
+// same database), for the tests that what a store keeps outlives its
+// close.
+type Reopener func(t *testing.T, s state.Store) state.Store
+
+// test is one test of the suite: run, or reopening where it reopens.
 type test struct {
-	name string
-	run  func(t *testing.T, open Opener)
+	name      string
+	run       func(t *testing.T, open Opener)
+	reopening func(t *testing.T, open Opener, reopen Reopener)
 }
 
 var tests []test
@@ -28,15 +34,27 @@ var tests []test
 // register adds a test of the suite; each file of the package registers
 // its own, in an init function.
 func register(name string, run func(t *testing.T, open Opener)) {
-	tests = append(tests, test{name, run})
+	tests = append(tests, test{name: name, run: run})
 }
 
-// Run runs the whole suite against the stores open makes.
-func Run(t *testing.T, open Opener) {
+// registerReopening adds a test of the suite that reopens its store.
+func registerReopening(name string, run func(t *testing.T, open Opener, reopen Reopener)) {
+	tests = append(tests, test{name: name, reopening: run})
+}
+
+// Run runs the whole suite against the stores open makes, reopening
+// them with reopen.
+func Run(t *testing.T, open Opener, reopen Reopener) {
 	sorted := append([]test(nil), tests...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].name < sorted[j].name })
 	for _, tc := range sorted {
-		t.Run(tc.name, func(t *testing.T) { tc.run(t, open) })
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.reopening != nil {
+				tc.reopening(t, open, reopen)
+				return
+			}
+			tc.run(t, open)
+		})
 	}
 }
 

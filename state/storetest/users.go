@@ -10,11 +10,11 @@ import (
 )
 
 func init() {
-	register("Users", testUsers)
+	registerReopening("Users", testUsers)
 	register("UsersBound", testUsersBound)
 }
 
-func testUsers(t *testing.T, open Opener) {
+func testUsers(t *testing.T, open Opener, reopen Reopener) {
 	db := open(t)
 	alice := state.User{Name: "alice", Role: state.RoleOperator, Hash: "$argon2id$h", Created: coreAt(0)}
 	if err := db.AddUser(alice); err != nil {
@@ -57,8 +57,10 @@ func testUsers(t *testing.T, open Opener) {
 	if _, err := db.User("alice"); !errors.Is(err, state.ErrNotFound) {
 		t.Errorf("User(alice) after delete: %v", err)
 	}
+	// The accounts survive a reopen.
+	db = reopen(t, db)
 	if u, err := db.User("bob"); err != nil || u.Role != state.RoleReadOnly || !same(u.Created, coreAt(1)) {
-		t.Errorf("bob: %+v %v", u, err)
+		t.Errorf("bob after reopen: %+v %v", u, err)
 	}
 }
 

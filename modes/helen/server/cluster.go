@@ -85,7 +85,7 @@ type shared struct {
 // is written, in the store or in the data directory.
 func openShared(cfg Config) (*shared, error) {
 	if len(cfg.StoreKey) != StoreKeySize {
-		return nil, fmt.Errorf("helen: --store %s: %w: --store-key-file or EQUUS_STORE_KEY is needed, %d bytes that every helen of the store is given",
+		return nil, fmt.Errorf("helen: --store %s: %w: --store-key-file or HELEN_STORE_KEY is needed, %d bytes that every helen of the store is given",
 			pgstore.Redact(cfg.Store), ErrStoreKey, StoreKeySize)
 	}
 	if err := checkHelenID(cfg.HelenID); err != nil {

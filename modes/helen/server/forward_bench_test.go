@@ -20,6 +20,13 @@ func BenchmarkForwardedPing(b *testing.B) {
 	agent := startAgent(b, h, "bench", behavior{Forget: true})
 	agent.Ready()
 	da.set("bench", h)
+	benchPings(b, h, a)
+}
+
+// benchPings times the agent bench's ping run on the helen that holds it
+// (direct) and on one that forwards it there (forwarded), each through
+// the Server and through the admin socket.
+func benchPings(b *testing.B, h, a *testHelen) {
 	for _, bb := range []struct {
 		name string
 		via  *testHelen

@@ -177,30 +177,5 @@ func BenchmarkForwardedPingShared(b *testing.B) {
 	}
 	defer st.Close()
 	waitHeld(b, st, h, "bench")
-	for _, bb := range []struct {
-		name string
-		via  *testHelen
-	}{{"direct", h}, {"forwarded", a}} {
-		b.Run(bb.name, func(b *testing.B) {
-			ctx := context.Background()
-			b.ReportAllocs()
-			for b.Loop() {
-				doc, err := bb.via.srv.Run(ctx, "bench", "equus.ping", nil, waitFor)
-				if err != nil || doc.Status != result.OK {
-					b.Fatalf("ping: %+v %v", doc, err)
-				}
-			}
-		})
-		b.Run(bb.name+"-admin-socket", func(b *testing.B) {
-			sock := adminFor(b, bb.via)
-			ctx := context.Background()
-			b.ReportAllocs()
-			for b.Loop() {
-				var doc result.Doc
-				if err := sock.do(ctx, "POST", "/v1/agents/bench/run", web.RunRequest{Check: "equus.ping"}, &doc); err != nil || doc.Status != result.OK {
-					b.Fatalf("ping: %+v %v", doc, err)
-				}
-			}
-		})
-	}
+	benchPings(b, h, a)
 }

@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/equus-monitoring/equus/internal/shellwire"
 	"github.com/equus-monitoring/equus/modes/helen/internal/helentest"
 	"github.com/equus-monitoring/equus/modes/helen/web"
 	"github.com/equus-monitoring/equus/pki"
@@ -218,20 +217,7 @@ func TestForwardShell(t *testing.T) {
 	if c == nil {
 		t.Fatalf("open through helen-a: %d %s", code, msg)
 	}
-	r := shellwire.NewReader(br)
-	if err := shellwire.Write(c, shellwire.Frame{Type: shellwire.TypeStdin, Payload: []byte("echo hi\r")}); err != nil {
-		t.Fatal(err)
-	}
-	f, err := r.Read()
-	if err != nil || f.Type != shellwire.TypeStdout || string(f.Payload) != "echo hi\r" {
-		t.Fatalf("echo: %q %q %v", f.Type, f.Payload, err)
-	}
-	shellwire.Write(c, shellwire.Resize(100, 30))
-	shellwire.Write(c, shellwire.Frame{Type: shellwire.TypeStdinClosed})
-	out, exit := readUntilExit(t, r)
-	if out != "size 100x30" || exit.Status != 7 || exit.Error != "" {
-		t.Fatalf("out %q exit %+v", out, exit)
-	}
+	echoSession(t, c, br)
 	poll(t, "helen-b to record the session's end", func() bool { return len(eventsOf(t, b, EventSessionEnd)) == 1 })
 	if n := len(eventsOf(t, a, EventSessionStart)); n != 0 {
 		t.Errorf("helen-a recorded %d sessions", n)

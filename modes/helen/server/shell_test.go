@@ -97,15 +97,10 @@ func eventsOf(t *testing.T, h *testHelen, to string) []state.Event {
 	return out
 }
 
-func TestShellSession(t *testing.T) {
-	h := startHelen(t, Config{})
-	events, stop := h.srv.Subscribe(16)
-	defer stop()
-	helentest.StartShellAgent(t, h, "web1", helentest.ShellBehavior{Serve: helentest.EchoShell})
-	c, br, code, msg := openShell(t, h, "web1", web.ShellRequest{User: "root", Command: []string{"sh", "-c", "cat"}, TTY: true, Cols: 80, Rows: 24, Term: "xterm-256color"}, true)
-	if c == nil {
-		t.Fatalf("open: %d %s", code, msg)
-	}
+// echoSession plays a session with helentest.EchoShell over c: a line
+// echoed, a resize, stdin closed, and the exit the shell gives.
+func echoSession(t *testing.T, c net.Conn, br *bufio.Reader) {
+	t.Helper()
 	r := shellwire.NewReader(br)
 	if err := shellwire.Write(c, shellwire.Frame{Type: shellwire.TypeStdin, Payload: []byte("echo hi\r")}); err != nil {
 		t.Fatal(err)
@@ -118,8 +113,20 @@ func TestShellSession(t *testing.T) {
 	shellwire.Write(c, shellwire.Frame{Type: shellwire.TypeStdinClosed})
 	out, exit := readUntilExit(t, r)
 	if out != "size 100x30" || exit.Status != 7 || exit.Error != "" {
-		t.Errorf("output %q, exit %+v", out, exit)
+		t.Fatalf("output %q, exit %+v", out, exit)
 	}
+}
+
+func TestShellSession(t *testing.T) {
+	h := startHelen(t, Config{})
+	events, stop := h.srv.Subscribe(16)
+	defer stop()
+	helentest.StartShellAgent(t, h, "web1", helentest.ShellBehavior{Serve: helentest.EchoShell})
+	c, br, code, msg := openShell(t, h, "web1", web.ShellRequest{User: "root", Command: []string{"sh", "-c", "cat"}, TTY: true, Cols: 80, Rows: 24, Term: "xterm-256color"}, true)
+	if c == nil {
+		t.Fatalf("open: %d %s", code, msg)
+	}
+	echoSession(t, c, br)
 	waitEvent(t, events, "session-ended", func(ev state.Event) bool { return ev.To == EventSessionEnd })
 
 	sums, err := h.srv.recordings.List()
