@@ -6,7 +6,8 @@
 # over WINDOW seconds (default 30, after a warmup) prints the runs a
 # second the helens started (from each helen's /metrics, summed) and the
 # results a second stored in PostgreSQL (the rows of the results table
-# whose time is within the window, counted after it), the ticks skipped
+# whose time is within the window, counted 10 s after it, once the runs
+# of the window are stored), the results dropped, the ticks skipped
 # because the run before was still going, the agents connected at the
 # end, the CPU of the helens, of PostgreSQL and of equus-load, and the
 # load average. N x S results a second is what the schedules ask for.
@@ -58,6 +59,7 @@ tck=$(getconf CLK_TCK)
 	scrape
 	r0=$(metric helen_scheduled_runs_total)
 	k0=$(metric helen_schedule_ticks_skipped_total)
+	d0=$(metric helen_results_dropped_total)
 	c0=$(ticks $(helen_pids))
 	g0=$(ticks $(pgpids))
 	l0=$(ticks "$LP")
@@ -68,17 +70,19 @@ tck=$(getconf CLK_TCK)
 	r1=$(metric helen_scheduled_runs_total)
 	k1=$(metric helen_schedule_ticks_skipped_total)
 	a1=$(metric helen_agents_connected)
+	d1=$(metric helen_results_dropped_total)
 	c1=$(ticks $(helen_pids))
 	g1=$(ticks $(pgpids))
 	l1=$(ticks "$LP")
 }
 la=$(cut -d' ' -f1-3 /proc/loadavg)
+sleep 10
 rows=$(psql_store -c "SELECT count(*) FROM results WHERE at >= to_timestamp($t0) AND at < to_timestamp($t1)")
 secs=$(echo "$t1 - $t0" | bc)
 pct() { echo "scale=1; 100 * $1 / $tck / $secs" | bc; }
 echo "helens $HELENS on PostgreSQL, agents $N, schedules $S every 1s: $((N * S)) runs/s asked for"
 echo "runs/s started (the helens' /metrics): $(echo "($r1 - $r0) / $secs" | bc)"
 echo "results/s stored (rows in PostgreSQL within the window): $(echo "$rows / $secs" | bc)"
-echo "ticks skipped/s: $(echo "($k1 - $k0) / $secs" | bc); agents connected at the end: $a1"
+echo "ticks skipped/s: $(echo "($k1 - $k0) / $secs" | bc); results dropped/s: $(echo "($d1 - $d0) / $secs" | bc); agents connected at the end: $a1"
 echo "load average: $la"
 echo "CPU, % of one core: helens $(pct $((c1 - c0))), PostgreSQL $(pct $((g1 - g0))), equus-load $(pct $((l1 - l0)))"
