@@ -46,7 +46,7 @@ while [ "$i" -le "$S" ]; do
 	i=$((i + 1))
 done
 "$W/equus-load" -store "$STORE" -store-key-file "$KEY" -helen "$ADDRS" -n "$N" -every 1s -warmup 0s \
-	-for $((WINDOW + 60))s >"$W/load.out" 2>&1 &
+	-for 1h >"$W/load.out" 2>&1 & # stopped at the end
 LP=$!
 until grep -q "agents connected" "$W/load.out" 2>/dev/null; do
 	kill -0 "$LP" 2>/dev/null || { cat "$W/load.out" >&2; exit 1; }
@@ -66,14 +66,14 @@ tck=$(getconf CLK_TCK)
 	t0=$(date +%s.%N)
 	sleep "$WINDOW"
 	t1=$(date +%s.%N)
+	c1=$(ticks $(helen_pids))
+	g1=$(ticks $(pgpids))
+	l1=$(ticks "$LP")
 	scrape
 	r1=$(metric helen_scheduled_runs_total)
 	k1=$(metric helen_schedule_ticks_skipped_total)
 	a1=$(metric helen_agents_connected)
 	d1=$(metric helen_results_dropped_total)
-	c1=$(ticks $(helen_pids))
-	g1=$(ticks $(pgpids))
-	l1=$(ticks "$LP")
 }
 la=$(cut -d' ' -f1-3 /proc/loadavg)
 sleep 10
