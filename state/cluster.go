@@ -24,7 +24,11 @@ type Helen struct {
 	ID string `json:"id"`
 	// Addr is where other helens reach it (host:port of its peer
 	// listener, mutual TLS with certificates of the shared CA).
-	Addr    string    `json:"addr"`
+	Addr string `json:"addr"`
+	// Agents is where agents reach it (HOST:PORT of its agents' port, as
+	// its join commands name it): the others name it in theirs, and send
+	// agents there when they hold all the sessions they may.
+	Agents  string    `json:"agents,omitempty"`
 	Started time.Time `json:"started"`
 	Beat    time.Time `json:"beat"` // its last heartbeat
 	Version string    `json:"version,omitempty"`

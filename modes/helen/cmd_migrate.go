@@ -46,7 +46,7 @@ func runMigrate(ctx context.Context, e env, to string) error {
 		a.close()
 		return fmt.Errorf("helen is running on %s: stop it first, so that its state does not change under the copy", e.dataDir)
 	}
-	if err := server.CheckDataDir(e.dataDir); errors.Is(err, server.ErrNotHelenDir) {
+	if err := server.CheckDataDir(e.dataDir); errors.Is(err, server.ErrNotHelenDir) || errors.Is(err, server.ErrSharedStore) {
 		return e.usagef("%v", err)
 	} else if err != nil {
 		return err

@@ -96,7 +96,8 @@ func envOf(c *cli.Context) env {
 // command can work without one), the API is served in this process over
 // the data directory, opened here: the command sends the same requests
 // and gets the same answers from the same handler either way. A
-// directory that is no helen's is a usage error, online or offline.
+// directory that is no helen's is a usage error, online or offline; one
+// of a helen of a shared store, whose state is not there, is not opened.
 func (e env) withHelen(offline bool, f func(*adminClient) error) error {
 	a, notRunning := dialAdmin(e.dataDir)
 	if notRunning == nil {
@@ -108,6 +109,8 @@ func (e env) withHelen(offline bool, f func(*adminClient) error) error {
 	}
 	if err := server.CheckDataDir(e.dataDir); errors.Is(err, server.ErrNotHelenDir) {
 		return e.usagef("%v", err)
+	} else if errors.Is(err, server.ErrSharedStore) {
+		return fmt.Errorf("%w: %w", notRunning, err)
 	} else if err != nil {
 		return err
 	}

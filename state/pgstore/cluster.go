@@ -15,7 +15,7 @@ const MaxHelenID = 253
 
 var _ state.Cluster = (*Store)(nil)
 
-// Beat upserts h's row. A row that is new, or whose address or start
+// Beat upserts h's row. A row that is new, or whose addresses or start
 // changed (the helen restarted or moved), is told to the other helens as a
 // Change of kind "helens"; a plain heartbeat is not, so that the channel
 // does not carry one notification per helen every few seconds.
@@ -26,15 +26,15 @@ func (s *Store) Beat(ctx context.Context, h state.Helen) error {
 	// The CTE old reads the row as it was before the upsert (a statement
 	// sees one snapshot), so the notification goes only for a change.
 	_, err := s.pool.Exec(ctx, `
-		WITH old AS (SELECT addr, started FROM helens WHERE id = $1),
+		WITH old AS (SELECT addr, agents, started FROM helens WHERE id = $1),
 		up AS (
-			INSERT INTO helens (id, addr, version, started, beat) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (id) DO UPDATE SET addr = excluded.addr, version = excluded.version,
+			INSERT INTO helens (id, addr, agents, version, started, beat) VALUES ($1, $2, $7, $3, $4, $5)
+			ON CONFLICT (id) DO UPDATE SET addr = excluded.addr, agents = excluded.agents, version = excluded.version,
 				started = excluded.started, beat = excluded.beat
 			RETURNING id)
 		SELECT pg_notify($6, 'helens') FROM up
-		WHERE NOT EXISTS (SELECT 1 FROM old WHERE old.addr = $2 AND old.started = $4)`,
-		h.ID, h.Addr, h.Version, h.Started.UTC(), h.Beat.UTC(), ChangesChannel)
+		WHERE NOT EXISTS (SELECT 1 FROM old WHERE old.addr = $2 AND old.agents = $7 AND old.started = $4)`,
+		h.ID, h.Addr, h.Version, h.Started.UTC(), h.Beat.UTC(), ChangesChannel, h.Agents)
 	if err != nil {
 		return fmt.Errorf("beat %s: %w", h.ID, err)
 	}
@@ -43,13 +43,13 @@ func (s *Store) Beat(ctx context.Context, h state.Helen) error {
 
 // Helens returns every helen's row by id.
 func (s *Store) Helens(ctx context.Context) ([]state.Helen, error) {
-	rows, err := s.pool.Query(ctx, "SELECT id, addr, version, started, beat FROM helens ORDER BY id")
+	rows, err := s.pool.Query(ctx, "SELECT id, addr, agents, version, started, beat FROM helens ORDER BY id")
 	if err != nil {
 		return nil, fmt.Errorf("helens: %w", err)
 	}
 	hs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (state.Helen, error) {
 		var h state.Helen
-		err := r.Scan(&h.ID, &h.Addr, &h.Version, &h.Started, &h.Beat)
+		err := r.Scan(&h.ID, &h.Addr, &h.Agents, &h.Version, &h.Started, &h.Beat)
 		h.Started, h.Beat = h.Started.UTC(), h.Beat.UTC()
 		return h, err
 	})

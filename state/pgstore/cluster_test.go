@@ -322,7 +322,7 @@ func TestBeatHelens(t *testing.T) {
 	a, b, _ := twoHelens(t)
 	ctx := context.Background()
 	ch := startWatch(t, a)
-	ha := state.Helen{ID: "a", Addr: "10.0.0.1:8445", Version: "1.0", Started: at0, Beat: at0}
+	ha := state.Helen{ID: "a", Addr: "10.0.0.1:8445", Agents: "helen-a.example.com:7480", Version: "1.0", Started: at0, Beat: at0}
 	hb := state.Helen{ID: "b", Addr: "10.0.0.2:8445", Started: at0, Beat: at0.Add(time.Second)}
 	for _, h := range []state.Helen{ha, hb} {
 		if err := b.Beat(ctx, h); err != nil {
@@ -357,6 +357,17 @@ func TestBeatHelens(t *testing.T) {
 	}
 	if c := next(t, ch); c.Kind != "helens" {
 		t.Fatalf("change %+v for a restarted helen, want helens", c)
+	}
+	// So is a new agents' address, and the others read it.
+	ha.Agents = "helen-a.example.com:7490"
+	if err := a.Beat(ctx, ha); err != nil {
+		t.Fatal(err)
+	}
+	if c := next(t, ch); c.Kind != "helens" {
+		t.Fatalf("change %+v for a helen's new agents' address, want helens", c)
+	}
+	if hs, err := b.Helens(ctx); err != nil || len(hs) != 2 || hs[0] != ha {
+		t.Fatalf("helens %+v, %v, want %+v first", hs, err, ha)
 	}
 	if err := a.Beat(ctx, state.Helen{Started: at0, Beat: at0}); !errors.Is(err, state.ErrInvalid) {
 		t.Fatalf("beat without an id: %v, want ErrInvalid", err)

@@ -102,5 +102,8 @@ func (s *Store) Forget(name string, at time.Time, evs ...state.Event) error {
 	if err != nil {
 		return fmt.Errorf("forget %s: %w", name, err)
 	}
+	// Its graphs' points still in memory, which the next flush would
+	// otherwise write back into series made anew.
+	s.forgetGraphs(name)
 	return nil
 }

@@ -165,8 +165,8 @@ func monitorDocs[T any](s *Store, q string, decode func([]byte) (T, error), args
 	})
 }
 
-// DeleteSchedule removes the schedule called name and the statuses of its
-// runs, or returns ErrNotFound.
+// DeleteSchedule removes the schedule called name, the statuses of its
+// runs and its graphs, or returns ErrNotFound.
 func (s *Store) DeleteSchedule(name string) error {
 	err := s.monitorTx(func(ctx context.Context, tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, "DELETE FROM schedules WHERE name = $1", name)
@@ -177,6 +177,11 @@ func (s *Store) DeleteSchedule(name string) error {
 			return state.ErrNotFound
 		}
 		if _, err := tx.Exec(ctx, "DELETE FROM statuses WHERE schedule = $1", name); err != nil {
+			return err
+		}
+		// Its graphs with it, and their points in memory, as the bbolt
+		// store's.
+		if err := s.deleteRollups(ctx, tx, "", name); err != nil {
 			return err
 		}
 		return tellTx(ctx, tx, ChangeSchedules)

@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/equus-monitoring/equus/internal/pgtest"
 	"github.com/equus-monitoring/equus/state"
@@ -26,3 +27,7 @@ func openTest(t *testing.T, opt Options) *Store {
 func TestStoreSuite(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) state.Store { return openTest(t, Options{}) })
 }
+
+// FlushGraphs writes the graphs' points held in memory, as the flush
+// every few seconds does: the store suite's storetest.Flusher.
+func (s *Store) FlushGraphs(now time.Time) error { return s.flushRollups(now) }

@@ -11,7 +11,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/equus-monitoring/equus/pki"
@@ -151,6 +153,9 @@ func takeShared(ctx context.Context, cfg Config, st *pgstore.Store, advertiseHos
 	if err := makeDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
+	if err := recordShared(cfg.DataDir, cfg.Store); err != nil {
+		return nil, err
+	}
 	cert, err := serverCert(cfg, ca, advertiseHost)
 	if err != nil {
 		return nil, err
@@ -211,9 +216,75 @@ func waitHelenGone(ctx context.Context, st state.Cluster, id string, now func() 
 	}
 }
 
-// helenRow is this helen's row in the store at now.
+// helenRow is this helen's row in the store at now, before it listens:
+// the addresses it was told to advertise, if any.
 func helenRow(cfg Config, started, now time.Time) state.Helen {
-	return state.Helen{ID: cfg.HelenID, Addr: cfg.PeerAdvertise, Version: cfg.Version, Started: started, Beat: now}
+	return state.Helen{ID: cfg.HelenID, Addr: cfg.PeerAdvertise, Agents: cfg.Advertise, Version: cfg.Version, Started: started, Beat: now}
+}
+
+// row is this helen's row in the store at now, once it listens: the peer
+// listener's address the other helens dial, and the agents' address its
+// join commands name.
+func (s *Server) row(now time.Time) state.Helen {
+	row := helenRow(s.cfg, s.started, now)
+	row.Addr = s.PeerAddr()
+	if s.advertised.Addr != "" {
+		row.Agents = s.advertised.Addr
+	}
+	return row
+}
+
+// helenList is the Helens hook of a helen of a shared store: the agents'
+// addresses of the live helens, read from the store at most once every
+// helensFresh, since join commands and refusals past MaxSessions call it
+// each time.
+type helenList struct {
+	store state.Cluster
+	self  string
+	now   func() time.Time
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	others  []string // the live others' agents' addresses, by id
+	fetched time.Time
+	failing bool
+}
+
+// agents returns own, then the agents' addresses of the other live helens
+// (a heartbeat newer than HelenDead) that have one, by id. When the store
+// does not answer, the last list read stays, and the failure is logged
+// once until it answers again.
+func (l *helenList) agents(own string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if l.fetched.IsZero() || now.Sub(l.fetched) >= helensFresh || now.Before(l.fetched) {
+		l.fetched = now
+		ctx, cancel := context.WithTimeout(context.Background(), directoryTimeout)
+		hs, err := l.store.Helens(ctx)
+		cancel()
+		switch {
+		case err != nil && !l.failing:
+			l.log.Warn("the other helens' addresses: join commands and agents sent elsewhere name those last read", "err", err)
+			l.failing = true
+		case err == nil:
+			if l.failing {
+				l.log.Info("the other helens' addresses read again")
+				l.failing = false
+			}
+			l.others = l.others[:0]
+			for _, h := range hs {
+				if h.ID != l.self && h.Agents != "" && now.Sub(h.Beat) < HelenDead {
+					l.others = append(l.others, h.Agents)
+				}
+			}
+		}
+	}
+	out := make([]string, 0, 1+len(l.others))
+	if own != "" {
+		out = append(out, own)
+	}
+	return append(out, l.others...)
 }
 
 // beatLoop records this helen's heartbeat every BeatInterval until ctx
@@ -223,8 +294,8 @@ func (s *Server) beatLoop(ctx context.Context) {
 	defer t.Stop()
 	failing := false
 	for first := true; ; first = false {
-		// The first at once: the row gets the peer listener's address
-		// (PeerAddr), known once it listens.
+		// The first at once: the row gets the peer listener's and the
+		// agents' addresses, known once it listens.
 		if !first {
 			select {
 			case <-ctx.Done():
@@ -232,8 +303,7 @@ func (s *Server) beatLoop(ctx context.Context) {
 			case <-t.C:
 			}
 		}
-		row := helenRow(s.cfg, s.started, time.Now())
-		row.Addr = s.PeerAddr()
+		row := s.row(time.Now())
 		bctx, cancel := context.WithTimeout(ctx, BeatInterval)
 		err := s.cluster.Beat(bctx, row)
 		cancel()
@@ -254,7 +324,7 @@ func (s *Server) beatLoop(ctx context.Context) {
 func (s *Server) beatStopped() {
 	ctx, cancel := context.WithTimeout(context.Background(), BeatInterval)
 	defer cancel()
-	if err := s.cluster.Beat(ctx, helenRow(s.cfg, s.started, time.Now().Add(-HelenDead))); err != nil {
+	if err := s.cluster.Beat(ctx, s.row(time.Now().Add(-HelenDead))); err != nil {
 		s.log.Warn("record this helen stopped: the others take it for dead "+HelenDead.String()+" after its last heartbeat", "err", err)
 	}
 }

@@ -388,3 +388,27 @@ func TestWaitHelenGone(t *testing.T) {
 		})
 	}
 }
+
+// A helen of a shared store records the store, without its password, in
+// its data directory, for the helen commands run while it is not; a
+// helen on bbolt started in that directory removes the record.
+func TestSharedStoreRecorded(t *testing.T) {
+	dir := t.TempDir()
+	if err := recordShared(dir, "postgres://equus:s3cret@db.example.com/equus"); err != nil {
+		t.Fatal(err)
+	}
+	err := CheckDataDir(dir)
+	if !errors.Is(err, ErrSharedStore) || !strings.Contains(err.Error(), "db.example.com/equus") || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("CheckDataDir of a helen of a shared store: %v; want ErrSharedStore naming the store without its password", err)
+	}
+	h := startHelen(t, Config{DataDir: dir})
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckDataDir(dir); err != nil {
+		t.Fatalf("CheckDataDir once a helen on bbolt served there: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, SharedStoreFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("%s left by a helen on bbolt: %v", SharedStoreFile, err)
+	}
+}

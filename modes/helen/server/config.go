@@ -125,7 +125,9 @@ type Config struct {
 	// Helens, when not nil, returns the agents' addresses (HOST:PORT) of
 	// the helens that share this one's store, this one's among them or
 	// not: join commands name them all, this one's first, and a helen at
-	// MaxSessions sends agents to the others. Nil: this helen alone.
+	// MaxSessions sends agents to the others. Nil: on a shared store
+	// (state.Cluster), those of the live helens' rows (helenList); else
+	// this helen alone.
 	Helens func() []string
 	// HTTPIdleTimeout is how long an HTTPS keep-alive connection may wait
 	// for its next request (default 60s).

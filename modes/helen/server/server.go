@@ -130,6 +130,12 @@ func New(cfg Config) (*Server, error) {
 		db.Close()
 		return nil, fmt.Errorf("helen: %w", err)
 	}
+	if s.cluster != nil && s.cfg.Helens == nil {
+		// The others' agents' addresses, from their rows, for join
+		// commands and agents sent elsewhere.
+		l := &helenList{store: s.cluster, self: cfg.HelenID, now: time.Now, log: s.log}
+		s.cfg.Helens = func() []string { return l.agents(s.advertised.Addr) }
+	}
 	if err := s.buildRooms(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("helen: %w", err)
@@ -156,6 +162,11 @@ func openDataDir(cfg Config) (*state.DB, *pki.CA, tls.Certificate, error) {
 	})
 	if err != nil {
 		return nil, nil, none, fmt.Errorf("helen: %w", err)
+	}
+	// Its state in the directory again, should it have been on a store.
+	if err := forgetShared(cfg.DataDir); err != nil {
+		db.Close()
+		return nil, nil, none, err
 	}
 	msg, level, args := checkLine(db)
 	cfg.Log.Log(context.Background(), level, msg, args...)

@@ -1,7 +1,9 @@
--- The helens that share the store, and their claims of agents' sessions.
+-- The helens that share the store (addr: where the other helens reach
+-- one; agents: where agents do), and their claims of agents' sessions.
 CREATE TABLE helens (
 	id text PRIMARY KEY,
 	addr text NOT NULL,
+	agents text NOT NULL DEFAULT '',
 	version text NOT NULL DEFAULT '',
 	started timestamptz NOT NULL,
 	beat timestamptz NOT NULL
