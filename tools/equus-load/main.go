@@ -47,8 +47,10 @@ import (
 	"time"
 
 	"github.com/equus-monitoring/equus/internal/backoff"
+	"github.com/equus-monitoring/equus/modes/helen/server"
 	"github.com/equus-monitoring/equus/pki"
 	"github.com/equus-monitoring/equus/result"
+	"github.com/equus-monitoring/equus/state/pgstore"
 	"github.com/equus-monitoring/equus/wire"
 )
 
@@ -63,6 +65,10 @@ type options struct {
 	data, helen, prefix, version string
 	n, buckets, dialers          int
 	every, duration, warmup      time.Duration
+
+	helens              []string // -helen's addresses
+	offset              int      // the number of the agent before the first
+	store, storeKeyFile string   // the shared store that holds helen's CA
 
 	idle    int    // idle connections without a certificate, instead of agents
 	sources string // loopback prefix the idle connections come from
@@ -91,8 +97,11 @@ type options struct {
 func run() error {
 	var o options
 	flag.StringVar(&o.data, "data", "", "helen's data `DIR` (its CA issues the agents' certificates)")
-	flag.StringVar(&o.helen, "helen", "127.0.0.1:7480", "helen's agents' `ADDRESS`")
+	flag.StringVar(&o.helen, "helen", "127.0.0.1:7480", "helen's agents' `ADDRESS`, or the addresses of several helens of one store, separated by commas: agent i starts at the i-th (counting around), and with -reconnect fails over to the others as equus does")
 	flag.IntVar(&o.n, "n", 1000, "how many agents")
+	flag.IntVar(&o.offset, "offset", 0, "number the agents from `N`+1 (names and source addresses), so that several equus-load processes play one fleet")
+	flag.StringVar(&o.store, "store", "", "take helen's CA from the shared store at `URL` (postgres://...), its key opened with -store-key-file, instead of from -data")
+	flag.StringVar(&o.storeKeyFile, "store-key-file", "", "with -store: the `FILE` of the store key the helens were given")
 	flag.StringVar(&o.prefix, "prefix", "load-", "agent names are `PREFIX`0001 and on")
 	flag.StringVar(&o.version, "version", "0.0.0-dev", "the version the agents say in hello")
 	flag.DurationVar(&o.every, "every", 10*time.Second, "the schedule's interval, for the histogram")
@@ -136,8 +145,17 @@ func run() error {
 		}
 		defer stop()
 	}
-	if o.data == "" {
-		return errors.New("give -data DIR, helen's data directory")
+	if o.data == "" && (o.store == "" || o.shell != "" || o.run != "") {
+		return errors.New("give -data DIR, helen's data directory (or, for agents, -store URL and -store-key-file FILE)")
+	}
+	if (o.store == "") != (o.storeKeyFile == "") {
+		return errors.New("-store and -store-key-file go together")
+	}
+	o.helens = strings.Split(o.helen, ",")
+	for _, h := range o.helens {
+		if _, _, err := net.SplitHostPort(h); err != nil {
+			return fmt.Errorf("-helen %q: %w", h, err)
+		}
 	}
 	if o.shell != "" {
 		if o.agent == "" || o.keys < 1 || o.keys > 1000000 || o.bytes < 1 || o.bytes > 1e12 || o.sessions < 1 || o.sessions > 1000 || (o.source != "zero" && o.source != "yes") {
@@ -147,8 +165,8 @@ func run() error {
 		defer stop()
 		return runShell(ctx, o)
 	}
-	if o.n < 1 || o.n > 100000 || o.buckets < 1 || o.every <= 0 || o.dialers < 1 || o.idle < 0 || o.idle > 100000 {
-		return errors.New("bad -n, -idle, -buckets, -every or -dialers")
+	if o.n < 1 || o.n > 100000 || o.offset < 0 || o.offset > 1000000 || o.buckets < 1 || o.every <= 0 || o.dialers < 1 || o.idle < 0 || o.idle > 100000 {
+		return errors.New("bad -n, -offset, -idle, -buckets, -every or -dialers")
 	}
 	if o.run != "" {
 		if o.agent == "" || o.inflight < 1 || o.inflight > 10000 || o.batch < 1 || o.batch > 1000 || !json.Valid([]byte(o.args)) {
@@ -158,16 +176,16 @@ func run() error {
 		defer stop()
 		return runAPI(ctx, o)
 	}
-	if _, err := os.Stat(filepath.Join(o.data, "ca.pem")); err != nil {
-		return fmt.Errorf("no helen CA in %s: %w", o.data, err)
-	}
-	ca, err := pki.LoadOrCreateCA(o.data)
+	ca, err := loadCA(o)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if o.idle > 0 {
+		if len(o.helens) > 1 {
+			return errors.New("-idle takes one -helen")
+		}
 		return runIdle(ctx, o, ca)
 	}
 	if o.reconnect {
@@ -184,7 +202,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%d agents connected to %s\n", len(conns), o.helen)
+	fmt.Printf("%d agents connected to %s\n", len(conns), strings.Join(o.helens, ", "))
 	start := time.Now()
 	st.from = start.Add(o.warmup)
 	var wg sync.WaitGroup
@@ -205,6 +223,41 @@ func run() error {
 	return nil
 }
 
+// loadCA returns helen's CA: from the shared store with -store, its key
+// opened with the store key as the store's helens do; else from helen's
+// data directory.
+func loadCA(o options) (*pki.CA, error) {
+	if o.store == "" {
+		if _, err := os.Stat(filepath.Join(o.data, "ca.pem")); err != nil {
+			return nil, fmt.Errorf("no helen CA in %s: %w", o.data, err)
+		}
+		return pki.LoadOrCreateCA(o.data)
+	}
+	b, err := os.ReadFile(o.storeKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("-store-key-file: %w", err)
+	}
+	key, err := server.ParseStoreKey(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("-store-key-file %s: %w", o.storeKeyFile, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := pgstore.Open(ctx, o.store, pgstore.Options{Helen: "equus-load", PruneInterval: -1})
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	ca, err := server.StoreCA(ctx, st, key)
+	if err != nil {
+		return nil, fmt.Errorf("-store %s: %w", pgstore.Redact(o.store), err)
+	}
+	return ca, nil
+}
+
+// agentName is the name of agent i (from 0) of this process.
+func agentName(o options, i int) string { return fmt.Sprintf("%s%04d", o.prefix, o.offset+i+1) }
+
 // startCPUProfile starts profiling the process into path, and returns
 // what stops it and closes the file.
 func startCPUProfile(path string) (stop func(), err error) {
@@ -222,10 +275,6 @@ func startCPUProfile(path string) (stop func(), err error) {
 // connectAll issues a certificate for every agent and connects them, a
 // few at a time.
 func connectAll(ctx context.Context, o options, ca *pki.CA) ([]*tls.Conn, error) {
-	host, _, err := net.SplitHostPort(o.helen)
-	if err != nil {
-		return nil, err
-	}
 	conns := make([]*tls.Conn, o.n)
 	errs := make(chan error, o.n)
 	sem := make(chan struct{}, o.dialers)
@@ -236,7 +285,7 @@ func connectAll(ctx context.Context, o options, ca *pki.CA) ([]*tls.Conn, error)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			c, err := connect(ctx, o, ca, host, fmt.Sprintf("%s%04d", o.prefix, i+1))
+			c, err := connect(ctx, ca, o.helens[(o.offset+i)%len(o.helens)], agentName(o, i))
 			if err != nil {
 				errs <- err
 				return
@@ -258,7 +307,12 @@ func connectAll(ctx context.Context, o options, ca *pki.CA) ([]*tls.Conn, error)
 	return got, nil
 }
 
-func connect(ctx context.Context, o options, ca *pki.CA, host, name string) (*tls.Conn, error) {
+// connect connects agent name to the helen at addr.
+func connect(ctx context.Context, ca *pki.CA, addr, name string) (*tls.Conn, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
 	certPEM, keyPEM, err := ca.IssueClient(name, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("issue %s: %w", name, err)
@@ -274,7 +328,7 @@ func connect(ctx context.Context, o options, ca *pki.CA, host, name string) (*tl
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	d := tls.Dialer{Config: cfg}
-	c, err := d.DialContext(dctx, "tcp", o.helen)
+	c, err := d.DialContext(dctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", name, err)
 	}

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,8 +32,16 @@ import (
 // on a connection (equus.info, sent once helen recorded it) until that
 // connection ends. Once all are registered, the first connection lost
 // starts a round, which ends when all are registered again: the tool
-// prints its length and the registrations in each second of it. A
-// script restarts helen meanwhile (restart.sh).
+// prints its length, the time it ended and the registrations in each
+// second of it. A script restarts helen meanwhile (restart.sh), or kills
+// one helen of several (cluster-kill.sh).
+//
+// With several helens (-helen A,B,C) agent i dials the i-th first, so that
+// the agents spread evenly, and then as equus does (modes/equus's
+// rotation): when a dial fails or a session ends, the others in a random
+// order, the one it last dialed last, with the restart window's short
+// retry where it applies; its backoff grows only once it tried them all.
+// After try_elsewhere it dials the next within a second, jittered.
 
 // fleet is the reconnecting agents' shared count.
 type fleet struct {
@@ -52,14 +62,10 @@ type fleet struct {
 func runReconnect(ctx context.Context, o options, ca *pki.CA) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	host, _, err := net.SplitHostPort(o.helen)
-	if err != nil {
-		return err
-	}
 	f := &fleet{n: o.n}
 	cfgs := make([]*tls.Config, o.n)
 	for i := range o.n {
-		name := fmt.Sprintf("%s%04d", o.prefix, i+1)
+		name := agentName(o, i)
 		certPEM, keyPEM, err := ca.IssueClient(name, time.Now())
 		if err != nil {
 			return fmt.Errorf("issue %s: %w", name, err)
@@ -68,14 +74,15 @@ func runReconnect(ctx context.Context, o options, ca *pki.CA) error {
 		if err != nil {
 			return err
 		}
-		if cfgs[i], err = pki.ClientConfig(pki.Trust{CA: ca.Cert}, host, &cert, []string{wire.ALPN}); err != nil {
+		// No server name: the dial takes it from the helen's address.
+		if cfgs[i], err = pki.ClientConfig(pki.Trust{CA: ca.Cert}, "", &cert, []string{wire.ALPN}); err != nil {
 			return err
 		}
 		if o.resume {
 			cfgs[i].ClientSessionCache = pki.NewSessionCache(1)
 		}
 	}
-	fmt.Printf("%d agents, certificates issued; connecting to %s\n", o.n, o.helen)
+	fmt.Printf("%d agents, certificates issued; connecting to %s\n", o.n, strings.Join(o.helens, ", "))
 	// The first connections a few at a time, as -dialers says; then each
 	// agent on its own.
 	sem := make(chan struct{}, o.dialers)
@@ -84,7 +91,7 @@ func runReconnect(ctx context.Context, o options, ca *pki.CA) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			reconnectAgent(ctx, o, cfgs[i], sourceAddr(host, i), f, sem)
+			reconnectAgent(ctx, o, cfgs[i], o.offset+i, f, sem)
 		}()
 	}
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -122,8 +129,8 @@ func (f *fleet) watch() {
 		for i, c := range f.perSec {
 			fmt.Fprintf(&b, " %d:%d", i, c)
 		}
-		fmt.Printf("round %d: all %d agents back %.2f s after the first connection lost; registrations by second:%s\n",
-			f.rounds, f.n, took.Seconds(), b.String())
+		fmt.Printf("round %d: all %d agents back %.2f s after the first connection lost (at %.3f, ended at %.3f); registrations by second:%s\n",
+			f.rounds, f.n, took.Seconds(), unixSeconds(f.start), unixSeconds(time.Now()), b.String())
 	} else {
 		fmt.Printf("all %d agents registered\n", f.n)
 	}
@@ -132,6 +139,9 @@ func (f *fleet) watch() {
 	f.start = time.Time{}
 	f.perSec = nil
 }
+
+// unixSeconds is t in seconds since 1970, as date +%s.%N prints it.
+func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
 // lost counts a registered connection's end; the first while steady
 // starts a round.
@@ -159,8 +169,48 @@ func (f *fleet) gained() {
 	f.mu.Unlock()
 }
 
-// reconnectAgent runs one agent's sessions until ctx ends.
-func reconnectAgent(ctx context.Context, o options, cfg *tls.Config, from net.Addr, f *fleet, sem chan struct{}) {
+// rotation is the order in which an agent dials its helens, as equus's:
+// a round holds every address in a random order, the one last dialed
+// last; the first round begins with the agent's own first.
+type rotation struct {
+	addrs []string
+	cur   int   // the address of the last attempt
+	left  []int // the round's addresses not tried yet
+}
+
+func newRotation(addrs []string, first int) *rotation {
+	r := &rotation{addrs: addrs, cur: first}
+	r.begin()
+	r.left = append([]int{first}, slices.DeleteFunc(r.left, func(i int) bool { return i == first })...)
+	return r
+}
+
+// next returns the address to dial now.
+func (r *rotation) next() string {
+	if len(r.left) == 0 {
+		r.begin()
+	}
+	r.cur, r.left = r.left[0], r.left[1:]
+	return r.addrs[r.cur]
+}
+
+// over reports whether every address of the round was tried.
+func (r *rotation) over() bool { return len(r.left) == 0 }
+
+// accepted records that a helen accepted a session: the next attempt
+// begins a new round.
+func (r *rotation) accepted() { r.left = nil }
+
+func (r *rotation) begin() {
+	r.left = rand.Perm(len(r.addrs))
+	if i := slices.Index(r.left, r.cur); i >= 0 && len(r.left) > 1 {
+		r.left = append(slices.Delete(r.left, i, i+1), r.cur)
+	}
+}
+
+// reconnectAgent runs the sessions of agent i until ctx ends.
+func reconnectAgent(ctx context.Context, o options, cfg *tls.Config, i int, f *fleet, sem chan struct{}) {
+	rot := newRotation(o.helens, i%len(o.helens))
 	bo := &backoff.Exponential{Min: time.Second, Max: time.Minute, Jitter: backoff.FullJitter}
 	first := true // holds a place in sem until registered
 	select {
@@ -171,7 +221,9 @@ func reconnectAgent(ctx context.Context, o options, cfg *tls.Config, from net.Ad
 	rs := &backoff.Restart{Window: o.restartWindow}
 	for ctx.Err() == nil {
 		start := time.Now()
-		accepted, err := reconnectSession(ctx, o, cfg, from, f, func() {
+		addr := rot.next()
+		host, _, _ := net.SplitHostPort(addr)
+		accepted, err := reconnectSession(ctx, addr, o.version, cfg, sourceAddr(host, i), f, func() {
 			if first {
 				first = false
 				<-sem
@@ -184,7 +236,12 @@ func reconnectAgent(ctx context.Context, o options, cfg *tls.Config, from net.Ad
 		// backs off after shutting_down as after any error.
 		var wait time.Duration
 		fast := false
-		if o.restartWindow > 0 {
+		if accepted {
+			rot.accepted()
+		}
+		if errors.Is(err, errElsewhere) && !rot.over() {
+			wait, fast = rand.N(time.Second), true
+		} else if o.restartWindow > 0 {
 			if accepted {
 				rs.Accepted()
 			}
@@ -197,8 +254,12 @@ func reconnectAgent(ctx context.Context, o options, cfg *tls.Config, from net.Ad
 				wait, fast = rs.Next()
 			}
 		}
-		if !fast {
+		switch {
+		case fast:
+		case rot.over():
 			wait = bo.Next()
+		default:
+			wait = bo.Again()
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -226,16 +287,17 @@ func sourceAddr(helenHost string, i int) net.Addr {
 
 var (
 	errShuttingDown = fmt.Errorf("%w: shutting_down", errHelen)
+	errElsewhere    = fmt.Errorf("%w: try_elsewhere", errHelen)
 	errHelen        = errors.New("helen said") // an error or reload from helen, not a broken connection
 )
 
 // reconnectSession runs one connection: dial, hello, answer checks until
 // it ends. registered is called once helen sent the first check, and
 // accepted reports whether it did.
-func reconnectSession(ctx context.Context, o options, cfg *tls.Config, from net.Addr, f *fleet, registered func()) (accepted bool, err error) {
+func reconnectSession(ctx context.Context, addr, version string, cfg *tls.Config, from net.Addr, f *fleet, registered func()) (accepted bool, err error) {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	d := tls.Dialer{NetDialer: &net.Dialer{LocalAddr: from}, Config: cfg}
-	nc, err := d.DialContext(dctx, "tcp", o.helen)
+	nc, err := d.DialContext(dctx, "tcp", addr)
 	cancel()
 	if err != nil {
 		if c, ok := cfg.ClientSessionCache.(*pki.SessionCache); ok {
@@ -253,7 +315,7 @@ func reconnectSession(ctx context.Context, o options, cfg *tls.Config, from net.
 		f.resumed.Add(1)
 	}
 	w := wire.NewWriter(c)
-	if w.Write(wire.Hello(o.version)) != nil || w.Flush() != nil {
+	if w.Write(wire.Hello(version)) != nil || w.Flush() != nil {
 		return false, errors.New("hello")
 	}
 	r := wire.NewReader(c)
@@ -284,9 +346,12 @@ func reconnectSession(ctx context.Context, o options, cfg *tls.Config, from net.
 				return true, errors.New("write")
 			}
 		case wire.KindError:
-			if code, _, _ := strings.Cut(m.Text, " "); wire.Code(code) == wire.CodeShuttingDown {
+			switch code, _, _ := strings.Cut(m.Text, " "); wire.Code(code) {
+			case wire.CodeShuttingDown:
 				f.shutting.Add(1)
 				return counted, errShuttingDown
+			case wire.CodeTryElsewhere:
+				return counted, errElsewhere
 			}
 			return counted, fmt.Errorf("%w: %s", errHelen, m.Text)
 		case wire.KindReload:

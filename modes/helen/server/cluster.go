@@ -345,6 +345,27 @@ func sharedCA(ctx context.Context, st state.Cluster, key []byte) (*pki.CA, error
 	if err != nil {
 		return nil, fmt.Errorf("CA: %w", err)
 	}
+	return openCASecret(v, key)
+}
+
+// StoreCA returns the CA of a shared store, its key opened with key, as
+// the store's helens use it: for a tool on a helen's machine that issues
+// agents' certificates (equus-load). It makes none: a store whose first
+// helen has not started yet is state.ErrNotFound, a key that does not
+// open it ErrStoreKey.
+func StoreCA(ctx context.Context, st state.Cluster, key []byte) (*pki.CA, error) {
+	if len(key) != StoreKeySize {
+		return nil, fmt.Errorf("%w: %d bytes are needed", ErrStoreKey, StoreKeySize)
+	}
+	v, err := st.Secret(ctx, secretCA)
+	if err != nil {
+		return nil, fmt.Errorf("CA: %w", err)
+	}
+	return openCASecret(v, key)
+}
+
+// openCASecret opens the CA as the store keeps it (caSecret).
+func openCASecret(v, key []byte) (*pki.CA, error) {
 	var sec caSecret
 	if err := json.Unmarshal(v, &sec); err != nil {
 		return nil, fmt.Errorf("CA in the store: %w", err)

@@ -272,6 +272,33 @@ func TestMoveSecrets(t *testing.T) {
 	}
 }
 
+// StoreCA reads the CA a helen of the store made, and makes none.
+func TestStoreCA(t *testing.T) {
+	url, key := pgtest.DB(t), newStoreKey()
+	st := cluster(t, url)
+	ctx := context.Background()
+	if _, err := StoreCA(ctx, st, key); !errors.Is(err, state.ErrNotFound) {
+		t.Fatalf("StoreCA of a store no helen started on: %v, want state.ErrNotFound", err)
+	}
+	if _, err := st.Secret(ctx, secretCA); !errors.Is(err, state.ErrNotFound) {
+		t.Fatalf("the store holds a CA after StoreCA: %v", err)
+	}
+	h := startShared(t, url, "helen-a", key)
+	ca, err := StoreCA(ctx, st, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ca.Pin() != h.CA().Pin() {
+		t.Fatalf("StoreCA gave CA %s, the helen serves %s", ca.Pin(), h.CA().Pin())
+	}
+	if _, _, err := ca.IssueClient("load-1", time.Now()); err != nil {
+		t.Fatalf("the CA StoreCA gave does not issue: %v", err)
+	}
+	if _, err := StoreCA(ctx, st, newStoreKey()); !errors.Is(err, ErrStoreKey) {
+		t.Fatalf("StoreCA with another key: %v, want ErrStoreKey", err)
+	}
+}
+
 func TestParseStoreKey(t *testing.T) {
 	key := newStoreKey()
 	for _, tt := range []struct {
